@@ -1,0 +1,78 @@
+# Every target sets up what it needs: a fresh Debian machine (as root, or with sudo) needs
+# nothing but `make test` / `make demo`. Where a machine already has a Docker engine or a
+# registry binary (a GitHub-hosted runner), those are used rather than replaced.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+CONSTRAINTS := tooling/constraints.txt
+STAMP := $(VENV)/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Debian packages the tests and the demo run for real: an OCI registry, a Docker engine,
+# busybox for the locally made base image, htpasswd for the login-registry test.
+SYSTEM_PACKAGES := docker-registry docker.io busybox-static apache2-utils git ca-certificates
+PYTEST_ARGS ?=
+
+.PHONY: help
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+.PHONY: system-deps
+system-deps: ## install the Debian packages the tests and demo need (skips what is present)
+	@missing=""; \
+	command -v docker-registry >/dev/null || missing="$$missing docker-registry"; \
+	{ command -v dockerd >/dev/null || [ -S /var/run/docker.sock ]; } || missing="$$missing docker.io"; \
+	command -v busybox >/dev/null || missing="$$missing busybox-static"; \
+	command -v htpasswd >/dev/null || missing="$$missing apache2-utils"; \
+	command -v git >/dev/null || missing="$$missing git"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing ca-certificates >/dev/null; \
+	fi
+
+$(STAMP): pyproject.toml $(CONSTRAINTS)
+	@command -v $(PYTHON) >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq python3 python3-venv >/dev/null; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c $(CONSTRAINTS) -e '.[dev]'
+	touch $@
+
+.PHONY: venv
+venv: $(STAMP) ## create .venv with the pinned dependencies
+
+.PHONY: lock
+lock: ## refresh tooling/constraints.txt from a clean resolution
+	rm -rf .lockenv && $(PYTHON) -m venv .lockenv
+	.lockenv/bin/pip install -q -e '.[dev]'
+	.lockenv/bin/pip freeze --exclude-editable | grep -v '^playbookctl' > $(CONSTRAINTS)
+	rm -rf .lockenv
+
+.PHONY: lint
+lint: $(STAMP) ## ruff, mypy --strict and playbookctl lint on the repository
+	$(BIN)/ruff check tooling tests
+	$(BIN)/ruff format --check tooling tests
+	$(BIN)/mypy
+	$(BIN)/playbookctl lint
+
+.PHONY: test
+test: system-deps $(STAMP) ## the whole test suite (starts its own registry and Docker engine)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+.PHONY: demo
+demo: system-deps $(STAMP) ## release this repository's playbooks to a local registry, twice
+	$(BIN)/python tooling/scripts/demo.py
+
+.PHONY: bench
+bench: system-deps $(STAMP) ## the benchmarks (lint 500 playbooks, publish 50 bundles, no-op release of 200)
+	$(BIN)/python tooling/bench/bench_lint.py
+	$(BIN)/python tooling/bench/bench_publish.py
+	$(BIN)/python tooling/bench/bench_release.py
+
+.PHONY: clean
+clean: ## remove the virtual environment and caches
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

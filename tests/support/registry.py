@@ -1,0 +1,2 @@
+"""Placeholder until its owner writes it."""
+from __future__ import annotations

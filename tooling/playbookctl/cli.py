@@ -1,0 +1,101 @@
+"""The command line: parse, load configuration, dispatch to one command module, map errors.
+
+Each subcommand lives in playbookctl.commands.<name> and exposes `register(subparsers)`, which
+adds its parser and sets `func` to a `run(args, config) -> int`. Heavy dependencies (docker, git,
+oras) are imported inside `run`, so `playbookctl lint` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import tempfile
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+from playbookctl import __version__
+from playbookctl.config import load_config
+from playbookctl.errors import FatalError, UsageError
+
+COMMANDS = (
+    "lint",
+    "render",
+    "new",
+    "publish",
+    "inspect",
+    "plan",
+    "register",
+    "release",
+    "verify",
+    "pipelinerun",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="playbookctl",
+        description="Lint, build, bundle, publish and register Kubernaut remediation playbooks.",
+    )
+    parser.add_argument("--version", action="version", version=f"playbookctl {__version__}")
+    parser.add_argument(
+        "-C",
+        "--root",
+        type=Path,
+        default=None,
+        help="repository root (default: nearest directory with [tool.playbookctl] in "
+        "pyproject.toml; env PLAYBOOKCTL_ROOT)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for name in COMMANDS:
+        module = importlib.import_module(f"playbookctl.commands.{name}")
+        module.register(sub)
+    return parser
+
+
+def _crash_log(exc: BaseException) -> str:
+    fd, path = tempfile.mkstemp(prefix="playbookctl-crash-", suffix=".log")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(f"playbookctl {__version__}, python {sys.version}\nargv: {sys.argv}\n\n")
+        fh.write("".join(traceback.format_exception(exc)))
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        config = load_config(args.root)
+        code: int = args.func(args, config)
+        return code
+    except UsageError as exc:
+        print(f"playbookctl: usage error: {exc}", file=sys.stderr)
+        return 2
+    except FatalError as exc:
+        print(f"playbookctl: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("playbookctl: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+    except Exception as exc:  # last resort: users never see a traceback, but can report one
+        log = _crash_log(exc)
+        print(
+            f"playbookctl: internal error: {type(exc).__name__}: {exc}\n"
+            f"  this is a bug in playbookctl; the details are in {log}",
+            file=sys.stderr,
+        )
+        return 3
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""One module per subcommand: `register(subparsers)` plus `run(args, config) -> int`."""

@@ -1,0 +1,31 @@
+"""The one error hierarchy. The CLI turns a FatalError into a one-line message and exit 1."""
+
+from __future__ import annotations
+
+
+class FatalError(Exception):
+    """A problem the user can act on; printed as one line, exit code 1."""
+
+
+class UsageError(FatalError):
+    """The command line itself is wrong; exit code 2."""
+
+
+class ConfigError(FatalError):
+    """pyproject.toml or an environment variable holds an invalid setting."""
+
+
+class RegistryError(FatalError):
+    """The OCI registry refused, failed or could not be reached."""
+
+
+class BuildError(FatalError):
+    """The Docker engine could not build or push an image."""
+
+
+class GitError(FatalError):
+    """A git operation failed."""
+
+
+class ImmutableVersionError(FatalError):
+    """A published version's content differs from the source: the version must be bumped."""

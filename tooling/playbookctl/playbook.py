@@ -1,0 +1,173 @@
+"""Load stage for playbook directories: discover them, read their files, hash their source."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from playbookctl.config import Config
+from playbookctl.findings import Finding, Severity
+from playbookctl.load import Document, load_file
+
+WORKFLOW_FILE = "workflow.yaml"
+PIPELINE_FILE = "pipeline.yaml"
+RBAC_FILE = "rbac.yaml"
+CONTAINERFILES = ("Containerfile", "Dockerfile")
+NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# Files that never belong to a playbook's source: editor and tool droppings.
+_IGNORED_NAMES = {".DS_Store", "__pycache__", ".pytest_cache"}
+
+
+@dataclass
+class Playbook:
+    name: str
+    dir: Path
+    root: Path
+    workflow: Document | None = None
+    pipeline: Document | None = None
+    rbac: list[Document] = field(default_factory=list)
+    containerfile: Path | None = None
+    load_findings: list[Finding] = field(default_factory=list)
+
+    def rel(self, path: Path) -> str:
+        """Path as shown in findings: relative to the repository root when inside it."""
+        try:
+            return path.resolve().relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            return str(path)
+
+    @property
+    def workflow_path(self) -> Path:
+        return self.dir / WORKFLOW_FILE
+
+    @property
+    def pipeline_path(self) -> Path:
+        return self.dir / PIPELINE_FILE
+
+    @property
+    def rbac_path(self) -> Path:
+        return self.dir / RBAC_FILE
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        data = self.workflow.data if self.workflow else None
+        spec = data.get("spec") if isinstance(data, dict) else None
+        return spec if isinstance(spec, dict) else {}
+
+    @property
+    def version(self) -> str | None:
+        v = self.spec.get("version")
+        return v if isinstance(v, str) else None
+
+    @property
+    def action_type(self) -> str | None:
+        v = self.spec.get("actionType")
+        return v if isinstance(v, str) else None
+
+    @property
+    def parameters(self) -> list[dict[str, Any]]:
+        params = self.spec.get("parameters")
+        return [p for p in params if isinstance(p, dict)] if isinstance(params, list) else []
+
+    @property
+    def dependencies(self) -> tuple[list[str], list[str]]:
+        """Names of (secrets, configMaps) the workflow depends on."""
+        deps = self.spec.get("dependencies")
+        if not isinstance(deps, dict):
+            return [], []
+
+        def names(key: str) -> list[str]:
+            items = deps.get(key)
+            if not isinstance(items, list):
+                return []
+            return [i["name"] for i in items if isinstance(i, dict) and isinstance(i.get("name"), str)]
+
+        return names("secrets"), names("configMaps")
+
+    @property
+    def service_account(self) -> str | None:
+        execution = self.spec.get("execution")
+        if isinstance(execution, dict) and isinstance(execution.get("serviceAccountName"), str):
+            return str(execution["serviceAccountName"])
+        return None
+
+
+def discover(config: Config) -> list[str]:
+    """Names of the playbook directories under playbooks/, sorted."""
+    base = config.playbooks_dir
+    if not base.is_dir():
+        return []
+    return sorted(
+        p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")
+    )
+
+
+def is_playbook_dir(path: Path) -> bool:
+    return path.is_dir() and (path / WORKFLOW_FILE).is_file()
+
+
+def load_playbook(directory: Path, root: Path, max_bytes: int) -> Playbook:
+    pb = Playbook(name=directory.name, dir=directory, root=root)
+
+    def load(path: Path) -> list[Document]:
+        result = load_file(path, pb.rel(path), max_bytes)
+        pb.load_findings.extend(result.findings)
+        return result.documents
+
+    if pb.workflow_path.is_file():
+        docs = load(pb.workflow_path)
+        pb.workflow = docs[0] if docs else None
+        if len(docs) > 1:
+            extra = docs[1]
+            pb.load_findings.append(
+                Finding("load.documents", Severity.ERROR, extra.file, extra.start.line,
+                        extra.start.column,
+                        "workflow.yaml must hold exactly one document (RBAC goes in rbac.yaml)")
+            )
+    if pb.pipeline_path.is_file():
+        docs = load(pb.pipeline_path)
+        pb.pipeline = docs[0] if docs else None
+        if len(docs) > 1:
+            extra = docs[1]
+            pb.load_findings.append(
+                Finding("load.documents", Severity.ERROR, extra.file, extra.start.line,
+                        extra.start.column, "pipeline.yaml must hold exactly one Pipeline")
+            )
+    if pb.rbac_path.is_file():
+        pb.rbac = load(pb.rbac_path)
+    for candidate in CONTAINERFILES:
+        if (directory / candidate).is_file():
+            pb.containerfile = directory / candidate
+            break
+    return pb
+
+
+def source_files(directory: Path) -> list[Path]:
+    """Every file that makes up the playbook's source, sorted by relative path."""
+    out: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(directory):
+        dirnames[:] = sorted(d for d in dirnames if d not in _IGNORED_NAMES and d != ".git")
+        for fn in filenames:
+            if fn in _IGNORED_NAMES or fn.endswith((".pyc", "~")):
+                continue
+            out.append(Path(dirpath) / fn)
+    return sorted(out, key=lambda p: p.relative_to(directory).as_posix())
+
+
+def source_hash(directory: Path) -> str:
+    """A content hash of the playbook directory: relative paths, executable bits and contents.
+
+    It names what source produced a release; the same tree gives the same hash on any machine
+    (no mtimes, no ownership, no absolute paths).
+    """
+    outer = hashlib.sha256()
+    for path in source_files(directory):
+        rel = path.relative_to(directory).as_posix()
+        executable = "x" if path.stat().st_mode & 0o111 else "-"
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        outer.update(f"{rel}\0{executable}\0{digest}\n".encode())
+    return "sha256:" + outer.hexdigest()

@@ -1,0 +1,55 @@
+"""Reporters print findings: human lines, JSON, or GitHub workflow-command annotations."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from typing import TextIO
+
+from playbookctl.findings import Finding, Severity
+
+FORMATS = ("human", "json", "github")
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def report_human(findings: Sequence[Finding], out: TextIO) -> None:
+    for f in findings:
+        out.write(f"{f.file}:{f.line}:{f.column}: {f.severity} [{f.rule}] {f.message}\n")
+    errors = sum(1 for f in findings if f.severity is Severity.ERROR)
+    warnings = len(findings) - errors
+    if findings:
+        out.write(f"{errors} error(s), {warnings} warning(s)\n")
+
+
+def report_json(findings: Sequence[Finding], out: TextIO) -> None:
+    json.dump([f.as_dict() for f in findings], out, indent=2)
+    out.write("\n")
+
+
+def report_github(findings: Sequence[Finding], out: TextIO) -> None:
+    for f in findings:
+        level = "error" if f.severity is Severity.ERROR else "warning"
+        out.write(
+            f"::{level} file={_escape_property(f.file)},line={f.line},col={f.column},"
+            f"title={_escape_property(f.rule)}::{_escape_data(f.message)}\n"
+        )
+
+
+REPORTERS: dict[str, Callable[[Sequence[Finding], TextIO], None]] = {
+    "human": report_human,
+    "json": report_json,
+    "github": report_github,
+}
+
+
+def default_format(env: dict[str, str] | None = None) -> str:
+    env = dict(os.environ) if env is None else env
+    return "github" if env.get("GITHUB_ACTIONS") == "true" else "human"
