@@ -1,0 +1,3 @@
+"""Development environment: a loopback OCI registry and a Docker engine for tests and demos."""
+
+from __future__ import annotations
