@@ -1,0 +1,172 @@
+"""The GitHub workflows, proven without GitHub: schema, zizmor, least privilege, pinning."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+WORKFLOWS = Path(__file__).resolve().parents[2] / ".github" / "workflows"
+FILES = sorted(WORKFLOWS.glob("*.yaml"))
+BIN = Path(sys.executable).parent
+PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
+
+
+def _load(path: Path) -> dict[str, Any]:
+    # PyYAML reads the `on:` key as True; normalise it back.
+    data: dict[Any, Any] = yaml.safe_load(path.read_text())
+    if True in data:
+        data["on"] = data.pop(True)
+    return data
+
+
+def _steps(workflow: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (job_id, step) for job_id, job in workflow["jobs"].items() for step in job.get("steps", [])
+    ]
+
+
+def _tool(name: str) -> str:
+    found = shutil.which(name, path=str(BIN)) or shutil.which(name)
+    if not found:
+        pytest.fail(f"{name} is not installed (make venv installs it)")
+    return found
+
+
+def test_both_workflows_exist() -> None:
+    assert [p.name for p in FILES] == ["pr.yaml", "release.yaml"]
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_valid_against_github_workflow_schema(path: Path) -> None:
+    proc = subprocess.run(
+        [_tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_zizmor_offline_has_no_medium_or_higher_finding() -> None:
+    proc = subprocess.run(
+        [
+            _tool("zizmor"),
+            "--offline",
+            "--format",
+            "json",
+            "--min-severity",
+            "medium",
+            str(WORKFLOWS),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode in (0, 14) or proc.stdout.strip().startswith("["), proc.stderr
+    findings = json.loads(proc.stdout or "[]")
+    assert findings == [], json.dumps(findings, indent=2)[:4000]
+
+
+def test_zizmor_would_catch_an_injection(tmp_path: Path) -> None:
+    """The zizmor check can fail: a workflow expanding the PR title in a shell is flagged."""
+    bad = tmp_path / ".github" / "workflows"
+    bad.mkdir(parents=True)
+    (bad / "bad.yaml").write_text(
+        "on: pull_request\npermissions: {}\njobs:\n  x:\n    runs-on: ubuntu-24.04\n"
+        '    steps:\n      - run: echo "${{ github.event.pull_request.title }}"\n'
+    )
+    proc = subprocess.run(
+        [_tool("zizmor"), "--offline", "--format", "json", "--min-severity", "medium", str(bad)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    idents = {f["ident"] for f in json.loads(proc.stdout or "[]")}
+    assert "template-injection" in idents
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_every_action_pinned_by_sha_with_version_comment(path: Path) -> None:
+    text = path.read_text()
+    uses_lines = [line.strip() for line in text.splitlines() if "uses:" in line]
+    assert uses_lines
+    for line in uses_lines:
+        ref = line.split("uses:", 1)[1].split("#", 1)[0].strip()
+        assert PINNED.match(ref), f"not pinned by full commit SHA: {line}"
+        assert re.search(r"#\s*v\d+(\.\d+)*\s*$", line), f"no version comment: {line}"
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_every_job_has_a_timeout(path: Path) -> None:
+    for job_id, job in _load(path)["jobs"].items():
+        assert isinstance(job.get("timeout-minutes"), int), job_id
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_run_steps_call_make_or_playbookctl_only(path: Path) -> None:
+    for job_id, step in _steps(_load(path)):
+        if "run" not in step:
+            continue
+        command = step["run"].strip()
+        assert "\n" not in command, f"{job_id}: multi-line script: {command}"
+        assert command.startswith(("make ", ".venv/bin/playbookctl ")), f"{job_id}: {command}"
+        for bad in (";", "&&", "||", "|", "`", "$("):
+            assert bad not in command, f"{job_id}: shell logic in run: {command}"
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_no_expression_expansion_inside_run(path: Path) -> None:
+    for job_id, step in _steps(_load(path)):
+        assert "${{" not in step.get("run", ""), f"{job_id}: ${{{{ }}}} inside run:"
+
+
+def test_pr_workflow_is_safe_for_untrusted_contributions() -> None:
+    pr = _load(WORKFLOWS / "pr.yaml")
+    assert set(pr["on"]) == {"pull_request"}
+    assert pr["permissions"] == {"contents": "read"}
+    code = "\n".join(
+        line
+        for line in (WORKFLOWS / "pr.yaml").read_text().splitlines()
+        if not line.lstrip().startswith("#")
+    )
+    assert "pull_request_target" not in code
+    assert "secrets." not in code
+    for job_id, job in pr["jobs"].items():
+        assert "permissions" not in job, f"{job_id} widens permissions"
+    for _, step in _steps(pr):
+        if step.get("uses", "").startswith("actions/checkout@"):
+            assert step["with"]["persist-credentials"] is False
+
+
+def test_pr_workflow_has_the_required_jobs() -> None:
+    runs = [s.get("run", "") for _, s in _steps(_load(WORKFLOWS / "pr.yaml"))]
+    assert "make lint" in runs
+    assert "make test" in runs
+    plan = next(r for r in runs if " plan " in r)
+    assert "--base" in plan and "--forbid-generated-changes" in plan
+    assert any("publish --dry-run" in r for r in runs)
+
+
+def test_release_workflow_least_privilege_and_serialised_register() -> None:
+    rel = _load(WORKFLOWS / "release.yaml")
+    assert rel["permissions"] == {}
+    assert set(rel["on"]) == {"push", "workflow_dispatch"}
+    assert rel["on"]["push"]["branches"] == ["main"]
+    jobs = rel["jobs"]
+    assert jobs["plan"]["permissions"] == {"contents": "read"}
+    assert jobs["publish"]["permissions"] == {"contents": "read", "packages": "write"}
+    assert jobs["register"]["permissions"] == {"contents": "write"}
+    assert jobs["register"]["concurrency"]["cancel-in-progress"] is False
+    assert jobs["publish"]["needs"] == "plan"
+    assert set(jobs["register"]["needs"]) == {"plan", "publish"}
+    for name in ("publish", "register"):
+        assert jobs[name]["if"] == "needs.plan.outputs.has-work == 'true'"
+    assert jobs["publish"]["strategy"]["matrix"] == "${{ fromJSON(needs.plan.outputs.matrix) }}"
