@@ -151,7 +151,8 @@ def test_pr_workflow_has_the_required_jobs() -> None:
     assert "make lint" in runs
     assert "make test" in runs
     plan = next(r for r in runs if " plan " in r)
-    assert "--base" in plan and "--forbid-generated-changes" in plan
+    assert "--base" in plan
+    assert "--forbid-generated-changes" in plan
     assert any("publish --dry-run" in r for r in runs)
 
 
