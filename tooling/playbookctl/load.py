@@ -108,7 +108,7 @@ class LoadResult:
         return not self.findings
 
 
-class _Bomb(Exception):
+class _AliasBombError(Exception):
     def __init__(self, mark: yaml.Mark | None) -> None:
         super().__init__("alias expansion")
         self.mark = mark
@@ -134,9 +134,9 @@ class _Builder:
         if via_alias:
             self.expanded += 1
             if self.expanded > MAX_ALIAS_EXPANSION:
-                raise _Bomb(node.start_mark)
+                raise _AliasBombError(node.start_mark)
         if id(node) in self.active:  # a recursive alias: infinite expansion
-            raise _Bomb(node.start_mark)
+            raise _AliasBombError(node.start_mark)
         self.doc.positions.setdefault(path, self._mark(node))
         if isinstance(node, yaml.ScalarNode):
             return self._scalar(node, path)
@@ -145,7 +145,9 @@ class _Builder:
             if isinstance(node, yaml.SequenceNode):
                 if node.tag != _SEQ:
                     self._unknown_tag(node, path)
-                return [self.build(child, (*path, i), via_alias) for i, child in enumerate(node.value)]
+                return [
+                    self.build(child, (*path, i), via_alias) for i, child in enumerate(node.value)
+                ]
             if isinstance(node, yaml.MappingNode):
                 if node.tag != _MAP:
                     self._unknown_tag(node, path)
@@ -155,9 +157,7 @@ class _Builder:
         raise TypeError(f"unexpected node {node!r}")  # pragma: no cover
 
     def _unknown_tag(self, node: yaml.Node, path: YamlPath) -> None:
-        self.errors.append(
-            self.doc.finding("load.tag", path, f"unsupported YAML tag {node.tag!r}")
-        )
+        self.errors.append(self.doc.finding("load.tag", path, f"unsupported YAML tag {node.tag!r}"))
 
     def _scalar(self, node: yaml.ScalarNode, path: YamlPath) -> Any:
         if node.tag not in _KNOWN_SCALAR_TAGS:
@@ -265,23 +265,32 @@ def load_text(text: str, file: str) -> LoadResult:
             file, [], [Finding("load.syntax", Severity.ERROR, file, line, col, problem)]
         )
     except yaml.YAMLError as exc:  # e.g. a reader error on a control character
-        mark = getattr(exc, "position", None)
+        offset = int(getattr(exc, "position", 0) or 0)
+        before = text[:offset]
+        line = before.count("\n") + 1
+        col = offset - (before.rfind("\n") + 1) + 1
         return LoadResult(
             file,
             [],
-            [Finding("load.syntax", Severity.ERROR, file, 1, 1 if mark is None else mark + 1,
-                     f"invalid YAML: {exc}")],
+            [
+                Finding(
+                    "load.syntax",
+                    Severity.ERROR,
+                    file,
+                    line,
+                    col,
+                    f"invalid YAML: {str(exc).splitlines()[0]}",
+                )
+            ],
         )
     for index, node in enumerate(nodes):
-        if node is None:
-            continue
         start = Position(node.start_mark.line + 1, node.start_mark.column + 1)
         doc = Document(file=file, data=None, index=index, start=start)
         errors: list[Finding] = []
         builder = _Builder(doc, errors)
         try:
             doc.data = builder.build(node, (), False)
-        except _Bomb as bomb:
+        except _AliasBombError as bomb:
             m = bomb.mark
             findings.append(
                 Finding(
@@ -297,16 +306,26 @@ def load_text(text: str, file: str) -> LoadResult:
             continue
         except RecursionError:
             findings.append(
-                Finding("load.syntax", Severity.ERROR, file, start.line, start.column,
-                        "document nests too deeply")
+                Finding(
+                    "load.syntax",
+                    Severity.ERROR,
+                    file,
+                    start.line,
+                    start.column,
+                    "document nests too deeply",
+                )
             )
             continue
         findings.extend(errors)
+        if doc.data is None:  # an empty document (e.g. a trailing `---`), skipped as kubectl does
+            continue
         documents.append(doc)
     return LoadResult(file, documents, findings)
 
 
-def load_file(path: Path, display: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES) -> LoadResult:
+def load_file(
+    path: Path, display: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES
+) -> LoadResult:
     """Load every document of a YAML file. Problems come back as findings, never as exceptions."""
     file = display if display is not None else str(path)
     try:
@@ -315,13 +334,23 @@ def load_file(path: Path, display: str | None = None, max_bytes: int = DEFAULT_M
             return LoadResult(
                 file,
                 [],
-                [Finding("load.too-large", Severity.ERROR, file, 1, 1,
-                         f"file is {size} bytes, over the {max_bytes}-byte bound")],
+                [
+                    Finding(
+                        "load.too-large",
+                        Severity.ERROR,
+                        file,
+                        1,
+                        1,
+                        f"file is {size} bytes, over the {max_bytes}-byte bound",
+                    )
+                ],
             )
         raw = path.read_bytes()
     except OSError as exc:
         return LoadResult(
-            file, [], [Finding("load.io", Severity.ERROR, file, 1, 1, f"cannot read: {exc.strerror}")]
+            file,
+            [],
+            [Finding("load.io", Severity.ERROR, file, 1, 1, f"cannot read: {exc.strerror}")],
         )
     text, errors = _decode(raw, file)
     if text is None:

@@ -84,7 +84,9 @@ class Playbook:
             items = deps.get(key)
             if not isinstance(items, list):
                 return []
-            return [i["name"] for i in items if isinstance(i, dict) and isinstance(i.get("name"), str)]
+            return [
+                i["name"] for i in items if isinstance(i, dict) and isinstance(i.get("name"), str)
+            ]
 
         return names("secrets"), names("configMaps")
 
@@ -101,9 +103,7 @@ def discover(config: Config) -> list[str]:
     base = config.playbooks_dir
     if not base.is_dir():
         return []
-    return sorted(
-        p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")
-    )
+    return sorted(p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 def is_playbook_dir(path: Path) -> bool:
@@ -124,9 +124,14 @@ def load_playbook(directory: Path, root: Path, max_bytes: int) -> Playbook:
         if len(docs) > 1:
             extra = docs[1]
             pb.load_findings.append(
-                Finding("load.documents", Severity.ERROR, extra.file, extra.start.line,
-                        extra.start.column,
-                        "workflow.yaml must hold exactly one document (RBAC goes in rbac.yaml)")
+                Finding(
+                    "load.documents",
+                    Severity.ERROR,
+                    extra.file,
+                    extra.start.line,
+                    extra.start.column,
+                    "workflow.yaml must hold exactly one document (RBAC goes in rbac.yaml)",
+                )
             )
     if pb.pipeline_path.is_file():
         docs = load(pb.pipeline_path)
@@ -134,8 +139,14 @@ def load_playbook(directory: Path, root: Path, max_bytes: int) -> Playbook:
         if len(docs) > 1:
             extra = docs[1]
             pb.load_findings.append(
-                Finding("load.documents", Severity.ERROR, extra.file, extra.start.line,
-                        extra.start.column, "pipeline.yaml must hold exactly one Pipeline")
+                Finding(
+                    "load.documents",
+                    Severity.ERROR,
+                    extra.file,
+                    extra.start.line,
+                    extra.start.column,
+                    "pipeline.yaml must hold exactly one Pipeline",
+                )
             )
     if pb.rbac_path.is_file():
         pb.rbac = load(pb.rbac_path)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from playbookctl.errors import FatalError
 SCHEMA_VERSION = 1
 
 
-class Action(str, Enum):
+class Action(StrEnum):
     BUILT = "built"  # image built and pushed
     PUSHED = "pushed"  # bundle pushed
     REUSED = "reused"  # version already published with this source hash: nothing written

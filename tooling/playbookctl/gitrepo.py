@@ -1,0 +1,335 @@
+"""The git module: every git operation playbookctl needs, and the only module importing `git`.
+
+GitPython runs the real git binary, so behaviour matches what a user sees on the command line.
+Every failure becomes a GitError with one line a user can act on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import git
+from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
+
+from playbookctl.errors import GitError
+
+# The empty tree every git repository knows: the diff base when there is no commit to compare to.
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+
+
+class PushStatus(str, Enum):
+    OK = "ok"  # the ref now points at what we pushed (or already did)
+    NON_FAST_FORWARD = "non-fast-forward"  # the remote moved: fetch, rebuild, retry
+    STALE_LEASE = "stale-lease"  # force-with-lease: the branch is not where we last saw it
+    REJECTED = "rejected"  # refused for another reason (hook, protected branch): do not retry
+
+
+@dataclass(frozen=True)
+class PushOutcome:
+    status: PushStatus
+    detail: str
+
+    @property
+    def retryable(self) -> bool:
+        return self.status in (PushStatus.NON_FAST_FORWARD, PushStatus.STALE_LEASE)
+
+
+@dataclass(frozen=True)
+class TreeFile:
+    path: str  # relative to the repository root, posix
+    executable: bool
+    data: bytes
+
+
+def _one_line(exc: GitCommandError) -> str:
+    """The most useful line of a failed git command: git's own 'fatal:'/'error:' message."""
+    text = exc.stderr if isinstance(exc.stderr, str) else str(exc.stderr or "")
+    lines = [ln.strip() for ln in text.replace("stderr:", "").splitlines()]
+    lines = [ln.strip("'").strip() for ln in lines if ln.strip("'").strip()]
+    for prefix in ("fatal:", "error:"):
+        for ln in lines:
+            if ln.startswith(prefix):
+                return ln
+    if lines:
+        return lines[-1]
+    return f"git {exc.command[1] if len(exc.command) > 1 else ''} exited with {exc.status}"
+
+
+@contextmanager
+def _errors(what: str) -> Iterator[None]:
+    try:
+        yield
+    except GitCommandError as exc:
+        raise GitError(f"{what}: {_one_line(exc)}") from None
+    except (ValueError, OSError) as exc:
+        raise GitError(f"{what}: {exc}") from None
+
+
+class GitRepo:
+    """A working tree. Paths given to and returned by methods are relative to its root."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            self._repo = git.Repo(path, search_parent_directories=True)
+        except (InvalidGitRepositoryError, NoSuchPathError):
+            raise GitError(f"{path}: not inside a git repository") from None
+        if self._repo.working_tree_dir is None:
+            raise GitError(f"{path}: a bare repository has no working tree")
+        self.root = Path(self._repo.working_tree_dir)
+        self._git: Any = self._repo.git
+
+    # -- reading --------------------------------------------------------------------------
+
+    def rev_parse(self, rev: str) -> str:
+        with _errors(f"cannot resolve {rev!r}"):
+            return str(self._git.rev_parse("--verify", "--quiet", f"{rev}^{{commit}}"))
+
+    def try_rev_parse(self, rev: str) -> str | None:
+        try:
+            return self.rev_parse(rev)
+        except GitError:
+            return None
+
+    def head(self) -> str:
+        """The commit HEAD points at."""
+        if not self._repo.head.is_valid():
+            raise GitError(f"{self.root}: the repository has no commit yet")
+        return str(self._repo.head.commit.hexsha)
+
+    def current_branch(self) -> str | None:
+        """The checked-out branch, or None on a detached HEAD."""
+        try:
+            return str(self._repo.active_branch.name)
+        except TypeError:
+            return None
+
+    def is_dirty(self, paths: Sequence[str] = ()) -> bool:
+        """Modified, staged or untracked (not ignored) files, optionally limited to paths."""
+        with _errors("cannot read the working tree status"):
+            out = self._git.status("--porcelain", "--untracked-files=all", "--", *paths)
+        return bool(str(out).strip())
+
+    def dirty_files(self, paths: Sequence[str] = ()) -> list[str]:
+        with _errors("cannot read the working tree status"):
+            out = str(self._git.status("--porcelain", "--untracked-files=all", "--", *paths))
+        return [ln[3:] for ln in out.splitlines() if ln.strip()]
+
+    def merge_base(self, a: str, b: str) -> str | None:
+        try:
+            return str(self._git.merge_base(a, b)).strip() or None
+        except GitCommandError:
+            return None
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        try:
+            self._git.merge_base("--is-ancestor", ancestor, descendant)
+        except GitCommandError:
+            return False
+        return True
+
+    def changed_files(self, base: str, head: str = "HEAD") -> list[str]:
+        """Files changed between base and head, as pre-commit computes them.
+
+        `base...head` (changes on head's side since the merge base) when the two share history,
+        else `base..head` (a plain tree diff), so unrelated or grafted histories still work.
+        """
+        base_sha, head_sha = self.rev_parse(base), self.rev_parse(head)
+        spec = [f"{base_sha}...{head_sha}"] if self.merge_base(base_sha, head_sha) else [
+            base_sha,
+            head_sha,
+        ]
+        with _errors(f"cannot diff {base}..{head}"):
+            out = str(self._git.diff("--name-only", "--no-renames", "-z", *spec, "--"))
+        return sorted(p for p in out.split("\0") if p)
+
+    def show(self, rev: str, path: str) -> bytes | None:
+        """A file's content at rev, or None when the file does not exist there."""
+        sha = self.rev_parse(rev)
+        try:
+            tree = self._repo.commit(sha).tree
+            blob = tree / path
+        except KeyError:
+            return None
+        if blob.type != "blob":
+            return None
+        data: bytes = blob.data_stream.read()
+        return data
+
+    def list_dir(self, rev: str, path: str) -> list[str]:
+        """Names of the entries of a directory at rev (empty when absent)."""
+        sha = self.rev_parse(rev)
+        try:
+            tree = self._repo.commit(sha).tree / path
+        except KeyError:
+            return []
+        if tree.type != "tree":
+            return []
+        return sorted(str(item.name) for item in tree)
+
+    def tree_files(self, rev: str, path: str) -> list[TreeFile]:
+        """Every file under a directory at rev, with its executable bit and content."""
+        sha = self.rev_parse(rev)
+        try:
+            tree = self._repo.commit(sha).tree / path
+        except KeyError:
+            return []
+        if tree.type != "tree":
+            return []
+        out: list[TreeFile] = []
+        for item in tree.traverse():
+            if getattr(item, "type", None) != "blob":
+                continue
+            out.append(
+                TreeFile(
+                    path=str(item.path),
+                    executable=bool(item.mode & 0o111),
+                    data=item.data_stream.read(),
+                )
+            )
+        return sorted(out, key=lambda f: f.path)
+
+    def last_commit_touching(self, paths: Sequence[str], rev: str = "HEAD") -> str | None:
+        with _errors("cannot read the history"):
+            out = str(self._git.log("-1", "--format=%H", rev, "--", *paths)).strip()
+        return out or None
+
+    def commit_message(self, rev: str) -> str:
+        return str(self._repo.commit(self.rev_parse(rev)).message)
+
+    def commit_parents(self, rev: str) -> list[str]:
+        return [str(p.hexsha) for p in self._repo.commit(self.rev_parse(rev)).parents]
+
+    def commits_between(self, base: str, head: str) -> list[str]:
+        with _errors(f"cannot list commits {base}..{head}"):
+            out = str(self._git.rev_list(f"{base}..{head}")).split()
+        return out
+
+    def remote_url(self, remote: str = "origin") -> str | None:
+        try:
+            return str(self._git.remote("get-url", remote)).strip() or None
+        except GitCommandError:
+            return None
+
+    # -- writing --------------------------------------------------------------------------
+
+    def commit(
+        self,
+        message: str,
+        paths: Sequence[str],
+        author_name: str,
+        author_email: str,
+    ) -> str | None:
+        """Stage paths (additions and deletions) and commit them; None when nothing changed.
+
+        Author and committer are both the configured identity, so a CI release commit looks the
+        same whichever runner made it; the environment's identity is not needed.
+        """
+        with _errors("cannot stage the registry changes"):
+            self._git.add("--all", "--", *paths)
+            staged = str(self._git.diff("--cached", "--name-only", "--", *paths)).strip()
+        if not staged:
+            return None
+        env = {
+            "GIT_AUTHOR_NAME": author_name,
+            "GIT_AUTHOR_EMAIL": author_email,
+            "GIT_COMMITTER_NAME": author_name,
+            "GIT_COMMITTER_EMAIL": author_email,
+        }
+        with _errors("cannot commit"), self._git.custom_environment(**env):
+            # Only the given paths: anything else a user staged stays out of a release commit.
+            self._git.commit("--no-verify", "--quiet", "-m", message, "--", *paths)
+        return self.head()
+
+    def fetch(self, remote: str, branch: str) -> str | None:
+        """Fetch one branch; returns the remote's commit for it, None when it does not exist."""
+        with _errors(f"cannot fetch {branch} from {remote}"):
+            out = str(self._git.ls_remote("--heads", remote, f"refs/heads/{branch}")).strip()
+        if not out:
+            return None
+        with _errors(f"cannot fetch {branch} from {remote}"):
+            self._git.fetch(
+                "--quiet", "--no-tags", remote, f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}"
+            )
+        return self.rev_parse(f"refs/remotes/{remote}/{branch}")
+
+    def reset_hard(self, rev: str) -> None:
+        with _errors(f"cannot reset onto {rev}"):
+            self._git.reset("--hard", "--quiet", rev)
+
+    def rebase(self, onto: str) -> bool:
+        """Rebase the current branch onto `onto`; on a conflict abort and return False."""
+        try:
+            self._git.rebase("--quiet", onto)
+        except GitCommandError:
+            with _errors("cannot abort the rebase"):
+                self._git.rebase("--abort")
+            return False
+        return True
+
+    def set_branch(self, name: str, rev: str) -> None:
+        """Create or move a local branch to rev (without checking it out)."""
+        with _errors(f"cannot set branch {name}"):
+            self._git.branch("--force", "--no-track", name, rev)
+
+    def push(
+        self,
+        remote: str,
+        rev: str,
+        branch: str,
+        *,
+        expect: str | None | bool = False,
+    ) -> PushOutcome:
+        """Push rev to refs/heads/branch and classify the outcome from git's per-ref flags.
+
+        expect=False: a plain (fast-forward only) push. expect=None: force-with-lease that the
+        branch does not exist yet; expect=SHA: force-with-lease that it is at SHA. A non-fast-
+        forward or stale-lease rejection is retryable; anything else is not.
+        """
+        ref = f"refs/heads/{branch}"
+        args: list[str] = ["--porcelain"]
+        if expect is not False:
+            args.append(f"--force-with-lease={ref}:{expect or ''}")
+        try:
+            infos = self._repo.remote(remote).push(f"{rev}:{ref}", *args)
+        except ValueError:
+            raise GitError(f"no remote named {remote!r}") from None
+        except GitCommandError as exc:
+            raise GitError(f"cannot push to {remote}: {_one_line(exc)}") from None
+        mine = [i for i in infos if i.remote_ref_string == ref] or list(infos)
+        if not mine:
+            err = getattr(infos, "error", None)
+            detail = _one_line(err) if isinstance(err, GitCommandError) else "no result"
+            raise GitError(f"cannot push to {remote}: {detail}")
+        info = mine[0]
+        summary = str(info.summary).strip()
+        pi = git.remote.PushInfo
+        if info.flags & (pi.REMOTE_REJECTED | pi.REMOTE_FAILURE | pi.ERROR):
+            return PushOutcome(PushStatus.REJECTED, summary or "rejected by the remote")
+        if info.flags & pi.REJECTED:
+            if "stale info" in summary:
+                return PushOutcome(PushStatus.STALE_LEASE, summary)
+            if "fetch first" in summary or "non-fast-forward" in summary:
+                return PushOutcome(PushStatus.NON_FAST_FORWARD, summary)
+            return PushOutcome(PushStatus.REJECTED, summary or "rejected")
+        return PushOutcome(PushStatus.OK, summary)
+
+
+def init_bare(path: Path, branch: str = "main") -> Path:
+    """Create a bare repository (a remote for demos and tests)."""
+    with _errors(f"cannot create a bare repository at {path}"):
+        git.Repo.init(path, bare=True, initial_branch=branch)
+    return path
+
+
+def clone(url: str, dest: Path, branch: str | None = None) -> GitRepo:
+    with _errors(f"cannot clone {url}"):
+        if branch:
+            git.Repo.clone_from(url, dest, branch=branch)
+        else:
+            git.Repo.clone_from(url, dest)
+    return GitRepo(dest)
