@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from playbookctl.errors import GitError
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 
 
-class PushStatus(str, Enum):
+class PushStatus(StrEnum):
     OK = "ok"  # the ref now points at what we pushed (or already did)
     NON_FAST_FORWARD = "non-fast-forward"  # the remote moved: fetch, rebuild, retry
     STALE_LEASE = "stale-lease"  # force-with-lease: the branch is not where we last saw it
@@ -139,10 +139,14 @@ class GitRepo:
         else `base..head` (a plain tree diff), so unrelated or grafted histories still work.
         """
         base_sha, head_sha = self.rev_parse(base), self.rev_parse(head)
-        spec = [f"{base_sha}...{head_sha}"] if self.merge_base(base_sha, head_sha) else [
-            base_sha,
-            head_sha,
-        ]
+        spec = (
+            [f"{base_sha}...{head_sha}"]
+            if self.merge_base(base_sha, head_sha)
+            else [
+                base_sha,
+                head_sha,
+            ]
+        )
         with _errors(f"cannot diff {base}..{head}"):
             out = str(self._git.diff("--name-only", "--no-renames", "-z", *spec, "--"))
         return sorted(p for p in out.split("\0") if p)
@@ -182,7 +186,7 @@ class GitRepo:
             return []
         out: list[TreeFile] = []
         for item in tree.traverse():
-            if getattr(item, "type", None) != "blob":
+            if not isinstance(item, git.Blob):
                 continue
             out.append(
                 TreeFile(
@@ -206,8 +210,7 @@ class GitRepo:
 
     def commits_between(self, base: str, head: str) -> list[str]:
         with _errors(f"cannot list commits {base}..{head}"):
-            out = str(self._git.rev_list(f"{base}..{head}")).split()
-        return out
+            return str(self._git.rev_list(f"{base}..{head}")).split()
 
     def remote_url(self, remote: str = "origin") -> str | None:
         try:
@@ -252,9 +255,8 @@ class GitRepo:
         if not out:
             return None
         with _errors(f"cannot fetch {branch} from {remote}"):
-            self._git.fetch(
-                "--quiet", "--no-tags", remote, f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}"
-            )
+            refspec = f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}"
+            self._git.fetch("--quiet", "--no-tags", remote, refspec)
         return self.rev_parse(f"refs/remotes/{remote}/{branch}")
 
     def reset_hard(self, rev: str) -> None:
@@ -282,7 +284,7 @@ class GitRepo:
         rev: str,
         branch: str,
         *,
-        expect: str | None | bool = False,
+        expect: str | bool | None = False,
     ) -> PushOutcome:
         """Push rev to refs/heads/branch and classify the outcome from git's per-ref flags.
 
@@ -291,11 +293,11 @@ class GitRepo:
         forward or stale-lease rejection is retryable; anything else is not.
         """
         ref = f"refs/heads/{branch}"
-        args: list[str] = ["--porcelain"]
+        kwargs: dict[str, Any] = {}
         if expect is not False:
-            args.append(f"--force-with-lease={ref}:{expect or ''}")
+            kwargs["force_with_lease"] = f"{ref}:{expect or ''}"
         try:
-            infos = self._repo.remote(remote).push(f"{rev}:{ref}", *args)
+            infos = self._repo.remote(remote).push(f"{rev}:{ref}", **kwargs)
         except ValueError:
             raise GitError(f"no remote named {remote!r}") from None
         except GitCommandError as exc:
@@ -308,14 +310,18 @@ class GitRepo:
         info = mine[0]
         summary = str(info.summary).strip()
         pi = git.remote.PushInfo
-        if info.flags & (pi.REMOTE_REJECTED | pi.REMOTE_FAILURE | pi.ERROR):
+        if info.flags & (pi.REMOTE_REJECTED | pi.REMOTE_FAILURE):
             return PushOutcome(PushStatus.REJECTED, summary or "rejected by the remote")
+        # git's "!" marks every refusal (ERROR); "[rejected]" is the client-side refusal, whose
+        # reason says whether the remote merely moved on.
         if info.flags & pi.REJECTED:
             if "stale info" in summary:
                 return PushOutcome(PushStatus.STALE_LEASE, summary)
             if "fetch first" in summary or "non-fast-forward" in summary:
                 return PushOutcome(PushStatus.NON_FAST_FORWARD, summary)
             return PushOutcome(PushStatus.REJECTED, summary or "rejected")
+        if info.flags & pi.ERROR:
+            return PushOutcome(PushStatus.REJECTED, summary or "push failed")
         return PushOutcome(PushStatus.OK, summary)
 
 

@@ -1,0 +1,135 @@
+"""gitrepo against real repositories and bare remotes."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from playbookctl.errors import GitError
+from playbookctl.gitrepo import GitRepo, PushStatus
+from tests.support.gitrepos import PlaybookRepo, commit_all, git
+
+pytestmark = pytest.mark.integration
+
+
+def test_head_dirty_and_changed_files(playbook_repo: PlaybookRepo) -> None:
+    repo = GitRepo(playbook_repo.path)
+    base = repo.head()
+    assert base == playbook_repo.head()
+    assert not repo.is_dirty()
+    (playbook_repo.path / "playbooks" / "alpha" / "remediate.sh").write_text("#!/bin/sh\n")
+    (playbook_repo.path / "new.txt").write_text("x")
+    assert repo.is_dirty()
+    assert repo.dirty_files(["playbooks"]) == ["playbooks/alpha/remediate.sh"]
+    head = playbook_repo.commit_all("change alpha")
+    assert repo.changed_files(base, head) == ["new.txt", "playbooks/alpha/remediate.sh"]
+    assert repo.changed_files(head, head) == []
+    assert repo.show(base, "playbooks/alpha/remediate.sh") != b"#!/bin/sh\n"
+    assert repo.show(head, "playbooks/alpha/remediate.sh") == b"#!/bin/sh\n"
+    assert repo.show(head, "playbooks/missing.yaml") is None
+    assert repo.list_dir(head, "playbooks") == ["alpha", "beta"]
+    files = repo.tree_files(head, "playbooks/beta")
+    assert [(f.path, f.executable) for f in files] == [
+        ("playbooks/beta/Containerfile", False),
+        ("playbooks/beta/rbac.yaml", False),
+        ("playbooks/beta/remediate.sh", True),
+        ("playbooks/beta/workflow.yaml", False),
+    ]
+    assert repo.last_commit_touching(["new.txt"]) == head
+    assert repo.last_commit_touching(["nothing-here"]) is None
+
+
+def test_changed_files_without_merge_base(playbook_repo: PlaybookRepo) -> None:
+    repo = GitRepo(playbook_repo.path)
+    base = repo.head()
+    # An orphan branch shares no history with main: `base...head` has no merge base.
+    playbook_repo.git("checkout", "--quiet", "--orphan", "other")
+    shutil.rmtree(playbook_repo.path / "playbooks" / "beta")
+    (playbook_repo.path / "playbooks" / "alpha" / "extra.txt").write_text("x")
+    commit_all(playbook_repo.path, "orphan")
+    assert repo.merge_base(base, "HEAD") is None
+    changed = repo.changed_files(base, "HEAD")
+    assert "playbooks/alpha/extra.txt" in changed
+    assert "playbooks/beta/workflow.yaml" in changed
+
+
+def test_rev_errors_are_one_line(playbook_repo: PlaybookRepo) -> None:
+    repo = GitRepo(playbook_repo.path)
+    with pytest.raises(GitError, match="cannot resolve 'no-such-rev'") as info:
+        repo.changed_files("no-such-rev")
+    assert "\n" not in str(info.value)
+
+
+def test_not_a_repository(tmp_path: Path) -> None:
+    with pytest.raises(GitError, match="not inside a git repository"):
+        GitRepo(tmp_path)
+
+
+def test_commit_only_given_paths_with_author(playbook_repo: PlaybookRepo) -> None:
+    repo = GitRepo(playbook_repo.path)
+    assert repo.commit("nothing", ["registry"], "Rel", "rel@example.invalid") is None
+    (playbook_repo.path / "registry" / "workflows").mkdir()
+    (playbook_repo.path / "registry" / "workflows" / "a.yaml").write_text("a: 1\n")
+    (playbook_repo.path / "other.txt").write_text("not mine")
+    sha = repo.commit("register a", ["registry"], "Rel", "rel@example.invalid")
+    assert sha == playbook_repo.head()
+    assert playbook_repo.git("log", "-1", "--format=%an <%ae> / %cn") == (
+        "Rel <rel@example.invalid> / Rel"
+    )
+    assert playbook_repo.git("show", "--name-only", "--format=", "HEAD") == (
+        "registry/workflows/a.yaml"
+    )
+    assert repo.dirty_files() == ["other.txt"]
+
+
+def test_push_classifies_non_fast_forward(playbook_repo: PlaybookRepo, tmp_path: Path) -> None:
+    other = playbook_repo.another_clone(tmp_path / "other")
+    (other.path / "x.txt").write_text("x")
+    other.commit_all("other moves main")
+    other.push()
+    (playbook_repo.path / "y.txt").write_text("y")
+    mine = playbook_repo.commit_all("mine")
+    repo = GitRepo(playbook_repo.path)
+    outcome = repo.push("origin", "HEAD", "main")
+    assert outcome.status is PushStatus.NON_FAST_FORWARD
+    assert outcome.retryable
+    remote_head = repo.fetch("origin", "main")
+    assert remote_head == other.head()
+    assert repo.rebase(remote_head)
+    assert repo.push("origin", "HEAD", "main").status is PushStatus.OK
+    assert playbook_repo.remote_head() == repo.head() != mine
+    assert repo.fetch("origin", "no-such-branch") is None
+
+
+def test_push_with_lease(playbook_repo: PlaybookRepo) -> None:
+    repo = GitRepo(playbook_repo.path)
+    head = repo.head()
+    assert repo.push("origin", "HEAD", "release", expect=None).status is PushStatus.OK
+    (playbook_repo.path / "z.txt").write_text("z")
+    playbook_repo.commit_all("z")
+    # The branch now exists: a lease that it does not is stale.
+    assert repo.push("origin", "HEAD", "release", expect=None).status is PushStatus.STALE_LEASE
+    assert repo.push("origin", "HEAD", "release", expect=head).status is PushStatus.OK
+    assert playbook_repo.remote_head("release") == repo.head()
+
+
+def test_push_remote_hook_rejection_is_not_retryable(playbook_repo: PlaybookRepo) -> None:
+    hook = playbook_repo.remote / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'protected branch' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    (playbook_repo.path / "y.txt").write_text("y")
+    playbook_repo.commit_all("mine")
+    outcome = GitRepo(playbook_repo.path).push("origin", "HEAD", "main")
+    assert outcome.status is PushStatus.REJECTED
+    assert not outcome.retryable
+
+
+def test_push_to_missing_remote_fails_cleanly(playbook_repo: PlaybookRepo) -> None:
+    repo = GitRepo(playbook_repo.path)
+    with pytest.raises(GitError, match="no remote named 'nope'"):
+        repo.push("nope", "HEAD", "main")
+    git(playbook_repo.path, "remote", "set-url", "origin", "/nonexistent/remote.git")
+    with pytest.raises(GitError, match="cannot push to origin"):
+        repo.push("origin", "HEAD", "main")
