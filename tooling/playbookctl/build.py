@@ -1,0 +1,471 @@
+"""Build stage: a playbook's container image, through the Docker Engine API.
+
+The only module that talks to a Docker engine (the `docker` SDK is imported here and nowhere
+else; commands import this module inside `run`, so commands that don't build stay fast).
+`Engine` builds a directory's Containerfile, pushes a tag and reads an image's labels;
+`build_playbook_image` and `push_image` add what a release needs on top.
+
+Base-image stand-ins. Base images can't be pulled on every machine (no Docker Hub in test and
+demo environments) and a playbook's FROM line must stay what production needs. So a test or demo
+environment maps exact FROM references to local stand-ins (`base_image_overrides`, env
+PLAYBOOKCTL_BASE_IMAGE_OVERRIDES as a JSON object). The map is applied to the copy of the
+Containerfile inside the build context only, never to the playbook's file, and:
+- every image built with a stand-in is labelled BASE_OVERRIDE_LABEL (which FROM was replaced by
+  what), so the fact travels with the image itself;
+- `check_publishable` refuses to push such an image, or even to start such a build, for any
+  registry that is not a loopback one (127.0.0.0/8, localhost, [::1]). A real release pushes to
+  a real registry, so it can never carry a stand-in, whatever the environment says.
+"""
+
+from __future__ import annotations
+
+import io
+import ipaddress
+import json
+import os
+import re
+import tarfile
+import tempfile
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import docker
+import requests
+from docker.errors import DockerException
+from docker.utils import kwargs_from_env
+from docker.utils.build import exclude_paths
+
+from playbookctl.errors import BuildError
+
+# Image labels. The source hash is what decides "same version, same content" on a re-run.
+SOURCE_HASH_LABEL = "dev.playbookctl.source-hash"
+BASE_OVERRIDE_LABEL = "dev.playbookctl.base-override"
+OCI_SOURCE = "org.opencontainers.image.source"
+OCI_REVISION = "org.opencontainers.image.revision"
+OCI_VERSION = "org.opencontainers.image.version"
+
+TAIL_LINES = 20
+# Context tar headers are fixed so the same tree sends the same bytes (and COPY keeps no mtimes).
+_CONTEXT_MTIME = 0
+
+LineCallback = Callable[[str], None]
+
+_FROM_RE = re.compile(
+    r"^(?P<lead>\s*FROM\s+(?:--\S+\s+)*)(?P<image>\S+)(?P<rest>(?:\s+AS\s+\S+)?\s*)$",
+    re.IGNORECASE,
+)
+
+
+def _noop(_line: str) -> None:
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure parts: FROM rewriting, the loopback rule, the build context.
+
+
+def rewrite_from(text: str, overrides: Mapping[str, str]) -> tuple[str, dict[str, str]]:
+    """Replace FROM references found in `overrides` (exact match); return (text, used overrides).
+
+    Only the image token of a FROM instruction changes; comments, flags, `AS name` and every
+    other line stay byte for byte.
+    """
+    if not overrides:
+        return text, {}
+    used: dict[str, str] = {}
+    out: list[str] = []
+    continued = False
+    for line in text.splitlines(keepends=True):
+        body = line.rstrip("\r\n")
+        ending = line[len(body) :]
+        m = None if continued else _FROM_RE.match(body)
+        if m and m.group("image") in overrides:
+            image = m.group("image")
+            used[image] = overrides[image]
+            body = f"{m.group('lead')}{overrides[image]}{m.group('rest')}"
+        out.append(body + ending)
+        stripped = body.strip()
+        # A continuation line belongs to the previous instruction, even if it starts with FROM.
+        continued = stripped.endswith("\\") and not stripped.startswith("#")
+    return "".join(out), used
+
+
+def registry_host(ref: str) -> str:
+    """The registry part of an image reference; a string without "/" is a registry host."""
+    first = ref.split("/", 1)[0]
+    if "/" not in ref or "." in first or ":" in first or first == "localhost" or "[" in first:
+        return first
+    return "docker.io"
+
+
+def is_loopback_registry(registry: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and localhost, with or without a port."""
+    host = registry_host(registry)
+    if host.startswith("["):
+        host = host[1 : host.find("]")] if "]" in host else host[1:]
+    elif host.count(":") == 1:
+        host = host.split(":", 1)[0]
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_publishable(target: str, labels: Mapping[str, str]) -> None:
+    """Refuse a stand-in build for a registry that is not loopback (see the module docstring)."""
+    override = labels.get(BASE_OVERRIDE_LABEL)
+    if override and not is_loopback_registry(target):
+        raise BuildError(
+            f"refusing to publish {target}: it was built with a base-image stand-in "
+            f"({override}); stand-ins are for loopback test registries only, unset "
+            "PLAYBOOKCTL_BASE_IMAGE_OVERRIDES for a real release"
+        )
+
+
+def read_dockerignore(directory: Path) -> list[str]:
+    path = directory / ".dockerignore"
+    if not path.is_file():
+        return []
+    lines = (line.strip() for line in path.read_text("utf-8", errors="replace").splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def context_files(directory: Path, containerfile: str) -> list[str]:
+    """Relative paths (files and directories) the build context holds, .dockerignore applied.
+
+    The rules are Docker's own (the SDK's implementation of them); the Containerfile is always
+    sent, as Docker does.
+    """
+    return sorted(exclude_paths(str(directory), read_dockerignore(directory), containerfile))
+
+
+def context_tar(
+    directory: Path, containerfile: str, containerfile_text: str | None = None
+) -> IO[bytes]:
+    """The build context as an uncompressed tar, with the Containerfile's text replaced if given.
+
+    Headers are normalised (mtime, owner, mode 0644/0755) so the context depends only on names,
+    contents and executable bits.
+    """
+    out = tempfile.TemporaryFile()  # noqa: SIM115 - handed to the caller, who closes it
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for rel in context_files(directory, containerfile):
+            full = directory / rel
+            info = tar.gettarinfo(str(full), arcname=rel)
+            info.mtime = _CONTEXT_MTIME
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            if info.isdir():
+                info.mode = 0o755
+                tar.addfile(info)
+            elif info.issym():
+                info.mode = 0o777
+                tar.addfile(info)
+            elif info.isfile():
+                info.mode = 0o755 if info.mode & 0o111 else 0o644
+                if rel == containerfile and containerfile_text is not None:
+                    data = containerfile_text.encode("utf-8")
+                    info.size = len(data)
+                    tar.addfile(info, io.BytesIO(data))
+                else:
+                    with full.open("rb") as fh:
+                        tar.addfile(info, fh)
+            # sockets, fifos, devices: never part of a build context
+    out.seek(0)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The engine.
+
+
+@dataclass
+class BuiltImage:
+    image_id: str
+    tag: str
+    labels: dict[str, str]
+    overrides: dict[str, str] = field(default_factory=dict)
+
+
+class _Lines:
+    """Splits the engine's stream chunks into lines, hands each to a callback, keeps a tail."""
+
+    def __init__(self, on_line: LineCallback) -> None:
+        self.on_line = on_line
+        self.tail: deque[str] = deque(maxlen=TAIL_LINES)
+        self.step = ""
+        self._buf = ""
+
+    def feed(self, text: str) -> None:
+        self._buf += text
+        while "\n" in self._buf:
+            line, self._buf = self._buf.split("\n", 1)
+            self._line(line)
+
+    def flush(self) -> None:
+        if self._buf:
+            line, self._buf = self._buf, ""
+            self._line(line)
+
+    def _line(self, line: str) -> None:
+        line = line.rstrip("\r")
+        if line.startswith("Step ") and " : " in line:
+            self.step = line
+        self.tail.append(line)
+        self.on_line(line)
+
+
+def _error_text(item: Mapping[str, Any]) -> str:
+    detail = item.get("errorDetail")
+    if isinstance(detail, dict) and detail.get("message"):
+        return str(detail["message"]).strip()
+    return str(item.get("error", "")).strip()
+
+
+class Engine:
+    """A Docker engine at DOCKER_HOST (or the given URL), through the docker SDK."""
+
+    def __init__(self, base_url: str | None = None, timeout: float = 900.0) -> None:
+        try:
+            kwargs = kwargs_from_env() if base_url is None else {"base_url": base_url}
+            self._api = docker.APIClient(version="auto", timeout=timeout, **kwargs)
+        except DockerException as exc:
+            where = base_url or os.environ.get("DOCKER_HOST") or "the default Docker socket"
+            raise BuildError(f"cannot reach a Docker engine at {where}: {exc}") from None
+
+    def close(self) -> None:
+        self._api.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, what: str, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except (DockerException, requests.RequestException) as exc:
+            raise BuildError(f"{what}: {_short(exc)}") from None
+
+    def build(
+        self,
+        directory: Path,
+        *,
+        tag: str,
+        containerfile: str = "Containerfile",
+        labels: Mapping[str, str] | None = None,
+        overrides: Mapping[str, str] | None = None,
+        on_line: LineCallback = _noop,
+    ) -> BuiltImage:
+        """Build `directory/containerfile` with the directory as context; stream lines to on_line.
+
+        On failure the BuildError names the failing step and shows the last lines of output.
+        """
+        path = directory / containerfile
+        try:
+            original = path.read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BuildError(f"{path}: cannot read: {exc}") from None
+        text, used = rewrite_from(original, overrides or {})
+        all_labels = dict(labels or {})
+        if used:
+            all_labels[BASE_OVERRIDE_LABEL] = json.dumps(used, sort_keys=True)
+        lines = _Lines(on_line)
+        image_id = ""
+        with context_tar(directory, containerfile, text if used else None) as ctx:
+            stream: Iterable[dict[str, Any]] = self._call(
+                f"{tag}: build",
+                lambda: self._api.build(
+                    fileobj=ctx,
+                    custom_context=True,
+                    dockerfile=containerfile,
+                    tag=tag,
+                    labels=all_labels,
+                    network_mode="host",
+                    rm=True,
+                    forcerm=True,
+                    decode=True,
+                ),
+            )
+            error = ""
+            for item in self._iterate(f"{tag}: build", stream):
+                if "stream" in item:
+                    lines.feed(str(item["stream"]))
+                if "error" in item or "errorDetail" in item:
+                    error = _error_text(item)
+                aux = item.get("aux")
+                if isinstance(aux, dict) and isinstance(aux.get("ID"), str):
+                    image_id = aux["ID"]
+            lines.flush()
+        if error or not image_id:
+            step = lines.step or "(before the first step)"
+            tail = "\n".join(f"    {line}" for line in lines.tail)
+            raise BuildError(
+                f"{tag}: image build failed at {step}\n  {error or 'no image produced'}\n"
+                f"  last lines of output:\n{tail}"
+            )
+        return BuiltImage(image_id=image_id, tag=tag, labels=all_labels, overrides=used)
+
+    def _iterate(self, what: str, stream: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        try:
+            yield from stream
+        except (DockerException, requests.RequestException) as exc:
+            raise BuildError(f"{what}: {_short(exc)}") from None
+
+    def labels(self, ref: str) -> dict[str, str]:
+        info = self._call(f"{ref}: inspect", lambda: self._api.inspect_image(ref))
+        raw = (info.get("Config") or {}).get("Labels") or {}
+        return {str(k): str(v) for k, v in raw.items()}
+
+    def tag(self, source: str, ref: str) -> None:
+        repo, tag = split_tag(ref)
+        self._call(f"{ref}: tag", lambda: self._api.tag(source, repo, tag))
+
+    def push(
+        self,
+        ref: str,
+        *,
+        auth: tuple[str, str] | None = None,
+        retries: int = 0,
+        on_line: LineCallback = _noop,
+    ) -> str:
+        """Push `repo:tag`; return the pushed manifest digest (the push stream's aux.Digest).
+
+        Connection errors and server errors are retried `retries` times with backoff: pushing the
+        same local image to the same tag again writes the same manifest, so a retry never
+        changes what a tag points to.
+        """
+        repo, tag = split_tag(ref)
+        auth_config = {"username": auth[0], "password": auth[1]} if auth else None
+        attempt = 0
+        while True:
+            try:
+                return self._push_once(repo, tag, auth_config, on_line)
+            except BuildError as exc:
+                if attempt >= retries or not _transient(str(exc)):
+                    raise
+                attempt += 1
+                on_line(f"push of {ref} failed ({exc}); retry {attempt}/{retries}")
+                time.sleep(min(0.5 * 2 ** (attempt - 1), 8.0))
+
+    def _push_once(
+        self, repo: str, tag: str, auth_config: dict[str, str] | None, on_line: LineCallback
+    ) -> str:
+        what = f"{repo}:{tag}: push"
+        stream: Iterable[dict[str, Any]] = self._call(
+            what,
+            lambda: self._api.push(
+                repo, tag=tag, stream=True, decode=True, auth_config=auth_config
+            ),
+        )
+        digest = ""
+        for item in self._iterate(what, stream):
+            if "error" in item or "errorDetail" in item:
+                raise BuildError(f"{what}: {_error_text(item)}")
+            aux = item.get("aux")
+            if isinstance(aux, dict) and isinstance(aux.get("Digest"), str):
+                digest = aux["Digest"]
+            status = item.get("status")
+            if isinstance(status, str) and "id" not in item:
+                on_line(status)
+        if not digest.startswith("sha256:"):
+            raise BuildError(f"{what}: the engine reported no digest")
+        return digest
+
+
+def split_tag(ref: str) -> tuple[str, str]:
+    """`registry/repo:tag` -> (`registry/repo`, `tag`); a port colon is not a tag."""
+    name, sep, tag = ref.rpartition(":")
+    if not sep or "/" in tag:
+        return ref, "latest"
+    return name, tag
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[-1] if text else type(exc).__name__
+
+
+_TRANSIENT = (
+    "connection refused",
+    "connection reset",
+    "eof",
+    "timeout",
+    "i/o timeout",
+    "500 internal server error",
+    "502",
+    "503",
+    "504",
+    "429",
+    "toomanyrequests",
+    "received unexpected http status: 5",
+    "broken pipe",
+)
+
+
+def _transient(message: str) -> bool:
+    low = message.lower()
+    return any(marker in low for marker in _TRANSIENT)
+
+
+# ---------------------------------------------------------------------------------------------
+# What a release adds: labels, the stand-in guard.
+
+
+def image_labels(
+    *, source_repository: str, commit: str, version: str, source_hash: str
+) -> dict[str, str]:
+    labels = {OCI_VERSION: version, SOURCE_HASH_LABEL: source_hash}
+    if source_repository:
+        labels[OCI_SOURCE] = source_repository
+    if commit:
+        labels[OCI_REVISION] = commit
+    return labels
+
+
+def build_playbook_image(
+    engine: Engine,
+    directory: Path,
+    *,
+    containerfile: str,
+    ref: str,
+    labels: Mapping[str, str],
+    overrides: Mapping[str, str],
+    on_line: LineCallback = _noop,
+) -> BuiltImage:
+    """Build a playbook image tagged `ref`; refuse up front a stand-in build for a real registry."""
+    try:
+        text = (directory / containerfile).read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BuildError(f"{directory / containerfile}: cannot read: {exc}") from None
+    _, used = rewrite_from(text, overrides)
+    if used:
+        check_publishable(ref, {BASE_OVERRIDE_LABEL: json.dumps(used, sort_keys=True)})
+    return engine.build(
+        directory,
+        tag=ref,
+        containerfile=containerfile,
+        labels=labels,
+        overrides=overrides,
+        on_line=on_line,
+    )
+
+
+def push_image(
+    engine: Engine,
+    ref: str,
+    *,
+    auth: tuple[str, str] | None = None,
+    retries: int = 0,
+    on_line: LineCallback = _noop,
+) -> str:
+    """Push a built image, after checking its own labels for a stand-in base (see the top)."""
+    check_publishable(ref, engine.labels(ref))
+    return engine.push(ref, auth=auth, retries=retries, on_line=on_line)
