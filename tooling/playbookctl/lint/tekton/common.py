@@ -92,7 +92,13 @@ def reference_pattern(prefix: str) -> re.Pattern[str]:
     As in Tekton, prefix is spliced in as a regular expression (so `context.pipeline` also matches
     `contextXpipeline`); callers pass it unescaped to keep that behaviour.
     """
-    return re.compile(_BRACE % (prefix, _SUBST, _SUBST, _SUBST))
+    try:
+        return re.compile(_BRACE % (prefix, _SUBST, _SUBST, _SUBST))
+    except re.error:  # Go fails to compile such a pattern too, and then reports nothing
+        return _NEVER
+
+
+_NEVER = re.compile(r"(?!)(?P<var1>)(?P<var2>)(?P<var3>)")
 
 
 @dataclass(frozen=True)
@@ -249,15 +255,16 @@ def is_isolated_whole_reference(value: str, prefix: str) -> bool:
     return bool(_isolated_whole_pattern(prefix).match(value))
 
 
-# Any `$(...)` expression; used to list the expressions in a string (results, when, matrix).
-_ANY_EXPRESSION = re.compile(r"\$\(([^)]+)\)")
+# Tekton's VariableSubstitutionRegex: the `$(...)` expressions its result-reference,
+# execution-status and pipeline-result rules look at.
+_VAR_SUBSTITUTION = re.compile(r"\$\([_a-zA-Z0-9.-]+(\.[_a-zA-Z0-9.-]+)*(\[([0-9]+|\*)\])?\)")
 
 
-def expressions(value: str) -> list[str]:
-    """The contents of every `$(...)` in value, as Tekton's result-ref scanner finds them."""
+def var_sub_expressions(value: str) -> list[str]:
+    """The contents of each `$(...)` Tekton's VariableSubstitutionRegex finds in value."""
     if "$(" not in value:
         return []
-    return _ANY_EXPRESSION.findall(value)
+    return [m.group(0)[2:-1] for m in _VAR_SUBSTITUTION.finditer(value)]
 
 
 # --- walking string values -----------------------------------------------------------------------
