@@ -1,0 +1,770 @@
+"""The one module that talks to OCI registries (the distribution protocol over HTTP).
+
+Nothing else in playbookctl imports oras or requests for registry work: build, bundle, publish
+and verify call RegistryClient.
+
+Why not oras-py's `Registry` class: it is a 1,000-line catch-all whose gaps matter here.
+- Its retry decorator sleeps 2+3**n seconds (3, 5, 11, 29, 83 s), retries only 500s and
+  exceptions (not 429/502/503, no Retry-After) and sets no request timeout, so an unreachable or
+  hanging registry takes minutes instead of failing within 30 s.
+- Its token auth keeps one bearer token for all scopes (a mount needs pull on another repository),
+  ignores `identitytoken` in the Docker config and `DOCKER_CONFIG` itself (it reads only
+  ~/.docker/config.json), and logs token-endpoint response bodies at debug level.
+- Its reference parser does not treat `localhost/repo` as a registry host.
+- It offers no cross-repository mount and no blob-exists cache.
+So we use oras only for the pieces that are right and small: parsing a `WWW-Authenticate`
+challenge, encoding basic credentials and the standard media-type constants; the HTTP calls are
+ours, over one `requests.Session`.
+
+Concurrency: one client is shared by publish's worker threads. `requests.Session` is used that
+way widely (urllib3's pool is thread-safe); the pool is sized for the configured jobs. Our own
+mutable state (token cache, known-blob cache, request counter) is guarded by a lock.
+
+Credentials (first match wins, per registry host):
+1. PLAYBOOKCTL_REGISTRY_TOKEN: a ready bearer token, sent as is (only to `config.registry`);
+2. PLAYBOOKCTL_REGISTRY_USERNAME / PLAYBOOKCTL_REGISTRY_PASSWORD (only to `config.registry`);
+3. the Docker config (`$DOCKER_CONFIG/config.json`, default ~/.docker/config.json): `auths`
+   (`auth` base64 user:password, `username`/`password`, or `identitytoken`), then `credHelpers`
+   / `credsStore` helpers (`docker-credential-<name> get`).
+They are sent as basic auth when the registry asks for it, or exchanged for a bearer token at the
+realm the registry names (`WWW-Authenticate: Bearer realm=...,service=...,scope=...`, as ghcr.io
+and quay.io do); with no credentials an anonymous token is requested. Credentials never appear in
+messages or logs: errors name the registry, the operation and the status only.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import ipaddress
+import json
+import logging
+import os
+import random
+import re
+import subprocess
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, NamedTuple
+
+import oras.auth.utils as oras_auth
+import oras.defaults as oras_defaults
+import requests
+from requests.adapters import HTTPAdapter
+
+from playbookctl.config import Config
+from playbookctl.errors import RegistryError
+
+log = logging.getLogger("playbookctl.oci")
+
+DOCKER_MANIFEST = oras_defaults.docker_manifest_media_type
+DOCKER_MANIFEST_LIST = oras_defaults.docker_manifest_list_media_type
+OCI_MANIFEST = oras_defaults.default_manifest_media_type
+OCI_INDEX = oras_defaults.default_index_media_type
+MANIFEST_MEDIA_TYPES = (DOCKER_MANIFEST, OCI_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX)
+INDEX_MEDIA_TYPES = (DOCKER_MANIFEST_LIST, OCI_INDEX)
+
+ENV_USERNAME = "PLAYBOOKCTL_REGISTRY_USERNAME"
+ENV_PASSWORD = "PLAYBOOKCTL_REGISTRY_PASSWORD"  # noqa: S105 - a variable name, not a secret
+ENV_TOKEN = "PLAYBOOKCTL_REGISTRY_TOKEN"  # noqa: S105
+
+# Whole-operation budget for retries: an unreachable registry must fail well within 30 s.
+RETRY_BUDGET = 25.0
+CONNECT_TIMEOUT = 5.0
+BACKOFF_BASE = 0.25
+BACKOFF_CAP = 4.0
+RETRY_AFTER_CAP = 10.0
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+
+_DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
+_TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
+_REPO_RE = re.compile(
+    r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
+)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """`registry/repository[:tag][@sha256:...]`, parsed the way Docker does (the first path
+    component is a registry host when it holds a `.` or `:` or is `localhost`)."""
+
+    registry: str
+    repository: str
+    tag: str | None = None
+    digest: str | None = None
+
+    @property
+    def reference(self) -> str:
+        """What goes after /manifests/: the digest when there is one, else the tag."""
+        return self.digest or self.tag or "latest"
+
+    @property
+    def name(self) -> str:
+        return f"{self.registry}/{self.repository}"
+
+    def __str__(self) -> str:
+        out = self.name
+        if self.tag:
+            out += f":{self.tag}"
+        if self.digest:
+            out += f"@{self.digest}"
+        return out
+
+    def with_digest(self, digest: str) -> Reference:
+        return Reference(self.registry, self.repository, self.tag, digest)
+
+
+def parse_reference(ref: str) -> Reference:
+    """Parse a fully qualified reference; raise RegistryError (naming the ref) if it is not one."""
+    rest, digest = ref, None
+    if "@" in rest:
+        rest, digest = rest.split("@", 1)
+        if not _DIGEST_RE.match(digest):
+            raise RegistryError(f"invalid reference {ref!r}: digest must be sha256:<64 hex>")
+    tag = None
+    slash = rest.rfind("/")
+    colon = rest.rfind(":")
+    if colon > slash:
+        rest, tag = rest[:colon], rest[colon + 1 :]
+        if not _TAG_RE.match(tag):
+            raise RegistryError(f"invalid reference {ref!r}: bad tag {tag!r}")
+    host, sep, repo = rest.partition("/")
+    if not sep or not (("." in host) or (":" in host) or host == "localhost"):
+        raise RegistryError(
+            f"invalid reference {ref!r}: expected <registry>/<repository>[:tag][@digest]"
+        )
+    if not _REPO_RE.match(repo):
+        raise RegistryError(f"invalid reference {ref!r}: bad repository name {repo!r}")
+    if tag is None and digest is None:
+        tag = "latest"
+    return Reference(host, repo, tag, digest)
+
+
+class Descriptor(NamedTuple):
+    media_type: str
+    digest: str
+    size: int
+    annotations: Mapping[str, str] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "mediaType": self.media_type,
+            "digest": self.digest,
+            "size": self.size,
+        }
+        if self.annotations:
+            out["annotations"] = dict(self.annotations)
+        return out
+
+
+def sha256_digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost, 127.0.0.0/8 and ::1 (with or without a port)."""
+    h = host
+    if h.startswith("["):
+        h = h[1 : h.find("]")] if "]" in h else h[1:]
+    elif h.count(":") == 1:
+        h = h.split(":", 1)[0]
+    if h == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(h).is_loopback
+    except ValueError:
+        return False
+
+
+class _Creds(NamedTuple):
+    username: str | None = None
+    password: str | None = None
+    identity_token: str | None = None
+    bearer: str | None = None  # a ready token (PLAYBOOKCTL_REGISTRY_TOKEN)
+
+    def __repr__(self) -> str:  # never let a repr leak a secret into a log or traceback
+        return "_Creds(<redacted>)"
+
+    @property
+    def basic(self) -> str | None:
+        if self.username is None or self.password is None:
+            return None
+        encoded: str = oras_auth.get_basic_auth(self.username, self.password)
+        return encoded
+
+
+def _docker_config_path(env: Mapping[str, str]) -> Path:
+    base = env.get("DOCKER_CONFIG")
+    if base:
+        return Path(base) / "config.json"
+    return Path(env.get("HOME") or Path.home()) / ".docker" / "config.json"
+
+
+def _auth_keys(host: str) -> list[str]:
+    # The Docker CLI stores entries as `host`, `https://host` or (Docker Hub) `https://host/v1/`.
+    return [host, f"https://{host}", f"http://{host}", f"https://{host}/v1/", f"https://{host}/"]
+
+
+def _credential_helper(helper: str, host: str) -> _Creds | None:
+    try:
+        proc = subprocess.run(
+            [f"docker-credential-{helper}", "get"],
+            input=host.encode(),
+            capture_output=True,
+            timeout=20,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        log.debug("credential helper %s unavailable for %s", helper, host)
+        return None
+    if proc.returncode != 0:
+        return None
+    try:
+        payload = json.loads(proc.stdout)
+        user, secret = str(payload["Username"]), str(payload["Secret"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    # Helpers return `<token>` as the username for identity tokens, as the Docker CLI expects.
+    if user == "<token>":
+        return _Creds(identity_token=secret)
+    return _Creds(username=user, password=secret)
+
+
+def load_credentials(
+    host: str, config: Config, env: Mapping[str, str] | None = None
+) -> _Creds | None:
+    """Credentials for one registry host, or None (anonymous)."""
+    env = os.environ if env is None else env
+    if host == config.registry:
+        if env.get(ENV_TOKEN):
+            return _Creds(bearer=env[ENV_TOKEN])
+        if env.get(ENV_USERNAME) and env.get(ENV_PASSWORD) is not None:
+            return _Creds(username=env[ENV_USERNAME], password=env[ENV_PASSWORD])
+    path = _docker_config_path(env)
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise RegistryError(f"cannot read Docker config {path}: {type(exc).__name__}") from None
+    if not isinstance(data, dict):
+        return None
+    raw_auths = data.get("auths")
+    auths: dict[str, Any] = raw_auths if isinstance(raw_auths, dict) else {}
+    for key in _auth_keys(host):
+        entry = auths.get(key)
+        if not isinstance(entry, dict):
+            continue
+        if entry.get("identitytoken"):
+            return _Creds(identity_token=str(entry["identitytoken"]))
+        if entry.get("auth"):
+            try:
+                user, _, password = (
+                    base64.b64decode(str(entry["auth"])).decode("utf-8").partition(":")
+                )
+            except (ValueError, UnicodeDecodeError):
+                raise RegistryError(
+                    f"Docker config {path}: the `auth` entry for {host} is not base64 user:password"
+                ) from None
+            return _Creds(username=user, password=password)
+        if entry.get("username") and entry.get("password"):
+            return _Creds(username=str(entry["username"]), password=str(entry["password"]))
+    helpers = data.get("credHelpers")
+    if isinstance(helpers, dict) and isinstance(helpers.get(host), str):
+        return _credential_helper(helpers[host], host)
+    if isinstance(data.get("credsStore"), str):
+        return _credential_helper(data["credsStore"], host)
+    return None
+
+
+def _error_detail(resp: requests.Response) -> str:
+    """The registry's error codes and messages (never request headers, which carry credentials)."""
+    try:
+        errors = resp.json().get("errors", [])
+        parts = [f"{e.get('code', '')}: {e.get('message', '')}".strip(": ") for e in errors]
+        if parts:
+            return "; ".join(parts)[:300]
+    except (ValueError, AttributeError):
+        pass
+    return resp.reason or ""
+
+
+class RegistryClient:
+    """A small, explicit OCI distribution client (see the module docstring)."""
+
+    def __init__(
+        self, config: Config, *, timeout: float | None = None, retries: int | None = None
+    ) -> None:
+        self.config = config
+        self.timeout = config.registry_timeout if timeout is None else timeout
+        self.retries = config.registry_retries if retries is None else retries
+        self.session = requests.Session()
+        pool = max(16, config.jobs * 4)
+        adapter = HTTPAdapter(pool_connections=8, pool_maxsize=pool, max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers["User-Agent"] = "playbookctl"
+        self._lock = threading.Lock()
+        self._request_count = 0
+        self._creds: dict[str, _Creds | None] = {}
+        self._tokens: dict[tuple[str, str], str] = {}
+        self._basic_hosts: set[str] = set()
+        self._known_blobs: set[tuple[str, str, str]] = set()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"RegistryClient(registry={self.config.registry!r})"
+
+    @property
+    def request_count(self) -> int:
+        """HTTP requests sent so far (token requests and retries included), for benchmarks."""
+        return self._request_count
+
+    # -- public API -------------------------------------------------------------------------------
+
+    def resolve(self, ref: str | Reference) -> Descriptor | None:
+        """The manifest descriptor a tag or digest points at, or None if there is none."""
+        r = self._ref(ref)
+        resp = self._call(
+            "HEAD",
+            r.registry,
+            r.repository,
+            f"manifests/{r.reference}",
+            what=f"resolve {r}",
+            headers={"Accept": ", ".join(MANIFEST_MEDIA_TYPES)},
+            ok=(200, 404),
+        )
+        if resp.status_code == 404:
+            return None
+        digest = resp.headers.get("Docker-Content-Digest")
+        media_type = resp.headers.get("Content-Type", "").split(";")[0].strip()
+        size = resp.headers.get("Content-Length")
+        if not digest or not _DIGEST_RE.match(digest) or not size or not media_type:
+            # Some registries omit headers on HEAD; GET is authoritative.
+            data, media_type, digest = self.get_manifest(r)
+            return Descriptor(media_type, digest, len(data))
+        if r.digest and digest != r.digest:
+            raise RegistryError(f"{r}: registry answered with digest {digest}")
+        return Descriptor(media_type, digest, int(size))
+
+    def tag_exists(self, ref: str | Reference) -> bool:
+        return self.resolve(ref) is not None
+
+    def get_manifest(self, ref: str | Reference) -> tuple[bytes, str, str]:
+        """(bytes, media type, digest); the digest is computed from the bytes and checked against
+        the reference's digest when it has one. RegistryError if missing."""
+        r = self._ref(ref)
+        resp = self._call(
+            "GET",
+            r.registry,
+            r.repository,
+            f"manifests/{r.reference}",
+            what=f"get manifest {r}",
+            headers={"Accept": ", ".join(MANIFEST_MEDIA_TYPES)},
+            ok=(200, 404),
+        )
+        if resp.status_code == 404:
+            raise ManifestNotFoundError(f"{r}: manifest not found in registry {r.registry}")
+        data = resp.content
+        if len(data) > MAX_MANIFEST_BYTES:
+            raise RegistryError(f"{r}: manifest larger than {MAX_MANIFEST_BYTES} bytes")
+        digest = sha256_digest(data)
+        if r.digest and digest != r.digest:
+            raise RegistryError(f"{r}: manifest content has digest {digest}, not the one asked for")
+        media_type = resp.headers.get("Content-Type", "").split(";")[0].strip()
+        if not media_type or media_type in ("application/json", "application/octet-stream"):
+            try:
+                media_type = str(json.loads(data).get("mediaType", ""))
+            except (ValueError, AttributeError):
+                media_type = ""
+        return data, media_type, digest
+
+    def blob_exists(self, repo: str, digest: str, *, registry: str | None = None) -> bool:
+        host = registry or self.config.registry
+        if (host, repo, digest) in self._known_blobs:
+            return True
+        resp = self._call(
+            "HEAD", host, repo, f"blobs/{digest}", what=f"check blob {digest[:19]}", ok=(200, 404)
+        )
+        if resp.status_code == 200:
+            self._remember_blob(host, repo, digest)
+            return True
+        return False
+
+    def get_blob(self, repo: str, digest: str, *, registry: str | None = None) -> bytes:
+        host = registry or self.config.registry
+        resp = self._call(
+            "GET", host, repo, f"blobs/{digest}", what=f"get blob {digest[:19]}", ok=(200, 404)
+        )
+        if resp.status_code == 404:
+            raise RegistryError(f"{host}/{repo}: blob {digest} not found")
+        data = resp.content
+        if sha256_digest(data) != digest:
+            raise RegistryError(f"{host}/{repo}: blob {digest} content does not match its digest")
+        return data
+
+    def push_blob(
+        self, repo: str, data: bytes, digest: str | None = None, *, registry: str | None = None
+    ) -> str:
+        """Upload a blob monolithically (POST then PUT), skipping it if the repository has it."""
+        host = registry or self.config.registry
+        digest = digest or sha256_digest(data)
+        if sha256_digest(data) != digest:
+            raise RegistryError(f"push blob to {host}/{repo}: data does not match {digest}")
+        if self.blob_exists(repo, digest, registry=host):
+            return digest
+        for attempt in range(2):
+            location = self._start_upload(host, repo)
+            sep = "&" if "?" in location else "?"
+            resp = self._call(
+                "PUT",
+                host,
+                repo,
+                f"{location}{sep}digest={digest}",
+                what=f"upload blob {digest[:19]}",
+                headers={"Content-Type": "application/octet-stream"},
+                data=data,
+                ok=(201, 404),
+                push=True,
+            )
+            if resp.status_code == 201:
+                self._remember_blob(host, repo, digest)
+                return digest
+            # 404 BLOB_UPLOAD_UNKNOWN: a retried PUT whose first try completed, or an upload
+            # session the registry lost (it restarted). Done if the blob is there, else restart.
+            if self.blob_exists(repo, digest, registry=host):
+                return digest
+            log.debug("upload session lost for %s (attempt %d), restarting", digest, attempt)
+        raise RegistryError(f"{host}/{repo}: upload of blob {digest} failed: upload session lost")
+
+    def mount_blob(
+        self, repo: str, digest: str, from_repo: str, *, registry: str | None = None
+    ) -> bool:
+        """Cross-repository mount; False if the registry would not mount (then push instead)."""
+        host = registry or self.config.registry
+        if (host, repo, digest) in self._known_blobs:
+            return True
+        resp = self._call(
+            "POST",
+            host,
+            repo,
+            f"blobs/uploads/?mount={digest}&from={from_repo}",
+            what=f"mount blob {digest[:19]} from {from_repo}",
+            ok=(201, 202),
+            push=True,
+            extra_scopes=(f"repository:{from_repo}:pull",),
+        )
+        if resp.status_code == 201:
+            self._remember_blob(host, repo, digest)
+            return True
+        # 202: the registry opened an upload session instead; cancel it so it does not linger.
+        location = resp.headers.get("Location")
+        if location:
+            try:
+                self._call(
+                    "DELETE", host, repo, location, what="cancel upload", ok=(204, 404), push=True
+                )
+            except RegistryError:
+                log.debug("could not cancel upload session after refused mount")
+        return False
+
+    def push_manifest(
+        self,
+        repo: str,
+        reference: str,
+        data: bytes,
+        media_type: str,
+        *,
+        registry: str | None = None,
+    ) -> str:
+        """PUT a manifest under a tag or digest; return its digest (checked with the registry's)."""
+        host = registry or self.config.registry
+        digest = sha256_digest(data)
+        if reference.startswith("sha256:") and reference != digest:
+            raise RegistryError(f"push manifest to {host}/{repo}@{reference}: digest mismatch")
+        resp = self._call(
+            "PUT",
+            host,
+            repo,
+            f"manifests/{reference}",
+            what=f"push manifest {host}/{repo}:{reference}",
+            headers={"Content-Type": media_type},
+            data=data,
+            ok=(201,),
+            push=True,
+        )
+        answered = resp.headers.get("Docker-Content-Digest")
+        if answered and answered != digest:
+            raise RegistryError(
+                f"push manifest {host}/{repo}:{reference}: registry stored {answered}, "
+                f"expected {digest}"
+            )
+        return digest
+
+    def parse_reference(self, ref: str) -> Reference:
+        return parse_reference(ref)
+
+    # -- internals --------------------------------------------------------------------------------
+
+    def _ref(self, ref: str | Reference) -> Reference:
+        return ref if isinstance(ref, Reference) else parse_reference(ref)
+
+    def _remember_blob(self, host: str, repo: str, digest: str) -> None:
+        with self._lock:
+            self._known_blobs.add((host, repo, digest))
+
+    def scheme(self, host: str) -> str:
+        """https, except for loopback registries and configured insecure ones."""
+        if is_loopback(host) or host in self.config.insecure_registries:
+            return "http"
+        return "https"
+
+    def _start_upload(self, host: str, repo: str) -> str:
+        resp = self._call(
+            "POST", host, repo, "blobs/uploads/", what="start blob upload", ok=(202,), push=True
+        )
+        location = resp.headers.get("Location")
+        if not location:
+            raise RegistryError(f"{host}/{repo}: registry started an upload without a Location")
+        return location
+
+    def _url(self, host: str, repo: str, path: str) -> str:
+        if path.startswith(("http://", "https://")):
+            return path
+        if path.startswith("/"):  # a Location header relative to the registry
+            return f"{self.scheme(host)}://{host}{path}"
+        return f"{self.scheme(host)}://{host}/v2/{repo}/{path}"
+
+    def _credentials(self, host: str) -> _Creds | None:
+        with self._lock:
+            if host in self._creds:
+                return self._creds[host]
+        creds = load_credentials(host, self.config)
+        with self._lock:
+            self._creds[host] = creds
+        return creds
+
+    def _auth_header(self, host: str, scopes: tuple[str, ...]) -> str | None:
+        creds = self._credentials(host)
+        if creds is not None and creds.bearer:
+            return f"Bearer {creds.bearer}"
+        with self._lock:
+            token = self._tokens.get((host, " ".join(scopes)))
+            if token is None and scopes and scopes[0].endswith(":pull"):
+                # A pull+push token for the same repository covers reads too.
+                token = self._tokens.get((host, " ".join((scopes[0] + ",push", *scopes[1:]))))
+            basic = host in self._basic_hosts
+        if token:
+            return f"Bearer {token}"
+        if basic and creds is not None and creds.basic:
+            return f"Basic {creds.basic}"
+        return None
+
+    def _authenticate(
+        self, host: str, challenge: str, scopes: tuple[str, ...], deadline: float
+    ) -> bool:
+        """Answer a 401 challenge; True if there is something new to retry with."""
+        creds = self._credentials(host)
+        scheme = challenge.split(" ", 1)[0].lower()
+        if scheme == "basic":
+            if creds is None or creds.basic is None:
+                return False
+            with self._lock:
+                already = host in self._basic_hosts
+                self._basic_hosts.add(host)
+            return not already
+        if scheme != "bearer":
+            return False
+        parsed = oras_auth.parse_auth_header(challenge)
+        if not parsed.realm:
+            return False
+        wanted = list(scopes)
+        if parsed.scope:
+            for s in str(parsed.scope).split(" "):
+                if s and s not in wanted:
+                    wanted.append(s)
+        token = self._fetch_token(
+            host,
+            realm=str(parsed.realm),
+            service=parsed.service,
+            scopes=wanted,
+            creds=creds,
+            deadline=deadline,
+        )
+        if token is None:
+            return False
+        with self._lock:
+            self._tokens[(host, " ".join(scopes))] = token
+        return True
+
+    def _fetch_token(
+        self,
+        host: str,
+        *,
+        realm: str,
+        service: str | None,
+        scopes: list[str],
+        creds: _Creds | None,
+        deadline: float,
+    ) -> str | None:
+        timeout = self._timeouts(deadline)
+        try:
+            if creds is not None and creds.identity_token:
+                # OAuth2 refresh-token grant, as the Docker CLI does with an identity token.
+                form = {
+                    "grant_type": "refresh_token",
+                    "refresh_token": creds.identity_token,
+                    "client_id": "playbookctl",
+                    "scope": " ".join(scopes),
+                }
+                if service:
+                    form["service"] = service
+                self._count()
+                resp = self.session.post(realm, data=form, timeout=timeout)
+            else:
+                params: dict[str, str] = {"scope": " ".join(scopes)} if scopes else {}
+                if service:
+                    params["service"] = service
+                headers = {}
+                if creds is not None and creds.basic:
+                    headers["Authorization"] = f"Basic {creds.basic}"
+                self._count()
+                resp = self.session.get(realm, params=params, headers=headers, timeout=timeout)
+        except requests.RequestException as exc:
+            raise RegistryError(
+                f"registry {host}: token service unreachable ({type(exc).__name__})"
+            ) from None
+        if resp.status_code in (401, 403):
+            raise RegistryError(
+                f"registry {host}: authentication failed at its token service "
+                f"(HTTP {resp.status_code}); check the credentials for {host}"
+            )
+        if resp.status_code != 200:
+            raise RegistryError(f"registry {host}: token service answered HTTP {resp.status_code}")
+        try:
+            body = resp.json()
+            token = body.get("token") or body.get("access_token")
+        except (ValueError, AttributeError):
+            token = None
+        if not token:
+            raise RegistryError(f"registry {host}: token service answered without a token")
+        return str(token)
+
+    def _count(self) -> None:
+        with self._lock:
+            self._request_count += 1
+
+    def _timeouts(self, deadline: float) -> tuple[float, float]:
+        remaining = max(1.0, deadline - time.monotonic())
+        return (min(CONNECT_TIMEOUT, self.timeout, remaining), min(self.timeout, remaining))
+
+    def _backoff(self, attempt: int, resp: requests.Response | None) -> float:
+        jitter = random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
+        delay: float = min(BACKOFF_CAP, BACKOFF_BASE * (2**attempt)) * jitter
+        if resp is not None and resp.status_code == 429:
+            after = resp.headers.get("Retry-After", "")
+            if after.strip().isdigit():
+                delay = max(delay, min(RETRY_AFTER_CAP, float(after)))
+        return delay
+
+    def _call(
+        self,
+        method: str,
+        host: str,
+        repo: str,
+        path: str,
+        *,
+        what: str,
+        ok: tuple[int, ...],
+        headers: dict[str, str] | None = None,
+        data: bytes | None = None,
+        push: bool = False,
+        extra_scopes: tuple[str, ...] = (),
+    ) -> requests.Response:
+        """One logical request: auth challenges answered, transient failures retried with
+        exponential backoff and jitter, all within RETRY_BUDGET seconds."""
+        url = self._url(host, repo, path)
+        scopes = (f"repository:{repo}:{'pull,push' if push else 'pull'}", *extra_scopes)
+        deadline = time.monotonic() + RETRY_BUDGET
+        attempt = 0
+        auth_rounds = 0
+        last = ""
+        while True:
+            hdrs = dict(headers or {})
+            auth = self._auth_header(host, scopes)
+            if auth:
+                hdrs["Authorization"] = auth
+            resp: requests.Response | None = None
+            try:
+                self._count()
+                resp = self.session.request(
+                    method,
+                    url,
+                    headers=hdrs,
+                    data=data,
+                    timeout=self._timeouts(deadline),
+                    allow_redirects=True,
+                )
+                if method != "HEAD" and resp.status_code not in ok:
+                    _ = resp.content  # read the body so the connection goes back to the pool
+            except requests.exceptions.SSLError:
+                raise RegistryError(
+                    f"registry {host}: TLS handshake failed while trying to {what} (plain HTTP "
+                    f"is used only for loopback registries and insecure-registries)"
+                ) from None
+            except requests.RequestException as exc:
+                last = f"{type(exc).__name__}"
+                log.debug("%s %s: %s (attempt %d)", method, url, last, attempt + 1)
+            else:
+                log.debug("%s %s -> %d", method, url, resp.status_code)
+                if resp.status_code in ok:
+                    return resp
+                if resp.status_code == 401 and auth_rounds < 2:
+                    auth_rounds += 1
+                    challenge = resp.headers.get("WWW-Authenticate", "")
+                    if self._authenticate(host, challenge, scopes, deadline):
+                        continue
+                    raise RegistryError(
+                        f"registry {host}: authentication required to {what} "
+                        + (
+                            "(the credentials were refused)"
+                            if self._credentials(host) is not None
+                            else "(no credentials found: docker login, or set "
+                            f"{ENV_USERNAME}/{ENV_PASSWORD})"
+                        )
+                    )
+                if resp.status_code not in RETRY_STATUSES:
+                    detail = _error_detail(resp) if method != "HEAD" else ""
+                    raise RegistryError(
+                        f"registry {host}: {what} failed: HTTP {resp.status_code}"
+                        + (f" ({detail})" if detail else "")
+                    )
+                last = f"HTTP {resp.status_code}"
+            delay = self._backoff(attempt, resp)
+            attempt += 1
+            if attempt > self.retries or time.monotonic() + delay >= deadline:
+                raise RegistryError(
+                    f"registry {host}: {what} failed after {attempt} attempt(s): {last}"
+                )
+            time.sleep(delay)
+
+
+class ManifestNotFoundError(RegistryError):
+    """The tag or digest does not exist in the registry."""
