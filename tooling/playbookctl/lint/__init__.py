@@ -1,0 +1,239 @@
+"""Lint stage: every check over playbooks, registry files and standalone Tekton files.
+
+`lint_paths` decides what each path is, loads it once, runs the rule families over it and
+returns the findings deduplicated and sorted:
+- load.*         YAML problems (load.py), and `load.kind` for a file of a kind we do not lint;
+- workflow.*     RemediationWorkflow rules (lint/workflow.py);
+- action-type.*  ActionType rules (lint/action_type.py);
+- tekton.*       Tekton's admission validation (lint/tekton), on an authored pipeline.yaml (once,
+                 with its positions) or on the standard wrapper rendered from workflow.yaml;
+- playbook.*     the playbook's files against each other and the contract (lint/playbook.py);
+- hadolint.* / shellcheck.*  the external linters, batched over every playbook (lint/external.py).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from playbookctl.config import Config
+from playbookctl.errors import UsageError
+from playbookctl.findings import Finding, Severity, sorted_unique
+from playbookctl.lint import external, tekton
+from playbookctl.lint.action_type import check_action_type, load_action_types
+from playbookctl.lint.playbook import check_playbook
+from playbookctl.lint.workflow import check_workflow
+from playbookctl.load import Document, load_file
+from playbookctl.playbook import WORKFLOW_FILE, Playbook, discover, load_playbook, source_files
+from playbookctl.render import RenderError, render_pipeline
+
+YAML_SUFFIXES = (".yaml", ".yml")
+WORKFLOW_KIND = ("kubernaut.ai/v1alpha1", "RemediationWorkflow")
+ACTION_TYPE_KIND = ("kubernaut.ai/v1alpha1", "ActionType")
+
+
+@dataclass
+class Targets:
+    """What one lint run covers; dicts keep first-seen order and drop repeats."""
+
+    playbooks: dict[Path, None] = field(default_factory=dict)
+    registry_files: dict[Path, None] = field(default_factory=dict)
+    standalone: dict[Path, str] = field(default_factory=dict)  # path -> name as given
+    all_action_types: bool = False
+
+
+def _display(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _inside(path: Path, parent: Path) -> bool:
+    try:
+        path.relative_to(parent)
+    except ValueError:
+        return False
+    return True
+
+
+def _yaml_files(directory: Path) -> list[Path]:
+    out: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(directory):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        out.extend(Path(dirpath) / f for f in sorted(filenames) if f.endswith(YAML_SUFFIXES))
+    return out
+
+
+def _whole_repo(config: Config, targets: Targets) -> None:
+    for name in discover(config):
+        targets.playbooks[(config.playbooks_dir / name).resolve()] = None
+    if config.registry_dir.is_dir():
+        for f in _yaml_files(config.registry_dir):
+            targets.registry_files[f.resolve()] = None
+    targets.all_action_types = True
+
+
+def classify(paths: Iterable[Path], config: Config) -> Targets:
+    """Sort the given paths into playbooks, registry files and standalone files."""
+    targets = Targets()
+    given = list(paths)
+    if not given:
+        _whole_repo(config, targets)
+        return targets
+    root = config.root.resolve()
+    playbooks_dir = config.playbooks_dir.resolve()
+    registry_dir = config.registry_dir.resolve()
+    for raw in given:
+        if not raw.exists():
+            raise UsageError(f"no such file or directory: {raw}")
+        p = raw.resolve()
+        if p.is_dir():
+            if p == root:
+                _whole_repo(config, targets)
+            elif p == playbooks_dir:
+                for name in discover(config):
+                    targets.playbooks[playbooks_dir / name] = None
+            elif p.parent == playbooks_dir or (p / WORKFLOW_FILE).is_file():
+                targets.playbooks[p] = None
+            elif _inside(p, registry_dir):
+                for f in _yaml_files(p):
+                    targets.registry_files[f.resolve()] = None
+            else:
+                targets.standalone[p] = str(raw)
+            continue
+        if _inside(p, playbooks_dir) and p.parent != playbooks_dir:
+            # A file of a playbook (as pre-commit passes them): lint the whole playbook,
+            # since its files are checked against each other.
+            targets.playbooks[playbooks_dir / p.relative_to(playbooks_dir).parts[0]] = None
+        elif _inside(p, registry_dir):
+            targets.registry_files[p] = None
+        else:
+            targets.standalone[p] = _display(raw, root)
+    return targets
+
+
+def lint_playbook(
+    directory: Path, config: Config, action_types: Mapping[str, object] | None
+) -> tuple[Playbook, list[Finding]]:
+    """Every finding of one playbook except the external linters'."""
+    pb = load_playbook(directory, config.root, config.max_file_bytes)
+    out = list(pb.load_findings)
+    if pb.workflow is not None:
+        out.extend(
+            check_workflow(
+                pb.workflow,
+                action_types=action_types,
+                expected_name=pb.name,
+                authored=True,
+                namespace=config.workflow_namespace,
+            )
+        )
+    try:
+        rendered = render_pipeline(pb, config)
+    except RenderError:
+        rendered = None  # pipeline.yaml did not load: its load.* findings say why
+    if rendered is not None:
+        out.extend(tekton.check_document(rendered.document))
+    out.extend(check_playbook(pb, rendered, config))
+    return pb, out
+
+
+def _check_document(
+    doc: Document, config: Config, action_types: Mapping[str, object] | None, *, explicit: bool
+) -> list[Finding]:
+    data = doc.data
+    kind = (data.get("apiVersion"), data.get("kind")) if isinstance(data, dict) else (None, None)
+    if tekton.is_tekton_object(data):
+        return tekton.check_document(doc)
+    if kind == WORKFLOW_KIND:
+        # Outside playbooks/ a RemediationWorkflow is a generated registration: bundle pinned.
+        return check_workflow(
+            doc,
+            action_types=action_types,
+            expected_name=None,
+            authored=False,
+            namespace=config.workflow_namespace,
+        )
+    if kind == ACTION_TYPE_KIND:
+        return check_action_type(doc, namespace=config.workflow_namespace)
+    if explicit:
+        what = f"{kind[1]!r} ({kind[0]!r})" if isinstance(data, dict) else "not a resource"
+        return [
+            doc.finding(
+                "load.kind",
+                (),
+                f"cannot lint this document: {what}; playbookctl lints playbook directories, "
+                "registry/ files and tekton.dev/v1 or v1beta1 Pipelines and Tasks",
+            )
+        ]
+    return []  # registry/ may hold kustomizations and Argo CD objects: loading them is the check
+
+
+def _lint_file(
+    path: Path,
+    shown: str,
+    config: Config,
+    action_types: Mapping[str, object] | None,
+    *,
+    explicit: bool,
+) -> list[Finding]:
+    result = load_file(path, shown, config.max_file_bytes)
+    out = list(result.findings)
+    for doc in result.documents:
+        out.extend(_check_document(doc, config, action_types, explicit=explicit))
+    if explicit and not result.documents and not result.findings:
+        out.append(Finding("load.kind", Severity.ERROR, shown, 1, 1, "the file holds no document"))
+    return out
+
+
+def lint_paths(paths: list[Path], config: Config, *, run_external: bool = True) -> list[Finding]:
+    """Lint the given paths (the whole repository when empty); findings sorted and unique."""
+    targets = classify(paths, config)
+    root = config.root.resolve()
+    action_types_dir = config.action_types_dir.resolve()
+    action_types, at_findings = load_action_types(config)
+    findings: list[Finding] = []
+    # load_action_types checks every ActionType once; keep the findings about the files in scope.
+    at_files = {_display(p, root) for p in targets.registry_files if p.parent == action_types_dir}
+    findings.extend(f for f in at_findings if targets.all_action_types or f.file in at_files)
+
+    containerfiles: list[tuple[Path, str]] = []
+    scripts: list[tuple[Path, str]] = []
+    for directory in targets.playbooks:
+        pb, found = lint_playbook(directory, config, action_types)
+        findings.extend(found)
+        if pb.containerfile is not None:
+            containerfiles.append((pb.containerfile, pb.rel(pb.containerfile)))
+        if pb.dir.is_dir():
+            scripts.extend(
+                (f, pb.rel(f)) for f in source_files(pb.dir) if external.is_shell_script(f)
+            )
+
+    for path in targets.registry_files:
+        if path.parent == action_types_dir:
+            continue  # checked by load_action_types above
+        findings.extend(
+            _lint_file(path, _display(path, root), config, action_types, explicit=False)
+        )
+
+    for path, shown in targets.standalone.items():
+        if path.is_dir():
+            findings.append(
+                Finding(
+                    "load.kind",
+                    Severity.ERROR,
+                    shown,
+                    1,
+                    1,
+                    f"not a playbook directory (no {WORKFLOW_FILE}) nor inside registry/",
+                )
+            )
+            continue
+        findings.extend(_lint_file(path, shown, config, action_types, explicit=True))
+
+    if run_external:
+        findings.extend(external.run_external(containerfiles, scripts, root, jobs=config.jobs))
+    return sorted_unique(findings)
