@@ -1,0 +1,300 @@
+"""A fault-injecting loopback HTTP proxy in front of a real registry: the only fake in the tests.
+
+A real registry cannot fail on demand, so this proxy forwards every request to one and, when told
+to, answers 5xx/429 instead, drops connections (a registry that dies, for a while or for good,
+or in the middle of an upload), or demands a bearer token from a tiny token endpoint of its own
+(the ghcr.io / quay.io flow, which Debian's registry cannot do without a JWT signing setup).
+It keeps the client's Host header, so the registry's upload `Location`s point back at the proxy.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import http.client
+import re
+import secrets
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from urllib.parse import parse_qs, urlsplit
+
+HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailers",
+    "transfer-encoding",
+    "upgrade",
+}
+
+Match = Callable[[str, str], bool]  # (method, path) -> applies?
+
+
+@dataclass
+class Fault:
+    match: Match
+    remaining: int  # requests still to hit; -1 = forever
+    status: int | None = None  # answer this status, or
+    drop: bool = False  # close the connection without answering
+    partial_body: bool = False  # (with drop) read half the request body first
+    retry_after: str | None = None
+
+
+def _any(_method: str, _path: str) -> bool:
+    return True
+
+
+@dataclass
+class TokenAuth:
+    username: str
+    password: str
+    anonymous_pull: bool = False
+    tokens: dict[str, set[str]] = field(default_factory=dict)  # token -> granted scopes
+    token_requests: list[dict[str, str]] = field(default_factory=list)
+
+
+class FaultProxy:
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream  # host:port of the real registry
+        self.log: list[tuple[str, str, int]] = []  # (method, path, status or -1 dropped)
+        self._faults: list[Fault] = []
+        self._forwarded = 0
+        self._die_after: int | None = None
+        self._lock = threading.Lock()
+        self.token_auth: TokenAuth | None = None
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                proxy._handle(self)
+
+            do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_GET  # noqa: N815
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    # -- control ---------------------------------------------------------------------------------
+
+    def fail_next(
+        self, n: int, status: int = 500, *, retry_after: str | None = None, match: Match = _any
+    ) -> None:
+        """Answer the next n matching requests with `status`."""
+        with self._lock:
+            self._faults.append(Fault(match, n, status=status, retry_after=retry_after))
+
+    def drop_next(self, n: int, *, match: Match = _any, partial_body: bool = False) -> None:
+        """Close the connection on the next n matching requests (n=-1: forever)."""
+        with self._lock:
+            self._faults.append(Fault(match, n, drop=True, partial_body=partial_body))
+
+    def die_after(self, n: int) -> None:
+        """Forward n more requests, then drop every connection (a registry that died)."""
+        with self._lock:
+            self._die_after = self._forwarded + n
+
+    def heal(self) -> None:
+        with self._lock:
+            self._faults.clear()
+            self._die_after = None
+
+    def require_token(self, username: str, password: str, *, anonymous_pull: bool = False) -> None:
+        self.token_auth = TokenAuth(username, password, anonymous_pull)
+
+    @property
+    def request_count(self) -> int:
+        return len(self.log)
+
+    # -- serving ---------------------------------------------------------------------------------
+
+    def _pick_fault(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            if self._die_after is not None and self._forwarded >= self._die_after:
+                return Fault(_any, -1, drop=True)
+            for fault in self._faults:
+                if fault.remaining != 0 and fault.match(method, path):
+                    if fault.remaining > 0:
+                        fault.remaining -= 1
+                    return fault
+        return None
+
+    def _read_body(self, h: BaseHTTPRequestHandler, *, half: bool = False) -> bytes:
+        length = int(h.headers.get("Content-Length") or 0)
+        return h.rfile.read(length // 2 if half else length)
+
+    def _drop(self, h: BaseHTTPRequestHandler) -> None:
+        h.close_connection = True
+        with contextlib.suppress(OSError):
+            h.connection.shutdown(socket.SHUT_RDWR)
+
+    def _reply(
+        self,
+        h: BaseHTTPRequestHandler,
+        status: int,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        h.send_response(status)
+        for k, v in (headers or {}).items():
+            h.send_header(k, v)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        if h.command != "HEAD":
+            h.wfile.write(body)
+
+    def _handle(self, h: BaseHTTPRequestHandler) -> None:
+        method, path = h.command, h.path
+        fault = self._pick_fault(method, path)
+        if fault is not None and fault.drop:
+            if fault.partial_body:
+                self._read_body(h, half=True)
+            with self._lock:
+                self.log.append((method, path, -1))
+            self._drop(h)
+            return
+        body = self._read_body(h)
+        if fault is not None and fault.status is not None:
+            headers = {"Content-Type": "application/json"}
+            if fault.retry_after is not None:
+                headers["Retry-After"] = fault.retry_after
+            with self._lock:
+                self.log.append((method, path, fault.status))
+            self._reply(
+                h, fault.status, b'{"errors":[{"code":"UNAVAILABLE","message":"x"}]}', headers
+            )
+            return
+        if self.token_auth is not None:
+            if path.startswith("/token"):
+                self._token_endpoint(h)
+                return
+            if not self._authorised(h, method, path):
+                return
+        with self._lock:
+            self._forwarded += 1
+        self._forward(h, method, path, body)
+
+    # -- the token flow --------------------------------------------------------------------------
+
+    def _token_endpoint(self, h: BaseHTTPRequestHandler) -> None:
+        auth = self.token_auth
+        assert auth is not None
+        query = parse_qs(urlsplit(h.path).query)
+        scopes = set(" ".join(query.get("scope", [])).split())
+        auth.token_requests.append(
+            {"service": ",".join(query.get("service", [])), "scope": " ".join(sorted(scopes))}
+        )
+        header = h.headers.get("Authorization", "")
+        expected = base64.b64encode(f"{auth.username}:{auth.password}".encode()).decode()
+        if header == f"Basic {expected}":
+            granted = scopes
+        elif not header and auth.anonymous_pull:
+            granted = {s for s in scopes if s.endswith(":pull")}
+        else:
+            self.log.append((h.command, h.path, 401))
+            self._reply(h, 401, b'{"details":"bad credentials"}')
+            return
+        token = secrets.token_hex(16)
+        auth.tokens[token] = granted
+        self.log.append((h.command, h.path, 200))
+        self._reply(h, 200, f'{{"token":"{token}"}}'.encode(), {"Content-Type": "application/json"})
+
+    def _authorised(self, h: BaseHTTPRequestHandler, method: str, path: str) -> bool:
+        auth = self.token_auth
+        assert auth is not None
+        m = re.match(r"^/v2/(.+?)/(manifests|blobs|tags)/", path)
+        if path.rstrip("/") == "/v2":
+            needed: str | None = None
+        elif m:
+            action = "pull" if method in ("GET", "HEAD") else "pull,push"
+            needed = f"repository:{m.group(1)}:{action}"
+        else:
+            needed = "registry:catalog:*"
+        header = h.headers.get("Authorization", "")
+        token = header[7:] if header.startswith("Bearer ") else ""
+        granted = auth.tokens.get(token)
+        if granted is not None and (needed is None or self._covers(granted, needed)):
+            del h.headers["Authorization"]
+            return True
+        realm = f'Bearer realm="http://{self.host}/token",service="faultproxy"'
+        if needed:
+            realm += f',scope="{needed}"'
+        self.log.append((method, path, 401))
+        self._reply(h, 401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', {"WWW-Authenticate": realm})
+        return False
+
+    @staticmethod
+    def _covers(granted: set[str], needed: str) -> bool:
+        typ, name, actions = needed.split(":")  # repository names hold no ":"
+        have: set[str] = set()
+        for g in granted:
+            parts = g.split(":")
+            if len(parts) == 3 and parts[0] == typ and parts[1] == name:
+                have.update(parts[2].split(","))
+        return "*" in have or set(actions.split(",")) <= have
+
+    # -- forwarding ------------------------------------------------------------------------------
+
+    def _forward(self, h: BaseHTTPRequestHandler, method: str, path: str, body: bytes) -> None:
+        conn = http.client.HTTPConnection(self.upstream, timeout=30)
+        headers = {k: v for k, v in h.headers.items() if k.lower() not in HOP_BY_HOP}
+        try:
+            sent = body if body or method in ("PUT", "POST", "PATCH") else None
+            conn.request(method, path, body=sent, headers=headers)
+            resp = conn.getresponse()
+            data = resp.read()
+        except OSError:
+            with self._lock:
+                self.log.append((method, path, -1))
+            self._drop(h)
+            return
+        finally:
+            conn.close()
+        with self._lock:
+            self.log.append((method, path, resp.status))
+        h.send_response(resp.status)
+        length_sent = False
+        for k, v in resp.getheaders():
+            if k.lower() in HOP_BY_HOP:
+                continue
+            if k.lower() == "content-length":
+                length_sent = True
+            h.send_header(k, v)
+        if not length_sent:
+            h.send_header("Content-Length", str(len(data)))
+        h.end_headers()
+        if method != "HEAD":
+            h.wfile.write(data)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> FaultProxy:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self) -> FaultProxy:
+        return self.start()
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
