@@ -1,0 +1,130 @@
+"""`action-type.*` rules and loading registry/action-types/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from playbookctl.config import Config
+from playbookctl.lint.action_type import check_action_type, load_action_types
+from playbookctl.load import load_text
+
+VALID = """\
+apiVersion: kubernaut.ai/v1alpha1
+kind: ActionType
+metadata:
+  name: restart-deployment
+  namespace: kubernaut-system
+spec:
+  name: RestartDeployment
+  description:
+    what: Rolling restart of a Deployment
+    whenToUse: Pods are wedged but the spec is right
+"""
+
+
+def src(*edits: tuple[str, str]) -> str:
+    text = VALID
+    for old, new in edits:
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    return text
+
+
+CASES = [
+    ("valid", VALID, []),
+    (
+        "api version",
+        src(("kubernaut.ai/v1alpha1", "kubernaut.ai/v1")),
+        [("action-type.api-version", 1)],
+    ),
+    ("kind", src(("kind: ActionType", "kind: Action")), [("action-type.kind", 2)]),
+    (
+        "metadata name",
+        src(("name: restart-deployment", "name: RestartDeployment")),
+        [("action-type.metadata-name", 4)],
+    ),
+    (
+        "namespace",
+        src(("namespace: kubernaut-system", "namespace: default")),
+        [("action-type.namespace", 5)],
+    ),
+    (
+        "spec name not PascalCase",
+        src(("name: RestartDeployment", "name: restart-deployment")),
+        [("action-type.name", 7)],
+    ),
+    (
+        "spec name too long",
+        src(("name: RestartDeployment", "name: R" + "x" * 255)),
+        [("action-type.name", 7)],
+    ),
+    ("spec name a number", src(("name: RestartDeployment", "name: 12")), [("action-type.name", 7)]),
+    ("spec name missing", src(("  name: RestartDeployment\n", "")), [("action-type.name", 6)]),
+    (
+        "what missing",
+        src(("    what: Rolling restart of a Deployment\n", "")),
+        [("action-type.description", 8)],
+    ),
+    ("description optional fields", VALID + "    whenNotToUse: x\n    preconditions: y\n", []),
+    ("unknown field", VALID + "    owner: x\n", [("action-type.unknown-field", 11)]),
+    ("status", VALID + "status:\n  registered: true\n", [("action-type.status", 11)]),
+]
+
+
+@pytest.mark.parametrize(("source", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_rules(source: str, expected: list[tuple[str, int]]) -> None:
+    result = load_text(source, "registry/action-types/x.yaml")
+    assert not result.findings
+    found = check_action_type(result.documents[0])
+    assert sorted((f.rule, f.line) for f in found) == sorted(expected)
+
+
+def _repo(tmp_path: Path, files: dict[str, str]) -> Config:
+    base = tmp_path / "registry" / "action-types"
+    base.mkdir(parents=True)
+    for name, text in files.items():
+        (base / name).write_text(text)
+    return Config(root=tmp_path)
+
+
+def test_load_action_types_by_spec_name(tmp_path: Path) -> None:
+    other = src(
+        ("name: restart-deployment", "name: cordon-node"),
+        ("name: RestartDeployment", "name: CordonDrainNode"),
+    )
+    config = _repo(tmp_path, {"restart.yaml": VALID, "node.yml": other, "README.md": "not yaml: ["})
+    found, findings = load_action_types(config)
+    assert sorted(found) == ["CordonDrainNode", "RestartDeployment"]
+    assert found["RestartDeployment"].file == "registry/action-types/restart.yaml"
+    assert findings == []
+
+
+def test_load_action_types_reports_problems(tmp_path: Path) -> None:
+    config = _repo(
+        tmp_path,
+        {
+            "a.yaml": VALID,
+            "b.yaml": VALID,  # same spec.name and metadata.name
+            "c.yaml": "key: [unclosed\n",
+            "d.yaml": src(
+                ("name: RestartDeployment", "name: bad_name"),
+                ("name: restart-deployment", "name: other"),
+            ),
+        },
+    )
+    found, findings = load_action_types(config)
+    assert list(found) == ["RestartDeployment", "bad_name"]  # present, but reported
+    assert sorted((f.file, f.rule, f.line) for f in findings) == [
+        ("registry/action-types/b.yaml", "action-type.duplicate", 4),
+        ("registry/action-types/b.yaml", "action-type.duplicate", 7),
+        ("registry/action-types/c.yaml", "load.syntax", 2),
+        ("registry/action-types/d.yaml", "action-type.name", 7),
+    ]
+    dup = next(f for f in findings if f.line == 7 and f.rule == "action-type.duplicate")
+    assert "registry/action-types/a.yaml:7" in dup.message
+
+
+def test_load_action_types_without_directory(tmp_path: Path) -> None:
+    assert load_action_types(Config(root=tmp_path)) == ({}, [])

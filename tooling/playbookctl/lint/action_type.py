@@ -1,0 +1,137 @@
+"""`action-type.*` rules: the ActionType resources of registry/action-types/ (contract section 3).
+
+Structure is checked by schemas/actiontype.schema.json; the rules here add the namespace, the
+Kubernetes name of the object, and uniqueness across the directory (the cluster's webhook looks
+ActionTypes up by spec.name, so two with one name would make a workflow's reference ambiguous).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from playbookctl.config import Config
+from playbookctl.findings import Finding
+from playbookctl.lint.schema import schema_findings
+from playbookctl.load import Document, YamlPath, load_file
+
+API_VERSION = "kubernaut.ai/v1alpha1"
+KIND = "ActionType"
+SCHEMA = "actiontype"
+DNS_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+DNS_SUBDOMAIN_MAX = 253
+SUFFIXES = (".yaml", ".yml")
+
+_RULES: tuple[tuple[YamlPath, str], ...] = (
+    (("apiVersion",), "action-type.api-version"),
+    (("kind",), "action-type.kind"),
+    (("status",), "action-type.status"),
+    (("metadata", "name"), "action-type.metadata-name"),
+    (("metadata", "namespace"), "action-type.namespace"),
+    (("metadata",), "action-type.metadata"),
+    (("spec", "name"), "action-type.name"),
+    (("spec", "description"), "action-type.description"),
+)
+
+
+def rule_for(path: YamlPath, validator: str) -> str:
+    if validator == "additionalProperties" and path != ("status",):
+        return "action-type.unknown-field"
+    for prefix, rule in _RULES:
+        if path[: len(prefix)] == prefix:
+            return rule
+    return "action-type.schema"
+
+
+def _unknown_message(path: YamlPath, key: str, known: list[str]) -> str | None:
+    if path == ("status",):
+        return "status is written by the cluster; a manifest never carries it"
+    return None
+
+
+def check_action_type(doc: Document, *, namespace: str = "kubernaut-system") -> list[Finding]:
+    """Every `action-type.*` finding for one ActionType document."""
+    out: list[Finding] = []
+    name = doc.get(("metadata", "name"))
+    if isinstance(name, str) and (
+        len(name) > DNS_SUBDOMAIN_MAX or not DNS_SUBDOMAIN_RE.match(name)
+    ):
+        out.append(
+            doc.finding(
+                "action-type.metadata-name",
+                ("metadata", "name"),
+                f"metadata.name {name!r} must be a DNS-1123 subdomain: lower-case "
+                "letters, digits, '-' and '.', starting and ending alphanumeric",
+            )
+        )
+    ns = doc.get(("metadata", "namespace"))
+    if isinstance(ns, str) and ns != namespace:
+        out.append(
+            doc.finding(
+                "action-type.namespace",
+                ("metadata", "namespace"),
+                f"metadata.namespace must be {namespace!r} (the webhook looks for "
+                f"ActionTypes beside the workflows), not {ns!r}",
+            )
+        )
+    return schema_findings(doc, SCHEMA, rule_for, unknown_message=_unknown_message) + out
+
+
+def _display(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def action_type_files(config: Config) -> list[Path]:
+    base = config.action_types_dir
+    if not base.is_dir():
+        return []
+    return sorted(p for p in base.iterdir() if p.is_file() and p.suffix in SUFFIXES)
+
+
+def load_action_types(config: Config) -> tuple[dict[str, Document], list[Finding]]:
+    """ActionTypes of registry/action-types/*.yaml by spec.name, with every finding about them:
+    load problems, check_action_type's findings, and duplicates across the directory (callers
+    need not check these documents again)."""
+    found: dict[str, Document] = {}
+    by_object: dict[str, Document] = {}
+    findings: list[Finding] = []
+    for path in action_type_files(config):
+        result = load_file(path, _display(path, config.root), config.max_file_bytes)
+        findings.extend(result.findings)
+        for doc in result.documents:
+            findings.extend(check_action_type(doc, namespace=config.workflow_namespace))
+            if not isinstance(doc.data, dict) or doc.data.get("kind") != KIND:
+                continue
+            name = doc.get(("spec", "name"))
+            if isinstance(name, str):
+                if name in found:
+                    first = found[name]
+                    findings.append(
+                        doc.finding(
+                            "action-type.duplicate",
+                            ("spec", "name"),
+                            f"spec.name {name!r} is already defined at {first.file}:"
+                            f"{first.pos(('spec', 'name')).line}",
+                        )
+                    )
+                else:
+                    found[name] = doc
+            obj = doc.get(("metadata", "name"))
+            if isinstance(obj, str):
+                if obj in by_object:
+                    first = by_object[obj]
+                    findings.append(
+                        doc.finding(
+                            "action-type.duplicate",
+                            ("metadata", "name"),
+                            f"metadata.name {obj!r} is already used at {first.file}:"
+                            f"{first.pos(('metadata', 'name')).line}; one object would "
+                            "overwrite the other",
+                        )
+                    )
+                else:
+                    by_object[obj] = doc
+    return found, findings
