@@ -1,0 +1,83 @@
+"""`playbookctl new` through the CLI: scaffold, then lint the result; refusals and exit codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from playbookctl.cli import main
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_new_then_lint_is_clean(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = str(tmp_path)
+    code, out, err = _run(
+        capsys, "-C", root, "new", "fix-thing", "--action-type", "FixThing",
+        "--description", "Fix the thing.",
+    )  # fmt: skip
+    assert (code, err) == (0, "")
+    assert "created playbooks/fix-thing/" in out
+    assert "playbooks/fix-thing/remediate.sh" in out
+    assert "created ActionType FixThing in registry/action-types/fix-thing.yaml" in out
+    assert (tmp_path / "playbooks" / "fix-thing" / "workflow.yaml").is_file()
+
+    code, out, err = _run(capsys, "-C", root, "lint")
+    assert code == 0, out + err
+
+    code, out, err = _run(capsys, "-C", root, "render", "fix-thing")
+    assert code == 0, err
+    assert "name: workflow" in out
+    assert "playbook://self" in out
+
+
+def test_second_playbook_reuses_the_action_type(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = str(tmp_path)
+    assert _run(capsys, "-C", root, "new", "first", "--action-type", "FixThing")[0] == 0
+    code, out, _ = _run(capsys, "-C", root, "new", "second", "--action-type", "FixThing")
+    assert code == 0
+    assert "ActionType FixThing already exists in registry/action-types/fix-thing.yaml" in out
+    assert sorted(p.name for p in (tmp_path / "registry" / "action-types").iterdir()) == [
+        "fix-thing.yaml"
+    ]
+    assert _run(capsys, "-C", root, "lint")[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "exit_code", "message"),
+    [
+        (["new", "Fix_Thing", "--action-type", "FixThing"], 2, "not a DNS-1123 label"),
+        (["new", "fix-thing", "--action-type", "fix_thing"], 2, "not PascalCase"),
+        (["new", "fix-thing"], 2, "--action-type"),
+        (["new", "--action-type", "FixThing"], 2, "NAME"),
+    ],
+)
+def test_invalid_arguments(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    exit_code: int,
+    message: str,
+) -> None:
+    code, out, err = _run(capsys, "-C", str(tmp_path), *argv)
+    assert code == exit_code
+    assert message in err
+    assert "Traceback" not in out + err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_playbook_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = str(tmp_path)
+    assert _run(capsys, "-C", root, "new", "fix-thing", "--action-type", "FixThing")[0] == 0
+    code, out, err = _run(capsys, "-C", root, "new", "fix-thing", "--action-type", "Other")
+    assert code == 1
+    assert "playbooks/fix-thing already exists" in err
+    assert out == ""
+    assert not (tmp_path / "registry" / "action-types" / "other.yaml").exists()
