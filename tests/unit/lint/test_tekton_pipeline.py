@@ -1,0 +1,197 @@
+"""Table tests for the Pipeline side of the `tekton.*` rules.
+
+Most cases are ported from Tekton's own pipeline_validation_test.go into YAML fixtures under
+tests/fixtures/tekton/pipeline/: every document in valid/*.yaml must raise nothing, and every
+document in invalid/*.yaml must raise at least the rule ids its `metadata.annotations.expect`
+lists (a comma-separated list). The inline table at the end pins positions and messages.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from playbookctl.findings import Severity
+from playbookctl.lint.tekton import check_document, check_pipeline, is_tekton_object
+from playbookctl.lint.tekton.common import extract_variables, var_sub_expressions
+from playbookctl.load import Document, load_text
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "tekton" / "pipeline"
+
+
+def _cases(kind: str) -> list[object]:
+    out: list[object] = []
+    for path in sorted((FIXTURES / kind).glob("*.yaml")):
+        result = load_text(path.read_text(encoding="utf-8"), path.name)
+        assert not result.findings, result.findings
+        for doc in result.documents:
+            annotations = doc.data["metadata"].get("annotations", {})
+            expect = {r.strip() for r in annotations.get("expect", "").split(",") if r.strip()}
+            out.append(pytest.param(doc, expect, id=f"{path.stem}: {annotations['case']}"))
+    return out
+
+
+@pytest.mark.parametrize(("doc", "expect"), _cases("valid"))
+def test_valid_pipelines_raise_nothing(doc: Document, expect: set[str]) -> None:
+    assert not expect
+    assert check_document(doc) == []
+
+
+@pytest.mark.parametrize(("doc", "expect"), _cases("invalid"))
+def test_invalid_pipelines_raise_their_rules(doc: Document, expect: set[str]) -> None:
+    assert expect, "an invalid case must name the rules it expects"
+    findings = check_document(doc)
+    assert expect <= {f.rule for f in findings}, findings
+    assert all(f.severity is Severity.ERROR for f in findings)
+
+
+def _doc(text: str) -> Document:
+    result = load_text(text, "pipeline.yaml")
+    assert not result.findings
+    return result.documents[0]
+
+
+HEAD = "apiVersion: tekton.dev/v1\nkind: Pipeline\nmetadata:\n  name: p\nspec:\n"
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        pytest.param(
+            "  tasks:\n    - name: a\n      taskRef: {name: t}\n      runAfter: [b]\n",
+            [
+                (
+                    "tekton.run-after",
+                    9,
+                    18,
+                    "invalid value: couldn't add link between a and b: task a depends on b but b "
+                    "wasn't present in Pipeline: tasks",
+                )
+            ],
+            id="runAfter missing task points at the entry",
+        ),
+        pytest.param(
+            "  tasks:\n    - name: a\n      taskRef: {name: t}\n"
+            "      params: [{name: x, value: $(params.nope)}]\n",
+            [("tekton.param-reference", 9, 33, 'non-existent variable in "$(params.nope)"')],
+            id="undeclared param points at the value",
+        ),
+        pytest.param(
+            "  params: [{name: a, type: array}]\n  tasks:\n    - name: a\n"
+            "      taskRef: {name: t}\n"
+            "      params: [{name: x, value: 'pre-$(params.a)'}]\n",
+            [("tekton.param-reference", 10, 33, 'variable type invalid in "pre-$(params.a)"')],
+            id="array param in a string",
+        ),
+        pytest.param(
+            "  tasks:\n    - {name: a, taskRef: {name: t}, runAfter: [b]}\n"
+            "    - {name: b, taskRef: {name: t}, runAfter: [a]}\n",
+            [
+                (
+                    "tekton.cycle",
+                    7,
+                    14,
+                    'invalid value: cycle detected; task "a" depends on "b": tasks',
+                )
+            ],
+            id="cycle names the first task in order",
+        ),
+        pytest.param(
+            "  tasks:\n    - {name: a, taskRef: {name: t}}\n  finally:\n"
+            "    - {name: f, taskRef: {name: t}, runAfter: [a]}\n",
+            [
+                (
+                    "tekton.finally",
+                    9,
+                    37,
+                    "invalid value: no runAfter allowed under spec.finally, final task f has "
+                    "runAfter specified: finally[0]",
+                )
+            ],
+            id="runAfter in finally",
+        ),
+        pytest.param(
+            "  tasks:\n    - {name: a, taskRef: {name: t}}\n"
+            "  results: [{name: r, value: $(tasks.b.results.x)}]\n",
+            [
+                (
+                    "tekton.pipeline-result",
+                    8,
+                    30,
+                    "invalid value: referencing a nonexistent task: results[0].value",
+                )
+            ],
+            id="pipeline result names a missing task",
+        ),
+    ],
+)
+def test_positions_and_messages(spec: str, expected: list[tuple[str, int, int, str]]) -> None:
+    findings = check_pipeline(_doc(HEAD + spec))
+    assert [(f.rule, f.line, f.column, f.message) for f in findings] == expected
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"apiVersion": "tekton.dev/v1", "kind": "Pipeline"}, True),
+        ({"apiVersion": "tekton.dev/v1beta1", "kind": "Task"}, True),
+        ({"apiVersion": "tekton.dev/v1alpha1", "kind": "Pipeline"}, False),
+        ({"apiVersion": "tekton.dev/v1", "kind": "PipelineRun"}, False),
+        (["tekton.dev/v1"], False),
+    ],
+)
+def test_is_tekton_object(data: object, expected: bool) -> None:
+    assert is_tekton_object(data) is expected
+
+
+@pytest.mark.parametrize(
+    ("value", "prefix", "expected"),
+    [
+        ("$(params.a) $(params.b)", "params", (["a", "b"], True, "")),
+        ("$(params[\"a.b\"]) $(params['c'])", "params", (["a.b", "c"], True, "")),
+        (
+            "$(params.obj.key) $(params.arr[*]) $(params.arr[1])",
+            "params",
+            (["obj", "arr[*]", "arr[1]"], True, ""),
+        ),
+        ("no reference", "params", ([], False, "")),
+        ("$(inputs.params.a)", "params", ([], False, "")),
+        ("$(context.pipeline.name)", r"context\.pipeline", (["name"], True, "")),
+        ("$(context.pipelineRun.name)", r"context\.pipeline", ([], False, "")),
+    ],
+)
+def test_extract_variables_like_tekton(
+    value: str, prefix: str, expected: tuple[list[str], bool, str]
+) -> None:
+    assert extract_variables(value, prefix) == expected
+
+
+def test_too_many_dots_is_an_error() -> None:
+    _, present, err = extract_variables("$(params.a.b.c)", "params")
+    assert present
+    assert err.startswith('Invalid referencing of parameters in "$(params.a.b.c)"')
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("$(tasks.a.results.b) and $(params.c[*])", ["tasks.a.results.b", "params.c[*]"]),
+        ("$(tasks.a.results.b.key)", ["tasks.a.results.b.key"]),
+        ("$(not valid)", []),
+    ],
+)
+def test_var_sub_expressions(value: str, expected: list[str]) -> None:
+    assert var_sub_expressions(value) == expected
+
+
+def test_malformed_shapes_never_raise() -> None:
+    for spec in (
+        "  tasks: 5\n",
+        "  tasks: [5, null, {name: 3, taskRef: 7, params: {x: 1}, when: [1]}]\n",
+        "  params: [{name: a, default: [1, {x: 2}]}, 3]\n  tasks: [{name: a, runAfter: 5}]\n",
+        "  results: [{value: {a: 1}}, 4]\n  workspaces: [1, {name: 2}]\n",
+        "  tasks: [{name: a, matrix: {params: 5, include: [{params: [{name: x}]}]}}]\n",
+    ):
+        findings = check_pipeline(_doc(HEAD + spec))
+        assert findings  # each of these is invalid somewhere
