@@ -309,7 +309,10 @@ def decode_strict(data: bytes) -> Any:
     text = data.decode("utf-8")
     if text.lstrip().startswith("{"):
         return json.loads(text, object_pairs_hook=_no_duplicates)
-    return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise ValueError(str(exc).replace("\n", " ")) from None
 
 
 def _first_entry(blob: bytes) -> tuple[bytes | None, str | None]:
@@ -428,7 +431,7 @@ def read_bundle(client: RegistryClient, ref: str) -> ReadBundle:
         else:
             try:
                 decoded = decode_strict(content)
-            except (ValueError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            except ValueError as exc:  # UnicodeDecodeError is one
                 finding("bundle.decode", f"{where}: does not decode strictly: {exc}")
             else:
                 if not isinstance(decoded, dict):

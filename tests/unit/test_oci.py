@@ -1,0 +1,189 @@
+"""oci: reference parsing, where credentials come from, TLS vs plain HTTP. No network here."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+
+from playbookctl.config import Config
+from playbookctl.errors import RegistryError
+from playbookctl.oci import (
+    Reference,
+    RegistryClient,
+    is_loopback,
+    load_credentials,
+    parse_reference,
+)
+
+D = "sha256:" + "a" * 64
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("ghcr.io/org/b/name:1.0.0", Reference("ghcr.io", "org/b/name", "1.0.0", None)),
+        (f"ghcr.io/org/name@{D}", Reference("ghcr.io", "org/name", None, D)),
+        (f"ghcr.io/org/name:1.0@{D}", Reference("ghcr.io", "org/name", "1.0", D)),
+        ("127.0.0.1:5000/a/b:v1", Reference("127.0.0.1:5000", "a/b", "v1", None)),
+        ("localhost/a", Reference("localhost", "a", "latest", None)),
+        ("[::1]:5000/a:t", Reference("[::1]:5000", "a", "t", None)),
+        ("quay.io/o/n", Reference("quay.io", "o/n", "latest", None)),
+    ],
+)
+def test_parse_reference(text: str, expected: Reference) -> None:
+    ref = parse_reference(text)
+    assert ref == expected
+    assert parse_reference(str(ref)) == ref
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("name:1.0", "expected <registry>/<repository>"),
+        ("org/name:1.0", "expected <registry>/<repository>"),
+        ("ghcr.io/Org/name:1", "bad repository name"),
+        ("ghcr.io/org/name@sha256:abc", "digest must be"),
+        ("ghcr.io/org/name:bad/tag", "bad repository name"),
+        ("ghcr.io/org/name:-x", "bad tag"),
+    ],
+)
+def test_parse_reference_refuses(text: str, message: str) -> None:
+    with pytest.raises(RegistryError, match=message):
+        parse_reference(text)
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1:5000", True),
+        ("127.3.4.5", True),
+        ("localhost:5000", True),
+        ("[::1]:5000", True),
+        ("ghcr.io", False),
+        ("10.0.0.1:5000", False),
+        ("localhost.evil.example", False),
+        ("127.0.0.1.nip.io", False),
+    ],
+)
+def test_loopback(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
+
+
+@pytest.mark.parametrize(
+    ("host", "insecure", "scheme"),
+    [
+        ("ghcr.io", (), "https"),
+        ("127.0.0.1:5000", (), "http"),
+        ("registry.lan:5000", (), "https"),
+        ("registry.lan:5000", ("registry.lan:5000",), "http"),
+        ("registry.lan", ("registry.lan:5000",), "https"),
+    ],
+)
+def test_tls_unless_loopback_or_insecure(
+    tmp_path: Path, host: str, insecure: tuple[str, ...], scheme: str
+) -> None:
+    client = RegistryClient(Config(root=tmp_path, insecure_registries=insecure))
+    assert client.scheme(host) == scheme
+
+
+def _write_docker_config(path: Path, data: object) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "config.json").write_text(json.dumps(data))
+
+
+def _b64(s: str) -> str:
+    return base64.b64encode(s.encode()).decode()
+
+
+@pytest.mark.parametrize(
+    ("docker_config", "env", "host", "expected"),
+    [
+        # Docker config, extra env, host asked for -> (user, password, identity token, bearer)
+        (
+            {"auths": {"r.example": {"auth": _b64("u:p:x")}}},
+            {},
+            "r.example",
+            ("u", "p:x", None, None),
+        ),
+        (
+            {"auths": {"https://r.example": {"auth": _b64("u:p")}}},
+            {},
+            "r.example",
+            ("u", "p", None, None),
+        ),
+        (
+            {"auths": {"r.example": {"username": "u", "password": "p"}}},
+            {},
+            "r.example",
+            ("u", "p", None, None),
+        ),
+        (
+            {"auths": {"r.example": {"identitytoken": "it"}}},
+            {},
+            "r.example",
+            (None, None, "it", None),
+        ),
+        ({"auths": {"other.example": {"auth": _b64("u:p")}}}, {}, "r.example", None),
+        ({}, {}, "r.example", None),
+        # the env applies to the configured registry only, and wins over the Docker config
+        (
+            {"auths": {"r.example": {"auth": _b64("u:p")}}},
+            {"PLAYBOOKCTL_REGISTRY_USERNAME": "eu", "PLAYBOOKCTL_REGISTRY_PASSWORD": "ep"},
+            "r.example",
+            ("eu", "ep", None, None),
+        ),
+        (
+            {},
+            {"PLAYBOOKCTL_REGISTRY_USERNAME": "eu", "PLAYBOOKCTL_REGISTRY_PASSWORD": "ep"},
+            "other.example",
+            None,
+        ),
+        ({}, {"PLAYBOOKCTL_REGISTRY_TOKEN": "tok"}, "r.example", (None, None, None, "tok")),
+        # a credential helper that is not installed gives no credentials, not a crash
+        ({"credHelpers": {"r.example": "nonexistent-helper"}}, {}, "r.example", None),
+    ],
+)
+def test_credentials(
+    tmp_path: Path,
+    docker_config: object,
+    env: dict[str, str],
+    host: str,
+    expected: tuple[str | None, ...] | None,
+) -> None:
+    _write_docker_config(tmp_path / "dc", docker_config)
+    creds = load_credentials(
+        host,
+        Config(root=tmp_path, registry="r.example"),
+        {"DOCKER_CONFIG": str(tmp_path / "dc"), **env},
+    )
+    got = (
+        None
+        if creds is None
+        else (creds.username, creds.password, creds.identity_token, creds.bearer)
+    )
+    assert got == expected
+    if creds is not None:
+        assert "p" not in repr(creds).replace("_Creds", "").replace("<redacted>", "")
+
+
+def test_docker_config_default_location_is_home(tmp_path: Path) -> None:
+    _write_docker_config(tmp_path / ".docker", {"auths": {"r.example": {"auth": _b64("u:p")}}})
+    creds = load_credentials("r.example", Config(root=tmp_path), {"HOME": str(tmp_path)})
+    assert creds is not None
+    assert creds.username == "u"
+
+
+def test_broken_docker_config_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(RegistryError, match="cannot read Docker config"):
+        load_credentials("r.example", Config(root=tmp_path), {"DOCKER_CONFIG": str(tmp_path)})
+
+
+def test_bad_auth_entry_does_not_echo_it(tmp_path: Path) -> None:
+    _write_docker_config(tmp_path, {"auths": {"r.example": {"auth": "!!secret!!"}}})
+    with pytest.raises(RegistryError) as err:
+        load_credentials("r.example", Config(root=tmp_path), {"DOCKER_CONFIG": str(tmp_path)})
+    assert "secret" not in str(err.value)
