@@ -20,7 +20,6 @@ Containerfile inside the build context only, never to the playbook's file, and:
 from __future__ import annotations
 
 import io
-import ipaddress
 import json
 import os
 import re
@@ -39,7 +38,9 @@ from docker.errors import DockerException
 from docker.utils import kwargs_from_env
 from docker.utils.build import exclude_paths
 
+from playbookctl.config import Config
 from playbookctl.errors import BuildError
+from playbookctl.oci import is_loopback, load_credentials
 
 # Image labels. The source hash is what decides "same version, same content" on a re-run.
 SOURCE_HASH_LABEL = "dev.playbookctl.source-hash"
@@ -103,25 +104,19 @@ def registry_host(ref: str) -> str:
 
 
 def is_loopback_registry(registry: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and localhost, with or without a port."""
-    host = registry_host(registry)
-    if host.startswith("["):
-        host = host[1 : host.find("]")] if "]" in host else host[1:]
-    elif host.count(":") == 1:
-        host = host.split(":", 1)[0]
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    """True for 127.0.0.0/8, ::1 and localhost (with or without a port), host or reference."""
+    return is_loopback(registry_host(registry))
+
+
+class StandInRefusedError(BuildError):
+    """A build on a base-image stand-in was headed for a registry that is not loopback."""
 
 
 def check_publishable(target: str, labels: Mapping[str, str]) -> None:
     """Refuse a stand-in build for a registry that is not loopback (see the module docstring)."""
     override = labels.get(BASE_OVERRIDE_LABEL)
     if override and not is_loopback_registry(target):
-        raise BuildError(
+        raise StandInRefusedError(
             f"refusing to publish {target}: it was built with a base-image stand-in "
             f"({override}); stand-ins are for loopback test registries only, unset "
             "PLAYBOOKCTL_BASE_IMAGE_OVERRIDES for a real release"
@@ -332,7 +327,7 @@ class Engine:
         self,
         ref: str,
         *,
-        auth: tuple[str, str] | None = None,
+        auth: Mapping[str, str] | None = None,
         retries: int = 0,
         on_line: LineCallback = _noop,
     ) -> str:
@@ -343,7 +338,7 @@ class Engine:
         changes what a tag points to.
         """
         repo, tag = split_tag(ref)
-        auth_config = {"username": auth[0], "password": auth[1]} if auth else None
+        auth_config = dict(auth) if auth else None
         attempt = 0
         while True:
             try:
@@ -419,6 +414,21 @@ def _transient(message: str) -> bool:
 # What a release adds: labels, the stand-in guard.
 
 
+def registry_auth(config: Config, host: str) -> dict[str, str] | None:
+    """The engine's X-Registry-Auth for a push, from the credentials oci.py uses for `host`
+    (PLAYBOOKCTL_REGISTRY_* variables, then the Docker config at DOCKER_CONFIG)."""
+    creds = load_credentials(host, config)
+    if creds is None:
+        return None
+    if creds.bearer:
+        return {"registrytoken": creds.bearer}
+    if creds.identity_token:
+        return {"identitytoken": creds.identity_token, "serveraddress": host}
+    if creds.username is not None and creds.password is not None:
+        return {"username": creds.username, "password": creds.password, "serveraddress": host}
+    return None
+
+
 def image_labels(
     *, source_repository: str, commit: str, version: str, source_hash: str
 ) -> dict[str, str]:
@@ -428,6 +438,24 @@ def image_labels(
     if commit:
         labels[OCI_REVISION] = commit
     return labels
+
+
+def stand_ins(containerfile: Path, overrides: Mapping[str, str]) -> dict[str, str]:
+    """The overrides a build of `containerfile` would use (FROM reference -> stand-in)."""
+    if not overrides:
+        return {}
+    try:
+        text = containerfile.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BuildError(f"{containerfile}: cannot read: {exc}") from None
+    return rewrite_from(text, overrides)[1]
+
+
+def check_stand_ins(target: str, containerfile: Path, overrides: Mapping[str, str]) -> None:
+    """Refuse up front, before any build or registry access, what push_image would refuse."""
+    used = stand_ins(containerfile, overrides)
+    if used:
+        check_publishable(target, {BASE_OVERRIDE_LABEL: json.dumps(used, sort_keys=True)})
 
 
 def build_playbook_image(
@@ -441,13 +469,7 @@ def build_playbook_image(
     on_line: LineCallback = _noop,
 ) -> BuiltImage:
     """Build a playbook image tagged `ref`; refuse up front a stand-in build for a real registry."""
-    try:
-        text = (directory / containerfile).read_text("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BuildError(f"{directory / containerfile}: cannot read: {exc}") from None
-    _, used = rewrite_from(text, overrides)
-    if used:
-        check_publishable(ref, {BASE_OVERRIDE_LABEL: json.dumps(used, sort_keys=True)})
+    check_stand_ins(ref, directory / containerfile, overrides)
     return engine.build(
         directory,
         tag=ref,
@@ -462,7 +484,7 @@ def push_image(
     engine: Engine,
     ref: str,
     *,
-    auth: tuple[str, str] | None = None,
+    auth: Mapping[str, str] | None = None,
     retries: int = 0,
     on_line: LineCallback = _noop,
 ) -> str:

@@ -1,0 +1,172 @@
+"""`playbookctl publish [NAME ...]`: build, bundle and push playbooks under immutable versions."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from playbookctl.commands._common import add_registry_flags, registry_overrides
+from playbookctl.config import Config
+from playbookctl.errors import FatalError, GitError, UsageError
+
+if TYPE_CHECKING:
+    from playbookctl.results import PublishResult
+
+
+def register(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "publish",
+        help="build images, push Tekton bundles (immutable versions, idempotent)",
+        description="For each playbook (default: all): build and push its image, render its "
+        "Pipeline with the image pinned by digest, validate it, and push it as a Tekton bundle "
+        "tagged with the workflow's version. A version already published from the same source "
+        "is reused without a build or a write; one published from other content is refused.",
+    )
+    parser.add_argument("names", nargs="*", metavar="NAME", help="playbooks to publish")
+    parser.add_argument("--jobs", type=int, default=None, help="playbooks in parallel")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="lint, look up the registry and render; build and write nothing",
+    )
+    parser.add_argument("--format", choices=("human", "json"), default="human")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="also write the JSON result (what `playbookctl register` reads) to FILE",
+    )
+    parser.add_argument("--commit", default=None, metavar="SHA", help="default: git HEAD")
+    parser.add_argument(
+        "--source-repository",
+        default=None,
+        metavar="URL",
+        help="default: config, then GITHUB_REPOSITORY, then the git remote `origin`",
+    )
+    add_registry_flags(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, config: Config) -> int:
+    from playbookctl.publish import publish  # noqa: PLC0415 - docker and oras load only here
+    from playbookctl.results import dump_results  # noqa: PLC0415
+
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    config = config.with_overrides(**registry_overrides(args), jobs=args.jobs)
+    commit = args.commit or head_commit(config.root)
+    source_repository = args.source_repository or source_repository_url(config)
+    printer = _Progress(sys.stderr)
+    results = publish(
+        config,
+        args.names or None,
+        jobs=config.jobs,
+        dry_run=args.dry_run,
+        commit=commit,
+        source_repository=source_repository,
+        on_event=printer,
+    )
+    payload = dump_results(results)
+    if args.output is not None:
+        try:
+            args.output.parent.mkdir(parents=True, exist_ok=True)
+            args.output.write_text(payload, "utf-8")
+        except OSError as exc:
+            raise FatalError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+    if args.format == "json":
+        sys.stdout.write(payload)
+    else:
+        report_human(results, sys.stdout)
+    return 0 if all(r.ok or r.status.value == "dry-run" for r in results) else 1
+
+
+class _Progress:
+    """Progress lines on stderr, one per event, prefixed by the playbook (workers interleave)."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self._lock = threading.Lock()
+
+    def __call__(self, name: str, message: str) -> None:
+        if not message.strip():
+            return
+        with self._lock:
+            self.out.write(f"[{name}] {message}\n")
+            self.out.flush()
+
+
+def report_human(results: list[PublishResult], out: TextIO) -> None:
+    if not results:
+        out.write("no playbooks to publish\n")
+        return
+    for r in results:
+        out.write(f"{r.name} {r.version or '(no version)'}: {r.status.value}\n")
+        for label, art in (("image", r.image), ("bundle", r.bundle)):
+            if art is not None:
+                out.write(f"  {label:<7}{art.action.value:<9}{art.ref}\n")
+        if r.error:
+            out.write(f"  error: {r.error}\n")
+        for message in r.messages:
+            out.write(f"    {message}\n")
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.status.value] = counts.get(r.status.value, 0) + 1
+    out.write(", ".join(f"{n} {status}" for status, n in sorted(counts.items())) + "\n")
+
+
+def head_commit(root: Path) -> str:
+    """The commit being published: git HEAD of the repository."""
+    from playbookctl.gitrepo import GitRepo  # noqa: PLC0415
+
+    try:
+        return GitRepo(root).head()
+    except GitError as exc:
+        raise FatalError(f"cannot tell which commit is published ({exc}); pass --commit") from None
+
+
+_SCP_LIKE = re.compile(r"^(?:[\w.-]+@)?(?P<host>[\w.-]+):(?P<path>[^/].*)$")
+
+
+def source_repository_url(config: Config, env: dict[str, str] | None = None) -> str:
+    """config.source_repository, else GitHub's repository URL, else origin's URL as https."""
+    env = dict(os.environ) if env is None else env
+    if config.source_repository:
+        return config.source_repository
+    if env.get("GITHUB_REPOSITORY"):
+        server = env.get("GITHUB_SERVER_URL") or "https://github.com"
+        return f"{server.rstrip('/')}/{env['GITHUB_REPOSITORY']}"
+    from playbookctl.gitrepo import GitRepo  # noqa: PLC0415
+
+    try:
+        url = GitRepo(config.root).remote_url("origin")
+    except GitError:
+        return ""
+    return normalise_remote(url) if url else ""
+
+
+def normalise_remote(url: str) -> str:
+    """`git@github.com:o/r.git` or `https://user:tok@github.com/o/r.git` -> `https://github.com/o/r`.
+
+    Credentials in a remote URL never reach an image label or a bundle annotation.
+    """
+    url = url.strip()
+    m = _SCP_LIKE.match(url)
+    if m and "://" not in url:
+        url = f"https://{m.group('host')}/{m.group('path')}"
+    ssh = url.startswith(("ssh://", "git://"))
+    if ssh:
+        url = "https://" + url.split("://", 1)[1]
+    if "://" in url:
+        scheme, rest = url.split("://", 1)
+        host, _, path = rest.partition("/")
+        host = host.rsplit("@", 1)[-1]
+        if ssh and ":" in host and not host.endswith("]"):
+            host = host.split(":", 1)[0]  # an ssh port does not belong to the web URL
+        url = f"{scheme}://{host}/{path}" if path else f"{scheme}://{host}"
+    return url.removesuffix(".git").rstrip("/")

@@ -1,0 +1,432 @@
+"""Publish stage: per playbook, image -> rendered Pipeline -> Tekton bundle, immutably.
+
+For each playbook, in a thread pool:
+1. lint them all first (`lint_paths`; a playbook with lint errors is not published);
+2. look up `<bundle>:<version>` in the registry: present with this source hash -> everything is
+   reused (no build, no write); present with another hash -> refused (bump the version);
+3. otherwise look up `<image>:<version>` the same way; absent -> build and push it;
+4. render the Pipeline with the image pinned as `repo:tag@sha256:...`, run every `tekton.*`
+   and `playbook.*` rule on it (a failing one is never bundled);
+5. build the bundle, check once more that the tag is still absent (another publisher may have
+   raced us), push it, read it back by digest as Tekton would and compare.
+
+Versions are immutable: nothing here overwrites or deletes a tag. A result's status says what
+really happened; an image pushed before a later step failed is reported as built, with the
+playbook failed, and the next run reuses it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from playbookctl import build
+from playbookctl.bundle import (
+    ANNOTATION_REVISION,
+    ANNOTATION_SOURCE,
+    ANNOTATION_SOURCE_HASH,
+    ANNOTATION_VERSION,
+    build_bundle,
+    canonical_json,
+    push_bundle,
+    read_bundle,
+)
+from playbookctl.config import Config
+from playbookctl.errors import FatalError, ImmutableVersionError, UsageError
+from playbookctl.findings import Finding, Severity
+from playbookctl.lint import lint_paths
+from playbookctl.lint.playbook import check_playbook
+from playbookctl.lint.tekton import check_document
+from playbookctl.oci import INDEX_MEDIA_TYPES, ManifestNotFoundError, RegistryClient
+from playbookctl.playbook import Playbook, discover, load_playbook, source_hash
+from playbookctl.render import RenderedPipeline, render_pipeline
+from playbookctl.results import Action, Artifact, PublishResult
+
+EventCallback = Callable[[str, str], None]  # (playbook name, message)
+# Dry runs validate the rendered Pipeline before any image exists: a digest of the right shape.
+DRY_RUN_DIGEST = "sha256:" + "0" * 64
+MAX_SHOWN_FINDINGS = 5
+
+
+def _no_events(_name: str, _message: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Published:
+    """What the registry holds under a tag: its digest and the source hash it was made from."""
+
+    digest: str
+    source_hash: str | None
+
+
+class _RefusedError(FatalError):
+    """Internal: stop this playbook with status refused."""
+
+
+class _Run:
+    """State shared by the worker threads of one publish run."""
+
+    def __init__(
+        self,
+        config: Config,
+        client: RegistryClient,
+        *,
+        dry_run: bool,
+        commit: str,
+        source_repository: str,
+        on_event: EventCallback,
+        docker_host: str | None,
+    ) -> None:
+        self.config = config
+        self.client = client
+        self.dry_run = dry_run
+        self.commit = commit
+        self.source_repository = source_repository
+        self.on_event = on_event
+        self.docker_host = docker_host
+        self.lint_errors: dict[str, list[Finding]] = {}
+        self._local = threading.local()
+        self._engines: list[build.Engine] = []
+        self._lock = threading.Lock()
+
+    def engine(self) -> build.Engine:
+        """One Docker client per worker thread, made only when a build is needed."""
+        engine: build.Engine | None = getattr(self._local, "engine", None)
+        if engine is None:
+            engine = build.Engine(self.docker_host)
+            self._local.engine = engine
+            with self._lock:
+                self._engines.append(engine)
+        return engine
+
+    def close(self) -> None:
+        for engine in self._engines:
+            engine.close()
+
+
+def publish(
+    config: Config,
+    names: list[str] | None,
+    *,
+    jobs: int,
+    dry_run: bool,
+    commit: str,
+    source_repository: str,
+    on_event: EventCallback = _no_events,
+    docker_host: str | None = None,
+) -> list[PublishResult]:
+    """Publish the named playbooks (default: all), `jobs` at a time; one result per playbook.
+
+    Unknown names are a UsageError before anything starts; every other problem is recorded in
+    that playbook's result and the others carry on.
+    """
+    available = discover(config)
+    if names:
+        unknown = sorted(set(names) - set(available))
+        if unknown:
+            raise UsageError(
+                f"no such playbook(s) under {config.playbooks_dir}: {', '.join(unknown)}"
+            )
+        selected = sorted(set(names))
+    else:
+        selected = available
+    if not selected:
+        return []
+    with RegistryClient(config) as client:
+        run = _Run(
+            config,
+            client,
+            dry_run=dry_run,
+            commit=commit,
+            source_repository=source_repository,
+            on_event=on_event,
+            docker_host=docker_host,
+        )
+        run.lint_errors = lint_gate(config, selected)
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+                return list(pool.map(lambda n: _publish_one(run, n), selected))
+        finally:
+            run.close()
+
+
+def _errors(findings: list[Finding]) -> list[Finding]:
+    return [f for f in findings if f.severity is Severity.ERROR]
+
+
+def _describe(findings: list[Finding]) -> list[str]:
+    shown = [f"{f.file}:{f.line}:{f.column}: {f.rule}: {f.message}" for f in findings]
+    if len(shown) > MAX_SHOWN_FINDINGS:
+        shown = [*shown[:MAX_SHOWN_FINDINGS], f"... and {len(shown) - MAX_SHOWN_FINDINGS} more"]
+    return shown
+
+
+def _publish_one(run: _Run, name: str) -> PublishResult:
+    config = run.config
+    pb = load_playbook(config.playbooks_dir / name, config.root, config.max_file_bytes)
+    result = PublishResult(
+        name=name,
+        version=pb.version or "",
+        source_hash=source_hash(pb.dir),
+        image=None,
+        bundle=None,
+        status=Action.FAILED,
+        commit=run.commit,
+        source_repository=run.source_repository,
+    )
+    try:
+        _publish_steps(run, pb, result)
+    except _RefusedError as exc:
+        result.status = Action.REFUSED
+        result.error = str(exc)
+    except FatalError as exc:
+        result.status = Action.FAILED
+        result.error = str(exc)
+    except Exception as exc:  # a bug must not hide the other playbooks' results
+        result.status = Action.FAILED
+        result.error = f"internal error: {type(exc).__name__}: {exc}"
+    run.on_event(name, f"{result.status.value}" + (f": {result.error}" if result.error else ""))
+    return result
+
+
+def lint_gate(config: Config, names: list[str]) -> dict[str, list[Finding]]:
+    """The errors `playbookctl lint` reports for each playbook (external linters batched)."""
+    dirs = [config.playbooks_dir / n for n in names]
+    findings = _errors(lint_paths(dirs, config))
+    out: dict[str, list[Finding]] = {n: [] for n in names}
+    for name, directory in zip(names, dirs, strict=True):
+        prefix = _display(directory, config) + "/"
+        out[name] = [f for f in findings if f.file.startswith(prefix)]
+    return out
+
+
+def _display(path: Path, config: Config) -> str:
+    try:
+        return path.resolve().relative_to(config.root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _publish_steps(run: _Run, pb: Playbook, result: PublishResult) -> None:
+    config, client, name = run.config, run.client, pb.name
+    errors = run.lint_errors.get(name, [])
+    if errors:
+        result.status = Action.SKIPPED
+        result.error = f"not published: {len(errors)} lint error(s)"
+        result.messages += _describe(errors)
+        return
+    if pb.containerfile is None or not result.version:  # pragma: no cover - the gate reports it
+        raise FatalError(f"{name}: a Containerfile and spec.version are required")
+    version = result.version
+    image_repo, bundle_repo = config.image_ref(name), config.bundle_ref(name)
+    image_ref, bundle_ref = f"{image_repo}:{version}", f"{bundle_repo}:{version}"
+    # A test or demo environment's base-image stand-ins never reach a real registry: refused
+    # here, before any lookup, and again by build.push_image from the image's own label.
+    try:
+        build.check_stand_ins(image_ref, pb.containerfile, config.base_image_overrides)
+    except build.StandInRefusedError as exc:
+        raise _RefusedError(str(exc)) from None
+    result.image = Artifact(image_repo, version, None, Action.SKIPPED)
+    result.bundle = Artifact(bundle_repo, version, None, Action.SKIPPED)
+
+    # 2. The bundle is the last thing a release writes: if it is there, so is everything else.
+    existing = published_bundle(client, bundle_ref)
+    if existing is not None:
+        _check_same_source(bundle_ref, existing, result.source_hash)
+        result.bundle = Artifact(bundle_repo, version, existing.digest, Action.REUSED)
+        image = client.resolve(image_ref)
+        result.image = Artifact(image_repo, version, image.digest if image else None, Action.REUSED)
+        result.status = Action.REUSED
+        run.on_event(name, f"{bundle_ref} already published from this source: reused")
+        return
+
+    # 3. The image.
+    image_digest = _image(run, pb, result, pb.containerfile.name, image_repo)
+
+    # 4. Render with the pinned image and validate what will be bundled.
+    pinned = f"{image_ref}@{image_digest or DRY_RUN_DIGEST}"
+    rendered = render_pipeline(pb, config, image=pinned)
+    errors = _errors(check_document(rendered.document) + check_playbook(pb, rendered, config))
+    if errors:
+        result.messages += _describe(errors)
+        raise FatalError(f"the rendered Pipeline fails {len(errors)} rule(s); not bundled")
+
+    # 5. The bundle.
+    annotations = {
+        ANNOTATION_SOURCE: run.source_repository,
+        ANNOTATION_REVISION: run.commit,
+        ANNOTATION_VERSION: version,
+        ANNOTATION_SOURCE_HASH: result.source_hash,
+    }
+    bundle = build_bundle([rendered.data], annotations)
+    if run.dry_run:
+        digest = bundle.digest if image_digest else None
+        result.bundle = Artifact(bundle_repo, version, digest, Action.DRY_RUN)
+        result.status = Action.DRY_RUN
+        return
+    # Just before writing: another publisher may have pushed this version meanwhile.
+    raced = published_bundle(client, bundle_ref)
+    if raced is not None:
+        _check_same_source(bundle_ref, raced, result.source_hash)
+        result.bundle = Artifact(bundle_repo, version, raced.digest, Action.REUSED)
+        result.status = Action.REUSED
+        result.messages.append(f"{bundle_ref} was published meanwhile from the same source")
+        return
+    run.on_event(name, f"pushing bundle {bundle_ref}")
+    digest = push_bundle(client, bundle_ref, bundle)
+    _verify_bundle(client, f"{bundle_repo}@{digest}", rendered, annotations)
+    result.bundle = Artifact(bundle_repo, version, digest, Action.PUSHED)
+    result.status = Action.PUSHED
+
+
+def _image(
+    run: _Run, pb: Playbook, result: PublishResult, containerfile: str, image_repo: str
+) -> str | None:
+    """The image's digest: reused if published from this source, else built and pushed."""
+    version, name = result.version, pb.name
+    image_ref = f"{image_repo}:{version}"
+    existing = published_image(run.client, image_ref)
+    if existing is not None:
+        _check_same_source(image_ref, existing, result.source_hash)
+        result.image = Artifact(image_repo, version, existing.digest, Action.REUSED)
+        run.on_event(name, f"{image_ref} already published from this source: reused")
+        return existing.digest
+    if run.dry_run:
+        result.image = Artifact(image_repo, version, None, Action.DRY_RUN)
+        return None
+    engine = run.engine()
+    labels = build.image_labels(
+        source_repository=run.source_repository,
+        commit=run.commit,
+        version=version,
+        source_hash=result.source_hash,
+    )
+    run.on_event(name, f"building {image_ref}")
+    built = build.build_playbook_image(
+        engine,
+        pb.dir,
+        containerfile=containerfile,
+        ref=image_ref,
+        labels=labels,
+        overrides=run.config.base_image_overrides,
+        on_line=lambda line: run.on_event(name, line),
+    )
+    if built.overrides:
+        result.messages.append(
+            "built on base-image stand-in(s): "
+            + ", ".join(f"{k} -> {v}" for k, v in sorted(built.overrides.items()))
+        )
+    raced = published_image(run.client, image_ref)
+    if raced is not None:
+        _check_same_source(image_ref, raced, result.source_hash)
+        result.image = Artifact(image_repo, version, raced.digest, Action.REUSED)
+        result.messages.append(f"{image_ref} was published meanwhile from the same source")
+        return raced.digest
+    run.on_event(name, f"pushing {image_ref}")
+    digest = build.push_image(
+        engine,
+        image_ref,
+        auth=build.registry_auth(run.config, run.config.registry),
+        retries=run.config.push_retries,
+        on_line=lambda line: run.on_event(name, line),
+    )
+    result.image = Artifact(image_repo, version, digest, Action.BUILT)
+    return digest
+
+
+def _check_same_source(ref: str, published: Published, local_hash: str) -> None:
+    if published.source_hash == local_hash:
+        return
+    found = published.source_hash or "no source hash"
+    raise _RefusedError(
+        str(
+            ImmutableVersionError(
+                f"{ref} is already published ({published.digest}, {found}) from other content "
+                f"than this source ({local_hash}): the content changed, bump the version"
+            )
+        )
+    )
+
+
+def published_bundle(client: RegistryClient, ref: str) -> Published | None:
+    """The bundle a tag points at and its source-hash annotation, or None (one GET)."""
+    try:
+        data, _media_type, digest = client.get_manifest(ref)
+    except ManifestNotFoundError:
+        return None
+    manifest = _json_object(data)
+    annotations = manifest.get("annotations") if isinstance(manifest, dict) else None
+    value = annotations.get(ANNOTATION_SOURCE_HASH) if isinstance(annotations, dict) else None
+    return Published(digest, value if isinstance(value, str) else None)
+
+
+def published_image(client: RegistryClient, ref: str) -> Published | None:
+    """The image a tag points at and its source-hash label, or None.
+
+    For an index (a multi-platform image) the label is read from its linux/amd64 entry.
+    """
+    try:
+        data, media_type, digest = client.get_manifest(ref)
+    except ManifestNotFoundError:
+        return None
+    r = client.parse_reference(ref)
+    manifest = _json_object(data)
+    if media_type in INDEX_MEDIA_TYPES or "manifests" in manifest:
+        child = _platform_child(manifest)
+        if child is None:
+            return Published(digest, None)
+        data, _, _ = client.get_manifest(f"{r.name}@{child}")
+        manifest = _json_object(data)
+    config = manifest.get("config")
+    config_digest = config.get("digest") if isinstance(config, dict) else None
+    if not isinstance(config_digest, str):
+        return Published(digest, None)
+    blob = _json_object(client.get_blob(r.repository, config_digest, registry=r.registry))
+    inner = blob.get("config")
+    labels = inner.get("Labels") if isinstance(inner, dict) else None
+    value = labels.get(build.SOURCE_HASH_LABEL) if isinstance(labels, dict) else None
+    return Published(digest, value if isinstance(value, str) else None)
+
+
+def _platform_child(index: dict[str, Any]) -> str | None:
+    entries = [m for m in index.get("manifests") or [] if isinstance(m, dict)]
+    for m in entries:
+        platform = m.get("platform")
+        if not isinstance(platform, dict):
+            continue
+        if platform.get("os") == "linux" and platform.get("architecture") == "amd64":
+            digest = m.get("digest")
+            return digest if isinstance(digest, str) else None
+    return None
+
+
+def _json_object(data: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _verify_bundle(
+    client: RegistryClient, ref: str, rendered: RenderedPipeline, annotations: dict[str, str]
+) -> None:
+    """Read the pushed bundle back by digest, as Tekton's resolver does, and compare."""
+    back = read_bundle(client, ref)
+    if not back.ok:
+        raise FatalError(
+            f"{ref}: the pushed bundle does not read back as Tekton reads it: "
+            + "; ".join(f"{f.rule}: {f.message}" for f in _errors(back.findings))
+        )
+    expected = json.loads(canonical_json(rendered.data))
+    if back.workflow() != expected:
+        raise FatalError(f"{ref}: the Pipeline read back differs from the one rendered")
+    wrong = sorted(k for k, v in annotations.items() if back.annotations.get(k) != v)
+    if wrong:
+        raise FatalError(f"{ref}: annotation(s) {', '.join(wrong)} read back differ")
