@@ -248,6 +248,18 @@ class GitRepo:
             self._git.commit("--no-verify", "--quiet", "-m", message, "--", *paths)
         return self.head()
 
+    def restore(self, paths: Sequence[str]) -> None:
+        """Put paths back as HEAD has them, removing untracked files under them."""
+        with _errors("cannot restore " + ", ".join(paths)):
+            self._git.reset("--quiet", "HEAD", "--", *paths)
+            tracked = [p for p in paths if self._git.ls_files("--", p)]
+            if tracked:
+                self._git.checkout("HEAD", "--", *tracked)
+            self._git.clean("-fdq", "--", *paths)
+
+    def tree_id(self, rev: str) -> str:
+        return str(self._repo.commit(self.rev_parse(rev)).tree.hexsha)
+
     def fetch(self, remote: str, branch: str) -> str | None:
         """Fetch one branch; returns the remote's commit for it, None when it does not exist."""
         with _errors(f"cannot fetch {branch} from {remote}"):

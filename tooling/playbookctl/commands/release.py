@@ -1,0 +1,75 @@
+"""`playbookctl release`: plan, publish, register, one commit, push."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from playbookctl.commands._common import add_registry_flags, registry_overrides
+from playbookctl.config import Config
+
+
+def register(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "release",
+        help="publish what changed, register it, commit once and push",
+        description="Refuse a dirty tree; plan (every playbook against registry/, or only those "
+        "changed since --base); publish; write registry/; make one commit listing each "
+        "playbook, version and digest; push it. A push rejected because the remote moved is "
+        "rebuilt on the new head and retried (push-retries times). Nothing to change: no "
+        "commit, no push.",
+    )
+    parser.add_argument(
+        "--base", default=None, metavar="REV", help="only playbooks changed since REV"
+    )
+    parser.add_argument(
+        "--branch",
+        default=None,
+        metavar="NAME",
+        help="push the release commit to this branch (updated in place) instead of the "
+        "checked-out one, for protected main branches",
+    )
+    parser.add_argument("--remote", default="origin", help="git remote (default: origin)")
+    parser.add_argument("--jobs", type=int, default=None, help="playbooks published in parallel")
+    parser.add_argument("--author-name", default=None, help="release commit author name")
+    parser.add_argument("--author-email", default=None, help="release commit author email")
+    add_registry_flags(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, config: Config) -> int:
+    from playbookctl.release import (  # noqa: PLC0415
+        ReleaseOptions,
+        format_table,
+        release,
+        succeeded,
+        write_step_summary,
+    )
+
+    config = config.with_overrides(**registry_overrides(args))
+    opts = ReleaseOptions(
+        base=args.base,
+        branch=args.branch,
+        remote=args.remote,
+        jobs=args.jobs,
+        author_name=args.author_name,
+        author_email=args.author_email,
+    )
+    report = release(config, opts, log=lambda m: print(f"release: {m}", file=sys.stderr))
+    print(format_table(report))
+    for note in report.notes:
+        print(f"note: {note}")
+    if report.commit:
+        verb = "pushed" if report.pushed else "already on"
+        print(f"{verb} {report.commit} -> {opts.remote}/{report.target}")
+    else:
+        print("no change: nothing committed, nothing pushed")
+    if os.environ.get("GITHUB_STEP_SUMMARY"):
+        write_step_summary(report, Path(os.environ["GITHUB_STEP_SUMMARY"]))
+    if not succeeded(report):
+        print(f"playbookctl: error: not released: {', '.join(report.failed)}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,374 @@
+"""Release: plan -> publish -> register -> one commit -> push, safe under races and crashes.
+
+- Provenance must name a real commit: a dirty tree is refused (except leftovers of a killed run
+  in the generated registry files, which are restored: register rewrites them anyway), and so is
+  a HEAD with commits the remote lacks (other than our own unpushed release commits).
+- A non-fast-forward push means the remote moved: fetch, reset onto the new head, register the
+  same publish results again there (results whose source moved on are skipped, deletions are
+  re-planned from the new tree), commit, push; bounded, with backoff. Nothing is resent blindly
+  and other rejections fail.
+- Idempotent: nothing to change, no commit and no push. A run killed after publishing, after
+  registering or after committing is repaired by a rerun: publish reuses what it pushed, a
+  leftover release commit is pushed (or rebuilt) rather than duplicated, and a registration is
+  committed only after its bundle was found in the registry by digest.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from playbookctl.config import Config
+from playbookctl.errors import GitError, ImmutableVersionError
+from playbookctl.gitrepo import GitRepo, PushStatus
+from playbookctl.plan import Plan, make_plan
+from playbookctl.register import (
+    GENERATED_PATHS,
+    WORKFLOWS,
+    Change,
+    RegisterAction,
+    Registration,
+    parse_registration,
+    register,
+)
+from playbookctl.results import PublishResult
+
+TRAILER = "Released-by: playbookctl"
+Publisher = Callable[..., list[PublishResult]]
+
+
+@dataclass(frozen=True)
+class ReleaseOptions:
+    base: str | None = None
+    branch: str | None = None  # push here instead of the checked-out branch
+    remote: str = "origin"
+    jobs: int | None = None
+    author_name: str | None = None
+    author_email: str | None = None
+
+
+@dataclass
+class Row:
+    name: str
+    version: str
+    bundle: str
+    what: str
+
+
+@dataclass
+class ReleaseReport:
+    source_commit: str
+    target: str
+    plan: Plan | None = None
+    results: list[PublishResult] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    commit: str | None = None  # the release commit on the remote, None when nothing changed
+    pushed: bool = False
+    attempts: int = 0
+    notes: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+    def rows(self) -> list[Row]:
+        published = {r.name: r for r in self.results}
+        rows: list[Row] = []
+        seen: set[str] = set()
+        for c in self.changes:
+            seen.add(c.name)
+            r = published.get(c.name)
+            steps = []
+            if r is not None:
+                steps.append(_publish_summary(r))
+            steps.append(c.action.value + (f" ({c.detail})" if c.detail else ""))
+            rows.append(Row(c.name, c.version, c.bundle, ", ".join(steps)))
+        for r in self.results:
+            if r.name not in seen:
+                rows.append(Row(r.name, r.version, r.bundle.ref if r.bundle else "", r.status))
+        return sorted(rows, key=lambda row: row.name)
+
+
+def _publish_summary(r: PublishResult) -> str:
+    if not r.ok:
+        return f"publish {r.status.value}: {r.error or ''}".rstrip(": ")
+    image = r.image.action.value if r.image else "-"
+    bundle = r.bundle.action.value if r.bundle else "-"
+    return f"image {image}, bundle {bundle}"
+
+
+def commit_message(changes: list[Change]) -> str:
+    done = [c for c in changes if c.action in (RegisterAction.REGISTERED, RegisterAction.REMOVED)]
+    names = ", ".join(
+        f"{c.name} {c.version}" if c.action is RegisterAction.REGISTERED else f"-{c.name}"
+        for c in done
+    )
+    lines = [f"registry: release {names or 'no changes'}"[:72], ""]
+    for c in done:
+        if c.action is RegisterAction.REGISTERED:
+            lines.append(f"{c.name} {c.version} {c.digest}")
+        else:
+            lines.append(f"{c.name}: removed (playbook deleted)")
+    lines += ["", TRAILER]
+    return "\n".join(lines) + "\n"
+
+
+def is_release_commit(message: str) -> bool:
+    return TRAILER in message.splitlines()
+
+
+_USERINFO = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@]*@", re.IGNORECASE)
+
+
+def source_repository(config: Config, repo: GitRepo, remote: str) -> str:
+    """Where the source lives, for provenance: configured, GitHub's, or the remote's URL
+    (credentials in a URL never reach a manifest)."""
+    if config.source_repository:
+        return config.source_repository
+    if os.environ.get("GITHUB_REPOSITORY"):
+        server = os.environ.get("GITHUB_SERVER_URL", "https://github.com")
+        return f"{server}/{os.environ['GITHUB_REPOSITORY']}"
+    url = repo.remote_url(remote) or ""
+    return _USERINFO.sub(r"\g<scheme>", url)
+
+
+def _registrations_at(repo: GitRepo, rev: str) -> dict[str, Registration]:
+    out: dict[str, Registration] = {}
+    for fn in repo.list_dir(rev, f"registry/{WORKFLOWS}"):
+        if fn.endswith(".yaml"):
+            text = repo.show(rev, f"registry/{WORKFLOWS}/{fn}")
+            reg = parse_registration(text, fn[: -len(".yaml")]) if text else None
+            if reg is not None:
+                out[reg.name] = reg
+    return out
+
+
+def _backoff(attempt: int) -> None:
+    time.sleep(min(5.0, 0.2 * 2**attempt) * (0.5 + random.random()))  # noqa: S311 - jitter
+
+
+class _Releaser:
+    def __init__(
+        self, config: Config, opts: ReleaseOptions, publisher: Publisher | None, log: Any
+    ) -> None:
+        self.config = config
+        self.opts = opts
+        self.publisher = publisher
+        self.log: Callable[[str], None] = log
+        self.repo = GitRepo(config.root)
+        self.author = (
+            opts.author_name or config.git_author_name,
+            opts.author_email or config.git_author_email,
+        )
+
+    # -- preconditions ------------------------------------------------------------------------
+
+    def check_tree(self) -> None:
+        dirty = self.repo.dirty_files()
+        generated = tuple(p.rstrip("/") for p in GENERATED_PATHS)
+        ours = [p for p in dirty if p.startswith(generated)]
+        others = [p for p in dirty if p not in ours]
+        if others:
+            shown = ", ".join(others[:5]) + (" ..." if len(others) > 5 else "")
+            raise GitError(
+                f"the working tree has uncommitted changes ({shown}); a release records the "
+                "commit it was made from, so commit or stash them first"
+            )
+        if ours:
+            # A killed register left these; they are regenerated from scratch below.
+            self.repo.restore(list(GENERATED_PATHS))
+            self.log(f"restored {len(ours)} generated file(s) left by an interrupted run")
+
+    def upstream(self, branch: str) -> str:
+        head = self.repo.fetch(self.opts.remote, branch)
+        if head is None:
+            raise GitError(f"{self.opts.remote} has no branch {branch!r} to release from")
+        return head
+
+    def own_commits(self, upstream: str) -> list[str]:
+        """Commits of HEAD the remote lacks; only unpushed release commits are allowed."""
+        ahead = self.repo.commits_between(upstream, "HEAD")
+        foreign = [c for c in ahead if not is_release_commit(self.repo.commit_message(c))]
+        if foreign:
+            raise GitError(
+                f"HEAD has {len(foreign)} commit(s) that {self.opts.remote} does not have; push "
+                "them first (a release must name a source commit the remote has)"
+            )
+        return ahead
+
+    # -- the run ------------------------------------------------------------------------------
+
+    def run(self) -> ReleaseReport:
+        repo, opts = self.repo, self.opts
+        self.check_tree()
+        source_branch = repo.current_branch()
+        target = opts.branch or source_branch
+        if target is None:
+            raise GitError("HEAD is detached: check out the branch to release, or pass --branch")
+        upstream = self.upstream(source_branch) if source_branch else repo.head()
+        leftovers = self.own_commits(upstream) if source_branch else []
+        source = repo.merge_base(upstream, "HEAD") if leftovers else repo.head()
+        report = ReleaseReport(source_commit=source or repo.head(), target=target)
+
+        carried: list[PublishResult] = []
+        if leftovers and source:
+            # A previous run committed but never pushed: its registrations are carried over.
+            before = _registrations_at(repo, source)
+            for name, reg in _registrations_at(repo, "HEAD").items():
+                if before.get(name) != reg:
+                    carried.append(reg.to_result())
+            report.notes.append(f"found {len(leftovers)} unpushed release commit(s)")
+
+        plan = make_plan(self.config, repo, base=opts.base)
+        report.plan = plan
+        if plan.refused:
+            details = "; ".join(f"{e.name}: {e.reason}" for e in plan.refused)
+            raise ImmutableVersionError(f"release refused: {details}")
+
+        names = [e.name for e in plan.publish]
+        results: list[PublishResult] = []
+        if names:
+            self.log(f"publishing {', '.join(names)}")
+            results = self.publish(names, report.source_commit)
+        report.results = results
+        report.failed = [r.name for r in results if not r.ok]
+        pending = self.verified([r for r in results if r.ok] + carried, report)
+
+        retries = max(0, self.config.push_retries)
+        for attempt in range(retries + 1):
+            report.attempts = attempt + 1
+            outcome = register(self.config, pending)
+            report.changes = outcome.changes
+            sha = repo.commit(commit_message(outcome.changes), list(GENERATED_PATHS), *self.author)
+            if sha:
+                self.log(f"committed {sha[:12]}")
+            status = self.push(upstream, target, report)
+            if status is None:
+                return report
+            self.log(f"push rejected ({status}); the remote moved, rebuilding on its new head")
+            _backoff(attempt)
+            if opts.branch is None:
+                upstream = self.upstream(target)
+                repo.reset_hard(upstream)
+        raise GitError(
+            f"gave up after {retries + 1} push attempts to {opts.remote}/{target}: the remote "
+            "kept moving; rerun the release"
+        )
+
+    def publish(self, names: list[str], commit: str) -> list[PublishResult]:
+        if self.publisher is not None:
+            publisher: Publisher = self.publisher
+        else:
+            from playbookctl.publish import publish  # noqa: PLC0415
+
+            publisher = publish
+        return publisher(
+            self.config,
+            names,
+            jobs=self.opts.jobs or self.config.jobs,
+            dry_run=False,
+            commit=commit,
+            source_repository=source_repository(self.config, self.repo, self.opts.remote),
+        )
+
+    def verified(self, results: list[PublishResult], report: ReleaseReport) -> list[PublishResult]:
+        """Only results whose bundle the registry holds at that digest (never register a
+        bundle that is not there)."""
+        if not results:
+            return []
+        from playbookctl.oci import RegistryClient  # noqa: PLC0415
+
+        out: list[PublishResult] = []
+        with RegistryClient(self.config) as client:
+            for r in results:
+                if r.bundle is None or not r.bundle.digest:
+                    continue  # ok results always carry one; nothing to register otherwise
+                if client.resolve(f"{r.bundle.repository}@{r.bundle.digest}") is None:
+                    report.failed.append(r.name)
+                    report.notes.append(
+                        f"{r.name}: bundle {r.bundle.ref} is not in the registry; not registered"
+                    )
+                    continue
+                out.append(r)
+        return out
+
+    def push(self, upstream: str, target: str, report: ReleaseReport) -> PushStatus | None:
+        """Push if there is anything to push; None when done, else the retryable status."""
+        repo, remote = self.repo, self.opts.remote
+        head = repo.head()
+        if self.opts.branch is None:
+            if not repo.commits_between(upstream, head):
+                return None  # nothing new (or HEAD is behind the remote: nothing of ours)
+            outcome = repo.push(remote, head, target)
+        else:
+            if head == upstream or not repo.commits_between(upstream, head):
+                return None
+            lease = repo.fetch(remote, target)
+            if lease is not None and repo.tree_id(lease) == repo.tree_id(head):
+                report.commit, report.pushed = lease, False
+                report.notes.append(f"{remote}/{target} already holds this release")
+                return None
+            if lease is not None:
+                base = (repo.commit_parents(lease) or [lease])[0]
+                if base != upstream and repo.is_ancestor(upstream, base):
+                    report.notes.append(
+                        f"{remote}/{target} holds a release of a newer {upstream[:12]}..; left"
+                    )
+                    return None
+            outcome = repo.push(remote, head, target, expect=lease)
+        if outcome.status is PushStatus.OK:
+            report.commit, report.pushed = head, True
+            self.log(f"pushed {head[:12]} to {remote}/{target}")
+            return None
+        if outcome.retryable:
+            return outcome.status
+        raise GitError(f"push to {remote}/{target} was rejected: {outcome.detail}")
+
+
+def release(
+    config: Config,
+    opts: ReleaseOptions,
+    *,
+    publisher: Publisher | None = None,
+    log: Callable[[str], None] | None = None,
+) -> ReleaseReport:
+    """Run a release; raises FatalError subclasses for what stops it."""
+    return _Releaser(config, opts, publisher, log or (lambda _m: None)).run()
+
+
+def format_table(report: ReleaseReport) -> str:
+    rows = report.rows()
+    if not rows:
+        return "nothing to release"
+    header = ("playbook", "version", "bundle", "what happened")
+    cells = [header] + [(r.name, r.version, r.bundle or "-", r.what) for r in rows]
+    widths = [max(len(c[i]) for c in cells) for i in range(3)]
+    lines = []
+    for c in cells:
+        lines.append("  ".join(c[i].ljust(widths[i]) for i in range(3)) + "  " + c[3])
+    return "\n".join(lines)
+
+
+def write_step_summary(report: ReleaseReport, path: Path) -> None:
+    lines = ["### playbookctl release", ""]
+    rows = report.rows()
+    if rows:
+        lines += ["| playbook | version | bundle digest | what happened |", "|---|---|---|---|"]
+        for r in rows:
+            digest = r.bundle.rpartition("@")[2] if "@" in r.bundle else "-"
+            cells = [r.name, r.version, f"`{digest}`", r.what]
+            lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    else:
+        lines.append("Nothing to release: every playbook is registered.")
+    if report.commit:
+        lines += ["", f"Commit `{report.commit}` on `{report.target}`."]
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n\n")
+
+
+def succeeded(report: ReleaseReport) -> bool:
+    """Every planned playbook was published and registered (or found already registered)."""
+    return not report.failed
