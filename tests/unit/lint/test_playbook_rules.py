@@ -1,0 +1,434 @@
+"""`playbook.*` rules, as a table: one change to a clean playbook in, (rule, file, line) out.
+
+Every case starts from tests.support.lintrepo's clean playbook (standard wrapper, or the authored
+two-task pipeline when the case names pipeline.yaml) and lists exactly the playbook.* findings
+it expects, so a false alarm fails a case as surely as a miss.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from playbookctl.config import load_config
+from playbookctl.lint import lint_playbook
+from playbookctl.lint.playbook import parse_containerfile
+from tests.support.lintrepo import DIGEST, edit, good_playbook, make_repo
+
+W = "workflow.yaml"
+P = "pipeline.yaml"
+C = "Containerfile"
+R = "rbac.yaml"
+PINNED = f"reg.example.com/tools/kubectl:1.31@{DIGEST}"
+
+# (file, old, new): replace old by new; old "" sets the whole file (markers <containerfile> and
+# <rbac> stand for the clean files); new "<delete>" deletes it. A case that names pipeline.yaml
+# starts from the authored pipeline; (pipeline.yaml, "", "") keeps it as it is.
+Change = tuple[str, str, str]
+
+CASES: list[tuple[str, list[Change], list[tuple[str, str, int]]]] = [
+    ("clean-wrapper", [], []),
+    ("clean-authored", [(P, "", "")], []),
+    ("dockerfile-accepted", [(C, "", "<delete>"), ("Dockerfile", "", "<containerfile>")], []),
+    # identity of the Pipeline
+    (
+        "pipeline-name",
+        [(P, "  name: workflow", "  name: restart")],
+        [("playbook.pipeline-name", P, 4)],
+    ),
+    (
+        "pipeline-api-version",
+        [(P, "tekton.dev/v1\n", "tekton.dev/v1beta1\n")],
+        [("playbook.pipeline-api-version", P, 1)],
+    ),
+    ("pipeline-kind", [(P, "kind: Pipeline", "kind: Task")], [("playbook.pipeline-kind", P, 2)]),
+    # params versus the workflow's schema
+    (
+        "required-param-missing",
+        [(P, "    - name: TARGET_RESOURCE_NAME\n      type: string\n", "")],
+        [("playbook.param-missing", P, 7)],
+    ),
+    (
+        "optional-param-without-default",
+        [(P, '      default: "600"\n', "")],
+        [("playbook.param-no-default", P, 9)],
+    ),
+    (
+        "unknown-param-without-default",
+        [
+            (
+                P,
+                "  workspaces:\n    - name: secret-creds",
+                "    - name: EXTRA\n      type: string\n  workspaces:\n    - name: secret-creds",
+            )
+        ],
+        [("playbook.param-no-default", P, 14)],
+    ),
+    (
+        "unknown-param-with-default-is-fine",
+        [
+            (
+                P,
+                "  workspaces:\n    - name: secret-creds",
+                "    - name: EXTRA\n      default: x\n  workspaces:\n    - name: secret-creds",
+            )
+        ],
+        [],
+    ),
+    (
+        "array-param",
+        [(P, '      type: string\n      default: "600"', "      type: array\n      default: []")],
+        [("playbook.param-type", P, 10)],
+    ),
+    (
+        "optional-param-dropped",
+        [(P, '    - name: TIMEOUT_SECONDS\n      type: string\n      default: "600"\n', "")],
+        [("playbook.param-unused", W, 28)],
+    ),
+    # workspaces versus dependencies
+    (
+        "dependency-workspace-missing",
+        [(P, "    - name: secret-creds\n", "    - name: creds\n")],
+        [("playbook.workspace-missing", P, 15), ("playbook.workspace-unbound", P, 15)],
+    ),
+    (
+        "extra-workspace",
+        [(P, "    - name: secret-creds\n", "    - name: secret-creds\n    - name: scratch\n")],
+        [("playbook.workspace-unbound", P, 16)],
+    ),
+    (
+        "extra-optional-workspace",
+        [
+            (
+                P,
+                "    - name: secret-creds\n",
+                "    - name: secret-creds\n    - {name: s, optional: true}\n",
+            )
+        ],
+        [],
+    ),
+    (
+        "configmap-dependency-in-wrapper",
+        [(W, "    secrets:\n", "    configMaps:\n      - name: policy\n    secrets:\n")],
+        [],
+    ),
+    (
+        "configmap-dependency-not-in-authored",
+        [
+            (P, "", ""),
+            (W, "    secrets:\n", "    configMaps:\n      - name: policy\n    secrets:\n"),
+        ],
+        [("playbook.workspace-missing", P, 15)],
+    ),
+    # script injection
+    (
+        "param-in-script",
+        [
+            (
+                P,
+                "              remediate.sh act\n",
+                "              remediate.sh act $(params.NAME)\n",
+            )
+        ],
+        [("playbook.script-injection", P, 38)],
+    ),
+    (
+        "param-in-script-bracket-form",
+        [(P, "              remediate.sh act\n", "              echo $(params['NAME'])\n")],
+        [("playbook.script-injection", P, 38)],
+    ),
+    # images
+    (
+        "step-image-latest",
+        [
+            (
+                P,
+                "            image: playbook://self\n            command:",
+                "            image: reg.example.com/busybox:latest\n            command:",
+            )
+        ],
+        [("playbook.image-latest", P, 46), ("playbook.non-root", P, 46)],
+    ),
+    (
+        "step-image-unpinned",
+        [
+            (
+                P,
+                "            image: playbook://self\n            command:",
+                "            image: reg.example.com/busybox:1.36\n            command:",
+            )
+        ],
+        [("playbook.image-pinned", P, 46), ("playbook.non-root", P, 46)],
+    ),
+    (
+        "step-image-from-param",
+        [
+            (
+                P,
+                "            image: playbook://self\n            command:",
+                "            image: $(params.IMG)\n            command:",
+            )
+        ],
+        [("playbook.image-pinned", P, 46), ("playbook.non-root", P, 46)],
+    ),
+    (
+        "step-image-pinned",
+        [
+            (
+                P,
+                "            image: playbook://self\n            command:",
+                f"            image: {PINNED}\n            securityContext: {{runAsUser: 1000}}\n"
+                "            command:",
+            )
+        ],
+        [],
+    ),
+    (
+        "placeholder-in-env",
+        [(P, "                value: $(params.NAME)", "                value: playbook://self")],
+        [("playbook.placeholder-misplaced", P, 37)],
+    ),
+    (
+        "placeholder-unused",
+        [
+            (
+                P,
+                "            image: playbook://self\n            env:",
+                f"            image: {PINNED}\n"
+                "            securityContext: {runAsNonRoot: true}\n"
+                "            env:",
+            ),
+            (
+                P,
+                "            image: playbook://self\n            command:",
+                f"            image: {PINNED}\n            command:",
+            ),
+        ],
+        [("playbook.placeholder-unused", P, 17), ("playbook.non-root", P, 47)],
+    ),
+    # non-root
+    (
+        "step-runs-as-root",
+        [
+            (
+                P,
+                "          - name: verify\n",
+                "          - name: verify\n            securityContext:\n"
+                "              runAsUser: 0\n",
+            )
+        ],
+        [("playbook.non-root", P, 47)],
+    ),
+    (
+        "step-template-disables-non-root",
+        [
+            (
+                P,
+                "        steps:\n          - name: verify\n",
+                "        stepTemplate:\n          securityContext: {runAsNonRoot: false}\n"
+                "        steps:\n          - name: verify\n",
+            )
+        ],
+        [("playbook.non-root", P, 47)],
+    ),
+    ("no-user", [(C, "USER 65532:65532\n", "")], [("playbook.containerfile-user", C, 1)]),
+    ("user-root", [(C, "USER 65532:65532", "USER root")], [("playbook.containerfile-user", C, 3)]),
+    ("user-zero", [(C, "USER 65532:65532", "USER 0:0")], [("playbook.containerfile-user", C, 3)]),
+    (
+        "user-from-arg-root",
+        [(C, "", "ARG UID=0\n<containerfile>"), (C, "USER 65532:65532", "USER ${UID}")],
+        [("playbook.containerfile-user", C, 4)],
+    ),
+    ("user-named", [(C, "USER 65532:65532", "USER app")], [("playbook.containerfile-user", C, 3)]),
+    (
+        "user-named-but-steps-pin-uid",
+        [
+            (P, "", ""),
+            (C, "USER 65532:65532", "USER app"),
+            (
+                P,
+                "        steps:\n          - name: act\n",
+                "        stepTemplate:\n          securityContext: {runAsUser: 65532}\n"
+                "        steps:\n          - name: act\n",
+            ),
+            (
+                P,
+                "          - name: verify\n",
+                "          - name: verify\n            securityContext: {runAsUser: 65532}\n",
+            ),
+        ],
+        [],
+    ),
+    (
+        "root-in-build-stage-only",
+        [(C, "", f"FROM reg.example.com/golang:1@{DIGEST} AS build\nUSER root\n<containerfile>")],
+        [],
+    ),
+    # base images
+    (
+        "from-unpinned",
+        [(C, f"busybox:1.36@{DIGEST}", "busybox:1.36")],
+        [("playbook.base-image-pinned", C, 1)],
+    ),
+    (
+        "from-latest",
+        [(C, f"busybox:1.36@{DIGEST}", "busybox:latest")],
+        [("playbook.base-image-pinned", C, 1)],
+    ),
+    (
+        "from-stage-alias-and-scratch",
+        [
+            (
+                C,
+                "",
+                f"FROM reg.example.com/golang:1@{DIGEST} AS Build\nFROM scratch AS empty\n"
+                "FROM build\n<containerfile>",
+            )
+        ],
+        [],
+    ),
+    (
+        "from-arg-pinned",
+        [(C, "", f"ARG BASE=reg.example.com/b:1@{DIGEST}\nFROM ${{BASE}}\nUSER 1\n")],
+        [],
+    ),
+    (
+        "from-arg-unresolved",
+        [(C, "", "FROM ${BASE}\nUSER 1\n")],
+        [("playbook.base-image-pinned", C, 1)],
+    ),
+    ("from-with-platform-flag", [(C, "FROM reg", "FROM --platform=$BUILDPLATFORM reg")], []),
+    ("missing-containerfile", [(C, "", "<delete>")], [("playbook.missing-file", "", 1)]),
+    # RBAC
+    (
+        "rbac-foreign-kind",
+        [(R, "", "<rbac>---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")],
+        [("playbook.rbac-kind", R, 30)],
+    ),
+    (
+        "rbac-wrong-api-version",
+        [(R, "apiVersion: v1\n", "apiVersion: rbac/v1\n")],
+        [("playbook.rbac-kind", R, 1)],
+    ),
+    (
+        "rbac-sa-namespace",
+        [(R, "  namespace: kubernaut-workflows\n---", "  namespace: default\n---")],
+        [("playbook.rbac-namespace", R, 5)],
+    ),
+    (
+        "rbac-sa-without-namespace",
+        [(R, "  namespace: kubernaut-workflows\n---", "---")],
+        [("playbook.rbac-namespace", R, 4)],
+    ),
+    (
+        "rbac-sa-name-mismatch",
+        [(W, "serviceAccountName: restart-deployment-runner", "serviceAccountName: other")],
+        [("playbook.rbac-service-account", W, 19), ("playbook.rbac-binding", R, 25)],
+    ),
+    (
+        "rbac-without-service-account-name",
+        [(W, "    serviceAccountName: restart-deployment-runner\n", "")],
+        [("playbook.rbac-service-account", W, 18)],
+    ),
+    (
+        "rbac-binding-to-other-account",
+        [
+            (
+                R,
+                "    name: restart-deployment-runner\n    namespace: kubernaut-workflows\n",
+                "    name: default\n    namespace: kubernaut-workflows\n",
+            )
+        ],
+        [("playbook.rbac-binding", R, 25)],
+    ),
+    (
+        "rbac-no-service-account",
+        [
+            (
+                R,
+                "",
+                "apiVersion: rbac.authorization.k8s.io/v1\n"
+                "kind: ClusterRole\nmetadata: {name: r}\n",
+            )
+        ],
+        [("playbook.rbac-service-account", R, 1)],
+    ),
+    (
+        "service-account-without-rbac",
+        [(R, "", "<delete>")],
+        [("playbook.rbac-service-account", W, 19)],
+    ),
+]
+
+
+def apply(changes: list[Change]) -> dict[str, str]:
+    files = good_playbook(pipeline=any(name == P for name, _, _ in changes))
+    out = dict(files)
+    for name, old, new in changes:
+        if new == "<delete>":
+            del out[name]
+        elif old == "" and not (name == P and new == ""):
+            out[name] = new.replace("<containerfile>", files[C]).replace("<rbac>", files[R])
+        elif old:
+            out[name] = edit(out[name], old, new)
+    return out
+
+
+@pytest.mark.parametrize(("changes", "expected"), [pytest.param(c, e, id=i) for i, c, e in CASES])
+def test_playbook_rules(
+    tmp_path: Path, changes: list[Change], expected: list[tuple[str, str, int]]
+) -> None:
+    files = apply(changes)
+    root = make_repo(tmp_path / "repo", {"restart-deployment": dict(files)})
+    config = load_config(root)
+    _, findings = lint_playbook(root / "playbooks" / "restart-deployment", config, None)
+    got = sorted(
+        (f.rule, f.file.removeprefix("playbooks/restart-deployment").lstrip("/"), f.line)
+        for f in findings
+        if f.rule.startswith("playbook.")
+    )
+    assert got == sorted(expected)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("restart-deployment", []),
+        ("Restart", ["playbook.name"]),
+        ("a_b", ["playbook.name"]),
+        ("x" * 64, ["playbook.name"]),
+        ("-a", ["playbook.name"]),
+    ],
+)
+def test_directory_name(tmp_path: Path, name: str, expected: list[str]) -> None:
+    root = make_repo(tmp_path / "repo", {name: dict(good_playbook(name))})
+    _, findings = lint_playbook(root / "playbooks" / name, load_config(root), None)
+    assert [f.rule for f in findings if f.rule == "playbook.name"] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "stages", "users"),
+    [
+        ("FROM a\nUSER 1\n", [("a", None, 1)], [["1"]]),
+        ("# escape=`\nFROM a AS b\nRUN x `\n  && y\nUSER 2\n", [("a", "b", 2)], [["2"]]),
+        ("FROM a\nRUN echo \\\n# comment inside\n  done\nUSER 3\n", [("a", None, 1)], [["3"]]),
+        (
+            "FROM a\nRUN <<EOF\nFROM not-a-stage\nUSER root\nEOF\nUSER 4\n",
+            [("a", None, 1)],
+            [["4"]],
+        ),
+        (
+            "from --platform=x a as B\nuser 5\nFROM b\n",
+            [("a", "b", 1), ("b", None, 3)],
+            [["5"], []],
+        ),
+        ("", [], []),
+    ],
+)
+def test_parse_containerfile(
+    text: str, stages: list[tuple[str, str | None, int]], users: list[list[str]]
+) -> None:
+    cf = parse_containerfile(text, "Containerfile")
+    assert [(s.base, s.alias, s.line) for s in cf.stages] == stages
+    assert [[u.args for u in s.users] for s in cf.stages] == users
