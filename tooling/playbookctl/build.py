@@ -232,7 +232,9 @@ class Engine:
             self._api = docker.APIClient(version="auto", timeout=timeout, **kwargs)
         except DockerException as exc:
             where = base_url or os.environ.get("DOCKER_HOST") or "the default Docker socket"
-            raise BuildError(f"cannot reach a Docker engine at {where}: {exc}") from None
+            raise BuildError(
+                f"cannot reach a Docker engine at {where} (set DOCKER_HOST): {_short(exc)}"
+            ) from None
 
     def close(self) -> None:
         self._api.close()
