@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -106,14 +106,16 @@ class _Tool:
         args: Sequence[str],
         parse: Callable[[str], list[dict[str, Any]] | None],
         rule: Callable[[dict[str, Any]], str],
+        *,
         cwd: Path,
+        binaries: Mapping[str, str | None],
     ) -> None:
         self.name = name
         self.args = list(args)
         self.parse = parse
         self.rule = rule
         self.cwd = cwd
-        self.binary = find_binary(name)
+        self.binary = binaries[name] if name in binaries else find_binary(name)
 
     def run(self, files: list[tuple[Path, str]]) -> list[Finding]:
         """Lint files [(path, display)] in one process; on a broken batch, file by file."""
@@ -171,8 +173,13 @@ def run_external(
     scripts: Sequence[tuple[Path, str]],
     cwd: Path,
     jobs: int = 2,
+    binaries: Mapping[str, str | None] | None = None,
 ) -> list[Finding]:
-    """hadolint over containerfiles and shellcheck over scripts, each given as (path, display)."""
+    """hadolint over containerfiles and shellcheck over scripts, each given as (path, display).
+
+    binaries: a tool name -> executable (None: not installed) overriding the lookup.
+    """
+    binaries = binaries or {}
     tools = [
         (
             _Tool(
@@ -180,7 +187,8 @@ def run_external(
                 ["--no-color", "-f", "json"],
                 _parse_hadolint,
                 lambda d: f"hadolint.{d.get('code', 'unknown')}",
-                cwd,
+                cwd=cwd,
+                binaries=binaries,
             ),
             sorted(set(containerfiles)),
         ),
@@ -190,7 +198,8 @@ def run_external(
                 ["-f", "json1"],
                 _parse_shellcheck,
                 lambda d: f"shellcheck.SC{d.get('code', 'unknown')}",
-                cwd,
+                cwd=cwd,
+                binaries=binaries,
             ),
             sorted(set(scripts)),
         ),

