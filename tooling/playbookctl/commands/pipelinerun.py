@@ -1,0 +1,55 @@
+"""`playbookctl pipelinerun NAME`: print the PipelineRun Kubernaut would create for a registration.
+
+Exit 0 with the PipelineRun on stdout; 1 (one message listing every bad value) when the values do
+not satisfy the workflow's parameter schema or NAME is not registered; 2 for usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+import yaml
+
+from playbookctl.config import Config
+
+
+def register(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "pipelinerun",
+        help="print the PipelineRun Kubernaut would create for a registered workflow",
+        description="Read registry/workflows/NAME.yaml, check the values against its parameter "
+        "schema, and print the tekton.dev/v1 PipelineRun Kubernaut would create for the "
+        "registered bundle (apply it with `kubectl create -f -`).",
+    )
+    parser.add_argument("name", metavar="NAME", help="registered workflow (playbook) name")
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a parameter value (repeatable); values are passed as strings",
+    )
+    parser.add_argument(
+        "--target",
+        default=None,
+        metavar="NS/KIND/NAME",
+        help="the TARGET_RESOURCE: NAMESPACE/KIND/NAME, or KIND/NAME when cluster-scoped "
+        "(default: from TARGET_RESOURCE_KIND/NAME/NAMESPACE params)",
+    )
+    parser.add_argument("--format", choices=("yaml", "json"), default="yaml")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, config: Config) -> int:
+    from playbookctl.pipelinerun import parse_params, pipelinerun  # noqa: PLC0415 - fast start
+
+    doc = pipelinerun(config, args.name, parse_params(args.param), args.target)
+    if args.format == "json":
+        json.dump(doc, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(yaml.safe_dump(doc, sort_keys=False, default_flow_style=False))
+    return 0

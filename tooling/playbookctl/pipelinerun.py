@@ -1,0 +1,290 @@
+"""The PipelineRun Kubernaut creates for a registered workflow (contract section 1).
+
+An operator runs a playbook by hand exactly as Kubernaut would: the registered bundle through
+the bundles resolver (`name=workflow`, `kind=pipeline`), every supplied parameter as a string
+plus TARGET_RESOURCE, one workspace per dependency, the workflow's service account and a
+non-root pod template. Values are checked against the workflow's parameter schema first, and
+every bad value is reported at once.
+
+Like Kubernaut, we do not inject schema defaults: a parameter left out takes the Pipeline's own
+default (the playbook.* lint rules make sure every optional parameter has one).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from playbookctl.config import Config
+from playbookctl.errors import FatalError, UsageError
+from playbookctl.findings import Severity
+from playbookctl.lint import re2
+from playbookctl.lint.workflow import KIND as WORKFLOW_KIND
+from playbookctl.lint.workflow import check_workflow
+from playbookctl.load import load_file
+
+TARGET_PARAM = "TARGET_RESOURCE"
+# Parameters Kubernaut's agent fills in from the target; we do the same from --target.
+TARGET_PARTS = {
+    "TARGET_RESOURCE_NAMESPACE": 0,
+    "TARGET_RESOURCE_KIND": 1,
+    "TARGET_RESOURCE_NAME": 2,
+}
+PIPELINE_NAME = "workflow"
+_INT_RE = re.compile(r"^[-+]?[0-9]+$")
+_BOOLEANS = ("true", "false")
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A registered workflow: the file it came from and its RemediationWorkflow."""
+
+    name: str
+    file: str
+    workflow: dict[str, Any]
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        spec = self.workflow.get("spec")
+        return spec if isinstance(spec, dict) else {}
+
+    @property
+    def parameters(self) -> list[dict[str, Any]]:
+        params = self.spec.get("parameters")
+        return [p for p in params if isinstance(p, dict)] if isinstance(params, list) else []
+
+    @property
+    def execution(self) -> dict[str, Any]:
+        ex = self.spec.get("execution")
+        return ex if isinstance(ex, dict) else {}
+
+
+def parse_params(pairs: Sequence[str]) -> dict[str, str]:
+    """--param KEY=VALUE flags into a mapping; a malformed or repeated key is a usage error."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--param {pair!r}: expected KEY=VALUE")
+        if key in out:
+            raise UsageError(f"--param {key} given twice")
+        out[key] = value
+    return out
+
+
+def load_registered(config: Config, name: str) -> Registered:
+    """The RemediationWorkflow of registry/workflows/NAME.yaml, checked as a registration."""
+    path = config.registry_dir / "workflows" / f"{name}.yaml"
+    display = f"registry/workflows/{name}.yaml"
+    if not path.is_file():
+        base = path.parent
+        known = sorted(p.stem for p in base.glob("*.yaml")) if base.is_dir() else []
+        raise FatalError(
+            f"{name} is not registered: no {display} "
+            f"(registered: {', '.join(known) or 'none'}; `playbookctl release` registers)"
+        )
+    loaded = load_file(path, display, config.max_file_bytes)
+    docs = [
+        d
+        for d in loaded.documents
+        if isinstance(d.data, dict) and d.data.get("kind") == WORKFLOW_KIND
+    ]
+    problems = [f for f in loaded.findings if f.severity is Severity.ERROR]
+    if not docs and not problems:
+        raise FatalError(f"{display} holds no RemediationWorkflow")
+    for doc in docs[:1]:
+        problems += [
+            f
+            for f in check_workflow(
+                doc,
+                action_types=None,
+                expected_name=name,
+                authored=False,
+                namespace=config.workflow_namespace,
+            )
+            if f.severity is Severity.ERROR
+        ]
+    if problems:
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more; run playbookctl lint)" if len(problems) > 1 else ""
+        raise FatalError(
+            f"{display} is not a valid registration: {first.file}:{first.line}:{first.column}: "
+            f"[{first.rule}] {first.message}{more}"
+        )
+    return Registered(name, display, docs[0].data)
+
+
+def parse_target(target: str) -> tuple[str, str, str]:
+    """NS/KIND/NAME or KIND/NAME (cluster-scoped) into (namespace, kind, name)."""
+    parts = target.split("/")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise UsageError(
+            f"--target {target!r}: expected NAMESPACE/KIND/NAME, or KIND/NAME for a "
+            "cluster-scoped resource"
+        )
+    if len(parts) == 2:
+        return "", parts[0], parts[1]
+    return parts[0], parts[1], parts[2]
+
+
+def _value_problem(p: Mapping[str, Any], value: str) -> str | None:
+    """Why a string value does not satisfy parameter p's declaration, or None."""
+    ptype = p.get("type")
+    number: float | None = None
+    if ptype == "integer":
+        if not _INT_RE.match(value):
+            return f"{value!r} is not an integer"
+        number = int(value)
+    elif ptype == "float":
+        try:
+            number = float(value)
+        except ValueError:
+            return f"{value!r} is not a number"
+        if not math.isfinite(number):
+            return f"{value!r} is not a finite number"
+    elif ptype == "boolean":
+        if value not in _BOOLEANS:
+            return f"{value!r} is not a boolean (true or false)"
+    elif ptype == "array":
+        try:
+            items = json.loads(value)
+        except ValueError:
+            items = None
+        if not isinstance(items, list):
+            return f'{value!r} is not an array (give a JSON list, e.g. ["a","b"])'
+    elif ptype == "string":
+        enum = p.get("enum")
+        if isinstance(enum, list) and enum and value not in enum:
+            return f"{value!r} is not one of {', '.join(str(e) for e in enum)}"
+        pattern = p.get("pattern")
+        if isinstance(pattern, str):
+            compiled = re2.check(pattern).compiled
+            if compiled is not None and not compiled.search(value):
+                return f"{value!r} does not match the pattern {pattern!r}"
+    if number is not None:
+        lo, hi = p.get("minimum"), p.get("maximum")
+        if isinstance(lo, int | float) and not isinstance(lo, bool) and number < lo:
+            return f"{value} is below the minimum {lo}"
+        if isinstance(hi, int | float) and not isinstance(hi, bool) and number > hi:
+            return f"{value} is above the maximum {hi}"
+    return None
+
+
+def check_values(parameters: Sequence[Mapping[str, Any]], values: Mapping[str, str]) -> list[str]:
+    """Every problem with the values against the parameter schema (empty: all good)."""
+    problems: list[str] = []
+    declared = {p["name"]: p for p in parameters if isinstance(p.get("name"), str)}
+    for key in values:
+        if key not in declared and key != TARGET_PARAM:
+            problems.append(
+                f"{key}: not a parameter of this workflow (declared: {', '.join(declared)})"
+            )
+    for name, p in declared.items():
+        if name not in values:
+            if p.get("required") is True:
+                problems.append(f"{name}: required, but not given")
+            continue
+        problem = _value_problem(p, values[name])
+        if problem:
+            problems.append(f"{name}: {problem}")
+        deps = p.get("dependsOn")
+        for dep in deps if isinstance(deps, list) else []:
+            dep_p = declared.get(dep, {})
+            if dep not in values and "default" not in dep_p:
+                problems.append(f"{name}: depends on {dep}, which is not given")
+    return problems
+
+
+def _workspace(key: str, name: str) -> dict[str, Any]:
+    """The PipelineRun workspace binding for one dependency (secret-<n> / configmap-<n>)."""
+    if key == "secrets":
+        return {"name": f"secret-{name}", "secret": {"secretName": name}}
+    return {"name": f"configmap-{name}", "configMap": {"name": name}}
+
+
+def build_pipelinerun(
+    config: Config, reg: Registered, values: Mapping[str, str], target: str
+) -> dict[str, Any]:
+    """The PipelineRun document (values already checked)."""
+    declared = [p["name"] for p in reg.parameters if isinstance(p.get("name"), str)]
+    params = [{"name": n, "value": values[n]} for n in declared if n in values]
+    params.append({"name": TARGET_PARAM, "value": target})
+    workspaces: list[dict[str, Any]] = []
+    deps = reg.spec.get("dependencies")
+    deps = deps if isinstance(deps, dict) else {}
+    for key in ("secrets", "configMaps"):
+        items = deps.get(key)
+        for item in items if isinstance(items, list) else []:
+            if isinstance(item, dict) and isinstance(item.get("name"), str):
+                workspaces.append(_workspace(key, item["name"]))
+    task_run_template: dict[str, Any] = {}
+    sa = reg.execution.get("serviceAccountName")
+    if isinstance(sa, str) and sa:
+        task_run_template["serviceAccountName"] = sa
+    task_run_template["podTemplate"] = {
+        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    }
+    spec: dict[str, Any] = {
+        "pipelineRef": {
+            "resolver": "bundles",
+            "params": [
+                {"name": "bundle", "value": reg.execution["bundle"]},
+                {"name": "name", "value": PIPELINE_NAME},
+                {"name": "kind", "value": "pipeline"},
+            ],
+        },
+        "params": params,
+    }
+    if workspaces:
+        spec["workspaces"] = workspaces
+    spec["taskRunTemplate"] = task_run_template
+    return {
+        "apiVersion": "tekton.dev/v1",
+        "kind": "PipelineRun",
+        "metadata": {"generateName": f"{reg.name}-", "namespace": config.run_namespace},
+        "spec": spec,
+    }
+
+
+def pipelinerun(
+    config: Config, name: str, values: Mapping[str, str], target: str | None
+) -> dict[str, Any]:
+    """Check the values and build the PipelineRun for registered workflow NAME.
+
+    Raises FatalError listing every bad value; the target parameters Kubernaut's agent fills in
+    (TARGET_RESOURCE_NAMESPACE/KIND/NAME) are taken from --target when declared and not given.
+    """
+    reg = load_registered(config, name)
+    values = dict(values)
+    declared = {p.get("name") for p in reg.parameters}
+    problems: list[str] = []
+    if TARGET_PARAM in values:
+        problems.append(f"{TARGET_PARAM}: give it as --target, not --param")
+    if target is None:
+        kind, res = values.get("TARGET_RESOURCE_KIND"), values.get("TARGET_RESOURCE_NAME")
+        if kind and res:
+            ns = values.get("TARGET_RESOURCE_NAMESPACE", "")
+            target = f"{ns}/{kind}/{res}" if ns else f"{kind}/{res}"
+        else:
+            problems.append(
+                "--target NAMESPACE/KIND/NAME (or KIND/NAME) is required: Kubernaut always "
+                f"passes {TARGET_PARAM}"
+            )
+    if target is not None:
+        parts = parse_target(target)
+        for param, index in TARGET_PARTS.items():
+            if param in declared and param not in values and parts[index]:
+                values[param] = parts[index]
+    problems += check_values(reg.parameters, values)
+    if problems:
+        raise FatalError(
+            f"cannot run {name} {reg.spec.get('version', '')}: {len(problems)} bad value(s):\n  "
+            + "\n  ".join(problems)
+        )
+    if target is None:  # pragma: no cover - reported as a problem above
+        raise FatalError("--target is required")
+    return build_pipelinerun(config, reg, values, target)
