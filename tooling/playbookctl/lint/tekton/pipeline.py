@@ -531,6 +531,14 @@ class PipelineChecker:
                     seen.add(p.name)
         elif not name:
             self.error("tekton.task-ref", path, "missing field(s): taskRef.name")
+        elif "://" in name:
+            # A URL-like name is the concise resolver syntax, an alpha feature.
+            self.error(
+                "tekton.feature-flag",
+                (*path, "name"),
+                "feature flag enable-concise-resolver-syntax should be set to true to use "
+                "concise resolver syntax",
+            )
 
     def findings_from_task_spec(self, pt: PipelineTask) -> None:
         check = sibling("task", "check_task_spec")
