@@ -181,7 +181,7 @@ class FaultProxy:
             return
         if self.token_auth is not None:
             if path.startswith("/token"):
-                self._token_endpoint(h)
+                self._token_endpoint(h, body)
                 return
             if not self._authorised(h, method, path):
                 return
@@ -191,17 +191,25 @@ class FaultProxy:
 
     # -- the token flow --------------------------------------------------------------------------
 
-    def _token_endpoint(self, h: BaseHTTPRequestHandler) -> None:
+    def _token_endpoint(self, h: BaseHTTPRequestHandler, body: bytes) -> None:
         auth = self.token_auth
         assert auth is not None
         query = parse_qs(urlsplit(h.path).query)
+        form = parse_qs(body.decode()) if h.command == "POST" else {}
+        if form:  # the OAuth2 refresh-token grant (Docker's identity tokens)
+            query = form
         scopes = set(" ".join(query.get("scope", [])).split())
         auth.token_requests.append(
-            {"service": ",".join(query.get("service", [])), "scope": " ".join(sorted(scopes))}
+            {
+                "method": h.command,
+                "service": ",".join(query.get("service", [])),
+                "scope": " ".join(sorted(scopes)),
+            }
         )
         header = h.headers.get("Authorization", "")
         expected = base64.b64encode(f"{auth.username}:{auth.password}".encode()).decode()
-        if header == f"Basic {expected}":
+        refresh = form.get("refresh_token", [""])[0] if form else ""
+        if header == f"Basic {expected}" or (refresh and refresh == auth.password):
             granted = scopes
         elif not header and auth.anonymous_pull:
             granted = {s for s in scopes if s.endswith(":pull")}

@@ -736,19 +736,26 @@ class RegistryClient:
                 log.debug("%s %s -> %d", method, url, resp.status_code)
                 if resp.status_code in ok:
                     return resp
-                if resp.status_code == 401 and auth_rounds < 2:
-                    auth_rounds += 1
-                    challenge = resp.headers.get("WWW-Authenticate", "")
-                    if self._authenticate(host, challenge, scopes, deadline):
-                        continue
+                if resp.status_code == 401:
+                    # Round 1 answers the challenge; round 2 covers a cached token that expired.
+                    if auth_rounds < 2:
+                        auth_rounds += 1
+                        challenge = resp.headers.get("WWW-Authenticate", "")
+                        if self._authenticate(host, challenge, scopes, deadline):
+                            continue
                     raise RegistryError(
                         f"registry {host}: authentication required to {what} "
                         + (
-                            "(the credentials were refused)"
+                            "(the credentials were refused or lack permission)"
                             if self._credentials(host) is not None
                             else "(no credentials found: docker login, or set "
                             f"{ENV_USERNAME}/{ENV_PASSWORD})"
                         )
+                    )
+                if resp.status_code == 403:
+                    raise RegistryError(
+                        f"registry {host}: access denied to {what} (HTTP 403): the credentials "
+                        "lack permission for this repository"
                     )
                 if resp.status_code not in RETRY_STATUSES:
                     detail = _error_detail(resp) if method != "HEAD" else ""

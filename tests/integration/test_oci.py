@@ -1,0 +1,358 @@
+"""RegistryClient against a real registry (CNCF distribution), with and without a login, and
+behind the fault-injecting proxy for the failures a real registry cannot produce on demand."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from playbookctl.bundle import build_bundle, push_bundle
+from playbookctl.config import Config
+from playbookctl.devenv.registry import LocalRegistry, free_port
+from playbookctl.errors import RegistryError
+from playbookctl.oci import OCI_MANIFEST, ManifestNotFoundError, RegistryClient, sha256_digest
+from tests.support.faultproxy import FaultProxy
+
+pytestmark = pytest.mark.integration
+
+SECRET_PASSWORD = "s3cret-Passw0rd-do-not-print"
+
+
+def _pipeline(name: str = "workflow", marker: str = "x") -> dict[str, object]:
+    return {
+        "apiVersion": "tekton.dev/v1",
+        "kind": "Pipeline",
+        "metadata": {"name": name},
+        "spec": {"tasks": [{"name": "t", "taskSpec": {"steps": [{"name": "s", "image": marker}]}}]},
+    }
+
+
+def _manifest(config: bytes, layer: bytes) -> bytes:
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": sha256_digest(config),
+                "size": len(config),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": sha256_digest(layer),
+                    "size": len(layer),
+                }
+            ],
+        }
+    ).encode()
+
+
+def _cfg(tmp_path: Path, host: str, **kw: object) -> Config:
+    return Config(root=tmp_path, registry=host, **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def client(registry: LocalRegistry, tmp_path: Path) -> Iterator[RegistryClient]:
+    with RegistryClient(_cfg(tmp_path, registry.host)) as c:
+        yield c
+
+
+# -- the protocol against the real registry ------------------------------------------------------
+
+
+def test_blob_and_manifest_round_trip(client: RegistryClient, registry: LocalRegistry) -> None:
+    repo = "it/roundtrip"
+    config, layer = b"{}", b"layer-bytes"
+    assert not client.blob_exists(repo, sha256_digest(layer))
+    assert client.push_blob(repo, config) == sha256_digest(config)
+    assert client.push_blob(repo, layer) == sha256_digest(layer)
+    assert client.blob_exists(repo, sha256_digest(layer))
+    assert client.get_blob(repo, sha256_digest(layer)) == layer
+    manifest = _manifest(config, layer)
+    digest = client.push_manifest(repo, "1.0.0", manifest, OCI_MANIFEST)
+    assert digest == sha256_digest(manifest)
+    desc = client.resolve(f"{registry.host}/{repo}:1.0.0")
+    assert desc is not None
+    assert (desc.digest, desc.media_type, desc.size) == (digest, OCI_MANIFEST, len(manifest))
+    assert client.get_manifest(f"{registry.host}/{repo}@{digest}") == (
+        manifest,
+        OCI_MANIFEST,
+        digest,
+    )
+    assert client.tag_exists(f"{registry.host}/{repo}:1.0.0")
+    assert not client.tag_exists(f"{registry.host}/{repo}:2.0.0")
+    assert client.resolve(f"{registry.host}/it/never-pushed:1") is None
+    with pytest.raises(ManifestNotFoundError, match="not found"):
+        client.get_manifest(f"{registry.host}/{repo}:2.0.0")
+
+
+def test_existing_blobs_are_not_uploaded_again(client: RegistryClient) -> None:
+    data = b"uploaded once"
+    client.push_blob("it/skip", data)
+    before = client.request_count
+    client.push_blob("it/skip", data)
+    assert client.request_count == before  # known from this client's own upload: no request
+    with RegistryClient(client.config) as fresh:
+        fresh.push_blob("it/skip", data)
+        assert fresh.request_count == 1  # one HEAD, no POST/PUT
+
+
+def test_cross_repository_mount(client: RegistryClient) -> None:
+    data = b"mount me"
+    digest = client.push_blob("it/mount-src", data)
+    assert client.mount_blob("it/mount-dst", digest, "it/mount-src") is True
+    assert client.get_blob("it/mount-dst", digest) == data
+    missing = sha256_digest(b"nowhere")
+    assert client.mount_blob("it/mount-dst2", missing, "it/mount-src") is False
+    assert not client.blob_exists("it/mount-dst2", missing)
+
+
+def test_manifest_digest_is_verified(client: RegistryClient, registry: LocalRegistry) -> None:
+    config, layer = b"{}", b"l"
+    client.push_blob("it/verify", config)
+    client.push_blob("it/verify", layer)
+    manifest = _manifest(config, layer)
+    with pytest.raises(RegistryError, match="digest mismatch"):
+        client.push_manifest("it/verify", "sha256:" + "0" * 64, manifest, OCI_MANIFEST)
+    digest = client.push_manifest("it/verify", "v", manifest, OCI_MANIFEST)
+    assert client.get_manifest(f"{registry.host}/it/verify:v@{digest}")[2] == digest
+
+
+def test_registry_refusal_is_a_clear_error(client: RegistryClient) -> None:
+    # A manifest naming a blob the registry does not have: 400 MANIFEST_BLOB_UNKNOWN, no retry.
+    before = client.request_count
+    with pytest.raises(RegistryError, match=r"HTTP 400 \(MANIFEST_BLOB_UNKNOWN"):
+        client.push_manifest("it/refused", "v", _manifest(b"{}", b"absent"), OCI_MANIFEST)
+    assert client.request_count - before == 1
+
+
+# -- a registry that demands a login (htpasswd, basic auth) -----------------------------------
+
+
+def test_login_registry_without_credentials(auth_registry: LocalRegistry, tmp_path: Path) -> None:
+    with (
+        RegistryClient(_cfg(tmp_path, auth_registry.host)) as c,
+        pytest.raises(RegistryError) as err,
+    ):
+        c.resolve(f"{auth_registry.host}/it/auth:1")
+    assert "authentication required" in str(err.value)
+    assert "no credentials found" in str(err.value)
+    assert auth_registry.host in str(err.value)
+
+
+def test_login_registry_with_env_credentials(
+    auth_registry: LocalRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_USERNAME", auth_registry.username)
+    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_PASSWORD", auth_registry.password)
+    b = build_bundle([_pipeline()], {})
+    with RegistryClient(_cfg(tmp_path, auth_registry.host)) as c:
+        ref = f"{auth_registry.host}/it/auth-env:1.0.0"
+        assert push_bundle(c, ref, b) == b.digest
+        desc = c.resolve(ref)
+        assert desc is not None
+        assert desc.digest == b.digest
+
+
+def test_login_registry_with_docker_config(
+    auth_registry: LocalRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docker = tmp_path / "docker"
+    docker.mkdir()
+    auth = base64.b64encode(f"{auth_registry.username}:{auth_registry.password}".encode()).decode()
+    (docker / "config.json").write_text(json.dumps({"auths": {auth_registry.host: {"auth": auth}}}))
+    monkeypatch.setenv("DOCKER_CONFIG", str(docker))
+    with RegistryClient(_cfg(tmp_path, auth_registry.host)) as c:
+        digest = c.push_blob("it/auth-docker", b"via docker config")
+        assert c.get_blob("it/auth-docker", digest) == b"via docker config"
+
+
+def test_wrong_password_never_printed_or_logged(
+    auth_registry: LocalRegistry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_USERNAME", auth_registry.username)
+    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_PASSWORD", SECRET_PASSWORD)
+    caplog.set_level(logging.DEBUG)
+    with (
+        RegistryClient(_cfg(tmp_path, auth_registry.host)) as c,
+        pytest.raises(RegistryError) as err,
+    ):
+        c.push_blob("it/auth-wrong", b"x")
+    assert "credentials were refused" in str(err.value)
+    encoded = base64.b64encode(f"{auth_registry.username}:{SECRET_PASSWORD}".encode()).decode()
+    out = capsys.readouterr()
+    for text in (str(err.value), repr(err.value), caplog.text, out.out, out.err, repr(c)):
+        assert SECRET_PASSWORD not in text
+        assert encoded not in text
+
+
+# -- the bearer token flow (ghcr.io / quay.io style), via the proxy's token endpoint ---------
+
+
+def test_token_flow_with_basic_credentials(
+    fault_proxy: FaultProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fault_proxy.require_token("robot", SECRET_PASSWORD)
+    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_USERNAME", "robot")
+    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_PASSWORD", SECRET_PASSWORD)
+    b = build_bundle([_pipeline(marker="token")], {})
+    ref = f"{fault_proxy.host}/it/token:1.0.0"
+    with RegistryClient(_cfg(tmp_path, fault_proxy.host)) as c:
+        assert c.resolve(ref) is None
+        assert push_bundle(c, ref, b) == b.digest
+        desc = c.resolve(ref)
+        assert desc is not None
+        assert desc.digest == b.digest
+    assert fault_proxy.token_auth is not None
+    scopes = {r["scope"] for r in fault_proxy.token_auth.token_requests}
+    assert scopes == {"repository:it/token:pull", "repository:it/token:pull,push"}
+
+
+def test_token_flow_anonymous_pull(
+    fault_proxy: FaultProxy, registry: LocalRegistry, tmp_path: Path
+) -> None:
+    with RegistryClient(_cfg(tmp_path, registry.host)) as direct:
+        digest = direct.push_blob("it/anon", b"public")
+    fault_proxy.require_token("robot", SECRET_PASSWORD, anonymous_pull=True)
+    with RegistryClient(_cfg(tmp_path, fault_proxy.host)) as c:
+        assert c.get_blob("it/anon", digest) == b"public"
+        with pytest.raises(RegistryError, match="authentication required to start blob upload"):
+            c.push_blob("it/anon", b"not allowed")
+
+
+def test_token_flow_with_identity_token(
+    fault_proxy: FaultProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fault_proxy.require_token("robot", "refresh-token-value")
+    docker = tmp_path / "docker"
+    docker.mkdir()
+    entry = {"auths": {fault_proxy.host: {"identitytoken": "refresh-token-value"}}}
+    (docker / "config.json").write_text(json.dumps(entry))
+    monkeypatch.setenv("DOCKER_CONFIG", str(docker))
+    with RegistryClient(_cfg(tmp_path, fault_proxy.host)) as c:
+        c.push_blob("it/identity", b"with an identity token")
+    assert fault_proxy.token_auth is not None
+    assert {r["method"] for r in fault_proxy.token_auth.token_requests} == {"POST"}
+
+
+def test_token_flow_bad_credentials_not_printed(
+    fault_proxy: FaultProxy,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fault_proxy.require_token("robot", "right")
+    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_USERNAME", "robot")
+    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_PASSWORD", SECRET_PASSWORD)
+    caplog.set_level(logging.DEBUG)
+    with RegistryClient(_cfg(tmp_path, fault_proxy.host)) as c, pytest.raises(RegistryError) as err:
+        c.resolve(f"{fault_proxy.host}/it/token-bad:1")
+    assert fault_proxy.host in str(err.value)
+    assert SECRET_PASSWORD not in str(err.value)
+    assert SECRET_PASSWORD not in caplog.text
+
+
+# -- transient failures: retried with backoff --------------------------------------------------
+
+
+def test_500s_for_a_while_then_success(fault_proxy: FaultProxy, tmp_path: Path) -> None:
+    fault_proxy.fail_next(3, 500)
+    b = build_bundle([_pipeline(marker="500s")], {})
+    ref = f"{fault_proxy.host}/it/flaky:1.0.0"
+    with RegistryClient(_cfg(tmp_path, fault_proxy.host)) as c:
+        assert push_bundle(c, ref, b) == b.digest
+        assert c.resolve(ref) is not None
+    assert [s for _, _, s in fault_proxy.log[:3]] == [500, 500, 500]
+
+
+def test_429_honours_retry_after(fault_proxy: FaultProxy, tmp_path: Path) -> None:
+    fault_proxy.fail_next(1, 429, retry_after="1")
+    with RegistryClient(_cfg(tmp_path, fault_proxy.host)) as c:
+        start = time.monotonic()
+        assert c.resolve(f"{fault_proxy.host}/it/throttled:1") is None
+        assert time.monotonic() - start >= 1.0
+    assert [s for _, _, s in fault_proxy.log] == [429, 404]
+
+
+def test_persistent_503_gives_up_after_bounded_retries(
+    fault_proxy: FaultProxy, tmp_path: Path
+) -> None:
+    fault_proxy.fail_next(-1, 503)
+    with RegistryClient(_cfg(tmp_path, fault_proxy.host), retries=3) as c:
+        start = time.monotonic()
+        with pytest.raises(RegistryError) as err:
+            c.resolve(f"{fault_proxy.host}/it/down:1")
+        assert time.monotonic() - start < 10
+    assert f"registry {fault_proxy.host}" in str(err.value)
+    assert "after 4 attempt(s): HTTP 503" in str(err.value)
+    assert len(fault_proxy.log) == 4
+
+
+def test_connection_dropped_mid_upload_is_retried(fault_proxy: FaultProxy, tmp_path: Path) -> None:
+    fault_proxy.drop_next(
+        1, match=lambda m, p: m == "PUT" and "/blobs/uploads/" in p, partial_body=True
+    )
+    data = b"x" * 200_000
+    with RegistryClient(_cfg(tmp_path, fault_proxy.host)) as c:
+        digest = c.push_blob("it/dropped", data)
+        assert c.get_blob("it/dropped", digest) == data
+    assert ("PUT", -1) in {(m, s) for m, _, s in fault_proxy.log}
+
+
+def test_registry_dies_mid_push(fault_proxy: FaultProxy, tmp_path: Path) -> None:
+    """Dies after the config blob: a clear error well within 30 s, and no tag half-published."""
+    b = build_bundle([_pipeline(marker="dies"), _pipeline("other", "dies")], {})
+    ref = f"{fault_proxy.host}/it/dies:1.0.0"
+    fault_proxy.die_after(4)  # HEAD + POST + PUT of the config blob, HEAD of the first layer
+    with RegistryClient(_cfg(tmp_path, fault_proxy.host)) as c:
+        start = time.monotonic()
+        with pytest.raises(RegistryError) as err:
+            push_bundle(c, ref, b)
+        assert time.monotonic() - start < 30
+    assert f"registry {fault_proxy.host}" in str(err.value)
+    assert "ConnectionError" in str(err.value)
+    assert not any(m == "PUT" and "/manifests/" in p for m, p, _ in fault_proxy.log)
+    fault_proxy.heal()
+    with RegistryClient(_cfg(tmp_path, fault_proxy.host)) as c:
+        assert c.resolve(ref) is None
+
+
+# -- unreachable registries fail fast ---------------------------------------------------------
+
+
+def test_refused_port_fails_fast_with_defaults(tmp_path: Path) -> None:
+    host = f"127.0.0.1:{free_port()}"
+    with RegistryClient(_cfg(tmp_path, host)) as c:  # default timeout and retries
+        start = time.monotonic()
+        with pytest.raises(RegistryError) as err:
+            c.resolve(f"{host}/it/nothing:1")
+        assert time.monotonic() - start < 30
+    assert f"registry {host}" in str(err.value)
+    assert "ConnectionError" in str(err.value)
+
+
+def test_silent_server_times_out(tmp_path: Path) -> None:
+    """A registry that accepts connections and never answers: per-request timeouts bound it."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        host = f"127.0.0.1:{silent.getsockname()[1]}"
+        with RegistryClient(_cfg(tmp_path, host, registry_timeout=1.0), retries=2) as c:
+            start = time.monotonic()
+            with pytest.raises(RegistryError) as err:
+                c.resolve(f"{host}/it/silent:1")
+            elapsed = time.monotonic() - start
+    assert 2.0 <= elapsed < 10
+    assert "Timeout" in str(err.value)
