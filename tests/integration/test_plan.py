@@ -1,0 +1,181 @@
+"""plan against real git repositories: changed, bumped, refused, deleted, no merge base, matrix."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from playbookctl.cli import main
+from playbookctl.config import load_config
+from playbookctl.gitrepo import GitRepo
+from playbookctl.plan import Status, hash_tree_files, make_plan
+from playbookctl.playbook import source_hash
+from playbookctl.register import register
+from playbookctl.results import Action, Artifact, PublishResult
+from tests.support.gitrepos import PlaybookRepo, commit_all
+
+pytestmark = pytest.mark.integration
+
+
+def register_all(repo: PlaybookRepo) -> str:
+    """Register every playbook as if it had been published, commit, and return the commit."""
+    config = load_config(repo.path)
+    results = []
+    for d in sorted(config.playbooks_dir.iterdir()):
+        text = (d / "workflow.yaml").read_text()
+        v = text.split('version: "', 1)[1].split('"', 1)[0]
+        digest = "sha256:" + format(abs(hash((d.name, v))) % 16**64, "064x")
+        results.append(
+            PublishResult(
+                name=d.name,
+                version=v,
+                source_hash=source_hash(d),
+                image=Artifact(config.image_ref(d.name), v, digest, Action.BUILT),
+                bundle=Artifact(config.bundle_ref(d.name), v, digest, Action.PUSHED),
+                status=Action.PUSHED,
+                commit=repo.head(),
+            )
+        )
+    register(config, results)
+    return commit_all(repo.path, "register")
+
+
+def statuses(repo: PlaybookRepo, **kw: str | None) -> dict[str, Status]:
+    plan = make_plan(load_config(repo.path), GitRepo(repo.path), **kw)
+    return {e.name: e.status for e in plan.entries}
+
+
+def test_fresh_repository_publishes_everything(playbook_repo: PlaybookRepo) -> None:
+    assert statuses(playbook_repo) == {"alpha": Status.PUBLISH, "beta": Status.PUBLISH}
+    register_all(playbook_repo)
+    assert statuses(playbook_repo) == {"alpha": Status.UP_TO_DATE, "beta": Status.UP_TO_DATE}
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        # (what changes in alpha, alpha's status); beta never changes
+        ("bump", Status.PUBLISH),
+        ("content-only", Status.REFUSED),
+        ("delete", Status.DELETED),
+        ("unrelated-file", None),
+    ],
+)
+def test_changes_since_base(
+    playbook_repo: PlaybookRepo, edit: str, expected: Status | None
+) -> None:
+    base = register_all(playbook_repo)
+    if edit == "bump":
+        playbook_repo.write_playbook("alpha", "1.1.0", marker="v2")
+    elif edit == "content-only":
+        playbook_repo.write_playbook("alpha", "1.0.0", marker="v2")
+    elif edit == "delete":
+        shutil.rmtree(playbook_repo.path / "playbooks" / "alpha")
+    else:
+        (playbook_repo.path / "README.md").write_text("docs\n")
+    playbook_repo.commit_all(edit)
+    got = statuses(playbook_repo, base=base)
+    assert got == ({} if expected is None else {"alpha": expected})
+    # Without a base every playbook is compared with its registration: same verdicts, plus beta.
+    full = statuses(playbook_repo)
+    assert full.get("alpha") == (expected or Status.UP_TO_DATE)
+    assert full["beta"] is Status.UP_TO_DATE
+
+
+def test_refused_entry_explains_and_cli_exits_1(
+    playbook_repo: PlaybookRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = register_all(playbook_repo)
+    playbook_repo.write_playbook("beta", "2.0.0", marker="changed")
+    playbook_repo.commit_all("change beta without a bump")
+    code = main(["-C", str(playbook_repo.path), "plan", "--base", base, "--format", "json"])
+    out = capsys.readouterr()
+    assert code == 1
+    data = json.loads(out.out)
+    assert data["refused"] == ["beta"]
+    assert data["publish"] == []
+    (entry,) = data["playbooks"]
+    assert entry["status"] == "refused"
+    assert entry["version"] == entry["registered_version"] == "2.0.0"
+    assert entry["source_hash"] != entry["registered_hash"]
+    assert "bump spec.version" in out.err
+
+
+def test_head_revision_reads_git_objects(playbook_repo: PlaybookRepo) -> None:
+    base = register_all(playbook_repo)
+    playbook_repo.write_playbook("alpha", "1.1.0", marker="v2")
+    head = playbook_repo.commit_all("bump alpha")
+    # Move the working tree elsewhere: planning --head must not look at it.
+    playbook_repo.git("checkout", "--quiet", base)
+    plan = make_plan(
+        load_config(playbook_repo.path), GitRepo(playbook_repo.path), base=base, head=head
+    )
+    assert [(e.name, e.status, e.version) for e in plan.entries] == [
+        ("alpha", Status.PUBLISH, "1.1.0")
+    ]
+    # The hash from git objects is the hash of the same files on disk.
+    playbook_repo.git("checkout", "--quiet", head)
+    d = playbook_repo.path / "playbooks" / "alpha"
+    files = GitRepo(playbook_repo.path).tree_files(head, "playbooks/alpha")
+    assert hash_tree_files(files, "playbooks/alpha") == source_hash(d)
+    assert plan.entries[0].source_hash == source_hash(d)
+
+
+def test_no_merge_base_falls_back_to_two_dot_diff(playbook_repo: PlaybookRepo) -> None:
+    base = register_all(playbook_repo)
+    playbook_repo.git("checkout", "--quiet", "--orphan", "rewritten")
+    playbook_repo.write_playbook("beta", "2.1.0", marker="v2")
+    commit_all(playbook_repo.path, "unrelated history")
+    assert GitRepo(playbook_repo.path).merge_base(base, "HEAD") is None
+    assert statuses(playbook_repo, base=base) == {"beta": Status.PUBLISH}
+
+
+def test_matrix_and_github_output(
+    playbook_repo: PlaybookRepo,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    out_file = tmp_path / "github_output"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(out_file))
+    root = str(playbook_repo.path)
+    assert main(["-C", root, "plan", "--format", "matrix"]) == 0
+    matrix = json.loads(capsys.readouterr().out)
+    assert matrix == {
+        "include": [{"name": "alpha", "version": "1.0.0"}, {"name": "beta", "version": "2.0.0"}]
+    }
+    register_all(playbook_repo)
+    out_file.write_text("")
+    assert main(["-C", root, "plan", "--format", "matrix"]) == 0
+    # Nothing to do: an empty include list, and has-work=false for the job guard.
+    assert json.loads(capsys.readouterr().out) == {"include": []}
+    lines = out_file.read_text().splitlines()
+    assert lines == ['matrix={"include":[]}', "has-work=false", "has-changes=false"]
+    shutil.rmtree(playbook_repo.path / "playbooks" / "beta")
+    playbook_repo.commit_all("delete beta")
+    out_file.write_text("")
+    assert main(["-C", root, "plan", "--format", "matrix"]) == 0
+    capsys.readouterr()
+    assert out_file.read_text().splitlines()[1:] == ["has-work=false", "has-changes=true"]
+
+
+def test_human_output(playbook_repo: PlaybookRepo, capsys: pytest.CaptureFixture[str]) -> None:
+    base = register_all(playbook_repo)
+    playbook_repo.write_playbook("alpha", "1.1.0", marker="v2")
+    playbook_repo.commit_all("bump")
+    assert main(["-C", str(playbook_repo.path), "plan", "--base", base]) == 0
+    out = capsys.readouterr().out
+    assert "publish    alpha 1.1.0: version 1.0.0 -> 1.1.0" in out
+    assert out.rstrip().endswith("1 publish")
+
+
+def test_bad_base_is_one_line_error(
+    playbook_repo: PlaybookRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["-C", str(playbook_repo.path), "plan", "--base", "nope"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("playbookctl: error: cannot resolve 'nope'")
+    assert err.count("\n") == 1
