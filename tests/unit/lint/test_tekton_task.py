@@ -172,3 +172,13 @@ def test_go_clean(path: str, clean: str) -> None:
 )
 def test_go_duration(ns: int, text: str) -> None:
     assert go_duration(ns) == text
+
+
+def test_embedded_task_spec_accepts_params_as_mapping() -> None:
+    doc = load_text(PIPELINE.replace("{args}", '["$(params.cfg.ns)"]'), "p.yaml").documents[0]
+    by_name = {p["name"]: p for p in doc.get(("spec", "params"))}
+    path = ("spec", "tasks", 0, "taskSpec")
+    assert check_task_spec(doc, path, api_version="v1", pipeline_params=by_name) == []
+    assert [f.rule for f in check_task_spec(doc, path, api_version="v1")] == [
+        "tekton.param-reference"
+    ]

@@ -581,14 +581,14 @@ class _Walker:
             return
         if shape == "list":
             if not isinstance(value, list):
-                self.type_error(path, value, f"[]{inner}")
+                self.type_error(path, value, f"[]{_GO_TYPE.get(inner, inner)}")
                 return
             for i, item in enumerate(value):
                 self.walk(item, inner, (*path, i))
             return
         if shape == "map":
             if not isinstance(value, dict):
-                self.type_error(path, value, f"map[string]{inner}")
+                self.type_error(path, value, f"map[string]{_GO_TYPE.get(inner, inner)}")
                 return
             for k, item in value.items():
                 self.walk(item, inner, (*path, k))

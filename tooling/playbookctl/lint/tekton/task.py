@@ -780,7 +780,8 @@ class _TaskChecker:
         """ValidateUsageOfDeclaredParameters over the task's params plus extra_params."""
         own = self.params()
         specs = [(prm, name, ptype) for _, prm, name, ptype in own]
-        for prm in _l(extra_params):
+        extra = list(extra_params.values()) if isinstance(extra_params, dict) else _l(extra_params)
+        for prm in extra:
             if isinstance(prm, dict):
                 specs.append((prm, _s(prm.get("name")), param_spec_type(prm)))
         all_names = frozenset(name for _, name, _ in specs)
@@ -973,13 +974,14 @@ def check_task_spec(
     path: YamlPath,
     *,
     api_version: str,
-    pipeline_params: list[Any] | None = None,
+    pipeline_params: dict[str, Any] | list[Any] | None = None,
 ) -> list[Finding]:
     """Tekton's TaskSpec validation of the spec at path (a pipeline task's embedded taskSpec).
 
     Strict decoding is not repeated here: the caller decodes the enclosing object. References to
     params are resolved against the spec's own params plus pipeline_params (the Pipeline's
-    declared params), as Tekton does for embedded specs.
+    declared params, as a name -> ParamSpec mapping or a ParamSpec list), as Tekton does for
+    embedded specs.
     """
     ctx = Ctx(doc)
     checker = _TaskChecker(ctx, tuple(path), api_version)
