@@ -177,7 +177,7 @@ class PipelineTask:
 
     @property
     def is_matrixed(self) -> bool:
-        return bool(self.matrix_params) or any(True for _ in self.include_params)
+        return bool(self.matrix_params) or bool(self.include_params)
 
     def all_params(self) -> list[Param]:
         """Tekton's extractAllParams: params, matrix params, matrix include params."""
@@ -695,7 +695,8 @@ class PipelineChecker:
                 f"enum can only be set with string type param: params.{name}",
             )
         seen: set[str] = set()
-        for i, v in enumerate(enum):
+        for i, raw in enumerate(enum):
+            v = raw if isinstance(raw, str) else repr(raw)  # a non-string fails decoding anyway
             if v in seen:
                 self.error(
                     "tekton.param-enum",
