@@ -1,0 +1,387 @@
+"""Verify stage: what registry/ says is true of the cluster's view and of the OCI registry.
+
+Offline, from the files alone:
+- every registry/workflows/<name>.yaml holds exactly one RemediationWorkflow that passes the
+  `workflow.*` rules as a registration (bundle present and digest-pinned, actionType existing in
+  registry/action-types/), and otherwise only the RBAC kinds the Argo CD project allows, in the
+  namespaces it allows;
+- registry/action-types/ passes the `action-type.*` rules;
+- registry/kustomization.yaml lists exactly the files of workflows/ and action-types/.
+Online, against the registry:
+- each registration's bundle exists at its pinned digest and reads as Tekton's bundles resolver
+  reads it (`bundle.*` findings), its tag still points at that digest, its provenance agrees;
+- the bundle's `workflow` Pipeline passes Tekton's validation (`tekton.*`) and the playbook rules
+  that concern a pipeline (`playbook.*`: identity, params, workspaces, script injection);
+- every step image is digest-pinned and exists in its registry at that digest.
+Everything is a finding; a registry that cannot be reached is one too, so one bad entry never
+hides the others.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from playbookctl.bundle import read_bundle
+from playbookctl.config import Config
+from playbookctl.errors import RegistryError
+from playbookctl.findings import Finding, Severity, sorted_unique
+from playbookctl.lint import playbook as playbook_rules
+from playbookctl.lint import tekton
+from playbookctl.lint.action_type import action_type_files, load_action_types
+from playbookctl.lint.workflow import BUNDLE_RE, check_workflow
+from playbookctl.load import Document, load_file, load_text
+from playbookctl.oci import RegistryClient, parse_reference
+from playbookctl.playbook import Playbook
+from playbookctl.render import RenderedPipeline, iter_step_images, to_yaml
+
+WORKFLOWS = "workflows"
+ACTION_TYPES = "action-types"
+KUSTOMIZATION = "kustomization.yaml"
+WORKFLOW_KIND = ("kubernaut.ai/v1alpha1", "RemediationWorkflow")
+# The kinds a registration may carry besides its workflow (the Argo CD project allows these),
+# and whether they are namespaced.
+RBAC_KINDS = {
+    ("v1", "ServiceAccount"): True,
+    ("rbac.authorization.k8s.io/v1", "Role"): True,
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): True,
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): False,
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): False,
+}
+ANN_SOURCE_HASH = "playbookctl.kubernaut.ai/source-hash"
+BUNDLE_SOURCE_HASH = "dev.playbookctl.source-hash"
+BUNDLE_VERSION = "org.opencontainers.image.version"
+_DIGEST_RE = re.compile(r"@sha256:[0-9a-f]{64}\Z")
+# playbook.* rules that concern a Pipeline on its own; the others need the playbook's source
+# (Containerfile, rbac.yaml), which a bundle does not carry. Images are checked here instead:
+# in a bundle every image, the playbook's own included, must be pinned and exist.
+PIPELINE_RULES: tuple[Callable[[Any], None], ...] = (
+    playbook_rules.rule_pipeline_identity,
+    playbook_rules.rule_params,
+    playbook_rules.rule_workspaces,
+    playbook_rules.rule_script_injection,
+)
+
+
+@dataclass
+class Registration:
+    name: str
+    file: str  # as shown in findings, relative to the repository root
+    workflow: Document
+
+    @property
+    def bundle(self) -> str | None:
+        value = self.workflow.get(("spec", "execution", "bundle"))
+        return value if isinstance(value, str) and BUNDLE_RE.match(value) else None
+
+    def at_bundle(self, rule: str, message: str, severity: Severity = Severity.ERROR) -> Finding:
+        return self.workflow.finding(rule, ("spec", "execution", "bundle"), message, severity)
+
+
+@dataclass
+class Report:
+    registrations: list[Registration] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    bundles_checked: int = 0
+    images_checked: int = 0
+
+
+def _rel(config: Config, path: Path) -> str:
+    try:
+        return path.resolve().relative_to(config.root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def workflow_files(config: Config) -> list[Path]:
+    base = config.registry_dir / WORKFLOWS
+    if not base.is_dir():
+        return []
+    return sorted(p for p in base.iterdir() if p.is_file() and p.suffix in (".yaml", ".yml"))
+
+
+def _check_other_document(doc: Document, config: Config) -> list[Finding]:
+    data = doc.data if isinstance(doc.data, dict) else {}
+    key = (data.get("apiVersion"), data.get("kind"))
+    if key not in RBAC_KINDS:
+        return [
+            doc.finding(
+                "verify.registration-kind",
+                (),
+                f"{key[1]!r} ({key[0]!r}) does not belong in a registration: only the "
+                "RemediationWorkflow and its ServiceAccount, Role(Binding)s and "
+                "ClusterRole(Binding)s (the Argo CD project allows nothing else)",
+            )
+        ]
+    ns = doc.get(("metadata", "namespace"))
+    if RBAC_KINDS[key] and ns != config.run_namespace:
+        return [
+            doc.finding(
+                "verify.registration-namespace",
+                ("metadata", "namespace"),
+                f"{key[1]} must be in namespace {config.run_namespace!r}, where the "
+                f"PipelineRuns run, not {ns!r}",
+            )
+        ]
+    return []
+
+
+def check_registrations(
+    config: Config, action_types: dict[str, Document]
+) -> tuple[list[Registration], list[Finding]]:
+    regs: list[Registration] = []
+    findings: list[Finding] = []
+    for path in workflow_files(config):
+        display = _rel(config, path)
+        loaded = load_file(path, display, config.max_file_bytes)
+        findings += loaded.findings
+        workflows = []
+        for doc in loaded.documents:
+            data = doc.data if isinstance(doc.data, dict) else {}
+            if (data.get("apiVersion"), data.get("kind")) == WORKFLOW_KIND:
+                workflows.append(doc)
+            else:
+                findings += _check_other_document(doc, config)
+        if len(workflows) != 1:
+            if not loaded.findings:
+                where = workflows[1] if workflows else None
+                findings.append(
+                    Finding(
+                        "verify.registration",
+                        Severity.ERROR,
+                        display,
+                        where.start.line if where else 1,
+                        where.start.column if where else 1,
+                        f"a registration holds exactly one RemediationWorkflow, this file "
+                        f"{len(workflows)}",
+                    )
+                )
+            if not workflows:
+                continue
+        wf = workflows[0]
+        findings += check_workflow(
+            wf,
+            action_types=action_types,
+            expected_name=path.stem,
+            authored=False,
+            namespace=config.workflow_namespace,
+        )
+        regs.append(Registration(path.stem, display, wf))
+    return regs, findings
+
+
+def check_kustomization(config: Config) -> list[Finding]:
+    """registry/kustomization.yaml lists exactly the workflow and ActionType files."""
+    path = config.registry_dir / KUSTOMIZATION
+    display = _rel(config, path)
+    expected = {f"{WORKFLOWS}/{p.name}" for p in workflow_files(config)}
+    expected |= {f"{ACTION_TYPES}/{p.name}" for p in action_type_files(config)}
+    if not path.is_file():
+        if not expected:
+            return []
+        return [
+            Finding(
+                "verify.kustomization",
+                Severity.ERROR,
+                display,
+                1,
+                1,
+                f"missing: Argo CD syncs registry/ through it ({len(expected)} file(s) to list)",
+            )
+        ]
+    loaded = load_file(path, display, config.max_file_bytes)
+    if loaded.findings or not loaded.documents:
+        return loaded.findings or [
+            Finding("verify.kustomization", Severity.ERROR, display, 1, 1, "file is empty")
+        ]
+    doc = loaded.documents[0]
+    resources = doc.get(("resources",))
+    if not isinstance(resources, list):
+        return [doc.finding("verify.kustomization", ("resources",), "resources must be a list")]
+    out: list[Finding] = []
+    listed: dict[str, int] = {}
+    for i, item in enumerate(resources):
+        if not isinstance(item, str):
+            out.append(doc.finding("verify.kustomization", ("resources", i), "not a path"))
+            continue
+        if item in listed:
+            out.append(
+                doc.finding("verify.kustomization", ("resources", i), f"{item} is listed twice")
+            )
+        listed[item] = i
+        if item not in expected:
+            what = (
+                "does not exist"
+                if not (config.registry_dir / item).exists()
+                else "is not a registration or an ActionType"
+            )
+            out.append(doc.finding("verify.kustomization", ("resources", i), f"{item} {what}"))
+    for missing in sorted(expected - set(listed)):
+        out.append(
+            doc.finding(
+                "verify.kustomization",
+                ("resources",),
+                f"{missing} is not listed: Argo CD would not sync it",
+                at_key=True,
+            )
+        )
+    return out
+
+
+def verify_offline(config: Config) -> Report:
+    report = Report()
+    action_types, findings = load_action_types(config)
+    report.findings += findings
+    regs, findings = check_registrations(config, action_types)
+    report.registrations = regs
+    report.findings += findings
+    report.findings += check_kustomization(config)
+    return report
+
+
+def _pipeline_findings(
+    config: Config, reg: Registration, pipeline: dict[str, Any]
+) -> list[Finding]:
+    """Tekton and playbook rules over the bundle's Pipeline, re-homed at the registration's
+    bundle line (the Pipeline has no file of its own)."""
+    doc = load_text(to_yaml(pipeline), f"{reg.bundle} (pipeline)").documents[0]
+    found = tekton.check_document(doc)
+    pb = Playbook(
+        name=reg.name, dir=config.playbooks_dir / reg.name, root=config.root, workflow=reg.workflow
+    )
+    ctx = playbook_rules._Ctx(pb, RenderedPipeline(doc, authored=True), config, None)
+    for rule in PIPELINE_RULES:
+        rule(ctx)
+    found += [f for f in ctx.findings if f.file == doc.file]
+    # playbook rules may also point at the workflow itself (e.g. a required parameter the
+    # Pipeline lacks); those keep their own position
+    others = [f for f in ctx.findings if f.file != doc.file]
+    return [
+        reg.at_bundle(f.rule, f"in the bundle's Pipeline: {f.message}", f.severity) for f in found
+    ] + others
+
+
+def _check_images(
+    client: RegistryClient,
+    reg: Registration,
+    pipeline: dict[str, Any],
+    cache: dict[str, str | None],
+    config: Config,
+) -> list[Finding]:
+    out: list[Finding] = []
+    for _, image in iter_step_images(pipeline):
+        if not isinstance(image, str):
+            continue
+        if image == config.placeholder or not _DIGEST_RE.search(image):
+            out.append(
+                reg.at_bundle(
+                    "verify.image-pinned",
+                    f"the bundle's Pipeline runs image {image!r}, which is not pinned by digest",
+                )
+            )
+            continue
+        if image not in cache:
+            try:
+                cache[image] = None if client.resolve(parse_reference(image)) else "missing"
+            except RegistryError as exc:
+                cache[image] = f"cannot be checked: {exc}"
+        problem = cache[image]
+        if problem is not None:
+            rule = "verify.image-missing" if problem == "missing" else "verify.registry"
+            text = "is not in its registry" if problem == "missing" else problem
+            out.append(reg.at_bundle(rule, f"step image {image} {text}"))
+    return out
+
+
+def verify_online(config: Config, client: RegistryClient, report: Report) -> None:
+    """Add the registry checks of every registration with a pinned bundle to report."""
+    images: dict[str, str | None] = {}
+    for reg in report.registrations:
+        ref = reg.bundle
+        if ref is None:
+            continue  # its workflow.bundle finding says why
+        try:
+            rb = read_bundle(client, ref)
+            report.bundles_checked += 1
+            report.findings += [
+                reg.at_bundle(f.rule, f"bundle {ref}: {f.message}", f.severity) for f in rb.findings
+            ]
+            if rb.digest is None:
+                continue  # bundle.missing
+            report.findings += _check_provenance(client, reg, ref, rb.annotations)
+            pipeline = rb.workflow()
+            if pipeline is None:
+                if not any(o.kind == "pipeline" and o.name == "workflow" for o in rb.objects):
+                    report.findings.append(
+                        reg.at_bundle(
+                            "verify.bundle-pipeline",
+                            f"bundle {ref} holds no Pipeline named 'workflow', which Kubernaut "
+                            "resolves (name=workflow, kind=pipeline)",
+                        )
+                    )
+                continue
+            report.findings += _pipeline_findings(config, reg, pipeline)
+            before = len(images)
+            report.findings += _check_images(client, reg, pipeline, images, config)
+            report.images_checked += len(images) - before
+        except RegistryError as exc:
+            report.findings.append(reg.at_bundle("verify.registry", f"{ref}: {exc}"))
+
+
+def _check_provenance(
+    client: RegistryClient, reg: Registration, ref: str, annotations: dict[str, str]
+) -> list[Finding]:
+    out: list[Finding] = []
+    version = reg.workflow.get(("spec", "version"))
+    bundle_version = annotations.get(BUNDLE_VERSION)
+    if bundle_version and isinstance(version, str) and bundle_version != version:
+        out.append(
+            reg.at_bundle(
+                "verify.provenance",
+                f"the registration is version {version} but the bundle says {bundle_version}",
+            )
+        )
+    reg_hash = reg.workflow.get(("metadata", "annotations", ANN_SOURCE_HASH))
+    bundle_hash = annotations.get(BUNDLE_SOURCE_HASH)
+    if bundle_hash and isinstance(reg_hash, str) and reg_hash != bundle_hash:
+        out.append(
+            reg.at_bundle(
+                "verify.provenance",
+                f"the registration's source hash {reg_hash} is not the bundle's {bundle_hash}",
+            )
+        )
+    m = BUNDLE_RE.match(ref)
+    if m and m.group("tag"):
+        tagged = ref.split("@", 1)[0]
+        desc = client.resolve(tagged)
+        digest = "sha256:" + m.group("digest")
+        if desc is None:
+            out.append(
+                reg.at_bundle(
+                    "verify.tag-moved",
+                    f"tag {tagged} no longer exists (published tags must never be deleted)",
+                    Severity.WARNING,
+                )
+            )
+        elif desc.digest != digest:
+            out.append(
+                reg.at_bundle(
+                    "verify.tag-moved",
+                    f"tag {tagged} now points at {desc.digest}, not {digest} (published tags "
+                    "must never be overwritten)",
+                    Severity.WARNING,
+                )
+            )
+    return out
+
+
+def verify(config: Config, client: RegistryClient | None) -> Report:
+    """Every check; with client None only the offline ones."""
+    report = verify_offline(config)
+    if client is not None:
+        verify_online(config, client, report)
+    report.findings = sorted_unique(report.findings)
+    return report
