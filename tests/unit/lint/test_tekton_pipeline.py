@@ -8,6 +8,8 @@ lists (a comma-separated list). The inline table at the end pins positions and m
 
 from __future__ import annotations
 
+import copy
+import random
 from pathlib import Path
 
 import pytest
@@ -195,3 +197,34 @@ def test_malformed_shapes_never_raise() -> None:
     ):
         findings = check_pipeline(_doc(HEAD + spec))
         assert findings  # each of these is invalid somewhere
+
+
+_JUNK: list[object] = [None, 1, "x", [], {}, [1], {"a": 1}, True, "$(params.x", {"name": None}]
+
+
+def _mutate(rng: random.Random, data: object) -> None:
+    if isinstance(data, dict):
+        if data and rng.random() < 0.3:
+            data[rng.choice(list(data))] = rng.choice(_JUNK)
+        for value in data.values():
+            _mutate(rng, value)
+    elif isinstance(data, list):
+        if data and rng.random() < 0.3:
+            data[rng.randrange(len(data))] = rng.choice(_JUNK)
+        for value in data:
+            _mutate(rng, value)
+
+
+def test_mutated_fixtures_never_raise() -> None:
+    """Every fixture with values swapped for junk of the wrong shape: findings, never a crash."""
+    rng = random.Random(20261125)
+    sources = [
+        doc.data
+        for path in sorted(FIXTURES.glob("*/*.yaml"))
+        for doc in load_text(path.read_text(encoding="utf-8"), path.name).documents
+    ]
+    for _ in range(600):
+        data = copy.deepcopy(rng.choice(sources))
+        _mutate(rng, data)
+        findings = check_pipeline(Document(file="mutated.yaml", data=data))
+        assert all(f.file == "mutated.yaml" for f in findings)
