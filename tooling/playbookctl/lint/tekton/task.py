@@ -194,7 +194,7 @@ class _Merged:
                 for i, item in enumerate(_l(src.get(key))):
                     if isinstance(item, dict):
                         mk = item.get(merge_key)
-                        merged[mk if mk is not None else ("#", id(item))] = (
+                        merged[mk if isinstance(mk, str) else ("#", id(item))] = (
                             (*src_path, key, i),
                             item,
                         )
