@@ -49,7 +49,7 @@ WHEN_OPERATORS = ("in", "notin")
 ON_ERROR_VALUES = ("continue", "stopAndFail")
 ALPHA_OFF = 'requires "enable-api-fields" feature gate to be "alpha" but it is "beta"'
 # Tekton's TaskArtifactRegex: artifacts are an alpha feature, off by default.
-_TASK_ARTIFACT = re.compile(r"\$\(tasks\.([^.)]+)\.(?:inputs|outputs)(?:\.([^.^)]+))?\)")
+_TASK_ARTIFACT = re.compile(r"\$\(tasks\.([^.]+)\.(?:inputs|outputs)\.([^.)]+)\)")
 
 
 # --- a decoded view of the parts we need ---------------------------------------------------------
