@@ -160,7 +160,12 @@ def _check_document(
     if kind == ACTION_TYPE_KIND:
         return check_action_type(doc, namespace=config.workflow_namespace)
     if explicit:
-        what = f"{kind[1]!r} ({kind[0]!r})" if isinstance(data, dict) else "not a resource"
+        if not isinstance(data, dict):
+            what = "not a Kubernetes object"
+        elif kind == (None, None):
+            what = "a mapping without apiVersion and kind"
+        else:
+            what = f"kind {kind[1]!r} of apiVersion {kind[0]!r}"
         return [
             doc.finding(
                 "load.kind",
