@@ -734,13 +734,14 @@ RULES: tuple[Rule, ...] = (
     rule_name,
     rule_missing_files,
     rule_pipeline_identity,
+    rule_base_images,
+    rule_rbac,
+    # the rules below read the Pipeline
     rule_params,
     rule_workspaces,
     rule_script_injection,
     rule_images,
     rule_non_root,
-    rule_base_images,
-    rule_rbac,
 )
 
 
@@ -750,5 +751,13 @@ def check_playbook(
     """Every `playbook.*` finding for pb; pipeline is its rendered Pipeline, or None."""
     ctx = _Ctx(pb, pipeline, config, load_containerfile(pb))
     for rule in RULES:
+        if (
+            rule is rule_params
+            and pipeline is not None
+            and ctx.pipeline_data.get("kind") != "Pipeline"
+        ):
+            # Not a Pipeline at all (reported once above): checking its params, workspaces and
+            # steps would only repeat that in other words.
+            ctx.pipeline = None
         rule(ctx)
     return ctx.findings
