@@ -105,6 +105,15 @@ def test_existing_blobs_are_not_uploaded_again(client: RegistryClient) -> None:
         assert fresh.request_count == 1  # one HEAD, no POST/PUT
 
 
+def test_unchecked_upload_of_an_existing_blob_is_harmless(client: RegistryClient) -> None:
+    data = b"uploaded twice"
+    client.push_blob("it/twice", data)
+    with RegistryClient(client.config) as fresh:
+        assert fresh.push_blob("it/twice", data, check=False) == sha256_digest(data)
+        assert fresh.request_count == 2  # POST + PUT, no HEAD
+        assert fresh.get_blob("it/twice", sha256_digest(data)) == data
+
+
 def test_cross_repository_mount(client: RegistryClient) -> None:
     data = b"mount me"
     digest = client.push_blob("it/mount-src", data)
@@ -315,7 +324,7 @@ def test_registry_dies_mid_push(fault_proxy: FaultProxy, tmp_path: Path) -> None
     """Dies after the config blob: a clear error well within 30 s, and no tag half-published."""
     b = build_bundle([_pipeline(marker="dies"), _pipeline("other", "dies")], {})
     ref = f"{fault_proxy.host}/it/dies:1.0.0"
-    fault_proxy.die_after(4)  # HEAD + POST + PUT of the config blob, HEAD of the first layer
+    fault_proxy.die_after(3)  # POST + PUT of the config blob, POST of a layer: dies on its PUT
     with RegistryClient(_cfg(tmp_path, fault_proxy.host)) as c:
         start = time.monotonic()
         with pytest.raises(RegistryError) as err:
