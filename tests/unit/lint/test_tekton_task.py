@@ -16,6 +16,7 @@ from playbookctl.lint.tekton.task import (
     check_task_spec,
     go_clean,
     go_duration,
+    qualified_name_errors,
 )
 from playbookctl.load import load_file, load_text
 
@@ -182,3 +183,20 @@ def test_embedded_task_spec_accepts_params_as_mapping() -> None:
     assert [f.rule for f in check_task_spec(doc, path, api_version="v1")] == [
         "tekton.param-reference"
     ]
+
+
+@pytest.mark.parametrize(
+    ("name", "count"),
+    [
+        ("git-clone", 0),
+        ("example.com/MyName", 0),
+        ("my-actions/clone", 0),
+        ("_foo", 1),
+        ("/foo", 1),
+        ("a/b/c", 1),
+        ("Bad_Prefix/x", 1),
+        ("x" * 64, 1),
+    ],
+)
+def test_qualified_name_errors(name: str, count: int) -> None:
+    assert len(qualified_name_errors(name)) == count

@@ -134,16 +134,37 @@ def go_duration(ns: int) -> str:
     return f"{out}{frac(rem, 1_000_000_000)}s"
 
 
-def _is_qualified_name(name: str) -> bool:
-    """Kubernetes' IsQualifiedName: [prefix/]name, prefix a DNS subdomain, name up to 63 chars."""
-    parts = name.split("/")
+_QUALIFIED_NAME_MSG = (
+    "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end "
+    "with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used "
+    "for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
+)
+
+
+def qualified_name_errors(value: str) -> list[str]:
+    """Kubernetes' IsQualifiedName messages: [prefix/]name, prefix a DNS subdomain."""
+    parts = value.split("/")
+    name = parts[-1]
+    errs: list[str] = []
     if len(parts) == 2:
-        prefix, name = parts
-        if not prefix or dns1123_subdomain_errors(prefix):
-            return False
-    elif len(parts) != 1:
-        return False
-    return 0 < len(name) <= 63 and bool(_QUALIFIED_NAME.match(name))
+        if not parts[0]:
+            errs.append("prefix part must be non-empty")
+        else:
+            errs += [f"prefix part {e}" for e in dns1123_subdomain_errors(parts[0])]
+    elif len(parts) > 2:
+        return [
+            "a qualified name must consist of alphanumeric characters, '-', '_' or '.', and must "
+            "start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or "
+            "'123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') "
+            "with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
+        ]
+    if not name:
+        errs.append("name part must be non-empty")
+    elif len(name) > 63:
+        errs.append("name part must be no more than 63 characters")
+    if name and not _QUALIFIED_NAME.match(name):
+        errs.append(_QUALIFIED_NAME_MSG)
+    return errs
 
 
 def _safe(check: Any, value: str, prefix: str, names: Names) -> str | None:
@@ -588,11 +609,11 @@ class _TaskChecker:
                     f"concise resolver syntax: {field_path((*at, 'name'))}",
                 )
                 add("tekton.step-ref", at, missing_field((*at, "resolver")))
-            elif not _is_qualified_name(name):
+            elif errs := qualified_name_errors(name):
                 add(
                     "tekton.step-ref",
                     (*at, "name"),
-                    f"invalid value: {name} is not a qualified name: {field_path((*at, 'name'))}",
+                    f"invalid value: {','.join(errs)}: {field_path((*at, 'name'))}",
                 )
         else:
             add("tekton.step-ref", at, missing_field((*at, "name")))
