@@ -250,6 +250,7 @@ _CONTAINER_EXTRA = {
     "tty": "bool",
 }
 _STEP_TEKTON = {
+    "displayName": "str",
     "script": "str",
     "timeout": "dur",
     "workspaces": "[WorkspaceUsage]",
