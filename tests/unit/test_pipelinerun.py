@@ -251,6 +251,14 @@ def test_bad_values_are_all_reported(config: Config) -> None:
         assert part in message
 
 
+def test_target_params_must_agree_with_target(config: Config) -> None:
+    values = {"REPLICAS": "1", "TARGET_RESOURCE_NAME": "api"}
+    with pytest.raises(FatalError, match=r"TARGET_RESOURCE_NAME: 'api' contradicts --target"):
+        pipelinerun(config, "scale-down", values, "shop/Deployment/web")
+    values["TARGET_RESOURCE_NAME"] = "web"
+    assert pipelinerun(config, "scale-down", values, "shop/Deployment/web")
+
+
 def test_target_resource_is_not_a_param(config: Config) -> None:
     with pytest.raises(FatalError, match="TARGET_RESOURCE: give it as --target"):
         pipelinerun(config, "scale-down", {"REPLICAS": "1", "TARGET_RESOURCE": "a/b"}, "Node/n")

@@ -277,8 +277,14 @@ def pipelinerun(
     if target is not None:
         parts = parse_target(target)
         for param, index in TARGET_PARTS.items():
-            if param in declared and param not in values and parts[index]:
+            if param not in declared or not parts[index]:
+                continue
+            if param not in values:
                 values[param] = parts[index]
+            elif values[param] != parts[index]:
+                problems.append(
+                    f"{param}: {values[param]!r} contradicts --target ({parts[index]!r})"
+                )
     problems += check_values(reg.parameters, values)
     if problems:
         raise FatalError(
