@@ -531,6 +531,15 @@ def test_positions_point_at_the_problem() -> None:
     assert "did you mean 'whenToUse'" in unknown.message
 
 
+def test_detected_label_typo_suggests_the_key() -> None:
+    text = src(("  execution:\n", "  detectedLabels: {gitopsTool: argocd}\n  execution:\n"))
+    result = load_text(text, "w.yaml")
+    (f,) = check_workflow(result.documents[0], action_types=None, expected_name=None)
+    assert f.message == (
+        "spec.detectedLabels.gitopsTool: unknown detected label; did you mean 'gitOpsTool'?"
+    )
+
+
 def test_messages_name_the_path() -> None:
     text = src(("default: restart", "default: reboot"))
     result = load_text(text, "w.yaml")

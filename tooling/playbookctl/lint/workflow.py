@@ -11,6 +11,7 @@ finding, at the problem.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -97,6 +98,9 @@ def _unknown_message(path: YamlPath, key: str, known: list[str]) -> str | None:
     if path == ("status",):
         return "status is written by the cluster; a manifest never carries it"
     if path[:2] == ("spec", "detectedLabels"):
+        close = difflib.get_close_matches(key, known, n=1)
+        if close:
+            return f"{dotted(path)}: unknown detected label; did you mean {close[0]!r}?"
         return f"{dotted(path)}: unknown detected label (known: {', '.join(known)})"
     if path == ("spec", "execution", "resources"):
         return (
