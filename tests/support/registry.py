@@ -18,15 +18,16 @@ from tests.support.faultproxy import FaultProxy
 
 
 @pytest.fixture(scope="session")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry]:
-    with LocalRegistry(workdir=tmp_path_factory.mktemp("registry")) as reg:
+def registry() -> Iterator[LocalRegistry]:
+    # Its own private temp dir (in memory where possible; removed on stop), see devenv.registry.
+    with LocalRegistry() as reg:
         yield reg
 
 
 @pytest.fixture(scope="session")
-def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry]:
+def auth_registry() -> Iterator[LocalRegistry]:
     """A registry that demands a login; `.username` / `.password` are the htpasswd user's."""
-    with LocalRegistry(auth=True, workdir=tmp_path_factory.mktemp("auth-registry")) as reg:
+    with LocalRegistry(auth=True) as reg:
         yield reg
 
 

@@ -309,6 +309,14 @@ class RegistryClient:
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers["User-Agent"] = "playbookctl"
+        # requests re-reads proxy variables (all of os.environ) on every request when trust_env
+        # is on: a third of our CPU per request. Read them once per host instead (_proxies);
+        # this also keeps ~/.netrc out of the credential sources, which are documented above.
+        self.session.trust_env = False
+        self._verify: bool | str = (
+            os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        )
+        self._proxy_cache: dict[str, dict[str, str]] = {}
         self._lock = threading.Lock()
         self._request_count = 0
         self._creds: dict[str, _Creds | None] = {}
@@ -650,7 +658,9 @@ class RegistryClient:
                 if service:
                     form["service"] = service
                 self._count()
-                resp = self.session.post(realm, data=form, timeout=timeout)
+                resp = self.session.post(
+                    realm, data=form, timeout=timeout, **self._transport(realm)
+                )
             else:
                 params: dict[str, str] = {"scope": " ".join(scopes)} if scopes else {}
                 if service:
@@ -659,7 +669,9 @@ class RegistryClient:
                 if creds is not None and creds.basic:
                     headers["Authorization"] = f"Basic {creds.basic}"
                 self._count()
-                resp = self.session.get(realm, params=params, headers=headers, timeout=timeout)
+                resp = self.session.get(
+                    realm, params=params, headers=headers, timeout=timeout, **self._transport(realm)
+                )
         except requests.RequestException as exc:
             raise RegistryError(
                 f"registry {host}: token service unreachable ({type(exc).__name__})"
@@ -679,6 +691,17 @@ class RegistryClient:
         if not token:
             raise RegistryError(f"registry {host}: token service answered without a token")
         return str(token)
+
+    def _transport(self, url: str) -> dict[str, Any]:
+        """Proxies (HTTP(S)_PROXY / NO_PROXY, read once per scheme and host) and CA bundle."""
+        key = url.split("/", 3)[:3]
+        origin = "/".join(key)
+        proxies = self._proxy_cache.get(origin)
+        if proxies is None:
+            proxies = requests.utils.get_environ_proxies(origin)
+            with self._lock:
+                self._proxy_cache[origin] = proxies
+        return {"proxies": proxies, "verify": self._verify}
 
     def _count(self) -> None:
         with self._lock:
@@ -734,6 +757,7 @@ class RegistryClient:
                     data=data,
                     timeout=self._timeouts(deadline),
                     allow_redirects=True,
+                    **self._transport(url),
                 )
                 if method != "HEAD" and resp.status_code not in ok:
                     _ = resp.content  # read the body so the connection goes back to the pool

@@ -1,0 +1,167 @@
+"""Benchmark: publish 50 Tekton bundles (for already-built images) to a local registry.
+
+Per bundle this does what `playbookctl publish` does once the image exists: check the version tag
+is free, build the bundle, push it, read it back by digest and check it as Tekton reads it. The
+bundles go out concurrently over one RegistryClient (one keep-alive connection pool).
+
+Printed: bundles per second, and HTTP requests per bundle next to the minimum the distribution
+protocol needs for a new bundle:
+    HEAD tag (is the version free?)                         1
+    config blob: POST + PUT (monolithic upload)             2
+    layer blob:  POST + PUT                                 2
+    manifest PUT                                            1   -> push minimum 6
+    read back by digest: GET manifest + GET layer blob      2   -> with read-back 8
+(Distribution 2.8 has no single-request POST upload, so POST + PUT is the floor for a new blob;
+the config differs per bundle because it lists the layer's diff_id, so it cannot be mounted.)
+A second pass republishes the same versions: each costs one HEAD and writes nothing.
+
+Usage: python tooling/bench/bench_publish.py [--count 50] [--jobs 4] [--registry HOST:PORT]
+Target: >= 40 bundles/s on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from playbookctl.bundle import (
+    ANNOTATION_REVISION,
+    ANNOTATION_SOURCE,
+    ANNOTATION_SOURCE_HASH,
+    ANNOTATION_VERSION,
+    build_bundle,
+    push_bundle,
+    read_bundle,
+)
+from playbookctl.config import Config
+from playbookctl.devenv.registry import LocalRegistry
+from playbookctl.oci import RegistryClient
+
+TARGET_RATE = 40.0
+MIN_PUSH = 6
+MIN_READ_BACK = 2
+FAKE_DIGEST = "sha256:" + "5" * 64  # the images are "already built": any well-formed digest
+
+
+def rendered_pipeline(registry: str, name: str) -> dict[str, Any]:
+    """A rendered Pipeline like the standard wrapper's, image pinned by digest."""
+    image = f"{registry}/bench/images/{name}:1.0.0@{FAKE_DIGEST}"
+    return {
+        "apiVersion": "tekton.dev/v1",
+        "kind": "Pipeline",
+        "metadata": {"name": "workflow", "labels": {"app.kubernetes.io/name": name}},
+        "spec": {
+            "params": [
+                {"name": "TARGET_RESOURCE_KIND", "type": "string"},
+                {"name": "TARGET_RESOURCE_NAME", "type": "string"},
+                {"name": "TARGET_NAMESPACE", "type": "string"},
+            ],
+            "tasks": [
+                {
+                    "name": "remediate",
+                    "params": [
+                        {"name": p, "value": f"$(params.{p})"}
+                        for p in (
+                            "TARGET_RESOURCE_KIND",
+                            "TARGET_RESOURCE_NAME",
+                            "TARGET_NAMESPACE",
+                        )
+                    ],
+                    "taskSpec": {
+                        "params": [
+                            {"name": "TARGET_RESOURCE_KIND"},
+                            {"name": "TARGET_RESOURCE_NAME"},
+                            {"name": "TARGET_NAMESPACE"},
+                        ],
+                        "steps": [
+                            {
+                                "name": "remediate",
+                                "image": image,
+                                "command": ["/playbook/remediate.sh"],
+                                "env": [
+                                    {"name": "KIND", "value": "$(params.TARGET_RESOURCE_KIND)"},
+                                    {"name": "NAME", "value": "$(params.TARGET_RESOURCE_NAME)"},
+                                    {"name": "NAMESPACE", "value": "$(params.TARGET_NAMESPACE)"},
+                                ],
+                            }
+                        ],
+                    },
+                }
+            ],
+        },
+    }
+
+
+def publish_one(client: RegistryClient, registry: str, name: str) -> bool:
+    """True if pushed, False if the version was already there (nothing written)."""
+    ref = f"{registry}/bench/bundles/{name}:1.0.0"
+    if client.tag_exists(ref):
+        return False
+    annotations = {
+        ANNOTATION_SOURCE: "https://github.com/example/playbooks",
+        ANNOTATION_REVISION: "0" * 40,
+        ANNOTATION_VERSION: "1.0.0",
+        ANNOTATION_SOURCE_HASH: f"sha256:{name:0>64}"[:71],
+    }
+    bundle = build_bundle([rendered_pipeline(registry, name)], annotations)
+    digest = push_bundle(client, ref, bundle)
+    back = read_bundle(client, f"{registry}/bench/bundles/{name}@{digest}")
+    if not back.ok:
+        raise SystemExit(f"{ref}: read back failed: {back.findings}")
+    return True
+
+
+def run_pass(config: Config, names: list[str], jobs: int) -> tuple[float, int, int]:
+    with RegistryClient(config) as client, ThreadPoolExecutor(max_workers=jobs) as pool:
+        start = time.perf_counter()
+        pushed = sum(pool.map(lambda n: publish_one(client, config.registry, n), names))
+        elapsed = time.perf_counter() - start
+        return elapsed, client.request_count, pushed
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--count", type=int, default=50)
+    ap.add_argument("--jobs", type=int, default=4)
+    ap.add_argument("--registry", help="use this registry instead of starting a loopback one")
+    args = ap.parse_args(argv)
+    with ExitStack() as stack:
+        if args.registry:
+            host = args.registry
+        else:
+            reg = stack.enter_context(LocalRegistry())
+            host = reg.host
+        root = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        config = Config(root=root, registry=host, jobs=args.jobs)
+        run_id = f"{int(time.time() * 1000):x}"  # fresh names if --registry is reused
+        names = [f"pb-{run_id}-{i:03d}" for i in range(args.count)]
+
+        elapsed, requests, pushed = run_pass(config, names, args.jobs)
+        rate = pushed / elapsed
+        per = requests / max(pushed, 1)
+        print(f"publish {pushed} new bundles to {host} with {args.jobs} workers")
+        print(f"  time              {elapsed:.2f} s")
+        print(f"  rate              {rate:.1f} bundles/s (target >= {TARGET_RATE:.0f})")
+        print(
+            f"  HTTP requests     {per:.2f} per bundle; protocol minimum {MIN_PUSH} to push, "
+            f"{MIN_PUSH + MIN_READ_BACK} with the read-back by digest"
+        )
+        elapsed2, requests2, pushed2 = run_pass(config, names, args.jobs)
+        print(f"republish the same {args.count} versions (nothing to write)")
+        print(
+            f"  time              {elapsed2:.2f} s, {args.count / elapsed2:.1f} bundles/s, "
+            f"{requests2 / args.count:.2f} requests per bundle (minimum 1), {pushed2} pushed"
+        )
+        ok = rate >= TARGET_RATE and pushed == args.count and pushed2 == 0
+        print("result: " + ("target met" if ok else "TARGET NOT MET"))
+        return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
