@@ -72,6 +72,52 @@ def dns1123_subdomain_errors(value: str) -> list[str]:
     return errs
 
 
+# Kubernetes' IsQualifiedName, which Tekton applies to a taskRef name: an optional DNS subdomain
+# prefix and '/', then a name part of letters, digits, '-', '_' and '.' (any case).
+QUALIFIED_NAME_MAX = 63
+_QUALIFIED_NAME_FMT = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
+_QUALIFIED_NAME = re.compile(_QUALIFIED_NAME_FMT + r"\Z")
+_QUALIFIED_NAME_REGEX_MSG = (
+    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
+    "alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
+    f"validation is '{_QUALIFIED_NAME_FMT}')"
+)
+
+
+def qualified_name_errors(value: str) -> list[str]:
+    """Kubernetes' IsQualifiedName messages for value (empty when it is a valid qualified name)."""
+    parts = value.split("/")
+    errs: list[str] = []
+    if len(parts) == 1:
+        name = parts[0]
+    elif len(parts) == 2:
+        prefix, name = parts
+        if not prefix:
+            errs.append("prefix part must be non-empty")
+        else:
+            errs.extend("prefix part " + m for m in dns1123_subdomain_errors(prefix))
+    else:
+        return [
+            f"a qualified name {_QUALIFIED_NAME_REGEX_MSG} with an optional DNS subdomain prefix "
+            "and '/' (e.g. 'example.com/MyName')"
+        ]
+    if not name:
+        errs.append("name part must be non-empty")
+    elif len(name) > QUALIFIED_NAME_MAX:
+        errs.append(f"name part must be no more than {QUALIFIED_NAME_MAX} characters")
+    if not _QUALIFIED_NAME.match(name):
+        errs.append("name part " + _QUALIFIED_NAME_REGEX_MSG)
+    return errs
+
+
+# Tekton's RefNameLikeUrl: a ref name holding a scheme is the concise resolver syntax.
+_URL_LIKE = re.compile(r"[\w-]+:/+", re.ASCII)
+
+
+def ref_name_like_url(name: str) -> bool:
+    return bool(_URL_LIKE.search(name))
+
+
 # --- $(...) references ---------------------------------------------------------------------------
 
 # Tekton's braceMatchingRegex with parameterSubstitution `.*?(\[\*\])?` in all three slots.

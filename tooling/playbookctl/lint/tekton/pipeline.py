@@ -34,6 +34,8 @@ from playbookctl.lint.tekton.common import (
     not_isolated_references,
     param_spec_type,
     prohibited_references,
+    qualified_name_errors,
+    ref_name_like_url,
     trim_array_index,
     unknown_references,
     value_type,
@@ -500,45 +502,58 @@ class PipelineChecker:
                 )
 
     def check_task_ref(self, pt: PipelineTask, ref: dict[str, Any]) -> None:
+        """Tekton's validateRef (container_validation.go) for a pipeline task's taskRef."""
         path = (*pt.path, "taskRef")
+        where = f"{pt.section}[{pt.index}].taskRef"
         name = _str(ref.get("name"))
         resolver = _str(ref.get("resolver"))
         params = ref.get("params")
+        concise = (
+            "feature flag enable-concise-resolver-syntax should be set to true to use "
+            "concise resolver syntax"
+        )
         if resolver or params is not None:
-            if resolver and name:
-                self.error(
-                    "tekton.task-ref",
-                    path,
-                    "expected exactly one, got both: taskRef.name, taskRef.resolver",
-                )
             if params is not None:
                 if name:
                     self.error(
                         "tekton.task-ref",
                         path,
-                        "expected exactly one, got both: taskRef.name, taskRef.params",
+                        f"expected exactly one, got both: {where}.name, {where}.params",
                     )
                 if not resolver:
-                    self.error("tekton.task-ref", path, "missing field(s): taskRef.resolver")
+                    self.error("tekton.task-ref", path, f"missing field(s): {where}.resolver")
                 seen: set[str] = set()
                 for p in decode_params(params, (*path, "params")):
                     if p.name in seen:
                         self.error(
                             "tekton.duplicate-param",
                             (*p.path, "name"),
-                            f"expected exactly one, got both: taskRef.params[{p.name}].name",
+                            f"expected exactly one, got both: {where}.params[{p.name}].name",
                         )
                     seen.add(p.name)
+            if resolver and name:
+                # With a resolver, a name is only the concise syntax's URL (an alpha feature).
+                if ref_name_like_url(name):
+                    self.error("tekton.feature-flag", (*path, "name"), concise)
+                else:
+                    self.error(
+                        "tekton.task-ref",
+                        (*path, "name"),
+                        f"invalid value: invalid URI for request: {where}.name",
+                    )
         elif not name:
-            self.error("tekton.task-ref", path, "missing field(s): taskRef.name")
-        elif "://" in name:
-            # A URL-like name is the concise resolver syntax, an alpha feature.
-            self.error(
-                "tekton.feature-flag",
-                (*path, "name"),
-                "feature flag enable-concise-resolver-syntax should be set to true to use "
-                "concise resolver syntax",
-            )
+            self.error("tekton.task-ref", path, f"missing field(s): {where}.name")
+        elif ref_name_like_url(name):
+            self.error("tekton.feature-flag", (*path, "name"), concise)
+            self.error("tekton.task-ref", path, f"missing field(s): {where}.resolver")
+        else:
+            errs = qualified_name_errors(name)
+            if errs:
+                self.error(
+                    "tekton.task-ref",
+                    (*path, "name"),
+                    f"invalid value: {','.join(errs)}: {where}.name",
+                )
 
     def findings_from_task_spec(self, pt: PipelineTask) -> None:
         check = sibling("task", "check_task_spec")
