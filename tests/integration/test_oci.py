@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 import socket
 import time
 from collections.abc import Iterator
@@ -336,6 +337,64 @@ def test_registry_dies_mid_push(fault_proxy: FaultProxy, tmp_path: Path) -> None
     fault_proxy.heal()
     with RegistryClient(_cfg(tmp_path, fault_proxy.host)) as c:
         assert c.resolve(ref) is None
+
+
+def test_corrupted_content_is_caught(
+    fault_proxy: FaultProxy, registry: LocalRegistry, tmp_path: Path
+) -> None:
+    """A digest names content: what comes back must hash to it (Tekton checks @sha256 refs)."""
+    with RegistryClient(_cfg(tmp_path, registry.host)) as direct:
+        config, layer = b"{}", b"layer to corrupt"
+        direct.push_blob("it/corrupt", config)
+        direct.push_blob("it/corrupt", layer)
+        digest = direct.push_manifest("it/corrupt", "v", _manifest(config, layer), OCI_MANIFEST)
+    fault_proxy.corrupt_next(-1, match=lambda m, _p: m == "GET")
+    with RegistryClient(_cfg(tmp_path, fault_proxy.host)) as c:
+        with pytest.raises(RegistryError, match="not the one asked for"):
+            c.get_manifest(f"{fault_proxy.host}/it/corrupt@{digest}")
+        with pytest.raises(RegistryError, match="does not match its digest"):
+            c.get_blob("it/corrupt", sha256_digest(layer))
+
+
+def test_registry_process_killed(tmp_path: Path) -> None:
+    """The real registry stops between two pushes: the next fails fast and names it."""
+    reg = LocalRegistry().start()
+    try:
+        with RegistryClient(_cfg(tmp_path, reg.host)) as c:
+            c.push_blob("it/killed", b"before")
+            reg.stop()
+            start = time.monotonic()
+            with pytest.raises(
+                RegistryError, match=f"registry {reg.host}: check blob .* ConnectionError"
+            ):
+                c.push_blob("it/killed", b"after")
+            assert time.monotonic() - start < 30
+    finally:
+        reg.stop()
+
+
+def test_credential_helper(
+    auth_registry: LocalRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """credHelpers: `docker-credential-<name> get` is asked, with the host on stdin."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    helper = bin_dir / "docker-credential-pbtest"
+    answer = json.dumps({"Username": auth_registry.username, "Secret": auth_registry.password})
+    helper.write_text(
+        "#!/bin/sh\n"
+        f'[ "$1" = get ] && [ "$(cat)" = "{auth_registry.host}" ] || exit 1\n'
+        f"echo '{answer}'\n"
+    )
+    helper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    docker = tmp_path / "docker"
+    docker.mkdir()
+    (docker / "config.json").write_text(json.dumps({"credHelpers": {auth_registry.host: "pbtest"}}))
+    monkeypatch.setenv("DOCKER_CONFIG", str(docker))
+    with RegistryClient(_cfg(tmp_path, auth_registry.host)) as c:
+        digest = c.push_blob("it/helper", b"via a credential helper")
+        assert c.blob_exists("it/helper", digest)
 
 
 # -- unreachable registries fail fast ---------------------------------------------------------

@@ -44,6 +44,7 @@ class Fault:
     drop: bool = False  # close the connection without answering
     partial_body: bool = False  # (with drop) read half the request body first
     retry_after: str | None = None
+    corrupt: bool = False  # forward, but flip a byte of the response body
 
 
 def _any(_method: str, _path: str) -> bool:
@@ -103,6 +104,11 @@ class FaultProxy:
         """Close the connection on the next n matching requests (n=-1: forever)."""
         with self._lock:
             self._faults.append(Fault(match, n, drop=True, partial_body=partial_body))
+
+    def corrupt_next(self, n: int, *, match: Match = _any) -> None:
+        """Forward the next n matching requests but flip one byte of each response body."""
+        with self._lock:
+            self._faults.append(Fault(match, n, corrupt=True))
 
     def die_after(self, n: int) -> None:
         """Forward n more requests, then drop every connection (a registry that died)."""
@@ -187,7 +193,7 @@ class FaultProxy:
                 return
         with self._lock:
             self._forwarded += 1
-        self._forward(h, method, path, body)
+        self._forward(h, method, path, body, corrupt=fault is not None and fault.corrupt)
 
     # -- the token flow --------------------------------------------------------------------------
 
@@ -258,7 +264,9 @@ class FaultProxy:
 
     # -- forwarding ------------------------------------------------------------------------------
 
-    def _forward(self, h: BaseHTTPRequestHandler, method: str, path: str, body: bytes) -> None:
+    def _forward(
+        self, h: BaseHTTPRequestHandler, method: str, path: str, body: bytes, *, corrupt: bool
+    ) -> None:
         conn = http.client.HTTPConnection(self.upstream, timeout=30)
         headers = {k: v for k, v in h.headers.items() if k.lower() not in HOP_BY_HOP}
         try:
@@ -266,6 +274,8 @@ class FaultProxy:
             conn.request(method, path, body=sent, headers=headers)
             resp = conn.getresponse()
             data = resp.read()
+            if corrupt and data:
+                data = bytes([data[0] ^ 0x20]) + data[1:]
         except OSError:
             with self._lock:
                 self.log.append((method, path, -1))
