@@ -118,8 +118,9 @@ def test_tools_run_in_batches(
     monkeypatch.setattr(external, "BATCH_FILES", batch)
     containerfiles, scripts = [], []
     for i in range(5):
-        cf = write(tmp_path / f"pb{i}" / "Containerfile", "FROM debian:latest\nUSER 1\n")
-        sh = write(tmp_path / f"pb{i}" / "run.sh", "#!/bin/sh\necho $1\n", 0o755)
+        # Distinct contents: identical files are linted once (see the next test).
+        cf = write(tmp_path / f"pb{i}" / "Containerfile", f"FROM debian:latest\nUSER {i + 1}\n")
+        sh = write(tmp_path / f"pb{i}" / "run.sh", f"#!/bin/sh\necho $1 {i}\n", 0o755)
         containerfiles.append((cf, f"pb{i}/Containerfile"))
         scripts.append((sh, f"pb{i}/run.sh"))
     logs = {tool: tmp_path / f"{tool}.log" for tool in ("hadolint", "shellcheck")}
@@ -133,6 +134,22 @@ def test_tools_run_in_batches(
         [("hadolint.DL3007", f"pb{i}/Containerfile") for i in range(5)]
         + [("shellcheck.SC2086", f"pb{i}/run.sh") for i in range(5)]
     )
+
+
+def test_identical_files_are_linted_once(tmp_path: Path) -> None:
+    log = tmp_path / "shellcheck.log"
+    binaries: dict[str, str | None] = {"shellcheck": logging_wrapper(tmp_path, "shellcheck", log)}
+    scripts = [
+        (write(tmp_path / f"pb{i}" / "run.sh", "#!/bin/sh\necho $1\n", 0o755), f"pb{i}/run.sh")
+        for i in range(4)
+    ]
+    # A .shellcheckrc changes the verdict, so a copy under one is linted on its own.
+    write(tmp_path / "pb3" / ".shellcheckrc", "disable=SC2086\n")
+    found = run_external([], scripts, tmp_path, binaries=binaries)
+    assert log.read_text().split() == ["4"]  # one process: -f json1 and two distinct files
+    assert sorted((f.rule, f.file, f.line) for f in found) == [
+        ("shellcheck.SC2086", f"pb{i}/run.sh", 2) for i in range(3)
+    ]
 
 
 def test_timings_are_recorded(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ warnings. A missing or failing binary is a finding, never a traceback.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -30,7 +31,8 @@ TIMEOUT_SECONDS = 300.0
 SHELLS = ("sh", "bash", "dash", "ksh")
 
 _lock = threading.Lock()
-TIMINGS: dict[str, float] = {"hadolint": 0.0, "shellcheck": 0.0}
+# Seconds per tool (summed over its batches, which may overlap) and of the whole external phase.
+TIMINGS: dict[str, float] = {"hadolint": 0.0, "shellcheck": 0.0, "external": 0.0}
 
 
 def reset_timings() -> None:
@@ -205,7 +207,7 @@ def run_external(
         ),
     ]
     findings: list[Finding] = []
-    work: list[tuple[_Tool, list[tuple[Path, str]]]] = []
+    work: list[tuple[_Tool, list[tuple[Path, str]], dict[str, list[str]]]] = []
     for tool, files in tools:
         if not files:
             continue
@@ -223,10 +225,45 @@ def run_external(
                 )
             )
             continue
-        work.extend((tool, batch) for batch in _batches(files))
+        unique, copies = _deduplicate(files, stop=cwd)
+        work.extend((tool, batch, copies) for batch in _batches(unique))
     if not work:
         return findings
+    started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=min(len(work), max(2, jobs))) as pool:
-        for result in pool.map(lambda w: w[0].run(w[1]), work):
-            findings.extend(result)
+        for result, copies in pool.map(lambda w: (w[0].run(w[1]), w[2]), work):
+            for f in result:
+                findings.extend(f._replace(file=shown) for shown in copies.get(f.file, [f.file]))
+    _record("external", time.perf_counter() - started)
     return findings
+
+
+def _config_near(path: Path, stop: Path) -> Path | None:
+    """The .shellcheckrc shellcheck would read for path (it searches upwards), if any."""
+    for parent in path.resolve().parents:
+        rc = parent / ".shellcheckrc"
+        if rc.is_file():
+            return rc
+        if parent == stop:
+            break
+    return None
+
+
+def _deduplicate(
+    files: list[tuple[Path, str]], stop: Path
+) -> tuple[list[tuple[Path, str]], dict[str, list[str]]]:
+    """One representative per distinct content (and configuration), and who shares its findings.
+
+    A monorepo's playbooks often carry identical helper scripts; the linters' verdict depends
+    only on the bytes and the configuration they read, so each distinct file is linted once.
+    """
+    groups: dict[tuple[str, Path | None], list[tuple[Path, str]]] = {}
+    for path, shown in files:
+        try:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            digest = f"unreadable:{path}"  # let the tool report it
+        groups.setdefault((digest, _config_near(path, stop.resolve())), []).append((path, shown))
+    unique = [members[0] for members in groups.values()]
+    copies = {members[0][1]: [shown for _, shown in members] for members in groups.values()}
+    return unique, copies
