@@ -640,7 +640,10 @@ class PipelineChecker:
             out.extend((r, p.value_path) for r in result_refs(p.expressions()))
         for w in pt.when:
             out.extend((r, w.path) for r in result_refs(w.expressions()))
-        out.extend((r, (*pt.path, "taskSpec")) for r in result_refs(pt.step_expressions()))
+        if not self.api_version.endswith("v1beta1"):
+            # v1 also walks embedded steps and sidecars (pt.GetVarSubstitutionExpressions);
+            # v1beta1's PipelineTaskResultRefs stops at params and when expressions.
+            out.extend((r, (*pt.path, "taskSpec")) for r in result_refs(pt.step_expressions()))
         return out
 
     # -- params
