@@ -114,7 +114,7 @@ roleRef:
 
 CONTAINERFILE = """\
 FROM {base}
-COPY --chmod=0755 remediate.sh /usr/local/bin/remediate.sh
+COPY remediate.sh /usr/local/bin/remediate.sh
 USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/remediate.sh"]
 """

@@ -233,6 +233,10 @@ class GitRepo:
         same whichever runner made it; the environment's identity is not needed.
         """
         with _errors("cannot stage the registry changes"):
+            # A path neither on disk nor tracked (nothing registered yet) is not an error.
+            paths = [p for p in paths if (self.root / p).exists() or self._git.ls_files("--", p)]
+            if not paths:
+                return None
             self._git.add("--all", "--", *paths)
             staged = str(self._git.diff("--cached", "--name-only", "--", *paths)).strip()
         if not staged:
@@ -285,6 +289,13 @@ class GitRepo:
             return False
         return True
 
+    def checkout(self, rev: str, *, detach: bool = False) -> None:
+        with _errors(f"cannot check out {rev}"):
+            if detach:
+                self._git.checkout("--quiet", "--detach", rev)
+            else:
+                self._git.checkout("--quiet", rev)
+
     def set_branch(self, name: str, rev: str) -> None:
         """Create or move a local branch to rev (without checking it out)."""
         with _errors(f"cannot set branch {name}"):
@@ -305,36 +316,44 @@ class GitRepo:
         forward or stale-lease rejection is retryable; anything else is not.
         """
         ref = f"refs/heads/{branch}"
-        kwargs: dict[str, Any] = {}
+        args = ["--porcelain", remote, f"{rev}:{ref}"]
         if expect is not False:
-            kwargs["force_with_lease"] = f"{ref}:{expect or ''}"
+            args.insert(0, f"--force-with-lease={ref}:{expect or ''}")
+        if remote not in {r.name for r in self._repo.remotes}:
+            raise GitError(f"no remote named {remote!r}")
         try:
-            infos = self._repo.remote(remote).push(f"{rev}:{ref}", **kwargs)
-        except ValueError:
-            raise GitError(f"no remote named {remote!r}") from None
+            _, out, _ = self._git.push(*args, with_extended_output=True)
         except GitCommandError as exc:
-            raise GitError(f"cannot push to {remote}: {_one_line(exc)}") from None
-        mine = [i for i in infos if i.remote_ref_string == ref] or list(infos)
-        if not mine:
-            err = getattr(infos, "error", None)
-            detail = _one_line(err) if isinstance(err, GitCommandError) else "no result"
-            raise GitError(f"cannot push to {remote}: {detail}")
-        info = mine[0]
-        summary = str(info.summary).strip()
-        pi = git.remote.PushInfo
-        if info.flags & (pi.REMOTE_REJECTED | pi.REMOTE_FAILURE):
-            return PushOutcome(PushStatus.REJECTED, summary or "rejected by the remote")
-        # git's "!" marks every refusal (ERROR); "[rejected]" is the client-side refusal, whose
-        # reason says whether the remote merely moved on.
-        if info.flags & pi.REJECTED:
+            # A refused ref exits 1 but still reports per ref on stdout; no line means git
+            # never got that far (unreachable remote, auth): a plain error.
+            out = exc.stdout if isinstance(exc.stdout, str) else ""
+            line = _porcelain_line(out, ref)
+            if line is None:
+                raise GitError(f"cannot push to {remote}: {_one_line(exc)}") from None
+        else:
+            line = _porcelain_line(out, ref)
+            if line is None:
+                raise GitError(f"cannot push to {remote}: git reported nothing for {ref}")
+        flag, summary = line
+        if flag != "!":
+            return PushOutcome(PushStatus.OK, summary)
+        if summary.startswith("[rejected]"):
             if "stale info" in summary:
                 return PushOutcome(PushStatus.STALE_LEASE, summary)
             if "fetch first" in summary or "non-fast-forward" in summary:
                 return PushOutcome(PushStatus.NON_FAST_FORWARD, summary)
-            return PushOutcome(PushStatus.REJECTED, summary or "rejected")
-        if info.flags & pi.ERROR:
-            return PushOutcome(PushStatus.REJECTED, summary or "push failed")
-        return PushOutcome(PushStatus.OK, summary)
+        # "[remote rejected] (hook declined)", "[remote failure]", protected branches...
+        return PushOutcome(PushStatus.REJECTED, summary or "rejected")
+
+
+def _porcelain_line(out: str, ref: str) -> tuple[str, str] | None:
+    """(flag, summary) from `git push --porcelain` for ref (`<flag>\t<from>:<to>\t<summary>`)."""
+    for raw in out.replace("stdout:", "").splitlines():
+        line = raw.strip("'")
+        parts = line.split("\t")
+        if len(parts) >= 3 and parts[1].endswith(":" + ref):
+            return parts[0][:1] or " ", parts[2].strip()
+    return None
 
 
 def init_bare(path: Path, branch: str = "main") -> Path:

@@ -106,7 +106,8 @@ def commit_message(changes: list[Change]) -> str:
         f"{c.name} {c.version}" if c.action is RegisterAction.REGISTERED else f"-{c.name}"
         for c in done
     )
-    lines = [f"registry: release {names or 'no changes'}"[:72], ""]
+    subject = f"registry: release {names}" if names else "registry: regenerate kustomization"
+    lines = [subject[:72], ""]
     for c in done:
         if c.action is RegisterAction.REGISTERED:
             lines.append(f"{c.name} {c.version} {c.digest}")
@@ -237,6 +238,23 @@ class _Releaser:
         report.failed = [r.name for r in results if not r.ok]
         pending = self.verified([r for r in results if r.ok] + carried, report)
 
+        if opts.branch is None or source_branch is None:
+            return self.commit_and_push(pending, upstream, target, report)
+        # Branch mode: the release commit goes on a detached HEAD (then the local branch of that
+        # name), never on the checked-out branch, which stays what its remote has.
+        start = repo.head()
+        repo.checkout(start, detach=True)
+        try:
+            return self.commit_and_push(pending, upstream, target, report)
+        finally:
+            if repo.head() != start:
+                repo.set_branch(opts.branch, repo.head())
+            repo.checkout(source_branch)
+
+    def commit_and_push(
+        self, pending: list[PublishResult], upstream: str, target: str, report: ReleaseReport
+    ) -> ReleaseReport:
+        repo, opts = self.repo, self.opts
         retries = max(0, self.config.push_retries)
         for attempt in range(retries + 1):
             report.attempts = attempt + 1

@@ -1,0 +1,377 @@
+"""release end to end: real git remotes, a real Docker engine, the loopback registry.
+
+Crashes are simulated by running the stages of a release up to the point of the kill (publish
+only; publish and register without a commit; a commit without a push; an image without its
+bundle through the fault proxy), then a full rerun must end with exactly one release commit on
+the remote and never a registration whose bundle is missing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+
+from playbookctl import build
+from playbookctl.cli import main
+from playbookctl.config import Config, load_config
+from playbookctl.devenv.registry import LocalRegistry
+from playbookctl.errors import GitError, ImmutableVersionError
+from playbookctl.gitrepo import GitRepo
+from playbookctl.oci import RegistryClient
+from playbookctl.playbook import source_hash
+from playbookctl.publish import publish
+from playbookctl.register import GENERATED_PATHS, read_registrations, register
+from playbookctl.release import (
+    TRAILER,
+    ReleaseOptions,
+    ReleaseReport,
+    commit_message,
+    release,
+)
+from playbookctl.results import Action, PublishResult
+from tests.support.gitrepos import TEST_BASE_IMAGE, MakeRepo, PlaybookRepo, git
+
+pytestmark = pytest.mark.integration
+
+WRITES = ("PUT", "POST", "PATCH", "DELETE")
+_ids = itertools.count()
+
+
+@pytest.fixture
+def env(docker_engine: str, base_image: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    monkeypatch.setenv("DOCKER_HOST", docker_engine)
+    return {"base_image": base_image}
+
+
+def configure(repo: PlaybookRepo, registry_host: str, base_image: str, tag: str) -> Config:
+    return load_config(repo.path).with_overrides(
+        registry=registry_host,
+        image_repo=f"{tag}/images",
+        bundle_repo=f"{tag}/bundles",
+        base_image_overrides={TEST_BASE_IMAGE: base_image},
+        registry_timeout=5.0,
+        registry_retries=2,
+        jobs=2,
+    )
+
+
+@pytest.fixture
+def setup(
+    playbook_repo_factory: MakeRepo, registry: LocalRegistry, env: dict[str, str]
+) -> tuple[PlaybookRepo, Config]:
+    repo = playbook_repo_factory({"alpha": "1.0.0", "beta": "2.0.0"})
+    return repo, configure(repo, registry.host, env["base_image"], f"rel{next(_ids)}")
+
+
+def remote_file(repo: PlaybookRepo, path: str, branch: str = "main") -> str:
+    return git(repo.remote, "show", f"refs/heads/{branch}:{path}")
+
+
+def release_commits(repo: PlaybookRepo, branch: str = "main") -> list[str]:
+    log = git(repo.remote, "log", "--format=%H%x00%B%x01", f"refs/heads/{branch}")
+    return [e.split("\0")[0].strip() for e in log.split("\x01") if TRAILER in e]
+
+
+def bundles_exist(config: Config, repo: PlaybookRepo, branch: str = "main") -> None:
+    """Every registration on the remote names a bundle the registry holds at that digest."""
+    names = git(repo.remote, "ls-tree", "--name-only", f"refs/heads/{branch}:registry/workflows")
+    assert names
+    with RegistryClient(config) as client:
+        for fn in names.split():
+            docs = list(yaml.safe_load_all(remote_file(repo, f"registry/workflows/{fn}", branch)))
+            bundle = docs[-1]["spec"]["execution"]["bundle"]
+            repo_part, _, digest = bundle.partition("@")
+            repository = repo_part.rpartition(":")[0]
+            assert client.resolve(f"{repository}@{digest}") is not None, bundle
+
+
+def test_release_then_noop_rerun(setup: tuple[PlaybookRepo, Config]) -> None:
+    repo, config = setup
+    before = repo.remote_count()
+    report = release(config, ReleaseOptions())
+    assert report.pushed
+    assert repo.remote_count() == before + 1
+    assert repo.remote_head() == report.commit
+    message = repo.git("log", "-1", "--format=%B", report.commit or "")
+    for r in report.results:
+        assert r.bundle is not None
+        assert f"{r.name} {r.version} {r.bundle.digest}" in message
+    assert repo.git("log", "-1", "--format=%an <%ae>") == (
+        f"{config.git_author_name} <{config.git_author_email}>"
+    )
+    assert {r.name: r.status for r in report.results} == {
+        "alpha": Action.PUSHED,
+        "beta": Action.PUSHED,
+    }
+    bundles_exist(config, repo)
+    kust = yaml.safe_load(remote_file(repo, "registry/kustomization.yaml"))
+    assert kust["resources"] == [
+        "action-types/restart-deployment.yaml",
+        "workflows/alpha.yaml",
+        "workflows/beta.yaml",
+    ]
+    # Again: nothing to publish, no registry request at all, no commit, no push.
+    calls: list[list[str]] = []
+
+    def no_publish(*a: object, **kw: object) -> list[PublishResult]:
+        calls.append(list(a[1]))  # type: ignore[arg-type]
+        return []
+
+    again = release(config, ReleaseOptions(), publisher=no_publish)
+    assert calls == []
+    assert again.commit is None
+    assert not again.pushed
+    assert repo.remote_count() == before + 1
+
+
+def test_bump_and_delete_in_one_release(setup: tuple[PlaybookRepo, Config]) -> None:
+    repo, config = setup
+    release(config, ReleaseOptions())
+    repo.write_playbook("alpha", "1.1.0", marker="v2")
+    shutil.rmtree(repo.path / "playbooks" / "beta")
+    repo.commit_all("bump alpha, delete beta")
+    repo.push()
+    report = release(config, ReleaseOptions())
+    assert [r.name for r in report.results] == ["alpha"]
+    files = repo.git("ls-tree", "--name-only", "HEAD:registry/workflows").split()
+    assert files == ["alpha.yaml"]
+    assert "beta: removed" in repo.git("log", "-1", "--format=%B")
+    assert repo.remote_head() == report.commit
+    assert read_registrations(config)["alpha"].version == "1.1.0"
+
+
+def test_immutability_refusal(setup: tuple[PlaybookRepo, Config]) -> None:
+    repo, config = setup
+    release(config, ReleaseOptions())
+    head = repo.remote_head()
+    repo.write_playbook("beta", "2.0.0", marker="sneaky change")
+    repo.commit_all("change beta without a bump")
+    repo.push()
+    with pytest.raises(ImmutableVersionError, match=r"beta: content changed .* bump spec\.version"):
+        release(config, ReleaseOptions())
+    assert (
+        repo.remote_count() == int(repo.git("rev-list", "--count", head)) + 1
+    )  # only the change itself, no release commit
+
+
+def test_dirty_tree_and_unpushed_commits_are_refused(setup: tuple[PlaybookRepo, Config]) -> None:
+    repo, config = setup
+    (repo.path / "playbooks" / "alpha" / "remediate.sh").write_text("#!/bin/sh\necho edited\n")
+    with pytest.raises(GitError, match=r"uncommitted changes .*playbooks/alpha/remediate\.sh"):
+        release(config, ReleaseOptions())
+    repo.commit_all("local only")
+    with pytest.raises(GitError, match=r"1 commit.* origin does not have; push them first"):
+        release(config, ReleaseOptions())
+
+
+@pytest.mark.parametrize("point", ["after-publish", "before-commit", "before-push"])
+def test_crash_and_rerun(setup: tuple[PlaybookRepo, Config], point: str) -> None:
+    repo, config = setup
+    before = repo.remote_count()
+    results = publish(
+        config,
+        ["alpha", "beta"],
+        jobs=2,
+        dry_run=False,
+        commit=repo.head(),
+        source_repository="",
+    )
+    assert all(r.ok for r in results)
+    if point in ("before-commit", "before-push"):
+        outcome = register(config, results)
+        assert outcome.changed
+        if point == "before-push":
+            sha = GitRepo(repo.path).commit(
+                commit_message(outcome.changes),
+                list(GENERATED_PATHS),
+                config.git_author_name,
+                config.git_author_email,
+            )
+            assert sha is not None
+    report = release(config, ReleaseOptions())
+    assert repo.remote_count() == before + 1
+    assert len(release_commits(repo)) == 1
+    assert repo.remote_head() == repo.head()
+    assert {r.status for r in report.results} <= {Action.REUSED}
+    bundles_exist(config, repo)
+    assert not GitRepo(repo.path).is_dirty()
+    # And a third run is a no-op.
+    assert release(config, ReleaseOptions()).commit is None
+    assert repo.remote_count() == before + 1
+
+
+def test_crash_after_image_push_before_bundle(
+    setup: tuple[PlaybookRepo, Config], docker_engine: str
+) -> None:
+    """Killed between the image push and the bundle push: the rerun reuses the image."""
+    repo, config = setup
+    before = repo.remote_count()
+    d = repo.path / "playbooks" / "alpha"
+    ref = f"{config.image_ref('alpha')}:1.0.0"
+    # The image stage of publish, alone, with the labels publish gives it.
+    with build.Engine(docker_engine) as engine:
+        build.build_playbook_image(
+            engine,
+            d,
+            containerfile="Containerfile",
+            ref=ref,
+            labels=build.image_labels(
+                source_repository="",
+                commit=repo.head(),
+                version="1.0.0",
+                source_hash=source_hash(d),
+            ),
+            overrides=config.base_image_overrides,
+        )
+        image_digest = build.push_image(engine, ref)
+    report = release(config, ReleaseOptions())
+    by_name = {r.name: r for r in report.results}
+    alpha_image = by_name["alpha"].image
+    assert alpha_image is not None
+    assert (alpha_image.action, alpha_image.digest) == (Action.REUSED, image_digest)
+    assert by_name["alpha"].status is Action.PUSHED
+    assert repo.remote_count() == before + 1
+    bundles_exist(config, repo)
+
+
+def test_missing_bundle_is_never_registered(setup: tuple[PlaybookRepo, Config]) -> None:
+    """A publish result naming a bundle the registry lacks is not committed."""
+    repo, config = setup
+    real = publish(
+        config, ["alpha"], jobs=1, dry_run=False, commit=repo.head(), source_repository=""
+    )
+
+    def lying_publisher(*a: object, **kw: object) -> list[PublishResult]:
+        out = []
+        for r in real:
+            assert r.bundle is not None
+            r.bundle.digest = "sha256:" + "0" * 64
+            out.append(r)
+        return out
+
+    report = release(config, ReleaseOptions(), publisher=lying_publisher)
+    assert "alpha" in report.failed
+    assert any("not in the registry" in n for n in report.notes)
+    # beta had no result and alpha's bundle is missing: neither is registered anywhere.
+    assert not (repo.path / "registry" / "workflows").exists()
+    assert "workflows" not in git(repo.remote, "ls-tree", "-r", "--name-only", "refs/heads/main")
+
+
+def test_two_releases_race_and_both_land(
+    playbook_repo_factory: MakeRepo, registry: LocalRegistry, env: dict[str, str], tmp_path: Path
+) -> None:
+    repo = playbook_repo_factory({"alpha": "1.0.0", "beta": "2.0.0"})
+    config = configure(repo, registry.host, env["base_image"], f"rel{next(_ids)}")
+    release(config, ReleaseOptions())
+    base = repo.remote_head()
+    # Two merges land one after the other; each triggers a release from its own checkout.
+    repo.write_playbook("alpha", "1.1.0", marker="a2")
+    h1 = repo.commit_all("bump alpha")
+    repo.push()
+    first = repo.another_clone(tmp_path / "first")
+    first.git("checkout", "--quiet", "-B", "main", h1)
+    repo.write_playbook("beta", "2.1.0", marker="b2")
+    h2 = repo.commit_all("bump beta")
+    repo.push()
+    second = repo.another_clone(tmp_path / "second")
+    reports: dict[str, ReleaseReport] = {}
+    errors: list[BaseException] = []
+
+    def run(name: str, clone: PlaybookRepo, since: str) -> None:
+        try:
+            cfg = config.with_overrides(root=clone.path)
+            reports[name] = release(cfg, ReleaseOptions(base=since))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=run, args=("first", first, base)),
+        threading.Thread(target=run, args=("second", second, h1)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert errors == []
+    assert reports["first"].pushed
+    assert reports["second"].pushed
+    # The first checkout was behind the remote from the start: it had to rebuild at least once.
+    assert reports["first"].attempts >= 2
+    assert len(release_commits(repo)) == 3  # the initial release and one per racer
+    regs = {
+        name: yaml.safe_load_all(remote_file(repo, f"registry/workflows/{name}.yaml"))
+        for name in ("alpha", "beta")
+    }
+    versions = {n: list(d)[-1]["spec"]["version"] for n, d in regs.items()}
+    assert versions == {"alpha": "1.1.0", "beta": "2.1.0"}
+    assert git(repo.remote, "merge-base", "--is-ancestor", h2, "refs/heads/main") == ""
+    bundles_exist(config, repo)
+
+
+def test_branch_mode_updates_one_branch_in_place(setup: tuple[PlaybookRepo, Config]) -> None:
+    repo, config = setup
+    main_head = repo.remote_head()
+    first = release(config, ReleaseOptions(branch="playbookctl/registry"))
+    assert first.pushed
+    assert repo.remote_head() == main_head  # main untouched
+    assert len(release_commits(repo, "playbookctl/registry")) == 1
+    # A rerun from a fresh checkout of main pushes nothing new.
+    repo.git("reset", "--quiet", "--hard", "origin/main")
+    again = release(config, ReleaseOptions(branch="playbookctl/registry"))
+    assert not again.pushed
+    assert len(release_commits(repo, "playbookctl/registry")) == 1
+    # A new change on main moves the branch in place (force-with-lease on our own branch).
+    repo.write_playbook("alpha", "1.1.0", marker="v2")
+    repo.commit_all("bump alpha")
+    repo.push()
+    third = release(config, ReleaseOptions(branch="playbookctl/registry"))
+    assert third.pushed
+    assert len(release_commits(repo, "playbookctl/registry")) == 1
+    # One commit, on top of the new main.
+    assert repo.remote_head("playbookctl/registry~1") == repo.remote_head()
+    bundles_exist(config, repo, "playbookctl/registry")
+
+
+def test_cli_release_writes_step_summary(
+    setup: tuple[PlaybookRepo, Config],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    repo, config = setup
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    monkeypatch.setenv(
+        "PLAYBOOKCTL_BASE_IMAGE_OVERRIDES",
+        f'{{"{TEST_BASE_IMAGE}": "{config.base_image_overrides[TEST_BASE_IMAGE]}"}}',
+    )
+    args = [
+        "-C",
+        str(repo.path),
+        "release",
+        "--registry",
+        config.registry,
+        "--image-repo",
+        config.image_repo,
+        "--bundle-repo",
+        config.bundle_repo,
+        "--author-name",
+        "Rel Bot",
+        "--author-email",
+        "rel@example.invalid",
+    ]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "alpha" in out
+    assert "registered" in out
+    text = summary.read_text()
+    assert "| playbook | version | bundle digest | what happened |" in text
+    assert "| alpha | 1.0.0 | `sha256:" in text
+    assert repo.git("log", "-1", "--format=%an <%ae>") == "Rel Bot <rel@example.invalid>"
+    assert main(args) == 0
+    assert "no change: nothing committed, nothing pushed" in capsys.readouterr().out
