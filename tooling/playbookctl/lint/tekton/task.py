@@ -41,7 +41,7 @@ from playbookctl.lint.tekton.fields import check_fields, parse_go_duration
 from playbookctl.load import Document, YamlPath
 
 RESERVED_SIDECAR = "tekton-log-results"
-ON_ERROR_VALUES = ("continue", "stopAndFail")
+ON_ERROR_VALUES = ("continue", "stopAndFail", "continueAndFail")
 WORKSPACE_DIR = "/workspace"
 ALPHA_GATE = '{} requires "enable-api-fields" feature gate to be "alpha" but it is "beta"'
 ARTIFACTS_GATE = "feature flag enable-artifacts should be set to true to use artifacts feature."
@@ -65,6 +65,7 @@ _WHEN_OPERATORS = ("in", "notin")
 
 _TASKRUN_CONTEXT: Names = frozenset({"name", "namespace", "uid"})
 _TASK_CONTEXT: Names = frozenset({"name", "retry-count"})
+_WS_PROPS: Names = frozenset({"path", "bound", "claim", "volume"})
 
 
 def _s(value: Any) -> str:
@@ -482,10 +483,10 @@ class _TaskChecker:
                 )
 
         on_error = _s(step.get("onError"))
-        # Released Tekton (v1.x API reference, OnErrorType) knows two values; a `continueAndFail`
-        # seen on an unreleased branch is not accepted by the clusters we target.
+        # Tekton main accepts `continueAndFail` in v1 and v1beta1 (tektoncd/pipeline#10536, with
+        # container_validation_test.go's "set to continueAndFail" case); the message is the new one.
         if on_error and not on_error.startswith("$(params") and on_error not in ON_ERROR_VALUES:
-            detail = 'Task step onError must be either "continue" or "stopAndFail"'
+            detail = 'Task step onError must be "continue", "stopAndFail" or "continueAndFail"'
             add(
                 "tekton.step-on-error",
                 (*base, "onError"),
@@ -830,6 +831,27 @@ class _TaskChecker:
                     f"missing field(s): {where}.properties",
                 )
 
+    def check_declared_workspace_usage(self) -> None:
+        """Tekton's workspace-variable check of a standalone Task (tektoncd/pipeline#9707).
+
+        Like params, in two passes over the same step fields: `$(workspaces.W...)` must name a
+        declared workspace, and `$(workspaces.W.P)` must use one of the workspace properties.
+        Embedded specs are exempt, as workspaces can be propagated into them.
+        """
+        declared = [_s(_d(w).get("name")) for w in _l(self.spec.get("workspaces"))]
+        steps = list(self._raw_steps())
+        for _, step_path, step in steps:
+            for rel, value, _ in _step_strings(step, with_on_error=True):
+                msg = _safe(unknown_references, value, "workspaces", frozenset(declared))
+                if msg:
+                    self._ref_error("tekton.workspace-reference", (*step_path, *rel), msg)
+        for name in dict.fromkeys(declared):
+            for _, step_path, step in steps:
+                for rel, value, _ in _step_strings(step, with_on_error=True):
+                    msg = _safe(unknown_references, value, "workspaces\\." + name, _WS_PROPS)
+                    if msg:
+                        self._ref_error("tekton.workspace-reference", (*step_path, *rel), msg)
+
     def _raw_steps(self) -> Iterator[tuple[int, YamlPath, dict[str, Any]]]:
         for i, step in self.steps():
             yield i, self.p("steps", i), step
@@ -981,6 +1003,7 @@ def check_task(doc: Document, path: YamlPath = ()) -> list[Finding]:
     checker.check_spec()
     # A Task created on its own gets no propagated params: everything it uses must be declared.
     checker.check_declared_usage(None)
+    checker.check_declared_workspace_usage()
     return ctx.findings
 
 
