@@ -258,3 +258,13 @@ def test_playbook_without_rbac(root: Path) -> None:
     register(config, [result_for(config, "alpha")])
     docs = list(yaml.safe_load_all((root / "registry" / "workflows" / "alpha.yaml").read_text()))
     assert [d["kind"] for d in docs] == ["RemediationWorkflow"]
+
+
+def test_action_type_without_sync_wave_is_refused(root: Path) -> None:
+    at = root / "registry" / "action-types" / "restart-deployment.yaml"
+    at.write_text(at.read_text().replace('    argocd.argoproj.io/sync-wave: "-2"\n', ""))
+    write_playbook(root, "alpha", "1.0.0")
+    config = load_config(root)
+    with pytest.raises(FatalError, match=r"ActionType RestartDeployment must carry .*sync-wave"):
+        register(config, [result_for(config, "alpha")])
+    assert not (root / "registry" / "kustomization.yaml").exists()

@@ -317,6 +317,19 @@ def _validate(config: Config, name: str, text: str, action_types: dict[str, Any]
         )
 
 
+def _check_action_type_waves(action_types: dict[str, Any]) -> None:
+    """ActionTypes are authored, so their sync wave is too; without it Argo CD could apply a
+    workflow before the ActionType it names (and prune them in the wrong order)."""
+    for name, doc in sorted(action_types.items()):
+        wave = doc.get(("metadata", "annotations", SYNC_WAVE))
+        if wave != WAVE_ACTION_TYPE:
+            raise FatalError(
+                f"{doc.file}: ActionType {name} must carry the annotation {SYNC_WAVE}: "
+                f'"{WAVE_ACTION_TYPE}" (ActionTypes sync before RBAC and workflows), '
+                f"found {wave!r}"
+            )
+
+
 def register(
     config: Config,
     results: list[PublishResult],
@@ -332,6 +345,7 @@ def register(
     generated manifest is valid.
     """
     action_types, _ = load_action_types(config)
+    _check_action_type_waves(action_types)
     present = {n for n in discover(config) if is_playbook_dir(config.playbooks_dir / n)}
     existing_files = workflow_files(config)
     outcome = RegisterOutcome()
