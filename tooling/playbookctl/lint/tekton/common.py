@@ -335,11 +335,12 @@ def value_type(value: Any) -> str:
     """The ParamValue type Tekton's decoder gives a JSON value.
 
     A list of strings is an array, a mapping of strings an object; anything else (numbers,
-    booleans, mixed lists) decodes as a string, as in ParamValue.UnmarshalJSON.
+    booleans, mixed lists) decodes as a string, as in ParamValue.UnmarshalJSON. A null element
+    decodes into a Go string as "" without error, so it does not spoil an array or object.
     """
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+    if isinstance(value, list) and all(v is None or isinstance(v, str) for v in value):
         return PARAM_ARRAY
-    if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
+    if isinstance(value, dict) and all(v is None or isinstance(v, str) for v in value.values()):
         return PARAM_OBJECT
     return PARAM_STRING
 

@@ -81,9 +81,9 @@ class ParamValue:
 def decode_value(raw: Any) -> ParamValue:
     kind = value_type(raw)
     if kind == PARAM_ARRAY:
-        return ParamValue(PARAM_ARRAY, array=list(raw))
+        return ParamValue(PARAM_ARRAY, array=["" if v is None else v for v in raw])
     if kind == PARAM_OBJECT:
-        return ParamValue(PARAM_OBJECT, obj=dict(raw))
+        return ParamValue(PARAM_OBJECT, obj={k: "" if v is None else v for k, v in raw.items()})
     if isinstance(raw, str):
         return ParamValue(PARAM_STRING, string=raw)
     if raw is None:
