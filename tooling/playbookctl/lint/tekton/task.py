@@ -439,8 +439,7 @@ class _TaskChecker:
                 add(
                     "tekton.step-name",
                     at,
-                    f"invalid value: {name}: {field_path((*base, 'name'))} "
-                    "(step names must be unique)",
+                    f"expected exactly one, got both: {field_path((*base, 'name'))}",
                 )
             if dns1123_label_errors(name):
                 add(
