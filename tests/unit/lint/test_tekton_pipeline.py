@@ -9,8 +9,10 @@ lists (a comma-separated list). The inline table at the end pins positions and m
 from __future__ import annotations
 
 import copy
+import json
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -228,3 +230,59 @@ def test_mutated_fixtures_never_raise() -> None:
         _mutate(rng, data)
         findings = check_pipeline(Document(file="mutated.yaml", data=data))
         assert all(f.file == "mutated.yaml" for f in findings)
+
+
+# --- properties of the valid fixtures (a false alarm is as wrong as a miss) -----------------------
+
+TEKTON_FIXTURES = FIXTURES.parent
+VALID_DOCS = [
+    pytest.param(doc, id=f"{path.parent.parent.name}/{path.stem}[{i}]")
+    for path in sorted(TEKTON_FIXTURES.glob("*/valid/*.yaml"))
+    for i, doc in enumerate(load_text(path.read_text(encoding="utf-8"), path.name).documents)
+]
+
+
+def test_valid_fixtures_cover_pipelines_and_tasks() -> None:
+    kinds = {p.values[0].data["kind"] for p in VALID_DOCS}  # type: ignore[union-attr]
+    assert kinds == {"Pipeline", "Task"}
+    assert len(VALID_DOCS) > 100
+
+
+@pytest.mark.parametrize("doc", VALID_DOCS)
+def test_every_valid_fixture_is_clean_including_strict_decoding(doc: Document) -> None:
+    """Pipelines and Tasks Tekton accepts: no finding at all, and above all no decoding error."""
+    findings = check_document(doc)
+    assert not [f for f in findings if f.rule in ("tekton.unknown-field", "tekton.field-type")]
+    assert findings == []
+
+
+@pytest.mark.parametrize("doc", VALID_DOCS)
+def test_valid_fixtures_stay_clean_as_compact_json(doc: Document) -> None:
+    """A bundle layer holds the object as compact JSON; the same object must lint the same."""
+    text = json.dumps(doc.data, separators=(",", ":"), sort_keys=True)
+    result = load_text(text, "layer.json")
+    assert not result.findings
+    assert check_document(result.documents[0]) == []
+
+
+def _with_optional_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """data plus documented optional fields that change no verdict (labels, display names)."""
+    out = copy.deepcopy(data)
+    meta = out.setdefault("metadata", {})
+    meta.setdefault("labels", {})["app.kubernetes.io/version"] = "0.1"
+    spec = out.get("spec")
+    if isinstance(spec, dict):
+        spec.setdefault("displayName", "Display name")
+        spec.setdefault("description", "described")
+        for section in ("tasks", "finally"):
+            for task in spec.get(section) or []:
+                if isinstance(task, dict):
+                    task.setdefault("displayName", "A task")
+                    task.setdefault("description", "described")
+    return out
+
+
+@pytest.mark.parametrize("doc", VALID_DOCS)
+def test_valid_fixtures_accept_optional_documented_fields(doc: Document) -> None:
+    data = _with_optional_fields(doc.data)
+    assert check_document(Document(file="extended.yaml", data=data)) == []
