@@ -107,7 +107,9 @@ def commit_message(changes: list[Change]) -> str:
         for c in done
     )
     subject = f"registry: release {names}" if names else "registry: regenerate kustomization"
-    lines = [subject[:72], ""]
+    if len(subject) > 72:
+        subject = f"registry: release {len(done)} playbook change(s)"
+    lines = [subject, ""]
     for c in done:
         if c.action is RegisterAction.REGISTERED:
             lines.append(f"{c.name} {c.version} {c.digest}")
