@@ -161,6 +161,18 @@ def test_standalone_tekton_files(
     assert {f["file"] for f in json.loads(out)} == {str(outside / "bad.yaml")}
 
 
+def test_scripts_in_tekton_steps_are_shellchecked(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pipeline = repo / "playbooks" / "authored" / "pipeline.yaml"
+    pipeline.write_text(edit(pipeline.read_text(), "remediate.sh act\n", "remediate.sh $1\n"))
+    code, out, _ = run(capsys, "lint", "--format", "json", "playbooks/authored")
+    assert code == 0  # a warning
+    assert [(f["rule"], f["file"], f["line"], f["column"]) for f in json.loads(out)] == [
+        ("shellcheck.SC2086", "playbooks/authored/pipeline.yaml", 40, 28)
+    ]
+
+
 def test_registry_files(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     at = repo / "registry" / "action-types" / "restart-deployment.yaml"
     at.write_text(at.read_text().replace("namespace: kubernaut-system", "namespace: default"))

@@ -10,6 +10,8 @@ import pytest
 from playbookctl.findings import Severity
 from playbookctl.lint import external
 from playbookctl.lint.external import find_binary, is_shell_script, run_external
+from playbookctl.lint.playbook import embedded_scripts
+from playbookctl.load import load_text
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -193,3 +195,52 @@ def test_unrunnable_binary_is_a_finding(tmp_path: Path) -> None:
     found = run_external([], [(sh, "run.sh")], tmp_path, binaries={"shellcheck": str(not_exec)})
     assert [(f.rule, f.severity) for f in found] == [("shellcheck.failed", Severity.ERROR)]
     assert "could not run shellcheck" in found[0].message
+
+
+TASK = """\
+apiVersion: tekton.dev/v1
+kind: Task
+metadata:
+  name: t
+spec:
+  steps:
+    - name: a
+      image: reg.example.com/x:1
+      script: |
+        #!/bin/bash
+        echo $1
+    - name: b
+      image: reg.example.com/x:1
+      script: |
+        echo "ok"
+        echo $2
+    - name: c
+      image: reg.example.com/x:1
+      script: "echo $3"
+    - name: d
+      image: reg.example.com/x:1
+      script: |
+        #!/usr/bin/env python3
+        print($4)
+"""
+
+
+def test_embedded_scripts_are_checked_at_their_place_in_the_yaml(tmp_path: Path) -> None:
+    doc = load_text(TASK, "task.yaml").documents[0]
+    scripts = embedded_scripts(doc, TASK)
+    # Steps a, b (no shebang: Tekton runs it with /bin/sh) and c; d is Python.
+    assert [(s.line, s.column, s.exact) for s in scripts] == [
+        (10, 8, True),
+        (15, 8, True),
+        (19, 15, False),
+        (23, 8, True),
+    ]
+    found = run_external([], [], tmp_path, embedded=scripts)
+    assert sorted((f.rule, f.file, f.line, f.column) for f in found) == [
+        ("shellcheck.SC2086", "task.yaml", 11, 14),
+        ("shellcheck.SC2086", "task.yaml", 16, 14),
+        ("shellcheck.SC2086", "task.yaml", 19, 15),
+    ]
+    assert [f.message.startswith("in this script, line 1:") for f in found if f.line == 19] == [
+        True
+    ]

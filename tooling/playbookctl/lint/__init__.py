@@ -23,7 +23,7 @@ from playbookctl.errors import UsageError
 from playbookctl.findings import Finding, Severity, sorted_unique
 from playbookctl.lint import external, tekton
 from playbookctl.lint.action_type import check_action_type, load_action_types
-from playbookctl.lint.playbook import check_playbook
+from playbookctl.lint.playbook import check_playbook, embedded_scripts
 from playbookctl.lint.workflow import check_workflow
 from playbookctl.load import Document, load_file
 from playbookctl.playbook import WORKFLOW_FILE, Playbook, discover, load_playbook, source_files
@@ -184,14 +184,22 @@ def _lint_file(
     action_types: Mapping[str, object] | None,
     *,
     explicit: bool,
-) -> list[Finding]:
+) -> tuple[list[Finding], list[Document]]:
     result = load_file(path, shown, config.max_file_bytes)
     out = list(result.findings)
     for doc in result.documents:
         out.extend(_check_document(doc, config, action_types, explicit=explicit))
     if explicit and not result.documents and not result.findings:
         out.append(Finding("load.kind", Severity.ERROR, shown, 1, 1, "the file holds no document"))
-    return out
+    return out, result.documents
+
+
+def _scripts_of(doc: Document, path: Path) -> list[external.EmbeddedScript]:
+    try:
+        source = path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return []
+    return embedded_scripts(doc, source)
 
 
 def lint_paths(paths: list[Path], config: Config, *, run_external: bool = True) -> list[Finding]:
@@ -207,9 +215,12 @@ def lint_paths(paths: list[Path], config: Config, *, run_external: bool = True) 
 
     containerfiles: list[tuple[Path, str]] = []
     scripts: list[tuple[Path, str]] = []
+    embedded: list[external.EmbeddedScript] = []
     for directory in targets.playbooks:
         pb, found = lint_playbook(directory, config, action_types)
         findings.extend(found)
+        if pb.pipeline is not None and run_external:
+            embedded.extend(_scripts_of(pb.pipeline, pb.pipeline_path))
         if pb.containerfile is not None:
             containerfiles.append((pb.containerfile, pb.rel(pb.containerfile)))
         if pb.dir.is_dir():
@@ -221,7 +232,7 @@ def lint_paths(paths: list[Path], config: Config, *, run_external: bool = True) 
         if path.parent == action_types_dir:
             continue  # checked by load_action_types above
         findings.extend(
-            _lint_file(path, _display(path, root), config, action_types, explicit=False)
+            _lint_file(path, _display(path, root), config, action_types, explicit=False)[0]
         )
 
     for path, shown in targets.standalone.items():
@@ -237,8 +248,17 @@ def lint_paths(paths: list[Path], config: Config, *, run_external: bool = True) 
                 )
             )
             continue
-        findings.extend(_lint_file(path, shown, config, action_types, explicit=True))
+        found, docs = _lint_file(path, shown, config, action_types, explicit=True)
+        findings.extend(found)
+        if run_external:
+            for doc in docs:
+                if tekton.is_tekton_object(doc.data):
+                    embedded.extend(_scripts_of(doc, path))
 
     if run_external:
-        findings.extend(external.run_external(containerfiles, scripts, root, jobs=config.jobs))
+        findings.extend(
+            external.run_external(
+                containerfiles, scripts, root, jobs=config.jobs, embedded=embedded
+            )
+        )
     return sorted_unique(findings)

@@ -16,10 +16,12 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +57,20 @@ def find_binary(name: str) -> str | None:
     return shutil.which(name)
 
 
+def shebang_shell(first_line: str) -> str | None:
+    """The shell a `#!` line names (sh, bash, dash or ksh), else None."""
+    if not first_line.startswith("#!"):
+        return None
+    words = first_line[2:].split()
+    if not words:
+        return None
+    prog = Path(words[0]).name
+    if prog == "env" and len(words) > 1:
+        rest = [w for w in words[1:] if not w.startswith("-")]
+        prog = Path(rest[0]).name if rest else ""
+    return prog if prog in SHELLS else None
+
+
 def is_shell_script(path: Path) -> bool:
     """A `*.sh` file, or a file whose shebang names sh, bash, dash or ksh."""
     if path.suffix == ".sh":
@@ -64,16 +80,44 @@ def is_shell_script(path: Path) -> bool:
             first = fh.readline(256)
     except OSError:
         return False
-    if not first.startswith(b"#!"):
-        return False
-    words = first[2:].decode("utf-8", "replace").split()
-    if not words:
-        return False
-    prog = Path(words[0]).name
-    if prog == "env" and len(words) > 1:
-        rest = [w for w in words[1:] if not w.startswith("-")]
-        prog = Path(rest[0]).name if rest else ""
-    return prog in SHELLS
+    return shebang_shell(first.decode("utf-8", "replace")) is not None
+
+
+@dataclass(frozen=True)
+class EmbeddedScript:
+    """A Tekton step's `script`, and where its first line sits in the YAML file.
+
+    exact: the script is a literal block (`script: |`), so its line k is the file's line
+    line + k - 1 and columns shift by column; otherwise findings are reported at (line, column).
+    """
+
+    text: str
+    file: str
+    line: int
+    column: int
+    exact: bool
+
+    def source(self) -> tuple[str, int] | None:
+        """The script as Tekton runs it and the lines it prepended; None if not a shell script."""
+        first = self.text.split("\n", 1)[0]
+        if first.startswith("#!"):
+            return (self.text, 0) if shebang_shell(first) else None
+        # Tekton runs a script without a shebang with /bin/sh.
+        return "#!/bin/sh\n" + self.text, 1
+
+    def place(self, finding: Finding, prepended: int) -> Finding:
+        if not self.exact:
+            return finding._replace(
+                file=self.file,
+                line=self.line,
+                column=self.column,
+                message=f"in this script, line {max(1, finding.line - prepended)}: "
+                f"{finding.message}",
+            )
+        line = max(1, finding.line - prepended)
+        return finding._replace(
+            file=self.file, line=self.line + line - 1, column=finding.column + self.column
+        )
 
 
 def _severity(level: object) -> Severity:
@@ -174,14 +218,47 @@ def run_external(
     containerfiles: Sequence[tuple[Path, str]],
     scripts: Sequence[tuple[Path, str]],
     cwd: Path,
+    *,
     jobs: int = 2,
     binaries: Mapping[str, str | None] | None = None,
+    embedded: Sequence[EmbeddedScript] = (),
 ) -> list[Finding]:
-    """hadolint over containerfiles and shellcheck over scripts, each given as (path, display).
+    """hadolint over containerfiles and shellcheck over scripts, each given as (path, display),
+    and over the shell scripts embedded in Tekton steps.
 
     binaries: a tool name -> executable (None: not installed) overriding the lookup.
     """
     binaries = binaries or {}
+    with tempfile.TemporaryDirectory(prefix="playbookctl-scripts-") as tmp:
+        placed: dict[str, tuple[EmbeddedScript, int]] = {}
+        all_scripts = list(scripts)
+        for i, es in enumerate(embedded):
+            src = es.source()
+            if src is None:
+                continue
+            path = Path(tmp) / f"script-{i}.sh"
+            path.write_text(src[0])
+            key = f"{es.file}\0script-{i}"
+            placed[key] = (es, src[1])
+            all_scripts.append((path, key))
+        found = _run_tools(containerfiles, all_scripts, cwd, jobs, binaries)
+    out: list[Finding] = []
+    for f in found:
+        if f.file in placed:
+            es, prepended = placed[f.file]
+            out.append(es.place(f, prepended))
+        else:
+            out.append(f)
+    return out
+
+
+def _run_tools(
+    containerfiles: Sequence[tuple[Path, str]],
+    scripts: Sequence[tuple[Path, str]],
+    cwd: Path,
+    jobs: int,
+    binaries: Mapping[str, str | None],
+) -> list[Finding]:
     tools = [
         (
             _Tool(

@@ -45,6 +45,7 @@ from typing import Any
 
 from playbookctl.config import Config
 from playbookctl.findings import Finding, Severity
+from playbookctl.lint.external import EmbeddedScript
 from playbookctl.lint.tekton.common import iter_references, param_spec_type
 from playbookctl.load import Document, YamlPath, iter_paths
 from playbookctl.playbook import NAME_RE, RBAC_FILE, WORKFLOW_FILE, Playbook
@@ -258,6 +259,49 @@ def _containers(data: dict[str, Any]) -> Iterator[tuple[YamlPath, dict[str, Any]
             for j, item in enumerate(items if isinstance(items, list) else []):
                 if isinstance(item, dict):
                     yield (*base, kind, j), item, tmpl if kind == "steps" else {}
+
+
+def _task_containers(data: Any) -> Iterator[tuple[YamlPath, dict[str, Any]]]:
+    """Steps and sidecars of a Pipeline's inline tasks, or of a Task."""
+    if not isinstance(data, dict):
+        return
+    if data.get("kind") == "Task":
+        spec = data.get("spec")
+        bases: list[tuple[YamlPath, Any]] = [(("spec",), spec)]
+    else:
+        bases = list(_inline_tasks(data))
+    for base, ts in bases:
+        if not isinstance(ts, dict):
+            continue
+        for kind in ("steps", "sidecars"):
+            items = ts.get(kind)
+            for j, item in enumerate(items if isinstance(items, list) else []):
+                if isinstance(item, dict):
+                    yield (*base, kind, j), item
+
+
+def embedded_scripts(doc: Document, source: str) -> list[EmbeddedScript]:
+    """The `script` of every step and sidecar in doc (a Pipeline or Task), for shellcheck.
+
+    source is the file's text: a literal block (`script: |`) maps line for line onto the file,
+    which the position of its indicator and the indentation of its content tell.
+    """
+    lines = source.splitlines()
+    out: list[EmbeddedScript] = []
+    for path, container in _task_containers(doc.data):
+        script = container.get("script")
+        if not isinstance(script, str) or not script.strip():
+            continue
+        where = doc.pos((*path, "script"))
+        raw = lines[where.line - 1] if 0 < where.line <= len(lines) else ""
+        if raw[where.column - 1 :].startswith("|") and where.line < len(lines):
+            body = lines[where.line :]
+            first = next((ln for ln in body if ln.strip()), "")
+            indent = len(first) - len(first.lstrip(" "))
+            out.append(EmbeddedScript(script, doc.file, where.line + 1, indent, exact=True))
+        else:
+            out.append(EmbeddedScript(script, doc.file, where.line, where.column, exact=False))
+    return out
 
 
 def _security(container: dict[str, Any], template: dict[str, Any], key: str) -> Any:
