@@ -57,6 +57,8 @@ _RESULT_NAME_DETAIL = (
 )
 # Tekton's resultref.StepResultRegex and artifactref patterns.
 _STEP_RESULT_USE = re.compile(r"\$\(steps\..*\.results\..*\)")
+# ExtractStepResultName's pattern for a task result's value.
+_STEP_RESULT_VALUE = re.compile(r"\$\(steps\.(.*?)\.results\.(.*?)\)")
 _STEP_ARTIFACT_USE = re.compile(r"\$\(steps\.([^.]+)\.(?:inputs|outputs)\.([^.)]+)\)")
 _TASK_ARTIFACT_USE = re.compile(r"\$\(tasks\.([^.]+)\.(?:inputs|outputs)\.([^.)]+)\)")
 _URL_LIKE = re.compile(r"[\w-]+:\/\/*")
@@ -904,24 +906,81 @@ class _TaskChecker:
                     at,
                     f"missing field(s): {field_path(at)}.{name}.properties",
                 )
+            else:
+                bad = sorted(k for k, v in _d(props).items() if _property_type(v) != PARAM_STRING)
+                if bad:
+                    # Tekton words the two messages differently (capital T for task results).
+                    lead = "the" if step else "The"
+                    self.err(
+                        "tekton.result-type",
+                        (*at, "properties"),
+                        f"{lead} value type specified for these keys [{' '.join(bad)}] is "
+                        f"invalid, the type must be string: {field_path(at)}.{name}.properties",
+                    )
+        elif rtype not in (PARAM_ARRAY, PARAM_STRING):
+            detail = f"invalid type {rtype}" if step else "type must be string"
+            self.err(
+                "tekton.result-type",
+                (*at, "type"),
+                f"invalid value: {rtype}: {field_path((*at, 'type'))}: {detail}",
+            )
+            if step:
                 return
-            bad = sorted(k for k, v in _d(props).items() if _property_type(v) != PARAM_STRING)
-            if bad:
-                self.err(
-                    "tekton.result-type",
-                    (*at, "properties"),
-                    f"The value type specified for these keys [{' '.join(bad)}] is invalid, "
-                    f"the type must be string: {field_path(at)}.{name}.properties",
-                )
+        if not step:
+            self.check_result_value(r, name, at)
+
+    def check_result_value(self, r: dict[str, Any], name: str, at: YamlPath) -> None:
+        """TaskResult.validateValue: a value fetches a step's result, `$(steps.S.results.R)`."""
+        value = r.get("value")
+        if value is None:
             return
-        if rtype in (PARAM_ARRAY, PARAM_STRING):
+        where = (*at, "value")
+        vtype = value_type(value)
+        if vtype != PARAM_STRING:
+            self.err(
+                "tekton.result-value",
+                where,
+                f'Invalid Type. Wanted string but got: "{vtype}": {field_path(at)}.{name}.type',
+            )
             return
-        detail = "type must be string, array or object" if step else "type must be string"
-        self.err(
-            "tekton.result-type",
-            (*at, "type"),
-            f"invalid value: {rtype}: {field_path((*at, 'type'))}: {detail}",
-        )
+        text = _scalar_text(value)
+        if not text:
+            return
+        m = _STEP_RESULT_VALUE.search(text)
+        if not m:
+            self.err(
+                "tekton.result-value",
+                where,
+                "Could not extract step name and result name. Expected value to look like "
+                f"$(steps.<stepName>.results.<resultName>) but got {go_quote(text)}: "
+                f"{field_path(at)}.{name}.value",
+            )
+            return
+        step_name, result_name = m.group(1), m.group(2)
+        if dns1123_label_errors(step_name):
+            self.err(
+                "tekton.result-value",
+                where,
+                f"invalid extracted step name {go_quote(step_name)}: {field_path(at)}.{name}.value"
+                ": stepName in $(steps.<stepName>.results.<resultName>) must be a valid DNS Label",
+            )
+        if not _RESULT_NAME.match(result_name):
+            self.err(
+                "tekton.result-value",
+                where,
+                f"invalid extracted result name {go_quote(result_name)}: "
+                f"{field_path(at)}.{name}.value: resultName in "
+                f"$(steps.<stepName>.results.<resultName>) {_RESULT_NAME_DETAIL[5:]}",
+            )
+
+
+def _scalar_text(value: Any) -> str:
+    """The StringVal Tekton's ParamValue decoder keeps for a JSON scalar."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    return str(value)
 
 
 def _property_type(value: Any) -> str:
