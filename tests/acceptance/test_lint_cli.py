@@ -235,3 +235,26 @@ def test_render_broken_pipeline_is_a_clear_error(
     assert (code, out) == (1, "")
     assert "pipeline.yaml" in err
     assert "playbookctl lint" in err
+
+
+def test_playbook_outside_the_repository_is_shown_as_given(
+    repo: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = good_playbook("restart-deployment")
+    files["Containerfile"] = files["Containerfile"].replace("USER 65532:65532\n", "")
+    make_repo(tmp_path / "other", {"restart-deployment": dict(files)})
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(
+        capsys,
+        "-C",
+        str(repo),
+        "lint",
+        "--no-external",
+        "--format",
+        "json",
+        "other/playbooks/restart-deployment",
+    )
+    assert code == 1
+    assert [(f["rule"], f["file"]) for f in json.loads(out)] == [
+        ("playbook.containerfile-user", "other/playbooks/restart-deployment/Containerfile")
+    ]

@@ -97,7 +97,8 @@ def classify(paths: Iterable[Path], config: Config) -> Targets:
                 for name in discover(config):
                     targets.playbooks[playbooks_dir / name] = None
             elif p.parent == playbooks_dir or (p / WORKFLOW_FILE).is_file():
-                targets.playbooks[p] = None
+                # Outside the repository, findings show the path as given.
+                targets.playbooks[p if _inside(p, root) else raw] = None
             elif _inside(p, registry_dir):
                 for f in _yaml_files(p):
                     targets.registry_files[f.resolve()] = None
