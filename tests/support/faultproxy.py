@@ -15,6 +15,7 @@ import http.client
 import re
 import secrets
 import socket
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -60,6 +61,16 @@ class TokenAuth:
     token_requests: list[dict[str, str]] = field(default_factory=list)
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A client that hung up (timeout and drop tests do that on purpose) is not an error.
+        exc = sys.exc_info()[1]
+        if not isinstance(exc, OSError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
 class FaultProxy:
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream  # host:port of the real registry
@@ -82,8 +93,7 @@ class FaultProxy:
 
             do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_GET  # noqa: N815
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -141,6 +151,19 @@ class FaultProxy:
         return None
 
     def _read_body(self, h: BaseHTTPRequestHandler, *, half: bool = False) -> bytes:
+        if h.headers.get("Transfer-Encoding", "").lower() == "chunked":  # docker push's PATCH
+            chunks = []
+            while True:
+                size = int(h.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while h.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    break
+                chunks.append(h.rfile.read(size))
+                h.rfile.readline()
+                if half and len(chunks) > 1:
+                    break
+            return b"".join(chunks)
         length = int(h.headers.get("Content-Length") or 0)
         return h.rfile.read(length // 2 if half else length)
 
@@ -269,6 +292,8 @@ class FaultProxy:
     ) -> None:
         conn = http.client.HTTPConnection(self.upstream, timeout=30)
         headers = {k: v for k, v in h.headers.items() if k.lower() not in HOP_BY_HOP}
+        if h.headers.get("Transfer-Encoding"):  # de-chunked above: send with a length
+            headers["Content-Length"] = str(len(body))
         try:
             sent = body if body or method in ("PUT", "POST", "PATCH") else None
             conn.request(method, path, body=sent, headers=headers)
@@ -297,7 +322,8 @@ class FaultProxy:
             h.send_header("Content-Length", str(len(data)))
         h.end_headers()
         if method != "HEAD":
-            h.wfile.write(data)
+            with contextlib.suppress(OSError):  # the client gave up (a timeout test): fine
+                h.wfile.write(data)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
