@@ -45,8 +45,9 @@ from playbookctl.load import Document, YamlPath
 
 MAX_NAME_LENGTH = 63
 MAX_MATRIX_COMBINATIONS = 256  # Tekton's default-max-matrix-combinations-count
+# ClusterTask is gone from both API versions: its kind now makes a custom task (without an
+# apiVersion, an invalid one).
 TASK_KINDS = ("", "Task")
-TASK_KINDS_V1BETA1 = ("", "Task", "ClusterTask")
 WHEN_OPERATORS = ("in", "notin")
 ON_ERROR_VALUES = ("continue", "stopAndFail")
 ALPHA_OFF = 'requires "enable-api-fields" feature gate to be "alpha" but it is "beta"'
@@ -434,7 +435,7 @@ class PipelineChecker:
                         f"taskSpec.{k} cannot be specified when using taskSpec.steps",
                     )
         self.check_on_error(pt)
-        kinds = TASK_KINDS_V1BETA1 if self.api_version.endswith("v1beta1") else TASK_KINDS
+        kinds = TASK_KINDS
         custom = (
             ref is not None and (_str(ref.get("kind")) not in kinds or _str(ref.get("apiVersion")))
         ) or (
