@@ -1,0 +1,249 @@
+"""Benchmark: `playbookctl release` over 200 playbooks of which none changed.
+
+Set-up (not timed): a repository with 200 playbooks, each already registered under registry/
+(synthetic digests), committed and pushed to a local bare remote; a loopback registry behind a
+counting proxy that records every request.
+
+Timed: the whole `playbookctl release` command in a fresh process (interpreter start, imports,
+plan over 200 playbooks, git fetch, nothing to publish, nothing to commit or push).
+
+Target: under 3 s, and no registry write at all. A release whose plan says nothing changed needs
+no registry request of any kind: it does not look up a single tag.
+
+Usage: python tooling/bench/bench_release.py [--count 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.server
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from contextlib import ExitStack
+from pathlib import Path
+
+from playbookctl.config import load_config
+from playbookctl.devenv.registry import LocalRegistry
+from playbookctl.playbook import source_hash
+from playbookctl.register import register
+from playbookctl.results import Action, Artifact, PublishResult
+
+TARGET_SECONDS = 3.0
+WRITES = {"PUT", "POST", "PATCH", "DELETE"}
+
+PYPROJECT = """\
+[project]
+name = "bench"
+version = "0"
+
+[tool.playbookctl]
+registry = "{registry}"
+"""
+ACTION_TYPE = """\
+apiVersion: kubernaut.ai/v1alpha1
+kind: ActionType
+metadata:
+  name: restart-deployment
+  namespace: kubernaut-system
+  annotations:
+    argocd.argoproj.io/sync-wave: "-2"
+spec:
+  name: RestartDeployment
+  description:
+    what: Rolling restart of a Deployment.
+    whenToUse: Pods are wedged but the spec is right.
+"""
+WORKFLOW = """\
+apiVersion: kubernaut.ai/v1alpha1
+kind: RemediationWorkflow
+metadata:
+  name: {name}
+  namespace: kubernaut-system
+spec:
+  version: "1.0.{n}"
+  description:
+    what: Restart deployment variant {n}.
+    whenToUse: Pods are wedged.
+  actionType: RestartDeployment
+  labels:
+    severity: [critical]
+    environment: ["*"]
+    component: [apps/v1/Deployment]
+    priority: P2
+  execution:
+    engine: tekton
+    serviceAccountName: {name}-runner
+  parameters:
+    - name: TARGET_RESOURCE_NAME
+      type: string
+      required: true
+      description: Deployment name.
+"""
+CONTAINERFILE = """\
+FROM registry.example.invalid/base/busybox:1.36@sha256:{digest}
+COPY remediate.sh /usr/local/bin/remediate.sh
+USER 65532:65532
+ENTRYPOINT ["/usr/local/bin/remediate.sh"]
+"""
+SCRIPT = '#!/bin/sh\nset -eu\necho "variant {n}: $TARGET_RESOURCE_NAME"\n'
+
+
+class CountingProxy:
+    """Forwards to the registry and records (method, path) of every request."""
+
+    def __init__(self, upstream: str) -> None:
+        self.requests: list[tuple[str, str]] = []
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                proxy.requests.append((self.command, self.path))
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                req = urllib.request.Request(
+                    f"http://{upstream}{self.path}", data=body, method=self.command
+                )
+                for k, v in self.headers.items():
+                    if k.lower() not in ("host", "connection"):
+                        req.add_header(k, v)
+                try:
+                    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
+                        status, headers, data = resp.status, resp.headers, resp.read()
+                except urllib.error.HTTPError as err:
+                    status, headers, data = err.code, err.headers, err.read()
+                self.send_response(status)
+                for k, v in headers.items():
+                    if k.lower() not in ("connection", "transfer-encoding", "content-length"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_GET  # noqa: N815
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.host = f"127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> CountingProxy:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def git(cwd: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True)
+    return done.stdout.strip()
+
+
+def make_repo(tmp: Path, count: int, registry: str) -> Path:
+    work = tmp / "work"
+    (work / "registry" / "action-types").mkdir(parents=True)
+    (work / "pyproject.toml").write_text(PYPROJECT.format(registry=registry))
+    (work / "registry" / "action-types" / "restart-deployment.yaml").write_text(ACTION_TYPE)
+    for n in range(count):
+        name = f"playbook-{n:03d}"
+        d = work / "playbooks" / name
+        d.mkdir(parents=True)
+        (d / "workflow.yaml").write_text(WORKFLOW.format(name=name, n=n))
+        (d / "Containerfile").write_text(CONTAINERFILE.format(digest=f"{n:064x}"))
+        (d / "remediate.sh").write_text(SCRIPT.format(n=n))
+        (d / "remediate.sh").chmod(0o755)
+    config = load_config(work)
+    results = []
+    for n in range(count):
+        name, version = f"playbook-{n:03d}", f"1.0.{n}"
+        digest = f"sha256:{n + 1:064x}"
+        results.append(
+            PublishResult(
+                name=name,
+                version=version,
+                source_hash=source_hash(config.playbooks_dir / name),
+                image=Artifact(config.image_ref(name), version, digest, Action.REUSED),
+                bundle=Artifact(config.bundle_ref(name), version, digest, Action.REUSED),
+                status=Action.REUSED,
+                commit="0" * 40,
+            )
+        )
+    register(config, results)
+    remote = tmp / "remote.git"
+    git(tmp, "init", "--quiet", "--bare", "--initial-branch=main", str(remote))
+    git(work, "init", "--quiet", "--initial-branch=main")
+    git(work, "add", "--all")
+    git(
+        work,
+        "-c",
+        "user.name=bench",
+        "-c",
+        "user.email=bench@example.invalid",
+        "commit",
+        "-qm",
+        "all registered",
+    )
+    git(work, "remote", "add", "origin", str(remote))
+    git(work, "push", "--quiet", "-u", "origin", "main")
+    return work
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+    ap.add_argument("--count", type=int, default=200)
+    args = ap.parse_args(argv)
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-release-")))
+        reg = stack.enter_context(LocalRegistry(workdir=tmp / "registry"))
+        proxy = stack.enter_context(CountingProxy(reg.host))
+        work = make_repo(tmp, args.count, proxy.host)
+        head = git(work, "rev-parse", "HEAD")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PLAYBOOKCTL_", "GITHUB_"))}
+        cmd = [sys.executable, "-m", "playbookctl", "-C", str(work), "release"]
+        start = time.perf_counter()
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+        elapsed = time.perf_counter() - start
+        writes = [r for r in proxy.requests if r[0] in WRITES]
+        # Not timed: check the release really compared every playbook with its registration.
+        plan = subprocess.run(
+            [sys.executable, "-m", "playbookctl", "-C", str(work), "plan", "--format", "json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        up_to_date = plan.stdout.count('"status": "up-to-date"')
+        moved = git(tmp / "remote.git", "rev-parse", "main") != head
+        print(f"no-op release over {args.count} registered, unchanged playbooks")
+        print(f"  exit code         {done.returncode}")
+        print(
+            f"  wall time         {elapsed:.2f} s (target < {TARGET_SECONDS:.0f} s, whole command)"
+        )
+        print(f"  registry requests {len(proxy.requests)} ({len(writes)} writes; target 0 writes)")
+        print(f"  new commit        {'yes' if moved else 'no'}")
+        print(f"  plan              {up_to_date} of {args.count} playbooks up to date")
+        if done.returncode != 0:
+            print(done.stdout + done.stderr)
+        ok = (
+            done.returncode == 0
+            and elapsed < TARGET_SECONDS
+            and not writes
+            and not moved
+            and up_to_date == args.count
+        )
+        print("result: " + ("target met" if ok else "TARGET NOT MET"))
+        return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
