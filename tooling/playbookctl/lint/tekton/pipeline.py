@@ -513,6 +513,14 @@ class PipelineChecker:
             "feature flag enable-concise-resolver-syntax should be set to true to use "
             "concise resolver syntax"
         )
+        if _str(ref.get("bundle")):
+            # v1beta1 only (v1 has no such field): OCI bundle refs are refused on create.
+            self.error(
+                "tekton.task-ref",
+                (*path, "bundle"),
+                f"must not set the field(s): {where}.bundle",
+                at_key=True,
+            )
         if resolver or params is not None:
             if params is not None:
                 if name:
