@@ -110,6 +110,19 @@ def test_task_spec_fields(extra: str, api: str, expected: list[tuple[str, int, i
         ("apiVersion: {api}\nkind: Task\nmetadata: {name: t}\nstatus: {}\n", [(U, 4, 1)]),
         ("apiVersion: {api}\nkind: Task\nmetadata: {name: t}\nspec: []\n", [(T, 4, 7)]),
         ("apiVersion: {api}\nkind: Task\nmetadata:\n  creationTimestamp: null\n", []),
+        # Every ObjectMeta field a real manifest (or a `kubectl get -o yaml`) carries is known.
+        (
+            "apiVersion: {api}\nkind: Task\nmetadata:\n  name: t\n  generateName: t-\n"
+            "  namespace: n\n  selfLink: /x\n  uid: u\n  resourceVersion: '1'\n"
+            "  generation: 2\n  creationTimestamp: '2026-01-01T00:00:00Z'\n"
+            "  deletionTimestamp: null\n  deletionGracePeriodSeconds: 30\n"
+            "  labels: {a: b}\n  annotations: {c: d}\n"
+            "  ownerReferences: [{apiVersion: v1, kind: ConfigMap, name: c, uid: u}]\n"
+            "  finalizers: [f]\n  managedFields: [{manager: kubectl}]\n",
+            [],
+        ),
+        # The resolver's strict decoder matches field names case-sensitively.
+        ("apiVersion: {api}\nkind: Task\nmetadata: {Name: t}\n", [(U, 3, 12)]),
     ],
 )
 def test_top_level(source: str, expected: list[tuple[str, int, int]]) -> None:

@@ -200,3 +200,42 @@ def test_embedded_task_spec_accepts_params_as_mapping() -> None:
 )
 def test_qualified_name_errors(name: str, count: int) -> None:
     assert len(qualified_name_errors(name)) == count
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        # Workspaces may be propagated into an embedded spec: Tekton checks the variables of a
+        # standalone Task only (tektoncd/pipeline#9707).
+        ('["$(workspaces.undeclared.path)"]', []),
+        ('["$(workspaces.undeclared.bogus)"]', []),
+    ],
+)
+def test_embedded_task_spec_workspace_variables_unchecked(
+    args: str, expected: list[tuple[str, int, int]]
+) -> None:
+    doc = load_text(PIPELINE.replace("{args}", args), "pipeline.yaml").documents[0]
+    found = check_task_spec(doc, ("spec", "tasks", 0, "taskSpec"), api_version="tekton.dev/v1")
+    assert sorted((f.rule, f.line, f.column) for f in found) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "rules"),
+    [
+        ("$(workspaces.src.path)", []),
+        ("$(workspaces.src.bound) $(workspaces.src.claim) $(workspaces.src.volume)", []),
+        ('$(workspaces["src"].path)', []),
+        ("$(workspaces.nope.path)", ["tekton.workspace-reference"]),
+        ("$(workspaces.src.mountPath)", ["tekton.workspace-reference"]),
+        ("$(workspaces.src-two.path)", ["tekton.workspace-reference"]),
+        ("$(workspace.src.path) $(inputs.workspaces.x)", []),
+    ],
+)
+def test_standalone_task_workspace_variables(value: str, rules: list[str]) -> None:
+    source = (
+        "apiVersion: tekton.dev/v1\nkind: Task\nmetadata: {name: t}\nspec:\n"
+        "  workspaces: [{name: src}]\n  steps:\n  - image: alpine\n"
+        f"    env: [{{name: A, value: '{value}'}}]\n"
+    )
+    doc = load_text(source, "task.yaml").documents[0]
+    assert [f.rule for f in check_task(doc)] == rules
