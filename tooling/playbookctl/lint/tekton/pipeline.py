@@ -342,6 +342,7 @@ class PipelineChecker:
         self.check_matrix(self.tasks)
         self.check_matrix(self.finally_)
         self.check_param_usage()
+        self.check_object_params_have_properties()
         self.check_workspace_usage()
         return self.ctx.findings
 
@@ -1140,6 +1141,25 @@ class PipelineChecker:
                     ref = v.removeprefix("$(params.").removesuffix("[*])")
                     check = self.array_variable if ref in scope.arrays else self.string_variable
                     self.report((*w.path, "values", i), check(v, scope))
+
+    def check_object_params_have_properties(self) -> None:
+        """validateObjectParamsHaveProperties over the params an embedded taskSpec can see.
+
+        Tekton validates every pipeline task with a taskSpec (custom ones too) against its own
+        params plus all the Pipeline's params, so an object param without properties is refused
+        as soon as one embedded spec exists; with only taskRefs it is accepted.
+        """
+        for pt in [*self.tasks, *self.finally_]:
+            if pt.dict_field("taskSpec") is None:
+                continue
+            for i, p in self.param_list:
+                if param_spec_type(p) == PARAM_OBJECT and p.get("properties") is None:
+                    self.error(
+                        "tekton.param-properties",
+                        (*self.spec_path, "params", i),
+                        f"missing field(s): spec.{pt.section}[{pt.index}]."
+                        f"{_str(p.get('name'))}.properties",
+                    )
 
     def check_param_value(self, p: Param, scope: ParamScope) -> None:
         v = p.value
