@@ -299,6 +299,9 @@ CASES: list[tuple[str, list[Change], list[tuple[str, str, int]]]] = [
         [("playbook.base-image-pinned", C, 1)],
     ),
     ("from-with-platform-flag", [(C, "FROM reg", "FROM --platform=$BUILDPLATFORM reg")], []),
+    ("empty-rbac", [(R, "", "# to do\n")], [("playbook.empty-file", R, 1)]),
+    ("empty-workflow", [(W, "", "---\n")], [("playbook.empty-file", W, 1)]),
+    ("empty-pipeline", [(P, "", "---\n...\n")], [("playbook.empty-file", P, 1)]),
     ("missing-containerfile", [(C, "", "<delete>")], [("playbook.missing-file", "", 1)]),
     # RBAC
     (

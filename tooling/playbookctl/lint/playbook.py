@@ -7,6 +7,7 @@ standard wrapper), so a broken playbook gets every problem reported in one run.
 Rule ids and what they protect against:
 - playbook.name: the directory name is the workflow, image and bundle name: a DNS-1123 label.
 - playbook.missing-file: workflow.yaml and a Containerfile (or Dockerfile) must exist.
+- playbook.empty-file: workflow.yaml, pipeline.yaml or rbac.yaml holding no document.
 - playbook.pipeline-api-version / playbook.pipeline-kind / playbook.pipeline-name: Kubernaut
   resolves `kind=pipeline`, `name=workflow` from a tekton.dev/v1 bundle.
 - playbook.param-missing: a required workflow parameter the Pipeline does not declare.
@@ -348,6 +349,21 @@ def rule_missing_files(ctx: _Ctx) -> None:
             "playbook.missing-file",
             "no Containerfile (or Dockerfile): the playbook's image cannot be built",
         )
+    # A file that loaded to nothing (empty, or comments only) without a load.* finding.
+    reported = {f.file for f in pb.load_findings}
+    for path, loaded in (
+        (pb.workflow_path, pb.workflow is not None),
+        (pb.pipeline_path, pb.pipeline is not None),
+        (pb.rbac_path, bool(pb.rbac)),
+    ):
+        if path.is_file() and not loaded and pb.rel(path) not in reported:
+            ctx.at(
+                pb.rel(path),
+                1,
+                1,
+                "playbook.empty-file",
+                f"{path.name} holds no YAML document; remove it or give it its content",
+            )
 
 
 def rule_pipeline_identity(ctx: _Ctx) -> None:
@@ -664,7 +680,7 @@ def rule_rbac(ctx: _Ctx) -> None:
     run_ns = ctx.config.run_namespace
     if not pb.rbac:
         if pb.rbac_path.is_file():
-            return  # empty or unloadable: a load.* finding or nothing to check
+            return  # empty or unloadable: a playbook.empty-file or load.* finding says so
         if sa_name and pb.workflow is not None:
             ctx.add(
                 pb.workflow,
