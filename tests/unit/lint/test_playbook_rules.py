@@ -240,6 +240,11 @@ CASES: list[tuple[str, list[Change], list[tuple[str, str, int]]]] = [
         [(C, "", "ARG UID=0\n<containerfile>"), (C, "USER 65532:65532", "USER ${UID}")],
         [("playbook.containerfile-user", C, 4)],
     ),
+    (
+        "user-from-stage-arg",
+        [(C, "USER 65532:65532", "ARG UID=10001\nUSER ${UID}")],
+        [],
+    ),
     ("user-named", [(C, "USER 65532:65532", "USER app")], [("playbook.containerfile-user", C, 3)]),
     (
         "user-named-but-steps-pin-uid",

@@ -129,6 +129,7 @@ class Stage:
     alias: str | None
     line: int
     users: list[Instruction] = field(default_factory=list)
+    args: dict[str, str] = field(default_factory=dict)  # ARG defaults declared in the stage
 
 
 @dataclass
@@ -190,9 +191,9 @@ def parse_containerfile(text: str, file: str) -> Containerfile:
     stages: list[Stage] = []
     args: dict[str, str] = {}
     for ins in instructions:
-        if ins.keyword == "ARG" and not stages:
+        if ins.keyword == "ARG":
             name, _, default = ins.args.partition("=")
-            args[name.strip()] = default.strip().strip("\"'")
+            (stages[-1].args if stages else args)[name.strip()] = default.strip().strip("\"'")
         elif ins.keyword == "FROM":
             words = [w for w in ins.args.split() if not w.startswith("--")]
             base = words[0] if words else ""
@@ -552,7 +553,7 @@ def rule_images(ctx: _Ctx) -> None:
                 f"(or {placeholder!r} for the playbook's own image)",
             )
     for path, value in iter_paths(ctx.pipeline_data):
-        if isinstance(value, str) and placeholder in value and path not in image_paths:
+        if isinstance(value, str) and value.startswith(placeholder) and path not in image_paths:
             ctx.add(
                 doc,
                 "playbook.placeholder-misplaced",
@@ -621,7 +622,7 @@ def rule_non_root(ctx: _Ctx) -> None:
         )
         return
     last = final.users[-1]
-    user = _expand(_user_of(last.args), cf.args)
+    user = _expand(_user_of(last.args), {**cf.args, **final.args})
     if user in _ROOT_USERS:
         ctx.at(
             cf.file,
