@@ -190,6 +190,11 @@ CASES: list[tuple[str, list[Change], list[tuple[str, str, int]]]] = [
         [("playbook.placeholder-misplaced", P, 37)],
     ),
     (
+        "placeholder-mentioned-in-a-description",
+        [(P, "spec:\n  params:\n", "spec:\n  description: runs playbook://self\n  params:\n")],
+        [],
+    ),
+    (
         "placeholder-unused",
         [
             (
