@@ -1,0 +1,361 @@
+"""publish.py end to end: a real Docker engine, the loopback registry, and the fault proxy.
+
+Each test publishes small playbooks (tests/support/lintrepo.py: lint-clean, FROM a production-
+looking reference that the environment overrides to the locally made busybox base) under its
+own repository names in the session registry.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from playbookctl import build
+from playbookctl.bundle import (
+    ANNOTATION_REVISION,
+    ANNOTATION_SOURCE,
+    ANNOTATION_SOURCE_HASH,
+    ANNOTATION_VERSION,
+    read_bundle,
+)
+from playbookctl.config import Config
+from playbookctl.devenv.registry import LocalRegistry
+from playbookctl.oci import RegistryClient
+from playbookctl.publish import publish, published_image
+from playbookctl.results import Action, PublishResult
+from tests.support.faultproxy import FaultProxy
+from tests.support.lintrepo import CONTAINERFILE, edit, good_playbook, make_repo
+
+pytestmark = pytest.mark.integration
+
+PROD_FROM = CONTAINERFILE.splitlines()[0].split()[1]
+COMMIT = "c0ffee" + "0" * 34
+SOURCE = "https://github.com/example/playbooks"
+WRITES = ("PUT", "POST", "PATCH", "DELETE")
+_ids = itertools.count()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return make_repo(
+        tmp_path / "repo",
+        {
+            "restart-deployment": good_playbook("restart-deployment"),
+            "restart-authored": good_playbook("restart-authored", pipeline=True),
+        },
+    )
+
+
+@pytest.fixture
+def config(repo: Path, registry: LocalRegistry, base_image: str) -> Config:
+    n = next(_ids)
+    return Config(
+        root=repo,
+        registry=registry.host,
+        image_repo=f"pub{n}/images",
+        bundle_repo=f"pub{n}/bundles",
+        base_image_overrides={PROD_FROM: base_image},
+        # short, so that failure tests end quickly; retries enough to ride out a burst of 5xx
+        registry_timeout=10.0,
+        registry_retries=3,
+        push_retries=1,
+    )
+
+
+def run_publish(
+    config: Config, engine: str, names: list[str] | None = None, **kw: Any
+) -> dict[str, PublishResult]:
+    results = publish(
+        config,
+        names,
+        jobs=kw.pop("jobs", 2),
+        dry_run=kw.pop("dry_run", False),
+        commit=COMMIT,
+        source_repository=SOURCE,
+        docker_host=engine,
+        **kw,
+    )
+    return {r.name: r for r in results}
+
+
+def step_images(pipeline: dict[str, Any]) -> list[str]:
+    spec = pipeline["spec"]
+    return [
+        step["image"]
+        for task in [*spec.get("tasks", []), *spec.get("finally", [])]
+        for step in task.get("taskSpec", {}).get("steps", [])
+    ]
+
+
+def tag_digest(config: Config, ref: str) -> str | None:
+    with RegistryClient(config) as client:
+        desc = client.resolve(ref)
+    return desc.digest if desc else None
+
+
+def test_publish_pins_the_image_and_the_bundle_reads_back_as_tekton_reads_it(
+    config: Config, docker_engine: str
+) -> None:
+    results = run_publish(config, docker_engine)
+    assert sorted(results) == ["restart-authored", "restart-deployment"]
+    for name, r in results.items():
+        assert (r.status, r.error) == (Action.PUSHED, None)
+        assert r.image is not None
+        assert r.bundle is not None
+        assert (r.image.action, r.bundle.action) == (Action.BUILT, Action.PUSHED)
+        assert r.image.ref == f"{config.image_ref(name)}:1.0.0@{r.image.digest}"
+        assert any("stand-in" in m for m in r.messages)
+        with RegistryClient(config) as client:
+            back = read_bundle(client, f"{config.bundle_ref(name)}@{r.bundle.digest}")
+            image = published_image(client, f"{config.image_ref(name)}:1.0.0")
+        assert back.ok, back.findings
+        assert back.digest == r.bundle.digest
+        pipeline = back.workflow()
+        assert pipeline is not None
+        assert pipeline["metadata"]["name"] == "workflow"
+        images = step_images(pipeline)
+        assert images
+        assert set(images) == {r.image.ref}  # every step pinned, no placeholder left
+        assert back.annotations[ANNOTATION_SOURCE_HASH] == r.source_hash
+        assert back.annotations[ANNOTATION_REVISION] == COMMIT
+        assert back.annotations[ANNOTATION_SOURCE] == SOURCE
+        assert back.annotations[ANNOTATION_VERSION] == "1.0.0"
+        # the image in the registry is the one pinned, labelled with the same source hash
+        assert image is not None
+        assert (image.digest, image.source_hash) == (r.image.digest, r.source_hash)
+        assert tag_digest(config, f"{config.bundle_ref(name)}:1.0.0") == r.bundle.digest
+    # the authored pipeline keeps its two tasks; the wrapper has one
+    assert len(step_images(_bundle(config, results["restart-authored"]))) == 2
+    # the playbooks' files still name the production base image
+    assert (config.playbooks_dir / "restart-deployment" / "Containerfile").read_text() == (
+        CONTAINERFILE
+    )
+
+
+def _bundle(config: Config, r: PublishResult) -> dict[str, Any]:
+    assert r.bundle is not None
+    with RegistryClient(config) as client:
+        pipeline = read_bundle(client, f"{r.bundle.repository}@{r.bundle.digest}").workflow()
+    assert pipeline is not None
+    return pipeline
+
+
+def test_second_run_builds_nothing_and_writes_nothing(
+    config: Config, docker_engine: str, fault_proxy: FaultProxy, tmp_path: Path
+) -> None:
+    via_proxy = config.with_overrides(registry=fault_proxy.host)
+    first = run_publish(via_proxy, docker_engine)
+    assert {(r.status, r.error) for r in first.values()} == {(Action.PUSHED, None)}
+    assert any(m in WRITES for m, _, _ in fault_proxy.log)
+    fault_proxy.log.clear()
+    # No engine at all this time: a build would fail.
+    second = run_publish(via_proxy, f"unix://{tmp_path}/no-engine.sock")
+    for name, r in second.items():
+        assert (r.status, r.error) == (Action.REUSED, None)
+        assert r.image is not None
+        assert r.bundle is not None
+        assert (r.image.action, r.bundle.action) == (Action.REUSED, Action.REUSED)
+        assert (r.image.digest, r.bundle.digest) == (
+            first[name].image.digest,  # type: ignore[union-attr]
+            first[name].bundle.digest,  # type: ignore[union-attr]
+        )
+    writes = [(m, p) for m, p, _ in fault_proxy.log if m in WRITES]
+    assert writes == []
+    assert fault_proxy.log  # it did read: the registry is the source of truth
+
+
+def test_two_clones_give_the_same_bundle_digest(
+    config: Config, docker_engine: str, tmp_path: Path
+) -> None:
+    first = run_publish(config, docker_engine, ["restart-authored"])["restart-authored"]
+    clone = tmp_path / "clone"
+    shutil.copytree(config.root, clone)
+    # The same images, a fresh bundle repository: the clone builds its bundle from scratch.
+    other = config.with_overrides(root=clone, bundle_repo=config.bundle_repo + "-clone")
+    second = run_publish(other, docker_engine, ["restart-authored"])["restart-authored"]
+    assert second.status is Action.PUSHED
+    assert second.image is not None
+    assert second.bundle is not None
+    assert first.bundle is not None
+    assert second.image.action is Action.REUSED
+    assert second.source_hash == first.source_hash
+    assert second.bundle.digest == first.bundle.digest
+
+
+@pytest.mark.parametrize("published", ["bundle", "image"])
+def test_changed_content_under_the_same_version_is_refused(
+    config: Config, docker_engine: str, tmp_path: Path, published: str
+) -> None:
+    first = run_publish(config, docker_engine, ["restart-deployment"])["restart-deployment"]
+    assert first.status is Action.PUSHED
+    script = config.playbooks_dir / "restart-deployment" / "remediate.sh"
+    script.write_text(script.read_text() + "echo changed\n")
+    changed = config
+    if published == "image":  # only the image exists under this version in the new layout
+        changed = config.with_overrides(bundle_repo=config.bundle_repo + "-new")
+    r = run_publish(changed, docker_engine, ["restart-deployment"])["restart-deployment"]
+    assert r.status is Action.REFUSED
+    assert r.error is not None
+    assert "content changed" in r.error
+    assert "bump the version" in r.error
+    assert not r.ok
+    # nothing was overwritten
+    assert first.image is not None
+    assert first.bundle is not None
+    assert tag_digest(config, first.image.ref.split("@")[0]) == first.image.digest
+    assert tag_digest(config, first.bundle.ref.split("@")[0]) == first.bundle.digest
+    assert tag_digest(changed, f"{changed.bundle_ref('restart-deployment')}:1.0.0") == (
+        first.bundle.digest if published == "bundle" else None
+    )
+
+
+def test_build_failure_fails_that_playbook_only(config: Config, docker_engine: str) -> None:
+    cf = config.playbooks_dir / "restart-authored" / "Containerfile"
+    cf.write_text(
+        edit(cf.read_text(), "USER 65532", "RUN echo fetching tools && exit 7\nUSER 65532")
+    )
+    results = run_publish(config, docker_engine)
+    bad, good = results["restart-authored"], results["restart-deployment"]
+    assert good.status is Action.PUSHED
+    assert bad.status is Action.FAILED
+    assert bad.error is not None
+    assert "failed at Step 3/" in bad.error
+    assert "RUN echo fetching tools && exit 7" in bad.error
+    assert "non-zero code: 7" in bad.error
+    assert "Traceback" not in bad.error
+    assert tag_digest(config, f"{config.image_ref('restart-authored')}:1.0.0") is None
+    assert tag_digest(config, f"{config.bundle_ref('restart-authored')}:1.0.0") is None
+
+
+def test_lint_errors_stop_a_playbook_before_any_build(
+    config: Config, docker_engine: str, tmp_path: Path
+) -> None:
+    wf = config.playbooks_dir / "restart-deployment" / "workflow.yaml"
+    wf.write_text(edit(wf.read_text(), "engine: tekton", "engine: argo"))
+    r = run_publish(config, f"unix://{tmp_path}/no-engine.sock", ["restart-deployment"])[
+        "restart-deployment"
+    ]
+    assert r.status is Action.SKIPPED
+    assert r.error is not None
+    assert "lint error" in r.error
+    assert any("workflow.yaml" in m for m in r.messages)
+    assert tag_digest(config, f"{config.image_ref('restart-deployment')}:1.0.0") is None
+
+
+def test_dry_run_writes_nothing_and_predicts_the_bundle_digest(
+    config: Config, docker_engine: str, fault_proxy: FaultProxy
+) -> None:
+    via_proxy = config.with_overrides(registry=fault_proxy.host)
+    dry = run_publish(via_proxy, docker_engine, ["restart-deployment"], dry_run=True)
+    r = dry["restart-deployment"]
+    assert r.status is Action.DRY_RUN
+    assert r.image is not None
+    assert r.image.action is Action.DRY_RUN
+    assert not [m for m, _, _ in fault_proxy.log if m in WRITES]
+    # once the image exists, a dry run computes the exact digest the push will produce
+    real = run_publish(via_proxy, docker_engine, ["restart-deployment"])["restart-deployment"]
+    other = via_proxy.with_overrides(bundle_repo=via_proxy.bundle_repo + "-dry")
+    fault_proxy.log.clear()
+    dry2 = run_publish(other, docker_engine, ["restart-deployment"], dry_run=True)
+    predicted = dry2["restart-deployment"].bundle
+    assert predicted is not None
+    assert real.bundle is not None
+    assert predicted.digest == real.bundle.digest
+    assert not [m for m, _, _ in fault_proxy.log if m in WRITES]
+
+
+def test_stand_in_is_refused_for_a_real_registry(config: Config, tmp_path: Path) -> None:
+    real = config.with_overrides(registry="ghcr.io")
+    started = time.monotonic()
+    results = run_publish(real, f"unix://{tmp_path}/no-engine.sock")
+    assert time.monotonic() - started < 10  # refused before any network access
+    for r in results.values():
+        assert r.status is Action.REFUSED
+        assert r.error is not None
+        assert "base-image stand-in" in r.error
+        assert "PLAYBOOKCTL_BASE_IMAGE_OVERRIDES" in r.error
+
+
+def test_registry_answering_500s_for_a_while_is_retried(
+    config: Config, docker_engine: str, fault_proxy: FaultProxy
+) -> None:
+    via_proxy = config.with_overrides(registry=fault_proxy.host)
+    fault_proxy.fail_next(2, 500, match=lambda m, p: "/bundles/" in p)
+    fault_proxy.fail_next(1, 503, match=lambda m, p: m == "PUT" and "/bundles/" in p)
+    r = run_publish(via_proxy, docker_engine, ["restart-deployment"])["restart-deployment"]
+    assert (r.status, r.error) == (Action.PUSHED, None)
+    assert sum(1 for _, _, s in fault_proxy.log if s in (500, 503)) == 3
+    assert r.bundle is not None
+    assert tag_digest(config, f"{config.bundle_ref('restart-deployment')}:1.0.0") == (
+        r.bundle.digest
+    )
+
+
+def test_registry_dying_before_the_bundle_lands_is_not_reported_as_done(
+    config: Config, docker_engine: str, fault_proxy: FaultProxy
+) -> None:
+    via_proxy = config.with_overrides(registry=fault_proxy.host)
+    # The registry goes away for good the moment the bundle's manifest is sent.
+    fault_proxy.drop_next(
+        -1, match=lambda m, p: m == "PUT" and "/bundles/" in p and "/manifests/" in p
+    )
+    started = time.monotonic()
+    r = run_publish(via_proxy, docker_engine, ["restart-deployment"])["restart-deployment"]
+    assert time.monotonic() - started < 60
+    assert r.status is Action.FAILED
+    assert not r.ok
+    assert r.error is not None
+    assert "Traceback" not in r.error
+    assert r.image is not None
+    assert r.bundle is not None
+    # what did happen is reported as such: the image was pushed, the bundle was not
+    assert r.image.action is Action.BUILT
+    assert r.bundle.action is not Action.PUSHED
+    assert r.bundle.digest is None
+    assert tag_digest(config, f"{config.bundle_ref('restart-deployment')}:1.0.0") is None
+    # back up: the next run reuses the image and completes the release
+    fault_proxy.heal()
+    again = run_publish(via_proxy, docker_engine, ["restart-deployment"])["restart-deployment"]
+    assert again.status is Action.PUSHED
+    assert again.image is not None
+    assert (again.image.action, again.image.digest) == (Action.REUSED, r.image.digest)
+
+
+def test_registry_down_from_the_start_fails_fast_and_clearly(
+    config: Config, docker_engine: str, fault_proxy: FaultProxy
+) -> None:
+    via_proxy = config.with_overrides(registry=fault_proxy.host)
+    fault_proxy.die_after(0)
+    started = time.monotonic()
+    results = run_publish(via_proxy, docker_engine)
+    assert time.monotonic() - started < 30
+    for r in results.values():
+        assert r.status is Action.FAILED
+        assert r.error is not None
+        assert fault_proxy.host in r.error
+        assert r.image is not None
+        assert r.image.action is not Action.BUILT
+
+
+def test_unknown_playbook_name_is_a_usage_error(config: Config) -> None:
+    from playbookctl.errors import UsageError
+
+    with pytest.raises(UsageError, match="no-such"):
+        run_publish(config, "unix:///nonexistent", ["no-such"])
+
+
+def test_image_labels_carry_provenance(config: Config, docker_engine: str) -> None:
+    r = run_publish(config, docker_engine, ["restart-deployment"])["restart-deployment"]
+    assert r.image is not None
+    with build.Engine(docker_engine) as engine:
+        labels = engine.labels(f"{config.image_ref('restart-deployment')}:1.0.0")
+    assert labels[build.OCI_SOURCE] == SOURCE
+    assert labels[build.OCI_REVISION] == COMMIT
+    assert labels[build.OCI_VERSION] == "1.0.0"
+    assert labels[build.SOURCE_HASH_LABEL] == r.source_hash
+    assert build.BASE_OVERRIDE_LABEL in labels
