@@ -495,7 +495,8 @@ class PipelineChecker:
                     (*pt.path, key),
                     f"invalid value: custom task {label} must specify apiVersion: {key}.apiVersion",
                 )
-            elif not _valid_api_version(api_version):
+            elif not self.api_version.endswith("v1beta1") and not _valid_api_version(api_version):
+                # Only v1 checks the "group/version" shape (v1beta1 accepts "example.com").
                 self.error(
                     "tekton.custom-task",
                     (*pt.path, key, "apiVersion"),
