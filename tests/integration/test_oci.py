@@ -14,11 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from playbookctl.bundle import build_bundle, push_bundle
+from playbookctl.bundle import build_bundle, push_bundle, read_bundle
 from playbookctl.config import Config
 from playbookctl.devenv.registry import LocalRegistry, free_port
 from playbookctl.errors import RegistryError
-from playbookctl.oci import OCI_MANIFEST, ManifestNotFoundError, RegistryClient, sha256_digest
+from playbookctl.oci import (
+    OCI_MANIFEST,
+    DigestMismatchError,
+    ManifestNotFoundError,
+    RegistryClient,
+    sha256_digest,
+)
 from tests.support.faultproxy import FaultProxy
 
 pytestmark = pytest.mark.integration
@@ -350,10 +356,20 @@ def test_corrupted_content_is_caught(
         digest = direct.push_manifest("it/corrupt", "v", _manifest(config, layer), OCI_MANIFEST)
     fault_proxy.corrupt_next(-1, match=lambda m, _p: m == "GET")
     with RegistryClient(_cfg(tmp_path, fault_proxy.host)) as c:
-        with pytest.raises(RegistryError, match="not the one asked for"):
+        with pytest.raises(DigestMismatchError, match="not the one asked for"):
             c.get_manifest(f"{fault_proxy.host}/it/corrupt@{digest}")
-        with pytest.raises(RegistryError, match="does not match its digest"):
+        with pytest.raises(DigestMismatchError, match="does not match its digest"):
             c.get_blob("it/corrupt", sha256_digest(layer))
+        rb = read_bundle(c, f"{fault_proxy.host}/it/corrupt@{digest}")
+        assert [f.rule for f in rb.findings] == ["bundle.digest"]
+    fault_proxy.heal()
+    bundle = build_bundle([_pipeline(marker="corrupt")], {})
+    with RegistryClient(_cfg(tmp_path, registry.host)) as direct:
+        push_bundle(direct, f"{registry.host}/it/corrupt-layer:1", bundle)
+    fault_proxy.corrupt_next(1, match=lambda m, p: m == "GET" and "/blobs/" in p)
+    with RegistryClient(_cfg(tmp_path, fault_proxy.host)) as c:
+        rb = read_bundle(c, f"{fault_proxy.host}/it/corrupt-layer@{bundle.digest}")
+        assert {f.rule for f in rb.findings} == {"bundle.digest", "bundle.manifest-annotations"}
 
 
 def test_registry_process_killed(tmp_path: Path) -> None:

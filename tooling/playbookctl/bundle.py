@@ -29,6 +29,7 @@ from playbookctl.oci import (
     INDEX_MEDIA_TYPES,
     OCI_MANIFEST,
     Descriptor,
+    DigestMismatchError,
     ManifestNotFoundError,
     RegistryClient,
     parse_reference,
@@ -349,7 +350,8 @@ def read_bundle(client: RegistryClient, ref: str) -> ReadBundle:
     """Fetch a bundle and check it the way Tekton's bundles resolver reads it.
 
     Registry failures raise RegistryError; everything about the content is a finding (rule
-    `bundle.*`, file = the ref). A missing manifest is the finding `bundle.missing`.
+    `bundle.*`, file = the ref), including a missing manifest (`bundle.missing`) and content
+    that does not hash to its digest (`bundle.digest`).
     """
     out = ReadBundle(ref=ref)
 
@@ -361,6 +363,9 @@ def read_bundle(client: RegistryClient, ref: str) -> ReadBundle:
         data, media_type, digest = client.get_manifest(r)
     except ManifestNotFoundError:
         finding("bundle.missing", f"no manifest for {ref} in the registry")
+        return out
+    except DigestMismatchError as exc:  # Tekton refuses such a bundle too
+        finding("bundle.digest", str(exc))
         return out
     out.digest, out.media_type = digest, media_type
     if media_type in INDEX_MEDIA_TYPES:
@@ -424,7 +429,12 @@ def read_bundle(client: RegistryClient, ref: str) -> ReadBundle:
         if (kind.lower(), name) in seen:
             finding("bundle.duplicate", f"{where}: a second {kind} named {name!r}")
         seen.add((kind.lower(), name))
-        blob = client.get_blob(r.repository, layer["digest"], registry=r.registry)
+        try:
+            blob = client.get_blob(r.repository, layer["digest"], registry=r.registry)
+        except DigestMismatchError as exc:
+            finding("bundle.digest", f"{where}: {exc}")
+            out.objects.append(BundleObject(kind, name, api, layer["digest"], None))
+            continue
         content, problem = _first_entry(blob)
         obj: dict[str, Any] | None = None
         if problem is not None or content is None:

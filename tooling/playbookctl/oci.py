@@ -88,6 +88,14 @@ _REPO_RE = re.compile(
 )
 
 
+class ManifestNotFoundError(RegistryError):
+    """The tag or digest does not exist in the registry."""
+
+
+class DigestMismatchError(RegistryError):
+    """Content fetched by digest does not hash to that digest (corrupted or tampered with)."""
+
+
 @dataclass(frozen=True)
 class Reference:
     """`registry/repository[:tag][@sha256:...]`, parsed the way Docker does (the first path
@@ -395,7 +403,9 @@ class RegistryClient:
             raise RegistryError(f"{r}: manifest larger than {MAX_MANIFEST_BYTES} bytes")
         digest = sha256_digest(data)
         if r.digest and digest != r.digest:
-            raise RegistryError(f"{r}: manifest content has digest {digest}, not the one asked for")
+            raise DigestMismatchError(
+                f"{r}: manifest content has digest {digest}, not the one asked for"
+            )
         media_type = resp.headers.get("Content-Type", "").split(";")[0].strip()
         if not media_type or media_type in ("application/json", "application/octet-stream"):
             try:
@@ -425,7 +435,9 @@ class RegistryClient:
             raise RegistryError(f"{host}/{repo}: blob {digest} not found")
         data = resp.content
         if sha256_digest(data) != digest:
-            raise RegistryError(f"{host}/{repo}: blob {digest} content does not match its digest")
+            raise DigestMismatchError(
+                f"{host}/{repo}: blob {digest} content does not match its digest"
+            )
         return data
 
     def push_blob(
@@ -808,7 +820,3 @@ class RegistryClient:
                     f"registry {host}: {what} failed after {attempt} attempt(s): {last}"
                 )
             time.sleep(delay)
-
-
-class ManifestNotFoundError(RegistryError):
-    """The tag or digest does not exist in the registry."""
