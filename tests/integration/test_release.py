@@ -33,7 +33,7 @@ from playbookctl.release import (
     commit_message,
     release,
 )
-from playbookctl.results import Action, PublishResult
+from playbookctl.results import Action, PublishResult, dump_results
 from tests.support.gitrepos import TEST_BASE_IMAGE, MakeRepo, PlaybookRepo, git
 
 pytestmark = pytest.mark.integration
@@ -375,3 +375,40 @@ def test_cli_release_writes_step_summary(
     assert repo.git("log", "-1", "--format=%an <%ae>") == "Rel Bot <rel@example.invalid>"
     assert main(args) == 0
     assert "no change: nothing committed, nothing pushed" in capsys.readouterr().out
+
+
+def test_register_push_from_parallel_results_after_the_remote_moved(
+    setup: tuple[PlaybookRepo, Config],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The CI register job: results from parallel publish jobs, then commit and push; the remote
+    moved meanwhile (an unrelated merge), so the commit is rebuilt on the new head."""
+    repo, config = setup
+    before = repo.remote_count()
+    results_dir = tmp_path / "publish-results"
+    results_dir.mkdir()
+    for name in ("alpha", "beta"):
+        (r,) = publish(
+            config, [name], jobs=1, dry_run=False, commit=repo.head(), source_repository=""
+        )
+        (results_dir / f"{name}.json").write_text(dump_results([r]))
+    other = repo.another_clone(tmp_path / "other")
+    (other.path / "NOTES.md").write_text("unrelated\n")
+    other.commit_all("unrelated merge")
+    other.push()
+    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY", config.registry)
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    code = main(["-C", str(repo.path), "register", str(results_dir), "--push"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert "push rejected" in out.err
+    assert repo.remote_count() == before + 2  # the unrelated merge and one release commit
+    assert git(repo.remote, "log", "-1", "--format=%s", "refs/heads/main") == (
+        "registry: release alpha 1.0.0, beta 2.0.0"
+    )
+    assert git(repo.remote, "merge-base", "--is-ancestor", other.head(), "refs/heads/main") == ""
+    assert "| beta | 2.0.0 |" in summary.read_text()
+    bundles_exist(config, repo)

@@ -212,6 +212,11 @@ class GitRepo:
         with _errors(f"cannot list commits {base}..{head}"):
             return str(self._git.rev_list(f"{base}..{head}")).split()
 
+    def commits_touching(self, base: str, head: str, paths: Sequence[str]) -> list[str]:
+        """Commits reachable from head but not from base that change any of paths."""
+        with _errors(f"cannot list commits {base}..{head}"):
+            return str(self._git.rev_list(f"{base}..{head}", "--", *paths)).split()
+
     def remote_url(self, remote: str = "origin") -> str | None:
         try:
             return str(self._git.remote("get-url", remote)).strip() or None

@@ -318,7 +318,7 @@ class RegistryClient:
         self.session.mount("https://", adapter)
         self.session.headers["User-Agent"] = "playbookctl"
         # requests re-reads proxy variables (all of os.environ) on every request when trust_env
-        # is on: a third of our CPU per request. Read them once per host instead (_proxies);
+        # is on: a third of our CPU per request. Read them once per host instead (_transport);
         # this also keeps ~/.netrc out of the credential sources, which are documented above.
         self.session.trust_env = False
         self._verify: bool | str = (
@@ -611,23 +611,41 @@ class RegistryClient:
         return None
 
     def _authenticate(
-        self, host: str, challenge: str, scopes: tuple[str, ...], deadline: float
+        self,
+        host: str,
+        challenge: str,
+        scopes: tuple[str, ...],
+        deadline: float,
+        sent: str | None,
     ) -> bool:
-        """Answer a 401 challenge; True if there is something new to retry with."""
+        """Answer a 401 challenge; True if there is something new to retry with.
+
+        `sent` is the Authorization header the refused request carried: basic credentials are
+        worth a retry only if that request did not already carry them (another thread may have
+        switched the host to basic auth meanwhile, so "first time for this host" is not it)."""
         creds = self._credentials(host)
         scheme = challenge.split(" ", 1)[0].lower()
         if scheme == "basic":
             if creds is None or creds.basic is None:
                 return False
             with self._lock:
-                already = host in self._basic_hosts
                 self._basic_hosts.add(host)
-            return not already
+            return sent != f"Basic {creds.basic}"
         if scheme != "bearer":
             return False
         parsed = oras_auth.parse_auth_header(challenge)
         if not parsed.realm:
             return False
+        realm_host = str(parsed.realm).split("/", 3)[2] if "://" in str(parsed.realm) else ""
+        if (
+            creds is not None
+            and str(parsed.realm).startswith("http://")
+            and self.scheme(realm_host) != "http"
+        ):
+            raise RegistryError(
+                f"registry {host}: its token service {realm_host} is plain HTTP; refusing to "
+                "send credentials there (allow it with insecure-registries)"
+            )
         wanted = list(scopes)
         if parsed.scope:
             for s in str(parsed.scope).split(" "):
@@ -790,7 +808,7 @@ class RegistryClient:
                     if auth_rounds < 2:
                         auth_rounds += 1
                         challenge = resp.headers.get("WWW-Authenticate", "")
-                        if self._authenticate(host, challenge, scopes, deadline):
+                        if self._authenticate(host, challenge, scopes, deadline, auth):
                             continue
                     raise RegistryError(
                         f"registry {host}: authentication required to {what} "

@@ -21,7 +21,13 @@ import yaml
 from playbookctl.config import Config
 from playbookctl.gitrepo import GitRepo, TreeFile
 from playbookctl.playbook import WORKFLOW_FILE, discover, is_playbook_dir, source_hash
-from playbookctl.register import WORKFLOWS, Registration, parse_registration, read_registrations
+from playbookctl.register import (
+    GENERATED_PATHS,
+    WORKFLOWS,
+    Registration,
+    parse_registration,
+    read_registrations,
+)
 
 try:
     _Loader: type[Any] = yaml.CSafeLoader
@@ -187,6 +193,33 @@ def changed_playbooks(repo: GitRepo, base: str, head: str) -> list[str]:
         if len(parts) >= 3 and parts[0] == "playbooks":
             names.add(parts[1])
     return sorted(names)
+
+
+def generated_changes(repo: GitRepo, base: str, head: str, trailer: str) -> list[str]:
+    """Generated registry files changed between base and head by anything but a release.
+
+    registry/workflows/ and registry/kustomization.yaml are written by `register` only; a pull
+    request that edits them by hand would register content nobody published. Changes made by
+    release commits (carrying `trailer`, e.g. a release branch being merged) are allowed.
+    """
+    prefixes = tuple(p + ("/" if not p.endswith(".yaml") else "") for p in GENERATED_PATHS)
+    changed = [p for p in repo.changed_files(base, head) if p.startswith(prefixes)]
+    if not changed:
+        return []
+    if repo.merge_base(repo.rev_parse(base), repo.rev_parse(head)) is None:
+        return changed  # unrelated histories: no way to say who changed them
+    by_hand = [
+        c
+        for c in repo.commits_touching(base, head, list(GENERATED_PATHS))
+        if trailer not in repo.commit_message(c).splitlines()
+    ]
+    if not by_hand:
+        return []
+    touched: set[str] = set()
+    for c in by_hand:
+        parent = f"{c}^" if repo.commit_parents(c) else None
+        touched |= set(repo.changed_files(parent, c) if parent else changed)
+    return sorted(p for p in changed if p in touched)
 
 
 def make_plan(

@@ -204,10 +204,15 @@ class _Releaser:
 
     # -- the run ------------------------------------------------------------------------------
 
-    def run(self) -> ReleaseReport:
+    def run(self, given: list[PublishResult] | None = None) -> ReleaseReport:
+        """The whole release; with `given` results (a register job), plan and publish are
+        skipped and those results are registered, committed and pushed the same way."""
         repo, opts = self.repo, self.opts
         self.check_tree()
         source_branch = repo.current_branch()
+        if opts.branch is not None and opts.branch == source_branch:
+            # Pushing "to a branch" that is the checked-out one is the ordinary direct push.
+            opts = self.opts = ReleaseOptions(**{**vars(opts), "branch": None})
         target = opts.branch or source_branch
         if target is None:
             raise GitError("HEAD is detached: check out the branch to release, or pass --branch")
@@ -225,17 +230,19 @@ class _Releaser:
                     carried.append(reg.to_result())
             report.notes.append(f"found {len(leftovers)} unpushed release commit(s)")
 
-        plan = make_plan(self.config, repo, base=opts.base)
-        report.plan = plan
-        if plan.refused:
-            details = "; ".join(f"{e.name}: {e.reason}" for e in plan.refused)
-            raise ImmutableVersionError(f"release refused: {details}")
-
-        names = [e.name for e in plan.publish]
-        results: list[PublishResult] = []
-        if names:
-            self.log(f"publishing {', '.join(names)}")
-            results = self.publish(names, report.source_commit)
+        if given is not None:
+            results = list(given)
+        else:
+            plan = make_plan(self.config, repo, base=opts.base)
+            report.plan = plan
+            if plan.refused:
+                details = "; ".join(f"{e.name}: {e.reason}" for e in plan.refused)
+                raise ImmutableVersionError(f"release refused: {details}")
+            names = [e.name for e in plan.publish]
+            results = []
+            if names:
+                self.log(f"publishing {', '.join(names)}")
+                results = self.publish(names, report.source_commit)
         report.results = results
         report.failed = [r.name for r in results if not r.ok]
         pending = self.verified([r for r in results if r.ok] + carried, report)
@@ -357,6 +364,19 @@ def release(
 ) -> ReleaseReport:
     """Run a release; raises FatalError subclasses for what stops it."""
     return _Releaser(config, opts, publisher, log or (lambda _m: None)).run()
+
+
+def register_and_push(
+    config: Config,
+    results: list[PublishResult],
+    opts: ReleaseOptions,
+    *,
+    log: Callable[[str], None] | None = None,
+) -> ReleaseReport:
+    """The second half of a release, for results published elsewhere (parallel CI jobs):
+    check each bundle is in the registry, register, one commit, push with the same bounded
+    rebuild-and-retry on a non-fast-forward rejection."""
+    return _Releaser(config, opts, None, log or (lambda _m: None)).run(given=results)
 
 
 def format_table(report: ReleaseReport) -> str:

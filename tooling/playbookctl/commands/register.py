@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from playbookctl.config import Config
+from playbookctl.errors import UsageError
 
 
 def register(subparsers: Any) -> None:
@@ -17,7 +19,9 @@ def register(subparsers: Any) -> None:
         description="Write registry/workflows/<name>.yaml for each successful publish result "
         "(files from `publish --format json`, or directories of them from parallel jobs), "
         "remove the registrations of deleted playbooks and regenerate "
-        "registry/kustomization.yaml. Unchanged playbooks give byte-identical files.",
+        "registry/kustomization.yaml. Unchanged playbooks give byte-identical files. With "
+        "--push: check every bundle is in the registry, commit once and push, rebuilding on "
+        "the new head and retrying when the remote moved (as `release` does).",
     )
     parser.add_argument("results", nargs="+", type=Path, metavar="RESULTS")
     parser.add_argument(
@@ -25,20 +29,32 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="commit the registry/ changes (configured author); nothing changed, no commit",
     )
+    parser.add_argument("--push", action="store_true", help="commit and push (implies --commit)")
+    parser.add_argument("--remote", default="origin", help="git remote for --push")
+    parser.add_argument(
+        "--branch", default=None, metavar="NAME", help="with --push: push to this branch"
+    )
+    parser.add_argument("--author-name", default=None, help="commit author name")
+    parser.add_argument("--author-email", default=None, help="commit author email")
     parser.add_argument("--dry-run", action="store_true", help="report, write nothing")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
-    from playbookctl.register import (  # noqa: PLC0415
-        GENERATED_PATHS,
-        RegisterAction,
-        register,
-    )
-    from playbookctl.release import commit_message  # noqa: PLC0415
     from playbookctl.results import read_results  # noqa: PLC0415
 
+    if args.push and args.dry_run:
+        raise UsageError("--push and --dry-run exclude each other")
     results = read_results(args.results)
+    if args.push:
+        return _push(args, config, results)
+    return _write(args, config, results)
+
+
+def _write(args: argparse.Namespace, config: Config, results: list[Any]) -> int:
+    from playbookctl.register import GENERATED_PATHS, RegisterAction, register  # noqa: PLC0415
+    from playbookctl.release import commit_message  # noqa: PLC0415
+
     outcome = register(config, results, dry_run=args.dry_run)
     for change in outcome.changes:
         detail = f" ({change.detail})" if change.detail else ""
@@ -50,15 +66,48 @@ def run(args: argparse.Namespace, config: Config) -> int:
     if args.commit and not args.dry_run:
         from playbookctl.gitrepo import GitRepo  # noqa: PLC0415
 
-        repo = GitRepo(config.root)
-        sha = repo.commit(
+        sha = GitRepo(config.root).commit(
             commit_message(outcome.changes),
             list(GENERATED_PATHS),
-            config.git_author_name,
-            config.git_author_email,
+            args.author_name or config.git_author_name,
+            args.author_email or config.git_author_email,
         )
         print(f"committed {sha}" if sha else "nothing to commit")
     skipped = [c for c in outcome.changes if c.action is RegisterAction.SKIPPED]
     for c in skipped:
         print(f"playbookctl: not registered: {c.name}: {c.detail}", file=sys.stderr)
     return 1 if skipped else 0
+
+
+def _push(args: argparse.Namespace, config: Config, results: list[Any]) -> int:
+    from playbookctl.release import (  # noqa: PLC0415
+        ReleaseOptions,
+        format_table,
+        register_and_push,
+        succeeded,
+        write_step_summary,
+    )
+
+    opts = ReleaseOptions(
+        branch=args.branch,
+        remote=args.remote,
+        author_name=args.author_name,
+        author_email=args.author_email,
+    )
+    report = register_and_push(
+        config, results, opts, log=lambda m: print(f"register: {m}", file=sys.stderr)
+    )
+    print(format_table(report))
+    for note in report.notes:
+        print(f"note: {note}")
+    if report.commit:
+        verb = "pushed" if report.pushed else "already on"
+        print(f"{verb} {report.commit} -> {opts.remote}/{report.target}")
+    else:
+        print("no change: nothing committed, nothing pushed")
+    if os.environ.get("GITHUB_STEP_SUMMARY"):
+        write_step_summary(report, Path(os.environ["GITHUB_STEP_SUMMARY"]))
+    if not succeeded(report):
+        print(f"playbookctl: error: not registered: {', '.join(report.failed)}", file=sys.stderr)
+        return 1
+    return 0
