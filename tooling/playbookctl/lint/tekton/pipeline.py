@@ -412,7 +412,7 @@ class PipelineChecker:
         ]
         for k in ("pipelineRef", "pipelineSpec"):
             if k in present:
-                self.error("tekton.feature-flag", (*pt.path, k), f"{k} {ALPHA_OFF}", at_key=True)
+                self.error("tekton.feature-gate", (*pt.path, k), f"{k} {ALPHA_OFF}", at_key=True)
         if len(present) > 1:
             self.error(
                 "tekton.task-ref",
@@ -545,7 +545,7 @@ class PipelineChecker:
             if resolver and name:
                 # With a resolver, a name is only the concise syntax's URL (an alpha feature).
                 if ref_name_like_url(name):
-                    self.error("tekton.feature-flag", (*path, "name"), concise)
+                    self.error("tekton.feature-gate", (*path, "name"), concise)
                 else:
                     self.error(
                         "tekton.task-ref",
@@ -555,7 +555,7 @@ class PipelineChecker:
         elif not name:
             self.error("tekton.task-ref", path, f"missing field(s): {where}.name")
         elif ref_name_like_url(name):
-            self.error("tekton.feature-flag", (*path, "name"), concise)
+            self.error("tekton.feature-gate", (*path, "name"), concise)
             self.error("tekton.task-ref", path, f"missing field(s): {where}.resolver")
         else:
             errs = qualified_name_errors(name)
@@ -713,7 +713,7 @@ class PipelineChecker:
             return
         enum_path = (*path, "enum")
         self.error(
-            "tekton.feature-flag",
+            "tekton.feature-gate",
             enum_path,
             f"feature flag `enable-param-enum` should be set to true to use Enum: params.{name}",
         )
@@ -980,7 +980,7 @@ class PipelineChecker:
                 cel = _str(w.data.get("cel"))
                 if cel:
                     self.error(
-                        "tekton.feature-flag",
+                        "tekton.feature-gate",
                         (*w.path, "cel"),
                         f"feature flag enable-cel-in-whenexpression should be set to true to use "
                         f"CEL: {cel} in WhenExpression: {where}",
@@ -1011,7 +1011,7 @@ class PipelineChecker:
                 for path, s in p.value.strings(p.value_path):
                     if _TASK_ARTIFACT.search(s):
                         self.error(
-                            "tekton.feature-flag",
+                            "tekton.feature-gate",
                             path,
                             "feature flag enable-artifacts should be set to true to use "
                             f"artifacts feature.: {pt.section}[{pt.index}].params",
