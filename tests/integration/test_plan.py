@@ -216,3 +216,11 @@ def test_forbid_generated_changes_needs_base(
 ) -> None:
     assert main(["-C", str(playbook_repo.path), "plan", "--forbid-generated-changes"]) == 2
     assert "needs --base" in capsys.readouterr().err
+
+
+def test_null_base_of_a_first_push_means_everything(playbook_repo: PlaybookRepo) -> None:
+    """GitHub sends 40 zeros as `before` when a branch is first pushed."""
+    assert statuses(playbook_repo, base="0" * 40) == {
+        "alpha": Status.PUBLISH,
+        "beta": Status.PUBLISH,
+    }

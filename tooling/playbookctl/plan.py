@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -34,6 +35,7 @@ try:
 except AttributeError:  # pragma: no cover
     _Loader = yaml.SafeLoader
 
+_NULL_SHA = re.compile(r"^0{40}(0{24})?$")
 # Mirrors playbook.source_files: these never belong to a playbook's source.
 _IGNORED_PARTS = {".DS_Store", "__pycache__", ".pytest_cache", ".git"}
 
@@ -235,6 +237,10 @@ def make_plan(
     `base..head` without a merge base). Deletions are always reported: a registration whose
     playbook is gone at head must go whichever commit removed it.
     """
+    if base is not None and _NULL_SHA.match(base):
+        # GitHub's `before` of a branch's first push: there is no previous commit, so every
+        # playbook is compared with its registration.
+        base = None
     head_sha = repo.rev_parse(head) if (repo is not None and head is not None) else None
     if (
         repo is not None

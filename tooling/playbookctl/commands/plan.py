@@ -61,8 +61,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
     repo = GitRepo(config.root)
     plan = make_plan(config, repo, base=args.base, head=args.head)
     edited: list[str] = []
-    if args.forbid_generated_changes:
-        edited = generated_changes(repo, args.base, args.head or "HEAD", TRAILER)
+    if args.forbid_generated_changes and plan.base is not None:
+        edited = generated_changes(repo, plan.base, args.head or "HEAD", TRAILER)
     if args.format == "json":
         sys.stdout.write(json.dumps(plan.to_json(), indent=2) + "\n")
     elif args.format == "matrix":
