@@ -133,3 +133,29 @@ def test_push_to_missing_remote_fails_cleanly(playbook_repo: PlaybookRepo) -> No
     git(playbook_repo.path, "remote", "set-url", "origin", "/nonexistent/remote.git")
     with pytest.raises(GitError, match="cannot push to origin"):
         repo.push("origin", "HEAD", "main")
+
+
+def test_restore_checkout_and_commits_touching(playbook_repo: PlaybookRepo) -> None:
+    repo = GitRepo(playbook_repo.path)
+    base = repo.head()
+    gen = playbook_repo.path / "registry" / "workflows"
+    gen.mkdir()
+    (gen / "a.yaml").write_text("a\n")
+    assert repo.commit("register a", ["registry/workflows"], "R", "r@example.invalid")
+    (gen / "a.yaml").write_text("half")
+    (gen / ".a.yaml.x.tmp").write_text("junk")
+    (playbook_repo.path / "registry" / "kustomization.yaml").write_text("new, untracked")
+    repo.restore(["registry/workflows", "registry/kustomization.yaml"])
+    assert not repo.is_dirty()
+    assert (gen / "a.yaml").read_text() == "a\n"
+    assert repo.commits_touching(base, "HEAD", ["registry/workflows"]) == [repo.head()]
+    assert repo.commits_touching(base, "HEAD", ["playbooks"]) == []
+    head = repo.head()
+    repo.checkout(base, detach=True)
+    assert repo.current_branch() is None
+    repo.set_branch("side", base)
+    repo.checkout("main")
+    assert repo.current_branch() == "main"
+    assert repo.head() == head
+    assert repo.rev_parse("side") == base
+    assert repo.tree_id(head) != repo.tree_id(base)
