@@ -10,6 +10,7 @@ import os
 import socket
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -214,6 +215,18 @@ def test_wrong_password_never_printed_or_logged(
         assert encoded not in text
 
 
+def test_login_registry_concurrent_first_requests(
+    auth_registry: LocalRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Threads that all meet the first 401 at once must all log in, none report a refusal."""
+    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_USERNAME", auth_registry.username)
+    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_PASSWORD", auth_registry.password)
+    with RegistryClient(_cfg(tmp_path, auth_registry.host)) as c, ThreadPoolExecutor(8) as pool:
+        blobs = [f"concurrent {i}".encode() for i in range(16)]
+        digests = list(pool.map(lambda b: c.push_blob("it/auth-race", b), blobs))
+    assert digests == [sha256_digest(b) for b in blobs]
+
+
 # -- the bearer token flow (ghcr.io / quay.io style), via the proxy's token endpoint ---------
 
 
@@ -278,6 +291,17 @@ def test_token_flow_bad_credentials_not_printed(
     assert fault_proxy.host in str(err.value)
     assert SECRET_PASSWORD not in str(err.value)
     assert SECRET_PASSWORD not in caplog.text
+
+
+def test_credentials_not_sent_to_a_plain_http_token_service(
+    fault_proxy: FaultProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fault_proxy.require_token("robot", SECRET_PASSWORD, realm="http://token.example.invalid/t")
+    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_USERNAME", "robot")
+    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_PASSWORD", SECRET_PASSWORD)
+    with RegistryClient(_cfg(tmp_path, fault_proxy.host)) as c, pytest.raises(RegistryError) as err:
+        c.resolve(f"{fault_proxy.host}/it/plain-realm:1")
+    assert "token service token.example.invalid is plain HTTP" in str(err.value)
 
 
 # -- transient failures: retried with backoff --------------------------------------------------

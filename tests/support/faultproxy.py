@@ -57,6 +57,7 @@ class TokenAuth:
     username: str
     password: str
     anonymous_pull: bool = False
+    realm: str | None = None  # advertise another token service URL than our own /token
     tokens: dict[str, set[str]] = field(default_factory=dict)  # token -> granted scopes
     token_requests: list[dict[str, str]] = field(default_factory=list)
 
@@ -130,8 +131,15 @@ class FaultProxy:
             self._faults.clear()
             self._die_after = None
 
-    def require_token(self, username: str, password: str, *, anonymous_pull: bool = False) -> None:
-        self.token_auth = TokenAuth(username, password, anonymous_pull)
+    def require_token(
+        self,
+        username: str,
+        password: str,
+        *,
+        anonymous_pull: bool = False,
+        realm: str | None = None,
+    ) -> None:
+        self.token_auth = TokenAuth(username, password, anonymous_pull, realm)
 
     @property
     def request_count(self) -> int:
@@ -268,7 +276,7 @@ class FaultProxy:
         if granted is not None and (needed is None or self._covers(granted, needed)):
             del h.headers["Authorization"]
             return True
-        realm = f'Bearer realm="http://{self.host}/token",service="faultproxy"'
+        realm = f'Bearer realm="{auth.realm or f"http://{self.host}/token"}",service="faultproxy"'
         if needed:
             realm += f',scope="{needed}"'
         self.log.append((method, path, 401))
