@@ -420,3 +420,32 @@ def test_register_push_from_parallel_results_after_the_remote_moved(
     assert git(repo.remote, "merge-base", "--is-ancestor", other.head(), "refs/heads/main") == ""
     assert "| beta | 2.0.0 |" in summary.read_text()
     bundles_exist(config, repo)
+
+
+def test_unpushed_release_commit_is_rebuilt_when_the_remote_moved(
+    setup: tuple[PlaybookRepo, Config], tmp_path: Path
+) -> None:
+    """Killed before the push, and meanwhile someone else pushed: the rerun carries the
+    registrations of the unpushed commit over onto the new head (one release commit)."""
+    repo, config = setup
+    results = publish(
+        config, ["alpha", "beta"], jobs=2, dry_run=False, commit=repo.head(), source_repository=""
+    )
+    outcome = register(config, results)
+    assert GitRepo(repo.path).commit(
+        commit_message(outcome.changes),
+        list(GENERATED_PATHS),
+        config.git_author_name,
+        config.git_author_email,
+    )
+    other = repo.another_clone(tmp_path / "other")
+    (other.path / "NOTES.md").write_text("meanwhile\n")
+    other.commit_all("meanwhile")
+    other.push()
+    report = release(config, ReleaseOptions())
+    assert report.pushed
+    assert report.results == []  # nothing was published again
+    assert any("unpushed release commit" in n for n in report.notes)
+    assert len(release_commits(repo)) == 1
+    assert git(repo.remote, "merge-base", "--is-ancestor", other.head(), "refs/heads/main") == ""
+    bundles_exist(config, repo)
