@@ -8,6 +8,7 @@ own repository names in the session registry.
 from __future__ import annotations
 
 import itertools
+import json
 import shutil
 import time
 from pathlib import Path
@@ -228,6 +229,10 @@ def test_build_failure_fails_that_playbook_only(config: Config, docker_engine: s
     assert "RUN echo fetching tools && exit 7" in bad.error
     assert "non-zero code: 7" in bad.error
     assert "Traceback" not in bad.error
+    assert bad.image is not None
+    assert (bad.image.action, bad.image.digest) == (Action.FAILED, None)
+    assert bad.bundle is not None
+    assert bad.bundle.action is Action.SKIPPED  # never attempted
     assert tag_digest(config, f"{config.image_ref('restart-authored')}:1.0.0") is None
     assert tag_digest(config, f"{config.bundle_ref('restart-authored')}:1.0.0") is None
 
@@ -315,8 +320,7 @@ def test_registry_dying_before_the_bundle_lands_is_not_reported_as_done(
     assert r.bundle is not None
     # what did happen is reported as such: the image was pushed, the bundle was not
     assert r.image.action is Action.BUILT
-    assert r.bundle.action is not Action.PUSHED
-    assert r.bundle.digest is None
+    assert (r.bundle.action, r.bundle.digest) == (Action.FAILED, None)
     assert tag_digest(config, f"{config.bundle_ref('restart-deployment')}:1.0.0") is None
     # back up: the next run reuses the image and completes the release
     fault_proxy.heal()
@@ -359,3 +363,68 @@ def test_image_labels_carry_provenance(config: Config, docker_engine: str) -> No
     assert labels[build.OCI_VERSION] == "1.0.0"
     assert labels[build.SOURCE_HASH_LABEL] == r.source_hash
     assert build.BASE_OVERRIDE_LABEL in labels
+
+
+def _push_image_manifest(client: RegistryClient, repo: str, labels: dict[str, str]) -> str:
+    from playbookctl.oci import OCI_MANIFEST, sha256_digest
+
+    config_blob = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {"Labels": labels},
+            "rootfs": {"type": "layers", "diff_ids": []},
+        }
+    ).encode()
+    client.push_blob(repo, config_blob)
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": sha256_digest(config_blob),
+                "size": len(config_blob),
+            },
+            "layers": [],
+        }
+    ).encode()
+    return client.push_manifest(repo, sha256_digest(manifest), manifest, OCI_MANIFEST)
+
+
+@pytest.mark.parametrize(
+    ("platforms", "expected_hash"),
+    [
+        ([("linux", "arm64", "arm"), ("linux", "amd64", "amd")], "amd"),
+        ([("linux", "arm64", "arm")], None),  # no amd64 entry: no hash to trust
+    ],
+)  # fmt: skip
+def test_published_image_reads_the_label_through_an_index(
+    registry: LocalRegistry,
+    tmp_path: Path,
+    platforms: list[tuple[str, str, str]],
+    expected_hash: str | None,
+) -> None:
+    from playbookctl.oci import OCI_INDEX, OCI_MANIFEST, sha256_digest
+
+    config = Config(root=tmp_path, registry=registry.host)
+    repo = f"index{next(_ids)}/img"
+    with RegistryClient(config) as client:
+        entries = []
+        for os_name, arch, marker in platforms:
+            digest = _push_image_manifest(client, repo, {build.SOURCE_HASH_LABEL: marker})
+            size = client.resolve(f"{registry.host}/{repo}@{digest}").size  # type: ignore[union-attr]
+            entries.append(
+                {
+                    "mediaType": OCI_MANIFEST,
+                    "digest": digest,
+                    "size": size,
+                    "platform": {"os": os_name, "architecture": arch},
+                }
+            )
+        index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries})
+        index_digest = client.push_manifest(repo, "1.0.0", index.encode(), OCI_INDEX)
+        published = published_image(client, f"{registry.host}/{repo}:1.0.0")
+    assert index_digest == sha256_digest(index.encode())
+    assert published is not None
+    assert (published.digest, published.source_hash) == (index_digest, expected_hash)

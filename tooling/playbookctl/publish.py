@@ -279,6 +279,8 @@ def _publish_steps(run: _Run, pb: Playbook, result: PublishResult) -> None:
         result.messages.append(f"{bundle_ref} was published meanwhile from the same source")
         return
     run.on_event(name, f"pushing bundle {bundle_ref}")
+    # Failed until proven pushed and read back: an exception below leaves it so.
+    result.bundle = Artifact(bundle_repo, version, None, Action.FAILED)
     digest = push_bundle(client, bundle_ref, bundle)
     _verify_bundle(client, f"{bundle_repo}@{digest}", rendered, annotations)
     result.bundle = Artifact(bundle_repo, version, digest, Action.PUSHED)
@@ -300,6 +302,7 @@ def _image(
     if run.dry_run:
         result.image = Artifact(image_repo, version, None, Action.DRY_RUN)
         return None
+    result.image = Artifact(image_repo, version, None, Action.FAILED)  # until pushed
     engine = run.engine()
     labels = build.image_labels(
         source_repository=run.source_repository,
