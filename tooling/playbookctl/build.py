@@ -38,16 +38,23 @@ from docker.errors import DockerException
 from docker.utils import kwargs_from_env
 from docker.utils.build import exclude_paths
 
+from playbookctl.bundle import (
+    ANNOTATION_REVISION,
+    ANNOTATION_SOURCE,
+    ANNOTATION_SOURCE_HASH,
+    ANNOTATION_VERSION,
+)
 from playbookctl.config import Config
 from playbookctl.errors import BuildError
 from playbookctl.oci import is_loopback, load_credentials
 
-# Image labels. The source hash is what decides "same version, same content" on a re-run.
-SOURCE_HASH_LABEL = "dev.playbookctl.source-hash"
+# Image labels: the same keys as the bundle's manifest annotations. The source hash is what
+# decides "same version, same content" on a re-run.
+SOURCE_HASH_LABEL = ANNOTATION_SOURCE_HASH
+OCI_SOURCE = ANNOTATION_SOURCE
+OCI_REVISION = ANNOTATION_REVISION
+OCI_VERSION = ANNOTATION_VERSION
 BASE_OVERRIDE_LABEL = "dev.playbookctl.base-override"
-OCI_SOURCE = "org.opencontainers.image.source"
-OCI_REVISION = "org.opencontainers.image.revision"
-OCI_VERSION = "org.opencontainers.image.version"
 
 TAIL_LINES = 20
 # Context tar headers are fixed so the same tree sends the same bytes (and COPY keeps no mtimes).
