@@ -128,6 +128,46 @@ HEAD = "apiVersion: tekton.dev/v1\nkind: Pipeline\nmetadata:\n  name: p\nspec:\n
             ],
             id="pipeline result names a missing task",
         ),
+        pytest.param(
+            "  tasks:\n    - {name: a, taskRef: {name: _t}}\n",
+            [
+                (
+                    "tekton.task-ref",
+                    7,
+                    33,
+                    "invalid value: name part must consist of alphanumeric characters, '-', '_' "
+                    "or '.', and must start and end with an alphanumeric character (e.g. "
+                    "'MyName',  or 'my.name',  or '123-abc', regex used for validation is "
+                    "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]'): tasks[0].taskRef.name",
+                )
+            ],
+            id="taskRef name that is not a qualified name",
+        ),
+        pytest.param(
+            "  tasks:\n    - {name: a, taskRef: {name: t, resolver: git}}\n",
+            [
+                (
+                    "tekton.task-ref",
+                    7,
+                    33,
+                    "invalid value: invalid URI for request: tasks[0].taskRef.name",
+                )
+            ],
+            id="taskRef name next to a resolver must be a URL",
+        ),
+        pytest.param(
+            "  params: [{name: o, type: object}]\n"
+            "  tasks:\n    - {name: a, taskSpec: {steps: [{image: alpine}]}}\n",
+            [
+                (
+                    "tekton.param-properties",
+                    6,
+                    12,
+                    "missing field(s): spec.tasks[0].o.properties",
+                )
+            ],
+            id="object param without properties seen by an embedded spec",
+        ),
     ],
 )
 def test_positions_and_messages(spec: str, expected: list[tuple[str, int, int, str]]) -> None:
