@@ -11,6 +11,7 @@ pulled from the internet.
 from __future__ import annotations
 
 from collections.abc import Iterator
+
 import pytest
 
 from playbookctl.devenv.base_image import make_base_image
