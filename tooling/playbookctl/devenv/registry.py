@@ -85,7 +85,8 @@ class LocalRegistry:
         lines = [
             "version: 0.1",
             "log: {level: error, accesslog: {disabled: true}}",
-            f"storage: {{filesystem: {{rootdirectory: {data}}}, delete: {{enabled: true}}}}",
+            f"storage: {{filesystem: {{rootdirectory: {data}}}, delete: {{enabled: true}}, "
+            "cache: {blobdescriptor: inmemory}}",
             f"http: {{addr: '{self.host}', secret: {secrets.token_hex(16)}}}",
         ]
         if self.auth:
