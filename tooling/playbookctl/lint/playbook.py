@@ -586,7 +586,8 @@ def rule_non_root(ctx: _Ctx) -> None:
             image = container.get("image", tmpl.get("image"))
             run_as_user = _security(container, tmpl, "runAsUser")
             non_root = _security(container, tmpl, "runAsNonRoot")
-            if run_as_user == 0 or non_root is False:
+            pinned = isinstance(run_as_user, int) and not isinstance(run_as_user, bool)
+            if (pinned and run_as_user == 0) or non_root is False:
                 ctx.add(
                     doc,
                     "playbook.non-root",
@@ -595,7 +596,6 @@ def rule_non_root(ctx: _Ctx) -> None:
                     "false); Kubernaut runs workflows as non-root",
                 )
                 continue
-            pinned = isinstance(run_as_user, int) and not isinstance(run_as_user, bool)
             if image == placeholder:
                 runs_own_image = True
                 own_steps_pin_user = own_steps_pin_user and pinned
@@ -699,7 +699,7 @@ def rule_rbac(ctx: _Ctx) -> None:
             ctx.add(doc, "playbook.rbac-kind", (), f"{RBAC_FILE} documents must be objects")
             continue
         kind = data.get("kind")
-        if kind not in RBAC_KINDS:
+        if not isinstance(kind, str) or kind not in RBAC_KINDS:
             ctx.add(
                 doc,
                 "playbook.rbac-kind",
@@ -768,10 +768,10 @@ def rule_rbac(ctx: _Ctx) -> None:
         return
     for doc in pb.rbac:
         data = doc.data
-        if not isinstance(data, dict) or data.get("kind") not in {
+        if not isinstance(data, dict) or data.get("kind") not in (
             "RoleBinding",
             "ClusterRoleBinding",
-        }:
+        ):
             continue
         subjects = data.get("subjects")
         ok = any(
