@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import requests
 
 from playbookctl.config import Config
 from playbookctl.errors import RegistryError
@@ -142,6 +143,7 @@ def _b64(s: str) -> str:
             None,
         ),
         ({}, {"PLAYBOOKCTL_REGISTRY_TOKEN": "tok"}, "r.example", (None, None, None, "tok")),
+        ({}, {"PLAYBOOKCTL_REGISTRY_TOKEN": "tok\n"}, "r.example", (None, None, None, "tok")),
         # a credential helper that is not installed gives no credentials, not a crash
         ({"credHelpers": {"r.example": "nonexistent-helper"}}, {}, "r.example", None),
     ],
@@ -187,3 +189,39 @@ def test_bad_auth_entry_does_not_echo_it(tmp_path: Path) -> None:
     with pytest.raises(RegistryError) as err:
         load_credentials("r.example", Config(root=tmp_path), {"DOCKER_CONFIG": str(tmp_path)})
     assert "secret" not in str(err.value)
+
+
+def _response(status: int, retry_after: str | None = None) -> requests.Response:
+    resp = requests.Response()
+    resp.status_code = status
+    if retry_after is not None:
+        resp.headers["Retry-After"] = retry_after
+    return resp
+
+
+@pytest.mark.parametrize(
+    ("attempt", "status", "retry_after", "low", "high"),
+    [
+        (0, None, None, 0.125, 0.25),  # connection error: base 0.25 s, jitter 50-100 %
+        (1, 500, None, 0.25, 0.5),
+        (3, 503, None, 1.0, 2.0),
+        (10, 502, None, 2.0, 4.0),  # capped
+        (0, 429, "2", 2.0, 2.0),  # Retry-After honoured
+        (0, 429, "3600", 10.0, 10.0),  # ... but capped
+        (0, 429, "Wed, 21 Oct 2015 07:28:00 GMT", 0.125, 0.25),  # a date: plain backoff
+        (0, 503, "5", 0.125, 0.25),  # Retry-After only matters on 429
+    ],
+)
+def test_backoff(
+    *,
+    tmp_path: Path,
+    attempt: int,
+    status: int | None,
+    retry_after: str | None,
+    low: float,
+    high: float,
+) -> None:
+    client = RegistryClient(Config(root=tmp_path))
+    resp = None if status is None else _response(status, retry_after)
+    for _ in range(20):
+        assert low <= client._backoff(attempt, resp) <= high

@@ -250,7 +250,7 @@ def load_credentials(
     env = os.environ if env is None else env
     if host == config.registry:
         if env.get(ENV_TOKEN):
-            return _Creds(bearer=env[ENV_TOKEN])
+            return _Creds(bearer=env[ENV_TOKEN].strip())  # a token read from a file ends in \n
         if env.get(ENV_USERNAME) and env.get(ENV_PASSWORD) is not None:
             return _Creds(username=env[ENV_USERNAME], password=env[ENV_PASSWORD])
     path = _docker_config_path(env)
