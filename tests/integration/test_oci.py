@@ -276,6 +276,20 @@ def test_token_flow_with_identity_token(
     assert {r["method"] for r in fault_proxy.token_auth.token_requests} == {"POST"}
 
 
+def test_ready_bearer_token_from_the_environment(
+    fault_proxy: FaultProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fault_proxy.require_token("robot", SECRET_PASSWORD)
+    assert fault_proxy.token_auth is not None
+    fault_proxy.token_auth.tokens["ready-made"] = {"repository:it/ready:pull,push"}
+    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_TOKEN", "ready-made")
+    with RegistryClient(_cfg(tmp_path, fault_proxy.host)) as c:
+        digest = c.push_blob("it/ready", b"with a ready token")
+        assert c.get_blob("it/ready", digest) == b"with a ready token"
+    assert fault_proxy.token_auth.token_requests == []  # used as is, never exchanged
+    assert all(status != 401 for _, _, status in fault_proxy.log)
+
+
 def test_token_flow_bad_credentials_not_printed(
     fault_proxy: FaultProxy,
     tmp_path: Path,
