@@ -428,3 +428,53 @@ def test_published_image_reads_the_label_through_an_index(
     assert index_digest == sha256_digest(index.encode())
     assert published is not None
     assert (published.digest, published.source_hash) == (index_digest, expected_hash)
+
+
+@pytest.mark.parametrize("source", ["environment", "docker-config", "none"])
+def test_registry_that_demands_a_login(
+    *,
+    repo: Path,
+    auth_registry: LocalRegistry,
+    base_image: str,
+    docker_engine: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    source: str,
+) -> None:
+    """The image push (through the engine) and the bundle push (oci.py) use the same credentials."""
+    import base64
+    import os
+
+    user, password = auth_registry.username, auth_registry.password
+    if source == "environment":
+        monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_USERNAME", user)
+        monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_PASSWORD", password)
+    elif source == "docker-config":
+        docker_config = Path(os.environ["DOCKER_CONFIG"])
+        docker_config.mkdir(parents=True, exist_ok=True)
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        (docker_config / "config.json").write_text(
+            json.dumps({"auths": {auth_registry.host: {"auth": token}}})
+        )
+    n = next(_ids)
+    config = Config(
+        root=repo,
+        registry=auth_registry.host,
+        image_repo=f"auth{n}/images",
+        bundle_repo=f"auth{n}/bundles",
+        base_image_overrides={PROD_FROM: base_image},
+        registry_timeout=10.0,
+        registry_retries=1,
+    )
+    r = run_publish(config, docker_engine, ["restart-deployment"])["restart-deployment"]
+    if source == "none":
+        assert r.status is Action.FAILED
+        assert r.error is not None
+        assert "authentication required" in r.error
+        assert "PLAYBOOKCTL_REGISTRY_USERNAME" in r.error  # says what to do
+        return
+    assert (r.status, r.error) == (Action.PUSHED, None)
+    assert r.image is not None
+    assert r.image.action is Action.BUILT
+    dump = json.dumps(r.to_json())
+    assert password not in dump
