@@ -57,6 +57,7 @@ OCI_VERSION = ANNOTATION_VERSION
 BASE_OVERRIDE_LABEL = "dev.playbookctl.base-override"
 
 TAIL_LINES = 20
+PUSH_RETRY_BUDGET = 30.0  # seconds after which a failing push is not tried again
 # Context tar headers are fixed so the same tree sends the same bytes (and COPY keeps no mtimes).
 _CONTEXT_MTIME = 0
 
@@ -342,18 +343,21 @@ class Engine:
     ) -> str:
         """Push `repo:tag`; return the pushed manifest digest (the push stream's aux.Digest).
 
-        Connection errors and server errors are retried `retries` times with backoff: pushing the
-        same local image to the same tag again writes the same manifest, so a retry never
-        changes what a tag points to.
+        Connection errors and server errors are retried up to `retries` times with backoff, and
+        not after PUSH_RETRY_BUDGET seconds (the engine already retries each layer upload itself,
+        with pauses of its own): pushing the same local image to the same tag again writes the
+        same manifest, so a retry never changes what a tag points to.
         """
         repo, tag = split_tag(ref)
         auth_config = dict(auth) if auth else None
         attempt = 0
+        started = time.monotonic()
         while True:
             try:
                 return self._push_once(repo, tag, auth_config, on_line)
             except BuildError as exc:
-                if attempt >= retries or not _transient(str(exc)):
+                out_of_time = time.monotonic() - started > PUSH_RETRY_BUDGET
+                if attempt >= retries or out_of_time or not _transient(str(exc)):
                     raise
                 attempt += 1
                 on_line(f"push of {ref} failed ({exc}); retry {attempt}/{retries}")
