@@ -478,3 +478,27 @@ def test_registry_that_demands_a_login(
     assert r.image.action is Action.BUILT
     dump = json.dumps(r.to_json())
     assert password not in dump
+
+
+@pytest.mark.parametrize("fault", ["500", "drop"])
+def test_image_push_failing_once_is_retried(
+    config: Config, docker_engine: str, fault_proxy: FaultProxy, fault: str
+) -> None:
+    via_proxy = config.with_overrides(registry=fault_proxy.host, push_retries=2)
+
+    def image_manifest_put(method: str, path: str) -> bool:
+        return method == "PUT" and "/images/" in path and "/manifests/" in path
+
+    if fault == "500":
+        fault_proxy.fail_next(1, 500, match=image_manifest_put)
+    else:
+        fault_proxy.drop_next(1, match=image_manifest_put)
+    started = time.monotonic()
+    r = run_publish(via_proxy, docker_engine, ["restart-deployment"])["restart-deployment"]
+    assert time.monotonic() - started < 60
+    assert (r.status, r.error) == (Action.PUSHED, None)
+    puts = [s for m, p, s in fault_proxy.log if image_manifest_put(m, p)]
+    assert puts[0] in (500, -1)
+    assert puts[-1] == 201
+    assert r.image is not None
+    assert tag_digest(config, f"{config.image_ref('restart-deployment')}:1.0.0") == r.image.digest
