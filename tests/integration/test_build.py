@@ -148,3 +148,15 @@ def test_no_engine_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(BuildError, match="cannot reach a Docker engine at unix://") as info:
         build.Engine(f"unix://{tmp_path}/none.sock")
     assert "DOCKER_HOST" in str(info.value)
+
+
+def test_stand_in_through_an_arg_default(
+    docker_engine: str, base_image: str, registry: LocalRegistry, tmp_path: Path
+) -> None:
+    ctx = _context(tmp_path / "ctx", f"ARG BASE={PROD}\nFROM ${{BASE}}\nRUN test -x /bin/sh\n")
+    with build.Engine(docker_engine) as engine:
+        built = engine.build(
+            ctx, tag=f"{registry.host}/build-test/arg:1", overrides={PROD: base_image}
+        )
+    assert built.overrides == {PROD: base_image}
+    assert build.BASE_OVERRIDE_LABEL in built.labels

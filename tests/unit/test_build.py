@@ -54,6 +54,14 @@ LOCAL = "127.0.0.1:5000/test-base/busybox:1"
             {PROD: LOCAL},
         ),
         ("FROM scratch", "FROM scratch", {}),
+        # an ARG default that a FROM uses is where the reference is written
+        (
+            f"ARG BASE={PROD}\nFROM ${{BASE}}\n",
+            f"ARG BASE={LOCAL}\nFROM ${{BASE}}\n",
+            {PROD: LOCAL},
+        ),
+        (f'ARG BASE="{PROD}"\n', f'ARG BASE="{LOCAL}"\n', {PROD: LOCAL}),
+        ("ARG VERSION=1.2\n", "ARG VERSION=1.2\n", {}),
     ],
 )
 def test_rewrite_from(source: str, expected: str, used: dict[str, str]) -> None:

@@ -67,6 +67,11 @@ _FROM_RE = re.compile(
     r"^(?P<lead>\s*FROM\s+(?:--\S+\s+)*)(?P<image>\S+)(?P<rest>(?:\s+AS\s+\S+)?\s*)$",
     re.IGNORECASE,
 )
+# `ARG BASE=ref` feeding `FROM ${BASE}`: the default is where the reference is written.
+_ARG_RE = re.compile(
+    r"^(?P<lead>\s*ARG\s+\w+=)(?P<q>[\"']?)(?P<image>[^\s\"']+)(?P=q)(?P<rest>\s*)$",
+    re.IGNORECASE,
+)
 
 
 def _noop(_line: str) -> None:
@@ -80,8 +85,8 @@ def _noop(_line: str) -> None:
 def rewrite_from(text: str, overrides: Mapping[str, str]) -> tuple[str, dict[str, str]]:
     """Replace FROM references found in `overrides` (exact match); return (text, used overrides).
 
-    Only the image token of a FROM instruction changes; comments, flags, `AS name` and every
-    other line stay byte for byte.
+    Only the image token of a FROM instruction (or the default of an `ARG NAME=ref` a FROM
+    uses) changes; comments, flags, `AS name` and every other line stay byte for byte.
     """
     if not overrides:
         return text, {}
@@ -91,11 +96,12 @@ def rewrite_from(text: str, overrides: Mapping[str, str]) -> tuple[str, dict[str
     for line in text.splitlines(keepends=True):
         body = line.rstrip("\r\n")
         ending = line[len(body) :]
-        m = None if continued else _FROM_RE.match(body)
+        m = None if continued else (_FROM_RE.match(body) or _ARG_RE.match(body))
         if m and m.group("image") in overrides:
             image = m.group("image")
             used[image] = overrides[image]
-            body = f"{m.group('lead')}{overrides[image]}{m.group('rest')}"
+            quote = m.groupdict().get("q") or ""
+            body = f"{m.group('lead')}{quote}{overrides[image]}{quote}{m.group('rest')}"
         out.append(body + ending)
         stripped = body.strip()
         # A continuation line belongs to the previous instruction, even if it starts with FROM.
