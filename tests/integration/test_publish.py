@@ -261,6 +261,7 @@ def test_dry_run_writes_nothing_and_predicts_the_bundle_digest(
     assert r.status is Action.DRY_RUN
     assert r.image is not None
     assert r.image.action is Action.DRY_RUN
+    assert any("locally; not pushed" in m for m in r.messages)  # it did build
     assert not [m for m, _, _ in fault_proxy.log if m in WRITES]
     # once the image exists, a dry run computes the exact digest the push will produce
     real = run_publish(via_proxy, docker_engine, ["restart-deployment"])["restart-deployment"]
@@ -502,3 +503,15 @@ def test_image_push_failing_once_is_retried(
     assert puts[-1] == 201
     assert r.image is not None
     assert tag_digest(config, f"{config.image_ref('restart-deployment')}:1.0.0") == r.image.digest
+
+
+def test_dry_run_fails_on_a_containerfile_that_does_not_build(
+    config: Config, docker_engine: str
+) -> None:
+    cf = config.playbooks_dir / "restart-deployment" / "Containerfile"
+    cf.write_text(edit(cf.read_text(), "USER 65532", "RUN exit 9\nUSER 65532"))
+    r = run_publish(config, docker_engine, ["restart-deployment"], dry_run=True)
+    result = r["restart-deployment"]
+    assert result.status is Action.FAILED
+    assert result.error is not None
+    assert "RUN exit 9" in result.error

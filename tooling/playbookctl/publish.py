@@ -10,6 +10,9 @@ For each playbook, in a thread pool:
 5. build the bundle, check once more that the tag is still absent (another publisher may have
    raced us), push it, read it back by digest as Tekton would and compare.
 
+A dry run does all of this except writing to the registry: images not yet published are built
+in the local engine (so a pull request shows whether they build), never pushed.
+
 Versions are immutable: nothing here overwrites or deletes a tag. A result's status says what
 really happened; an image pushed before a later step failed is reported as built, with the
 playbook failed, and the next run reuses it.
@@ -48,7 +51,7 @@ from playbookctl.render import RenderedPipeline, render_pipeline
 from playbookctl.results import Action, Artifact, PublishResult
 
 EventCallback = Callable[[str, str], None]  # (playbook name, message)
-# Dry runs validate the rendered Pipeline before any image exists: a digest of the right shape.
+# Dry runs validate the rendered Pipeline without a pushed image: a digest of the right shape.
 DRY_RUN_DIGEST = "sha256:" + "0" * 64
 MAX_SHOWN_FINDINGS = 5
 
@@ -299,9 +302,6 @@ def _image(
         result.image = Artifact(image_repo, version, existing.digest, Action.REUSED)
         run.on_event(name, f"{image_ref} already published from this source: reused")
         return existing.digest
-    if run.dry_run:
-        result.image = Artifact(image_repo, version, None, Action.DRY_RUN)
-        return None
     result.image = Artifact(image_repo, version, None, Action.FAILED)  # until pushed
     engine = run.engine()
     labels = build.image_labels(
@@ -325,6 +325,12 @@ def _image(
             "built on base-image stand-in(s): "
             + ", ".join(f"{k} -> {v}" for k, v in sorted(built.overrides.items()))
         )
+    if run.dry_run:
+        # Built in the local engine only (a pull request's check that it builds): no digest,
+        # since only a push gives the registry's.
+        result.image = Artifact(image_repo, version, None, Action.DRY_RUN)
+        result.messages.append(f"built {built.image_id} locally; not pushed (dry run)")
+        return None
     raced = published_image(run.client, image_ref)
     if raced is not None:
         _check_same_source(image_ref, raced, result.source_hash)

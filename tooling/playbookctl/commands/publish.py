@@ -32,7 +32,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--dry-run",
         action="store_true",
-        help="lint, look up the registry and render; build and write nothing",
+        help="lint, look up the registry, build images not yet published (locally), render "
+        "and validate; write nothing to the registry",
     )
     parser.add_argument("--format", choices=("human", "json"), default="human")
     parser.add_argument(
