@@ -107,7 +107,8 @@ def logging_wrapper(tmp_path: Path, tool: str, log: Path) -> str:
     assert real is not None
     wrapper = write(
         tmp_path / "bin" / tool,
-        f'#!/bin/sh\necho "$#" >> "{log}"\nexec "{real}" "$@"\n',
+        # `--version` (read once for the cache key) is not a lint run: not logged.
+        f'#!/bin/sh\n[ "$1" = --version ] || echo "$#" >> "{log}"\nexec "{real}" "$@"\n',
         0o755,
     )
     return str(wrapper)

@@ -30,12 +30,21 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="skip hadolint and shellcheck",
     )
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="neither read nor write the cache of hadolint and shellcheck verdicts "
+        "(also PLAYBOOKCTL_NO_CACHE=1; location: PLAYBOOKCTL_CACHE_DIR, default "
+        "$XDG_CACHE_HOME/playbookctl)",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
     from playbookctl.lint import lint_paths  # noqa: PLC0415 - keeps other commands' start fast
 
-    findings = lint_paths(list(args.paths), config, run_external=not args.no_external)
+    findings = lint_paths(
+        list(args.paths), config, run_external=not args.no_external, use_cache=not args.no_cache
+    )
     REPORTERS[args.format or default_format()](findings, sys.stdout)
     return 1 if has_errors(findings) else 0

@@ -203,8 +203,12 @@ def _scripts_of(doc: Document, path: Path) -> list[external.EmbeddedScript]:
     return embedded_scripts(doc, source)
 
 
-def lint_paths(paths: list[Path], config: Config, *, run_external: bool = True) -> list[Finding]:
-    """Lint the given paths (the whole repository when empty); findings sorted and unique."""
+def lint_paths(
+    paths: list[Path], config: Config, *, run_external: bool = True, use_cache: bool = True
+) -> list[Finding]:
+    """Lint the given paths (the whole repository when empty); findings sorted and unique.
+
+    use_cache: reuse the external linters' cached verdicts (lint/cache.py)."""
     targets = classify(paths, config)
     root = config.root.resolve()
     action_types_dir = config.action_types_dir.resolve()
@@ -257,7 +261,12 @@ def lint_paths(paths: list[Path], config: Config, *, run_external: bool = True) 
     if run_external:
         findings.extend(
             external.run_external(
-                containerfiles, scripts, root, jobs=config.jobs, embedded=embedded
+                containerfiles,
+                scripts,
+                root,
+                jobs=config.jobs,
+                embedded=embedded,
+                use_cache=use_cache,
             )
         )
     return sorted_unique(findings)
