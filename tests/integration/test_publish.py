@@ -515,3 +515,23 @@ def test_dry_run_fails_on_a_containerfile_that_does_not_build(
     assert result.status is Action.FAILED
     assert result.error is not None
     assert "RUN exit 9" in result.error
+
+
+def test_reused_release_keeps_the_commit_it_was_built_from(
+    config: Config, docker_engine: str
+) -> None:
+    first = run_publish(config, docker_engine, ["restart-deployment"])["restart-deployment"]
+    assert (first.status, first.commit) == (Action.PUSHED, COMMIT)
+    later = "f" * 40
+    again = publish(
+        config,
+        ["restart-deployment"],
+        jobs=1,
+        dry_run=False,
+        commit=later,
+        source_repository=SOURCE,
+        docker_host=docker_engine,
+    )[0]
+    assert again.status is Action.REUSED
+    # provenance names the source that produced the bundle, not the run that found it
+    assert again.commit == COMMIT

@@ -66,6 +66,9 @@ class Published:
 
     digest: str
     source_hash: str | None
+    # The commit the published artifact was made from (bundles only): a reused release keeps
+    # naming the source that really produced it, not the commit of the run that found it.
+    revision: str | None = None
 
 
 class _RefusedError(FatalError):
@@ -243,6 +246,7 @@ def _publish_steps(run: _Run, pb: Playbook, result: PublishResult) -> None:
     if existing is not None:
         _check_same_source(bundle_ref, existing, result.source_hash)
         result.bundle = Artifact(bundle_repo, version, existing.digest, Action.REUSED)
+        result.commit = existing.revision or result.commit
         image = client.resolve(image_ref)
         result.image = Artifact(image_repo, version, image.digest if image else None, Action.REUSED)
         result.status = Action.REUSED
@@ -371,8 +375,15 @@ def published_bundle(client: RegistryClient, ref: str) -> Published | None:
         return None
     manifest = _json_object(data)
     annotations = manifest.get("annotations") if isinstance(manifest, dict) else None
-    value = annotations.get(ANNOTATION_SOURCE_HASH) if isinstance(annotations, dict) else None
-    return Published(digest, value if isinstance(value, str) else None)
+    if not isinstance(annotations, dict):
+        return Published(digest, None)
+    value = annotations.get(ANNOTATION_SOURCE_HASH)
+    revision = annotations.get(ANNOTATION_REVISION)
+    return Published(
+        digest,
+        value if isinstance(value, str) else None,
+        revision if isinstance(revision, str) and revision else None,
+    )
 
 
 def published_image(client: RegistryClient, ref: str) -> Published | None:
