@@ -92,6 +92,11 @@ def run(tmp: Path) -> int:
             first = sorted(listing.split())
             print(git(remote, "show", f"{after}:registry/workflows/{first[0]}"))
 
+        say("verify: every registration's bundle and images, as Tekton and Kubernaut read them")
+        if playbookctl(work, env, "verify") != 0:
+            print("demo: verify failed", file=sys.stderr)
+            return 1
+
         say("release #2: nothing changed, so nothing is published, committed or pushed")
         if playbookctl(work, env, "release") != 0:
             print("demo: the second release failed", file=sys.stderr)
