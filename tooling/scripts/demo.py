@@ -4,8 +4,9 @@
 2. build a busybox stand-in for the playbooks' base images and map their FROM lines to it;
 3. clone this repository (its committed HEAD) into a bare remote and a scratch working copy;
 4. run `playbookctl release` there: table, registry/ diff, the commit it pushed;
-5. run it again: no publish, no commit, no push;
-6. stop everything it started and remove its temp dir, also on failure or Ctrl-C.
+5. `playbookctl verify` the result against the registry;
+6. run the release again: no publish, no commit, no push;
+7. stop everything it started and remove its temp dir, also on failure or Ctrl-C.
 """
 
 from __future__ import annotations
