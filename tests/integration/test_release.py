@@ -372,6 +372,8 @@ def test_cli_release_writes_step_summary(
         "Rel Bot",
         "--author-email",
         "rel@example.invalid",
+        "--source-repository",
+        "https://git.example.invalid/playbooks",
     ]
     assert main(args) == 0
     out = capsys.readouterr().out
@@ -381,6 +383,8 @@ def test_cli_release_writes_step_summary(
     assert "| playbook | version | bundle digest | what happened |" in text
     assert "| alpha | 1.0.0 | `sha256:" in text
     assert repo.git("log", "-1", "--format=%an <%ae>") == "Rel Bot <rel@example.invalid>"
+    registration = (repo.path / "registry" / "workflows" / "alpha.yaml").read_text()
+    assert "source-repository: https://git.example.invalid/playbooks" in registration
     assert main(args) == 0
     assert "no change: nothing committed, nothing pushed" in capsys.readouterr().out
 

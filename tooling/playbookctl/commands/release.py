@@ -36,6 +36,13 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--jobs", type=int, default=None, help="playbooks published in parallel")
     parser.add_argument("--author-name", default=None, help="release commit author name")
     parser.add_argument("--author-email", default=None, help="release commit author email")
+    parser.add_argument(
+        "--source-repository",
+        default=None,
+        metavar="URL",
+        help="provenance URL recorded in images, bundles and registrations "
+        "(default: setting, GITHUB_REPOSITORY, then the remote's URL)",
+    )
     add_registry_flags(parser)
     parser.set_defaults(func=run)
 
@@ -49,7 +56,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
         write_step_summary,
     )
 
-    config = config.with_overrides(**registry_overrides(args))
+    config = config.with_overrides(
+        **registry_overrides(args), source_repository=args.source_repository
+    )
     opts = ReleaseOptions(
         base=args.base,
         branch=args.branch,
