@@ -453,3 +453,26 @@ def test_unpushed_release_commit_is_rebuilt_when_the_remote_moved(
     assert len(release_commits(repo)) == 1
     assert git(repo.remote, "merge-base", "--is-ancestor", other.head(), "refs/heads/main") == ""
     bundles_exist(config, repo)
+
+
+def test_published_but_unregistered_version_with_other_content_is_refused(
+    setup: tuple[PlaybookRepo, Config], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The registry holds alpha 1.0.0 from other content (a run that never registered it):
+    the plan cannot see that, publish refuses, and nothing is registered for alpha."""
+    repo, config = setup
+    (first,) = publish(
+        config, ["alpha"], jobs=1, dry_run=False, commit=repo.head(), source_repository=""
+    )
+    assert first.status is Action.PUSHED
+    repo.write_playbook("alpha", "1.0.0", marker="other content")
+    repo.commit_all("change alpha, same version")
+    repo.push()
+    report = release(config, ReleaseOptions())
+    by_name = {r.name: r for r in report.results}
+    assert by_name["alpha"].status is Action.REFUSED
+    assert report.failed == ["alpha"]
+    registered = read_registrations(config)
+    assert "alpha" not in registered
+    assert registered["beta"].version == "2.0.0"  # the others still land
+    assert len(release_commits(repo)) == 1
