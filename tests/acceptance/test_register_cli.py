@@ -96,3 +96,28 @@ def test_unreadable_results_file_is_one_line_error(
     err = capsys.readouterr().err
     assert "not a publish result file" in err
     assert err.count("\n") == 1
+
+
+def test_deletions_only_with_missing_results_dir(
+    playbook_repo: PlaybookRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A release that only deletes playbooks has no publish artifacts: --missing-ok."""
+    results = tmp_path / "results.json"
+    results.write_text(dump_results([result(playbook_repo, "alpha", "1.0.0")]))
+    root = str(playbook_repo.path)
+    assert main(["-C", root, "register", str(results), "--commit"]) == 0
+    assert (playbook_repo.path / "registry/workflows/alpha.yaml").is_file()
+    playbook_repo.git("rm", "-rq", "playbooks/alpha")
+    playbook_repo.git("commit", "-qm", "drop alpha")
+    capsys.readouterr()
+    missing = tmp_path / "publish-results"
+    # Without the flag a missing path is an error, never silently nothing.
+    assert main(["-C", root, "register", str(missing), "--commit"]) == 1
+    assert "publish-results" in capsys.readouterr().err
+    assert main(["-C", root, "register", str(missing), "--missing-ok", "--commit"]) == 0
+    assert not (playbook_repo.path / "registry/workflows/alpha.yaml").exists()
+    assert (
+        "workflows/alpha.yaml"
+        not in (playbook_repo.path / "registry/kustomization.yaml").read_text()
+    )
+    assert playbook_repo.git("status", "--porcelain") == ""

@@ -168,6 +168,9 @@ def test_release_workflow_least_privilege_and_serialised_register() -> None:
     assert jobs["register"]["concurrency"]["cancel-in-progress"] is False
     assert jobs["publish"]["needs"] == "plan"
     assert set(jobs["register"]["needs"]) == {"plan", "publish"}
-    for name in ("publish", "register"):
-        assert jobs[name]["if"] == "needs.plan.outputs.has-work == 'true'"
+    assert jobs["publish"]["if"] == "needs.plan.outputs.has-work == 'true'"
+    # deletions alone still reach register; a cancelled run never does
+    assert jobs["register"]["if"] == (
+        "${{ !cancelled() && needs.plan.outputs.has-changes == 'true' }}"
+    )
     assert jobs["publish"]["strategy"]["matrix"] == "${{ fromJSON(needs.plan.outputs.matrix) }}"

@@ -37,6 +37,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--author-name", default=None, help="commit author name")
     parser.add_argument("--author-email", default=None, help="commit author email")
     parser.add_argument("--dry-run", action="store_true", help="report, write nothing")
+    parser.add_argument(
+        "--missing-ok",
+        action="store_true",
+        help="a RESULTS path that does not exist counts as no results (a release that only "
+        "deletes playbooks has no publish artifacts; deletions are still registered)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -45,7 +51,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
 
     if args.push and args.dry_run:
         raise UsageError("--push and --dry-run exclude each other")
-    results = read_results(args.results)
+    inputs = [p for p in args.results if p.exists()] if args.missing_ok else args.results
+    results = read_results(inputs)
     if args.push:
         return _push(args, config, results)
     return _write(args, config, results)
@@ -95,7 +102,11 @@ def _push(args: argparse.Namespace, config: Config, results: list[Any]) -> int:
         author_email=args.author_email,
     )
     report = register_and_push(
-        config, results, opts, log=lambda m: print(f"register: {m}", file=sys.stderr)
+        config,
+        results,
+        opts,
+        log=lambda m: print(f"register: {m}", file=sys.stderr),
+        inputs=args.results,
     )
     print(format_table(report))
     for note in report.notes:
