@@ -4,7 +4,6 @@ Docker engine (or use the one a CI runner already has) and bare git remotes in t
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
-def _isolate_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _isolate_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Nothing a test runs may write to the real home directory or the real Docker config."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
@@ -33,7 +34,6 @@ def _isolate_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     for var in list(os.environ):
         if var.startswith(("PLAYBOOKCTL_", "GITHUB_")):
             monkeypatch.delenv(var)
-    yield
 
 
 @pytest.fixture
