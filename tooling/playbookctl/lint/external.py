@@ -314,11 +314,8 @@ class _Tool:
         version = tool_version(self.binary) if self.binary else None
         if version is None:
             return lambda _path: None
-        env = sorted(
-            (k, v)
-            for k, v in os.environ.items()
-            if k == "SHELLCHECK_OPTS" or k.startswith("HADOLINT_")
-        )
+        prefix = "SHELLCHECK_OPTS" if self.name == "shellcheck" else "HADOLINT_"
+        env = sorted((k, v) for k, v in os.environ.items() if k.startswith(prefix))
         common = [self.name, version, self.args, env]
         if self.name == "hadolint":
             common.append(_hadolint_context(self.cwd))
