@@ -218,9 +218,19 @@ def test_forbid_generated_changes_needs_base(
     assert "needs --base" in capsys.readouterr().err
 
 
-def test_null_base_of_a_first_push_means_everything(playbook_repo: PlaybookRepo) -> None:
-    """GitHub sends 40 zeros as `before` when a branch is first pushed."""
-    assert statuses(playbook_repo, base="0" * 40) == {
+@pytest.mark.parametrize("base", ["0" * 40, "", " "], ids=["all-zero", "empty", "blank"])
+def test_null_base_of_a_first_push_means_everything(playbook_repo: PlaybookRepo, base: str) -> None:
+    """GitHub sends 40 zeros as `before` when a branch is first pushed; a run by hand has no
+    `before` and an empty `base` input, so the release workflow passes `--base ""`."""
+    assert statuses(playbook_repo, base=base) == {
         "alpha": Status.PUBLISH,
         "beta": Status.PUBLISH,
     }
+
+
+def test_forbid_generated_changes_needs_a_non_empty_base(
+    playbook_repo: PlaybookRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["-C", str(playbook_repo.path), "plan", "--base", "", "--forbid-generated-changes"]
+    assert main(args) == 2
+    assert "needs --base" in capsys.readouterr().err

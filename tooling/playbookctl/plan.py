@@ -237,9 +237,10 @@ def make_plan(
     `base..head` without a merge base). Deletions are always reported: a registration whose
     playbook is gone at head must go whichever commit removed it.
     """
-    if base is not None and _NULL_SHA.match(base):
-        # GitHub's `before` of a branch's first push: there is no previous commit, so every
-        # playbook is compared with its registration.
+    if base is not None and (_NULL_SHA.match(base) or not base.strip()):
+        # GitHub's `before` of a branch's first push, or an empty one (a run by hand without a
+        # base: no `before` at all): no previous commit, so every playbook is compared with its
+        # registration.
         base = None
     head_sha = repo.rev_parse(head) if (repo is not None and head is not None) else None
     if (

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     )
     from playbookctl.release import TRAILER  # noqa: PLC0415
 
-    if args.forbid_generated_changes and args.base is None:
+    if args.forbid_generated_changes and not (args.base or "").strip():
         raise UsageError("--forbid-generated-changes needs --base")
     repo = GitRepo(config.root)
     plan = make_plan(config, repo, base=args.base, head=args.head)
