@@ -426,6 +426,37 @@ def test_register_push_from_parallel_results_after_the_remote_moved(
     bundles_exist(config, repo)
 
 
+@pytest.mark.parametrize("stray", [None, "playbooks/alpha/extra.sh", "NOTES.md"])
+def test_register_push_reads_results_downloaded_into_the_checkout(
+    setup: tuple[PlaybookRepo, Config],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    stray: str | None,
+) -> None:
+    """The release workflow downloads the publish results to publish-results/ inside the
+    checkout: those untracked inputs are not uncommitted release content, other files are."""
+    repo, config = setup
+    results_dir = repo.path / "publish-results"
+    results_dir.mkdir()
+    results = publish(
+        config, ["alpha"], jobs=1, dry_run=False, commit=repo.head(), source_repository=""
+    )
+    (results_dir / "alpha.json").write_text(dump_results(results))
+    if stray is not None:
+        (repo.path / stray).write_text("untracked\n")
+    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY", config.registry)
+    monkeypatch.chdir(repo.path)
+    code = main(["register", "publish-results/", "--commit", "--push"])
+    err = capsys.readouterr().err
+    if stray is None:
+        assert code == 0, err
+        assert len(release_commits(repo)) == 1
+    else:
+        assert code == 1
+        assert f"uncommitted changes ({stray})" in err
+        assert release_commits(repo) == []
+
+
 def test_unpushed_release_commit_is_rebuilt_when_the_remote_moved(
     setup: tuple[PlaybookRepo, Config], tmp_path: Path
 ) -> None:

@@ -19,7 +19,7 @@ import os
 import random
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -155,9 +155,17 @@ def _backoff(attempt: int) -> None:
 
 class _Releaser:
     def __init__(
-        self, config: Config, opts: ReleaseOptions, publisher: Publisher | None, log: Any
+        self,
+        config: Config,
+        opts: ReleaseOptions,
+        publisher: Publisher | None,
+        log: Any,
+        inputs: Sequence[Path] = (),
     ) -> None:
         self.config = config
+        # Result files read by a register job (downloaded into the checkout in CI): inputs, not
+        # uncommitted release content.
+        self.inputs = [p.resolve() for p in inputs]
         self.opts = opts
         self.publisher = publisher
         self.log: Callable[[str], None] = log
@@ -170,7 +178,7 @@ class _Releaser:
     # -- preconditions ------------------------------------------------------------------------
 
     def check_tree(self) -> None:
-        dirty = self.repo.dirty_files()
+        dirty = [p for p in self.repo.dirty_files() if not self.is_input(p)]
         generated = tuple(p.rstrip("/") for p in GENERATED_PATHS)
         ours = [p for p in dirty if p.startswith(generated)]
         others = [p for p in dirty if p not in ours]
@@ -184,6 +192,10 @@ class _Releaser:
             # A killed register left these; they are regenerated from scratch below.
             self.repo.restore(list(GENERATED_PATHS))
             self.log(f"restored {len(ours)} generated file(s) left by an interrupted run")
+
+    def is_input(self, path: str) -> bool:
+        where = (self.config.root / path).resolve()
+        return any(where == p or where.is_relative_to(p) for p in self.inputs)
 
     def upstream(self, branch: str) -> str:
         head = self.repo.fetch(self.opts.remote, branch)
@@ -372,11 +384,14 @@ def register_and_push(
     opts: ReleaseOptions,
     *,
     log: Callable[[str], None] | None = None,
+    inputs: Sequence[Path] = (),
 ) -> ReleaseReport:
     """The second half of a release, for results published elsewhere (parallel CI jobs):
     check each bundle is in the registry, register, one commit, push with the same bounded
-    rebuild-and-retry on a non-fast-forward rejection."""
-    return _Releaser(config, opts, None, log or (lambda _m: None)).run(given=results)
+    rebuild-and-retry on a non-fast-forward rejection. `inputs`: the result files or
+    directories read, which may lie untracked inside the checkout (not a dirty tree)."""
+    releaser = _Releaser(config, opts, None, log or (lambda _m: None), inputs)
+    return releaser.run(given=results)
 
 
 def format_table(report: ReleaseReport) -> str:
