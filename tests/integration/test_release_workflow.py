@@ -1,0 +1,337 @@
+"""The release workflow, played on this machine from .github/workflows/release.yaml itself.
+
+tests/support/actions.py reads the jobs and steps from the file and runs them in order, with the
+environment GitHub sets, against a loopback registry, a real Docker engine and a bare git
+remote: plan, then one publish process per matrix entry (each in its own checkout, uploading its
+result as an artifact), then register, which downloads the results, commits once and pushes.
+pr.yaml's plan job is played against pull requests the gate must stop.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from playbookctl.devenv.registry import LocalRegistry
+from playbookctl.release import TRAILER
+from tests.support.actions import Event, JobRun, Runner, env_for_runner
+from tests.support.gitrepos import (
+    PYPROJECT,
+    TEST_BASE_IMAGE,
+    PlaybookRepo,
+    clone,
+    git,
+    make_playbook_repo,
+)
+
+pytestmark = pytest.mark.integration
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS = REPO_ROOT / ".github" / "workflows"
+PLAYBOOKCTL = Path(sys.executable).parent / "playbookctl"
+# What the publish job's login reads from secrets.GITHUB_TOKEN: it must never be printed.
+TOKEN = "ghs_replayTokenThatMustNeverBePrinted0001"
+NULL_SHA = "0" * 40
+_pull_numbers = itertools.count(7)
+
+
+@dataclass
+class World:
+    repo: PlaybookRepo
+    env: dict[str, str]
+    first: str  # the initial commit (alpha 1.0.0)
+    second: str  # the pushed commit the release runs for (alpha 1.1.0, beta 2.0.0)
+    runs: dict[str, list[JobRun]]
+    runner: Runner
+    home: Path
+
+    def release_runner(self, tmp: Path) -> Runner:
+        return Runner(
+            WORKFLOWS / "release.yaml",
+            self.repo.remote,
+            tmp,
+            self.env,
+            PLAYBOOKCTL,
+            secrets={"GITHUB_TOKEN": TOKEN},
+        )
+
+
+@pytest.fixture(scope="module")
+def world(
+    tmp_path_factory: pytest.TempPathFactory,
+    registry: LocalRegistry,
+    docker_engine: str,
+    base_image: str,
+) -> Iterator[World]:
+    base = tmp_path_factory.mktemp("release-workflow")
+    home = base / "home"
+    home.mkdir()
+    with pytest.MonkeyPatch.context() as mp:
+        # The setup's own commits (module scope: the per-test identity is not in place yet).
+        for key, value in env_for_runner(home, {}).items():
+            mp.setenv(key, value)
+        pyproject = (
+            PYPROJECT.replace('"registry.example.invalid"', f'"{registry.host}"')
+            .replace('"t/images"', '"workflow-replay/images"')
+            .replace('"t/bundles"', '"workflow-replay/bundles"')
+        )
+        repo = make_playbook_repo(base / "repo", {"alpha": "1.0.0"}, pyproject=pyproject)
+        first = repo.head()
+        # The project's own ignore rules (.venv/ from `make venv`, ...), as a real repository has.
+        shutil.copy(REPO_ROOT / ".gitignore", repo.path / ".gitignore")
+        repo.write_playbook("alpha", "1.1.0", marker="v2")
+        repo.write_playbook("beta", "2.0.0")
+        second = repo.commit_all("bump alpha, add beta")
+        repo.push()
+        env = env_for_runner(
+            home,
+            {
+                "DOCKER_HOST": docker_engine,
+                "PLAYBOOKCTL_BASE_IMAGE_OVERRIDES": json.dumps({TEST_BASE_IMAGE: base_image}),
+            },
+        )
+        runner = Runner(
+            WORKFLOWS / "release.yaml",
+            repo.remote,
+            base / "runner",
+            env,
+            PLAYBOOKCTL,
+            secrets={"GITHUB_TOKEN": TOKEN},
+        )
+        event = Event("push", second, payload={"before": first, "after": second})
+        runs = runner.play(event)
+        yield World(repo, env, first, second, runs, runner, home)
+
+
+def explain(run: JobRun) -> str:
+    step = run.failed_step()
+    if step is None:
+        return f"{run.name}: {run.result}"
+    return f"{run.name}: step {step.label!r} exit {step.returncode}\n{step.stdout}\n{step.stderr}"
+
+
+def remote_log(repo: PlaybookRepo) -> list[str]:
+    return git(repo.remote, "rev-list", "refs/heads/main").split()
+
+
+# -- the release -----------------------------------------------------------------------------
+
+
+def test_plan_job_outputs_the_changed_playbooks_as_a_matrix(world: World) -> None:
+    (plan,) = world.runs["plan"]
+    assert plan.result == "success", explain(plan)
+    assert plan.outputs["has-work"] == "true"
+    assert json.loads(plan.outputs["matrix"]) == {
+        "include": [{"name": "alpha", "version": "1.1.0"}, {"name": "beta", "version": "2.0.0"}]
+    }
+
+
+def test_one_publish_process_per_playbook_each_uploads_its_result(world: World) -> None:
+    runs = world.runs["publish"]
+    assert [r.name for r in runs] == ["publish alpha", "publish beta"]
+    for run in runs:
+        assert run.result == "success", explain(run)
+    artifacts = world.runner.run_dir / "artifacts"
+    assert sorted(p.name for p in artifacts.iterdir()) == ["publish-alpha", "publish-beta"]
+    for name, version in (("alpha", "1.1.0"), ("beta", "2.0.0")):
+        files = sorted(p.name for p in (artifacts / f"publish-{name}").iterdir())
+        assert files == [f"{name}.json"]
+        payload = json.loads((artifacts / f"publish-{name}" / f"{name}.json").read_text())
+        (result,) = payload["results"]
+        assert (result["name"], result["version"], result["status"]) == (name, version, "pushed")
+        assert result["commit"] == world.second
+        assert result["source_repository"] == "https://github.com/example/playbooks"
+
+
+def test_the_token_is_never_printed_or_uploaded(world: World) -> None:
+    texts = [s.stdout + s.stderr for runs in world.runs.values() for r in runs for s in r.steps]
+    texts += [p.read_text() for p in (world.runner.run_dir / "artifacts").rglob("*.json")]
+    assert texts
+    assert not [t for t in texts if TOKEN in t]
+
+
+def test_register_lands_exactly_one_commit_listing_every_digest(world: World) -> None:
+    (register,) = world.runs["register"]
+    assert register.result == "success", explain(register)
+    head = world.repo.remote_head()
+    assert remote_log(world.repo)[1] == world.second  # exactly one commit on top of the release
+    assert git(world.repo.remote, "rev-parse", f"{head}^") == world.second
+    message = git(world.repo.remote, "log", "-1", "--format=%B", head)
+    assert TRAILER in message.splitlines()
+    artifacts = world.runner.run_dir / "artifacts"
+    for name, version in (("alpha", "1.1.0"), ("beta", "2.0.0")):
+        (result,) = json.loads((artifacts / f"publish-{name}" / f"{name}.json").read_text())[
+            "results"
+        ]
+        digest = result["bundle"]["digest"]
+        assert digest.startswith("sha256:")
+        assert f"{name} {version} {digest}" in message.splitlines()
+        registration = list(
+            yaml.safe_load_all(
+                git(world.repo.remote, "show", f"{head}:registry/workflows/{name}.yaml")
+            )
+        )[-1]
+        assert registration["spec"]["version"] == version
+        assert registration["spec"]["execution"]["bundle"].endswith("@" + digest)
+
+
+def test_registered_bundles_verify_against_the_registry(world: World, tmp_path: Path) -> None:
+    checkout = clone(world.repo.remote, tmp_path / "verify")
+    done = subprocess.run(
+        [str(PLAYBOOKCTL), "verify", "--format", "human"],
+        cwd=checkout,
+        env=world.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "verified 2 registration(s), 2 bundle(s), 2 image(s)" in done.stdout
+
+
+def test_step_summary_is_a_markdown_table_of_playbooks_versions_digests(world: World) -> None:
+    (register,) = world.runs["register"]
+    summary = register.summary
+    head = world.repo.remote_head()
+    message = git(world.repo.remote, "log", "-1", "--format=%B", head)
+    digests = {ln.split()[0]: ln.split()[2] for ln in message.splitlines() if " sha256:" in ln}
+    lines = summary.splitlines()
+    assert "| playbook | version | bundle digest | what happened |" in lines
+    for name, version in (("alpha", "1.1.0"), ("beta", "2.0.0")):
+        row = [ln for ln in lines if ln.startswith(f"| {name} |")]
+        assert len(row) == 1, summary
+        assert row[0].startswith(f"| {name} | {version} | `{digests[name]}` |")
+    assert f"Commit `{head}`" in summary
+
+
+@dataclass(frozen=True)
+class NoopRun:
+    event: str
+    before: str | None  # "first", "second" (commits of the world) or a literal SHA
+    inputs: tuple[tuple[str, str], ...] = ()
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        NoopRun("push", "second"),
+        NoopRun("push", NULL_SHA),
+        NoopRun("workflow_dispatch", None, (("base", ""),)),
+        NoopRun("workflow_dispatch", None, (("base", "first"),)),
+    ],
+    ids=["push-of-release-head", "first-push-all-zero-before", "by-hand-no-base", "by-hand-base"],
+)
+def test_replay_without_playbook_change_ends_cleanly(
+    world: World, tmp_path: Path, case: NoopRun
+) -> None:
+    head = world.repo.remote_head()
+    assert head != world.second, "the release did not land"
+    names = {"first": world.first, "second": world.second}
+    payload = {}
+    if case.before is not None:
+        payload = {"before": names.get(case.before, case.before), "after": head}
+    event = Event(
+        case.event,
+        head,
+        payload=payload,
+        inputs={k: names.get(v, v) for k, v in case.inputs},
+    )
+    runs = world.release_runner(tmp_path).play(event)
+    (plan,) = runs["plan"]
+    assert plan.result == "success", explain(plan)
+    assert plan.outputs["has-work"] == "false"
+    assert json.loads(plan.outputs["matrix"]) == {"include": []}
+    assert [r.result for r in runs["publish"]] == ["skipped"]
+    assert [r.result for r in runs["register"]] == ["skipped"]
+    assert world.repo.remote_head() == head
+
+
+# -- the pull-request gate -------------------------------------------------------------------
+
+
+def _hand_edit_registration(work: Path) -> None:
+    path = work / "registry" / "workflows" / "alpha.yaml"
+    path.write_text(path.read_text().replace("Restarts the target", "Restarts it"))
+
+
+def _hand_edit_kustomization(work: Path) -> None:
+    path = work / "registry" / "kustomization.yaml"
+    path.write_text(path.read_text() + "# tweaked\n")
+
+
+def _change_without_bump(work: Path) -> None:
+    PlaybookRepo(work, work).write_playbook("alpha", "1.1.0", marker="v3")
+
+
+def _change_with_bump(work: Path) -> None:
+    PlaybookRepo(work, work).write_playbook("alpha", "1.2.0", marker="v3")
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    edit: Callable[[Path], None]
+    expected: str  # in the plan step's stderr; "" when the step passes
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        PullRequest(
+            _hand_edit_registration, "registry/workflows/alpha.yaml: generated by playbookctl"
+        ),
+        PullRequest(_hand_edit_kustomization, "registry/kustomization.yaml: generated by"),
+        PullRequest(_change_without_bump, "refused: alpha: content changed but version 1.1.0"),
+        PullRequest(_change_with_bump, ""),
+    ],
+    ids=["registry-workflow-edited", "kustomization-edited", "no-version-bump", "bumped"],
+)
+def test_pull_request_plan_job(
+    world: World, tmp_path: Path, request: pytest.FixtureRequest, case: PullRequest
+) -> None:
+    branch = f"contrib/{request.node.callspec.id}"
+    number = next(_pull_numbers)
+    work = clone(world.repo.remote, tmp_path / "contributor")
+    git(work, "checkout", "--quiet", "-b", branch)
+    case.edit(work)
+    git(work, "commit", "--quiet", "-am", "a contribution")
+    git(work, "push", "--quiet", "origin", branch)
+    # GitHub runs pull_request workflows on a merge of the branch into its base.
+    git(work, "checkout", "--quiet", "main")
+    git(work, "merge", "--quiet", "--no-ff", "--no-edit", branch)
+    merge = git(work, "rev-parse", "HEAD")
+    git(work, "push", "--quiet", "origin", f"HEAD:refs/pull/{number}/merge")
+    main_before = world.repo.remote_head()
+
+    runner = Runner(WORKFLOWS / "pr.yaml", world.repo.remote, tmp_path / "runner", world.env,
+                    PLAYBOOKCTL)  # fmt: skip
+    event = Event(
+        "pull_request",
+        merge,
+        ref=f"refs/pull/{number}/merge",
+        payload={"pull_request": {"number": number, "title": "a contribution"}},
+        base_ref="main",
+        head_ref=branch,
+    )
+    (plan,) = runner.play(event, jobs=["plan"])["plan"]
+    step = plan.steps[-1]
+    assert step.label.startswith(".venv/bin/playbookctl plan")
+    if not case.expected:
+        assert plan.result == "success", explain(plan)
+        assert json.loads(plan.outputs["matrix"]) == {
+            "include": [{"name": "alpha", "version": "1.2.0"}]
+        }
+    else:
+        assert plan.result == "failure"
+        assert step.returncode == 1, explain(plan)
+        assert case.expected in step.stderr, explain(plan)
+    assert world.repo.remote_head() == main_before

@@ -1,0 +1,241 @@
+"""The local Actions runner (tests/support/actions.py) must refuse what it does not emulate.
+
+A replay that silently skipped an unknown expression, key or action would prove nothing, so the
+refusals are tested as carefully as the values.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.actions import (
+    Event,
+    NotEmulatedError,
+    OpenMapping,
+    Runner,
+    evaluate,
+    parse_output_file,
+    substitute,
+)
+
+CONTEXTS: dict[str, Any] = {
+    "github": {
+        "event": OpenMapping({"before": "b" * 40}),
+        "sha": "a" * 40,
+        "ref": "refs/heads/main",
+        "actor": "bot",
+    },
+    "inputs": OpenMapping({"base": ""}),
+    "secrets": {"GITHUB_TOKEN": "tok"},
+    "matrix": {"name": "alpha"},
+    "needs": {
+        "plan": {
+            "result": "success",
+            "outputs": {"has-work": "true", "matrix": '{"include":[{"name":"alpha"}]}'},
+        }
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("expr", "value"),
+    [
+        ("github.sha", "a" * 40),
+        ("github.event.before", "b" * 40),
+        ("github.event.pull_request.number", None),  # the payload is open: absent is null
+        ("inputs.base", ""),
+        ("inputs.other", None),
+        ("secrets.GITHUB_TOKEN", "tok"),
+        ("matrix.name", "alpha"),
+        ("needs.plan.outputs.has-work == 'true'", True),
+        ("needs.plan.outputs.has-work == 'TRUE'", True),  # GitHub ignores case
+        ("needs.plan.outputs.has-work == 'false'", False),
+        ("fromJSON(needs.plan.outputs.matrix)", {"include": [{"name": "alpha"}]}),
+        ("'it''s'", "it's"),
+        ("true == false", False),
+        ("null", None),
+        ("  github.ref  ", "refs/heads/main"),
+    ],
+)
+def test_supported_expressions(expr: str, value: object) -> None:
+    assert evaluate(expr, CONTEXTS) == value
+
+
+@pytest.mark.parametrize(
+    ("expr", "why"),
+    [
+        ("needs.plan.outputs.has-changes", "needs.plan.outputs.has-changes is not defined"),
+        ("needs.publish.result", "needs.publish is not defined"),
+        ("matrix.version", "matrix.version is not defined"),
+        ("secrets.OTHER", "secrets.OTHER is not defined"),
+        ("steps.plan.outputs.matrix", "unknown context 'steps'"),
+        ("env.HOME", "unknown context 'env'"),
+        ("runner.temp", "unknown context 'runner'"),
+        ("always()", "unsupported function always()"),
+        ("success()", "unsupported function success()"),
+        ("success() && true", "cannot read '&& true'"),
+        ("contains(github.ref)", "unsupported function contains()"),
+        ("contains(github.ref, 'main')", "cannot read \", 'main')\""),
+        ("toJSON(matrix)", "unsupported function toJSON()"),
+        ("fromJSON(matrix)", "fromJSON() of a non-string"),
+        ("true && false", "cannot read '&& false'"),
+        ("true || false", "cannot read '|| false'"),
+        ("!true", "cannot read '!true'"),
+        ("github.sha != 'x'", "cannot read \"!= 'x'\""),
+        ("github.event['before']", "cannot read"),
+        ("1 == '1'", "comparison of int with str"),
+        ("github.sha github.ref", "unsupported 'github'"),
+        ("fromJSON(", "expected more"),
+    ],
+)
+def test_anything_else_fails_the_replay(expr: str, why: str) -> None:
+    with pytest.raises(NotEmulatedError) as exc:
+        evaluate(expr, CONTEXTS)
+    assert why in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("publish ${{ matrix.name }}", "publish alpha"),
+        ("${{ fromJSON(needs.plan.outputs.matrix) }}", {"include": [{"name": "alpha"}]}),
+        ("release-register-${{ github.ref }}", "release-register-refs/heads/main"),
+        ("${{ inputs.other }}x", "x"),
+        ("${{ needs.plan.outputs.has-work == 'true' }}", True),
+        ("plain", "plain"),
+    ],
+)
+def test_substitute(text: str, value: object) -> None:
+    assert substitute(text, CONTEXTS) == value
+
+
+@pytest.mark.parametrize(
+    ("text", "outputs"),
+    [
+        ("a=1\nb=x=y\n", {"a": "1", "b": "x=y"}),
+        ("m<<EOF\nline 1\nline=2\nEOF\nn=3\n", {"m": "line 1\nline=2", "n": "3"}),
+        ("a=1\na=2\n", {"a": "2"}),
+        ("", {}),
+    ],
+)
+def test_output_file(text: str, outputs: dict[str, str]) -> None:
+    assert parse_output_file(text) == outputs
+
+
+@pytest.mark.parametrize("text", ["m<<EOF\nnever ends\n", "just text\n"])
+def test_unreadable_output_file(text: str) -> None:
+    with pytest.raises(NotEmulatedError):
+        parse_output_file(text)
+
+
+def _runner(tmp_path: Path, workflow: str) -> Runner:
+    path = tmp_path / "wf.yaml"
+    path.write_text(textwrap.dedent(workflow))
+    return Runner(path, tmp_path / "remote.git", tmp_path / "run", {"PATH": "/usr/bin:/bin"},
+                  tmp_path / "playbookctl")  # fmt: skip
+
+
+WORKFLOW = """\
+name: t
+on: {{push: {{branches: [main]}}}}
+jobs:
+  first:
+    runs-on: ubuntu-24.04
+    {job_extra}
+    outputs:
+      said: ${{{{ steps.say.outputs.word }}}}
+    steps:
+      - id: say
+        run: |
+          echo "word=$WORD" >> "$GITHUB_OUTPUT"
+          echo "sha=$GITHUB_SHA actions=$GITHUB_ACTIONS" >> "$GITHUB_STEP_SUMMARY"
+          {fail}
+        env:
+          WORD: ${{{{ github.actor }}}}
+        {step_extra}
+      - run: echo after
+  second:
+    needs: first
+    if: needs.first.outputs.said == 'release-bot'
+    runs-on: ubuntu-24.04
+    steps:
+      - run: echo "second ran"
+"""
+
+
+def test_steps_outputs_summaries_and_conditions(tmp_path: Path) -> None:
+    text = WORKFLOW.format(job_extra="", fail="", step_extra="")
+    runs = _runner(tmp_path, text).play(Event("push", "c" * 40))
+    (first,) = runs["first"]
+    assert first.result == "success"
+    assert first.outputs == {"said": "release-bot"}
+    assert first.summary == f"sha={'c' * 40} actions=true\n"
+    assert [s.status for s in first.steps] == ["success", "success"]
+    (second,) = runs["second"]
+    assert second.result == "success"
+    assert second.steps[0].stdout == "second ran\n"
+
+
+def test_a_failing_step_fails_its_job_and_skips_the_rest_and_the_dependants(
+    tmp_path: Path,
+) -> None:
+    text = WORKFLOW.format(job_extra="", fail="exit 3", step_extra="")
+    runs = _runner(tmp_path, text).play(Event("push", "c" * 40))
+    (first,) = runs["first"]
+    assert first.result == "failure"
+    assert [(s.status, s.returncode) for s in first.steps] == [("failure", 3), ("skipped", 0)]
+    assert [r.result for r in runs["second"]] == ["skipped"]
+
+
+@pytest.mark.parametrize(
+    ("job_extra", "step_extra", "why"),
+    [
+        ("env: {A: b}", "", "job first: unsupported keys ['env']"),
+        ("defaults: {run: {shell: sh}}", "", "unsupported keys ['defaults']"),
+        ("", "shell: python", "step 0: unsupported keys ['shell']"),
+        ("", "working-directory: sub", "unsupported keys ['working-directory']"),
+        ("", "continue-on-error: true", "unsupported keys ['continue-on-error']"),
+    ],
+)
+def test_unknown_keys_fail_the_replay(
+    tmp_path: Path, job_extra: str, step_extra: str, why: str
+) -> None:
+    text = WORKFLOW.format(job_extra=job_extra, fail="", step_extra=step_extra)
+    with pytest.raises(NotEmulatedError) as exc:
+        _runner(tmp_path, text).play(Event("push", "c" * 40))
+    assert why in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("step", "why"),
+    [
+        ("uses: actions/cache@v4", "action actions/cache is not emulated"),
+        ("{uses: actions/checkout@v4, with: {ref: x}}", "inputs ['ref'] are not emulated"),
+        ('run: echo "A=1" >> "$GITHUB_ENV"', "writes GITHUB_ENV"),
+        ("run: echo ${{ runner.os }}", "unknown context 'runner'"),
+    ],
+)
+def test_unknown_actions_and_side_channels_fail_the_replay(
+    tmp_path: Path, step: str, why: str
+) -> None:
+    text = f"""\
+    on: [push]
+    jobs:
+      only:
+        runs-on: ubuntu-24.04
+        steps:
+          - {step}
+    """
+    with pytest.raises(NotEmulatedError) as exc:
+        _runner(tmp_path, text).play(Event("push", "c" * 40))
+    assert why in str(exc.value)
+
+
+def test_an_event_the_workflow_does_not_take_fails_the_replay(tmp_path: Path) -> None:
+    text = WORKFLOW.format(job_extra="", fail="", step_extra="")
+    with pytest.raises(NotEmulatedError, match="does not run on workflow_dispatch"):
+        _runner(tmp_path, text).play(Event("workflow_dispatch", "c" * 40))
