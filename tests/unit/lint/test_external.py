@@ -245,3 +245,74 @@ def test_embedded_scripts_are_checked_at_their_place_in_the_yaml(tmp_path: Path)
     assert [f.message.startswith("in this script, line 1:") for f in found if f.line == 19] == [
         True
     ]
+
+
+@pytest.mark.parametrize(
+    ("sizes", "parts", "batch", "expected"),
+    [
+        # Too few files to be worth a second process.
+        ([10, 10, 10], 2, 400, [[0, 1, 2]]),
+        # Largest first, each to the lighter group: equal halves by size, not by count.
+        ([900, 100, 100, 100, 100, 100, 100, 100, 100, 100], 2, 400, [[0], list(range(1, 10))]),
+        ([50, 40, 30, 20, 10, 10, 10, 10], 2, 400, [[0, 3, 4, 6], [1, 2, 5, 7]]),  # 90 + 90
+        # Each group cut into batches.
+        ([1] * 8, 2, 3, [[0, 2, 4], [6], [1, 3, 5], [7]]),
+        ([1] * 8, 1, 400, [list(range(8))]),
+    ],
+)
+def test_split_balances_by_size(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    sizes: list[int],
+    parts: int,
+    batch: int,
+    expected: list[list[int]],
+) -> None:
+    files = [(write(tmp_path / f"f{i}", "x" * n), f"f{i}") for i, n in enumerate(sizes)]
+    monkeypatch.setattr(external, "BATCH_FILES", batch)
+    groups = external.split(files, parts)
+    assert [[int(shown[1:]) for _, shown in g] for g in groups] == expected
+
+
+def barrier_wrapper(tmp_path: Path, tool: str, meeting: Path, expected: int) -> str:
+    """The real tool, started only once `expected` tool processes have started: a run that
+    waits for the others to finish first would wait in vain (and fail after 20 s)."""
+    real = find_binary(tool)
+    assert real is not None
+    return str(
+        write(
+            tmp_path / "bin" / tool,
+            f'#!/bin/sh\n[ "$1" = --version ] && exec "{real}" "$@"\n'
+            f'touch "{meeting}/$$"\ni=0\n'
+            f'while [ "$(ls "{meeting}" | wc -l)" -lt {expected} ]; do\n'
+            f'  i=$((i + 1)); [ $i -gt 400 ] && {{ echo "ran alone" >&2; exit 9; }}\n'
+            "  sleep 0.05\ndone\n"
+            f'exec "{real}" "$@"\n',
+            0o755,
+        )
+    )
+
+
+def test_both_tools_and_both_halves_run_at_once(tmp_path: Path) -> None:
+    meeting = tmp_path / "meeting"
+    meeting.mkdir()
+    halves = min(2, external.cores())
+    containerfiles = [
+        (
+            write(tmp_path / f"pb{i}" / "Containerfile", f"FROM debian:latest\nUSER {i + 1}\n"),
+            f"pb{i}/Containerfile",
+        )
+        for i in range(2)
+    ]
+    scripts = [
+        (write(tmp_path / f"pb{i}" / "run.sh", f"#!/bin/sh\necho $1 {i}\n", 0o755), f"pb{i}/run.sh")
+        for i in range(4 * external.MIN_SPLIT_FILES)
+    ]
+    binaries: dict[str, str | None] = {
+        tool: barrier_wrapper(tmp_path, tool, meeting, 1 + halves)
+        for tool in ("hadolint", "shellcheck")
+    }
+    found = run_external(containerfiles, scripts, tmp_path, jobs=2, binaries=binaries)
+    assert len(list(meeting.iterdir())) == 1 + halves  # one hadolint, a shellcheck per core
+    assert not [f for f in found if f.rule.endswith(".failed")]
+    assert len([f for f in found if f.rule == "shellcheck.SC2086"]) == len(scripts)

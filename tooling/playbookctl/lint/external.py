@@ -331,8 +331,9 @@ class _Tool:
                 if _SOURCES.search(content):
                     return None
                 first = content.split(b"\n", 1)[0].decode("utf-8", "replace")
-                # Without a shebang, shellcheck takes the dialect from the suffix.
-                parts += [rc_of(path), path.suffix, shebang_shell(first)]
+                # Without a shebang, shellcheck takes the dialect from the name's ending.
+                ending = [e for e in (".bash", ".bats", ".dash", ".ksh") if path.name.endswith(e)]
+                parts += [rc_of(path), path.suffix, ending, shebang_shell(first)]
             return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
         return key
