@@ -52,12 +52,12 @@ class World:
     second: str  # the pushed commit the release runs for (alpha 1.1.0, beta 2.0.0)
     runs: dict[str, list[JobRun]]
     runner: Runner
-    home: Path
+    released: str  # the remote's main right after the release
 
-    def release_runner(self, tmp: Path) -> Runner:
+    def release_runner(self, tmp: Path, remote: Path | None = None) -> Runner:
         return Runner(
             WORKFLOWS / "release.yaml",
-            self.repo.remote,
+            remote or self.repo.remote,
             tmp,
             self.env,
             PLAYBOOKCTL,
@@ -109,7 +109,7 @@ def world(
         )
         event = Event("push", second, payload={"before": first, "after": second})
         runs = runner.play(event)
-        yield World(repo, env, first, second, runs, runner, home)
+        yield World(repo, env, first, second, runs, runner, repo.remote_head())
 
 
 def explain(run: JobRun) -> str:
@@ -117,10 +117,6 @@ def explain(run: JobRun) -> str:
     if step is None:
         return f"{run.name}: {run.result}"
     return f"{run.name}: step {step.label!r} exit {step.returncode}\n{step.stdout}\n{step.stderr}"
-
-
-def remote_log(repo: PlaybookRepo) -> list[str]:
-    return git(repo.remote, "rev-list", "refs/heads/main").split()
 
 
 # -- the release -----------------------------------------------------------------------------
@@ -162,8 +158,8 @@ def test_the_token_is_never_printed_or_uploaded(world: World) -> None:
 def test_register_lands_exactly_one_commit_listing_every_digest(world: World) -> None:
     (register,) = world.runs["register"]
     assert register.result == "success", explain(register)
-    head = world.repo.remote_head()
-    assert remote_log(world.repo)[1] == world.second  # exactly one commit on top of the release
+    head = world.released
+    assert git(world.repo.remote, "rev-list", "--count", f"{world.second}..{head}") == "1"
     assert git(world.repo.remote, "rev-parse", f"{head}^") == world.second
     message = git(world.repo.remote, "log", "-1", "--format=%B", head)
     assert TRAILER in message.splitlines()
@@ -186,6 +182,7 @@ def test_register_lands_exactly_one_commit_listing_every_digest(world: World) ->
 
 def test_registered_bundles_verify_against_the_registry(world: World, tmp_path: Path) -> None:
     checkout = clone(world.repo.remote, tmp_path / "verify")
+    git(checkout, "checkout", "--quiet", world.released)
     done = subprocess.run(
         [str(PLAYBOOKCTL), "verify", "--format", "human"],
         cwd=checkout,
@@ -202,7 +199,7 @@ def test_registered_bundles_verify_against_the_registry(world: World, tmp_path: 
 def test_step_summary_is_a_markdown_table_of_playbooks_versions_digests(world: World) -> None:
     (register,) = world.runs["register"]
     summary = register.summary
-    head = world.repo.remote_head()
+    head = world.released
     message = git(world.repo.remote, "log", "-1", "--format=%B", head)
     digests = {ln.split()[0]: ln.split()[2] for ln in message.splitlines() if " sha256:" in ln}
     lines = summary.splitlines()
@@ -234,8 +231,8 @@ class NoopRun:
 def test_replay_without_playbook_change_ends_cleanly(
     world: World, tmp_path: Path, case: NoopRun
 ) -> None:
-    head = world.repo.remote_head()
-    assert head != world.second, "the release did not land"
+    assert world.released != world.second, "the release did not land"
+    head = world.repo.remote_head()  # the release, or a later one of this module
     names = {"first": world.first, "second": world.second}
     payload = {}
     if case.before is not None:
@@ -335,3 +332,79 @@ def test_pull_request_plan_job(
         assert step.returncode == 1, explain(plan)
         assert case.expected in step.stderr, explain(plan)
     assert world.repo.remote_head() == main_before
+
+
+# -- deletions and partial failures ------------------------------------------------------------
+
+
+def test_deleting_a_playbook_unregisters_it_without_publishing(
+    world: World, tmp_path: Path
+) -> None:
+    work = clone(world.repo.remote, tmp_path / "work")
+    before = git(work, "rev-parse", "HEAD")
+    shutil.rmtree(work / "playbooks" / "beta")
+    git(work, "commit", "--quiet", "-am", "delete beta")
+    git(work, "push", "--quiet", "origin", "main")
+    deleted = git(work, "rev-parse", "HEAD")
+
+    event = Event("push", deleted, payload={"before": before, "after": deleted})
+    runs = world.release_runner(tmp_path / "runner").play(event)
+    (plan,) = runs["plan"]
+    assert plan.result == "success", explain(plan)
+    assert plan.outputs["has-work"] == "false"
+    assert [r.result for r in runs["publish"]] == ["skipped"]
+    (register,) = runs["register"]
+    assert register.result == "success", explain(register)
+    download = [s for s in register.steps if s.label.startswith("actions/download-artifact")]
+    assert [s.status for s in download] == ["skipped"]
+    head = world.repo.remote_head()
+    assert git(world.repo.remote, "rev-parse", f"{head}^") == deleted
+    message = git(world.repo.remote, "log", "-1", "--format=%B", head)
+    assert "beta: removed (playbook deleted)" in message.splitlines()
+    listing = git(world.repo.remote, "ls-tree", "--name-only", f"{head}:registry/workflows")
+    assert listing.split() == ["alpha.yaml"]
+    kustomization = yaml.safe_load(
+        git(world.repo.remote, "show", f"{head}:registry/kustomization.yaml")
+    )
+    assert "workflows/beta.yaml" not in kustomization["resources"]
+
+
+def test_first_push_with_one_broken_playbook_registers_the_other(
+    world: World, registry: LocalRegistry, tmp_path: Path
+) -> None:
+    """A branch's first push (GitHub's all-zero `before`): everything is planned; the broken
+    playbook's publish job fails and uploads nothing, register still lands the good one."""
+    pyproject = (
+        PYPROJECT.replace('"registry.example.invalid"', f'"{registry.host}"')
+        .replace('"t/images"', '"workflow-partial/images"')
+        .replace('"t/bundles"', '"workflow-partial/bundles"')
+    )
+    repo = make_playbook_repo(tmp_path / "repo", {"alpha": "1.0.0"}, pyproject=pyproject)
+    shutil.copy(REPO_ROOT / ".gitignore", repo.path / ".gitignore")
+    broken = repo.write_playbook("gamma", "1.0.0") / "Containerfile"
+    broken.write_text(broken.read_text().replace("USER ", "RUN false\nUSER ", 1))
+    pushed = repo.commit_all("add gamma, which does not build")
+    repo.push()
+
+    event = Event("push", pushed, payload={"before": NULL_SHA, "after": pushed})
+    runs = world.release_runner(tmp_path / "runner", repo.remote).play(event)
+    (plan,) = runs["plan"]
+    assert json.loads(plan.outputs["matrix"]) == {
+        "include": [{"name": "alpha", "version": "1.0.0"}, {"name": "gamma", "version": "1.0.0"}]
+    }
+    alpha, gamma = runs["publish"]
+    assert alpha.result == "success", explain(alpha)
+    assert gamma.result == "failure"
+    failed = gamma.failed_step()
+    assert failed is not None
+    assert failed.label.startswith(".venv/bin/playbookctl publish")
+    assert "RUN false" in failed.stdout + failed.stderr, explain(gamma)
+    assert gamma.steps[-1].status == "skipped"  # its upload: no artifact
+    (register,) = runs["register"]
+    assert register.result == "success", explain(register)
+    head = repo.remote_head()
+    assert git(repo.remote, "rev-parse", f"{head}^") == pushed
+    message = git(repo.remote, "log", "-1", "--format=%B", head)
+    assert message.startswith("registry: release alpha 1.0.0\n")
+    listing = git(repo.remote, "ls-tree", "--name-only", f"{head}:registry/workflows")
+    assert listing.split() == ["alpha.yaml"]

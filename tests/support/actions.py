@@ -49,11 +49,13 @@ class OpenMapping(dict[str, Any]):
 
 
 _TOKEN = re.compile(
-    r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<num>-?\d+(?:\.\d+)?)|(?P<op>==|\(|\)|\.)"
+    r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<num>-?\d+(?:\.\d+)?)|(?P<op>==|&&|!(?!=)|\(|\)|\.)"
     r"|(?P<name>[A-Za-z_][A-Za-z0-9_-]*))"
 )
 _EXPR = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
-FUNCTIONS = {"fromJSON": json.loads}
+# Status functions: a replay cancels nothing. An `if:` naming one loses the implicit success().
+STATUS_FUNCTIONS = {"cancelled": False}
+_STATUS_CALL = re.compile(r"\b(?:success|failure|cancelled|always)\s*\(")
 
 
 def _tokens(expr: str) -> list[tuple[str, str]]:
@@ -91,17 +93,31 @@ class _Parser:
         return tok
 
     def parse(self) -> Any:
-        value = self.comparison()
+        value = self.conjunction()
         if self.peek() is not None:
             raise self.fail(f"unsupported {self.peek()[1]!r}")  # type: ignore[index]
         return value
 
+    def conjunction(self) -> Any:
+        value = self.comparison()
+        while self.peek() == ("op", "&&"):
+            self.take()
+            right = self.comparison()
+            value = right if truthy(value) else value  # GitHub's && yields an operand
+        return value
+
     def comparison(self) -> Any:
-        left = self.primary()
+        left = self.unary()
         if self.peek() == ("op", "=="):
             self.take()
-            return _equal(left, self.primary(), self)
+            return _equal(left, self.unary(), self)
         return left
+
+    def unary(self) -> Any:
+        if self.peek() == ("op", "!"):
+            self.take()
+            return not truthy(self.unary())
+        return self.primary()
 
     def primary(self) -> Any:
         kind, text = self.take()
@@ -116,14 +132,17 @@ class _Parser:
         if text == "null":
             return None
         if self.peek() == ("op", "("):
-            if text not in FUNCTIONS:
-                raise self.fail(f"unsupported function {text}()")
             self.take("(")
-            arg = self.comparison()
+            if text in STATUS_FUNCTIONS:
+                self.take(")")
+                return STATUS_FUNCTIONS[text]
+            if text != "fromJSON":
+                raise self.fail(f"unsupported function {text}()")
+            arg = self.conjunction()
             self.take(")")
             if not isinstance(arg, str):
                 raise self.fail(f"{text}() of a non-string")
-            return FUNCTIONS[text](arg)
+            return json.loads(arg)
         return self.path(text)
 
     def path(self, root: str) -> Any:
@@ -400,9 +419,10 @@ class Runner:
         ctx = self.contexts(needs=needs)
         if "concurrency" in job:
             substitute(str(job["concurrency"].get("group", "")), ctx)  # must evaluate
-        # GitHub's implicit `success() &&`: a failed or skipped dependency skips the job.
+        # GitHub's implicit `success() &&` (unless the `if:` calls a status function): a failed
+        # or skipped dependency skips the job.
         go = all(n["result"] == "success" for n in needs.values())
-        if go and "if" in job:
+        if "if" in job and (go or _STATUS_CALL.search(str(job["if"]))):
             go = condition(job["if"], ctx)
         if not go:
             return [JobRun(job_id, str(job.get("name", job_id)), "skipped")]
@@ -445,7 +465,11 @@ class Runner:
                     f"job {job_id} step {number}: unsupported keys {sorted(unknown)}"
                 )
             label = str(step.get("name") or step.get("uses") or step.get("run", "")).strip()
-            if run.result != "success" or ("if" in step and not condition(step["if"], ctx)):
+            if "if" in step and _STATUS_CALL.search(str(step["if"])):
+                go = condition(step["if"], ctx)
+            else:
+                go = run.result == "success" and ("if" not in step or condition(step["if"], ctx))
+            if not go:
                 run.steps.append(StepRun(label, "skipped"))
                 continue
             if "uses" in step:

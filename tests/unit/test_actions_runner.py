@@ -59,6 +59,14 @@ CONTEXTS: dict[str, Any] = {
         ("true == false", False),
         ("null", None),
         ("  github.ref  ", "refs/heads/main"),
+        ("!cancelled()", True),
+        ("!true", False),
+        ("!inputs.base", True),
+        ("true && false", False),
+        ("'a' && 'b'", "b"),
+        ("'' && 'b'", ""),
+        ("!cancelled() && needs.plan.outputs.has-work == 'true'", True),
+        ("!cancelled() && needs.plan.outputs.has-work == 'false'", False),
     ],
 )
 def test_supported_expressions(expr: str, value: object) -> None:
@@ -77,14 +85,13 @@ def test_supported_expressions(expr: str, value: object) -> None:
         ("runner.temp", "unknown context 'runner'"),
         ("always()", "unsupported function always()"),
         ("success()", "unsupported function success()"),
-        ("success() && true", "cannot read '&& true'"),
+        ("failure() && true", "unsupported function failure()"),
         ("contains(github.ref)", "unsupported function contains()"),
         ("contains(github.ref, 'main')", "cannot read \", 'main')\""),
         ("toJSON(matrix)", "unsupported function toJSON()"),
         ("fromJSON(matrix)", "fromJSON() of a non-string"),
-        ("true && false", "cannot read '&& false'"),
         ("true || false", "cannot read '|| false'"),
-        ("!true", "cannot read '!true'"),
+        ("cancelled(1)", "expected )"),
         ("github.sha != 'x'", "cannot read \"!= 'x'\""),
         ("github.event['before']", "cannot read"),
         ("1 == '1'", "comparison of int with str"),
@@ -239,3 +246,33 @@ def test_an_event_the_workflow_does_not_take_fails_the_replay(tmp_path: Path) ->
     text = WORKFLOW.format(job_extra="", fail="", step_extra="")
     with pytest.raises(NotEmulatedError, match="does not run on workflow_dispatch"):
         _runner(tmp_path, text).play(Event("workflow_dispatch", "c" * 40))
+
+
+@pytest.mark.parametrize(
+    ("condition", "ran"),
+    [
+        ("needs.first.result == 'failure'", False),  # implicit success(): skipped
+        ("${{ !cancelled() && needs.first.result == 'failure' }}", True),
+        ("${{ !cancelled() && needs.first.result == 'success' }}", False),
+    ],
+)
+def test_a_status_function_drops_the_implicit_success(
+    tmp_path: Path, condition: str, ran: bool
+) -> None:
+    text = f"""\
+    on: [push]
+    jobs:
+      first:
+        runs-on: ubuntu-24.04
+        steps:
+          - run: exit 1
+      second:
+        needs: first
+        if: "{condition}"
+        runs-on: ubuntu-24.04
+        steps:
+          - run: echo ran
+    """
+    runs = _runner(tmp_path, text).play(Event("push", "c" * 40))
+    assert [r.result for r in runs["first"]] == ["failure"]
+    assert [r.result for r in runs["second"]] == ["success" if ran else "skipped"]
