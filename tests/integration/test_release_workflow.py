@@ -21,7 +21,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from playbookctl.config import Config
 from playbookctl.devenv.registry import LocalRegistry
+from playbookctl.oci import RegistryClient
 from playbookctl.release import TRAILER
 from tests.support.actions import Event, JobRun, Runner, env_for_runner
 from tests.support.gitrepos import (
@@ -293,7 +295,11 @@ class PullRequest:
     ids=["registry-workflow-edited", "kustomization-edited", "no-version-bump", "bumped"],
 )
 def test_pull_request_plan_job(
-    world: World, tmp_path: Path, request: pytest.FixtureRequest, case: PullRequest
+    world: World,
+    registry: LocalRegistry,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    case: PullRequest,
 ) -> None:
     branch = f"contrib/{request.node.callspec.id}"
     number = next(_pull_numbers)
@@ -319,7 +325,9 @@ def test_pull_request_plan_job(
         base_ref="main",
         head_ref=branch,
     )
-    (plan,) = runner.play(event, jobs=["plan"])["plan"]
+    # The plan job and the build job after it (lint and `make test` are not replayed here).
+    runs = runner.play(event, jobs=["plan", "build"])
+    (plan,) = runs["plan"]
     step = plan.steps[-1]
     assert step.label.startswith(".venv/bin/playbookctl plan")
     if not case.expected:
@@ -327,10 +335,20 @@ def test_pull_request_plan_job(
         assert json.loads(plan.outputs["matrix"]) == {
             "include": [{"name": "alpha", "version": "1.2.0"}]
         }
+        (build,) = runs["build"]
+        assert build.name == "build alpha (no push)"
+        assert build.result == "success", explain(build)
+        assert "alpha 1.2.0: dry-run" in build.steps[-1].stdout
+        with RegistryClient(Config(root=tmp_path, registry=registry.host)) as client:
+            for kind in ("images", "bundles"):
+                repository = f"{registry.host}/workflow-replay/{kind}/alpha"
+                assert client.resolve(f"{repository}:1.1.0") is not None  # released
+                assert client.resolve(f"{repository}:1.2.0") is None  # only built, not pushed
     else:
         assert plan.result == "failure"
         assert step.returncode == 1, explain(plan)
         assert case.expected in step.stderr, explain(plan)
+        assert [r.result for r in runs["build"]] == ["skipped"]
     assert world.repo.remote_head() == main_before
 
 
