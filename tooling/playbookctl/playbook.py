@@ -118,36 +118,28 @@ def load_playbook(directory: Path, root: Path, max_bytes: int) -> Playbook:
         pb.load_findings.extend(result.findings)
         return result.documents
 
+    def load_single(path: Path, why: str) -> Document | None:
+        docs = load(path)
+        for extra in docs[1:2]:
+            pb.load_findings.append(
+                Finding(
+                    "load.documents",
+                    Severity.ERROR,
+                    extra.file,
+                    extra.start.line,
+                    extra.start.column,
+                    why,
+                )
+            )
+        return docs[0] if docs else None
+
     if pb.workflow_path.is_file():
-        docs = load(pb.workflow_path)
-        pb.workflow = docs[0] if docs else None
-        if len(docs) > 1:
-            extra = docs[1]
-            pb.load_findings.append(
-                Finding(
-                    "load.documents",
-                    Severity.ERROR,
-                    extra.file,
-                    extra.start.line,
-                    extra.start.column,
-                    "workflow.yaml must hold exactly one document (RBAC goes in rbac.yaml)",
-                )
-            )
+        pb.workflow = load_single(
+            pb.workflow_path,
+            "workflow.yaml must hold exactly one document (RBAC goes in rbac.yaml)",
+        )
     if pb.pipeline_path.is_file():
-        docs = load(pb.pipeline_path)
-        pb.pipeline = docs[0] if docs else None
-        if len(docs) > 1:
-            extra = docs[1]
-            pb.load_findings.append(
-                Finding(
-                    "load.documents",
-                    Severity.ERROR,
-                    extra.file,
-                    extra.start.line,
-                    extra.start.column,
-                    "pipeline.yaml must hold exactly one Pipeline",
-                )
-            )
+        pb.pipeline = load_single(pb.pipeline_path, "pipeline.yaml must hold exactly one Pipeline")
     if pb.rbac_path.is_file():
         pb.rbac = load(pb.rbac_path)
     for candidate in CONTAINERFILES:
