@@ -23,9 +23,8 @@ from playbookctl.config import Config
 from playbookctl.errors import FatalError, UsageError
 from playbookctl.findings import Severity
 from playbookctl.lint import re2
-from playbookctl.lint.workflow import KIND as WORKFLOW_KIND
-from playbookctl.lint.workflow import check_workflow
 from playbookctl.load import load_file
+from playbookctl.register import check_registration, workflow_documents
 
 TARGET_PARAM = "TARGET_RESOURCE"
 # Parameters Kubernaut's agent fills in from the target; we do the same from --target.
@@ -88,33 +87,18 @@ def load_registered(config: Config, name: str) -> Registered:
             f"(registered: {', '.join(known) or 'none'}; `playbookctl release` registers)"
         )
     loaded = load_file(path, display, config.max_file_bytes)
-    docs = [
-        d
-        for d in loaded.documents
-        if isinstance(d.data, dict) and d.data.get("kind") == WORKFLOW_KIND
-    ]
-    problems = [f for f in loaded.findings if f.severity is Severity.ERROR]
-    if not docs and not problems:
+    docs = workflow_documents(loaded)
+    if not docs and not any(f.severity is Severity.ERROR for f in loaded.findings):
         raise FatalError(f"{display} holds no RemediationWorkflow")
-    for doc in docs[:1]:
-        problems += [
-            f
-            for f in check_workflow(
-                doc,
-                action_types=None,
-                expected_name=name,
-                authored=False,
-                namespace=config.workflow_namespace,
-            )
-            if f.severity is Severity.ERROR
-        ]
-    if problems:
-        first = problems[0]
-        more = f" (and {len(problems) - 1} more; run playbookctl lint)" if len(problems) > 1 else ""
-        raise FatalError(
-            f"{display} is not a valid registration: {first.file}:{first.line}:{first.column}: "
-            f"[{first.rule}] {first.message}{more}"
-        )
+    check_registration(
+        config,
+        name,
+        loaded,
+        docs[:1],
+        None,
+        prefix=f"{display} is not a valid registration",
+        more_hint="; run playbookctl lint",
+    )
     return Registered(name, display, docs[0].data)
 
 

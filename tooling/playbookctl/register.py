@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -24,7 +25,7 @@ from playbookctl.errors import FatalError
 from playbookctl.findings import Severity
 from playbookctl.lint.action_type import load_action_types
 from playbookctl.lint.workflow import check_workflow
-from playbookctl.load import load_text
+from playbookctl.load import Document, LoadResult, load_text
 from playbookctl.playbook import discover, is_playbook_dir, load_playbook, source_hash
 from playbookctl.results import Action, Artifact, PublishResult
 
@@ -291,30 +292,59 @@ def _rel(config: Config, path: Path) -> str:
     return path.relative_to(config.root).as_posix()
 
 
-def _validate(config: Config, name: str, text: str, action_types: dict[str, Any] | None) -> None:
-    display = f"registry/{WORKFLOWS}/{name}.yaml"
-    loaded = load_text(text, display)
+def workflow_documents(loaded: LoadResult) -> list[Document]:
+    """The RemediationWorkflow documents of a loaded registration file."""
+    return [
+        d
+        for d in loaded.documents
+        if isinstance(d.data, dict) and d.data.get("kind") == "RemediationWorkflow"
+    ]
+
+
+def check_registration(
+    config: Config,
+    name: str,
+    loaded: LoadResult,
+    workflows: Sequence[Document],
+    action_types: dict[str, Any] | None,
+    *,
+    prefix: str,
+    more_hint: str = "",
+) -> None:
+    """One FatalError `PREFIX: FILE:LINE:COL: [rule] message (and N more...)` naming the first
+    error of a registration: its YAML, then each of `workflows` checked as a released workflow."""
     problems = [f for f in loaded.findings if f.severity is Severity.ERROR]
-    for doc in loaded.documents:
-        if isinstance(doc.data, dict) and doc.data.get("kind") == "RemediationWorkflow":
-            problems += [
-                f
-                for f in check_workflow(
-                    doc,
-                    action_types=action_types,
-                    expected_name=name,
-                    authored=False,
-                    namespace=config.workflow_namespace,
-                )
-                if f.severity is Severity.ERROR
-            ]
+    for doc in workflows:
+        problems += [
+            f
+            for f in check_workflow(
+                doc,
+                action_types=action_types,
+                expected_name=name,
+                authored=False,
+                namespace=config.workflow_namespace,
+            )
+            if f.severity is Severity.ERROR
+        ]
     if problems:
         first = problems[0]
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        more = f" (and {len(problems) - 1} more{more_hint})" if len(problems) > 1 else ""
         raise FatalError(
-            f"refusing to register {name}: the generated manifest is invalid: "
-            f"{first.file}:{first.line}:{first.column}: [{first.rule}] {first.message}{more}"
+            f"{prefix}: {first.file}:{first.line}:{first.column}: "
+            f"[{first.rule}] {first.message}{more}"
         )
+
+
+def _validate(config: Config, name: str, text: str, action_types: dict[str, Any] | None) -> None:
+    loaded = load_text(text, f"registry/{WORKFLOWS}/{name}.yaml")
+    check_registration(
+        config,
+        name,
+        loaded,
+        workflow_documents(loaded),
+        action_types,
+        prefix=f"refusing to register {name}: the generated manifest is invalid",
+    )
 
 
 def _check_action_type_waves(action_types: dict[str, Any]) -> None:
