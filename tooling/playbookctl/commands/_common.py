@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from playbookctl.reporters import FORMATS
+
+if TYPE_CHECKING:
+    from playbookctl.release import ReleaseReport
 
 
 def add_format_flag(parser: argparse.ArgumentParser, choices: tuple[str, ...] = FORMATS) -> None:
@@ -40,3 +47,24 @@ def registry_overrides(args: argparse.Namespace) -> dict[str, object]:
         "bundle_repo": getattr(args, "bundle_repo", None),
         "insecure_registries": tuple(insecure) if insecure else None,
     }
+
+
+def print_release_report(report: ReleaseReport, remote: str, not_done: str) -> int:
+    """The end of `release` and `register --push`: the table, the notes, what was pushed, the
+    step summary in GitHub Actions, and the exit code (1, with `NOT_DONE: names`, on a failure)."""
+    from playbookctl.release import format_table, succeeded, write_step_summary  # noqa: PLC0415
+
+    print(format_table(report))
+    for note in report.notes:
+        print(f"note: {note}")
+    if report.commit:
+        verb = "pushed" if report.pushed else "already on"
+        print(f"{verb} {report.commit} -> {remote}/{report.target}")
+    else:
+        print("no change: nothing committed, nothing pushed")
+    if os.environ.get("GITHUB_STEP_SUMMARY"):
+        write_step_summary(report, Path(os.environ["GITHUB_STEP_SUMMARY"]))
+    if not succeeded(report):
+        print(f"playbookctl: error: {not_done}: {', '.join(report.failed)}", file=sys.stderr)
+        return 1
+    return 0

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
+from playbookctl.commands._common import print_release_report
 from playbookctl.config import Config
 from playbookctl.errors import UsageError
 
@@ -89,10 +89,7 @@ def _write(args: argparse.Namespace, config: Config, results: list[Any]) -> int:
 def _push(args: argparse.Namespace, config: Config, results: list[Any]) -> int:
     from playbookctl.release import (  # noqa: PLC0415
         ReleaseOptions,
-        format_table,
         register_and_push,
-        succeeded,
-        write_step_summary,
     )
 
     opts = ReleaseOptions(
@@ -108,17 +105,4 @@ def _push(args: argparse.Namespace, config: Config, results: list[Any]) -> int:
         log=lambda m: print(f"register: {m}", file=sys.stderr),
         inputs=args.results,
     )
-    print(format_table(report))
-    for note in report.notes:
-        print(f"note: {note}")
-    if report.commit:
-        verb = "pushed" if report.pushed else "already on"
-        print(f"{verb} {report.commit} -> {opts.remote}/{report.target}")
-    else:
-        print("no change: nothing committed, nothing pushed")
-    if os.environ.get("GITHUB_STEP_SUMMARY"):
-        write_step_summary(report, Path(os.environ["GITHUB_STEP_SUMMARY"]))
-    if not succeeded(report):
-        print(f"playbookctl: error: not registered: {', '.join(report.failed)}", file=sys.stderr)
-        return 1
-    return 0
+    return print_release_report(report, opts.remote, "not registered")

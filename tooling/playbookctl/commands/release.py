@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from pathlib import Path
 from typing import Any
 
-from playbookctl.commands._common import add_registry_flags, registry_overrides
+from playbookctl.commands._common import (
+    add_registry_flags,
+    print_release_report,
+    registry_overrides,
+)
 from playbookctl.config import Config
 
 
@@ -50,10 +52,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace, config: Config) -> int:
     from playbookctl.release import (  # noqa: PLC0415
         ReleaseOptions,
-        format_table,
         release,
-        succeeded,
-        write_step_summary,
     )
 
     config = config.with_overrides(
@@ -68,17 +67,4 @@ def run(args: argparse.Namespace, config: Config) -> int:
         author_email=args.author_email,
     )
     report = release(config, opts, log=lambda m: print(f"release: {m}", file=sys.stderr))
-    print(format_table(report))
-    for note in report.notes:
-        print(f"note: {note}")
-    if report.commit:
-        verb = "pushed" if report.pushed else "already on"
-        print(f"{verb} {report.commit} -> {opts.remote}/{report.target}")
-    else:
-        print("no change: nothing committed, nothing pushed")
-    if os.environ.get("GITHUB_STEP_SUMMARY"):
-        write_step_summary(report, Path(os.environ["GITHUB_STEP_SUMMARY"]))
-    if not succeeded(report):
-        print(f"playbookctl: error: not released: {', '.join(report.failed)}", file=sys.stderr)
-        return 1
-    return 0
+    return print_release_report(report, opts.remote, "not released")
