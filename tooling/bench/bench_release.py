@@ -30,6 +30,7 @@ from pathlib import Path
 
 from playbookctl.config import load_config
 from playbookctl.devenv.registry import LocalRegistry
+from playbookctl.devenv.sample_repo import write_action_type, write_playbook
 from playbookctl.playbook import source_hash
 from playbookctl.register import register
 from playbookctl.results import Action, Artifact, PublishResult
@@ -45,53 +46,6 @@ version = "0"
 [tool.playbookctl]
 registry = "{registry}"
 """
-ACTION_TYPE = """\
-apiVersion: kubernaut.ai/v1alpha1
-kind: ActionType
-metadata:
-  name: restart-deployment
-  namespace: kubernaut-system
-  annotations:
-    argocd.argoproj.io/sync-wave: "-2"
-spec:
-  name: RestartDeployment
-  description:
-    what: Rolling restart of a Deployment.
-    whenToUse: Pods are wedged but the spec is right.
-"""
-WORKFLOW = """\
-apiVersion: kubernaut.ai/v1alpha1
-kind: RemediationWorkflow
-metadata:
-  name: {name}
-  namespace: kubernaut-system
-spec:
-  version: "1.0.{n}"
-  description:
-    what: Restart deployment variant {n}.
-    whenToUse: Pods are wedged.
-  actionType: RestartDeployment
-  labels:
-    severity: [critical]
-    environment: ["*"]
-    component: [apps/v1/Deployment]
-    priority: P2
-  execution:
-    engine: tekton
-    serviceAccountName: {name}-runner
-  parameters:
-    - name: TARGET_RESOURCE_NAME
-      type: string
-      required: true
-      description: Deployment name.
-"""
-CONTAINERFILE = """\
-FROM registry.example.invalid/base/busybox:1.36@sha256:{digest}
-COPY remediate.sh /usr/local/bin/remediate.sh
-USER 65532:65532
-ENTRYPOINT ["/usr/local/bin/remediate.sh"]
-"""
-SCRIPT = '#!/bin/sh\nset -eu\necho "variant {n}: $TARGET_RESOURCE_NAME"\n'
 
 
 class CountingProxy:
@@ -151,17 +105,11 @@ def git(cwd: Path, *args: str) -> str:
 
 def make_repo(tmp: Path, count: int, registry: str) -> Path:
     work = tmp / "work"
-    (work / "registry" / "action-types").mkdir(parents=True)
+    work.mkdir()
     (work / "pyproject.toml").write_text(PYPROJECT.format(registry=registry))
-    (work / "registry" / "action-types" / "restart-deployment.yaml").write_text(ACTION_TYPE)
+    write_action_type(work)
     for n in range(count):
-        name = f"playbook-{n:03d}"
-        d = work / "playbooks" / name
-        d.mkdir(parents=True)
-        (d / "workflow.yaml").write_text(WORKFLOW.format(name=name, n=n))
-        (d / "Containerfile").write_text(CONTAINERFILE.format(digest=f"{n:064x}"))
-        (d / "remediate.sh").write_text(SCRIPT.format(n=n))
-        (d / "remediate.sh").chmod(0o755)
+        write_playbook(work, f"playbook-{n:03d}", f"1.0.{n}", marker=f"variant {n}", rbac=False)
     config = load_config(work)
     results = []
     for n in range(count):
