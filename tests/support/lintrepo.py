@@ -181,6 +181,13 @@ def edit(text: str, old: str, new: str) -> str:
     return text.replace(old, new)
 
 
+def edits(text: str, *changes: tuple[str, str]) -> str:
+    """`edit` for each (old, new) in turn."""
+    for old, new in changes:
+        text = edit(text, old, new)
+    return text
+
+
 def make_repo(root: Path, playbooks: dict[str, dict[str, str | bytes]] | None = None) -> Path:
     """A repository at root: pyproject, the RestartDeployment ActionType and the playbooks."""
     root.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,7 @@ import pytest
 from playbookctl.cli import main
 from playbookctl.config import Config
 from playbookctl.verify import verify
+from tests.support.lintrepo import ACTION_TYPE
 
 DIGEST = "sha256:" + "e" * 64
 
@@ -49,20 +50,6 @@ spec:
       type: string
       required: true
       description: name
-"""
-
-
-ACTION_TYPE = """\
-apiVersion: kubernaut.ai/v1alpha1
-kind: ActionType
-metadata:
-  name: restart-deployment
-  namespace: kubernaut-system
-spec:
-  name: RestartDeployment
-  description:
-    what: Restarts
-    whenToUse: Wedged
 """
 
 

@@ -9,27 +9,13 @@ import pytest
 from playbookctl.config import Config
 from playbookctl.lint.action_type import check_action_type, load_action_types
 from playbookctl.load import load_text
+from tests.support.lintrepo import ACTION_TYPE, edits
 
-VALID = """\
-apiVersion: kubernaut.ai/v1alpha1
-kind: ActionType
-metadata:
-  name: restart-deployment
-  namespace: kubernaut-system
-spec:
-  name: RestartDeployment
-  description:
-    what: Rolling restart of a Deployment
-    whenToUse: Pods are wedged but the spec is right
-"""
+VALID = ACTION_TYPE  # the ActionType the lint repositories use
 
 
-def src(*edits: tuple[str, str]) -> str:
-    text = VALID
-    for old, new in edits:
-        assert text.count(old) == 1, old
-        text = text.replace(old, new)
-    return text
+def src(*changes: tuple[str, str]) -> str:
+    return edits(VALID, *changes)
 
 
 CASES = [

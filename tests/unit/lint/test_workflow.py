@@ -7,6 +7,7 @@ import pytest
 from playbookctl.findings import Severity
 from playbookctl.lint.workflow import check_workflow
 from playbookctl.load import load_text
+from tests.support.lintrepo import edits
 
 VALID = """\
 apiVersion: kubernaut.ai/v1alpha1
@@ -61,12 +62,8 @@ BUNDLE = "ghcr.io/acme/bundles/restart-deployment:1.0.0@sha256:" + "a" * 64
 ACTION_TYPES = {"RestartDeployment": object()}
 
 
-def src(*edits: tuple[str, str]) -> str:
-    text = VALID
-    for old, new in edits:
-        assert text.count(old) == 1, old
-        text = text.replace(old, new)
-    return text
+def src(*changes: tuple[str, str]) -> str:
+    return edits(VALID, *changes)
 
 
 def findings(text: str, **kwargs: object) -> list[tuple[str, int]]:
