@@ -37,14 +37,23 @@ DNS1123_LABEL_FMT_MSG = (
 )
 
 
+def _length_and_format_errors(
+    value: str, max_len: int, pattern: re.Pattern[str], format_msg: str
+) -> list[str]:
+    """Kubernetes' messages for a name: its length, then its format (each independently)."""
+    errs: list[str] = []
+    if len(value) > max_len:
+        errs.append(f"must be no more than {max_len} characters")
+    if not pattern.match(value):
+        errs.append(format_msg)
+    return errs
+
+
 def dns1123_label_errors(value: str) -> list[str]:
     """Kubernetes' IsDNS1123Label messages for value (empty when it is a valid label)."""
-    errs: list[str] = []
-    if len(value) > DNS1123_LABEL_MAX:
-        errs.append(f"must be no more than {DNS1123_LABEL_MAX} characters")
-    if not _DNS1123_LABEL.match(value):
-        errs.append(DNS1123_LABEL_FMT_MSG)
-    return errs
+    return _length_and_format_errors(
+        value, DNS1123_LABEL_MAX, _DNS1123_LABEL, DNS1123_LABEL_FMT_MSG
+    )
 
 
 def is_dns1123_label(value: object) -> bool:
@@ -64,12 +73,10 @@ DNS1123_SUBDOMAIN_FMT_MSG = (
 
 
 def dns1123_subdomain_errors(value: str) -> list[str]:
-    errs: list[str] = []
-    if len(value) > DNS1123_SUBDOMAIN_MAX:
-        errs.append(f"must be no more than {DNS1123_SUBDOMAIN_MAX} characters")
-    if not _DNS1123_SUBDOMAIN.match(value):
-        errs.append(DNS1123_SUBDOMAIN_FMT_MSG)
-    return errs
+    """Kubernetes' IsDNS1123Subdomain messages for value (empty when it is a valid subdomain)."""
+    return _length_and_format_errors(
+        value, DNS1123_SUBDOMAIN_MAX, _DNS1123_SUBDOMAIN, DNS1123_SUBDOMAIN_FMT_MSG
+    )
 
 
 # Kubernetes' IsQualifiedName, which Tekton applies to a taskRef name: an optional DNS subdomain
