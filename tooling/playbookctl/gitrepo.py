@@ -151,38 +151,34 @@ class GitRepo:
             out = str(self._git.diff("--name-only", "--no-renames", "-z", *spec, "--"))
         return sorted(p for p in out.split("\0") if p)
 
-    def show(self, rev: str, path: str) -> bytes | None:
-        """A file's content at rev, or None when the file does not exist there."""
+    def _object(self, rev: str, path: str, kind: str) -> Any:
+        """The blob or tree at path in rev, or None when there is none of that kind."""
         sha = self.rev_parse(rev)
         try:
-            tree = self._repo.commit(sha).tree
-            blob = tree / path
+            obj = self._repo.commit(sha).tree / path
         except KeyError:
             return None
-        if blob.type != "blob":
+        return obj if obj.type == kind else None
+
+    def show(self, rev: str, path: str) -> bytes | None:
+        """A file's content at rev, or None when the file does not exist there."""
+        blob = self._object(rev, path, "blob")
+        if blob is None:
             return None
         data: bytes = blob.data_stream.read()
         return data
 
     def list_dir(self, rev: str, path: str) -> list[str]:
         """Names of the entries of a directory at rev (empty when absent)."""
-        sha = self.rev_parse(rev)
-        try:
-            tree = self._repo.commit(sha).tree / path
-        except KeyError:
-            return []
-        if tree.type != "tree":
+        tree = self._object(rev, path, "tree")
+        if tree is None:
             return []
         return sorted(str(item.name) for item in tree)
 
     def tree_files(self, rev: str, path: str) -> list[TreeFile]:
         """Every file under a directory at rev, with its executable bit and content."""
-        sha = self.rev_parse(rev)
-        try:
-            tree = self._repo.commit(sha).tree / path
-        except KeyError:
-            return []
-        if tree.type != "tree":
+        tree = self._object(rev, path, "tree")
+        if tree is None:
             return []
         out: list[TreeFile] = []
         for item in tree.traverse():
