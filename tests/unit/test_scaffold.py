@@ -29,6 +29,15 @@ def _config(root: Path) -> Config:
     return load_config(root, env={})
 
 
+def _assert_problem(got: str | None, problem: str | None) -> None:
+    """None for a valid value, else a message that says `problem`."""
+    if problem is None:
+        assert got is None
+    else:
+        assert got is not None
+        assert problem in got
+
+
 def _tree(root: Path) -> list[str]:
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*"))
 
@@ -53,12 +62,7 @@ def _tree(root: Path) -> list[str]:
     ],
 )
 def test_name_problem(name: str, problem: str | None) -> None:
-    got = name_problem(name)
-    if problem is None:
-        assert got is None
-    else:
-        assert got is not None
-        assert problem in got
+    _assert_problem(name_problem(name), problem)
 
 
 @pytest.mark.parametrize(
@@ -78,12 +82,7 @@ def test_name_problem(name: str, problem: str | None) -> None:
     ],
 )
 def test_action_type_problem(action_type: str, problem: str | None) -> None:
-    got = action_type_problem(action_type)
-    if problem is None:
-        assert got is None
-    else:
-        assert got is not None
-        assert problem in got
+    _assert_problem(action_type_problem(action_type), problem)
 
 
 @pytest.mark.parametrize(
