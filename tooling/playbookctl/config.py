@@ -7,6 +7,7 @@ own pyproject.toml repeats them so a reader sees them in one place.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -66,28 +67,74 @@ def _key(name: str) -> str:
     return name.replace("_", "-")
 
 
-def _coerce(name: str, raw: Any, default: Any, origin: str) -> Any:
+# Lower bounds a value must meet: 0 jobs would hang publish, a negative timeout or bound makes
+# every request or file fail with a confusing message far from its cause.
+_MINIMUM: dict[str, tuple[float, str]] = {
+    "jobs": (1, "at least 1"),
+    "max_file_bytes": (1, "at least 1"),
+    "push_retries": (0, "0 or more"),
+    "registry_retries": (0, "0 or more"),
+}
+
+
+def _type_name(raw: Any) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}.get(
+        type(raw), f"a {type(raw).__name__}"
+    )
+
+
+def _convert(raw: Any, default: Any, from_env: bool) -> Any:
+    """raw as the type of default; a TOML value must already have that type, an env one parses."""
+    if isinstance(default, int):
+        if from_env:
+            try:
+                return int(raw.strip())
+            except ValueError:
+                raise ValueError(f"expected an integer, got {raw!r}") from None
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            raise ValueError(f"expected an integer, got {_type_name(raw)}")
+        return raw
+    if isinstance(default, float):
+        if from_env:
+            try:
+                value = float(raw.strip())
+            except ValueError:
+                raise ValueError(f"expected a number, got {raw!r}") from None
+        elif isinstance(raw, bool) or not isinstance(raw, (int, float)):
+            raise ValueError(f"expected a number, got {_type_name(raw)}")
+        else:
+            value = float(raw)
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError(f"expected a number greater than 0, got {raw!r}")
+        return value
+    if isinstance(default, tuple):
+        if from_env:
+            return tuple(p.strip() for p in raw.split(",") if p.strip())
+        if not isinstance(raw, list) or not all(isinstance(p, str) for p in raw):
+            raise ValueError("expected an array of strings")
+        return tuple(raw)
+    if isinstance(default, dict):
+        if from_env:
+            try:
+                raw = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not valid JSON ({exc})") from None
+        if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+            raise ValueError("expected a JSON object / table mapping strings to strings")
+        return dict(raw)
+    if not isinstance(raw, str):
+        raise ValueError(f"expected a string, got {_type_name(raw)}")
+    return raw
+
+
+def _coerce(name: str, raw: Any, default: Any, origin: str, *, from_env: bool = False) -> Any:
     try:
-        if isinstance(default, bool):
-            if isinstance(raw, str):
-                return raw.strip().lower() in {"1", "true", "yes", "on"}
-            return bool(raw)
-        if isinstance(default, int):
-            return int(raw)
-        if isinstance(default, float):
-            return float(raw)
-        if isinstance(default, tuple):
-            if isinstance(raw, str):
-                return tuple(p.strip() for p in raw.split(",") if p.strip())
-            return tuple(str(p) for p in raw)
-        if isinstance(default, dict):
-            value = json.loads(raw) if isinstance(raw, str) else raw
-            if not isinstance(value, dict):
-                raise ValueError("expected a table / JSON object")
-            return {str(k): str(v) for k, v in value.items()}
-        return str(raw)
-    except (ValueError, TypeError) as exc:
+        value = _convert(raw, default, from_env)
+        if name in _MINIMUM and value < _MINIMUM[name][0]:
+            raise ValueError(f"must be {_MINIMUM[name][1]}, got {value!r}")
+    except ValueError as exc:
         raise ConfigError(f"{origin}: invalid value for {_key(name)!r}: {exc}") from None
+    return value
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -107,19 +154,36 @@ def find_root(start: Path | None = None) -> Path:
 def load_config(root: Path | None = None, env: dict[str, str] | None = None) -> Config:
     env = dict(os.environ) if env is None else env
     if root is None:
-        root = Path(env["PLAYBOOKCTL_ROOT"]) if env.get("PLAYBOOKCTL_ROOT") else find_root()
+        if env.get("PLAYBOOKCTL_ROOT"):
+            root = Path(env["PLAYBOOKCTL_ROOT"])
+            if not root.is_dir():
+                raise ConfigError(f"PLAYBOOKCTL_ROOT: {root} is not a directory")
+        else:
+            root = find_root()
+    elif not root.is_dir():
+        raise ConfigError(f"repository root {root} is not a directory")
     root = root.resolve()
-    table: dict[str, Any] = {}
+    table: Any = {}
     py = root / "pyproject.toml"
     if py.is_file():
         try:
-            table = tomllib.loads(py.read_text("utf-8")).get("tool", {}).get("playbookctl", {})
+            table = tomllib.loads(py.read_text("utf-8")).get("tool", {})
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{py}: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{py}: not valid UTF-8 (byte {exc.start})") from None
+        except OSError as exc:
+            raise ConfigError(f"{py}: cannot read: {exc.strerror}") from None
+        table = table.get("playbookctl", {}) if isinstance(table, dict) else None
+        if not isinstance(table, dict):
+            raise ConfigError(f"{py}: [tool.playbookctl] must be a table")
     known = {_key(f.name): f for f in fields(Config) if f.name != "root"}
     unknown = sorted(set(table) - set(known))
     if unknown:
-        raise ConfigError(f"{py}: unknown [tool.playbookctl] setting(s): {', '.join(unknown)}")
+        raise ConfigError(
+            f"{py}: unknown [tool.playbookctl] setting(s): {', '.join(unknown)} "
+            f"(known: {', '.join(sorted(known))})"
+        )
     base = Config(root=root)
     values: dict[str, Any] = {}
     for key, f in known.items():
@@ -128,5 +192,5 @@ def load_config(root: Path | None = None, env: dict[str, str] | None = None) -> 
             values[f.name] = _coerce(f.name, table[key], default, str(py))
         env_name = "PLAYBOOKCTL_" + f.name.upper()
         if env_name in env:
-            values[f.name] = _coerce(f.name, env[env_name], default, env_name)
+            values[f.name] = _coerce(f.name, env[env_name], default, env_name, from_env=True)
     return replace(base, **values)

@@ -8,6 +8,7 @@ silently winning, being ignored, or exhausting memory.
 from __future__ import annotations
 
 import datetime as _dt
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -329,7 +330,15 @@ def load_file(
     """Load every document of a YAML file. Problems come back as findings, never as exceptions."""
     file = display if display is not None else str(path)
     try:
-        size = path.stat().st_size
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            # A FIFO or device would block the read forever or never end.
+            return LoadResult(
+                file,
+                [],
+                [Finding("load.io", Severity.ERROR, file, 1, 1, "not a regular file")],
+            )
+        size = st.st_size
         if size > max_bytes:
             return LoadResult(
                 file,

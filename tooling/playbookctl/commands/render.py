@@ -39,6 +39,10 @@ def run(args: argparse.Namespace, config: Config) -> int:
         raise FatalError(
             f"no playbook named {args.name!r} under {config.playbooks_dir} (playbooks: {known})"
         )
+    if args.image is not None:
+        from playbookctl.oci import parse_reference  # noqa: PLC0415
+
+        parse_reference(args.image)  # a bad --image fails here, not inside a printed Pipeline
     pb = load_playbook(directory, config.root, config.max_file_bytes)
     if pb.workflow is None and pb.pipeline is None:
         raise FatalError(

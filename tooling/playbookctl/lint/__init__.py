@@ -88,6 +88,8 @@ def classify(paths: Iterable[Path], config: Config) -> Targets:
     registry_dir = config.registry_dir.resolve()
     for raw in given:
         if not raw.exists():
+            if raw.is_symlink():
+                raise UsageError(f"broken or looping symbolic link: {raw}")
             raise UsageError(f"no such file or directory: {raw}")
         p = raw.resolve()
         if p.is_dir():

@@ -1,0 +1,142 @@
+"""Bad input through the command line: one clear line naming the file or variable, exit 1 (2 for
+usage), nothing changed, never a traceback or an internal error."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from playbookctl import cli
+from playbookctl.config import load_config
+from tests.support.lintrepo import good_playbook, make_repo
+
+Run = tuple[int, str, str]
+
+PYPROJECT = '[tool.playbookctl]\nregistry = "ghcr.io"\n'
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = make_repo(tmp_path / "repo", {"restart-deployment": dict(good_playbook())})
+    monkeypatch.chdir(root)
+    return root
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> Run:
+    code = cli.main(list(args))
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    assert "internal error" not in err
+    return code, out, err
+
+
+# (pyproject.toml's [tool.playbookctl] body or the whole file, the expected message part)
+BAD_PYPROJECT = [
+    ("[tool.playbookctl]\njobs = = 4\n", "pyproject.toml: Invalid value (at line 2"),
+    ("[tool.playbookctl]\njobz = 4\n", "unknown [tool.playbookctl] setting(s): jobz (known: "),
+    ('[tool.playbookctl]\njobs = "x"\n', "'jobs': expected an integer, got a string"),
+    ("[tool.playbookctl]\njobs = true\n", "'jobs': expected an integer, got a boolean"),
+    ("[tool.playbookctl]\njobs = 1.5\n", "'jobs': expected an integer, got a number"),
+    ("[tool.playbookctl]\njobs = 0\n", "'jobs': must be at least 1, got 0"),
+    ("[tool.playbookctl]\nmax-file-bytes = -5\n", "'max-file-bytes': must be at least 1"),
+    ("[tool.playbookctl]\npush-retries = -1\n", "'push-retries': must be 0 or more"),
+    ("[tool.playbookctl]\nregistry-timeout = 0\n", "'registry-timeout': expected a number greater"),
+    ("[tool.playbookctl]\nregistry-timeout = nan\n", "'registry-timeout': expected a number gr"),
+    ('[tool.playbookctl]\nregistry-timeout = "5"\n', "'registry-timeout': expected a number, got"),
+    ("[tool.playbookctl]\nregistry = 5\n", "'registry': expected a string, got an integer"),
+    ('[tool.playbookctl]\ninsecure-registries = "a"\n', "'insecure-registries': expected an arr"),
+    ("[tool.playbookctl]\nbase-image-overrides = {a = 1}\n", "'base-image-overrides': expected"),
+    ("[tool]\nplaybookctl = 5\n", "pyproject.toml: [tool.playbookctl] must be a table"),
+    ('[tool.playbookctl]\nregistry = "\xff"\n', "pyproject.toml: not valid UTF-8"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), BAD_PYPROJECT)
+def test_bad_pyproject_names_the_file(
+    repo: Path, capsys: pytest.CaptureFixture[str], text: str, message: str
+) -> None:
+    (repo / "pyproject.toml").write_bytes(text.encode("latin-1"))  # \xff: one invalid byte
+    code, out, err = run(capsys, "-C", str(repo), "lint", "--no-external")
+    assert (code, out) == (1, "")
+    assert err.startswith(f"playbookctl: error: {repo / 'pyproject.toml'}: "), err
+    assert message in err
+    assert err.count("\n") == 1
+
+
+BAD_ENV = [
+    ("PLAYBOOKCTL_JOBS", "abc", "'jobs': expected an integer, got 'abc'"),
+    ("PLAYBOOKCTL_JOBS", "0", "'jobs': must be at least 1, got 0"),
+    ("PLAYBOOKCTL_BASE_IMAGE_OVERRIDES", "not json", "'base-image-overrides': not valid JSON"),
+    ("PLAYBOOKCTL_BASE_IMAGE_OVERRIDES", "[1]", "'base-image-overrides': expected a JSON object"),
+    ("PLAYBOOKCTL_BASE_IMAGE_OVERRIDES", '{"a": 1}', "mapping strings to strings"),
+    ("PLAYBOOKCTL_REGISTRY_TIMEOUT", "-1", "'registry-timeout': expected a number greater than 0"),
+    ("PLAYBOOKCTL_REGISTRY_TIMEOUT", "inf", "'registry-timeout': expected a number greater than 0"),
+    ("PLAYBOOKCTL_REGISTRY_TIMEOUT", "soon", "'registry-timeout': expected a number, got 'soon'"),
+    ("PLAYBOOKCTL_REGISTRY_RETRIES", "-1", "'registry-retries': must be 0 or more, got -1"),
+    ("PLAYBOOKCTL_MAX_FILE_BYTES", "0", "'max-file-bytes': must be at least 1, got 0"),
+    ("PLAYBOOKCTL_ROOT", "/nonexistent/x", "PLAYBOOKCTL_ROOT: /nonexistent/x is not a directory"),
+]
+
+
+@pytest.mark.parametrize(("var", "value", "message"), BAD_ENV)
+def test_bad_environment_names_the_variable(
+    repo: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    var: str,
+    value: str,
+    message: str,
+) -> None:
+    monkeypatch.setenv(var, value)
+    code, out, err = run(capsys, "lint", "--no-external")
+    assert (code, out) == (1, "")
+    assert err.startswith(f"playbookctl: error: {var}: "), err
+    assert message in err
+    assert err.count("\n") == 1
+
+
+def test_good_settings_still_load(
+    repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (repo / "pyproject.toml").write_text(
+        "[tool.playbookctl]\njobs = 2\nregistry-timeout = 3\ninsecure-registries = ['a:5000']\n"
+        "base-image-overrides = {'x:1' = 'y:1'}\npush-retries = 0\n"
+    )
+    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_TIMEOUT", " 2.5 ")
+    monkeypatch.setenv("PLAYBOOKCTL_JOBS", "3")
+    config = load_config(repo)
+    assert (config.jobs, config.registry_timeout, config.push_retries) == (3, 2.5, 0)
+    assert config.insecure_registries == ("a:5000",)
+    assert config.base_image_overrides == {"x:1": "y:1"}
+    assert run(capsys, "lint", "--no-external") == (0, "", "")
+
+
+def test_missing_root_flag(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "-C", str(repo / "nope"), "lint")
+    assert (code, out) == (1, "")
+    assert err == f"playbookctl: error: repository root {repo / 'nope'} is not a directory\n"
+
+
+def test_lint_fifo_is_a_finding_not_a_hang(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    os.mkfifo(repo / "pipe.yaml")
+    code, out, _ = run(capsys, "lint", "--no-external", "pipe.yaml")
+    assert (code, out.splitlines()[0]) == (1, "pipe.yaml:1:1: error [load.io] not a regular file")
+
+
+def test_lint_symlink_loop(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (repo / "a.yaml").symlink_to("b.yaml")
+    (repo / "b.yaml").symlink_to("a.yaml")
+    code, out, err = run(capsys, "lint", "a.yaml")
+    assert (code, out) == (2, "")
+    assert err == "playbookctl: usage error: broken or looping symbolic link: a.yaml\n"
+
+
+@pytest.mark.parametrize("image", ["::", "a b", "UPPER/x:1", "localhost:5000/x@sha256:abc"])
+def test_render_refuses_a_bad_image(
+    repo: Path, capsys: pytest.CaptureFixture[str], image: str
+) -> None:
+    code, out, err = run(capsys, "render", "restart-deployment", "--image", image)
+    assert (code, out) == (1, "")
+    assert err.startswith(f"playbookctl: error: invalid reference {image!r}: ")
