@@ -86,8 +86,16 @@ class GitRepo:
     # -- reading --------------------------------------------------------------------------
 
     def rev_parse(self, rev: str) -> str:
-        with _errors(f"cannot resolve {rev!r}"):
+        try:
             return str(self._git.rev_parse("--verify", "--quiet", f"{rev}^{{commit}}"))
+        except GitCommandError:
+            # A shallow clone (CI's default fetch-depth 1) is the usual reason a base is missing.
+            hint = (
+                "; this is a shallow clone: fetch more history (actions/checkout fetch-depth: 0)"
+                if (Path(self._repo.git_dir) / "shallow").exists()
+                else ""
+            )
+            raise GitError(f"cannot resolve {rev!r}: no such commit in {self.root}{hint}") from None
 
     def try_rev_parse(self, rev: str) -> str | None:
         try:
