@@ -3,6 +3,7 @@ usage), nothing changed, never a traceback or an internal error."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -140,3 +141,86 @@ def test_render_refuses_a_bad_image(
     code, out, err = run(capsys, "render", "restart-deployment", "--image", image)
     assert (code, out) == (1, "")
     assert err.startswith(f"playbookctl: error: invalid reference {image!r}: ")
+
+
+def _result(
+    name: str = "restart-deployment", digest: object = "sha256:" + "3" * 64
+) -> dict[str, object]:
+    return {
+        "name": name,
+        "version": "1.0.0",
+        "source_hash": "sha256:" + "1" * 64,
+        "status": "pushed",
+        "image": None,
+        "bundle": {
+            "repository": f"r/b/{name}",
+            "tag": "1.0.0",
+            "digest": digest,
+            "action": "pushed",
+        },
+    }
+
+
+# (the file's content, the message after "<file>: ")
+BAD_RESULTS = [
+    (
+        "{bad",
+        "not a publish result file: invalid JSON at line 1 column 2: Expecting property name "
+        "enclosed in double quotes",
+    ),
+    ("[]", 'not a publish result file: expected a JSON object {"schema": 1, "results": [...]}'),
+    (
+        '{"schema": 2, "results": []}',
+        "not a publish result file: unsupported schema 2 (expected 1)",
+    ),
+    (
+        json.dumps({"schema": 1, "results": [5]}),
+        "not a publish result file: results[0]: expected an object",
+    ),
+    (
+        json.dumps({"schema": 1, "results": [{"name": "x"}]}),
+        "not a publish result file: results[0]: missing 'version'",
+    ),
+    (
+        json.dumps({"schema": 1, "results": [_result(digest="abc")]}),
+        "not a publish result file: results[0] (restart-deployment): bundle digest 'abc' is not "
+        "sha256:<64 hex>",
+    ),
+]
+
+
+@pytest.mark.parametrize(("content", "message"), BAD_RESULTS)
+def test_register_bad_results_file(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, message: str
+) -> None:
+    path = tmp_path / "results.json"
+    path.write_text(content)
+    before = sorted(p.relative_to(repo) for p in repo.rglob("*"))
+    code, out, err = run(capsys, "register", str(path))
+    assert (code, out, err) == (1, "", f"playbookctl: error: {path}: {message}\n")
+    assert sorted(p.relative_to(repo) for p in repo.rglob("*")) == before
+
+
+def test_register_conflicting_results_name_both_files(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps({"schema": 1, "results": [_result(digest="sha256:" + "3" * 64)]}))
+    b.write_text(json.dumps({"schema": 1, "results": [_result(digest="sha256:" + "4" * 64)]}))
+    code, out, err = run(capsys, "register", str(a), str(b))
+    assert (code, out) == (1, "")
+    assert err == (
+        f"playbookctl: error: {b}: conflicting results for restart-deployment: 1.0.0 (bundle "
+        f"sha256:{'4' * 64}) here, 1.0.0 (bundle sha256:{'3' * 64}) in {a}\n"
+    )
+    assert not (repo / "registry" / "workflows").exists()
+
+
+def test_register_missing_results_file(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "register", str(tmp_path / "nope.json"))
+    assert (code, err) == (
+        1,
+        f"playbookctl: error: {tmp_path / 'nope.json'}: cannot read: No such file or directory\n",
+    )

@@ -7,6 +7,7 @@ come from several parallel publish jobs; `read_results` merges them.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -104,19 +105,60 @@ def dump_results(results: list[PublishResult]) -> str:
     return json.dumps(payload, indent=2, sort_keys=True) + "\n"
 
 
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def _parse(payload: Any) -> list[PublishResult]:
+    """The results of one file's payload; a ValueError says, in words, what is wrong."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("results"), list):
+        raise ValueError('expected a JSON object {"schema": 1, "results": [...]}')
+    if payload.get("schema") != SCHEMA_VERSION:
+        raise ValueError(
+            f"unsupported schema {payload.get('schema')!r} (expected {SCHEMA_VERSION})"
+        )
+    out = []
+    for i, raw in enumerate(payload["results"]):
+        where = f"results[{i}]"
+        try:
+            if not isinstance(raw, dict):
+                raise ValueError("expected an object")
+            r = PublishResult.from_json(raw)
+        except KeyError as exc:
+            raise ValueError(f"{where}: missing {exc.args[0]!r}") from None
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise ValueError(f"{where}: {exc}") from None
+        for kind, art in (("image", r.image), ("bundle", r.bundle)):
+            # The digest ends up in a registration Argo CD applies: only a real one may.
+            if art is not None and art.digest is not None and not _DIGEST.fullmatch(art.digest):
+                raise ValueError(
+                    f"{where} ({r.name}): {kind} digest {art.digest!r} is not sha256:<64 hex>"
+                )
+        out.append(r)
+    return out
+
+
 def read_results(paths: list[Path]) -> list[PublishResult]:
     """Read and merge result files (a file, or a directory of *.json files from parallel jobs)."""
     files: list[Path] = []
     for p in paths:
         files.extend(sorted(p.rglob("*.json")) if p.is_dir() else [p])
     merged: dict[str, PublishResult] = {}
+    seen_in: dict[str, Path] = {}
     for f in files:
         try:
-            payload = json.loads(f.read_text("utf-8"))
-            if payload.get("schema") != SCHEMA_VERSION:
-                raise ValueError(f"unsupported schema {payload.get('schema')!r}")
-            items = [PublishResult.from_json(r) for r in payload["results"]]
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            items = _parse(json.loads(f.read_text("utf-8")))
+        except OSError as exc:
+            raise FatalError(f"{f}: cannot read: {exc.strerror or exc}") from None
+        except UnicodeDecodeError as exc:
+            raise FatalError(
+                f"{f}: not a publish result file: not valid UTF-8 (byte {exc.start})"
+            ) from None
+        except json.JSONDecodeError as exc:
+            raise FatalError(
+                f"{f}: not a publish result file: invalid JSON at line {exc.lineno} column "
+                f"{exc.colno}: {exc.msg}"
+            ) from None
+        except ValueError as exc:
             raise FatalError(f"{f}: not a publish result file: {exc}") from None
         for r in items:
             prev = merged.get(r.name)
@@ -125,7 +167,14 @@ def read_results(paths: list[Path]) -> list[PublishResult]:
                 r.bundle and r.bundle.digest,
             ):
                 raise FatalError(
-                    f"{f}: conflicting results for {r.name}: {prev.version} vs {r.version}"
+                    f"{f}: conflicting results for {r.name}: {_describe(r)} here, "
+                    f"{_describe(prev)} in {seen_in[r.name]}"
                 )
             merged[r.name] = r
+            seen_in[r.name] = f
     return [merged[k] for k in sorted(merged)]
+
+
+def _describe(r: PublishResult) -> str:
+    digest = r.bundle.digest if r.bundle is not None else None
+    return f"{r.version} (bundle {digest or 'none'})"
