@@ -224,3 +224,32 @@ def test_register_missing_results_file(
         1,
         f"playbookctl: error: {tmp_path / 'nope.json'}: cannot read: No such file or directory\n",
     )
+
+
+@pytest.mark.parametrize(
+    ("blocker", "message"),
+    [
+        ("playbooks", "playbooks is not a directory; cannot create playbooks/fix-thing"),
+        (
+            "registry/action-types",
+            "registry/action-types is not a directory; cannot create "
+            "registry/action-types/fix-thing.yaml",
+        ),
+    ],
+)
+def test_new_with_a_file_in_the_way_changes_nothing(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    blocker: str,
+    message: str,
+) -> None:
+    root = tmp_path / "repo"
+    (root / "registry").mkdir(parents=True)
+    (root / "pyproject.toml").write_text("[tool.playbookctl]\n")
+    (root / blocker).write_text("")
+    monkeypatch.chdir(root)
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    code, out, err = run(capsys, "new", "fix-thing", "--action-type", "FixThing")
+    assert (code, out, err) == (1, "", f"playbookctl: error: {message}\n")
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before

@@ -376,21 +376,42 @@ def scaffold(
             "fix it or choose another action type"
         )
 
+    # Checked before anything is written: a file where a directory must go would otherwise
+    # fail half-way, after the playbook directory exists.
+    for path in (target, at_file):
+        _require_parent_dirs(path, config)
+
     files = render_files(name, action_type, description, config)
-    _write_dir(target, files)
-    if existing is None:
-        try:
-            _write_new_file(at_file, render_action_type(action_type, description, config))
-        except BaseException:
-            # Leave nothing half-done: the playbook names an ActionType that must exist.
-            shutil.rmtree(target, ignore_errors=True)
-            raise
+    try:
+        _write_dir(target, files)
+        if existing is None:
+            try:
+                _write_new_file(at_file, render_action_type(action_type, description, config))
+            except BaseException:
+                # Leave nothing half-done: the playbook names an ActionType that must exist.
+                shutil.rmtree(target, ignore_errors=True)
+                raise
+    except OSError as exc:
+        where = display_path(Path(exc.filename), config) if exc.filename else "files"
+        raise FatalError(f"cannot create {where}: {exc.strerror or exc}") from None
     return ScaffoldResult(
         playbook_dir=target,
         files=tuple(sorted(files)),
         action_type_file=at_file,
         action_type_created=existing is None,
     )
+
+
+def _require_parent_dirs(path: Path, config: Config) -> None:
+    """Every existing ancestor of path up to the root is a directory."""
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise FatalError(
+                f"{display_path(parent, config)} is not a directory; cannot create "
+                f"{display_path(path, config)}"
+            )
+        if parent == config.root:
+            return
 
 
 def display_path(path: Path, config: Config) -> str:
