@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
 
 from playbookctl import cli
 from playbookctl.config import load_config
+from playbookctl.devenv.registry import free_port
 from tests.support.lintrepo import good_playbook, make_repo
 
 Run = tuple[int, str, str]
@@ -253,3 +255,18 @@ def test_new_with_a_file_in_the_way_changes_nothing(
     code, out, err = run(capsys, "new", "fix-thing", "--action-type", "FixThing")
     assert (code, out, err) == (1, "", f"playbookctl: error: {message}\n")
     assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
+
+
+def test_unreachable_registry_says_why_within_seconds(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    host = f"127.0.0.1:{free_port()}"  # nobody listens: connection refused
+    start = time.monotonic()
+    code, out, err = run(capsys, "inspect", f"{host}/x/y:1.0.0")
+    assert time.monotonic() - start < 30
+    assert (code, out) == (1, "")
+    assert err == (
+        f"playbookctl: error: registry {host}: get manifest {host}/x/y:1.0.0 failed after 5 "
+        "attempt(s): ConnectionError (connection refused: is the registry running and the port "
+        "right?)\n"
+    )

@@ -290,6 +290,31 @@ def load_credentials(
     return None
 
 
+# What a transport error's text says, in words a user acts on (the text itself is a nested
+# urllib3 repr with object addresses).
+_TRANSPORT_REASONS = (
+    ("Connection refused", "connection refused: is the registry running and the port right?"),
+    ("Name or service not known", "cannot resolve the host name"),
+    ("Temporary failure in name resolution", "cannot resolve the host name"),
+    ("Failed to resolve", "cannot resolve the host name"),
+    ("No route to host", "no route to host"),
+    ("Network is unreachable", "network is unreachable"),
+    ("Connection reset", "connection reset by the registry"),
+    ("RemoteDisconnected", "the registry closed the connection"),
+)
+
+
+def _transport_failure(exc: requests.RequestException) -> str:
+    name = type(exc).__name__
+    if isinstance(exc, requests.Timeout):
+        return f"{name} (no answer in time: registry-timeout)"
+    text = str(exc)
+    for needle, reason in _TRANSPORT_REASONS:
+        if needle in text:
+            return f"{name} ({reason})"
+    return name
+
+
 def _error_detail(resp: requests.Response) -> str:
     """The registry's error codes and messages (never request headers, which carry credentials)."""
     try:
@@ -797,7 +822,7 @@ class RegistryClient:
                     f"is used only for loopback registries and insecure-registries)"
                 ) from None
             except requests.RequestException as exc:
-                last = f"{type(exc).__name__}"
+                last = _transport_failure(exc)
                 log.debug("%s %s: %s (attempt %d)", method, url, last, attempt + 1)
             else:
                 log.debug("%s %s -> %d", method, url, resp.status_code)
