@@ -46,7 +46,10 @@ def _with_propagated(run: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any
     declared = {p.get("name") for p in params if isinstance(p, dict)}
     for p in run_spec.get("params") or []:
         if p.get("name") not in declared:
-            params.append({"name": p["name"], "type": _value_type(p.get("value"))})
+            decl: dict[str, Any] = {"name": p["name"], "type": _value_type(p.get("value"))}
+            if isinstance(p.get("value"), dict):
+                decl["properties"] = {k: {"type": "string"} for k in p["value"]}
+            params.append(decl)
     if params:
         spec["params"] = params
     workspaces = list(spec.get("workspaces") or [])

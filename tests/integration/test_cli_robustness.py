@@ -1,0 +1,83 @@
+"""Bad situations with real git, registry and Docker engine addresses through the command line:
+one clear line, exit 1, nothing changed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from playbookctl.cli import main
+from playbookctl.devenv.registry import LocalRegistry
+from tests.support.gitrepos import PlaybookRepo, git
+from tests.support.lintrepo import good_playbook, make_repo
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize(
+    ("shallow", "hint"),
+    [
+        (False, ""),
+        (True, "; this is a shallow clone: fetch more history (actions/checkout fetch-depth: 0)"),
+    ],
+)
+def test_missing_base_says_why(
+    playbook_repo: PlaybookRepo,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    shallow: bool,
+    hint: str,
+) -> None:
+    playbook_repo.write_playbook("alpha", "1.1.0", marker="v2")
+    playbook_repo.commit_all("bump")
+    path = playbook_repo.path
+    if shallow:
+        # What actions/checkout makes by default: one commit, no parent to diff against.
+        path = tmp_path / "shallow"
+        git(tmp_path, "clone", "--quiet", "--depth", "1", f"file://{playbook_repo.path}", str(path))
+    assert main(["-C", str(path), "plan", "--base", "HEAD~50"]) == 1
+    err = capsys.readouterr().err
+    assert err == f"playbookctl: error: cannot resolve 'HEAD~50': no such commit in {path}{hint}\n"
+
+
+@pytest.mark.parametrize(
+    ("docker_host", "reason"),
+    [
+        ("unix:///nonexistent/docker.sock", "no such socket"),
+        ("tcp://127.0.0.1:1", "connection refused"),
+    ],
+)
+def test_publish_without_a_docker_engine(
+    registry: LocalRegistry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    docker_host: str,
+    reason: str,
+) -> None:
+    root = make_repo(tmp_path / "repo", {"restart-deployment": good_playbook()})
+    monkeypatch.setenv("DOCKER_HOST", docker_host)
+    code = main(
+        [
+            "-C",
+            str(root),
+            "publish",
+            "--registry",
+            registry.host,
+            "--commit",
+            "a" * 40,
+            "--source-repository",
+            "https://example.invalid/r",
+            "--image-repo",
+            "robust/images",
+            "--bundle-repo",
+            "robust/bundles",
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == 1
+    line = f"cannot reach a Docker engine at {docker_host} (set DOCKER_HOST): {reason}"
+    assert f"  error: {line}\n" in captured.out
+    assert f"[restart-deployment] failed: {line}\n" in captured.err
+    assert "Traceback" not in captured.out + captured.err
