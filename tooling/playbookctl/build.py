@@ -247,7 +247,7 @@ class Engine:
         except DockerException as exc:
             where = base_url or os.environ.get("DOCKER_HOST") or "the default Docker socket"
             raise BuildError(
-                f"cannot reach a Docker engine at {where} (set DOCKER_HOST): {_short(exc)}"
+                f"cannot reach a Docker engine at {where} (set DOCKER_HOST): {_unreachable(exc)}"
             ) from None
 
     def close(self) -> None:
@@ -400,6 +400,21 @@ def split_tag(ref: str) -> tuple[str, str]:
     if not sep or "/" in tag:
         return ref, "latest"
     return name, tag
+
+
+def _unreachable(exc: BaseException) -> str:
+    """Why the engine did not answer, in words (the SDK's text nests urllib3 reprs)."""
+    text = str(exc)
+    for needle, reason in (
+        ("FileNotFoundError", "no such socket"),
+        ("No such file or directory", "no such socket"),
+        ("Connection refused", "connection refused"),
+        ("Permission denied", "permission denied on the socket"),
+        ("Name or service not known", "cannot resolve the host name"),
+    ):
+        if needle in text:
+            return reason
+    return _short(exc)
 
 
 def _short(exc: BaseException) -> str:
