@@ -81,3 +81,28 @@ def test_publish_without_a_docker_engine(
     assert f"  error: {line}\n" in captured.out
     assert f"[restart-deployment] failed: {line}\n" in captured.err
     assert "Traceback" not in captured.out + captured.err
+
+
+def test_push_refused_by_a_hook_shows_what_the_remote_said(
+    playbook_repo: PlaybookRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A registration whose playbook is gone: `register --push` removes it, commits and pushes.
+    workflows = playbook_repo.path / "registry" / "workflows"
+    workflows.mkdir(parents=True)
+    (workflows / "gone.yaml").write_text("kind: RemediationWorkflow\nmetadata:\n  name: gone\n")
+    playbook_repo.commit_all("a registration without its playbook")
+    playbook_repo.push()
+    before = playbook_repo.remote_head()
+    hook = playbook_repo.remote / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'protected branch: open a pull request' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    code = main(
+        ["-C", str(playbook_repo.path), "register", "--push", "--missing-ok", str(tmp_path / "n")]
+    )
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.splitlines()[-1] == (
+        "playbookctl: error: push to origin/main was rejected: [remote rejected] (pre-receive "
+        "hook declined); the remote said: protected branch: open a pull request"
+    )
+    assert playbook_repo.remote_head() == before

@@ -330,12 +330,14 @@ class GitRepo:
             args.insert(0, f"--force-with-lease={ref}:{expect or ''}")
         if remote not in {r.name for r in self._repo.remotes}:
             raise GitError(f"no remote named {remote!r}")
+        said = ""
         try:
             _, out, _ = self._git.push(*args, with_extended_output=True)
         except GitCommandError as exc:
             # A refused ref exits 1 but still reports per ref on stdout; no line means git
             # never got that far (unreachable remote, auth): a plain error.
             out = exc.stdout if isinstance(exc.stdout, str) else ""
+            said = _remote_said(exc.stderr if isinstance(exc.stderr, str) else "")
             line = _porcelain_line(out, ref)
             if line is None:
                 raise GitError(f"cannot push to {remote}: {_one_line(exc)}") from None
@@ -352,7 +354,22 @@ class GitRepo:
             if "fetch first" in summary or "non-fast-forward" in summary:
                 return PushOutcome(PushStatus.NON_FAST_FORWARD, summary)
         # "[remote rejected] (hook declined)", "[remote failure]", protected branches...
-        return PushOutcome(PushStatus.REJECTED, summary or "rejected")
+        # The hook's own words (`remote: ...`) say what to do about it.
+        detail = summary or "rejected"
+        return PushOutcome(
+            PushStatus.REJECTED, f"{detail}; the remote said: {said}" if said else detail
+        )
+
+
+def _remote_said(stderr: str, limit: int = 300) -> str:
+    """The `remote: ...` lines of git push's stderr, on one line."""
+    lines = []
+    for raw in stderr.replace("stderr:", "").splitlines():
+        line = raw.strip().strip("'").strip()
+        if line.startswith("remote:") and line[len("remote:") :].strip():
+            lines.append(line[len("remote:") :].strip())
+    text = "; ".join(lines)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _porcelain_line(out: str, ref: str) -> tuple[str, str] | None:
