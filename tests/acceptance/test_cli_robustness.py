@@ -113,7 +113,19 @@ def test_good_settings_still_load(
     assert (config.jobs, config.registry_timeout, config.push_retries) == (3, 2.5, 0)
     assert config.insecure_registries == ("a:5000",)
     assert config.base_image_overrides == {"x:1": "y:1"}
-    assert run(capsys, "lint", "--no-external") == (0, "", "")
+    assert run(capsys, "lint", "--no-external")[:2] == (0, "")
+
+
+def test_lint_with_nothing_to_lint_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, "lint", "--format", "json")
+    assert (code, out) == (0, "[]\n")
+    assert err == (
+        f"playbookctl lint: nothing to lint under {tmp_path} (no playbooks/, no registry/); pass "
+        "paths, or -C the repository root\n"
+    )
 
 
 def test_missing_root_flag(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -36,9 +36,11 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> Run:
 
 
 def test_clean_repository(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(capsys, "lint") == (0, "", "")
-    code, out, _ = run(capsys, "lint", "--format", "json")
-    assert (code, json.loads(out)) == (0, [])
+    # The human format confirms on stderr; json and github stay silent.
+    assert run(capsys, "lint") == (0, "", "All checks passed (2 playbook(s), 1 other file(s)).\n")
+    code, out, err = run(capsys, "lint", "--format", "json")
+    assert (code, json.loads(out), err) == (0, [], "")
+    assert run(capsys, "lint", "--format", "github") == (0, "", "")
 
 
 # One playbook with a problem in every file; each must be reported, with its line, in one run.

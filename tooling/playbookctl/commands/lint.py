@@ -41,10 +41,26 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
-    from playbookctl.lint import lint_paths  # noqa: PLC0415 - keeps other commands' start fast
+    from playbookctl.lint import classify, lint_paths  # noqa: PLC0415 - keeps start fast
 
+    targets = classify(list(args.paths), config)
+    playbooks = len(targets.playbooks)
+    files = len(targets.registry_files) + len(targets.standalone)
+    if not playbooks and not files:
+        # Run outside a repository (or in an empty one), a silent pass would hide that nothing
+        # was checked; stderr keeps the json and github outputs intact.
+        print(
+            f"playbookctl lint: nothing to lint under {config.root} (no playbooks/, no "
+            "registry/); pass paths, or -C the repository root",
+            file=sys.stderr,
+        )
     findings = lint_paths(
         list(args.paths), config, run_external=not args.no_external, use_cache=not args.no_cache
     )
-    REPORTERS[args.format or default_format()](findings, sys.stdout)
+    fmt = args.format or default_format()
+    REPORTERS[fmt](findings, sys.stdout)
+    if fmt == "human" and not findings and (playbooks or files):
+        print(
+            f"All checks passed ({playbooks} playbook(s), {files} other file(s)).", file=sys.stderr
+        )
     return 1 if has_errors(findings) else 0
