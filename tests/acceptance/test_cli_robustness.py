@@ -282,3 +282,24 @@ def test_unreachable_registry_says_why_within_seconds(
         "attempt(s): ConnectionError (connection refused: is the registry running and the port "
         "right?)\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("content", "what"),
+    [
+        ("- 1\n", "a document that is not a Kubernetes object (apiVersion or kind missing)"),
+        ("kind: ConfigMap\nmetadata: {}\n", "a document that is not a Kubernetes object"),
+        ("apiVersion: v1\nkind: ConfigMap\n", "kind 'ConfigMap' (apiVersion 'v1')"),
+    ],
+)
+def test_verify_names_a_foreign_document_plainly(
+    repo: Path, capsys: pytest.CaptureFixture[str], content: str, what: str
+) -> None:
+    (repo / "registry" / "workflows").mkdir()
+    (repo / "registry" / "workflows" / "restart-deployment.yaml").write_text(content)
+    code, out, _ = run(capsys, "verify", "--offline")
+    assert code == 1
+    assert (
+        f"registry/workflows/restart-deployment.yaml:1:1: error [verify.registration-kind] {what}"
+    ) in out
+    assert "None" not in out

@@ -107,11 +107,16 @@ def _check_other_document(doc: Document, config: Config) -> list[Finding]:
     data = doc.data if isinstance(doc.data, dict) else {}
     key = (data.get("apiVersion"), data.get("kind"))
     if key not in RBAC_KINDS:
+        what = (
+            f"kind {key[1]!r} (apiVersion {key[0]!r})"
+            if isinstance(doc.data, dict) and all(key)
+            else "a document that is not a Kubernetes object (apiVersion or kind missing)"
+        )
         return [
             doc.finding(
                 "verify.registration-kind",
                 (),
-                f"{key[1]!r} ({key[0]!r}) does not belong in a registration: only the "
+                f"{what} does not belong in a registration: only the "
                 "RemediationWorkflow and its ServiceAccount, Role(Binding)s and "
                 "ClusterRole(Binding)s (the Argo CD project allows nothing else)",
             )
