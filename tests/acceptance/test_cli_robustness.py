@@ -303,3 +303,33 @@ def test_verify_names_a_foreign_document_plainly(
         f"registry/workflows/restart-deployment.yaml:1:1: error [verify.registration-kind] {what}"
     ) in out
     assert "None" not in out
+
+
+@pytest.mark.parametrize(
+    ("output", "message"),
+    [
+        (".", "--output {tmp}: is a directory; name a file"),
+        (
+            "afile/x/results.json",
+            "--output {tmp}/afile/x/results.json: {tmp}/afile is not a writable directory",
+        ),
+    ],
+)
+def test_publish_refuses_an_unwritable_output_before_publishing(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], output: str, message: str
+) -> None:
+    (tmp_path / "afile").write_text("")
+    target = tmp_path if output == "." else tmp_path / output
+    # The registry is unreachable: had publish started, the error would be about it instead.
+    code, out, err = run(
+        capsys,
+        "publish",
+        "--registry",
+        "127.0.0.1:1",
+        "--commit",
+        "a" * 40,
+        "--output",
+        str(target),
+    )
+    assert (code, out) == (2, "")
+    assert err == f"playbookctl: usage error: {message.format(tmp=tmp_path)}\n"

@@ -106,3 +106,42 @@ def test_push_refused_by_a_hook_shows_what_the_remote_said(
         "hook declined); the remote said: protected branch: open a pull request"
     )
     assert playbook_repo.remote_head() == before
+
+
+def test_unwritable_github_output_is_an_error(
+    playbook_repo: PlaybookRepo,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("GITHUB_OUTPUT", str(tmp_path))  # a directory: cannot be appended to
+    code = main(["-C", str(playbook_repo.path), "plan", "--base", "HEAD", "--format", "matrix"])
+    err = capsys.readouterr().err
+    assert (code, err) == (
+        1,
+        f"playbookctl: error: GITHUB_OUTPUT: cannot append to {tmp_path}: Is a directory\n",
+    )
+
+
+def test_unwritable_step_summary_does_not_hide_a_done_push(
+    playbook_repo: PlaybookRepo,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    workflows = playbook_repo.path / "registry" / "workflows"
+    workflows.mkdir(parents=True)
+    (workflows / "gone.yaml").write_text("kind: RemediationWorkflow\nmetadata:\n  name: gone\n")
+    playbook_repo.commit_all("a registration without its playbook")
+    playbook_repo.push()
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path))
+    code = main(
+        ["-C", str(playbook_repo.path), "register", "--push", "--missing-ok", str(tmp_path / "n")]
+    )
+    captured = capsys.readouterr()
+    assert code == 0
+    assert f"pushed {playbook_repo.remote_head()[:12]}" in captured.out
+    assert (
+        f"playbookctl: warning: GITHUB_STEP_SUMMARY: cannot append to {tmp_path}: Is a directory"
+        in captured.err
+    )

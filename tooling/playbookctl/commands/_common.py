@@ -63,7 +63,15 @@ def print_release_report(report: ReleaseReport, remote: str, not_done: str) -> i
     else:
         print("no change: nothing committed, nothing pushed")
     if os.environ.get("GITHUB_STEP_SUMMARY"):
-        write_step_summary(report, Path(os.environ["GITHUB_STEP_SUMMARY"]))
+        try:
+            write_step_summary(report, Path(os.environ["GITHUB_STEP_SUMMARY"]))
+        except OSError as exc:
+            # The release itself is done (or reported above); a summary is not worth hiding that.
+            print(
+                f"playbookctl: warning: GITHUB_STEP_SUMMARY: cannot append to "
+                f"{os.environ['GITHUB_STEP_SUMMARY']}: {exc.strerror or exc}",
+                file=sys.stderr,
+            )
     if not succeeded(report):
         print(f"playbookctl: error: {not_done}: {', '.join(report.failed)}", file=sys.stderr)
         return 1

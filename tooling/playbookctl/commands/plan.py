@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from playbookctl.config import Config
-from playbookctl.errors import UsageError
+from playbookctl.errors import FatalError, UsageError
 
 
 def register(subparsers: Any) -> None:
@@ -70,7 +70,13 @@ def run(args: argparse.Namespace, config: Config) -> int:
     else:
         sys.stdout.write(format_human(plan) + "\n")
     if os.environ.get("GITHUB_OUTPUT"):
-        write_github_output(plan, Path(os.environ["GITHUB_OUTPUT"]))
+        try:
+            write_github_output(plan, Path(os.environ["GITHUB_OUTPUT"]))
+        except OSError as exc:
+            raise FatalError(
+                f"GITHUB_OUTPUT: cannot append to {os.environ['GITHUB_OUTPUT']}: "
+                f"{exc.strerror or exc}"
+            ) from None
     for entry in plan.refused:
         print(f"playbookctl: refused: {entry.name}: {entry.reason}", file=sys.stderr)
     for path in edited:

@@ -60,6 +60,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
 
     if args.jobs is not None and args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    if args.output is not None:
+        _check_writable(args.output)  # before anything is built or pushed, not after
     config = config.with_overrides(**registry_overrides(args), jobs=args.jobs)
     commit = args.commit or head_commit(config.root)
     source_repository = args.source_repository or source_repository_url(config)
@@ -74,17 +76,29 @@ def run(args: argparse.Namespace, config: Config) -> int:
         on_event=printer,
     )
     payload = dump_results(results)
+    # The report first: if the file cannot be written, what was pushed is still on record.
+    if args.format == "json":
+        sys.stdout.write(payload)
+    else:
+        report_human(results, sys.stdout)
     if args.output is not None:
         try:
             args.output.parent.mkdir(parents=True, exist_ok=True)
             args.output.write_text(payload, "utf-8")
         except OSError as exc:
             raise FatalError(f"cannot write {args.output}: {exc.strerror or exc}") from None
-    if args.format == "json":
-        sys.stdout.write(payload)
-    else:
-        report_human(results, sys.stdout)
     return 0 if all(r.ok or r.status.value == "dry-run" for r in results) else 1
+
+
+def _check_writable(path: Path) -> None:
+    """--output can be written: not a directory, and no file where a directory must be."""
+    if path.is_dir():
+        raise UsageError(f"--output {path}: is a directory; name a file")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir() or not os.access(parent, os.W_OK):
+                raise UsageError(f"--output {path}: {parent} is not a writable directory")
+            return
 
 
 class _Progress:
