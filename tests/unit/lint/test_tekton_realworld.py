@@ -91,9 +91,7 @@ def tekton_findings(text: str, file: str) -> Iterator[Finding]:
 
 
 def _findings(path: Path) -> list[Finding]:
-    return [
-        f for f in tekton_findings(path.read_text(), path.name) if f.rule.startswith("tekton.")
-    ]
+    return [f for f in tekton_findings(path.read_text(), path.name) if f.rule.startswith("tekton.")]
 
 
 def _expected(path: Path) -> set[str]:
@@ -199,6 +197,30 @@ def _undeclared_result(d: dict[str, Any]) -> None:
     _steps(d)[0]["script"] += "\necho x > $(results.nope.path)\n"
 
 
+def _finally_run_after(d: dict[str, Any]) -> None:
+    d["spec"]["finally"][0]["runAfter"] = [_tasks(d)[0]["name"]]
+
+
+def _pipeline_result_unknown_task(d: dict[str, Any]) -> None:
+    d["spec"]["results"] = [{"name": "r", "value": "$(tasks.ghost.results.sum)"}]
+
+
+def _unbound_workspace(d: dict[str, Any]) -> None:
+    _tasks(d)[0]["workspaces"] = [{"name": "output", "workspace": "not-declared"}]
+
+
+def _dup_pipeline_param(d: dict[str, Any]) -> None:
+    d["spec"]["params"].append(dict(d["spec"]["params"][0]))
+
+
+def _bad_default_type(d: dict[str, Any]) -> None:
+    d["spec"]["params"][0]["default"] = ["not", "a", "string"]
+
+
+def _task_name_not_dns(d: dict[str, Any]) -> None:
+    _tasks(d)[0]["name"] = "Sum_Two"
+
+
 MUTATIONS: list[tuple[str, Mutation, str]] = [
     ("pipeline-with-displayname.yaml", _dup_task, "tekton.duplicate-task"),
     ("pipeline-with-displayname.yaml", _missing_run_after, "tekton.run-after"),
@@ -208,6 +230,12 @@ MUTATIONS: list[tuple[str, Mutation, str]] = [
     ("pipeline-with-displayname.yaml", _unknown_field, "tekton.unknown-field"),
     ("pipeline-with-displayname.yaml", _bad_when_operator, "tekton.when"),
     ("pipeline-with-displayname.yaml", _status_outside_finally, "tekton.execution-status"),
+    ("pipeline-with-displayname.yaml", _finally_run_after, "tekton.finally"),
+    ("pipeline-with-displayname.yaml", _pipeline_result_unknown_task, "tekton.pipeline-result"),
+    ("pipeline-with-displayname.yaml", _dup_pipeline_param, "tekton.duplicate-param"),
+    ("pipeline-with-displayname.yaml", _bad_default_type, "tekton.param-type"),
+    ("pipeline-with-displayname.yaml", _task_name_not_dns, "tekton.name"),
+    ("catalog-42crunch-pipeline.yaml", _unbound_workspace, "tekton.workspace"),
     ("catalog-buildah-0.1-v1beta1.yaml", _bad_step_name, "tekton.step-name"),
     ("catalog-buildah-0.1-v1beta1.yaml", _dup_step_name, "tekton.step-name"),
     ("catalog-buildah-0.1-v1beta1.yaml", _undeclared_task_param, "tekton.param-reference"),
