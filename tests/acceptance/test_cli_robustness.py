@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -333,3 +334,52 @@ def test_publish_refuses_an_unwritable_output_before_publishing(
     )
     assert (code, out) == (2, "")
     assert err == f"playbookctl: usage error: {message.format(tmp=tmp_path)}\n"
+
+
+def _loop(d: Path) -> None:
+    (d / "l1").symlink_to("l2")
+    (d / "l2").symlink_to("l1")
+
+
+# (what goes into the playbook directory, the findings it gives: file, message)
+SPECIAL_FILES = [
+    (lambda d: os.mkfifo(d / "fifo"), [("fifo", "not a regular file (a FIFO, socket or device)")]),
+    (_loop, [("l1", "a broken or looping symbolic link"), ("l2", "a broken or looping symbolic")]),
+    (lambda d: (d / "gone").symlink_to("nowhere"), [("gone", "a broken or looping symbolic link")]),
+    (lambda d: (d / "out").symlink_to("/etc/hostname"), [("out", "a symbolic link out of the")]),
+    (lambda d: (d / "inner").symlink_to("remediate.sh"), []),  # inside the playbook: fine
+]
+
+
+@pytest.mark.parametrize(("make", "expected"), SPECIAL_FILES)
+def test_special_files_in_a_playbook_are_findings(
+    repo: Path,
+    capsys: pytest.CaptureFixture[str],
+    make: Callable[[Path], None],
+    expected: list[tuple[str, str]],
+) -> None:
+    make(repo / "playbooks" / "restart-deployment")
+    # External linters included: a FIFO must not block the shebang sniffing either.
+    code, out, _ = run(capsys, "lint", "--format", "json", "playbooks/restart-deployment")
+    found = [
+        (f["file"], f["message"]) for f in json.loads(out) if f["rule"] == "playbook.special-file"
+    ]
+    assert code == (1 if expected else 0)
+    assert len(found) == len(expected)
+    for (file, message), (want_file, want_message) in zip(found, expected, strict=True):
+        assert file == f"playbooks/restart-deployment/{want_file}"
+        assert message.startswith(want_message)
+
+
+def test_publish_stops_on_a_fifo_instead_of_hanging(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    os.mkfifo(repo / "playbooks" / "restart-deployment" / "fifo")
+    code, _, err = run(
+        capsys, "publish", "--dry-run", "--registry", "127.0.0.1:1", "--commit", "a" * 40
+    )
+    assert code == 1
+    assert err.endswith(
+        f"playbookctl: error: {repo / 'playbooks' / 'restart-deployment' / 'fifo'}: not a regular "
+        "file (a FIFO, socket or device): a playbook holds regular files\n"
+    )

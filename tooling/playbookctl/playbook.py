@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from playbookctl.config import Config
+from playbookctl.errors import FatalError
 from playbookctl.findings import Finding, Severity
 from playbookctl.load import Document, load_file
 
@@ -36,7 +38,9 @@ class Playbook:
     def rel(self, path: Path) -> str:
         """Path as shown in findings: relative to the repository root when inside it."""
         try:
-            return path.resolve().relative_to(self.root.resolve()).as_posix()
+            # The parent only: a symbolic link is shown by its own name, and a looping one
+            # cannot make resolve() raise.
+            return (path.parent.resolve() / path.name).relative_to(self.root.resolve()).as_posix()
         except ValueError:
             return str(path)
 
@@ -161,6 +165,26 @@ def source_files(directory: Path) -> list[Path]:
     return sorted(out, key=lambda p: p.relative_to(directory).as_posix())
 
 
+def special_file_problem(path: Path, directory: Path) -> str | None:
+    """Why path cannot be part of a playbook's source, or None: a playbook is regular files
+    (a symbolic link only to one inside the playbook, since the image build copies the link)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return "a broken or looping symbolic link"
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file (a FIFO, socket or device): a playbook holds regular files"
+    if path.is_symlink():
+        try:
+            path.resolve(strict=True).relative_to(directory.resolve())
+        except (OSError, RuntimeError, ValueError):
+            return (
+                "a symbolic link out of the playbook: the image build copies the link, not the "
+                "file; copy the file in"
+            )
+    return None
+
+
 def source_hash(directory: Path) -> str:
     """A content hash of the playbook directory: relative paths, executable bits and contents.
 
@@ -170,6 +194,10 @@ def source_hash(directory: Path) -> str:
     outer = hashlib.sha256()
     for path in source_files(directory):
         rel = path.relative_to(directory).as_posix()
+        problem = special_file_problem(path, directory)
+        if problem:
+            # A FIFO would block the read forever; a looping link would raise mid-publish.
+            raise FatalError(f"{path}: {problem}")
         executable = "x" if path.stat().st_mode & 0o111 else "-"
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         outer.update(f"{rel}\0{executable}\0{digest}\n".encode())

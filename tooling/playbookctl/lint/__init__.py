@@ -26,7 +26,14 @@ from playbookctl.lint.action_type import check_action_type, load_action_types
 from playbookctl.lint.playbook import check_playbook, embedded_scripts
 from playbookctl.lint.workflow import check_workflow
 from playbookctl.load import Document, load_file
-from playbookctl.playbook import WORKFLOW_FILE, Playbook, discover, load_playbook, source_files
+from playbookctl.playbook import (
+    WORKFLOW_FILE,
+    Playbook,
+    discover,
+    load_playbook,
+    source_files,
+    special_file_problem,
+)
 from playbookctl.render import RenderError, render_pipeline
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -141,6 +148,13 @@ def lint_playbook(
     if rendered is not None:
         out.extend(tekton.check_document(rendered.document))
     out.extend(check_playbook(pb, rendered, config))
+    if pb.dir.is_dir():
+        for f in source_files(pb.dir):
+            problem = special_file_problem(f, pb.dir)
+            if problem:
+                out.append(
+                    Finding("playbook.special-file", Severity.ERROR, pb.rel(f), 1, 1, problem)
+                )
     return pb, out
 
 
@@ -232,7 +246,10 @@ def lint_paths(
             containerfiles.append((pb.containerfile, pb.rel(pb.containerfile)))
         if pb.dir.is_dir():
             scripts.extend(
-                (f, pb.rel(f)) for f in source_files(pb.dir) if external.is_shell_script(f)
+                (f, pb.rel(f))
+                for f in source_files(pb.dir)
+                # A FIFO would block the shebang read; special-file reports it.
+                if special_file_problem(f, pb.dir) is None and external.is_shell_script(f)
             )
 
     for path in targets.registry_files:
