@@ -383,3 +383,20 @@ def test_publish_stops_on_a_fifo_instead_of_hanging(
         f"playbookctl: error: {repo / 'playbooks' / 'restart-deployment' / 'fifo'}: not a regular "
         "file (a FIFO, socket or device): a playbook holds regular files\n"
     )
+
+
+@pytest.mark.parametrize("as_directory", [False, True])
+def test_render_a_playbook_without_its_workflow_says_so(
+    repo: Path, capsys: pytest.CaptureFixture[str], as_directory: bool
+) -> None:
+    workflow = repo / "playbooks" / "restart-deployment" / "workflow.yaml"
+    workflow.unlink()
+    if as_directory:
+        workflow.mkdir()
+    code, out, err = run(capsys, "render", "restart-deployment")
+    assert (code, out, err) == (
+        1,
+        "",
+        "playbookctl: error: playbooks/restart-deployment has no workflow.yaml file; run "
+        "playbookctl lint playbooks/restart-deployment for the details\n",
+    )

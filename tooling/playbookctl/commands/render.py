@@ -34,7 +34,13 @@ def run(args: argparse.Namespace, config: Config) -> int:
     from playbookctl.render import render_pipeline, to_json, to_yaml  # noqa: PLC0415
 
     directory = config.playbooks_dir / args.name
-    if "/" in args.name or args.name.startswith(".") or not is_playbook_dir(directory):
+    if "/" not in args.name and not args.name.startswith(".") and directory.is_dir():
+        if not is_playbook_dir(directory):
+            raise FatalError(
+                f"playbooks/{args.name} has no workflow.yaml file; run playbookctl lint "
+                f"playbooks/{args.name} for the details"
+            )
+    elif "/" in args.name or args.name.startswith(".") or not is_playbook_dir(directory):
         known = ", ".join(discover(config)) or "none"
         raise FatalError(
             f"no playbook named {args.name!r} under {config.playbooks_dir} (playbooks: {known})"
