@@ -400,3 +400,24 @@ def test_render_a_playbook_without_its_workflow_says_so(
         "playbookctl: error: playbooks/restart-deployment has no workflow.yaml file; run "
         "playbookctl lint playbooks/restart-deployment for the details\n",
     )
+
+
+USAGE = [
+    (
+        ["lint", "--format", "bad"],
+        "lint: argument --format: invalid choice: 'bad' (choose from "
+        "'human', 'json', 'github') (see playbookctl lint --help)",
+    ),
+    ([], "the following arguments are required: COMMAND (see playbookctl --help)"),
+    (
+        ["publish", "--jobs", "x"],
+        "publish: argument --jobs: invalid int value: 'x' (see playbookctl publish --help)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), USAGE)
+def test_usage_errors_name_the_command_once(
+    repo: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    assert run(capsys, *argv) == (2, "", f"playbookctl: usage error: {message}\n")

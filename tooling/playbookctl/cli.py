@@ -36,7 +36,10 @@ COMMANDS = (
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{self.prog}: {message}")
+        # main() already says "playbookctl: usage error:"; name the subcommand, not the program
+        # twice, and where the right usage is.
+        command = self.prog.removeprefix("playbookctl").strip()
+        raise UsageError(f"{command + ': ' if command else ''}{message} (see {self.prog} --help)")
 
 
 def build_parser() -> argparse.ArgumentParser:
