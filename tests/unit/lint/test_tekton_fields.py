@@ -162,6 +162,14 @@ def test_top_level(source: str, expected: list[tuple[str, int, int]]) -> None:
         ("    taskSpec:\n      resources: {}\n", V1B1, []),
         ("    taskSpec:\n      resources: {}\n", V1, [(U, 9, 7)]),
         ("    onError: continue\n    displayName: A\n    description: d\n", V1, []),
+        # a matrix include entry takes when expressions (Tekton's beta e2e example does)
+        (
+            "    matrix: {include: [{name: i, params: [{name: p, value: x}],"
+            " when: [{input: a, operator: in, values: [a]}]}]}\n",
+            V1,
+            [],
+        ),
+        ("    matrix: {include: [{name: i, whenn: []}]}\n", V1, [(U, 8, 34)]),
     ],
 )
 def test_pipeline_task_fields(extra: str, api: str, expected: list[tuple[str, int, int]]) -> None:

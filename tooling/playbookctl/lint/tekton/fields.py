@@ -339,7 +339,10 @@ _TEKTON_COMMON: Table = {
     "PipelineResult": {"name": "str", "type": "str", "description": "str", "value": "pv"},
     "WorkspacePipelineTaskBinding": {"name": "str", "workspace": "str", "subPath": "str"},
     "Matrix": {"params": "[Param]", "include": "[IncludeParams]"},
-    "IncludeParams": {"name": "str", "params": "[Param]"},
+    # `when` on an include entry is newer than the Go sources we read, but Tekton's e2e applies
+    # it (examples/v1/pipelineruns/beta/pipelinerun-with-matrix-when-include.yaml) under strict
+    # decoding, so the field exists.
+    "IncludeParams": {"name": "str", "params": "[Param]", "when": "[WhenExpression]"},
     "PipelineTaskMetadata": {"labels": "{str}", "annotations": "{str}"},
 }
 
