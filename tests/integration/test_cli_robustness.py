@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from playbookctl.cli import main
-from playbookctl.devenv.registry import LocalRegistry
+from playbookctl.devenv.registry import LocalRegistry, free_port
 from tests.support.gitrepos import PlaybookRepo, git
 from tests.support.lintrepo import good_playbook, make_repo
 
@@ -145,3 +145,24 @@ def test_unwritable_step_summary_does_not_hide_a_done_push(
         f"playbookctl: warning: GITHUB_STEP_SUMMARY: cannot append to {tmp_path}: Is a directory"
         in captured.err
     )
+
+
+def test_release_table_says_why_a_publish_failed(
+    playbook_repo: PlaybookRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = playbook_repo.head()
+    playbook_repo.write_playbook("alpha", "1.1.0", marker="v2")
+    playbook_repo.commit_all("bump")
+    playbook_repo.push()
+    host = f"127.0.0.1:{free_port()}"
+    code = main(["-C", str(playbook_repo.path), "release", "--base", base, "--registry", host])
+    captured = capsys.readouterr()
+    assert code == 1
+    row = next(line for line in captured.out.splitlines() if line.startswith("alpha "))
+    assert row.endswith(
+        f"publish failed: registry {host}: get manifest {host}/t/bundles/alpha:1.1.0 failed "
+        "after 5 attempt(s): ConnectionError (connection refused: is the registry running and "
+        "the port right?)"
+    )
+    assert captured.err.endswith("playbookctl: error: not released: alpha\n")
+    assert playbook_repo.remote_head() == playbook_repo.head()  # nothing committed or pushed

@@ -88,7 +88,9 @@ class ReleaseReport:
             rows.append(Row(c.name, c.version, c.bundle, ", ".join(steps)))
         for r in self.results:
             if r.name not in seen:
-                rows.append(Row(r.name, r.version, r.bundle.ref if r.bundle else "", r.status))
+                # Not registered: the publish outcome, with its error, is all there is to say.
+                what = _publish_summary(r)
+                rows.append(Row(r.name, r.version, r.bundle.ref if r.bundle else "", what))
         return sorted(rows, key=lambda row: row.name)
 
 
