@@ -334,6 +334,9 @@ _TEKTON_COMMON: Table = {
         "properties": "{PropertySpec}",
         "description": "str",
         "value": "pv",
+        # Newer than the Go sources we read: Tekton's reconciler resolves result defaults behind
+        # the enable-default-results flag and its alpha e2e example declares them.
+        "default": "pv",
     },
     "PipelineWorkspaceDeclaration": {"name": "str", "description": "str", "optional": "bool"},
     "PipelineResult": {"name": "str", "type": "str", "description": "str", "value": "pv"},

@@ -44,6 +44,9 @@ RESERVED_SIDECAR = "tekton-log-results"
 ON_ERROR_VALUES = ("continue", "stopAndFail", "continueAndFail")
 WORKSPACE_DIR = "/workspace"
 ALPHA_GATE = '{} requires "enable-api-fields" feature gate to be "alpha" but it is "beta"'
+DEFAULT_RESULTS_GATE = (
+    "feature flag enable-default-results should be set to true to use default results"
+)
 ARTIFACTS_GATE = "feature flag enable-artifacts should be set to true to use artifacts feature."
 
 _STRING_ARRAY_NAME = re.compile(r"[_a-zA-Z][_a-zA-Z0-9.-]*\Z")
@@ -927,6 +930,9 @@ class _TaskChecker:
             if step:
                 return
         if not step:
+            if r.get("default") is not None:
+                # A per-feature flag, off by default, like enum params and CEL in when.
+                self.err("tekton.feature-gate", (*at, "default"), DEFAULT_RESULTS_GATE)
             self.check_result_value(r, name, at)
 
     def check_result_value(self, r: dict[str, Any], name: str, at: YamlPath) -> None:
