@@ -421,3 +421,51 @@ def test_usage_errors_name_the_command_once(
     repo: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
 ) -> None:
     assert run(capsys, *argv) == (2, "", f"playbookctl: usage error: {message}\n")
+
+
+# (file of the playbook, its bytes, the one finding: rule, line, column, message)
+UNREADABLE_SOURCES = [
+    (
+        "Containerfile",
+        b"FROM x\n\xff\xfe\x00binary",
+        ("load.encoding", 2, 1, "file is not valid UTF-8 (byte 0xff)"),
+    ),
+    (
+        "remediate.sh",
+        b"#!/bin/bash\necho \xff\n",
+        ("load.encoding", 2, 6, "file is not valid UTF-8 (byte 0xff)"),
+    ),
+    (
+        "remediate.sh",
+        b"#!/bin/bash\n" + b"echo hi\n" * 400,
+        ("load.too-large", 1, 1, "file is 3212 bytes, over the 3000-byte bound"),
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "expected"), UNREADABLE_SOURCES)
+def test_binary_or_huge_sources_are_one_finding(
+    repo: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    content: bytes,
+    expected: tuple[str, int, int, str],
+) -> None:
+    monkeypatch.setenv("PLAYBOOKCTL_MAX_FILE_BYTES", "3000")
+    (repo / "playbooks" / "restart-deployment" / name).write_bytes(content)
+    code, out, _ = run(capsys, "lint", "--format", "json", "playbooks/restart-deployment")
+    rule, line, column, message = expected
+    assert (code, json.loads(out)) == (
+        1,
+        [
+            {
+                "rule": rule,
+                "severity": "error",
+                "file": f"playbooks/restart-deployment/{name}",
+                "line": line,
+                "column": column,
+                "message": message,
+            }
+        ],
+    )

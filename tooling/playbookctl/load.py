@@ -324,44 +324,37 @@ def load_text(text: str, file: str) -> LoadResult:
     return LoadResult(file, documents, findings)
 
 
+def read_text_file(
+    path: Path, display: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES
+) -> tuple[str | None, list[Finding]]:
+    """A file's text, or None and the finding that says why not (not a regular file, over
+    max_bytes, unreadable, not UTF-8). A leading BOM is dropped. Never raises."""
+    file = display if display is not None else str(path)
+
+    def problem(rule: str, message: str) -> tuple[None, list[Finding]]:
+        return None, [Finding(rule, Severity.ERROR, file, 1, 1, message)]
+
+    try:
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            # A FIFO or device would block the read forever or never end.
+            return problem("load.io", "not a regular file")
+        if st.st_size > max_bytes:
+            return problem(
+                "load.too-large", f"file is {st.st_size} bytes, over the {max_bytes}-byte bound"
+            )
+        raw = path.read_bytes()
+    except OSError as exc:
+        return problem("load.io", f"cannot read: {exc.strerror}")
+    return _decode(raw, file)
+
+
 def load_file(
     path: Path, display: str | None = None, max_bytes: int = DEFAULT_MAX_BYTES
 ) -> LoadResult:
     """Load every document of a YAML file. Problems come back as findings, never as exceptions."""
     file = display if display is not None else str(path)
-    try:
-        st = path.stat()
-        if not stat.S_ISREG(st.st_mode):
-            # A FIFO or device would block the read forever or never end.
-            return LoadResult(
-                file,
-                [],
-                [Finding("load.io", Severity.ERROR, file, 1, 1, "not a regular file")],
-            )
-        size = st.st_size
-        if size > max_bytes:
-            return LoadResult(
-                file,
-                [],
-                [
-                    Finding(
-                        "load.too-large",
-                        Severity.ERROR,
-                        file,
-                        1,
-                        1,
-                        f"file is {size} bytes, over the {max_bytes}-byte bound",
-                    )
-                ],
-            )
-        raw = path.read_bytes()
-    except OSError as exc:
-        return LoadResult(
-            file,
-            [],
-            [Finding("load.io", Severity.ERROR, file, 1, 1, f"cannot read: {exc.strerror}")],
-        )
-    text, errors = _decode(raw, file)
+    text, errors = read_text_file(path, file, max_bytes)
     if text is None:
         return LoadResult(file, [], errors)
     return load_text(text, file)

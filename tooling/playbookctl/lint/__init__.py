@@ -25,7 +25,7 @@ from playbookctl.lint import external, tekton
 from playbookctl.lint.action_type import check_action_type, load_action_types
 from playbookctl.lint.playbook import check_playbook, embedded_scripts
 from playbookctl.lint.workflow import check_workflow
-from playbookctl.load import Document, load_file
+from playbookctl.load import Document, load_file, read_text_file
 from playbookctl.playbook import (
     WORKFLOW_FILE,
     Playbook,
@@ -251,6 +251,16 @@ def lint_paths(
                 # A FIFO would block the shebang read; special-file reports it.
                 if special_file_problem(f, pb.dir) is None and external.is_shell_script(f)
             )
+    # A binary or huge Containerfile or script is one clear finding, not pages of parse errors
+    # from hadolint or shellcheck (or minutes of shellcheck on megabytes).
+    unreadable: set[Path] = set()
+    for path, shown in [*containerfiles, *scripts]:
+        text, problems = read_text_file(path, shown, config.max_file_bytes)
+        if text is None:
+            findings.extend(problems)
+            unreadable.add(path)
+    containerfiles = [c for c in containerfiles if c[0] not in unreadable]
+    scripts = [s for s in scripts if s[0] not in unreadable]
 
     for path in targets.registry_files:
         if path.parent == action_types_dir:

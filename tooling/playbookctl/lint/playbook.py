@@ -212,9 +212,9 @@ def load_containerfile(pb: Playbook) -> Containerfile | None:
     if pb.containerfile is None:
         return None
     try:
-        text = pb.containerfile.read_text("utf-8", errors="replace")
-    except OSError:
-        return None
+        text = pb.containerfile.read_text("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None  # load.encoding / load.io say why; rules on a garbled text would only add noise
     return parse_containerfile(text, pb.rel(pb.containerfile))
 
 
