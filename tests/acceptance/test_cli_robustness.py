@@ -81,6 +81,11 @@ BAD_ENV = [
     ("PLAYBOOKCTL_REGISTRY_RETRIES", "-1", "'registry-retries': must be 0 or more, got -1"),
     ("PLAYBOOKCTL_MAX_FILE_BYTES", "0", "'max-file-bytes': must be at least 1, got 0"),
     ("PLAYBOOKCTL_ROOT", "/nonexistent/x", "PLAYBOOKCTL_ROOT: /nonexistent/x is not a directory"),
+    ("PLAYBOOKCTL_REGISTRY", "http://r.io", "'registry': a registry is host[:port], without a s"),
+    ("PLAYBOOKCTL_REGISTRY", "", "'registry': expected host[:port] with a '.' or a port, or lo"),
+    ("PLAYBOOKCTL_REGISTRY", "ghcr.io/org", "'registry': expected host[:port] with a '.' or a p"),
+    ("PLAYBOOKCTL_IMAGE_REPO", "Bad Repo", "'image-repo': expected lower-case path components"),
+    ("PLAYBOOKCTL_INSECURE_REGISTRIES", "a:1,b c", "'insecure-registries': 'b c': expected host"),
 ]
 
 
@@ -469,3 +474,26 @@ def test_binary_or_huge_sources_are_one_finding(
             }
         ],
     )
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "problem"),
+    [
+        ("--registry", "http://127.0.0.1:1", "a registry is host[:port], without a scheme"),
+        (
+            "--registry",
+            "myreg",
+            "expected host[:port] with a '.' or a port, or localhost (e.g. ghcr.io)",
+        ),
+        (
+            "--bundle-repo",
+            "x//y",
+            "expected lower-case path components (letters, digits, '.', '_', '-'), e.g. org/images",
+        ),
+    ],
+)
+def test_bad_registry_flags_are_usage_errors(
+    repo: Path, capsys: pytest.CaptureFixture[str], flag: str, value: str, problem: str
+) -> None:
+    code, out, err = run(capsys, "publish", "--dry-run", "--commit", "a" * 40, flag, value)
+    assert (code, out, err) == (2, "", f"playbookctl: usage error: {flag} {value!r}: {problem}\n")

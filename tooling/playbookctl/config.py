@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from playbookctl.errors import ConfigError
+from playbookctl.errors import ConfigError, UsageError
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,13 @@ class Config:
         return self.registry_dir / "action-types"
 
     def with_overrides(self, **changes: Any) -> Config:
+        """A copy with the non-None changes (command-line flags); a bad value is a usage error
+        naming the flag."""
         clean = {k: v for k, v in changes.items() if v is not None}
+        for name, value in clean.items():
+            problem = setting_problem(name, value)
+            if problem:
+                raise UsageError(f"--{_key(name)} {value!r}: {problem}")
         return replace(self, **clean) if clean else self
 
     def image_ref(self, name: str) -> str:
@@ -75,6 +82,41 @@ _MINIMUM: dict[str, tuple[float, str]] = {
     "push_retries": (0, "0 or more"),
     "registry_retries": (0, "0 or more"),
 }
+
+
+# As Docker parses references (oci.parse_reference): a registry host has a `.` or a `:` or is
+# localhost, a repository is lower-case path components. Checked here so a typo is reported
+# against the setting, not as an invalid reference deep inside publish.
+_HOST_RE = re.compile(
+    r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
+    r"|\[[0-9a-fA-F:]+\])(?::[0-9]{1,5})?"
+)
+_REPO_RE = re.compile(
+    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+)
+
+
+def _host_problem(host: str) -> str | None:
+    if "://" in host:
+        return "a registry is host[:port], without a scheme"
+    if not _HOST_RE.fullmatch(host) or not ("." in host or ":" in host or host == "localhost"):
+        return "expected host[:port] with a '.' or a port, or localhost (e.g. ghcr.io)"
+    return None
+
+
+def setting_problem(name: str, value: Any) -> str | None:
+    """Why value is not a valid setting `name` (a Config field), or None."""
+    if name == "registry":
+        return _host_problem(value)
+    if name == "insecure_registries":
+        return next((f"{h!r}: {p}" for h in value if (p := _host_problem(h))), None)
+    if name in ("image_repo", "bundle_repo") and not _REPO_RE.fullmatch(value):
+        return (
+            "expected lower-case path components (letters, digits, '.', '_', '-'), e.g. org/images"
+        )
+    if name == "jobs" and value < 1:
+        return "must be at least 1"
+    return None
 
 
 def _type_name(raw: Any) -> str:
@@ -132,6 +174,9 @@ def _coerce(name: str, raw: Any, default: Any, origin: str, *, from_env: bool = 
         value = _convert(raw, default, from_env)
         if name in _MINIMUM and value < _MINIMUM[name][0]:
             raise ValueError(f"must be {_MINIMUM[name][1]}, got {value!r}")
+        problem = setting_problem(name, value)
+        if problem:
+            raise ValueError(f"{problem}, got {value!r}")
     except ValueError as exc:
         raise ConfigError(f"{origin}: invalid value for {_key(name)!r}: {exc}") from None
     return value
