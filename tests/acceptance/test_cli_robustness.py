@@ -497,3 +497,15 @@ def test_bad_registry_flags_are_usage_errors(
 ) -> None:
     code, out, err = run(capsys, "publish", "--dry-run", "--commit", "a" * 40, flag, value)
     assert (code, out, err) == (2, "", f"playbookctl: usage error: {flag} {value!r}: {problem}\n")
+
+
+@pytest.mark.parametrize("commit", ["nothex", "ABC1234", "abc", ""])
+def test_publish_commit_must_be_a_commit_id(
+    repo: Path, capsys: pytest.CaptureFixture[str], commit: str
+) -> None:
+    code, out, err = run(
+        capsys, "publish", "--dry-run", "--registry", "127.0.0.1:1", "--commit", commit
+    )
+    assert (code, out) == (2, "")
+    expected = f"--commit {commit!r}: expected a commit id (hex), e.g. HEAD's"
+    assert err == f"playbookctl: usage error: {expected}\n"

@@ -60,6 +60,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
 
     if args.jobs is not None and args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    if args.commit is not None and not re.fullmatch(r"[0-9a-f]{7,64}", args.commit):
+        # It labels the image and the bundle as their source revision: a typo would stick.
+        raise UsageError(f"--commit {args.commit!r}: expected a commit id (hex), e.g. HEAD's")
     if args.output is not None:
         _check_writable(args.output)  # before anything is built or pushed, not after
     config = config.with_overrides(**registry_overrides(args), jobs=args.jobs)
