@@ -166,3 +166,14 @@ def test_release_table_says_why_a_publish_failed(
     )
     assert captured.err.endswith("playbookctl: error: not released: alpha\n")
     assert playbook_repo.remote_head() == playbook_repo.head()  # nothing committed or pushed
+
+
+def test_register_with_no_results_says_so(
+    playbook_repo: PlaybookRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "publish-results"
+    empty.mkdir()
+    code = main(["-C", str(playbook_repo.path), "register", str(empty)])
+    captured = capsys.readouterr()
+    assert (code, captured.err) == (0, f"playbookctl register: no publish results in {empty}\n")
+    assert "registry/workflows/" not in captured.out

@@ -53,6 +53,11 @@ def run(args: argparse.Namespace, config: Config) -> int:
         raise UsageError("--push and --dry-run exclude each other")
     inputs = [p for p in args.results if p.exists()] if args.missing_ok else args.results
     results = read_results(inputs)
+    if not results:
+        # Legitimate for a deletion-only release, but a wrong path or an artifact download that
+        # found nothing looks the same: say so rather than succeed in silence.
+        shown = ", ".join(str(p) for p in args.results)
+        print(f"playbookctl register: no publish results in {shown}", file=sys.stderr)
     if args.push:
         return _push(args, config, results)
     return _write(args, config, results)
