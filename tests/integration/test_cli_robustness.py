@@ -177,3 +177,31 @@ def test_register_with_no_results_says_so(
     captured = capsys.readouterr()
     assert (code, captured.err) == (0, f"playbookctl register: no publish results in {empty}\n")
     assert "registry/workflows/" not in captured.out
+
+
+@pytest.mark.parametrize("command", ["release", "register"])
+@pytest.mark.parametrize("branch", ["bad branch", "a..b", "x.lock", "-x"])
+def test_bad_branch_is_refused_before_anything_runs(
+    playbook_repo: PlaybookRepo,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+    branch: str,
+) -> None:
+    extra = [str(tmp_path / "none.json"), "--push", "--missing-ok"] if command == "register" else []
+    head = playbook_repo.head()
+    code = main(["-C", str(playbook_repo.path), command, *extra, f"--branch={branch}"])
+    err = capsys.readouterr().err
+    assert (code, err) == (
+        2,
+        f"playbookctl: usage error: --branch {branch!r}: not a valid git branch name\n",
+    )
+    assert playbook_repo.head() == head
+
+
+def test_branch_double_dash_is_a_usage_error(
+    playbook_repo: PlaybookRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["-C", str(playbook_repo.path), "release", "--branch=--"])
+    err = capsys.readouterr().err
+    assert (code, err) == (2, "playbookctl: usage error: --branch: not a valid git branch name\n")

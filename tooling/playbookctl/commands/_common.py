@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from playbookctl.errors import UsageError
 from playbookctl.reporters import FORMATS
 
 if TYPE_CHECKING:
@@ -47,6 +49,22 @@ def registry_overrides(args: argparse.Namespace) -> dict[str, object]:
         "bundle_repo": getattr(args, "bundle_repo", None),
         "insecure_registries": tuple(insecure) if insecure else None,
     }
+
+
+def check_branch_flag(branch: str | None) -> None:
+    """--branch is a valid branch name, checked before anything is published or committed."""
+    if branch is None:
+        return
+    if not isinstance(branch, str):  # argparse turns `--branch=--` into a list
+        raise UsageError("--branch: not a valid git branch name")
+    done = subprocess.run(
+        ["git", "check-ref-format", "--branch", branch],
+        capture_output=True,
+        check=False,
+        timeout=30,
+    )
+    if done.returncode != 0 or branch.startswith("-"):
+        raise UsageError(f"--branch {branch!r}: not a valid git branch name")
 
 
 def print_release_report(report: ReleaseReport, remote: str, not_done: str) -> int:

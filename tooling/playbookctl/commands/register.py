@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from playbookctl.commands._common import print_release_report
+from playbookctl.commands._common import check_branch_flag, print_release_report
 from playbookctl.config import Config
 from playbookctl.errors import UsageError
 
@@ -49,6 +49,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace, config: Config) -> int:
     from playbookctl.results import read_results  # noqa: PLC0415
 
+    check_branch_flag(args.branch)
     if args.push and args.dry_run:
         raise UsageError("--push and --dry-run exclude each other")
     inputs = [p for p in args.results if p.exists()] if args.missing_ok else args.results

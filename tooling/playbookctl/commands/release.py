@@ -8,6 +8,7 @@ from typing import Any
 
 from playbookctl.commands._common import (
     add_registry_flags,
+    check_branch_flag,
     print_release_report,
     registry_overrides,
 )
@@ -55,6 +56,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
         release,
     )
 
+    check_branch_flag(args.branch)
     config = config.with_overrides(
         **registry_overrides(args), source_repository=args.source_repository
     )
