@@ -509,3 +509,24 @@ def test_publish_commit_must_be_a_commit_id(
     assert (code, out) == (2, "")
     expected = f"--commit {commit!r}: expected a commit id (hex), e.g. HEAD's"
     assert err == f"playbookctl: usage error: {expected}\n"
+
+
+# `--opt=--`: Python 3.11's argparse passed a list on where a string belongs (internal errors).
+DOUBLE_DASH = [
+    (["render", "restart-deployment", "--image=--"], "render: argument --image"),
+    (["publish", "--jobs=--"], "publish: argument --jobs"),
+    (["publish", "--commit=--"], "publish: argument --commit"),
+    (["plan", "--base=--"], "plan: argument --base"),
+    (["pipelinerun", "restart-deployment", "--param=--"], "pipelinerun: argument --param"),
+    (["inspect", "--registry=--", "a.io/b:1"], "inspect: argument --registry"),
+    (["-C=--", "lint"], "argument -C/--root"),
+]
+
+
+@pytest.mark.parametrize(("argv", "what"), DOUBLE_DASH)
+def test_double_dash_as_an_option_value(
+    repo: Path, capsys: pytest.CaptureFixture[str], argv: list[str], what: str
+) -> None:
+    code, out, err = run(capsys, *argv)
+    assert (code, out) == (2, "")
+    assert err.startswith(f"playbookctl: usage error: {what}: expected one argument (see ")

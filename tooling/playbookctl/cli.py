@@ -15,6 +15,7 @@ import tempfile
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from playbookctl import __version__
 from playbookctl.config import load_config
@@ -35,6 +36,13 @@ COMMANDS = (
 
 
 class _Parser(argparse.ArgumentParser):
+    def _get_values(self, action: argparse.Action, arg_strings: list[str]) -> Any:
+        # Python 3.11 drops a lone "--" given as an option's value (`--base=--`) and passes a
+        # list on where a string belongs; refuse it as a missing value.
+        if action.option_strings and action.nargs is None and arg_strings == ["--"]:
+            self.error(f"argument {'/'.join(action.option_strings)}: expected one argument")
+        return super()._get_values(action, arg_strings)
+
     def error(self, message: str) -> None:  # type: ignore[override]
         # main() already says "playbookctl: usage error:"; name the subcommand, not the program
         # twice, and where the right usage is.
