@@ -205,3 +205,16 @@ def test_branch_double_dash_is_a_usage_error(
     code = main(["-C", str(playbook_repo.path), "release", "--branch=--"])
     err = capsys.readouterr().err
     assert (code, err) == (2, "playbookctl: usage error: --branch: not a valid git branch name\n")
+
+
+@pytest.mark.parametrize("remote", ["nope", "--upload-pack=touch pwned"])
+def test_release_to_an_unknown_remote(
+    playbook_repo: PlaybookRepo, capsys: pytest.CaptureFixture[str], remote: str
+) -> None:
+    code = main(["-C", str(playbook_repo.path), "release", f"--remote={remote}"])
+    err = capsys.readouterr().err
+    assert (code, err) == (
+        1,
+        f"playbookctl: error: no remote named {remote!r} (remotes: origin)\n",
+    )
+    assert not (playbook_repo.path / "pwned").exists()

@@ -273,8 +273,16 @@ class GitRepo:
     def tree_id(self, rev: str) -> str:
         return str(self._repo.commit(self.rev_parse(rev)).tree.hexsha)
 
+    def _require_remote(self, remote: str) -> None:
+        # Only a configured remote: also keeps an option-like name (`--upload-pack=...`) from
+        # ever reaching git.
+        names = sorted(r.name for r in self._repo.remotes)
+        if remote not in names:
+            raise GitError(f"no remote named {remote!r} (remotes: {', '.join(names) or 'none'})")
+
     def fetch(self, remote: str, branch: str) -> str | None:
         """Fetch one branch; returns the remote's commit for it, None when it does not exist."""
+        self._require_remote(remote)
         with _errors(f"cannot fetch {branch} from {remote}"):
             out = str(self._git.ls_remote("--heads", remote, f"refs/heads/{branch}")).strip()
         if not out:
@@ -328,8 +336,7 @@ class GitRepo:
         args = ["--porcelain", remote, f"{rev}:{ref}"]
         if expect is not False:
             args.insert(0, f"--force-with-lease={ref}:{expect or ''}")
-        if remote not in {r.name for r in self._repo.remotes}:
-            raise GitError(f"no remote named {remote!r}")
+        self._require_remote(remote)
         said = ""
         try:
             _, out, _ = self._git.push(*args, with_extended_output=True)
