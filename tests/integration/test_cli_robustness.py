@@ -199,14 +199,6 @@ def test_bad_branch_is_refused_before_anything_runs(
     assert playbook_repo.head() == head
 
 
-def test_branch_double_dash_is_a_usage_error(
-    playbook_repo: PlaybookRepo, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code = main(["-C", str(playbook_repo.path), "release", "--branch=--"])
-    err = capsys.readouterr().err
-    assert (code, err) == (2, "playbookctl: usage error: --branch: not a valid git branch name\n")
-
-
 @pytest.mark.parametrize("remote", ["nope", "--upload-pack=touch pwned"])
 def test_release_to_an_unknown_remote(
     playbook_repo: PlaybookRepo, capsys: pytest.CaptureFixture[str], remote: str

@@ -55,8 +55,6 @@ def check_branch_flag(branch: str | None) -> None:
     """--branch is a valid branch name, checked before anything is published or committed."""
     if branch is None:
         return
-    if not isinstance(branch, str):  # argparse turns `--branch=--` into a list
-        raise UsageError("--branch: not a valid git branch name")
     done = subprocess.run(
         ["git", "check-ref-format", "--branch", branch],
         capture_output=True,
