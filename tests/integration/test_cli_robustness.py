@@ -3,12 +3,16 @@ one clear line, exit 1, nothing changed."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
 
 from playbookctl.cli import main
+from playbookctl.config import load_config
 from playbookctl.devenv.registry import LocalRegistry, free_port
+from playbookctl.playbook import source_hash
+from playbookctl.results import Action, Artifact, PublishResult, dump_results
 from tests.support.gitrepos import PlaybookRepo, git
 from tests.support.lintrepo import good_playbook, make_repo
 
@@ -210,3 +214,59 @@ def test_release_to_an_unknown_remote(
         f"playbookctl: error: no remote named {remote!r} (remotes: origin)\n",
     )
     assert not (playbook_repo.path / "pwned").exists()
+
+
+def _results_file(repo: PlaybookRepo, path: Path) -> Path:
+    """Publish results for every playbook of repo, as if each had been pushed."""
+    config = load_config(repo.path)
+    results = []
+    for d in sorted(config.playbooks_dir.iterdir()):
+        v = (d / "workflow.yaml").read_text().split('version: "', 1)[1].split('"', 1)[0]
+        digest = "sha256:" + hashlib.sha256(f"{d.name}{v}".encode()).hexdigest()
+        results.append(
+            PublishResult(
+                name=d.name,
+                version=v,
+                source_hash=source_hash(d),
+                image=Artifact(config.image_ref(d.name), v, digest, Action.BUILT),
+                bundle=Artifact(config.bundle_ref(d.name), v, digest, Action.PUSHED),
+                status=Action.PUSHED,
+                commit=repo.head(),
+            )
+        )
+    path.write_text(dump_results(results))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("blocker", "as_directory", "message"),
+    [
+        ("registry/workflows", False, "registry/workflows is a file; cannot write registry/"),
+        ("registry/kustomization.yaml", True, "registry/kustomization.yaml is a directory; cann"),
+    ],
+)
+def test_register_with_something_in_the_way_writes_nothing(
+    playbook_repo: PlaybookRepo,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    blocker: str,
+    as_directory: bool,
+    message: str,
+) -> None:
+    results = _results_file(playbook_repo, tmp_path / "results.json")
+    target = playbook_repo.path / blocker
+    target.unlink(missing_ok=True)
+    if as_directory:
+        target.mkdir()
+    else:
+        target.write_text("")
+    before = sorted(p.relative_to(playbook_repo.path) for p in playbook_repo.path.rglob("*"))
+    for extra in ([], ["--dry-run"]):
+        code = main(["-C", str(playbook_repo.path), "register", str(results), *extra])
+        err = capsys.readouterr().err
+        assert code == 1
+        assert err.startswith(f"playbookctl: error: {message}")
+        assert err.count("\n") == 1
+    assert (
+        sorted(p.relative_to(playbook_repo.path) for p in playbook_repo.path.rglob("*")) == before
+    )

@@ -457,15 +457,31 @@ def register(
 
     outcome.written = sorted(_rel(config, p) for p in writes)
     outcome.removed = sorted(_rel(config, p) for p in removals)
+    # Checked before the first write: a directory where a file goes (or a file where a
+    # directory goes) would otherwise fail half-way, workflows written, kustomization not.
+    for path in sorted(writes):
+        if path.is_dir():
+            raise FatalError(f"{_rel(config, path)} is a directory; cannot write it")
+        for parent in path.parents:
+            if parent == config.root:
+                break
+            if parent.exists() and not parent.is_dir():
+                raise FatalError(
+                    f"{_rel(config, parent)} is a file; cannot write {_rel(config, path)}"
+                )
     if dry_run:
         return outcome
-    # Workflows first, kustomization last: a run killed in between leaves whole files that a
-    # rerun brings in line (register is idempotent).
-    for path, text in writes.items():
-        if path != kustomization:
-            _atomic_write(path, text)
-    for path in removals:
-        path.unlink(missing_ok=True)
-    if kustomization in writes:
-        _atomic_write(kustomization, writes[kustomization])
+    try:
+        # Workflows first, kustomization last: a run killed in between leaves whole files that
+        # a rerun brings in line (register is idempotent).
+        for path, text in writes.items():
+            if path != kustomization:
+                _atomic_write(path, text)
+        for path in removals:
+            path.unlink(missing_ok=True)
+        if kustomization in writes:
+            _atomic_write(kustomization, writes[kustomization])
+    except OSError as exc:
+        where = exc.filename or "registry/"
+        raise FatalError(f"cannot write {where}: {exc.strerror or exc}") from None
     return outcome
