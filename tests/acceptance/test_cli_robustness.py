@@ -530,3 +530,32 @@ def test_double_dash_as_an_option_value(
     code, out, err = run(capsys, *argv)
     assert (code, out) == (2, "")
     assert err.startswith(f"playbookctl: usage error: {what}: expected one argument (see ")
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (b'{"auths": {"r.io": {"auth": "c2VjcmV0OnB3"}}, bad', "invalid JSON at line 1 column 47"),
+        (b'{"auths": "\xff"}', "not valid UTF-8"),
+        (None, "Not a directory"),
+    ],
+)
+def test_broken_docker_config_says_why_without_its_content(
+    repo: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    content: bytes | None,
+    why: str,
+) -> None:
+    config_dir = tmp_path / "docker"
+    if content is None:
+        config_dir.write_text("")  # a file where the directory belongs
+    else:
+        config_dir.mkdir()
+        (config_dir / "config.json").write_bytes(content)
+    monkeypatch.setenv("DOCKER_CONFIG", str(config_dir))
+    code, out, err = run(capsys, "inspect", f"127.0.0.1:{free_port()}/a/b:1")
+    assert (code, out) == (1, "")
+    assert err == f"playbookctl: error: cannot read Docker config {config_dir}/config.json: {why}\n"
+    assert "c2VjcmV0" not in err

@@ -259,7 +259,16 @@ def load_credentials(
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
-        raise RegistryError(f"cannot read Docker config {path}: {type(exc).__name__}") from None
+        # Position and cause only: the text around a JSON error could be a credential.
+        if isinstance(exc, json.JSONDecodeError):
+            why = f"invalid JSON at line {exc.lineno} column {exc.colno}"
+        elif isinstance(exc, UnicodeDecodeError):
+            why = "not valid UTF-8"
+        elif isinstance(exc, OSError) and exc.strerror:
+            why = exc.strerror
+        else:
+            why = type(exc).__name__
+        raise RegistryError(f"cannot read Docker config {path}: {why}") from None
     if not isinstance(data, dict):
         return None
     raw_auths = data.get("auths")
