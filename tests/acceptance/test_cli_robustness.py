@@ -134,6 +134,15 @@ def test_lint_with_nothing_to_lint_says_so(
     )
 
 
+def test_pyproject_with_a_bom_is_read(
+    repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (repo / "pyproject.toml").write_bytes(b"\xef\xbb\xbf[tool.playbookctl]\njobs = 2\n")
+    monkeypatch.chdir(repo / "playbooks")  # found from below, too
+    assert load_config().jobs == 2
+    assert run(capsys, "lint", "--no-external")[:2] == (0, "")
+
+
 def test_missing_root_flag(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "-C", str(repo / "nope"), "lint")
     assert (code, out) == (1, "")

@@ -182,6 +182,11 @@ def _coerce(name: str, raw: Any, default: Any, origin: str, *, from_env: bool = 
     return value
 
 
+def _read_toml_text(path: Path) -> str:
+    # Editors on Windows save a BOM that tomllib refuses as "Invalid statement" at 1:1.
+    return path.read_text("utf-8").removeprefix("\ufeff")
+
+
 def find_root(start: Path | None = None) -> Path:
     """The nearest directory upwards holding a pyproject.toml with [tool.playbookctl], or cwd."""
     here = (start or Path.cwd()).resolve()
@@ -189,7 +194,7 @@ def find_root(start: Path | None = None) -> Path:
         py = candidate / "pyproject.toml"
         if py.is_file():
             try:
-                if "playbookctl" in tomllib.loads(py.read_text("utf-8")).get("tool", {}):
+                if "playbookctl" in tomllib.loads(_read_toml_text(py)).get("tool", {}):
                     return candidate
             except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError):
                 continue
@@ -212,7 +217,7 @@ def load_config(root: Path | None = None, env: dict[str, str] | None = None) -> 
     py = root / "pyproject.toml"
     if py.is_file():
         try:
-            table = tomllib.loads(py.read_text("utf-8")).get("tool", {})
+            table = tomllib.loads(_read_toml_text(py)).get("tool", {})
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{py}: {exc}") from None
         except UnicodeDecodeError as exc:
