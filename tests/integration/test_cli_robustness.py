@@ -270,3 +270,14 @@ def test_register_with_something_in_the_way_writes_nothing(
     assert (
         sorted(p.relative_to(playbook_repo.path) for p in playbook_repo.path.rglob("*")) == before
     )
+
+
+def test_inspect_missing_bundle_has_no_fake_position(
+    registry: LocalRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ref = f"{registry.host}/robust/nothing:1.0.0"
+    code = main(["-C", str(tmp_path), "inspect", ref])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert f"{ref}: error [bundle.missing] no manifest for {ref} in the registry\n" in out
+    assert ":0:0" not in out

@@ -22,7 +22,9 @@ def _escape_property(text: str) -> str:
 
 def report_human(findings: Sequence[Finding], out: TextIO) -> None:
     for f in findings:
-        out.write(f"{f.file}:{f.line}:{f.column}: {f.severity} [{f.rule}] {f.message}\n")
+        # Line 0: a finding about a whole object that has no lines (a bundle in a registry).
+        where = f"{f.file}:{f.line}:{f.column}" if f.line else f.file
+        out.write(f"{where}: {f.severity} [{f.rule}] {f.message}\n")
     errors = sum(1 for f in findings if f.severity is Severity.ERROR)
     warnings = len(findings) - errors
     if findings:
