@@ -385,18 +385,21 @@ def test_special_files_in_a_playbook_are_findings(
         assert message.startswith(want_message)
 
 
-def test_publish_stops_on_a_fifo_instead_of_hanging(
+def test_publish_skips_a_playbook_holding_a_fifo_instead_of_hanging(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     os.mkfifo(repo / "playbooks" / "restart-deployment" / "fifo")
-    code, _, err = run(
+    code, out, _ = run(
         capsys, "publish", "--dry-run", "--registry", "127.0.0.1:1", "--commit", "a" * 40
     )
     assert code == 1
-    assert err.endswith(
-        f"playbookctl: error: {repo / 'playbooks' / 'restart-deployment' / 'fifo'}: not a regular "
-        "file (a FIFO, socket or device): a playbook holds regular files\n"
-    )
+    assert out.splitlines() == [
+        "restart-deployment 1.0.0: skipped",
+        "  error: not published: 1 lint error(s)",
+        "    playbooks/restart-deployment/fifo:1:1: playbook.special-file: not a regular file (a "
+        "FIFO, socket or device): a playbook holds regular files",
+        "1 skipped",
+    ]
 
 
 @pytest.mark.parametrize("as_directory", [False, True])

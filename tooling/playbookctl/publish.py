@@ -176,10 +176,17 @@ def _describe(findings: list[Finding]) -> list[str]:
 def _publish_one(run: _Run, name: str) -> PublishResult:
     config = run.config
     pb = load_playbook(config.playbooks_dir / name, config.root, config.max_file_bytes)
+    # A FIFO or a looping link makes the hash fail; that is this playbook's failure (the lint
+    # gate names it as playbook.special-file), not the whole run's.
+    hash_error = None
+    try:
+        digest = source_hash(pb.dir)
+    except FatalError as exc:
+        digest, hash_error = "", str(exc)
     result = PublishResult(
         name=name,
         version=pb.version or "",
-        source_hash=source_hash(pb.dir),
+        source_hash=digest,
         image=None,
         bundle=None,
         status=Action.FAILED,
@@ -187,6 +194,8 @@ def _publish_one(run: _Run, name: str) -> PublishResult:
         source_repository=run.source_repository,
     )
     try:
+        if hash_error and not run.lint_errors.get(name):
+            raise FatalError(hash_error)
         _publish_steps(run, pb, result)
     except _RefusedError as exc:
         result.status = Action.REFUSED
