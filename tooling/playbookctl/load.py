@@ -12,7 +12,7 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -41,15 +41,19 @@ _KNOWN_SCALAR_TAGS = {
     "tag:yaml.org,2002:timestamp",
     "tag:yaml.org,2002:binary",
 }
+_NULL = "tag:yaml.org,2002:null"
+_BOOL = "tag:yaml.org,2002:bool"
 _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
 _MERGE = "tag:yaml.org,2002:merge"
 
 
-@dataclass(frozen=True)
-class Position:
+class Position(NamedTuple):  # a NamedTuple: one is made per YAML node, so it must be cheap
     line: int
     column: int
+
+
+_ORIGIN = Position(1, 1)
 
 
 @dataclass
@@ -59,7 +63,7 @@ class Document:
     file: str
     data: Any
     index: int = 0
-    start: Position = Position(1, 1)
+    start: Position = _ORIGIN
     positions: dict[YamlPath, Position] = field(default_factory=dict)
     key_positions: dict[YamlPath, Position] = field(default_factory=dict)
 
@@ -161,7 +165,16 @@ class _Builder:
         self.errors.append(self.doc.finding("load.tag", path, f"unsupported YAML tag {node.tag!r}"))
 
     def _scalar(self, node: yaml.ScalarNode, path: YamlPath) -> Any:
-        if node.tag not in _KNOWN_SCALAR_TAGS:
+        tag = node.tag
+        # Fast paths for the tags nearly every value has; the constructor's generic dispatch
+        # costs more than the rest of loading.
+        if tag == _STR:
+            return node.value
+        if tag == _NULL:
+            return None
+        if tag == _BOOL:
+            return _SCALAR_CONSTRUCTOR.bool_values[node.value.lower()]
+        if tag not in _KNOWN_SCALAR_TAGS:
             self._unknown_tag(node, path)
             return node.value
         try:

@@ -37,6 +37,10 @@ class Playbook:
 
     def rel(self, path: Path) -> str:
         """Path as shown in findings: relative to the repository root when inside it."""
+        try:  # the common case, without a system call: a path under the (resolved) root
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            pass
         try:
             # The parent only: a symbolic link is shown by its own name, and a looping one
             # cannot make resolve() raise.
