@@ -18,9 +18,6 @@ from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
 
 from playbookctl.errors import GitError
 
-# The empty tree every git repository knows: the diff base when there is no commit to compare to.
-EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
-
 
 class PushStatus(StrEnum):
     OK = "ok"  # the ref now points at what we pushed (or already did)
@@ -96,12 +93,6 @@ class GitRepo:
                 else ""
             )
             raise GitError(f"cannot resolve {rev!r}: no such commit in {self.root}{hint}") from None
-
-    def try_rev_parse(self, rev: str) -> str | None:
-        try:
-            return self.rev_parse(rev)
-        except GitError:
-            return None
 
     def head(self) -> str:
         """The commit HEAD points at."""

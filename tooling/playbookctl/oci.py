@@ -123,9 +123,6 @@ class Reference:
             out += f"@{self.digest}"
         return out
 
-    def with_digest(self, digest: str) -> Reference:
-        return Reference(self.registry, self.repository, self.tag, digest)
-
 
 def parse_reference(ref: str) -> Reference:
     """Parse a fully qualified reference; raise RegistryError (naming the ref) if it is not one."""

@@ -62,14 +62,6 @@ class RenderedPipeline:
         return self.document.file
 
 
-def secret_workspace(name: str) -> str:
-    return f"secret-{name}"
-
-
-def configmap_workspace(name: str) -> str:
-    return f"configmap-{name}"
-
-
 def dependency_workspaces(pb: Playbook) -> list[tuple[str, str, str, int]]:
     """(workspace, mount path, dependency kind, index in its list) per dependency, secrets first."""
     deps = pb.spec.get("dependencies")

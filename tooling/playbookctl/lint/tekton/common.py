@@ -56,10 +56,6 @@ def dns1123_label_errors(value: str) -> list[str]:
     )
 
 
-def is_dns1123_label(value: object) -> bool:
-    return isinstance(value, str) and not dns1123_label_errors(value)
-
-
 # Kubernetes object names (metadata.name) are DNS-1123 subdomains.
 DNS1123_SUBDOMAIN_MAX = 253
 _DNS1123_SUBDOMAIN = re.compile(
@@ -132,10 +128,6 @@ _SUBST = r".*?(?:\[\*\])?"
 _BRACE = r"\$\(%s(?:\.(?P<var1>%s)|\[\"(?P<var2>%s)\"\]|\['(?P<var3>%s)'\])\)"
 _ARRAY_INDEXING = re.compile(r"\[([0-9])*\*?\]")
 _INT_INDEX = re.compile(r"\[[0-9]+\]")
-# Tekton's paramIndexing: `$(params.name[int])` in any notation.
-PARAM_INDEXING = re.compile(
-    r"\$\(params(\.[_a-zA-Z0-9.-]+|\[\'[_a-zA-Z0-9.\-\/]+\'\]|\[\"[_a-zA-Z0-9.\-\/]+\"\])\[[0-9]+\]\)"
-)
 
 
 @lru_cache(maxsize=64)
@@ -373,16 +365,6 @@ def param_specs(params: Any) -> list[tuple[int, dict[str, Any]]]:
     return [(i, p) for i, p in enumerate(params) if isinstance(p, dict)]
 
 
-def param_names_by_type(params: Any) -> dict[str, str]:
-    """name -> defaulted type for a ParamSpecs list (later duplicates do not override)."""
-    out: dict[str, str] = {}
-    for _, p in param_specs(params):
-        name = p.get("name")
-        if isinstance(name, str) and name not in out:
-            out[name] = param_spec_type(p)
-    return out
-
-
 def object_keys(spec: Any) -> list[str]:
     """The declared keys of an object ParamSpec (its properties)."""
     if not isinstance(spec, dict):
@@ -404,9 +386,6 @@ class Ctx:
     def error(self, rule: str, path: YamlPath, message: str, *, at_key: bool = False) -> None:
         self.findings.append(self.doc.finding(rule, path, message, Severity.ERROR, at_key=at_key))
 
-    def warning(self, rule: str, path: YamlPath, message: str, *, at_key: bool = False) -> None:
-        self.findings.append(self.doc.finding(rule, path, message, Severity.WARNING, at_key=at_key))
-
     def get(self, path: YamlPath, default: Any = None) -> Any:
         return self.doc.get(path, default)
 
@@ -424,12 +403,3 @@ def field_path(path: YamlPath) -> str:
 
 def missing_field(path: YamlPath) -> str:
     return f"missing field(s): {field_path(path)}"
-
-
-def invalid_value(value: Any, path: YamlPath, detail: str = "") -> str:
-    text = f"invalid value: {value}: {field_path(path)}"
-    return f"{text}\n{detail}" if detail else text
-
-
-def expected_exactly_one(paths: list[str]) -> str:
-    return f"expected exactly one, got neither: {', '.join(paths)}"
