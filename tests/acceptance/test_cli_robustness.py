@@ -13,7 +13,7 @@ import pytest
 
 from playbookctl import cli
 from playbookctl.config import load_config
-from playbookctl.devenv.registry import free_port
+from playbookctl_dev.registry import free_port
 from tests.support.lintrepo import good_playbook, make_repo
 
 Run = tuple[int, str, str]

@@ -19,8 +19,8 @@ from playbookctl.bundle import (
 )
 from playbookctl.cli import main
 from playbookctl.config import Config
-from playbookctl.devenv.registry import LocalRegistry, free_port
 from playbookctl.oci import RegistryClient
+from playbookctl_dev.registry import LocalRegistry, free_port
 
 pytestmark = pytest.mark.integration
 

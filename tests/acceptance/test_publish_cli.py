@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from playbookctl.cli import main
-from playbookctl.devenv.registry import LocalRegistry
+from playbookctl_dev.registry import LocalRegistry
 from tests.support.gitrepos import TEST_BASE_IMAGE, PlaybookRepo
 
 pytestmark = pytest.mark.integration

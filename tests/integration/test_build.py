@@ -9,10 +9,10 @@ import pytest
 
 from playbookctl import build
 from playbookctl.config import Config
-from playbookctl.devenv.registry import LocalRegistry
 from playbookctl.errors import BuildError
 from playbookctl.oci import RegistryClient
 from playbookctl.publish import published_image
+from playbookctl_dev.registry import LocalRegistry
 
 pytestmark = pytest.mark.integration
 

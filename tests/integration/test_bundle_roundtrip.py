@@ -26,8 +26,8 @@ from playbookctl.bundle import (
     read_bundle,
 )
 from playbookctl.config import Config
-from playbookctl.devenv.registry import LocalRegistry
 from playbookctl.oci import OCI_INDEX, RegistryClient, sha256_digest
+from playbookctl_dev.registry import LocalRegistry
 
 pytestmark = pytest.mark.integration
 

@@ -10,9 +10,9 @@ import pytest
 
 from playbookctl.cli import main
 from playbookctl.config import load_config
-from playbookctl.devenv.registry import LocalRegistry, free_port
 from playbookctl.playbook import source_hash
 from playbookctl.results import Action, Artifact, PublishResult, dump_results
+from playbookctl_dev.registry import LocalRegistry, free_port
 from tests.support.gitrepos import PlaybookRepo, git
 from tests.support.lintrepo import good_playbook, make_repo
 

@@ -1,4 +1,4 @@
-"""devenv.docker_engine: find the engine that answers, else start (and cleanly stop) a dockerd."""
+"""playbookctl_dev.docker_engine: find the engine that answers, else start (and stop) a dockerd."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from playbookctl.devenv.docker_engine import (
+from playbookctl_dev.docker_engine import (
     DockerEngine,
     existing_engine,
     ping,
     start_dockerd,
 )
-from playbookctl.devenv.docker_engine import docker_engine as engine_context
+from playbookctl_dev.docker_engine import docker_engine as engine_context
 
 pytestmark = pytest.mark.integration
 

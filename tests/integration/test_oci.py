@@ -17,7 +17,6 @@ import pytest
 
 from playbookctl.bundle import build_bundle, push_bundle, read_bundle
 from playbookctl.config import Config
-from playbookctl.devenv.registry import LocalRegistry, free_port
 from playbookctl.errors import RegistryError
 from playbookctl.oci import (
     OCI_MANIFEST,
@@ -26,6 +25,7 @@ from playbookctl.oci import (
     RegistryClient,
     sha256_digest,
 )
+from playbookctl_dev.registry import LocalRegistry, free_port
 from tests.support.faultproxy import FaultProxy
 
 pytestmark = pytest.mark.integration

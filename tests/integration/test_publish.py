@@ -25,10 +25,10 @@ from playbookctl.bundle import (
     read_bundle,
 )
 from playbookctl.config import Config
-from playbookctl.devenv.registry import LocalRegistry
 from playbookctl.oci import RegistryClient
 from playbookctl.publish import publish, published_image
 from playbookctl.results import Action, PublishResult
+from playbookctl_dev.registry import LocalRegistry
 from tests.support.faultproxy import FaultProxy
 from tests.support.lintrepo import CONTAINERFILE, edit, good_playbook, make_repo
 

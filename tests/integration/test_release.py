@@ -19,7 +19,6 @@ import yaml
 from playbookctl import build
 from playbookctl.cli import main
 from playbookctl.config import Config, load_config
-from playbookctl.devenv.registry import LocalRegistry
 from playbookctl.errors import GitError, ImmutableVersionError
 from playbookctl.gitrepo import GitRepo
 from playbookctl.oci import RegistryClient
@@ -34,6 +33,7 @@ from playbookctl.release import (
     release,
 )
 from playbookctl.results import Action, PublishResult, dump_results
+from playbookctl_dev.registry import LocalRegistry
 from tests.support.gitrepos import TEST_BASE_IMAGE, MakeRepo, PlaybookRepo, git
 
 pytestmark = pytest.mark.integration

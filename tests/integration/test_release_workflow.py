@@ -22,9 +22,9 @@ import pytest
 import yaml
 
 from playbookctl.config import Config
-from playbookctl.devenv.registry import LocalRegistry
 from playbookctl.oci import RegistryClient
 from playbookctl.release import TRAILER
+from playbookctl_dev.registry import LocalRegistry
 from tests.support.actions import Event, JobRun, Runner, env_for_runner
 from tests.support.gitrepos import (
     PYPROJECT,

@@ -20,9 +20,9 @@ from playbookctl.bundle import (
 )
 from playbookctl.cli import main
 from playbookctl.config import Config
-from playbookctl.devenv.registry import LocalRegistry
 from playbookctl.oci import RegistryClient
 from playbookctl.verify import verify
+from playbookctl_dev.registry import LocalRegistry
 from tests.unit.test_verify import ACTION_TYPE, kustomization, registration
 
 pytestmark = pytest.mark.integration

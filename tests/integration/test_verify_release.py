@@ -6,12 +6,12 @@ import pytest
 import yaml
 
 from playbookctl.config import Config, load_config
-from playbookctl.devenv.registry import LocalRegistry
 from playbookctl.findings import has_errors
 from playbookctl.oci import RegistryClient
 from playbookctl.pipelinerun import pipelinerun
 from playbookctl.release import ReleaseOptions, release
 from playbookctl.verify import verify
+from playbookctl_dev.registry import LocalRegistry
 from tests.support.gitrepos import TEST_BASE_IMAGE, MakeRepo
 
 pytestmark = pytest.mark.integration

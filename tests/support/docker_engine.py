@@ -3,7 +3,7 @@
 `docker_engine` is the DOCKER_HOST URL of the engine a machine already runs (a GitHub runner),
 else of a private dockerd started for the session. `base_image` is a reference, in the session's
 loopback registry, to a FROM-scratch image holding Debian's statically linked busybox (its applets
-installed as /bin/*) and a non-root user (devenv/base_image.py): the stand-in that test
+installed as /bin/*) and a non-root user (playbookctl_dev/base_image.py): the stand-in that test
 playbooks' production FROM lines are overridden to (PLAYBOOKCTL_BASE_IMAGE_OVERRIDES). Nothing is
 pulled from the internet.
 """
@@ -14,9 +14,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from playbookctl.devenv.base_image import make_base_image
-from playbookctl.devenv.docker_engine import docker_engine as _docker_engine
-from playbookctl.devenv.registry import LocalRegistry
+from playbookctl_dev.base_image import make_base_image
+from playbookctl_dev.docker_engine import docker_engine as _docker_engine
+from playbookctl_dev.registry import LocalRegistry
 
 
 @pytest.fixture(scope="session")

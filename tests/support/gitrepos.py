@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from playbookctl.devenv.sample_repo import BASE_IMAGE, write_action_type, write_playbook
+from playbookctl_dev.sample_repo import BASE_IMAGE, write_action_type, write_playbook
 
 # The pinned base of the generated playbooks; tests map it to a locally built image through
 # PLAYBOOKCTL_BASE_IMAGE_OVERRIDES.

@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 
 from playbookctl.config import Config
-from playbookctl.devenv.registry import LocalRegistry
+from playbookctl_dev.registry import LocalRegistry
 from tests.support.faultproxy import FaultProxy
 
 
 @pytest.fixture(scope="session")
 def registry() -> Iterator[LocalRegistry]:
-    # Its own private temp dir (in memory where possible; removed on stop), see devenv.registry.
+    # Its own private temp dir (in memory where possible; removed on stop): see
+    # playbookctl_dev.registry.
     with LocalRegistry() as reg:
         yield reg
 

@@ -40,8 +40,8 @@ from playbookctl.bundle import (
     read_bundle,
 )
 from playbookctl.config import Config
-from playbookctl.devenv.registry import LocalRegistry
 from playbookctl.oci import RegistryClient
+from playbookctl_dev.registry import LocalRegistry
 
 TARGET_RATE = 40.0
 MIN_PUSH = 6

@@ -29,11 +29,11 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from playbookctl.config import load_config
-from playbookctl.devenv.registry import LocalRegistry
-from playbookctl.devenv.sample_repo import write_action_type, write_playbook
 from playbookctl.playbook import source_hash
 from playbookctl.register import register
 from playbookctl.results import Action, Artifact, PublishResult
+from playbookctl_dev.registry import LocalRegistry
+from playbookctl_dev.sample_repo import write_action_type, write_playbook
 
 TARGET_SECONDS = 3.0
 WRITES = {"PUT", "POST", "PATCH", "DELETE"}

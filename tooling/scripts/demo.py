@@ -20,10 +20,10 @@ import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 
-from playbookctl.devenv.base_image import make_base_image, overrides_for
-from playbookctl.devenv.docker_engine import docker_engine
-from playbookctl.devenv.registry import LocalRegistry
 from playbookctl.errors import FatalError
+from playbookctl_dev.base_image import make_base_image, overrides_for
+from playbookctl_dev.docker_engine import docker_engine
+from playbookctl_dev.registry import LocalRegistry
 
 REPO = Path(__file__).resolve().parents[2]
 
