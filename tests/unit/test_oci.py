@@ -14,8 +14,10 @@ from playbookctl.errors import RegistryError
 from playbookctl.oci import (
     Reference,
     RegistryClient,
+    _Creds,
     is_loopback,
     load_credentials,
+    parse_challenge,
     parse_reference,
 )
 
@@ -169,6 +171,44 @@ def test_credentials(
     assert got == expected
     if creds is not None:
         assert "p" not in repr(creds).replace("_Creds", "").replace("<redacted>", "")
+
+
+@pytest.mark.parametrize(
+    ("challenge", "expected"),
+    [
+        (
+            'Bearer realm="https://ghcr.io/token",service="ghcr.io",scope="repository:o/n:pull"',
+            {
+                "realm": "https://ghcr.io/token",
+                "service": "ghcr.io",
+                "scope": "repository:o/n:pull",
+            },
+        ),
+        # RFC 7235 allows bare tokens as values; oras' parser dropped these.
+        (
+            'Bearer realm="https://auth.example/token",service=registry.example',
+            {"realm": "https://auth.example/token", "service": "registry.example"},
+        ),
+        # A comma inside a quoted value is not a separator; escapes are undone.
+        (
+            'Bearer realm="https://x/t", scope="repository:a:pull,push" , error="a \\"b\\""',
+            {"realm": "https://x/t", "scope": "repository:a:pull,push", "error": 'a "b"'},
+        ),
+        ('Basic realm="Registry Realm"', {"realm": "Registry Realm"}),
+        ("Bearer", {}),
+        ('Bearer realm="https://x/t",garbage', {"realm": "https://x/t"}),
+        ('Bearer REALM="https://x/t"', {"realm": "https://x/t"}),
+    ],
+)
+def test_parse_challenge(challenge: str, expected: dict[str, str]) -> None:
+    assert parse_challenge(challenge) == expected
+
+
+def test_basic_credentials_encoding() -> None:
+    creds = _Creds("user", "pa:ss wörd", None)
+    assert creds.basic is not None
+    assert base64.b64decode(creds.basic).decode() == "user:pa:ss wörd"
+    assert _Creds("user", None, None).basic is None
 
 
 def test_docker_config_default_location_is_home(tmp_path: Path) -> None:

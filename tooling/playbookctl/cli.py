@@ -2,7 +2,7 @@
 
 Each subcommand lives in playbookctl.commands.<name> and exposes `register(subparsers)`, which
 adds its parser and sets `func` to a `run(args, config) -> int`. Heavy dependencies (docker, git,
-oras) are imported inside `run`, so `playbookctl lint` starts fast.
+requests) are imported inside `run`, so `playbookctl lint` starts fast.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The one module that talks to OCI registries (the distribution protocol over HTTP).
 
-Nothing else in playbookctl imports oras or requests for registry work: build, bundle, publish
-and verify call RegistryClient.
+Nothing else in playbookctl talks to a registry: build, bundle, publish and verify call
+RegistryClient. The HTTP calls are ours, over one `requests.Session`.
 
-Why not oras-py's `Registry` class: it is a 1,000-line catch-all whose gaps matter here.
+Why no oras-py: its `Registry` class is a 1,000-line catch-all whose gaps matter here.
 - Its retry decorator sleeps 2+3**n seconds (3, 5, 11, 29, 83 s), retries only 500s and
   exceptions (not 429/502/503, no Retry-After) and sets no request timeout, so an unreachable or
   hanging registry takes minutes instead of failing within 30 s.
@@ -12,9 +12,10 @@ Why not oras-py's `Registry` class: it is a 1,000-line catch-all whose gaps matt
   ~/.docker/config.json), and logs token-endpoint response bodies at debug level.
 - Its reference parser does not treat `localhost/repo` as a registry host.
 - It offers no cross-repository mount and no blob-exists cache.
-So we use oras only for the pieces that are right and small: parsing a `WWW-Authenticate`
-challenge, encoding basic credentials and the standard media-type constants; the HTTP calls are
-ours, over one `requests.Session`.
+What was left of it here (four media-type strings, base64 of `user:password`, and its
+`WWW-Authenticate` parser) is not worth a dependency, and the parser was wrong: it reads only
+quoted values, so `Bearer realm="...",service=registry` (RFC 7235 allows a bare token) lost the
+service. `parse_challenge` below reads both forms and backslash escapes.
 
 Concurrency: one client is shared by publish's worker threads. `requests.Session` is used that
 way widely (urllib3's pool is thread-safe); the pool is sized for the configured jobs. Our own
@@ -51,8 +52,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple
 
-import oras.auth.utils as oras_auth
-import oras.defaults as oras_defaults
 import requests
 from requests.adapters import HTTPAdapter
 
@@ -61,10 +60,10 @@ from playbookctl.errors import RegistryError
 
 log = logging.getLogger("playbookctl.oci")
 
-DOCKER_MANIFEST = oras_defaults.docker_manifest_media_type
-DOCKER_MANIFEST_LIST = oras_defaults.docker_manifest_list_media_type
-OCI_MANIFEST = oras_defaults.default_manifest_media_type
-OCI_INDEX = oras_defaults.default_index_media_type
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 MANIFEST_MEDIA_TYPES = (DOCKER_MANIFEST, OCI_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX)
 INDEX_MEDIA_TYPES = (DOCKER_MANIFEST_LIST, OCI_INDEX)
 
@@ -186,6 +185,29 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+# RFC 7235 auth-param: token BWS "=" BWS ( token / quoted-string ), comma-separated.
+_AUTH_PARAM = re.compile(
+    r"""\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]*))\s*(?:,|$)"""
+)
+
+
+def parse_challenge(challenge: str) -> dict[str, str]:
+    """The auth-params of one `WWW-Authenticate` challenge (`Bearer realm="...",service=x`),
+    names lower-cased; quoted or bare values, backslash escapes undone."""
+    _scheme, _, rest = challenge.strip().partition(" ")
+    params: dict[str, str] = {}
+    pos = 0
+    while pos < len(rest):
+        m = _AUTH_PARAM.match(rest, pos)
+        if m is None or m.end() == pos:
+            break  # a malformed tail: keep what parsed so far
+        quoted, bare = m.group(2), m.group(3)
+        value = re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else bare
+        params.setdefault(m.group(1).lower(), value)
+        pos = m.end()
+    return params
+
+
 class _Creds(NamedTuple):
     username: str | None = None
     password: str | None = None
@@ -199,8 +221,7 @@ class _Creds(NamedTuple):
     def basic(self) -> str | None:
         if self.username is None or self.password is None:
             return None
-        encoded: str = oras_auth.get_basic_auth(self.username, self.password)
-        return encoded
+        return base64.b64encode(f"{self.username}:{self.password}".encode()).decode("ascii")
 
 
 def _docker_config_path(env: Mapping[str, str]) -> Path:
@@ -664,28 +685,25 @@ class RegistryClient:
             return sent != f"Basic {creds.basic}"
         if scheme != "bearer":
             return False
-        parsed = oras_auth.parse_auth_header(challenge)
-        if not parsed.realm:
+        params = parse_challenge(challenge)
+        realm = params.get("realm", "")
+        if not realm:
             return False
-        realm_host = str(parsed.realm).split("/", 3)[2] if "://" in str(parsed.realm) else ""
-        if (
-            creds is not None
-            and str(parsed.realm).startswith("http://")
-            and self.scheme(realm_host) != "http"
-        ):
+        realm_host = realm.split("/", 3)[2] if "://" in realm else ""
+        if creds is not None and realm.startswith("http://") and self.scheme(realm_host) != "http":
             raise RegistryError(
                 f"registry {host}: its token service {realm_host} is plain HTTP; refusing to "
                 "send credentials there (allow it with insecure-registries)"
             )
         wanted = list(scopes)
-        if parsed.scope:
-            for s in str(parsed.scope).split(" "):
+        if params.get("scope"):
+            for s in params["scope"].split(" "):
                 if s and s not in wanted:
                     wanted.append(s)
         token = self._fetch_token(
             host,
-            realm=str(parsed.realm),
-            service=parsed.service,
+            realm=realm,
+            service=params.get("service"),
             scopes=wanted,
             creds=creds,
             deadline=deadline,

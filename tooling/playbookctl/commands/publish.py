@@ -55,7 +55,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
-    from playbookctl.publish import publish  # noqa: PLC0415 - docker and oras load only here
+    from playbookctl.publish import publish  # noqa: PLC0415 - docker and requests load only here
     from playbookctl.results import dump_results  # noqa: PLC0415
 
     if args.jobs is not None and args.jobs < 1:
