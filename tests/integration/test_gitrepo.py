@@ -9,7 +9,7 @@ import pytest
 
 from playbookctl.errors import GitError
 from playbookctl.gitrepo import GitRepo, PushStatus
-from tests.support.gitrepos import PlaybookRepo, commit_all, git
+from tests.support.gitrepos import PlaybookRepo, arm_racing_push, commit_all, git
 
 pytestmark = pytest.mark.integration
 
@@ -159,3 +159,21 @@ def test_restore_checkout_and_commits_touching(playbook_repo: PlaybookRepo) -> N
     assert repo.head() == head
     assert repo.rev_parse("side") == base
     assert repo.tree_id(head) != repo.tree_id(base)
+
+
+def test_push_cannot_lock_ref_is_the_remote_moving(
+    playbook_repo: PlaybookRepo, tmp_path: Path
+) -> None:
+    theirs = arm_racing_push(playbook_repo, playbook_repo.another_clone(tmp_path / "other"))
+    (playbook_repo.path / "y.txt").write_text("y")
+    playbook_repo.commit_all("mine")
+    repo = GitRepo(playbook_repo.path)
+    outcome = repo.push("origin", "HEAD", "main")
+    assert "cannot lock ref 'refs/heads/main'" in outcome.detail
+    assert outcome.status is PushStatus.NON_FAST_FORWARD
+    assert outcome.retryable
+    assert playbook_repo.remote_head() == theirs  # the other push won
+    # Fetched and rebuilt on the new head, the retry lands (the hook fired once).
+    assert repo.rebase(repo.fetch("origin", "main") or "")
+    assert repo.push("origin", "HEAD", "main").status is PushStatus.OK
+    assert git(playbook_repo.remote, "merge-base", "--is-ancestor", theirs, "main") == ""

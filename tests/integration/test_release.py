@@ -12,11 +12,13 @@ import itertools
 import shutil
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from playbookctl import build
+from playbookctl.bundle import ANNOTATION_REVISION, read_bundle
 from playbookctl.cli import main
 from playbookctl.config import Config, load_config
 from playbookctl.errors import GitError, ImmutableVersionError
@@ -34,7 +36,7 @@ from playbookctl.release import (
 )
 from playbookctl.results import Action, PublishResult, dump_results
 from playbookctl_dev.registry import LocalRegistry
-from tests.support.gitrepos import TEST_BASE_IMAGE, MakeRepo, PlaybookRepo, git
+from tests.support.gitrepos import TEST_BASE_IMAGE, MakeRepo, PlaybookRepo, arm_racing_push, git
 
 pytestmark = pytest.mark.integration
 
@@ -507,3 +509,76 @@ def test_published_but_unregistered_version_with_other_content_is_refused(
     assert "alpha" not in registered
     assert registered["beta"].version == "2.0.0"  # the others still land
     assert len(release_commits(repo)) == 1
+
+
+def test_a_push_losing_a_race_with_cannot_lock_ref_is_rebuilt_and_retried(
+    setup: tuple[PlaybookRepo, Config], tmp_path: Path
+) -> None:
+    """The remote answers `cannot lock ref ... is at X but expected Y` (GitHub's answer to
+    racing pushes): the remote moved, so fetch, rebuild on its head, push again."""
+    repo, config = setup
+    theirs = arm_racing_push(repo, repo.another_clone(tmp_path / "other"))
+    report = release(config, ReleaseOptions())
+    assert report.pushed
+    assert report.attempts == 2
+    assert len(release_commits(repo)) == 1
+    assert git(repo.remote, "merge-base", "--is-ancestor", theirs, "refs/heads/main") == ""
+    assert repo.remote_head() == report.commit
+    bundles_exist(config, repo)
+
+
+def test_revision_is_the_last_commit_touching_the_playbook(
+    setup: tuple[PlaybookRepo, Config],
+) -> None:
+    """Provenance names the commit that made the content, not the run's HEAD: a release from a
+    later, unrelated commit pushes (and registers) the same bytes."""
+    repo, config = setup
+    made = repo.head()
+    (repo.path / "NOTES.md").write_text("unrelated\n")
+    later = repo.commit_all("unrelated")
+    repo.push()
+    report = release(config, ReleaseOptions())
+    assert later != made
+    with RegistryClient(config) as client:
+        for r in report.results:
+            assert r.commit == made
+            assert r.bundle is not None
+            back = read_bundle(client, f"{r.bundle.repository}@{r.bundle.digest}")
+            assert back.annotations[ANNOTATION_REVISION] == made
+    for name in ("alpha", "beta"):
+        assert read_registrations(config)[name].source_commit == made
+
+
+def test_publish_refuses_uncommitted_changes_in_a_playbook(
+    setup: tuple[PlaybookRepo, Config],
+) -> None:
+    repo, config = setup
+    (repo.path / "playbooks" / "alpha" / "extra.sh").write_text("#!/bin/sh\n")
+    kw: dict[str, Any] = {"jobs": 1, "commit": repo.head(), "source_repository": ""}
+    with pytest.raises(
+        GitError,
+        match=r"uncommitted changes in a playbook to publish "
+        r"\(playbooks/alpha/extra\.sh\); .* commit them first",
+    ):
+        publish(config, ["alpha"], dry_run=False, **kw)
+    with RegistryClient(config) as client:
+        assert client.resolve(f"{config.image_ref('alpha')}:1.0.0") is None
+    # Another playbook, clean, still publishes; a dry run writes nothing, so it may look.
+    (beta,) = publish(config, ["beta"], dry_run=False, **kw)
+    assert beta.status is Action.PUSHED
+    (dry,) = publish(config, ["alpha"], dry_run=True, **kw)
+    assert dry.status is Action.DRY_RUN
+    # The internal escape hatch (for throwaway versions) publishes the working tree as it is.
+    (alpha,) = publish(config, ["alpha"], dry_run=False, allow_dirty=True, **kw)
+    assert alpha.status is Action.PUSHED
+    # A --commit whose copy of the playbook is not the checkout's is refused too.
+    (repo.path / "playbooks" / "alpha" / "extra.sh").unlink()
+    repo.write_playbook("beta", "2.1.0", marker="b2")
+    newer = repo.commit_all("bump beta")
+    repo.git("checkout", "--quiet", "HEAD~1")
+    with pytest.raises(
+        GitError,
+        match=rf"the checkout is not commit {newer[:12]} "
+        r"\(playbooks/beta/\S+ .*differ\)",
+    ):
+        publish(config, ["beta"], dry_run=False, **{**kw, "commit": newer})

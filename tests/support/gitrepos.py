@@ -146,5 +146,31 @@ def playbook_repo(playbook_repo_factory: MakeRepo) -> PlaybookRepo:
     return playbook_repo_factory({"alpha": "1.0.0", "beta": "2.0.0"})
 
 
+# A pre-receive hook that, once, moves main to a commit another clone parked on a side branch:
+# receive-pack then finds main is not where it advertised it and answers as GitHub does to a
+# racing push, `[remote rejected] ... (cannot lock ref 'refs/heads/main': is at X but expected Y)`.
+RACING_HOOK = """#!/bin/sh
+if [ -f "$GIT_DIR/move-main-once" ]; then
+    target=$(cat "$GIT_DIR/move-main-once")
+    rm -f "$GIT_DIR/move-main-once"
+    env -u GIT_QUARANTINE_PATH -u GIT_OBJECT_DIRECTORY -u GIT_ALTERNATE_OBJECT_DIRECTORIES \\
+        git update-ref refs/heads/main "$target"
+fi
+exit 0
+"""
+
+
+def arm_racing_push(playbook_repo: PlaybookRepo, other: PlaybookRepo) -> str:
+    """Make the next push to main lose a race against `other`'s new commit; returns it."""
+    (other.path / "raced.txt").write_text("the other push\n")
+    theirs = other.commit_all("the other push")
+    other.git("push", "--quiet", "origin", "HEAD:refs/heads/parked")
+    hook = playbook_repo.remote / "hooks" / "pre-receive"
+    hook.write_text(RACING_HOOK)
+    hook.chmod(0o755)
+    (playbook_repo.remote / "move-main-once").write_text(theirs + "\n")
+    return theirs
+
+
 def dedent(text: str) -> str:
     return textwrap.dedent(text).lstrip("\n")

@@ -268,3 +268,33 @@ def test_action_type_without_sync_wave_is_refused(root: Path) -> None:
     with pytest.raises(FatalError, match=r"ActionType RestartDeployment must carry .*sync-wave"):
         register(config, [result_for(config, "alpha")])
     assert not (root / "registry" / "kustomization.yaml").exists()
+
+
+def test_a_registered_version_never_changes_its_digest(root: Path) -> None:
+    """A racing release registered 1.0.0 first; ours has other bytes: refused, file untouched."""
+    write_playbook(root, "alpha", "1.0.0")
+    write_playbook(root, "beta", "2.0.0")
+    config = load_config(root)
+    register(config, [result_for(config, "alpha", bundle_digest=digest("1"))])
+    before = snapshot(root)
+    outcome = register(
+        config,
+        [
+            result_for(config, "alpha", bundle_digest=digest("9")),
+            result_for(config, "beta", bundle_digest=digest("3")),
+        ],
+    )
+    by_name = {c.name: c for c in outcome.changes}
+    assert by_name["alpha"].action is RegisterAction.REFUSED
+    assert by_name["alpha"].detail == (
+        f"1.0.0 is already registered with bundle {digest('1')}; "
+        "a registered version's digest never changes"
+    )
+    assert by_name["beta"].action is RegisterAction.REGISTERED  # the others still land
+    after = snapshot(root)
+    assert after["workflows/alpha.yaml"] == before["workflows/alpha.yaml"]
+    assert read_registrations(config)["alpha"].bundle_digest == digest("1")
+    # A new version is a new registration, whatever its digest.
+    write_playbook(root, "alpha", "1.1.0", marker="v2")
+    again = register(config, [result_for(config, "alpha", bundle_digest=digest("9"))])
+    assert [c.action for c in again.changes] == [RegisterAction.REGISTERED]

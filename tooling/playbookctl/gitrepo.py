@@ -94,6 +94,14 @@ class GitRepo:
             )
             raise GitError(f"cannot resolve {rev!r}: no such commit in {self.root}{hint}") from None
 
+    def has_commit(self, rev: str) -> bool:
+        """True when rev names a commit this repository holds (a --commit may come from CI)."""
+        try:
+            self._git.rev_parse("--verify", "--quiet", f"{rev}^{{commit}}")
+        except GitCommandError:
+            return False
+        return True
+
     def head(self) -> str:
         """The commit HEAD points at."""
         if not self._repo.head.is_valid():
@@ -148,6 +156,12 @@ class GitRepo:
         )
         with _errors(f"cannot diff {base}..{head}"):
             out = str(self._git.diff("--name-only", "--no-renames", "-z", *spec, "--"))
+        return sorted(p for p in out.split("\0") if p)
+
+    def tree_diff(self, a: str, b: str, paths: Sequence[str]) -> list[str]:
+        """Files under paths whose content differs between the trees of a and b."""
+        with _errors(f"cannot diff {a}..{b}"):
+            out = str(self._git.diff("--name-only", "--no-renames", "-z", a, b, "--", *paths))
         return sorted(p for p in out.split("\0") if p)
 
     def _object(self, rev: str, path: str, kind: str) -> Any:
@@ -351,12 +365,28 @@ class GitRepo:
                 return PushOutcome(PushStatus.STALE_LEASE, summary)
             if "fetch first" in summary or "non-fast-forward" in summary:
                 return PushOutcome(PushStatus.NON_FAST_FORWARD, summary)
+        if summary.startswith("[remote rejected]") and _remote_moved(f"{summary} {said}"):
+            # The ref moved between the remote's advertisement and its update: another push
+            # won the race (GitHub says so in the summary, git's receive-pack in a `remote:`
+            # line under "failed to update ref"). Fetch, rebuild, retry.
+            detail = f"{summary}; the remote said: {said}" if said else summary
+            return PushOutcome(PushStatus.NON_FAST_FORWARD, detail)
         # "[remote rejected] (hook declined)", "[remote failure]", protected branches...
         # The hook's own words (`remote: ...`) say what to do about it.
         detail = summary or "rejected"
         return PushOutcome(
             PushStatus.REJECTED, f"{detail}; the remote said: {said}" if said else detail
         )
+
+
+# How receive-pack (and GitHub) word a ref that changed under a push: `cannot lock ref
+# 'refs/heads/main': is at X but expected Y`, `incorrect old value`.
+_MOVED_MARKERS = ("cannot lock ref", "but expected", "incorrect old value")
+
+
+def _remote_moved(summary: str) -> bool:
+    low = summary.lower()
+    return any(marker in low for marker in _MOVED_MARKERS)
 
 
 def _remote_said(stderr: str, limit: int = 300) -> str:

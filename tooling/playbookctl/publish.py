@@ -40,7 +40,7 @@ from playbookctl.bundle import (
     read_bundle,
 )
 from playbookctl.config import Config
-from playbookctl.errors import FatalError, ImmutableVersionError, UsageError
+from playbookctl.errors import FatalError, GitError, ImmutableVersionError, UsageError
 from playbookctl.findings import Finding, Severity
 from playbookctl.lint import lint_paths
 from playbookctl.lint.playbook import check_playbook
@@ -97,6 +97,7 @@ class _Run:
         self.on_event = on_event
         self.docker_host = docker_host
         self.lint_errors: dict[str, list[Finding]] = {}
+        self.revisions: dict[str, str] = {}
         self._local = threading.local()
         self._engines: list[build.Engine] = []
         self._lock = threading.Lock()
@@ -126,11 +127,19 @@ def publish(
     source_repository: str,
     on_event: EventCallback = _no_events,
     docker_host: str | None = None,
+    allow_dirty: bool = False,
 ) -> list[PublishResult]:
     """Publish the named playbooks (default: all), `jobs` at a time; one result per playbook.
 
-    Unknown names are a UsageError before anything starts; every other problem is recorded in
-    that playbook's result and the others carry on.
+    Unknown names are a UsageError before anything starts, and so are uncommitted changes in a
+    playbook to publish (a GitError: the image and the bundle would name a revision that does
+    not hold them, using up an immutable version); `allow_dirty` lifts that for callers that
+    publish throwaway versions, and dry runs write nothing so they need no clean tree. Every
+    other problem is recorded in that playbook's result and the others carry on.
+
+    Each playbook's revision (image label, bundle annotation, registration) is the last commit
+    at or before `commit` that touched its directory, not `commit` itself: the same content
+    gives the same bytes whichever later commit a release runs from.
     """
     available = discover(config)
     if names:
@@ -144,6 +153,7 @@ def publish(
         selected = available
     if not selected:
         return []
+    revisions = source_revisions(config, selected, commit, check_clean=not (dry_run or allow_dirty))
     with RegistryClient(config) as client:
         run = _Run(
             config,
@@ -154,6 +164,7 @@ def publish(
             on_event=on_event,
             docker_host=docker_host,
         )
+        run.revisions = revisions
         run.lint_errors = lint_gate(config, selected)
         try:
             with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
@@ -190,7 +201,7 @@ def _publish_one(run: _Run, name: str) -> PublishResult:
         image=None,
         bundle=None,
         status=Action.FAILED,
-        commit=run.commit,
+        commit=run.revisions.get(name, run.commit),
         source_repository=run.source_repository,
     )
     try:
@@ -208,6 +219,52 @@ def _publish_one(run: _Run, name: str) -> PublishResult:
         result.error = f"internal error: {type(exc).__name__}: {exc}"
     run.on_event(name, f"{result.status.value}" + (f": {result.error}" if result.error else ""))
     return result
+
+
+def source_revisions(
+    config: Config, names: list[str], commit: str, *, check_clean: bool
+) -> dict[str, str]:
+    """Each playbook's revision: the last commit at or before `commit` touching its directory.
+
+    With `check_clean`, uncommitted changes in those directories (or a `commit` whose copy of
+    them differs from the checkout) are a GitError naming the files. Outside a git checkout
+    (a source export published with --commit) there is nothing to check: `commit` is used.
+    """
+    from playbookctl.gitrepo import GitRepo  # noqa: PLC0415 - git loads only when publishing
+
+    try:
+        repo = GitRepo(config.root)
+    except GitError:
+        return {}
+    top = repo.root.resolve()
+    rels: dict[str, str] = {}
+    for name in names:
+        try:
+            rels[name] = (config.playbooks_dir / name).resolve().relative_to(top).as_posix()
+        except ValueError:  # pragma: no cover - playbooks_dir lies inside the root
+            continue
+    paths = sorted(rels.values())
+    if check_clean and paths:
+        dirty = repo.dirty_files(paths)
+        if dirty:
+            raise GitError(
+                f"uncommitted changes in a playbook to publish ({_shown(dirty)}); the image and "
+                "the bundle name the commit they were made from, so commit them first"
+            )
+        if repo.has_commit(commit) and repo.head() != repo.rev_parse(commit):
+            differ = repo.tree_diff(commit, "HEAD", paths)
+            if differ:
+                raise GitError(
+                    f"the checkout is not commit {commit[:12]} ({_shown(differ)} differ): "
+                    "publish from a checkout of the commit it names"
+                )
+    if not repo.has_commit(commit):
+        return {}
+    return {name: repo.last_commit_touching([rel], commit) or commit for name, rel in rels.items()}
+
+
+def _shown(paths: list[str]) -> str:
+    return ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
 
 
 def lint_gate(config: Config, names: list[str]) -> dict[str, list[Finding]]:
@@ -276,7 +333,7 @@ def _publish_steps(run: _Run, pb: Playbook, result: PublishResult) -> None:
     # 5. The bundle.
     annotations = {
         ANNOTATION_SOURCE: run.source_repository,
-        ANNOTATION_REVISION: run.commit,
+        ANNOTATION_REVISION: result.commit,
         ANNOTATION_VERSION: version,
         ANNOTATION_SOURCE_HASH: result.source_hash,
     }
@@ -319,7 +376,7 @@ def _image(
     engine = run.engine()
     labels = build.image_labels(
         source_repository=run.source_repository,
-        commit=run.commit,
+        commit=result.commit,
         version=version,
         source_hash=result.source_hash,
     )

@@ -53,6 +53,9 @@ class RegisterAction(StrEnum):
     UNCHANGED = "unchanged"  # the registration already says exactly this
     REMOVED = "removed"  # the playbook is gone: its registration goes
     SKIPPED = "skipped"  # not registered (publish failed, or the source moved on)
+    # Not registered: this version is registered with another bundle digest, and a registered
+    # version never changes (a racing release got there first with other bytes).
+    REFUSED = "refused"
 
 
 @dataclass(frozen=True)
@@ -370,7 +373,8 @@ def register(
 
     A result is registered only when it succeeded, has a bundle digest, and still describes the
     playbook in the working tree (same version and source hash): after a rebase onto a newer head,
-    a result for source that has since changed is skipped, not registered over newer content.
+    a result for source that has since changed is skipped, not registered over newer content. A
+    version already registered with another bundle digest is refused (never re-pointed).
     Registrations of playbooks that no longer exist are removed. Nothing is written unless every
     generated manifest is valid.
     """
@@ -411,6 +415,19 @@ def register(
         path = config.registry_dir / WORKFLOWS / f"{name}.yaml"
         old_text = path.read_text("utf-8") if path.is_file() else None
         old = parse_registration(old_text, name) if old_text is not None else None
+        digest = result.bundle.digest if result.bundle else ""
+        if old is not None and old.version == result.version and old.bundle_digest != digest:
+            outcome.changes.append(
+                Change(
+                    name,
+                    RegisterAction.REFUSED,
+                    result.version,
+                    bundle,
+                    f"{result.version} is already registered with bundle {old.bundle_digest}; "
+                    "a registered version's digest never changes",
+                )
+            )
+            continue
         # The commit that first produced this bundle stays its provenance: re-registering the
         # same bundle from a later commit must not rewrite the file.
         commit = result.commit

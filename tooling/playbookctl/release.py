@@ -283,6 +283,8 @@ class _Releaser:
             report.attempts = attempt + 1
             outcome = register(self.config, pending)
             report.changes = outcome.changes
+            refused = [c for c in outcome.changes if c.action is RegisterAction.REFUSED]
+            report.failed = sorted({*report.failed, *(c.name for c in refused)})
             sha = repo.commit(commit_message(outcome.changes), list(GENERATED_PATHS), *self.author)
             if sha:
                 self.log(f"committed {sha[:12]}")

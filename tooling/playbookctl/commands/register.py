@@ -86,7 +86,9 @@ def _write(args: argparse.Namespace, config: Config, results: list[Any]) -> int:
             args.author_email or config.git_author_email,
         )
         print(f"committed {sha}" if sha else "nothing to commit")
-    skipped = [c for c in outcome.changes if c.action is RegisterAction.SKIPPED]
+    skipped = [
+        c for c in outcome.changes if c.action in (RegisterAction.SKIPPED, RegisterAction.REFUSED)
+    ]
     for c in skipped:
         print(f"playbookctl: not registered: {c.name}: {c.detail}", file=sys.stderr)
     return 1 if skipped else 0
