@@ -22,11 +22,15 @@ from playbookctl.bundle import (
     ANNOTATION_SOURCE,
     ANNOTATION_SOURCE_HASH,
     ANNOTATION_VERSION,
+    build_bundle,
+    push_bundle,
     read_bundle,
 )
 from playbookctl.config import Config
 from playbookctl.oci import RegistryClient
+from playbookctl.playbook import load_playbook, source_hash
 from playbookctl.publish import publish, published_image
+from playbookctl.render import render_pipeline
 from playbookctl.results import Action, PublishResult
 from playbookctl_dev.registry import LocalRegistry
 from tests.support.faultproxy import FaultProxy
@@ -535,3 +539,87 @@ def test_reused_release_keeps_the_commit_it_was_built_from(
     assert again.status is Action.REUSED
     # provenance names the source that produced the bundle, not the run that found it
     assert again.commit == COMMIT
+
+
+def _privileged(pipeline: dict[str, Any]) -> dict[str, Any]:
+    """The Pipeline with its first step made privileged (what a tampered tag would hold)."""
+    tampered = json.loads(json.dumps(pipeline))
+    step = tampered["spec"]["tasks"][0]["taskSpec"]["steps"][0]
+    step["securityContext"] = {**step.get("securityContext", {}), "privileged": True}
+    return tampered
+
+
+def test_a_bundle_tag_overwritten_behind_our_back_is_refused_not_reused(
+    config: Config, docker_engine: str
+) -> None:
+    """Someone pushed a privileged step under the tag, keeping every annotation: reuse compares
+    the bundle's Pipeline with what the playbook renders to, not the annotations."""
+    name = "restart-deployment"
+    first = run_publish(config, docker_engine, [name])[name]
+    assert first.bundle is not None
+    tag = f"{config.bundle_ref(name)}:1.0.0"
+    with RegistryClient(config) as client:
+        back = read_bundle(client, f"{config.bundle_ref(name)}@{first.bundle.digest}")
+        tampered = build_bundle([_privileged(_bundle(config, first))], back.annotations)
+        push_bundle(client, tag, tampered)
+    again = run_publish(config, docker_engine, [name])[name]
+    assert again.status is Action.REFUSED
+    assert again.error == (
+        f"{tag} ({tampered.digest}) does not hold the Pipeline this playbook renders to "
+        "(differs at spec.tasks[0].taskSpec.steps[0].securityContext.privileged): changed "
+        "after it was published, or published from other content; not reused, find out who "
+        "wrote it and bump the version"
+    )
+    assert tag_digest(config, tag) == tampered.digest  # refused, not "repaired" either
+
+
+@pytest.mark.parametrize("theirs", ["same", "privileged"])
+def test_a_bundle_tag_that_appears_while_we_build_is_adopted_only_if_it_is_ours(
+    config: Config, docker_engine: str, theirs: str
+) -> None:
+    """First writer wins: another publisher pushes the tag between our build and our push."""
+    name = "restart-deployment"
+    image_ref = f"{config.image_ref(name)}:1.0.0"
+    tag = f"{config.bundle_ref(name)}:1.0.0"
+    pushed: list[str] = []
+
+    def race(who: str, message: str) -> None:
+        # Just after our bundle is built, before its tag is checked again: the other one lands.
+        if who != name or not message.startswith(f"bundle {tag} built"):
+            return
+        with RegistryClient(config) as client:
+            image = client.resolve(image_ref)
+            assert image is not None
+            pb = load_playbook(config.playbooks_dir / name, config.root, config.max_file_bytes)
+            data = render_pipeline(pb, config, image=f"{image_ref}@{image.digest}").data
+            annotations = {
+                ANNOTATION_SOURCE: SOURCE,
+                ANNOTATION_REVISION: COMMIT,
+                ANNOTATION_VERSION: "1.0.0",
+                ANNOTATION_SOURCE_HASH: source_hash(pb.dir),
+            }
+            objects = [data if theirs == "same" else _privileged(data)]
+            pushed.append(push_bundle(client, tag, build_bundle(objects, annotations)))
+
+    (result,) = publish(
+        config,
+        [name],
+        jobs=1,
+        dry_run=False,
+        commit=COMMIT,
+        source_repository=SOURCE,
+        docker_host=docker_engine,
+        on_event=race,
+    )
+    assert len(pushed) == 1
+    assert tag_digest(config, tag) == pushed[0]  # never overwritten
+    if theirs == "same":
+        assert result.status is Action.REUSED
+        assert result.bundle is not None
+        assert result.bundle.digest == pushed[0]
+        assert f"{tag} was published meanwhile with the same content" in result.messages
+    else:
+        assert result.status is Action.REFUSED
+        assert result.error is not None
+        assert result.error.startswith(f"{tag} ({pushed[0]}) does not hold the Pipeline")
+        assert "securityContext.privileged" in result.error

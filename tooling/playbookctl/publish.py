@@ -2,13 +2,16 @@
 
 For each playbook, in a thread pool:
 1. lint them all first (`lint_paths`; a playbook with lint errors is not published);
-2. look up `<bundle>:<version>` in the registry: present with this source hash -> everything is
-   reused (no build, no write); present with another hash -> refused (bump the version);
+2. look up `<bundle>:<version>` in the registry: present with this source hash, its image's tag
+   too, and its objects exactly what the playbook renders to around that image -> everything
+   is reused (no build, no write); otherwise refused (bump the version, or find out who
+   overwrote the tag);
 3. otherwise look up `<image>:<version>` the same way; absent -> build and push it;
 4. render the Pipeline with the image pinned as `repo:tag@sha256:...`, run every `tekton.*`
    and `playbook.*` rule on it (a failing one is never bundled);
 5. build the bundle, check once more that the tag is still absent (another publisher may have
-   raced us), push it, read it back by digest as Tekton would and compare.
+   raced us: its bundle is adopted if its objects are ours, refused otherwise), push it, read it
+   back by digest as Tekton would and compare.
 
 A dry run does all of this except writing to the registry: images not yet published are built
 in the local engine (so a pull request shows whether they build), never pushed.
@@ -311,12 +314,22 @@ def _publish_steps(run: _Run, pb: Playbook, result: PublishResult) -> None:
     existing = published_bundle(client, bundle_ref)
     if existing is not None:
         _check_same_source(bundle_ref, existing, result.source_hash)
+        # Reused only if it holds what this playbook renders to now, around the image its
+        # tag holds: the annotation says where it came from, not what is in it.
+        image = published_image(client, image_ref)
+        if image is None:
+            raise _RefusedError(
+                f"{bundle_ref} is published but {image_ref}, the image its Pipeline runs, is "
+                "not: not reused; bump the version"
+            )
+        _check_same_source(image_ref, image, result.source_hash)
+        expected = render_pipeline(pb, config, image=f"{image_ref}@{image.digest}")
+        _check_holds(client, bundle_ref, f"{bundle_repo}@{existing.digest}", expected)
         result.bundle = Artifact(bundle_repo, version, existing.digest, Action.REUSED)
         result.commit = existing.revision or result.commit
-        image = client.resolve(image_ref)
-        result.image = Artifact(image_repo, version, image.digest if image else None, Action.REUSED)
+        result.image = Artifact(image_repo, version, image.digest, Action.REUSED)
         result.status = Action.REUSED
-        run.on_event(name, f"{bundle_ref} already published from this source: reused")
+        run.on_event(name, f"{bundle_ref} already published with this content: reused")
         return
 
     # 3. The image.
@@ -344,12 +357,16 @@ def _publish_steps(run: _Run, pb: Playbook, result: PublishResult) -> None:
         result.status = Action.DRY_RUN
         return
     # Just before writing: another publisher may have pushed this version meanwhile.
+    run.on_event(name, f"bundle {bundle_ref} built ({bundle.digest})")
     raced = published_bundle(client, bundle_ref)
     if raced is not None:
-        _check_same_source(bundle_ref, raced, result.source_hash)
+        # First writer wins: adopted only if it holds exactly what we rendered.
+        if raced.digest != bundle.digest:
+            _check_holds(client, bundle_ref, f"{bundle_repo}@{raced.digest}", rendered)
         result.bundle = Artifact(bundle_repo, version, raced.digest, Action.REUSED)
+        result.commit = raced.revision or result.commit
         result.status = Action.REUSED
-        result.messages.append(f"{bundle_ref} was published meanwhile from the same source")
+        result.messages.append(f"{bundle_ref} was published meanwhile with the same content")
         return
     run.on_event(name, f"pushing bundle {bundle_ref}")
     # Failed until proven pushed and read back: an exception below leaves it so.
@@ -431,6 +448,45 @@ def _check_same_source(ref: str, published: Published, local_hash: str) -> None:
             )
         )
     )
+
+
+def _check_holds(
+    client: RegistryClient, tag_ref: str, ref: str, expected: RenderedPipeline
+) -> None:
+    """Refuse a published bundle whose objects are not exactly the Pipeline rendered now."""
+    back = read_bundle(client, ref)
+    digest = ref.rpartition("@")[2]
+    if not back.ok:
+        problem = "; ".join(f"{f.rule}: {f.message}" for f in _errors(back.findings))
+        raise _RefusedError(f"{tag_ref} ({digest}) is not a valid bundle ({problem}); not reused")
+    want = json.loads(canonical_json(expected.data))
+    objects = [o.object for o in back.objects]
+    where = _first_difference(objects[0] if len(objects) == 1 else objects, want)
+    if where is not None:
+        raise _RefusedError(
+            f"{tag_ref} ({digest}) does not hold the Pipeline this playbook renders to "
+            f"(differs at {where}): changed after it was published, or published from other "
+            "content; not reused, find out who wrote it and bump the version"
+        )
+
+
+def _first_difference(got: Any, want: Any, path: str = "") -> str | None:
+    """The path of the first place two JSON values differ (`spec.tasks[0].name`), or None."""
+    if isinstance(got, dict) and isinstance(want, dict):
+        for key in sorted(set(got) | set(want)):
+            if key not in got or key not in want:
+                return f"{path}.{key}".lstrip(".")
+            found = _first_difference(got[key], want[key], f"{path}.{key}")
+            if found is not None:
+                return found
+        return None
+    if isinstance(got, list) and isinstance(want, list):
+        for i, (a, b) in enumerate(zip(got, want, strict=False)):
+            found = _first_difference(a, b, f"{path}[{i}]")
+            if found is not None:
+                return found
+        return None if len(got) == len(want) else f"{path}[{min(len(got), len(want))}]"
+    return None if got == want and type(got) is type(want) else (path.lstrip(".") or "the top")
 
 
 def published_bundle(client: RegistryClient, ref: str) -> Published | None:
