@@ -6,6 +6,7 @@ Every failure becomes a GitError with one line a user can act on.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -265,6 +266,43 @@ class GitRepo:
             # Only the given paths: anything else a user staged stays out of a release commit.
             self._git.commit("--no-verify", "--quiet", "-m", message, "--", *paths)
         return self.head()
+
+    def commit_onto(
+        self,
+        parent: str,
+        message: str,
+        paths: Sequence[str],
+        author_name: str,
+        author_email: str,
+    ) -> str | None:
+        """A commit on top of `parent` holding the working tree's copy of `paths`, made without
+        touching HEAD, the index or any branch; None when it would change nothing.
+
+        Through a private index (GIT_INDEX_FILE), so a run killed at any point leaves the
+        checkout where it was: at worst an unreferenced commit object.
+        """
+        author = {
+            "GIT_AUTHOR_NAME": author_name,
+            "GIT_AUTHOR_EMAIL": author_email,
+            "GIT_COMMITTER_NAME": author_name,
+            "GIT_COMMITTER_EMAIL": author_email,
+        }
+        with tempfile.TemporaryDirectory(prefix="playbookctl-index-") as tmp:
+            env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+            with _errors("cannot stage the registry changes"), self._git.custom_environment(**env):
+                self._git.read_tree(parent)
+                paths = [
+                    p for p in paths if (self.root / p).exists() or self._git.ls_files("--", p)
+                ]
+                if not paths:
+                    return None
+                self._git.add("--all", "--", *paths)
+                tree = str(self._git.write_tree()).strip()
+            if tree == self.tree_id(parent):
+                return None
+            with _errors("cannot commit"), self._git.custom_environment(**author):
+                sha = str(self._git.commit_tree(tree, "-p", parent, "-m", message)).strip()
+        return sha
 
     def restore(self, paths: Sequence[str]) -> None:
         """Put paths back as HEAD has them, removing untracked files under them."""

@@ -43,6 +43,7 @@ from playbookctl.bundle import (
     read_bundle,
 )
 from playbookctl.config import Config
+from playbookctl.crashpoints import crash_point
 from playbookctl.errors import FatalError, GitError, ImmutableVersionError, UsageError
 from playbookctl.findings import Finding, Severity
 from playbookctl.lint import lint_paths
@@ -433,6 +434,7 @@ def _image(
         on_line=lambda line: run.on_event(name, line),
     )
     result.image = Artifact(image_repo, version, digest, Action.BUILT)
+    crash_point("image-pushed")
     return digest
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from playbookctl.config import Config
+from playbookctl.crashpoints import crash_point
 from playbookctl.errors import FatalError
 from playbookctl.findings import Severity
 from playbookctl.lint.action_type import load_action_types
@@ -496,6 +497,7 @@ def register(
                 _atomic_write(path, text)
         for path in removals:
             path.unlink(missing_ok=True)
+        crash_point("registered-workflows")
         if kustomization in writes:
             _atomic_write(kustomization, writes[kustomization])
     except OSError as exc:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from playbookctl.config import Config
+from playbookctl.crashpoints import crash_point
 from playbookctl.errors import GitError, ImmutableVersionError
 from playbookctl.gitrepo import GitRepo, PushStatus
 from playbookctl.plan import Plan, make_plan
@@ -253,6 +254,7 @@ class _Releaser:
                 details = "; ".join(f"{e.name}: {e.reason}" for e in plan.refused)
                 raise ImmutableVersionError(f"release refused: {details}")
             names = [e.name for e in plan.publish]
+            crash_point("planned")
             results = []
             if names:
                 self.log(f"publishing {', '.join(names)}")
@@ -261,22 +263,28 @@ class _Releaser:
         report.failed = [r.name for r in results if not r.ok]
         pending = self.verified([r for r in results if r.ok] + carried, report)
 
-        if opts.branch is None or source_branch is None:
+        crash_point("published")
+        if opts.branch is None:
             return self.commit_and_push(pending, upstream, target, report)
-        # Branch mode: the release commit goes on a detached HEAD (then the local branch of that
-        # name), never on the checked-out branch, which stays what its remote has.
-        start = repo.head()
-        repo.checkout(start, detach=True)
+        # Branch mode: the release commit is made beside the checkout (then the local branch of
+        # that name points at it), never on it: HEAD, the index and the checked-out branch stay
+        # as they were, so a run killed at any point leaves nothing a rerun must untangle.
         try:
-            return self.commit_and_push(pending, upstream, target, report)
+            return self.commit_and_push(pending, upstream, target, report, onto=repo.head())
         finally:
-            if repo.head() != start:
-                repo.set_branch(opts.branch, repo.head())
-            repo.checkout(source_branch)
+            repo.restore(list(GENERATED_PATHS))
 
     def commit_and_push(
-        self, pending: list[PublishResult], upstream: str, target: str, report: ReleaseReport
+        self,
+        pending: list[PublishResult],
+        upstream: str,
+        target: str,
+        report: ReleaseReport,
+        *,
+        onto: str | None = None,
     ) -> ReleaseReport:
+        """Register, commit, push, retried while the remote moves. `onto` (branch mode): the
+        commit is made on top of it beside the checkout instead of on the checked-out branch."""
         repo, opts = self.repo, self.opts
         retries = max(0, self.config.push_retries)
         for attempt in range(retries + 1):
@@ -285,10 +293,20 @@ class _Releaser:
             report.changes = outcome.changes
             refused = [c for c in outcome.changes if c.action is RegisterAction.REFUSED]
             report.failed = sorted({*report.failed, *(c.name for c in refused)})
-            sha = repo.commit(commit_message(outcome.changes), list(GENERATED_PATHS), *self.author)
+            crash_point("registered")
+            message, paths = commit_message(outcome.changes), list(GENERATED_PATHS)
+            if onto is None:
+                sha = repo.commit(message, paths, *self.author)
+                tip = repo.head()
+            else:
+                sha = repo.commit_onto(onto, message, paths, *self.author)
+                tip = sha or onto
+                if sha and opts.branch:
+                    repo.set_branch(opts.branch, sha)
             if sha:
                 self.log(f"committed {sha[:12]}")
-            status = self.push(upstream, target, report)
+                crash_point("committed")
+            status = self.push(upstream, target, report, tip)
             if status is None:
                 return report
             self.log(f"push rejected ({status}); the remote moved, rebuilding on its new head")
@@ -296,6 +314,7 @@ class _Releaser:
             if opts.branch is None:
                 upstream = self.upstream(target)
                 repo.reset_hard(upstream)
+                crash_point("reset")
         raise GitError(
             f"gave up after {retries + 1} push attempts to {opts.remote}/{target}: the remote "
             "kept moving; rerun the release"
@@ -338,10 +357,12 @@ class _Releaser:
                 out.append(r)
         return out
 
-    def push(self, upstream: str, target: str, report: ReleaseReport) -> PushStatus | None:
-        """Push if there is anything to push; None when done, else the retryable status."""
+    def push(
+        self, upstream: str, target: str, report: ReleaseReport, head: str
+    ) -> PushStatus | None:
+        """Push `head` if there is anything to push; None when done, else the retryable
+        status."""
         repo, remote = self.repo, self.opts.remote
-        head = repo.head()
         if self.opts.branch is None:
             if not repo.commits_between(upstream, head):
                 return None  # nothing new (or HEAD is behind the remote: nothing of ours)
@@ -365,6 +386,7 @@ class _Releaser:
         if outcome.status is PushStatus.OK:
             report.commit, report.pushed = head, True
             self.log(f"pushed {head[:12]} to {remote}/{target}")
+            crash_point("pushed")
             return None
         if outcome.retryable:
             return outcome.status
