@@ -394,7 +394,9 @@ def test_corrupted_content_is_caught(
         digest = direct.push_manifest("it/corrupt", "v", _manifest(config, layer), OCI_MANIFEST)
     fault_proxy.corrupt_next(-1, match=lambda m, _p: m == "GET")
     with RegistryClient(_cfg(tmp_path, fault_proxy.host)) as c:
-        with pytest.raises(DigestMismatchError, match="not the one asked for"):
+        with pytest.raises(
+            DigestMismatchError, match=r"hashes to sha256:[0-9a-f]+, not to sha256:"
+        ):
             c.get_manifest(f"{fault_proxy.host}/it/corrupt@{digest}")
         with pytest.raises(DigestMismatchError, match="does not match its digest"):
             c.get_blob("it/corrupt", sha256_digest(layer))
@@ -477,4 +479,4 @@ def test_silent_server_times_out(tmp_path: Path) -> None:
                 c.resolve(f"{host}/it/silent:1")
             elapsed = time.monotonic() - start
     assert 2.0 <= elapsed < 10
-    assert "Timeout" in str(err.value)
+    assert "registry-timeout" in str(err.value)

@@ -4,6 +4,9 @@ A real registry cannot fail on demand, so this proxy forwards every request to o
 to, answers 5xx/429 instead, drops connections (a registry that dies, for a while or for good,
 or in the middle of an upload), or demands a bearer token from a tiny token endpoint of its own
 (the ghcr.io / quay.io flow, which Debian's registry cannot do without a JWT signing setup).
+It also lies and stalls: a request held without an answer (a stalled upload), an answer
+drip-fed a byte at a time, a manifest PUT answered 201 but never stored, a wrong
+Docker-Content-Digest header.
 It keeps the client's Host header, so the registry's upload `Location`s point back at the proxy.
 """
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import http.client
 import re
 import secrets
@@ -46,6 +50,10 @@ class Fault:
     partial_body: bool = False  # (with drop) read half the request body first
     retry_after: str | None = None
     corrupt: bool = False  # forward, but flip a byte of the response body
+    stall: float | None = None  # hold the request this long (unread), then drop it
+    drip: float | None = None  # forward, sending the body one byte per `drip` seconds
+    swallow: bool = False  # answer 201 as if stored, without forwarding
+    digest_header: str | None = None  # forward, with this Docker-Content-Digest instead
 
 
 def _any(_method: str, _path: str) -> bool:
@@ -80,6 +88,7 @@ class FaultProxy:
         self._forwarded = 0
         self._die_after: int | None = None
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
         self.token_auth: TokenAuth | None = None
         proxy = self
 
@@ -120,6 +129,27 @@ class FaultProxy:
         """Forward the next n matching requests but flip one byte of each response body."""
         with self._lock:
             self._faults.append(Fault(match, n, corrupt=True))
+
+    def stall_next(self, n: int, *, match: Match = _any, seconds: float = 300.0) -> None:
+        """Hold the next n matching requests unanswered (body unread) for `seconds`, then drop
+        them; stop() releases them at once."""
+        with self._lock:
+            self._faults.append(Fault(match, n, stall=seconds))
+
+    def drip_next(self, n: int, *, match: Match = _any, delay: float = 0.5) -> None:
+        """Forward the next n matching requests, answering with the body a byte per `delay` s."""
+        with self._lock:
+            self._faults.append(Fault(match, n, drip=delay))
+
+    def swallow_next(self, n: int, *, match: Match = _any) -> None:
+        """Answer the next n matching PUTs 201 with the right digest headers, storing nothing."""
+        with self._lock:
+            self._faults.append(Fault(match, n, swallow=True))
+
+    def lie_digest_next(self, n: int, digest: str, *, match: Match = _any) -> None:
+        """Forward the next n matching requests, answering Docker-Content-Digest: digest."""
+        with self._lock:
+            self._faults.append(Fault(match, n, digest_header=digest))
 
     def die_after(self, n: int) -> None:
         """Forward n more requests, then drop every connection (a registry that died)."""
@@ -198,6 +228,12 @@ class FaultProxy:
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
         method, path = h.command, h.path
         fault = self._pick_fault(method, path)
+        if fault is not None and fault.stall is not None:
+            with self._lock:
+                self.log.append((method, path, -2))
+            self._stopping.wait(fault.stall)
+            self._drop(h)
+            return
         if fault is not None and fault.drop:
             if fault.partial_body:
                 self._read_body(h, half=True)
@@ -216,6 +252,16 @@ class FaultProxy:
                 h, fault.status, b'{"errors":[{"code":"UNAVAILABLE","message":"x"}]}', headers
             )
             return
+        if fault is not None and fault.swallow:
+            digest = "sha256:" + hashlib.sha256(body).hexdigest()
+            with self._lock:
+                self.log.append((method, path, 201))
+            self._reply(
+                h,
+                201,
+                headers={"Docker-Content-Digest": digest, "Location": path.split("?")[0]},
+            )
+            return
         if self.token_auth is not None:
             if path.startswith("/token"):
                 self._token_endpoint(h, body)
@@ -224,7 +270,7 @@ class FaultProxy:
                 return
         with self._lock:
             self._forwarded += 1
-        self._forward(h, method, path, body, corrupt=fault is not None and fault.corrupt)
+        self._forward(h, method, path, body, fault)
 
     # -- the token flow --------------------------------------------------------------------------
 
@@ -296,8 +342,9 @@ class FaultProxy:
     # -- forwarding ------------------------------------------------------------------------------
 
     def _forward(
-        self, h: BaseHTTPRequestHandler, method: str, path: str, body: bytes, *, corrupt: bool
+        self, h: BaseHTTPRequestHandler, method: str, path: str, body: bytes, fault: Fault | None
     ) -> None:
+        corrupt = fault is not None and fault.corrupt
         conn = http.client.HTTPConnection(self.upstream, timeout=30)
         headers = {k: v for k, v in h.headers.items() if k.lower() not in HOP_BY_HOP}
         if h.headers.get("Transfer-Encoding"):  # de-chunked above: send with a length
@@ -325,13 +372,21 @@ class FaultProxy:
                 continue
             if k.lower() == "content-length":
                 length_sent = True
-            h.send_header(k, v)
+            lie = fault.digest_header if fault is not None else None
+            h.send_header(k, lie if lie and k.lower() == "docker-content-digest" else v)
         if not length_sent:
             h.send_header("Content-Length", str(len(data)))
         h.end_headers()
         if method != "HEAD":
             with contextlib.suppress(OSError):  # the client gave up (a timeout test): fine
-                h.wfile.write(data)
+                if fault is not None and fault.drip is not None:
+                    for i in range(len(data)):
+                        if self._stopping.wait(fault.drip):
+                            break
+                        h.wfile.write(data[i : i + 1])
+                        h.wfile.flush()
+                else:
+                    h.wfile.write(data)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -340,6 +395,7 @@ class FaultProxy:
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
         self.server.shutdown()
         self.server.server_close()
 

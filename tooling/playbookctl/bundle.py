@@ -32,6 +32,7 @@ from playbookctl.oci import (
     DigestMismatchError,
     ManifestNotFoundError,
     RegistryClient,
+    ResponseTooLargeError,
     parse_reference,
     sha256_digest,
 )
@@ -430,9 +431,20 @@ def read_bundle(client: RegistryClient, ref: str) -> ReadBundle:
             finding("bundle.duplicate", f"{where}: a second {kind} named {name!r}")
         seen.add((kind.lower(), name))
         try:
-            blob = client.get_blob(r.repository, layer["digest"], registry=r.registry)
+            # Bounded: compressed or not, a layer is never read past MAX_LAYER_BYTES.
+            blob = client.get_blob(
+                r.repository, layer["digest"], registry=r.registry, max_bytes=MAX_LAYER_BYTES
+            )
         except DigestMismatchError as exc:
             finding("bundle.digest", f"{where}: {exc}")
+            out.objects.append(BundleObject(kind, name, api, layer["digest"], None))
+            continue
+        except ResponseTooLargeError:
+            finding(
+                "bundle.layer-size",
+                f"{where}: the layer is larger than {MAX_LAYER_BYTES} bytes; not read "
+                "(a Pipeline is a few KiB)",
+            )
             out.objects.append(BundleObject(kind, name, api, layer["digest"], None))
             continue
         content, problem = _first_entry(blob)

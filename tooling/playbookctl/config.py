@@ -38,8 +38,17 @@ class Config:
     git_author_name: str = "playbookctl release"
     git_author_email: str = "playbookctl@users.noreply.github.com"
     push_retries: int = 5
+    # Seconds for one registry request, its whole answer read (a drip-fed body included), and
+    # for one registry operation with its retries; an operation never outlasts registry-deadline.
     registry_timeout: float = 10.0
+    registry_deadline: float = 25.0
     registry_retries: int = 4
+    # Seconds an engine build and an engine push (its retries included) may take in all: the
+    # engine itself has no limit, so a registry that stalls an upload would hang a release.
+    build_timeout: float = 1800.0
+    push_timeout: float = 600.0
+    # A playbook directory's total size (its files' bytes): more is a lint error (playbook.size).
+    max_playbook_bytes: int = 64 * 1024 * 1024
 
     @property
     def playbooks_dir(self) -> Path:
@@ -79,6 +88,7 @@ def _key(name: str) -> str:
 _MINIMUM: dict[str, tuple[float, str]] = {
     "jobs": (1, "at least 1"),
     "max_file_bytes": (1, "at least 1"),
+    "max_playbook_bytes": (1, "at least 1"),
     "push_retries": (0, "0 or more"),
     "registry_retries": (0, "0 or more"),
 }

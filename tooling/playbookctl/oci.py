@@ -36,13 +36,17 @@ messages or logs: errors name the registry, the operation and the status only.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
+import heapq
 import ipaddress
+import itertools
 import json
 import logging
 import os
 import random
 import re
+import socket
 import subprocess
 import threading
 import time
@@ -53,7 +57,10 @@ from types import TracebackType
 from typing import Any, NamedTuple
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from playbookctl.config import Config
 from playbookctl.errors import RegistryError
@@ -71,14 +78,17 @@ ENV_USERNAME = "PLAYBOOKCTL_REGISTRY_USERNAME"
 ENV_PASSWORD = "PLAYBOOKCTL_REGISTRY_PASSWORD"  # noqa: S105 - a variable name, not a secret
 ENV_TOKEN = "PLAYBOOKCTL_REGISTRY_TOKEN"  # noqa: S105
 
-# Whole-operation budget for retries: an unreachable registry must fail well within 30 s.
-RETRY_BUDGET = 25.0
 CONNECT_TIMEOUT = 5.0
 BACKOFF_BASE = 0.25
 BACKOFF_CAP = 4.0
 RETRY_AFTER_CAP = 10.0
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+# What we read of an answer nobody asked a size for (an upload's 201, an error's JSON): the
+# registry's error codes fit in far less, and a hostile body must not grow our memory.
+MAX_OTHER_BYTES = 64 * 1024
+MAX_BLOB_BYTES = 16 * 1024 * 1024  # the largest blob get_blob reads unless told otherwise
+_CHUNK = 64 * 1024
 
 _DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
 _TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
@@ -92,7 +102,123 @@ class ManifestNotFoundError(RegistryError):
 
 
 class DigestMismatchError(RegistryError):
-    """Content fetched by digest does not hash to that digest (corrupted or tampered with)."""
+    """Content fetched by digest does not hash to that digest (corrupted or tampered with), or
+    the registry's Docker-Content-Digest names other content than it sent."""
+
+
+class ResponseTooLargeError(RegistryError):
+    """The registry's answer is larger than what the operation accepts (refused, not read)."""
+
+
+# -- Deadlines over the whole response ------------------------------------------------------------
+#
+# requests' timeout bounds each socket read, not a request: a registry that drip-feeds a body
+# (a byte every few seconds) holds a read for ever. So every request gets a deadline; a single
+# watchdog thread shuts down the socket of a request still running at its deadline, which ends
+# whatever read or write is blocked on it. The connection class below tells the watchdog which
+# socket a request runs on (it records itself when the request is sent, in the sending thread).
+
+_watch_lock = threading.Lock()
+_current = threading.local()  # .watch: the _Watch of the request this thread is sending
+
+
+class _Watch:
+    __slots__ = ("conn", "deadline", "done", "fired")
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.conn: Any = None
+        self.done = False
+        self.fired = False
+
+    def expire(self) -> None:
+        with _watch_lock:
+            if self.done:
+                return
+            self.fired = True
+            conn = self.conn
+            # Only while the connection still serves this request: once back in the pool it may
+            # carry another thread's request (which then recorded its own watch).
+            sock = getattr(conn, "sock", None) if getattr(conn, "_watch", None) is self else None
+        if sock is not None:
+            with contextlib.suppress(OSError):  # already closed: nothing left to end
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def finish(self) -> None:
+        with _watch_lock:
+            self.done = True
+
+
+class _Watchdog:
+    """One daemon thread for every deadline of the process (a heap; finished ones are skipped)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, _Watch]] = []
+        self._seq = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, watch: _Watch) -> None:
+        with self._cond:
+            heapq.heappush(self._heap, (watch.deadline, next(self._seq), watch))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="playbookctl-deadlines", daemon=True
+                )
+                self._thread.start()
+            if self._heap[0][2] is watch:
+                self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._heap or self._heap[0][0] > time.monotonic():
+                    if self._heap and self._heap[0][2].done:
+                        heapq.heappop(self._heap)
+                        continue
+                    wait = self._heap[0][0] - time.monotonic() if self._heap else None
+                    self._cond.wait(wait)
+                watch = heapq.heappop(self._heap)[2]
+            watch.expire()
+
+
+_WATCHDOG = _Watchdog()
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        watch = getattr(_current, "watch", None)
+        with _watch_lock:
+            self._watch = watch
+            if watch is not None:
+                watch.conn = self
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    request = _WatchedHTTPConnection.request
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+class _WatchedAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _WatchedHTTPPool,
+            "https": _WatchedHTTPSPool,
+        }
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **kwargs)
+        manager.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+        return manager
 
 
 @dataclass(frozen=True)
@@ -261,6 +387,31 @@ def _credential_helper(helper: str, host: str) -> _Creds | None:
     return _Creds(username=user, password=secret)
 
 
+def _utf8(
+    creds: _Creds | None, origin: str, *, names: tuple[str, str] | None = None
+) -> _Creds | None:
+    """creds, if every part is UTF-8 text (what goes on the wire); else a one-line error that
+    names where they came from and nothing about the value (not even its length). `names`: the
+    variables the username and the password came from."""
+    if creds is None:
+        return None
+    parts = (
+        (creds.username, names[0] if names else origin),
+        (creds.password, names[1] if names else origin),
+        (creds.identity_token, origin),
+        (creds.bearer, origin),
+    )
+    for part, where in parts:
+        try:
+            if part is not None:
+                part.encode("utf-8")
+        except UnicodeEncodeError:
+            raise RegistryError(
+                f"{where}: registry credentials must be UTF-8 text, and this is not"
+            ) from None
+    return creds
+
+
 def load_credentials(
     host: str, config: Config, env: Mapping[str, str] | None = None
 ) -> _Creds | None:
@@ -268,9 +419,18 @@ def load_credentials(
     env = os.environ if env is None else env
     if host == config.registry:
         if env.get(ENV_TOKEN):
-            return _Creds(bearer=env[ENV_TOKEN].strip())  # a token read from a file ends in \n
+            # a token read from a file ends in \n
+            return _utf8(_Creds(bearer=env[ENV_TOKEN].strip()), ENV_TOKEN)
         if env.get(ENV_USERNAME) and env.get(ENV_PASSWORD) is not None:
-            return _Creds(username=env[ENV_USERNAME], password=env[ENV_PASSWORD])
+            return _utf8(
+                _Creds(username=env[ENV_USERNAME], password=env[ENV_PASSWORD]),
+                "",
+                names=(ENV_USERNAME, ENV_PASSWORD),
+            )
+    return _utf8(_docker_credentials(host, env), f"the Docker config's entry for {host}")
+
+
+def _docker_credentials(host: str, env: Mapping[str, str]) -> _Creds | None:
     path = _docker_config_path(env)
     try:
         data = json.loads(path.read_text("utf-8"))
@@ -331,8 +491,10 @@ _TRANSPORT_REASONS = (
 )
 
 
-def _transport_failure(exc: requests.RequestException) -> str:
+def _transport_failure(exc: Exception, watch: _Watch, limit: float) -> str:
     name = type(exc).__name__
+    if watch.fired:
+        return f"no complete answer within {limit:g} s (registry-timeout)"
     if isinstance(exc, requests.Timeout):
         return f"{name} (no answer in time: registry-timeout)"
     text = str(exc)
@@ -354,6 +516,36 @@ def _error_detail(resp: requests.Response) -> str:
     return resp.reason or ""
 
 
+class _SendFailedError(Exception):
+    """A request got no complete answer (transport failure or deadline); str() says why."""
+
+
+def _read_body(resp: requests.Response, limit: int, *, strict: bool, what: str) -> bytes:
+    """At most `limit` bytes of the body. strict (an answer we asked for): more is a
+    ResponseTooLargeError; otherwise (an error's text) the rest is dropped with the connection."""
+    length = resp.headers.get("Content-Length", "")
+    if strict and length.isdigit() and int(length) > limit:
+        resp.close()
+        raise ResponseTooLargeError(
+            f"{what}: the answer is {int(length)} bytes, more than the {limit} accepted; not read"
+        )
+    chunks: list[bytes] = []
+    total = 0
+    for chunk in resp.iter_content(_CHUNK):
+        total += len(chunk)
+        if total > limit:
+            resp.close()
+            if strict:
+                raise ResponseTooLargeError(
+                    f"{what}: the answer is larger than the {limit} bytes accepted; refused "
+                    "after reading that much"
+                )
+            chunks.append(chunk[: len(chunk) - (total - limit)])
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 class RegistryClient:
     """A small, explicit OCI distribution client (see the module docstring)."""
 
@@ -361,14 +553,19 @@ class RegistryClient:
         self, config: Config, *, timeout: float | None = None, retries: int | None = None
     ) -> None:
         self.config = config
+        # Seconds for one request, the whole answer read (registry-timeout), and for one
+        # operation, its retries included (registry-deadline).
         self.timeout = config.registry_timeout if timeout is None else timeout
+        self.deadline = max(config.registry_deadline, self.timeout)
         self.retries = config.registry_retries if retries is None else retries
         self.session = requests.Session()
         pool = max(16, config.jobs * 4)
-        adapter = HTTPAdapter(pool_connections=8, pool_maxsize=pool, max_retries=0)
+        adapter = _WatchedAdapter(pool_connections=8, pool_maxsize=pool, max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers["User-Agent"] = "playbookctl"
+        # No compressed answers: a body's size limit must be the size we hold (no zip bombs).
+        self.session.headers["Accept-Encoding"] = "identity"
         # requests re-reads proxy variables (all of os.environ) on every request when trust_env
         # is on: a third of our CPU per request. Read them once per host instead (_transport);
         # this also keeps ~/.netrc out of the credential sources, which are documented above.
@@ -408,29 +605,31 @@ class RegistryClient:
     # -- public API -------------------------------------------------------------------------------
 
     def resolve(self, ref: str | Reference) -> Descriptor | None:
-        """The manifest descriptor a tag or digest points at, or None if there is none."""
-        r = self._ref(ref)
-        resp = self._call(
-            "HEAD",
-            r.registry,
-            r.repository,
-            f"manifests/{r.reference}",
-            what=f"resolve {r}",
-            headers={"Accept": ", ".join(MANIFEST_MEDIA_TYPES)},
-            ok=(200, 404),
-        )
-        if resp.status_code == 404:
+        """The manifest descriptor a tag or digest points at, or None if there is none.
+
+        A GET, not a HEAD: the digest is what the manifest's bytes hash to, never a header
+        taken on trust (one request either way; a manifest is a few KiB)."""
+        try:
+            data, media_type, digest = self.get_manifest(ref)
+        except ManifestNotFoundError:
             return None
-        digest = resp.headers.get("Docker-Content-Digest")
-        media_type = resp.headers.get("Content-Type", "").split(";")[0].strip()
-        size = resp.headers.get("Content-Length")
-        if not digest or not _DIGEST_RE.match(digest) or not size or not media_type:
-            # Some registries omit headers on HEAD; GET is authoritative.
+        return Descriptor(media_type, digest, len(data))
+
+    def read_back(self, ref: str | Reference) -> Descriptor:
+        """Confirm that what a push reported is stored: fetch `ref` (which names a digest) by
+        digest and hash it. A registry that acknowledged a push it did not keep, or keeps other
+        bytes under that digest, is a RegistryError naming the digest."""
+        r = self._ref(ref)
+        if not r.digest:
+            raise RegistryError(f"read back {r}: a digest is needed")
+        try:
             data, media_type, digest = self.get_manifest(r)
-            return Descriptor(media_type, digest, len(data))
-        if r.digest and digest != r.digest:
-            raise RegistryError(f"{r}: registry answered with digest {digest}")
-        return Descriptor(media_type, digest, int(size))
+        except ManifestNotFoundError:
+            raise RegistryError(
+                f"{r.name}@{r.digest}: the push was acknowledged but the registry does not have "
+                "that manifest (not stored); nothing was published under it"
+            ) from None
+        return Descriptor(media_type, digest, len(data))
 
     def tag_exists(self, ref: str | Reference) -> bool:
         return self.resolve(ref) is not None
@@ -447,16 +646,22 @@ class RegistryClient:
             what=f"get manifest {r}",
             headers={"Accept": ", ".join(MANIFEST_MEDIA_TYPES)},
             ok=(200, 404),
+            max_bytes=MAX_MANIFEST_BYTES,
         )
         if resp.status_code == 404:
             raise ManifestNotFoundError(f"{r}: manifest not found in registry {r.registry}")
         data = resp.content
-        if len(data) > MAX_MANIFEST_BYTES:
-            raise RegistryError(f"{r}: manifest larger than {MAX_MANIFEST_BYTES} bytes")
         digest = sha256_digest(data)
         if r.digest and digest != r.digest:
             raise DigestMismatchError(
-                f"{r}: manifest content has digest {digest}, not the one asked for"
+                f"{r}: the registry sent a manifest that hashes to {digest}, not to {r.digest}"
+            )
+        answered = resp.headers.get("Docker-Content-Digest")
+        if answered and answered != digest:
+            # The header would be what gets reported and registered: never trust it over bytes.
+            raise DigestMismatchError(
+                f"{r}: the registry answered Docker-Content-Digest {answered}, but the manifest "
+                f"it sent hashes to {digest}; refusing both"
             )
         media_type = resp.headers.get("Content-Type", "").split(";")[0].strip()
         if not media_type or media_type in ("application/json", "application/octet-stream"):
@@ -478,10 +683,25 @@ class RegistryClient:
             return True
         return False
 
-    def get_blob(self, repo: str, digest: str, *, registry: str | None = None) -> bytes:
+    def get_blob(
+        self,
+        repo: str,
+        digest: str,
+        *,
+        registry: str | None = None,
+        max_bytes: int = MAX_BLOB_BYTES,
+    ) -> bytes:
+        """A blob's bytes, checked against its digest; ResponseTooLargeError past max_bytes
+        (refused before or while reading, never read whole)."""
         host = registry or self.config.registry
         resp = self._call(
-            "GET", host, repo, f"blobs/{digest}", what=f"get blob {digest[:19]}", ok=(200, 404)
+            "GET",
+            host,
+            repo,
+            f"blobs/{digest}",
+            what=f"get blob {digest[:19]}",
+            ok=(200, 404),
+            max_bytes=max_bytes,
         )
         if resp.status_code == 404:
             raise RegistryError(f"{host}/{repo}: blob {digest} not found")
@@ -724,7 +944,6 @@ class RegistryClient:
         creds: _Creds | None,
         deadline: float,
     ) -> str | None:
-        timeout = self._timeouts(deadline)
         try:
             if creds is not None and creds.identity_token:
                 # OAuth2 refresh-token grant, as the Docker CLI does with an identity token.
@@ -736,10 +955,7 @@ class RegistryClient:
                 }
                 if service:
                     form["service"] = service
-                self._count()
-                resp = self.session.post(
-                    realm, data=form, timeout=timeout, **self._transport(realm)
-                )
+                resp = self._send("POST", realm, deadline=deadline, what="token", data=form)
             else:
                 params: dict[str, str] = {"scope": " ".join(scopes)} if scopes else {}
                 if service:
@@ -747,14 +963,15 @@ class RegistryClient:
                 headers = {}
                 if creds is not None and creds.basic:
                     headers["Authorization"] = f"Basic {creds.basic}"
-                self._count()
-                resp = self.session.get(
-                    realm, params=params, headers=headers, timeout=timeout, **self._transport(realm)
+                resp = self._send(
+                    "GET", realm, deadline=deadline, what="token", params=params, headers=headers
                 )
         except requests.RequestException as exc:
             raise RegistryError(
                 f"registry {host}: token service unreachable ({type(exc).__name__})"
             ) from None
+        except _SendFailedError as exc:
+            raise RegistryError(f"registry {host}: token service unreachable ({exc})") from None
         if resp.status_code in (401, 403):
             raise RegistryError(
                 f"registry {host}: authentication failed at its token service "
@@ -777,10 +994,60 @@ class RegistryClient:
         origin = "/".join(key)
         proxies = self._proxy_cache.get(origin)
         if proxies is None:
-            proxies = requests.utils.get_environ_proxies(origin)
+            # A loopback registry is never reached through a proxy, as Docker does it: the
+            # proxy could not reach our loopback anyway.
+            loopback = len(key) == 3 and is_loopback(key[2])
+            proxies = {} if loopback else requests.utils.get_environ_proxies(origin)
             with self._lock:
                 self._proxy_cache[origin] = proxies
         return {"proxies": proxies, "verify": self._verify}
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        deadline: float,
+        what: str,
+        ok: tuple[int, ...] = (200,),
+        max_bytes: int = MAX_OTHER_BYTES,
+        **kwargs: Any,
+    ) -> requests.Response:
+        """One HTTP request whose whole answer (headers and body) arrives within registry-timeout
+        and the operation's deadline, else _SendFailedError; the body is read here, bounded."""
+        now = time.monotonic()
+        watch = _Watch(min(now + self.timeout, max(deadline, now + 1.0)))
+        _WATCHDOG.arm(watch)
+        _current.watch = watch
+        resp: requests.Response | None = None
+        try:
+            self._count()
+            resp = self.session.request(
+                method,
+                url,
+                stream=True,
+                timeout=self._timeouts(deadline),
+                **kwargs,
+                **self._transport(url),
+            )
+            _current.watch = None
+            wanted = resp.status_code in ok
+            body = _read_body(
+                resp, max_bytes if wanted else MAX_OTHER_BYTES, strict=wanted, what=what
+            )
+            if watch.fired:  # a body without a length ends "cleanly" when its socket is shut
+                raise _SendFailedError(_transport_failure(TimeoutError(), watch, self.timeout))
+            resp._content = body
+            return resp
+        except requests.exceptions.SSLError:
+            raise
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            if resp is not None:
+                resp.close()
+            raise _SendFailedError(_transport_failure(exc, watch, self.timeout)) from None
+        finally:
+            _current.watch = None
+            watch.finish()
 
     def _count(self) -> None:
         with self._lock:
@@ -812,12 +1079,15 @@ class RegistryClient:
         data: bytes | None = None,
         push: bool = False,
         extra_scopes: tuple[str, ...] = (),
+        max_bytes: int = MAX_OTHER_BYTES,
     ) -> requests.Response:
         """One logical request: auth challenges answered, transient failures retried with
-        exponential backoff and jitter, all within RETRY_BUDGET seconds."""
+        exponential backoff and jitter, all within registry-deadline seconds; each try has
+        registry-timeout seconds for its whole answer, body included (at most max_bytes of it
+        when the status is one of `ok`)."""
         url = self._url(host, repo, path)
         scopes = (f"repository:{repo}:{'pull,push' if push else 'pull'}", *extra_scopes)
-        deadline = time.monotonic() + RETRY_BUDGET
+        deadline = time.monotonic() + self.deadline
         attempt = 0
         auth_rounds = 0
         last = ""
@@ -828,25 +1098,24 @@ class RegistryClient:
                 hdrs["Authorization"] = auth
             resp: requests.Response | None = None
             try:
-                self._count()
-                resp = self.session.request(
+                resp = self._send(
                     method,
                     url,
+                    deadline=deadline,
+                    what=f"registry {host}: {what}",
+                    ok=ok,
+                    max_bytes=max_bytes,
                     headers=hdrs,
                     data=data,
-                    timeout=self._timeouts(deadline),
                     allow_redirects=True,
-                    **self._transport(url),
                 )
-                if method != "HEAD" and resp.status_code not in ok:
-                    _ = resp.content  # read the body so the connection goes back to the pool
             except requests.exceptions.SSLError:
                 raise RegistryError(
                     f"registry {host}: TLS handshake failed while trying to {what} (plain HTTP "
                     f"is used only for loopback registries and insecure-registries)"
                 ) from None
-            except requests.RequestException as exc:
-                last = _transport_failure(exc)
+            except _SendFailedError as exc:
+                last = str(exc)
                 log.debug("%s %s: %s (attempt %d)", method, url, last, attempt + 1)
             else:
                 log.debug("%s %s -> %d", method, url, resp.status_code)

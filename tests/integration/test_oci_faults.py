@@ -1,0 +1,317 @@
+"""A registry that stalls, drip-feeds, lies or sends hostile sizes: RegistryClient and `inspect`
+end with one clear line within the documented time and memory, and never report a digest the
+bytes do not have. Each fault next to the same operation on the real registry."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import tarfile
+import time
+import tracemalloc
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from playbookctl import cli
+from playbookctl.bundle import (
+    ANNOTATION_API_VERSION,
+    ANNOTATION_KIND,
+    ANNOTATION_NAME,
+    CONFIG_MEDIA_TYPE,
+    MAX_LAYER_BYTES,
+    read_bundle,
+)
+from playbookctl.config import Config
+from playbookctl.devenv.registry import LocalRegistry, free_port
+from playbookctl.errors import RegistryError
+from playbookctl.oci import (
+    DOCKER_MANIFEST,
+    DigestMismatchError,
+    RegistryClient,
+    ResponseTooLargeError,
+    sha256_digest,
+)
+from tests.support.faultproxy import FaultProxy
+
+pytestmark = pytest.mark.integration
+
+OTHER_DIGEST = "sha256:" + "e" * 64
+
+
+def _cfg(tmp_path: Path, host: str, **kw: object) -> Config:
+    return Config(root=tmp_path, registry=host, **kw)  # type: ignore[arg-type]
+
+
+def _tar(name: str, data: bytes) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def _push_bundle_with_layer(client: RegistryClient, repo: str, layer: bytes, media: str) -> str:
+    """A one-layer bundle whose layer is `layer` as given; returns the manifest digest."""
+    config = b"{}"
+    client.push_blob(repo, config)
+    client.push_blob(repo, layer, check=False)
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": DOCKER_MANIFEST,
+            "config": {
+                "mediaType": CONFIG_MEDIA_TYPE,
+                "digest": sha256_digest(config),
+                "size": len(config),
+            },
+            "layers": [
+                {
+                    "mediaType": media,
+                    "digest": sha256_digest(layer),
+                    "size": len(layer),
+                    "annotations": {
+                        ANNOTATION_KIND: "pipeline",
+                        ANNOTATION_NAME: "workflow",
+                        ANNOTATION_API_VERSION: "v1",
+                    },
+                }
+            ],
+        }
+    ).encode()
+    return client.push_manifest(repo, "1", manifest, DOCKER_MANIFEST)
+
+
+def _small_bundle(client: RegistryClient, repo: str) -> str:
+    pipeline = b"apiVersion: tekton.dev/v1\nkind: Pipeline\nmetadata: {name: workflow}\nspec: {}\n"
+    return _push_bundle_with_layer(
+        client, repo, _tar("pipeline.yaml", pipeline), "application/vnd.oci.image.layer.v1.tar"
+    )
+
+
+@pytest.fixture
+def direct(registry: LocalRegistry, tmp_path: Path) -> Iterator[RegistryClient]:
+    with RegistryClient(_cfg(tmp_path, registry.host)) as c:
+        yield c
+
+
+def _manifests(method: str) -> object:
+    return lambda m, p: m == method and "/manifests/" in p
+
+
+# -- bounded in time -----------------------------------------------------------------------------
+
+
+def test_drip_fed_manifest_ends_within_the_deadline(
+    direct: RegistryClient, fault_proxy: FaultProxy, tmp_path: Path
+) -> None:
+    _small_bundle(direct, "faults/drip")
+    cfg = _cfg(tmp_path, fault_proxy.host, registry_timeout=1.5, registry_deadline=4.0)
+    with RegistryClient(cfg) as c:
+        assert c.resolve(f"{fault_proxy.host}/faults/drip:1") is not None  # healthy: fine
+        # ~500 bytes a byte per 0.3 s: 150 s per answer, each socket read well within 1.5 s.
+        fault_proxy.drip_next(-1, match=_manifests("GET"), delay=0.3)  # type: ignore[arg-type]
+        start = time.monotonic()
+        with pytest.raises(RegistryError) as err:
+            c.resolve(f"{fault_proxy.host}/faults/drip:1")
+        elapsed = time.monotonic() - start
+    assert elapsed < 4.0 + 1.5, elapsed
+    message = str(err.value)
+    assert "\n" not in message
+    assert "no complete answer within 1.5 s (registry-timeout)" in message
+
+
+def test_drip_fed_blob_ends_inspect_within_the_deadline(
+    direct: RegistryClient,
+    fault_proxy: FaultProxy,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _small_bundle(direct, "faults/drip-blob")
+    fault_proxy.drip_next(-1, match=lambda m, p: m == "GET" and "/blobs/" in p, delay=0.3)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_TIMEOUT", "1")
+    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_DEADLINE", "3")
+    start = time.monotonic()
+    code = cli.main(["inspect", f"{fault_proxy.host}/faults/drip-blob:1"])
+    elapsed = time.monotonic() - start
+    _out, err = capsys.readouterr()
+    assert code == 1
+    assert elapsed < 3.0 + 1.5, elapsed
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "registry-timeout" in lines[0]
+
+
+def test_stalled_request_ends_within_the_deadline(fault_proxy: FaultProxy, tmp_path: Path) -> None:
+    fault_proxy.stall_next(-1, match=lambda m, _p: m in ("POST", "PUT"))
+    cfg = _cfg(tmp_path, fault_proxy.host, registry_timeout=1.0, registry_deadline=3.0)
+    with RegistryClient(cfg) as c:
+        start = time.monotonic()
+        with pytest.raises(RegistryError, match=r"registry-timeout"):
+            c.push_blob("faults/stall", b"x" * 100_000, check=False)
+        assert time.monotonic() - start < 3.0 + 1.5
+
+
+def test_operation_deadline_is_a_setting(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path, "127.0.0.1:1", registry_timeout=2.0, registry_deadline=7.0)
+    with RegistryClient(cfg) as c:
+        assert (c.timeout, c.deadline) == (2.0, 7.0)
+    # A deadline shorter than one request's timeout would cut every request short: the larger.
+    with RegistryClient(
+        _cfg(tmp_path, "127.0.0.1:1", registry_timeout=9.0, registry_deadline=1.0)
+    ) as c:
+        assert c.deadline == 9.0
+
+
+# -- trust nothing -------------------------------------------------------------------------------
+
+
+def test_a_wrong_docker_content_digest_is_never_reported(
+    direct: RegistryClient, fault_proxy: FaultProxy, tmp_path: Path
+) -> None:
+    digest = _small_bundle(direct, "faults/lie")
+    with RegistryClient(_cfg(tmp_path, fault_proxy.host)) as c:
+        ref = f"{fault_proxy.host}/faults/lie:1"
+        desc = c.resolve(ref)
+        assert desc is not None
+        assert desc.digest == digest  # the real registry's answer, hashed
+        fault_proxy.lie_digest_next(-1, OTHER_DIGEST, match=_manifests("GET"))  # type: ignore[arg-type]
+        fault_proxy.lie_digest_next(-1, OTHER_DIGEST, match=_manifests("HEAD"))  # type: ignore[arg-type]
+        for call in (c.resolve, c.get_manifest, c.tag_exists):
+            with pytest.raises(DigestMismatchError) as err:
+                call(ref)
+            assert OTHER_DIGEST in str(err.value)
+            assert digest in str(err.value)
+    # The digest comes from the bytes: no HEAD on a manifest is ever taken on trust.
+    assert not [p for m, p, _s in fault_proxy.log if m == "HEAD" and "/manifests/" in p]
+
+
+def test_a_manifest_put_answered_but_not_stored_fails_the_read_back(
+    direct: RegistryClient, fault_proxy: FaultProxy, tmp_path: Path
+) -> None:
+    config = b'{"x": 1}'
+    direct.push_blob("faults/swallow", config)
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": DOCKER_MANIFEST,
+            "config": {
+                "mediaType": CONFIG_MEDIA_TYPE,
+                "digest": sha256_digest(config),
+                "size": len(config),
+            },
+            "layers": [],
+        }
+    ).encode()
+    with RegistryClient(_cfg(tmp_path, fault_proxy.host)) as c:
+        stored = c.push_manifest("faults/swallow", "kept", manifest, DOCKER_MANIFEST)
+        assert c.read_back(f"{fault_proxy.host}/faults/swallow@{stored}").digest == stored
+        fault_proxy.swallow_next(1, match=_manifests("PUT"))  # type: ignore[arg-type]
+        other = manifest.replace(b'"layers": []', b'"layers": [], "annotations": {"a": "b"}')
+        digest = c.push_manifest("faults/swallow", "lost", other, DOCKER_MANIFEST)
+        with pytest.raises(RegistryError, match="not stored") as err:
+            c.read_back(f"{fault_proxy.host}/faults/swallow:lost@{digest}")
+        assert digest in str(err.value)
+
+
+# -- bounded in memory ---------------------------------------------------------------------------
+
+YAML_HEAD = b"apiVersion: tekton.dev/v1\nkind: Pipeline\nmetadata: {name: workflow}\nspec:\n  d: "
+BIG = 100 * 1024 * 1024
+
+
+@pytest.mark.parametrize("form", ["uncompressed", "gzip", "yaml-blob"])
+def test_inspect_of_a_100_mb_layer_is_refused_in_bounded_memory(
+    direct: RegistryClient, tmp_path: Path, form: str
+) -> None:
+    content = YAML_HEAD + b"x" * BIG + b"\n"
+    if form == "uncompressed":
+        layer, media = _tar("pipeline.yaml", content), "application/vnd.oci.image.layer.v1.tar"
+    elif form == "gzip":
+        layer = gzip.compress(_tar("pipeline.yaml", content), compresslevel=1)
+        media = "application/vnd.oci.image.layer.v1.tar+gzip"
+    else:  # not even a tar: the bytes of a YAML file as the layer
+        layer, media = content, "application/vnd.oci.image.layer.v1.tar"
+    del content
+    repo = f"faults/big-{form}"
+    digest = _push_bundle_with_layer(direct, repo, layer, media)
+    del layer
+    tracemalloc.start()
+    try:
+        result = read_bundle(direct, f"{direct.config.registry}/{repo}@{digest}")
+        _size, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 3 * MAX_LAYER_BYTES, peak  # what one layer may take, never 100 MB
+    rules = [f.rule for f in result.findings]
+    assert "bundle.layer-size" in rules or "bundle.layer-content" in rules, result.findings
+    messages = " ".join(f.message for f in result.findings)
+    assert f"larger than {MAX_LAYER_BYTES} bytes" in messages
+
+
+def test_a_blob_over_the_limit_is_refused_before_reading(direct: RegistryClient) -> None:
+    data = os.urandom(300_000)
+    direct.push_blob("faults/limit", data)
+    assert direct.get_blob("faults/limit", sha256_digest(data)) == data
+    with pytest.raises(ResponseTooLargeError, match="more than the 100000 accepted"):
+        direct.get_blob("faults/limit", sha256_digest(data), max_bytes=100_000)
+
+
+# -- proxies -------------------------------------------------------------------------------------
+
+
+def test_a_loopback_registry_bypasses_http_proxy(
+    direct: RegistryClient, registry: LocalRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    digest = _small_bundle(direct, "faults/proxy")
+    dead = f"http://127.0.0.1:{free_port()}"
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(var, dead)
+    for var in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    cfg = _cfg(tmp_path, registry.host, registry_timeout=2.0, registry_deadline=4.0)
+    with RegistryClient(cfg) as c:
+        desc = c.resolve(f"{registry.host}/faults/proxy:1")
+        assert desc is not None
+        assert desc.digest == digest
+        # Other hosts still go through the proxy, as configured.
+        assert c._transport("https://registry.example.com/v2/")["proxies"].get("https") == dead
+        assert c._transport(f"http://localhost:{registry.port}/v2/")["proxies"] == {}
+
+
+# -- credentials ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "variable", ["PLAYBOOKCTL_REGISTRY_PASSWORD", "PLAYBOOKCTL_REGISTRY_TOKEN"]
+)
+def test_a_non_utf8_secret_is_one_clear_line_without_its_length(
+    direct: RegistryClient,
+    registry: LocalRegistry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    variable: str,
+) -> None:
+    _small_bundle(direct, "faults/creds")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY", registry.host)
+    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_USERNAME", "someone")
+    # What os.environ holds for the bytes b"pass\xffword" (surrogateescape), as a shell sets it.
+    monkeypatch.setenv(variable, os.fsdecode(b"pass\xffword-0123456789"))
+    code = cli.main(["inspect", f"{registry.host}/faults/creds:1"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert variable in lines[0]
+    assert "UTF-8" in lines[0]
+    assert "position" not in lines[0]
+    assert not any(ch.isdigit() for ch in lines[0].replace("UTF-8", "")), lines[0]
+    assert "word" not in out + err
