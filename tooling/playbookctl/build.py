@@ -19,12 +19,15 @@ Containerfile inside the build context only, never to the playbook's file, and:
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import re
+import socket
 import tarfile
 import tempfile
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -34,6 +37,7 @@ from typing import IO, Any
 
 import docker
 import requests
+import urllib3
 from docker.errors import DockerException
 from docker.utils import kwargs_from_env
 from docker.utils.build import exclude_paths
@@ -45,7 +49,7 @@ from playbookctl.bundle import (
     ANNOTATION_VERSION,
 )
 from playbookctl.config import Config
-from playbookctl.errors import BuildError
+from playbookctl.errors import BuildError, cap_text
 from playbookctl.oci import is_loopback, load_credentials
 
 # Image labels: the same keys as the bundle's manifest annotations. The source hash is what
@@ -57,7 +61,13 @@ OCI_VERSION = ANNOTATION_VERSION
 BASE_OVERRIDE_LABEL = "dev.playbookctl.base-override"
 
 TAIL_LINES = 20
+# A build's output line and an engine's error are capped (head and tail kept, the cut counted):
+# one 50 MB line must not become a 50 MB error, JSON result or registration input.
+LINE_LIMIT = 2000
+ERROR_LIMIT = 4000
 PUSH_RETRY_BUDGET = 30.0  # seconds after which a failing push is not tried again
+DEFAULT_BUILD_TIMEOUT = 1800.0  # Config.build_timeout
+DEFAULT_PUSH_TIMEOUT = 600.0  # Config.push_timeout
 # Context tar headers are fixed so the same tree sends the same bytes (and COPY keeps no mtimes).
 _CONTEXT_MTIME = 0
 
@@ -203,24 +213,57 @@ class BuiltImage:
 
 
 class _Lines:
-    """Splits the engine's stream chunks into lines, hands each to a callback, keeps a tail."""
+    """Splits the engine's stream chunks into lines, hands each to a callback, keeps a tail.
+
+    A line longer than LINE_LIMIT keeps its head and tail and says how much was cut; it never
+    grows past that in memory, however long the engine's output goes on without a newline."""
 
     def __init__(self, on_line: LineCallback) -> None:
         self.on_line = on_line
         self.tail: deque[str] = deque(maxlen=TAIL_LINES)
         self.step = ""
         self._buf = ""
+        self._head: str | None = None  # set once the current line is over the limit
+        self._after = 0  # characters of the current line after its head
 
     def feed(self, text: str) -> None:
-        self._buf += text
-        while "\n" in self._buf:
-            line, self._buf = self._buf.split("\n", 1)
-            self._line(line)
+        while text:
+            nl = text.find("\n")
+            if nl < 0:
+                self._append(text)
+                return
+            self._append(text[:nl])
+            self._line(self._take())
+            text = text[nl + 1 :]
 
     def flush(self) -> None:
-        if self._buf:
-            line, self._buf = self._buf, ""
-            self._line(line)
+        if self._buf or self._head is not None:
+            self._line(self._take())
+
+    def _append(self, part: str) -> None:
+        half = LINE_LIMIT // 2
+        if self._head is None:
+            if len(self._buf) + len(part) <= LINE_LIMIT:
+                self._buf += part
+                return
+            # Over the limit: keep the first `half` characters as the head, then only a tail.
+            need = half - len(self._buf)
+            if need > 0:
+                self._head, self._buf, part = self._buf + part[:need], "", part[need:]
+            else:
+                self._head, self._buf = self._buf[:half], self._buf[half:]
+            self._after = len(self._buf)
+        self._after += len(part)
+        self._buf = (self._buf + part[-half:])[-half:]
+
+    def _take(self) -> str:
+        if self._head is None:
+            line = self._buf
+        else:
+            cut = self._after - len(self._buf)
+            line = f"{self._head} [... {cut} characters cut ...] {self._buf}"
+        self._buf, self._head, self._after = "", None, 0
+        return line
 
     def _line(self, line: str) -> None:
         line = line.rstrip("\r")
@@ -233,14 +276,87 @@ class _Lines:
 def _error_text(item: Mapping[str, Any]) -> str:
     detail = item.get("errorDetail")
     if isinstance(detail, dict) and detail.get("message"):
-        return str(detail["message"]).strip()
-    return str(item.get("error", "")).strip()
+        return cap_text(str(detail["message"]).strip(), ERROR_LIMIT)
+    return cap_text(str(item.get("error", "")).strip(), ERROR_LIMIT)
+
+
+def _socket_of(resp: requests.Response) -> socket.socket | None:
+    """The socket a streamed response reads from (urllib3 keeps its connection while it streams)."""
+    raw = resp.raw
+    conn = getattr(raw, "connection", None) or getattr(raw, "_connection", None)
+    sock = getattr(conn, "sock", None)
+    if isinstance(sock, socket.socket):
+        return sock
+    fp = getattr(getattr(raw, "_fp", None), "fp", None)
+    sock = getattr(getattr(fp, "raw", None), "_sock", None)
+    return sock if isinstance(sock, socket.socket) else None
+
+
+class _Deadline:
+    """Ends an engine call that outlives `seconds`: the engine's push and build have no limit of
+    their own (a registry that stalls an upload holds a push for ever). At the deadline the
+    socket of the call's streamed answer is shut down, which ends the read blocked on it and
+    makes the engine cancel the operation (it does when its client goes away)."""
+
+    def __init__(self, seconds: float, setting: str) -> None:
+        self.seconds = seconds
+        self.setting = setting
+        self.fired = False
+        self._resp: requests.Response | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def start(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def attach(self, resp: requests.Response) -> None:
+        with self._lock:
+            self._resp = resp
+            fired = self.fired
+        if fired:
+            self._end(resp)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+    def message(self, what: str) -> str:
+        return f"{what}: did not finish within {self.seconds:g} s ({self.setting}); stopped"
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            resp = self._resp
+        if resp is not None:
+            self._end(resp)
+
+    @staticmethod
+    def _end(resp: requests.Response) -> None:
+        sock = _socket_of(resp)
+        with contextlib.suppress(OSError):
+            if sock is not None:
+                sock.shutdown(socket.SHUT_RDWR)
+            else:
+                resp.close()
 
 
 class Engine:
     """A Docker engine at DOCKER_HOST (or the given URL), through the docker SDK."""
 
-    def __init__(self, base_url: str | None = None, timeout: float = 900.0) -> None:
+    def __init__(
+        self,
+        base_url: str | None = None,
+        timeout: float = 900.0,
+        *,
+        build_timeout: float = DEFAULT_BUILD_TIMEOUT,
+        push_timeout: float = DEFAULT_PUSH_TIMEOUT,
+    ) -> None:
+        """`timeout` bounds each socket operation; build_timeout and push_timeout a whole build
+        and a whole push (its retries included)."""
+        self.build_timeout = build_timeout
+        self.push_timeout = push_timeout
+        self._local = threading.local()  # .deadline: the _Deadline of this thread's call
         try:
             kwargs = kwargs_from_env() if base_url is None else {"base_url": base_url}
             self._api = docker.APIClient(version="auto", timeout=timeout, **kwargs)
@@ -249,6 +365,12 @@ class Engine:
             raise BuildError(
                 f"cannot reach a Docker engine at {where} (set DOCKER_HOST): {_unreachable(exc)}"
             ) from None
+        self._api.hooks["response"].append(self._on_response)
+
+    def _on_response(self, resp: requests.Response, *_args: Any, **_kwargs: Any) -> None:
+        deadline: _Deadline | None = getattr(self._local, "deadline", None)
+        if deadline is not None:
+            deadline.attach(resp)
 
     def close(self) -> None:
         self._api.close()
@@ -263,7 +385,19 @@ class Engine:
         try:
             return fn()
         except (DockerException, requests.RequestException) as exc:
+            deadline: _Deadline | None = getattr(self._local, "deadline", None)
+            if deadline is not None and deadline.fired:
+                raise BuildError(deadline.message(what)) from None
             raise BuildError(f"{what}: {_short(exc)}") from None
+
+    @contextlib.contextmanager
+    def _deadline(self, deadline: _Deadline) -> Iterator[_Deadline]:
+        self._local.deadline = deadline.start()
+        try:
+            yield deadline
+        finally:
+            deadline.cancel()
+            self._local.deadline = None
 
     def build(
         self,
@@ -290,7 +424,11 @@ class Engine:
             all_labels[BASE_OVERRIDE_LABEL] = json.dumps(used, sort_keys=True)
         lines = _Lines(on_line)
         image_id = ""
-        with context_tar(directory, containerfile, text if used else None) as ctx:
+        deadline = _Deadline(self.build_timeout, "build-timeout")
+        with (
+            context_tar(directory, containerfile, text if used else None) as ctx,
+            self._deadline(deadline),
+        ):
             stream: Iterable[dict[str, Any]] = self._call(
                 f"{tag}: build",
                 lambda: self._api.build(
@@ -315,19 +453,33 @@ class Engine:
                 if isinstance(aux, dict) and isinstance(aux.get("ID"), str):
                     image_id = aux["ID"]
             lines.flush()
+        if deadline.fired:
+            raise BuildError(deadline.message(f"{tag}: image build"))
         if error or not image_id:
             step = lines.step or "(before the first step)"
             tail = "\n".join(f"    {line}" for line in lines.tail)
             raise BuildError(
-                f"{tag}: image build failed at {step}\n  {error or 'no image produced'}\n"
-                f"  last lines of output:\n{tail}"
+                cap_text(
+                    f"{tag}: image build failed at {step}\n  {error or 'no image produced'}\n"
+                    f"  last lines of output:\n{tail}",
+                    4 * ERROR_LIMIT,
+                )
             )
         return BuiltImage(image_id=image_id, tag=tag, labels=all_labels, overrides=used)
 
     def _iterate(self, what: str, stream: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         try:
             yield from stream
-        except (DockerException, requests.RequestException) as exc:
+        except (
+            DockerException,
+            requests.RequestException,
+            urllib3.exceptions.HTTPError,  # the SDK reads the stream from urllib3 directly
+            OSError,
+            ValueError,  # a JSON message cut short
+        ) as exc:
+            deadline: _Deadline | None = getattr(self._local, "deadline", None)
+            if deadline is not None and deadline.fired:
+                raise BuildError(deadline.message(what)) from None
             raise BuildError(f"{what}: {_short(exc)}") from None
 
     def labels(self, ref: str) -> dict[str, str]:
@@ -358,16 +510,20 @@ class Engine:
         auth_config = dict(auth) if auth else None
         attempt = 0
         started = time.monotonic()
-        while True:
-            try:
-                return self._push_once(repo, tag, auth_config, on_line)
-            except BuildError as exc:
-                out_of_time = time.monotonic() - started > PUSH_RETRY_BUDGET
-                if attempt >= retries or out_of_time or not _transient(str(exc)):
-                    raise
-                attempt += 1
-                on_line(f"push of {ref} failed ({exc}); retry {attempt}/{retries}")
-                time.sleep(min(0.5 * 2 ** (attempt - 1), 8.0))
+        deadline = _Deadline(self.push_timeout, "push-timeout")
+        with self._deadline(deadline):
+            while True:
+                try:
+                    return self._push_once(repo, tag, auth_config, on_line)
+                except BuildError as exc:
+                    if deadline.fired:
+                        raise BuildError(deadline.message(f"{ref}: push")) from None
+                    out_of_time = time.monotonic() - started > PUSH_RETRY_BUDGET
+                    if attempt >= retries or out_of_time or not _transient(str(exc)):
+                        raise
+                    attempt += 1
+                    on_line(f"push of {ref} failed ({exc}); retry {attempt}/{retries}")
+                    time.sleep(min(0.5 * 2 ** (attempt - 1), 8.0))
 
     def _push_once(
         self, repo: str, tag: str, auth_config: dict[str, str] | None, on_line: LineCallback
@@ -388,7 +544,10 @@ class Engine:
                 digest = aux["Digest"]
             status = item.get("status")
             if isinstance(status, str) and "id" not in item:
-                on_line(status)
+                on_line(cap_text(status, LINE_LIMIT))
+        deadline: _Deadline | None = getattr(self._local, "deadline", None)
+        if deadline is not None and deadline.fired:  # the stream ended because we shut it
+            raise BuildError(deadline.message(what))
         if not digest.startswith("sha256:"):
             raise BuildError(f"{what}: the engine reported no digest")
         return digest
@@ -419,7 +578,7 @@ def _unreachable(exc: BaseException) -> str:
 
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
-    return text[-1] if text else type(exc).__name__
+    return cap_text(text[-1], ERROR_LIMIT) if text else type(exc).__name__
 
 
 _TRANSIENT = (

@@ -3,6 +3,15 @@
 from __future__ import annotations
 
 
+def cap_text(text: str, limit: int) -> str:
+    """text, or its head and tail with the number of characters cut between them: output from an
+    engine or a registry goes into errors and JSON results, which must stay small."""
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]} [... {len(text) - 2 * half} characters cut ...] {text[-half:]}"
+
+
 class FatalError(Exception):
     """A problem the user can act on; printed as one line, exit code 1."""
 

@@ -110,7 +110,11 @@ class _Run:
         """One Docker client per worker thread, made only when a build is needed."""
         engine: build.Engine | None = getattr(self._local, "engine", None)
         if engine is None:
-            engine = build.Engine(self.docker_host)
+            engine = build.Engine(
+                self.docker_host,
+                build_timeout=self.config.build_timeout,
+                push_timeout=self.config.push_timeout,
+            )
             self._local.engine = engine
             with self._lock:
                 self._engines.append(engine)
@@ -433,6 +437,8 @@ def _image(
         retries=run.config.push_retries,
         on_line=lambda line: run.on_event(name, line),
     )
+    # Trust nothing: the digest the engine reported is used only once read back by digest.
+    run.client.read_back(f"{image_repo}@{digest}")
     result.image = Artifact(image_repo, version, digest, Action.BUILT)
     crash_point("image-pushed")
     return digest

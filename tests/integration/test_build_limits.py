@@ -1,0 +1,136 @@
+"""build.py bounded in time and output, against a real Docker engine: a registry that stalls the
+engine's upload (the fault proxy in front of the loopback registry), a build that never ends, a
+build whose output is one 50 MB line."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from playbookctl import build
+from playbookctl.errors import BuildError
+from tests.support.faultproxy import FaultProxy
+
+pytestmark = pytest.mark.integration
+
+
+def _context(directory: Path, containerfile: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "Containerfile").write_text(containerfile)
+    return directory
+
+
+def _uploads(method: str, path: str) -> bool:
+    return method in ("PATCH", "PUT") and "/blobs/uploads/" in path
+
+
+def test_a_stalled_blob_upload_ends_the_push_within_push_timeout(
+    docker_engine: str, base_image: str, fault_proxy: FaultProxy, tmp_path: Path
+) -> None:
+    ctx = _context(tmp_path / "ctx", f"FROM {base_image}\nRUN echo stalled > /stalled\n")
+    ref = f"{fault_proxy.host}/limits/stall:1"
+    healthy = f"{fault_proxy.host}/limits/healthy:1"
+    with build.Engine(docker_engine, push_timeout=6.0) as engine:
+        engine.build(ctx, tag=ref)
+        engine.tag(ref, healthy)
+        # Through the same proxy, healthy: the push completes.
+        assert engine.push(healthy).startswith("sha256:")
+        fault_proxy.stall_next(-1, match=_uploads)
+        started = time.monotonic()
+        with pytest.raises(BuildError) as err:
+            engine.push(ref, retries=3)
+        elapsed = time.monotonic() - started
+    assert elapsed < 6.0 + 4.0, elapsed
+    message = str(err.value)
+    assert "\n" not in message
+    assert "did not finish within 6 s (push-timeout)" in message
+    assert any(status == -2 for _m, _p, status in fault_proxy.log)  # it really was held
+
+
+def test_a_build_that_never_ends_stops_at_build_timeout(
+    docker_engine: str, base_image: str, tmp_path: Path
+) -> None:
+    ctx = _context(tmp_path / "ctx", f"FROM {base_image}\nRUN sleep 120\n")
+    with build.Engine(docker_engine, build_timeout=4.0) as engine:
+        started = time.monotonic()
+        with pytest.raises(BuildError, match=r"did not finish within 4 s \(build-timeout\)"):
+            engine.build(ctx, tag="limits/forever:1")
+        assert time.monotonic() - started < 4.0 + 4.0
+
+
+def test_a_50_mb_output_line_is_capped_in_the_error(
+    docker_engine: str, base_image: str, tmp_path: Path
+) -> None:
+    ctx = _context(
+        tmp_path / "ctx",
+        f"FROM {base_image}\nRUN head -c 50000000 /dev/zero | tr '\\000' x; echo; exit 3\n",
+    )
+    seen: list[str] = []
+    with build.Engine(docker_engine) as engine, pytest.raises(BuildError) as err:
+        engine.build(ctx, tag="limits/loud:1", on_line=seen.append)
+    message = str(err.value)
+    assert len(message) < 20_000, len(message)
+    assert "characters cut" in message
+    assert "RUN head -c" in message  # the failing step is still named
+    longest = max(seen, key=len)
+    assert len(longest) <= build.LINE_LIMIT + 100, longest.replace("x", "")
+
+
+def test_lines_keep_head_and_tail_and_count_the_cut() -> None:
+    got: list[str] = []
+    lines = build._Lines(got.append)
+    lines.feed("short\n")
+    for _ in range(1000):  # one line arriving in many pieces, never a newline
+        lines.feed("a" * 5000)
+    lines.feed("THE-END\nnext\n")
+    assert got[0] == "short"
+    assert got[2] == "next"
+    long = got[1]
+    assert len(long) < build.LINE_LIMIT + 100
+    assert long.startswith("a" * 100)
+    assert long.endswith("aTHE-END")
+    head, rest = long.split(" [... ", 1)
+    count, tail = rest.split(" characters cut ...] ", 1)
+    assert len(head) + int(count) + len(tail) == 5_000_000 + len("THE-END")
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_lines_are_capped_however_the_stream_is_cut(seed: int) -> None:
+    rng = random.Random(seed)
+    text = "".join(
+        rng.choice(["a" * rng.randint(0, 6000), "\n", "b" * rng.randint(0, 1500)])
+        for _ in range(200)
+    )
+    got: list[str] = []
+    lines = build._Lines(got.append)
+    i = 0
+    while i < len(text):
+        n = rng.randint(1, 7000)
+        lines.feed(text[i : i + n])
+        i += n
+    lines.flush()
+    want = text.split("\n")
+    if want and want[-1] == "":
+        want.pop()
+    assert len(got) == len(want)
+    for line, original in zip(got, want, strict=True):
+        assert len(line) <= build.LINE_LIMIT + 50
+        if len(original) <= build.LINE_LIMIT:
+            assert line == original
+        else:
+            head, rest = line.split(" [... ", 1)
+            count, tail = rest.split(" characters cut ...] ", 1)
+            assert original.startswith(head)
+            assert original.endswith(tail)
+            assert len(head) + int(count) + len(tail) == len(original)
+
+
+def test_no_deadline_thread_outlives_its_call(docker_engine: str, base_image: str) -> None:
+    before = threading.active_count()
+    with build.Engine(docker_engine) as engine:
+        engine.labels(base_image)
+    assert threading.active_count() <= before

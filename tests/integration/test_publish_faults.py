@@ -1,0 +1,109 @@
+"""publish against a registry that lies or stalls (the fault proxy in front of the loopback
+registry, the real Docker engine pushing through it): never "pushed" for what is not stored,
+and a stalled image upload ends within push-timeout."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from pathlib import Path
+
+import pytest
+
+from playbookctl.config import Config
+from playbookctl.devenv.registry import LocalRegistry
+from playbookctl.oci import RegistryClient
+from playbookctl.publish import publish
+from playbookctl.results import Action, PublishResult
+from tests.support.faultproxy import FaultProxy
+from tests.support.lintrepo import CONTAINERFILE, good_playbook, make_repo
+
+pytestmark = pytest.mark.integration
+
+PROD_FROM = CONTAINERFILE.splitlines()[0].split()[1]
+COMMIT = "fa17" + "0" * 36
+_ids = itertools.count()
+
+
+@pytest.fixture
+def config(
+    tmp_path: Path, registry: LocalRegistry, base_image: str, fault_proxy: FaultProxy
+) -> Config:
+    n = next(_ids)
+    root = make_repo(tmp_path / "repo", {"restart-deployment": good_playbook()})
+    return Config(
+        root=root,
+        registry=fault_proxy.host,
+        image_repo=f"pubfault{n}/images",
+        bundle_repo=f"pubfault{n}/bundles",
+        base_image_overrides={PROD_FROM: base_image},
+        registry_timeout=5.0,
+        push_retries=1,
+        push_timeout=8.0,
+    )
+
+
+def _publish(config: Config, engine: str) -> PublishResult:
+    (result,) = publish(
+        config,
+        ["restart-deployment"],
+        jobs=1,
+        dry_run=False,
+        commit=COMMIT,
+        source_repository="https://github.com/example/playbooks",
+        docker_host=engine,
+    )
+    return result
+
+
+def _image_manifest_put(method: str, path: str) -> bool:
+    return method == "PUT" and "/images/" in path and "/manifests/" in path
+
+
+def test_an_image_manifest_answered_201_but_not_stored_is_never_reported_pushed(
+    config: Config, docker_engine: str, fault_proxy: FaultProxy, registry: LocalRegistry
+) -> None:
+    fault_proxy.swallow_next(-1, match=_image_manifest_put)
+    r = _publish(config, docker_engine)
+    assert r.status is Action.FAILED
+    assert r.error is not None
+    assert "not stored" in r.error
+    assert "\n" not in r.error
+    assert r.image is not None
+    assert (r.image.action, r.image.digest) == (Action.FAILED, None)
+    assert r.bundle is not None
+    assert r.bundle.action is not Action.PUSHED
+    # nothing under the version: no bundle pins a digest that does not exist
+    direct = config.with_overrides(registry=registry.host)
+    with RegistryClient(direct) as client:
+        assert client.resolve(f"{direct.bundle_ref('restart-deployment')}:1.0.0") is None
+    # exactly one read-back of the image by digest (and it found nothing)
+    backs = [
+        s
+        for m, p, s in fault_proxy.log
+        if m == "GET" and "/images/" in p and "/manifests/sha256:" in p
+    ]
+    assert backs == [404]
+    # the registry healed: the next run pushes and reads back for real
+    fault_proxy.heal()
+    again = _publish(config, docker_engine)
+    assert (again.status, again.error) == (Action.PUSHED, None)
+
+
+def test_a_stalled_image_upload_ends_publish_within_push_timeout(
+    config: Config, docker_engine: str, fault_proxy: FaultProxy
+) -> None:
+    fault_proxy.stall_next(
+        -1, match=lambda m, p: m in ("PATCH", "PUT") and "/images/" in p and "/blobs/" in p
+    )
+    started = time.monotonic()
+    r = _publish(config, docker_engine)
+    elapsed = time.monotonic() - started
+    assert r.status is Action.FAILED
+    assert r.error is not None
+    assert "push-timeout" in r.error, r.error
+    assert "\n" not in r.error
+    # the build (small) plus the push deadline, never the engine's own unbounded wait
+    assert elapsed < 8.0 + 30.0, elapsed
+    assert r.bundle is not None
+    assert r.bundle.action is not Action.PUSHED
