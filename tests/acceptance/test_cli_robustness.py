@@ -355,6 +355,12 @@ def _loop(d: Path) -> None:
     (d / "l2").symlink_to("l1")
 
 
+def _dir_link(d: Path) -> None:
+    (d / "lib").mkdir()
+    (d / "lib" / "data.txt").write_text("x\n")
+    (d / "alias").symlink_to("lib")
+
+
 # (what goes into the playbook directory, the findings it gives: file, message)
 SPECIAL_FILES = [
     (lambda d: os.mkfifo(d / "fifo"), [("fifo", "not a regular file (a FIFO, socket or device)")]),
@@ -362,6 +368,9 @@ SPECIAL_FILES = [
     (lambda d: (d / "gone").symlink_to("nowhere"), [("gone", "a broken or looping symbolic link")]),
     (lambda d: (d / "out").symlink_to("/etc/hostname"), [("out", "a symbolic link out of the")]),
     (lambda d: (d / "inner").symlink_to("remediate.sh"), []),  # inside the playbook: fine
+    # A link to a directory, inside or out: the build copies the link, the hash can't cover it.
+    (lambda d: (d / "etc").symlink_to("/etc"), [("etc", "a symbolic link to a directory")]),
+    (_dir_link, [("alias", "a symbolic link to a directory")]),
 ]
 
 

@@ -158,10 +158,14 @@ def load_playbook(directory: Path, root: Path, max_bytes: int) -> Playbook:
 
 
 def source_files(directory: Path) -> list[Path]:
-    """Every file that makes up the playbook's source, sorted by relative path."""
+    """Every file that makes up the playbook's source, sorted by relative path.
+
+    A symbolic link to a directory is listed too (os.walk does not descend into it), so that
+    lint and the source hash see it: special_file_problem refuses it."""
     out: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(directory):
         dirnames[:] = sorted(d for d in dirnames if d not in _IGNORED_NAMES and d != ".git")
+        out.extend(Path(dirpath) / d for d in dirnames if os.path.islink(os.path.join(dirpath, d)))
         for fn in filenames:
             if fn in _IGNORED_NAMES or fn.endswith((".pyc", "~")):
                 continue
@@ -176,6 +180,13 @@ def special_file_problem(path: Path, directory: Path) -> str | None:
         st = path.stat()
     except OSError:
         return "a broken or looping symbolic link"
+    if stat.S_ISDIR(st.st_mode):
+        # The build copies the link itself, and the source hash could not say what it points
+        # at: the image would change while the hash (the version's identity) did not.
+        return (
+            "a symbolic link to a directory: the image build copies the link, not the "
+            "directory; put the directory itself in the playbook"
+        )
     if not stat.S_ISREG(st.st_mode):
         return "not a regular file (a FIFO, socket or device): a playbook holds regular files"
     if path.is_symlink():
@@ -202,7 +213,32 @@ def source_hash(directory: Path) -> str:
         if problem:
             # A FIFO would block the read forever; a looping link would raise mid-publish.
             raise FatalError(f"{path}: {problem}")
-        executable = "x" if path.stat().st_mode & 0o111 else "-"
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        with path.open("rb") as fh:
+            executable = "x" if os.fstat(fh.fileno()).st_mode & 0o111 else "-"
+            # Streamed in fixed-size chunks: a 2 GB file costs 2 GB of reading, not of memory.
+            digest = hashlib.file_digest(fh, "sha256").hexdigest()
         outer.update(f"{rel}\0{executable}\0{digest}\n".encode())
     return "sha256:" + outer.hexdigest()
+
+
+def size_problem(directory: Path, files: list[Path], limit: int) -> tuple[Path, str] | None:
+    """(the largest file, why) when the playbook's regular files total more than `limit` bytes
+    (max-playbook-bytes): a playbook is a build context and a few manifests, not a data store,
+    and each one is hashed and sent to the engine on every publish."""
+    total, largest, largest_size = 0, None, -1
+    for path in files:
+        try:
+            st = path.stat()
+        except OSError:
+            continue  # special_file_problem names it
+        if not stat.S_ISREG(st.st_mode):
+            continue
+        total += st.st_size
+        if st.st_size > largest_size:
+            largest, largest_size = path, st.st_size
+    if total <= limit or largest is None:
+        return None
+    return largest, (
+        f"the playbook's files total {total} bytes, more than max-playbook-bytes ({limit}); "
+        f"the largest is this one ({largest_size} bytes)"
+    )

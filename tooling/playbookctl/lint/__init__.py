@@ -31,6 +31,7 @@ from playbookctl.playbook import (
     Playbook,
     discover,
     load_playbook,
+    size_problem,
     source_files,
     special_file_problem,
 )
@@ -149,12 +150,18 @@ def lint_playbook(
         out.extend(tekton.check_document(rendered.document))
     out.extend(check_playbook(pb, rendered, config))
     if pb.dir.is_dir():
-        for f in source_files(pb.dir):
+        files = source_files(pb.dir)
+        for f in files:
             problem = special_file_problem(f, pb.dir)
             if problem:
                 out.append(
                     Finding("playbook.special-file", Severity.ERROR, pb.rel(f), 1, 1, problem)
                 )
+        too_big = size_problem(pb.dir, files, config.max_playbook_bytes)
+        if too_big:
+            out.append(
+                Finding("playbook.size", Severity.ERROR, pb.rel(too_big[0]), 1, 1, too_big[1])
+            )
     return pb, out
 
 
