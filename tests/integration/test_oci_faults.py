@@ -26,7 +26,6 @@ from playbookctl.bundle import (
     read_bundle,
 )
 from playbookctl.config import Config
-from playbookctl.devenv.registry import LocalRegistry, free_port
 from playbookctl.errors import RegistryError
 from playbookctl.oci import (
     DOCKER_MANIFEST,
@@ -35,6 +34,7 @@ from playbookctl.oci import (
     ResponseTooLargeError,
     sha256_digest,
 )
+from playbookctl_dev.registry import LocalRegistry, free_port
 from tests.support.faultproxy import FaultProxy
 
 pytestmark = pytest.mark.integration

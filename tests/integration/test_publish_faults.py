@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from playbookctl.config import Config
-from playbookctl.devenv.registry import LocalRegistry
 from playbookctl.oci import RegistryClient
 from playbookctl.publish import publish
 from playbookctl.results import Action, PublishResult
+from playbookctl_dev.registry import LocalRegistry
 from tests.support.faultproxy import FaultProxy
 from tests.support.lintrepo import CONTAINERFILE, good_playbook, make_repo
 
