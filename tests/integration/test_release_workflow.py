@@ -129,7 +129,10 @@ def test_plan_job_outputs_the_changed_playbooks_as_a_matrix(world: World) -> Non
     assert plan.result == "success", explain(plan)
     assert plan.outputs["has-work"] == "true"
     assert json.loads(plan.outputs["matrix"]) == {
-        "include": [{"name": "alpha", "version": "1.1.0"}, {"name": "beta", "version": "2.0.0"}]
+        "include": [
+            {"name": "alpha", "version": "1.1.0", "playbooks": "alpha"},
+            {"name": "beta", "version": "2.0.0", "playbooks": "beta"},
+        ]
     }
 
 
@@ -333,7 +336,7 @@ def test_pull_request_plan_job(
     if not case.expected:
         assert plan.result == "success", explain(plan)
         assert json.loads(plan.outputs["matrix"]) == {
-            "include": [{"name": "alpha", "version": "1.2.0"}]
+            "include": [{"name": "alpha", "version": "1.2.0", "playbooks": "alpha"}]
         }
         (build,) = runs["build"]
         assert build.name == "build alpha (no push)"
@@ -408,7 +411,10 @@ def test_first_push_with_one_broken_playbook_registers_the_other(
     runs = world.release_runner(tmp_path / "runner", repo.remote).play(event)
     (plan,) = runs["plan"]
     assert json.loads(plan.outputs["matrix"]) == {
-        "include": [{"name": "alpha", "version": "1.0.0"}, {"name": "gamma", "version": "1.0.0"}]
+        "include": [
+            {"name": "alpha", "version": "1.0.0", "playbooks": "alpha"},
+            {"name": "gamma", "version": "1.0.0", "playbooks": "gamma"},
+        ]
     }
     alpha, gamma = runs["publish"]
     assert alpha.result == "success", explain(alpha)

@@ -103,6 +103,10 @@ class GitRepo:
             return False
         return True
 
+    def is_shallow(self) -> bool:
+        """A clone made with --depth: commits beyond its edge are missing."""
+        return (Path(self._repo.git_dir) / "shallow").exists()
+
     def head(self) -> str:
         """The commit HEAD points at."""
         if not self._repo.head.is_valid():

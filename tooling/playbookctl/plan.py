@@ -20,14 +20,29 @@ from typing import Any
 import yaml
 
 from playbookctl.config import Config
+from playbookctl.errors import GitError
 from playbookctl.gitrepo import GitRepo, TreeFile
-from playbookctl.playbook import WORKFLOW_FILE, discover, is_playbook_dir, source_hash
+from playbookctl.lint.action_type import SUFFIXES
+from playbookctl.playbook import (
+    NAME_RE,
+    RBAC_FILE,
+    WORKFLOW_FILE,
+    discover,
+    is_playbook_dir,
+    source_hash,
+)
 from playbookctl.register import (
+    ACTION_TYPES,
     GENERATED_PATHS,
+    KUSTOMIZATION,
     WORKFLOWS,
     Registration,
+    differences,
+    expected_registration,
+    kustomization_resources,
+    parse_documents,
     parse_registration,
-    read_registrations,
+    render_kustomization,
 )
 
 try:
@@ -35,6 +50,8 @@ try:
 except AttributeError:  # pragma: no cover
     _Loader = yaml.SafeLoader
 
+# GitHub's limit on the jobs one matrix may generate.
+MAX_MATRIX_JOBS = 256
 _NULL_SHA = re.compile(r"^0{40}(0{24})?$")
 # Mirrors playbook.source_files: these never belong to a playbook's source.
 _IGNORED_PARTS = {".DS_Store", "__pycache__", ".pytest_cache", ".git"}
@@ -76,6 +93,10 @@ class Plan:
     head: str
     changed: list[str] = field(default_factory=list)  # playbook names considered
     entries: list[Entry] = field(default_factory=list)
+    # How registry/kustomization.yaml changes (an ActionType added or deleted), "" when it
+    # stays as it is.
+    kustomization: str = ""
+    action_types: list[str] = field(default_factory=list)  # changed since base (informative)
 
     def with_status(self, status: Status) -> list[Entry]:
         return [e for e in self.entries if e.status is status]
@@ -99,12 +120,35 @@ class Plan:
 
     @property
     def has_changes(self) -> bool:
-        """Something to publish or a registration to remove: registry/ will change."""
-        return bool(self.publish or self.deleted)
+        """Something to publish, a registration to remove or the kustomization to regenerate:
+        registry/ will change."""
+        return bool(self.publish or self.deleted or self.kustomization)
 
-    def matrix(self) -> dict[str, list[dict[str, str]]]:
-        """A GitHub Actions matrix: one job per playbook to publish."""
-        return {"include": [{"name": e.name, "version": e.version} for e in self.publish]}
+    def matrix(self, max_jobs: int = MAX_MATRIX_JOBS) -> dict[str, list[dict[str, str]]]:
+        """A GitHub Actions matrix: one job per playbook to publish, each entry naming what its
+        job publishes in `playbooks` (space-separated DNS labels). GitHub refuses a matrix of
+        more than 256 jobs, so more playbooks than that are batched, evenly and in name order,
+        into at most `max_jobs` entries named batch-NNN-of-MMM."""
+        todo = self.publish
+        if len(todo) <= max_jobs:
+            return {
+                "include": [
+                    {"name": e.name, "version": e.version, "playbooks": e.name} for e in todo
+                ]
+            }
+        size = -(-len(todo) // max_jobs)
+        batches = [todo[i : i + size] for i in range(0, len(todo), size)]
+        width = len(str(len(batches)))
+        return {
+            "include": [
+                {
+                    "name": f"batch-{n:0{width}d}-of-{len(batches)}",
+                    "version": "",
+                    "playbooks": " ".join(e.name for e in batch),
+                }
+                for n, batch in enumerate(batches, 1)
+            ]
+        }
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -115,6 +159,8 @@ class Plan:
             "publish": [e.name for e in self.publish],
             "refused": [e.name for e in self.refused],
             "deleted": [e.name for e in self.deleted],
+            "kustomization": self.kustomization,
+            "action_types": self.action_types,
             "has_work": self.has_work,
             "has_changes": self.has_changes,
         }
@@ -154,6 +200,18 @@ class _Source:
         self.repo = repo
         self.rev = rev  # None: the working tree
 
+    def _read(self, rel: str) -> bytes | None:
+        if self.rev is None or self.repo is None:
+            path = self.config.root / rel
+            return path.read_bytes() if path.is_file() else None
+        return self.repo.show(self.rev, rel)
+
+    def _list(self, rel: str) -> list[str]:
+        if self.rev is None or self.repo is None:
+            path = self.config.root / rel
+            return sorted(p.name for p in path.iterdir() if p.is_file()) if path.is_dir() else []
+        return self.repo.list_dir(self.rev, rel)
+
     def names(self) -> set[str]:
         if self.rev is None or self.repo is None:
             return {
@@ -163,10 +221,10 @@ class _Source:
         return {n for n in names if self.repo.show(self.rev, f"playbooks/{n}/{WORKFLOW_FILE}")}
 
     def workflow_text(self, name: str) -> bytes | None:
-        if self.rev is None or self.repo is None:
-            path = self.config.playbooks_dir / name / WORKFLOW_FILE
-            return path.read_bytes() if path.is_file() else None
-        return self.repo.show(self.rev, f"playbooks/{name}/{WORKFLOW_FILE}")
+        return self._read(f"playbooks/{name}/{WORKFLOW_FILE}")
+
+    def rbac_text(self, name: str) -> bytes | None:
+        return self._read(f"playbooks/{name}/{RBAC_FILE}")
 
     def source_hash(self, name: str) -> str:
         if self.rev is None or self.repo is None:
@@ -175,17 +233,20 @@ class _Source:
             self.repo.tree_files(self.rev, f"playbooks/{name}"), f"playbooks/{name}"
         )
 
-    def registrations(self) -> dict[str, Registration]:
-        if self.rev is None or self.repo is None:
-            return read_registrations(self.config)
-        out: dict[str, Registration] = {}
-        for fn in self.repo.list_dir(self.rev, f"registry/{WORKFLOWS}"):
+    def registration_texts(self) -> dict[str, bytes]:
+        out: dict[str, bytes] = {}
+        for fn in self._list(f"registry/{WORKFLOWS}"):
             if fn.endswith(".yaml"):
-                text = self.repo.show(self.rev, f"registry/{WORKFLOWS}/{fn}")
-                reg = parse_registration(text, fn[: -len(".yaml")]) if text else None
-                if reg is not None:
-                    out[reg.name] = reg
+                text = self._read(f"registry/{WORKFLOWS}/{fn}")
+                if text is not None:
+                    out[fn[: -len(".yaml")]] = text
         return out
+
+    def action_type_names(self) -> list[str]:
+        return [n for n in self._list(f"registry/{ACTION_TYPES}") if n.endswith(SUFFIXES)]
+
+    def kustomization_text(self) -> bytes | None:
+        return self._read(f"registry/{KUSTOMIZATION}")
 
 
 def changed_playbooks(repo: GitRepo, base: str, head: str) -> list[str]:
@@ -197,31 +258,97 @@ def changed_playbooks(repo: GitRepo, base: str, head: str) -> list[str]:
     return sorted(names)
 
 
-def generated_changes(repo: GitRepo, base: str, head: str, trailer: str) -> list[str]:
-    """Generated registry files changed between base and head by anything but a release.
+def generated_changes(config: Config, repo: GitRepo, base: str, head: str) -> list[tuple[str, str]]:
+    """Generated registry files changed between base and head that are not what `register`
+    writes from head's tree, with why: (path, message).
 
-    registry/workflows/ and registry/kustomization.yaml are written by `register` only; a pull
-    request that edits them by hand would register content nobody published. Changes made by
-    release commits (carrying `trailer`, e.g. a release branch being merged) are allowed.
+    registry/workflows/ and registry/kustomization.yaml are written by `register` only. A change
+    to one is accepted when it equals the regeneration: a registration equal to what register
+    writes from the playbook at head (its version and source hash those of head's playbook),
+    a registration removed with its playbook, the kustomization listing exactly what register
+    lists. Who made the commit, or what its message says, proves nothing.
     """
     prefixes = tuple(p + ("/" if not p.endswith(".yaml") else "") for p in GENERATED_PATHS)
     changed = [p for p in repo.changed_files(base, head) if p.startswith(prefixes)]
     if not changed:
         return []
-    if repo.merge_base(repo.rev_parse(base), repo.rev_parse(head)) is None:
-        return changed  # unrelated histories: no way to say who changed them
-    by_hand = [
-        c
-        for c in repo.commits_touching(base, head, list(GENERATED_PATHS))
-        if trailer not in repo.commit_message(c).splitlines()
-    ]
-    if not by_hand:
-        return []
-    touched: set[str] = set()
-    for c in by_hand:
-        parent = f"{c}^" if repo.commit_parents(c) else None
-        touched |= set(repo.changed_files(parent, c) if parent else changed)
-    return sorted(p for p in changed if p in touched)
+    src = _Source(config, repo, repo.rev_parse(head))
+    present = src.names()
+    texts = src.registration_texts()
+    out: list[tuple[str, str]] = []
+    for path in changed:
+        if path == f"registry/{KUSTOMIZATION}":
+            expected = render_kustomization(
+                kustomization_resources(config, sorted(texts), src.action_type_names())
+            )
+            current = src.kustomization_text()
+            if current is None or current.decode("utf-8", "replace") != expected:
+                change = _kustomization_change(current, expected).split(": ", 1)[1]
+                out.append((path, f"not what register writes from this tree ({change})"))
+            continue
+        name = path.rsplit("/", 1)[-1].removesuffix(".yaml")
+        text = texts.get(name) if path == f"registry/{WORKFLOWS}/{name}.yaml" else None
+        if src._read(path) is None:
+            if name in present:
+                out.append((path, f"removed, but playbooks/{name}/ is still there"))
+            continue  # removed with its playbook, as register does
+        if text is None:
+            out.append((path, "not a registration register writes"))
+            continue
+        why = _edited_registration(src, name, text, name in present)
+        if why:
+            out.append((path, why))
+    return out
+
+
+def _edited_registration(src: _Source, name: str, text: bytes, present: bool) -> str | None:
+    if not present:
+        return f"registers playbooks/{name}/, which does not exist"
+    reg = parse_registration(text, name)
+    if reg is None:
+        return "holds no readable RemediationWorkflow"
+    version = _version_of(src.workflow_text(name))
+    if reg.version != version:
+        return f"registers version {reg.version}, but the playbook is version {version}"
+    digest = src.source_hash(name)
+    if reg.source_hash != digest:
+        return (
+            f"records source hash {reg.source_hash or '(none)'}, but the playbook hashes to "
+            f"{digest}"
+        )
+    stale = _stale_registration(src, name, reg, text)
+    if stale is None:
+        return None
+    return stale[1].replace(
+        "registration differs from what register writes now", "differs from what register writes"
+    )
+
+
+def _stale_registration(
+    src: _Source, name: str, reg: Registration, text: bytes
+) -> tuple[str, str] | None:
+    """(status, why) when the registration is not what register would write now from the
+    playbook's files: ("publish", which field) to re-register it (publish reuses the bundle),
+    ("invalid", why) when the playbook's files cannot be read. None when it is exactly that."""
+    workflow_docs = parse_documents(src.workflow_text(name))
+    rbac = parse_documents(src.rbac_text(name))
+    if not workflow_docs or rbac is None:
+        which = RBAC_FILE if rbac is None else WORKFLOW_FILE
+        return "invalid", f"{which} does not parse; run playbookctl lint"
+    expected = expected_registration(workflow_docs[0], rbac, reg)
+    if expected is None:
+        return "publish", "the registration pins no bundle digest"
+    if expected.encode() == text:
+        return None
+    actual = parse_documents(text)
+    found = differences(actual, parse_documents(expected) or []) if actual is not None else []
+    if actual is None:
+        what = "it does not parse"
+    elif found:
+        what = str(found[0]) + (f" (and {len(found) - 1} more)" if len(found) > 1 else "")
+    else:
+        what = "its text is not as register writes it (comments or formatting)"
+    return "publish", f"registration differs from what register writes now: {what}"
 
 
 def make_plan(
@@ -233,9 +360,12 @@ def make_plan(
 ) -> Plan:
     """The plan for head (None: the working tree) against its own registry/.
 
-    base: consider only the playbooks changed between base and head (`base...head`, or
-    `base..head` without a merge base). Deletions are always reported: a registration whose
-    playbook is gone at head must go whichever commit removed it.
+    Every playbook is compared with its registration, with or without a base, so the release
+    converges on the tree: one whose registration is missing, or differs from what register
+    would write now (a cancelled or failed run, a lost race, a hand edit), is published again
+    (publish reuses what is in the registry) and re-registered. base: report the playbooks
+    changed between base and head (`base...head`, or `base..head` without a merge base); an
+    unchanged playbook that is up to date is not listed. Deletions are always reported.
     """
     if base is not None and (_NULL_SHA.match(base) or not base.strip()):
         # GitHub's `before` of a branch's first push, or an empty one (a run by hand without a
@@ -254,75 +384,127 @@ def make_plan(
         rev = head_sha
     src = _Source(config, repo, rev)
     present = src.names()
-    registered = src.registrations()
+    texts = src.registration_texts()
+    registered: dict[str, Registration] = {}
+    for reg_name, text in texts.items():
+        reg = parse_registration(text, reg_name)
+        if reg is not None:
+            registered[reg_name] = reg
+    changed: set[str] | None = None
     if base is not None:
         if repo is None:
             raise ValueError("a base revision needs a git repository")
-        candidates = set(changed_playbooks(repo, base, head_sha or "HEAD"))
-    else:
-        candidates = present | set(registered)
-    candidates |= set(registered) - present  # deletions, always
+        base_sha = repo.rev_parse(base)
+        head_rev = head_sha or "HEAD"
+        if repo.merge_base(base_sha, repo.rev_parse(head_rev)) is None and repo.is_shallow():
+            # Without the history between them, a two-dot diff would report every difference
+            # of the two trees as this change (hand edits, deletions that did not happen).
+            raise GitError(
+                f"{base!r} and {head or 'HEAD'} have no merge base in this shallow clone: fetch "
+                "more history (actions/checkout fetch-depth: 0, or git fetch --unshallow)"
+            )
+        changed = set(changed_playbooks(repo, base_sha, head_rev))
+    candidates = present | set(registered)
 
     plan = Plan(
         base=repo.rev_parse(base) if (repo is not None and base is not None) else None,
         head=head_sha or (repo.head() if repo is not None else ""),
-        changed=sorted(candidates),
+        changed=sorted(candidates if changed is None else changed | (set(registered) - present)),
     )
     for name in sorted(candidates):
-        reg = registered.get(name)
-        if name not in present:
-            if reg is not None:
-                plan.entries.append(
-                    Entry(
-                        name,
-                        Status.DELETED,
-                        registered_version=reg.version,
-                        registered_hash=reg.source_hash,
-                        reason="playbook deleted; its registration is removed",
-                    )
-                )
+        entry = _entry(src, name, registered.get(name), texts.get(name), name in present)
+        if entry is None:
             continue
-        version = _version_of(src.workflow_text(name))
-        if version is None:
-            plan.entries.append(
-                Entry(name, Status.INVALID, reason="workflow.yaml has no readable spec.version")
-            )
-            continue
-        digest = src.source_hash(name)
-        if reg is None:
-            plan.entries.append(
-                Entry(name, Status.PUBLISH, version, source_hash=digest, reason="not registered")
-            )
-        elif reg.version != version:
-            plan.entries.append(
-                Entry(
-                    name,
-                    Status.PUBLISH,
-                    version,
-                    reg.version,
-                    digest,
-                    reg.source_hash,
-                    f"version {reg.version} -> {version}",
-                )
-            )
-        elif reg.source_hash == digest:
-            plan.entries.append(
-                Entry(name, Status.UP_TO_DATE, version, reg.version, digest, reg.source_hash)
-            )
-        else:
-            plan.entries.append(
-                Entry(
-                    name,
-                    Status.REFUSED,
-                    version,
-                    reg.version,
-                    digest,
-                    reg.source_hash,
-                    f"content changed but version {version} is already registered with other "
-                    "content; bump spec.version",
-                )
-            )
+        if changed is not None and name not in changed and entry.status is Status.UP_TO_DATE:
+            continue  # unchanged and registered as it should be: not part of this change
+        plan.entries.append(entry)
+
+    # registry/kustomization.yaml as register leaves it: every registration that stays and
+    # every ActionType file. An ActionType added or deleted alone is a change to register.
+    staying = sorted(
+        (set(registered) - {e.name for e in plan.deleted}) | {e.name for e in plan.publish}
+    )
+    expected_k = render_kustomization(
+        kustomization_resources(config, staying, src.action_type_names())
+    )
+    current_k = src.kustomization_text()
+    if current_k is None or current_k.decode("utf-8", "replace") != expected_k:
+        plan.kustomization = _kustomization_change(current_k, expected_k)
+    if changed is not None and repo is not None:
+        plan.action_types = sorted(
+            p
+            for p in repo.changed_files(plan.base or "", head_sha or "HEAD")
+            if p.startswith(f"registry/{ACTION_TYPES}/")
+        )
     return plan
+
+
+def _kustomization_change(current: bytes | None, expected: str) -> str:
+    if current is None:
+        return f"registry/{KUSTOMIZATION}: missing; register writes it"
+    docs = parse_documents(current)
+    have = docs[0].get("resources") if docs and isinstance(docs[0], dict) else None
+    want = (parse_documents(expected) or [{}])[0].get("resources") or []
+    if not isinstance(have, list):
+        return f"registry/{KUSTOMIZATION}: not as register writes it; register rewrites it"
+    added = [r for r in want if r not in have]
+    dropped = [r for r in have if r not in want]
+    parts = []
+    if added:
+        parts.append(f"register adds {', '.join(added)}")
+    if dropped:
+        parts.append(f"register removes {', '.join(dropped)}")
+    what = "; ".join(parts) or "register rewrites it (it is not as register writes it)"
+    return f"registry/{KUSTOMIZATION}: {what}"
+
+
+def _entry(
+    src: _Source, name: str, reg: Registration | None, text: bytes | None, present: bool
+) -> Entry | None:
+    if not present:
+        if reg is None:
+            return None
+        return Entry(
+            name,
+            Status.DELETED,
+            registered_version=reg.version,
+            registered_hash=reg.source_hash,
+            reason="playbook deleted; its registration is removed",
+        )
+    if not NAME_RE.match(name) or len(name) > 63:
+        return Entry(name, Status.INVALID, reason="the directory name is not a DNS-1123 label")
+    version = _version_of(src.workflow_text(name))
+    if version is None:
+        return Entry(name, Status.INVALID, reason="workflow.yaml has no readable spec.version")
+    digest = src.source_hash(name)
+    if reg is None:
+        return Entry(name, Status.PUBLISH, version, source_hash=digest, reason="not registered")
+    if reg.version != version:
+        return Entry(
+            name,
+            Status.PUBLISH,
+            version,
+            reg.version,
+            digest,
+            reg.source_hash,
+            f"version {reg.version} -> {version}",
+        )
+    if reg.source_hash != digest:
+        return Entry(
+            name,
+            Status.REFUSED,
+            version,
+            reg.version,
+            digest,
+            reg.source_hash,
+            f"content changed but version {version} is already registered with other "
+            "content; bump spec.version",
+        )
+    stale = _stale_registration(src, name, reg, text or b"")
+    if stale is None:
+        return Entry(name, Status.UP_TO_DATE, version, reg.version, digest, reg.source_hash)
+    status = Status.PUBLISH if stale[0] == "publish" else Status.INVALID
+    return Entry(name, status, version, reg.version, digest, reg.source_hash, stale[1])
 
 
 def format_human(plan: Plan) -> str:
@@ -334,9 +516,15 @@ def format_human(plan: Plan) -> str:
             what = f"{e.name} (registered {e.registered_version})"
         reason = f": {e.reason}" if e.reason else ""
         lines.append(f"  {e.status.value:<10} {what}{reason}")
+    for path in plan.action_types:
+        lines.append(f"  action-type {path} changed")
+    if plan.kustomization:
+        lines.append(f"  registry   {plan.kustomization}")
     counts = ", ".join(
         f"{len(plan.with_status(s))} {s.value}" for s in Status if plan.with_status(s)
     )
+    if plan.kustomization:
+        counts = ", ".join(filter(None, [counts, "kustomization regenerated"]))
     lines.append(counts or "nothing to do")
     return "\n".join(lines)
 

@@ -24,7 +24,7 @@ from playbookctl.config import Config
 from playbookctl.crashpoints import crash_point
 from playbookctl.errors import FatalError
 from playbookctl.findings import Severity
-from playbookctl.lint.action_type import load_action_types
+from playbookctl.lint.action_type import action_type_files, load_action_types
 from playbookctl.lint.workflow import check_workflow
 from playbookctl.load import Document, LoadResult, load_text
 from playbookctl.playbook import discover, is_playbook_dir, load_playbook, source_hash
@@ -57,6 +57,7 @@ class RegisterAction(StrEnum):
     # Not registered: this version is registered with another bundle digest, and a registered
     # version never changes (a racing release got there first with other bytes).
     REFUSED = "refused"
+    HELD = "held back"  # the playbook is gone, but its registration stays (see held_back)
 
 
 @dataclass(frozen=True)
@@ -272,6 +273,187 @@ def render_kustomization(resources: list[str]) -> str:
     return HEADER + text
 
 
+def kustomization_resources(
+    config: Config, workflow_names: Sequence[str], action_type_names: Sequence[str] | None = None
+) -> list[str]:
+    """What register lists: these registrations and every ActionType file (by default those
+    in the working tree), sorted."""
+    if action_type_names is None:
+        action_type_names = [p.name for p in action_type_files(config)]
+    resources = [f"{WORKFLOWS}/{n}.yaml" for n in workflow_names]
+    resources += [f"{ACTION_TYPES}/{n}" for n in action_type_names]
+    return sorted(resources)
+
+
+def expected_registration(workflow: Any, rbac: Sequence[Any], reg: Registration) -> str | None:
+    """What register would write now for a playbook whose files are `workflow` and `rbac` (parsed
+    YAML), keeping the registration's own provenance (bundle, image, commit, source hash, source
+    repository): those come from the registry, everything else from the playbook. None when the
+    registration pins no bundle digest (nothing to regenerate from)."""
+    if not isinstance(workflow, dict) or not reg.bundle_digest:
+        return None
+    return render_registration(workflow, list(rbac), reg.to_result(), commit=reg.source_commit)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One place where a registration is not what register would write."""
+
+    document: int | None  # index of the registration's document, None when it is missing
+    path: tuple[str | int, ...]  # inside that document
+    what: str  # "RemediationWorkflow alpha: spec.description differs"
+
+    def __str__(self) -> str:
+        return self.what
+
+
+def _object_label(doc: Any) -> str:
+    meta = _dict(_dict(doc).get("metadata"))
+    name = meta.get("name")
+    ns = meta.get("namespace")
+    kind = _dict(doc).get("kind") or "document"
+    return f"{kind} {ns}/{name}" if ns else f"{kind} {name}"
+
+
+def _object_key(doc: Any) -> tuple[str, str, str, str]:
+    d = _dict(doc)
+    meta = _dict(d.get("metadata"))
+    return (str(d.get("apiVersion")), str(d.get("kind")), str(meta.get("namespace")),
+            str(meta.get("name")))  # fmt: skip
+
+
+def dotted(path: Sequence[str | int]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(the whole document)"
+
+
+def _diff_paths(a: Any, b: Any, path: tuple[str | int, ...]) -> list[tuple[str | int, ...]]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: list[tuple[str | int, ...]] = []
+        for key in list(b) + [k for k in a if k not in b]:
+            if key not in a or key not in b:
+                out.append((*path, key))
+            else:
+                out += _diff_paths(a[key], b[key], (*path, key))
+        return out
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        out = []
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            out += _diff_paths(x, y, (*path, i))
+        return out
+    return [] if (type(a) is type(b) and a == b) else [path]
+
+
+def differences(actual: Sequence[Any], expected: Sequence[Any]) -> list[Difference]:
+    """Field by field, where the documents of a registration differ from the expected ones
+    (objects matched by apiVersion, kind, namespace and name; order matters too, as it is
+    what register writes)."""
+    out: list[Difference] = []
+    index = {_object_key(d): i for i, d in enumerate(actual)}
+    wanted = {_object_key(d) for d in expected}
+    for doc in expected:
+        i = index.get(_object_key(doc))
+        if i is None:
+            out.append(Difference(None, (), f"{_object_label(doc)} is missing"))
+            continue
+        for path in _diff_paths(actual[i], doc, ()):
+            have = _get(actual[i], path)
+            want = _get(doc, path)
+            if have is _ABSENT:
+                what = f"{dotted(path)} is missing (expected {_short(want)})"
+            elif want is _ABSENT:
+                what = f"{dotted(path)} is not in the playbook's files (found {_short(have)})"
+            else:
+                what = f"{dotted(path)} is {_short(have)}, the playbook says {_short(want)}"
+            out.append(Difference(i, path, f"{_object_label(doc)}: {what}"))
+    for i, doc in enumerate(actual):
+        if _object_key(doc) not in wanted:
+            out.append(
+                Difference(i, (), f"{_object_label(doc)} is not in the playbook's rbac.yaml")
+            )
+    if not out and [_object_key(d) for d in actual] != [_object_key(d) for d in expected]:
+        out.append(Difference(0, (), "the documents are not in the order register writes"))
+    return out
+
+
+_ABSENT: Any = object()
+
+
+def _get(doc: Any, path: Sequence[str | int]) -> Any:
+    cur = doc
+    for part in path:
+        if isinstance(part, int):
+            if not isinstance(cur, list) or part >= len(cur):
+                return _ABSENT
+        elif not isinstance(cur, dict) or part not in cur:
+            return _ABSENT
+        cur = cur[part]
+    return cur
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def parse_documents(text: str | bytes | None) -> list[Any] | None:
+    """Every YAML document of text, None when it does not parse (lint says why)."""
+    if text is None:
+        return []
+    try:
+        return [d for d in yaml.load_all(text, Loader=_Loader) if d is not None]
+    except yaml.YAMLError:
+        return None
+
+
+def _action_type_of(workflow: Any) -> str | None:
+    spec = _dict(_dict(workflow).get("spec"))
+    value = spec.get("actionType")
+    return value if isinstance(value, str) and value else None
+
+
+def held_back(
+    config: Config,
+    removals: Sequence[Path],
+    present: set[str],
+    registered_after: set[str],
+) -> dict[Path, str]:
+    """Removals that must wait, with why: a playbook moved to a new name (a directory rename)
+    whose new name is not registered by this run (its publish failed, or lint refused it) would
+    otherwise lose its only workflow for the ActionType. A registration goes only once a
+    playbook serving the same ActionType is registered, or none is waiting to be."""
+    if not removals:
+        return {}
+    waiting: dict[str, list[str]] = {}  # action type -> present playbooks not registered
+    for name in sorted(present - registered_after):
+        path = config.playbooks_dir / name / "workflow.yaml"
+        try:
+            docs = parse_documents(path.read_bytes())
+        except OSError:
+            continue
+        action_type = _action_type_of(docs[0]) if docs else None
+        if action_type:
+            waiting.setdefault(action_type, []).append(name)
+    out: dict[Path, str] = {}
+    for path in removals:
+        docs = parse_documents(path.read_bytes()) or []
+        workflow = next(
+            (d for d in docs if isinstance(d, dict) and d.get("kind") == "RemediationWorkflow"),
+            None,
+        )
+        action_type = _action_type_of(workflow)
+        if action_type and action_type in waiting:
+            others = ", ".join(waiting[action_type])
+            out[path] = (
+                f"playbook deleted, but {others} (ActionType {action_type}, likely its new name) "
+                "is not registered yet (its publish failed or was refused); the registration "
+                "stays until a workflow for that ActionType is registered"
+            )
+    return out
+
+
 # -- writing ------------------------------------------------------------------------------------
 
 
@@ -448,6 +630,22 @@ def register(
         )
 
     removals = [p for n, p in existing_files.items() if n not in present]
+    registered_after = (set(existing_files) - {p.stem for p in removals}) | {
+        p.stem for p in writes
+    }
+    held = held_back(config, removals, present, registered_after)
+    for path, why in held.items():
+        old = parse_registration(path.read_bytes(), path.stem)
+        outcome.changes.append(
+            Change(
+                path.stem,
+                RegisterAction.HELD,
+                old.version if old else "",
+                old.bundle if old else "",
+                why,
+            )
+        )
+    removals = [p for p in removals if p not in held]
     for path in removals:
         old = parse_registration(path.read_bytes(), path.stem)
         outcome.changes.append(
@@ -461,15 +659,8 @@ def register(
         )
 
     final = (set(existing_files.values()) | set(writes)) - set(removals)
-    resources = [f"{WORKFLOWS}/{p.name}" for p in final]
-    if config.action_types_dir.is_dir():
-        resources += [
-            f"{ACTION_TYPES}/{p.name}"
-            for p in config.action_types_dir.iterdir()
-            if p.is_file() and p.suffix in (".yaml", ".yml")
-        ]
     kustomization = config.registry_dir / KUSTOMIZATION
-    k_text = render_kustomization(resources)
+    k_text = render_kustomization(kustomization_resources(config, [p.stem for p in final]))
     if not kustomization.is_file() or kustomization.read_text("utf-8") != k_text:
         writes[kustomization] = k_text
 
