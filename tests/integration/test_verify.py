@@ -171,13 +171,14 @@ def test_no_workflow_pipeline(world: World) -> None:
 def test_provenance_and_moved_tag(world: World) -> None:
     world.register(world.publish([pipeline(world.image)], version="9.9.9"))
     assert world.verify() == [("verify.provenance", "error")]
-    # overwrite the tag with other content: the pinned digest still works, but that is a warning
+    # overwrite the tag with other content: the pinned digest still works, but the tag moved:
+    # published tags are immutable, so verify fails (exit 1)
     first = world.publish([pipeline(world.image)])
     world.register(first)
     changed = pipeline(world.image)
     changed["spec"]["tasks"][0]["name"] = "restart-again"
     world.publish([changed])
-    assert world.verify() == [("verify.tag-moved", "warning")]
+    assert world.verify() == [("verify.tag-moved", "error")]
 
 
 def test_unreachable_registry(world: World) -> None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 import yaml
 
+from playbookctl.bundle import build_bundle, push_bundle, read_bundle
+from playbookctl.cli import main
 from playbookctl.config import Config, load_config
 from playbookctl.findings import has_errors
 from playbookctl.oci import RegistryClient
@@ -63,3 +67,93 @@ def test_release_output_verifies(
     assert [(f.file, f.rule) for f in found if f.severity.value == "error"] == [
         ("registry/workflows/beta.yaml", "bundle.missing")
     ]
+
+
+@pytest.fixture
+def released(
+    playbook_repo_factory: MakeRepo,
+    registry: LocalRegistry,
+    docker_engine: str,
+    base_image: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Config:
+    monkeypatch.setenv("DOCKER_HOST", docker_engine)
+    repo = playbook_repo_factory({"alpha": "1.0.0"})
+    config: Config = load_config(repo.path).with_overrides(
+        registry=registry.host,
+        image_repo=f"verify-tamper-{uuid.uuid4().hex[:8]}/images",
+        bundle_repo=f"verify-tamper-{uuid.uuid4().hex[:8]}/bundles",
+        base_image_overrides={TEST_BASE_IMAGE: base_image},
+        registry_timeout=5.0,
+        registry_retries=2,
+    )
+    assert release(config, ReleaseOptions()).pushed
+    return config
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field"),
+    [
+        ("priority: P1", "priority: P0", "spec.labels.priority is 'P0', the playbook says 'P1'"),
+        ("serviceAccountName: alpha-runner", "serviceAccountName: root",
+         "spec.execution.serviceAccountName is 'root'"),
+        ("  - get\n  - patch\n", "  - get\n  - patch\n  - delete\n", "Role kubernaut-workflows/"),
+    ],
+    ids=["label", "service-account", "rbac"],
+)  # fmt: skip
+def test_a_hand_edit_is_an_error_naming_the_field(
+    released: Config, capsys: pytest.CaptureFixture[str], old: str, new: str, field: str
+) -> None:
+    path = released.root / "registry" / "workflows" / "alpha.yaml"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    assert main(["-C", str(released.root), "verify", "--offline"]) == 1
+    out = capsys.readouterr().out
+    line = text[: text.index(old)].count("\n") + 1
+    assert f"registry/workflows/alpha.yaml:{line}:" in out, out
+    assert "[verify.hand-edit]" in out
+    assert field in out
+
+
+def _tampered(config: Config, client: RegistryClient, ref: str) -> str:
+    """Push, under the registered tag, a bundle whose Pipeline runs privileged but whose
+    annotations claim the same source: what a rewritten tag looks like."""
+    rb = read_bundle(client, ref)
+    pipeline = rb.workflow()
+    assert pipeline is not None
+    steps = pipeline["spec"]["tasks"][0]["taskSpec"]["steps"]
+    steps[0]["securityContext"] = {"privileged": True}
+    bundle = build_bundle([pipeline], dict(rb.annotations))
+    tag = ref.split("@", 1)[0]
+    return f"{tag}@{push_bundle(client, tag, bundle)}"
+
+
+def test_a_moved_tag_fails_verify(released: Config, capsys: pytest.CaptureFixture[str]) -> None:
+    reg = (released.root / "registry" / "workflows" / "alpha.yaml").read_text()
+    ref = next(ln.split()[-1] for ln in reg.splitlines() if ln.strip().startswith("bundle:"))
+    with RegistryClient(released) as client:
+        _tampered(released, client, ref)
+    code = main(["-C", str(released.root), "verify", "--registry", released.registry])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert "error [verify.tag-moved]" in out
+
+
+def test_a_bundle_not_built_from_the_playbook_fails_verify(
+    released: Config, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = released.root / "registry" / "workflows" / "alpha.yaml"
+    reg = path.read_text()
+    ref = next(ln.split()[-1] for ln in reg.splitlines() if ln.strip().startswith("bundle:"))
+    with RegistryClient(released) as client:
+        forged = _tampered(released, client, ref)
+    # Tag and registration agree and the annotations claim the right source hash: only the
+    # content gives it away.
+    path.write_text(reg.replace(ref, forged))
+    code = main(["-C", str(released.root), "verify", "--registry", released.registry])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert "error [verify.bundle-content]" in out
+    assert "securityContext" in out
+    assert "verify.tag-moved" not in out

@@ -8,6 +8,7 @@ import pytest
 
 from playbookctl.cli import main
 from playbookctl.config import Config
+from playbookctl.register import HEADER
 from playbookctl.verify import verify
 from tests.support.lintrepo import ACTION_TYPE
 
@@ -54,8 +55,12 @@ spec:
 
 
 def kustomization(*resources: str) -> str:
-    body = "".join(f"  - {r}\n" for r in resources)
-    return "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n" + body
+    """As register writes it (resources in the order given)."""
+    body = "".join(f"- {r}\n" for r in resources) if resources else " []\n"
+    return (
+        HEADER + "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:"
+        + ("\n" if resources else "") + body
+    )
 
 
 GOOD = {
@@ -85,7 +90,7 @@ CASES = [
     (
         "kustomization missing a file",
         {"kustomization.yaml": kustomization("workflows/restart.yaml")},
-        [("registry/kustomization.yaml", "verify.kustomization", 3)],
+        [("registry/kustomization.yaml", "verify.kustomization", 4)],
     ),
     (
         "kustomization lists a missing file",
@@ -94,7 +99,7 @@ CASES = [
                 "action-types/restart-deployment.yaml", "workflows/restart.yaml", "workflows/x.yaml"
             )
         },
-        [("registry/kustomization.yaml", "verify.kustomization", 6)],
+        [("registry/kustomization.yaml", "verify.kustomization", 7)],
     ),
     (
         "kustomization lists argocd",
@@ -106,7 +111,7 @@ CASES = [
                 "workflows/restart.yaml",
             ),
         },
-        [("registry/kustomization.yaml", "verify.kustomization", 5)],
+        [("registry/kustomization.yaml", "verify.kustomization", 6)],
     ),
     (
         "kustomization duplicate",
@@ -117,7 +122,7 @@ CASES = [
                 "workflows/restart.yaml",
             )
         },
-        [("registry/kustomization.yaml", "verify.kustomization", 6)],
+        [("registry/kustomization.yaml", "verify.kustomization", 7)],
     ),
     (
         "kustomization absent",
@@ -169,7 +174,13 @@ CASES = [
                 "registry/workflows/restart.yaml",
                 "verify.registration",
                 len(registration().splitlines()) + 2,
-            )
+            ),
+            # and kustomize would refuse the same object twice
+            (
+                "registry/workflows/restart.yaml",
+                "verify.duplicate-object",
+                len(registration().splitlines()) + 5,
+            ),
         ],
     ),
     (
@@ -214,6 +225,10 @@ def test_cli_offline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert main(["-C", str(tmp_path), "verify", "--offline"]) == 0
     assert capsys.readouterr().out == "verified 1 registration(s)\n"
     (tmp_path / "registry" / "kustomization.yaml").write_text(kustomization())
+    # Not listed yet (a new ActionType before its release): a warning, exit 0.
+    assert main(["-C", str(tmp_path), "verify", "--offline", "--format", "json"]) == 0
+    assert '"severity": "warning"' in capsys.readouterr().out
+    (tmp_path / "registry" / "kustomization.yaml").write_text(kustomization("workflows/gone.yaml"))
     assert main(["-C", str(tmp_path), "verify", "--offline", "--format", "json"]) == 1
     out = capsys.readouterr().out
     assert '"rule": "verify.kustomization"' in out

@@ -329,19 +329,19 @@ def dotted(path: Sequence[str | int]) -> str:
     return out or "(the whole document)"
 
 
-def _diff_paths(a: Any, b: Any, path: tuple[str | int, ...]) -> list[tuple[str | int, ...]]:
+def diff_paths(a: Any, b: Any, path: tuple[str | int, ...]) -> list[tuple[str | int, ...]]:
     if isinstance(a, dict) and isinstance(b, dict):
         out: list[tuple[str | int, ...]] = []
         for key in list(b) + [k for k in a if k not in b]:
             if key not in a or key not in b:
                 out.append((*path, key))
             else:
-                out += _diff_paths(a[key], b[key], (*path, key))
+                out += diff_paths(a[key], b[key], (*path, key))
         return out
     if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
         out = []
         for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            out += _diff_paths(x, y, (*path, i))
+            out += diff_paths(x, y, (*path, i))
         return out
     return [] if (type(a) is type(b) and a == b) else [path]
 
@@ -358,7 +358,7 @@ def differences(actual: Sequence[Any], expected: Sequence[Any]) -> list[Differen
         if i is None:
             out.append(Difference(None, (), f"{_object_label(doc)} is missing"))
             continue
-        for path in _diff_paths(actual[i], doc, ()):
+        for path in diff_paths(actual[i], doc, ()):
             have = _get(actual[i], path)
             want = _get(doc, path)
             if have is _ABSENT:
@@ -630,9 +630,7 @@ def register(
         )
 
     removals = [p for n, p in existing_files.items() if n not in present]
-    registered_after = (set(existing_files) - {p.stem for p in removals}) | {
-        p.stem for p in writes
-    }
+    registered_after = (set(existing_files) - {p.stem for p in removals}) | {p.stem for p in writes}
     held = held_back(config, removals, present, registered_after)
     for path, why in held.items():
         old = parse_registration(path.read_bytes(), path.stem)

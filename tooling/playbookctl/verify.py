@@ -6,12 +6,20 @@ Offline, from the files alone:
   registry/action-types/), and otherwise only the RBAC kinds the Argo CD project allows, in the
   namespaces it allows;
 - registry/action-types/ passes the `action-type.*` rules;
-- registry/kustomization.yaml lists exactly the files of workflows/ and action-types/.
+- registry/kustomization.yaml builds: every file it lists exists and holds Kubernetes objects,
+  no object is defined twice, no file is listed twice, it is as register writes it; a file it
+  does not list yet is a warning (the next release lists it);
+- every registration whose playbook is at the registered version and source hash is exactly
+  what `register` writes from the playbook's files now (description, parameters, service
+  account, RBAC, ...): a hand edit is an error naming the field. A playbook at another version
+  is a release still to come, one that is gone a removal still to come (warnings).
 Online, against the registry:
 - each registration's bundle exists at its pinned digest and reads as Tekton's bundles resolver
-  reads it (`bundle.*` findings), its tag still points at that digest, its provenance agrees;
-- the bundle's `workflow` Pipeline passes Tekton's validation (`tekton.*`) and the playbook rules
-  that concern a pipeline (`playbook.*`: identity, params, workspaces, script injection);
+  reads it (`bundle.*` findings), its tag still points at that digest (a moved or deleted tag is
+  an error: published tags are immutable), its provenance agrees;
+- the bundle's `workflow` Pipeline is what the playbook renders to now with the registered image,
+  passes Tekton's validation (`tekton.*`) and the playbook rules that concern a pipeline
+  (`playbook.*`: identity, params, workspaces, script injection);
 - every step image is digest-pinned and exists in its registry at that digest.
 Everything is a finding; a registry that cannot be reached is one too, so one bad entry never
 hides the others.
@@ -25,9 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from playbookctl.bundle import read_bundle
+from playbookctl.bundle import canonical_json, read_bundle
 from playbookctl.config import Config
-from playbookctl.errors import RegistryError
+from playbookctl.errors import FatalError, RegistryError
 from playbookctl.findings import Finding, Severity, sorted_unique
 from playbookctl.lint import playbook as playbook_rules
 from playbookctl.lint import tekton
@@ -35,8 +43,18 @@ from playbookctl.lint.action_type import action_type_files, load_action_types
 from playbookctl.lint.workflow import BUNDLE_RE, check_workflow
 from playbookctl.load import Document, load_file, load_text
 from playbookctl.oci import RegistryClient, parse_reference
-from playbookctl.playbook import Playbook
-from playbookctl.render import RenderedPipeline, iter_step_images, to_yaml
+from playbookctl.playbook import Playbook, is_playbook_dir, load_playbook, source_hash
+from playbookctl.register import (
+    HEADER,
+    differences,
+    dotted,
+    expected_registration,
+    parse_documents,
+    parse_registration,
+    render_kustomization,
+)
+from playbookctl.register import diff_paths as _diff_paths
+from playbookctl.render import RenderedPipeline, iter_step_images, render_pipeline, to_yaml
 
 WORKFLOWS = "workflows"
 ACTION_TYPES = "action-types"
@@ -71,6 +89,11 @@ class Registration:
     name: str
     file: str  # as shown in findings, relative to the repository root
     workflow: Document
+    documents: list[Document] = field(default_factory=list)  # every document of the file
+    # The playbook at HEAD when it is at the registered version and source hash (what the
+    # registration and its bundle must equal), else None.
+    playbook: Playbook | None = None
+    image: str = ""  # the registered image annotation
 
     @property
     def bundle(self) -> str | None:
@@ -174,7 +197,7 @@ def check_registrations(
             authored=False,
             namespace=config.workflow_namespace,
         )
-        regs.append(Registration(path.stem, display, wf))
+        regs.append(Registration(path.stem, display, wf, list(loaded.documents)))
     return regs, findings
 
 
@@ -229,10 +252,165 @@ def check_kustomization(config: Config) -> list[Finding]:
             doc.finding(
                 "verify.kustomization",
                 ("resources",),
-                f"{missing} is not listed: Argo CD would not sync it",
+                f"{missing} is not listed yet: Argo CD does not sync it until the next release "
+                "regenerates this file",
+                Severity.WARNING,
                 at_key=True,
             )
         )
+    if not out and path.read_text("utf-8") != render_kustomization(list(listed)):
+        out.append(
+            Finding(
+                "verify.kustomization",
+                Severity.ERROR,
+                display,
+                1,
+                1,
+                "not as register writes it (header, order or formatting): it is generated, "
+                "do not edit it by hand (`playbookctl register` regenerates it)",
+            )
+        )
+    out += check_objects(config, sorted(r for r in listed if r in expected))
+    return out
+
+
+def _object_id(data: dict[str, Any]) -> tuple[str, str, str, str] | None:
+    meta = data.get("metadata")
+    name = meta.get("name") if isinstance(meta, dict) else None
+    api, kind = data.get("apiVersion"), data.get("kind")
+    if not (isinstance(api, str) and isinstance(kind, str) and isinstance(name, str)):
+        return None
+    ns = meta.get("namespace") if isinstance(meta, dict) else None
+    # kustomize tells objects apart by group, kind, namespace and name (not the version).
+    group = api.rpartition("/")[0]
+    return group, kind, ns if isinstance(ns, str) else "", name
+
+
+def check_objects(config: Config, listed: list[str]) -> list[Finding]:
+    """What `kustomize build registry/` needs of the listed files: every document a Kubernetes
+    object (apiVersion, kind, metadata.name), and no object defined twice."""
+    out: list[Finding] = []
+    seen: dict[tuple[str, str, str, str], str] = {}
+    for rel in listed:
+        path = config.registry_dir / rel
+        loaded = load_file(path, _rel(config, path), config.max_file_bytes)
+        for doc in loaded.documents:
+            if not isinstance(doc.data, dict):
+                continue  # reported as a load or registration finding
+            oid = _object_id(doc.data)
+            if oid is None:
+                out.append(
+                    doc.finding(
+                        "verify.kustomization-object",
+                        (),
+                        "not a Kubernetes object (apiVersion, kind and metadata.name are "
+                        "required): kustomize cannot build registry/",
+                    )
+                )
+                continue
+            label = f"{oid[1]} {oid[2] + '/' if oid[2] else ''}{oid[3]}"
+            if oid in seen:
+                out.append(
+                    doc.finding(
+                        "verify.duplicate-object",
+                        ("metadata", "name"),
+                        f"{label} is also defined in {seen[oid]}: kustomize refuses to build "
+                        "registry/ with an object defined twice",
+                    )
+                )
+            else:
+                seen[oid] = doc.file
+    return out
+
+
+def check_against_playbooks(config: Config, regs: list[Registration]) -> list[Finding]:
+    """Every registration against what `register` writes now from its playbook's files.
+
+    Only a registration of the playbook's current version and source hash can be regenerated
+    (the bundle digest comes from the registry); a playbook at another version, or gone, is a
+    release still to come. Without playbooks/ (a checkout of registry/ alone) nothing is
+    compared."""
+    if not config.playbooks_dir.is_dir():
+        return []
+    out: list[Finding] = []
+    for reg in regs:
+        directory = config.playbooks_dir / reg.name
+        if not is_playbook_dir(directory):
+            out.append(
+                reg.workflow.finding(
+                    "verify.pending",
+                    ("metadata", "name"),
+                    f"playbooks/{reg.name}/ is gone: the next release removes this registration",
+                    Severity.WARNING,
+                )
+            )
+            continue
+        text = (config.root / reg.file).read_bytes()
+        registered = parse_registration(text, reg.name)
+        pb = load_playbook(directory, config.root, config.max_file_bytes)
+        if registered is None or pb.workflow is None or not isinstance(pb.workflow.data, dict):
+            continue  # lint and the workflow checks say why
+        reg.image = registered.image
+        if pb.version != registered.version:
+            out.append(
+                reg.workflow.finding(
+                    "verify.pending",
+                    ("spec", "version"),
+                    f"the playbook is version {pb.version}, {registered.version} is registered: "
+                    "the next release registers it",
+                    Severity.WARNING,
+                )
+            )
+            continue
+        try:
+            current = source_hash(directory)
+        except FatalError:
+            continue  # a FIFO or a looping link: lint reports it
+        if current != registered.source_hash:
+            out.append(
+                reg.workflow.finding(
+                    "verify.source-changed",
+                    ("metadata", "annotations", ANN_SOURCE_HASH),
+                    f"playbooks/{reg.name}/ hashes to {current}, not the registered "
+                    f"{registered.source_hash or '(none)'}, under the same version "
+                    f"{registered.version}: bump spec.version",
+                )
+            )
+            continue
+        if any(f.severity is Severity.ERROR for f in pb.load_findings):
+            continue
+        reg.playbook = pb
+        expected = expected_registration(pb.workflow.data, [d.data for d in pb.rbac], registered)
+        if expected is None or expected.encode() == text:
+            continue  # no bundle digest: the workflow checks report it
+        want = parse_documents(expected) or []
+        found = differences([d.data for d in reg.documents], want)
+        hint = "registry/ is generated: a hand edit is overwritten by the next release"
+        for diff in found[:20]:
+            doc = reg.documents[diff.document] if diff.document is not None else reg.workflow
+            out.append(doc.finding("verify.hand-edit", diff.path, f"{diff.what} ({hint})"))
+        if len(found) > 20:
+            out.append(
+                reg.workflow.finding(
+                    "verify.hand-edit", (), f"... and {len(found) - 20} more difference(s)"
+                )
+            )
+        if not found:
+            detail = (
+                "the header is missing"
+                if not text.startswith(HEADER.encode())
+                else "comments or formatting differ"
+            )
+            out.append(
+                Finding(
+                    "verify.hand-edit",
+                    Severity.ERROR,
+                    reg.file,
+                    1,
+                    1,
+                    f"not as register writes it from the playbook: {detail} ({hint})",
+                )
+            )
     return out
 
 
@@ -244,6 +422,7 @@ def verify_offline(config: Config) -> Report:
     report.registrations = regs
     report.findings += findings
     report.findings += check_kustomization(config)
+    report.findings += check_against_playbooks(config, regs)
     return report
 
 
@@ -267,6 +446,29 @@ def _pipeline_findings(
     return [
         reg.at_bundle(f.rule, f"in the bundle's Pipeline: {f.message}", f.severity) for f in found
     ] + others
+
+
+def _check_rendering(config: Config, reg: Registration, pipeline: dict[str, Any]) -> list[Finding]:
+    """The bundle's Pipeline is what the playbook (at the registered version and source hash)
+    renders to now with the registered image: a bundle pushed or overwritten with anything
+    else (a step made privileged) is not trusted because its annotations say the right hash."""
+    if reg.playbook is None or "@" not in reg.image:
+        return []
+    try:
+        rendered = render_pipeline(reg.playbook, config, image=reg.image)
+    except FatalError:
+        return []  # lint reports why the playbook does not render
+    if canonical_json(rendered.data) == canonical_json(pipeline):
+        return []
+    paths = _diff_paths(pipeline, rendered.data, ())
+    shown = ", ".join(dotted(p) for p in paths[:3]) + (" ..." if len(paths) > 3 else "")
+    return [
+        reg.at_bundle(
+            "verify.bundle-content",
+            f"the bundle's Pipeline is not what playbooks/{reg.name}/ renders to now "
+            f"(differs at {shown or 'its layout'}): the bundle was not built from this source",
+        )
+    ]
 
 
 def _check_images(
@@ -321,6 +523,7 @@ def verify_online(config: Config, client: RegistryClient, report: Report) -> Non
             if pipeline is None:
                 continue  # bundle.no-workflow (or a layer that did not decode) says why
             report.findings += _pipeline_findings(config, reg, pipeline)
+            report.findings += _check_rendering(config, reg, pipeline)
             before = len(images)
             report.findings += _check_images(client, reg, pipeline, images, config)
             report.images_checked += len(images) - before
@@ -360,16 +563,14 @@ def _check_provenance(
                 reg.at_bundle(
                     "verify.tag-moved",
                     f"tag {tagged} no longer exists (published tags must never be deleted)",
-                    Severity.WARNING,
                 )
             )
         elif desc.digest != digest:
             out.append(
                 reg.at_bundle(
                     "verify.tag-moved",
-                    f"tag {tagged} now points at {desc.digest}, not {digest} (published tags "
-                    "must never be overwritten)",
-                    Severity.WARNING,
+                    f"tag {tagged} now points at {desc.digest}, not the registered {digest}: "
+                    "published tags must never be overwritten; something rewrote it",
                 )
             )
     return out

@@ -54,6 +54,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
         make_plan,
         write_github_output,
     )
+
     if args.forbid_generated_changes and not (args.base or "").strip():
         raise UsageError("--forbid-generated-changes needs --base")
     repo = GitRepo(config.root)
