@@ -11,12 +11,12 @@ import pytest
 
 from playbookctl.cli import main
 from playbookctl.config import load_config
-from playbookctl.devenv.sample_repo import write_action_type
 from playbookctl.gitrepo import GitRepo
 from playbookctl.plan import Status, hash_tree_files, make_plan
 from playbookctl.playbook import source_hash
 from playbookctl.register import register
 from playbookctl.results import Action, Artifact, PublishResult
+from playbookctl_dev.sample_repo import write_action_type
 from tests.support.gitrepos import PlaybookRepo, commit_all, git
 
 pytestmark = pytest.mark.integration

@@ -583,3 +583,36 @@ def test_publish_refuses_uncommitted_changes_in_a_playbook(
         r"\(playbooks/beta/\S+ .*differ\)",
     ):
         publish(config, ["beta"], dry_run=False, **{**kw, "commit": newer})
+
+
+def test_rename_whose_new_name_fails_lint_keeps_the_old_registration(
+    setup: tuple[PlaybookRepo, Config],
+) -> None:
+    """A directory move (alpha -> alpha-two) without renaming metadata.name: lint refuses the
+    new name, so publishing it fails; the old registration must not be removed on its own."""
+    repo, config = setup
+    release(config, ReleaseOptions())
+    repo.git("mv", "playbooks/alpha", "playbooks/alpha-two")
+    repo.git("commit", "--quiet", "-m", "rename alpha by moving its directory")
+    repo.push()
+    report = release(config, ReleaseOptions())
+    assert report.failed == ["alpha-two"]
+    rows = {r.name: r.what for r in report.rows()}
+    assert "lint error" in rows["alpha-two"]
+    assert rows["alpha"].startswith("held back (playbook deleted, but playbooks/alpha-two/ looks")
+    assert "its workflow.yaml still names it" in rows["alpha"]
+    listing = git(repo.remote, "ls-tree", "--name-only", "refs/heads/main:registry/workflows")
+    assert listing.split() == ["alpha.yaml", "beta.yaml"]
+    # Fixed: the new name is registered, and only then does the old registration go.
+    path = repo.path / "playbooks" / "alpha-two"
+    for rel in ("workflow.yaml", "rbac.yaml"):
+        f = path / rel
+        text = f.read_text().replace("name: alpha\n", "name: alpha-two\n")
+        f.write_text(text.replace("alpha-runner", "alpha-two-runner"))
+    repo.commit_all("finish the rename")
+    repo.push()
+    report = release(config, ReleaseOptions())
+    assert report.failed == []
+    assert report.pushed
+    listing = git(repo.remote, "ls-tree", "--name-only", "refs/heads/main:registry/workflows")
+    assert listing.split() == ["alpha-two.yaml", "beta.yaml"]

@@ -58,8 +58,10 @@ def kustomization(*resources: str) -> str:
     """As register writes it (resources in the order given)."""
     body = "".join(f"- {r}\n" for r in resources) if resources else " []\n"
     return (
-        HEADER + "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:"
-        + ("\n" if resources else "") + body
+        HEADER
+        + "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:"
+        + ("\n" if resources else "")
+        + body
     )
 
 

@@ -10,6 +10,7 @@ the `workflow.*` rules before anything is written, and files are replaced atomic
 from __future__ import annotations
 
 import copy
+import json
 import os
 import tempfile
 from collections.abc import Sequence
@@ -408,10 +409,28 @@ def parse_documents(text: str | bytes | None) -> list[Any] | None:
         return None
 
 
-def _action_type_of(workflow: Any) -> str | None:
-    spec = _dict(_dict(workflow).get("spec"))
-    value = spec.get("actionType")
-    return value if isinstance(value, str) and value else None
+def _spec_text(workflow: Any, rename: tuple[str, str] | None = None) -> str:
+    """A workflow's spec as JSON without what a release sets (the bundle), with one name
+    replaced by another: what a directory move keeps, renamed."""
+    spec = copy.deepcopy(_dict(_dict(workflow).get("spec")))
+    _dict(spec.get("execution")).pop("bundle", None)
+    text = json.dumps(spec, sort_keys=True, default=str)
+    return text.replace(rename[0], rename[1]) if rename else text
+
+
+def _looks_renamed(old: str, old_workflow: Any, new: str, new_workflow: Any) -> str | None:
+    """Why playbook `new` looks like `old` moved to a new directory, or None."""
+    if _dict(_dict(new_workflow).get("metadata")).get("name") == old:
+        return "its workflow.yaml still names it"
+    old_spec = _dict(_dict(old_workflow).get("spec"))
+    new_spec = _dict(_dict(new_workflow).get("spec"))
+    if not old_spec.get("actionType") or old_spec.get("actionType") != new_spec.get("actionType"):
+        return None
+    if old_spec.get("description") == new_spec.get("description"):
+        return "same ActionType and description"
+    if _spec_text(old_workflow, (old, new)) == _spec_text(new_workflow):
+        return "the same spec with the name changed"
+    return None
 
 
 def held_back(
@@ -420,22 +439,25 @@ def held_back(
     present: set[str],
     registered_after: set[str],
 ) -> dict[Path, str]:
-    """Removals that must wait, with why: a playbook moved to a new name (a directory rename)
-    whose new name is not registered by this run (its publish failed, or lint refused it) would
-    otherwise lose its only workflow for the ActionType. A registration goes only once a
-    playbook serving the same ActionType is registered, or none is waiting to be."""
+    """Removals that must wait, with why. A playbook renamed by moving its directory, whose new
+    name is not registered by this run (lint refused it, its publish failed), must not lose
+    its registration on its own: Kubernaut would be left without the workflow. The new name is
+    recognised as a present, unregistered playbook whose workflow.yaml still says the old
+    metadata.name, or has the ActionType and the description or whole spec (names aside) of
+    the old registration."""
     if not removals:
         return {}
-    waiting: dict[str, list[str]] = {}  # action type -> present playbooks not registered
+    waiting: list[tuple[str, Any]] = []
     for name in sorted(present - registered_after):
         path = config.playbooks_dir / name / "workflow.yaml"
         try:
             docs = parse_documents(path.read_bytes())
         except OSError:
             continue
-        action_type = _action_type_of(docs[0]) if docs else None
-        if action_type:
-            waiting.setdefault(action_type, []).append(name)
+        if docs:
+            waiting.append((name, docs[0]))
+    if not waiting:
+        return {}
     out: dict[Path, str] = {}
     for path in removals:
         docs = parse_documents(path.read_bytes()) or []
@@ -443,14 +465,15 @@ def held_back(
             (d for d in docs if isinstance(d, dict) and d.get("kind") == "RemediationWorkflow"),
             None,
         )
-        action_type = _action_type_of(workflow)
-        if action_type and action_type in waiting:
-            others = ", ".join(waiting[action_type])
-            out[path] = (
-                f"playbook deleted, but {others} (ActionType {action_type}, likely its new name) "
-                "is not registered yet (its publish failed or was refused); the registration "
-                "stays until a workflow for that ActionType is registered"
-            )
+        for name, new_workflow in waiting:
+            why = _looks_renamed(path.stem, workflow, name, new_workflow)
+            if why:
+                out[path] = (
+                    f"playbook deleted, but playbooks/{name}/ looks like its new name ({why}) "
+                    "and is not registered (lint or publish refused it); the old registration "
+                    "stays until the new one is registered"
+                )
+                break
     return out
 
 

@@ -68,11 +68,15 @@ def check_branch_flag(branch: str | None) -> None:
 def print_release_report(report: ReleaseReport, remote: str, not_done: str) -> int:
     """The end of `release` and `register --push`: the table, the notes, what was pushed, the
     step summary in GitHub Actions, and the exit code (1, with `NOT_DONE: names`, on a failure)."""
+    from playbookctl.register import RegisterAction  # noqa: PLC0415
     from playbookctl.release import format_table, succeeded, write_step_summary  # noqa: PLC0415
 
     print(format_table(report))
     for note in report.notes:
         print(f"note: {note}")
+    for change in report.changes:
+        if change.action is RegisterAction.HELD:
+            print(f"playbookctl: held back: {change.name}: {change.detail}", file=sys.stderr)
     if report.commit:
         verb = "pushed" if report.pushed else "already on"
         print(f"{verb} {report.commit} -> {remote}/{report.target}")
