@@ -168,8 +168,12 @@ def test_release_table_says_why_a_publish_failed(
         "after 5 attempt(s): ConnectionError (connection refused: is the registry running and "
         "the port right?)"
     )
-    assert captured.err.endswith("playbookctl: error: not released: alpha\n")
-    assert playbook_repo.remote_head() == playbook_repo.head()  # nothing committed or pushed
+    # beta was never registered: the release converges on the tree and tries it too.
+    assert captured.err.endswith("playbookctl: error: not released: alpha, beta\n")
+    # Nothing registered; only the kustomization (which did not list the ActionType yet) is.
+    changed = playbook_repo.git("diff", "--name-only", "HEAD^", "HEAD").split()
+    assert changed == ["registry/kustomization.yaml"]
+    assert playbook_repo.remote_head() == playbook_repo.head()
 
 
 def test_register_with_no_results_says_so(
