@@ -32,6 +32,7 @@ from playbookctl.release import (
     ReleaseOptions,
     ReleaseReport,
     commit_message,
+    format_table,
     release,
 )
 from playbookctl.results import Action, PublishResult, dump_results
@@ -312,7 +313,7 @@ def test_two_releases_race_and_both_land(
     # whichever lands second finds its work done or adds its own commit; none is lost.
     assert reports["first"].pushed or reports["second"].pushed
     for report in reports.values():
-        assert report.failed == []
+        assert report.failed == [], format_table(report) + "\n" + "\n".join(report.notes)
     assert 2 <= len(release_commits(repo)) <= 3  # the initial release, then one or two
     regs = {
         name: yaml.safe_load_all(remote_file(repo, f"registry/workflows/{name}.yaml"))
