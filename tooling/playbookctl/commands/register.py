@@ -23,7 +23,15 @@ def register(subparsers: Any) -> None:
         "--push: check every bundle is in the registry, commit once and push, rebuilding on "
         "the new head and retrying when the remote moved (as `release` does).",
     )
-    parser.add_argument("results", nargs="+", type=Path, metavar="RESULTS")
+    parser.add_argument(
+        "results",
+        nargs="*",
+        type=Path,
+        metavar="RESULTS",
+        help="publish result files or directories; none: only bring registry/ in line with the "
+        "tree (remove deleted playbooks' registrations, regenerate kustomization.yaml, e.g. "
+        "after adding or deleting an ActionType)",
+    )
     parser.add_argument(
         "--commit",
         action="store_true",
@@ -54,7 +62,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
         raise UsageError("--push and --dry-run exclude each other")
     inputs = [p for p in args.results if p.exists()] if args.missing_ok else args.results
     results = read_results(inputs)
-    if not results:
+    if not results and args.results:
         # Legitimate for a deletion-only release, but a wrong path or an artifact download that
         # found nothing looks the same: say so rather than succeed in silence.
         shown = ", ".join(str(p) for p in args.results)
