@@ -14,6 +14,7 @@ from playbookctl.pipelinerun import (
     parse_params,
     parse_target,
     pipelinerun,
+    tried_workflow,
 )
 
 BUNDLE = "ghcr.io/acme/bundles/scale-down:1.2.0@sha256:" + "d" * 64
@@ -307,3 +308,46 @@ def test_invalid_registration(config: Config, edit: tuple[str, str], message: st
     path.write_text(REGISTRATION.replace(*edit))
     with pytest.raises(FatalError, match=message):
         load_registered(config, "scale-down")
+
+
+def _tried_config(tmp_path: Path) -> Config:
+    """A playbook's workflow.yaml (no bundle, not registered), as `try` sees it."""
+    workflow = REGISTRATION.rsplit("---\n", maxsplit=1)[-1].replace(f"    bundle: {BUNDLE}\n", "")
+    d = tmp_path / "playbooks" / "scale-down"
+    d.mkdir(parents=True)
+    (d / "workflow.yaml").write_text(workflow)
+    return Config(root=tmp_path)
+
+
+def test_a_tried_playbook_runs_from_the_tried_bundle(tmp_path: Path) -> None:
+    config = _tried_config(tmp_path)
+    tried_bundle = "127.0.0.1:5000/b/scale-down:1.2.0-dev.abc@sha256:" + "e" * 64
+    reg = tried_workflow(config, "scale-down", tried_bundle)
+    assert "bundle" not in (tmp_path / "playbooks/scale-down/workflow.yaml").read_text()
+    doc = pipelinerun(config, "scale-down", {"REPLICAS": "1"}, "a/Deployment/b", registered=reg)
+    assert doc["spec"]["pipelineRef"]["params"][0] == {"name": "bundle", "value": tried_bundle}
+    with pytest.raises(FatalError, match="is not registered"):
+        pipelinerun(config, "scale-down", {"REPLICAS": "1"}, "a/Deployment/b")
+
+
+def test_placeholders_stand_in_for_missing_values_but_given_ones_are_checked(
+    tmp_path: Path,
+) -> None:
+    config = _tried_config(tmp_path)
+    reg = tried_workflow(config, "scale-down", BUNDLE)
+    doc = pipelinerun(config, "scale-down", {}, None, registered=reg, placeholders=True)
+    assert doc["spec"]["params"] == [
+        {"name": "TARGET_RESOURCE_NAME", "value": "<TARGET_RESOURCE_NAME>"},
+        {"name": "TARGET_RESOURCE_NAMESPACE", "value": "<TARGET_RESOURCE_NAMESPACE>"},
+        {"name": "REPLICAS", "value": "<REPLICAS>"},
+        {"name": "TARGET_RESOURCE", "value": "<TARGET_RESOURCE>"},
+    ]
+    with pytest.raises(FatalError, match="REPLICAS: 'many' is not an integer"):
+        pipelinerun(
+            config, "scale-down", {"REPLICAS": "many"}, None, registered=reg, placeholders=True
+        )
+
+
+def test_tried_workflow_of_a_missing_playbook(tmp_path: Path) -> None:
+    with pytest.raises(FatalError, match="no playbook nope"):
+        tried_workflow(Config(root=tmp_path), "nope", BUNDLE)

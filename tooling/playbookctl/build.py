@@ -32,6 +32,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -486,6 +487,20 @@ class Engine:
         info = self._call(f"{ref}: inspect", lambda: self._api.inspect_image(ref))
         raw = (info.get("Config") or {}).get("Labels") or {}
         return {str(k): str(v) for k, v in raw.items()}
+
+    def remove_images(self, prefix: str) -> list[str]:
+        """Remove every image tag starting with `prefix` (`127.0.0.1:PORT/`); the tags removed.
+
+        `playbookctl dev down` on an engine that is not its own: what the dev environment built
+        there goes, nothing else."""
+        images = self._call("list images", self._api.images)
+        removed: list[str] = []
+        for image in images:
+            for tag in image.get("RepoTags") or []:
+                if isinstance(tag, str) and tag.startswith(prefix):
+                    self._call(f"{tag}: remove", partial(self._api.remove_image, tag))
+                    removed.append(tag)
+        return removed
 
     def tag(self, source: str, ref: str) -> None:
         repo, tag = split_tag(ref)

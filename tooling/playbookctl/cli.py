@@ -32,6 +32,9 @@ COMMANDS = (
     "release",
     "verify",
     "pipelinerun",
+    "dev",
+    "try_",  # `try` is a Python keyword: the module is try_, the command `try`
+    "bump",
 )
 
 

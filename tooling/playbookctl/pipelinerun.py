@@ -84,7 +84,8 @@ def load_registered(config: Config, name: str) -> Registered:
         known = sorted(p.stem for p in base.glob("*.yaml")) if base.is_dir() else []
         raise FatalError(
             f"{name} is not registered: no {display} "
-            f"(registered: {', '.join(known) or 'none'}; `playbookctl release` registers)"
+            f"(registered: {', '.join(known) or 'none'}; `playbookctl release` registers; "
+            f"for a playbook tried in the dev environment: pipelinerun {name} --tried)"
         )
     loaded = load_file(path, display, config.max_file_bytes)
     docs = workflow_documents(loaded)
@@ -158,8 +159,11 @@ def _value_problem(p: Mapping[str, Any], value: str) -> str | None:
     return None
 
 
-def check_values(parameters: Sequence[Mapping[str, Any]], values: Mapping[str, str]) -> list[str]:
-    """Every problem with the values against the parameter schema (empty: all good)."""
+def check_values(
+    parameters: Sequence[Mapping[str, Any]], values: Mapping[str, str], *, missing_ok: bool = False
+) -> list[str]:
+    """Every problem with the values against the parameter schema (empty: all good);
+    `missing_ok`: a required parameter left out is not one (a template with placeholders)."""
     problems: list[str] = []
     declared = {p["name"]: p for p in parameters if isinstance(p.get("name"), str)}
     for key in values:
@@ -169,7 +173,7 @@ def check_values(parameters: Sequence[Mapping[str, Any]], values: Mapping[str, s
             )
     for name, p in declared.items():
         if name not in values:
-            if p.get("required") is True:
+            if p.get("required") is True and not missing_ok:
                 problems.append(f"{name}: required, but not given")
             continue
         problem = _value_problem(p, values[name])
@@ -234,15 +238,48 @@ def build_pipelinerun(
     }
 
 
+def tried_workflow(config: Config, name: str, bundle: str) -> Registered:
+    """The working tree's workflow of playbook NAME run from `bundle` (what `try` published),
+    as if registered: not in registry/, so nothing but `try` and `pipelinerun --tried` see it."""
+    path = config.playbooks_dir / name / "workflow.yaml"
+    display = f"playbooks/{name}/workflow.yaml"
+    if not path.is_file():
+        raise FatalError(f"no playbook {name}: {display} does not exist")
+    loaded = load_file(path, display, config.max_file_bytes)
+    docs = workflow_documents(loaded)
+    if not docs or not isinstance(docs[0].data.get("spec"), dict):
+        raise FatalError(f"{display} holds no RemediationWorkflow; run playbookctl lint")
+    workflow = json.loads(json.dumps(docs[0].data))  # a copy: the bundle goes into it
+    execution = workflow["spec"].get("execution")
+    if not isinstance(execution, dict):
+        execution = workflow["spec"]["execution"] = {}
+    execution["bundle"] = bundle
+    return Registered(name, display, workflow)
+
+
+def placeholder(name: str) -> str:
+    """What a value nobody gave looks like in a PipelineRun template (`try` without values)."""
+    return f"<{name}>"
+
+
 def pipelinerun(
-    config: Config, name: str, values: Mapping[str, str], target: str | None
+    config: Config,
+    name: str,
+    values: Mapping[str, str],
+    target: str | None,
+    *,
+    registered: Registered | None = None,
+    placeholders: bool = False,
 ) -> dict[str, Any]:
-    """Check the values and build the PipelineRun for registered workflow NAME.
+    """Check the values and build the PipelineRun for registered workflow NAME (or for
+    `registered`, a tried one).
 
     Raises FatalError listing every bad value; the target parameters Kubernaut's agent fills in
     (TARGET_RESOURCE_NAMESPACE/KIND/NAME) are taken from --target when declared and not given.
+    With `placeholders`, a missing target or required value becomes `<NAME>` (a template to
+    fill in) instead of an error; values that are given are still checked.
     """
-    reg = load_registered(config, name)
+    reg = registered if registered is not None else load_registered(config, name)
     values = dict(values)
     declared = {p.get("name") for p in reg.parameters}
     problems: list[str] = []
@@ -253,12 +290,14 @@ def pipelinerun(
         if kind and res:
             ns = values.get("TARGET_RESOURCE_NAMESPACE", "")
             target = f"{ns}/{kind}/{res}" if ns else f"{kind}/{res}"
+        elif placeholders:
+            target = placeholder(TARGET_PARAM)
         else:
             problems.append(
                 "--target NAMESPACE/KIND/NAME (or KIND/NAME) is required: Kubernaut always "
                 f"passes {TARGET_PARAM}"
             )
-    if target is not None:
+    if target is not None and target != placeholder(TARGET_PARAM):
         parts = parse_target(target)
         for param, index in TARGET_PARTS.items():
             if param not in declared or not parts[index]:
@@ -269,7 +308,12 @@ def pipelinerun(
                 problems.append(
                     f"{param}: {values[param]!r} contradicts --target ({parts[index]!r})"
                 )
-    problems += check_values(reg.parameters, values)
+    problems += check_values(reg.parameters, values, missing_ok=placeholders)
+    if placeholders:
+        for p in reg.parameters:
+            pname = p.get("name")
+            if isinstance(pname, str) and p.get("required") is True and pname not in values:
+                values[pname] = placeholder(pname)
     if problems:
         raise FatalError(
             f"cannot run {name} {reg.spec.get('version', '')}: {len(problems)} bad value(s):\n  "

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from playbookctl.bump import bump_command
 from playbookctl.config import Config
 from playbookctl.errors import GitError
 from playbookctl.gitrepo import GitRepo, TreeFile
@@ -498,7 +499,7 @@ def _entry(
             digest,
             reg.source_hash,
             f"content changed but version {version} is already registered with other "
-            "content; bump spec.version",
+            f"content; bump spec.version: {bump_command(name)}",
         )
     stale = _stale_registration(src, name, reg, text or b"")
     if stale is None:

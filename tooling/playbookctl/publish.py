@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from playbookctl import build
+from playbookctl.bump import bump_command
 from playbookctl.bundle import (
     ANNOTATION_REVISION,
     ANNOTATION_SOURCE,
@@ -54,14 +55,27 @@ from playbookctl.playbook import Playbook, discover, load_playbook, source_hash
 from playbookctl.render import RenderedPipeline, render_pipeline
 from playbookctl.results import Action, Artifact, PublishResult
 
-EventCallback = Callable[[str, str], None]  # (playbook name, message)
+# (playbook name, stage, message); stage is one of STAGES. Run-wide events have name "".
+EventCallback = Callable[[str, str, str], None]
+# lint: the gate over all playbooks; build/push: the image; bundle: render, push, read back;
+# output: a line of the engine's build or push output; done: the message is the status.
+STAGES = ("lint", "build", "push", "bundle", "output", "done")
 # Dry runs validate the rendered Pipeline without a pushed image: a digest of the right shape.
 DRY_RUN_DIGEST = "sha256:" + "0" * 64
 MAX_SHOWN_FINDINGS = 5
 
 
-def _no_events(_name: str, _message: str) -> None:
+def _no_events(_name: str, _stage: str, _message: str) -> None:
     return None
+
+
+def dev_version(version: str, source_hash: str) -> str:
+    """`playbookctl try`'s version: `1.2.0-dev.<12 hex of the source hash>`, so a try never
+    spends the real version and the same working tree reuses its earlier try."""
+    short = source_hash.removeprefix("sha256:")[:12]
+    if short.isdigit() and short.startswith("0"):
+        short = "x" + short[1:]  # a numeric semver identifier must not start with 0
+    return f"{version}-dev.{short}"
 
 
 @dataclass(frozen=True)
@@ -92,8 +106,10 @@ class _Run:
         source_repository: str,
         on_event: EventCallback,
         docker_host: str | None,
+        dev_versions: bool = False,
     ) -> None:
         self.config = config
+        self.dev_versions = dev_versions
         self.client = client
         self.dry_run = dry_run
         self.commit = commit
@@ -136,6 +152,7 @@ def publish(
     on_event: EventCallback = _no_events,
     docker_host: str | None = None,
     allow_dirty: bool = False,
+    dev_versions: bool = False,
 ) -> list[PublishResult]:
     """Publish the named playbooks (default: all), `jobs` at a time; one result per playbook.
 
@@ -147,7 +164,8 @@ def publish(
 
     Each playbook's revision (image label, bundle annotation, registration) is the last commit
     at or before `commit` that touched its directory, not `commit` itself: the same content
-    gives the same bytes whichever later commit a release runs from.
+    gives the same bytes whichever later commit a release runs from. `dev_versions`
+    (`playbookctl try` only) publishes under `dev_version(...)` instead of spec.version.
     """
     available = discover(config)
     if names:
@@ -171,8 +189,10 @@ def publish(
             source_repository=source_repository,
             on_event=on_event,
             docker_host=docker_host,
+            dev_versions=dev_versions,
         )
         run.revisions = revisions
+        on_event("", "lint", f"linting {len(selected)} playbook(s)")
         run.lint_errors = lint_gate(config, selected)
         try:
             with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
@@ -202,9 +222,12 @@ def _publish_one(run: _Run, name: str) -> PublishResult:
         digest = source_hash(pb.dir)
     except FatalError as exc:
         digest, hash_error = "", str(exc)
+    version = pb.version or ""
+    if run.dev_versions and version and digest:
+        version = dev_version(version, digest)
     result = PublishResult(
         name=name,
-        version=pb.version or "",
+        version=version,
         source_hash=digest,
         image=None,
         bundle=None,
@@ -225,7 +248,9 @@ def _publish_one(run: _Run, name: str) -> PublishResult:
     except Exception as exc:  # a bug must not hide the other playbooks' results
         result.status = Action.FAILED
         result.error = f"internal error: {type(exc).__name__}: {exc}"
-    run.on_event(name, f"{result.status.value}" + (f": {result.error}" if result.error else ""))
+    run.on_event(
+        name, "done", f"{result.status.value}" + (f": {result.error}" if result.error else "")
+    )
     return result
 
 
@@ -334,7 +359,7 @@ def _publish_steps(run: _Run, pb: Playbook, result: PublishResult) -> None:
         result.commit = existing.revision or result.commit
         result.image = Artifact(image_repo, version, image.digest, Action.REUSED)
         result.status = Action.REUSED
-        run.on_event(name, f"{bundle_ref} already published with this content: reused")
+        run.on_event(name, "bundle", f"{bundle_ref} already published with this content: reused")
         return
 
     # 3. The image.
@@ -362,7 +387,7 @@ def _publish_steps(run: _Run, pb: Playbook, result: PublishResult) -> None:
         result.status = Action.DRY_RUN
         return
     # Just before writing: another publisher may have pushed this version meanwhile.
-    run.on_event(name, f"bundle {bundle_ref} built ({bundle.digest})")
+    run.on_event(name, "bundle", f"bundle {bundle_ref} built ({bundle.digest})")
     raced = published_bundle(client, bundle_ref)
     if raced is not None:
         # First writer wins: adopted only if it holds exactly what we rendered.
@@ -373,7 +398,7 @@ def _publish_steps(run: _Run, pb: Playbook, result: PublishResult) -> None:
         result.status = Action.REUSED
         result.messages.append(f"{bundle_ref} was published meanwhile with the same content")
         return
-    run.on_event(name, f"pushing bundle {bundle_ref}")
+    run.on_event(name, "bundle", f"pushing bundle {bundle_ref}")
     # Failed until proven pushed and read back: an exception below leaves it so.
     result.bundle = Artifact(bundle_repo, version, None, Action.FAILED)
     digest = push_bundle(client, bundle_ref, bundle)
@@ -392,7 +417,7 @@ def _image(
     if existing is not None:
         _check_same_source(image_ref, existing, result.source_hash)
         result.image = Artifact(image_repo, version, existing.digest, Action.REUSED)
-        run.on_event(name, f"{image_ref} already published from this source: reused")
+        run.on_event(name, "build", f"{image_ref} already published from this source: reused")
         return existing.digest
     result.image = Artifact(image_repo, version, None, Action.FAILED)  # until pushed
     engine = run.engine()
@@ -402,7 +427,7 @@ def _image(
         version=version,
         source_hash=result.source_hash,
     )
-    run.on_event(name, f"building {image_ref}")
+    run.on_event(name, "build", f"building {image_ref}")
     built = build.build_playbook_image(
         engine,
         pb.dir,
@@ -410,7 +435,7 @@ def _image(
         ref=image_ref,
         labels=labels,
         overrides=run.config.base_image_overrides,
-        on_line=lambda line: run.on_event(name, line),
+        on_line=lambda line: run.on_event(name, "output", line),
     )
     if built.overrides:
         result.messages.append(
@@ -429,13 +454,13 @@ def _image(
         result.image = Artifact(image_repo, version, raced.digest, Action.REUSED)
         result.messages.append(f"{image_ref} was published meanwhile from the same source")
         return raced.digest
-    run.on_event(name, f"pushing {image_ref}")
+    run.on_event(name, "push", f"pushing {image_ref}")
     digest = build.push_image(
         engine,
         image_ref,
         auth=build.registry_auth(run.config, run.config.registry),
         retries=run.config.push_retries,
-        on_line=lambda line: run.on_event(name, line),
+        on_line=lambda line: run.on_event(name, "output", line),
     )
     # Trust nothing: the digest the engine reported is used only once read back by digest.
     run.client.read_back(f"{image_repo}@{digest}")
@@ -448,11 +473,13 @@ def _check_same_source(ref: str, published: Published, local_hash: str) -> None:
     if published.source_hash == local_hash:
         return
     found = published.source_hash or "no source hash"
+    name = ref.rpartition(":")[0].rpartition("/")[2]  # <registry>/<repo>/<name>:<version>
     raise _RefusedError(
         str(
             ImmutableVersionError(
                 f"{ref} is already published ({published.digest}, {found}) from other content "
-                f"than this source ({local_hash}): the content changed, bump the version"
+                f"than this source ({local_hash}): the content changed, bump the version: "
+                f"{bump_command(name)}"
             )
         )
     )

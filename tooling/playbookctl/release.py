@@ -172,6 +172,7 @@ class _Releaser:
         self.opts = opts
         self.publisher = publisher
         self.log: Callable[[str], None] = log
+        self.on_event: Callable[[str, str, str], None] | None = None  # publish's progress
         self.repo = GitRepo(config.root)
         self.author = (
             opts.author_name or config.git_author_name,
@@ -334,6 +335,7 @@ class _Releaser:
             dry_run=False,
             commit=commit,
             source_repository=source_repository(self.config, self.repo, self.opts.remote),
+            **({"on_event": self.on_event} if self.on_event is not None else {}),
         )
 
     def verified(self, results: list[PublishResult], report: ReleaseReport) -> list[PublishResult]:
@@ -399,9 +401,13 @@ def release(
     *,
     publisher: Publisher | None = None,
     log: Callable[[str], None] | None = None,
+    on_event: Callable[[str, str, str], None] | None = None,
 ) -> ReleaseReport:
-    """Run a release; raises FatalError subclasses for what stops it."""
-    return _Releaser(config, opts, publisher, log or (lambda _m: None)).run()
+    """Run a release; raises FatalError subclasses for what stops it. `on_event` receives
+    publish's progress events (see publish.EventCallback)."""
+    releaser = _Releaser(config, opts, publisher, log or (lambda _m: None))
+    releaser.on_event = on_event
+    return releaser.run()
 
 
 def register_and_push(

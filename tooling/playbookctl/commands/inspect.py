@@ -34,7 +34,8 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def _human(rb: ReadBundle, out: TextIO) -> None:
+def report_bundle(rb: ReadBundle, out: TextIO) -> None:
+    """inspect's human summary (also printed by `try`)."""
     out.write(f"{rb.ref}\n")
     if rb.digest:
         out.write(f"  digest:      {rb.digest}\n  media type:  {rb.media_type}\n")
@@ -87,5 +88,5 @@ def run(args: argparse.Namespace, config: Config) -> int:
     config = config.with_overrides(**registry_overrides(args)).with_overrides(registry=ref.registry)
     with RegistryClient(config) as client:
         rb = read_bundle(client, args.ref)
-    (_json if args.format == "json" else _human)(rb, sys.stdout)
+    (_json if args.format == "json" else report_bundle)(rb, sys.stdout)
     return 1 if has_errors(rb.findings) else 0

@@ -1,4 +1,5 @@
-"""`playbookctl pipelinerun NAME`: print the PipelineRun Kubernaut would create for a registration.
+"""`playbookctl pipelinerun NAME`: print the PipelineRun Kubernaut would create for a registration
+(or, with --tried, for what `playbookctl try NAME` last published to the dev environment).
 
 Exit 0 with the PipelineRun on stdout; 1 (one message listing every bad value) when the values do
 not satisfy the workflow's parameter schema or NAME is not registered; 2 for usage errors.
@@ -14,6 +15,7 @@ from typing import Any
 import yaml
 
 from playbookctl.config import Config
+from playbookctl.errors import FatalError
 
 
 def register(subparsers: Any) -> None:
@@ -39,14 +41,46 @@ def register(subparsers: Any) -> None:
         help="the TARGET_RESOURCE: NAMESPACE/KIND/NAME, or KIND/NAME when cluster-scoped "
         "(default: from TARGET_RESOURCE_KIND/NAME/NAMESPACE params)",
     )
+    parser.add_argument(
+        "--tried",
+        action="store_true",
+        help="not a registration: the bundle `playbookctl try NAME` last published to the dev "
+        "environment, with the workflow as it was tried",
+    )
     parser.add_argument("--format", choices=("yaml", "json"), default="yaml")
     parser.set_defaults(func=run)
+
+
+def _tried(config: Config, name: str) -> Any:
+    from playbookctl.commands.dev import dev_package  # noqa: PLC0415
+    from playbookctl.pipelinerun import Registered  # noqa: PLC0415
+    from playbookctl.playbook import source_hash  # noqa: PLC0415
+
+    record = dev_package().load_try(config.root, name)
+    if record is None or not isinstance(record.get("workflow"), dict):
+        raise FatalError(
+            f"{name} has not been tried in the dev environment: run `playbookctl try {name}`"
+        )
+    directory = config.playbooks_dir / name
+    try:
+        changed = directory.is_dir() and source_hash(directory) != record.get("source_hash")
+    except FatalError:
+        changed = True
+    if changed:
+        print(
+            f"playbookctl: warning: playbooks/{name} changed since it was tried "
+            f"({record.get('version')}); `playbookctl try {name}` publishes the change",
+            file=sys.stderr,
+        )
+    return Registered(name, f"playbooks/{name}/workflow.yaml (tried)", record["workflow"])
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
     from playbookctl.pipelinerun import parse_params, pipelinerun  # noqa: PLC0415 - fast start
 
-    doc = pipelinerun(config, args.name, parse_params(args.param), args.target)
+    values = parse_params(args.param)
+    registered = _tried(config, args.name) if args.tried else None
+    doc = pipelinerun(config, args.name, values, args.target, registered=registered)
     if args.format == "json":
         json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -6,13 +6,13 @@ import argparse
 import os
 import re
 import sys
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from playbookctl.commands._common import add_registry_flags, registry_overrides
 from playbookctl.config import Config
 from playbookctl.errors import FatalError, GitError, UsageError
+from playbookctl.progress import PublishProgress
 
 if TYPE_CHECKING:
     from playbookctl.results import PublishResult
@@ -68,16 +68,19 @@ def run(args: argparse.Namespace, config: Config) -> int:
     config = config.with_overrides(**registry_overrides(args), jobs=args.jobs)
     commit = args.commit or head_commit(config.root)
     source_repository = args.source_repository or source_repository_url(config)
-    printer = _Progress(sys.stderr)
-    results = publish(
-        config,
-        args.names or None,
-        jobs=config.jobs,
-        dry_run=args.dry_run,
-        commit=commit,
-        source_repository=source_repository,
-        on_event=printer,
-    )
+    printer = PublishProgress(sys.stderr)
+    try:
+        results = publish(
+            config,
+            args.names or None,
+            jobs=config.jobs,
+            dry_run=args.dry_run,
+            commit=commit,
+            source_repository=source_repository,
+            on_event=printer,
+        )
+    finally:
+        printer.close()
     payload = dump_results(results)
     # The report first: if the file cannot be written, what was pushed is still on record.
     if args.format == "json":
@@ -102,21 +105,6 @@ def _check_writable(path: Path) -> None:
             if not parent.is_dir() or not os.access(parent, os.W_OK):
                 raise UsageError(f"--output {path}: {parent} is not a writable directory")
             return
-
-
-class _Progress:
-    """Progress lines on stderr, one per event, prefixed by the playbook (workers interleave)."""
-
-    def __init__(self, out: TextIO) -> None:
-        self.out = out
-        self._lock = threading.Lock()
-
-    def __call__(self, name: str, message: str) -> None:
-        if not message.strip():
-            return
-        with self._lock:
-            self.out.write(f"[{name}] {message}\n")
-            self.out.flush()
 
 
 def report_human(results: list[PublishResult], out: TextIO) -> None:

@@ -13,6 +13,7 @@ from playbookctl.commands._common import (
     registry_overrides,
 )
 from playbookctl.config import Config
+from playbookctl.progress import PublishProgress
 
 
 def register(subparsers: Any) -> None:
@@ -68,5 +69,14 @@ def run(args: argparse.Namespace, config: Config) -> int:
         author_name=args.author_name,
         author_email=args.author_email,
     )
-    report = release(config, opts, log=lambda m: print(f"release: {m}", file=sys.stderr))
+    progress = PublishProgress(sys.stderr, label="release")
+    try:
+        report = release(
+            config,
+            opts,
+            log=lambda m: progress.note(f"release: {m}"),
+            on_event=progress,
+        )
+    finally:
+        progress.close()
     return print_release_report(report, opts.remote, "not released")

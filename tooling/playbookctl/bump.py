@@ -1,0 +1,134 @@
+"""`playbookctl bump NAME [patch|minor|major]`: raise spec.version in workflow.yaml, in place.
+
+Only the version's characters change: ruamel.yaml's round-trip loader finds where the
+`spec.version` scalar starts (line and column), the scalar's extent is read from the text there
+(quoted or plain), and just those bytes are replaced. Comments, quoting, key order, blank lines,
+line endings and everything else stay byte-for-byte as they were; the file is replaced through
+a temp file and a rename, so a killed bump leaves the old file or the new one.
+
+Semver rules as `npm version` applies them: patch 1.2.3 -> 1.2.4, minor -> 1.3.0, major ->
+2.0.0; a pre-release is first released (1.3.0-rc.1: patch -> 1.3.0, minor -> 1.3.0 as well,
+major -> 2.0.0).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from playbookctl.config import Config
+from playbookctl.errors import FatalError, UsageError
+
+PARTS = ("patch", "minor", "major")
+_SEMVER = re.compile(
+    r"^(?P<major>0|[1-9]\d*)\.(?P<minor>0|[1-9]\d*)\.(?P<patch>0|[1-9]\d*)"
+    r"(?:-(?P<pre>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+(?P<build>[0-9A-Za-z.-]+))?$"
+)
+
+
+@dataclass(frozen=True)
+class Bumped:
+    file: str  # as shown to the user, relative to the root
+    old: str
+    new: str
+
+
+def bump_command(name: str, part: str = "patch") -> str:
+    """The exact command the `bump the version` refusals print."""
+    return f"playbookctl bump {name} {part}"
+
+
+def next_version(version: str, part: str) -> str:
+    m = _SEMVER.match(version)
+    if m is None:
+        raise FatalError(f"spec.version {version!r} is not semver (MAJOR.MINOR.PATCH)")
+    major, minor, patch = int(m["major"]), int(m["minor"]), int(m["patch"])
+    pre = m["pre"] is not None
+    if part == "major":
+        return f"{major}.0.0" if pre and minor == 0 and patch == 0 else f"{major + 1}.0.0"
+    if part == "minor":
+        return f"{major}.{minor}.0" if pre and patch == 0 else f"{major}.{minor + 1}.0"
+    if part == "patch":
+        return f"{major}.{minor}.{patch}" if pre else f"{major}.{minor}.{patch + 1}"
+    raise UsageError(f"{part!r}: expected one of {', '.join(PARTS)}")
+
+
+def _version_span(text: str, display: str) -> tuple[int, int, int]:
+    """(start, end, 1-based line) of the spec.version scalar's *content* in text."""
+    from ruamel.yaml import YAML  # noqa: PLC0415 - only bump needs the round-trip loader
+    from ruamel.yaml.error import YAMLError  # noqa: PLC0415
+
+    yaml = YAML(typ="rt")
+    try:
+        docs = list(yaml.load_all(text))
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise FatalError(f"{display}{where}: not valid YAML ({problem}); nothing changed") from None
+    workflow = next(
+        (d for d in docs if hasattr(d, "get") and d.get("kind") == "RemediationWorkflow"), None
+    )
+    if workflow is None:
+        raise FatalError(f"{display}: no RemediationWorkflow document; nothing changed")
+    spec = workflow.get("spec")
+    if not hasattr(spec, "lc") or "version" not in spec:
+        raise FatalError(f"{display}: the RemediationWorkflow has no spec.version; nothing changed")
+    line, col = spec.lc.value("version")
+    # ruamel counts lines by "\n" (a "\r\n" line keeps its "\r" at the end: no shift).
+    offset = sum(len(chunk) + 1 for chunk in text.split("\n")[:line]) + col
+    quote = text[offset] if text[offset] in "\"'" else ""
+    if quote:
+        end = text.find(quote, offset + 1)
+        if end < 0 or "\n" in text[offset:end] or "\\" in text[offset:end]:
+            raise FatalError(f"{display}:{line + 1}: spec.version is not a one-line simple string")
+        return offset + 1, end, line + 1
+    m = re.compile(r"[^\s#]+").match(text, offset)
+    if m is None or text[offset] in "|>&*!{[":
+        raise FatalError(f"{display}:{line + 1}: spec.version is not a plain or quoted scalar")
+    return offset, m.end(), line + 1
+
+
+def bump(config: Config, name: str, part: str = "patch") -> Bumped:
+    """Raise playbooks/NAME/workflow.yaml's spec.version by `part`; nothing else changes."""
+    if part not in PARTS:
+        raise UsageError(f"{part!r}: expected one of {', '.join(PARTS)}")
+    path = config.playbooks_dir / name / "workflow.yaml"
+    display = f"playbooks/{name}/workflow.yaml"
+    if not (config.playbooks_dir / name).is_dir():
+        raise FatalError(f"no playbook {name}: {config.playbooks_dir / name} does not exist")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise FatalError(f"{display}: cannot read: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FatalError(f"{display}: not UTF-8 (byte {exc.start}); nothing changed") from None
+    bom = "\ufeff" if text.startswith("\ufeff") else ""
+    body = text[len(bom) :]
+    start, end, line = _version_span(body, display)
+    old = body[start:end]
+    try:
+        new = next_version(old, part)
+    except FatalError as exc:
+        raise FatalError(f"{display}:{line}: {exc}; nothing changed") from None
+    out = (bom + body[:start] + new + body[end:]).encode("utf-8")
+    _replace(path, out)
+    return Bumped(display, old, new)
+
+
+def _replace(path: Path, data: bytes) -> None:
+    mode = path.stat().st_mode & 0o7777
+    fd, tmp = tempfile.mkstemp(prefix=".bump-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
