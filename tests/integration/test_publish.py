@@ -583,7 +583,7 @@ def test_a_bundle_tag_that_appears_while_we_build_is_adopted_only_if_it_is_ours(
     tag = f"{config.bundle_ref(name)}:1.0.0"
     pushed: list[str] = []
 
-    def race(who: str, message: str) -> None:
+    def race(who: str, _stage: str, message: str) -> None:
         # Just after our bundle is built, before its tag is checked again: the other one lands.
         if who != name or not message.startswith(f"bundle {tag} built"):
             return
