@@ -263,6 +263,28 @@ def test_a_blob_over_the_limit_is_refused_before_reading(direct: RegistryClient)
         direct.get_blob("faults/limit", sha256_digest(data), max_bytes=100_000)
 
 
+@pytest.mark.parametrize("size", [50_000, 5_000_000])
+def test_a_huge_registry_error_is_capped_to_one_line(
+    fault_proxy: FaultProxy, tmp_path: Path, size: int
+) -> None:
+    message = "first words\n" + "y" * size + "\nlast words"
+    body = json.dumps({"errors": [{"code": "DENIED", "message": message}]}).encode()
+    fault_proxy.fail_next(1, 400, body=body)
+    with (
+        RegistryClient(_cfg(tmp_path, fault_proxy.host)) as c,
+        pytest.raises(RegistryError) as err,
+    ):
+        c.get_manifest(f"{fault_proxy.host}/faults/loud:1")
+    text = str(err.value)
+    assert "\n" not in text
+    assert len(text) < 1500, len(text)
+    assert "HTTP 400" in text
+    if size < 60_000:  # the whole JSON within the 64 KiB read: head and tail both kept
+        assert "DENIED: first words" in text
+        assert text.endswith("last words)")
+        assert "characters cut" in text
+
+
 # -- proxies -------------------------------------------------------------------------------------
 
 

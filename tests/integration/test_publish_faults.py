@@ -5,6 +5,7 @@ and a stalled image upload ends within push-timeout."""
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from pathlib import Path
 
@@ -107,3 +108,29 @@ def test_a_stalled_image_upload_ends_publish_within_push_timeout(
     assert elapsed < 8.0 + 30.0, elapsed
     assert r.bundle is not None
     assert r.bundle.action is not Action.PUSHED
+
+
+def test_a_build_printing_one_50_mb_line_keeps_the_result_small(
+    config: Config, docker_engine: str
+) -> None:
+    containerfile = config.playbooks_dir / "restart-deployment" / "Containerfile"
+    text = containerfile.read_text()
+    loud = "RUN head -c 50000000 /dev/zero | tr '\\000' x; echo; exit 3\n"
+    lines = text.splitlines(keepends=True)
+    containerfile.write_text(lines[0] + loud + "".join(lines[1:]))
+    seen: list[str] = []
+    (r,) = publish(
+        config,
+        ["restart-deployment"],
+        jobs=1,
+        dry_run=True,  # a build that fails never reaches the registry anyway
+        commit=COMMIT,
+        source_repository="",
+        docker_host=docker_engine,
+        on_event=lambda _name, line: seen.append(line),
+    )
+    assert r.status is Action.FAILED
+    assert r.error is not None
+    assert "characters cut" in r.error
+    assert len(json.dumps(r.to_json())) < 30_000
+    assert max(len(line) for line in seen) < 30_000

@@ -49,6 +49,7 @@ class Fault:
     drop: bool = False  # close the connection without answering
     partial_body: bool = False  # (with drop) read half the request body first
     retry_after: str | None = None
+    body: bytes | None = None  # (with status) the answer's body
     corrupt: bool = False  # forward, but flip a byte of the response body
     stall: float | None = None  # hold the request this long (unread), then drop it
     drip: float | None = None  # forward, sending the body one byte per `drip` seconds
@@ -114,11 +115,18 @@ class FaultProxy:
     # -- control ---------------------------------------------------------------------------------
 
     def fail_next(
-        self, n: int, status: int = 500, *, retry_after: str | None = None, match: Match = _any
+        self,
+        n: int,
+        status: int = 500,
+        *,
+        retry_after: str | None = None,
+        match: Match = _any,
+        body: bytes | None = None,
     ) -> None:
-        """Answer the next n matching requests with `status`."""
+        """Answer the next n matching requests with `status` (and `body`, default a short
+        distribution error)."""
         with self._lock:
-            self._faults.append(Fault(match, n, status=status, retry_after=retry_after))
+            self._faults.append(Fault(match, n, status=status, retry_after=retry_after, body=body))
 
     def drop_next(self, n: int, *, match: Match = _any, partial_body: bool = False) -> None:
         """Close the connection on the next n matching requests (n=-1: forever)."""
@@ -248,9 +256,8 @@ class FaultProxy:
                 headers["Retry-After"] = fault.retry_after
             with self._lock:
                 self.log.append((method, path, fault.status))
-            self._reply(
-                h, fault.status, b'{"errors":[{"code":"UNAVAILABLE","message":"x"}]}', headers
-            )
+            default = b'{"errors":[{"code":"UNAVAILABLE","message":"x"}]}'
+            self._reply(h, fault.status, default if fault.body is None else fault.body, headers)
             return
         if fault is not None and fault.swallow:
             digest = "sha256:" + hashlib.sha256(body).hexdigest()

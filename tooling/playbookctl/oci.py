@@ -63,7 +63,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from playbookctl.config import Config
-from playbookctl.errors import RegistryError
+from playbookctl.errors import RegistryError, cap_text
 
 log = logging.getLogger("playbookctl.oci")
 
@@ -88,6 +88,7 @@ MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 # registry's error codes fit in far less, and a hostile body must not grow our memory.
 MAX_OTHER_BYTES = 64 * 1024
 MAX_BLOB_BYTES = 16 * 1024 * 1024  # the largest blob get_blob reads unless told otherwise
+ERROR_TEXT_LIMIT = 1000  # a registry's error messages in ours: head and tail kept, the cut counted
 _CHUNK = 64 * 1024
 
 _DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
@@ -217,7 +218,11 @@ class _WatchedAdapter(HTTPAdapter):
 
     def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
         manager = super().proxy_manager_for(proxy, **kwargs)
-        manager.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+        if not proxy.lower().startswith("socks"):  # SOCKS has connection classes of its own
+            manager.pool_classes_by_scheme = {
+                "http": _WatchedHTTPPool,
+                "https": _WatchedHTTPSPool,
+            }
         return manager
 
 
@@ -510,10 +515,10 @@ def _error_detail(resp: requests.Response) -> str:
         errors = resp.json().get("errors", [])
         parts = [f"{e.get('code', '')}: {e.get('message', '')}".strip(": ") for e in errors]
         if parts:
-            return "; ".join(parts)[:300]
+            return cap_text(" ".join("; ".join(parts).split()), ERROR_TEXT_LIMIT)
     except (ValueError, AttributeError):
         pass
-    return resp.reason or ""
+    return cap_text(" ".join((resp.reason or "").split()), ERROR_TEXT_LIMIT)
 
 
 class _SendFailedError(Exception):
