@@ -154,6 +154,8 @@ def test_pr_workflow_has_the_required_jobs() -> None:
     assert "--base" in plan
     assert "--forbid-generated-changes" in plan
     assert any("publish --dry-run" in r for r in runs)
+    # registry/ is proven on every pull request: no hand edit, the kustomization builds.
+    assert ".venv/bin/playbookctl verify --offline" in runs
 
 
 def test_release_workflow_least_privilege_and_serialised_register() -> None:
@@ -166,6 +168,8 @@ def test_release_workflow_least_privilege_and_serialised_register() -> None:
     assert jobs["publish"]["permissions"] == {"contents": "read", "packages": "write"}
     assert jobs["register"]["permissions"] == {"contents": "write"}
     assert jobs["register"]["concurrency"]["cancel-in-progress"] is False
+    # Without it GitHub cancels a pending register when a newer one queues (May 2026).
+    assert jobs["register"]["concurrency"]["queue"] == "max"
     assert jobs["publish"]["needs"] == "plan"
     assert set(jobs["register"]["needs"]) == {"plan", "publish"}
     assert jobs["publish"]["if"] == "needs.plan.outputs.has-work == 'true'"
@@ -174,3 +178,14 @@ def test_release_workflow_least_privilege_and_serialised_register() -> None:
         "${{ !cancelled() && needs.plan.outputs.has-changes == 'true' }}"
     )
     assert jobs["publish"]["strategy"]["matrix"] == "${{ fromJSON(needs.plan.outputs.matrix) }}"
+
+
+def test_publish_job_publishes_what_its_matrix_entry_names() -> None:
+    """One playbook per job, or a batch of them beyond GitHub's 256-job matrix limit: the step
+    publishes matrix.playbooks and names its result file after the entry."""
+    publish = _load(WORKFLOWS / "release.yaml")["jobs"]["publish"]
+    step = next(s for s in publish["steps"] if "publish" in s.get("run", ""))
+    assert step["env"]["PLAYBOOKS"] == "${{ matrix.playbooks }}"
+    assert step["env"]["JOB_NAME"] == "${{ matrix.name }}"
+    assert step["run"].startswith(".venv/bin/playbookctl publish $PLAYBOOKS ")
+    assert '"publish-results/$JOB_NAME.json"' in step["run"]

@@ -211,6 +211,25 @@ def find_root(start: Path | None = None) -> Path:
     return here
 
 
+_OWNER_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?")
+
+
+def github_defaults(config: Config, env: dict[str, str]) -> Config:
+    """On GitHub (GITHUB_REPOSITORY=owner/name), images and bundles default to the repository
+    owner's packages, `<owner>/kubernaut-playbooks/images` and `.../bundles`: a workflow's token
+    can push only to its own owner's packages. A value in pyproject.toml, PLAYBOOKCTL_* or a
+    flag still wins (they are applied on top)."""
+    owner = env.get("GITHUB_REPOSITORY", "").partition("/")[0]
+    if not _OWNER_RE.fullmatch(owner):
+        return config
+    owner = owner.lower()  # ghcr.io refuses upper-case repository names
+    return replace(
+        config,
+        image_repo=f"{owner}/{config.image_repo}",
+        bundle_repo=f"{owner}/{config.bundle_repo}",
+    )
+
+
 def load_config(root: Path | None = None, env: dict[str, str] | None = None) -> Config:
     env = dict(os.environ) if env is None else env
     if root is None:
@@ -244,7 +263,7 @@ def load_config(root: Path | None = None, env: dict[str, str] | None = None) -> 
             f"{py}: unknown [tool.playbookctl] setting(s): {', '.join(unknown)} "
             f"(known: {', '.join(sorted(known))})"
         )
-    base = Config(root=root)
+    base = github_defaults(Config(root=root), env)
     values: dict[str, Any] = {}
     for key, f in known.items():
         default = getattr(base, f.name)
