@@ -24,6 +24,8 @@ kind: ActionType
 metadata:
   name: restart-deployment
   namespace: kubernaut-system
+  annotations:
+    argocd.argoproj.io/sync-wave: "-2"
 spec:
   name: RestartDeployment
   description:

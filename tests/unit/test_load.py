@@ -43,6 +43,30 @@ def test_load_text_findings(text: str, expected: list[tuple[str, int, int]]) -> 
     assert all(f.file == "f.yaml" and f.message for f in result.findings)
 
 
+@pytest.mark.parametrize(
+    ("text", "line", "column"),
+    [
+        ("\tkey: 1\n", 1, 1),
+        ("a:\n\tb: 1\n", 2, 1),
+        ("a:\n  b: 1\n\tc: 2\n", 3, 1),
+        ("a:\n  - x\n\t- y\n", 3, 1),
+        ("a: |\n  x\n\ty\n", 3, 1),
+        ("a:\n \tb: 1\n", 2, 2),
+    ],
+)
+def test_tab_indentation_says_tab(text: str, line: int, column: int) -> None:
+    (finding,) = load_text(text, "f.yaml").findings
+    assert (finding.rule, finding.line, finding.column) == ("load.syntax", line, column)
+    assert "tab" in finding.message
+    assert "spaces" in finding.message
+
+
+def test_a_tab_inside_a_value_is_no_indentation_problem() -> None:
+    assert load_text('a: "x\ty"\nb: c\td\n', "f.yaml").findings == []
+    (finding,) = load_text("a: b\tc: d\n", "f.yaml").findings
+    assert "tab" not in finding.message
+
+
 def test_bomb_message_names_the_bound() -> None:
     (finding,) = load_text(BOMB, "f.yaml").findings
     assert str(MAX_ALIAS_EXPANSION) in finding.message

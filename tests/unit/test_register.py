@@ -262,10 +262,15 @@ def test_playbook_without_rbac(root: Path) -> None:
 
 def test_action_type_without_sync_wave_is_refused(root: Path) -> None:
     at = root / "registry" / "action-types" / "restart-deployment.yaml"
-    at.write_text(at.read_text().replace('    argocd.argoproj.io/sync-wave: "-2"\n', ""))
+    at.write_text(at.read_text().replace('sync-wave: "-2"', 'sync-wave: "0"'))
     write_playbook(root, "alpha", "1.0.0")
     config = load_config(root)
-    with pytest.raises(FatalError, match=r"ActionType RestartDeployment must carry .*sync-wave"):
+    # lint's own finding (the action-type.sync-wave rule), with its file and line
+    with pytest.raises(
+        FatalError,
+        match=r"registry/action-types/restart-deployment\.yaml:7:35: \[action-type\.sync-wave\] "
+        r'ActionType must carry the annotation argocd\.argoproj\.io/sync-wave: "-2" .*found \'0\'',
+    ):
         register(config, [result_for(config, "alpha")])
     assert not (root / "registry" / "kustomization.yaml").exists()
 

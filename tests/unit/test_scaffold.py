@@ -157,7 +157,12 @@ def test_scaffold_creates_a_consistent_playbook(tmp_path: Path) -> None:
 
     at = yaml.safe_load(result.action_type_file.read_text())
     assert at["kind"] == "ActionType"
-    assert at["metadata"] == {"name": "fix-thing", "namespace": "kubernaut-system"}
+    assert at["metadata"] == {
+        "name": "fix-thing",
+        "namespace": "kubernaut-system",
+        # what register refuses without (issue 8): Argo CD syncs ActionTypes first
+        "annotations": {"argocd.argoproj.io/sync-wave": "-2"},
+    }
     assert at["spec"]["name"] == "FixThing"
     assert at["spec"]["description"]["what"] == "Fix the thing."
 

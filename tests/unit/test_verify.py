@@ -201,7 +201,7 @@ CASES = [
     (
         "bad ActionType",
         {"action-types/restart-deployment.yaml": ACTION_TYPE.replace("status", "x") + "owner: x\n"},
-        [("registry/action-types/restart-deployment.yaml", "action-type.unknown-field", 11)],
+        [("registry/action-types/restart-deployment.yaml", "action-type.unknown-field", 13)],
     ),
 ]
 

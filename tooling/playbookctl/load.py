@@ -264,6 +264,19 @@ def _decode(raw: bytes, file: str) -> tuple[str | None, list[Finding]]:
     return text, []
 
 
+TAB_MESSAGE = "a tab character in the indentation: YAML indents with spaces only"
+
+
+def _tab_at(text: str, line: int, column: int) -> bool:
+    """Whether the scanner stopped on a tab in a line's indentation (it reports that as a
+    character that 'cannot start any token', which names neither the tab nor the fix)."""
+    lines = text.split("\n")
+    if not 0 < line <= len(lines):
+        return False
+    indent = lines[line - 1][:column]
+    return "\t" in indent and not indent.replace("\t", "").replace(" ", "")
+
+
 def load_text(text: str, file: str) -> LoadResult:
     findings: list[Finding] = []
     documents: list[Document] = []
@@ -275,6 +288,8 @@ def load_text(text: str, file: str) -> LoadResult:
         problem = exc.problem or "invalid YAML"
         if exc.context:
             problem = f"{exc.context}: {problem}"
+        if _tab_at(text, line, col):
+            problem = TAB_MESSAGE
         return LoadResult(
             file, [], [Finding("load.syntax", Severity.ERROR, file, line, col, problem)]
         )

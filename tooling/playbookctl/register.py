@@ -24,8 +24,8 @@ import yaml
 from playbookctl.config import Config
 from playbookctl.crashpoints import crash_point
 from playbookctl.errors import FatalError
-from playbookctl.findings import Severity
-from playbookctl.lint.action_type import action_type_files, load_action_types
+from playbookctl.findings import Finding, Severity
+from playbookctl.lint.action_type import SYNC_WAVE, action_type_files, load_action_types
 from playbookctl.lint.workflow import check_workflow
 from playbookctl.load import Document, LoadResult, load_text
 from playbookctl.playbook import discover, is_playbook_dir, load_playbook, source_hash
@@ -37,10 +37,9 @@ ANN_SOURCE_COMMIT = ANNOTATION_PREFIX + "source-commit"
 ANN_SOURCE_HASH = ANNOTATION_PREFIX + "source-hash"
 ANN_SOURCE_REPOSITORY = ANNOTATION_PREFIX + "source-repository"
 ANN_IMAGE = ANNOTATION_PREFIX + "image"
-SYNC_WAVE = "argocd.argoproj.io/sync-wave"
-# Argo CD applies lower waves first and prunes in reverse: ActionTypes exist before the RBAC and
-# workflows that need them, and workflows go before the ActionTypes they name.
-WAVE_ACTION_TYPE = "-2"
+# Argo CD applies lower waves first and prunes in reverse: ActionTypes (wave -2, authored and
+# checked by the action-type.sync-wave rule) exist before the RBAC and workflows that need them,
+# and workflows go before the ActionTypes they name.
 WAVE_RBAC = "-1"
 WAVE_WORKFLOW = "0"
 WORKFLOWS = "workflows"
@@ -556,17 +555,18 @@ def _validate(config: Config, name: str, text: str, action_types: dict[str, Any]
     )
 
 
-def _check_action_type_waves(action_types: dict[str, Any]) -> None:
-    """ActionTypes are authored, so their sync wave is too; without it Argo CD could apply a
-    workflow before the ActionType it names (and prune them in the wrong order)."""
-    for name, doc in sorted(action_types.items()):
-        wave = doc.get(("metadata", "annotations", SYNC_WAVE))
-        if wave != WAVE_ACTION_TYPE:
-            raise FatalError(
-                f"{doc.file}: ActionType {name} must carry the annotation {SYNC_WAVE}: "
-                f'"{WAVE_ACTION_TYPE}" (ActionTypes sync before RBAC and workflows), '
-                f"found {wave!r}"
-            )
+def _check_action_types(findings: Sequence[Finding]) -> None:
+    """registry/action-types/ is synced as it stands: an ActionType that `playbookctl lint`
+    rejects (no sync wave, invalid, duplicated) would fail the whole Argo CD sync, so nothing is
+    registered over it. The findings are lint's own (`load_action_types`), reported the same way."""
+    errors = [f for f in findings if f.severity is Severity.ERROR]
+    if errors:
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more; run playbookctl lint)" if len(errors) > 1 else ""
+        raise FatalError(
+            f"refusing to register: {first.file}:{first.line}:{first.column}: "
+            f"[{first.rule}] {first.message}{more}"
+        )
 
 
 def register(
@@ -584,8 +584,8 @@ def register(
     Registrations of playbooks that no longer exist are removed. Nothing is written unless every
     generated manifest is valid.
     """
-    action_types, _ = load_action_types(config)
-    _check_action_type_waves(action_types)
+    action_types, action_type_findings = load_action_types(config)
+    _check_action_types(action_type_findings)
     present = {n for n in discover(config) if is_playbook_dir(config.playbooks_dir / n)}
     existing_files = workflow_files(config)
     outcome = RegisterOutcome()

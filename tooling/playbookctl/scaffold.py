@@ -18,6 +18,7 @@ from pathlib import Path
 
 from playbookctl.config import Config
 from playbookctl.errors import FatalError, UsageError
+from playbookctl.lint.action_type import SYNC_WAVE, WAVE_ACTION_TYPE
 from playbookctl.load import load_file
 from playbookctl.playbook import NAME_RE
 
@@ -291,12 +292,15 @@ def render_dockerignore() -> str:
 def render_action_type(action_type: str, description: str | None, config: Config) -> str:
     what = description or f"TODO: say what the {action_type} action does."
     return f"""\
-# File and metadata.name: the kebab-case form of spec.name.
+# File and metadata.name: the kebab-case form of spec.name. The sync wave makes Argo CD apply
+# it before the RBAC and workflows naming it (and prune it after them).
 apiVersion: kubernaut.ai/v1alpha1
 kind: ActionType
 metadata:
   name: {kebab_case(action_type)}
   namespace: {config.workflow_namespace}
+  annotations:
+    {SYNC_WAVE}: "{WAVE_ACTION_TYPE}"
 spec:
   name: {action_type}
   description:

@@ -39,23 +39,43 @@ CASES = [
     (
         "spec name not PascalCase",
         src(("name: RestartDeployment", "name: restart-deployment")),
-        [("action-type.name", 7)],
+        [("action-type.name", 9)],
     ),
     (
         "spec name too long",
         src(("name: RestartDeployment", "name: R" + "x" * 255)),
-        [("action-type.name", 7)],
+        [("action-type.name", 9)],
     ),
-    ("spec name a number", src(("name: RestartDeployment", "name: 12")), [("action-type.name", 7)]),
-    ("spec name missing", src(("  name: RestartDeployment\n", "")), [("action-type.name", 6)]),
+    ("spec name a number", src(("name: RestartDeployment", "name: 12")), [("action-type.name", 9)]),
+    ("spec name missing", src(("  name: RestartDeployment\n", "")), [("action-type.name", 8)]),
     (
         "what missing",
         src(("    what: Rolling restart of a Deployment\n", "")),
-        [("action-type.description", 8)],
+        [("action-type.description", 10)],
     ),
     ("description optional fields", VALID + "    whenNotToUse: x\n    preconditions: y\n", []),
-    ("unknown field", VALID + "    owner: x\n", [("action-type.unknown-field", 11)]),
-    ("status", VALID + "status:\n  registered: true\n", [("action-type.status", 11)]),
+    ("unknown field", VALID + "    owner: x\n", [("action-type.unknown-field", 13)]),
+    ("status", VALID + "status:\n  registered: true\n", [("action-type.status", 13)]),
+    (
+        "sync wave missing (no annotations)",
+        src(('  annotations:\n    argocd.argoproj.io/sync-wave: "-2"\n', "")),
+        [("action-type.sync-wave", 3)],
+    ),
+    (
+        "sync wave missing (other annotations)",
+        src(('argocd.argoproj.io/sync-wave: "-2"', "owner: team")),
+        [("action-type.sync-wave", 6)],
+    ),
+    (
+        "sync wave wrong",
+        src(('sync-wave: "-2"', 'sync-wave: "0"')),
+        [("action-type.sync-wave", 7)],
+    ),
+    (
+        "sync wave not a string",
+        src(('sync-wave: "-2"', "sync-wave: -2")),
+        [("action-type.sync-wave", 7), ("action-type.metadata", 7)],
+    ),
 ]
 
 
@@ -104,12 +124,12 @@ def test_load_action_types_reports_problems(tmp_path: Path) -> None:
     assert list(found) == ["RestartDeployment", "bad_name"]  # present, but reported
     assert sorted((f.file, f.rule, f.line) for f in findings) == [
         ("registry/action-types/b.yaml", "action-type.duplicate", 4),
-        ("registry/action-types/b.yaml", "action-type.duplicate", 7),
+        ("registry/action-types/b.yaml", "action-type.duplicate", 9),
         ("registry/action-types/c.yaml", "load.syntax", 2),
-        ("registry/action-types/d.yaml", "action-type.name", 7),
+        ("registry/action-types/d.yaml", "action-type.name", 9),
     ]
-    dup = next(f for f in findings if f.line == 7 and f.rule == "action-type.duplicate")
-    assert "registry/action-types/a.yaml:7" in dup.message
+    dup = next(f for f in findings if f.line == 9 and f.rule == "action-type.duplicate")
+    assert "registry/action-types/a.yaml:9" in dup.message
 
 
 def test_load_action_types_without_directory(tmp_path: Path) -> None:

@@ -387,7 +387,12 @@ def test_every_crd_spec_field_is_in_our_schema(repo_root: Path) -> None:
 ACTION_TYPE = {
     "apiVersion": "kubernaut.ai/v1alpha1",
     "kind": "ActionType",
-    "metadata": {"name": "restart-deployment", "namespace": "kubernaut-system"},
+    "metadata": {
+        "name": "restart-deployment",
+        "namespace": "kubernaut-system",
+        # not the CRD's rule but this repository's (action-type.sync-wave)
+        "annotations": {"argocd.argoproj.io/sync-wave": "-2"},
+    },
     "spec": {"name": "RestartDeployment", "description": {"what": "a", "whenToUse": "b"}},
 }
 AT_CASES = [

@@ -1,8 +1,14 @@
 """`action-type.*` rules: the ActionType resources of registry/action-types/ (contract section 3).
 
 Structure is checked by schemas/actiontype.schema.json; the rules here add the namespace, the
-Kubernetes name of the object, and uniqueness across the directory (the cluster's webhook looks
-ActionTypes up by spec.name, so two with one name would make a workflow's reference ambiguous).
+Kubernetes name of the object, the Argo CD sync wave, and uniqueness across the directory (the
+cluster's webhook looks ActionTypes up by spec.name, so two with one name would make a workflow's
+reference ambiguous).
+
+- action-type.sync-wave: `argocd.argoproj.io/sync-wave: "-2"`. Argo CD applies lower waves first
+  and prunes in reverse, so an ActionType exists before the RBAC (-1) and workflows (0) naming it
+  and outlives them on a prune. `playbookctl register` refuses a registry without it, through this
+  same rule (register.py calls `load_action_types`).
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ SCHEMA = "actiontype"
 DNS_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 DNS_SUBDOMAIN_MAX = 253
 SUFFIXES = (".yaml", ".yml")
+SYNC_WAVE = "argocd.argoproj.io/sync-wave"
+WAVE_ACTION_TYPE = "-2"
 
 _RULES: tuple[tuple[YamlPath, str], ...] = (
     (("apiVersion",), "action-type.api-version"),
@@ -74,7 +82,33 @@ def check_action_type(doc: Document, *, namespace: str = "kubernaut-system") -> 
                 f"ActionTypes beside the workflows), not {ns!r}",
             )
         )
+    if isinstance(doc.data, dict) and doc.data.get("kind") == KIND:
+        out.extend(_sync_wave(doc))
     return schema_findings(doc, SCHEMA, rule_for, unknown_message=_unknown_message) + out
+
+
+def _sync_wave(doc: Document) -> list[Finding]:
+    annotations = doc.get(("metadata", "annotations"))
+    wave = annotations.get(SYNC_WAVE) if isinstance(annotations, dict) else None
+    if wave == WAVE_ACTION_TYPE:
+        return []
+    if isinstance(annotations, dict) and SYNC_WAVE in annotations:
+        path: YamlPath = ("metadata", "annotations", SYNC_WAVE)
+    elif isinstance(annotations, dict):
+        path = ("metadata", "annotations")
+    else:
+        path = ("metadata",)
+    found = "no such annotation" if wave is None else f"found {wave!r}"
+    return [
+        doc.finding(
+            "action-type.sync-wave",
+            path,
+            f'ActionType must carry the annotation {SYNC_WAVE}: "{WAVE_ACTION_TYPE}" (Argo CD '
+            "applies it before the RBAC and workflows naming it, and prunes it after them); "
+            f"{found}",
+            at_key=wave is None,
+        )
+    ]
 
 
 def _display(path: Path, root: Path) -> str:
