@@ -127,7 +127,7 @@ def test_a_build_printing_one_50_mb_line_keeps_the_result_small(
         commit=COMMIT,
         source_repository="",
         docker_host=docker_engine,
-        on_event=lambda _name, line: seen.append(line),
+        on_event=lambda *event: seen.append(str(event[-1])),
     )
     assert r.status is Action.FAILED
     assert r.error is not None
