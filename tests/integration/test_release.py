@@ -26,7 +26,7 @@ from playbookctl.gitrepo import GitRepo
 from playbookctl.oci import RegistryClient
 from playbookctl.playbook import source_hash
 from playbookctl.publish import publish
-from playbookctl.register import GENERATED_PATHS, read_registrations, register
+from playbookctl.register import GENERATED_PATHS, register
 from playbookctl.release import (
     TRAILER,
     ReleaseOptions,
@@ -37,7 +37,14 @@ from playbookctl.release import (
 )
 from playbookctl.results import Action, PublishResult, dump_results
 from playbookctl_dev.registry import LocalRegistry
-from tests.support.gitrepos import TEST_BASE_IMAGE, MakeRepo, PlaybookRepo, arm_racing_push, git
+from tests.support.gitrepos import (
+    TEST_BASE_IMAGE,
+    MakeRepo,
+    PlaybookRepo,
+    arm_racing_push,
+    git,
+    read_registrations,
+)
 
 pytestmark = pytest.mark.integration
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from playbookctl.config import Config
+from playbookctl.register import Registration, parse_registration, workflow_files
 from playbookctl_dev.sample_repo import BASE_IMAGE, write_action_type, write_playbook
 
 # The pinned base of the generated playbooks; tests map it to a locally built image through
@@ -174,3 +176,13 @@ def arm_racing_push(playbook_repo: PlaybookRepo, other: PlaybookRepo) -> str:
 
 def dedent(text: str) -> str:
     return textwrap.dedent(text).lstrip("\n")
+
+
+def read_registrations(config: Config) -> dict[str, Registration]:
+    """Every registration under registry/workflows/, parsed (what a release left)."""
+    out: dict[str, Registration] = {}
+    for name, path in workflow_files(config).items():
+        reg = parse_registration(path.read_bytes(), name)
+        if reg is not None:
+            out[name] = reg
+    return out

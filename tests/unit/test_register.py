@@ -20,11 +20,10 @@ from playbookctl.register import (
     SYNC_WAVE,
     RegisterAction,
     parse_registration,
-    read_registrations,
     register,
 )
 from playbookctl.results import Action, Artifact, PublishResult
-from tests.support.gitrepos import PYPROJECT, write_action_type, write_playbook
+from tests.support.gitrepos import PYPROJECT, read_registrations, write_action_type, write_playbook
 
 COMMIT_A = "a" * 40
 COMMIT_B = "b" * 40

@@ -226,11 +226,6 @@ class GitRepo:
         with _errors(f"cannot list commits {base}..{head}"):
             return str(self._git.rev_list(f"{base}..{head}")).split()
 
-    def commits_touching(self, base: str, head: str, paths: Sequence[str]) -> list[str]:
-        """Commits reachable from head but not from base that change any of paths."""
-        with _errors(f"cannot list commits {base}..{head}"):
-            return str(self._git.rev_list(f"{base}..{head}", "--", *paths)).split()
-
     def remote_url(self, remote: str = "origin") -> str | None:
         try:
             return str(self._git.remote("get-url", remote)).strip() or None
@@ -450,19 +445,3 @@ def _porcelain_line(out: str, ref: str) -> tuple[str, str] | None:
         if len(parts) >= 3 and parts[1].endswith(":" + ref):
             return parts[0][:1] or " ", parts[2].strip()
     return None
-
-
-def init_bare(path: Path, branch: str = "main") -> Path:
-    """Create a bare repository (a remote for demos and tests)."""
-    with _errors(f"cannot create a bare repository at {path}"):
-        git.Repo.init(path, bare=True, initial_branch=branch)
-    return path
-
-
-def clone(url: str, dest: Path, branch: str | None = None) -> GitRepo:
-    with _errors(f"cannot clone {url}"):
-        if branch:
-            git.Repo.clone_from(url, dest, branch=branch)
-        else:
-            git.Repo.clone_from(url, dest)
-    return GitRepo(dest)

@@ -55,11 +55,10 @@ from playbookctl.playbook import Playbook, discover, load_playbook, source_hash
 from playbookctl.render import RenderedPipeline, render_pipeline
 from playbookctl.results import Action, Artifact, PublishResult
 
-# (playbook name, stage, message); stage is one of STAGES. Run-wide events have name "".
+# (playbook name, stage, message); run-wide events have name "". Stages: lint (the gate over
+# all playbooks), build and push (the image), bundle (render, push, read back), output (a line
+# of the engine's build or push output), done (the message is the final status).
 EventCallback = Callable[[str, str, str], None]
-# lint: the gate over all playbooks; build/push: the image; bundle: render, push, read back;
-# output: a line of the engine's build or push output; done: the message is the status.
-STAGES = ("lint", "build", "push", "bundle", "output", "done")
 # Dry runs validate the rendered Pipeline without a pushed image: a digest of the right shape.
 DRY_RUN_DIGEST = "sha256:" + "0" * 64
 MAX_SHOWN_FINDINGS = 5

@@ -161,15 +161,6 @@ def workflow_files(config: Config) -> dict[str, Path]:
     return {p.stem: p for p in sorted(base.glob("*.yaml")) if p.is_file()}
 
 
-def read_registrations(config: Config) -> dict[str, Registration]:
-    out: dict[str, Registration] = {}
-    for name, path in workflow_files(config).items():
-        reg = parse_registration(path.read_bytes(), name)
-        if reg is not None:
-            out[name] = reg
-    return out
-
-
 # -- rendering ----------------------------------------------------------------------------------
 
 try:  # libyaml: an order of magnitude faster, same output for these options

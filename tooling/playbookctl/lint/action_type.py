@@ -21,7 +21,6 @@ from playbookctl.findings import Finding
 from playbookctl.lint.schema import schema_findings
 from playbookctl.load import Document, YamlPath, load_file
 
-API_VERSION = "kubernaut.ai/v1alpha1"
 KIND = "ActionType"
 SCHEMA = "actiontype"
 DNS_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")

@@ -21,7 +21,6 @@ from playbookctl.lint import re2
 from playbookctl.lint.schema import dotted, load_schema, quote_hint, schema_findings
 from playbookctl.load import Document, YamlPath
 
-API_VERSION = "kubernaut.ai/v1alpha1"
 KIND = "RemediationWorkflow"
 SCHEMA = "remediationworkflow"
 ENGINE = "tekton"

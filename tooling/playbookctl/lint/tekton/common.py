@@ -358,13 +358,6 @@ def param_spec_type(spec: Any) -> str:
     return value_type(spec["default"])
 
 
-def param_specs(params: Any) -> list[tuple[int, dict[str, Any]]]:
-    """The well-formed entries of a params list, with their index."""
-    if not isinstance(params, list):
-        return []
-    return [(i, p) for i, p in enumerate(params) if isinstance(p, dict)]
-
-
 def object_keys(spec: Any) -> list[str]:
     """The declared keys of an object ParamSpec (its properties)."""
     if not isinstance(spec, dict):

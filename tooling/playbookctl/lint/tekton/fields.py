@@ -432,10 +432,6 @@ def table_for(api_version: str) -> Table:
     return _TABLES["v1beta1"] if api_version.rsplit("/", 1)[-1] == "v1beta1" else _TABLES["v1"]
 
 
-def known_types() -> frozenset[str]:
-    return frozenset(_TABLES["v1"]) | frozenset(_TABLES["v1beta1"])
-
-
 # --- scalar decoders -----------------------------------------------------------------------------
 
 _GO_TYPE = {
