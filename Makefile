@@ -13,8 +13,9 @@ CONSTRAINTS := tooling/constraints.txt
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the tests and the demo run for real: an OCI registry, a Docker engine,
-# busybox for the locally made base image, htpasswd for the login-registry test.
-SYSTEM_PACKAGES := docker-registry docker.io busybox-static apache2-utils git ca-certificates
+# busybox for the locally made base image, htpasswd for the login-registry test, Lua 5.1
+# (Argo CD's dialect) for the test of the ActionType health check.
+SYSTEM_PACKAGES := docker-registry docker.io busybox-static apache2-utils git lua5.1 ca-certificates
 PYTEST_ARGS ?=
 
 .PHONY: help
@@ -29,6 +30,7 @@ system-deps: ## install the Debian packages the tests and demo need (skips what 
 	command -v busybox >/dev/null || missing="$$missing busybox-static"; \
 	command -v htpasswd >/dev/null || missing="$$missing apache2-utils"; \
 	command -v git >/dev/null || missing="$$missing git"; \
+	command -v lua5.1 >/dev/null || missing="$$missing lua5.1"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq; \

@@ -3,6 +3,8 @@ syncs it."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -130,3 +132,81 @@ def test_everything_in_registry_is_allowed(repo_root: Path, project: dict[str, A
                 continue
             assert key in allowed_ns, f"{path}: {key} not allowed by the project"
             assert doc["metadata"].get("namespace", "kubernaut-system") in namespaces, path
+
+
+HEALTH_KEY = "resource.customizations.health.kubernaut.ai_ActionType"
+
+
+def _lua_literal(value: Any) -> str:
+    """A Python value (from YAML) as a Lua table constructor, the way Argo CD hands `obj` in."""
+    if value is None:
+        return "nil"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        return '"' + escaped + '"'
+    if isinstance(value, dict):
+        return (
+            "{"
+            + ", ".join(f"[{_lua_literal(k)}] = {_lua_literal(v)}" for k, v in value.items())
+            + "}"
+        )
+    return "{" + ", ".join(_lua_literal(v) for v in value) + "}"
+
+
+def _health(script: str, obj: dict[str, Any]) -> tuple[str, str]:
+    lua = shutil.which("lua5.1")
+    if lua is None:
+        pytest.fail("lua5.1 is not installed (make system-deps installs it)")
+    # Argo CD runs the script as a function body with the live object as global `obj`.
+    harness = (
+        f"obj = {_lua_literal(obj)}\n"
+        f"local f = assert(loadstring({_lua_literal(script)}))\n"
+        "local hs = f()\n"
+        "io.write(hs.status, '\\t', hs.message or '')\n"
+    )
+    done = subprocess.run(
+        [lua, "-"], input=harness, capture_output=True, text=True, check=False, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    status, _, message = done.stdout.partition("\t")
+    return status, message
+
+
+def _catalog_statuses(repo_root: Path) -> list[str]:
+    crd = yaml.safe_load(
+        (repo_root.parent / "shared/reference/kubernaut/kubernaut.ai_actiontypes.yaml").read_text()
+    )
+    props = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
+    statuses: list[str] = props["status"]["properties"]["catalogStatus"]["allOf"][0]["enum"]
+    return statuses
+
+
+def test_actiontype_health_check(repo_root: Path) -> None:
+    """The README's Argo CD health check: Healthy only when Kubernaut made it Active, so the
+    workflows' sync wave waits; every catalogStatus the CRD defines is mapped."""
+    patch = yaml.safe_load((repo_root / "registry/argocd/health/argocd-cm-patch.yaml").read_text())
+    assert set(patch) == {"data"}  # a merge patch of argocd-cm's data, nothing else
+    script = patch["data"][HEALTH_KEY]
+    base = {"apiVersion": "kubernaut.ai/v1alpha1", "kind": "ActionType", "spec": {"name": "X"}}
+    assert _health(script, base)[0] == "Progressing"  # just created: no status yet
+    assert _health(script, {**base, "status": {}})[0] == "Progressing"
+    expected = {"Active": "Healthy", "Pending": "Progressing"}
+    for phase in _catalog_statuses(repo_root):
+        status, message = _health(script, {**base, "status": {"catalogStatus": phase}})
+        assert status == expected.get(phase, "Degraded"), phase
+        assert message
+    active = {"catalogStatus": "Active", "registered": False}
+    assert _health(script, {**base, "status": active})[0] == "Progressing"
+    active["registered"] = True
+    assert _health(script, {**base, "status": active}) == ("Healthy", "Active in the catalog")
+
+
+def test_the_health_patch_is_not_applied_with_the_project(repo_root: Path) -> None:
+    """`kubectl apply -f registry/argocd/` is not recursive: the patch in health/ is not an
+    object it would try to create."""
+    top = sorted(p.name for p in (repo_root / "registry" / "argocd").glob("*.yaml"))
+    assert top == ["application.yaml", "appproject.yaml"]
