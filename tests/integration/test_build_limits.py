@@ -4,9 +4,11 @@ build whose output is one 50 MB line."""
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -127,6 +129,54 @@ def test_lines_are_capped_however_the_stream_is_cut(seed: int) -> None:
             assert original.startswith(head)
             assert original.endswith(tail)
             assert len(head) + int(count) + len(tail) == len(original)
+
+
+class _DripEngine(BaseHTTPRequestHandler):
+    """An engine that answers /version, then sends every other answer a byte per 0.3 s (a real
+    engine can't be made to; only the failure it stands for is tested here)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        if self.path.endswith("/version"):
+            body = json.dumps({"ApiVersion": "1.41", "Version": "fake"}).encode()
+            delay = 0.0
+        else:
+            body = json.dumps({"Config": {"Labels": {"a": "b" * 200}}}).encode()
+            delay = 0.3
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        try:
+            if not delay:
+                self.wfile.write(body)
+                return
+            for i in range(len(body)):
+                time.sleep(delay)
+                self.wfile.write(body[i : i + 1])
+                self.wfile.flush()
+        except OSError:
+            return  # the client hung up: what the test wants
+
+
+def test_a_drip_fed_engine_answer_ends_within_the_call_limit() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _DripEngine)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"tcp://127.0.0.1:{server.server_address[1]}"
+        with build.Engine(url, timeout=30, call_timeout=2.0) as engine:
+            started = time.monotonic()
+            with pytest.raises(BuildError, match=r"x:1: inspect: did not finish within 2 s"):
+                engine.labels("x:1")
+            assert time.monotonic() - started < 2.0 + 2.0
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_no_deadline_thread_outlives_its_call(docker_engine: str, base_image: str) -> None:

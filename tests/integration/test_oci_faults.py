@@ -337,3 +337,20 @@ def test_a_non_utf8_secret_is_one_clear_line_without_its_length(
     assert "position" not in lines[0]
     assert not any(ch.isdigit() for ch in lines[0].replace("UTF-8", "")), lines[0]
     assert "word" not in out + err
+
+
+def test_a_non_utf8_password_in_the_docker_config_is_one_clear_line(
+    registry: LocalRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docker = tmp_path / "docker"
+    docker.mkdir()
+    # JSON can carry a lone surrogate ("\udcff"): valid JSON, not valid UTF-8 text to send.
+    entry = {"username": "someone", "password": "pass\udcffword"}
+    (docker / "config.json").write_text(json.dumps({"auths": {registry.host: entry}}))
+    monkeypatch.setenv("DOCKER_CONFIG", str(docker))
+    with RegistryClient(_cfg(tmp_path, "ghcr.io")) as c, pytest.raises(RegistryError) as err:
+        c.resolve(f"{registry.host}/faults/creds:1")
+    assert str(err.value) == (
+        f"the Docker config's entry for {registry.host}: registry credentials must be UTF-8 "
+        "text, and this is not"
+    )

@@ -69,6 +69,7 @@ ERROR_LIMIT = 4000
 PUSH_RETRY_BUDGET = 30.0  # seconds after which a failing push is not tried again
 DEFAULT_BUILD_TIMEOUT = 1800.0  # Config.build_timeout
 DEFAULT_PUSH_TIMEOUT = 600.0  # Config.push_timeout
+CALL_TIMEOUT = 120.0  # any other engine call (inspect, tag, list): whole answer included
 # Context tar headers are fixed so the same tree sends the same bytes (and COPY keeps no mtimes).
 _CONTEXT_MTIME = 0
 
@@ -299,9 +300,10 @@ class _Deadline:
     socket of the call's streamed answer is shut down, which ends the read blocked on it and
     makes the engine cancel the operation (it does when its client goes away)."""
 
-    def __init__(self, seconds: float, setting: str) -> None:
+    def __init__(self, seconds: float, setting: str, *, whole_call: bool = False) -> None:
         self.seconds = seconds
         self.setting = setting
+        self.whole_call = whole_call  # fn() reads the whole answer: fired means it was cut
         self.fired = False
         self._resp: requests.Response | None = None
         self._lock = threading.Lock()
@@ -352,11 +354,13 @@ class Engine:
         *,
         build_timeout: float = DEFAULT_BUILD_TIMEOUT,
         push_timeout: float = DEFAULT_PUSH_TIMEOUT,
+        call_timeout: float = CALL_TIMEOUT,
     ) -> None:
         """`timeout` bounds each socket operation; build_timeout and push_timeout a whole build
-        and a whole push (its retries included)."""
+        and a whole push (its retries included), call_timeout any other call (inspect, tag)."""
         self.build_timeout = build_timeout
         self.push_timeout = push_timeout
+        self.call_timeout = call_timeout
         self._local = threading.local()  # .deadline: the _Deadline of this thread's call
         try:
             kwargs = kwargs_from_env() if base_url is None else {"base_url": base_url}
@@ -383,13 +387,25 @@ class Engine:
         self.close()
 
     def _call(self, what: str, fn: Callable[[], Any]) -> Any:
+        """fn() with engine errors as BuildError; outside a build or push (which have their own
+        deadline), within call_timeout: an inspect or a tag answers in well under a second."""
+        if getattr(self._local, "deadline", None) is not None:
+            return self._guarded(what, fn)
+        limit = _Deadline(self.call_timeout, "the limit of a short engine call", whole_call=True)
+        with self._deadline(limit):
+            return self._guarded(what, fn)
+
+    def _guarded(self, what: str, fn: Callable[[], Any]) -> Any:
+        deadline: _Deadline | None = getattr(self._local, "deadline", None)
         try:
-            return fn()
-        except (DockerException, requests.RequestException) as exc:
-            deadline: _Deadline | None = getattr(self._local, "deadline", None)
+            result = fn()
+        except (DockerException, requests.RequestException, urllib3.exceptions.HTTPError) as exc:
             if deadline is not None and deadline.fired:
                 raise BuildError(deadline.message(what)) from None
             raise BuildError(f"{what}: {_short(exc)}") from None
+        if deadline is not None and deadline.fired and deadline.whole_call:
+            raise BuildError(deadline.message(what))
+        return result
 
     @contextlib.contextmanager
     def _deadline(self, deadline: _Deadline) -> Iterator[_Deadline]:
