@@ -14,7 +14,9 @@ never silently skip a step, a condition or an expression:
   sets (GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files per step, GITHUB_SHA, GITHUB_REF, ...);
   `make venv` provisions `.venv/bin/playbookctl` as a link to this interpreter's playbookctl;
 - `strategy.matrix` with `include` only; each matrix entry runs concurrently in its own
-  checkout, so its steps are separate processes as on separate runners.
+  checkout, so its steps are separate processes as on separate runners (at most
+  `max-parallel`, else the runner's `max_parallel`, at once: the machine is not a fleet). A
+  matrix of more than 256 jobs fails the job, as GitHub refuses it.
 """
 
 from __future__ import annotations
@@ -313,6 +315,8 @@ ACTION_INPUTS = {
     "actions/download-artifact": {"pattern", "path", "merge-multiple"},
 }
 MAX_STEP_SECONDS = 300
+# GitHub: "A matrix can generate a maximum of 256 jobs per workflow run."
+MAX_MATRIX_JOBS = 256
 
 
 class Runner:
@@ -329,8 +333,10 @@ class Runner:
         repository: str = "example/playbooks",
         actor: str = "release-bot",
         secrets: Mapping[str, str] | None = None,
+        max_parallel: int = 16,
     ) -> None:
         self.workflow = load_workflow(workflow)
+        self.max_parallel = max_parallel
         self.remote = remote
         self.workdir = workdir
         self.env = dict(env)
@@ -437,10 +443,11 @@ class Runner:
                     f"job {job_id}: only an `include` matrix is emulated: {matrix}"
                 )
             entries = list(matrix["include"])
-            if not entries:
-                # GitHub fails a job whose matrix has no combination.
+            if not entries or len(entries) > MAX_MATRIX_JOBS:
+                # GitHub fails a job whose matrix has no combination, or more than 256.
                 return [JobRun(job_id, job_id, "failure")]
-        with ThreadPoolExecutor(max_workers=len(entries)) as pool:
+        limit = int((strategy or {}).get("max-parallel") or self.max_parallel)
+        with ThreadPoolExecutor(max_workers=max(1, min(len(entries), limit))) as pool:
             futures = [
                 pool.submit(self._job_instance, job_id, job, needs, entry, n)
                 for n, entry in enumerate(entries)

@@ -276,3 +276,30 @@ def test_a_status_function_drops_the_implicit_success(
     runs = _runner(tmp_path, text).play(Event("push", "c" * 40))
     assert [r.result for r in runs["first"]] == ["failure"]
     assert [r.result for r in runs["second"]] == ["success" if ran else "skipped"]
+
+
+MATRIX_WORKFLOW = """\
+name: t
+on: {{push: {{branches: [main]}}}}
+jobs:
+  fan:
+    runs-on: ubuntu-24.04
+    strategy:
+      matrix: ${{{{ fromJSON('{{"include":[{entries}]}}') }}}}
+    steps:
+      - run: echo "$N"
+        env:
+          N: ${{{{ matrix.n }}}}
+"""
+
+
+@pytest.mark.parametrize(("count", "result"), [(256, "success"), (257, "failure")])
+def test_a_matrix_of_more_than_256_jobs_fails_as_on_github(
+    tmp_path: Path, count: int, result: str
+) -> None:
+    entries = ",".join(f'{{"n":"{i}"}}' for i in range(count))
+    runner = _runner(tmp_path, MATRIX_WORKFLOW.format(entries=entries))
+    runs = runner.play(Event("push", "c" * 40))["fan"]
+    assert {r.result for r in runs} == {result}
+    if result == "success":
+        assert sorted(int(r.steps[0].stdout) for r in runs) == list(range(count))
