@@ -17,6 +17,12 @@ from typing import Any
 
 from playbookctl.errors import ConfigError, UsageError
 
+# The Tekton Pipelines release whose admission validation `lint` reproduces (v1.14.x, checked
+# against v1.14.1's own verdicts); behaviour of later releases is not followed. The setting
+# `tekton-version` names it explicitly and refuses any release we do not reproduce.
+TEKTON_VERSION = "1.14"
+SUPPORTED_TEKTON_VERSIONS = (TEKTON_VERSION,)
+
 
 @dataclass(frozen=True)
 class Config:
@@ -49,6 +55,7 @@ class Config:
     push_timeout: float = 600.0
     # A playbook directory's total size (its files' bytes): more is a lint error (playbook.size).
     max_playbook_bytes: int = 64 * 1024 * 1024
+    tekton_version: str = TEKTON_VERSION
 
     @property
     def playbooks_dir(self) -> Path:
@@ -126,6 +133,11 @@ def setting_problem(name: str, value: Any) -> str | None:
         )
     if name == "jobs" and value < 1:
         return "must be at least 1"
+    if name == "tekton_version" and value not in SUPPORTED_TEKTON_VERSIONS:
+        return (
+            f"lint reproduces Tekton {', '.join(SUPPORTED_TEKTON_VERSIONS)} only "
+            "(its admission validation, release by release)"
+        )
     return None
 
 

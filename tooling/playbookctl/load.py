@@ -3,11 +3,21 @@
 PyYAML's C composer gives speed and node marks; we construct the Python values ourselves so that
 duplicate keys, unknown tags and alias-expansion bombs become findings with a position instead of
 silently winning, being ignored, or exhausting memory.
+
+Plain scalars are read the way the cluster reads them, not the way PyYAML does: Kubernetes,
+Tekton and Argo CD convert YAML to JSON with sigs.k8s.io/yaml, i.e. go-yaml v2's YAML 1.1
+rules (`y`/`n` are booleans, `1e3` and `08` are numbers, `1:30` and `0o17`... differ too).
+Every scalar whose reading differs from PyYAML's, and every mapping key the cluster turns into
+other text (`on:` becomes the key "true"), is kept in `Document.rereads` so that lint can say
+so; the data itself holds the cluster's reading, and numbers are kept as the JSON the cluster
+sees (`2.0` becomes the integer 2, as Go's JSON encoder writes it).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import math
+import re
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,9 +29,9 @@ import yaml
 from playbookctl.findings import Finding, Severity
 
 try:  # libyaml is an order of magnitude faster; fall back when PyYAML was built without it
-    _Loader: type[Any] = yaml.CSafeLoader
+    _BaseLoader: type[Any] = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover
-    _Loader = yaml.SafeLoader
+    _BaseLoader = yaml.SafeLoader
 
 YamlPath = tuple[str | int, ...]
 
@@ -46,6 +56,235 @@ _BOOL = "tag:yaml.org,2002:bool"
 _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
 _MERGE = "tag:yaml.org,2002:merge"
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+# The tag our resolver gives a plain scalar that go-yaml v2 reads differently from PyYAML.
+_REREAD = "tag:playbookctl,2026:reread"
+
+# --- go-yaml v2 plain-scalar resolution (resolve.go), for the cluster's reading -----------------
+
+_GO_WORDS: dict[str, Any] = {
+    **dict.fromkeys(
+        ("y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"), True
+    ),
+    **dict.fromkeys(
+        ("n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"), False
+    ),
+    **dict.fromkeys(("", "~", "null", "Null", "NULL"), None),
+    **dict.fromkeys((".nan", ".NaN", ".NAN"), math.nan),
+    **dict.fromkeys((".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"), math.inf),
+    **dict.fromkeys(("-.inf", "-.Inf", "-.INF"), -math.inf),
+}
+# First characters after which either reader may see something other than a string.
+_HINTS = frozenset("yYnNtTfFoO~<=+-.0123456789")
+_GO_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?\Z")
+_GO_DOT_FLOAT = re.compile(r"\.[0-9](?:_?[0-9])*(?:[eE][-+]?[0-9](?:_?[0-9])*)?\Z")
+_GO_INT = re.compile(
+    r"([-+]?)(?:0[xX]([0-9a-fA-F]+)|0[oO]([0-7]+)|0[bB]([01]+)|(0[0-7]*)|([1-9][0-9]*))\Z"
+)
+_GO_TIMESTAMP = re.compile(r"[0-9]{4}-")
+_INT64 = 1 << 63
+_UINT64 = 1 << 64
+
+
+def _json_number(value: float) -> int | float:
+    # The cluster sees JSON, where 2.0 and 2 are one number, written "2" by Go's encoder.
+    if value.is_integer() and abs(value) < 1e21:
+        return int(value)
+    return value
+
+
+def _go_number(text: str) -> int | float | None:
+    if _GO_TIMESTAMP.match(text):
+        return None  # timestamp-looking: a string to sigs.k8s.io/yaml, parsed or not
+    plain = text.replace("_", "")
+    m = _GO_INT.match(plain)
+    if m:
+        sign, hexa, octo, bina, octal0, dec = m.groups()
+        if hexa is not None:
+            n = int(hexa, 16)
+        elif octo is not None:
+            n = int(octo, 8)
+        elif bina is not None:
+            n = int(bina, 2)
+        elif octal0 is not None:
+            n = int(octal0, 8)
+        else:
+            n = int(dec)
+        n = -n if sign == "-" else n
+        if -_INT64 <= n < _INT64 or (sign != "-" and not sign and n < _UINT64):
+            return n
+    if _GO_FLOAT.match(plain):
+        f = float(plain)
+        return None if math.isinf(f) else _json_number(f)  # out of range: ParseFloat fails
+    if plain.startswith(("0b", "-0b")):  # pragma: no cover - covered by _GO_INT above
+        return None
+    return None
+
+
+def go_scalar(text: str) -> Any:
+    """The value go-yaml v2 (YAML 1.1) gives the plain scalar `text`, numbers as JSON sees them."""
+    if text in _GO_WORDS:
+        return _GO_WORDS[text]
+    first = text[:1]
+    if first == ".":
+        if _GO_DOT_FLOAT.match(text):
+            return _json_number(float(text))
+        return text
+    if first and first in "+-0123456789":
+        n = _go_number(text)
+        return text if n is None else n
+    return text
+
+
+def go_reads_as_string(text: str) -> bool:
+    """True when go-yaml v2 reads the plain scalar `text` as that very string (no quotes needed)."""
+    return text[:1] not in _HINTS or (text != "<<" and go_scalar(text) == text)
+
+
+def go_key(value: Any, text: str) -> str:
+    """The JSON object key sigs.k8s.io/yaml makes of a mapping key go-yaml read as value."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _go_float32_text(value)
+    if value is None:
+        return text  # pragma: no cover - null keys are refused by the JSON conversion anyway
+    return str(value)
+
+
+def _go_float32_text(value: float) -> str:
+    # strconv.FormatFloat(v, 'g', -1, 32), which sigs.k8s.io/yaml uses for float keys.
+    if math.isnan(value):
+        return ".nan"
+    if math.isinf(value):
+        return ".inf" if value > 0 else "-.inf"
+    import struct  # noqa: PLC0415 - float keys are rare
+
+    f32 = struct.unpack("f", struct.pack("f", value))[0]
+    for digits in range(1, 10):
+        text = f"{f32:.{digits}g}"
+        if struct.unpack("f", struct.pack("f", float(text)))[0] == f32:
+            break
+    mantissa, _, exp = f"{float(text):.{digits - 1}e}".partition("e")
+    exponent = int(exp)
+    if exponent < -4 or exponent >= 6:
+        if "." in mantissa:
+            mantissa = mantissa.rstrip("0").rstrip(".")
+        return f"{mantissa}e{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
+    out = f"{float(text):.{max(digits - 1 - exponent, 0)}f}"
+    return out.rstrip("0").rstrip(".") if "." in out else out
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc]
+    """PyYAML's composer with go-yaml v2's resolution of plain scalars."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+        if kind is yaml.ScalarNode and implicit[0]:
+            if value[:1] not in _HINTS and value:
+                return _STR
+            if value == "<<":
+                return _MERGE
+            go = go_scalar(value)
+            py_tag = super().resolve(kind, value, implicit)
+            if _same_reading(go, py_tag, value):
+                return _go_tag(go)
+            return _REREAD
+        tag: str = super().resolve(kind, value, implicit)
+        return tag
+
+
+class ClusterQuoting:
+    """Mixin for a PyYAML Dumper: a string either reader would take for something else is
+    quoted (PyYAML already quotes `yes` or `1:30`; this also quotes `y`, `n`, `1e3`, `08`...)."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+        tag: str = super().resolve(kind, value, implicit)  # type: ignore[misc]
+        if (
+            tag == _STR
+            and kind is yaml.ScalarNode
+            and implicit[0]
+            and value[:1] in _HINTS
+            and not go_reads_as_string(value)
+        ):
+            return _REREAD  # not the string tag: the emitter quotes the value
+        return tag
+
+
+def _go_tag(go: Any) -> str:
+    if isinstance(go, str):
+        return _STR
+    if go is None:
+        return _NULL
+    if isinstance(go, bool):
+        return _BOOL
+    return _INT if isinstance(go, int) else _FLOAT
+
+
+def _py_value(py_tag: str, value: str) -> Any:
+    if py_tag in (_STR, _MERGE, "tag:yaml.org,2002:value", "tag:yaml.org,2002:timestamp"):
+        return value  # timestamps: both sides end up with the text
+    node = yaml.ScalarNode(py_tag, value)
+    try:
+        return _SCALAR_CONSTRUCTOR.construct_object(node, deep=True)
+    except (yaml.YAMLError, ValueError, OverflowError):
+        return value
+
+
+_PY_RESOLVER: Any = yaml.resolver.Resolver()
+
+
+def pyyaml_scalar(text: str) -> Any:
+    """The value PyYAML's own (YAML 1.1-ish) resolution gives the plain scalar `text`."""
+    return _py_value(_PY_RESOLVER.resolve(yaml.ScalarNode, text, (True, False)), text)
+
+
+def _same_reading(go: Any, py_tag: str, value: str) -> bool:
+    if py_tag in (_MERGE, "tag:yaml.org,2002:value"):
+        return value in ("<<", go)
+    py = _py_value(py_tag, value)
+    if type(go) is not type(py):
+        return False
+    if isinstance(go, float) and math.isnan(go):
+        return math.isnan(py)
+    return bool(go == py)
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if value is None:
+        return "null"
+    if isinstance(value, int | float):
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"the number {value} (which JSON cannot hold)"
+        return f"the number {value}"
+    return f"the string {value!r}"
+
+
+class Reread(NamedTuple):
+    """A plain scalar the cluster (go-yaml v2) reads unlike PyYAML, or a key it renames."""
+
+    path: YamlPath
+    at_key: bool
+    text: str
+    cluster: Any  # what the cluster reads (a key: the JSON key it becomes)
+    pyyaml: Any  # what PyYAML reads (a key: the text as written)
+    position: Position
+
+    def message(self) -> str:
+        if self.at_key:
+            return (
+                f"the unquoted key {self.text!r} becomes the key {self.cluster!r} when the "
+                f'cluster reads it (YAML 1.1); quote it: "{self.text}"'
+            )
+        return (
+            f"the cluster reads the unquoted {self.text!r} (YAML 1.1, go-yaml v2) as "
+            f"{_describe(self.cluster)}, PyYAML as {_describe(self.pyyaml)}; quote it: "
+            f'"{self.text}"'
+        )
 
 
 class Position(NamedTuple):  # a NamedTuple: one is made per YAML node, so it must be cheap
@@ -66,6 +305,8 @@ class Document:
     start: Position = _ORIGIN
     positions: dict[YamlPath, Position] = field(default_factory=dict)
     key_positions: dict[YamlPath, Position] = field(default_factory=dict)
+    # Scalars the cluster reads differently from PyYAML (see the module docstring).
+    rereads: list[Reread] = field(default_factory=list)
 
     def pos(self, path: YamlPath, *, at_key: bool = False) -> Position:
         """Position of the value at path (or its key), else of the nearest ancestor present."""
@@ -164,7 +405,7 @@ class _Builder:
     def _unknown_tag(self, node: yaml.Node, path: YamlPath) -> None:
         self.errors.append(self.doc.finding("load.tag", path, f"unsupported YAML tag {node.tag!r}"))
 
-    def _scalar(self, node: yaml.ScalarNode, path: YamlPath) -> Any:
+    def _scalar(self, node: yaml.ScalarNode, path: YamlPath, *, record: bool = True) -> Any:
         tag = node.tag
         # Fast paths for the tags nearly every value has; the constructor's generic dispatch
         # costs more than the rest of loading.
@@ -173,7 +414,30 @@ class _Builder:
         if tag == _NULL:
             return None
         if tag == _BOOL:
-            return _SCALAR_CONSTRUCTOR.bool_values[node.value.lower()]
+            return _GO_WORDS.get(node.value, node.value.lower() == "true")
+        if tag == _REREAD:
+            value = go_scalar(node.value)
+            if record:
+                self.doc.rereads.append(
+                    Reread(
+                        path, False, node.value, value, pyyaml_scalar(node.value), self._mark(node)
+                    )
+                )
+            return value
+        if tag in (_INT, _FLOAT) and not node.style:
+            value = go_scalar(node.value)
+            if isinstance(value, float) and not math.isfinite(value):
+                self.errors.append(
+                    self.doc.finding(
+                        "load.json-value",
+                        path,
+                        f"the cluster cannot convert {node.value!r} to JSON (infinity and NaN "
+                        f'are not JSON numbers), so it refuses the whole object; quote it: "'
+                        f'{node.value}"',
+                    )
+                )
+            if not isinstance(value, str):
+                return value
         if tag not in _KNOWN_SCALAR_TAGS:
             self._unknown_tag(node, path)
             return node.value
@@ -203,10 +467,23 @@ class _Builder:
                     self.doc.finding("load.key", path, "mapping keys must be scalars")
                 )
                 continue
-            key = self._scalar(key_node, path)
+            key = self._scalar(key_node, path, record=False)
             if not isinstance(key, str):
-                key = key_node.value  # JSON (and so Kubernetes) object keys are strings
+                # JSON (and so Kubernetes) object keys are strings: sigs.k8s.io/yaml writes
+                # the value go-yaml read (`on:` becomes "true", `0755:` becomes "493").
+                key = go_key(key, key_node.value)
             child_path = (*path, key)
+            if not key_node.style and key != key_node.value:
+                self.doc.rereads.append(
+                    Reread(
+                        child_path,
+                        True,
+                        key_node.value,
+                        key,
+                        key_node.value,
+                        self._mark(key_node),
+                    )
+                )
             if key in explicit:
                 m = self._mark(key_node)
                 if not via_alias:

@@ -27,7 +27,7 @@ from playbookctl.errors import FatalError
 from playbookctl.findings import Finding, Severity
 from playbookctl.lint.action_type import SYNC_WAVE, action_type_files, load_action_types
 from playbookctl.lint.workflow import check_workflow
-from playbookctl.load import Document, LoadResult, load_text
+from playbookctl.load import ClusterQuoting, Document, LoadResult, load_text
 from playbookctl.playbook import discover, is_playbook_dir, load_playbook, source_hash
 from playbookctl.results import Action, Artifact, PublishResult
 
@@ -175,8 +175,8 @@ class _Quoted(str):
     """A string always written double-quoted (spec.version, as Kubernaut's docs show it)."""
 
 
-class _Dumper(_DumperBase):  # type: ignore[misc]
-    pass
+class _Dumper(ClusterQuoting, _DumperBase):  # type: ignore[misc]
+    """Quotes what the cluster (YAML 1.1, go-yaml v2) would read as other than a string."""
 
 
 def _represent_str(dumper: Any, value: str) -> Any:

@@ -25,7 +25,7 @@ import yaml
 
 from playbookctl.config import Config
 from playbookctl.errors import FatalError
-from playbookctl.load import Document, Position, YamlPath
+from playbookctl.load import ClusterQuoting, Document, Position, YamlPath
 from playbookctl.playbook import Playbook
 
 TARGET_RESOURCE = "TARGET_RESOURCE"
@@ -257,7 +257,7 @@ def render_pipeline(pb: Playbook, config: Config, image: str | None = None) -> R
     return RenderedPipeline(_wrapper_document(pb, data, origin), authored=False)
 
 
-class _Dumper(yaml.SafeDumper):
+class _Dumper(ClusterQuoting, yaml.SafeDumper):
     """Block style, insertion order kept (our dicts are built in Kubernetes' customary order)."""
 
     def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:

@@ -53,7 +53,7 @@ CASES = [
         src(("    what: Rolling restart of a Deployment\n", "")),
         [("action-type.description", 10)],
     ),
-    ("description optional fields", VALID + "    whenNotToUse: x\n    preconditions: y\n", []),
+    ("description optional fields", VALID + "    whenNotToUse: x\n    preconditions: z\n", []),
     ("unknown field", VALID + "    owner: x\n", [("action-type.unknown-field", 13)]),
     ("status", VALID + "status:\n  registered: true\n", [("action-type.status", 13)]),
     (

@@ -113,7 +113,7 @@ def test_task_spec_fields(extra: str, api: str, expected: list[tuple[str, int, i
         # Every ObjectMeta field a real manifest (or a `kubectl get -o yaml`) carries is known.
         (
             "apiVersion: {api}\nkind: Task\nmetadata:\n  name: t\n  generateName: t-\n"
-            "  namespace: n\n  selfLink: /x\n  uid: u\n  resourceVersion: '1'\n"
+            "  namespace: ns\n  selfLink: /x\n  uid: u\n  resourceVersion: '1'\n"
             "  generation: 2\n  creationTimestamp: '2026-01-01T00:00:00Z'\n"
             "  deletionTimestamp: null\n  deletionGracePeriodSeconds: 30\n"
             "  labels: {a: b}\n  annotations: {c: d}\n"
@@ -143,7 +143,7 @@ def test_top_level(source: str, expected: list[tuple[str, int, int]]) -> None:
         ),
         ("    taskRef: {name: t, bundle: reg/x:1}\n", V1B1, []),
         ("    taskRef: {name: t, bundle: reg/x:1}\n", V1, [(U, 8, 24)]),
-        ("    taskRef: {resolver: bundles, params: [{name: n, value: x}]}\n", V1, []),
+        ("    taskRef: {resolver: bundles, params: [{name: nm, value: x}]}\n", V1, []),
         ("    retries: '3'\n", V1, [(T, 8, 14)]),
         ("    runAfter: b\n", V1, [(T, 8, 15)]),
         ("    when: [{input: a, operator: in, value: [a]}]\n", V1, [(U, 8, 37)]),
@@ -162,12 +162,12 @@ def test_top_level(source: str, expected: list[tuple[str, int, int]]) -> None:
         ("    taskSpec:\n      resources: {}\n", V1B1, []),
         ("    taskSpec:\n      resources: {}\n", V1, [(U, 9, 7)]),
         ("    onError: continue\n    displayName: A\n    description: d\n", V1, []),
-        # a matrix include entry takes when expressions (Tekton's beta e2e example does)
+        # a matrix include entry takes no when expressions in v1.14 (later releases added them)
         (
             "    matrix: {include: [{name: i, params: [{name: p, value: x}],"
             " when: [{input: a, operator: in, values: [a]}]}]}\n",
             V1,
-            [],
+            [(U, 8, 65)],
         ),
         ("    matrix: {include: [{name: i, whenn: []}]}\n", V1, [(U, 8, 34)]),
     ],

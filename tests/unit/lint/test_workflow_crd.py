@@ -20,6 +20,7 @@ from playbookctl.lint.action_type import check_action_type
 from playbookctl.lint.schema import validator
 from playbookctl.lint.workflow import check_workflow
 from playbookctl.load import Document, load_text
+from playbookctl.render import to_yaml
 
 BUNDLE = "ghcr.io/acme/bundles/restart:1.0.0@sha256:" + "c" * 64
 
@@ -314,7 +315,7 @@ STRICTER = [
 
 
 def _doc(data: dict[str, Any]) -> Document:
-    result = load_text(yaml.safe_dump(data), "workflow.yaml")
+    result = load_text(to_yaml(data), "workflow.yaml")
     assert not result.findings
     return result.documents[0]
 

@@ -12,8 +12,6 @@ import json
 import sys
 from typing import Any
 
-import yaml
-
 from playbookctl.config import Config
 from playbookctl.errors import FatalError
 
@@ -77,6 +75,7 @@ def _tried(config: Config, name: str) -> Any:
 
 def run(args: argparse.Namespace, config: Config) -> int:
     from playbookctl.pipelinerun import parse_params, pipelinerun  # noqa: PLC0415 - fast start
+    from playbookctl.render import to_yaml  # noqa: PLC0415 - fast start
 
     values = parse_params(args.param)
     registered = _tried(config, args.name) if args.tried else None
@@ -85,5 +84,6 @@ def run(args: argparse.Namespace, config: Config) -> int:
         json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        sys.stdout.write(yaml.safe_dump(doc, sort_keys=False, default_flow_style=False))
+        # Quoted wherever kubectl's YAML 1.1 reading would differ (`--param X=y` stays "y").
+        sys.stdout.write(to_yaml(doc))
     return 0

@@ -1,5 +1,10 @@
 """`tekton.*` rules: Tekton's own admission validation for Pipelines and Tasks (v1 and v1beta1).
 
+The release followed is Tekton Pipelines v1.14 (`config.TEKTON_VERSION`, the `tekton-version`
+setting); tests/unit/lint/test_tekton_conformance.py requires agreement with every verdict of
+v1.14.1's own code on the shared conformance corpus. Every module is imported statically: a
+missing or broken one fails the import (an internal error, exit 3), never a silent pass.
+
 `check_document` is the entry point: it dispatches a Pipeline to `pipeline.check_pipeline` and a
 Task to `task.check_task`. Every finding is an error, because each is something the cluster's
 admission webhook (or its strict decoding) refuses.
@@ -9,7 +14,8 @@ from __future__ import annotations
 
 from playbookctl.findings import Finding
 from playbookctl.lint.tekton.common import API_VERSIONS
-from playbookctl.lint.tekton.pipeline import check_pipeline, sibling
+from playbookctl.lint.tekton.pipeline import check_pipeline
+from playbookctl.lint.tekton.task import check_task
 from playbookctl.load import Document, YamlPath
 
 __all__ = ["KINDS", "check_document", "check_pipeline", "is_tekton_object"]
@@ -33,8 +39,4 @@ def check_document(doc: Document, path: YamlPath = ()) -> list[Finding]:
         return []
     if data["kind"] == "Pipeline":
         return check_pipeline(doc, path)
-    check_task = sibling("task", "check_task")
-    if check_task is None:  # pragma: no cover - only while the sibling module does not exist
-        return []
-    result: list[Finding] = check_task(doc, path)
-    return result
+    return check_task(doc, path)

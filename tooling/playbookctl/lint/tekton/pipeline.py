@@ -1,10 +1,10 @@
 """Tekton's admission validation of a Pipeline (tekton.dev/v1 and v1beta1), rule by rule.
 
 The order and the quirks follow Tekton's `Pipeline.Validate` (pipeline_validation.go and the helpers
-it calls) with the default feature flags of Tekton v1.x: `enable-api-fields: beta`, alpha-only
-features off. Where Tekton's check is narrower than one might expect (for example the context
-variables of only the last pipeline task are checked), we are exactly as narrow: a finding here
-should mean the cluster refuses the object.
+it calls) at v1.14 (config.TEKTON_VERSION) with its default feature flags: `enable-api-fields:
+beta`, alpha-only features off. Where Tekton's check is narrower than one might expect (for
+example the context variables of only the last pipeline task are checked), we are exactly as
+narrow: a finding here should mean the cluster refuses the object.
 
 Task internals (steps, task params, results) are validated by `task.check_task_spec` and unknown or
 misplaced fields by `fields.check_fields`; this module calls both.
@@ -12,7 +12,6 @@ misplaced fields by `fields.check_fields`; this module calls both.
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 from collections.abc import Iterator
@@ -41,6 +40,8 @@ from playbookctl.lint.tekton.common import (
     value_type,
     var_sub_expressions,
 )
+from playbookctl.lint.tekton.fields import check_fields
+from playbookctl.lint.tekton.task import check_task_spec
 from playbookctl.load import Document, YamlPath
 
 MAX_NAME_LENGTH = 63
@@ -49,6 +50,10 @@ MAX_MATRIX_COMBINATIONS = 256  # Tekton's default-max-matrix-combinations-count
 # apiVersion, an invalid one).
 TASK_KINDS = ("", "Task")
 WHEN_OPERATORS = ("in", "notin")
+# validateVarSubstitutionExpressions: what a `$(...)` in params, when and matrix may start with.
+VALID_VARIABLE_PREFIXES = frozenset(
+    ("params", "tasks", "finally", "context", "workspaces", "results")
+)
 ON_ERROR_VALUES = ("continue", "stopAndFail")
 ALPHA_OFF = 'requires "enable-api-fields" feature gate to be "alpha" but it is "beta"'
 # Tekton's TaskArtifactRegex: artifacts are an alpha feature, off by default.
@@ -328,6 +333,7 @@ class PipelineChecker:
         self.check_metadata()
         self.check_empty_spec()
         self.check_pipeline_tasks()
+        self.check_pipeline_resources()
         self.check_graph()
         self.check_param_specs()
         self.check_context_variables(self.tasks)
@@ -344,6 +350,8 @@ class PipelineChecker:
         self.check_param_usage()
         self.check_object_params_have_properties()
         self.check_workspace_usage()
+        self.check_var_substitution_prefixes(self.tasks)
+        self.check_var_substitution_prefixes(self.finally_)
         return self.ctx.findings
 
     # -- metadata
@@ -380,6 +388,26 @@ class PipelineChecker:
                 "expected at least one, got none: spec.description, spec.params, "
                 "spec.resources, spec.tasks, spec.workspaces",
             )
+
+    def check_pipeline_resources(self) -> None:
+        """v1beta1 still decodes PipelineResources, then refuses them (v1 has no such field)."""
+        if not self.api_version.endswith("v1beta1"):
+            return
+        if _non_empty_list(self.spec.get("resources")):
+            self.error(
+                "tekton.disallowed-field",
+                (*self.spec_path, "resources"),
+                "must not set the field(s): spec.resources",
+                at_key=True,
+            )
+        for pt in [*self.tasks, *self.finally_]:
+            if pt.data.get("resources") is not None:
+                self.error(
+                    "tekton.disallowed-field",
+                    (*pt.path, "resources"),
+                    f"must not set the field(s): spec.{pt.section}[{pt.index}].resources",
+                    at_key=True,
+                )
 
     def check_pipeline_tasks(self) -> None:
         seen: set[str] = set()
@@ -482,7 +510,10 @@ class PipelineChecker:
         for key, obj, label in (("taskRef", ref, "ref"), ("taskSpec", spec, "spec")):
             if obj is None:
                 continue
-            if not _str(obj.get("kind")):
+            kind = _str(obj.get("kind"))
+            if key == "taskRef" and not kind and not _str(obj.get("resolver")):
+                kind = "Task"  # PipelineTask.SetDefaults, before Validate
+            if not kind:
                 self.error(
                     "tekton.custom-task",
                     (*pt.path, key),
@@ -495,8 +526,8 @@ class PipelineChecker:
                     (*pt.path, key),
                     f"invalid value: custom task {label} must specify apiVersion: {key}.apiVersion",
                 )
-            elif not self.api_version.endswith("v1beta1") and not _valid_api_version(api_version):
-                # Only v1 checks the "group/version" shape (v1beta1 accepts "example.com").
+            elif not _valid_api_version(api_version):
+                # v1 and v1beta1 alike (v1.14) check the "group/version" shape.
                 self.error(
                     "tekton.custom-task",
                     (*pt.path, key, "apiVersion"),
@@ -567,11 +598,8 @@ class PipelineChecker:
                 )
 
     def findings_from_task_spec(self, pt: PipelineTask) -> None:
-        check = sibling("task", "check_task_spec")
-        if check is None:
-            return
         self.ctx.findings.extend(
-            check(
+            check_task_spec(
                 self.doc,
                 (*pt.path, "taskSpec"),
                 api_version=self.api_version,
@@ -1003,6 +1031,41 @@ class PipelineChecker:
                         f"invalid value: expecting non-empty values field: {where}",
                     )
 
+    # -- variable prefixes (validateVarSubstitutionExpressions)
+
+    def check_var_substitution_prefixes(self, tasks: list[PipelineTask]) -> None:
+        """`$(HOME)`-style references in params, when and matrix: refused, whatever the name."""
+
+        def check(strings: Iterator[tuple[YamlPath, str]], where: str) -> None:
+            for path, text in strings:
+                for expression in var_sub_expressions(text):
+                    if expression.split(".", 1)[0] not in VALID_VARIABLE_PREFIXES:
+                        ref = go_quote(f"$({expression})")
+                        self.error(
+                            "tekton.variable-prefix",
+                            path,
+                            f"invalid value: invalid variable reference {ref}, "
+                            "must start with a valid prefix: params, tasks, finally, context, "
+                            "workspaces, or results; if you meant a shell variable, use ${VAR} "
+                            f"instead: {where}",
+                        )
+
+        for pt in tasks:
+            at = f"{pt.section}[{pt.index}]"
+            for p in pt.params:
+                check(p.value.strings(p.value_path), f"{at}.params[{p.name}].value")
+            for w in pt.when:
+                check(_when_strings(w), f"{at}.when[{w.path[-1]}]")
+            if pt.is_matrixed:
+                for p in pt.matrix_params:
+                    check(p.value.strings(p.value_path), f"{at}.matrix.params[{p.name}].value")
+                for i, inc in enumerate(pt.include_params):
+                    for p in inc:
+                        check(
+                            p.value.strings(p.value_path),
+                            f"{at}.matrix.include[{i}].params[{p.name}].value",
+                        )
+
     # -- artifacts (alpha, off by default)
 
     def check_artifacts(self) -> None:
@@ -1210,6 +1273,19 @@ class PipelineChecker:
 # --- small helpers -------------------------------------------------------------------------------
 
 
+def _when_strings(w: When) -> Iterator[tuple[YamlPath, str]]:
+    # WhenExpression.GetVarSubstitutionExpressions: input, cel, then each value.
+    for key in ("input", "cel"):
+        value = w.data.get(key)
+        if isinstance(value, str):
+            yield (*w.path, key), value
+    values = w.data.get("values")
+    if isinstance(values, list):
+        for i, v in enumerate(values):
+            if isinstance(v, str):
+                yield (*w.path, "values", i), v
+
+
 def _is_empty(value: Any) -> bool:
     """Empty in the sense of Kubernetes' semantic equality with a zero PipelineSpec."""
     return value is None or value in ("", [], {})
@@ -1278,20 +1354,9 @@ def _find_cycle(deps: dict[str, list[str]]) -> tuple[str, list[str]] | None:
     return first, sorted(remaining[first])
 
 
-def sibling(name: str, attr: str) -> Any:
-    """A function of a sibling module developed alongside (task, fields), or None without it."""
-    try:
-        module = importlib.import_module(f"playbookctl.lint.tekton.{name}")
-    except ImportError:  # pragma: no cover - only while the sibling module does not exist
-        return None
-    return getattr(module, attr, None)
-
-
 def check_pipeline(doc: Document, path: YamlPath = ()) -> list[Finding]:
     """Every problem Tekton's admission webhook reports for the Pipeline at path."""
     checker = PipelineChecker(doc, path)
     findings = checker.run()
-    check_fields = sibling("fields", "check_fields")
-    if check_fields is not None:
-        findings.extend(check_fields(doc, path, "Pipeline", checker.api_version))
+    findings.extend(check_fields(doc, path, "Pipeline", checker.api_version))
     return sorted_unique(findings)

@@ -41,12 +41,9 @@ from playbookctl.lint.tekton.fields import check_fields, parse_go_duration
 from playbookctl.load import Document, YamlPath
 
 RESERVED_SIDECAR = "tekton-log-results"
-ON_ERROR_VALUES = ("continue", "stopAndFail", "continueAndFail")
+ON_ERROR_VALUES = ("continue", "stopAndFail")  # continueAndFail came after v1.14
 WORKSPACE_DIR = "/workspace"
 ALPHA_GATE = '{} requires "enable-api-fields" feature gate to be "alpha" but it is "beta"'
-DEFAULT_RESULTS_GATE = (
-    "feature flag enable-default-results should be set to true to use default results"
-)
 ARTIFACTS_GATE = "feature flag enable-artifacts should be set to true to use artifacts feature."
 
 _STRING_ARRAY_NAME = re.compile(r"[_a-zA-Z][_a-zA-Z0-9.-]*\Z")
@@ -70,7 +67,6 @@ _WHEN_OPERATORS = ("in", "notin")
 
 _TASKRUN_CONTEXT: Names = frozenset({"name", "namespace", "uid"})
 _TASK_CONTEXT: Names = frozenset({"name", "retry-count"})
-_WS_PROPS: Names = frozenset({"path", "bound", "claim", "volume"})
 
 
 def _s(value: Any) -> str:
@@ -471,7 +467,8 @@ class _TaskChecker:
         for at, vm in m.items("volumeMounts"):
             mount = _s(vm.get("mountPath"))
             vname = _s(vm.get("name"))
-            if mount.startswith("/tekton/") and not mount.startswith("/tekton/home"):
+            clean = go_clean(mount)  # Tekton checks filepath.Clean(mountPath)
+            if clean.startswith("/tekton/") and not clean.startswith("/tekton/home"):
                 add(
                     "tekton.volume-mount",
                     (*at, "mountPath"),
@@ -487,10 +484,8 @@ class _TaskChecker:
                 )
 
         on_error = _s(step.get("onError"))
-        # Tekton main accepts `continueAndFail` in v1 and v1beta1 (tektoncd/pipeline#10536, with
-        # container_validation_test.go's "set to continueAndFail" case); the message is the new one.
         if on_error and not on_error.startswith("$(params") and on_error not in ON_ERROR_VALUES:
-            detail = 'Task step onError must be "continue", "stopAndFail" or "continueAndFail"'
+            detail = 'Task step onError must be either "continue" or "stopAndFail"'
             add(
                 "tekton.step-on-error",
                 (*base, "onError"),
@@ -789,12 +784,11 @@ class _TaskChecker:
             )
         arrays = frozenset(n for _, _, n, t in params if t == PARAM_ARRAY)
         if arrays:
-            for _, step_path, step in self._raw_steps():
-                for rel, value, isolated in _step_strings(step, with_on_error=False):
-                    check = not_isolated_references if isolated else prohibited_references
-                    msg = _safe(check, value, "params", arrays)
-                    if msg:
-                        self._ref_error("tekton.param-usage", (*step_path, *rel), msg)
+            for at, value, isolated in self._step_sites(with_on_error=False):
+                check = not_isolated_references if isolated else prohibited_references
+                msg = _safe(check, value, "params", arrays)
+                if msg:
+                    self._ref_error("tekton.param-usage", at, msg)
 
     def check_declared_usage(self, extra_params: Any) -> None:
         """ValidateUsageOfDeclaredParameters over the task's params plus extra_params."""
@@ -806,26 +800,25 @@ class _TaskChecker:
                 specs.append((prm, _s(prm.get("name")), param_spec_type(prm)))
         all_names = frozenset(name for _, name, _ in specs)
         objects = [(prm, name) for prm, name, ptype in specs if ptype == PARAM_OBJECT]
-        steps = list(self._raw_steps())
-        for _, step_path, step in steps:
-            for rel, value, _ in _step_strings(step, with_on_error=True):
-                msg = _safe(unknown_references, value, "params", all_names)
-                if msg:
-                    self._ref_error("tekton.param-reference", (*step_path, *rel), msg)
+        # Task.Validate runs after TaskSpec.Validate merged the stepTemplate into the steps
+        # (MergeStepsWithStepTemplate writes the merged steps back), so it sees merged steps.
+        sites = list(self._step_sites(with_on_error=True))
+        for at, value, _ in sites:
+            msg = _safe(unknown_references, value, "params", all_names)
+            if msg:
+                self._ref_error("tekton.param-reference", at, msg)
         for prm, name in objects:
             keys = frozenset(k for k in _d(prm.get("properties")) if isinstance(k, str))
-            for _, step_path, step in steps:
-                for rel, value, _ in _step_strings(step, with_on_error=True):
-                    msg = _safe(unknown_references, value, "params\\." + name, keys)
-                    if msg:
-                        self._ref_error("tekton.param-reference", (*step_path, *rel), msg)
+            for at, value, _ in sites:
+                msg = _safe(unknown_references, value, "params\\." + name, keys)
+                if msg:
+                    self._ref_error("tekton.param-reference", at, msg)
         object_names = frozenset(name for _, name in objects)
         if object_names:
-            for _, step_path, step in steps:
-                for rel, value, _ in _step_strings(step, with_on_error=False):
-                    msg = _safe(entire_prohibited_references, value, "params", object_names)
-                    if msg:
-                        self._ref_error("tekton.param-usage", (*step_path, *rel), msg)
+            for at, value, _ in self._step_sites(with_on_error=False):
+                msg = _safe(entire_prohibited_references, value, "params", object_names)
+                if msg:
+                    self._ref_error("tekton.param-usage", at, msg)
         for i, prm, name, ptype in own:
             if ptype == PARAM_OBJECT and prm.get("properties") is None:
                 where = f"{field_path(self.path)}.{name}" if self.path else name
@@ -835,26 +828,37 @@ class _TaskChecker:
                     f"missing field(s): {where}.properties",
                 )
 
-    def check_declared_workspace_usage(self) -> None:
-        """Tekton's workspace-variable check of a standalone Task (tektoncd/pipeline#9707).
-
-        Like params, in two passes over the same step fields: `$(workspaces.W...)` must name a
-        declared workspace, and `$(workspaces.W.P)` must use one of the workspace properties.
-        Embedded specs are exempt, as workspaces can be propagated into them.
-        """
-        declared = [_s(_d(w).get("name")) for w in _l(self.spec.get("workspaces"))]
-        steps = list(self._raw_steps())
-        for _, step_path, step in steps:
-            for rel, value, _ in _step_strings(step, with_on_error=True):
-                msg = _safe(unknown_references, value, "workspaces", frozenset(declared))
-                if msg:
-                    self._ref_error("tekton.workspace-reference", (*step_path, *rel), msg)
-        for name in dict.fromkeys(declared):
-            for _, step_path, step in steps:
-                for rel, value, _ in _step_strings(step, with_on_error=True):
-                    msg = _safe(unknown_references, value, "workspaces\\." + name, _WS_PROPS)
-                    if msg:
-                        self._ref_error("tekton.workspace-reference", (*step_path, *rel), msg)
+    def _step_sites(self, *, with_on_error: bool) -> Iterator[tuple[YamlPath, str, bool]]:
+        """The strings Tekton scans for variables in each step after the stepTemplate merge:
+        (where, value, is command/args). A field the template supplied points at the template."""
+        template_raw = self.spec.get("stepTemplate")
+        template = template_raw if isinstance(template_raw, dict) else None
+        for i, step in self.steps():
+            m = _Merged(step, self.p("steps", i), template, self.p("stepTemplate"))
+            for key in ("name", "image", "workingDir"):
+                value = m.values.get(key)
+                if isinstance(value, str) and "$(" in value:
+                    yield m.at(key), value, False
+            script = step.get("script")
+            if isinstance(script, str) and "$(" in script:
+                yield self.p("steps", i, "script"), script, False
+            for key in ("command", "args"):
+                for k, value in enumerate(m.list_(key)):
+                    if isinstance(value, str) and "$(" in value:
+                        yield (*m.at(key), k), value, True
+            for at, env in m.items("env"):
+                value = env.get("value")
+                if isinstance(value, str) and "$(" in value:
+                    yield (*at, "value"), value, False
+            for at, vm in m.items("volumeMounts"):
+                for key in ("name", "mountPath", "subPath"):
+                    value = vm.get(key)
+                    if isinstance(value, str) and "$(" in value:
+                        yield (*at, key), value, False
+            if with_on_error:
+                value = step.get("onError")
+                if isinstance(value, str) and "$(" in value:
+                    yield self.p("steps", i, "onError"), value, False
 
     def _raw_steps(self) -> Iterator[tuple[int, YamlPath, dict[str, Any]]]:
         for i, step in self.steps():
@@ -864,17 +868,16 @@ class _TaskChecker:
         self.err(rule, at, f"{msg}: {field_path(at)}")
 
     def check_context_variables(self) -> None:
-        for _, step_path, step in self._raw_steps():
-            for rel, value, _ in _step_strings(step, with_on_error=True):
-                if "$(context" not in value:
-                    continue
-                for prefix, names in (
-                    ("context\\.taskRun", _TASKRUN_CONTEXT),
-                    ("context\\.task", _TASK_CONTEXT),
-                ):
-                    msg = _safe(unknown_references, value, prefix, names)
-                    if msg:
-                        self._ref_error("tekton.context-reference", (*step_path, *rel), msg)
+        for at, value, _ in self._step_sites(with_on_error=True):
+            if "$(context" not in value:
+                continue
+            for prefix, names in (
+                ("context\\.taskRun", _TASKRUN_CONTEXT),
+                ("context\\.task", _TASK_CONTEXT),
+            ):
+                msg = _safe(unknown_references, value, prefix, names)
+                if msg:
+                    self._ref_error("tekton.context-reference", at, msg)
 
     def check_task_result_variables(self) -> None:
         names = frozenset(_s(_d(r).get("name")) for r in _l(self.spec.get("results")))
@@ -930,9 +933,6 @@ class _TaskChecker:
             if step:
                 return
         if not step:
-            if r.get("default") is not None:
-                # A per-feature flag, off by default, like enum params and CEL in when.
-                self.err("tekton.feature-gate", (*at, "default"), DEFAULT_RESULTS_GATE)
             self.check_result_value(r, name, at)
 
     def check_result_value(self, r: dict[str, Any], name: str, at: YamlPath) -> None:
@@ -1007,33 +1007,6 @@ def _uses_artifacts(text: str) -> bool:
     )
 
 
-def _step_strings(
-    step: dict[str, Any], *, with_on_error: bool
-) -> Iterator[tuple[YamlPath, str, bool]]:
-    """The step fields Tekton scans for variables: (relative path, value, is command/args)."""
-    for key in ("name", "image", "workingDir", "script"):
-        value = step.get(key)
-        if isinstance(value, str) and "$(" in value:
-            yield (key,), value, False
-    for key in ("command", "args"):
-        for i, value in enumerate(_l(step.get(key))):
-            if isinstance(value, str) and "$(" in value:
-                yield (key, i), value, True
-    for i, env in enumerate(_l(step.get("env"))):
-        value = _d(env).get("value")
-        if isinstance(value, str) and "$(" in value:
-            yield ("env", i, "value"), value, False
-    for i, vm in enumerate(_l(step.get("volumeMounts"))):
-        for key in ("name", "mountPath", "subPath"):
-            value = _d(vm).get(key)
-            if isinstance(value, str) and "$(" in value:
-                yield ("volumeMounts", i, key), value, False
-    if with_on_error:
-        value = step.get("onError")
-        if isinstance(value, str) and "$(" in value:
-            yield ("onError",), value, False
-
-
 def _check_metadata(ctx: Ctx, path: YamlPath) -> None:
     meta = _d(ctx.get((*path, "metadata")))
     name = meta.get("name")
@@ -1067,7 +1040,6 @@ def check_task(doc: Document, path: YamlPath = ()) -> list[Finding]:
     checker.check_spec()
     # A Task created on its own gets no propagated params: everything it uses must be declared.
     checker.check_declared_usage(None)
-    checker.check_declared_workspace_usage()
     return ctx.findings
 
 
