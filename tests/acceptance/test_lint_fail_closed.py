@@ -57,7 +57,8 @@ def test_a_missing_validator_module_is_an_internal_error(tmp_path: Path) -> None
     result = _lint(broken, target, tmp_path)
     assert result.returncode == 3, (result.stdout, result.stderr)
     assert result.stdout == ""  # no findings printed as if the run had finished
-    assert "internal error" in result.stderr and "Traceback" not in result.stderr
+    assert "internal error" in result.stderr
+    assert "Traceback" not in result.stderr
     log = Path(result.stderr.rsplit("details are in ", 1)[1].strip())
     assert "playbookctl.lint.tekton.task" in log.read_text()
 
@@ -66,7 +67,7 @@ def test_a_validator_that_raises_is_an_internal_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # A bug inside a rule cannot be produced by a real input on purpose; stand one in.
-    from playbookctl.lint import tekton  # noqa: PLC0415
+    from playbookctl.lint import tekton
 
     def broken(*_: object, **__: object) -> list[object]:
         raise KeyError("a rule crashed")

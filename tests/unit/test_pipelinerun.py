@@ -94,7 +94,7 @@ spec:
     - name: NODES
       type: array
       required: false
-      description: n
+      description: 'n'
       dependsOn: [REPLICAS]
 """
 
