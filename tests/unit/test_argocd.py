@@ -210,3 +210,11 @@ def test_the_health_patch_is_not_applied_with_the_project(repo_root: Path) -> No
     object it would try to create."""
     top = sorted(p.name for p in (repo_root / "registry" / "argocd").glob("*.yaml"))
     assert top == ["application.yaml", "appproject.yaml"]
+
+
+def test_the_readme_shows_the_health_check_that_is_shipped(repo_root: Path) -> None:
+    readme = (repo_root / "README.md").read_text()
+    block = readme.split("   ```yaml\n   data:\n", 1)[1].split("   ```\n", 1)[0]
+    shown = yaml.safe_load("data:\n" + "".join(ln[3:] for ln in block.splitlines(True)))
+    patch = yaml.safe_load((repo_root / "registry/argocd/health/argocd-cm-patch.yaml").read_text())
+    assert shown == patch
