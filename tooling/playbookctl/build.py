@@ -323,6 +323,8 @@ class _Deadline:
 
     def cancel(self) -> None:
         self._timer.cancel()
+        if self._timer.is_alive():
+            self._timer.join(5.0)  # it wakes at once: no thread outlives its call
 
     def message(self, what: str) -> str:
         return f"{what}: did not finish within {self.seconds:g} s ({self.setting}); stopped"
