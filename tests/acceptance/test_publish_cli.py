@@ -91,7 +91,7 @@ def test_changed_content_exits_1_with_a_refusal(
     assert main([*publish_args, "alpha", "beta"]) == 1
     captured = capsys.readouterr()
     assert "alpha 1.0.0: refused" in captured.out
-    assert "content changed, bump the version" in captured.out
+    assert "content changed, bump the version: playbookctl bump alpha patch" in captured.out
     assert "beta 2.0.0: pushed" in captured.out  # the other playbook is not held back
     assert "Traceback" not in captured.out + captured.err
 

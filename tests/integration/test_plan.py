@@ -103,7 +103,7 @@ def test_refused_entry_explains_and_cli_exits_1(
     assert entry["status"] == "refused"
     assert entry["version"] == entry["registered_version"] == "2.0.0"
     assert entry["source_hash"] != entry["registered_hash"]
-    assert "bump spec.version" in out.err
+    assert "bump spec.version: playbookctl bump beta patch" in out.err
 
 
 def test_head_revision_reads_git_objects(playbook_repo: PlaybookRepo) -> None:

@@ -207,7 +207,7 @@ def test_changed_content_under_the_same_version_is_refused(
     assert r.status is Action.REFUSED
     assert r.error is not None
     assert "content changed" in r.error
-    assert "bump the version" in r.error
+    assert r.error.endswith("bump the version: playbookctl bump restart-deployment patch")
     assert not r.ok
     # nothing was overwritten
     assert first.image is not None

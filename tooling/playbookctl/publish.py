@@ -349,7 +349,7 @@ def _publish_steps(run: _Run, pb: Playbook, result: PublishResult) -> None:
         if image is None:
             raise _RefusedError(
                 f"{bundle_ref} is published but {image_ref}, the image its Pipeline runs, is "
-                "not: not reused; bump the version"
+                f"not: not reused; bump the version: {_bump(bundle_ref)}"
             )
         _check_same_source(image_ref, image, result.source_hash)
         expected = render_pipeline(pb, config, image=f"{image_ref}@{image.digest}")
@@ -468,17 +468,21 @@ def _image(
     return digest
 
 
+def _bump(ref: str) -> str:
+    """The `playbookctl bump` command for `<registry>/<repo>/<name>:<version>`."""
+    return bump_command(ref.rpartition(":")[0].rpartition("/")[2])
+
+
 def _check_same_source(ref: str, published: Published, local_hash: str) -> None:
     if published.source_hash == local_hash:
         return
     found = published.source_hash or "no source hash"
-    name = ref.rpartition(":")[0].rpartition("/")[2]  # <registry>/<repo>/<name>:<version>
     raise _RefusedError(
         str(
             ImmutableVersionError(
                 f"{ref} is already published ({published.digest}, {found}) from other content "
                 f"than this source ({local_hash}): the content changed, bump the version: "
-                f"{bump_command(name)}"
+                f"{_bump(ref)}"
             )
         )
     )
@@ -500,7 +504,7 @@ def _check_holds(
         raise _RefusedError(
             f"{tag_ref} ({digest}) does not hold the Pipeline this playbook renders to "
             f"(differs at {where}): changed after it was published, or published from other "
-            "content; not reused, find out who wrote it and bump the version"
+            f"content; not reused, find out who wrote it and bump the version: {_bump(tag_ref)}"
         )
 
 

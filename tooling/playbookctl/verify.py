@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from playbookctl.bump import bump_command
 from playbookctl.bundle import canonical_json, read_bundle
 from playbookctl.config import Config
 from playbookctl.errors import FatalError, RegistryError
@@ -373,7 +374,7 @@ def check_against_playbooks(config: Config, regs: list[Registration]) -> list[Fi
                     ("metadata", "annotations", ANN_SOURCE_HASH),
                     f"playbooks/{reg.name}/ hashes to {current}, not the registered "
                     f"{registered.source_hash or '(none)'}, under the same version "
-                    f"{registered.version}: bump spec.version",
+                    f"{registered.version}: bump spec.version: {bump_command(reg.name)}",
                 )
             )
             continue
