@@ -131,6 +131,22 @@ class GitRepo:
             out = str(self._git.status("--porcelain", "--untracked-files=all", "--", *paths))
         return [ln[3:] for ln in out.splitlines() if ln.strip()]
 
+    def index_modes(self, path: str = ".") -> dict[str, int]:
+        """Path -> mode (0o100644, 0o100755, 0o120000, ...) of every file git's index holds
+        under path: what a checkout (and so CI's image build) will give each file."""
+        with _errors("cannot read git's index"):
+            out = str(self._git.ls_files("--stage", "-z", "--", path))
+        modes: dict[str, int] = {}
+        for entry in out.split("\0"):
+            meta, tab, name = entry.partition("\t")
+            if tab and meta:
+                modes[name] = int(meta.split(" ", 1)[0], 8)
+        return modes
+
+    @property
+    def index_file(self) -> Path:
+        return Path(self._repo.git_dir) / "index"
+
     def merge_base(self, a: str, b: str) -> str | None:
         try:
             return str(self._git.merge_base(a, b)).strip() or None

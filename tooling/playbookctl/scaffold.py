@@ -18,7 +18,8 @@ from pathlib import Path
 
 from playbookctl.config import Config
 from playbookctl.errors import FatalError, UsageError
-from playbookctl.lint.action_type import SYNC_WAVE, WAVE_ACTION_TYPE
+from playbookctl.lint.action_type import PLACEHOLDER_PREFIX, SYNC_WAVE, WAVE_ACTION_TYPE
+from playbookctl.lint.playbook import SCRIPT_PLACEHOLDER
 from playbookctl.load import load_file
 from playbookctl.playbook import NAME_RE
 
@@ -101,7 +102,8 @@ def find_action_type(config: Config, action_type: str) -> Path | None:
 
 
 def render_workflow(name: str, action_type: str, description: str | None, config: Config) -> str:
-    what = description or f"TODO: say what {name} does to its target."
+    todo = PLACEHOLDER_PREFIX  # lint warns (playbook.placeholder-text) while these remain
+    what = description or f"{todo} say what {name} does to its target."
     return f"""\
 # The RemediationWorkflow registered for this playbook. The release fills in
 # spec.execution.bundle; bump spec.version whenever the playbook changes.
@@ -114,9 +116,9 @@ spec:
   version: "0.1.0"
   description:
     what: {_q(what)}
-    whenToUse: "TODO: the signals and conditions under which {name} is the right remediation."
-    whenNotToUse: "TODO: when it must not run, and what to do instead."
-    preconditions: "TODO: what must hold before it runs (the script checks these)."
+    whenToUse: "{todo} the signals and conditions under which {name} is the right remediation."
+    whenNotToUse: "{todo} when it must not run, and what to do instead."
+    preconditions: "{todo} what must hold before it runs (the script checks these)."
   actionType: {action_type}
   labels:
     severity: [warning]
@@ -213,13 +215,13 @@ validate() {
 act() {
   # TODO: the remediation itself (kubectl ...). Until then the playbook fails instead of
   # reporting a success it did not earn (errexit turns the return 1 into exit 1).
-  log "ERROR: act: not implemented yet (edit remediate.sh)"
+  log "ERROR: act: __PLACEHOLDER__"
   return 1
 }
 
 verify() {
   # TODO: check the remediation took effect (rollout status, replica counts, conditions).
-  log "ERROR: verify: not implemented yet (edit remediate.sh)"
+  log "ERROR: verify: __PLACEHOLDER__"
   return 1
 }
 
@@ -242,7 +244,7 @@ main() {
 
 main "$@"
 """
-    return script.replace("__NAME__", name)
+    return script.replace("__NAME__", name).replace("__PLACEHOLDER__", SCRIPT_PLACEHOLDER)
 
 
 def render_rbac(name: str, config: Config) -> str:
@@ -290,7 +292,8 @@ def render_dockerignore() -> str:
 
 
 def render_action_type(action_type: str, description: str | None, config: Config) -> str:
-    what = description or f"TODO: say what the {action_type} action does."
+    todo = PLACEHOLDER_PREFIX
+    what = description or f"{todo} say what the {action_type} action does."
     return f"""\
 # File and metadata.name: the kebab-case form of spec.name. The sync wave makes Argo CD apply
 # it before the RBAC and workflows naming it (and prune it after them).
@@ -305,7 +308,7 @@ spec:
   name: {action_type}
   description:
     what: {_q(what)}
-    whenToUse: "TODO: the conditions under which {action_type} is the right kind of action."
+    whenToUse: "{todo} the conditions under which {action_type} is the right kind of action."
 """
 
 

@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 
 from playbookctl.config import load_config
+from playbookctl.findings import Severity
 from playbookctl.lint import lint_playbook
-from playbookctl.lint.playbook import parse_containerfile
+from playbookctl.lint.playbook import SCRIPT_PLACEHOLDER, parse_containerfile
+from tests.support.gitrepos import git
 from tests.support.lintrepo import DIGEST, edit, good_playbook, make_repo
 
 W = "workflow.yaml"
@@ -66,7 +68,8 @@ CASES: list[tuple[str, list[Change], list[tuple[str, str, int]]]] = [
         [("playbook.param-no-default", P, 14)],
     ),
     (
-        "unknown-param-with-default-is-fine",
+        # no error (it runs), but a warning: the agent can never set it
+        "unknown-param-with-default-warns",
         [
             (
                 P,
@@ -74,7 +77,7 @@ CASES: list[tuple[str, list[Change], list[tuple[str, str, int]]]] = [
                 "    - name: EXTRA\n      default: x\n  workspaces:\n    - name: secret-creds",
             )
         ],
-        [],
+        [("playbook.param-undeclared", P, 14)],
     ),
     (
         "array-param",
@@ -445,3 +448,117 @@ def test_parse_containerfile(
     cf = parse_containerfile(text, "Containerfile")
     assert [(s.base, s.alias, s.line) for s in cf.stages] == stages
     assert [[u.args for u in s.users] for s in cf.stages] == users
+
+
+# --- playbook.executable: what the image runs must be executable ------------------------------
+
+ENTRY = 'ENTRYPOINT ["/usr/local/bin/remediate.sh"]'
+EXEC_CASES: list[tuple[str, str, int, list[int]]] = [
+    # (id, Containerfile edit applied to ENTRYPOINT line, remediate.sh mode, expected lines)
+    ("executable", ENTRY, 0o755, []),
+    ("not executable", ENTRY, 0o644, [2]),
+    ("run through a shell", 'ENTRYPOINT ["/bin/sh", "/usr/local/bin/remediate.sh"]', 0o644, []),
+    ("shell form", "ENTRYPOINT /usr/local/bin/remediate.sh", 0o644, [2]),
+    ("found on PATH", 'CMD ["remediate.sh"]', 0o644, [2]),
+    ("run by RUN", "RUN /usr/local/bin/remediate.sh --self-test\n" + ENTRY, 0o644, [2]),
+    ("copied, never run", 'ENTRYPOINT ["/bin/true"]', 0o644, []),
+]
+
+
+@pytest.mark.parametrize(
+    ("entry", "mode", "lines"), [pytest.param(*c[1:], id=c[0]) for c in EXEC_CASES]
+)
+def test_executable_on_disk(tmp_path: Path, entry: str, mode: int, lines: list[int]) -> None:
+    """Outside git, the file's own mode decides."""
+    files = good_playbook()
+    files[C] = edit(files[C], ENTRY, entry)
+    root = make_repo(tmp_path / "repo", {"restart-deployment": dict(files)})
+    pb = root / "playbooks" / "restart-deployment"
+    (pb / "remediate.sh").chmod(mode)
+    _, findings = lint_playbook(pb, load_config(root), None)
+    got = [(f.file, f.line) for f in findings if f.rule == "playbook.executable"]
+    assert got == [("playbooks/restart-deployment/Containerfile", n) for n in lines]
+
+
+def test_copy_chmod_settles_the_mode(tmp_path: Path) -> None:
+    files = good_playbook()
+    files[C] = edit(files[C], "COPY remediate.sh", "COPY --chmod=0755 remediate.sh")
+    root = make_repo(tmp_path / "repo", {"restart-deployment": dict(files)})
+    pb = root / "playbooks" / "restart-deployment"
+    (pb / "remediate.sh").chmod(0o644)
+    _, findings = lint_playbook(pb, load_config(root), None)
+    assert not [f for f in findings if f.rule == "playbook.executable"]
+
+
+def test_a_step_command_counts_as_running_it(tmp_path: Path) -> None:
+    """The authored pipeline runs `remediate.sh verify` as a step command: that needs +x too."""
+    files = good_playbook(pipeline=True)
+    files[C] = edit(files[C], ENTRY, 'ENTRYPOINT ["/bin/true"]')
+    root = make_repo(tmp_path / "repo", {"restart-deployment": dict(files)})
+    pb = root / "playbooks" / "restart-deployment"
+    (pb / "remediate.sh").chmod(0o644)
+    _, findings = lint_playbook(pb, load_config(root), None)
+    (f,) = [f for f in findings if f.rule == "playbook.executable"]
+    assert "the command of step" in f.message
+
+
+def test_git_index_decides_not_the_disk(tmp_path: Path) -> None:
+    """CI checks out what git's index recorded: mode 100644 there is an error even when the
+    file on disk is executable, and 100755 there is fine whatever the disk says."""
+    root = make_repo(tmp_path / "repo", {"restart-deployment": dict(good_playbook())})
+    pb = root / "playbooks" / "restart-deployment"
+    script = pb / "remediate.sh"
+    git(root, "init", "--quiet")
+    git(root, "add", "--all")
+    git(root, "update-index", "--chmod=-x", "playbooks/restart-deployment/remediate.sh")
+    assert script.stat().st_mode & 0o111  # executable on disk
+    _, findings = lint_playbook(pb, load_config(root), None)
+    (f,) = [f for f in findings if f.rule == "playbook.executable"]
+    assert (f.file, f.line) == ("playbooks/restart-deployment/Containerfile", 2)
+    assert "mode 100644 in git's index" in f.message
+    assert "git add --chmod=+x playbooks/restart-deployment/remediate.sh" in f.message
+    git(root, "update-index", "--chmod=+x", "playbooks/restart-deployment/remediate.sh")
+    script.chmod(0o644)
+    _, findings = lint_playbook(pb, load_config(root), None)
+    assert not [f for f in findings if f.rule == "playbook.executable"]
+
+
+# --- warnings: placeholders, undeclared params ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("what: Restart a deployment", "what: Restart a deployment", []),
+        ("whenToUse: Pods are wedged", 'whenToUse: "TODO: the signals"', [(W, 10)]),
+        ("what: Restart a deployment", "what: 'TODO: say it'", [(W, 9)]),
+        # a TODO elsewhere in a sentence is the author's, not the scaffold's
+        ("what: Restart a deployment", "what: Restart it (TODO: also scale)", []),
+    ],
+)
+def test_placeholder_text(
+    tmp_path: Path, old: str, new: str, expected: list[tuple[str, int]]
+) -> None:
+    files = good_playbook()
+    files[W] = edit(files[W], old, new)
+    root = make_repo(tmp_path / "repo", {"restart-deployment": dict(files)})
+    _, findings = lint_playbook(root / "playbooks" / "restart-deployment", load_config(root), None)
+    got = [
+        (f.file.rpartition("/")[2], f.line, f.severity)
+        for f in findings
+        if f.rule == "playbook.placeholder-text"
+    ]
+    assert got == [(file, line, Severity.WARNING) for file, line in expected]
+
+
+def test_placeholder_script(tmp_path: Path) -> None:
+    files = good_playbook()
+    files["remediate.sh"] = files["remediate.sh"] + f'echo "{SCRIPT_PLACEHOLDER}"\n'
+    root = make_repo(tmp_path / "repo", {"restart-deployment": dict(files)})
+    _, findings = lint_playbook(root / "playbooks" / "restart-deployment", load_config(root), None)
+    (f,) = [f for f in findings if f.rule == "playbook.placeholder-text"]
+    assert (f.file, f.line, f.severity) == (
+        "playbooks/restart-deployment/remediate.sh",
+        4,
+        Severity.WARNING,
+    )

@@ -542,3 +542,36 @@ def test_messages_name_the_path() -> None:
     result = load_text(text, "w.yaml")
     (f,) = check_workflow(result.documents[0], action_types=None, expected_name=None)
     assert f.message.startswith("spec.parameters[2].default: 'reboot' is not one of")
+
+
+@pytest.mark.parametrize(
+    ("source", "authored", "expected"),
+    [
+        (VALID, True, []),
+        (src(("      default: 120\n", "")), True, [28]),
+        (src(("      default: restart\n", ""), ("      default: 120\n", "")), True, [28, 34]),
+        # a required parameter needs none; rollbackParameters are not run parameters
+        (src(('      default: "1"\n', "")), True, []),
+        (
+            src(
+                (
+                    "      required: false\n      description: How long",
+                    "      required: true\n      description: How long",
+                ),
+                ("      default: 120\n", ""),
+            ),
+            True,
+            [],
+        ),
+        # registrations are generated: the authored file already got the warning
+        (src(("      default: 120\n", "")), False, []),
+    ],
+)
+def test_optional_parameter_without_default_warns(
+    source: str, authored: bool, expected: list[int]
+) -> None:
+    doc = load_text(source, "playbooks/restart-deployment/workflow.yaml").documents[0]
+    found = check_workflow(doc, action_types=ACTION_TYPES, expected_name=None, authored=authored)
+    warnings = [f for f in found if f.rule == "workflow.optional-no-default"]
+    assert [f.line for f in warnings] == expected
+    assert all(f.severity is Severity.WARNING for f in warnings)

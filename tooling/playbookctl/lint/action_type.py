@@ -5,6 +5,7 @@ Kubernetes name of the object, the Argo CD sync wave, and uniqueness across the 
 cluster's webhook looks ActionTypes up by spec.name, so two with one name would make a workflow's
 reference ambiguous).
 
+- action-type.placeholder-text (warning): the scaffold's "TODO:" descriptions.
 - action-type.sync-wave: `argocd.argoproj.io/sync-wave: "-2"`. Argo CD applies lower waves first
   and prunes in reverse, so an ActionType exists before the RBAC (-1) and workflows (0) naming it
   and outlives them on a prune. `playbookctl register` refuses a registry without it, through this
@@ -17,7 +18,7 @@ import re
 from pathlib import Path
 
 from playbookctl.config import Config
-from playbookctl.findings import Finding
+from playbookctl.findings import Finding, Severity
 from playbookctl.lint.schema import schema_findings
 from playbookctl.load import Document, YamlPath, load_file
 
@@ -27,6 +28,7 @@ DNS_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0
 DNS_SUBDOMAIN_MAX = 253
 SUFFIXES = (".yaml", ".yml")
 SYNC_WAVE = "argocd.argoproj.io/sync-wave"
+PLACEHOLDER_PREFIX = "TODO:"  # what `playbookctl new` writes for the author to replace
 WAVE_ACTION_TYPE = "-2"
 
 _RULES: tuple[tuple[YamlPath, str], ...] = (
@@ -83,7 +85,27 @@ def check_action_type(doc: Document, *, namespace: str = "kubernaut-system") -> 
         )
     if isinstance(doc.data, dict) and doc.data.get("kind") == KIND:
         out.extend(_sync_wave(doc))
+        out.extend(_placeholders(doc))
     return schema_findings(doc, SCHEMA, rule_for, unknown_message=_unknown_message) + out
+
+
+def _placeholders(doc: Document) -> list[Finding]:
+    """action-type.placeholder-text (warning): `playbookctl new`'s "TODO:" texts, which
+    Kubernaut's agent would read when choosing the kind of action."""
+    description = doc.get(("spec", "description"))
+    if not isinstance(description, dict):
+        return []
+    return [
+        doc.finding(
+            "action-type.placeholder-text",
+            ("spec", "description", key),
+            f"spec.description.{key} is still the scaffold's placeholder: Kubernaut's agent "
+            "reads it; say what this kind of action is for",
+            Severity.WARNING,
+        )
+        for key, value in description.items()
+        if isinstance(value, str) and value.lstrip().startswith(PLACEHOLDER_PREFIX)
+    ]
 
 
 def _sync_wave(doc: Document) -> list[Finding]:

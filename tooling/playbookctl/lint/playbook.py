@@ -39,13 +39,21 @@ Rule ids and what they protect against:
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shlex
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from playbookctl.config import Config
+from playbookctl.errors import GitError
 from playbookctl.findings import Finding, Severity
+from playbookctl.lint import rbac as rbac_rules
+from playbookctl.lint.action_type import PLACEHOLDER_PREFIX
 from playbookctl.lint.external import EmbeddedScript
 from playbookctl.lint.tekton.common import iter_references, param_spec_type
 from playbookctl.load import Document, YamlPath, iter_paths
@@ -68,6 +76,10 @@ RBAC_KINDS = {
 }
 _NAMESPACED_RBAC = {"ServiceAccount", "Role", "RoleBinding"}
 _ROOT_USERS = {"0", "root"}
+# What `playbookctl new` writes for the author to replace (scaffold.py uses these).
+SCRIPT_PLACEHOLDER = "not implemented yet (edit remediate.sh)"
+_DESCRIPTION_FIELDS = ("what", "whenToUse", "whenNotToUse", "preconditions")
+_PATH_DIRS = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
 
 
 @dataclass
@@ -440,9 +452,19 @@ def rule_params(ctx: _Ctx) -> None:
                 f"Pipeline param {name!r} is of type {ptype!r}: Kubernaut passes every "
                 "parameter as a string, so it must be a string param",
             )
-        if "default" in pp:
-            continue
         if name == TARGET_RESOURCE:
+            continue
+        if "default" in pp:
+            if name not in wf_params:
+                ctx.add(
+                    doc,
+                    "playbook.param-undeclared",
+                    path,
+                    f"Pipeline param {name!r} is not a workflow parameter: Kubernaut's agent "
+                    "can never set it, so it always runs with its default; declare it in "
+                    "workflow.yaml or make it a constant",
+                    Severity.WARNING,
+                )
             continue
         if name not in wf_params:
             ctx.add(
@@ -790,6 +812,222 @@ def rule_rbac(ctx: _Ctx) -> None:
             )
 
 
+# --- files the image runs ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CopiedFile:
+    source: str  # relative to the build context (the playbook directory)
+    dest: str  # absolute path in the image
+    line: int
+    chmod: bool  # COPY --chmod=... with an executable bit settles the mode
+
+
+def _words(args: str) -> list[str]:
+    if args.startswith("["):
+        try:
+            value = json.loads(args)
+        except ValueError:
+            return []
+        return [str(v) for v in value] if isinstance(value, list) else []
+    try:
+        return shlex.split(args, comments=False)
+    except ValueError:
+        return args.split()
+
+
+def copied_files(cf: Containerfile) -> list[CopiedFile]:
+    """Files COPY/ADD take from the build context into the final stage, with where they go."""
+    out: list[CopiedFile] = []
+    workdir = "/"
+    final = cf.stages[-1].line if cf.stages else 0
+    for ins in cf.instructions:
+        if ins.keyword == "FROM":
+            workdir = "/"
+        elif ins.keyword == "WORKDIR":
+            workdir = str(PurePosixPath(workdir) / ins.args.strip())
+        if ins.keyword not in ("COPY", "ADD") or ins.line < final or "<<" in ins.args:
+            continue
+        words = _words(ins.args)
+        flags = [w for w in words if w.startswith("--")]
+        paths = [w for w in words if not w.startswith("--")]
+        if any(f.startswith("--from") for f in flags) or len(paths) < 2:
+            continue  # from another stage or image: not our files
+        mode = next((f.split("=", 1)[1] for f in flags if f.startswith("--chmod=")), "")
+        chmod = bool(re.fullmatch(r"[0-7]{3,4}", mode)) and int(mode, 8) & 0o111 != 0
+        chmod = chmod or bool(re.search(r"[+=][rwX]*x", mode))
+        *sources, dest = paths
+        dest_dir = dest.endswith("/") or len(sources) > 1
+        base = PurePosixPath(workdir) / dest
+        for src in sources:
+            if any(c in src for c in "*?[") or "://" in src:
+                continue
+            target = base / PurePosixPath(src).name if dest_dir else base
+            out.append(CopiedFile(src.removeprefix("./"), str(target), ins.line, chmod))
+    return out
+
+
+def _runs(cf: Containerfile, pipeline: dict[str, Any], placeholder: str) -> dict[str, str]:
+    """What the image executes directly -> which instruction or step says so."""
+    out: dict[str, str] = {}
+    for ins in cf.instructions:
+        if ins.keyword in ("ENTRYPOINT", "CMD", "RUN"):
+            words = [w for w in _words(ins.args) if not w.startswith("--")]
+            if words:
+                out.setdefault(words[0], f"{ins.keyword} at line {ins.line}")
+    for path, container, tmpl in _containers(pipeline):
+        if container.get("image", tmpl.get("image")) != placeholder:
+            continue
+        command = container.get("command")
+        if isinstance(command, list) and command and isinstance(command[0], str):
+            out.setdefault(command[0], "the command of step " + ".".join(map(str, path)))
+    return out
+
+
+def _executed_by(copied: CopiedFile, runs: dict[str, str]) -> str | None:
+    if copied.dest in runs:
+        return runs[copied.dest]
+    parent, _, name = copied.dest.rpartition("/")
+    if parent in _PATH_DIRS and name in runs:
+        return runs[name]
+    return None
+
+
+_REPOS: dict[str, tuple[Path, Path] | None] = {}  # directory -> (git root, index file)
+_INDEX: dict[tuple[str, int, int], dict[str, int]] = {}
+
+
+def index_modes(directory: Path) -> tuple[Path, dict[str, int]] | None:
+    """(git root, path -> mode in git's index) for the repository holding directory, or None
+    outside git. Read once per index version: lint asks for every playbook."""
+    from playbookctl.gitrepo import GitRepo  # noqa: PLC0415 - git only when a rule needs it
+
+    key = str(directory.parent)
+    if key not in _REPOS:
+        try:
+            repo = GitRepo(directory)
+            _REPOS[key] = (repo.root, repo.index_file)
+        except GitError:
+            _REPOS[key] = None
+    found = _REPOS[key]
+    if found is None:
+        return None
+    root, index_file = found
+    try:
+        st = index_file.stat()
+    except OSError:
+        return root, {}  # no index yet: nothing is tracked
+    version = (str(index_file), st.st_mtime_ns, st.st_size)
+    if version not in _INDEX:
+        try:
+            modes = GitRepo(root).index_modes(".")
+        except GitError:
+            return None
+        if len(_INDEX) > 16:
+            _INDEX.clear()
+        _INDEX[version] = modes
+    return root, _INDEX[version]
+
+
+def rule_executable(ctx: _Ctx) -> None:
+    cf = ctx.containerfile
+    if cf is None or not cf.stages:
+        return
+    runs = _runs(cf, ctx.pipeline_data, ctx.config.placeholder)
+    index: tuple[Path, dict[str, int]] | None = None
+    read = False
+    for copied in copied_files(cf):
+        how = _executed_by(copied, runs)
+        if how is None or copied.chmod:
+            continue
+        local = ctx.pb.dir / copied.source
+        try:
+            st = local.lstat()
+        except OSError:
+            continue  # hadolint and the build report a missing source
+        if not stat.S_ISREG(st.st_mode):
+            continue  # a directory, or a link: special-file and the build say more
+        if not read:
+            index, read = index_modes(ctx.pb.dir), True
+        mode = None
+        if index:
+            git_root, modes = index
+            try:
+                rel = os.path.relpath(local.resolve(), git_root.resolve())
+            except ValueError:
+                rel = ""
+            mode = modes.get(Path(rel).as_posix())
+        shown = ctx.pb.rel(local)
+        if mode is not None:
+            if mode != 0o100755:
+                ctx.at(
+                    cf.file,
+                    copied.line,
+                    1,
+                    "playbook.executable",
+                    f"{shown} is mode {mode:o} in git's index, but the image runs it "
+                    f"({how}): a checkout makes it non-executable and the step dies with "
+                    f"'permission denied'; run git add --chmod=+x {shown}",
+                )
+        elif not st.st_mode & 0o111:
+            ctx.at(
+                cf.file,
+                copied.line,
+                1,
+                "playbook.executable",
+                f"{shown} is not executable, but the image runs it ({how}): the step would "
+                f"die with 'permission denied'; chmod +x it (and commit it with "
+                "git add --chmod=+x)",
+            )
+
+
+# --- RBAC against Argo CD, placeholders -------------------------------------------------------
+
+
+def rule_appproject(ctx: _Ctx) -> None:
+    project = rbac_rules.load_project(ctx.config)
+    docs = list(ctx.pb.rbac)
+    if ctx.pb.workflow is not None:
+        docs.append(ctx.pb.workflow)
+    ctx.findings.extend(rbac_rules.check_wildcards(ctx.pb.rbac))
+    if project is not None:
+        ctx.findings.extend(rbac_rules.check_appproject(docs, project))
+
+
+def rule_placeholder_text(ctx: _Ctx) -> None:
+    wf = ctx.pb.workflow
+    if wf is not None:
+        description = ctx.pb.spec.get("description")
+        for key in _DESCRIPTION_FIELDS:
+            value = description.get(key) if isinstance(description, dict) else None
+            if isinstance(value, str) and value.lstrip().startswith(PLACEHOLDER_PREFIX):
+                ctx.add(
+                    wf,
+                    "playbook.placeholder-text",
+                    ("spec", "description", key),
+                    f"spec.description.{key} is still the scaffold's placeholder: Kubernaut's "
+                    "agent reads it to choose a workflow; say it for this playbook",
+                    Severity.WARNING,
+                )
+    script = ctx.pb.dir / "remediate.sh"
+    try:
+        text = script.read_text("utf-8") if script.is_file() else ""
+    except (OSError, UnicodeDecodeError):
+        return
+    for number, line in enumerate(text.splitlines(), 1):
+        if SCRIPT_PLACEHOLDER in line:
+            ctx.at(
+                ctx.pb.rel(script),
+                number,
+                line.index(SCRIPT_PLACEHOLDER) + 1,
+                "playbook.placeholder-text",
+                "the scaffold's unimplemented step is still here: the playbook fails every "
+                "run until it is written",
+                severity=Severity.WARNING,
+            )
+            break
+
+
 Rule = Callable[[_Ctx], None]
 RULES: tuple[Rule, ...] = (
     rule_name,
@@ -797,12 +1035,15 @@ RULES: tuple[Rule, ...] = (
     rule_pipeline_identity,
     rule_base_images,
     rule_rbac,
+    rule_appproject,
+    rule_placeholder_text,
     # the rules below read the Pipeline
     rule_params,
     rule_workspaces,
     rule_script_injection,
     rule_images,
     rule_non_root,
+    rule_executable,
 )
 
 

@@ -5,8 +5,9 @@ schemas/remediationworkflow.schema.json; the rules below say what a schema canno
 names against the directory, the namespace, the engine this repository uses, the bundle (absent
 while authored, digest-pinned once released), and the parameter schema's internal consistency
 (UPPER_SNAKE_CASE names, enum/pattern only on strings, ranges only on numbers, defaults that
-satisfy their own declaration, dependsOn naming declared parameters). Each problem is one
-finding, at the problem.
+satisfy their own declaration, dependsOn naming declared parameters), and, as a warning while
+authored, an optional parameter without a default (workflow.optional-no-default). Each problem
+is one finding, at the problem.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from playbookctl.findings import Finding
+from playbookctl.findings import Finding, Severity
 from playbookctl.lint import re2
 from playbookctl.lint.schema import dotted, load_schema, quote_hint, schema_findings
 from playbookctl.load import Document, YamlPath
@@ -137,6 +138,8 @@ def check_workflow(
             for key in _PARAM_LISTS:
                 if isinstance(spec.get(key), list):
                     rules.parameters(("spec", key), spec[key])
+            if authored and isinstance(spec.get("parameters"), list):
+                rules.optional_defaults(spec["parameters"])
     found = schema_findings(
         doc, SCHEMA, rule_for, skip=rules.claimed, unknown_message=_unknown_message
     )
@@ -323,6 +326,24 @@ class _Rules:
         for i, p in enumerate(items):
             if isinstance(p, dict):
                 self.parameter((*base, i), p, declared)
+
+    def optional_defaults(self, items: list[Any]) -> None:
+        """workflow.optional-no-default (warning): nobody supplies an optional parameter's
+        value but its default (Kubernaut's agent may leave it out, and injects no schema
+        default), so the script sees it empty."""
+        for i, p in enumerate(items):
+            if not isinstance(p, dict) or p.get("required") is True or "default" in p:
+                continue
+            name = p.get("name")
+            self.findings.append(
+                self.doc.finding(
+                    "workflow.optional-no-default",
+                    ("spec", "parameters", i, "name"),
+                    f"optional parameter {name!r} has no default: when the agent leaves it "
+                    "out the run gets an empty value; give it a default (or make it required)",
+                    Severity.WARNING,
+                )
+            )
 
     def parameter(self, path: YamlPath, p: dict[str, Any], declared: dict[str, int]) -> None:
         ptype = p.get("type") if p.get("type") in PARAM_TYPES else None

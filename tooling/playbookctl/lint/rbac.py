@@ -1,0 +1,373 @@
+"""`rbac.*` rules: what a playbook's rbac.yaml (and its workflow) asks Argo CD to create.
+
+- rbac.appproject (error): every object must be deployable by the Argo CD AppProject of
+  registry/argocd/: its namespace matches one of the project's destinations (for the
+  Application's server), and its group/kind passes the project's cluster- or namespace-resource
+  whitelist and blacklist. Argo CD refuses the whole sync when one object is not permitted, so
+  one playbook's Role in another namespace would stop every registration from syncing. The
+  project is read from the repository, never assumed, and matched as Argo CD matches it
+  (`AppProject.IsDestinationPermitted` and `IsGroupKindPermitted`: destinations by glob with
+  `!` deny patterns, resource lists by Go's `filepath.Match`, a missing namespace whitelist
+  allows every kind, an empty cluster whitelist allows none).
+- rbac.wildcard (warning): `*` in a Role's or ClusterRole's verbs or resources grants far more
+  than a remediation script needs (and whatever the API server adds later).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from playbookctl.config import Config
+from playbookctl.findings import Finding, Severity
+from playbookctl.load import Document, YamlPath, load_file
+
+ARGOCD_DIR = "argocd"
+APPPROJECT = ("argoproj.io", "AppProject")
+APPLICATION = ("argoproj.io", "Application")
+# Kinds a playbook may hold that are cluster-scoped (Argo CD asks the API server; we cannot).
+CLUSTER_SCOPED = frozenset(
+    {
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Namespace",
+        "CustomResourceDefinition",
+        "PriorityClass",
+        "StorageClass",
+        "PersistentVolume",
+        "Node",
+        "ValidatingWebhookConfiguration",
+        "MutatingWebhookConfiguration",
+        "APIService",
+    }
+)
+
+
+def group_of(api_version: str) -> str:
+    """`rbac.authorization.k8s.io/v1` -> `rbac.authorization.k8s.io`; `v1` -> the core group."""
+    return api_version.rpartition("/")[0] if "/" in api_version else ""
+
+
+# -- glob matching as Argo CD does it ------------------------------------------------------------
+
+
+def _translate_filepath(pattern: str) -> str | None:
+    """Go's path/filepath.Match as a regular expression; None for a malformed pattern (Go
+    returns ErrBadPattern, which Argo CD treats as no match)."""
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "\\":
+            i += 1
+            if i >= len(pattern):
+                return None
+            out.append(re.escape(pattern[i]))
+        elif c == "[":
+            end = pattern.find("]", i + 2 if pattern[i + 1 : i + 2] == "^" else i + 1)
+            if end < 0:
+                return None
+            body = pattern[i + 1 : end]
+            negate = body.startswith("^")
+            body = body[1:] if negate else body
+            if not body:
+                return None
+            out.append("[" + ("^" if negate else "") + body.replace("\\", "\\\\") + "]")
+            i = end
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return "".join(out)
+
+
+def filepath_match(pattern: str, value: str) -> bool:
+    regex = _translate_filepath(pattern)
+    return regex is not None and re.fullmatch(regex, value) is not None
+
+
+def _translate_glob(pattern: str) -> str:
+    """gobwas/glob without separators (Argo CD's util/glob): `*`, `?`, `[...]`/`[!...]`,
+    `{a,b}`; a malformed pattern matches literally."""
+    out: list[str] = []
+    depth = 0
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "*":
+            out.append(".*")
+        elif c == "?":
+            out.append(".")
+        elif c == "\\" and i + 1 < len(pattern):
+            i += 1
+            out.append(re.escape(pattern[i]))
+        elif c == "[" and "]" in pattern[i + 1 :]:
+            end = pattern.index("]", i + 1)
+            body = pattern[i + 1 : end]
+            if body.startswith("!"):
+                body = "^" + body[1:]
+            out.append("[" + body.replace("\\", "\\\\") + "]")
+            i = end
+        elif c == "{":
+            depth += 1
+            out.append("(?:")
+        elif c == "}" and depth:
+            depth -= 1
+            out.append(")")
+        elif c == "," and depth:
+            out.append("|")
+        else:
+            out.append(re.escape(c))
+        i += 1
+    out.extend(")" * depth)
+    return "".join(out)
+
+
+def glob_match(pattern: str, value: str, *, allow_negation: bool = True) -> bool:
+    """Argo CD's `globMatch`: `!pattern` matches what pattern does not; `*` matches all."""
+    if allow_negation and pattern.startswith("!"):
+        return not glob_match(pattern[1:], value, allow_negation=False)
+    if pattern == "*":
+        return True
+    try:
+        return re.fullmatch(_translate_glob(pattern), value) is not None
+    except re.error:
+        return pattern == value
+
+
+# -- the project -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GroupKind:
+    group: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class Destination:
+    server: str
+    name: str
+    namespace: str
+
+
+@dataclass
+class AppProject:
+    file: str
+    name: str
+    destinations: list[Destination] = field(default_factory=list)
+    cluster_whitelist: list[GroupKind] = field(default_factory=list)
+    cluster_blacklist: list[GroupKind] = field(default_factory=list)
+    namespace_whitelist: list[GroupKind] | None = None  # None: absent, every kind allowed
+    namespace_blacklist: list[GroupKind] = field(default_factory=list)
+    # The Application's destination (what objects are synced to): server or cluster name, and
+    # the namespace an object without metadata.namespace lands in.
+    server: str = ""
+    cluster_name: str = ""
+    default_namespace: str = ""
+
+    def destination_permitted(self, namespace: str) -> bool:
+        """AppProject.isDestinationMatched for the Application's cluster and `namespace`."""
+        any_matched = False
+        no_deny_matched = True
+        for d in self.destinations:
+            name_ok = bool(self.cluster_name) and glob_match(d.name, self.cluster_name)
+            server_ok = bool(self.server) and glob_match(d.server, self.server)
+            ns_ok = glob_match(d.namespace, namespace)
+            if (server_ok or name_ok) and ns_ok:
+                any_matched = True
+            elif (
+                (not name_ok and d.name.startswith("!"))
+                or (not server_ok and d.server.startswith("!"))
+                or (not ns_ok and d.namespace.startswith("!"))
+            ):
+                no_deny_matched = False
+        return any_matched and no_deny_matched
+
+    def kind_permitted(self, gk: GroupKind, namespaced: bool) -> bool:
+        """AppProject.IsGroupKindPermitted."""
+        if namespaced:
+            white = self.namespace_whitelist
+            listed = white is None or (len(white) != 0 and _in_list(gk, white))
+            return listed and not _in_list(gk, self.namespace_blacklist)
+        listed = bool(self.cluster_whitelist) and _in_list(gk, self.cluster_whitelist)
+        return listed and not _in_list(gk, self.cluster_blacklist)
+
+
+def _in_list(gk: GroupKind, items: list[GroupKind]) -> bool:
+    return any(filepath_match(i.kind, gk.kind) and filepath_match(i.group, gk.group) for i in items)
+
+
+def _group_kinds(value: Any) -> list[GroupKind]:
+    items = value if isinstance(value, list) else []
+    return [
+        GroupKind(str(i.get("group") or ""), str(i.get("kind") or ""))
+        for i in items
+        if isinstance(i, dict)
+    ]
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _kind(data: Any) -> tuple[str, str]:
+    if not isinstance(data, dict):
+        return ("", "")
+    return (group_of(_str(data.get("apiVersion"))), _str(data.get("kind")))
+
+
+def parse_project(docs: list[Document], default_namespace: str) -> AppProject | None:
+    """The AppProject the Application of registry/argocd/ names (or the only one there)."""
+    projects = {_str(d.get(("metadata", "name"))): d for d in docs if _kind(d.data) == APPPROJECT}
+    apps = [d for d in docs if _kind(d.data) == APPLICATION]
+    app = apps[0] if apps else None
+    wanted = _str(app.get(("spec", "project"))) if app is not None else ""
+    doc = projects.get(wanted) if wanted else None
+    if doc is None:
+        if len(projects) != 1:
+            return None
+        doc = next(iter(projects.values()))
+    spec = doc.get(("spec",))
+    spec = spec if isinstance(spec, dict) else {}
+    dests = spec.get("destinations")
+    white = spec.get("namespaceResourceWhitelist")
+    project = AppProject(
+        file=doc.file,
+        name=_str(doc.get(("metadata", "name"))),
+        destinations=[
+            Destination(_str(d.get("server")), _str(d.get("name")), _str(d.get("namespace")))
+            for d in (dests if isinstance(dests, list) else [])
+            if isinstance(d, dict)
+        ],
+        cluster_whitelist=_group_kinds(spec.get("clusterResourceWhitelist")),
+        cluster_blacklist=_group_kinds(spec.get("clusterResourceBlacklist")),
+        namespace_whitelist=None if white is None else _group_kinds(white),
+        namespace_blacklist=_group_kinds(spec.get("namespaceResourceBlacklist")),
+        server="https://kubernetes.default.svc",
+        default_namespace=default_namespace,
+    )
+    if app is not None:
+        dest = app.get(("spec", "destination"))
+        if isinstance(dest, dict):
+            project.server = _str(dest.get("server"))
+            project.cluster_name = _str(dest.get("name"))
+            project.default_namespace = _str(dest.get("namespace")) or default_namespace
+        if not project.server and not project.cluster_name:
+            project.server = "https://kubernetes.default.svc"
+    return project
+
+
+_CACHE: dict[tuple[str, ...], AppProject | None] = {}
+
+
+def load_project(config: Config) -> AppProject | None:
+    """The project of registry/argocd/, read once per set of file versions (lint calls this
+    for every playbook)."""
+    base = config.registry_dir / ARGOCD_DIR
+    try:
+        files = sorted(p for p in base.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    except OSError:
+        return None
+    key: tuple[str, ...] = (config.workflow_namespace,)
+    for p in files:
+        try:
+            st = p.stat()
+        except OSError:
+            continue
+        key += (str(p), str(st.st_mtime_ns), str(st.st_size))
+    if key in _CACHE:
+        return _CACHE[key]
+    docs: list[Document] = []
+    for p in files:
+        docs.extend(load_file(p, _display(p, config.root), config.max_file_bytes).documents)
+    project = parse_project(docs, config.workflow_namespace)
+    if len(_CACHE) > 64:
+        _CACHE.clear()
+    _CACHE[key] = project
+    return project
+
+
+def _display(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return os.fspath(path)
+
+
+# -- rules -------------------------------------------------------------------------------------
+
+
+def check_appproject(docs: list[Document], project: AppProject) -> list[Finding]:
+    """rbac.appproject for each object in docs (rbac.yaml's documents and the workflow)."""
+    out: list[Finding] = []
+    where = f"the AppProject {project.name!r} ({project.file})"
+    for doc in docs:
+        data = doc.data
+        if not isinstance(data, dict):
+            continue
+        group, kind = _kind(data)
+        if not kind:
+            continue
+        ns_raw = doc.get(("metadata", "namespace"))
+        namespaced = kind not in CLUSTER_SCOPED
+        if namespaced:
+            namespace = _str(ns_raw) or project.default_namespace
+            if not project.destination_permitted(namespace):
+                allowed = ", ".join(sorted({d.namespace for d in project.destinations})) or "none"
+                path: YamlPath = ("metadata", "namespace") if ns_raw else ("metadata",)
+                out.append(
+                    doc.finding(
+                        "rbac.appproject",
+                        path,
+                        f"{kind} in namespace {namespace!r} is not a destination of {where} "
+                        f"(allowed namespaces: {allowed}); Argo CD would refuse the whole sync",
+                    )
+                )
+        if not project.kind_permitted(GroupKind(group, kind), namespaced):
+            scope = "namespaced" if namespaced else "cluster-scoped"
+            listed = "namespaceResourceWhitelist" if namespaced else "clusterResourceWhitelist"
+            out.append(
+                doc.finding(
+                    "rbac.appproject",
+                    ("kind",),
+                    f"{scope} kind {kind} (group {group or 'core'!r}) is not permitted by "
+                    f"{where}: see its {listed} and blacklist; Argo CD would refuse the "
+                    "whole sync",
+                )
+            )
+    return out
+
+
+def check_wildcards(docs: list[Document]) -> list[Finding]:
+    """rbac.wildcard: `*` verbs or resources in a Role or ClusterRole."""
+    out: list[Finding] = []
+    for doc in docs:
+        data = doc.data
+        if not isinstance(data, dict) or data.get("kind") not in ("Role", "ClusterRole"):
+            continue
+        rules = data.get("rules")
+        for i, rule in enumerate(rules if isinstance(rules, list) else []):
+            if not isinstance(rule, dict):
+                continue
+            for key in ("verbs", "resources"):
+                values = rule.get(key)
+                for j, v in enumerate(values if isinstance(values, list) else []):
+                    if v == "*":
+                        out.append(
+                            doc.finding(
+                                "rbac.wildcard",
+                                ("rules", i, key, j),
+                                f"'*' in {key} of a {data['kind']} grants every "
+                                f"{key[:-1]}, now and later; list exactly what the script "
+                                "needs",
+                                Severity.WARNING,
+                            )
+                        )
+    return out
