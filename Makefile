@@ -17,6 +17,9 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # (Argo CD's dialect) for the test of the ActionType health check.
 SYSTEM_PACKAGES := docker-registry docker.io busybox-static apache2-utils git lua5.1 ca-certificates
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist); each starts its own loopback registry (and Docker engine where
+# the machine has none), so they share nothing. `make test TEST_WORKERS=0` runs serially.
+TEST_WORKERS ?= auto
 
 .PHONY: help
 help: ## list targets
@@ -65,7 +68,7 @@ lint: $(STAMP) ## ruff, mypy --strict and playbookctl lint on the repository
 
 .PHONY: test
 test: system-deps $(STAMP) ## the whole test suite (starts its own registry and Docker engine)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 .PHONY: demo
 demo: system-deps $(STAMP) ## release this repository's playbooks to a local registry, twice

@@ -568,7 +568,7 @@ def test_a_bundle_tag_overwritten_behind_our_back_is_refused_not_reused(
         f"{tag} ({tampered.digest}) does not hold the Pipeline this playbook renders to "
         "(differs at spec.tasks[0].taskSpec.steps[0].securityContext.privileged): changed "
         "after it was published, or published from other content; not reused, find out who "
-        "wrote it and bump the version"
+        f"wrote it and bump the version: playbookctl bump {name} patch"
     )
     assert tag_digest(config, tag) == tampered.digest  # refused, not "repaired" either
 
