@@ -294,3 +294,40 @@ def test_a_long_cache_path_puts_the_engine_in_a_short_directory(tmp_path: Path) 
     assert _mounts_under(engine_dir, str(cache)) == []
     assert not (cache / "dev").exists()
     assert not cache.exists()  # `up` made it, so `down` removes it
+
+
+def test_two_concurrent_ups_make_one_environment(short_cache: Path, docker_engine: str) -> None:
+    env = {**os.environ, "PLAYBOOKCTL_CACHE_DIR": str(short_cache), "DOCKER_HOST": docker_engine}
+    cmd = [sys.executable, "-m", "playbookctl", "dev", "up"]
+    procs = [
+        subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=180) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    errs = "".join(err for _, err in outs)
+    assert errs.count("registry 127.0.0.1:") == 2
+    assert errs.count(" started (pid") == 1  # one started it, the other found it running
+    assert errs.count(" already running (pid") == 1
+    state = json.loads((short_cache / "dev" / "state.json").read_text())
+    registries = [
+        line for line in _processes_naming(str(short_cache / "dev")) if "docker-registry" in line
+    ]
+    assert len(registries) == 1
+    assert registries[0].startswith(f"{state['registry_pid']}:")
+
+
+def test_try_of_a_playbook_with_lint_errors_publishes_nothing(author_repo: Path) -> None:
+    root = str(author_repo)
+    env = dict(os.environ)
+    assert _cli(env, "-C", root, "new", "x", "--action-type", "FixThing").returncode == 0
+    workflow = author_repo / "playbooks" / "x" / "workflow.yaml"
+    workflow.write_text(workflow.read_text().replace('version: "0.1.0"', 'version: "one"'))
+    # A loopback port nobody listens on: nothing may be looked up or pushed.
+    done = _cli(env, "-C", root, "try", "x", "--registry", "127.0.0.1:9")
+    assert done.returncode == 1
+    assert ": skipped" in done.stderr
+    assert "lint error" in done.stderr
+    assert "playbooks/x/workflow.yaml" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "bundle:" not in done.stdout

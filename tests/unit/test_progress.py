@@ -56,8 +56,8 @@ def test_live_mode_redraws_one_status_line_and_keeps_one_line_per_playbook() -> 
         seen.append(progress.status_line())
     progress.close()
     text = out.getvalue()
-    assert "publish: 0/3 done · building a" in seen[1]
-    assert seen[5] == "publish: 1/3 done (1 reused) · pushing a"
+    assert "publish: 0/3 done | building a" in seen[1]
+    assert seen[5] == "publish: 1/3 done (1 reused) | pushing a"
     assert seen[-1] == "publish: 3/3 done (1 pushed, 1 refused, 1 reused)"
     # What stays on screen once the carriage returns are applied: one line per finished
     # playbook, then the summary. Build output is not shown on a terminal.

@@ -1,6 +1,6 @@
 """Progress of publish (and release, try) on stderr: publish's events in, lines out.
 
-On a terminal one status line is redrawn in place (`publish: 12/200 done · building a, b ·
+On a terminal one status line is redrawn in place (`publish: 12/200 done | building a, b |
 pushing c`), and each playbook gets one permanent line when it finishes (pushed, reused,
 failed, refused, skipped). Anywhere else (CI logs, a pipe, `TERM=dumb`) every event is one
 plain line, `[name] message`, the engine's build and push output included, so a log says what
@@ -45,6 +45,7 @@ class PublishProgress:
         self._lock = threading.Lock()
         self._last_draw = 0.0
         self._drawn = False
+        self._last_line = ""
 
     def __call__(self, name: str, stage: str, message: str) -> None:
         with self._lock:
@@ -95,7 +96,7 @@ class PublishProgress:
             if names:
                 shown = ", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "")
                 parts.append(f"{verb} {shown}")
-        return " · ".join(parts)
+        return " | ".join(parts)  # ASCII: stderr may not be UTF-8
 
     def _draw(self, *, force: bool = False) -> None:
         now = time.monotonic()
@@ -104,8 +105,11 @@ class PublishProgress:
         self._last_draw = now
         width = shutil.get_terminal_size((100, 20)).columns
         line = self.status_line()
+        if self._drawn and line == self._last_line:
+            return
+        self._last_line = line
         if len(line) >= width:
-            line = line[: max(width - 2, 10)] + "…"
+            line = line[: max(width - 4, 10)] + "..."
         self.out.write("\r\x1b[K" + line)
         self._drawn = True
         self.out.flush()
