@@ -331,3 +331,19 @@ def test_try_of_a_playbook_with_lint_errors_publishes_nothing(author_repo: Path)
     assert "playbooks/x/workflow.yaml" in done.stderr
     assert "Traceback" not in done.stderr
     assert "bundle:" not in done.stdout
+
+
+def test_up_after_an_up_killed_before_its_state_was_written(
+    short_cache: Path, docker_engine: str
+) -> None:
+    env = {**os.environ, "PLAYBOOKCTL_CACHE_DIR": str(short_cache), "DOCKER_HOST": docker_engine}
+    dev = short_cache / "dev"
+    assert _cli(env, "dev", "up").returncode == 0
+    orphan = json.loads((dev / "state.json").read_text())["registry_pid"]
+    (dev / "state.json").unlink()  # as if `up` had died before writing it
+    again = _cli(env, "dev", "up")
+    assert again.returncode == 0, again.stderr
+    assert f"stopped leftover process {orphan}" in again.stderr
+    registries = [p for p in _processes_naming(str(dev)) if "docker-registry" in p]
+    assert len(registries) == 1
+    assert not registries[0].startswith(f"{orphan}:")

@@ -313,6 +313,11 @@ def up(directory: Path | None = None, log: Log = lambda _m: None) -> DevState:
     with _locked(directory):
         old = read_state(directory)
         marker = str(directory)
+        if old is None:
+            # No state but processes of ours: an `up` killed before it wrote state.json.
+            for pid in our_processes([marker]):
+                _stop_pid(pid, marker)
+                log(f"stopped leftover process {pid} of an interrupted `dev up`")
         started: list[tuple[int, str]] = []  # (pid, its marker) of what this call started
         engine_dir_made: Path | None = None
         try:
