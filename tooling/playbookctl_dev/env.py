@@ -356,6 +356,12 @@ def up(directory: Path | None = None, log: Log = lambda _m: None) -> DevState:
                     for pid in our_processes([old_dir]):
                         _stop_pid(pid, old_dir)
                     _cleanup_engine_dir(Path(old_dir))
+                if os.geteuid() != 0:
+                    raise DevEnvError(
+                        "no Docker engine answers (DOCKER_HOST, /var/run/docker.sock) and a "
+                        "private dockerd needs root: start Docker (rootless Docker works) and "
+                        "set DOCKER_HOST, or run `playbookctl dev up` as root"
+                    )
                 where = _engine_dir(directory)
                 if not str(where).startswith(marker):
                     engine_dir_made = where
