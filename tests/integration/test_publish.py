@@ -220,6 +220,8 @@ def test_changed_content_under_the_same_version_is_refused(
 
 
 def test_build_failure_fails_that_playbook_only(config: Config, docker_engine: str) -> None:
+    # One (native) platform, so the RUN step really runs (test_platforms covers emulation).
+    config = config.with_overrides(platforms=("linux/amd64",))
     cf = config.playbooks_dir / "restart-authored" / "Containerfile"
     cf.write_text(
         edit(cf.read_text(), "USER 65532", "RUN echo fetching tools && exit 7\nUSER 65532")
@@ -361,13 +363,14 @@ def test_unknown_playbook_name_is_a_usage_error(config: Config) -> None:
 def test_image_labels_carry_provenance(config: Config, docker_engine: str) -> None:
     r = run_publish(config, docker_engine, ["restart-deployment"])["restart-deployment"]
     assert r.image is not None
-    with build.Engine(docker_engine) as engine:
-        labels = engine.labels(f"{config.image_ref('restart-deployment')}:1.0.0")
-    assert labels[build.OCI_SOURCE] == SOURCE
-    assert labels[build.OCI_REVISION] == COMMIT
-    assert labels[build.OCI_VERSION] == "1.0.0"
-    assert labels[build.SOURCE_HASH_LABEL] == r.source_hash
-    assert build.BASE_OVERRIDE_LABEL in labels
+    for child in ("1.0.0_linux-amd64", "1.0.0_linux-arm64"):  # each platform's image
+        with build.Engine(docker_engine) as engine:
+            labels = engine.labels(f"{config.image_ref('restart-deployment')}:{child}")
+        assert labels[build.OCI_SOURCE] == SOURCE
+        assert labels[build.OCI_REVISION] == COMMIT
+        assert labels[build.OCI_VERSION] == "1.0.0"
+        assert labels[build.SOURCE_HASH_LABEL] == r.source_hash
+        assert build.BASE_OVERRIDE_LABEL in labels
 
 
 def _push_image_manifest(client: RegistryClient, repo: str, labels: dict[str, str]) -> str:

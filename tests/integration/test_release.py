@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from playbookctl import build
+from playbookctl import build, platforms
 from playbookctl.bundle import ANNOTATION_REVISION, read_bundle
 from playbookctl.cli import main
 from playbookctl.config import Config, load_config
@@ -230,23 +230,31 @@ def test_crash_after_image_push_before_bundle(
     repo, config = setup
     before = repo.remote_count()
     d = repo.path / "playbooks" / "alpha"
-    ref = f"{config.image_ref('alpha')}:1.0.0"
-    # The image stage of publish, alone, with the labels publish gives it.
-    with build.Engine(docker_engine) as engine:
-        build.build_playbook_image(
+    # The image stage of publish, alone, with the labels publish gives it: every platform's
+    # child, then the index.
+    digest = source_hash(d, config.platforms)
+    with build.Engine(docker_engine) as engine, RegistryClient(config) as client:
+        children = platforms.build_children(
             engine,
-            d,
+            client,
+            directory=d,
             containerfile="Containerfile",
-            ref=ref,
+            display="playbooks/alpha/Containerfile",
+            repo=config.image_ref("alpha"),
+            version="1.0.0",
             labels=build.image_labels(
-                source_repository="",
-                commit=repo.head(),
-                version="1.0.0",
-                source_hash=source_hash(d),
+                source_repository="", commit=repo.head(), version="1.0.0", source_hash=digest
             ),
+            source_hash=digest,
+            platforms=config.platforms,
             overrides=config.base_image_overrides,
+            dry_run=False,
+            push_auth=None,
+            push_retries=0,
+            check_same_source=lambda *_: None,
+            on_event=lambda _stage, _line: None,
         )
-        image_digest = build.push_image(engine, ref)
+        image_digest = platforms.push_index(client, config.image_ref("alpha"), "1.0.0", children)
     report = release(config, ReleaseOptions())
     by_name = {r.name: r for r in report.results}
     alpha_image = by_name["alpha"].image

@@ -119,7 +119,7 @@ def make_repo(tmp: Path, count: int, registry: str) -> Path:
             PublishResult(
                 name=name,
                 version=version,
-                source_hash=source_hash(config.playbooks_dir / name),
+                source_hash=source_hash(config.playbooks_dir / name, config.platforms),
                 image=Artifact(config.image_ref(name), version, digest, Action.REUSED),
                 bundle=Artifact(config.bundle_ref(name), version, digest, Action.REUSED),
                 status=Action.REUSED,

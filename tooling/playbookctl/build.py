@@ -426,10 +426,15 @@ class Engine:
         containerfile: str = "Containerfile",
         labels: Mapping[str, str] | None = None,
         overrides: Mapping[str, str] | None = None,
+        platform: str | None = None,
+        pins: Mapping[str, str] | None = None,
         on_line: LineCallback = _noop,
     ) -> BuiltImage:
         """Build `directory/containerfile` with the directory as context; stream lines to on_line.
 
+        `platform` is the Engine API's build option (os/arch[/variant]); `pins` rewrites FROM
+        references (after the stand-in overrides) to that platform's child digest, unlabelled:
+        a pin is the same base, only named exactly (see platforms.py).
         On failure the BuildError names the failing step and shows the last lines of output.
         """
         path = directory / containerfile
@@ -438,14 +443,16 @@ class Engine:
         except (OSError, UnicodeDecodeError) as exc:
             raise BuildError(f"{path}: cannot read: {exc}") from None
         text, used = rewrite_from(original, overrides or {})
+        text, pinned = rewrite_from(text, pins or {})
         all_labels = dict(labels or {})
         if used:
             all_labels[BASE_OVERRIDE_LABEL] = json.dumps(used, sort_keys=True)
         lines = _Lines(on_line)
         image_id = ""
         deadline = _Deadline(self.build_timeout, "build-timeout")
+        rewritten = text if used or pinned else None
         with (
-            context_tar(directory, containerfile, text if used else None) as ctx,
+            context_tar(directory, containerfile, rewritten) as ctx,
             self._deadline(deadline),
         ):
             stream: Iterable[dict[str, Any]] = self._call(
@@ -457,6 +464,7 @@ class Engine:
                     tag=tag,
                     labels=all_labels,
                     network_mode="host",
+                    platform=platform,
                     rm=True,
                     forcerm=True,
                     decode=True,
@@ -500,6 +508,20 @@ class Engine:
             if deadline is not None and deadline.fired:
                 raise BuildError(deadline.message(what)) from None
             raise BuildError(f"{what}: {_short(exc)}") from None
+
+    def image_platform(self, ref: str) -> dict[str, str]:
+        """The local image's os, architecture and variant, as its config says."""
+        info = self._call(f"{ref}: inspect", lambda: self._api.inspect_image(ref))
+        return {
+            "os": str(info.get("Os") or ""),
+            "architecture": str(info.get("Architecture") or ""),
+            "variant": str(info.get("Variant") or ""),
+        }
+
+    def native_architecture(self) -> str:
+        """The engine's kernel architecture (`uname -m` of its host: x86_64, aarch64, ...)."""
+        info = self._call("engine info", self._api.info)
+        return str(info.get("Architecture") or "")
 
     def labels(self, ref: str) -> dict[str, str]:
         info = self._call(f"{ref}: inspect", lambda: self._api.inspect_image(ref))
@@ -692,18 +714,43 @@ def build_playbook_image(
     ref: str,
     labels: Mapping[str, str],
     overrides: Mapping[str, str],
+    platform: str | None = None,
+    pins: Mapping[str, str] | None = None,
     on_line: LineCallback = _noop,
 ) -> BuiltImage:
-    """Build a playbook image tagged `ref`; refuse up front a stand-in build for a real registry."""
+    """Build a playbook image tagged `ref`; refuse up front a stand-in build for a real registry.
+
+    With `platform`, the built image's own os/architecture must be that platform (the engine
+    can silently build another one from a cached base): a mismatch is a BuildError."""
     check_stand_ins(ref, directory / containerfile, overrides)
-    return engine.build(
+    built = engine.build(
         directory,
         tag=ref,
         containerfile=containerfile,
         labels=labels,
         overrides=overrides,
+        platform=platform,
+        pins=pins,
         on_line=on_line,
     )
+    if platform is not None:
+        check_platform(engine, ref, platform)
+    return built
+
+
+def check_platform(engine: Engine, ref: str, platform: str) -> None:
+    """Refuse an image whose config names another platform than the one it was built for."""
+    got = engine.image_platform(ref)
+    want = platform.split("/")
+    same = got["os"] == want[0] and got["architecture"] == want[1]
+    if same and len(want) > 2 and want[1] != "arm64":
+        same = got["variant"] == want[2]
+    if not same:
+        shown = "/".join(v for v in (got["os"], got["architecture"], got["variant"]) if v)
+        raise BuildError(
+            f"{ref}: built for {platform}, but the image says {shown or 'no platform'} "
+            "(the engine used a base of another platform); not pushed"
+        )
 
 
 def push_image(

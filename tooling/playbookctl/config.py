@@ -22,6 +22,9 @@ from playbookctl.errors import ConfigError, UsageError
 # `tekton-version` names it explicitly and refuses any release we do not reproduce.
 TEKTON_VERSION = "1.14"
 SUPPORTED_TEKTON_VERSIONS = (TEKTON_VERSION,)
+DEFAULT_PLATFORMS = ("linux/amd64", "linux/arm64")
+# os/architecture[/variant], as Docker and the OCI image index spell a platform.
+PLATFORM_RE = re.compile(r"[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?")
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,9 @@ class Config:
     # A playbook directory's total size (its files' bytes): more is a lint error (playbook.size).
     max_playbook_bytes: int = 64 * 1024 * 1024
     tekton_version: str = TEKTON_VERSION
+    # Every image is built for each of these and pushed as one image index (platforms.py); the
+    # list is part of the source hash, so changing it needs a version bump.
+    platforms: tuple[str, ...] = DEFAULT_PLATFORMS
 
     @property
     def playbooks_dir(self) -> Path:
@@ -76,7 +82,9 @@ class Config:
         for name, value in clean.items():
             problem = setting_problem(name, value)
             if problem:
-                raise UsageError(f"--{_key(name)} {value!r}: {problem}")
+                flag = _FLAGS.get(name, _key(name))
+                shown = ",".join(value) if isinstance(value, tuple) else value
+                raise UsageError(f"--{flag} {shown!r}: {problem}")
         return replace(self, **clean) if clean else self
 
     def image_ref(self, name: str) -> str:
@@ -84,6 +92,10 @@ class Config:
 
     def bundle_ref(self, name: str) -> str:
         return f"{self.registry}/{self.bundle_repo}/{name}"
+
+
+# Flags whose name is not the setting's (repeated flags are singular).
+_FLAGS = {"platforms": "platform", "insecure_registries": "insecure-registry"}
 
 
 def _key(name: str) -> str:
@@ -138,6 +150,21 @@ def setting_problem(name: str, value: Any) -> str | None:
             f"lint reproduces Tekton {', '.join(SUPPORTED_TEKTON_VERSIONS)} only "
             "(its admission validation, release by release)"
         )
+    if name == "platforms":
+        return platforms_problem(value)
+    return None
+
+
+def platforms_problem(value: tuple[str, ...]) -> str | None:
+    """Why a platform list is not usable: empty, a malformed entry, a duplicate."""
+    if not value:
+        return "name at least one platform, e.g. linux/amd64"
+    bad = next((p for p in value if not PLATFORM_RE.fullmatch(p)), None)
+    if bad is not None:
+        return f"{bad!r} is not os/architecture[/variant] (e.g. linux/arm64)"
+    dup = next((p for i, p in enumerate(value) if p in value[:i]), None)
+    if dup is not None:
+        return f"{dup!r} is listed twice"
     return None
 
 

@@ -50,7 +50,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -295,6 +295,22 @@ class Descriptor(NamedTuple):
         if self.annotations:
             out["annotations"] = dict(self.annotations)
         return out
+
+
+def image_index(children: Sequence[tuple[Descriptor, Mapping[str, str]]]) -> tuple[bytes, str]:
+    """An image index listing each child manifest with its platform (os, architecture and
+    variant); returns (bytes, media type). A Docker manifest list when every child is a Docker
+    manifest (what a Docker engine pushes), else an OCI index. The same children in the same
+    order give the same bytes, so the same digest."""
+    docker = all(d.media_type == DOCKER_MANIFEST for d, _ in children)
+    media_type = DOCKER_MANIFEST_LIST if docker else OCI_INDEX
+    manifests = []
+    for descriptor, platform in children:
+        entry = descriptor.as_dict()
+        entry["platform"] = {k: v for k, v in platform.items() if v}
+        manifests.append(entry)
+    index = {"schemaVersion": 2, "mediaType": media_type, "manifests": manifests}
+    return json.dumps(index, sort_keys=True, separators=(",", ":")).encode(), media_type
 
 
 def sha256_digest(data: bytes) -> str:

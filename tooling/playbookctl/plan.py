@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 import yaml
 
 from playbookctl.bump import bump_command
-from playbookctl.config import Config
+from playbookctl.config import DEFAULT_PLATFORMS, Config
 from playbookctl.errors import GitError
 from playbookctl.gitrepo import GitRepo, TreeFile
 from playbookctl.lint.action_type import SUFFIXES
@@ -29,6 +30,7 @@ from playbookctl.playbook import (
     RBAC_FILE,
     WORKFLOW_FILE,
     discover,
+    hash_platforms,
     is_playbook_dir,
     source_hash,
 )
@@ -167,7 +169,9 @@ class Plan:
         }
 
 
-def hash_tree_files(files: list[TreeFile], directory: str) -> str:
+def hash_tree_files(
+    files: list[TreeFile], directory: str, platforms: Sequence[str] = DEFAULT_PLATFORMS
+) -> str:
     """playbook.source_hash computed from git objects instead of the working tree."""
     outer = hashlib.sha256()
     prefix = directory.rstrip("/") + "/"
@@ -178,6 +182,7 @@ def hash_tree_files(files: list[TreeFile], directory: str) -> str:
             continue
         digest = hashlib.sha256(f.data).hexdigest()
         outer.update(f"{rel}\0{'x' if f.executable else '-'}\0{digest}\n".encode())
+    hash_platforms(outer, platforms)
     return "sha256:" + outer.hexdigest()
 
 
@@ -229,9 +234,11 @@ class _Source:
 
     def source_hash(self, name: str) -> str:
         if self.rev is None or self.repo is None:
-            return source_hash(self.config.playbooks_dir / name)
+            return source_hash(self.config.playbooks_dir / name, self.config.platforms)
         return hash_tree_files(
-            self.repo.tree_files(self.rev, f"playbooks/{name}"), f"playbooks/{name}"
+            self.repo.tree_files(self.rev, f"playbooks/{name}"),
+            f"playbooks/{name}",
+            self.config.platforms,
         )
 
     def registration_texts(self) -> dict[str, bytes]:

@@ -6,11 +6,12 @@ import hashlib
 import os
 import re
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from playbookctl.config import Config
+from playbookctl.config import DEFAULT_PLATFORMS, Config
 from playbookctl.errors import FatalError
 from playbookctl.findings import Finding, Severity
 from playbookctl.load import Document, load_file
@@ -200,11 +201,14 @@ def special_file_problem(path: Path, directory: Path) -> str | None:
     return None
 
 
-def source_hash(directory: Path) -> str:
-    """A content hash of the playbook directory: relative paths, executable bits and contents.
+def source_hash(directory: Path, platforms: Sequence[str] = DEFAULT_PLATFORMS) -> str:
+    """A content hash of the playbook directory: relative paths, executable bits and contents,
+    and the platforms its image is built for.
 
     It names what source produced a release; the same tree gives the same hash on any machine
-    (no mtimes, no ownership, no absolute paths).
+    (no mtimes, no ownership, no absolute paths). The platform list is part of what was
+    released: adding one is a content change that needs a version bump, so a published
+    single-platform image is never reused for a multi-platform release.
     """
     outer = hashlib.sha256()
     for path in source_files(directory):
@@ -218,6 +222,7 @@ def source_hash(directory: Path) -> str:
             # Streamed in fixed-size chunks: a 2 GB file costs 2 GB of reading, not of memory.
             digest = hashlib.file_digest(fh, "sha256").hexdigest()
         outer.update(f"{rel}\0{executable}\0{digest}\n".encode())
+    hash_platforms(outer, platforms)
     return "sha256:" + outer.hexdigest()
 
 
@@ -242,3 +247,9 @@ def size_problem(directory: Path, files: list[Path], limit: int) -> tuple[Path, 
         f"the playbook's files total {total} bytes, more than max-playbook-bytes ({limit}); "
         f"the largest is this one ({largest_size} bytes)"
     )
+
+
+def hash_platforms(outer: Any, platforms: Sequence[str]) -> None:
+    """Fold the platform list (as a set) into a source hash; a path never starts with NUL, so
+    this line cannot be mistaken for a file's."""
+    outer.update(f"\0platforms\0{','.join(sorted(set(platforms)))}\n".encode())

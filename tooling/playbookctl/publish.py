@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from playbookctl import build
+from playbookctl import build, platforms
 from playbookctl.bump import bump_command
 from playbookctl.bundle import (
     ANNOTATION_REVISION,
@@ -86,6 +86,8 @@ class Published:
     # The commit the published artifact was made from (bundles only): a reused release keeps
     # naming the source that really produced it, not the commit of the run that found it.
     revision: str | None = None
+    # Images: the platforms an index lists (none for a single-platform image).
+    platforms: tuple[str, ...] = ()
 
 
 class _RefusedError(FatalError):
@@ -218,7 +220,7 @@ def _publish_one(run: _Run, name: str) -> PublishResult:
     # gate names it as playbook.special-file), not the whole run's.
     hash_error = None
     try:
-        digest = source_hash(pb.dir)
+        digest = source_hash(pb.dir, config.platforms)
     except FatalError as exc:
         digest, hash_error = "", str(exc)
     version = pb.version or ""
@@ -345,18 +347,26 @@ def _publish_steps(run: _Run, pb: Playbook, result: PublishResult) -> None:
         _check_same_source(bundle_ref, existing, result.source_hash)
         # Reused only if it holds what this playbook renders to now, around the image its
         # tag holds: the annotation says where it came from, not what is in it.
-        image = published_image(client, image_ref)
+        image = published_image(client, image_ref, config.platforms)
         if image is None:
             raise _RefusedError(
                 f"{bundle_ref} is published but {image_ref}, the image its Pipeline runs, is "
                 f"not: not reused; bump the version: {_bump(bundle_ref)}"
             )
         _check_same_source(image_ref, image, result.source_hash)
+        missing = [p for p in config.platforms if p not in image.platforms]
+        if missing:
+            raise _RefusedError(
+                f"{image_ref} lists {', '.join(image.platforms) or 'no platforms'}, not "
+                f"{', '.join(missing)}: not reused; bump the version"
+            )
         expected = render_pipeline(pb, config, image=f"{image_ref}@{image.digest}")
         _check_holds(client, bundle_ref, f"{bundle_repo}@{existing.digest}", expected)
         result.bundle = Artifact(bundle_repo, version, existing.digest, Action.REUSED)
         result.commit = existing.revision or result.commit
-        result.image = Artifact(image_repo, version, image.digest, Action.REUSED)
+        result.image = Artifact(
+            image_repo, version, image.digest, Action.REUSED, platforms=list(image.platforms)
+        )
         result.status = Action.REUSED
         run.on_event(name, "bundle", f"{bundle_ref} already published with this content: reused")
         return
@@ -412,10 +422,17 @@ def _image(
     """The image's digest: reused if published from this source, else built and pushed."""
     version, name = result.version, pb.name
     image_ref = f"{image_repo}:{version}"
-    existing = published_image(run.client, image_ref)
+    existing = published_image(run.client, image_ref, run.config.platforms)
     if existing is not None:
         _check_same_source(image_ref, existing, result.source_hash)
-        result.image = Artifact(image_repo, version, existing.digest, Action.REUSED)
+        _check_index(run, image_ref)
+        result.image = Artifact(
+            image_repo,
+            version,
+            existing.digest,
+            Action.REUSED,
+            platforms=list(existing.platforms),
+        )
         run.on_event(name, "build", f"{image_ref} already published from this source: reused")
         return existing.digest
     result.image = Artifact(image_repo, version, None, Action.FAILED)  # until pushed
@@ -426,44 +443,71 @@ def _image(
         version=version,
         source_hash=result.source_hash,
     )
-    run.on_event(name, "build", f"building {image_ref}")
-    built = build.build_playbook_image(
-        engine,
-        pb.dir,
-        containerfile=containerfile,
-        ref=image_ref,
-        labels=labels,
-        overrides=run.config.base_image_overrides,
-        on_line=lambda line: run.on_event(name, "output", line),
-    )
-    if built.overrides:
+    overrides = run.config.base_image_overrides
+    used = build.stand_ins(pb.dir / containerfile, overrides)
+    if used:
         result.messages.append(
             "built on base-image stand-in(s): "
-            + ", ".join(f"{k} -> {v}" for k, v in sorted(built.overrides.items()))
+            + ", ".join(f"{k} -> {v}" for k, v in sorted(used.items()))
         )
+
+    def same_source(ref: str, digest: str, found: str | None) -> None:
+        _check_same_source(ref, Published(digest, found), result.source_hash)
+
+    try:
+        children = platforms.build_children(
+            engine,
+            run.client,
+            directory=pb.dir,
+            containerfile=containerfile,
+            display=_display(pb.dir / containerfile, run.config),
+            repo=image_repo,
+            version=version,
+            labels=labels,
+            source_hash=result.source_hash,
+            platforms=run.config.platforms,
+            overrides=overrides,
+            dry_run=run.dry_run,
+            push_auth=None if run.dry_run else build.registry_auth(run.config, run.config.registry),
+            push_retries=run.config.push_retries,
+            check_same_source=same_source,
+            on_event=lambda stage, line: run.on_event(name, stage, line),
+        )
+    except platforms.PlatformError as exc:
+        raise FatalError(str(exc)) from None
+    result.image.platforms = [c.platform for c in children if c.action != "skipped"]
     if run.dry_run:
         # Built in the local engine only (a pull request's check that it builds): no digest,
         # since only a push gives the registry's.
-        result.image = Artifact(image_repo, version, None, Action.DRY_RUN)
-        result.messages.append(f"built {built.image_id} locally; not pushed (dry run)")
+        result.image = Artifact(
+            image_repo, version, None, Action.DRY_RUN, platforms=result.image.platforms
+        )
+        result.messages.append(
+            "built "
+            + ", ".join(c.platform for c in children if c.action == "dry-run")
+            + " locally; not pushed (dry run)"
+        )
+        result.messages += [
+            f"{c.platform} not built here: its RUN steps need emulation"
+            for c in children
+            if c.action == "skipped"
+        ]
         return None
-    raced = published_image(run.client, image_ref)
+    # The index is written once, after every child is in the registry, and before the bundle.
+    raced = published_image(run.client, image_ref, run.config.platforms)
     if raced is not None:
         _check_same_source(image_ref, raced, result.source_hash)
-        result.image = Artifact(image_repo, version, raced.digest, Action.REUSED)
+        _check_index(run, image_ref)
+        result.image = Artifact(
+            image_repo, version, raced.digest, Action.REUSED, platforms=result.image.platforms
+        )
         result.messages.append(f"{image_ref} was published meanwhile from the same source")
         return raced.digest
-    run.on_event(name, "push", f"pushing {image_ref}")
-    digest = build.push_image(
-        engine,
-        image_ref,
-        auth=build.registry_auth(run.config, run.config.registry),
-        retries=run.config.push_retries,
-        on_line=lambda line: run.on_event(name, "output", line),
+    run.on_event(name, "push", f"pushing index {image_ref} ({', '.join(result.image.platforms)})")
+    digest = platforms.push_index(run.client, image_repo, version, children)
+    result.image = Artifact(
+        image_repo, version, digest, Action.BUILT, platforms=result.image.platforms
     )
-    # Trust nothing: the digest the engine reported is used only once read back by digest.
-    run.client.read_back(f"{image_repo}@{digest}")
-    result.image = Artifact(image_repo, version, digest, Action.BUILT)
     crash_point("image-pushed")
     return digest
 
@@ -471,6 +515,13 @@ def _image(
 def _bump(ref: str) -> str:
     """The `playbookctl bump` command for `<registry>/<repo>/<name>:<version>`."""
     return bump_command(ref.rpartition(":")[0].rpartition("/")[2])
+
+
+def _check_index(run: _Run, image_ref: str) -> None:
+    """A reused image must be an index of every configured platform (never single-platform)."""
+    problem = platforms.index_problem(run.client, image_ref, run.config.platforms)
+    if problem is not None:
+        raise _RefusedError(problem)
 
 
 def _check_same_source(ref: str, published: Published, local_hash: str) -> None:
@@ -546,10 +597,13 @@ def published_bundle(client: RegistryClient, ref: str) -> Published | None:
     )
 
 
-def published_image(client: RegistryClient, ref: str) -> Published | None:
+def published_image(
+    client: RegistryClient, ref: str, prefer: Sequence[str] = ("linux/amd64",)
+) -> Published | None:
     """The image a tag points at and its source-hash label, or None.
 
-    For an index (a multi-platform image) the label is read from its linux/amd64 entry.
+    For an index (a multi-platform image) the label is read from the entry of the first of
+    `prefer` (every child of our indexes carries the same labels).
     """
     try:
         data, media_type, digest = client.get_manifest(ref)
@@ -557,33 +611,28 @@ def published_image(client: RegistryClient, ref: str) -> Published | None:
         return None
     r = client.parse_reference(ref)
     manifest = _json_object(data)
+    listed: tuple[str, ...] = ()
     if media_type in INDEX_MEDIA_TYPES or "manifests" in manifest:
-        child = _platform_child(manifest)
+        listed = tuple(p for p, _ in platforms.index_platforms(manifest))
+        child = _platform_child(manifest, prefer)
         if child is None:
-            return Published(digest, None)
+            return Published(digest, None, platforms=listed)
         data, _, _ = client.get_manifest(f"{r.name}@{child}")
         manifest = _json_object(data)
     config = manifest.get("config")
     config_digest = config.get("digest") if isinstance(config, dict) else None
     if not isinstance(config_digest, str):
-        return Published(digest, None)
+        return Published(digest, None, platforms=listed)
     blob = _json_object(client.get_blob(r.repository, config_digest, registry=r.registry))
     inner = blob.get("config")
     labels = inner.get("Labels") if isinstance(inner, dict) else None
     value = labels.get(build.SOURCE_HASH_LABEL) if isinstance(labels, dict) else None
-    return Published(digest, value if isinstance(value, str) else None)
+    return Published(digest, value if isinstance(value, str) else None, platforms=listed)
 
 
-def _platform_child(index: dict[str, Any]) -> str | None:
-    entries = [m for m in index.get("manifests") or [] if isinstance(m, dict)]
-    for m in entries:
-        platform = m.get("platform")
-        if not isinstance(platform, dict):
-            continue
-        if platform.get("os") == "linux" and platform.get("architecture") == "amd64":
-            digest = m.get("digest")
-            return digest if isinstance(digest, str) else None
-    return None
+def _platform_child(index: dict[str, Any], prefer: Sequence[str]) -> str | None:
+    """The child of the first configured platform: the one whose labels are read."""
+    return platforms.find_child(index, platforms.Platform.parse(prefer[0]))
 
 
 def _json_object(data: bytes) -> dict[str, Any]:

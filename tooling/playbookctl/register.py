@@ -595,7 +595,7 @@ def register(
             )
             continue
         pb = load_playbook(config.playbooks_dir / name, config.root, config.max_file_bytes)
-        current_hash = source_hash(pb.dir)
+        current_hash = source_hash(pb.dir, config.platforms)
         if pb.version != result.version or current_hash != result.source_hash:
             outcome.changes.append(
                 Change(

@@ -99,6 +99,8 @@ def _publish_summary(r: PublishResult) -> str:
     if not r.ok:
         return f"publish {r.status.value}: {r.error or ''}".rstrip(": ")
     image = r.image.action.value if r.image else "-"
+    if r.image and r.image.platforms:
+        image += f" ({', '.join(r.image.platforms)})"
     bundle = r.bundle.action.value if r.bundle else "-"
     return f"image {image}, bundle {bundle}"
 

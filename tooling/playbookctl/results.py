@@ -34,6 +34,8 @@ class Artifact:
     tag: str
     digest: str | None
     action: Action
+    # Images: the platforms of the index (os/arch[/variant]); empty for bundles.
+    platforms: list[str] = field(default_factory=list)
 
     @property
     def ref(self) -> str:
@@ -71,6 +73,7 @@ class PublishResult:
                     "digest": art.digest,
                     "action": art.action.value,
                     "ref": art.ref,
+                    "platforms": list(art.platforms),
                 }
         return data
 
@@ -84,6 +87,7 @@ class PublishResult:
                 tag=str(raw["tag"]),
                 digest=raw.get("digest"),
                 action=Action(raw["action"]),
+                platforms=[str(p) for p in raw.get("platforms") or []],
             )
 
         return cls(

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from playbookctl import platforms
 from playbookctl.bump import bump_command
 from playbookctl.bundle import canonical_json, read_bundle
 from playbookctl.config import Config
@@ -111,6 +112,8 @@ class Report:
     findings: list[Finding] = field(default_factory=list)
     bundles_checked: int = 0
     images_checked: int = 0
+    # The playbook image of each registration -> the platforms its index lists.
+    image_platforms: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _rel(config: Config, path: Path) -> str:
@@ -364,7 +367,7 @@ def check_against_playbooks(config: Config, regs: list[Registration]) -> list[Fi
             )
             continue
         try:
-            current = source_hash(directory)
+            current = source_hash(directory, config.platforms)
         except FatalError:
             continue  # a FIFO or a looping link: lint reports it
         if current != registered.source_hash:
@@ -520,6 +523,7 @@ def verify_online(config: Config, client: RegistryClient, report: Report) -> Non
             if rb.digest is None:
                 continue  # bundle.missing
             report.findings += _check_provenance(client, reg, ref, rb.annotations)
+            report.findings += _check_image_platforms(config, client, reg, report)
             pipeline = rb.workflow()
             if pipeline is None:
                 continue  # bundle.no-workflow (or a layer that did not decode) says why
@@ -584,3 +588,17 @@ def verify(config: Config, client: RegistryClient | None) -> Report:
         verify_online(config, client, report)
     report.findings = sorted_unique(report.findings)
     return report
+
+
+def _check_image_platforms(
+    config: Config, client: RegistryClient, reg: Registration, report: Report
+) -> list[Finding]:
+    """The registered playbook image is an index of every configured platform, each child
+    manifest present (a node of a missing platform could not start the step)."""
+    path = ("metadata", "annotations", "playbookctl.kubernaut.ai/image")
+    image = reg.workflow.get(path)
+    if not isinstance(image, str) or "@sha256:" not in image:
+        return []  # not registered by playbookctl; the bundle's step images are checked anyway
+    found = platforms.image_platforms(client, image, config.platforms)
+    report.image_platforms[image] = found.platforms
+    return [reg.workflow.finding("verify.image-platforms", path, p) for p in found.problems]

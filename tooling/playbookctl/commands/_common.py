@@ -39,6 +39,19 @@ def add_registry_flags(parser: argparse.ArgumentParser) -> None:
         metavar="HOST[:PORT]",
         help="allow plain HTTP to this registry (loopback registries always may)",
     )
+    add_platform_flag(g)
+
+
+def add_platform_flag(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    parser.add_argument(
+        "--platform",
+        action="append",
+        default=None,
+        dest="platforms",
+        metavar="OS/ARCH",
+        help="build for this platform (repeat for several; PLAYBOOKCTL_PLATFORMS, "
+        "default linux/amd64 and linux/arm64)",
+    )
 
 
 def registry_overrides(args: argparse.Namespace) -> dict[str, object]:
@@ -48,7 +61,13 @@ def registry_overrides(args: argparse.Namespace) -> dict[str, object]:
         "image_repo": getattr(args, "image_repo", None),
         "bundle_repo": getattr(args, "bundle_repo", None),
         "insecure_registries": tuple(insecure) if insecure else None,
+        "platforms": platform_override(args),
     }
+
+
+def platform_override(args: argparse.Namespace) -> tuple[str, ...] | None:
+    platforms = getattr(args, "platforms", None)
+    return tuple(platforms) if platforms else None
 
 
 def check_branch_flag(branch: str | None) -> None:

@@ -18,6 +18,7 @@ from playbookctl.reporters import report_human
 
 if TYPE_CHECKING:
     from playbookctl.bundle import ReadBundle
+    from playbookctl.oci import RegistryClient
 
 
 def register(subparsers: Any) -> None:
@@ -34,8 +35,8 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def report_bundle(rb: ReadBundle, out: TextIO) -> None:
-    """inspect's human summary (also printed by `try`)."""
+def report_bundle(rb: ReadBundle, out: TextIO, images: dict[str, str] | None = None) -> None:
+    """inspect's human summary (also printed by `try`); `images`: step image -> platforms."""
     out.write(f"{rb.ref}\n")
     if rb.digest:
         out.write(f"  digest:      {rb.digest}\n  media type:  {rb.media_type}\n")
@@ -49,6 +50,10 @@ def report_bundle(rb: ReadBundle, out: TextIO) -> None:
             out.write(
                 f"    {o.kind}/{o.name}  apiVersion {o.api_version}  layer {o.layer_digest}\n"
             )
+    if images:
+        out.write("  images:\n")
+        for image, platforms in images.items():
+            out.write(f"    {image}\n      platforms: {platforms}\n")
     if rb.findings:
         report_human(rb.findings, out)
     if has_errors(rb.findings):
@@ -57,7 +62,7 @@ def report_bundle(rb: ReadBundle, out: TextIO) -> None:
         out.write("bundle contract: ok\n")
 
 
-def _json(rb: ReadBundle, out: TextIO) -> None:
+def _json(rb: ReadBundle, out: TextIO, images: dict[str, str]) -> None:
     doc = {
         "ref": rb.ref,
         "digest": rb.digest,
@@ -72,11 +77,35 @@ def _json(rb: ReadBundle, out: TextIO) -> None:
             }
             for o in rb.objects
         ],
+        "images": [{"ref": k, "platforms": v} for k, v in images.items()],
         "findings": [f.as_dict() for f in rb.findings],
         "ok": not has_errors(rb.findings),
     }
     json.dump(doc, out, indent=2, sort_keys=True)
     out.write("\n")
+
+
+def _image_platforms(client: RegistryClient, rb: ReadBundle) -> dict[str, str]:
+    """Each digest-pinned step image of the bundle -> its platforms, as its registry says."""
+    from playbookctl.errors import RegistryError  # noqa: PLC0415
+    from playbookctl.platforms import image_platforms  # noqa: PLC0415
+    from playbookctl.render import iter_step_images  # noqa: PLC0415
+
+    out: dict[str, str] = {}
+    pipeline = rb.workflow() if rb.digest else None
+    for _, image in iter_step_images(pipeline):
+        if not isinstance(image, str) or "@sha256:" not in image or image in out:
+            continue
+        try:
+            found = image_platforms(client, image)
+        except RegistryError as exc:
+            out[image] = f"cannot be read: {exc}"
+            continue
+        shown = ", ".join(found.platforms) or "unknown"
+        out[image] = (shown if found.index else f"{shown} (single-platform image)") + "".join(
+            f"; {p}" for p in found.problems
+        )
+    return out
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
@@ -88,5 +117,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
     config = config.with_overrides(**registry_overrides(args)).with_overrides(registry=ref.registry)
     with RegistryClient(config) as client:
         rb = read_bundle(client, args.ref)
-    (_json if args.format == "json" else report_bundle)(rb, sys.stdout)
+        images = _image_platforms(client, rb)
+    if args.format == "json":
+        _json(rb, sys.stdout, images)
+    else:
+        report_bundle(rb, sys.stdout, images)
     return 1 if has_errors(rb.findings) else 0

@@ -61,7 +61,9 @@ def _tried(config: Config, name: str) -> Any:
         )
     directory = config.playbooks_dir / name
     try:
-        changed = directory.is_dir() and source_hash(directory) != record.get("source_hash")
+        changed = directory.is_dir() and source_hash(directory, config.platforms) != record.get(
+            "source_hash"
+        )
     except FatalError:
         changed = True
     if changed:

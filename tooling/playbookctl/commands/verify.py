@@ -52,4 +52,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
             else f", {report.bundles_checked} bundle(s), {report.images_checked} image(s)"
         )
         print(f"verified {len(report.registrations)} registration(s){online}")
+    if fmt == "human":
+        for image, platforms in sorted(report.image_platforms.items()):
+            print(f"image {image}: {', '.join(platforms) or 'no platforms'}")
     return 1 if has_errors(report.findings) else 0

@@ -1,0 +1,328 @@
+"""Multi-platform images end to end: the real engine, the loopback registry, a two-platform
+stand-in base (playbookctl_dev.base_image), and what is pushed read back from the registry."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from playbookctl import platforms
+from playbookctl.bundle import read_bundle
+from playbookctl.cli import main
+from playbookctl.config import Config, load_config
+from playbookctl.findings import has_errors
+from playbookctl.oci import DOCKER_MANIFEST_LIST, INDEX_MEDIA_TYPES, RegistryClient
+from playbookctl.platforms import BINFMT_DIR, emulation_available
+from playbookctl.publish import publish
+from playbookctl.release import ReleaseOptions, format_table, release
+from playbookctl.results import Action, PublishResult
+from playbookctl.verify import verify
+from playbookctl_dev.base_image import make_base_image
+from playbookctl_dev.registry import LocalRegistry
+from tests.support.faultproxy import FaultProxy
+from tests.support.gitrepos import TEST_BASE_IMAGE, MakeRepo
+from tests.support.lintrepo import CONTAINERFILE, edit, good_playbook, make_repo
+
+pytestmark = pytest.mark.integration
+
+PROD_FROM = CONTAINERFILE.splitlines()[0].split()[1]
+COMMIT = "abcdef" + "0" * 34
+_ids = itertools.count()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return make_repo(
+        tmp_path / "repo",
+        {
+            "restart-deployment": good_playbook("restart-deployment"),
+            "restart-authored": good_playbook("restart-authored", pipeline=True),
+        },
+    )
+
+
+@pytest.fixture
+def config(repo: Path, registry: LocalRegistry, base_image: str) -> Config:
+    n = next(_ids)
+    return Config(
+        root=repo,
+        registry=registry.host,
+        image_repo=f"plat{n}/images",
+        bundle_repo=f"plat{n}/bundles",
+        base_image_overrides={PROD_FROM: base_image},
+        push_retries=1,
+    )
+
+
+def run(config: Config, engine: str, **kw: Any) -> dict[str, PublishResult]:
+    results = publish(
+        config,
+        kw.pop("names", None),
+        jobs=2,
+        dry_run=kw.pop("dry_run", False),
+        commit=COMMIT,
+        source_repository="https://example.invalid/playbooks",
+        docker_host=engine,
+    )
+    return {r.name: r for r in results}
+
+
+def manifest(client: RegistryClient, ref: str) -> tuple[dict[str, Any], str]:
+    data, media_type, _ = client.get_manifest(ref)
+    return json.loads(data), media_type
+
+
+def config_blob(client: RegistryClient, name: str, digest: str) -> dict[str, Any]:
+    r = client.parse_reference(f"{name}@{digest}")
+    child, _ = manifest(client, str(r))
+    return json.loads(client.get_blob(r.repository, child["config"]["digest"]))  # type: ignore[no-any-return]
+
+
+def nothing_pushed(config: Config, name: str) -> bool:
+    image = config.image_ref(name)
+    with RegistryClient(config) as client:
+        refs = [
+            f"{image}:1.0.0",
+            f"{image}:1.0.0_linux-amd64",
+            f"{image}:1.0.0_linux-arm64",
+            f"{config.bundle_ref(name)}:1.0.0",
+        ]
+        return all(client.resolve(ref) is None for ref in refs)
+
+
+def test_every_image_is_an_index_of_both_platforms_whose_configs_say_so(
+    config: Config, docker_engine: str
+) -> None:
+    results = run(config, docker_engine)
+    with RegistryClient(config) as client:
+        for name, r in results.items():
+            assert (r.status, r.error) == (Action.PUSHED, None)
+            assert r.image is not None
+            assert r.image.digest is not None
+            assert r.image.platforms == ["linux/amd64", "linux/arm64"]
+            index, media_type = manifest(client, f"{config.image_ref(name)}:1.0.0")
+            assert media_type == DOCKER_MANIFEST_LIST
+            assert client.resolve(f"{config.image_ref(name)}:1.0.0").digest == r.image.digest  # type: ignore[union-attr]
+            listed = [
+                (m["platform"]["os"], m["platform"]["architecture"]) for m in index["manifests"]
+            ]
+            assert listed == [("linux", "amd64"), ("linux", "arm64")]
+            for entry in index["manifests"]:
+                blob = config_blob(client, config.image_ref(name), entry["digest"])
+                assert (blob["os"], blob["architecture"]) == (
+                    entry["platform"]["os"],
+                    entry["platform"]["architecture"],
+                )
+                assert blob["config"]["Labels"]["dev.playbookctl.source-hash"] == r.source_hash
+                # each child is also under its platform tag, which is never a version
+                arch = entry["platform"]["architecture"]
+                child = client.resolve(f"{config.image_ref(name)}:1.0.0_linux-{arch}")
+                assert child is not None
+                assert child.digest == entry["digest"]
+            # the bundle pins the index, not a child
+            assert r.bundle is not None
+            back = read_bundle(client, f"{config.bundle_ref(name)}@{r.bundle.digest}")
+            assert back.ok, back.findings
+            assert f"{config.image_ref(name)}:1.0.0@{r.image.digest}" in json.dumps(back.workflow())
+
+
+def test_arm64_built_first_does_not_leak_into_the_amd64_image(
+    config: Config, docker_engine: str
+) -> None:
+    """The issue's trap: amd64 after arm64 FROM the same tag reused the cached arm64 base."""
+    config = replace(config, platforms=("linux/arm64", "linux/amd64"))
+    results = run(config, docker_engine, names=["restart-deployment"])
+    r = results["restart-deployment"]
+    assert r.status is Action.PUSHED, r.error
+    with RegistryClient(config) as client:
+        index, _ = manifest(client, f"{config.image_ref(r.name)}:1.0.0")
+        archs = {
+            m["platform"]["architecture"]: config_blob(
+                client, config.image_ref(r.name), m["digest"]
+            )["architecture"]
+            for m in index["manifests"]
+        }
+    assert archs == {"arm64": "arm64", "amd64": "amd64"}
+
+
+def test_a_rerun_reuses_the_index_and_writes_nothing(config: Config, docker_engine: str) -> None:
+    first = run(config, docker_engine, names=["restart-deployment"])["restart-deployment"]
+    again = run(config, docker_engine, names=["restart-deployment"])["restart-deployment"]
+    assert again.status is Action.REUSED
+    assert again.image is not None
+    assert first.image is not None
+    assert again.image.digest == first.image.digest
+    assert again.image.platforms == ["linux/amd64", "linux/arm64"]
+
+
+def test_a_run_that_failed_before_its_index_reuses_the_children_it_pushed(
+    config: Config, docker_engine: str, fault_proxy: FaultProxy
+) -> None:
+    via_proxy = config.with_overrides(registry=fault_proxy.host)
+    name = "restart-deployment"
+    fault_proxy.fail_next(
+        1, 400, match=lambda m, p: m == "PUT" and "/images/" in p and p.endswith("/manifests/1.0.0")
+    )
+    first = run(via_proxy, docker_engine, names=[name])[name]
+    assert first.status is Action.FAILED
+    assert first.error is not None
+    assert "push manifest" in first.error
+    with RegistryClient(config) as client:
+        assert client.resolve(f"{config.image_ref(name)}:1.0.0") is None
+        assert client.resolve(f"{config.bundle_ref(name)}:1.0.0") is None
+        children = [
+            client.resolve(f"{config.image_ref(name)}:1.0.0_linux-{arch}")
+            for arch in ("amd64", "arm64")
+        ]
+    assert all(c is not None for c in children)
+    events: list[str] = []
+    again = publish(
+        via_proxy,
+        [name],
+        jobs=1,
+        dry_run=False,
+        commit=COMMIT,
+        source_repository="https://example.invalid/playbooks",
+        docker_host=docker_engine,
+        on_event=lambda _n, m: events.append(m),
+    )[0]
+    assert again.status is Action.PUSHED, again.error
+    assert not any(e.startswith("building") for e in events)
+    assert sum("already published from this source: reused" in e for e in events) == 2
+    with RegistryClient(config) as client:
+        index, _ = manifest(client, f"{config.image_ref(name)}:1.0.0")
+    assert [m["digest"] for m in index["manifests"]] == [c.digest for c in children if c]
+
+
+def test_a_base_lacking_a_platform_fails_before_anything_is_pushed(
+    config: Config, docker_engine: str, registry: LocalRegistry, tmp_path: Path
+) -> None:
+    single = f"{registry.host}/plat-base/amd64-only:1"
+    make_base_image(docker_engine, tmp_path / "single", single, platforms=["linux/amd64"])
+    config = replace(config, base_image_overrides={PROD_FROM: single})
+    r = run(config, docker_engine, names=["restart-deployment"])["restart-deployment"]
+    assert r.status is Action.FAILED
+    assert r.error is not None
+    assert "\n" not in r.error
+    assert "has no linux/arm64 image (it offers linux/amd64)" in r.error
+    assert "Containerfile:" in r.error
+    assert nothing_pushed(config, "restart-deployment")
+
+
+def test_a_run_step_for_a_foreign_platform_without_emulation_fails_before_anything_is_pushed(
+    config: Config, docker_engine: str
+) -> None:
+    if emulation_available("arm64", BINFMT_DIR) and emulation_available("amd64", BINFMT_DIR):
+        pytest.skip("this machine has QEMU emulation for both platforms")
+    cf = config.playbooks_dir / "restart-deployment" / "Containerfile"
+    cf.write_text(edit(cf.read_text(), "USER 65532", "RUN echo preparing\nUSER 65532"))
+    r = run(config, docker_engine, names=["restart-deployment"])["restart-deployment"]
+    assert r.status is Action.FAILED
+    assert r.error is not None
+    assert "\n" not in r.error
+    assert "`RUN echo preparing`" in r.error
+    assert "install QEMU" in r.error
+    assert "native" in r.error
+    assert nothing_pushed(config, "restart-deployment")
+    # The pull-request gate builds what it can and says what it could not.
+    dry = run(config, docker_engine, names=["restart-deployment"], dry_run=True)
+    d = dry["restart-deployment"]
+    assert d.status is Action.DRY_RUN, d.error
+    assert d.image is not None
+    assert len(d.image.platforms) == 1
+    assert any("not built here" in m for m in d.messages)
+
+
+def test_one_configured_platform_still_publishes_an_index(
+    config: Config, docker_engine: str
+) -> None:
+    config = replace(config, platforms=("linux/arm64",))
+    r = run(config, docker_engine, names=["restart-deployment"])["restart-deployment"]
+    assert r.status is Action.PUSHED, r.error
+    with RegistryClient(config) as client:
+        index, media_type = manifest(client, f"{config.image_ref(r.name)}:1.0.0")
+    assert media_type in INDEX_MEDIA_TYPES
+    assert [m["platform"]["architecture"] for m in index["manifests"]] == ["arm64"]
+
+
+def test_adding_a_platform_under_the_same_version_is_refused(
+    config: Config, docker_engine: str
+) -> None:
+    one = replace(config, platforms=("linux/amd64",))
+    first = run(one, docker_engine, names=["restart-deployment"])["restart-deployment"]
+    assert first.status is Action.PUSHED, first.error
+    both = run(config, docker_engine, names=["restart-deployment"])["restart-deployment"]
+    assert both.status is Action.REFUSED
+    assert both.error is not None
+    assert "bump the version" in both.error
+    assert both.source_hash != first.source_hash
+
+
+def test_verify_and_inspect_show_platforms_and_verify_fails_a_missing_one(
+    playbook_repo_factory: MakeRepo,
+    registry: LocalRegistry,
+    docker_engine: str,
+    base_image: str,
+    fault_proxy: FaultProxy,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", docker_engine)
+    repo = playbook_repo_factory({"alpha": "1.0.0"})
+    config: Config = load_config(repo.path).with_overrides(
+        registry=registry.host,
+        image_repo="plat-verify/images",
+        bundle_repo="plat-verify/bundles",
+        base_image_overrides={TEST_BASE_IMAGE: base_image},
+    )
+    report = release(config, ReleaseOptions())
+    assert report.pushed
+    assert "image built (linux/amd64, linux/arm64), bundle pushed" in format_table(report)
+    with RegistryClient(config) as client:
+        checked = verify(config, client)
+    assert not has_errors(checked.findings), checked.findings
+    [(image, listed)] = checked.image_platforms.items()
+    assert listed == ["linux/amd64", "linux/arm64"]
+    assert image.startswith(f"{config.image_ref('alpha')}:1.0.0@sha256:")
+
+    # the CLI says so too
+    env = {"PLAYBOOKCTL_REGISTRY": registry.host, "PLAYBOOKCTL_IMAGE_REPO": "plat-verify/images"}
+    env["PLAYBOOKCTL_BUNDLE_REPO"] = "plat-verify/bundles"
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert main(["-C", str(repo.path), "verify"]) == 0
+    assert f"image {image}: linux/amd64, linux/arm64" in capsys.readouterr().out
+    bundle = report.results[0].bundle
+    assert bundle is not None
+    assert main(["-C", str(repo.path), "inspect", bundle.ref]) == 0
+    shown = capsys.readouterr().out
+    assert f"    {image}\n      platforms: linux/amd64, linux/arm64\n" in shown
+
+    # a configured platform the image lacks fails verify, naming it
+    three = config.with_overrides(platforms=("linux/amd64", "linux/arm64", "linux/s390x"))
+    with RegistryClient(three) as client:
+        found = [f for f in verify(three, client).findings if f.rule == "verify.image-platforms"]
+    assert len(found) == 1
+    assert "has no linux/s390x image (it lists linux/amd64, linux/arm64)" in found[0].message
+    assert found[0].file == "registry/workflows/alpha.yaml"
+
+    # a child manifest the registry lost (a real registry refuses an index whose children are
+    # missing, so the fault proxy answers 404 for it) fails verify too
+    index, _ = manifest_of(config, image)
+    arm = next(m["digest"] for m in index["manifests"] if m["platform"]["architecture"] == "arm64")
+    lost = config.with_overrides(registry=fault_proxy.host)
+    fault_proxy.fail_next(-1, 404, match=lambda m, p: m == "HEAD" and p.endswith(arm))
+    via = image.replace(registry.host, fault_proxy.host)
+    with RegistryClient(lost) as client:
+        problems = platforms.image_platforms(client, via, config.platforms).problems
+    assert problems == [f"{via}: its linux/arm64 child manifest {arm} is missing"]
+
+
+def manifest_of(config: Config, ref: str) -> tuple[dict[str, Any], str]:
+    with RegistryClient(config) as client:
+        return manifest(client, ref)
