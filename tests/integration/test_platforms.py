@@ -189,7 +189,7 @@ def test_a_run_that_failed_before_its_index_reuses_the_children_it_pushed(
         commit=COMMIT,
         source_repository="https://example.invalid/playbooks",
         docker_host=docker_engine,
-        on_event=lambda _n, m: events.append(m),
+        on_event=lambda _n, _stage, m: events.append(m),
     )[0]
     assert again.status is Action.PUSHED, again.error
     assert not any(e.startswith("building") for e in events)
@@ -316,7 +316,7 @@ def test_verify_and_inspect_show_platforms_and_verify_fails_a_missing_one(
     index, _ = manifest_of(config, image)
     arm = next(m["digest"] for m in index["manifests"] if m["platform"]["architecture"] == "arm64")
     lost = config.with_overrides(registry=fault_proxy.host)
-    fault_proxy.fail_next(-1, 404, match=lambda m, p: m == "HEAD" and p.endswith(arm))
+    fault_proxy.fail_next(-1, 404, match=lambda _m, p: p.endswith(arm))
     via = image.replace(registry.host, fault_proxy.host)
     with RegistryClient(lost) as client:
         problems = platforms.image_platforms(client, via, config.platforms).problems
