@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from playbookctl import cli
+from playbookctl.config import DEFAULT_PLATFORMS
 from playbookctl.errors import FatalError
-from playbookctl.playbook import size_problem, source_files, source_hash
+from playbookctl.playbook import hash_platforms, size_problem, source_files, source_hash
 from tests.support.lintrepo import good_playbook, make_repo
 
 TWO_GB = 2 * 1024**3
@@ -42,6 +43,7 @@ def test_a_2_gb_file_is_hashed_in_bounded_memory(tmp_path: Path) -> None:
     outer.update(f"big.bin\0-\0{_zeros_digest(TWO_GB)}\n".encode())
     small = hashlib.sha256(b"kind: x\n").hexdigest()
     outer.update(f"workflow.yaml\0-\0{small}\n".encode())
+    hash_platforms(outer, DEFAULT_PLATFORMS)  # the platform list is part of the source hash
     assert got == "sha256:" + outer.hexdigest()
 
 
