@@ -35,7 +35,7 @@ from playbookctl.bundle import (
     push_bundle,
 )
 from playbookctl.config import load_config
-from playbookctl.oci import RegistryClient
+from playbookctl.oci import Descriptor, RegistryClient, image_index
 from playbookctl.playbook import load_playbook, source_hash
 from playbookctl.render import render_pipeline
 from playbookctl_dev.registry import LocalRegistry
@@ -59,29 +59,39 @@ def _empty_layer() -> tuple[bytes, str]:
 
 
 def _push_image(client: RegistryClient, ref: str, labels: dict[str, str]) -> str:
-    """A minimal linux/amd64 image (one empty layer) with these labels; returns its digest."""
+    """A minimal image (one empty layer) with these labels, as publish pushes it: one child per
+    default platform, then their index under the tag; returns the index digest."""
     repo = client.parse_reference(ref)
     layer, diff_id = _empty_layer()
-    config = json.dumps(
-        {
-            "architecture": "amd64",
-            "os": "linux",
-            "config": {"Labels": labels, "User": "65532:65532"},
-            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-        },
-        sort_keys=True,
-    ).encode()
-    blobs = []
-    for data, media in ((config, "application/vnd.oci.image.config.v1+json"),
-                        (layer, "application/vnd.oci.image.layer.v1.tar+gzip")):  # fmt: skip
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        client.push_blob(repo.repository, data, digest, registry=repo.registry, check=False)
-        blobs.append({"mediaType": media, "digest": digest, "size": len(data)})
-    manifest = json.dumps(
-        {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": blobs[0], "layers": blobs[1:]}
-    ).encode()
+    children = []
+    for arch in ("amd64", "arm64"):
+        config = json.dumps(
+            {
+                "architecture": arch,
+                "os": "linux",
+                "config": {"Labels": labels, "User": "65532:65532"},
+                "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+            },
+            sort_keys=True,
+        ).encode()
+        blobs = []
+        for data, media in ((config, "application/vnd.oci.image.config.v1+json"),
+                            (layer, "application/vnd.oci.image.layer.v1.tar+gzip")):  # fmt: skip
+            digest = "sha256:" + hashlib.sha256(data).hexdigest()
+            client.push_blob(repo.repository, data, digest, registry=repo.registry, check=False)
+            blobs.append({"mediaType": media, "digest": digest, "size": len(data)})
+        manifest = json.dumps(
+            {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": blobs[0], "layers": blobs[1:]}
+        ).encode()
+        digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
+        client.push_manifest(
+            repo.repository, digest, manifest, OCI_MANIFEST, registry=repo.registry
+        )
+        descriptor = Descriptor(OCI_MANIFEST, digest, len(manifest))
+        children.append((descriptor, {"os": "linux", "architecture": arch}))
+    index, media_type = image_index(children)
     return client.push_manifest(
-        repo.repository, repo.tag or "latest", manifest, OCI_MANIFEST, registry=repo.registry
+        repo.repository, repo.tag or "latest", index, media_type, registry=repo.registry
     )
 
 

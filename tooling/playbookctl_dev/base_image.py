@@ -61,6 +61,9 @@ def make_base_image(
         native_ref = f"{r.name}:{r.tag}{native.tag_suffix}"
         engine.build(workdir, tag=native_ref, containerfile="Containerfile")
         engine.push(native_ref)
+        # Also `ref` in the engine itself, as before it became an index: tests that build
+        # FROM it without a platform, or read its labels, find the native image locally.
+        engine.tag(native_ref, ref)
     config = Config(root=workdir, registry=registry_host(ref))
     with RegistryClient(config) as client:
         return _push_index(client, native_ref, ref, [Platform.parse(p) for p in platforms])
