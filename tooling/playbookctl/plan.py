@@ -20,11 +20,11 @@ from typing import Any
 
 import yaml
 
-from playbookctl.bump import bump_command
 from playbookctl.config import DEFAULT_PLATFORMS, Config
 from playbookctl.errors import GitError
 from playbookctl.gitrepo import GitRepo, TreeFile
 from playbookctl.lint.action_type import SUFFIXES
+from playbookctl.lint.registration import version_conflict
 from playbookctl.playbook import (
     NAME_RE,
     RBAC_FILE,
@@ -497,17 +497,10 @@ def _entry(
             reg.source_hash,
             f"version {reg.version} -> {version}",
         )
-    if reg.source_hash != digest:
-        return Entry(
-            name,
-            Status.REFUSED,
-            version,
-            reg.version,
-            digest,
-            reg.source_hash,
-            f"content changed but version {version} is already registered with other "
-            f"content; bump spec.version: {bump_command(name)}",
-        )
+    # lint's playbook.version-bump runs this same check on the pull request
+    conflict = version_conflict(name, version, digest, reg.version, reg.source_hash)
+    if conflict:
+        return Entry(name, Status.REFUSED, version, reg.version, digest, reg.source_hash, conflict)
     stale = _stale_registration(src, name, reg, text or b"")
     if stale is None:
         return Entry(name, Status.UP_TO_DATE, version, reg.version, digest, reg.source_hash)

@@ -307,8 +307,11 @@ def lint_gate(config: Config, names: list[str]) -> dict[str, list[Finding]]:
     findings = _errors(lint_paths(dirs, config))
     out: dict[str, list[Finding]] = {n: [] for n in names}
     for name, directory in zip(names, dirs, strict=True):
-        prefix = _display(directory, config) + "/"
-        out[name] = [f for f in findings if f.file.startswith(prefix)]
+        shown = _display(directory, config)
+        # The playbook's files, the directory itself (playbook.missing-file names it) and its
+        # registration (playbook.registration-path): whatever lint reports about this playbook.
+        own = {shown, _display(config.registry_dir / "workflows" / f"{name}.yaml", config)}
+        out[name] = [f for f in findings if f.file in own or f.file.startswith(shown + "/")]
     return out
 
 

@@ -26,6 +26,7 @@ from playbookctl.crashpoints import crash_point
 from playbookctl.errors import FatalError
 from playbookctl.findings import Finding, Severity
 from playbookctl.lint.action_type import SYNC_WAVE, action_type_files, load_action_types
+from playbookctl.lint.registration import write_problem
 from playbookctl.lint.workflow import check_workflow
 from playbookctl.load import ClusterQuoting, Document, LoadResult, load_text
 from playbookctl.playbook import discover, is_playbook_dir, load_playbook, source_hash
@@ -680,16 +681,11 @@ def register(
     outcome.removed = sorted(_rel(config, p) for p in removals)
     # Checked before the first write: a directory where a file goes (or a file where a
     # directory goes) would otherwise fail half-way, workflows written, kustomization not.
+    # The same check as lint's playbook.registration-path.
     for path in sorted(writes):
-        if path.is_dir():
-            raise FatalError(f"{_rel(config, path)} is a directory; cannot write it")
-        for parent in path.parents:
-            if parent == config.root:
-                break
-            if parent.exists() and not parent.is_dir():
-                raise FatalError(
-                    f"{_rel(config, parent)} is a file; cannot write {_rel(config, path)}"
-                )
+        problem = write_problem(config.root, path)
+        if problem:
+            raise FatalError(problem)
     if dry_run:
         return outcome
     try:

@@ -55,6 +55,7 @@ from playbookctl.findings import Finding, Severity
 from playbookctl.lint import rbac as rbac_rules
 from playbookctl.lint.action_type import PLACEHOLDER_PREFIX
 from playbookctl.lint.external import EmbeddedScript
+from playbookctl.lint.registration import check_registration_of
 from playbookctl.lint.tekton.common import iter_references, param_spec_type
 from playbookctl.load import Document, YamlPath, iter_paths
 from playbookctl.playbook import NAME_RE, RBAC_FILE, WORKFLOW_FILE, Playbook
@@ -984,6 +985,10 @@ def rule_executable(ctx: _Ctx) -> None:
 # --- RBAC against Argo CD, placeholders -------------------------------------------------------
 
 
+def rule_registration(ctx: _Ctx) -> None:
+    ctx.findings.extend(check_registration_of(ctx.pb, ctx.config))
+
+
 def rule_appproject(ctx: _Ctx) -> None:
     project = rbac_rules.load_project(ctx.config)
     docs = list(ctx.pb.rbac)
@@ -1037,6 +1042,7 @@ RULES: tuple[Rule, ...] = (
     rule_rbac,
     rule_appproject,
     rule_placeholder_text,
+    rule_registration,
     # the rules below read the Pipeline
     rule_params,
     rule_workspaces,

@@ -1,0 +1,478 @@
+"""Whatever publish, register or release refuses, `playbookctl lint` reports first (issue 8).
+
+`refusal_sites()` walks the code of publish.py, register.py, release.py and plan.py (release
+refuses what plan refuses) and lists every place that refuses: each `raise`, each registration
+skipped or refused (`Change(RegisterAction.SKIPPED|REFUSED, ...)`), each plan entry refused or
+invalid, each publish result set to skipped, refused or failed. `CATALOGUE` maps every one of
+them either to the lint rule that reports it first, with a case below that crafts a playbook
+triggering it, runs `playbookctl lint` through the CLI and then shows the stage refusing the
+same thing; or to why no tree can show it (registry, git or machine state at release time).
+
+A new refusal without an entry fails `test_every_refusal_is_catalogued`: map it here, and if the
+tree can show it, make lint report it first, through the very function the stage calls.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import playbookctl
+from playbookctl.cli import main
+from playbookctl.config import Config, load_config
+from playbookctl.errors import FatalError, ImmutableVersionError
+from playbookctl.lint.playbook import check_playbook
+from playbookctl.lint.tekton import check_document
+from playbookctl.plan import Status, make_plan
+from playbookctl.playbook import load_playbook, source_hash
+from playbookctl.publish import lint_gate
+from playbookctl.register import RegisterAction, register
+from playbookctl.release import ReleaseOptions, release
+from playbookctl.render import render_pipeline
+from playbookctl.results import Action, Artifact, PublishResult
+from tests.support.gitrepos import MakeRepo, PlaybookRepo
+
+SOURCE = Path(playbookctl.__file__).parent
+MODULES = ("publish", "register", "release", "plan")
+_REFUSING = {"RegisterAction": {"SKIPPED", "REFUSED"}, "Status": {"REFUSED", "INVALID"}}
+_FAILING_STATUS = {"SKIPPED", "REFUSED", "FAILED"}
+
+
+def _literal(node: ast.AST) -> str:
+    """The first words a refusal says (its first string constant), else its last argument."""
+    parts: list[ast.AST] = [node]
+    if isinstance(node, ast.Call):
+        parts = [*node.args, *(k.value for k in node.keywords)]
+    for part in parts:
+        for c in ast.walk(part):
+            if (
+                isinstance(c, ast.Constant)
+                and isinstance(c.value, str)
+                and re.search(r"[a-z]{3}", c.value)
+            ):
+                return c.value.strip()[:40]
+    return ast.unparse(parts[-1])[:40] if parts else ""
+
+
+class _Walker(ast.NodeVisitor):
+    def __init__(self, module: str, out: set[str]) -> None:
+        self.module = module
+        self.out = out
+        self.stack: list[str] = []
+
+    def scope(self, node: ast.FunctionDef | ast.ClassDef) -> None:
+        self.stack.append(node.name)
+        self.generic_visit(node)
+        self.stack.pop()
+
+    visit_FunctionDef = scope  # noqa: N815 - ast.NodeVisitor's naming
+    visit_ClassDef = scope  # noqa: N815
+
+    def where(self) -> str:
+        return f"{self.module}.{'.'.join(self.stack)}"
+
+    def visit_Raise(self, node: ast.Raise) -> None:
+        if node.exc is not None:
+            exc = node.exc
+            name = ast.unparse(exc.func if isinstance(exc, ast.Call) else exc)
+            self.out.add(f"{self.where()}: raise {name} {_literal(exc)!r}")
+        self.generic_visit(node)
+
+    def visit_Call(self, node: ast.Call) -> None:
+        func = ast.unparse(node.func)
+        for arg in node.args if func in ("Entry", "Change") else []:
+            if (
+                isinstance(arg, ast.Attribute)
+                and isinstance(arg.value, ast.Name)
+                and arg.attr in _REFUSING.get(arg.value.id, set())
+            ):
+                self.out.add(
+                    f"{self.where()}: {func}({arg.value.id}.{arg.attr}) {_literal(node)!r}"
+                )
+        self.generic_visit(node)
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        v = node.value
+        if (
+            any(isinstance(t, ast.Attribute) and t.attr == "status" for t in node.targets)
+            and isinstance(v, ast.Attribute)
+            and ast.unparse(v.value) == "Action"
+            and v.attr in _FAILING_STATUS
+        ):
+            self.out.add(f"{self.where()}: status = Action.{v.attr}")
+        self.generic_visit(node)
+
+
+def refusal_sites() -> set[str]:
+    out: set[str] = set()
+    for module in MODULES:
+        _Walker(module, out).visit(ast.parse((SOURCE / f"{module}.py").read_text("utf-8")))
+    return out
+
+
+@dataclass(frozen=True)
+class Lint:
+    """Lint reports it first: `rule` (an id, or a family ending in '.'), shown by `case`."""
+
+    rule: str
+    case: str
+
+
+@dataclass(frozen=True)
+class NotTree:
+    """No file of the repository can show it; `why` says what state it depends on."""
+
+    why: str
+
+
+GIT = "git state at release time (the checkout, the remote, its history), not file content"
+REGISTRY = "what the registry holds or answers at release time, not file content"
+CATALOGUE: dict[str, Lint | NotTree] = {
+    # -- publish ----------------------------------------------------------------------------
+    "publish._publish_steps: status = Action.SKIPPED": Lint("workflow.", "lint_gate"),
+    "publish._publish_one: raise FatalError 'hash_error'": Lint(
+        "playbook.special-file", "special_file"
+    ),
+    "publish._publish_steps: raise FatalError ': a Containerfile and spec.version are r'": Lint(
+        "playbook.missing-file", "missing_containerfile"
+    ),
+    "publish._publish_steps: raise FatalError 'the rendered Pipeline fails'": Lint(
+        "playbook.script-injection", "rendered_pipeline"
+    ),
+    "publish._check_same_source: raise _RefusedError 'is already published ('": Lint(
+        "playbook.version-bump", "version_bump"
+    ),
+    "publish._publish_one: status = Action.FAILED": NotTree(
+        "the handler of the raises listed here (each is catalogued on its own)"
+    ),
+    "publish._publish_one: status = Action.REFUSED": NotTree(
+        "the handler of the _RefusedError raises listed here (each is catalogued on its own)"
+    ),
+    "publish._publish_steps: raise _RefusedError 'str(exc)'": NotTree(
+        "base-image stand-ins (PLAYBOOKCTL_BASE_IMAGE_OVERRIDES, a test/demo setting) pushed "
+        "to a registry that is not on loopback: the environment, not the tree"
+    ),
+    "publish._publish_steps: raise _RefusedError 'is published but'": NotTree(REGISTRY),
+    "publish._check_holds: raise _RefusedError ') does not hold the Pipeline this playbo'": (
+        NotTree(REGISTRY + " (a tag holding a foreign or tampered bundle)")
+    ),
+    "publish._check_holds: raise _RefusedError ') is not a valid bundle ('": NotTree(REGISTRY),
+    "publish._verify_bundle: raise FatalError ': annotation(s)'": NotTree(REGISTRY),
+    "publish._verify_bundle: raise FatalError ': the Pipeline read back differs from th'": (
+        NotTree(REGISTRY)
+    ),
+    "publish._verify_bundle: raise FatalError ': the pushed bundle does not read back a'": (
+        NotTree(REGISTRY)
+    ),
+    "publish.publish: raise UsageError 'no such playbook(s) under'": NotTree(
+        "the command line names a playbook that does not exist"
+    ),
+    "publish.source_revisions: raise GitError 'the checkout is not commit'": NotTree(GIT),
+    "publish.source_revisions: raise GitError 'uncommitted changes in a playbook to pub'": (
+        NotTree(GIT)
+    ),
+    # -- register ---------------------------------------------------------------------------
+    "register._check_action_types: raise FatalError 'refusing to register:'": Lint(
+        "action-type.sync-wave", "action_type_sync_wave"
+    ),
+    'register.check_registration: raise FatalError "f\'{prefix}: {first.file}:{first.line}:{f"': (
+        Lint("workflow.namespace", "registration_invalid")
+    ),
+    "register.register: raise FatalError ': workflow.yaml cannot be read; run play'": Lint(
+        "load.syntax", "workflow_unreadable"
+    ),
+    "register.register: raise FatalError 'problem'": Lint(
+        "playbook.registration-path", "registration_path"
+    ),
+    "register.register: raise FatalError 'cannot write'": NotTree(
+        "the file system refuses the write (permissions, a full disk)"
+    ),
+    "register.render_registration: raise FatalError ': the publish result has no bundle diges'": (
+        NotTree("a publish result file without a bundle digest (the input, not the tree)")
+    ),
+    "register.register: Change(RegisterAction.SKIPPED) 'why'": NotTree(
+        "the publish of that playbook failed (its own refusal is catalogued under publish)"
+    ),
+    "register.register: Change(RegisterAction.SKIPPED) 'playbook is gone'": NotTree(
+        "a result for a playbook deleted since it was published (the release removes it)"
+    ),
+    "register.register: Change(RegisterAction.SKIPPED) 'source changed since it was published (n'": (  # noqa: E501
+        NotTree("the branch moved on since publishing; the next release converges on it")
+    ),
+    "register.register: Change(RegisterAction.REFUSED) 'is already registered with bundle'": (
+        NotTree(
+            "a racing release registered this version first with another bundle digest "
+            "(content changed under the version is playbook.version-bump, case version_bump)"
+        )
+    ),
+    # -- release and plan -------------------------------------------------------------------
+    "release._Releaser.run: raise ImmutableVersionError 'release refused:'": Lint(
+        "playbook.version-bump", "version_bump"
+    ),
+    "plan._entry: Entry(Status.REFUSED) 'conflict'": Lint("playbook.version-bump", "version_bump"),
+    "plan._entry: Entry(Status.INVALID) 'the directory name is not a DNS-1123 lab'": Lint(
+        "playbook.name", "directory_name"
+    ),
+    "plan._entry: Entry(Status.INVALID) 'workflow.yaml has no readable spec.versi'": Lint(
+        "workflow.", "no_version"
+    ),
+    "plan.make_plan: raise GitError 'and'": NotTree(GIT),
+    "plan.make_plan: raise ValueError 'a base revision needs a git repository'": NotTree(
+        "a programming error: the commands always pass a repository with a base"
+    ),
+    "release._Releaser.check_tree: raise GitError 'the working tree has uncommitted changes'": (
+        NotTree(GIT)
+    ),
+    "release._Releaser.commit_and_push: raise GitError 'gave up after'": NotTree(GIT),
+    "release._Releaser.own_commits: raise GitError 'HEAD has'": NotTree(GIT),
+    "release._Releaser.push: raise GitError 'push to'": NotTree(GIT),
+    "release._Releaser.run: raise GitError 'HEAD is detached: check out the branch t'": NotTree(
+        GIT
+    ),
+    "release._Releaser.upstream: raise GitError 'has no branch'": NotTree(GIT),
+}
+
+
+def test_every_refusal_is_catalogued() -> None:
+    found = refusal_sites()
+    missing = sorted(found - set(CATALOGUE))
+    stale = sorted(set(CATALOGUE) - found)
+    assert not missing, (
+        "refusals without an entry in CATALOGUE (map each to the lint rule that reports it "
+        "first, or say why no tree can show it):\n  " + "\n  ".join(missing)
+    )
+    assert not stale, "CATALOGUE entries whose refusal no longer exists:\n  " + "\n  ".join(stale)
+
+
+# -- the cases ---------------------------------------------------------------------------------
+
+
+def lint_json(root: Path, capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    capsys.readouterr()
+    code = main(["-C", str(root), "lint", "--no-external", "--format", "json"])
+    findings: list[dict[str, Any]] = json.loads(capsys.readouterr().out)
+    assert code == (1 if any(f["severity"] == "error" for f in findings) else 0)
+    return findings
+
+
+def reported(findings: list[dict[str, Any]], rule: str, file: str | None = None) -> dict[str, Any]:
+    """The error lint reported for rule (or a rule of that family), with a real position."""
+    hits = [
+        f
+        for f in findings
+        if f["severity"] == "error"
+        and (f["rule"] == rule or (rule.endswith(".") and f["rule"].startswith(rule)))
+        and (file is None or f["file"] == file)
+    ]
+    assert hits, f"lint did not report {rule} in {file}: {findings}"
+    assert hits[0]["line"] >= 1
+    assert hits[0]["column"] >= 1
+    return hits[0]
+
+
+def result_for(config: Config, name: str, digest_char: str = "1") -> PublishResult:
+    pb = load_playbook(config.playbooks_dir / name, config.root, config.max_file_bytes)
+    version = pb.version or "1.0.0"
+    digest = "sha256:" + digest_char * 64
+    return PublishResult(
+        name=name,
+        version=version,
+        source_hash=source_hash(pb.dir),
+        image=Artifact(config.image_ref(name), version, "sha256:" + "2" * 64, Action.BUILT),
+        bundle=Artifact(config.bundle_ref(name), version, digest, Action.PUSHED),
+        status=Action.PUSHED,
+        commit="a" * 40,
+        source_repository="https://git.example.invalid/playbooks",
+    )
+
+
+Case = Callable[[PlaybookRepo, Config, pytest.CaptureFixture[str]], None]
+CASES: dict[str, Case] = {}
+
+
+def case(fn: Case) -> Case:
+    CASES[fn.__name__.removeprefix("case_")] = fn
+    return fn
+
+
+WF = "playbooks/alpha/workflow.yaml"
+
+
+@case
+def case_lint_gate(repo: PlaybookRepo, config: Config, capsys: Any) -> None:
+    """publish skips a playbook with lint errors: its gate is `lint_paths` itself."""
+    wf = repo.path / WF
+    wf.write_text(
+        wf.read_text().replace("    engine: tekton\n", "    engine: tekton\n    bundle: x\n")
+    )
+    first = reported(lint_json(repo.path, capsys), "workflow.", WF)
+    gate = lint_gate(config, ["alpha"])["alpha"]
+    assert (first["rule"], first["line"]) in {(f.rule, f.line) for f in gate}
+
+
+@case
+def case_special_file(repo: PlaybookRepo, config: Config, capsys: Any) -> None:
+    os.mkfifo(repo.path / "playbooks/alpha/pipe")
+    reported(lint_json(repo.path, capsys), "playbook.special-file", "playbooks/alpha/pipe")
+    with pytest.raises(FatalError, match="not a regular file"):
+        source_hash(config.playbooks_dir / "alpha")  # what publish would raise
+    assert [f.rule for f in lint_gate(config, ["alpha"])["alpha"]] == ["playbook.special-file"]
+
+
+@case
+def case_missing_containerfile(repo: PlaybookRepo, config: Config, capsys: Any) -> None:
+    (repo.path / "playbooks/alpha/Containerfile").unlink()
+    reported(lint_json(repo.path, capsys), "playbook.missing-file", "playbooks/alpha")
+    assert "playbook.missing-file" in {f.rule for f in lint_gate(config, ["alpha"])["alpha"]}
+
+
+PIPELINE = """\
+apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata:
+  name: workflow
+spec:
+  params:
+    - name: TARGET_RESOURCE
+      type: string
+    - name: TARGET_RESOURCE_NAME
+      type: string
+    - name: TARGET_RESOURCE_NAMESPACE
+      type: string
+      default: ""
+  tasks:
+    - name: run
+      taskSpec:
+        steps:
+          - name: run
+            image: playbook://self
+            securityContext:
+              runAsUser: 65532
+            script: |
+              echo $(params.TARGET_RESOURCE_NAME)
+"""
+
+
+@case
+def case_rendered_pipeline(repo: PlaybookRepo, config: Config, capsys: Any) -> None:
+    """publish checks the Pipeline it renders with the pinned image by check_document and
+    check_playbook: the functions lint runs on the same render with the placeholder."""
+    (repo.path / "playbooks/alpha/pipeline.yaml").write_text(PIPELINE)
+    first = reported(
+        lint_json(repo.path, capsys), "playbook.script-injection", "playbooks/alpha/pipeline.yaml"
+    )
+    pb = load_playbook(config.playbooks_dir / "alpha", config.root, config.max_file_bytes)
+    pinned = f"{config.image_ref('alpha')}:1.0.0@sha256:{'3' * 64}"
+    rendered = render_pipeline(pb, config, image=pinned)
+    publish_sees = check_document(rendered.document) + check_playbook(pb, rendered, config)
+    assert (first["rule"], first["line"]) in {(f.rule, f.line) for f in publish_sees}
+
+
+@case
+def case_version_bump(repo: PlaybookRepo, config: Config, capsys: Any) -> None:
+    """Content changed under a registered version: lint says so on the pull request, with the
+    very text plan gives and the release refuses with."""
+    register(config, [result_for(config, "alpha")])
+    repo.commit_all("release alpha 1.0.0")
+    repo.push()
+    script = repo.path / "playbooks/alpha/remediate.sh"
+    script.write_text(script.read_text() + "echo changed\n")
+    first = reported(lint_json(repo.path, capsys), "playbook.version-bump", WF)
+    assert first["line"] == 7  # spec.version
+    (entry,) = [e for e in make_plan(config, None).entries if e.name == "alpha"]
+    assert entry.status is Status.REFUSED
+    assert first["message"].startswith(entry.reason)
+    repo.commit_all("change alpha without a bump")
+    repo.push()
+    with pytest.raises(ImmutableVersionError, match="release refused: alpha: content changed"):
+        release(config, ReleaseOptions())
+
+
+@case
+def case_action_type_sync_wave(repo: PlaybookRepo, config: Config, capsys: Any) -> None:
+    at = repo.path / "registry/action-types/restart-deployment.yaml"
+    at.write_text(at.read_text().replace('sync-wave: "-2"', 'sync-wave: "1"'))
+    first = reported(
+        lint_json(repo.path, capsys),
+        "action-type.sync-wave",
+        "registry/action-types/restart-deployment.yaml",
+    )
+    where = f"{first['file']}:{first['line']}:{first['column']}: [{first['rule']}]"
+    with pytest.raises(FatalError, match=re.escape(where)):
+        register(config, [result_for(config, "alpha")])
+
+
+@case
+def case_registration_invalid(repo: PlaybookRepo, config: Config, capsys: Any) -> None:
+    """register checks the manifest it generates with check_workflow, lint's workflow rules."""
+    wf = repo.path / WF
+    wf.write_text(wf.read_text().replace("namespace: kubernaut-system", "namespace: other", 1))
+    reported(lint_json(repo.path, capsys), "workflow.namespace", WF)
+    with pytest.raises(
+        FatalError, match=r"the generated manifest is invalid: .*\[workflow\.namespace\]"
+    ):
+        register(config, [result_for(config, "alpha")])
+
+
+@case
+def case_workflow_unreadable(repo: PlaybookRepo, config: Config, capsys: Any) -> None:
+    """An unreadable workflow.yaml has no version, so register's version check already keeps
+    it out (the raise is the guard behind that check); either way it is never registered."""
+    result = result_for(config, "alpha")
+    wf = repo.path / WF
+    wf.write_text("apiVersion: [unclosed\n")
+    reported(lint_json(repo.path, capsys), "load.syntax", WF)
+    (change,) = register(config, [result]).changes
+    assert change.action is RegisterAction.SKIPPED
+    assert not (repo.path / "registry/workflows/alpha.yaml").exists()
+
+
+@case
+def case_registration_path(repo: PlaybookRepo, config: Config, capsys: Any) -> None:
+    (repo.path / "registry/workflows/alpha.yaml").mkdir(parents=True)
+    first = reported(
+        lint_json(repo.path, capsys), "playbook.registration-path", "registry/workflows/alpha.yaml"
+    )
+    with pytest.raises(FatalError) as caught:
+        register(config, [result_for(config, "alpha")])
+    assert first["message"].startswith(str(caught.value))
+
+
+@case
+def case_directory_name(repo: PlaybookRepo, config: Config, capsys: Any) -> None:
+    (repo.path / "playbooks/alpha").rename(repo.path / "playbooks/Alpha_1")
+    reported(lint_json(repo.path, capsys), "playbook.name")
+    (entry,) = [e for e in make_plan(config, None).entries if e.name == "Alpha_1"]
+    assert entry.status is Status.INVALID
+
+
+@case
+def case_no_version(repo: PlaybookRepo, config: Config, capsys: Any) -> None:
+    wf = repo.path / WF
+    wf.write_text(re.sub(r"\n  version: .*\n", "\n", wf.read_text()))
+    reported(lint_json(repo.path, capsys), "workflow.", WF)
+    (entry,) = [e for e in make_plan(config, None).entries if e.name == "alpha"]
+    assert entry.status is Status.INVALID
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_lint_reports_it_first(
+    name: str, playbook_repo_factory: MakeRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = playbook_repo_factory({"alpha": "1.0.0"})
+    config = load_config(repo.path)
+    assert lint_json(repo.path, capsys) == []  # the clean start: each case breaks one thing
+    CASES[name](repo, config, capsys)
+
+
+def test_every_lint_mapping_has_its_case() -> None:
+    used = {m.case for m in CATALOGUE.values() if isinstance(m, Lint)}
+    assert used == set(CASES), used ^ set(CASES)
