@@ -166,6 +166,15 @@ CATALOGUE: dict[str, Lint | NotTree] = {
     ),
     "publish._check_holds: raise _RefusedError ') is not a valid bundle ('": NotTree(REGISTRY),
     "publish._verify_bundle: raise FatalError ': annotation(s)'": NotTree(REGISTRY),
+    "publish._check_index: raise _RefusedError 'problem'": NotTree(
+        REGISTRY + " (a reused image that is not an index of every configured platform)"
+    ),
+    "publish._publish_steps: raise _RefusedError 'lists'": NotTree(REGISTRY),
+    "publish._image: raise FatalError 'str(exc)'": NotTree(
+        "a base image's registry or the engine's multi-platform build (platforms.py): the "
+        "base image is not found, or lacks a configured platform, in its registry at release "
+        "time"
+    ),
     "publish._verify_bundle: raise FatalError ': the Pipeline read back differs from th'": (
         NotTree(REGISTRY)
     ),
