@@ -9,7 +9,8 @@ never silently skip a step, a condition or an expression:
   `fromJSON(...)` and `==`; a job `if:` gets GitHub's implicit `success() &&`;
 - `uses:` actions/checkout (a fresh clone of the remote at GITHUB_SHA, honouring fetch-depth),
   actions/setup-python (nothing to do), actions/upload-artifact and actions/download-artifact (a
-  directory per artifact name);
+  directory per artifact name), docker/setup-qemu-action (nothing it can do: binfmt_misc is the
+  host kernel's; a replayed RUN step for arm64 fails as on a runner without QEMU);
 - `run:` steps run with `bash -eo pipefail` in the job's checkout, with the environment GitHub
   sets (GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files per step, GITHUB_SHA, GITHUB_REF, ...);
   `make venv` provisions `.venv/bin/playbookctl` as a link to this interpreter's playbookctl;
@@ -313,6 +314,10 @@ ACTION_INPUTS = {
     "actions/setup-python": {"python-version"},
     "actions/upload-artifact": {"name", "path", "if-no-files-found", "retention-days"},
     "actions/download-artifact": {"pattern", "path", "merge-multiple"},
+    # Registers QEMU in the runner kernel's binfmt_misc. The replay cannot (root and the host
+    # kernel): it runs nothing, so a replayed RUN step for arm64 meets playbookctl's own
+    # "needs emulation" error, exactly as a runner without the action would.
+    "docker/setup-qemu-action": {"platforms"},
 }
 MAX_STEP_SECONDS = 300
 # GitHub: "A matrix can generate a maximum of 256 jobs per workflow run."

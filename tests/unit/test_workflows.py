@@ -189,3 +189,17 @@ def test_publish_job_publishes_what_its_matrix_entry_names() -> None:
     assert step["env"]["JOB_NAME"] == "${{ matrix.name }}"
     assert step["run"].startswith(".venv/bin/playbookctl publish $PLAYBOOKS ")
     assert '"publish-results/$JOB_NAME.json"' in step["run"]
+
+
+@pytest.mark.parametrize(("file", "job"), [("release.yaml", "publish"), ("pr.yaml", "build")])
+def test_every_platform_is_built_in_the_job_that_publishes(file: str, job: str) -> None:
+    """QEMU is set up before publish in the same job: one publish builds every platform, then
+    the index, then (release) the bundle; the PR gate builds every platform it can."""
+    steps = _load(WORKFLOWS / file)["jobs"][job]["steps"]
+    uses = [str(s.get("uses", "")).split("@", 1)[0] for s in steps]
+    runs = [str(s.get("run", "")) for s in steps]
+    qemu = uses.index("docker/setup-qemu-action")
+    publish = next(i for i, r in enumerate(runs) if "playbookctl publish" in r)
+    assert qemu < publish
+    assert steps[qemu]["with"]["platforms"] == "arm64"
+    assert "--platform" not in runs[publish]  # the configured platforms, all of them

@@ -1,10 +1,12 @@
 """`make demo`: release this repository's playbooks to a local registry; show a rerun is a no-op.
 
 1. start a loopback OCI registry and a Docker engine (the machine's own engine when one answers);
-2. build a busybox stand-in for the playbooks' base images and map their FROM lines to it;
+2. build a two-platform busybox stand-in for the playbooks' base images and map their FROM
+   lines to it;
 3. clone this repository (its committed HEAD) into a bare remote and a scratch working copy;
 4. run `playbookctl release` there: table, registry/ diff, the commit it pushed;
-5. `playbookctl verify` the result against the registry;
+5. `playbookctl verify` the result against the registry (each image an index of linux/amd64 and
+   linux/arm64), and `inspect` one bundle and the platforms of the image it pins;
 6. run the release again: no publish, no commit, no push;
 7. stop everything it started and remove its temp dir, also on failure or Ctrl-C.
 """
@@ -50,7 +52,7 @@ def run(tmp: Path) -> int:
         engine = stack.enter_context(docker_engine(tmp / "d"))
         print(f"registry: {registry.host}   docker engine: {engine.url}")
 
-        say("building the base-image stand-in (busybox) and pushing it to the local registry")
+        say("building the base-image stand-in (busybox, an index of linux/amd64 and linux/arm64)")
         stand_in = f"{registry.host}/demo/base/busybox:1"
         make_base_image(engine.url, tmp / "base", stand_in)
         overrides = overrides_for(REPO / "playbooks", stand_in)
@@ -96,6 +98,18 @@ def run(tmp: Path) -> int:
         say("verify: every registration's bundle and images, as Tekton and Kubernaut read them")
         if playbookctl(work, env, "verify") != 0:
             print("demo: verify failed", file=sys.stderr)
+            return 1
+
+        say("inspect: a bundle, and the platforms of the image index it pins")
+        registered = (work / "registry" / "workflows").glob("*.yaml")
+        first_file = sorted(registered)[0].read_text()
+        bundle = next(
+            line.split("bundle:", 1)[1].strip()
+            for line in first_file.splitlines()
+            if line.strip().startswith("bundle:")
+        )
+        if playbookctl(work, env, "inspect", bundle) != 0:
+            print("demo: inspect failed", file=sys.stderr)
             return 1
 
         say("release #2: nothing changed, so nothing is published, committed or pushed")

@@ -1,0 +1,146 @@
+"""Benchmark: publish 10 playbooks for two platforms (linux/amd64 + linux/arm64) against one.
+
+A real Docker engine and a loopback registry (started here, or the machine's own engine), the
+two-platform busybox stand-in base (playbookctl_dev.base_image), and the sample repository's
+RUN-less playbooks (base + COPY + USER + ENTRYPOINT). Each run publishes its own fresh copy
+(a different script marker, so no build-cache hit carries over from the other run) under its own
+repositories: lint, base index resolved, one build per platform, children pushed, the index, the
+rendered Pipeline checked, the bundle pushed and read back.
+
+Printed: wall time per run, and the two-platform/one-platform ratio. The
+second platform of a RUN-less build costs a build of a few COPY/USER steps and its pushes (the
+base layers are already in the registry), so the ratio should stay well under 2.
+
+Usage: python tooling/bench/bench_platforms.py [--count 10] [--jobs 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+from playbookctl.config import Config
+from playbookctl.oci import RegistryClient
+from playbookctl.platforms import image_platforms
+from playbookctl.publish import publish
+from playbookctl_dev.base_image import make_base_image
+from playbookctl_dev.docker_engine import docker_engine
+from playbookctl_dev.registry import LocalRegistry
+from playbookctl_dev.sample_repo import BASE_IMAGE, write_action_type, write_playbook
+
+PYPROJECT = '[project]\nname = "bench"\nversion = "0"\n\n[tool.playbookctl]\n'
+
+
+def git(cwd: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True)
+    return done.stdout.strip()
+
+
+def make_repo(root: Path, count: int, marker: str) -> Path:
+    root.mkdir(parents=True)
+    (root / "pyproject.toml").write_text(PYPROJECT)
+    write_action_type(root)
+    for n in range(count):
+        write_playbook(root, f"playbook-{n:02d}", "1.0.0", marker=f"{marker} {n}")
+    git(root, "init", "--quiet", "--initial-branch=main")
+    git(root, "add", "--all")
+    git(
+        root,
+        "-c",
+        "user.name=bench",
+        "-c",
+        "user.email=bench@example.invalid",
+        "commit",
+        "--quiet",
+        "-m",
+        "playbooks",
+    )
+    return root
+
+
+def run_once(
+    tmp: Path,
+    *,
+    registry: str,
+    engine: str,
+    base: str,
+    platforms: tuple[str, ...],
+    count: int,
+    jobs: int,
+) -> float:
+    label = "-".join(p.replace("/", "-") for p in platforms)
+    root = make_repo(tmp / label, count, marker=label)
+    config = Config(
+        root=root,
+        registry=registry,
+        image_repo=f"bench-{label}/images",
+        bundle_repo=f"bench-{label}/bundles",
+        base_image_overrides={BASE_IMAGE: base},
+        platforms=platforms,
+        jobs=jobs,
+    )
+    started = time.perf_counter()
+    results = publish(
+        config,
+        None,
+        jobs=jobs,
+        dry_run=False,
+        commit=git(root, "rev-parse", "HEAD"),
+        source_repository="",
+        docker_host=engine,
+    )
+    elapsed = time.perf_counter() - started
+    failed = [f"{r.name}: {r.error}" for r in results if not r.ok]
+    if failed:
+        raise SystemExit("bench_platforms: publish failed:\n  " + "\n  ".join(failed))
+    # What was pushed really is an index of exactly these platforms, every child present.
+    with RegistryClient(config) as client:
+        for r in results:
+            if r.image is None or r.image.digest is None:
+                raise SystemExit(f"bench_platforms: {r.name}: no image digest")
+            found = image_platforms(client, r.image.ref, platforms)
+            if found.problems or found.platforms != list(platforms):
+                raise SystemExit(f"bench_platforms: {r.image.ref}: {found}")
+    return elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=10)
+    parser.add_argument("--jobs", type=int, default=4)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="pbbench-plat-") as t, ExitStack() as stack:
+        tmp = Path(t)
+        registry = stack.enter_context(LocalRegistry(workdir=tmp / "registry"))
+        engine = stack.enter_context(docker_engine(tmp / "d"))
+        base = f"{registry.host}/bench/base/busybox:1"
+        make_base_image(engine.url, tmp / "base", base)
+        rows = []
+        for platforms in (("linux/amd64",), ("linux/amd64", "linux/arm64")):
+            elapsed = run_once(
+                tmp,
+                registry=registry.host,
+                engine=engine.url,
+                base=base,
+                platforms=platforms,
+                count=args.count,
+                jobs=args.jobs,
+            )
+            rows.append((platforms, elapsed))
+            print(
+                f"publish {args.count} playbooks for {', '.join(platforms)}: {elapsed:.2f} s "
+                f"({elapsed / args.count:.2f} s per playbook, jobs {args.jobs})",
+                flush=True,
+            )
+        one, two = rows[0][1], rows[1][1]
+        print(f"two platforms / one platform: {two / one:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
