@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -326,3 +327,45 @@ def test_verify_and_inspect_show_platforms_and_verify_fails_a_missing_one(
 def manifest_of(config: Config, ref: str) -> tuple[dict[str, Any], str]:
     with RegistryClient(config) as client:
         return manifest(client, ref)
+
+
+def test_every_sample_playbook_publishes_an_index_of_both_platforms(
+    repo_root: Path, tmp_path: Path, registry: LocalRegistry, base_image: str, docker_engine: str
+) -> None:
+    """The repository's own playbooks, FROM their real (multi-arch) base mapped to the stand-in:
+    each pinned image is an index of linux/amd64 and linux/arm64 whose children's configs say
+    so, and each bundle reads back as Tekton's resolver reads it."""
+    root = tmp_path / "samples"
+    shutil.copytree(repo_root / "playbooks", root / "playbooks")
+    shutil.copytree(repo_root / "registry" / "action-types", root / "registry" / "action-types")
+    shutil.copy(repo_root / "pyproject.toml", root / "pyproject.toml")
+    bases = {b.ref for d in (root / "playbooks").iterdir() for b in _bases(d)}
+    config = load_config(root, env={}).with_overrides(
+        registry=registry.host,
+        image_repo="plat-samples/images",
+        bundle_repo="plat-samples/bundles",
+        base_image_overrides=dict.fromkeys(bases, base_image),
+    )
+    results = run(config, docker_engine)
+    assert sorted(results) == sorted(p.name for p in (root / "playbooks").iterdir())
+    with RegistryClient(config) as client:
+        for name, r in results.items():
+            assert r.status is Action.PUSHED, (name, r.error)
+            assert r.image is not None
+            index, media_type = manifest(client, r.image.ref)
+            assert media_type in INDEX_MEDIA_TYPES
+            configs = [
+                config_blob(client, r.image.repository, m["digest"]) for m in index["manifests"]
+            ]
+            assert [(c["os"], c["architecture"]) for c in configs] == [
+                ("linux", "amd64"),
+                ("linux", "arm64"),
+            ]
+            assert r.bundle is not None
+            back = read_bundle(client, r.bundle.ref)
+            assert back.ok, back.findings
+            assert r.image.ref in json.dumps(back.workflow())
+
+
+def _bases(directory: Path) -> list[platforms.BaseRef]:
+    return platforms.base_references((directory / "Containerfile").read_text())

@@ -61,7 +61,9 @@ def test_report_human() -> None:
             name="alpha",
             version="1.0.0",
             source_hash="sha256:" + "1" * 64,
-            image=Artifact("r.example/i/alpha", "1.0.0", digest, Action.BUILT),
+            image=Artifact(
+                "r.example/i/alpha", "1.0.0", digest, Action.BUILT, ["linux/amd64", "linux/arm64"]
+            ),
             bundle=Artifact("r.example/b/alpha", "1.0.0", digest, Action.PUSHED),
             status=Action.PUSHED,
         ),
@@ -81,6 +83,7 @@ def test_report_human() -> None:
     assert out.getvalue().splitlines() == [
         "alpha 1.0.0: pushed",
         f"  image  built    r.example/i/alpha:1.0.0@{digest}",
+        "                  platforms: linux/amd64, linux/arm64",
         f"  bundle pushed   r.example/b/alpha:1.0.0@{digest}",
         "beta 2.0.0: refused",
         "  image  skipped  r.example/i/beta:2.0.0",

@@ -116,6 +116,8 @@ def report_human(results: list[PublishResult], out: TextIO) -> None:
         for label, art in (("image", r.image), ("bundle", r.bundle)):
             if art is not None:
                 out.write(f"  {label:<7}{art.action.value:<9}{art.ref}\n")
+                if art.platforms:
+                    out.write(f"  {'':<16}platforms: {', '.join(art.platforms)}\n")
         if r.error:
             out.write(f"  error: {r.error}\n")
         for message in r.messages:
