@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from playbookctl.commands._common import add_platform_flag, platform_override
 from playbookctl.config import Config
 from playbookctl.errors import FatalError, UsageError
 
@@ -43,6 +44,7 @@ def register(subparsers: Any) -> None:
         help='matrix: a GitHub Actions matrix {"include": [{name, version}, ...]}; inside '
         "Actions, matrix/has-work/has-changes are also appended to $GITHUB_OUTPUT",
     )
+    add_platform_flag(parser)
     parser.set_defaults(func=run)
 
 
@@ -55,6 +57,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
         write_github_output,
     )
 
+    # The platform list is part of the source hash the plan compares.
+    config = config.with_overrides(platforms=platform_override(args))
     if args.forbid_generated_changes and not (args.base or "").strip():
         raise UsageError("--forbid-generated-changes needs --base")
     repo = GitRepo(config.root)

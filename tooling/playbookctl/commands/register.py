@@ -7,7 +7,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from playbookctl.commands._common import check_branch_flag, print_release_report
+from playbookctl.commands._common import (
+    add_platform_flag,
+    check_branch_flag,
+    platform_override,
+    print_release_report,
+)
 from playbookctl.config import Config
 from playbookctl.errors import UsageError
 
@@ -51,6 +56,7 @@ def register(subparsers: Any) -> None:
         help="a RESULTS path that does not exist counts as no results (a release that only "
         "deletes playbooks has no publish artifacts; deletions are still registered)",
     )
+    add_platform_flag(parser)  # the source hash a result is checked against covers them
     parser.set_defaults(func=run)
 
 
@@ -58,6 +64,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     from playbookctl.results import read_results  # noqa: PLC0415
 
     check_branch_flag(args.branch)
+    config = config.with_overrides(platforms=platform_override(args))
     if args.push and args.dry_run:
         raise UsageError("--push and --dry-run exclude each other")
     inputs = [p for p in args.results if p.exists()] if args.missing_ok else args.results
