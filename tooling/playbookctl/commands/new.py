@@ -1,4 +1,4 @@
-"""`playbookctl new NAME --action-type TYPE`: scaffold a playbook that lints clean as it stands."""
+"""`playbookctl new NAME --action-type TYPE`: scaffold a playbook that releases as it stands."""
 
 from __future__ import annotations
 
