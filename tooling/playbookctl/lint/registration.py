@@ -82,7 +82,7 @@ def check_registration_of(pb: Playbook, config: Config) -> list[Finding]:
         return out
     try:
         reg = parse_registration(target.read_bytes(), pb.name)
-        digest = source_hash(pb.dir)
+        digest = source_hash(pb.dir, config.platforms)  # as plan hashes it
     except (OSError, FatalError):
         return out  # unreadable: load.* and playbook.special-file say why
     if reg is None:
