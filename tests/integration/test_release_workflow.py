@@ -487,6 +487,46 @@ def test_an_action_type_change_alone_is_released(world: World, tmp_path: Path, c
     assert "action-types/unused.yaml" not in listed["resources"]
 
 
+def test_a_cancelled_release_is_healed_by_the_next(world: World, tmp_path: Path) -> None:
+    """alpha's release is cancelled after publishing (its register job never runs); the next
+    push changes only beta, and its release registers both: the plan compares every playbook
+    with registry/, not only those changed since `before`."""
+    work = clone(world.repo.remote, tmp_path / "work")
+    before = git(work, "rev-parse", "HEAD")
+    PlaybookRepo(work, work).write_playbook("alpha", "1.5.0", marker="healed")
+    git(work, "commit", "--quiet", "-am", "bump alpha")
+    git(work, "push", "--quiet", "origin", "main")
+    first = git(work, "rev-parse", "HEAD")
+    runs = world.release_runner(tmp_path / "cancelled").play(
+        Event("push", first, payload={"before": before, "after": first}), jobs=["plan", "publish"]
+    )
+    assert [r.result for r in runs["publish"]] == ["success"]
+    assert world.repo.remote_head() == first  # nothing registered: the run was cut short
+
+    PlaybookRepo(work, work).write_playbook("beta", "2.5.0", marker="next")
+    git(work, "add", "--all")  # beta may be new again (an earlier test deletes it)
+    git(work, "commit", "--quiet", "-m", "bump beta")
+    git(work, "push", "--quiet", "origin", "main")
+    second = git(work, "rev-parse", "HEAD")
+    runs = world.release_runner(tmp_path / "next").play(
+        Event("push", second, payload={"before": first, "after": second})
+    )
+    (plan,) = runs["plan"]
+    entries = json.loads(plan.outputs["matrix"])["include"]
+    assert [(e["name"], e["version"]) for e in entries] == [("alpha", "1.5.0"), ("beta", "2.5.0")]
+    (alpha, beta) = runs["publish"]
+    assert alpha.result == beta.result == "success", explain(alpha) + explain(beta)
+    (register,) = runs["register"]
+    assert register.result == "success", explain(register)
+    head = world.repo.remote_head()
+    assert git(world.repo.remote, "rev-parse", f"{head}^") == second
+    message = git(world.repo.remote, "log", "-1", "--format=%B", head)
+    assert message.startswith("registry: release alpha 1.5.0, beta 2.5.0")
+    # publish reused what the cancelled run pushed for alpha
+    artifact = runs["publish"][0].workspace / "publish-results" / "alpha.json"
+    assert json.loads(artifact.read_text())["results"][0]["status"] == "reused"
+
+
 def test_first_push_with_one_broken_playbook_registers_the_other(
     world: World, registry: LocalRegistry, tmp_path: Path
 ) -> None:
