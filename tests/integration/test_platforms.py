@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from playbookctl import platforms
+from playbookctl import build, platforms
 from playbookctl.bundle import read_bundle
 from playbookctl.cli import main
 from playbookctl.config import Config, load_config
@@ -369,3 +369,24 @@ def test_every_sample_playbook_publishes_an_index_of_both_platforms(
 
 def _bases(directory: Path) -> list[platforms.BaseRef]:
     return platforms.base_references((directory / "Containerfile").read_text())
+
+
+def test_labels_written_as_one_label_step_read_back_exactly(
+    docker_engine: str, base_image: str, tmp_path: Path
+) -> None:
+
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Containerfile").write_text(f"FROM {base_image}\nENV X=expanded\nUSER 65532\n")
+    hostile = {
+        "a.quote": 'say "hi"',
+        "b.dollar": "${X} and $X stay literal",
+        "c.backslash": "C:\\path\\",
+        "d.json": json.dumps({"FROM a": "b"}),
+    }
+    lines: list[str] = []
+    with build.Engine(docker_engine) as engine:
+        built = engine.build(ctx, tag="labels-test:1", labels=hostile, on_line=lines.append)
+        got = engine.labels(built.image_id)
+    assert {k: got[k] for k in hostile} == hostile
+    assert sum(line.startswith("Step ") for line in lines) == 4  # FROM, ENV, USER, one LABEL

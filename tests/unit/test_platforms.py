@@ -269,3 +269,24 @@ def test_source_hash_covers_the_platform_set(tmp_path: Path) -> None:
     assert source_hash(d, ("linux/arm64", "linux/amd64")) == both  # a set: order is not content
     assert source_hash(d, ("linux/amd64",)) != both
     assert source_hash(d, ("linux/amd64", "linux/arm64", "linux/s390x")) != both
+
+
+# -- labels as one LABEL step (build.append_labels) -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "labels", "expected"),
+    [
+        ("FROM x\nUSER 1\n", {"b": "2", "a": "1"}, 'FROM x\nUSER 1\nLABEL "a"="1" "b"="2"\n'),
+        ("FROM x", {"a": "1"}, 'FROM x\nLABEL "a"="1"\n'),
+        ("FROM x\n", {"k": 'q"u\\o$te ${X}'}, 'FROM x\nLABEL "k"="q\\"u\\\\o\\$te \\${X}"\n'),
+        ("FROM x\n", {}, None),
+        ("FROM x\n", {"k": "two\nlines"}, None),
+        ("# escape=`\nFROM x\n", {"k": "v"}, None),
+        ("FROM x\nRUN a \\\n", {"k": "v"}, None),
+    ],
+)  # fmt: skip
+def test_append_labels(text: str, labels: dict[str, str], expected: str | None) -> None:
+    from playbookctl.build import append_labels
+
+    assert append_labels(text, labels) == expected

@@ -121,6 +121,30 @@ def rewrite_from(text: str, overrides: Mapping[str, str]) -> tuple[str, dict[str
     return "".join(out), used
 
 
+_ESCAPE_DIRECTIVE = re.compile(r"^\s*#\s*escape\s*=", re.IGNORECASE | re.MULTILINE)
+
+
+def append_labels(text: str, labels: Mapping[str, str]) -> str | None:
+    """`text` with one `LABEL "k"="v" ...` instruction appended (it applies to the final
+    stage, as the API's labels do), or None where that cannot be written safely: no labels, a
+    value with a line break, an `# escape=` directive, or a last line that continues."""
+    if not labels or any("\n" in v or "\r" in v for v in [*labels, *labels.values()]):
+        return None
+    if _ESCAPE_DIRECTIVE.search(text):
+        return None
+    lines = [line for line in text.splitlines() if line.strip()]
+    if lines and lines[-1].rstrip().endswith("\\"):
+        return None
+
+    def quoted(value: str) -> str:
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
+        return f'"{escaped}"'
+
+    pairs = " ".join(f"{quoted(k)}={quoted(v)}" for k, v in sorted(labels.items()))
+    ending = "" if not text or text.endswith("\n") else "\n"
+    return f"{text}{ending}LABEL {pairs}\n"
+
+
 def registry_host(ref: str) -> str:
     """The registry part of an image reference; a string without "/" is a registry host."""
     first = ref.split("/", 1)[0]
@@ -450,7 +474,14 @@ class Engine:
         lines = _Lines(on_line)
         image_id = ""
         deadline = _Deadline(self.build_timeout, "build-timeout")
-        rewritten = text if used or pinned else None
+        # One LABEL instruction in the context's copy, not the API's `labels` (which the classic
+        # builder applies as one LABEL step, one container commit, per label): per platform,
+        # per playbook, that is most of a RUN-less build's steps.
+        labelled = append_labels(text, all_labels)
+        api_labels = None if labelled is not None else all_labels
+        if labelled is not None:
+            text = labelled
+        rewritten = text if used or pinned or labelled is not None else None
         with (
             context_tar(directory, containerfile, rewritten) as ctx,
             self._deadline(deadline),
@@ -462,7 +493,7 @@ class Engine:
                     custom_context=True,
                     dockerfile=containerfile,
                     tag=tag,
-                    labels=all_labels,
+                    labels=api_labels,
                     network_mode="host",
                     platform=platform,
                     rm=True,
