@@ -1,0 +1,116 @@
+"""The suite's integration part as it runs on a GitHub-hosted runner: as a non-root user, with a
+Docker engine that user did not start.
+
+Run as root (this machine, `make test` in a container), the test hands this session's engine to
+the unprivileged user `nobody` (the socket's group set to nobody's, its directory made
+traversable: nothing else changes) and runs a subset of the integration tests as that user with
+setpriv: a real release through the engine, the loopback registry and a bare git remote, then
+verify. The interpreter of this virtual environment may live where nobody cannot reach it (a
+pyenv under /root), so the user gets a bare venv of the system's Python of the same version
+that reads this environment's site-packages. Run as non-root, the whole suite already is the
+proof, and the tests that need a private dockerd skip with their reason when no engine answers.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+NOBODY = 65534
+SUBSET = [
+    "tests/integration/test_verify_release.py",
+    "tests/integration/test_build.py",
+]
+
+
+def _python_for_nobody(venv: Path) -> Path:
+    """A Python nobody can run that imports what this one does."""
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    system = shutil.which(f"python{version}", path="/usr/bin:/usr/local/bin")
+    if system is None:
+        pytest.skip(f"no system python{version} for the unprivileged user")
+    subprocess.run([system, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    site_packages = next(p for p in sys.path if p.endswith("site-packages") and sys.prefix in p)
+    pth = venv / "lib" / f"python{version}" / "site-packages" / "suite.pth"
+    pth.write_text(f"import site; site.addsitedir({site_packages!r})\n")
+    return venv / "bin" / "python"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="already non-root: the whole suite is the proof")
+def test_integration_subset_passes_as_an_unprivileged_user(
+    docker_engine: str, request: pytest.FixtureRequest
+) -> None:
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("setpriv (util-linux) is not installed")
+    url = urlsplit(docker_engine)
+    if url.scheme != "unix":
+        pytest.skip(f"the engine is not on a unix socket ({docker_engine})")
+    sock = Path(url.path)
+    # The private dockerd's socket: root:root 0660 in a 0700 directory. Let nobody's group in.
+    os.chown(sock, -1, NOBODY)
+    sock.chmod(0o660)
+    for parent in sock.parents:
+        if parent == Path("/tmp") or parent == Path("/"):
+            break
+        parent.chmod(parent.stat().st_mode | 0o001)  # traverse only, no listing
+
+    # pytest's own temp root is 0700 for its user: nobody gets a directory of its own in /tmp.
+    scratch = tempfile.TemporaryDirectory(prefix="pb-nobody-", dir="/tmp")
+    request.addfinalizer(scratch.cleanup)
+    work = Path(scratch.name)
+    work.chmod(0o755)
+    (work / "home").mkdir(parents=True)
+    (work / "basetemp").mkdir()
+    python = _python_for_nobody(work / "venv")
+    for path in (work, work / "home", work / "basetemp"):
+        os.chown(path, NOBODY, NOBODY)
+    env = {
+        # this environment's tools (hadolint, shellcheck) first, as `make test` has them
+        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+        "HOME": str(work / "home"),
+        "DOCKER_HOST": docker_engine,
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "LANG": "C.UTF-8",
+    }
+    cmd = [
+        setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--",
+        "sh", "-c", 'echo "uid=$(id -u)"; exec "$@"', "sh",
+        str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider",
+        f"--basetemp={work / 'basetemp' / 'run'}", *SUBSET,
+    ]  # fmt: skip
+    done = subprocess.run(
+        cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=900, check=False
+    )
+    out = done.stdout + done.stderr
+    assert done.stdout.startswith(f"uid={NOBODY}\n"), out[-3000:]
+    assert done.returncode == 0, out[-3000:]
+    summary = done.stdout.strip().splitlines()[-1]
+    passed = re.search(r"(\d+) passed", summary)
+    assert passed is not None, summary
+    assert int(passed.group(1)) >= 10, summary
+    assert "skipped" not in summary, summary  # it really ran there, nothing skipped for root
+
+    # Without an engine it can use, a non-root user's engine tests skip, saying why.
+    no_engine = {k: v for k, v in env.items() if k != "DOCKER_HOST"}
+    no_engine["DOCKER_HOST"] = "unix:///nonexistent/docker.sock"
+    done = subprocess.run(
+        [*cmd[: cmd.index(str(python))], str(python), "-m", "pytest", "-q", "-rs", "-p",
+         "no:cacheprovider", f"--basetemp={work / 'basetemp' / 'skip'}",
+         "tests/integration/test_build.py"],
+        cwd=REPO_ROOT, env=no_engine, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert re.search(r"\b[1-9]\d* skipped", done.stdout.splitlines()[-1]), done.stdout[-2000:]
+    assert "starting a private dockerd needs root" in done.stdout
