@@ -304,9 +304,30 @@ def generated_changes(config: Config, repo: GitRepo, base: str, head: str) -> li
             out.append((path, "not a registration register writes"))
             continue
         why = _edited_registration(src, name, text, name in present)
+        if why is None:
+            why = _repointed(repo, base, path, name, text)
         if why:
             out.append((path, why))
     return out
+
+
+def _repointed(repo: GitRepo, base: str, path: str, name: str, text: bytes) -> str | None:
+    """A registered version's pins never change: a pull request that keeps the version but
+    points it at another bundle or image (which regeneration cannot tell, only the registry
+    knows digests) is refused."""
+    before_text = repo.show(base, path)
+    before = parse_registration(before_text, name) if before_text else None
+    now = parse_registration(text, name)
+    if before is None or now is None or before.version != now.version:
+        return None
+    pins = (("bundle", before.bundle, now.bundle), ("image", before.image, now.image))
+    for what, old, new in pins:
+        if old != new:
+            return (
+                f"re-points the registered version {now.version} to another {what} ({new}, was "
+                f"{old}): a registered version never changes"
+            )
+    return None
 
 
 def _edited_registration(src: _Source, name: str, text: bytes, present: bool) -> str | None:
