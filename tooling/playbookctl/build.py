@@ -20,6 +20,7 @@ Containerfile inside the build context only, never to the playbook's file, and:
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -236,6 +237,9 @@ class BuiltImage:
     tag: str
     labels: dict[str, str]
     overrides: dict[str, str] = field(default_factory=dict)
+    containerfile_text: str = ""  # as built (stand-ins applied)
+    built_id: str = ""  # the engine's own image id, before it was made reproducible
+    not_reproducible: str | None = None  # why the image was left as the engine built it
 
 
 class _Lines:
@@ -453,6 +457,7 @@ class Engine:
         platform: str | None = None,
         pins: Mapping[str, str] | None = None,
         on_line: LineCallback = _noop,
+        apply_tag: bool = True,
     ) -> BuiltImage:
         """Build `directory/containerfile` with the directory as context; stream lines to on_line.
 
@@ -492,7 +497,7 @@ class Engine:
                     fileobj=ctx,
                     custom_context=True,
                     dockerfile=containerfile,
-                    tag=tag,
+                    tag=tag if apply_tag else None,
                     labels=api_labels,
                     network_mode="host",
                     platform=platform,
@@ -523,7 +528,9 @@ class Engine:
                     4 * ERROR_LIMIT,
                 )
             )
-        return BuiltImage(image_id=image_id, tag=tag, labels=all_labels, overrides=used)
+        return BuiltImage(
+            image_id=image_id, tag=tag, labels=all_labels, overrides=used, containerfile_text=text
+        )
 
     def _iterate(self, what: str, stream: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         try:
@@ -748,11 +755,16 @@ def build_playbook_image(
     platform: str | None = None,
     pins: Mapping[str, str] | None = None,
     on_line: LineCallback = _noop,
+    epoch: int | None = None,
 ) -> BuiltImage:
     """Build a playbook image tagged `ref`; refuse up front a stand-in build for a real registry.
 
     With `platform`, the built image's own os/architecture must be that platform (the engine
-    can silently build another one from a cached base): a mismatch is a BuildError."""
+    can silently build another one from a cached base): a mismatch is a BuildError.
+
+    With `epoch`, the image is made reproducible (see `reproducible`) before `ref` is pointed
+    at it: the build itself stays untagged, so concurrent builds of one version on one engine
+    never leave `ref` on an image that was not rewritten."""
     check_stand_ins(ref, directory / containerfile, overrides)
     built = engine.build(
         directory,
@@ -763,7 +775,13 @@ def build_playbook_image(
         platform=platform,
         pins=pins,
         on_line=on_line,
+        apply_tag=epoch is None,
     )
+    if epoch is not None:
+        image_id, why = reproducible(engine, built.image_id, ref, built.containerfile_text, epoch)
+        if why is not None:
+            engine.tag(image_id, ref)
+        built.built_id, built.image_id, built.not_reproducible = built.image_id, image_id, why
     if platform is not None:
         check_platform(engine, ref, platform)
     return built
@@ -795,3 +813,202 @@ def push_image(
     """Push a built image, after checking its own labels for a stand-in base (see the top)."""
     check_publishable(ref, engine.labels(ref))
     return engine.push(ref, auth=auth, retries=retries, on_line=on_line)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reproducible images: what the classic builder stamps with the time of the build is rewritten.
+#
+# Measured on Docker 20.10 (two builds of one context, no cache): the config's `created`, the
+# `created` of every history entry the build added, `container`, `container_config` (the
+# intermediate container) and `config.Image` (the intermediate image id) differ, and so does
+# every layer the build added: directories it created or touched (`usr/local/bin` for a COPY)
+# carry the time of the build. Files copied from the context do not (context_tar sends mtime 0).
+# So, after a build, the layers above the base get every mtime clamped to `epoch` (the revision's
+# commit time, SOURCE_DATE_EPOCH style), those fields are fixed, and the result is loaded back
+# under the same tag: the same context on the same base gives the same image id, hence the same
+# pushed digest, on every engine that compresses layers alike. The base's own layers are never
+# touched. What a RUN step writes (downloaded packages, generated files) still varies.
+
+
+def final_base(containerfile_text: str) -> str | None:
+    """The image the last stage starts FROM, through stage names and `ARG` defaults; None when
+    it cannot be told from the text alone. "scratch" is returned as is."""
+    args: dict[str, str] = {}
+    stages: dict[str, str] = {}
+    last: str | None = None
+    for line in _logical_lines(containerfile_text):
+        arg = _ARG_RE.match(line)
+        if arg and last is None:
+            name = line.split(None, 1)[1].split("=", 1)[0].strip()
+            args[name] = arg.group("image")
+            continue
+        m = _STAGE_RE.match(line)
+        if m is None:
+            continue
+        image = re.sub(
+            r"\$\{?(\w+)\}?", lambda v: args.get(v.group(1), v.group(0)), m.group("image")
+        )
+        image = stages.get(image.lower(), image)
+        if m.group("name"):
+            stages[m.group("name").lower()] = image
+        last = image
+    return None if last is None or "$" in last else last
+
+
+_STAGE_RE = re.compile(
+    r"^\s*FROM\s+(?:--\S+\s+)*(?P<image>\S+)(?:\s+AS\s+(?P<name>\S+))?\s*$", re.IGNORECASE
+)
+
+
+def _logical_lines(text: str) -> Iterator[str]:
+    """Instructions with their `\\` continuations joined, comments dropped."""
+    pending = ""
+    for raw in text.splitlines():
+        stripped = raw.strip()
+        if not pending and (not stripped or stripped.startswith("#")):
+            continue
+        if stripped.endswith("\\"):
+            pending += stripped[:-1] + " "
+            continue
+        yield pending + stripped
+        pending = ""
+    if pending:
+        yield pending
+
+
+def _iso(epoch: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+class _HashingWriter(io.RawIOBase):
+    """A write-only file that hashes what passes through it (a layer's diff_id)."""
+
+    def __init__(self, dest: IO[bytes]) -> None:
+        self.dest = dest
+        self.sha = hashlib.sha256()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        view = bytes(data)
+        self.sha.update(view)
+        self.dest.write(view)
+        return len(view)
+
+
+def clamp_layer(src: IO[bytes], dest: IO[bytes], epoch: int) -> str:
+    """Copy a layer tar with every mtime clamped to `epoch`; return its diff_id (sha256:...).
+
+    Only times change (sub-second and access/change times dropped): names, modes, owners,
+    link targets, extended attributes and contents are copied as they are."""
+    out = _HashingWriter(dest)
+    with (
+        tarfile.open(fileobj=src, mode="r|") as tin,
+        tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tout,
+    ):
+        for member in tin:
+            member.mtime = min(int(member.mtime), epoch)
+            member.pax_headers = {
+                k: v for k, v in member.pax_headers.items() if k not in ("mtime", "atime", "ctime")
+            }
+            tout.addfile(member, tin.extractfile(member) if member.isreg() else None)
+    return f"sha256:{out.sha.hexdigest()}"
+
+
+def normalise_config(config: dict[str, Any], *, base_history: int, epoch: int) -> dict[str, Any]:
+    """The image config without what the build's clock and intermediate containers put in it."""
+    out: dict[str, Any] = json.loads(json.dumps(config))
+    stamp = _iso(epoch)
+    out["created"] = stamp
+    for entry in (out.get("history") or [])[base_history:]:
+        if isinstance(entry, dict):
+            entry["created"] = stamp
+    for key in ("container", "container_config", "docker_version"):
+        out.pop(key, None)
+    inner = out.get("config")
+    if isinstance(inner, dict):
+        inner["Image"] = ""
+        inner["Hostname"] = ""
+    return out
+
+
+def _base_layers(engine: Engine, base: str) -> tuple[list[str], int] | None:
+    """(diff_ids, number of history entries) of a base image the engine holds."""
+    if base.lower() == "scratch":
+        return [], 0
+    try:
+        info = engine._api.inspect_image(base)
+        history = engine._api.history(base)
+    except (DockerException, requests.RequestException):
+        return None
+    layers = (info.get("RootFS") or {}).get("Layers") or []
+    return [str(x) for x in layers], len(history or [])
+
+
+def reproducible(
+    engine: Engine, image_id: str, ref: str, containerfile_text: str, epoch: int
+) -> tuple[str, str | None]:
+    """Rewrite the image `image_id` as described above and load it back tagged `ref`.
+
+    Returns (image id, None), or (`image_id`, why it was left alone) when the base cannot be
+    told from the Containerfile or its layers are not the image's first ones."""
+    base = final_base(containerfile_text)
+    found = _base_layers(engine, base) if base is not None else None
+    if found is None:
+        return image_id, "its base image cannot be told from the Containerfile"
+    base_ids, base_history = found
+    with tempfile.TemporaryFile() as saved, tempfile.TemporaryFile() as bundle:
+        for chunk in engine._call(f"{ref}: save", lambda: engine._api.get_image(image_id)):
+            saved.write(chunk)
+        saved.seek(0)
+        with tarfile.open(fileobj=saved, mode="r:") as tar:
+            manifest = json.load(_member(tar, "manifest.json"))[0]
+            config = json.load(_member(tar, manifest["Config"]))
+            diff_ids: list[str] = list(config["rootfs"]["diff_ids"])
+            if diff_ids[: len(base_ids)] != base_ids:
+                return image_id, f"its layers do not start with those of {base}"
+            layers: list[str] = []
+            with tarfile.open(fileobj=bundle, mode="w", format=tarfile.PAX_FORMAT) as out:
+                for i, path in enumerate(manifest["Layers"]):
+                    if i < len(base_ids):
+                        # The engine has these (by chain id) and never reads them on a load.
+                        layers.append(f"{diff_ids[i].split(':', 1)[1]}/layer.tar")
+                        continue
+                    with tempfile.TemporaryFile() as clamped:
+                        diff_ids[i] = clamp_layer(_member(tar, path), clamped, epoch)
+                        name = f"{diff_ids[i].split(':', 1)[1]}/layer.tar"
+                        _add(out, name, clamped)
+                    layers.append(name)
+                config["rootfs"]["diff_ids"] = diff_ids
+                data = json.dumps(
+                    normalise_config(config, base_history=base_history, epoch=epoch),
+                    sort_keys=True,
+                    separators=(",", ":"),
+                ).encode()
+                config_name = f"{hashlib.sha256(data).hexdigest()}.json"
+                _add_bytes(out, config_name, data)
+                index = [{"Config": config_name, "RepoTags": [ref], "Layers": layers}]
+                _add_bytes(out, "manifest.json", json.dumps(index).encode())
+        bundle.seek(0)
+        engine._call(f"{ref}: load", lambda: list(engine._api.load_image(bundle)))
+    return f"sha256:{hashlib.sha256(data).hexdigest()}", None
+
+
+def _member(tar: tarfile.TarFile, name: str) -> IO[bytes]:
+    fh = tar.extractfile(name)
+    if fh is None:
+        raise BuildError(f"the engine's image archive has no file {name}")
+    return fh
+
+
+def _add(out: tarfile.TarFile, name: str, fh: IO[bytes]) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = fh.seek(0, io.SEEK_END)
+    fh.seek(0)
+    info.mode = 0o644
+    out.addfile(info, fh)
+
+
+def _add_bytes(out: tarfile.TarFile, name: str, data: bytes) -> None:
+    _add(out, name, io.BytesIO(data))

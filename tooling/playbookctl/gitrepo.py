@@ -232,6 +232,12 @@ class GitRepo:
             out = str(self._git.log("-1", "--format=%H", rev, "--", *paths)).strip()
         return out or None
 
+    def last_change(self, paths: Sequence[str], rev: str = "HEAD") -> tuple[str, int] | None:
+        """(commit, its committer time) of the last commit at or before rev touching paths."""
+        with _errors("cannot read the history"):
+            out = str(self._git.log("-1", "--format=%H %ct", rev, "--", *paths)).split()
+        return (out[0], int(out[1])) if len(out) == 2 else None
+
     def commit_message(self, rev: str) -> str:
         return str(self._repo.commit(self.rev_parse(rev)).message)
 

@@ -479,6 +479,7 @@ def build_children(
     check_same_source: SameSourceCheck,
     on_event: EventCallback,
     binfmt_dir: Path = BINFMT_DIR,
+    epoch: int | None = None,
 ) -> list[Child]:
     """Build (or reuse) and push one image per platform; nothing is pushed unless every
     platform can be built (base children resolved, emulation present for RUN steps).
@@ -523,7 +524,7 @@ def build_children(
             children.append(Child(name, existing.digest, "reused"))
             continue
         on_event("build", f"building {child_ref}")
-        build.build_playbook_image(
+        built = build.build_playbook_image(
             engine,
             directory,
             containerfile=containerfile,
@@ -533,7 +534,12 @@ def build_children(
             platform=name,
             pins=pins[name],
             on_line=lambda line: on_event("output", line),
+            # Reproducible: the same content gives the same digest, so racing publishers of
+            # one version push the same bytes (see build.reproducible).
+            epoch=epoch,
         )
+        if built.not_reproducible:
+            on_event("build", f"{child_ref} left as built: {built.not_reproducible}")
         if dry_run:
             children.append(Child(name, None, "dry-run"))
             continue

@@ -118,7 +118,7 @@ class _Run:
         self.on_event = on_event
         self.docker_host = docker_host
         self.lint_errors: dict[str, list[Finding]] = {}
-        self.revisions: dict[str, str] = {}
+        self.revisions: dict[str, tuple[str, int]] = {}
         self._local = threading.local()
         self._engines: list[build.Engine] = []
         self._lock = threading.Lock()
@@ -233,7 +233,7 @@ def _publish_one(run: _Run, name: str) -> PublishResult:
         image=None,
         bundle=None,
         status=Action.FAILED,
-        commit=run.revisions.get(name, run.commit),
+        commit=run.revisions.get(name, (run.commit, 0))[0],
         source_repository=run.source_repository,
     )
     try:
@@ -257,8 +257,9 @@ def _publish_one(run: _Run, name: str) -> PublishResult:
 
 def source_revisions(
     config: Config, names: list[str], commit: str, *, check_clean: bool
-) -> dict[str, str]:
-    """Each playbook's revision: the last commit at or before `commit` touching its directory.
+) -> dict[str, tuple[str, int]]:
+    """Each playbook's revision: the last commit at or before `commit` touching its directory,
+    with its commit time (the SOURCE_DATE_EPOCH of the playbook's image).
 
     With `check_clean`, uncommitted changes in those directories (or a `commit` whose copy of
     them differs from the checkout) are a GitError naming the files. Outside a git checkout
@@ -294,7 +295,10 @@ def source_revisions(
                 )
     if not repo.has_commit(commit):
         return {}
-    return {name: repo.last_commit_touching([rel], commit) or commit for name, rel in rels.items()}
+    out: dict[str, tuple[str, int]] = {}
+    for name, rel in rels.items():
+        out[name] = repo.last_change([rel], commit) or (commit, 0)
+    return out
 
 
 def _shown(paths: list[str]) -> str:
@@ -475,6 +479,7 @@ def _image(
             push_retries=run.config.push_retries,
             check_same_source=same_source,
             on_event=lambda stage, line: run.on_event(name, stage, line),
+            epoch=None if run.dry_run else run.revisions.get(name, (run.commit, 0))[1],
         )
     except platforms.PlatformError as exc:
         raise FatalError(str(exc)) from None
