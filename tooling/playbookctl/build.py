@@ -958,7 +958,12 @@ def reproducible(
     if found is None:
         return image_id, "its base image cannot be told from the Containerfile"
     base_ids, base_history = found
-    with tempfile.TemporaryFile() as saved, tempfile.TemporaryFile() as bundle:
+    deadline = _Deadline(engine.build_timeout, "build-timeout")  # part of the build's time
+    with (
+        tempfile.TemporaryFile() as saved,
+        tempfile.TemporaryFile() as bundle,
+        engine._deadline(deadline),
+    ):
         for chunk in engine._call(f"{ref}: save", lambda: engine._api.get_image(image_id)):
             saved.write(chunk)
         saved.seek(0)
@@ -992,6 +997,8 @@ def reproducible(
                 _add_bytes(out, "manifest.json", json.dumps(index).encode())
         bundle.seek(0)
         engine._call(f"{ref}: load", lambda: list(engine._api.load_image(bundle)))
+    if deadline.fired:
+        raise BuildError(deadline.message(f"{ref}: making the image reproducible"))
     return f"sha256:{hashlib.sha256(data).hexdigest()}", None
 
 
