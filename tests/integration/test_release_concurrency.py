@@ -164,7 +164,7 @@ def test_four_releases_of_different_playbooks_at_once(
 ) -> None:
     """Four merges, each bumping its own playbook, each released from its own checkout at the
     same instant: their pushes race for main (rejected, fetched, rebuilt, retried) and all four
-    land, one release commit each."""
+    land."""
     prefix, make = make_config
     names = [f"pb{i}" for i in range(4)]
     repo = playbook_repo_factory(dict.fromkeys(names, "1.0.0"))
@@ -185,9 +185,12 @@ def test_four_releases_of_different_playbooks_at_once(
         clone.git("branch", "--quiet", "--set-upstream-to", "origin/main")
         clones.append(clone)
     runs = [start_release(c, config, "--base", commits[i]) for i, c in enumerate(clones)]
-    for code, text in run_together(runs):
+    outcomes = run_together(runs)
+    for code, text in outcomes:
         assert code == 0, text
-    assert len(release_commits(repo)) == 1 + 4
+    # A release also picks up any playbook at its head whose version is not registered yet (a
+    # racer may register a neighbour's bump first): between one and four new release commits.
+    assert 1 + 1 <= len(release_commits(repo)) <= 1 + 4, "\n".join(t for _, t in outcomes)
     regs = check_tags_and_registrations(registry, repo, config, prefix)
     assert {n: r["version"] for n, r in regs.items()} == dict.fromkeys(names, "1.1.0")
 
