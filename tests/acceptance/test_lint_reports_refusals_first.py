@@ -165,6 +165,9 @@ CATALOGUE: dict[str, Lint | NotTree] = {
         NotTree(REGISTRY + " (a tag holding a foreign or tampered bundle)")
     ),
     "publish._check_holds: raise _RefusedError ') is not a valid bundle ('": NotTree(REGISTRY),
+    "publish._check_raced_index: raise _RefusedError 'appeared while this run built it ('": (
+        NotTree(REGISTRY + " (an image index another writer pushed while this run built)")
+    ),
     "publish._verify_bundle: raise FatalError ': annotation(s)'": NotTree(REGISTRY),
     "publish._check_index: raise _RefusedError 'problem'": NotTree(
         REGISTRY + " (a reused image that is not an index of every configured platform)"

@@ -626,3 +626,67 @@ def test_a_bundle_tag_that_appears_while_we_build_is_adopted_only_if_it_is_ours(
         assert result.error is not None
         assert result.error.startswith(f"{tag} ({pushed[0]}) does not hold the Pipeline")
         assert "securityContext.privileged" in result.error
+
+
+@pytest.mark.parametrize("theirs", ["same", "foreign-arm64"])
+def test_an_image_index_that_appears_while_we_build_is_adopted_only_if_it_lists_our_images(
+    config: Config, docker_engine: str, theirs: str
+) -> None:
+    """First writer wins by content: after our children are pushed and before our index is,
+    another publisher's index lands under the version tag. Adopted only if every platform's
+    entry is the image we built (its source-hash label is ours in both cases)."""
+    from playbookctl.oci import image_index
+
+    name = "restart-deployment"
+    repo = config.image_ref(name)
+    tag = f"{repo}:1.0.0"
+    pushed: list[str] = []
+
+    def race(who: str, _stage: str, message: str) -> None:
+        if who != name or message != f"every platform of {tag} pushed":
+            return
+        with RegistryClient(config) as client:
+            listed = []
+            for platform in ("linux/amd64", "linux/arm64"):
+                child = f"{repo}:1.0.0_{platform.replace('/', '-')}"
+                if theirs == "foreign-arm64" and platform == "linux/arm64":
+                    # An image carrying our source-hash label that we did not build.
+                    pb = load_playbook(
+                        config.playbooks_dir / name, config.root, config.max_file_bytes
+                    )
+                    label = {build.SOURCE_HASH_LABEL: source_hash(pb.dir, config.platforms)}
+                    digest = _push_image_manifest(client, repo.split("/", 1)[1], label)
+                    child = f"{repo}@{digest}"
+                if "@" not in child:
+                    found = client.resolve(child)
+                    assert found is not None
+                    child = f"{repo}@{found.digest}"
+                descriptor = client.read_back(child)
+                os_name, arch = platform.split("/")
+                listed.append((descriptor, {"os": os_name, "architecture": arch}))
+            data, media_type = image_index(listed)
+            pushed.append(client.push_manifest(repo.split("/", 1)[1], "1.0.0", data, media_type))
+
+    (result,) = publish(
+        config,
+        [name],
+        jobs=1,
+        dry_run=False,
+        commit=COMMIT,
+        source_repository=SOURCE,
+        docker_host=docker_engine,
+        on_event=race,
+    )
+    assert len(pushed) == 1
+    assert tag_digest(config, tag) == pushed[0]  # never overwritten
+    if theirs == "same":
+        assert result.status is Action.PUSHED, result.error
+        assert result.image is not None
+        assert result.image.digest == pushed[0]
+        assert f"{tag} was published meanwhile from the same source" in result.messages
+    else:
+        assert result.status is Action.REFUSED
+        assert result.error is not None
+        assert result.error.startswith(f"{tag} appeared while this run built it ({pushed[0]})")
+        assert "its linux/arm64 image is sha256:" in result.error
+        assert tag_digest(config, f"{config.bundle_ref(name)}:1.0.0") is None  # no bundle

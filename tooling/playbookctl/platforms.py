@@ -394,6 +394,15 @@ def index_platforms(manifest: Mapping[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
+def index_children(client: RegistryClient, ref: str) -> dict[str, str]:
+    """{platform: child digest} of the index at `ref` (empty for a single image or none)."""
+    try:
+        data, _media_type, _digest = client.get_manifest(ref)
+    except ManifestNotFoundError:
+        return {}
+    return dict(index_platforms(_json(data)))
+
+
 def find_child(manifest: Mapping[str, Any], platform: Platform) -> str | None:
     for m in manifest.get("manifests") or []:
         if (

@@ -502,10 +502,12 @@ def _image(
         ]
         return None
     # The index is written once, after every child is in the registry, and before the bundle.
+    run.on_event(name, "push", f"every platform of {image_ref} pushed")
     raced = published_image(run.client, image_ref, run.config.platforms)
     if raced is not None:
         _check_same_source(image_ref, raced, result.source_hash)
         _check_index(run, image_ref)
+        _check_raced_index(run, image_repo, image_ref, raced.digest, children)
         result.image = Artifact(
             image_repo, version, raced.digest, Action.REUSED, platforms=result.image.platforms
         )
@@ -530,6 +532,29 @@ def _check_index(run: _Run, image_ref: str) -> None:
     problem = platforms.index_problem(run.client, image_ref, run.config.platforms)
     if problem is not None:
         raise _RefusedError(problem)
+
+
+def _check_raced_index(
+    run: _Run,
+    image_repo: str,
+    image_ref: str,
+    raced: str,
+    children: Sequence[platforms.Child],
+) -> None:
+    """First writer wins, by content: an index that appeared while we built is adopted only if
+    it lists, platform by platform, exactly the images we built (the same digests, which
+    reproducible builds give); its source-hash label alone says where it claims to be from."""
+    theirs = platforms.index_children(run.client, f"{image_repo}@{raced}")
+    for child in children:
+        if child.digest is None or theirs.get(child.platform) == child.digest:
+            continue
+        found = theirs.get(child.platform) or "no such entry"
+        raise _RefusedError(
+            f"{image_ref} appeared while this run built it ({raced}) and its {child.platform} "
+            f"image is {found}, not {child.digest}, the one built here from the same source: "
+            "not adopted (the build is not reproducible, or the tag was written by someone "
+            f"else); find out who wrote it and bump the version: {_bump(image_ref)}"
+        )
 
 
 def _check_same_source(ref: str, published: Published, local_hash: str) -> None:
