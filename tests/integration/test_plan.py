@@ -416,3 +416,31 @@ def test_shallow_clone_without_merge_base_says_fetch_more_history(
     # With the history, the same plan works.
     git(shallow, "fetch", "--quiet", "--unshallow", "origin")
     assert main(["-C", str(shallow), "plan", "--base", base, "--forbid-generated-changes"]) == 0
+
+
+def test_the_hash_from_git_follows_links_and_streams_large_files(
+    playbook_repo: PlaybookRepo,
+) -> None:
+    """plan hashes a playbook from git objects, publish from the checkout: they must agree on a
+    symbolic link inside the playbook (a checkout reads its target) and on a large file, which
+    is hashed as a stream (never held whole in memory)."""
+    import os
+    import tracemalloc
+
+    d = playbook_repo.path / "playbooks" / "alpha"
+    os.symlink("remediate.sh", d / "helper.sh")
+    with (d / "data.bin").open("wb") as fh:
+        for i in range(48):
+            fh.write(bytes([i]) * (1 << 20))  # 48 MiB, not compressible to nothing
+    head = playbook_repo.commit_all("a link and a large file")
+    repo = GitRepo(playbook_repo.path)
+    tracemalloc.start()
+    try:
+        files = repo.tree_files(head, "playbooks/alpha")
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20, f"tree_files held {peak} bytes"
+    by_path = {f.path: (f.executable, f.sha256) for f in files}
+    assert by_path["playbooks/alpha/helper.sh"] == by_path["playbooks/alpha/remediate.sh"]
+    assert hash_tree_files(files, "playbooks/alpha") == source_hash(d)

@@ -6,6 +6,8 @@ Every failure becomes a GitError with one line a user can act on.
 
 from __future__ import annotations
 
+import hashlib
+import posixpath
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -41,7 +43,36 @@ class PushOutcome:
 class TreeFile:
     path: str  # relative to the repository root, posix
     executable: bool
-    data: bytes
+    sha256: str  # hex digest of the content: a link's target's, as a checkout reads it
+
+
+_LINK_MODE = 0o120000
+_MAX_LINK_HOPS = 40  # as the kernel's ELOOP limit
+
+
+def _blob_sha256(blob: Any) -> str:
+    """Streamed: a 2 GB file in git costs 2 GB of reading, not of memory."""
+    digest = hashlib.sha256()
+    stream = blob.data_stream
+    while chunk := stream.read(1 << 20):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _follow_links(blobs: dict[str, Any], path: str) -> Any:
+    """The blob a checkout of `path` reads: a symbolic link inside the tree is followed to its
+    target, as `playbook.source_hash` follows it in the working tree (so plan and publish agree
+    on a playbook's hash); a link that leaves the tree or loops stays itself (lint refuses it)."""
+    blob = blobs[path]
+    for _ in range(_MAX_LINK_HOPS):
+        if blob.mode != _LINK_MODE:
+            return blob
+        target = blob.data_stream.read(4096).decode("utf-8", "replace")
+        path = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+        if path not in blobs:
+            return blob
+        blob = blobs[path]
+    return blob
 
 
 def _one_line(exc: GitCommandError) -> str:
@@ -214,18 +245,12 @@ class GitRepo:
         tree = self._object(rev, path, "tree")
         if tree is None:
             return []
+        blobs = {str(item.path): item for item in tree.traverse() if isinstance(item, git.Blob)}
         out: list[TreeFile] = []
-        for item in tree.traverse():
-            if not isinstance(item, git.Blob):
-                continue
-            out.append(
-                TreeFile(
-                    path=str(item.path),
-                    executable=bool(item.mode & 0o111),
-                    data=item.data_stream.read(),
-                )
-            )
-        return sorted(out, key=lambda f: f.path)
+        for file_path in sorted(blobs):
+            blob = _follow_links(blobs, file_path)
+            out.append(TreeFile(file_path, bool(blob.mode & 0o111), _blob_sha256(blob)))
+        return out
 
     def last_commit_touching(self, paths: Sequence[str], rev: str = "HEAD") -> str | None:
         with _errors("cannot read the history"):

@@ -180,8 +180,7 @@ def hash_tree_files(
         parts = rel.split("/")
         if any(p in _IGNORED_PARTS for p in parts) or rel.endswith((".pyc", "~")):
             continue
-        digest = hashlib.sha256(f.data).hexdigest()
-        outer.update(f"{rel}\0{'x' if f.executable else '-'}\0{digest}\n".encode())
+        outer.update(f"{rel}\0{'x' if f.executable else '-'}\0{f.sha256}\n".encode())
     hash_platforms(outer, platforms)
     return "sha256:" + outer.hexdigest()
 
