@@ -23,6 +23,7 @@ from playbookctl.errors import FatalError, UsageError
 
 COMMANDS = (
     "lint",
+    "rules",
     "render",
     "new",
     "publish",

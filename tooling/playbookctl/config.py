@@ -62,6 +62,10 @@ class Config:
     # Every image is built for each of these and pushed as one image index (platforms.py); the
     # list is part of the source hash, so changing it needs a version bump.
     platforms: tuple[str, ...] = DEFAULT_PLATFORMS
+    # [tool.playbookctl.lint]: rules disabled, and severities changed, by rule id (checked
+    # against the catalogue by lint/policy.py when lint runs).
+    lint_disable: tuple[str, ...] = ()
+    lint_severity: dict[str, str] = field(default_factory=dict)
 
     @property
     def playbooks_dir(self) -> Path:
@@ -295,7 +299,8 @@ def load_config(root: Path | None = None, env: dict[str, str] | None = None) -> 
         table = table.get("playbookctl", {}) if isinstance(table, dict) else None
         if not isinstance(table, dict):
             raise ConfigError(f"{py}: [tool.playbookctl] must be a table")
-    known = {_key(f.name): f for f in fields(Config) if f.name != "root"}
+    known = {_key(f.name): f for f in fields(Config) if f.name not in _NOT_FLAT}
+    lint_table = table.pop("lint", {})
     unknown = sorted(set(table) - set(known))
     if unknown:
         raise ConfigError(
@@ -311,4 +316,49 @@ def load_config(root: Path | None = None, env: dict[str, str] | None = None) -> 
         env_name = "PLAYBOOKCTL_" + f.name.upper()
         if env_name in env:
             values[f.name] = _coerce(f.name, env[env_name], default, env_name, from_env=True)
+    values.update(_lint_settings(lint_table, env, str(py)))
     return replace(base, **values)
+
+
+_NOT_FLAT = ("root", "lint_disable", "lint_severity")
+
+
+def _lint_settings(table: Any, env: dict[str, str], origin: str) -> dict[str, Any]:
+    """`[tool.playbookctl.lint]`: disable = [rule, ...], severity = {rule = "error"|"warning"};
+    PLAYBOOKCTL_LINT_DISABLE (comma-separated) and PLAYBOOKCTL_LINT_SEVERITY (rule=level,...)
+    replace them."""
+    where = f"{origin}: [tool.playbookctl.lint]"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a table")
+    unknown = sorted(set(table) - {"disable", "severity"})
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key(s) {', '.join(unknown)} (known: disable, severity)"
+        )
+    out: dict[str, Any] = {}
+    if "disable" in table:
+        raw = table["disable"]
+        if not isinstance(raw, list) or not all(isinstance(r, str) for r in raw):
+            raise ConfigError(f"{where}: disable must be an array of rule ids")
+        out["lint_disable"] = tuple(raw)
+    if "severity" in table:
+        raw = table["severity"]
+        if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+            raise ConfigError(f'{where}: severity must be a table of rule = "error"|"warning"')
+        out["lint_severity"] = dict(raw)
+    if "PLAYBOOKCTL_LINT_DISABLE" in env:
+        parts = env["PLAYBOOKCTL_LINT_DISABLE"].split(",")
+        out["lint_disable"] = tuple(p.strip() for p in parts if p.strip())
+    if "PLAYBOOKCTL_LINT_SEVERITY" in env:
+        levels: dict[str, str] = {}
+        for part in env["PLAYBOOKCTL_LINT_SEVERITY"].split(","):
+            if not part.strip():
+                continue
+            rule, sep, level = part.partition("=")
+            if not sep:
+                raise ConfigError(
+                    f"PLAYBOOKCTL_LINT_SEVERITY: expected rule=error|warning, got {part.strip()!r}"
+                )
+            levels[rule.strip()] = level.strip()
+        out["lint_severity"] = levels
+    return out

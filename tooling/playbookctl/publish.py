@@ -47,7 +47,7 @@ from playbookctl.config import Config
 from playbookctl.crashpoints import crash_point
 from playbookctl.errors import FatalError, GitError, ImmutableVersionError, UsageError
 from playbookctl.findings import Finding, Severity
-from playbookctl.lint import lint_paths
+from playbookctl.lint import apply_policy, lint_paths
 from playbookctl.lint.playbook import check_playbook
 from playbookctl.lint.tekton import check_document
 from playbookctl.oci import INDEX_MEDIA_TYPES, ManifestNotFoundError, RegistryClient
@@ -384,7 +384,8 @@ def _publish_steps(run: _Run, pb: Playbook, result: PublishResult) -> None:
     # 4. Render with the pinned image and validate what will be bundled.
     pinned = f"{image_ref}@{image_digest or DRY_RUN_DIGEST}"
     rendered = render_pipeline(pb, config, image=pinned)
-    errors = _errors(check_document(rendered.document) + check_playbook(pb, rendered, config))
+    found = check_document(rendered.document) + check_playbook(pb, rendered, config)
+    errors = _errors(apply_policy(found, config, pb))
     if errors:
         result.messages += _describe(errors)
         raise FatalError(f"the rendered Pipeline fails {len(errors)} rule(s); not bundled")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TextIO
 
 from playbookctl.findings import Finding, Severity
@@ -36,12 +36,38 @@ def report_json(findings: Sequence[Finding], out: TextIO) -> None:
     out.write("\n")
 
 
+def rule_link(rule_id: str, env: Mapping[str, str] | None = None) -> str | None:
+    """Where a rule is explained: the tool's own page for a hadolint/shellcheck code, else its
+    entry in RULES.md, on GitHub at the commit being checked when run inside Actions."""
+    from playbookctl.lint.catalogue import RULES_FILE, lookup  # noqa: PLC0415 - lint only
+
+    rule = lookup(rule_id)
+    if rule is None:
+        return None  # a bundle.*/verify.* finding of another command
+    url = rule.url_for(rule_id)
+    if url:
+        return url
+    env = os.environ if env is None else env
+    repo = env.get("GITHUB_REPOSITORY")
+    if not repo:
+        return f"{RULES_FILE}#{rule.anchor}"
+    server = env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+    ref = env.get("GITHUB_SHA") or "HEAD"
+    return f"{server}/{repo}/blob/{ref}/{RULES_FILE}#{rule.anchor}"
+
+
 def report_github(findings: Sequence[Finding], out: TextIO) -> None:
+    # An annotation carries no link of its own: the rule's explanation is named in the message.
+    links: dict[str, str | None] = {}
     for f in findings:
         level = "error" if f.severity is Severity.ERROR else "warning"
+        if f.rule not in links:
+            links[f.rule] = rule_link(f.rule)
+        link = links[f.rule]
+        message = f"{f.message} [{f.rule}: {link}]" if link else f.message
         out.write(
             f"::{level} file={_escape_property(f.file)},line={f.line},col={f.column},"
-            f"title={_escape_property(f.rule)}::{_escape_data(f.message)}\n"
+            f"title={_escape_property(f.rule)}::{_escape_data(message)}\n"
         )
 
 

@@ -22,8 +22,10 @@ from playbookctl.config import Config
 from playbookctl.errors import UsageError
 from playbookctl.findings import Finding, Severity, sorted_unique
 from playbookctl.lint import external, tekton
-from playbookctl.lint.action_type import check_action_type, load_action_types
+from playbookctl.lint.action_type import action_type_files, check_action_type, load_action_types
+from playbookctl.lint.cluster_yaml import reread_findings
 from playbookctl.lint.playbook import check_playbook, embedded_scripts
+from playbookctl.lint.policy import LintPolicy
 from playbookctl.lint.workflow import check_workflow
 from playbookctl.load import Document, load_file, read_text_file
 from playbookctl.playbook import (
@@ -149,6 +151,7 @@ def lint_playbook(
     if rendered is not None:
         out.extend(tekton.check_document(rendered.document))
     out.extend(check_playbook(pb, rendered, config))
+    out.extend(reread_findings([pb.workflow, pb.pipeline, *pb.rbac], out))
     if pb.dir.is_dir():
         files = source_files(pb.dir)
         for f in files:
@@ -163,6 +166,18 @@ def lint_playbook(
                 Finding("playbook.size", Severity.ERROR, pb.rel(too_big[0]), 1, 1, too_big[1])
             )
     return pb, out
+
+
+def apply_policy(findings: list[Finding], config: Config, pb: Playbook) -> list[Finding]:
+    """findings about one playbook under the configured policy and its suppression comments
+    (publish's second gate, on the Pipeline rendered with the pinned image)."""
+    sources = {}
+    if pb.dir.is_dir():
+        sources = {
+            pb.rel(f): f for f in source_files(pb.dir) if special_file_problem(f, pb.dir) is None
+        }
+    policy = LintPolicy.from_settings(config.lint_disable, config.lint_severity)
+    return policy.apply(findings, sources)
 
 
 def _check_document(
@@ -213,6 +228,7 @@ def _lint_file(
     out = list(result.findings)
     for doc in result.documents:
         out.extend(_check_document(doc, config, action_types, explicit=explicit))
+    out.extend(reread_findings(result.documents, out))
     if explicit and not result.documents and not result.findings:
         out.append(Finding("load.kind", Severity.ERROR, shown, 1, 1, "the file holds no document"))
     return out, result.documents
@@ -240,6 +256,13 @@ def lint_paths(
     # load_action_types checks every ActionType once; keep the findings about the files in scope.
     at_files = {_display(p, root) for p in targets.registry_files if p.parent == action_types_dir}
     findings.extend(f for f in at_findings if targets.all_action_types or f.file in at_files)
+    at_docs = [d for d in action_types.values() if targets.all_action_types or d.file in at_files]
+    findings.extend(reread_findings(at_docs, findings))
+    # Every file the run covers, by its name in findings: suppression comments are read here.
+    sources: dict[str, Path] = {}
+    if targets.all_action_types:
+        sources.update((_display(p, root), p) for p in action_type_files(config))
+    sources.update((_display(p, root), p) for p in targets.registry_files)
 
     containerfiles: list[tuple[Path, str]] = []
     scripts: list[tuple[Path, str]] = []
@@ -247,17 +270,16 @@ def lint_paths(
     for directory in targets.playbooks:
         pb, found = lint_playbook(directory, config, action_types)
         findings.extend(found)
+
         if pb.pipeline is not None and run_external:
             embedded.extend(_scripts_of(pb.pipeline, pb.pipeline_path))
         if pb.containerfile is not None:
             containerfiles.append((pb.containerfile, pb.rel(pb.containerfile)))
         if pb.dir.is_dir():
-            scripts.extend(
-                (f, pb.rel(f))
-                for f in source_files(pb.dir)
-                # A FIFO would block the shebang read; special-file reports it.
-                if special_file_problem(f, pb.dir) is None and external.is_shell_script(f)
-            )
+            # A FIFO would block the shebang read; special-file reports it.
+            regular = [f for f in source_files(pb.dir) if special_file_problem(f, pb.dir) is None]
+            sources.update((pb.rel(f), f) for f in regular)
+            scripts.extend((f, pb.rel(f)) for f in regular if external.is_shell_script(f))
     # A binary or huge Containerfile or script is one clear finding, not pages of parse errors
     # from hadolint or shellcheck (or minutes of shellcheck on megabytes).
     unreadable: set[Path] = set()
@@ -293,6 +315,7 @@ def lint_paths(
         # scripts would flag what Tekton accepts (`$(params.x)` reads as a command substitution).
         # Scripts of a playbook's own pipeline.yaml are linted above, as part of our gate.
         findings.extend(_lint_file(path, shown, config, action_types, explicit=True)[0])
+        sources[shown] = path
 
     if run_external:
         findings.extend(
@@ -305,4 +328,5 @@ def lint_paths(
                 use_cache=use_cache,
             )
         )
-    return sorted_unique(findings)
+    policy = LintPolicy.from_settings(config.lint_disable, config.lint_severity)
+    return sorted_unique(policy.apply(findings, sources))

@@ -1,0 +1,1321 @@
+"""The rule catalogue: every rule `playbookctl lint` can report, in one registry.
+
+Each rule has an id (`family.name`), a default severity, a one-line summary and a longer
+explanation with a bad and a good example. Checks emit findings under these ids; `policy.py`
+passes every finding through the catalogue (an id it lacks is a bug in playbookctl, an internal
+error), `playbookctl rules [ID]` prints it, and RULES.md (linked from the README, whose rule
+table is generated from here too; a test keeps both equal) is written from it.
+
+hadolint and shellcheck report their own codes (`hadolint.DL3008`, `shellcheck.SC2086`): one
+family entry each here, whose explanation points at the tool's own page for the code.
+
+`adjustable` is False for a rule whose finding means the cluster (Tekton's admission webhook,
+its strict decoding, the API server) refuses the object: disabling or downgrading it would only
+move the failure from the pull request to the cluster, so configuration and suppression
+comments may not touch it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from playbookctl.findings import Severity
+
+E = Severity.ERROR
+W = Severity.WARNING
+
+RULES_FILE = "RULES.md"
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    severity: Severity
+    summary: str
+    explanation: str
+    bad: str
+    good: str
+    adjustable: bool = True
+    family: bool = False  # hadolint.* / shellcheck.*: the tool's own codes
+
+    @property
+    def anchor(self) -> str:
+        """The GitHub heading anchor of this rule in RULES.md."""
+        return re.sub(r"[^a-z0-9_ -]", "", f"{self.id}".lower()).replace(" ", "-")
+
+    def url_for(self, rule_id: str) -> str | None:
+        """The tool's own page for an external code, else None (use RULES.md)."""
+        code = rule_id.split(".", 1)[1] if "." in rule_id else ""
+        if self.id == "hadolint.*" and code:
+            return f"https://github.com/hadolint/hadolint/wiki/{code}"
+        if self.id == "shellcheck.*" and code:
+            return f"https://www.shellcheck.net/wiki/{code}"
+        return None
+
+
+_ALL: list[Rule] = []
+
+
+def _r(  # noqa: PLR0917 - one positional per column of the catalogue keeps entries short
+    rule_id: str,
+    severity: Severity,
+    summary: str,
+    explanation: str,
+    bad: str,
+    good: str,
+    *,
+    adjustable: bool = True,
+) -> None:
+    _ALL.append(Rule(rule_id, severity, summary, explanation, bad, good, adjustable))
+
+
+def _t(rule_id: str, summary: str, explanation: str, bad: str, good: str) -> None:
+    """A tekton.* rule: exactly what Tekton v1.14 refuses, never adjustable."""
+    _r(rule_id, E, summary, explanation, bad, good, adjustable=False)
+
+
+# --- load.* ----------------------------------------------------------------------------------
+
+_r(
+    "load.syntax",
+    E,
+    "the file is not valid YAML",
+    "The YAML parser stopped here. Nothing in the file was checked further. Invalid scalars "
+    "and documents nested beyond any sane depth are reported here too.",
+    "spec:\n  tasks: [a, b\n",
+    "spec:\n  tasks: [a, b]\n",
+    adjustable=False,
+)
+_r(
+    "load.duplicate-key",
+    E,
+    "a mapping has the same key twice",
+    "YAML decoders disagree on duplicate keys: the plain Kubernetes decoders keep the last "
+    "one, Tekton's bundles resolver (strict decoding) refuses the object. Either way one of "
+    "the two values is silently lost.",
+    "metadata:\n  name: a\n  name: b\n",
+    "metadata:\n  name: b\n",
+    adjustable=False,
+)
+_r(
+    "load.encoding",
+    E,
+    "the file is not UTF-8",
+    "Kubernetes objects, Containerfiles and scripts must be UTF-8 text; a byte that is not "
+    "is shown with its position.",
+    "description: caf\\xe9   # Latin-1 byte",
+    "description: café      # UTF-8",
+    adjustable=False,
+)
+_r(
+    "load.too-large",
+    E,
+    "the file is larger than max-file-bytes",
+    "Files over the `max-file-bytes` setting are not read: a Kubernetes object or a script "
+    "that large is a mistake (a pasted binary, a generated blob).",
+    "a 20 MB pipeline.yaml",
+    "a pipeline.yaml of a few kilobytes",
+    adjustable=False,
+)
+_r(
+    "load.io",
+    E,
+    "the file cannot be read",
+    "The file is not a regular file (a FIFO or a device would block the read) or the "
+    "operating system refused to read it; the message says why.",
+    "mkfifo playbooks/x/rbac.yaml",
+    "a regular, readable rbac.yaml",
+    adjustable=False,
+)
+_r(
+    "load.alias-bomb",
+    E,
+    "YAML aliases expand to too many nodes",
+    "Anchors and aliases that expand exponentially (or refer to themselves) would exhaust "
+    "memory; Kubernetes' decoder refuses them too.",
+    "a: &a [x, x]\nb: &b [*a, *a]\nc: &c [*b, *b]   # ... and so on",
+    "write the values out, or use one level of aliases",
+    adjustable=False,
+)
+_r(
+    "load.tag",
+    E,
+    "an unsupported YAML tag",
+    "Kubernetes reads plain JSON-compatible YAML; application tags (`!!python/object`, "
+    "`!Ref`) mean nothing to it.",
+    "image: !Ref Image",
+    "image: docker.io/library/alpine:3.20@sha256:...",
+    adjustable=False,
+)
+_r(
+    "load.key",
+    E,
+    "a mapping key is not a scalar",
+    "JSON (and so every Kubernetes object) has string keys only; a list or mapping as a key "
+    "cannot be converted.",
+    "? [a, b]\n: value\n",
+    "a-b: value\n",
+    adjustable=False,
+)
+_r(
+    "load.json-value",
+    E,
+    "a value JSON cannot hold (.inf, .nan)",
+    "The cluster converts YAML to JSON before it decodes an object; infinity and NaN are not "
+    "JSON numbers, so the conversion fails and the whole object is refused.",
+    "value: .inf",
+    'value: ".inf"',
+    adjustable=False,
+)
+_r(
+    "load.yaml-1.1",
+    W,
+    "an unquoted scalar the cluster reads differently from PyYAML",
+    "Kubernetes, Tekton and Argo CD read YAML with go-yaml v2's YAML 1.1 rules: unquoted `y`, "
+    "`n`, `yes`, `no`, `on`, `off` are booleans, `1e3`, `08` and `0o17` numbers, `2.0` is the "
+    "number 2, while `1:30` stays a string. Many editors and Python tools read these "
+    "differently, so what you see is not what the cluster gets. An error where the cluster's "
+    "reading breaks the object (a boolean where a name must be a string), a warning otherwise. "
+    "The fix is always the same: quote it. Bundles carry what the cluster reads.",
+    "params:\n  - name: y\n    default: 1e3\n",
+    'params:\n  - name: "y"\n    default: "1e3"\n',
+)
+_r(
+    "load.documents",
+    E,
+    "a file that must hold one document holds more",
+    "workflow.yaml and pipeline.yaml each hold exactly one object; a second document "
+    "(after `---`) would be ignored.",
+    "kind: Pipeline\n...\n---\nkind: Task\n",
+    "one object per file; tasks go inline as taskSpec",
+    adjustable=False,
+)
+_r(
+    "load.kind",
+    E,
+    "a document of a kind lint does not check",
+    "A path given explicitly must be a playbook directory, a registry/ file or a tekton.dev "
+    "v1/v1beta1 Pipeline or Task; anything else (an empty file, another kind) is reported "
+    "rather than passed unchecked.",
+    "playbookctl lint deployment.yaml   # kind: Deployment",
+    "playbookctl lint playbooks/restart-deployment",
+    adjustable=False,
+)
+
+# --- lint.* (the catalogue's own) -----------------------------------------------------------
+
+_r(
+    "lint.suppression",
+    W,
+    "a suppression comment that is unused, unknown or not allowed",
+    "`# playbookctl: disable=RULE reason` on a line, or alone on the line above it, silences "
+    "RULE there. A comment that silences nothing, names an unknown rule, gives no reason, or "
+    "names a rule the cluster enforces (tekton.*, load.*, schema rules) is reported, so that "
+    "stale suppressions do not pile up.",
+    "# playbookctl: disable=playbook.non-rot\nFROM alpine:3.20@sha256:...\n",
+    "# playbookctl: disable=playbook.containerfile-user the final stage only copies files\n"
+    "FROM scratch\n",
+)
+
+# --- workflow.* ------------------------------------------------------------------------------
+
+_WF = "spec:\n  "
+_r(
+    "workflow.schema",
+    E,
+    "the RemediationWorkflow does not match Kubernaut's CRD schema",
+    "Checked against the RemediationWorkflow CRD's OpenAPI schema: a wrong type, a missing "
+    "required field or a value outside an enum is refused by the API server.",
+    _WF + "version: 1\n",
+    _WF + 'version: "1.0.0"\n',
+    adjustable=False,
+)
+_r(
+    "workflow.unknown-field",
+    E,
+    "a field the RemediationWorkflow schema does not know",
+    "The API server prunes or refuses unknown fields (strict field validation), so a typo "
+    "silently loses the setting.",
+    _WF + "actiontype: RestartDeployment\n",
+    _WF + "actionType: RestartDeployment\n",
+    adjustable=False,
+)
+_r(
+    "workflow.api-version",
+    E,
+    "apiVersion is not kubernaut.ai/v1alpha1",
+    "Kubernaut serves RemediationWorkflow under kubernaut.ai/v1alpha1 only.",
+    "apiVersion: kubernaut.io/v1\n",
+    "apiVersion: kubernaut.ai/v1alpha1\n",
+    adjustable=False,
+)
+_r(
+    "workflow.kind",
+    E,
+    "kind is not RemediationWorkflow",
+    "workflow.yaml holds exactly the RemediationWorkflow the release registers.",
+    "kind: Workflow\n",
+    "kind: RemediationWorkflow\n",
+    adjustable=False,
+)
+_r(
+    "workflow.metadata",
+    E,
+    "metadata is missing or malformed",
+    "A RemediationWorkflow needs metadata with a name and the workflow namespace; labels and "
+    "annotations are string maps.",
+    "metadata: restart\n",
+    "metadata:\n  name: restart-deployment\n  namespace: kubernaut-system\n",
+)
+_r(
+    "workflow.name",
+    E,
+    "metadata.name is not the playbook's directory name (or not a DNS-1123 label)",
+    "The registration, bundle and image are all named after the directory; a workflow named "
+    "otherwise would register under a name nothing else uses.",
+    "# playbooks/restart-deployment/workflow.yaml\nmetadata:\n  name: restart\n",
+    "metadata:\n  name: restart-deployment\n",
+)
+_r(
+    "workflow.namespace",
+    E,
+    "metadata.namespace is not the workflow namespace",
+    "Kubernaut watches RemediationWorkflows in `workflow-namespace` (kubernaut-system) only.",
+    "metadata:\n  namespace: default\n",
+    "metadata:\n  namespace: kubernaut-system\n",
+)
+_r(
+    "workflow.status",
+    E,
+    "an authored workflow carries a status",
+    "status is written by Kubernaut's controller; an authored one would be discarded or "
+    "overwrite real state.",
+    "status:\n  phase: Ready\n",
+    "(no status block)",
+)
+_r(
+    "workflow.version",
+    E,
+    "spec.version is not quoted semver",
+    "Image and bundle tags are the version and are never overwritten; it must be a semantic "
+    'version written as a string ("1.2.0"), not a number that YAML turns into 1.2.',
+    _WF + "version: 1.2\n",
+    _WF + 'version: "1.2.0"\n',
+)
+_r(
+    "workflow.description",
+    E,
+    "spec.description lacks what Kubernaut's agent needs",
+    "The agent picks a workflow from its description: `what` and `whenToUse` are required "
+    "and must be non-empty text.",
+    _WF + "description: restarts\n",
+    _WF
+    + "description:\n    what: Rolling restart of a Deployment\n    whenToUse: Pods are wedged\n",
+)
+_r(
+    "workflow.maintainers",
+    E,
+    "a maintainer entry is malformed",
+    "Each maintainer has a name and a valid email address.",
+    _WF + "maintainers: [ops]\n",
+    _WF + "maintainers:\n    - {name: Ops, email: ops@example.com}\n",
+)
+_r(
+    "workflow.action-type",
+    E,
+    "spec.actionType names no ActionType (or is not PascalCase)",
+    "Kubernaut refuses a workflow whose ActionType is missing; each one lives in "
+    "registry/action-types/<kebab-case>.yaml.",
+    _WF + "actionType: restart-deployment\n",
+    _WF + "actionType: RestartDeployment   # registry/action-types/restart-deployment.yaml\n",
+)
+_r(
+    "workflow.labels",
+    E,
+    "spec.labels are missing or outside Kubernaut's values",
+    "severity, environment, component and priority select when the workflow applies; each "
+    "has a fixed vocabulary (severity: critical/high/warning/info, priority P0-P3 or *).",
+    _WF + "labels:\n    severity: [urgent]\n",
+    _WF + "labels:\n    severity: [critical]\n    environment: ['*']\n"
+    "    component: [apps/v1/Deployment]\n    priority: P1\n",
+)
+_r(
+    "workflow.custom-labels",
+    E,
+    "spec.customLabels is not a map of label-like strings",
+    "customLabels are free-form but must be Kubernetes label keys with string values.",
+    _WF + "customLabels:\n    team: [sre]\n",
+    _WF + "customLabels:\n    team: sre\n",
+)
+_r(
+    "workflow.detected-labels",
+    E,
+    "spec.detectedLabels uses an unknown key or value",
+    "detectedLabels match facts Kubernaut detects (gitOpsManaged, gitOpsTool, serviceMesh, "
+    'hpaEnabled, ...); values are strings ("true"), not booleans.',
+    _WF + "detectedLabels:\n    hpaEnabled: true\n",
+    _WF + 'detectedLabels:\n    hpaEnabled: "true"\n',
+)
+_r(
+    "workflow.execution",
+    E,
+    "spec.execution is missing or malformed",
+    "execution says how Kubernaut runs the workflow: engine, serviceAccountName and (filled "
+    "in by the release) bundle.",
+    _WF + "execution: tekton\n",
+    _WF + "execution:\n    engine: tekton\n    serviceAccountName: restart-deployment-sa\n",
+)
+_r(
+    "workflow.engine",
+    E,
+    "execution.engine is not tekton",
+    "These playbooks run as Tekton pipelines from OCI bundles.",
+    "execution:\n  engine: argo\n",
+    "execution:\n  engine: tekton\n",
+)
+_r(
+    "workflow.bundle",
+    E,
+    "execution.bundle is set by hand, or a registration's bundle is not pinned",
+    "An authored workflow.yaml never names its bundle (the release fills it in); a "
+    "registration under registry/ must pin it `<registry>/<repo>/<name>:<version>@sha256:...`.",
+    "execution:\n  bundle: ghcr.io/acme/bundles/x:latest\n",
+    "(authored: no bundle; registered: ghcr.io/acme/bundles/x:1.0.0@sha256:<64 hex>)",
+)
+_r(
+    "workflow.service-account",
+    E,
+    "execution.serviceAccountName is missing or not a valid name",
+    "The run uses this ServiceAccount (declared in rbac.yaml) for its RBAC.",
+    "execution:\n  serviceAccountName: Restart_SA\n",
+    "execution:\n  serviceAccountName: restart-deployment-sa\n",
+)
+_r(
+    "workflow.dependencies",
+    E,
+    "spec.dependencies is malformed",
+    "Each secret and configMap dependency is `{name: <dns label>}`, unique; each becomes a "
+    "workspace secret-<name> / configmap-<name>.",
+    _WF + "dependencies:\n    secrets: [token]\n",
+    _WF + "dependencies:\n    secrets:\n      - name: token\n",
+)
+_r(
+    "workflow.parameters",
+    E,
+    "spec.parameters (or rollbackParameters) is malformed",
+    "A list of parameters, each with name, type, description and required; names unique.",
+    _WF + "parameters:\n    NAME: string\n",
+    _WF + "parameters:\n    - name: TARGET_RESOURCE_NAME\n      type: string\n"
+    "      required: true\n      description: name of the Deployment\n",
+)
+_r(
+    "workflow.parameter-name",
+    E,
+    "a parameter name is not UPPER_SNAKE_CASE",
+    "Parameters become environment variables of the step; Kubernaut's agent fills "
+    "TARGET_RESOURCE_* by name.",
+    "- name: target-name\n",
+    "- name: TARGET_RESOURCE_NAME\n",
+)
+_r(
+    "workflow.parameter-type",
+    E,
+    "a parameter type is not one Kubernaut knows",
+    "Types: string, integer, float, boolean, array.",
+    "type: int\n",
+    "type: integer\n",
+)
+_r(
+    "workflow.parameter-enum",
+    E,
+    "enum on a non-string parameter, or an invalid enum",
+    "enum applies only to string parameters, and lists distinct strings.",
+    "type: integer\nenum: [1, 2]\n",
+    "type: string\nenum: [drain, cordon]\n",
+)
+_r(
+    "workflow.parameter-pattern",
+    E,
+    "pattern on a non-string parameter, or not valid RE2",
+    "Kubernaut checks values with Go's RE2: lookarounds and backreferences do not exist there.",
+    "pattern: '^(?!kube-).*$'\n",
+    "pattern: '^[a-z0-9-]+$'\n",
+)
+_r(
+    "workflow.parameter-range",
+    E,
+    "minimum/maximum on a non-number, or minimum above maximum",
+    "minimum and maximum apply to integer and float parameters only.",
+    "type: string\nminimum: 1\n",
+    "type: integer\nminimum: 1\nmaximum: 10\n",
+)
+_r(
+    "workflow.default",
+    E,
+    "a default that does not fit its parameter",
+    "An optional parameter needs a default (nobody else supplies one), of the parameter's "
+    "type and within its enum, pattern and range.",
+    "type: integer\nrequired: false\ndefault: many\n",
+    "type: integer\nrequired: false\ndefault: 3\n",
+)
+_r(
+    "workflow.depends-on",
+    E,
+    "dependsOn names a parameter that does not exist (or itself)",
+    "dependsOn lists other parameters of the same workflow.",
+    "dependsOn: [NOPE]\n",
+    "dependsOn: [TARGET_RESOURCE_NAME]\n",
+)
+
+# --- action-type.* ---------------------------------------------------------------------------
+
+_AT = "kind: ActionType\n"
+_r(
+    "action-type.schema",
+    E,
+    "the ActionType does not match Kubernaut's CRD schema",
+    "Checked against the ActionType CRD's OpenAPI schema.",
+    _AT + "spec:\n  name: 12\n",
+    _AT + "spec:\n  name: RestartDeployment\n",
+    adjustable=False,
+)
+_r(
+    "action-type.unknown-field",
+    E,
+    "a field the ActionType schema does not know",
+    "Unknown fields are pruned or refused by the API server.",
+    _AT + "spec:\n  descripton: {}\n",
+    _AT + "spec:\n  description: {}\n",
+    adjustable=False,
+)
+_r(
+    "action-type.api-version",
+    E,
+    "apiVersion is not kubernaut.ai/v1alpha1",
+    "ActionTypes are served under kubernaut.ai/v1alpha1.",
+    "apiVersion: v1\n",
+    "apiVersion: kubernaut.ai/v1alpha1\n",
+    adjustable=False,
+)
+_r(
+    "action-type.kind",
+    E,
+    "a registry/action-types/ file holds another kind",
+    "Files under registry/action-types/ are ActionTypes only.",
+    "kind: ConfigMap\n",
+    "kind: ActionType\n",
+)
+_r(
+    "action-type.metadata",
+    E,
+    "metadata is missing or malformed",
+    "An ActionType needs metadata.name and the workflow namespace.",
+    "metadata: restart\n",
+    "metadata:\n  name: restart-deployment\n  namespace: kubernaut-system\n",
+)
+_r(
+    "action-type.metadata-name",
+    E,
+    "metadata.name is not the kebab-case of spec.name (or its file name)",
+    "registry/action-types/<kebab-case>.yaml holds the ActionType whose metadata.name is that "
+    "kebab-case form of spec.name.",
+    "metadata:\n  name: restart\nspec:\n  name: RestartDeployment\n",
+    "metadata:\n  name: restart-deployment\nspec:\n  name: RestartDeployment\n",
+)
+_r(
+    "action-type.namespace",
+    E,
+    "metadata.namespace is not the workflow namespace",
+    "Kubernaut reads ActionTypes from `workflow-namespace`.",
+    "metadata:\n  namespace: default\n",
+    "metadata:\n  namespace: kubernaut-system\n",
+)
+_r(
+    "action-type.name",
+    E,
+    "spec.name is not PascalCase (or too long)",
+    "Workflows name their ActionType by spec.name, PascalCase, at most 255 characters.",
+    "spec:\n  name: restart-deployment\n",
+    "spec:\n  name: RestartDeployment\n",
+)
+_r(
+    "action-type.description",
+    E,
+    "spec.description lacks what or whenToUse",
+    "The agent reads the description to choose an action: `what` and `whenToUse` are "
+    "required text.",
+    "spec:\n  description: {}\n",
+    "spec:\n  description:\n    what: Rolling restart\n    whenToUse: Pods are wedged\n",
+)
+_r(
+    "action-type.status",
+    E,
+    "an authored ActionType carries a status",
+    "status is written by Kubernaut's controller; an authored one is discarded or overwrites "
+    "real state.",
+    "status: {}\n",
+    "(no status block)",
+)
+_r(
+    "action-type.sync-wave",
+    E,
+    'an ActionType without argocd.argoproj.io/sync-wave: "-2"',
+    "Argo CD applies lower waves first and prunes in reverse: the ActionType (-2) must exist "
+    "before the RBAC (-1) and the workflows (0) that name it, and outlive them on a prune. "
+    "playbookctl register refuses a registry without it, through this same rule.",
+    "metadata:\n  name: restart-deployment\n",
+    "metadata:\n  name: restart-deployment\n  annotations:\n"
+    '    argocd.argoproj.io/sync-wave: "-2"\n',
+)
+_r(
+    "action-type.duplicate",
+    E,
+    "two ActionTypes share spec.name or metadata.name",
+    "One would overwrite the other when Argo CD syncs registry/.",
+    "two files with spec.name: RestartDeployment",
+    "one ActionType per name",
+)
+
+# --- playbook.* ------------------------------------------------------------------------------
+
+_r(
+    "playbook.name",
+    E,
+    "the playbook directory name is not a DNS-1123 label",
+    "The directory name is the workflow's, the image's and the bundle's name.",
+    "playbooks/Restart_Deployment/",
+    "playbooks/restart-deployment/",
+)
+_r(
+    "playbook.missing-file",
+    E,
+    "a file every playbook needs is missing",
+    "Every playbook has workflow.yaml, a Containerfile (or Dockerfile) and rbac.yaml.",
+    "playbooks/x/ with only remediate.sh",
+    "playbooks/x/{workflow.yaml,Containerfile,remediate.sh,rbac.yaml}",
+)
+_r(
+    "playbook.empty-file",
+    E,
+    "a playbook YAML file holds no document",
+    "An empty rbac.yaml or pipeline.yaml is almost always a mistake; remove it or fill it.",
+    "rbac.yaml with only comments",
+    "rbac.yaml with the ServiceAccount, Role and RoleBinding",
+)
+_r(
+    "playbook.special-file",
+    E,
+    "a FIFO, device, broken link or link out of the playbook",
+    "A playbook's source is regular files (and links inside it) only: anything else cannot "
+    "be hashed, built or reviewed.",
+    "ln -s /etc/passwd playbooks/x/data",
+    "copy the file into the playbook",
+    adjustable=False,
+)
+_r(
+    "playbook.size",
+    E,
+    "the playbook directory is larger than max-playbook-bytes",
+    "A playbook is source: scripts and manifests. Hundreds of megabytes mean a committed "
+    "build artefact.",
+    "playbooks/x/vendor.tar (200 MB)",
+    "fetch large dependencies in the Containerfile",
+)
+_r(
+    "playbook.pipeline-kind",
+    E,
+    "pipeline.yaml does not hold a Tekton Pipeline",
+    "pipeline.yaml is optional; when present it is one tekton.dev/v1 Pipeline.",
+    "kind: Task\n",
+    "kind: Pipeline\n",
+)
+_r(
+    "playbook.pipeline-api-version",
+    E,
+    "pipeline.yaml is not tekton.dev/v1",
+    "Kubernaut creates a tekton.dev/v1 PipelineRun that resolves the bundle's Pipeline.",
+    "apiVersion: tekton.dev/v1beta1\n",
+    "apiVersion: tekton.dev/v1\n",
+)
+_r(
+    "playbook.pipeline-name",
+    E,
+    "the Pipeline is not named workflow",
+    "Kubernaut resolves the bundle with name `workflow`.",
+    "metadata:\n  name: restart\n",
+    "metadata:\n  name: workflow\n",
+)
+_r(
+    "playbook.param-missing",
+    E,
+    "a workflow parameter the Pipeline does not declare",
+    "Kubernaut passes every required parameter (and TARGET_RESOURCE) as a Pipeline param; an "
+    "undeclared one makes the PipelineRun fail.",
+    "workflow: REPLICAS required\npipeline params: []\n",
+    "pipeline params:\n  - name: REPLICAS\n    type: string\n",
+)
+_r(
+    "playbook.param-unused",
+    W,
+    "an optional workflow parameter the Pipeline does not declare",
+    "Its value would be dropped; declare it (with the workflow's default) or remove it.",
+    "workflow: TIMEOUT optional\npipeline params: []\n",
+    'pipeline params:\n  - name: TIMEOUT\n    default: "600"\n',
+)
+_r(
+    "playbook.param-no-default",
+    E,
+    "a Pipeline param without default that no workflow parameter fills",
+    "Nobody would supply it, so every run fails.",
+    "params:\n  - name: EXTRA\n",
+    'params:\n  - name: EXTRA\n    default: ""\n',
+)
+_r(
+    "playbook.param-type",
+    E,
+    "a Pipeline param that is not a string",
+    "Kubernaut passes every value as a string; an array or object param cannot receive it.",
+    "params:\n  - name: NODES\n    type: array\n",
+    "params:\n  - name: NODES\n    type: string   # split it in the script\n",
+)
+_r(
+    "playbook.script-injection",
+    E,
+    "$(params.X) spliced into a script's source",
+    "Tekton pastes the value into the script text before the shell runs it, and the values "
+    "come from an AI agent reading alert data: a value like `x; rm -rf /` runs. Pass it "
+    "through env and read the variable.",
+    "script: |\n  kubectl rollout restart deploy/$(params.NAME)\n",
+    "env:\n  - name: NAME\n    value: $(params.NAME)\nscript: |\n"
+    '  kubectl rollout restart "deploy/$NAME"\n',
+)
+_r(
+    "playbook.workspace-missing",
+    E,
+    "a dependency's workspace the Pipeline does not declare",
+    "Kubernaut binds each dependency as workspace secret-<name> / configmap-<name>.",
+    "dependencies: {secrets: [{name: token}]}\nworkspaces: []\n",
+    "workspaces:\n  - name: secret-token\n    readOnly: true\n",
+)
+_r(
+    "playbook.workspace-unbound",
+    E,
+    "a Pipeline workspace no dependency binds",
+    "Kubernaut binds only the dependencies' workspaces; any other is never provided.",
+    "workspaces:\n  - name: scratch\n",
+    "use an emptyDir volume in the task, or add the dependency",
+)
+_r(
+    "playbook.image-pinned",
+    E,
+    "a step image is not pinned by digest",
+    "A tag can be moved; the bundle must run exactly the reviewed image: repo:tag@sha256:<64 hex> "
+    "(or the playbook's own image placeholder).",
+    "image: docker.io/alpine/k8s:1.34.1\n",
+    "image: docker.io/alpine/k8s:1.34.1@sha256:ec714df3...\n",
+)
+_r(
+    "playbook.image-latest",
+    E,
+    "an image uses the :latest tag",
+    ":latest says nothing about what runs; pin a release tag and its digest.",
+    "image: alpine:latest\n",
+    "image: alpine:3.20@sha256:...\n",
+)
+_r(
+    "playbook.base-image-pinned",
+    E,
+    "the Containerfile's FROM is not pinned by digest",
+    "The base image must be a real published digest (tag@sha256:...), with a comment saying "
+    "where it was published.",
+    "FROM docker.io/alpine/k8s:1.34.1\n",
+    "# digest from https://hub.docker.com/r/alpine/k8s/tags\n"
+    "FROM docker.io/alpine/k8s:1.34.1@sha256:ec714df3...\n",
+)
+_r(
+    "playbook.containerfile-user",
+    E,
+    "the image's final USER is missing, root or not numeric",
+    "Kubernaut runs steps with runAsNonRoot, which needs a numeric non-root user in the "
+    "image; a variable USER (`${UID:-0}`) is judged by its default.",
+    "USER root\n",
+    "USER 65532:65532\n",
+)
+_r(
+    "playbook.non-root",
+    W,
+    "nothing shows a step image runs as non-root",
+    "A step running another image without securityContext.runAsUser/runAsNonRoot may run as root.",
+    "steps:\n  - image: alpine:3.20@sha256:...\n",
+    "steps:\n  - image: alpine:3.20@sha256:...\n    securityContext:\n      runAsNonRoot: true\n"
+    "      runAsUser: 65532\n",
+)
+_r(
+    "playbook.placeholder-misplaced",
+    E,
+    "the image placeholder outside a step, sidecar or stepTemplate image",
+    "The release replaces `playbook://self` only in those image fields; anywhere else it would "
+    "reach the cluster verbatim.",
+    "env:\n  - name: IMG\n    value: playbook://self\n",
+    "image: playbook://self\n",
+)
+_r(
+    "playbook.placeholder-unused",
+    W,
+    "no step runs the playbook's own image",
+    "The image built from the Containerfile would never run.",
+    "steps:\n  - image: alpine:3.20@sha256:...\n",
+    "steps:\n  - image: playbook://self\n",
+)
+_r(
+    "playbook.rbac-kind",
+    E,
+    "rbac.yaml holds something other than RBAC objects",
+    "rbac.yaml holds the run's ServiceAccount, Roles/ClusterRoles and bindings only.",
+    "kind: Deployment\n",
+    "kind: ServiceAccount\n",
+)
+_r(
+    "playbook.rbac-namespace",
+    E,
+    "a namespaced RBAC object without (or with the wrong) namespace",
+    "ServiceAccounts, Roles and RoleBindings live in the run namespace (kubernaut-workflows); "
+    "without a namespace they land wherever they are applied.",
+    "kind: ServiceAccount\nmetadata:\n  name: x-sa\n",
+    "kind: ServiceAccount\nmetadata:\n  name: x-sa\n  namespace: kubernaut-workflows\n",
+)
+_r(
+    "playbook.rbac-service-account",
+    E,
+    "serviceAccountName and rbac.yaml's ServiceAccount disagree",
+    "The run uses execution.serviceAccountName; rbac.yaml must declare exactly that "
+    "ServiceAccount in the run namespace.",
+    "serviceAccountName: restart-sa   # rbac.yaml declares restart-deployment-sa\n",
+    "serviceAccountName: restart-deployment-sa\n",
+)
+_r(
+    "playbook.rbac-binding",
+    E,
+    "a binding that does not grant to the playbook's ServiceAccount",
+    "Every RoleBinding/ClusterRoleBinding in rbac.yaml binds the run's ServiceAccount; any "
+    "other subject is a grant nobody reviewed for this playbook.",
+    "subjects:\n  - {kind: ServiceAccount, name: default, namespace: kubernaut-workflows}\n",
+    "subjects:\n  - {kind: ServiceAccount, name: x-sa, namespace: kubernaut-workflows}\n",
+)
+
+# --- tekton.* (Tekton v1.14's admission validation) ------------------------------------------
+
+_P = "apiVersion: tekton.dev/v1\nkind: Pipeline\nmetadata: {name: p}\nspec:\n"
+_K = "apiVersion: tekton.dev/v1\nkind: Task\nmetadata: {name: t}\nspec:\n"
+_t(
+    "tekton.unknown-field",
+    "a field Tekton's types do not have",
+    "Tekton decodes strictly (unknown fields disallowed); one unknown key refuses the whole "
+    "object, before any other rule.",
+    _K + "  steps:\n    - image: alpine\n      scripts: echo hi\n",
+    _K + "  steps:\n    - image: alpine\n      script: echo hi\n",
+)
+_t(
+    "tekton.field-type",
+    "a value of the wrong JSON type",
+    "A number or boolean where a string is wanted (often an unquoted `y`, `no` or `1e3`), a "
+    "map where a list is: the decoder refuses the object.",
+    _P + "  params:\n    - name: y\n",
+    _P + '  params:\n    - name: "y"\n',
+)
+_t(
+    "tekton.param-value",
+    "a param without a value",
+    "It decodes, but knative's webhook round-trips the object through JSON and an unset "
+    "ParamValue cannot be encoded (`impossible ParamValues.Type`): admission refuses it.",
+    _P
+    + "  tasks:\n    - name: t\n      taskRef: {name: build}\n      params:\n        - name: a\n",
+    _P + '      params:\n        - name: a\n          value: ""\n',
+)
+_t(
+    "tekton.disallowed-field",
+    "a field Tekton decodes but refuses",
+    "v1beta1's PipelineResources (spec.resources, a task's resources) and similar fields are "
+    "kept in the types for conversion and refused by validation.",
+    "apiVersion: tekton.dev/v1beta1\nkind: Pipeline\nspec:\n"
+    "  resources: [{name: src, type: git}]\n",
+    "use workspaces instead of PipelineResources",
+)
+_t(
+    "tekton.feature-gate",
+    "an alpha feature, off by default",
+    "Tekton v1.14's default flags enable beta features (resolvers, matrix, onError on "
+    "pipeline tasks) and refuse alpha ones: param enum, CEL in when, artifacts, "
+    "pipelineRef/pipelineSpec in a pipeline task, stdoutConfig.",
+    _P + "  params:\n    - name: mode\n      enum: [a, b]\n",
+    _P + "  params:\n    - name: mode\n",
+)
+_t(
+    "tekton.metadata-name",
+    "metadata.name is not a valid DNS name",
+    "Lower-case alphanumerics and '-', at most 63 characters.",
+    "metadata:\n  name: My_Pipeline\n",
+    "metadata:\n  name: my-pipeline\n",
+)
+_t(
+    "tekton.empty-spec",
+    "the spec is empty",
+    "A Pipeline needs at least tasks (or description, params, workspaces).",
+    _P + "  {}\n",
+    _P + "  tasks:\n    - name: t\n      taskRef: {name: build}\n",
+)
+_t(
+    "tekton.name",
+    "a pipeline task name is not a DNS label",
+    "Pipeline task names are DNS-1123 labels.",
+    _P + "  tasks:\n    - name: Build_It\n",
+    _P + "  tasks:\n    - name: build-it\n",
+)
+_t(
+    "tekton.duplicate-task",
+    "two pipeline tasks share a name",
+    "Task names are unique across tasks and finally.",
+    _P + "  tasks:\n    - name: a\n    - name: a\n",
+    _P + "  tasks:\n    - name: a\n    - name: b\n",
+)
+_t(
+    "tekton.task-ref",
+    "a pipeline task's taskRef/taskSpec is missing, doubled or malformed",
+    "Exactly one of taskRef and taskSpec; a taskRef names a Task (a DNS-style name) or a "
+    "resolver; an embedded taskSpec with steps takes no apiVersion or kind.",
+    _P + "  tasks:\n    - name: t\n",
+    _P + "  tasks:\n    - name: t\n      taskRef: {name: build}\n",
+)
+_t(
+    "tekton.custom-task",
+    "a custom task without kind or with a malformed apiVersion",
+    "A taskRef/taskSpec with an apiVersion is a custom task: its apiVersion must be "
+    "group/version (a taskRef's empty kind defaults to Task).",
+    _P + "  tasks:\n    - name: w\n      taskRef: {apiVersion: example.dev, kind: Wait}\n",
+    _P + "  tasks:\n    - name: w\n      taskRef: {apiVersion: example.dev/v1, kind: Wait}\n",
+)
+_t(
+    "tekton.on-error",
+    "a pipeline task's onError is invalid",
+    'onError is "continue" or "stopAndFail"; "continue" cannot be combined with retries.',
+    "onError: ignore\n",
+    "onError: continue\n",
+)
+_t(
+    "tekton.run-after",
+    "runAfter names a task that does not exist (or itself)",
+    "runAfter lists other tasks of the same pipeline.",
+    "runAfter: [nope]\n",
+    "runAfter: [build]\n",
+)
+_t(
+    "tekton.cycle",
+    "the task graph has a cycle",
+    "runAfter and result references make a graph that must be acyclic.",
+    "a runAfter b, b runAfter a",
+    "a, then b runAfter a",
+)
+_t(
+    "tekton.finally",
+    "a finally task breaks finally's rules",
+    "finally tasks take no runAfter, and may not use results of other finally tasks.",
+    "finally:\n  - name: f\n    runAfter: [t]\n",
+    "finally:\n  - name: f\n",
+)
+_t(
+    "tekton.when",
+    "a when expression is invalid",
+    "Each has input, operator (in/notin) and a non-empty values list of strings.",
+    "when:\n  - input: $(params.env)\n    operator: equals\n    values: [prod]\n",
+    "when:\n  - input: $(params.env)\n    operator: in\n    values: [prod]\n",
+)
+_t(
+    "tekton.matrix",
+    "a matrix is invalid",
+    "At most 256 combinations, unique matrix params, a param either in matrix or in params, "
+    "and results of a matrixed task consumed whole.",
+    "matrix:\n  params:\n    - {name: x, value: [a, b]}\nparams:\n  - {name: x, value: c}\n",
+    "matrix:\n  params:\n    - {name: x, value: [a, b]}\n",
+)
+_t(
+    "tekton.duplicate-param",
+    "two params share a name",
+    "Param names are unique within a task's params, a matrix, or a spec's params.",
+    "params:\n  - {name: a, value: x}\n  - {name: a, value: y}\n",
+    "params:\n  - {name: a, value: x}\n  - {name: b, value: y}\n",
+)
+_t(
+    "tekton.param-name",
+    "a param name has the wrong format",
+    "String and array param names: letters, digits, '_', '-', '.', starting with a letter or "
+    "'_'; object param names and keys take no dots.",
+    "params:\n  - name: 1st\n",
+    "params:\n  - name: first\n",
+)
+_t(
+    "tekton.param-type",
+    "a param's type and its default or value disagree",
+    "type is string, array or object, and the default has that type.",
+    "params:\n  - name: a\n    type: array\n    default: x\n",
+    "params:\n  - name: a\n    type: array\n    default: [x]\n",
+)
+_t(
+    "tekton.param-enum",
+    "a param enum is invalid",
+    "enum (alpha) lists distinct strings and contains the default.",
+    "enum: [a, a]\n",
+    "enum: [a, b]\n",
+)
+_t(
+    "tekton.param-properties",
+    "an object param without properties",
+    "An object param declares its keys under properties.",
+    "params:\n  - name: o\n    type: object\n",
+    "params:\n  - name: o\n    type: object\n    properties: {url: {type: string}}\n",
+)
+_t(
+    "tekton.param-reference",
+    "a reference to a param that does not exist",
+    "$(params.X) must name a declared param (or key of an object param).",
+    "script: echo $(params.nmae)\n",
+    "script: echo $(params.name)\n",
+)
+_t(
+    "tekton.param-usage",
+    "an array or object param used where a string is wanted",
+    "Array params are used whole (`$(params.a[*])`) only in list fields, in isolation; object "
+    "params by key.",
+    'args: ["x $(params.list[*])"]\n',
+    'args: ["$(params.list[*])"]\n',
+)
+_t(
+    "tekton.variable-prefix",
+    "a $(...) reference in params, when or matrix with an unknown prefix",
+    "Tekton v1.14 refuses `$(HOME)`-style references there: a variable must start with params, "
+    "tasks, finally, context, workspaces or results. For a shell variable write ${VAR}.",
+    "params:\n  - name: dir\n    value: $(HOME)/work\n",
+    "params:\n  - name: dir\n    value: ${HOME}/work\n",
+)
+_t(
+    "tekton.context-variable",
+    "an unknown $(context...) variable in a pipeline",
+    "Pipelines know context.pipelineRun.{name,namespace,uid}, context.pipeline.name and "
+    "context.pipelineTask.retries.",
+    "value: $(context.pipelineRun.id)\n",
+    "value: $(context.pipelineRun.uid)\n",
+)
+_t(
+    "tekton.context-reference",
+    "an unknown $(context...) variable in a task",
+    "Tasks know context.taskRun.{name,namespace,uid} and context.task.{name,retry-count}.",
+    "script: echo $(context.task.id)\n",
+    "script: echo $(context.task.name)\n",
+)
+_t(
+    "tekton.execution-status",
+    "a misuse of $(tasks.X.status) or aggregate status",
+    "Execution status is readable only in finally tasks (params and when), of existing tasks.",
+    "tasks:\n  - name: b\n    params: [{name: s, value: $(tasks.a.status)}]\n",
+    "finally:\n  - name: b\n    params: [{name: s, value: $(tasks.a.status)}]\n",
+)
+_t(
+    "tekton.result-reference",
+    "a result reference to a task or result that does not exist",
+    "$(tasks.T.results.R) names an earlier task and one of its results; a Task's script "
+    "writes only its declared results.",
+    "value: $(tasks.ghost.results.sum)\n",
+    "value: $(tasks.add.results.sum)\n",
+)
+_t(
+    "tekton.result-name",
+    "a result name has the wrong format",
+    "Letters, digits, '-', '_', '.', starting and ending alphanumeric.",
+    "results:\n  - name: -out\n",
+    "results:\n  - name: out\n",
+)
+_t(
+    "tekton.result-type",
+    "a result type is invalid",
+    "Task results are string, array or object; step results likewise.",
+    "results:\n  - name: out\n    type: number\n",
+    "results:\n  - name: out\n    type: string\n",
+)
+_t(
+    "tekton.result-value",
+    "a result value that does not reference a step result",
+    "A Task result's value fetches a step's result: $(steps.S.results.R).",
+    "results:\n  - name: out\n    value: hello\n",
+    "results:\n  - name: out\n    value: $(steps.build.results.out)\n",
+)
+_t(
+    "tekton.pipeline-result",
+    "a pipeline result is invalid",
+    "Pipeline results reference task results, with the right type, and never of a task "
+    "that may be skipped by a missing result.",
+    "results:\n  - name: r\n    value: plain text\n",
+    "results:\n  - name: r\n    value: $(tasks.build.results.digest)\n",
+)
+_t(
+    "tekton.workspace",
+    "a pipeline task binds a workspace the pipeline does not declare",
+    "A pipeline task's workspaces map to the pipeline's declared workspaces.",
+    "workspaces:\n  - name: src\n    workspace: source   # not declared\n",
+    "spec:\n  workspaces: [{name: source}]\n",
+)
+_t(
+    "tekton.duplicate-workspace",
+    "two workspaces share a name",
+    "Workspace names are unique.",
+    "workspaces: [{name: src}, {name: src}]\n",
+    "workspaces: [{name: src}, {name: out}]\n",
+)
+_t(
+    "tekton.undefined-workspace",
+    "a step or sidecar uses a workspace the task does not declare",
+    "A step's workspaces name the task's declared workspaces.",
+    "steps:\n  - workspaces: [{name: cache}]\n",
+    "workspaces: [{name: cache}]\nsteps:\n  - workspaces: [{name: cache}]\n",
+)
+_t(
+    "tekton.workspace-mount-path",
+    "workspace mount paths collide",
+    "Two workspaces, or a workspace and a volumeMount, cannot mount at the same path.",
+    "workspaces:\n  - {name: a, mountPath: /data}\n  - {name: b, mountPath: /data}\n",
+    "workspaces:\n  - {name: a, mountPath: /data/a}\n  - {name: b, mountPath: /data/b}\n",
+)
+_t(
+    "tekton.duplicate-volume",
+    "two volumes share a name",
+    "Volume names are unique within a task.",
+    "volumes: [{name: v, emptyDir: {}}, {name: v, emptyDir: {}}]\n",
+    "volumes: [{name: v, emptyDir: {}}]\n",
+)
+_t(
+    "tekton.volume-mount",
+    "a volumeMount under /tekton/ or with a reserved name",
+    "/tekton/ (after path cleaning) is Tekton's own, except /tekton/home; names starting "
+    "tekton-internal- are reserved.",
+    "volumeMounts:\n  - {name: d, mountPath: /tekton/data}\n",
+    "volumeMounts:\n  - {name: d, mountPath: /data}\n",
+)
+_t(
+    "tekton.missing-steps",
+    "a task without steps",
+    "A Task (or embedded taskSpec) needs at least one step.",
+    _K + "  params: []\n",
+    _K + "  steps:\n    - image: alpine\n      script: echo hi\n",
+)
+_t(
+    "tekton.step-name",
+    "a step name is invalid or repeated",
+    "Step names are DNS labels, unique within the task.",
+    "steps:\n  - name: Build\n",
+    "steps:\n  - name: build\n",
+)
+_t(
+    "tekton.step-image",
+    "a step without image",
+    "Every step (not using a StepAction ref) has an image.",
+    "steps:\n  - script: echo hi\n",
+    "steps:\n  - image: alpine\n    script: echo hi\n",
+)
+_t(
+    "tekton.step-script",
+    "a step script that cannot run",
+    "script and command are exclusive; a Windows script (#!win) needs the feature.",
+    "steps:\n  - image: alpine\n    command: [sh]\n    script: echo hi\n",
+    "steps:\n  - image: alpine\n    script: echo hi\n",
+)
+_t(
+    "tekton.step-on-error",
+    "a step's onError is invalid",
+    'Tekton v1.14: "continue" or "stopAndFail" (continueAndFail came later).',
+    "onError: continueAndFail\n",
+    "onError: continue\n",
+)
+_t(
+    "tekton.step-timeout",
+    "a negative step timeout",
+    "A step timeout is a non-negative Go duration.",
+    "timeout: -1s\n",
+    "timeout: 5m\n",
+)
+_t(
+    "tekton.step-ref",
+    "a StepAction ref misused",
+    "A step with ref takes no image, script, command, args or env of its own.",
+    "steps:\n  - ref: {name: git-clone}\n    image: alpine\n",
+    "steps:\n  - ref: {name: git-clone}\n",
+)
+_t(
+    "tekton.step-result-reference",
+    "a reference to a step result that does not exist",
+    "$(steps.S.results.R) names an earlier step and a result it declares.",
+    "value: $(steps.ghost.results.out)\n",
+    "value: $(steps.build.results.out)\n",
+)
+_t(
+    "tekton.step-artifact-reference",
+    "a step artifact reference (alpha)",
+    "Artifacts are an alpha feature, off by default in v1.14.",
+    "script: cat $(step.artifacts.path)\n",
+    "write to a result instead",
+)
+_t(
+    "tekton.sidecar-name",
+    "a sidecar name is invalid",
+    "Sidecar names are DNS labels and not the reserved ones.",
+    "sidecars:\n  - name: Proxy\n",
+    "sidecars:\n  - name: proxy\n",
+)
+_t(
+    "tekton.sidecar-image",
+    "a sidecar without image",
+    "Every sidecar has an image.",
+    "sidecars:\n  - name: proxy\n",
+    "sidecars:\n  - name: proxy\n    image: envoy:1.30@sha256:...\n",
+)
+_t(
+    "tekton.sidecar-script",
+    "a sidecar script and command together",
+    "script and command are exclusive, as for steps.",
+    "sidecars:\n  - {name: s, image: a, command: [sh], script: echo}\n",
+    "sidecars:\n  - {name: s, image: a, script: echo}\n",
+)
+
+# --- external tools' families ------------------------------------------------------------------
+
+_ALL.append(
+    Rule(
+        "hadolint.*",
+        W,
+        "hadolint's findings on a Containerfile (its own code, e.g. hadolint.DL3018)",
+        "hadolint checks Dockerfile/Containerfile best practice; each code is explained on "
+        "hadolint's wiki (the annotation links the page). Severity is hadolint's own (error "
+        "or warning), adjustable per code.",
+        "RUN apk add curl\n",
+        "RUN apk add --no-cache curl=8.9.1-r2\n",
+        family=True,
+    )
+)
+_ALL.append(
+    Rule(
+        "shellcheck.*",
+        W,
+        "shellcheck's findings on a script (its own code, e.g. shellcheck.SC2086)",
+        "shellcheck checks shell scripts, including the inline scripts of pipeline.yaml (shown "
+        "at their line in the YAML file); each code is explained on shellcheck's wiki. "
+        "Severity is shellcheck's own, adjustable per code.",
+        'kubectl scale --replicas=$REPLICAS "deploy/$NAME"\n',
+        'kubectl scale --replicas="$REPLICAS" "deploy/$NAME"\n',
+        family=True,
+    )
+)
+
+RULES: dict[str, Rule] = {rule.id: rule for rule in _ALL}
+if len(RULES) != len(_ALL):  # pragma: no cover - caught by the first test run
+    raise RuntimeError("a rule id is defined twice in the catalogue")
+_FAMILIES = {rule.id[:-1]: rule for rule in _ALL if rule.family}  # "hadolint." -> rule
+
+
+def lookup(rule_id: str) -> Rule | None:
+    """The catalogue entry of a finding's rule id (a family entry for external codes)."""
+    rule = RULES.get(rule_id)
+    if rule is not None:
+        return rule
+    for prefix, family in _FAMILIES.items():
+        if rule_id.startswith(prefix) and len(rule_id) > len(prefix):
+            return family
+    return None
+
+
+def known(rule_id: str) -> bool:
+    return lookup(rule_id) is not None
+
+
+# --- documents -----------------------------------------------------------------------------------
+
+
+def explain(rule: Rule, rule_id: str | None = None) -> str:
+    """`playbookctl rules ID`: everything about one rule, as plain text."""
+    shown = rule_id or rule.id
+    lines = [
+        f"{shown}  ({rule.severity}{'' if rule.adjustable else ', enforced by the cluster'})",
+        f"  {rule.summary}",
+        "",
+        *_wrap(rule.explanation, "  "),
+        "",
+        "  Bad:",
+        *(f"    {line}" for line in rule.bad.rstrip("\n").splitlines()),
+        "  Good:",
+        *(f"    {line}" for line in rule.good.rstrip("\n").splitlines()),
+    ]
+    url = rule.url_for(shown)
+    if url:
+        lines += ["", f"  See {url}"]
+    return "\n".join(lines) + "\n"
+
+
+def _wrap(text: str, indent: str, width: int = 96) -> list[str]:
+    out: list[str] = []
+    line = indent
+    for word in text.split():
+        if len(line) + len(word) + 1 > width and line.strip():
+            out.append(line.rstrip())
+            line = indent
+        line += word + " "
+    if line.strip():
+        out.append(line.rstrip())
+    return out
+
+
+README_BEGIN = "<!-- rules:begin (generated by `playbookctl rules --markdown-table`) -->"
+README_END = "<!-- rules:end -->"
+
+
+def markdown_table() -> str:
+    """The README's rule section: one row per rule, linking to its entry in RULES.md."""
+    rows = ["| rule | default | adjustable | what |", "| --- | --- | --- | --- |"]
+    for rule in _ALL:
+        rows.append(
+            f"| [`{rule.id}`]({RULES_FILE}#{rule.anchor}) | {rule.severity} | "
+            f"{'yes' if rule.adjustable else 'no'} | {rule.summary} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
+def markdown_document() -> str:
+    """RULES.md: every rule with its explanation and examples (generated, never edited)."""
+    out = [
+        "# playbookctl lint rules",
+        "",
+        "Generated from `tooling/playbookctl/lint/catalogue.py` by "
+        "`playbookctl rules --markdown > RULES.md`; do not edit by hand (a test keeps them "
+        "equal). `playbookctl rules ID` prints one entry.",
+        "",
+    ]
+    for rule in _ALL:
+        out += [
+            f"## {rule.id}",
+            "",
+            f"**{rule.summary}.** Default: {rule.severity}"
+            + ("" if rule.adjustable else "; enforced by the cluster, not adjustable")
+            + ".",
+            "",
+            rule.explanation,
+            "",
+            "Bad:",
+            "",
+            "```",
+            rule.bad.rstrip("\n"),
+            "```",
+            "",
+            "Good:",
+            "",
+            "```",
+            rule.good.rstrip("\n"),
+            "```",
+            "",
+        ]
+    return "\n".join(out)
