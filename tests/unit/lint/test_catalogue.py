@@ -20,8 +20,10 @@ from playbookctl.lint.catalogue import (
 
 ROOT = Path(__file__).resolve().parents[3]
 # Strings that look like rule ids but are not: the Tekton API group, file names.
-NOT_RULES = {"tekton.dev", "workflow.yaml", "pipeline.yaml", "playbook.py"}
-_LITERAL = re.compile(r"""["'](load|lint|workflow|action-type|tekton|playbook)\.([a-z0-9-]+)["']""")
+NOT_RULES = {"tekton.dev", "workflow.yaml", "pipeline.yaml", "playbook.py", "rbac.yaml"}
+_LITERAL = re.compile(
+    r"""["'](load|lint|workflow|action-type|tekton|playbook|rbac)\.([a-z0-9-]+)["']"""
+)
 
 
 def _ids_in_source() -> set[str]:

@@ -804,6 +804,90 @@ _r(
     "subjects:\n  - {kind: ServiceAccount, name: x-sa, namespace: kubernaut-workflows}\n",
 )
 
+_r(
+    "action-type.placeholder-text",
+    W,
+    "an ActionType description still holds the scaffold's TODO text",
+    "`playbookctl new` writes TODO: descriptions; Kubernaut's agent would read them as the "
+    "description of the action.",
+    "spec:\n  description:\n    what: 'TODO: what it does'\n",
+    "spec:\n  description:\n    what: Rolling restart of a Deployment\n",
+)
+_r(
+    "workflow.optional-no-default",
+    W,
+    "an optional parameter without a default",
+    "Nobody else supplies a value for an optional parameter: without a default the step sees "
+    "an empty string.",
+    "- name: TIMEOUT\n  type: integer\n  required: false\n",
+    "- name: TIMEOUT\n  type: integer\n  required: false\n  default: 600\n",
+)
+_r(
+    "playbook.placeholder-text",
+    W,
+    "the scaffold's TODO texts or unimplemented script are still there",
+    "`playbookctl new` leaves TODO: descriptions and a remediate.sh that fails at `act`; they "
+    "lint as warnings until you write the playbook.",
+    "what: 'TODO: what it does'\n",
+    "what: Rolling restart of a Deployment\n",
+)
+_r(
+    "playbook.executable",
+    E,
+    "a file the image runs is not executable in git",
+    "A file the Containerfile copies and runs (ENTRYPOINT, CMD, RUN, a step's command) must be "
+    "mode 100755 in git's index (outside git: executable on disk) unless COPY --chmod sets it; "
+    'otherwise the step dies with "permission denied".',
+    "git add remediate.sh            # mode 100644\n",
+    "git add --chmod=+x remediate.sh  # mode 100755\n",
+)
+_r(
+    "playbook.param-undeclared",
+    W,
+    "a Pipeline param with a default that the workflow does not declare",
+    "Kubernaut's agent can only set parameters the workflow declares; this one always keeps "
+    "its default.",
+    "workflow: no DRY_RUN\npipeline params:\n  - {name: DRY_RUN, default: 'false'}\n",
+    "workflow parameters:\n  - {name: DRY_RUN, type: boolean, required: false, default: false}\n",
+)
+_r(
+    "playbook.version-bump",
+    E,
+    "content changed under a version registry/ already registers",
+    "Image and bundle tags are never overwritten: change anything in the playbook and bump "
+    "spec.version, or plan and the release refuse it.",
+    'spec:\n  version: "1.0.0"   # registered, content since changed\n',
+    'spec:\n  version: "1.0.1"\n',
+)
+_r(
+    "playbook.registration-path",
+    E,
+    "something is in the way of registry/workflows/<name>.yaml",
+    "register writes the playbook's registration there; a directory or a foreign file at "
+    "that path would stop the release.",
+    "registry/workflows/restart-deployment.yaml/   # a directory\n",
+    "(nothing there, or the file register wrote)",
+)
+_r(
+    "rbac.appproject",
+    E,
+    "an object the Argo CD AppProject would not deploy",
+    "Every object of rbac.yaml, and the workflow, must be allowed by the AppProject of "
+    "registry/argocd/: its namespace a destination, its kind through the cluster- or "
+    "namespace-resource whitelist and blacklist (as Argo CD matches them). Argo CD refuses the "
+    "whole sync otherwise.",
+    "kind: ClusterRole   # the project whitelists no cluster-scoped RBAC\n",
+    "kind: Role\nmetadata:\n  namespace: kubernaut-workflows\n",
+)
+_r(
+    "rbac.wildcard",
+    W,
+    "a Role or ClusterRole grants * verbs or resources",
+    "Grant exactly the verbs and resources the script's kubectl calls need.",
+    "rules:\n  - apiGroups: [apps]\n    resources: ['*']\n    verbs: ['*']\n",
+    "rules:\n  - apiGroups: [apps]\n    resources: [deployments]\n    verbs: [get, patch]\n",
+)
+
 # --- tekton.* (Tekton v1.14's admission validation) ------------------------------------------
 
 _P = "apiVersion: tekton.dev/v1\nkind: Pipeline\nmetadata: {name: p}\nspec:\n"
