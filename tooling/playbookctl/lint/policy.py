@@ -15,6 +15,7 @@ warning, so stale suppressions do not pile up.
 from __future__ import annotations
 
 import re
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from playbookctl.lint.catalogue import RULES, Rule, lookup
 
 SUPPRESSION_RULE = "lint.suppression"
 MARKER = b"playbookctl:"
+MAX_SCAN_BYTES = 16 * 1024 * 1024
 _DIRECTIVE = re.compile(r"#\s*playbookctl:\s*disable=([^\s#]*)(?:[ \t]+([^\n]*?))?[ \t]*$")
 _ID = re.compile(r"[a-z][a-z0-9-]*\.(?:\*|[A-Za-z0-9][A-Za-z0-9-]*)\Z")
 
@@ -172,6 +174,10 @@ def _directives(
     out: dict[str, list[_Directive]] = {}
     for shown, path in sources.items():
         try:
+            st = path.stat()
+            # A FIFO or device would block the read; a huge file has its own finding.
+            if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_SCAN_BYTES:
+                continue
             raw = path.read_bytes()
         except OSError:
             continue  # unreadable files have their own finding
