@@ -537,6 +537,36 @@ def test_detected_label_typo_suggests_the_key() -> None:
     )
 
 
+KNOWN_ACTION_TYPES = {"RestartDeployment": object(), "ScaleDeployment": object()}
+
+
+@pytest.mark.parametrize(
+    ("action_type", "suggestion"),
+    [
+        ("RestartDeploymnet", "RestartDeployment"),  # transposed letters
+        ("RestartDeployments", "RestartDeployment"),
+        ("ScaleDeploy", "ScaleDeployment"),
+        ("DrainNode", None),  # nothing close: no guess, only the known list
+        ("Unknown", None),
+    ],
+)
+def test_unknown_action_type_suggests_a_close_name(
+    action_type: str, suggestion: str | None
+) -> None:
+    text = src(("actionType: RestartDeployment", f"actionType: {action_type}"))
+    result = load_text(text, "w.yaml")
+    (f,) = check_workflow(
+        result.documents[0], action_types=KNOWN_ACTION_TYPES, expected_name=None
+    )
+    assert (f.rule, f.line) == ("workflow.action-type", 11)
+    assert f"spec.actionType {action_type!r} names no ActionType" in f.message
+    assert "(known: RestartDeployment, ScaleDeployment)" in f.message
+    if suggestion is None:
+        assert "did you mean" not in f.message
+    else:
+        assert f"did you mean {suggestion!r}?" in f.message
+
+
 def test_messages_name_the_path() -> None:
     text = src(("default: restart", "default: reboot"))
     result = load_text(text, "w.yaml")

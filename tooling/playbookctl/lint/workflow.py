@@ -209,11 +209,15 @@ class _Rules:
             return
         if at not in action_types:
             known = ", ".join(sorted(action_types)) or "none"
+            # A typo is the usual cause; name the likeliest intended ActionType first.
+            close = difflib.get_close_matches(at, sorted(action_types), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
             self.add(
                 "workflow.action-type",
                 ("spec", "actionType"),
-                f"spec.actionType {at!r} names no ActionType in registry/action-types/ "
-                f"(known: {known}); the cluster refuses a workflow whose ActionType is missing",
+                f"spec.actionType {at!r} names no ActionType in registry/action-types/; "
+                f"{hint}(known: {known}); the cluster refuses a workflow whose ActionType "
+                "is missing",
             )
 
     def execution(self, spec: dict[str, Any], authored: bool) -> None:
