@@ -247,6 +247,49 @@ def test_embedded_scripts_are_checked_at_their_place_in_the_yaml(tmp_path: Path)
     ]
 
 
+PIPELINE = """\
+apiVersion: tekton.dev/v1
+kind: Pipeline
+metadata:
+  name: p
+spec:
+  tasks:
+    - name: t
+      taskSpec:
+        steps:
+          - name: s
+            image: reg.example.com/x:1
+            script: {header}
+            {pad}  set -eu
+            {pad}  echo "ok"
+            {pad}  rm -rf $1/x
+"""
+
+
+@pytest.mark.parametrize(
+    ("header", "pad"),
+    [("|", ""), ("|-", ""), ("| # a comment", ""), ("|+", ""), ("|2", "  "), ("|2-", "  ")],
+)
+def test_inline_pipeline_script_finding_is_at_its_yaml_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, header: str, pad: str
+) -> None:
+    # The script's 3rd line (`rm -rf $1/x`) is the YAML's line 15; shellcheck sees line 4,
+    # after the #!/bin/sh Tekton prepends. The second run is served from the verdict cache,
+    # which keys on content: its findings must land on the same YAML line.
+    monkeypatch.setenv("PLAYBOOKCTL_CACHE_DIR", str(tmp_path / "cache"))
+    text = PIPELINE.format(header=header, pad=pad)
+    line = text.splitlines()[14]
+    assert line.strip() == "rm -rf $1/x"
+    doc = load_text(text, "playbooks/p/pipeline.yaml").documents[0]
+    for _ in range(2):
+        external.reset_timings()
+        found = run_external([], [], tmp_path, embedded=embedded_scripts(doc, text))
+        assert [(f.rule, f.file, f.line, f.column) for f in found] == [
+            ("shellcheck.SC2086", "playbooks/p/pipeline.yaml", 15, line.index("$") + 1)
+        ]
+    assert external.COUNTS["cache_hits"] == 1
+
+
 @pytest.mark.parametrize(
     ("sizes", "parts", "batch", "expected"),
     [

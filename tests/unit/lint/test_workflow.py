@@ -555,9 +555,7 @@ def test_unknown_action_type_suggests_a_close_name(
 ) -> None:
     text = src(("actionType: RestartDeployment", f"actionType: {action_type}"))
     result = load_text(text, "w.yaml")
-    (f,) = check_workflow(
-        result.documents[0], action_types=KNOWN_ACTION_TYPES, expected_name=None
-    )
+    (f,) = check_workflow(result.documents[0], action_types=KNOWN_ACTION_TYPES, expected_name=None)
     assert (f.rule, f.line) == ("workflow.action-type", 11)
     assert f"spec.actionType {action_type!r} names no ActionType" in f.message
     assert "(known: RestartDeployment, ScaleDeployment)" in f.message

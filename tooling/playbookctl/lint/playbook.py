@@ -295,6 +295,12 @@ def _task_containers(data: Any) -> Iterator[tuple[YamlPath, dict[str, Any]]]:
                     yield (*base, kind, j), item
 
 
+# A block scalar's header with an explicit indentation indicator: `|2`, `|-2`, `|2+`.
+_BLOCK_INDENT_RE = re.compile(r"\|[-+]?([1-9])")
+# Where a line's mapping key starts: after its indentation and any compact `- ` entries.
+_KEY_START_RE = re.compile(r"[ ]*(?:-[ ]+)*")
+
+
 def embedded_scripts(doc: Document, source: str) -> list[EmbeddedScript]:
     """The `script` of every step and sidecar in doc (a Pipeline or Task), for shellcheck.
 
@@ -309,10 +315,17 @@ def embedded_scripts(doc: Document, source: str) -> list[EmbeddedScript]:
             continue
         where = doc.pos((*path, "script"))
         raw = lines[where.line - 1] if 0 < where.line <= len(lines) else ""
-        if raw[where.column - 1 :].startswith("|") and where.line < len(lines):
+        header = raw[where.column - 1 :]
+        if header.startswith("|") and where.line < len(lines):
             body = lines[where.line :]
             first = next((ln for ln in body if ln.strip()), "")
             indent = len(first) - len(first.lstrip(" "))
+            explicit = _BLOCK_INDENT_RE.match(header)
+            key = _KEY_START_RE.match(raw[: where.column - 1])
+            if explicit and key and key.end() < where.column - 1:
+                # `|2`: the content sits that many columns right of its key (YAML 8.1.1.1); the
+                # first line may be indented further, and the script's columns count from there.
+                indent = key.end() + int(explicit.group(1))
             out.append(EmbeddedScript(script, doc.file, where.line + 1, indent, exact=True))
         else:
             out.append(EmbeddedScript(script, doc.file, where.line, where.column, exact=False))
