@@ -69,7 +69,7 @@ BROKEN = {
 BROKEN_EXPECTED = {
     ("workflow.version", "workflow.yaml", 7),
     ("workflow.dependencies", "workflow.yaml", 23),
-    ("playbook.script-injection", "pipeline.yaml", 37),
+    ("playbook.script-injection", "pipeline.yaml", 39),
     ("tekton.run-after", "pipeline.yaml", 41),
     ("playbook.param-no-default", "pipeline.yaml", 9),
     ("playbook.base-image-pinned", "Containerfile", 1),

@@ -134,12 +134,32 @@ CASES: list[tuple[str, list[Change], list[tuple[str, str, int]]]] = [
                 "              remediate.sh act $(params.NAME)\n",
             )
         ],
-        [("playbook.script-injection", P, 38)],
+        [("playbook.script-injection", P, 40)],
+    ),
+    (
+        # Every parameter is named, each on the script line (inside the block) that uses it
+        # first; NAME's second use adds nothing.
+        "two-params-in-script",
+        [
+            (
+                P,
+                "              remediate.sh act\n",
+                "              remediate.sh act $(params.NAME)\n"
+                "              echo $(params.MODE) $(params.NAME)\n",
+            ),
+            (
+                P,
+                "          - name: NAME\n            type: string\n        workspaces:",
+                "          - name: NAME\n            type: string\n"
+                "          - name: MODE\n            type: string\n        workspaces:",
+            ),
+        ],
+        [("playbook.script-injection", P, 42), ("playbook.script-injection", P, 43)],
     ),
     (
         "param-in-script-bracket-form",
         [(P, "              remediate.sh act\n", "              echo $(params['NAME'])\n")],
-        [("playbook.script-injection", P, 38)],
+        [("playbook.script-injection", P, 40)],
     ),
     # images
     (
@@ -251,6 +271,46 @@ CASES: list[tuple[str, list[Change], list[tuple[str, str, int]]]] = [
     (
         "user-from-stage-arg",
         [(C, "USER 65532:65532", "ARG UID=10001\nUSER ${UID}")],
+        [],
+    ),
+    (
+        "user-var-default-zero",
+        [(C, "USER 65532:65532", "USER ${UID:-0}")],
+        [("playbook.containerfile-user", C, 3)],
+    ),
+    (
+        "user-var-default-root-unset-form",
+        [(C, "USER 65532:65532", "USER ${UID-root}:${GID-0}")],
+        [("playbook.containerfile-user", C, 3)],
+    ),
+    ("user-var-default-numeric", [(C, "USER 65532:65532", "USER ${UID:-10001}:${GID:-10001}")], []),
+    (
+        "user-var-arg-default-beats-word",
+        [(C, "USER 65532:65532", "ARG UID=0\nUSER ${UID:-10001}")],
+        [("playbook.containerfile-user", C, 4)],
+    ),
+    ("user-var-arg-default-numeric", [(C, "USER 65532:65532", "ARG UID=10001\nUSER $UID")], []),
+    (
+        "user-var-no-default",
+        [(C, "USER 65532:65532", "USER $UID")],
+        [("playbook.containerfile-user", C, 3)],
+    ),
+    (
+        "user-var-arg-without-default",
+        [(C, "USER 65532:65532", "ARG UID\nUSER ${UID}:0")],
+        [("playbook.containerfile-user", C, 4)],
+    ),
+    (
+        "user-var-arg-after-user",
+        [(C, "USER 65532:65532", "USER ${UID}\nARG UID=10001")],
+        [("playbook.containerfile-user", C, 3)],
+    ),
+    (
+        "user-var-stage-arg-takes-global-default",
+        [
+            (C, "", "ARG UID=10001\n<containerfile>"),
+            (C, "USER 65532:65532", "ARG UID\nUSER ${UID}"),
+        ],
         [],
     ),
     ("user-named", [(C, "USER 65532:65532", "USER app")], [("playbook.containerfile-user", C, 3)]),
@@ -562,3 +622,45 @@ def test_placeholder_script(tmp_path: Path) -> None:
         4,
         Severity.WARNING,
     )
+
+
+@pytest.mark.parametrize(
+    ("user", "severity", "says"),
+    [
+        pytest.param("USER $UID", Severity.WARNING, "UID has no default", id="no-default"),
+        pytest.param("USER ${UID:-0}", Severity.ERROR, "'0' by default", id="default-root"),
+    ],
+)
+def test_variable_user_message(tmp_path: Path, user: str, severity: Severity, says: str) -> None:
+    files = apply([(C, "USER 65532:65532", user)])
+    root = make_repo(tmp_path / "repo", {"restart-deployment": dict(files)})
+    _, findings = lint_playbook(root / "playbooks" / "restart-deployment", load_config(root), None)
+    [finding] = [f for f in findings if f.rule == "playbook.containerfile-user"]
+    assert finding.severity is severity
+    assert says in finding.message
+
+
+def test_script_injection_names_each_param_at_its_column(tmp_path: Path) -> None:
+    files = apply(
+        [
+            (
+                P,
+                "              remediate.sh act\n",
+                "              echo $(params.NAME) $(params.MODE)\n",
+            ),
+            (
+                P,
+                "          - name: NAME\n            type: string\n        workspaces:",
+                "          - name: NAME\n            type: string\n"
+                "          - name: MODE\n            type: string\n        workspaces:",
+            ),
+        ]
+    )
+    root = make_repo(tmp_path / "repo", {"restart-deployment": dict(files)})
+    _, findings = lint_playbook(root / "playbooks" / "restart-deployment", load_config(root), None)
+    got = [
+        (f.line, f.column, f.message.split(")", 1)[0])
+        for f in findings
+        if f.rule == "playbook.script-injection"
+    ]
+    assert sorted(got) == [(42, 20, "$(params.NAME"), (42, 35, "$(params.MODE")]

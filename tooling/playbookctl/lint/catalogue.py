@@ -738,7 +738,9 @@ _r(
     E,
     "the image's final USER is missing, root or not numeric",
     "Kubernaut runs steps with runAsNonRoot, which needs a numeric non-root user in the "
-    "image; a variable USER (`${UID:-0}`) is judged by its default.",
+    "image. A variable USER is judged by its default: `${UID:-0}` by 0 (unless an earlier "
+    "`ARG UID=...` has a value), `$UID` by the earlier ARG's default; one with no default at "
+    "all cannot be checked and is a warning.",
     "USER root\n",
     "USER 65532:65532\n",
 )

@@ -21,6 +21,7 @@ Rule ids and what they protect against:
 - playbook.script-injection (ERROR, by decision): `$(params.X)` inside a `script`. Tekton splices
   the value into the script's source before the shell parses it, and Kubernaut's parameter values
   are chosen by an AI agent from alert data, i.e. attacker-influenced input. Pass it through `env`.
+  One finding per parameter, on the script line (inside a literal block) that first uses it.
 - playbook.image-pinned / playbook.image-latest: step, sidecar and stepTemplate images are the
   placeholder or digest-pinned (`repo:tag@sha256:<64 hex>`); a `:latest` tag is refused outright.
 - playbook.placeholder-misplaced: the placeholder somewhere the release does not replace it.
@@ -29,7 +30,9 @@ Rule ids and what they protect against:
   image step whose user nothing pins (warning).
 - playbook.containerfile-user: the final stage's USER must be set, not root, and numeric unless
   every step running the image sets runAsUser (Kubernaut's pod template sets runAsNonRoot, and the
-  kubelet refuses to start a non-numeric user it cannot verify).
+  kubelet refuses to start a non-numeric user it cannot verify). A variable USER is judged by
+  its default: `${X:-d}`/`${X-d}` by d unless an earlier ARG X has a value, `$X`/`${X}` by
+  the earlier ARG's default; with no default at all it cannot be checked (warning).
 - playbook.base-image-pinned: every FROM pinned by digest (`image@sha256:<64 hex>`).
 - playbook.rbac-kind / playbook.rbac-namespace / playbook.rbac-service-account /
   playbook.rbac-binding: rbac.yaml holds only ServiceAccount/Role/ClusterRole/(Cluster)RoleBinding,
@@ -39,6 +42,7 @@ Rule ids and what they protect against:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -313,23 +317,32 @@ def embedded_scripts(doc: Document, source: str) -> list[EmbeddedScript]:
         script = container.get("script")
         if not isinstance(script, str) or not script.strip():
             continue
-        where = doc.pos((*path, "script"))
-        raw = lines[where.line - 1] if 0 < where.line <= len(lines) else ""
-        header = raw[where.column - 1 :]
-        if header.startswith("|") and where.line < len(lines):
-            body = lines[where.line :]
-            first = next((ln for ln in body if ln.strip()), "")
-            indent = len(first) - len(first.lstrip(" "))
-            explicit = _BLOCK_INDENT_RE.match(header)
-            key = _KEY_START_RE.match(raw[: where.column - 1])
-            if explicit and key and key.end() < where.column - 1:
-                # `|2`: the content sits that many columns right of its key (YAML 8.1.1.1); the
-                # first line may be indented further, and the script's columns count from there.
-                indent = key.end() + int(explicit.group(1))
-            out.append(EmbeddedScript(script, doc.file, where.line + 1, indent, exact=True))
+        block = _literal_block(doc, (*path, "script"), lines)
+        if block is not None:
+            out.append(EmbeddedScript(script, doc.file, block[0], block[1], exact=True))
         else:
+            where = doc.pos((*path, "script"))
             out.append(EmbeddedScript(script, doc.file, where.line, where.column, exact=False))
     return out
+
+
+def _literal_block(doc: Document, path: YamlPath, lines: list[str]) -> tuple[int, int] | None:
+    """(file line of the value's first line, its indentation) if the value at path is a literal
+    block (`key: |`), whose line k is then the file's line + k; None for any other style."""
+    where = doc.pos(path)
+    raw = lines[where.line - 1] if 0 < where.line <= len(lines) else ""
+    header = raw[where.column - 1 :]
+    if not header.startswith("|") or where.line >= len(lines):
+        return None
+    first = next((ln for ln in lines[where.line :] if ln.strip()), "")
+    indent = len(first) - len(first.lstrip(" "))
+    explicit = _BLOCK_INDENT_RE.match(header)
+    key = _KEY_START_RE.match(raw[: where.column - 1])
+    if explicit and key and key.end() < where.column - 1:
+        # `|2`: the content sits that many columns right of its key (YAML 8.1.1.1); the
+        # first line may be indented further, and the script's columns count from there.
+        indent = key.end() + int(explicit.group(1))
+    return where.line + 1, indent
 
 
 def _security(container: dict[str, Any], template: dict[str, Any], key: str) -> Any:
@@ -539,20 +552,33 @@ def rule_script_injection(ctx: _Ctx) -> None:
     if ctx.pipeline is None:
         return
     doc = ctx.pipeline.document
+    lines: list[str] = []
+    if ctx.pipeline.authored:
+        # Unreadable: findings then sit on the `script` value, as for a non-literal block.
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            lines = ctx.pb.pipeline_path.read_text("utf-8").splitlines()
     for path, container, _ in _containers(ctx.pipeline_data):
         script = container.get("script")
         if not isinstance(script, str):
             continue
-        names = sorted({ref.raw for ref in iter_references(script, "params")})
-        if names:
-            ctx.add(
-                doc,
-                "playbook.script-injection",
-                (*path, "script"),
-                f"$(params.{names[0]}) is spliced into the script's source before the shell "
-                "parses it (script injection; parameter values come from alert data): pass "
-                'it through env and use "$VAR"',
-            )
+        block = _literal_block(doc, (*path, "script"), lines) if lines else None
+        seen: set[str] = set()
+        # One finding per parameter, on the first script line using it: each needs its own env.
+        for k, text in enumerate(script.split("\n")):
+            for ref in iter_references(text, "params"):
+                if ref.raw in seen:
+                    continue
+                seen.add(ref.raw)
+                message = (
+                    f"$(params.{ref.raw}) is spliced into the script's source before the shell "
+                    "parses it (script injection; parameter values come from alert data): pass "
+                    'it through env and use "$VAR"'
+                )
+                if block is None:
+                    ctx.add(doc, "playbook.script-injection", (*path, "script"), message)
+                else:
+                    column = block[1] + text.index(ref.expression) + 1
+                    ctx.at(doc.file, block[0] + k, column, "playbook.script-injection", message)
 
 
 def rule_images(ctx: _Ctx) -> None:
@@ -612,6 +638,71 @@ def _user_of(value: str) -> str:
     return value.split(":", 1)[0].strip()
 
 
+_USER_VAR = re.compile(
+    r"\$(?:\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-+])(?P<word>[^}]*))?\}"
+    r"|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))"
+)
+_UNKNOWN = "\0"  # stands for a variable with no default while the user part is split off
+
+
+def _arg_scope(cf: Containerfile, line: int) -> dict[str, str | None]:
+    """The ARG defaults in effect at line of the final stage (None: declared without default).
+
+    A stage's `ARG X` without a value takes the default of a global `ARG X=...`; a global ARG
+    counts as seen too, as the rule always did (it can only make a root default visible).
+    """
+    scope: dict[str, str | None] = {}
+    glob: dict[str, str | None] = {}
+    in_stage = False
+    for ins in cf.instructions:
+        if ins.line >= line:
+            break
+        if ins.keyword == "FROM":
+            in_stage = True
+            scope = dict(glob)
+        elif ins.keyword == "ARG":
+            try:
+                words = shlex.split(ins.args)
+            except ValueError:
+                words = ins.args.split()
+            for word in words:
+                name, eq, default = word.partition("=")
+                if eq:
+                    value: str | None = default
+                else:
+                    value = glob.get(name) if in_stage else None
+                (scope if in_stage else glob)[name] = value
+    return scope
+
+
+def _resolve_user(value: str, scope: dict[str, str | None]) -> tuple[str, list[str]]:
+    """The USER value as built with no --build-arg, and the variables with no default in it.
+
+    `${X:-d}` / `${X-d}` give d when X has no default (or, for `:-`, an empty one); `${X:+w}` /
+    `${X+w}` give w when it has one; `$X` / `${X}` give X's default or stay unknown.
+    """
+    unknown: list[str] = []
+
+    def sub(m: re.Match[str]) -> str:
+        name = m.group("name") or m.group("bare")
+        op, word = m.group("op"), m.group("word") or ""
+        val = scope.get(name)
+        if op == ":-":
+            return val if val else word
+        if op == "-":
+            return val if val is not None else word
+        if op == ":+":
+            return word if val else ""
+        if op == "+":
+            return word if val is not None else ""
+        if val is None:
+            unknown.append(name)
+            return _UNKNOWN
+        return val
+
+    return _USER_VAR.sub(sub, value), unknown
+
+
 def rule_non_root(ctx: _Ctx) -> None:
     placeholder = ctx.config.placeholder
     own_steps_pin_user = True
@@ -658,14 +749,29 @@ def rule_non_root(ctx: _Ctx) -> None:
         )
         return
     last = final.users[-1]
-    user = _expand(_user_of(last.args), {**cf.args, **final.args})
-    if user in _ROOT_USERS:
+    expanded, unknown = _resolve_user(last.args.strip(), _arg_scope(cf, last.line))
+    user = _user_of(expanded)
+    shown = f"USER {last.args}" + (f", {user!r} by default" if "$" in last.args else "")
+    if _UNKNOWN in user:
+        names = ", ".join(dict.fromkeys(unknown))
         ctx.at(
             cf.file,
             last.line,
             1,
             "playbook.containerfile-user",
-            f"the image runs as root (USER {last.args}); use a non-root numeric user such as 65532",
+            f"USER {last.args} cannot be checked: {names} has no default (no earlier ARG with "
+            "a value), so the user is whatever the build passes; give it a numeric non-root "
+            "default, e.g. 'ARG UID=65532' or '${UID:-65532}'",
+            severity=Severity.WARNING,
+        )
+        return
+    if user in _ROOT_USERS or user == "":
+        ctx.at(
+            cf.file,
+            last.line,
+            1,
+            "playbook.containerfile-user",
+            f"the image runs as root ({shown}); use a non-root numeric user such as 65532",
         )
     elif not user.isdigit() and not own_steps_pin_user:
         ctx.at(
