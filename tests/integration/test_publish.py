@@ -604,16 +604,7 @@ def test_a_bundle_tag_that_appears_while_we_build_is_adopted_only_if_it_is_ours(
             objects = [data if theirs == "same" else _privileged(data)]
             pushed.append(push_bundle(client, tag, build_bundle(objects, annotations)))
 
-    (result,) = publish(
-        config,
-        [name],
-        jobs=1,
-        dry_run=False,
-        commit=COMMIT,
-        source_repository=SOURCE,
-        docker_host=docker_engine,
-        on_event=race,
-    )
+    result = run_publish(config, docker_engine, [name], jobs=1, on_event=race)[name]
     assert len(pushed) == 1
     assert tag_digest(config, tag) == pushed[0]  # never overwritten
     if theirs == "same":
@@ -667,16 +658,7 @@ def test_an_image_index_that_appears_while_we_build_is_adopted_only_if_it_lists_
             data, media_type = image_index(listed)
             pushed.append(client.push_manifest(repo.split("/", 1)[1], "1.0.0", data, media_type))
 
-    (result,) = publish(
-        config,
-        [name],
-        jobs=1,
-        dry_run=False,
-        commit=COMMIT,
-        source_repository=SOURCE,
-        docker_host=docker_engine,
-        on_event=race,
-    )
+    result = run_publish(config, docker_engine, [name], jobs=1, on_event=race)[name]
     assert len(pushed) == 1
     assert tag_digest(config, tag) == pushed[0]  # never overwritten
     if theirs == "same":
