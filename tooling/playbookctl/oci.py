@@ -186,18 +186,28 @@ class _Watchdog:
 _WATCHDOG = _Watchdog()
 
 
-class _WatchedHTTPConnection(HTTPConnection):
+class _WatchMixin:
+    """Registers the connection with the calling thread's deadline before each request. A mixin
+    (not one class's method borrowed by the other) so that `super()` resolves in both the HTTP
+    and the HTTPS connection class."""
+
+    _watch: _Watch | None
+
     def request(self, *args: Any, **kwargs: Any) -> None:
         watch = getattr(_current, "watch", None)
         with _watch_lock:
             self._watch = watch
             if watch is not None:
                 watch.conn = self
-        super().request(*args, **kwargs)
+        super().request(*args, **kwargs)  # type: ignore[misc]
 
 
-class _WatchedHTTPSConnection(HTTPSConnection):
-    request = _WatchedHTTPConnection.request
+class _WatchedHTTPConnection(_WatchMixin, HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_WatchMixin, HTTPSConnection):
+    pass
 
 
 class _WatchedHTTPPool(HTTPConnectionPool):
