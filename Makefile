@@ -81,6 +81,15 @@ bench: system-deps $(STAMP) ## the benchmarks (lint 500 playbooks, publish 50 bu
 	$(BIN)/python tooling/bench/bench_release.py
 	$(BIN)/python tooling/bench/bench_platforms.py
 
+# The vendored consumer references (tests/references/*, each with its PROVENANCE.json).
+UPSTREAM_KUBERNAUT ?=
+UPSTREAM_TEKTON_REFS ?=
+.PHONY: refresh-references
+refresh-references: $(STAMP) ## update tests/references from UPSTREAM_KUBERNAUT=<kubernaut checkout> and/or UPSTREAM_TEKTON_REFS=<Tekton corpus dir>; shows the diff
+	$(BIN)/python tooling/scripts/refresh_references.py \
+	  $(if $(UPSTREAM_KUBERNAUT),--kubernaut "$(UPSTREAM_KUBERNAUT)") \
+	  $(if $(UPSTREAM_TEKTON_REFS),--tekton-refs "$(UPSTREAM_TEKTON_REFS)")
+
 .PHONY: clean
 clean: ## remove the virtual environment and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

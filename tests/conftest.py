@@ -4,7 +4,9 @@ Docker engine (or use the one a CI runner already has) and bare git remotes in t
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +17,40 @@ pytest_plugins = [
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# The vendored consumer references (Kubernaut CRDs, Tekton swagger and conformance corpus), each
+# with its PROVENANCE.json: tests read these, never anything beside the checkout.
+REFERENCES = REPO_ROOT / "tests" / "references"
+# On GitHub nothing is beside the checkout. A test that opens `<repo>/../shared` (where a
+# developer's machine may keep reference material) would pass here and fail there, so the whole
+# session refuses it. An audit hook sees every open()/listdir/scandir of this process.
+FORBIDDEN = str(REPO_ROOT.parent / "shared")
+_GUARDED_EVENTS = frozenset({"open", "os.listdir", "os.scandir"})
+
+
+class OutsideCheckoutError(PermissionError):
+    """A test reached for a file beside the checkout."""
+
+
+def forbidden_path(path: object) -> bool:
+    """Whether `path` (as given to open/listdir/scandir) is under `<repo>/../shared`."""
+    if isinstance(path, int) or path is None:
+        return False  # a file descriptor: its path was checked when it was opened
+    try:
+        text = os.path.abspath(os.fsdecode(path))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return text == FORBIDDEN or text.startswith(FORBIDDEN + os.sep)
+
+
+def _refuse_outside_checkout(event: str, args: tuple[Any, ...]) -> None:
+    if event in _GUARDED_EVENTS and args and forbidden_path(args[0]):
+        raise OutsideCheckoutError(
+            f"a test opened {args[0]!r}, beside the checkout: tests read only the repository "
+            "(vendored references are in tests/references/, see README 'References')"
+        )
+
+
+sys.addaudithook(_refuse_outside_checkout)
 
 
 @pytest.fixture(autouse=True)
@@ -39,3 +75,9 @@ def _isolate_home(
 @pytest.fixture
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+@pytest.fixture
+def references() -> Path:
+    """tests/references/: the vendored consumer references."""
+    return REFERENCES

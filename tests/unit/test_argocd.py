@@ -178,7 +178,7 @@ def _health(script: str, obj: dict[str, Any]) -> tuple[str, str]:
 
 def _catalog_statuses(repo_root: Path) -> list[str]:
     crd = yaml.safe_load(
-        (repo_root.parent / "shared/reference/kubernaut/kubernaut.ai_actiontypes.yaml").read_text()
+        (repo_root / "tests/references/kubernaut-crds/kubernaut.ai_actiontypes.yaml").read_text()
     )
     props = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
     statuses: list[str] = props["status"]["properties"]["catalogStatus"]["allOf"][0]["enum"]

@@ -1,7 +1,8 @@
-"""The tekton.* rules against the shared Tekton v1.14.1 conformance corpus.
+"""The tekton.* rules against the Tekton v1.14.1 conformance corpus.
 
-`../shared/reference/tekton-conformance/` holds 423 objects with the verdict Tekton v1.14.1's
-own code gives each (verdicts.json): lint must report an error on exactly the invalid ones.
+`tests/references/tekton-conformance/` (vendored, see its PROVENANCE.json) holds 423 objects
+with the verdict Tekton v1.14.1's own code gives each (verdicts.json): lint must report an
+error on exactly the invalid ones.
 Loading is part of the check, as it is in the cluster: the YAML is read with go-yaml v2's
 YAML 1.1 rules (`name: y` is a boolean), so load.* errors count. Also checked:
 - duplicate-keys/: refused, as the strict decoder on the bundles-resolver path refuses them
@@ -24,7 +25,7 @@ from playbookctl.findings import Finding, Severity
 from playbookctl.lint.tekton import check_document
 from playbookctl.load import load_file
 
-CORPUS = Path(__file__).resolve().parents[4] / "shared" / "reference" / "tekton-conformance"
+CORPUS = Path(__file__).resolve().parents[2] / "references" / "tekton-conformance"
 VERDICTS: dict[str, dict[str, object]] = json.loads((CORPUS / "verdicts.json").read_text())
 
 

@@ -1,10 +1,11 @@
 """The strict-decoding field tables (lint/tekton/fields.py) against Tekton v1.14.1's swagger.
 
-`../shared/reference/tekton-conformance/swagger-*.json` are `pkg/apis/pipeline/{v1,v1beta1}/
-swagger.json` at tag v1.14.1: every field of every Tekton type. For each Tekton type a Pipeline
-or Task can contain, our table must list exactly the swagger's fields, each of the same JSON
-shape (string, integer, boolean, list, map, or the same struct). corev1/metav1 types (EnvVar,
-ResourceRequirements, ObjectMeta...) are outside these files and are not compared.
+`tests/references/tekton-swagger/{v1,v1beta1}/swagger.json` are `pkg/apis/pipeline/{v1,v1beta1}/
+swagger.json` at tag v1.14.1 (vendored, see its PROVENANCE.json): every field of every Tekton
+type. For each Tekton type a Pipeline or Task can contain, our table must list exactly the
+swagger's fields, each of the same JSON shape (string, integer, boolean, list, map, or the
+same struct). corev1/metav1 types (EnvVar, ResourceRequirements, ObjectMeta...) are outside
+these files and are not compared.
 """
 
 from __future__ import annotations
@@ -17,15 +18,15 @@ import pytest
 
 from playbookctl.lint.tekton.fields import table_for
 
-CORPUS = Path(__file__).resolve().parents[4] / "shared" / "reference" / "tekton-conformance"
-FILES = {"v1": "swagger-v1.14.1.json", "v1beta1": "swagger-v1beta1-v1.14.1.json"}
+SWAGGER = Path(__file__).resolve().parents[2] / "references" / "tekton-swagger"
+FILES = {"v1": "v1/swagger.json", "v1beta1": "v1beta1/swagger.json"}
 # Our names for types the swagger spells differently or we decode specially.
 SPECIAL = {"ParamValue": "pv"}
 OPAQUE = "*"  # a corev1/metav1 struct: not in the swagger, any struct of ours is accepted
 
 
 def _definitions(version: str) -> dict[str, Any]:
-    data = json.loads((CORPUS / FILES[version]).read_text())
+    data = json.loads((SWAGGER / FILES[version]).read_text())
     prefix = version + "."
     return {k[len(prefix) :]: v for k, v in data["definitions"].items() if k.startswith(prefix)}
 
