@@ -9,7 +9,14 @@ import pytest
 
 from playbookctl.errors import GitError
 from playbookctl.gitrepo import GitRepo, PushStatus
-from tests.support.gitrepos import PlaybookRepo, arm_racing_push, commit_all, git
+from tests.support.gitrepos import (
+    LYING_HOOK,
+    PlaybookRepo,
+    arm_racing_push,
+    commit_all,
+    git,
+    install_hook,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -116,9 +123,7 @@ def test_push_with_lease(playbook_repo: PlaybookRepo) -> None:
 
 
 def test_push_remote_hook_rejection_is_not_retryable(playbook_repo: PlaybookRepo) -> None:
-    hook = playbook_repo.remote / "hooks" / "pre-receive"
-    hook.write_text("#!/bin/sh\necho 'protected branch' >&2\nexit 1\n")
-    hook.chmod(0o755)
+    install_hook(playbook_repo, "#!/bin/sh\necho 'protected branch' >&2\nexit 1\n")
     (playbook_repo.path / "y.txt").write_text("y")
     playbook_repo.commit_all("mine")
     outcome = GitRepo(playbook_repo.path).push("origin", "HEAD", "main")
@@ -175,3 +180,49 @@ def test_push_cannot_lock_ref_is_the_remote_moving(
     assert repo.rebase(repo.fetch("origin", "main") or "")
     assert repo.push("origin", "HEAD", "main").status is PushStatus.OK
     assert git(playbook_repo.remote, "merge-base", "--is-ancestor", theirs, "main") == ""
+
+
+@pytest.mark.parametrize("lease", [False, True])
+def test_push_hook_saying_cannot_lock_ref_is_a_refusal_not_a_race(
+    playbook_repo: PlaybookRepo, lease: bool
+) -> None:
+    """A pre-receive hook prints receive-pack's own words for a lost race and refuses: the ref
+    did not move, so it is a refusal (not retried), and the hook's words are shown on one line,
+    control characters removed."""
+    repo = GitRepo(playbook_repo.path)
+    before = playbook_repo.remote_head()
+    install_hook(playbook_repo, LYING_HOOK.replace("exit 1", "printf 'bell\\007\\033[2J'\nexit 1"))
+    (playbook_repo.path / "y.txt").write_text("y")
+    playbook_repo.commit_all("mine")
+    outcome = (
+        repo.push("origin", "HEAD", "main", expect=before)
+        if lease
+        else repo.push("origin", "HEAD", "main")
+    )
+    assert outcome.status is PushStatus.REJECTED
+    assert not outcome.retryable
+    assert outcome.detail.startswith("[remote rejected] (pre-receive hook declined)")
+    assert "cannot lock ref 'refs/heads/main'" in outcome.detail
+    for control in ("\n", "\x1b", "\x07"):
+        assert control not in outcome.detail
+    assert playbook_repo.remote_head() == before
+
+
+def test_push_with_lease_losing_a_race_after_the_advertisement_is_stale(
+    playbook_repo: PlaybookRepo, tmp_path: Path
+) -> None:
+    """The lease was right when git looked, then another push moved the branch before the
+    remote updated it: `[remote rejected]`, and the ref really moved, so a stale lease."""
+    repo = GitRepo(playbook_repo.path)
+    assert repo.push("origin", "HEAD", "release", expect=None).status is PushStatus.OK
+    lease = playbook_repo.remote_head("release")
+    theirs = arm_racing_push(
+        playbook_repo, playbook_repo.another_clone(tmp_path / "other"), branch="release"
+    )
+    (playbook_repo.path / "y.txt").write_text("y")
+    playbook_repo.commit_all("mine")
+    outcome = repo.push("origin", "HEAD", "release", expect=lease)
+    assert outcome.detail.startswith("[remote rejected]")
+    assert outcome.status is PushStatus.STALE_LEASE
+    assert outcome.retryable
+    assert playbook_repo.remote_head("release") == theirs

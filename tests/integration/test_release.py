@@ -38,11 +38,13 @@ from playbookctl.release import (
 from playbookctl.results import Action, PublishResult, dump_results
 from playbookctl_dev.registry import LocalRegistry
 from tests.support.gitrepos import (
+    LYING_HOOK,
     TEST_BASE_IMAGE,
     MakeRepo,
     PlaybookRepo,
     arm_racing_push,
     git,
+    install_hook,
     read_registrations,
 )
 
@@ -542,6 +544,36 @@ def test_a_push_losing_a_race_with_cannot_lock_ref_is_rebuilt_and_retried(
     assert git(repo.remote, "merge-base", "--is-ancestor", theirs, "refs/heads/main") == ""
     assert repo.remote_head() == report.commit
     bundles_exist(config, repo)
+
+
+def test_a_hook_refusing_in_the_words_of_a_lost_race_is_one_line_and_not_retried(
+    setup: tuple[PlaybookRepo, Config],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A pre-receive hook refuses while printing `cannot lock ref ... but expected`: the ref
+    did not move, so the release is refused once, in one line that names the refusal and
+    quotes the hook, and nothing is rebuilt or pushed again."""
+    repo, config = setup
+    install_hook(repo, LYING_HOOK)
+    before = repo.remote_head()
+    monkeypatch.setenv(
+        "PLAYBOOKCTL_BASE_IMAGE_OVERRIDES",
+        f'{{"{TEST_BASE_IMAGE}": "{config.base_image_overrides[TEST_BASE_IMAGE]}"}}',
+    )
+    args = ["-C", str(repo.path), "release", "--registry", config.registry]
+    args += ["--image-repo", config.image_repo, "--bundle-repo", config.bundle_repo]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "push rejected" not in err  # never taken for a race, never retried
+    (line,) = [ln for ln in err.splitlines() if "was rejected" in ln]
+    assert line.startswith(
+        "playbookctl: error: push to origin/main was rejected: [remote rejected] (pre-receive"
+    )
+    assert "cannot lock ref 'refs/heads/main'" in line
+    assert "frozen for the audit" in line
+    assert repo.remote_head() == before
+    assert release_commits(repo) == []
 
 
 def test_revision_is_the_last_commit_touching_the_playbook(

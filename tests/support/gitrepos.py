@@ -148,30 +148,44 @@ def playbook_repo(playbook_repo_factory: MakeRepo) -> PlaybookRepo:
     return playbook_repo_factory({"alpha": "1.0.0", "beta": "2.0.0"})
 
 
-# A pre-receive hook that, once, moves main to a commit another clone parked on a side branch:
-# receive-pack then finds main is not where it advertised it and answers as GitHub does to a
-# racing push, `[remote rejected] ... (cannot lock ref 'refs/heads/main': is at X but expected Y)`.
+# A pre-receive hook that, once, moves a branch to a commit another clone parked on a side
+# branch: receive-pack then finds the branch is not where it advertised it and refuses the
+# update, `[remote rejected] (failed to update ref)` with `cannot lock ref ... but expected` on
+# stderr (GitHub puts those words in the summary). A real race, made deterministic.
 RACING_HOOK = """#!/bin/sh
-if [ -f "$GIT_DIR/move-main-once" ]; then
-    target=$(cat "$GIT_DIR/move-main-once")
-    rm -f "$GIT_DIR/move-main-once"
+if [ -f "$GIT_DIR/move-once" ]; then
+    read -r ref target < "$GIT_DIR/move-once"
+    rm -f "$GIT_DIR/move-once"
     env -u GIT_QUARANTINE_PATH -u GIT_OBJECT_DIRECTORY -u GIT_ALTERNATE_OBJECT_DIRECTORIES \\
-        git update-ref refs/heads/main "$target"
+        git update-ref "$ref" "$target"
 fi
 exit 0
 """
 
+# A pre-receive hook that refuses every push in the words receive-pack uses for a lost race:
+# text the remote controls, which must never make a refusal look like a race.
+LYING_HOOK = """#!/bin/sh
+echo "error: cannot lock ref 'refs/heads/main': is at 1111111111111111111111111111111111111111 \\
+but expected 2222222222222222222222222222222222222222" >&2
+echo "incorrect old value provided; this branch is frozen for the audit" >&2
+exit 1
+"""
 
-def arm_racing_push(playbook_repo: PlaybookRepo, other: PlaybookRepo) -> str:
-    """Make the next push to main lose a race against `other`'s new commit; returns it."""
+
+def arm_racing_push(playbook_repo: PlaybookRepo, other: PlaybookRepo, branch: str = "main") -> str:
+    """Make the next push to `branch` lose a race against `other`'s new commit; returns it."""
     (other.path / "raced.txt").write_text("the other push\n")
     theirs = other.commit_all("the other push")
     other.git("push", "--quiet", "origin", "HEAD:refs/heads/parked")
-    hook = playbook_repo.remote / "hooks" / "pre-receive"
-    hook.write_text(RACING_HOOK)
-    hook.chmod(0o755)
-    (playbook_repo.remote / "move-main-once").write_text(theirs + "\n")
+    install_hook(playbook_repo, RACING_HOOK)
+    (playbook_repo.remote / "move-once").write_text(f"refs/heads/{branch} {theirs}\n")
     return theirs
+
+
+def install_hook(playbook_repo: PlaybookRepo, text: str, name: str = "pre-receive") -> None:
+    hook = playbook_repo.remote / "hooks" / name
+    hook.write_text(text)
+    hook.chmod(0o755)
 
 
 def dedent(text: str) -> str:

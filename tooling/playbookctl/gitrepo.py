@@ -444,40 +444,55 @@ class GitRepo:
         flag, summary = line
         if flag != "!":
             return PushOutcome(PushStatus.OK, summary)
+        # `[rejected] (...)` is the client's own verdict from the refs the remote advertised:
+        # git's words, not the remote's, so its reason can be trusted.
         if summary.startswith("[rejected]"):
             if "stale info" in summary:
                 return PushOutcome(PushStatus.STALE_LEASE, summary)
             if "fetch first" in summary or "non-fast-forward" in summary:
                 return PushOutcome(PushStatus.NON_FAST_FORWARD, summary)
-        if summary.startswith("[remote rejected]") and _remote_moved(f"{summary} {said}"):
-            # The ref moved between the remote's advertisement and its update: another push
-            # won the race (GitHub says so in the summary, git's receive-pack in a `remote:`
-            # line under "failed to update ref"). Fetch, rebuild, retry.
-            detail = f"{summary}; the remote said: {said}" if said else summary
-            return PushOutcome(PushStatus.NON_FAST_FORWARD, detail)
-        # "[remote rejected] (hook declined)", "[remote failure]", protected branches...
-        # The hook's own words (`remote: ...`) say what to do about it.
         detail = summary or "rejected"
-        return PushOutcome(
-            PushStatus.REJECTED, f"{detail}; the remote said: {said}" if said else detail
-        )
+        detail = f"{detail}; the remote said: {said}" if said else detail
+        if summary.startswith("[remote rejected]") and self._moved(remote, ref, rev, expect):
+            # The ref moved between the remote's advertisement and its update: another push
+            # won the race (receive-pack answers `(failed to update ref)`, GitHub `(cannot lock
+            # ref ...)`). Everything after `[remote rejected]` is the remote's text, and a
+            # hook can print those very words while refusing, so the ref itself decides:
+            # fetch, rebuild and retry only when it really is somewhere else now.
+            status = PushStatus.NON_FAST_FORWARD if expect is False else PushStatus.STALE_LEASE
+            return PushOutcome(status, detail)
+        # "[remote rejected] (pre-receive hook declined)", "[remote failure]", protected
+        # branches...: the hook's own words (`remote: ...`) say what to do about it.
+        return PushOutcome(PushStatus.REJECTED, detail)
 
-
-# How receive-pack (and GitHub) word a ref that changed under a push: `cannot lock ref
-# 'refs/heads/main': is at X but expected Y`, `incorrect old value`.
-_MOVED_MARKERS = ("cannot lock ref", "but expected", "incorrect old value")
-
-
-def _remote_moved(summary: str) -> bool:
-    low = summary.lower()
-    return any(marker in low for marker in _MOVED_MARKERS)
+    def _moved(self, remote: str, ref: str, rev: str, expect: str | bool | None) -> bool:
+        """After a `[remote rejected]`: does the remote's ref now hold something this push was
+        not built on? With a lease, anything but the expected value; without one, anything
+        our commit does not descend from (a refusal leaves the ref where it was: an ancestor
+        of what we pushed). A remote that cannot be read did not move as far as we can tell:
+        the refusal is reported, not retried."""
+        try:
+            out = str(self._git.ls_remote(remote, ref))
+        except GitCommandError:
+            return False
+        now = None
+        for line in out.splitlines():
+            sha, _, name = line.partition("\t")
+            if name == ref:
+                now = sha
+        if expect is not False:
+            return now != (expect or None)
+        if now is None:
+            return False  # gone is not "moved ahead of us": a plain push would create it
+        return not (self.has_commit(now) and self.is_ancestor(now, rev))
 
 
 def _remote_said(stderr: str, limit: int = 300) -> str:
     """The `remote: ...` lines of git push's stderr, on one line."""
     lines = []
     for raw in stderr.replace("stderr:", "").splitlines():
-        line = raw.strip().strip("'").strip()
+        # The remote's words reach a terminal: no escape sequences or control characters.
+        line = "".join(ch if ch.isprintable() else " " for ch in raw).strip().strip("'").strip()
         if line.startswith("remote:") and line[len("remote:") :].strip():
             lines.append(line[len("remote:") :].strip())
     text = "; ".join(lines)
