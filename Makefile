@@ -32,6 +32,7 @@ system-deps: ## install the Debian packages the tests and demo need (skips what 
 	{ command -v dockerd >/dev/null || [ -S /var/run/docker.sock ]; } || missing="$$missing docker.io"; \
 	command -v busybox >/dev/null || missing="$$missing busybox-static"; \
 	command -v htpasswd >/dev/null || missing="$$missing apache2-utils"; \
+	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	command -v git >/dev/null || missing="$$missing git"; \
 	command -v lua5.1 >/dev/null || missing="$$missing lua5.1"; \
 	if [ -n "$$missing" ]; then \

@@ -14,6 +14,7 @@ pytest_plugins = [
     "tests.support.registry",
     "tests.support.docker_engine",
     "tests.support.gitrepos",
+    "tests.support.tls",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from playbookctl import oci
 from playbookctl.config import Config
 from playbookctl.errors import RegistryError
 from playbookctl.oci import (
@@ -69,6 +70,12 @@ def test_parse_reference_refuses(text: str, message: str) -> None:
         ("10.0.0.1:5000", False),
         ("localhost.evil.example", False),
         ("127.0.0.1.nip.io", False),
+        ("LOCALHOST:5000", True),
+        ("LocalHost", True),
+        ("127.9.9.9:80", True),
+        # A name that resolves to loopback is not loopback: only the literal names are.
+        ("reg-1.playbookctl.test:5000", False),
+        ("vm:5000", False),
     ],
 )
 def test_loopback(host: str, loopback: bool) -> None:
@@ -83,6 +90,8 @@ def test_loopback(host: str, loopback: bool) -> None:
         ("registry.lan:5000", (), "https"),
         ("registry.lan:5000", ("registry.lan:5000",), "http"),
         ("registry.lan", ("registry.lan:5000",), "https"),
+        ("Registry.LAN:5000", ("registry.lan:5000",), "http"),
+        ("LOCALHOST:5000", (), "http"),
     ],
 )
 def test_tls_unless_loopback_or_insecure(
@@ -90,6 +99,25 @@ def test_tls_unless_loopback_or_insecure(
 ) -> None:
     client = RegistryClient(Config(root=tmp_path, insecure_registries=insecure))
     assert client.scheme(host) == scheme
+
+
+def test_an_insecure_registry_is_warned_about_once_per_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(oci, "_warned_insecure", set())
+    config = Config(root=tmp_path, insecure_registries=("registry.lan:5000", "127.0.0.1:5000"))
+    with RegistryClient(config) as client:
+        client.scheme("127.0.0.1:5000")
+        assert capsys.readouterr().err == ""  # loopback: plain HTTP is no news
+        client.scheme("registry.lan:5000")
+        client.scheme("registry.lan:5000")
+    with RegistryClient(config) as client:
+        client.scheme("registry.lan:5000")
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert (
+        "warning: registry.lan:5000 is in insecure-registries: it is reached over plain HTTP" in err
+    )
 
 
 def _write_docker_config(path: Path, data: object) -> None:

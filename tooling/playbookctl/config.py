@@ -34,6 +34,8 @@ class Config:
     image_repo: str = "kubernaut-playbooks/images"
     bundle_repo: str = "kubernaut-playbooks/bundles"
     insecure_registries: tuple[str, ...] = ()
+    # docker's per-registry trust: <dir>/<host[:port]>/*.crt CAs, client.cert + client.key.
+    registry_certs_dir: str = "/etc/docker/certs.d"
     placeholder: str = "playbook://self"
     workflow_namespace: str = "kubernaut-system"
     run_namespace: str = "kubernaut-workflows"

@@ -47,15 +47,19 @@ import os
 import random
 import re
 import socket
+import ssl
 import subprocess
+import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple
+from urllib.parse import urlsplit
 
+import certifi
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
@@ -219,6 +223,34 @@ class _WatchedHTTPSPool(HTTPSConnectionPool):
 
 
 class _WatchedAdapter(HTTPAdapter):
+    """Watched connections, and the TLS context of each request's host (`tls_for`): requests
+    would give every HTTPS pool one CA bundle (certifi's, or REQUESTS_CA_BUNDLE) instead of the
+    trust docker has for that host (see TrustStore)."""
+
+    tls_for: Callable[[str, int | None], ssl.SSLContext] | None = None
+
+    def build_connection_pool_key_attributes(
+        self,
+        request: requests.PreparedRequest,
+        verify: bool | str,
+        cert: str | tuple[str, str] | None = None,
+    ) -> Any:
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(
+            request, verify, cert
+        )
+        kwargs: dict[str, Any] = dict(pool_kwargs)
+        if host_params["scheme"] == "https" and self.tls_for is not None:
+            for key in ("ca_certs", "ca_cert_dir", "cert_file", "key_file"):
+                kwargs.pop(key, None)
+            # The context is part of urllib3's pool key: one pool per host and trust.
+            kwargs["ssl_context"] = self.tls_for(host_params["host"], host_params.get("port"))
+            kwargs["cert_reqs"] = "CERT_REQUIRED"  # never off (urllib3 applies it to the context)
+        return host_params, kwargs
+
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        """Nothing: the pool's ssl_context holds the whole trust (requests would add certifi's
+        bundle to it here through conn.ca_certs)."""
+
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = {
@@ -334,12 +366,196 @@ def is_loopback(host: str) -> bool:
         h = h[1 : h.find("]")] if "]" in h else h[1:]
     elif h.count(":") == 1:
         h = h.split(":", 1)[0]
-    if h == "localhost":
+    if h.lower() == "localhost":  # the literal name only: never what a name resolves to
         return True
     try:
         return ipaddress.ip_address(h).is_loopback
     except ValueError:
         return False
+
+
+# -- TLS: trust what docker trusts -------------------------------------------------------------
+#
+# docker verifies a registry's certificate against the system trust store (which SSL_CERT_FILE
+# and SSL_CERT_DIR replace, as Go's crypto/x509 reads them) plus every `*.crt` in
+# /etc/docker/certs.d/<host[:port]>/, and presents the client certificate `*.cert` with its
+# `*.key` found there (Harbor's mutual TLS). One CA installation must serve the engine and us,
+# so TrustStore builds the same trust per host. requests alone would use certifi's bundle and
+# read neither SSL_CERT_FILE nor certs.d. REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE, which the client
+# honoured before, stay an additional source.
+
+ENV_CERTS_DIR = "PLAYBOOKCTL_REGISTRY_CERTS_DIR"
+
+
+def _host_key(host: str, port: int | None) -> str:
+    """How docker names a registry's certs.d directory: host, or host:port when a port is given."""
+    name = f"[{host}]" if ":" in host else host
+    return name if port is None else f"{name}:{port}"
+
+
+def _pem_files(directory: Path) -> list[Path]:
+    try:
+        return sorted(p for p in directory.iterdir() if p.is_file())
+    except OSError:  # absent or unreadable: no CAs from there, as Go's loader does
+        return []
+
+
+class TrustStore:
+    """The TLS context for each (host, registry) pair, built once: the system trust store (or
+    SSL_CERT_FILE / SSL_CERT_DIR), REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE, and certs.d's CAs and
+    client certificate for the host and for the registry it serves (a token realm on another
+    host is reached with the registry's trust, as the engine does: one transport per registry).
+    Verification is always on; there is no switch to turn it off."""
+
+    def __init__(self, certs_dir: Path, env: Mapping[str, str] | None = None) -> None:
+        self.certs_dir = certs_dir
+        self._env = dict(os.environ if env is None else env)
+        self._contexts: dict[tuple[str, str], ssl.SSLContext] = {}
+        self._lock = threading.Lock()
+
+    def context(self, host_key: str, registry: str | None) -> ssl.SSLContext:
+        key = (host_key, registry or host_key)
+        with self._lock:
+            ctx = self._contexts.get(key)
+        if ctx is None:
+            ctx = self._build(*key)
+            with self._lock:
+                ctx = self._contexts.setdefault(key, ctx)
+        return ctx
+
+    def host_dirs(self, host_key: str, registry: str) -> list[Path]:
+        """The certs.d directories that apply: the host's own, then its registry's."""
+        names: list[str] = []
+        for name in (registry, registry.lower(), host_key, host_key.lower()):
+            if name and name not in names and "/" not in name and name not in (".", ".."):
+                names.append(name)
+        return [self.certs_dir / n for n in names if (self.certs_dir / n).is_dir()]
+
+    def _build(self, host_key: str, registry: str) -> ssl.SSLContext:
+        # create_default_context reads the system store through OpenSSL, which honours
+        # SSL_CERT_FILE and SSL_CERT_DIR (each replaces the system's file or directory).
+        ctx = ssl.create_default_context()
+        env = self._env
+        defaults = ssl.get_default_verify_paths()
+        if not (env.get("SSL_CERT_FILE") or env.get("SSL_CERT_DIR")) and not (
+            defaults.cafile or defaults.capath
+        ):
+            ctx.load_verify_locations(certifi.where())  # a system without a trust store
+        # OpenSSL reads SSL_CERT_DIR only through c_rehash'ed names; Go (docker) reads every
+        # file in it. Do as docker does.
+        for cert_dir in filter(None, env.get("SSL_CERT_DIR", "").split(":")):
+            for path in _pem_files(Path(cert_dir)):
+                with contextlib.suppress(ssl.SSLError, OSError, ValueError):
+                    ctx.load_verify_locations(cafile=str(path))
+        extra = env.get("REQUESTS_CA_BUNDLE") or env.get("CURL_CA_BUNDLE")
+        if extra:
+            self._load_ca(ctx, Path(extra), what="REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE")
+        for directory in self.host_dirs(host_key, registry):
+            files = _pem_files(directory)
+            for path in files:
+                if path.suffix == ".crt":
+                    self._load_ca(ctx, path, what=f"{path} (registry-certs-dir)")
+            for cert in (p for p in files if p.suffix == ".cert"):
+                key = cert.with_suffix(".key")
+                if not key.is_file():
+                    raise RegistryError(
+                        f"{cert}: client certificate without its key {key.name} "
+                        "(docker refuses this too)"
+                    )
+                self._load_client_cert(ctx, cert, key)
+            for key in (p for p in files if p.suffix == ".key"):
+                if not key.with_suffix(".cert").is_file():
+                    raise RegistryError(
+                        f"{key}: client key without its certificate {key.stem}.cert "
+                        "(docker refuses this too)"
+                    )
+        return ctx
+
+    @staticmethod
+    def _load_ca(ctx: ssl.SSLContext, path: Path, *, what: str) -> None:
+        try:
+            if path.is_dir():
+                ctx.load_verify_locations(capath=str(path))
+            else:
+                ctx.load_verify_locations(cafile=str(path))
+        except (ssl.SSLError, ValueError):
+            raise RegistryError(f"{what}: not a PEM CA certificate") from None
+        except OSError as exc:
+            raise RegistryError(f"{what}: cannot read: {exc.strerror or exc}") from None
+
+    @staticmethod
+    def _load_client_cert(ctx: ssl.SSLContext, cert: Path, key: Path) -> None:
+        def no_passphrase() -> bytes:
+            # An encrypted key would make OpenSSL prompt on the terminal; docker refuses it too.
+            raise RegistryError(f"{key}: the client key is encrypted; docker needs it plain")
+
+        try:
+            ctx.load_cert_chain(str(cert), str(key), password=no_passphrase)
+        except ssl.SSLError as exc:
+            raise RegistryError(
+                f"{cert}: cannot use it with {key.name} as a client certificate "
+                f"({exc.reason or 'not a PEM certificate and matching key'})"
+            ) from None
+        except OSError as exc:
+            raise RegistryError(f"{cert}: cannot read: {exc.strerror or exc}") from None
+
+
+def describe_tls_failure(exc: BaseException, host: str, certs_dir: Path) -> str:
+    """One line for a failed TLS handshake: what was wrong, and how docker users fix it."""
+    cause: BaseException | None = exc
+    verify: ssl.SSLCertVerificationError | None = None
+    seen = 0
+    while cause is not None and seen < 10:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            verify = cause
+            break
+        nested = cause.args[0] if cause.args and isinstance(cause.args[0], BaseException) else None
+        reason = getattr(cause, "reason", None)
+        cause = (
+            (reason if isinstance(reason, BaseException) else None)
+            or nested
+            or cause.__cause__
+            or cause.__context__
+        )
+        seen += 1
+    if verify is not None:
+        reason = verify.verify_message or "certificate verify failed"
+        return (
+            f"the TLS certificate of {host} is not trusted ({reason}); install its CA as "
+            f"docker does, in {certs_dir}/{host}/ca.crt (setting registry-certs-dir), or in the "
+            "system trust store, or name it in SSL_CERT_FILE"
+        )
+    text = str(exc)
+    m = re.search(r"\[SSL: ([A-Z_0-9]+)\]|(alert [a-z ]+)", text)
+    what = m.group(1) or m.group(2) if m else type(exc).__name__
+    # A server that wants a client certificate alerts "certificate required" (TLS 1.3) or "bad
+    # certificate" (TLS 1.2) when none, or one it does not accept, was presented.
+    hint = (
+        f"; the registry wants a client certificate it accepts: {certs_dir}/{host}/client.cert "
+        "and client.key, as docker reads them"
+        if any(a in text.upper() for a in ("CERTIFICATE_REQUIRED", "BAD_CERTIFICATE"))
+        else ""
+    )
+    return (
+        f"TLS handshake with {host} failed ({what}){hint}; plain HTTP is used only for loopback "
+        "registries and insecure-registries"
+    )
+
+
+_warned_insecure: set[str] = set()
+
+
+def warn_insecure(host: str) -> None:
+    """Once per process and host: a named registry reached without TLS."""
+    with _watch_lock:
+        if host in _warned_insecure:
+            return
+        _warned_insecure.add(host)
+    print(
+        f"playbookctl: warning: {host} is in insecure-registries: it is reached over plain HTTP, "
+        "so the network between can read its credentials and change what is pushed and pulled",
+        file=sys.stderr,
+    )
 
 
 # RFC 7235 auth-param: token BWS "=" BWS ( token / quoted-string ), comma-separated.
@@ -601,9 +817,10 @@ class RegistryClient:
         # is on: a third of our CPU per request. Read them once per host instead (_transport);
         # this also keeps ~/.netrc out of the credential sources, which are documented above.
         self.session.trust_env = False
-        self._verify: bool | str = (
-            os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-        )
+        certs_dir = Path(config.registry_certs_dir).expanduser()
+        # A relative registry-certs-dir (pyproject.toml) is the repository's.
+        self.trust = TrustStore(certs_dir if certs_dir.is_absolute() else config.root / certs_dir)
+        adapter.tls_for = self._tls_context
         self._proxy_cache: dict[str, dict[str, str]] = {}
         self._lock = threading.Lock()
         self._request_count = 0
@@ -867,10 +1084,16 @@ class RegistryClient:
             self._known_blobs.add((host, repo, digest))
 
     def scheme(self, host: str) -> str:
-        """https, except for loopback registries and configured insecure ones."""
-        if is_loopback(host) or host in self.config.insecure_registries:
+        """https, except for loopback registries and configured insecure ones (warned about)."""
+        if is_loopback(host):
+            return "http"
+        if host.lower() in (h.lower() for h in self.config.insecure_registries):
+            warn_insecure(host)
             return "http"
         return "https"
+
+    def _tls_context(self, host: str, port: int | None) -> ssl.SSLContext:
+        return self.trust.context(_host_key(host, port), getattr(_current, "registry", None))
 
     def _start_upload(self, host: str, repo: str) -> str:
         resp = self._call(
@@ -986,7 +1209,9 @@ class RegistryClient:
                 }
                 if service:
                     form["service"] = service
-                resp = self._send("POST", realm, deadline=deadline, what="token", data=form)
+                resp = self._send(
+                    "POST", realm, deadline=deadline, what="token", registry=host, data=form
+                )
             else:
                 params: dict[str, str] = {"scope": " ".join(scopes)} if scopes else {}
                 if service:
@@ -995,8 +1220,20 @@ class RegistryClient:
                 if creds is not None and creds.basic:
                     headers["Authorization"] = f"Basic {creds.basic}"
                 resp = self._send(
-                    "GET", realm, deadline=deadline, what="token", params=params, headers=headers
+                    "GET",
+                    realm,
+                    deadline=deadline,
+                    what="token",
+                    registry=host,
+                    params=params,
+                    headers=headers,
                 )
+        except requests.exceptions.SSLError as exc:
+            realm_host = urlsplit(realm).netloc.rpartition("@")[2]
+            raise RegistryError(
+                f"registry {host}: its token service: "
+                + describe_tls_failure(exc, realm_host, self.trust.certs_dir)
+            ) from None
         except requests.RequestException as exc:
             raise RegistryError(
                 f"registry {host}: token service unreachable ({type(exc).__name__})"
@@ -1031,7 +1268,7 @@ class RegistryClient:
             proxies = {} if loopback else requests.utils.get_environ_proxies(origin)
             with self._lock:
                 self._proxy_cache[origin] = proxies
-        return {"proxies": proxies, "verify": self._verify}
+        return {"proxies": proxies}
 
     def _send(
         self,
@@ -1042,14 +1279,17 @@ class RegistryClient:
         what: str,
         ok: tuple[int, ...] = (200,),
         max_bytes: int = MAX_OTHER_BYTES,
+        registry: str | None = None,
         **kwargs: Any,
     ) -> requests.Response:
         """One HTTP request whose whole answer (headers and body) arrives within registry-timeout
-        and the operation's deadline, else _SendFailedError; the body is read here, bounded."""
+        and the operation's deadline, else _SendFailedError; the body is read here, bounded.
+        `registry`: the registry this request is for (its certs.d trust applies)."""
         now = time.monotonic()
         watch = _Watch(min(now + self.timeout, max(deadline, now + 1.0)))
         _WATCHDOG.arm(watch)
         _current.watch = watch
+        _current.registry = registry
         resp: requests.Response | None = None
         try:
             self._count()
@@ -1078,6 +1318,7 @@ class RegistryClient:
             raise _SendFailedError(_transport_failure(exc, watch, self.timeout)) from None
         finally:
             _current.watch = None
+            _current.registry = None
             watch.finish()
 
     def _count(self) -> None:
@@ -1136,14 +1377,15 @@ class RegistryClient:
                     what=f"registry {host}: {what}",
                     ok=ok,
                     max_bytes=max_bytes,
+                    registry=host,
                     headers=hdrs,
                     data=data,
                     allow_redirects=True,
                 )
-            except requests.exceptions.SSLError:
+            except requests.exceptions.SSLError as exc:
                 raise RegistryError(
-                    f"registry {host}: TLS handshake failed while trying to {what} (plain HTTP "
-                    f"is used only for loopback registries and insecure-registries)"
+                    f"registry {host}: cannot {what}: "
+                    + describe_tls_failure(exc, host, self.trust.certs_dir)
                 ) from None
             except _SendFailedError as exc:
                 last = str(exc)
