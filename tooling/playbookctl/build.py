@@ -146,6 +146,37 @@ def append_labels(text: str, labels: Mapping[str, str]) -> str | None:
     return f"{text}{ending}LABEL {pairs}\n"
 
 
+@dataclass(frozen=True)
+class SentContainerfile:
+    """The Containerfile as a build's context carries it (assemble.py copies the same text)."""
+
+    text: str
+    used: dict[str, str]  # the stand-in overrides applied (FROM reference -> stand-in)
+    labels: dict[str, str]  # every label the image gets (BASE_OVERRIDE_LABEL included)
+    api_labels: dict[str, str] | None  # those the text could not carry (then the API's)
+
+
+def sent_containerfile(
+    original: str,
+    overrides: Mapping[str, str] | None,
+    pins: Mapping[str, str] | None,
+    labels: Mapping[str, str] | None,
+) -> SentContainerfile:
+    """Stand-ins, then per-platform pins, applied to FROM lines, and the labels appended as one
+    LABEL instruction, not the API's `labels` (which the classic builder applies as one LABEL
+    step, one container commit, per label): per platform, per playbook, that is most of a
+    RUN-less build's steps."""
+    text, used = rewrite_from(original, overrides or {})
+    text, _pinned = rewrite_from(text, pins or {})
+    all_labels = dict(labels or {})
+    if used:
+        all_labels[BASE_OVERRIDE_LABEL] = json.dumps(used, sort_keys=True)
+    labelled = append_labels(text, all_labels)
+    if labelled is None:
+        return SentContainerfile(text, used, all_labels, all_labels)
+    return SentContainerfile(labelled, used, all_labels, None)
+
+
 def registry_host(ref: str) -> str:
     """The registry part of an image reference; a string without "/" is a registry host."""
     first = ref.split("/", 1)[0]
@@ -471,22 +502,12 @@ class Engine:
             original = path.read_text("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise BuildError(f"{path}: cannot read: {exc}") from None
-        text, used = rewrite_from(original, overrides or {})
-        text, pinned = rewrite_from(text, pins or {})
-        all_labels = dict(labels or {})
-        if used:
-            all_labels[BASE_OVERRIDE_LABEL] = json.dumps(used, sort_keys=True)
+        sent = sent_containerfile(original, overrides, pins, labels)
+        text, used, all_labels, api_labels = sent.text, sent.used, sent.labels, sent.api_labels
         lines = _Lines(on_line)
         image_id = ""
         deadline = _Deadline(self.build_timeout, "build-timeout")
-        # One LABEL instruction in the context's copy, not the API's `labels` (which the classic
-        # builder applies as one LABEL step, one container commit, per label): per platform,
-        # per playbook, that is most of a RUN-less build's steps.
-        labelled = append_labels(text, all_labels)
-        api_labels = None if labelled is not None else all_labels
-        if labelled is not None:
-            text = labelled
-        rewritten = text if used or pinned or labelled is not None else None
+        rewritten = text if text != original else None
         with (
             context_tar(directory, containerfile, rewritten) as ctx,
             self._deadline(deadline),

@@ -252,6 +252,42 @@ class GitRepo:
             out.append(TreeFile(file_path, bool(blob.mode & 0o111), _blob_sha256(blob)))
         return out
 
+    def export_tree(self, rev: str, path: str, dest: Path) -> int:
+        """Write the files under `path` at `rev` into `dest` from git's objects (not the working
+        tree): regular files 0644, or 0755 when git records them executable, directories 0755,
+        whatever the umask. A symbolic link is followed inside `path` (as tree_files follows
+        it); one that leaves `path`, or loops, is a GitError naming it. Returns the files
+        written. The build context of a publish is this: the commit, nothing beside it."""
+        tree = self._object(rev, path, "tree")
+        if tree is None:
+            raise GitError(f"{path} is not a directory at {rev[:12]}")
+        blobs = {str(item.path): item for item in tree.traverse() if isinstance(item, git.Blob)}
+        prefix = path.rstrip("/") + "/"
+        dest.mkdir(parents=True, exist_ok=True)
+        dest.chmod(0o755)
+        written = 0
+        for file_path in sorted(blobs):
+            blob = _follow_links(blobs, file_path)
+            rel = file_path[len(prefix) :]
+            if blob.mode == _LINK_MODE:
+                raise GitError(
+                    f"{file_path}: a symbolic link that leaves {path} (or loops); the image is "
+                    "made from the playbook's own files only"
+                )
+            target = dest / rel
+            for parent in reversed(target.relative_to(dest).parents):
+                d = dest / parent
+                if not d.is_dir():
+                    d.mkdir()
+                    d.chmod(0o755)
+            with target.open("wb") as fh:
+                stream = blob.data_stream
+                while chunk := stream.read(1 << 20):
+                    fh.write(chunk)
+            target.chmod(0o755 if blob.mode & 0o111 else 0o644)
+            written += 1
+        return written
+
     def last_commit_touching(self, paths: Sequence[str], rev: str = "HEAD") -> str | None:
         with _errors("cannot read the history"):
             out = str(self._git.log("-1", "--format=%H", rev, "--", *paths)).strip()

@@ -1,0 +1,1245 @@
+"""Assemble stage: RUN-less images made without an engine, from the build context's files.
+
+The approach of ko, Jib and crane, for Containerfiles. A Containerfile whose every instruction
+has a result known without running anything (`FROM` one image, `ARG`, `ENV`, `LABEL`,
+`COPY`/`ADD` of local non-archive files with `--chown`/`--chmod`, `WORKDIR`, `USER`, `EXPOSE`,
+`ENTRYPOINT`, `CMD`, `SHELL`, `VOLUME`, `STOPSIGNAL`, `HEALTHCHECK`, `ONBUILD`, `MAINTAINER`)
+is interpreted here the way Docker 20.10's classic builder executes it, and the image is written
+directly: each `COPY`/`ADD` (and a `WORKDIR` that creates a directory) becomes one layer,
+built once from the context's bytes with fixed headers, gzip-compressed with a fixed header,
+and stacked on every platform's base manifest (resolved from the base's index): every platform
+without emulation, one upload of each layer shared by all. The config is what `docker build`
+writes, field by field, made reproducible as build.py makes an engine build (`created` and the
+new history entries at the revision's commit time, no intermediate container or image ids).
+
+What the classic builder writes that depends on the base's filesystem is read from the base's
+layers (once per layer, cached on disk by digest): the owner, mode and time of each directory
+a layer passes through (overlayfs copies them up into the layer), whether a destination is an
+existing directory, and /etc/passwd and /etc/group for `--chown` by name.
+
+Anything else raises `Refused` with the reason, and the playbook is built by the engine as
+before: `RUN`, several stages, `COPY --from`, `ADD` of a URL or an archive, `ONBUILD` triggers in
+the base, a destination that crosses a symbolic link, parser features dockerfile.py does not
+reproduce. The differences that remain from `docker build` are listed in the README ("What is
+assembled and what is built"); tests/integration/test_assemble_oracle.py holds the engine to
+them.
+
+No engine is called here: only the registry client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import io
+import json
+import os
+import posixpath
+import re
+import tarfile
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from playbookctl import dockerfile
+from playbookctl.dockerfile import Instruction, Unsupported
+from playbookctl.errors import FatalError, RegistryError
+from playbookctl.oci import RegistryClient, parse_reference, sha256_digest
+
+DEFAULT_SHELL = ("/bin/sh", "-c")
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# A base layer is read once to learn its directories (then cached by digest); beyond this size
+# it is not read at all and the playbook goes to the engine.
+MAX_BASE_LAYER_BYTES = 1024 * 1024 * 1024
+GZIP_LEVEL = 6
+CACHE_VERSION = "base-fs-v1"
+
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+EMPTY_TAR_DIFF_ID = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
+
+
+class Refused(Exception):  # noqa: N818 - a reason to use the engine, not a failure
+    """This Containerfile is built by the engine instead; str() says why, in one line."""
+
+
+# ---------------------------------------------------------------------------------------------
+# A filesystem view: the base's entries and what the layers above it changed.
+
+
+@dataclass
+class Entry:
+    kind: str  # dir | file | link
+    mode: int  # permission bits (with setuid, setgid, sticky)
+    uid: int
+    gid: int
+    mtime: int
+    link: str = ""
+
+
+@dataclass
+class BaseFS:
+    """What the base's layers leave: every entry (no content), and the user databases."""
+
+    entries: dict[str, Entry] = field(default_factory=dict)  # "usr/local/bin" -> Entry
+    files: dict[str, bytes] = field(default_factory=dict)  # etc/passwd, etc/group
+
+
+_KEPT_FILES = ("etc/passwd", "etc/group")
+
+
+def _clean(name: str) -> str:
+    return posixpath.normpath("/" + name).lstrip("/") if name not in ("", ".", "./") else ""
+
+
+def apply_layer(fs: BaseFS, layer: Mapping[str, Any]) -> None:
+    """Apply one cached layer summary (see summarise_layer) to `fs`, whiteouts first."""
+    for opaque in layer.get("opaque", []):
+        prefix = opaque + "/"
+        for key in [k for k in fs.entries if k.startswith(prefix)]:
+            del fs.entries[key]
+        for key in [k for k in fs.files if k.startswith(prefix)]:
+            del fs.files[key]
+    for gone in layer.get("whiteouts", []):
+        prefix = gone + "/"
+        for key in [k for k in fs.entries if k == gone or k.startswith(prefix)]:
+            del fs.entries[key]
+        fs.files.pop(gone, None)
+    for name, (kind, mode, uid, gid, mtime, link) in layer.get("entries", {}).items():
+        fs.entries[name] = Entry(kind, mode, uid, gid, mtime, link)
+        if kind != "file":
+            fs.files.pop(name, None)
+    for name, text in layer.get("files", {}).items():
+        fs.files[name] = text.encode("latin-1")
+
+
+def summarise_layer(fileobj: io.BufferedIOBase | io.BytesIO) -> dict[str, Any]:
+    """A layer tar (compressed or not) as {entries, whiteouts, opaque, files}: no contents but
+    /etc/passwd and /etc/group."""
+    entries: dict[str, list[Any]] = {}
+    whiteouts: list[str] = []
+    opaque: list[str] = []
+    files: dict[str, str] = {}
+    with tarfile.open(fileobj=fileobj, mode="r|*") as tar:
+        for member in tar:
+            name = _clean(member.name)
+            if not name:
+                continue
+            base = posixpath.basename(name)
+            parent = posixpath.dirname(name)
+            if base == ".wh..wh..opq":
+                opaque.append(parent)
+                continue
+            if base.startswith(".wh."):
+                whiteouts.append(posixpath.join(parent, base[4:]))
+                continue
+            if member.isdir():
+                kind = "dir"
+            elif member.issym():
+                kind = "link"
+            else:
+                kind = "file"
+            entries[name] = [
+                kind,
+                member.mode & 0o7777,
+                member.uid,
+                member.gid,
+                int(member.mtime),
+                member.linkname if member.issym() else "",
+            ]
+            if name in _KEPT_FILES and member.isreg():
+                fh = tar.extractfile(member)
+                if fh is not None:
+                    files[name] = fh.read(1024 * 1024).decode("latin-1")
+    return {"entries": entries, "whiteouts": whiteouts, "opaque": opaque, "files": files}
+
+
+# ---------------------------------------------------------------------------------------------
+# The plan: the Containerfile interpreted, layers described, config built.
+
+
+@dataclass
+class ContextFile:
+    path: str  # relative, posix
+    kind: str  # file | dir
+    mode: int  # 0o644 / 0o755 as the engine's context sends them
+
+
+@dataclass
+class LayerEntry:
+    path: str
+    kind: str  # dir | file
+    mode: int
+    uid: int
+    gid: int
+    mtime: int
+    source: str = ""  # context path of a file's content
+
+
+@dataclass
+class Plan:
+    """A RUN-less Containerfile, interpreted: the base, the layers (before the base's
+    filesystem is known) and the steps that build the config."""
+
+    base: str  # the FROM reference as written (ARG defaults applied)
+    base_line: int
+    steps: list[Instruction]
+    escape: str
+    meta_args: dict[str, str | None]
+
+
+_NO_LAYER = {
+    "ARG",
+    "ENV",
+    "LABEL",
+    "USER",
+    "EXPOSE",
+    "ENTRYPOINT",
+    "CMD",
+    "SHELL",
+    "VOLUME",
+    "STOPSIGNAL",
+    "HEALTHCHECK",
+    "ONBUILD",
+    "MAINTAINER",
+}
+_SUPPORTED = _NO_LAYER | {"COPY", "ADD", "WORKDIR"}
+
+
+def plan(text: str) -> Plan:
+    """Check that `text` can be assembled without running anything; Refused says why not."""
+    try:
+        parsed = dockerfile.parse(text)
+    except Unsupported as exc:
+        raise Refused(str(exc)) from None
+    meta: dict[str, str | None] = {}
+    base: str | None = None
+    base_line = 0
+    steps: list[Instruction] = []
+    for ins in parsed.instructions:
+        if ins.keyword == "FROM":
+            if base is not None:
+                raise Refused(f"line {ins.line}: several stages (a second FROM)")
+            if ins.flags:
+                raise Refused(f"line {ins.line}: FROM {' '.join(ins.flags)}")
+            words = dockerfile.split_whitespace(ins.rest)
+            if len(words) not in (1, 3) or (len(words) == 3 and words[1].upper() != "AS"):
+                raise Refused(f"line {ins.line}: FROM {ins.rest!r}")
+            env = {k: v for k, v in meta.items() if v is not None}
+            try:
+                base = dockerfile.expand(words[0], env, parsed.escape)
+            except Unsupported as exc:
+                raise Refused(f"line {ins.line}: {exc}") from None
+            if not base or base == "scratch":
+                raise Refused(f"line {ins.line}: FROM {base or words[0]!r} (no base to stack on)")
+            base_line = ins.line
+            continue
+        if base is None:
+            if ins.keyword != "ARG":
+                raise Refused(f"line {ins.line}: {ins.keyword} before FROM")
+            name, value = _arg(ins, {}, parsed.escape)
+            meta[name] = value
+            continue
+        if ins.keyword == "RUN":
+            raise Refused(f"line {ins.line}: RUN executes the base's programs")
+        if ins.keyword not in _SUPPORTED:
+            raise Refused(f"line {ins.line}: {ins.keyword}")
+        if ins.keyword in ("COPY", "ADD"):
+            for item in ins.flags:
+                key = item[2:].partition("=")[0].lower()
+                if key not in ("chown", "chmod"):
+                    raise Refused(f"line {ins.line}: {ins.keyword} {item}")
+        elif ins.flags and ins.keyword != "HEALTHCHECK":
+            raise Refused(f"line {ins.line}: {ins.keyword} {' '.join(ins.flags)}")
+        steps.append(ins)
+    if base is None:
+        raise Refused("no FROM")
+    return Plan(base, base_line, steps, parsed.escape, meta)
+
+
+def _arg(ins: Instruction, env: Mapping[str, str], escape: str) -> tuple[str, str | None]:
+    words = dockerfile.parse_words(ins.rest, escape)
+    if len(words) != 1:
+        raise Refused(f"line {ins.line}: ARG with {len(words)} names")
+    name, eq, value = words[0].partition("=")
+    try:
+        name = dockerfile.expand(name, env, escape)
+        return name, (dockerfile.expand(value, env, escape) if eq else None)
+    except Unsupported as exc:
+        raise Refused(f"line {ins.line}: {exc}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Interpretation against one base: the layers and the config.
+
+
+@dataclass
+class Layer:
+    entries: list[LayerEntry]
+    created_by: str
+
+
+@dataclass
+class Result:
+    layers: list[Layer | None]  # per history entry added: a layer, or None (empty_layer)
+    config: dict[str, Any]  # the image config, as the classic builder writes it (normalised)
+    history: list[dict[str, Any]]
+
+
+def _iso(epoch: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+_CONTAINER_CONFIG_FIELDS: tuple[tuple[str, Any, bool], ...] = (
+    # (field, zero value, omitted when empty): Docker 20.10's container.Config, in its order.
+    ("Hostname", "", False),
+    ("Domainname", "", False),
+    ("User", "", False),
+    ("AttachStdin", False, False),
+    ("AttachStdout", False, False),
+    ("AttachStderr", False, False),
+    ("ExposedPorts", None, True),
+    ("Tty", False, False),
+    ("OpenStdin", False, False),
+    ("StdinOnce", False, False),
+    ("Env", None, False),
+    ("Cmd", None, False),
+    ("Healthcheck", None, True),
+    ("ArgsEscaped", False, True),
+    ("Image", "", False),
+    ("Volumes", None, False),
+    ("WorkingDir", "", False),
+    ("Entrypoint", None, False),
+    ("NetworkDisabled", False, True),
+    ("MacAddress", "", True),
+    ("OnBuild", None, False),
+    ("Labels", None, False),
+    ("StopSignal", "", True),
+    ("StopTimeout", None, True),
+    ("Shell", None, True),
+)
+
+
+def _run_config(base: Mapping[str, Any]) -> dict[str, Any]:
+    """The base's config as Docker re-reads it: its known fields only, zero values filled."""
+    out: dict[str, Any] = {}
+    for name, zero, _omit in _CONTAINER_CONFIG_FIELDS:
+        value = base.get(name, zero)
+        out[name] = json.loads(json.dumps(value)) if value is not None else None
+    return out
+
+
+def _serialise_run_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, zero, omit in _CONTAINER_CONFIG_FIELDS:
+        value = cfg.get(name, zero)
+        if omit and (value in (None, "", False, {}, [])):
+            continue
+        out[name] = value
+    return out
+
+
+_DURATION_UNITS = {"ns": 1, "us": 1000, "µs": 1000, "ms": 10**6, "s": 10**9, "m": 60 * 10**9}
+_DURATION_UNITS["h"] = 3600 * 10**9
+_DURATION_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+
+
+def parse_duration(text: str) -> int:
+    """Go's time.ParseDuration for non-negative values, in nanoseconds."""
+    if text == "0":
+        return 0
+    pos, total = 0, 0
+    while pos < len(text):
+        m = _DURATION_RE.match(text, pos)
+        if m is None:
+            raise Refused(f"duration {text!r}")
+        total += int(float(m.group(1)) * _DURATION_UNITS[m.group(2)])
+        pos = m.end()
+    if not text:
+        raise Refused("an empty duration")
+    return total
+
+
+def go_duration(ns: int) -> str:
+    """Go's Duration.String() for the whole-unit values a Containerfile writes."""
+    if ns == 0:
+        return "0s"
+    if ns < 10**9:
+        for unit, size in (("ms", 10**6), ("µs", 1000), ("ns", 1)):
+            if ns >= size:
+                value = ns / size
+                text = f"{value:.9f}".rstrip("0").rstrip(".")
+                return f"{text}{unit}"
+    out = ""
+    hours, rest = divmod(ns, 3600 * 10**9)
+    minutes, rest = divmod(rest, 60 * 10**9)
+    if hours:
+        out += f"{hours}h"
+    if hours or minutes:
+        out += f"{minutes}m"
+    seconds = f"{rest / 10**9:.9f}".rstrip("0").rstrip(".")
+    return out + f"{seconds}s"
+
+
+def _go_rune(value: int) -> str:
+    escapes = {7: "\\a", 8: "\\b", 12: "\\f", 10: "\\n", 13: "\\r", 9: "\\t", 11: "\\v"}
+    if value in escapes:
+        return f"'{escapes[value]}'"
+    if value == 39:
+        return "'\\''"
+    if value == 92:
+        return "'\\\\'"
+    if value < 0x20 or value == 0x7F:
+        return f"'\\x{value:02x}'"
+    return f"'{chr(value)}'"
+
+
+def _signal_ok(value: str) -> bool:
+    import signal  # noqa: PLC0415 - only STOPSIGNAL needs it
+
+    if value.isdigit():
+        return int(value) > 0
+    name = value.upper()
+    name = name if name.startswith("SIG") else "SIG" + name
+    return (
+        hasattr(signal.Signals, name) or re.fullmatch(r"SIGRTM(IN|AX)([+-]\d+)?", name) is not None
+    )
+
+
+class _Interpreter:
+    """Runs the steps of a Plan against a base's config and filesystem."""
+
+    def __init__(
+        self,
+        the_plan: Plan,
+        base_config: Mapping[str, Any],
+        fs: BaseFS,
+        *,
+        context: Mapping[str, ContextFile],
+        read: Callable[[str], bytes],
+        epoch: int,
+    ) -> None:
+        self.plan = the_plan
+        self.base_config = base_config
+        self.fs = BaseFS(dict(fs.entries), dict(fs.files))
+        self.context = context
+        self.read = read
+        self.epoch = epoch
+        self.run = _run_config(base_config.get("config") or {})
+        if self.run["OnBuild"]:
+            raise Refused("the base image has ONBUILD triggers, which run at build time")
+        env = list(self.run["Env"] or [])
+        if not any(e.startswith("PATH=") for e in env):
+            env.append(f"PATH={DEFAULT_PATH}")
+        self.run["Env"] = env
+        self.args: dict[str, str | None] = {}
+        self.cmd_set = False
+        self.author = base_config.get("author") or ""
+        self.layers: list[Layer | None] = []
+        self.history: list[dict[str, Any]] = []
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def env(self) -> dict[str, str]:
+        out = {k: v for k, v in self.args.items() if v is not None}
+        for item in self.run["Env"] or []:
+            key, _, value = item.partition("=")
+            out[key] = value
+        return out
+
+    def x(self, ins: Instruction, word: str) -> str:
+        try:
+            return dockerfile.expand(word, self.env(), self.plan.escape)
+        except Unsupported as exc:
+            raise Refused(f"line {ins.line}: {exc}") from None
+
+    def shell(self) -> list[str]:
+        return list(self.run["Shell"] or DEFAULT_SHELL)
+
+    def comment(self, text: str) -> None:
+        """A metadata step: the builder commits an empty layer, `#(nop) ` then the text."""
+        self.layers.append(None)
+        self.history.append({"created_by": " ".join([*self.shell(), "#(nop) ", text])})
+
+    def layer(self, entries: list[LayerEntry] | None, text: str) -> None:
+        created_by = " ".join([*self.shell(), "#(nop) " + text])
+        self.layers.append(Layer(entries, created_by) if entries else None)
+        self.history.append({"created_by": created_by})
+
+    # -- the filesystem ----------------------------------------------------------------------
+
+    def lookup(self, path: str) -> Entry | None:
+        return self.fs.entries.get(path)
+
+    def check_no_link(self, ins: Instruction, path: str) -> None:
+        parts = path.split("/") if path else []
+        for i in range(1, len(parts) + 1):
+            entry = self.lookup("/".join(parts[:i]))
+            if entry is not None and entry.kind == "link":
+                raise Refused(
+                    f"line {ins.line}: /{'/'.join(parts[:i])} is a symbolic link in the image "
+                    "(the engine follows it)"
+                )
+            if entry is not None and entry.kind == "file" and i < len(parts):
+                raise Refused(f"line {ins.line}: /{'/'.join(parts[:i])} is a file, not a directory")
+
+    def check_no_link_path(self, path: str) -> None:
+        parts = path.split("/")
+        for n in range(1, len(parts) + 1):
+            entry = self.fs.entries.get("/".join(parts[:n]))
+            if entry is not None and entry.kind == "link":
+                raise Refused(f"/{'/'.join(parts[:n])} is a symbolic link in the image")
+
+    # -- steps -------------------------------------------------------------------------------
+
+    def execute(self) -> Result:
+        for ins in self.plan.steps:
+            getattr(self, "do_" + ins.keyword.lower())(ins)
+        return self.result()
+
+    def do_arg(self, ins: Instruction) -> None:
+        name, value = _arg(ins, self.env(), self.plan.escape)
+        if value is None and name in self.plan.meta_args:
+            value = self.plan.meta_args[name]
+        self.args[name] = value
+        self.comment(f"ARG {name}" + (f"={value}" if value is not None else ""))
+
+    def do_env(self, ins: Instruction) -> None:
+        pairs = self._pairs(ins)
+        env = list(self.run["Env"] or [])
+        text = "ENV"
+        for key, value in pairs:
+            text += f" {key}={value}"
+            for i, item in enumerate(env):
+                if item.partition("=")[0] == key:
+                    env[i] = f"{key}={value}"
+                    break
+            else:
+                env.append(f"{key}={value}")
+        self.run["Env"] = env
+        self.comment(text)
+
+    def _pairs(self, ins: Instruction) -> list[tuple[str, str]]:
+        try:
+            raw = dockerfile.name_values(ins.rest, ins.keyword, self.plan.escape)
+        except Unsupported as exc:
+            raise Refused(f"line {ins.line}: {exc}") from None
+        pairs = [(self.x(ins, k), self.x(ins, v)) for k, v in raw]
+        if any(not k for k, _ in pairs):
+            raise Refused(f"line {ins.line}: {ins.keyword} with an empty name")
+        return pairs
+
+    def do_label(self, ins: Instruction) -> None:
+        labels = dict(self.run["Labels"] or {})
+        text = "LABEL"
+        for key, value in self._pairs(ins):
+            labels[key] = value
+            text += f" {key}={value}"
+        self.run["Labels"] = labels
+        self.comment(text)
+
+    def do_maintainer(self, ins: Instruction) -> None:
+        self.author = ins.rest
+        self.comment(f"MAINTAINER {ins.rest}")
+
+    def do_user(self, ins: Instruction) -> None:
+        value = self.x(ins, ins.rest)
+        self.run["User"] = value
+        self.comment(f"USER {value}")
+
+    def do_stopsignal(self, ins: Instruction) -> None:
+        value = self.x(ins, ins.rest)
+        if not _signal_ok(value):
+            raise Refused(f"line {ins.line}: STOPSIGNAL {value!r}")
+        self.run["StopSignal"] = value
+        self.comment(f"STOPSIGNAL {value}")
+
+    def do_expose(self, ins: Instruction) -> None:
+        ports: list[str] = []
+        env = self.env()
+        for word in dockerfile.split_whitespace(ins.rest):
+            try:
+                ports += dockerfile.expand_words(word, env, self.plan.escape)
+            except Unsupported as exc:
+                raise Refused(f"line {ins.line}: {exc}") from None
+        exposed = dict(self.run["ExposedPorts"] or {})
+        for port in ports:
+            m = re.fullmatch(r"(\d+)(?:/(tcp|udp|sctp))?", port, re.IGNORECASE)
+            if m is None or not 0 < int(m.group(1)) < 65536:
+                raise Refused(f"line {ins.line}: EXPOSE {port!r}")
+            exposed[f"{int(m.group(1))}/{(m.group(2) or 'tcp').lower()}"] = {}
+        self.run["ExposedPorts"] = exposed
+        self.comment("EXPOSE " + " ".join(sorted(ports)))
+
+    def _command(self, ins: Instruction) -> list[str]:
+        words = dockerfile.json_or_none(ins.rest)
+        if words is not None:
+            return words
+        return [*self.shell(), ins.rest]
+
+    def do_entrypoint(self, ins: Instruction) -> None:
+        self.run["Entrypoint"] = self._command(ins)
+        if not self.cmd_set:
+            self.run["Cmd"] = None
+        self.comment(f"ENTRYPOINT {dockerfile.go_quote_list(self.run['Entrypoint'])}")
+
+    def do_cmd(self, ins: Instruction) -> None:
+        self.run["Cmd"] = self._command(ins)
+        self.cmd_set = True
+        self.comment(f"CMD {dockerfile.go_quote_list(self.run['Cmd'])}")
+
+    def do_shell(self, ins: Instruction) -> None:
+        words = dockerfile.json_or_none(ins.rest)
+        if not words:
+            raise Refused(f"line {ins.line}: SHELL needs the JSON form")
+        self.run["Shell"] = words
+        self.comment(f"SHELL [{' '.join(words)}]")
+
+    def do_volume(self, ins: Instruction) -> None:
+        words = dockerfile.json_or_none(ins.rest)
+        if words is None:
+            words = dockerfile.split_whitespace(ins.rest)
+        volumes = [self.x(ins, w) for w in words]
+        if not volumes or any(not v.strip() for v in volumes):
+            raise Refused(f"line {ins.line}: VOLUME with an empty path")
+        current = dict(self.run["Volumes"] or {})
+        for v in volumes:
+            current[v] = {}
+        self.run["Volumes"] = current
+        self.comment(f"VOLUME [{' '.join(volumes)}]")
+
+    def do_onbuild(self, ins: Instruction) -> None:
+        expression = re.sub(r"(?i)^\s*ONBUILD\s*", "", ins.original)
+        trigger = expression.split(None, 1)[0].upper() if expression.strip() else ""
+        if trigger in ("", "ONBUILD", "FROM", "MAINTAINER"):
+            raise Refused(f"line {ins.line}: ONBUILD {trigger or 'without an instruction'}")
+        self.run["OnBuild"] = [*(self.run["OnBuild"] or []), expression]
+        self.comment(f"ONBUILD {expression}")
+
+    def do_healthcheck(self, ins: Instruction) -> None:
+        words = dockerfile.split_whitespace(ins.rest)
+        if not words:
+            raise Refused(f"line {ins.line}: HEALTHCHECK without arguments")
+        kind = words[0].upper()
+        if kind == "NONE":
+            if len(words) > 1 or ins.flags:
+                raise Refused(f"line {ins.line}: HEALTHCHECK NONE takes no arguments")
+            check: dict[str, Any] = {"Test": ["NONE"]}
+        elif kind == "CMD":
+            rest = ins.rest[len(words[0]) :].strip()
+            test = dockerfile.json_or_none(rest)
+            check = {"Test": ["CMD", *test] if test is not None else ["CMD-SHELL", rest]}
+            for item in ins.flags:
+                key, _, value = item[2:].partition("=")
+                name = {
+                    "interval": "Interval",
+                    "timeout": "Timeout",
+                    "start-period": "StartPeriod",
+                    "retries": "Retries",
+                }.get(key.lower())
+                if name is None:
+                    raise Refused(f"line {ins.line}: HEALTHCHECK {item}")
+                if name == "Retries":
+                    if not value.isdigit():
+                        raise Refused(f"line {ins.line}: HEALTHCHECK {item}")
+                    check[name] = int(value)
+                else:
+                    ns = parse_duration(value)
+                    if 0 < ns < 10**6:
+                        raise Refused(f"line {ins.line}: HEALTHCHECK {item} is under 1ms")
+                    check[name] = ns
+        else:
+            raise Refused(f"line {ins.line}: HEALTHCHECK {words[0]}")
+        self.run["Healthcheck"] = {k: v for k, v in check.items() if v}
+        shown = (
+            f"&{{{dockerfile.go_quote_list(check['Test'])} "
+            f"{dockerfile.go_quote(go_duration(check.get('Interval', 0)))} "
+            f"{dockerfile.go_quote(go_duration(check.get('Timeout', 0)))} "
+            f"{dockerfile.go_quote(go_duration(check.get('StartPeriod', 0)))} "
+            f"{_go_rune(check.get('Retries', 0))}}}"
+        )
+        self.comment(f"HEALTHCHECK {shown}")
+
+    def do_workdir(self, ins: Instruction) -> None:
+        requested = self.x(ins, ins.rest)
+        if not requested:
+            raise Refused(f"line {ins.line}: WORKDIR with an empty path")
+        current = self.run["WorkingDir"] or ""
+        if requested.startswith("/"):
+            workdir = requested
+        else:
+            workdir = posixpath.join("/", current, requested)
+            workdir = posixpath.normpath(workdir)
+        self.run["WorkingDir"] = workdir
+        target = _clean(workdir)
+        self.check_no_link(ins, target)
+        changes = _Changes(self)
+        changes.mkdirs(target, 0, 0)
+        self.layer(changes.entries(), f"WORKDIR {workdir}")
+
+    def do_add(self, ins: Instruction) -> None:
+        self._copy(ins, add=True)
+
+    def do_copy(self, ins: Instruction) -> None:
+        self._copy(ins, add=False)
+
+    def _copy(self, ins: Instruction, *, add: bool) -> None:
+        words = dockerfile.json_or_none(ins.rest)
+        if words is None:
+            words = dockerfile.split_whitespace(ins.rest)
+        words = [self.x(ins, w) for w in words]
+        if len(words) < 2:
+            raise Refused(f"line {ins.line}: {ins.keyword} needs a source and a destination")
+        *sources, dest = words
+        if add and any(re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", s) for s in sources):
+            raise Refused(f"line {ins.line}: ADD of a URL (fetched at build time)")
+        uid, gid = self._chown(ins)
+        mode = self._chmod(ins)
+        ends_slash = dest.endswith("/")
+        absolute = (
+            dest
+            if dest.startswith("/")
+            else posixpath.join("/", self.run["WorkingDir"] or "", dest)
+        )
+        target = _clean(absolute)
+        infos: list[ContextFile] = []
+        for source in sources:
+            infos += self._sources(ins, source)
+        if len(infos) > 1 and not ends_slash:
+            raise Refused(f"line {ins.line}: several sources need a destination that ends with /")
+        if not infos:
+            raise Refused(f"line {ins.line}: no source files were specified")
+        changes = _Changes(self)
+        for info in infos:
+            if add and info.kind == "file" and _is_archive(self.read(info.path)):
+                raise Refused(f"line {ins.line}: ADD of {info.path}, which the engine would unpack")
+            if info.kind == "dir":
+                self.check_no_link(ins, target)
+                changes.copy_dir(info, target, uid, gid, mode)
+                continue
+            exists = self.lookup(target)
+            self.check_no_link(ins, posixpath.dirname(target))
+            if ends_slash or (exists is not None and exists.kind == "dir"):
+                path = posixpath.join(target, posixpath.basename(info.path))
+            else:
+                path = target
+            self.check_no_link(ins, path)
+            changes.copy_file(info, path, uid, gid, mode)
+        srcs = " ".join(self._source_names(infos))
+        chown = ins.flag("chown")
+        # As the builder writes it, without a space before the sources.
+        shown = f"--chown={self.x(ins, chown)}" if chown else ""
+        self.layer(changes.entries(), f"{ins.keyword} {shown}{srcs} in {dest} ")
+
+    def _source_names(self, infos: Sequence[ContextFile]) -> list[str]:
+        # The builder names sources by a content hash of its own ("file:<tarsum>"); ours is the
+        # sha256 of the paths, modes and contents (a documented difference: history only).
+        digest = hashlib.sha256()
+        for info in infos:
+            digest.update(f"{info.path}\0{info.kind}\0{info.mode:o}\n".encode())
+            if info.kind == "file":
+                digest.update(self.read(info.path))
+        kind = "multi" if len(infos) > 1 else infos[0].kind
+        return [f"{kind}:{digest.hexdigest()}"]
+
+    def _sources(self, ins: Instruction, source: str) -> list[ContextFile]:
+        rel = _clean(source)
+        if re.search(r"(?<!\\)[*?\[]", source):
+            pattern = _go_match_regex(source.lstrip("/").removeprefix("./"))
+            return [self.context[p] for p in sorted(self.context) if p and pattern.fullmatch(p)]
+        if rel == "":
+            return [ContextFile("", "dir", 0o755)]
+        if rel not in self.context:
+            raise Refused(f"line {ins.line}: {source}: no such file or directory in the context")
+        return [self.context[rel]]
+
+    def _chown(self, ins: Instruction) -> tuple[int, int]:
+        value = ins.flag("chown")
+        if value is None:
+            return 0, 0
+        value = self.x(ins, value)
+        parts = value.split(":")
+        if len(parts) > 2 or not value:
+            raise Refused(f"line {ins.line}: --chown={value}")
+        user, group = (parts[0], parts[0]) if len(parts) == 1 else (parts[0], parts[1])
+        return (
+            self._lookup(ins, user, "etc/passwd", 2),
+            self._lookup(ins, group, "etc/group", 2),
+        )
+
+    def _lookup(self, ins: Instruction, name: str, db: str, column: int) -> int:
+        if re.fullmatch(r"-?\d+", name):
+            return int(name)
+        text = self.fs.files.get(db)
+        if text is None:
+            raise Refused(f"line {ins.line}: --chown by name, but the image has no /{db}")
+        for line in text.decode("utf-8", "replace").splitlines():
+            fields = line.split(":")
+            if len(fields) > column and fields[0] == name and fields[column].isdigit():
+                return int(fields[column])
+        raise Refused(f"line {ins.line}: --chown: no {name!r} in /{db}")
+
+    def _chmod(self, ins: Instruction) -> int | None:
+        value = ins.flag("chmod")
+        if value is None:
+            return None
+        if not re.fullmatch(r"[0-7]{3,4}", value):
+            raise Refused(f"line {ins.line}: --chmod={value} (octal modes only)")
+        return int(value, 8)
+
+    # -- the result --------------------------------------------------------------------------
+
+    def result(self) -> Result:
+        stamp = _iso(self.epoch)
+        history = [dict(h) for h in self.base_config.get("history") or []]
+        diff_ids = list((self.base_config.get("rootfs") or {}).get("diff_ids") or [])
+        for entry, layer in zip(self.history, self.layers, strict=True):
+            item: dict[str, Any] = {"created": stamp, "created_by": entry["created_by"]}
+            if layer is None:
+                item["empty_layer"] = True
+            history.append(item)
+        config: dict[str, Any] = {}
+        if self.base_config.get("architecture"):
+            config["architecture"] = self.base_config["architecture"]
+        if self.author:
+            config["author"] = self.author
+        run = dict(self.run)
+        run["Image"] = ""
+        run["Hostname"] = ""
+        config["config"] = _serialise_run_config(run)
+        config["created"] = stamp
+        config["history"] = history
+        config["os"] = self.base_config.get("os") or "linux"
+        for key in ("os.version", "os.features", "variant"):
+            if self.base_config.get(key):
+                config[key] = self.base_config[key]
+        config["rootfs"] = {"type": "layers", "diff_ids": diff_ids}
+        return Result(self.layers, config, history)
+
+
+class _Changes:
+    """What one COPY/ADD/WORKDIR changes, recorded in the view as the classic builder would
+    leave it in the container's upper directory (overlayfs): new and modified entries, and every
+    directory above them, copied up with its owner, mode and time."""
+
+    def __init__(self, interp: _Interpreter) -> None:
+        self.i = interp
+        self.touched: set[str] = set()
+        self.epoch = interp.epoch
+
+    def _modified(self, directory: str) -> None:
+        """An entry was created or removed in `directory`: its time becomes the build's."""
+        if directory:
+            entry = self.i.fs.entries[directory]
+            entry.mtime = self.epoch
+            self.touched.add(directory)
+
+    def mkdirs(self, path: str, uid: int, gid: int) -> None:
+        """MkdirAllAndChownNew(path, 0755, uid:gid): missing directories created, new ones
+        owned by uid:gid, existing ones untouched."""
+        if not path:
+            return
+        parts = path.split("/")
+        for n in range(1, len(parts) + 1):
+            here = "/".join(parts[:n])
+            entry = self.i.fs.entries.get(here)
+            if entry is None:
+                self._modified("/".join(parts[: n - 1]))
+                self.i.fs.entries[here] = Entry("dir", 0o755, uid, gid, self.epoch)
+                self.touched.add(here)
+
+    def copy_file(self, info: ContextFile, path: str, uid: int, gid: int, mode: int | None) -> None:
+        self.mkdirs(posixpath.dirname(path), uid, gid)
+        self._modified(posixpath.dirname(path))
+        self.i.fs.entries[path] = Entry("file", info.mode if mode is None else mode, uid, gid, 0)
+        self.i.fs.entries[path].link = info.path  # the content's source
+        self.touched.add(path)
+        if path in _KEPT_FILES:
+            self.i.fs.files[path] = self.i.read(info.path)
+
+    def copy_dir(self, info: ContextFile, dest: str, uid: int, gid: int, mode: int | None) -> None:
+        existed = self.i.fs.entries.get(dest)
+        if existed is not None and existed.kind != "dir":
+            raise Refused(f"/{dest} exists and is not a directory")
+        # CopyWithTar: MkdirAll(dest, 0755) as root, then the source's tree below it.
+        self.mkdirs(dest, 0, 0)
+        prefix = info.path + "/" if info.path else ""
+        below = sorted(p for p in self.i.context if p.startswith(prefix) and p != info.path)
+        if existed is None and dest:
+            # fixPermissions chowns the destination directory too when it was created.
+            top = self.i.fs.entries[dest]
+            top.uid, top.gid = uid, gid
+        for rel in below:
+            item = self.i.context[rel]
+            path = posixpath.join(dest, rel[len(prefix) :]) if dest else rel[len(prefix) :]
+            self.i.check_no_link_path(path)
+            old = self.i.fs.entries.get(path)
+            if old is not None and (old.kind == "dir") != (item.kind == "dir"):
+                raise Refused(f"/{path} exists as another kind of entry")
+            parent = posixpath.dirname(path)
+            if parent == dest:
+                # Only the destination's own time changes: the directories below it are the
+                # context's, whose times (0) the untar restores after filling them.
+                self._modified(parent)
+            new_mode = item.mode if mode is None else mode
+            # Copied entries get the context's time (0), its mode, and the --chown owner.
+            if item.kind == "dir":
+                self.i.fs.entries[path] = Entry("dir", new_mode, uid, gid, 0)
+            else:
+                self.i.fs.entries[path] = Entry("file", new_mode, uid, gid, 0, item.path)
+                if path in _KEPT_FILES:
+                    self.i.fs.files[path] = self.i.read(item.path)
+            self.touched.add(path)
+
+    def entries(self) -> list[LayerEntry]:
+        """The layer: every touched path and its ancestors, in the order a tar walk gives."""
+        paths: set[str] = set()
+        for path in self.touched:
+            parts = path.split("/")
+            for n in range(1, len(parts) + 1):
+                paths.add("/".join(parts[:n]))
+        out: list[LayerEntry] = []
+        for path in sorted(paths, key=lambda p: p.split("/")):
+            e = self.i.fs.entries[path]
+            mtime = min(e.mtime, self.epoch)
+            if e.kind == "dir":
+                out.append(LayerEntry(path, "dir", e.mode, e.uid, e.gid, mtime))
+            elif e.kind == "file" and path in self.touched:
+                out.append(LayerEntry(path, "file", e.mode, e.uid, e.gid, mtime, e.link))
+            else:  # pragma: no cover - a link or base file is never an ancestor (checked)
+                raise Refused(f"/{path}: not a directory")
+        return out
+
+
+def _go_match_regex(pattern: str, *, double_star: bool = False) -> re.Pattern[str]:
+    """Go's filepath.Match as a regular expression (`*` and `?` never match `/`); with
+    `double_star`, NUL stands for `**` (any path), as in .dockerignore patterns."""
+    out = []
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if double_star and ch == "\0":
+            out.append(".*")
+        elif ch == "*":
+            out.append("[^/]*")
+        elif ch == "?":
+            out.append("[^/]")
+        elif ch == "\\" and i + 1 < len(pattern):
+            i += 1
+            out.append(re.escape(pattern[i]))
+        elif ch == "[":
+            end = pattern.find("]", i + 2)
+            if end < 0:
+                raise Refused(f"pattern {pattern!r}: unclosed [")
+            body = pattern[i + 1 : end]
+            if "\\" in body:
+                raise Refused(f"pattern {pattern!r}: an escape inside [...]")
+            negate = body.startswith("^")
+            body = body[1:] if negate else body
+            chars = body.replace("]", "\\]").replace("[", "\\[")
+            out.append(f"[{'^/' if negate else ''}{chars}]" if negate else f"[{chars}]")
+            i = end
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    return re.compile("".join(out))
+
+
+def _is_archive(data: bytes) -> bool:
+    """True when the engine's ADD would unpack this file (a tar, compressed or not)."""
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
+            return tar.next() is not None
+    except (tarfile.TarError, EOFError, OSError, ValueError):
+        return False
+
+
+# ---------------------------------------------------------------------------------------------
+# Layers as bytes.
+
+
+def layer_tar(entries: Sequence[LayerEntry], read: Callable[[str], bytes]) -> bytes:
+    """The uncompressed layer: fixed headers (owner names for 0 only, PAX format)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for e in entries:
+            info = tarfile.TarInfo(e.path)
+            info.mode, info.uid, info.gid, info.mtime = e.mode, e.uid, e.gid, e.mtime
+            # The engine names owners from its host's user database; every host has root.
+            info.uname = "root" if e.uid == 0 else ""
+            info.gname = "root" if e.gid == 0 else ""
+            if e.kind == "dir":
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            else:
+                data = read(e.source)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def gzip_bytes(data: bytes) -> bytes:
+    """gzip with a fixed header (no name, mtime 0): the same bytes give the same blob."""
+    return gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Bases: their manifests, configs and filesystems, read once per run (and per machine).
+
+
+@dataclass
+class BaseImage:
+    ref: str  # the name the child digest was resolved under (a stand-in when configured)
+    manifest: dict[str, Any]
+    media_type: str
+    config: dict[str, Any]
+    fs: BaseFS
+
+
+class BaseCache:
+    """Base children already read in this run, and layer summaries on disk by digest."""
+
+    def __init__(self, directory: Path | None) -> None:
+        self.directory = directory
+        self._lock = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._images: dict[str, BaseImage] = {}
+
+    def image(self, client: RegistryClient, name: str, digest: str) -> BaseImage:
+        key = f"{name}@{digest}"
+        with self._lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._images:
+                self._images[key] = self._read(client, name, digest)
+            return self._images[key]
+
+    def _read(self, client: RegistryClient, name: str, digest: str) -> BaseImage:
+        r = parse_reference(f"{name}@{digest}")
+        data, media_type, _ = client.get_manifest(r)
+        manifest = json.loads(data)
+        config_digest = manifest["config"]["digest"]
+        config = json.loads(client.get_blob(r.repository, config_digest, registry=r.registry))
+        fs = BaseFS()
+        for layer in manifest.get("layers") or []:
+            apply_layer(fs, self._layer(client, r.registry, r.repository, layer))
+        return BaseImage(name, manifest, media_type, config, fs)
+
+    def _layer(
+        self, client: RegistryClient, registry: str, repository: str, layer: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        digest = str(layer["digest"])
+        path = self.directory / f"{digest.replace(':', '-')}.json" if self.directory else None
+        if path is not None:
+            with contextlib.suppress(OSError, ValueError):
+                cached = json.loads(path.read_text("utf-8"))
+                if isinstance(cached, dict):
+                    return cached
+        size = int(layer.get("size") or 0)
+        if size > MAX_BASE_LAYER_BYTES:
+            raise Refused(f"a base layer of {size} bytes (more than {MAX_BASE_LAYER_BYTES})")
+        blob = client.get_blob(
+            repository, digest, registry=registry, max_bytes=MAX_BASE_LAYER_BYTES
+        )
+        try:
+            summary = summarise_layer(io.BytesIO(blob))
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            raise Refused(f"base layer {digest[:19]} does not read as a tar: {exc}") from None
+        if path is not None:
+            with contextlib.suppress(OSError):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    json.dump(summary, fh)
+                os.replace(tmp, path)
+        return summary
+
+
+def default_cache() -> BaseCache:
+    from playbookctl.lint.cache import cache_disabled, cache_root  # noqa: PLC0415
+
+    return BaseCache(None if cache_disabled() else cache_root() / CACHE_VERSION)
+
+
+# ---------------------------------------------------------------------------------------------
+# The context: what the engine would be sent, read from a directory.
+
+
+def context_entries(directory: Path, containerfile: str) -> dict[str, ContextFile]:
+    """The context the engine's build sees: what build.context_tar sends (.dockerignore applied
+    by the docker SDK, as for an engine build), less what the daemon removes after reading
+    .dockerignore: the .dockerignore itself and the Containerfile, when the patterns exclude
+    them (moby's removeDockerfile)."""
+    from playbookctl import build  # noqa: PLC0415 - build imports the docker SDK (no engine call)
+
+    files = build.context_files(directory, containerfile)
+    patterns = build.read_dockerignore(directory)
+    if patterns and ".dockerignore" in files:
+        gone = {f for f in (".dockerignore", containerfile) if _ignored(f, patterns)}
+        files = [f for f in files if f not in gone]
+    return read_context(directory, files)
+
+
+def _ignored(name: str, patterns: Sequence[str]) -> bool:
+    """moby's fileutils.Matches for a top-level file: the last matching pattern decides."""
+    matched = False
+    for raw in patterns:
+        negative = raw.startswith("!")
+        pattern = raw[1:].strip() if negative else raw
+        pattern = posixpath.normpath(pattern) if pattern else pattern
+        if len(pattern) > 1 and pattern.startswith("/"):
+            pattern = pattern[1:]
+        if not pattern:
+            continue
+        regex = _go_match_regex(pattern.replace("**", "\0"), double_star=True)
+        if regex.fullmatch(name):
+            matched = not negative
+    return matched
+
+
+def read_context(directory: Path, files: Sequence[str]) -> dict[str, ContextFile]:
+    """Context entries (relative path -> ContextFile) as build.context_tar sends them: regular
+    files 0644 or 0755 by their executable bit, directories 0755. A symbolic link is Refused
+    (the engine copies a link as a link; the git export never leaves one)."""
+    out: dict[str, ContextFile] = {"": ContextFile("", "dir", 0o755)}
+    for rel in files:
+        full = directory / rel
+        st = full.lstat()
+        import stat as _stat  # noqa: PLC0415
+
+        if _stat.S_ISLNK(st.st_mode):
+            raise Refused(f"{rel} is a symbolic link in the build context")
+        if _stat.S_ISDIR(st.st_mode):
+            out[rel] = ContextFile(rel, "dir", 0o755)
+        elif _stat.S_ISREG(st.st_mode):
+            out[rel] = ContextFile(rel, "file", 0o755 if st.st_mode & 0o111 else 0o644)
+        # sockets, fifos, devices: never part of a build context
+        parent = posixpath.dirname(rel)
+        while parent and parent not in out:
+            out[parent] = ContextFile(parent, "dir", 0o755)
+            parent = posixpath.dirname(parent)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Per platform: the image, then the push.
+
+
+@dataclass
+class Assembled:
+    platform: str
+    manifest: bytes
+    media_type: str
+    config: bytes
+    layers: list[tuple[str, bytes]]  # (digest, gzip bytes) of the layers added
+    base: BaseImage
+    base_name: str
+
+    @property
+    def digest(self) -> str:
+        return sha256_digest(self.manifest)
+
+
+def assemble_image(
+    the_plan: Plan,
+    base: BaseImage,
+    *,
+    context: Mapping[str, ContextFile],
+    read: Callable[[str], bytes],
+    epoch: int,
+    platform: str,
+    containerfile: tuple[str, str] | None = None,
+) -> Assembled:
+    """The image for one platform: the interpretation on this base, its layers as bytes.
+
+    `containerfile` is (its context path, the text the engine's context would carry for this
+    platform: build.sent_containerfile), read instead of the file if a COPY takes it."""
+    if containerfile is not None:
+        name, text = containerfile
+        data = text.encode("utf-8")
+        plain = read
+
+        def read(path: str) -> bytes:
+            return data if path == name else plain(path)
+
+    result = _Interpreter(
+        the_plan, base.config, base.fs, context=context, read=read, epoch=epoch
+    ).execute()
+    oci = base.media_type == OCI_MANIFEST
+    layer_type = OCI_LAYER if oci else DOCKER_LAYER
+    diff_ids = result.config["rootfs"]["diff_ids"]
+    descriptors = [dict(d) for d in base.manifest.get("layers") or []]
+    blobs: list[tuple[str, bytes]] = []
+    for layer in result.layers:
+        if layer is None:
+            continue
+        raw = layer_tar(layer.entries, read)
+        diff_id = "sha256:" + hashlib.sha256(raw).hexdigest()
+        if diff_id == EMPTY_TAR_DIFF_ID:  # pragma: no cover - entries is never empty here
+            continue
+        packed = gzip_bytes(raw)
+        digest = sha256_digest(packed)
+        diff_ids.append(diff_id)
+        descriptors.append({"mediaType": layer_type, "size": len(packed), "digest": digest})
+        blobs.append((digest, packed))
+    config = json.dumps(result.config, sort_keys=True, separators=(",", ":")).encode()
+    manifest: dict[str, Any] = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST if oci else DOCKER_MANIFEST,
+        "config": {
+            "mediaType": OCI_CONFIG if oci else DOCKER_CONFIG,
+            "size": len(config),
+            "digest": sha256_digest(config),
+        },
+        "layers": descriptors,
+    }
+    data = json.dumps(manifest, indent=3).encode()
+    return Assembled(platform, data, manifest["mediaType"], config, blobs, base, base.ref)
+
+
+def push_assembled(client: RegistryClient, repo: str, image: Assembled) -> str:
+    """Blobs first (the base's mounted from its repository, or copied when it is in another
+    registry; ours uploaded once per repository), then the manifest by digest; its digest."""
+    r = parse_reference(repo + ":x")
+    base = parse_reference(
+        image.base_name + ":x" if "@" not in image.base_name else image.base_name
+    )
+    for layer in image.base.manifest.get("layers") or []:
+        digest = str(layer["digest"])
+        _ensure_blob(
+            client, r.registry, r.repository, digest, source=(base.registry, base.repository)
+        )
+    for digest, data in image.layers:
+        client.push_blob(r.repository, data, digest, registry=r.registry, check=False)
+    client.push_blob(r.repository, image.config, registry=r.registry, check=False)
+    return client.push_manifest(
+        r.repository, image.digest, image.manifest, image.media_type, registry=r.registry
+    )
+
+
+def _ensure_blob(
+    client: RegistryClient, host: str, repo: str, digest: str, *, source: tuple[str, str]
+) -> None:
+    from_host, from_repo = source
+    if from_host == host and client.mount_blob(repo, digest, from_repo, registry=host):
+        return
+    if client.blob_exists(repo, digest, registry=host):
+        return
+    try:
+        data = client.get_blob(
+            from_repo, digest, registry=from_host, max_bytes=MAX_BASE_LAYER_BYTES
+        )
+    except RegistryError as exc:
+        raise FatalError(
+            f"copying base layer {digest[:19]} from {from_host}/{from_repo}: {exc}"
+        ) from None
+    client.push_blob(repo, data, digest, registry=host, check=False)

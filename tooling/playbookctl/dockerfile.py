@@ -1,0 +1,367 @@
+"""Containerfile syntax, as Docker 20.10's builder reads it: the one parser assembly uses.
+
+Why our own and not a library: the daemonless path (assemble.py) must produce what the
+engine's classic builder produces from the same text, byte for byte in the config, so it needs
+the builder's own rules (moby/buildkit `frontend/dockerfile/parser` and `shell`, as vendored by
+Docker 20.10): parser directives, the escape character, continuation lines joined without a
+separator, comment lines dropped inside an instruction, JSON or shell form, `ENV`/`LABEL`
+words split with their quotes kept then each word expanded, `${VAR:-x}`/`${VAR:+x}`.
+dockerfile-parse (PyPI) splits and substitutes with Python's shlex, which differs from the
+builder on quotes and escapes; the project's lint parser is line-level only. Whatever this
+module does not reproduce exactly raises `Unsupported`, and the playbook goes to the engine,
+which says what it thinks of it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+
+class Unsupported(Exception):  # noqa: N818 - a reason, not an error: the engine takes over
+    """Text this module does not reproduce exactly: the engine builds it instead."""
+
+
+@dataclass(frozen=True)
+class Instruction:
+    line: int  # the first line of the instruction, 1-based
+    keyword: str  # upper case
+    flags: tuple[str, ...]  # `--name=value` as written, before the arguments
+    rest: str  # the arguments, continuation lines joined, flags removed
+    original: str  # the instruction as joined (for messages)
+
+    def flag(self, name: str) -> str | None:
+        """The value of `--name=value` (the last one given), or None."""
+        found = None
+        for item in self.flags:
+            key, _, value = item[2:].partition("=")
+            if key.lower() == name:
+                found = value
+        return found
+
+
+@dataclass
+class Parsed:
+    instructions: list[Instruction] = field(default_factory=list)
+    escape: str = "\\"
+
+
+_DIRECTIVE = re.compile(r"^#[ \t]*([a-zA-Z][a-zA-Z0-9]*)[ \t]*=[ \t]*(.+?)[ \t]*$")
+_WHITESPACE = " \t\r\n\v\f"
+
+
+def parse(text: str) -> Parsed:
+    """Instructions with continuations joined; Unsupported for heredocs and directives other
+    than `escape=\\`."""
+    out = Parsed()
+    lines = text.removeprefix("\ufeff").split("\n")
+    directives_open = True
+    i = 0
+    escape = "\\"
+    cont = re.compile(re.escape(escape) + r"[ \t]*$")
+    while i < len(lines):
+        raw = lines[i].rstrip("\r")
+        i += 1
+        stripped = raw.lstrip(_WHITESPACE)
+        if directives_open:
+            m = _DIRECTIVE.match(stripped)
+            if m:
+                name, value = m.group(1).lower(), m.group(2)
+                if name == "escape":
+                    if value != "\\":
+                        raise Unsupported(f"line {i}: the escape directive {value!r}")
+                    continue
+                if name == "syntax":
+                    raise Unsupported(f"line {i}: a syntax directive (a BuildKit frontend)")
+                continue
+            directives_open = False
+        if stripped.startswith("#") or not stripped.strip():
+            continue
+        start = i
+        line = stripped
+        ended = not cont.search(line)
+        line = cont.sub("", line)
+        while not ended and i < len(lines):
+            nxt = lines[i].rstrip("\r")
+            i += 1
+            if nxt.lstrip(_WHITESPACE).startswith("#"):
+                continue
+            if not nxt.strip(_WHITESPACE):
+                continue  # an empty continuation line (the builder warns, then skips it)
+            ended = not cont.search(nxt)
+            line += cont.sub("", nxt)
+        out.instructions.append(_instruction(start, line))
+    out.escape = escape
+    return out
+
+
+def _instruction(line: int, text: str) -> Instruction:
+    body = text.strip(_WHITESPACE)
+    parts = re.split(r"[ \t\v\f]+", body, maxsplit=1)
+    keyword = parts[0].upper()
+    rest = parts[1] if len(parts) > 1 else ""
+    if "<<" in rest and keyword in ("RUN", "COPY", "ADD"):
+        raise Unsupported(f"line {line}: a heredoc (<<) in {keyword}")
+    flags: list[str] = []
+    while rest.startswith("--"):
+        word, _, after = _split_first_word(rest)
+        if word == "--":
+            break
+        flags.append(word)
+        rest = after
+    return Instruction(line, keyword, tuple(flags), rest.strip(_WHITESPACE), body)
+
+
+def _split_first_word(text: str) -> tuple[str, str, str]:
+    m = re.match(r"(\S+)\s*", text)
+    if m is None:
+        return text, "", ""
+    return m.group(1), " ", text[m.end() :]
+
+
+def json_or_none(rest: str) -> list[str] | None:
+    """The JSON form's strings (`["a", "b"]`), or None for the shell form."""
+    if not rest.startswith("["):
+        return None
+    try:
+        value = json.loads(rest)
+    except ValueError:
+        return None
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(value)
+    return None
+
+
+def split_whitespace(rest: str) -> list[str]:
+    return [w for w in re.split(r"[ \t\v\f\r\n]+", rest) if w]
+
+
+def parse_words(rest: str, escape: str = "\\") -> list[str]:
+    """The builder's `parseWords`: split on blanks outside quotes, quotes and escapes kept."""
+    words: list[str] = []
+    word = ""
+    phase = "spaces"
+    quote = ""
+    blank_ok = False
+    pos = 0
+    n = len(rest)
+    while pos <= n:
+        ch = rest[pos] if pos < n else ""
+        if phase == "spaces":
+            if pos == n:
+                break
+            if ch.isspace():
+                pos += 1
+                continue
+            phase = "word"
+        if pos == n:
+            if blank_ok or word:
+                words.append(word)
+            break
+        if phase == "word":
+            if ch.isspace():
+                phase = "spaces"
+                if blank_ok or word:
+                    words.append(word)
+                word, blank_ok = "", False
+                pos += 1
+                continue
+            if ch in "'\"":
+                quote, blank_ok, phase = ch, True, "quote"
+            if ch == escape:
+                if pos + 1 == n:
+                    pos += 1
+                    continue  # an escape at the end of the line is dropped
+                word += ch
+                pos += 1
+                ch = rest[pos]
+            word += ch
+            pos += 1
+            continue
+        # in a quote
+        if ch == quote:
+            phase = "word"
+        if ch == escape and quote != "'":
+            if pos + 1 == n:
+                phase = "word"
+                pos += 1
+                continue
+            word += ch
+            pos += 1
+            ch = rest[pos]
+        word += ch
+        pos += 1
+    return words
+
+
+def name_values(rest: str, keyword: str, escape: str = "\\") -> list[tuple[str, str]]:
+    """`ENV`/`LABEL` pairs as written (before expansion): `k=v ...`, or the old `k v` form."""
+    words = parse_words(rest, escape)
+    if not words:
+        raise Unsupported(f"{keyword} without arguments")
+    if "=" not in words[0]:
+        parts = re.split(r"[ \t\v\f]+", rest, maxsplit=1)
+        if len(parts) < 2:
+            raise Unsupported(f"{keyword} must have two arguments")
+        return [(parts[0], parts[1])]
+    pairs = []
+    for word in words:
+        if "=" not in word:
+            raise Unsupported(f"{keyword}: can't find = in {word!r}")
+        key, _, value = word.partition("=")
+        pairs.append((key, value))
+    return pairs
+
+
+# ---------------------------------------------------------------------------------------------
+# Word expansion: the builder's shell lexer (ProcessWord), for the cases it handles.
+
+
+def expand(word: str, env: Mapping[str, str], escape: str = "\\") -> str:
+    """Quotes removed, escapes applied, `$VAR`, `${VAR}`, `${VAR:-w}`, `${VAR:+w}` expanded
+    from `env` (unset is empty), as the builder's ProcessWord does."""
+    return _Lexer(word, env, escape).stop_on("")
+
+
+def expand_words(rest: str, env: Mapping[str, str], escape: str = "\\") -> list[str]:
+    """ProcessWords: the words of `rest` after expansion (split on unquoted blanks)."""
+    return [expand(w, env, escape) for w in parse_words(rest, escape)]
+
+
+class _Lexer:
+    def __init__(self, text: str, env: Mapping[str, str], escape: str) -> None:
+        self.text = text
+        self.pos = 0
+        self.env = env
+        self.escape = escape
+
+    def peek(self) -> str:
+        return self.text[self.pos] if self.pos < len(self.text) else ""
+
+    def next(self) -> str:
+        ch = self.peek()
+        self.pos += 1 if ch else 0
+        return ch
+
+    def stop_on(self, stop: str) -> str:
+        out: list[str] = []
+        while True:
+            ch = self.peek()
+            if not ch:
+                if stop:
+                    raise Unsupported(f"unexpected end of {self.text!r} looking for {stop!r}")
+                return "".join(out)
+            if stop and ch == stop:
+                self.next()
+                return "".join(out)
+            if ch == "'":
+                out.append(self.single_quote())
+            elif ch == '"':
+                out.append(self.double_quote())
+            elif ch == "$":
+                out.append(self.dollar())
+            else:
+                ch = self.next()
+                if ch == self.escape:
+                    ch = self.next()  # an escape at the end of the word is dropped
+                out.append(ch)
+
+    def single_quote(self) -> str:
+        self.next()
+        out: list[str] = []
+        while True:
+            ch = self.next()
+            if not ch:
+                raise Unsupported(f"unmatched single quote in {self.text!r}")
+            if ch == "'":
+                return "".join(out)
+            out.append(ch)
+
+    def double_quote(self) -> str:
+        self.next()
+        out: list[str] = []
+        while True:
+            ch = self.peek()
+            if not ch:
+                raise Unsupported(f"unmatched double quote in {self.text!r}")
+            if ch == '"':
+                self.next()
+                return "".join(out)
+            if ch == "$":
+                out.append(self.dollar())
+                continue
+            ch = self.next()
+            if ch == self.escape:
+                following = self.peek()
+                if not following:
+                    continue
+                if following in ('"', "$", self.escape):
+                    ch = self.next()
+            out.append(ch)
+
+    def name(self) -> str:
+        ch = self.peek()
+        if ch.isdigit() or (ch and ch in "@*#?-$!"):
+            raise Unsupported(f"special or positional parameter ${ch} in {self.text!r}")
+        start = self.pos
+        while self.peek() and (self.peek().isalnum() or self.peek() == "_"):
+            self.next()
+        return self.text[start : self.pos]
+
+    def dollar(self) -> str:
+        self.next()
+        if self.peek() != "{":
+            name = self.name()
+            return "$" if not name else self.env.get(name, "")
+        self.next()
+        if self.peek() in ("", "{", "}", ":"):
+            raise Unsupported(f"bad substitution in {self.text!r}")
+        name = self.name()
+        ch = self.next()
+        if ch == "}":
+            return self.env.get(name, "")
+        if ch != ":":
+            raise Unsupported(f"substitution ${{{name}{ch}...}} in {self.text!r}")
+        modifier = self.next()
+        word = self.stop_on("}")
+        value = self.env.get(name, "")
+        if modifier == "+":
+            return word if value else value
+        if modifier == "-":
+            return value or word
+        raise Unsupported(f"substitution modifier :{modifier} in {self.text!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Go's %q, as the builder writes a command into an image's history.
+
+
+def go_quote(value: str) -> str:
+    out = ['"']
+    for ch in value:
+        code = ord(ch)
+        if ch in ('"', "\\"):
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch == "\r":
+            out.append("\\r")
+        elif code < 0x20 or code == 0x7F:
+            out.append(f"\\x{code:02x}")
+        elif ch.isprintable():
+            out.append(ch)
+        elif code < 0x10000:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    out.append('"')
+    return "".join(out)
+
+
+def go_quote_list(values: Sequence[str]) -> str:
+    """`fmt.Sprintf("%q", []string{...})`: `["a" "b"]`."""
+    return "[" + " ".join(go_quote(v) for v in values) + "]"
