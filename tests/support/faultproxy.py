@@ -5,8 +5,8 @@ to, answers 5xx/429 instead, drops connections (a registry that dies, for a whil
 or in the middle of an upload), or demands a bearer token from a tiny token endpoint of its own
 (the ghcr.io / quay.io flow, which Debian's registry cannot do without a JWT signing setup).
 It also lies and stalls: a request held without an answer (a stalled upload), an answer
-drip-fed a byte at a time, a manifest PUT answered 201 but never stored, a wrong
-Docker-Content-Digest header.
+drip-fed a byte at a time, an upload read slowly (a slow link that still progresses), a
+manifest PUT answered 201 but never stored, a wrong Docker-Content-Digest header.
 It keeps the client's Host header, so the registry's upload `Location`s point back at the proxy.
 """
 
@@ -53,6 +53,7 @@ class Fault:
     corrupt: bool = False  # forward, but flip a byte of the response body
     stall: float | None = None  # hold the request this long (unread), then drop it
     drip: float | None = None  # forward, sending the body one byte per `drip` seconds
+    throttle: int | None = None  # read the request body at this many bytes a second, forward
     swallow: bool = False  # answer 201 as if stored, without forwarding
     digest_header: str | None = None  # forward, with this Docker-Content-Digest instead
 
@@ -149,6 +150,12 @@ class FaultProxy:
         with self._lock:
             self._faults.append(Fault(match, n, drip=delay))
 
+    def throttle_next(self, n: int, *, match: Match = _any, rate: int = 100_000) -> None:
+        """Forward the next n matching requests, reading each one's body at `rate` bytes a
+        second (a slow uplink: the client's upload progresses, slowly)."""
+        with self._lock:
+            self._faults.append(Fault(match, n, throttle=rate))
+
     def swallow_next(self, n: int, *, match: Match = _any) -> None:
         """Answer the next n matching PUTs 201 with the right digest headers, storing nothing."""
         with self._lock:
@@ -196,7 +203,9 @@ class FaultProxy:
                     return fault
         return None
 
-    def _read_body(self, h: BaseHTTPRequestHandler, *, half: bool = False) -> bytes:
+    def _read_body(
+        self, h: BaseHTTPRequestHandler, *, half: bool = False, rate: int | None = None
+    ) -> bytes:
         if h.headers.get("Transfer-Encoding", "").lower() == "chunked":  # docker push's PATCH
             chunks = []
             while True:
@@ -205,13 +214,27 @@ class FaultProxy:
                     while h.rfile.readline() not in (b"\r\n", b"\n", b""):
                         pass  # trailers
                     break
-                chunks.append(h.rfile.read(size))
+                chunks.append(self._read(h, size, rate))
                 h.rfile.readline()
                 if half and len(chunks) > 1:
                     break
             return b"".join(chunks)
         length = int(h.headers.get("Content-Length") or 0)
-        return h.rfile.read(length // 2 if half else length)
+        return self._read(h, length // 2 if half else length, rate)
+
+    def _read(self, h: BaseHTTPRequestHandler, n: int, rate: int | None) -> bytes:
+        """n bytes of the request; with a rate, a tenth of a second's worth at a time."""
+        if rate is None:
+            return h.rfile.read(n)
+        parts: list[bytes] = []
+        step = max(1, rate // 10)
+        while n > 0 and not self._stopping.wait(0.1):
+            part = h.rfile.read(min(step, n))
+            if not part:
+                break
+            parts.append(part)
+            n -= len(part)
+        return b"".join(parts)
 
     def _drop(self, h: BaseHTTPRequestHandler) -> None:
         h.close_connection = True
@@ -249,7 +272,7 @@ class FaultProxy:
                 self.log.append((method, path, -1))
             self._drop(h)
             return
-        body = self._read_body(h)
+        body = self._read_body(h, rate=fault.throttle if fault is not None else None)
         if fault is not None and fault.status is not None:
             headers = {"Content-Type": "application/json"}
             if fault.retry_after is not None:
