@@ -78,6 +78,7 @@ BAD_ENV = [
     ("PLAYBOOKCTL_REGISTRY_TIMEOUT", "-1", "'registry-timeout': expected a number greater than 0"),
     ("PLAYBOOKCTL_REGISTRY_TIMEOUT", "inf", "'registry-timeout': expected a number greater than 0"),
     ("PLAYBOOKCTL_REGISTRY_TIMEOUT", "soon", "'registry-timeout': expected a number, got 'soon'"),
+    ("PLAYBOOKCTL_PUSH_STALL_TIMEOUT", "0", "'push-stall-timeout': expected a number greater than"),
     ("PLAYBOOKCTL_REGISTRY_RETRIES", "-1", "'registry-retries': must be 0 or more, got -1"),
     ("PLAYBOOKCTL_MAX_FILE_BYTES", "0", "'max-file-bytes': must be at least 1, got 0"),
     ("PLAYBOOKCTL_ROOT", "/nonexistent/x", "PLAYBOOKCTL_ROOT: /nonexistent/x is not a directory"),
@@ -518,6 +519,17 @@ def test_bad_registry_flags_are_usage_errors(
 ) -> None:
     code, out, err = run(capsys, "publish", "--dry-run", "--commit", "a" * 40, flag, value)
     assert (code, out, err) == (2, "", f"playbookctl: usage error: {flag} {value!r}: {problem}\n")
+
+
+@pytest.mark.parametrize("command", ["publish", "release"])
+@pytest.mark.parametrize("value", ["0", "-3", "nan", "inf"])
+def test_a_bad_push_stall_timeout_flag_is_a_usage_error(
+    repo: Path, capsys: pytest.CaptureFixture[str], command: str, value: str
+) -> None:
+    code, out, err = run(capsys, command, "--push-stall-timeout", value)
+    assert (code, out) == (2, "")
+    assert err.startswith("playbookctl: usage error: --push-stall-timeout "), err
+    assert err.endswith(": expected a number greater than 0\n"), err
 
 
 @pytest.mark.parametrize("commit", ["nothex", "ABC1234", "abc", ""])

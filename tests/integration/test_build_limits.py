@@ -184,3 +184,84 @@ def test_no_deadline_thread_outlives_its_call(docker_engine: str, base_image: st
     with build.Engine(docker_engine) as engine:
         engine.labels(base_image)
     assert threading.active_count() <= before
+
+
+def _pushed_base(engine: build.Engine, base_image: str, repo: str) -> None:
+    """The base's layers already in `repo` (pushed healthy, through the proxy): a later push
+    there uploads only the layer our build added."""
+    engine.tag(base_image, f"{repo}:base")
+    assert engine.push(f"{repo}:base").startswith("sha256:")
+
+
+def _top_layer(engine: build.Engine, ref: str) -> str:
+    """The id the engine's push progress gives the image's last layer (its DiffID, short)."""
+    info = engine._api.inspect_image(ref)
+    return str(info["RootFS"]["Layers"][-1]).removeprefix("sha256:")[:12]
+
+
+def test_a_stalled_layer_upload_ends_the_push_at_push_stall_timeout_naming_the_layer(
+    docker_engine: str, base_image: str, fault_proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """The registry holds the upload: no bytes move, so the push ends after push-stall-timeout
+    (not push-timeout), in one line naming the layer and how far it got; not retried."""
+    ctx = _context(
+        tmp_path / "ctx", f"FROM {base_image}\nRUN head -c 2000000 /dev/urandom > /payload\n"
+    )
+    repo = f"{fault_proxy.host}/limits/stall-layer"
+    with build.Engine(docker_engine, push_timeout=120.0, push_stall_timeout=3.0) as engine:
+        _pushed_base(engine, base_image, repo)
+        engine.build(ctx, tag=f"{repo}:1")
+        layer = _top_layer(engine, f"{repo}:1")
+        fault_proxy.stall_next(-1, match=_uploads)
+        started = time.monotonic()
+        with pytest.raises(BuildError) as err:
+            engine.push(f"{repo}:1", retries=3)
+        elapsed = time.monotonic() - started
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith(f"{repo}:1: push: stalled: no progress for 3 s (push-stall-timeout)")
+    assert f"on layer {layer} (" in message, message
+    assert " sent); stopped" in message
+    assert 3.0 <= elapsed < 3.0 + 10.0, elapsed
+    held = [p for m, p, status in fault_proxy.log if status == -2 and m == "PATCH"]
+    assert len(held) == 1  # the layer's upload, held once: a stall is not tried again
+
+
+def test_a_stall_after_the_layers_names_the_manifest_upload(
+    docker_engine: str, base_image: str, fault_proxy: FaultProxy, tmp_path: Path
+) -> None:
+    ctx = _context(tmp_path / "ctx", f"FROM {base_image}\nRUN echo x > /x\n")
+    repo = f"{fault_proxy.host}/limits/stall-manifest"
+    with build.Engine(docker_engine, push_timeout=120.0, push_stall_timeout=3.0) as engine:
+        engine.build(ctx, tag=f"{repo}:1")
+        fault_proxy.stall_next(-1, match=lambda m, p: m == "PUT" and "/manifests/" in p)
+        with pytest.raises(BuildError) as err:
+            engine.push(f"{repo}:1")
+    assert "after every layer was sent (the image config or manifest upload); stopped" in str(
+        err.value
+    )
+
+
+def test_a_slow_push_that_keeps_progressing_is_not_cut(
+    docker_engine: str, base_image: str, fault_proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """The registry reads the upload slowly but steadily: the push takes well over
+    push-stall-timeout and completes. The engine reports bytes as it hands them to the kernel,
+    so its reports come in bursts (a third of the socket's send buffer) and the last one comes
+    when the buffer (~6 MB on loopback) still has to drain: at 3 MB/s, gaps of ~0.5 s and a
+    last one of ~2 s, against a limit of 4 s."""
+    ctx = _context(
+        tmp_path / "ctx", f"FROM {base_image}\nRUN head -c 36000000 /dev/urandom > /payload\n"
+    )
+    repo = f"{fault_proxy.host}/limits/slow"
+    stall = 4.0
+    with build.Engine(docker_engine, push_timeout=120.0, push_stall_timeout=stall) as engine:
+        _pushed_base(engine, base_image, repo)
+        engine.build(ctx, tag=f"{repo}:1")
+        fault_proxy.throttle_next(-1, match=_uploads, rate=3_000_000)
+        started = time.monotonic()
+        digest = engine.push(f"{repo}:1")
+        elapsed = time.monotonic() - started
+    assert digest.startswith("sha256:")
+    assert elapsed > 2 * stall, elapsed  # it really was slow: well past the stall limit
+    assert all(status >= 0 for _m, _p, status in fault_proxy.log)  # nothing held or dropped

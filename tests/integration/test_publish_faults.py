@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from playbookctl.cli import main
 from playbookctl.config import Config
 from playbookctl.oci import RegistryClient
 from playbookctl.publish import publish
@@ -134,3 +135,34 @@ def test_a_build_printing_one_50_mb_line_keeps_the_result_small(
     assert "characters cut" in r.error
     assert len(json.dumps(r.to_json())) < 30_000
     assert max(len(line) for line in seen) < 30_000
+
+
+def test_a_stalled_image_upload_ends_publish_at_push_stall_timeout_naming_the_layer(
+    config: Config,
+    docker_engine: str,
+    fault_proxy: FaultProxy,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Through the CLI: --push-stall-timeout reaches the engine push, and the failed result
+    says what stalled, in one line, long before push-timeout."""
+    fault_proxy.stall_next(
+        -1, match=lambda m, p: m in ("PATCH", "PUT") and "/images/" in p and "/blobs/" in p
+    )
+    monkeypatch.setenv("DOCKER_HOST", docker_engine)
+    monkeypatch.setenv("PLAYBOOKCTL_BASE_IMAGE_OVERRIDES", json.dumps(config.base_image_overrides))
+    monkeypatch.setenv("PLAYBOOKCTL_PUSH_TIMEOUT", "120")
+    args = ["-C", str(config.root), "publish", "--format", "json", "--commit", COMMIT]
+    args += ["--registry", config.registry, "--image-repo", config.image_repo]
+    args += ["--bundle-repo", config.bundle_repo, "--push-stall-timeout", "3"]
+    started = time.monotonic()
+    code = main(args)
+    elapsed = time.monotonic() - started
+    out = capsys.readouterr().out
+    assert code == 1
+    (result,) = json.loads(out)["results"]
+    assert result["status"] == "failed"
+    error = result["error"]
+    assert "stalled: no progress for 3 s (push-stall-timeout) on layer " in error, error
+    assert "\n" not in error
+    assert elapsed < 120.0 / 2, elapsed

@@ -21,6 +21,7 @@ import secrets
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -80,6 +81,32 @@ class _Server(ThreadingHTTPServer):
         exc = sys.exc_info()[1]
         if not isinstance(exc, OSError):
             super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
+class _Reader:
+    """Reads a request body, at most `rate` bytes a second over the whole body when given (a
+    tenth of a second's worth at a time)."""
+
+    def __init__(self, h: BaseHTTPRequestHandler, rate: int | None, stop: threading.Event) -> None:
+        self.h, self.rate, self.stop = h, rate, stop
+        self.started = time.monotonic()
+        self.done = 0
+
+    def __call__(self, n: int) -> bytes:
+        if self.rate is None:
+            return self.h.rfile.read(n)
+        parts: list[bytes] = []
+        while n > 0:
+            ahead = self.done / self.rate - (time.monotonic() - self.started)
+            if ahead > 0 and self.stop.wait(ahead):
+                break
+            part = self.h.rfile.read(min(max(1, self.rate // 10), n))
+            if not part:
+                break
+            parts.append(part)
+            n -= len(part)
+            self.done += len(part)
+        return b"".join(parts)
 
 
 class FaultProxy:
@@ -206,6 +233,7 @@ class FaultProxy:
     def _read_body(
         self, h: BaseHTTPRequestHandler, *, half: bool = False, rate: int | None = None
     ) -> bytes:
+        read = _Reader(h, rate, self._stopping)
         if h.headers.get("Transfer-Encoding", "").lower() == "chunked":  # docker push's PATCH
             chunks = []
             while True:
@@ -214,27 +242,13 @@ class FaultProxy:
                     while h.rfile.readline() not in (b"\r\n", b"\n", b""):
                         pass  # trailers
                     break
-                chunks.append(self._read(h, size, rate))
+                chunks.append(read(size))
                 h.rfile.readline()
                 if half and len(chunks) > 1:
                     break
             return b"".join(chunks)
         length = int(h.headers.get("Content-Length") or 0)
-        return self._read(h, length // 2 if half else length, rate)
-
-    def _read(self, h: BaseHTTPRequestHandler, n: int, rate: int | None) -> bytes:
-        """n bytes of the request; with a rate, a tenth of a second's worth at a time."""
-        if rate is None:
-            return h.rfile.read(n)
-        parts: list[bytes] = []
-        step = max(1, rate // 10)
-        while n > 0 and not self._stopping.wait(0.1):
-            part = h.rfile.read(min(step, n))
-            if not part:
-                break
-            parts.append(part)
-            n -= len(part)
-        return b"".join(parts)
+        return read(length // 2 if half else length)
 
     def _drop(self, h: BaseHTTPRequestHandler) -> None:
         h.close_connection = True

@@ -13,6 +13,7 @@ import pytest
 from playbookctl.build import (
     BASE_OVERRIDE_LABEL,
     _Lines,
+    _PushProgress,
     _transient,
     check_publishable,
     context_files,
@@ -242,3 +243,65 @@ def test_context_tar_skips_unreadable_kinds(tmp_path: Path) -> None:
     ):
         names = tar.getnames()
     assert names == ["Containerfile", "link"]
+
+
+def _pushing(layer: str, current: int, total: int) -> dict[str, object]:
+    return {
+        "status": "Pushing",
+        "id": layer,
+        "progressDetail": {"current": current, "total": total},
+    }
+
+
+@pytest.mark.parametrize(
+    ("items", "where"),
+    [
+        ([], "before any layer started (the registry did not answer)"),
+        (
+            [{"status": "Preparing", "id": "aaa", "progressDetail": {}}],
+            "before layer aaa started sending (Preparing)",
+        ),
+        (
+            [
+                {"status": "Layer already exists", "id": "aaa", "progressDetail": {}},
+                _pushing("bbb", 1_500_000, 3_000_000),
+            ],
+            "on layer bbb (1.5 MB of 3.0 MB sent)",
+        ),
+        (
+            # The engine counts bytes before compression: `current` may pass `total`.
+            [_pushing("bbb", 3_100_000, 3_000_000), _pushing("ccc", 512, 0)],
+            "on layer bbb (3.1 MB sent), layer ccc (512 B sent)",
+        ),
+        (
+            [_pushing(f"l{i}", 1000 * (i + 1), 10**9) for i in range(5)],
+            "on layer l0 (1.0 kB of 1.0 GB sent), layer l1 (2.0 kB of 1.0 GB sent), "
+            "layer l2 (3.0 kB of 1.0 GB sent) and 2 more",
+        ),
+        (
+            [_pushing("bbb", 10, 10), {"status": "Pushed", "id": "bbb", "progressDetail": {}}],
+            "after every layer was sent (the image config or manifest upload)",
+        ),
+    ],
+)
+def test_push_progress_says_where_a_push_stalled(
+    items: list[dict[str, object]], where: str
+) -> None:
+    progress = _PushProgress()
+    for item in items:
+        progress.feed(item)
+    assert progress.stalled_at() == where
+
+
+def test_push_progress_is_news_only() -> None:
+    """Only a new report about a layer is progress: not the same bytes again, not a line
+    about the repository, not an item without a layer."""
+    progress = _PushProgress()
+    assert not progress.feed({"status": "The push refers to repository [r/x]"})
+    assert progress.feed(_pushing("aaa", 100, 1000))
+    assert not progress.feed(_pushing("aaa", 100, 1000))
+    assert progress.feed(_pushing("aaa", 200, 1000))
+    assert progress.feed({"status": "Retrying in 5 seconds", "id": "aaa", "progressDetail": {}})
+    assert progress.feed({"status": "Retrying in 4 seconds", "id": "aaa", "progressDetail": {}})
+    assert progress.feed({"status": "Pushed", "id": "aaa", "progressDetail": {}})
+    assert not progress.feed({"progressDetail": {}, "aux": {"Digest": "sha256:" + "0" * 64}})

@@ -70,6 +70,7 @@ ERROR_LIMIT = 4000
 PUSH_RETRY_BUDGET = 30.0  # seconds after which a failing push is not tried again
 DEFAULT_BUILD_TIMEOUT = 1800.0  # Config.build_timeout
 DEFAULT_PUSH_TIMEOUT = 600.0  # Config.push_timeout
+DEFAULT_PUSH_STALL_TIMEOUT = 60.0  # Config.push_stall_timeout
 CALL_TIMEOUT = 120.0  # any other engine call (inspect, tag, list): whole answer included
 # Context tar headers are fixed so the same tree sends the same bytes (and COPY keeps no mtimes).
 _CONTEXT_MTIME = 0
@@ -354,24 +355,43 @@ def _socket_of(resp: requests.Response) -> socket.socket | None:
 
 
 class _Deadline:
-    """Ends an engine call that outlives `seconds`: the engine's push and build have no limit of
-    their own (a registry that stalls an upload holds a push for ever). At the deadline the
-    socket of the call's streamed answer is shut down, which ends the read blocked on it and
-    makes the engine cancel the operation (it does when its client goes away)."""
+    """Ends an engine call that outlives `seconds`, or (with `idle`) that reports no progress for
+    `idle` seconds: the engine's push and build have no limit of their own (a registry that
+    stalls an upload holds a push for ever). At the deadline the socket of the call's streamed
+    answer is shut down, which ends the read blocked on it and makes the engine cancel the
+    operation (it does when its client goes away). `touch()` says progress was seen."""
 
-    def __init__(self, seconds: float, setting: str, *, whole_call: bool = False) -> None:
+    def __init__(
+        self,
+        seconds: float,
+        setting: str,
+        *,
+        whole_call: bool = False,
+        idle: float = 0.0,
+        idle_setting: str = "",
+    ) -> None:
         self.seconds = seconds
         self.setting = setting
         self.whole_call = whole_call  # fn() reads the whole answer: fired means it was cut
+        self.idle = idle  # 0: no idle limit
+        self.idle_setting = idle_setting
         self.fired = False
+        self.stalled = False  # fired by the idle limit, not the whole-call one
+        self.where: Callable[[], str] | None = None  # where a stalled call stood, for message()
         self._resp: requests.Response | None = None
         self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._fire)
-        self._timer.daemon = True
+        self._started = self._last = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True, name="engine-deadline")
 
     def start(self) -> _Deadline:
-        self._timer.start()
+        self._started = self._last = time.monotonic()
+        self._thread.start()
         return self
+
+    def touch(self, ahead: float = 0.0) -> None:
+        """Progress now; `ahead` seconds more before the idle limit counts (a pause of ours)."""
+        self._last = time.monotonic() + ahead
 
     def attach(self, resp: requests.Response) -> None:
         with self._lock:
@@ -381,16 +401,33 @@ class _Deadline:
             self._end(resp)
 
     def cancel(self) -> None:
-        self._timer.cancel()
-        if self._timer.is_alive():
-            self._timer.join(5.0)  # it wakes at once: no thread outlives its call
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(5.0)  # it wakes at once: no thread outlives its call
 
     def message(self, what: str) -> str:
+        if self.stalled:
+            where = f" {self.where()}" if self.where is not None else ""
+            return (
+                f"{what}: stalled: no progress for {self.idle:g} s ({self.idle_setting}){where}; "
+                "stopped"
+            )
         return f"{what}: did not finish within {self.seconds:g} s ({self.setting}); stopped"
 
-    def _fire(self) -> None:
+    def _watch(self) -> None:
+        while True:
+            now = time.monotonic()
+            due = self._started + self.seconds
+            idle_due = self._last + self.idle if self.idle > 0 else due
+            if now >= min(due, idle_due):
+                self._fire(stalled=idle_due < due)
+                return
+            if self._stop.wait(min(due, idle_due) - now):
+                return
+
+    def _fire(self, *, stalled: bool = False) -> None:
         with self._lock:
-            self.fired = True
+            self.fired, self.stalled = True, stalled
             resp = self._resp
         if resp is not None:
             self._end(resp)
@@ -405,6 +442,78 @@ class _Deadline:
                 resp.close()
 
 
+def _size(n: int) -> str:
+    """Bytes as the engine's progress shows them (decimal units)."""
+    if n < 1000:
+        return f"{n} B"
+    value = float(n)
+    for unit in ("kB", "MB"):
+        value /= 1000
+        if value < 1000:
+            return f"{value:.1f} {unit}"
+    return f"{value / 1000:.1f} GB"
+
+
+@dataclass
+class _Layer:
+    status: str = ""
+    current: int = 0
+    total: int = 0
+    done: bool = False
+
+
+# The statuses of a layer that is finished with, as the engine writes them.
+_LAYER_DONE = ("Pushed", "Layer already exists", "Mounted from")
+
+
+class _PushProgress:
+    """What the engine's push stream says of each layer (`id` + `status` + `progressDetail`),
+    so a stalled push can be told from a slow one and its message can name the layer.
+
+    Progress is any new report about a layer: bytes sent (`Pushing` with a new `current`, which
+    the engine writes every 512 kB or 1 % of the layer, at most ten times a second), a layer
+    finished, a retry counting down. A push whose upload is held by the registry writes
+    nothing at all."""
+
+    def __init__(self) -> None:
+        self.layers: dict[str, _Layer] = {}
+
+    def feed(self, item: Mapping[str, Any]) -> bool:
+        """Record one stream item; True when it reports progress."""
+        layer_id, status = item.get("id"), item.get("status")
+        if not isinstance(layer_id, str) or not isinstance(status, str):
+            return False
+        layer = self.layers.setdefault(layer_id, _Layer())
+        detail = item.get("progressDetail")
+        current = total = 0
+        if isinstance(detail, dict):
+            current, total = (
+                v if isinstance(v := detail.get(k), int) else 0 for k in ("current", "total")
+            )
+        if status == layer.status and current == layer.current:
+            return False
+        layer.status, layer.current, layer.total = status, current, total or layer.total
+        layer.done = status.startswith(_LAYER_DONE)
+        return True
+
+    def stalled_at(self) -> str:
+        """Where the push stood when it stopped progressing: the layer(s) being sent."""
+        sending = [(i, la) for i, la in self.layers.items() if la.status == "Pushing"]
+        if sending:
+            shown = []
+            for layer_id, layer in sending[:3]:
+                of = f" of {_size(layer.total)}" if layer.total > layer.current else ""
+                shown.append(f"layer {layer_id} ({_size(layer.current)}{of} sent)")
+            more = f" and {len(sending) - 3} more" if len(sending) > 3 else ""
+            return "on " + ", ".join(shown) + more
+        if self.layers and all(la.done for la in self.layers.values()):
+            return "after every layer was sent (the image config or manifest upload)"
+        if self.layers:
+            waiting = [i for i, la in self.layers.items() if not la.done]
+            return f"before layer {waiting[0]} started sending ({self.layers[waiting[0]].status})"
+        return "before any layer started (the registry did not answer)"
+
+
 class Engine:
     """A Docker engine at DOCKER_HOST (or the given URL), through the docker SDK."""
 
@@ -415,12 +524,15 @@ class Engine:
         *,
         build_timeout: float = DEFAULT_BUILD_TIMEOUT,
         push_timeout: float = DEFAULT_PUSH_TIMEOUT,
+        push_stall_timeout: float = DEFAULT_PUSH_STALL_TIMEOUT,
         call_timeout: float = CALL_TIMEOUT,
     ) -> None:
         """`timeout` bounds each socket operation; build_timeout and push_timeout a whole build
-        and a whole push (its retries included), call_timeout any other call (inspect, tag)."""
+        and a whole push (its retries included), push_stall_timeout a push's time without
+        progress (0: no such limit), call_timeout any other call (inspect, tag)."""
         self.build_timeout = build_timeout
         self.push_timeout = push_timeout
+        self.push_stall_timeout = push_stall_timeout
         self.call_timeout = call_timeout
         self._local = threading.local()  # .deadline: the _Deadline of this thread's call
         try:
@@ -619,30 +731,46 @@ class Engine:
         not after PUSH_RETRY_BUDGET seconds (the engine already retries each layer upload itself,
         with pauses of its own): pushing the same local image to the same tag again writes the
         same manifest, so a retry never changes what a tag points to.
+        The whole push is bounded by push_timeout; a push reporting no progress for
+        push_stall_timeout seconds is stopped at once, naming the layer it was sending (a
+        registry holding an upload), while a slow push that keeps progressing goes on.
         """
         repo, tag = split_tag(ref)
         auth_config = dict(auth) if auth else None
         attempt = 0
         started = time.monotonic()
-        deadline = _Deadline(self.push_timeout, "push-timeout")
+        deadline = _Deadline(
+            self.push_timeout,
+            "push-timeout",
+            idle=self.push_stall_timeout,
+            idle_setting="push-stall-timeout",
+        )
         with self._deadline(deadline):
             while True:
                 try:
                     return self._push_once(repo, tag, auth_config, on_line)
                 except BuildError as exc:
                     if deadline.fired:
+                        # A stall is not retried: another try would wait as long again.
                         raise BuildError(deadline.message(f"{ref}: push")) from None
                     out_of_time = time.monotonic() - started > PUSH_RETRY_BUDGET
                     if attempt >= retries or out_of_time or not _transient(str(exc)):
                         raise
                     attempt += 1
                     on_line(f"push of {ref} failed ({exc}); retry {attempt}/{retries}")
-                    time.sleep(min(0.5 * 2 ** (attempt - 1), 8.0))
+                    delay = min(0.5 * 2 ** (attempt - 1), 8.0)
+                    deadline.touch(ahead=delay)  # our own wait is not the registry stalling
+                    time.sleep(delay)
 
     def _push_once(
         self, repo: str, tag: str, auth_config: dict[str, str] | None, on_line: LineCallback
     ) -> str:
         what = f"{repo}:{tag}: push"
+        deadline: _Deadline | None = getattr(self._local, "deadline", None)
+        progress = _PushProgress()
+        if deadline is not None:
+            deadline.where = progress.stalled_at
+            deadline.touch()
         stream: Iterable[dict[str, Any]] = self._call(
             what,
             lambda: self._api.push(
@@ -651,6 +779,8 @@ class Engine:
         )
         digest = ""
         for item in self._iterate(what, stream):
+            if progress.feed(item) and deadline is not None:
+                deadline.touch()
             if "error" in item or "errorDetail" in item:
                 raise BuildError(f"{what}: {_error_text(item)}")
             aux = item.get("aux")
@@ -659,7 +789,6 @@ class Engine:
             status = item.get("status")
             if isinstance(status, str) and "id" not in item:
                 on_line(cap_text(status, LINE_LIMIT))
-        deadline: _Deadline | None = getattr(self._local, "deadline", None)
         if deadline is not None and deadline.fired:  # the stream ended because we shut it
             raise BuildError(deadline.message(what))
         if not digest.startswith("sha256:"):

@@ -58,6 +58,11 @@ class Config:
     # engine itself has no limit, so a registry that stalls an upload would hang a release.
     build_timeout: float = 1800.0
     push_timeout: float = 600.0
+    # Seconds an engine push may go without progress (no layer bytes sent, no layer finished)
+    # before it is stopped, naming the layer. The engine reports progress every 512 kB (or 1 %
+    # of a layer) as it hands bytes to the kernel: the last report of a layer comes while the
+    # socket's send buffer (up to 4 MiB) still drains, so 60 s takes an uplink of ~100 kB/s.
+    push_stall_timeout: float = 60.0
     # A playbook directory's total size (its files' bytes): more is a lint error (playbook.size).
     max_playbook_bytes: int = 64 * 1024 * 1024
     tekton_version: str = TEKTON_VERSION
@@ -151,6 +156,8 @@ def setting_problem(name: str, value: Any) -> str | None:
         )
     if name == "jobs" and value < 1:
         return "must be at least 1"
+    if isinstance(value, float) and not (math.isfinite(value) and value > 0):
+        return "expected a number greater than 0"
     if name == "tekton_version" and value not in SUPPORTED_TEKTON_VERSIONS:
         return (
             f"lint reproduces Tekton {', '.join(SUPPORTED_TEKTON_VERSIONS)} only "

@@ -131,6 +131,7 @@ class _Run:
                 self.docker_host,
                 build_timeout=self.config.build_timeout,
                 push_timeout=self.config.push_timeout,
+                push_stall_timeout=self.config.push_stall_timeout,
             )
             self._local.engine = engine
             with self._lock:

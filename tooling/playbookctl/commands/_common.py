@@ -42,6 +42,18 @@ def add_registry_flags(parser: argparse.ArgumentParser) -> None:
     add_platform_flag(g)
 
 
+def add_push_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags of the commands that push images through the engine."""
+    parser.add_argument(
+        "--push-stall-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop an image push that makes no progress for this long, naming the layer "
+        "(PLAYBOOKCTL_PUSH_STALL_TIMEOUT, default 60)",
+    )
+
+
 def add_platform_flag(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     parser.add_argument(
         "--platform",

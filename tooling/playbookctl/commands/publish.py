@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from playbookctl.commands._common import add_registry_flags, registry_overrides
+from playbookctl.commands._common import add_push_flags, add_registry_flags, registry_overrides
 from playbookctl.config import Config
 from playbookctl.errors import FatalError, GitError, UsageError
 from playbookctl.progress import PublishProgress
@@ -51,6 +51,7 @@ def register(subparsers: Any) -> None:
         help="default: config, then GITHUB_REPOSITORY, then the git remote `origin`",
     )
     add_registry_flags(parser)
+    add_push_flags(parser)
     parser.set_defaults(func=run)
 
 
@@ -65,7 +66,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
         raise UsageError(f"--commit {args.commit!r}: expected a commit id (hex), e.g. HEAD's")
     if args.output is not None:
         _check_writable(args.output)  # before anything is built or pushed, not after
-    config = config.with_overrides(**registry_overrides(args), jobs=args.jobs)
+    config = config.with_overrides(
+        **registry_overrides(args), jobs=args.jobs, push_stall_timeout=args.push_stall_timeout
+    )
     commit = args.commit or head_commit(config.root)
     source_repository = args.source_repository or source_repository_url(config)
     printer = PublishProgress(sys.stderr)

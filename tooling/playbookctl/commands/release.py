@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from playbookctl.commands._common import (
+    add_push_flags,
     add_registry_flags,
     check_branch_flag,
     print_release_report,
@@ -48,6 +49,7 @@ def register(subparsers: Any) -> None:
         "(default: setting, GITHUB_REPOSITORY, then the remote's URL)",
     )
     add_registry_flags(parser)
+    add_push_flags(parser)
     parser.set_defaults(func=run)
 
 
@@ -59,7 +61,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
 
     check_branch_flag(args.branch)
     config = config.with_overrides(
-        **registry_overrides(args), source_repository=args.source_repository
+        **registry_overrides(args),
+        source_repository=args.source_repository,
+        push_stall_timeout=args.push_stall_timeout,
     )
     opts = ReleaseOptions(
         base=args.base,
