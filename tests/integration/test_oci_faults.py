@@ -303,8 +303,9 @@ def test_a_loopback_registry_bypasses_http_proxy(
         assert desc is not None
         assert desc.digest == digest
         # Other hosts still go through the proxy, as configured.
-        assert c._transport("https://registry.example.com/v2/")["proxies"].get("https") == dead
-        assert c._transport(f"http://localhost:{registry.port}/v2/")["proxies"] == {}
+        proxies = c.transport.options("https://registry.example.com/v2/")["proxies"]
+        assert proxies.get("https") == dead
+        assert c.transport.options(f"http://localhost:{registry.port}/v2/")["proxies"] == {}
 
 
 # -- credentials ---------------------------------------------------------------------------------

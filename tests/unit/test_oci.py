@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 import requests
 
-from playbookctl import oci
 from playbookctl.config import Config
 from playbookctl.errors import RegistryError
 from playbookctl.oci import (
@@ -20,6 +19,7 @@ from playbookctl.oci import (
     load_credentials,
     parse_challenge,
     parse_reference,
+    transport,
 )
 
 D = "sha256:" + "a" * 64
@@ -104,7 +104,7 @@ def test_tls_unless_loopback_or_insecure(
 def test_an_insecure_registry_is_warned_about_once_per_run(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(oci, "_warned_insecure", set())
+    monkeypatch.setattr(transport, "_warned_insecure", set())
     config = Config(root=tmp_path, insecure_registries=("registry.lan:5000", "127.0.0.1:5000"))
     with RegistryClient(config) as client:
         client.scheme("127.0.0.1:5000")
@@ -292,4 +292,4 @@ def test_backoff(
     client = RegistryClient(Config(root=tmp_path))
     resp = None if status is None else _response(status, retry_after)
     for _ in range(20):
-        assert low <= client._backoff(attempt, resp) <= high
+        assert low <= client.transport.backoff(attempt, resp) <= high

@@ -1,0 +1,368 @@
+"""Authentication: where credentials come from, challenges, tokens, and where they may go.
+
+Credentials (first match wins, per registry host):
+1. PLAYBOOKCTL_REGISTRY_TOKEN: a ready bearer token, sent as is (only to `config.registry`);
+2. PLAYBOOKCTL_REGISTRY_USERNAME / PLAYBOOKCTL_REGISTRY_PASSWORD (only to `config.registry`);
+3. the Docker config (`$DOCKER_CONFIG/config.json`, default ~/.docker/config.json): `auths`
+   (`auth` base64 user:password, `username`/`password`, or `identitytoken`), then `credHelpers`
+   / `credsStore` helpers (`docker-credential-<name> get`).
+They are sent as basic auth when the registry asks for it, or exchanged for a bearer token at the
+realm the registry names (`WWW-Authenticate: Bearer realm=...,service=...,scope=...`, as ghcr.io
+and quay.io do); with no credentials an anonymous token is requested. Credentials never appear in
+messages or logs: errors name the registry, the operation and the status only.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import re
+import subprocess
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+from urllib.parse import urlsplit
+
+import requests
+
+from playbookctl.config import Config
+from playbookctl.errors import RegistryError
+from playbookctl.oci.tls import describe_tls_failure
+from playbookctl.oci.transport import Transport, _SendFailedError
+
+log = logging.getLogger("playbookctl.oci")
+
+ENV_USERNAME = "PLAYBOOKCTL_REGISTRY_USERNAME"
+ENV_PASSWORD = "PLAYBOOKCTL_REGISTRY_PASSWORD"  # noqa: S105 - a variable name, not a secret
+ENV_TOKEN = "PLAYBOOKCTL_REGISTRY_TOKEN"  # noqa: S105
+
+
+# RFC 7235 auth-param: token BWS "=" BWS ( token / quoted-string ), comma-separated.
+_AUTH_PARAM = re.compile(
+    r"""\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]*))\s*(?:,|$)"""
+)
+
+
+def parse_challenge(challenge: str) -> dict[str, str]:
+    """The auth-params of one `WWW-Authenticate` challenge (`Bearer realm="...",service=x`),
+    names lower-cased; quoted or bare values, backslash escapes undone."""
+    _scheme, _, rest = challenge.strip().partition(" ")
+    params: dict[str, str] = {}
+    pos = 0
+    while pos < len(rest):
+        m = _AUTH_PARAM.match(rest, pos)
+        if m is None or m.end() == pos:
+            break  # a malformed tail: keep what parsed so far
+        quoted, bare = m.group(2), m.group(3)
+        value = re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else bare
+        params.setdefault(m.group(1).lower(), value)
+        pos = m.end()
+    return params
+
+
+class _Creds(NamedTuple):
+    username: str | None = None
+    password: str | None = None
+    identity_token: str | None = None
+    bearer: str | None = None  # a ready token (PLAYBOOKCTL_REGISTRY_TOKEN)
+
+    def __repr__(self) -> str:  # never let a repr leak a secret into a log or traceback
+        return "_Creds(<redacted>)"
+
+    @property
+    def basic(self) -> str | None:
+        if self.username is None or self.password is None:
+            return None
+        return base64.b64encode(f"{self.username}:{self.password}".encode()).decode("ascii")
+
+
+def _docker_config_path(env: Mapping[str, str]) -> Path:
+    base = env.get("DOCKER_CONFIG")
+    if base:
+        return Path(base) / "config.json"
+    return Path(env.get("HOME") or Path.home()) / ".docker" / "config.json"
+
+
+def _auth_keys(host: str) -> list[str]:
+    # The Docker CLI stores entries as `host`, `https://host` or (Docker Hub) `https://host/v1/`.
+    return [host, f"https://{host}", f"http://{host}", f"https://{host}/v1/", f"https://{host}/"]
+
+
+def _credential_helper(helper: str, host: str) -> _Creds | None:
+    try:
+        proc = subprocess.run(
+            [f"docker-credential-{helper}", "get"],
+            input=host.encode(),
+            capture_output=True,
+            timeout=20,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        log.debug("credential helper %s unavailable for %s", helper, host)
+        return None
+    if proc.returncode != 0:
+        return None
+    try:
+        payload = json.loads(proc.stdout)
+        user, secret = str(payload["Username"]), str(payload["Secret"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    # Helpers return `<token>` as the username for identity tokens, as the Docker CLI expects.
+    if user == "<token>":
+        return _Creds(identity_token=secret)
+    return _Creds(username=user, password=secret)
+
+
+def _utf8(
+    creds: _Creds | None, origin: str, *, names: tuple[str, str] | None = None
+) -> _Creds | None:
+    """creds, if every part is UTF-8 text (what goes on the wire); else a one-line error that
+    names where they came from and nothing about the value (not even its length). `names`: the
+    variables the username and the password came from."""
+    if creds is None:
+        return None
+    parts = (
+        (creds.username, names[0] if names else origin),
+        (creds.password, names[1] if names else origin),
+        (creds.identity_token, origin),
+        (creds.bearer, origin),
+    )
+    for part, where in parts:
+        try:
+            if part is not None:
+                part.encode("utf-8")
+        except UnicodeEncodeError:
+            raise RegistryError(
+                f"{where}: registry credentials must be UTF-8 text, and this is not"
+            ) from None
+    return creds
+
+
+def load_credentials(
+    host: str, config: Config, env: Mapping[str, str] | None = None
+) -> _Creds | None:
+    """Credentials for one registry host, or None (anonymous)."""
+    env = os.environ if env is None else env
+    if host == config.registry:
+        if env.get(ENV_TOKEN):
+            # a token read from a file ends in \n
+            return _utf8(_Creds(bearer=env[ENV_TOKEN].strip()), ENV_TOKEN)
+        if env.get(ENV_USERNAME) and env.get(ENV_PASSWORD) is not None:
+            return _utf8(
+                _Creds(username=env[ENV_USERNAME], password=env[ENV_PASSWORD]),
+                "",
+                names=(ENV_USERNAME, ENV_PASSWORD),
+            )
+    return _utf8(_docker_credentials(host, env), f"the Docker config's entry for {host}")
+
+
+def _docker_credentials(host: str, env: Mapping[str, str]) -> _Creds | None:
+    path = _docker_config_path(env)
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        # Position and cause only: the text around a JSON error could be a credential.
+        if isinstance(exc, json.JSONDecodeError):
+            why = f"invalid JSON at line {exc.lineno} column {exc.colno}"
+        elif isinstance(exc, UnicodeDecodeError):
+            why = "not valid UTF-8"
+        elif isinstance(exc, OSError) and exc.strerror:
+            why = exc.strerror
+        else:
+            why = type(exc).__name__
+        raise RegistryError(f"cannot read Docker config {path}: {why}") from None
+    if not isinstance(data, dict):
+        return None
+    raw_auths = data.get("auths")
+    auths: dict[str, Any] = raw_auths if isinstance(raw_auths, dict) else {}
+    for key in _auth_keys(host):
+        entry = auths.get(key)
+        if not isinstance(entry, dict):
+            continue
+        if entry.get("identitytoken"):
+            return _Creds(identity_token=str(entry["identitytoken"]))
+        if entry.get("auth"):
+            try:
+                user, _, password = (
+                    base64.b64decode(str(entry["auth"])).decode("utf-8").partition(":")
+                )
+            except (ValueError, UnicodeDecodeError):
+                raise RegistryError(
+                    f"Docker config {path}: the `auth` entry for {host} is not base64 user:password"
+                ) from None
+            return _Creds(username=user, password=password)
+        if entry.get("username") and entry.get("password"):
+            return _Creds(username=str(entry["username"]), password=str(entry["password"]))
+    helpers = data.get("credHelpers")
+    if isinstance(helpers, dict) and isinstance(helpers.get(host), str):
+        return _credential_helper(helpers[host], host)
+    if isinstance(data.get("credsStore"), str):
+        return _credential_helper(data["credsStore"], host)
+    return None
+
+
+class Authenticator:
+    """Credentials per registry host (loaded once), bearer tokens per host and scope set, and
+    the hosts that asked for basic auth. Shared by worker threads (state under a lock)."""
+
+    def __init__(self, config: Config, transport: Transport) -> None:
+        self.config = config
+        self.transport = transport
+        self._lock = threading.Lock()
+        self._creds: dict[str, _Creds | None] = {}
+        self._tokens: dict[tuple[str, str], str] = {}
+        self._basic_hosts: set[str] = set()
+
+    def credentials(self, host: str) -> _Creds | None:
+        with self._lock:
+            if host in self._creds:
+                return self._creds[host]
+        creds = load_credentials(host, self.config)
+        with self._lock:
+            self._creds[host] = creds
+        return creds
+
+    def header(self, host: str, scopes: tuple[str, ...]) -> str | None:
+        creds = self.credentials(host)
+        if creds is not None and creds.bearer:
+            return f"Bearer {creds.bearer}"
+        with self._lock:
+            token = self._tokens.get((host, " ".join(scopes)))
+            if token is None and scopes and scopes[0].endswith(":pull"):
+                # A pull+push token for the same repository covers reads too.
+                token = self._tokens.get((host, " ".join((scopes[0] + ",push", *scopes[1:]))))
+            basic = host in self._basic_hosts
+        if token:
+            return f"Bearer {token}"
+        if basic and creds is not None and creds.basic:
+            return f"Basic {creds.basic}"
+        return None
+
+    def answer(
+        self,
+        host: str,
+        challenge: str,
+        scopes: tuple[str, ...],
+        deadline: float,
+        sent: str | None,
+    ) -> bool:
+        """Answer a 401 challenge; True if there is something new to retry with.
+
+        `sent` is the Authorization header the refused request carried: basic credentials are
+        worth a retry only if that request did not already carry them (another thread may have
+        switched the host to basic auth meanwhile, so "first time for this host" is not it)."""
+        creds = self.credentials(host)
+        scheme = challenge.split(" ", 1)[0].lower()
+        if scheme == "basic":
+            if creds is None or creds.basic is None:
+                return False
+            with self._lock:
+                self._basic_hosts.add(host)
+            return sent != f"Basic {creds.basic}"
+        if scheme != "bearer":
+            return False
+        params = parse_challenge(challenge)
+        realm = params.get("realm", "")
+        if not realm:
+            return False
+        realm_host = realm.split("/", 3)[2] if "://" in realm else ""
+        if (
+            creds is not None
+            and realm.startswith("http://")
+            and self.transport.scheme(realm_host) != "http"
+        ):
+            raise RegistryError(
+                f"registry {host}: its token service {realm_host} is plain HTTP; refusing to "
+                "send credentials there (allow it with insecure-registries)"
+            )
+        wanted = list(scopes)
+        if params.get("scope"):
+            for s in params["scope"].split(" "):
+                if s and s not in wanted:
+                    wanted.append(s)
+        token = self._fetch_token(
+            host,
+            realm=realm,
+            service=params.get("service"),
+            scopes=wanted,
+            creds=creds,
+            deadline=deadline,
+        )
+        if token is None:
+            return False
+        with self._lock:
+            self._tokens[(host, " ".join(scopes))] = token
+        return True
+
+    def _fetch_token(
+        self,
+        host: str,
+        *,
+        realm: str,
+        service: str | None,
+        scopes: list[str],
+        creds: _Creds | None,
+        deadline: float,
+    ) -> str | None:
+        try:
+            if creds is not None and creds.identity_token:
+                # OAuth2 refresh-token grant, as the Docker CLI does with an identity token.
+                form = {
+                    "grant_type": "refresh_token",
+                    "refresh_token": creds.identity_token,
+                    "client_id": "playbookctl",
+                    "scope": " ".join(scopes),
+                }
+                if service:
+                    form["service"] = service
+                resp = self.transport.send(
+                    "POST", realm, deadline=deadline, what="token", registry=host, data=form
+                )
+            else:
+                params: dict[str, str] = {"scope": " ".join(scopes)} if scopes else {}
+                if service:
+                    params["service"] = service
+                headers = {}
+                if creds is not None and creds.basic:
+                    headers["Authorization"] = f"Basic {creds.basic}"
+                resp = self.transport.send(
+                    "GET",
+                    realm,
+                    deadline=deadline,
+                    what="token",
+                    registry=host,
+                    params=params,
+                    headers=headers,
+                )
+        except requests.exceptions.SSLError as exc:
+            realm_host = urlsplit(realm).netloc.rpartition("@")[2]
+            raise RegistryError(
+                f"registry {host}: its token service: "
+                + describe_tls_failure(exc, realm_host, self.transport.trust.certs_dir)
+            ) from None
+        except requests.RequestException as exc:
+            raise RegistryError(
+                f"registry {host}: token service unreachable ({type(exc).__name__})"
+            ) from None
+        except _SendFailedError as exc:
+            raise RegistryError(f"registry {host}: token service unreachable ({exc})") from None
+        if resp.status_code in (401, 403):
+            raise RegistryError(
+                f"registry {host}: authentication failed at its token service "
+                f"(HTTP {resp.status_code}); check the credentials for {host}"
+            )
+        if resp.status_code != 200:
+            raise RegistryError(f"registry {host}: token service answered HTTP {resp.status_code}")
+        try:
+            body = resp.json()
+            token = body.get("token") or body.get("access_token")
+        except (ValueError, AttributeError):
+            token = None
+        if not token:
+            raise RegistryError(f"registry {host}: token service answered without a token")
+        return str(token)
