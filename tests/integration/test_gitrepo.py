@@ -11,6 +11,7 @@ from playbookctl.errors import GitError
 from playbookctl.gitrepo import GitRepo, PushStatus
 from tests.support.gitrepos import (
     LYING_HOOK,
+    RACING_HOOK,
     PlaybookRepo,
     arm_racing_push,
     commit_all,
@@ -226,3 +227,18 @@ def test_push_with_lease_losing_a_race_after_the_advertisement_is_stale(
     assert outcome.status is PushStatus.STALE_LEASE
     assert outcome.retryable
     assert playbook_repo.remote_head("release") == theirs
+
+
+def test_push_losing_a_race_to_the_very_same_commit_is_done(playbook_repo: PlaybookRepo) -> None:
+    """Two runs releasing one commit make the same release commit: when the other one's push
+    lands between the advertisement and the update, the ref holds what we pushed."""
+    repo = GitRepo(playbook_repo.path)
+    (playbook_repo.path / "y.txt").write_text("y")
+    mine = playbook_repo.commit_all("the same release commit")
+    playbook_repo.git("push", "--quiet", "origin", "HEAD:refs/heads/parked")
+    install_hook(playbook_repo, RACING_HOOK)
+    (playbook_repo.remote / "move-once").write_text(f"refs/heads/main {mine}\n")
+    outcome = repo.push("origin", "HEAD", "main")
+    assert outcome.status is PushStatus.OK, outcome
+    assert outcome.detail.startswith("[remote rejected]")
+    assert playbook_repo.remote_head() == mine

@@ -489,7 +489,12 @@ class GitRepo:
                 return PushOutcome(PushStatus.NON_FAST_FORWARD, summary)
         detail = summary or "rejected"
         detail = f"{detail}; the remote said: {said}" if said else detail
-        if summary.startswith("[remote rejected]") and self._moved(remote, ref, rev, expect):
+        now = self._remote_ref(remote, ref) if summary.startswith("[remote rejected]") else None
+        if now is not None and now == self.rev_parse(rev):
+            # Another push put the very same commit there first (two runs releasing one commit
+            # make the same commit): the ref holds what we pushed.
+            return PushOutcome(PushStatus.OK, f"{detail}; the remote already holds {now[:12]}")
+        if summary.startswith("[remote rejected]") and self._moved(now, rev, expect):
             # The ref moved between the remote's advertisement and its update: another push
             # won the race (receive-pack answers `(failed to update ref)`, GitHub `(cannot lock
             # ref ...)`). Everything after `[remote rejected]` is the remote's text, and a
@@ -501,21 +506,26 @@ class GitRepo:
         # branches...: the hook's own words (`remote: ...`) say what to do about it.
         return PushOutcome(PushStatus.REJECTED, detail)
 
-    def _moved(self, remote: str, ref: str, rev: str, expect: str | bool | None) -> bool:
-        """After a `[remote rejected]`: does the remote's ref now hold something this push was
-        not built on? With a lease, anything but the expected value; without one, anything
-        our commit does not descend from (a refusal leaves the ref where it was: an ancestor
-        of what we pushed). A remote that cannot be read did not move as far as we can tell:
-        the refusal is reported, not retried."""
+    def _remote_ref(self, remote: str, ref: str) -> str | None:
+        """Where the remote's ref is now: None when absent, "" when the remote cannot be read."""
         try:
             out = str(self._git.ls_remote(remote, ref))
         except GitCommandError:
-            return False
-        now = None
+            return ""
         for line in out.splitlines():
             sha, _, name = line.partition("\t")
             if name == ref:
-                now = sha
+                return sha
+        return None
+
+    def _moved(self, now: str | None, rev: str, expect: str | bool | None) -> bool:
+        """After a `[remote rejected]`: does the remote's ref (`now`) hold something this push
+        was not built on? With a lease, anything but the expected value; without one, anything
+        our commit does not descend from (a refusal leaves the ref where it was: an ancestor
+        of what we pushed). A remote that cannot be read did not move as far as we can tell:
+        the refusal is reported, not retried."""
+        if now == "":
+            return False
         if expect is not False:
             return now != (expect or None)
         if now is None:
