@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from playbookctl import build
+from playbookctl import build, platforms
 from playbookctl.bundle import (
     ANNOTATION_REVISION,
     ANNOTATION_SOURCE,
@@ -363,9 +364,16 @@ def test_unknown_playbook_name_is_a_usage_error(config: Config) -> None:
 def test_image_labels_carry_provenance(config: Config, docker_engine: str) -> None:
     r = run_publish(config, docker_engine, ["restart-deployment"])["restart-deployment"]
     assert r.image is not None
-    for child in ("1.0.0_linux-amd64", "1.0.0_linux-arm64"):  # each platform's image
-        with build.Engine(docker_engine) as engine:
-            labels = engine.labels(f"{config.image_ref('restart-deployment')}:{child}")
+    repo = config.image_ref("restart-deployment")
+    with RegistryClient(config) as client:
+        children = platforms.index_children(client, f"{repo}:1.0.0")
+        assert sorted(children) == ["linux/amd64", "linux/arm64"]
+        configs = []
+        for digest in children.values():  # each platform's image, as the registry holds it
+            data, _, _ = client.get_manifest(f"{repo}@{digest}")
+            blob = client.get_blob(repo.split("/", 1)[1], json.loads(data)["config"]["digest"])
+            configs.append(json.loads(blob)["config"]["Labels"])
+    for labels in configs:
         assert labels[build.OCI_SOURCE] == SOURCE
         assert labels[build.OCI_REVISION] == COMMIT
         assert labels[build.OCI_VERSION] == "1.0.0"
@@ -632,8 +640,12 @@ def test_an_image_index_that_appears_while_we_build_is_adopted_only_if_it_lists_
     repo = config.image_ref(name)
     tag = f"{repo}:1.0.0"
     pushed: list[str] = []
+    ours: dict[str, str] = {}  # platform -> child digest, as the push events name them
 
     def race(who: str, _stage: str, message: str) -> None:
+        m = re.match(r"pushing \S+@(sha256:[0-9a-f]{64}) \((\S+), assembled\)", message)
+        if who == name and m:
+            ours[m.group(2)] = m.group(1)
         if who != name or message != f"every platform of {tag} pushed":
             return
         with RegistryClient(config) as client:
@@ -648,6 +660,8 @@ def test_an_image_index_that_appears_while_we_build_is_adopted_only_if_it_lists_
                     label = {build.SOURCE_HASH_LABEL: source_hash(pb.dir, config.platforms)}
                     digest = _push_image_manifest(client, repo.split("/", 1)[1], label)
                     child = f"{repo}@{digest}"
+                if "@" not in child and platform in ours:
+                    child = f"{repo}@{ours[platform]}"
                 if "@" not in child:
                     found = client.resolve(child)
                     assert found is not None

@@ -1243,3 +1243,87 @@ def _ensure_blob(
             f"copying base layer {digest[:19]} from {from_host}/{from_repo}: {exc}"
         ) from None
     client.push_blob(repo, data, digest, registry=host, check=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Publishing: every platform's child, as platforms.build_children returns them.
+
+
+def assemble_children(
+    client: RegistryClient,
+    cache: BaseCache,
+    *,
+    directory: Path,
+    containerfile: str,
+    display: str,
+    repo: str,
+    labels: Mapping[str, str],
+    platforms_wanted: Sequence[str],
+    overrides: Mapping[str, str],
+    epoch: int,
+    dry_run: bool,
+    on_event: Callable[[str, str], None],
+) -> list[Any]:
+    """Assemble (and, unless a dry run, push by digest) one image per platform from the build
+    context in `directory`; Refused when the Containerfile needs the engine (nothing is written
+    before that is known), PlatformError when the base lacks a platform.
+
+    Children are pushed by digest, not under `<version>_<os>-<arch>` tags: the Engine API pushes
+    tags only, this does not need to, and the index names them by digest either way."""
+    from playbookctl import build, platforms  # noqa: PLC0415 - build imports the docker SDK
+
+    path = directory / containerfile
+    try:
+        original = path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FatalError(f"{display}: cannot read: {exc}") from None
+    sent = build.sent_containerfile(original, overrides, None, labels)
+    if sent.api_labels is not None:
+        raise Refused("a label the Containerfile cannot carry (a line break in it)")
+    the_plan = plan(sent.text)
+    build.check_publishable(repo, sent.labels)
+    context = context_entries(directory, containerfile)
+    wanted = platforms.parse_platforms(platforms_wanted)
+    resolved = platforms.resolve_base(
+        client, the_plan.base, wanted, where=f"{display}:{the_plan.base_line}"
+    )
+    # The base's references as build.sent_containerfile pins them: after the stand-ins.
+    written = next(
+        (b.ref for b in platforms.base_references(original) if b.line == the_plan.base_line),
+        the_plan.base,
+    )
+    effective = overrides.get(written, written)
+    api = platforms.api_reference(the_plan.base)
+    images: list[Assembled] = []
+    for platform in wanted:
+        name = str(platform)
+        child = resolved.children[name]
+        base = cache.image(client, f"{api.registry}/{api.repository}", child)
+        if not platform.matches(base.config):
+            raise platforms.PlatformError(
+                f"{display}:{the_plan.base_line}: the base's {name} child is a "
+                f"{platforms.platform_of(base.config)} image"
+            )
+        pins = {effective: f"{platforms.pin_name(effective)}@{child}"}
+        text = build.sent_containerfile(original, overrides, pins, labels).text
+        images.append(
+            assemble_image(
+                the_plan,
+                base,
+                context=context,
+                read=lambda rel: (directory / rel).read_bytes(),
+                epoch=epoch,
+                platform=name,
+                containerfile=(containerfile, text),
+            )
+        )
+    children: list[Any] = []
+    for image in images:
+        if dry_run:
+            on_event("build", f"{repo}: {image.platform} assembled ({image.digest}); not pushed")
+            children.append(platforms.Child(image.platform, None, "dry-run"))
+            continue
+        on_event("push", f"pushing {repo}@{image.digest} ({image.platform}, assembled)")
+        digest = push_assembled(client, repo, image)
+        children.append(platforms.Child(image.platform, digest, "built"))
+    return children

@@ -23,6 +23,7 @@ from playbookctl.errors import ConfigError, UsageError
 TEKTON_VERSION = "1.14"
 SUPPORTED_TEKTON_VERSIONS = (TEKTON_VERSION,)
 DEFAULT_PLATFORMS = ("linux/amd64", "linux/arm64")
+ASSEMBLE_MODES = ("auto", "never")
 # os/architecture[/variant], as Docker and the OCI image index spell a platform.
 PLATFORM_RE = re.compile(r"[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?")
 
@@ -69,6 +70,9 @@ class Config:
     # Every image is built for each of these and pushed as one image index (platforms.py); the
     # list is part of the source hash, so changing it needs a version bump.
     platforms: tuple[str, ...] = DEFAULT_PLATFORMS
+    # auto: a RUN-less Containerfile is assembled without an engine (assemble.py), anything
+    # else is built by the engine; never: the engine builds every image.
+    assemble: str = "auto"
     # [tool.playbookctl.lint]: rules disabled, and severities changed, by rule id (checked
     # against the catalogue by lint/policy.py when lint runs).
     lint_disable: tuple[str, ...] = ()
@@ -165,6 +169,8 @@ def setting_problem(name: str, value: Any) -> str | None:
         )
     if name == "platforms":
         return platforms_problem(value)
+    if name == "assemble" and value not in ASSEMBLE_MODES:
+        return f"expected one of {', '.join(ASSEMBLE_MODES)}"
     return None
 
 

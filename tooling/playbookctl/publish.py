@@ -23,15 +23,17 @@ playbook failed, and the next run reuses it.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import tempfile
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from playbookctl import build, platforms
+from playbookctl import assemble, build, platforms
 from playbookctl.bump import bump_command
 from playbookctl.bundle import (
     ANNOTATION_REVISION,
@@ -122,6 +124,11 @@ class _Run:
         self._local = threading.local()
         self._engines: list[build.Engine] = []
         self._lock = threading.Lock()
+        # Base images read for assembly: once per run (their layer summaries once per machine).
+        self.bases = assemble.default_cache()
+        # Images are made from git's objects when the checkout was checked clean (see
+        # _build_context); set by publish().
+        self.from_git = False
 
     def engine(self) -> build.Engine:
         """One Docker client per worker thread, made only when a build is needed."""
@@ -194,6 +201,7 @@ def publish(
             dev_versions=dev_versions,
         )
         run.revisions = revisions
+        run.from_git = not (dry_run or allow_dirty)
         on_event("", "lint", f"linting {len(selected)} playbook(s)")
         run.lint_errors = lint_gate(config, selected)
         try:
@@ -445,7 +453,6 @@ def _image(
         run.on_event(name, "build", f"{image_ref} already published from this source: reused")
         return existing.digest
     result.image = Artifact(image_repo, version, None, Action.FAILED)  # until pushed
-    engine = run.engine()
     labels = build.image_labels(
         source_repository=run.source_repository,
         commit=result.commit,
@@ -460,29 +467,9 @@ def _image(
             + ", ".join(f"{k} -> {v}" for k, v in sorted(used.items()))
         )
 
-    def same_source(ref: str, digest: str, found: str | None) -> None:
-        _check_same_source(ref, Published(digest, found), result.source_hash)
-
     try:
-        children = platforms.build_children(
-            engine,
-            run.client,
-            directory=pb.dir,
-            containerfile=containerfile,
-            display=_display(pb.dir / containerfile, run.config),
-            repo=image_repo,
-            version=version,
-            labels=labels,
-            source_hash=result.source_hash,
-            platforms=run.config.platforms,
-            overrides=overrides,
-            dry_run=run.dry_run,
-            push_auth=None if run.dry_run else build.registry_auth(run.config, run.config.registry),
-            push_retries=run.config.push_retries,
-            check_same_source=same_source,
-            on_event=lambda stage, line: run.on_event(name, stage, line),
-            epoch=None if run.dry_run else run.revisions.get(name, (run.commit, 0))[1],
-        )
+        with _build_context(run, pb) as directory:
+            children = platform_images(run, pb, result, directory, containerfile, labels)
     except platforms.PlatformError as exc:
         raise FatalError(str(exc)) from None
     result.image.platforms = [c.platform for c in children if c.action != "skipped"]
@@ -522,6 +509,92 @@ def _image(
     )
     crash_point("image-pushed")
     return digest
+
+
+@contextlib.contextmanager
+def _build_context(run: _Run, pb: Playbook) -> Iterator[Path]:
+    """The directory images are made from: the playbook's files at its commit, from git's
+    objects (no working-tree file, no untracked file, links followed inside the playbook only),
+    whenever publish checked the checkout is clean; else (a dry run, `try`) the working tree."""
+    if not run.from_git or pb.name not in run.revisions:
+        yield pb.dir
+        return
+    from playbookctl.gitrepo import GitRepo  # noqa: PLC0415 - git loads only when publishing
+
+    repo = GitRepo(run.config.root)
+    rel = pb.dir.resolve().relative_to(repo.root.resolve()).as_posix()
+    with tempfile.TemporaryDirectory(prefix="playbookctl-context-") as tmp:
+        target = Path(tmp) / pb.name
+        try:
+            repo.export_tree(run.commit, rel, target)
+        except GitError as exc:
+            raise FatalError(str(exc)) from None
+        yield target
+
+
+def platform_images(  # noqa: PLR0917 - the seam publish calls, one call site
+    run: _Run,
+    pb: Playbook,
+    result: PublishResult,
+    directory: Path,
+    containerfile: str,
+    labels: dict[str, str],
+) -> list[platforms.Child]:
+    """One image per platform, pushed (or made locally in a dry run), whichever way it is made:
+    assembled without an engine when the Containerfile allows it (assemble.py), else built by
+    the engine (platforms.build_children). The result's messages say which, and why."""
+    name, version = pb.name, result.version
+    image_repo = run.config.image_ref(name)
+    overrides = run.config.base_image_overrides
+    display = _display(pb.dir / containerfile, run.config)
+    epoch = run.revisions.get(name, (run.commit, 0))[1]
+    why = "the assemble setting is never"
+    if run.config.assemble == "auto":
+        try:
+            children = assemble.assemble_children(
+                run.client,
+                run.bases,
+                directory=directory,
+                containerfile=containerfile,
+                display=display,
+                repo=image_repo,
+                labels=labels,
+                platforms_wanted=run.config.platforms,
+                overrides=overrides,
+                epoch=epoch,
+                dry_run=run.dry_run,
+                on_event=lambda stage, line: run.on_event(name, stage, line),
+            )
+        except assemble.Refused as exc:
+            why = str(exc)
+        else:
+            result.messages.append("image assembled without an engine (no RUN step)")
+            return children
+    result.messages.append(f"image built by the engine: {display}: {why}")
+    run.on_event(name, "build", f"built by the engine: {why}")
+
+    def same_source(ref: str, digest: str, found: str | None) -> None:
+        _check_same_source(ref, Published(digest, found), result.source_hash)
+
+    return platforms.build_children(
+        run.engine(),
+        run.client,
+        directory=directory,
+        containerfile=containerfile,
+        display=display,
+        repo=image_repo,
+        version=version,
+        labels=labels,
+        source_hash=result.source_hash,
+        platforms=run.config.platforms,
+        overrides=overrides,
+        dry_run=run.dry_run,
+        push_auth=None if run.dry_run else build.registry_auth(run.config, run.config.registry),
+        push_retries=run.config.push_retries,
+        check_same_source=same_source,
+        on_event=lambda stage, line: run.on_event(name, stage, line),
+        epoch=None if run.dry_run else epoch,
+    )
 
 
 def _bump(ref: str) -> str:
