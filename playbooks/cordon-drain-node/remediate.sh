@@ -50,8 +50,8 @@ read_inputs() {
   [[ "$TARGET_RESOURCE_NAME" =~ ^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$ ]] ||
     die "TARGET_RESOURCE_NAME '$TARGET_RESOURCE_NAME' is not a valid node name"
   if ! [[ "$DRAIN_TIMEOUT_SECONDS" =~ ^[0-9]{1,5}$ ]] ||
-    ((10#$DRAIN_TIMEOUT_SECONDS < 60 || 10#$DRAIN_TIMEOUT_SECONDS > 1800)); then
-    die "DRAIN_TIMEOUT_SECONDS must be an integer from 60 to 1800, got '$DRAIN_TIMEOUT_SECONDS'"
+    ((10#$DRAIN_TIMEOUT_SECONDS < 60 || 10#$DRAIN_TIMEOUT_SECONDS > 1200)); then
+    die "DRAIN_TIMEOUT_SECONDS must be an integer from 60 to 1200, got '$DRAIN_TIMEOUT_SECONDS'"
   fi
   DRAIN_TIMEOUT_SECONDS=$((10#$DRAIN_TIMEOUT_SECONDS))
   case "${DELETE_EMPTYDIR_DATA,,}" in

@@ -3,7 +3,7 @@
 #
 # Usage: remediate.sh [validate|act|verify|all]   (default: all)
 # Parameters arrive as environment variables of the same names (TARGET_RESOURCE_KIND,
-# TARGET_RESOURCE_NAME, TARGET_NAMESPACE, SCALE_TARGET_REPLICAS; TARGET_RESOURCE is logged).
+# TARGET_RESOURCE_NAME, TARGET_RESOURCE_NAMESPACE, SCALE_TARGET_REPLICAS; TARGET_RESOURCE is logged).
 # Each phase re-reads the cluster, so the phases can also run as separate Tekton tasks.
 set -euo pipefail
 
@@ -25,7 +25,7 @@ require() {
 read_inputs() {
   require TARGET_RESOURCE_KIND
   require TARGET_RESOURCE_NAME
-  require TARGET_NAMESPACE
+  require TARGET_RESOURCE_NAMESPACE
   SCALE_TARGET_REPLICAS="${SCALE_TARGET_REPLICAS:-1}"
 
   case "${TARGET_RESOURCE_KIND,,}" in
@@ -35,8 +35,8 @@ read_inputs() {
   esac
   [[ "$TARGET_RESOURCE_NAME" =~ ^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$ ]] ||
     die "TARGET_RESOURCE_NAME '$TARGET_RESOURCE_NAME' is not a valid resource name"
-  [[ "$TARGET_NAMESPACE" =~ ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$ ]] ||
-    die "TARGET_NAMESPACE '$TARGET_NAMESPACE' is not a valid namespace name"
+  [[ "$TARGET_RESOURCE_NAMESPACE" =~ ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$ ]] ||
+    die "TARGET_RESOURCE_NAMESPACE '$TARGET_RESOURCE_NAMESPACE' is not a valid namespace name"
   if ! [[ "$SCALE_TARGET_REPLICAS" =~ ^[0-9]{1,4}$ ]] || ((10#$SCALE_TARGET_REPLICAS > 1000)); then
     die "SCALE_TARGET_REPLICAS must be an integer from 0 to 1000, got '$SCALE_TARGET_REPLICAS'"
   fi
@@ -44,16 +44,16 @@ read_inputs() {
   [[ "$VERIFY_TIMEOUT_SECONDS" =~ ^[0-9]+$ ]] || die "VERIFY_TIMEOUT_SECONDS must be an integer"
 
   TARGET="$RESOURCE/$TARGET_RESOURCE_NAME"
-  log "target: $TARGET_RESOURCE_KIND $TARGET_NAMESPACE/$TARGET_RESOURCE_NAME," \
+  log "target: $TARGET_RESOURCE_KIND $TARGET_RESOURCE_NAMESPACE/$TARGET_RESOURCE_NAME," \
     "desired replicas: $SCALE_TARGET_REPLICAS (signal target: ${TARGET_RESOURCE:-unset})"
 }
 
-k() { kubectl --namespace "$TARGET_NAMESPACE" "$@"; }
+k() { kubectl --namespace "$TARGET_RESOURCE_NAMESPACE" "$@"; }
 
 current_replicas() {
   local replicas
   replicas="$(k get "$TARGET" -o 'jsonpath={.spec.replicas}')" ||
-    die "$TARGET_RESOURCE_KIND $TARGET_NAMESPACE/$TARGET_RESOURCE_NAME not found or not readable"
+    die "$TARGET_RESOURCE_KIND $TARGET_RESOURCE_NAMESPACE/$TARGET_RESOURCE_NAME not found or not readable"
   # An unset .spec.replicas means the API default of 1.
   printf '%s\n' "${replicas:-1}"
 }
@@ -68,7 +68,7 @@ validate() {
   # An autoscaler would undo a manual scale-down within minutes.
   hpas="$(k get horizontalpodautoscalers.autoscaling -o \
     'jsonpath={range .items[*]}{.metadata.name}{"|"}{.spec.scaleTargetRef.kind}{"|"}{.spec.scaleTargetRef.name}{"\n"}{end}')" ||
-    die "cannot list HorizontalPodAutoscalers in $TARGET_NAMESPACE"
+    die "cannot list HorizontalPodAutoscalers in $TARGET_RESOURCE_NAMESPACE"
   local name kind ref
   while IFS='|' read -r name kind ref; do
     [[ -n "$name" ]] || continue
@@ -104,7 +104,7 @@ verify() {
   while true; do
     fields="$(k get "$TARGET" -o \
       'jsonpath={.spec.replicas}{"|"}{.status.replicas}{"|"}{.status.readyReplicas}{"|"}{.metadata.generation}{"|"}{.status.observedGeneration}')" ||
-      die "cannot read $TARGET_RESOURCE_KIND $TARGET_NAMESPACE/$TARGET_RESOURCE_NAME"
+      die "cannot read $TARGET_RESOURCE_KIND $TARGET_RESOURCE_NAMESPACE/$TARGET_RESOURCE_NAME"
     IFS='|' read -r spec status ready generation observed <<<"$fields"
     # The API omits zero-valued status counters.
     spec="${spec:-1}" status="${status:-0}" ready="${ready:-0}" observed="${observed:-0}"

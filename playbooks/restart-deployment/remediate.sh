@@ -33,8 +33,8 @@ read_inputs() {
   [[ "$TARGET_RESOURCE_NAMESPACE" =~ ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$ ]] ||
     die "TARGET_RESOURCE_NAMESPACE '$TARGET_RESOURCE_NAMESPACE' is not a valid namespace name"
   if ! [[ "$ROLLOUT_TIMEOUT_SECONDS" =~ ^[0-9]{1,5}$ ]] ||
-    ((10#$ROLLOUT_TIMEOUT_SECONDS < 30 || 10#$ROLLOUT_TIMEOUT_SECONDS > 3600)); then
-    die "ROLLOUT_TIMEOUT_SECONDS must be an integer from 30 to 3600, got '$ROLLOUT_TIMEOUT_SECONDS'"
+    ((10#$ROLLOUT_TIMEOUT_SECONDS < 30 || 10#$ROLLOUT_TIMEOUT_SECONDS > 1500)); then
+    die "ROLLOUT_TIMEOUT_SECONDS must be an integer from 30 to 1500, got '$ROLLOUT_TIMEOUT_SECONDS'"
   fi
   ROLLOUT_TIMEOUT_SECONDS=$((10#$ROLLOUT_TIMEOUT_SECONDS))
 

@@ -76,7 +76,7 @@ def _run_script(
 OOM = {
     "TARGET_RESOURCE_KIND": "Deployment",
     "TARGET_RESOURCE_NAME": "web",
-    "TARGET_NAMESPACE": "prod",
+    "TARGET_RESOURCE_NAMESPACE": "prod",
 }
 RESTART = {"TARGET_RESOURCE_NAME": "web", "TARGET_RESOURCE_NAMESPACE": "prod"}
 DRAIN = {"TARGET_RESOURCE_NAME": "node-1", "DRAIN_POLICY_DIR": "/nonexistent"}
@@ -88,20 +88,20 @@ DRAIN = {"TARGET_RESOURCE_NAME": "node-1", "DRAIN_POLICY_DIR": "/nonexistent"}
         (OSD, {}, [], "parameter TARGET_RESOURCE_KIND is required"),
         (OSD, {**OOM, "TARGET_RESOURCE_KIND": "Pod"}, [], "Deployment or StatefulSet"),
         (OSD, {**OOM, "TARGET_RESOURCE_NAME": "Web_1"}, [], "not a valid resource name"),
-        (OSD, {**OOM, "TARGET_NAMESPACE": "a;b"}, [], "not a valid namespace name"),
+        (OSD, {**OOM, "TARGET_RESOURCE_NAMESPACE": "a;b"}, [], "not a valid namespace name"),
         (OSD, {**OOM, "SCALE_TARGET_REPLICAS": "two"}, [], "integer from 0 to 1000"),
         (OSD, {**OOM, "SCALE_TARGET_REPLICAS": "1001"}, [], "integer from 0 to 1000"),
         (OSD, {**OOM, "SCALE_TARGET_REPLICAS": "-1"}, [], "integer from 0 to 1000"),
         (OSD, OOM, ["rollback"], "unknown phase 'rollback'"),
         (RD, {}, [], "parameter TARGET_RESOURCE_NAME is required"),
         (RD, {**RESTART, "TARGET_RESOURCE_KIND": "StatefulSet"}, [], "must be Deployment"),
-        (RD, {**RESTART, "ROLLOUT_TIMEOUT_SECONDS": "10"}, [], "from 30 to 3600"),
-        (RD, {**RESTART, "ROLLOUT_TIMEOUT_SECONDS": "1e3"}, [], "from 30 to 3600"),
+        (RD, {**RESTART, "ROLLOUT_TIMEOUT_SECONDS": "10"}, [], "from 30 to 1500"),
+        (RD, {**RESTART, "ROLLOUT_TIMEOUT_SECONDS": "1e3"}, [], "from 30 to 1500"),
         (RD, RESTART, ["bogus"], "unknown phase 'bogus'"),
         (CDN, {}, [], "parameter TARGET_RESOURCE_NAME is required"),
         (CDN, {**DRAIN, "TARGET_RESOURCE_KIND": "Pod"}, [], "must be Node"),
         (CDN, {**DRAIN, "DELETE_EMPTYDIR_DATA": "maybe"}, [], "must be true or false"),
-        (CDN, {**DRAIN, "DRAIN_TIMEOUT_SECONDS": "59"}, [], "from 60 to 1800"),
+        (CDN, {**DRAIN, "DRAIN_TIMEOUT_SECONDS": "59"}, [], "from 60 to 1200"),
         (CDN, {**DRAIN, "TARGET_RESOURCE_NAME": "-node"}, [], "not a valid node name"),
         (CDN, DRAIN, ["bogus"], "unknown phase 'bogus'"),
     ],

@@ -51,3 +51,36 @@ def test_the_project_pyproject_leaves_them_to_the_owner(repo_root: Path) -> None
     assert config.image_repo == "someone/kubernaut-playbooks/images"
     assert config.bundle_repo == "someone/kubernaut-playbooks/bundles"
     assert config.registry == "ghcr.io"
+
+
+@pytest.mark.parametrize(
+    ("pyproject", "env", "expected"),
+    [
+        (TABLE, {}, False),
+        (TABLE + "fleet = true\n", {}, True),
+        (TABLE + "fleet = true\n", {"PLAYBOOKCTL_FLEET": "false"}, False),
+        (TABLE, {"PLAYBOOKCTL_FLEET": "yes"}, True),
+        (TABLE, {"PLAYBOOKCTL_FLEET": " 1 "}, True),
+    ],
+)
+def test_fleet_setting(tmp_path: Path, pyproject: str, env: dict[str, str], expected: bool) -> None:
+    (tmp_path / "pyproject.toml").write_text(pyproject)
+    assert load_config(tmp_path, env).fleet is expected
+
+
+@pytest.mark.parametrize(
+    ("pyproject", "env", "message"),
+    [
+        (TABLE + 'fleet = "true"\n', {}, "expected true or false, got a string"),
+        (TABLE + "fleet = 1\n", {}, "expected true or false, got an integer"),
+        (TABLE, {"PLAYBOOKCTL_FLEET": "maybe"}, "expected true or false, got 'maybe'"),
+    ],
+)
+def test_fleet_setting_refuses_non_booleans(
+    tmp_path: Path, pyproject: str, env: dict[str, str], message: str
+) -> None:
+    from playbookctl.errors import ConfigError
+
+    (tmp_path / "pyproject.toml").write_text(pyproject)
+    with pytest.raises(ConfigError, match=message):
+        load_config(tmp_path, env)

@@ -113,7 +113,19 @@ def test_pipelinerun_document(config: Config) -> None:
     assert doc == {
         "apiVersion": "tekton.dev/v1",
         "kind": "PipelineRun",
-        "metadata": {"generateName": "scale-down-", "namespace": "kubernaut-workflows"},
+        # BuildPipelineRun's ObjectMeta; the name and target label are derived in
+        # test_kubernaut_names_and_labels_its_runs below
+        "metadata": {
+            "name": "wfe-84b75d055c99349c",
+            "namespace": "kubernaut-workflows",
+            "labels": {
+                "kubernaut.ai/workflow-execution": "manual",
+                "kubernaut.ai/workflow-id": "scale-down",
+                "kubernaut.ai/target-resource": "shop__Deployment__web",
+                "kubernaut.ai/source-namespace": "kubernaut-system",
+            },
+            "annotations": {"kubernaut.ai/target-resource": "shop/Deployment/web"},
+        },
         "spec": {
             "pipelineRef": {
                 "resolver": "bundles",
@@ -170,13 +182,19 @@ def test_target_from_params(config: Config) -> None:
 
 
 def test_cluster_scoped_target(config: Config) -> None:
-    doc = pipelinerun(
-        config,
-        "scale-down",
-        {"REPLICAS": "1", "TARGET_RESOURCE_NAME": "n1", "TARGET_RESOURCE_NAMESPACE": "-"},
-        "Node/n1",
-    )
-    assert doc["spec"]["params"][-1] == {"name": "TARGET_RESOURCE", "value": "Node/n1"}
+    """InjectTargetResourceParameters sets TARGET_RESOURCE_NAMESPACE to the target's namespace,
+    the empty string for a cluster-scoped one, unvalidated (kaManagedParams): the required
+    parameter is given, empty; and it overwrites whatever else was chosen."""
+    doc = pipelinerun(config, "scale-down", {"REPLICAS": "1"}, "Node/n1")
+    assert doc["spec"]["params"] == [
+        {"name": "TARGET_RESOURCE_NAME", "value": "n1"},
+        {"name": "TARGET_RESOURCE_NAMESPACE", "value": ""},
+        {"name": "REPLICAS", "value": "1"},
+        {"name": "TARGET_RESOURCE", "value": "Node/n1"},
+    ]
+    values = {"REPLICAS": "1", "TARGET_RESOURCE_NAMESPACE": "-"}
+    with pytest.raises(FatalError, match=r"TARGET_RESOURCE_NAMESPACE: '-' contradicts --target"):
+        pipelinerun(config, "scale-down", values, "Node/n1")
 
 
 P = {
@@ -190,6 +208,7 @@ P = {
     "DEP": {"name": "DEP", "type": "string", "required": False, "dependsOn": ["ENUM", "DEF"]},
     "DEF": {"name": "DEF", "type": "string", "required": False, "default": "x"},
 }
+NOT_DEFAULT = "(Kubernaut counts only a given value, not a default)"
 VALUE_CASES = [
     ("all good", {"REQ": "r", "INT": "3", "FLT": "1.5", "BOOL": "false", "ARR": '["a"]'}, []),
     ("required missing", {}, ["REQ: required, but not given"]),
@@ -207,8 +226,20 @@ VALUE_CASES = [
     ),
     ("enum", {"REQ": "r", "ENUM": "c"}, ["ENUM: 'c' is not one of a, b"]),
     ("pattern", {"REQ": "r", "PAT": "12a"}, ["PAT: '12a' does not match the pattern '^[0-9]+$'"]),
-    ("dependsOn", {"REQ": "r", "DEP": "d"}, ["DEP: depends on ENUM, which is not given"]),
-    ("dependsOn satisfied", {"REQ": "r", "DEP": "d", "ENUM": "a"}, []),
+    (
+        "dependsOn",
+        {"REQ": "r", "DEP": "d", "DEF": "y"},
+        [f"DEP: depends on ENUM, which is not given {NOT_DEFAULT}"],
+    ),
+    # validateDependsOn (Kubernaut's parser/validator.go) looks for the key in the parameters:
+    # DEF's default does not count
+    (
+        "dependsOn not satisfied by a default",
+        {"REQ": "r", "DEP": "d", "ENUM": "a"},
+        [f"DEP: depends on DEF, which is not given {NOT_DEFAULT}"],
+    ),
+    ("dependsOn satisfied", {"REQ": "r", "DEP": "d", "ENUM": "a", "DEF": "x"}, []),
+    ("dependsOn of an absent parameter", {"REQ": "r"}, []),
     (
         "unknown",
         {"REQ": "r", "NOPE": "1"},

@@ -201,3 +201,22 @@ def test_make_refresh_references_runs_the_script(tmp_path: Path, checkout: Path)
     assert '--tekton-refs "/t"' in done.stdout
     with pytest.raises(FatalError, match="nothing to refresh"):
         refresh(checkout)
+
+
+def test_refresh_names_the_kubernaut_go_files_the_contract_table_was_read_from(
+    tmp_path: Path, checkout: Path, references: Path, repo_root: Path
+) -> None:
+    """The parameter table is hand-written from Go code: a refresh cannot regenerate it, so it
+    says which of its pinned sources changed upstream, for a human to re-read."""
+    table_path = repo_root / "tooling/playbookctl/references/kubernaut.json"
+    (checkout / table_path.relative_to(repo_root)).parent.mkdir(parents=True)
+    shutil.copyfile(table_path, checkout / table_path.relative_to(repo_root))
+    up = _kubernaut_upstream(tmp_path, references)
+    sources = json.loads(table_path.read_text())["provenance"]["sources"]
+    changed, gone = sorted(sources)[:2]
+    (up / changed).parent.mkdir(parents=True, exist_ok=True)
+    (up / changed).write_text("package changed\n")
+    notes = refresh(checkout, kubernaut=up)
+    assert any(n.startswith(f"Kubernaut changed {changed} since") for n in notes)
+    assert any(n.startswith(f"Kubernaut changed {gone} (gone) since") for n in notes)
+    assert len([n for n in notes if n.startswith("Kubernaut changed")]) == len(sources)

@@ -75,6 +75,9 @@ class Config:
     assemble: str = "auto"
     # [tool.playbookctl.lint]: rules disabled, and severities changed, by rule id (checked
     # against the catalogue by lint/policy.py when lint runs).
+    # Kubernaut runs as a fleet hub (signals carry a cluster ID): its catalog then excludes a
+    # workflow without spec.labels.cluster from a fleet signal's selection (lint warns).
+    fleet: bool = False
     lint_disable: tuple[str, ...] = ()
     lint_severity: dict[str, str] = field(default_factory=dict)
 
@@ -193,8 +196,19 @@ def _type_name(raw: Any) -> str:
     )
 
 
+_ENV_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
 def _convert(raw: Any, default: Any, from_env: bool) -> Any:
     """raw as the type of default; a TOML value must already have that type, an env one parses."""
+    if isinstance(default, bool):  # before int: a bool is an int to Python
+        if from_env:
+            if raw.strip().lower() not in _ENV_BOOLEANS:
+                raise ValueError(f"expected true or false, got {raw!r}")
+            return _ENV_BOOLEANS[raw.strip().lower()]
+        if not isinstance(raw, bool):
+            raise ValueError(f"expected true or false, got {_type_name(raw)}")
+        return raw
     if isinstance(default, int):
         if from_env:
             try:

@@ -1,10 +1,20 @@
 """The PipelineRun Kubernaut creates for a registered workflow (contract section 1).
 
-An operator runs a playbook by hand exactly as Kubernaut would: the registered bundle through
-the bundles resolver (`name=workflow`, `kind=pipeline`), every supplied parameter as a string
-plus TARGET_RESOURCE, one workspace per dependency, the workflow's service account and a
-non-root pod template. Values are checked against the workflow's parameter schema first, and
-every bad value is reported at once.
+An operator runs a playbook by hand exactly as Kubernaut would (`BuildPipelineRun`,
+pkg/workflowexecution/executor/tekton.go; the values are in playbookctl/references/kubernaut.json,
+see playbookctl.contract): the registered bundle through the bundles resolver (`name=workflow`,
+`kind=pipeline`), every supplied parameter as a string plus TARGET_RESOURCE, one workspace per
+dependency, the workflow's service account and a non-root pod template; named
+`wfe-<first 16 hex of sha256(TARGET_RESOURCE)>` (Kubernaut's per-target lock: while this run
+exists, Kubernaut cannot start a remediation of the same target, and the reverse) and labelled
+and annotated as Kubernaut labels its runs. Values are checked against the workflow's parameter
+schema first, and every bad value is reported at once.
+
+Two labels name Kubernaut objects a manual run does not have: `kubernaut.ai/workflow-execution`
+(Kubernaut's WorkflowExecution, `we-<RemediationRequest>`; default `manual`, which no
+WorkflowExecution is ever called, so Kubernaut neither adopts nor deletes the run) and
+`kubernaut.ai/workflow-id` (the registration's status.workflowId, a UUID Kubernaut's webhook
+computes; default: the workflow's name).
 
 Like Kubernaut, we do not inject schema defaults: a parameter left out takes the Pipeline's own
 default (the playbook.* lint rules make sure every optional parameter has one).
@@ -19,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from playbookctl import contract
 from playbookctl.config import Config
 from playbookctl.errors import FatalError, UsageError
 from playbookctl.findings import Severity
@@ -26,14 +37,13 @@ from playbookctl.lint import re2
 from playbookctl.load import load_file
 from playbookctl.register import check_registration, workflow_documents
 
-TARGET_PARAM = "TARGET_RESOURCE"
-# Parameters Kubernaut's agent fills in from the target; we do the same from --target.
-TARGET_PARTS = {
-    "TARGET_RESOURCE_NAMESPACE": 0,
-    "TARGET_RESOURCE_KIND": 1,
-    "TARGET_RESOURCE_NAME": 2,
-}
+TARGET_PARAM = contract.run_parameter()
+# Parameters Kubernaut's agent fills in from the target; we do the same from --target
+# (TARGET_RESOURCE_API_VERSION too is filled by the agent, when it knows it: --param here).
+_PART_INDEX = {"namespace": 0, "kind": 1, "name": 2}
+TARGET_PARTS = {p.name: _PART_INDEX[p.part] for p in contract.filled_parameters() if p.always}
 PIPELINE_NAME = "workflow"
+MANUAL_EXECUTION = "manual"  # never a WorkflowExecution's name (Kubernaut's are we-<rr>)
 _INT_RE = re.compile(r"^[-+]?[0-9]+$")
 _BOOLEANS = ("true", "false")
 
@@ -160,10 +170,15 @@ def _value_problem(p: Mapping[str, Any], value: str) -> str | None:
 
 
 def check_values(
-    parameters: Sequence[Mapping[str, Any]], values: Mapping[str, str], *, missing_ok: bool = False
+    parameters: Sequence[Mapping[str, Any]],
+    values: Mapping[str, str],
+    *,
+    missing_ok: bool = False,
+    unchecked: frozenset[str] = frozenset(),
 ) -> list[str]:
     """Every problem with the values against the parameter schema (empty: all good);
-    `missing_ok`: a required parameter left out is not one (a template with placeholders)."""
+    `missing_ok`: a required parameter left out is not one (a template with placeholders);
+    `unchecked`: values the agent fills in without validating them (kaManagedParams)."""
     problems: list[str] = []
     declared = {p["name"]: p for p in parameters if isinstance(p.get("name"), str)}
     for key in values:
@@ -176,14 +191,18 @@ def check_values(
             if p.get("required") is True and not missing_ok:
                 problems.append(f"{name}: required, but not given")
             continue
-        problem = _value_problem(p, values[name])
+        problem = None if name in unchecked else _value_problem(p, values[name])
         if problem:
             problems.append(f"{name}: {problem}")
+        # Kubernaut's agent: a dependency is satisfied only by being present in the
+        # parameters, never by its default (validateDependsOn, parser/validator.go).
         deps = p.get("dependsOn")
         for dep in deps if isinstance(deps, list) else []:
-            dep_p = declared.get(dep, {})
-            if dep not in values and "default" not in dep_p:
-                problems.append(f"{name}: depends on {dep}, which is not given")
+            if dep not in values:
+                problems.append(
+                    f"{name}: depends on {dep}, which is not given (Kubernaut counts only a "
+                    "given value, not a default)"
+                )
     return problems
 
 
@@ -194,8 +213,65 @@ def _workspace(key: str, name: str) -> dict[str, Any]:
     return {"name": f"configmap-{name}", "configMap": {"name": name}}
 
 
+@dataclass(frozen=True)
+class RunLabels:
+    """What Kubernaut's labels name that a manual run has no object for."""
+
+    workflow_execution: str = MANUAL_EXECUTION
+    workflow_id: str | None = None  # None: the workflow's name
+
+
+def run_metadata(config: Config, reg: Registered, target: str, run: RunLabels) -> dict[str, Any]:
+    """BuildPipelineRun's ObjectMeta: name, namespace, labels, annotation (values checked)."""
+    labels, annotations = contract.label_keys(), contract.annotation_keys()
+    if target == placeholder(TARGET_PARAM):
+        name = "wfe-<first 16 hex of sha256(TARGET_RESOURCE)>"
+        target_label = placeholder(TARGET_PARAM)
+    else:
+        name = contract.pipelinerun_name(target)
+        target_label = contract.target_label_value(target)
+    return {
+        "name": name,
+        "namespace": config.run_namespace,
+        "labels": {
+            labels["workflowExecution"]: run.workflow_execution,
+            labels["workflowId"]: run.workflow_id if run.workflow_id is not None else reg.name,
+            labels["targetResource"]: target_label,
+            # the WorkflowExecution's namespace: that of the RemediationRequest
+            labels["sourceNamespace"]: config.workflow_namespace,
+        },
+        "annotations": {annotations["targetResource"]: target},
+    }
+
+
+def label_problems(config: Config, reg: Registered, target: str, run: RunLabels) -> list[str]:
+    """Label values the API server would refuse, each said with why."""
+    if target == placeholder(TARGET_PARAM):
+        return []
+    problems = []
+    meta = run_metadata(config, reg, target, run)
+    for key, value in meta["labels"].items():
+        problem = contract.label_value_problem(value)
+        if problem is None:
+            continue
+        if key == contract.label_keys()["targetResource"]:
+            problems.append(
+                f"--target {target!r}: Kubernaut's label {key}={value!r} (every / as __, cut at "
+                f"63 bytes, nothing trimmed: sanitizeLabelValue) is not a valid label value "
+                f"({problem}); the API server refuses the PipelineRun Kubernaut itself would "
+                "create for this target"
+            )
+        else:
+            problems.append(f"label {key}={value!r}: {problem}")
+    return problems
+
+
 def build_pipelinerun(
-    config: Config, reg: Registered, values: Mapping[str, str], target: str
+    config: Config,
+    reg: Registered,
+    values: Mapping[str, str],
+    target: str,
+    run: RunLabels | None = None,
 ) -> dict[str, Any]:
     """The PipelineRun document (values already checked)."""
     declared = [p["name"] for p in reg.parameters if isinstance(p.get("name"), str)]
@@ -233,7 +309,7 @@ def build_pipelinerun(
     return {
         "apiVersion": "tekton.dev/v1",
         "kind": "PipelineRun",
-        "metadata": {"generateName": f"{reg.name}-", "namespace": config.run_namespace},
+        "metadata": run_metadata(config, reg, target, run or RunLabels()),
         "spec": spec,
     }
 
@@ -270,12 +346,14 @@ def pipelinerun(
     *,
     registered: Registered | None = None,
     placeholders: bool = False,
+    run: RunLabels | None = None,
 ) -> dict[str, Any]:
     """Check the values and build the PipelineRun for registered workflow NAME (or for
     `registered`, a tried one).
 
     Raises FatalError listing every bad value; the target parameters Kubernaut's agent fills in
-    (TARGET_RESOURCE_NAMESPACE/KIND/NAME) are taken from --target when declared and not given.
+    (TARGET_RESOURCE_NAMESPACE/KIND/NAME) are taken from --target when declared and not given;
+    a cluster-scoped target's TARGET_RESOURCE_NAMESPACE is the empty string, as Kubernaut's.
     With `placeholders`, a missing target or required value becomes `<NAME>` (a template to
     fill in) instead of an error; values that are given are still checked.
     """
@@ -297,18 +375,25 @@ def pipelinerun(
                 "--target NAMESPACE/KIND/NAME (or KIND/NAME) is required: Kubernaut always "
                 f"passes {TARGET_PARAM}"
             )
+    unchecked: dict[str, str] = {}  # filled by the agent, which does not validate them
     if target is not None and target != placeholder(TARGET_PARAM):
         parts = parse_target(target)
         for param, index in TARGET_PARTS.items():
-            if param not in declared or not parts[index]:
+            if param not in declared:
                 continue
             if param not in values:
-                values[param] = parts[index]
+                if parts[index]:
+                    values[param] = parts[index]
+                else:
+                    unchecked[param] = ""  # InjectTargetResourceParameters sets it, empty
             elif values[param] != parts[index]:
                 problems.append(
                     f"{param}: {values[param]!r} contradicts --target ({parts[index]!r})"
                 )
-    problems += check_values(reg.parameters, values, missing_ok=placeholders)
+    values.update(unchecked)
+    problems += check_values(
+        reg.parameters, values, missing_ok=placeholders, unchecked=frozenset(unchecked)
+    )
     if placeholders:
         for p in reg.parameters:
             pname = p.get("name")
@@ -321,4 +406,8 @@ def pipelinerun(
         )
     if target is None:  # pragma: no cover - reported as a problem above
         raise FatalError("--target is required")
-    return build_pipelinerun(config, reg, values, target)
+    run = run or RunLabels()
+    bad_labels = label_problems(config, reg, target, run)
+    if bad_labels:
+        raise FatalError(f"cannot run {name}: " + "; ".join(bad_labels))
+    return build_pipelinerun(config, reg, values, target, run)

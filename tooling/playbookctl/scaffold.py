@@ -125,8 +125,13 @@ spec:
     environment: ["*"]
     component: [apps/v1/Deployment]
     priority: P3
+    # cluster: ["*"]   # with `fleet = true`: the clusters it serves ("*": all of them)
+  # Facts Kubernaut detects about the target. Booleans are YAML booleans, unquoted: a string
+  # ("true") fails Kubernaut's decoding and takes its whole workflow catalog down.
+  # detectedLabels:
+  #   hpaEnabled: true
   execution:
-    engine: tekton
+    engine: tekton   # required: Kubernaut refuses a workflow without it
     serviceAccountName: {name}-runner
   parameters:
     - name: TARGET_RESOURCE_KIND

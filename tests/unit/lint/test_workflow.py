@@ -243,14 +243,35 @@ CASES = [
         [("workflow.custom-labels", 17)],
     ),
     # detectedLabels
+    # a YAML boolean is what Kubernaut's agent decodes (json.Unmarshal into bool)
     (
-        "detected boolean unquoted",
-        src(("  execution:\n", "  detectedLabels: {stateful: true}\n  execution:\n")),
+        "detected boolean",
+        src(
+            (
+                "  execution:\n",
+                "  detectedLabels: {stateful: true, hpaEnabled: true}\n  execution:\n",
+            )
+        ),
+        [],
+    ),
+    (
+        "detected boolean quoted",
+        src(("  execution:\n", '  detectedLabels: {stateful: "true"}\n  execution:\n')),
+        [("workflow.detected-labels", 17)],
+    ),
+    (
+        "detected boolean false quoted",
+        src(("  execution:\n", "  detectedLabels: {hpaEnabled: 'false'}\n  execution:\n")),
         [("workflow.detected-labels", 17)],
     ),
     (
         "detected boolean false",
-        src(("  execution:\n", "  detectedLabels: {hpaEnabled: 'false'}\n  execution:\n")),
+        src(("  execution:\n", "  detectedLabels: {hpaEnabled: false}\n  execution:\n")),
+        [("workflow.detected-labels", 17)],
+    ),
+    (
+        "detected boolean a number",
+        src(("  execution:\n", "  detectedLabels: {hpaEnabled: 1}\n  execution:\n")),
         [("workflow.detected-labels", 17)],
     ),
     (
@@ -264,6 +285,7 @@ CASES = [
         [("workflow.detected-labels", 17)],
     ),
     # execution
+    ("engine missing", src(("    engine: tekton\n", "")), [("workflow.engine", 17)]),
     ("engine job", src(("engine: tekton", "engine: job")), [("workflow.engine", 18)]),
     ("engine unknown", src(("engine: tekton", "engine: argo")), [("workflow.engine", 18)]),
     (

@@ -124,12 +124,12 @@ VALID = [
                 },
                 "customLabels": {"team": "sre"},
                 "detectedLabels": {
-                    "gitOpsManaged": "true",
+                    "gitOpsManaged": True,
                     "gitOpsTool": "argocd",
                     "serviceMesh": "istio",
                     "storageBackend": "odf-ceph",
-                    "hpaEnabled": "true",
-                    "cdiManaged": "true",
+                    "hpaEnabled": True,
+                    "cdiManaged": True,
                 },
                 "execution": {
                     "engine": "tekton",
@@ -193,7 +193,6 @@ VALID = [
             },
         ),
     ),
-    ("engine defaults to tekton", _with("spec.execution.engine", ...)),
     ("no namespace", _with("metadata.namespace", ...)),
     ("cluster-scoped component", _with("spec.labels.component", ["v1/Node"])),
 ]
@@ -263,8 +262,20 @@ STRICTER = [
     ),
     (
         "detected label false",
-        _with("spec.detectedLabels", {"stateful": "false"}),
-        'boolean keys accept only "true"',
+        _with("spec.detectedLabels", {"stateful": False}),
+        "false is what absent means to Kubernaut's Go bool: misleading, so refused",
+    ),
+    (
+        "detected label a string",
+        _with("spec.detectedLabels", {"hpaEnabled": "true"}),
+        "Kubernaut's agent json.Unmarshals detectedLabels into Go bools: a string fails and "
+        "aborts its whole catalog listing (cache_convert.go @ d5a4a870)",
+    ),
+    (
+        "engine missing",
+        _with("spec.execution.engine", ...),
+        "the CRD leaves it optional, but Kubernaut's orchestrator refuses a workflow without "
+        "it (selectedWorkflow.executionEngine is required, creator/workflowexecution.go)",
     ),
     (
         "bundle tag only",

@@ -45,6 +45,23 @@ def register(subparsers: Any) -> None:
         help="not a registration: the bundle `playbookctl try NAME` last published to the dev "
         "environment, with the workflow as it was tried",
     )
+    parser.add_argument(
+        "--remediation-request",
+        default=None,
+        metavar="RR",
+        help="label the run as Kubernaut's WorkflowExecution for RemediationRequest RR "
+        "(kubernaut.ai/workflow-execution=we-RR: Kubernaut then treats the run as that "
+        "execution's); default: kubernaut.ai/workflow-execution=manual, which Kubernaut never "
+        "adopts nor deletes",
+    )
+    parser.add_argument(
+        "--workflow-id",
+        default=None,
+        metavar="ID",
+        help="the kubernaut.ai/workflow-id label: the registration's status.workflowId "
+        "(`kubectl get remediationworkflow NAME -o jsonpath={.status.workflowId}`); "
+        "default: the workflow's name",
+    )
     parser.add_argument("--format", choices=("yaml", "json"), default="yaml")
     parser.set_defaults(func=run)
 
@@ -76,12 +93,26 @@ def _tried(config: Config, name: str) -> Any:
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
-    from playbookctl.pipelinerun import parse_params, pipelinerun  # noqa: PLC0415 - fast start
+    from playbookctl import contract  # noqa: PLC0415 - fast start
+    from playbookctl.pipelinerun import (  # noqa: PLC0415 - fast start
+        MANUAL_EXECUTION,
+        RunLabels,
+        parse_params,
+        pipelinerun,
+    )
     from playbookctl.render import to_yaml  # noqa: PLC0415 - fast start
 
     values = parse_params(args.param)
+    run_labels = RunLabels(
+        workflow_execution=(
+            contract.workflow_execution_name(args.remediation_request)
+            if args.remediation_request
+            else MANUAL_EXECUTION
+        ),
+        workflow_id=args.workflow_id,
+    )
     registered = _tried(config, args.name) if args.tried else None
-    doc = pipelinerun(config, args.name, values, args.target, registered=registered)
+    doc = pipelinerun(config, args.name, values, args.target, registered=registered, run=run_labels)
     if args.format == "json":
         json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -142,6 +142,7 @@ def lint_playbook(
                 expected_name=pb.name,
                 authored=True,
                 namespace=config.workflow_namespace,
+                fleet=config.fleet,
             )
         )
     try:
@@ -195,6 +196,7 @@ def _check_document(
             expected_name=None,
             authored=False,
             namespace=config.workflow_namespace,
+            fleet=config.fleet,
         )
     if kind == ACTION_TYPE_KIND:
         return check_action_type(doc, namespace=config.workflow_namespace)

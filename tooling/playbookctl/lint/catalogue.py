@@ -351,11 +351,17 @@ _r(
 _r(
     "workflow.detected-labels",
     E,
-    "spec.detectedLabels uses an unknown key or value",
+    "spec.detectedLabels uses an unknown key, a string for a boolean, or false",
     "detectedLabels match facts Kubernaut detects (gitOpsManaged, gitOpsTool, serviceMesh, "
-    'hpaEnabled, ...); values are strings ("true"), not booleans.',
-    _WF + "detectedLabels:\n    hpaEnabled: true\n",
+    "hpaEnabled, ...). The boolean ones are YAML booleans: Kubernaut's agent decodes "
+    "spec.detectedLabels with json.Unmarshal into Go bool fields "
+    "(internal/kubernautagent/workflowcatalog/cache_convert.go, pkg/shared/types/enrichment.go "
+    '@ d5a4a870), so the string "true" fails, and the error aborts its whole workflow catalog '
+    "listing: every investigation goes to human review. `false` is refused too: a Go bool "
+    "cannot tell it from absent, so it only misleads the reader. gitOpsTool, serviceMesh and "
+    "storageBackend are strings from a fixed list.",
     _WF + 'detectedLabels:\n    hpaEnabled: "true"\n',
+    _WF + "detectedLabels:\n    hpaEnabled: true\n",
 )
 _r(
     "workflow.execution",
@@ -369,10 +375,13 @@ _r(
 _r(
     "workflow.engine",
     E,
-    "execution.engine is not tekton",
-    "These playbooks run as Tekton pipelines from OCI bundles.",
-    "execution:\n  engine: argo\n",
-    "execution:\n  engine: tekton\n",
+    "execution.engine is missing or not tekton",
+    "These playbooks run as Tekton pipelines from OCI bundles. The engine must be written: "
+    "Kubernaut no longer defaults it, and its orchestrator refuses a selected workflow without "
+    'one ("selectedWorkflow.executionEngine is required", '
+    "pkg/remediationorchestrator/creator/workflowexecution.go @ d5a4a870).",
+    "execution:\n  serviceAccountName: restart-deployment-runner\n",
+    "execution:\n  engine: tekton\n  serviceAccountName: restart-deployment-runner\n",
 )
 _r(
     "workflow.bundle",
@@ -466,6 +475,45 @@ _r(
     "dependsOn lists other parameters of the same workflow.",
     "dependsOn: [NOPE]\n",
     "dependsOn: [TARGET_RESOURCE_NAME]\n",
+)
+_r(
+    "workflow.target-parameter",
+    E,
+    "a parameter named like a target parameter that Kubernaut never fills",
+    "Kubernaut's agent fills TARGET_RESOURCE_NAME, TARGET_RESOURCE_KIND, "
+    "TARGET_RESOURCE_NAMESPACE and, when it knows it, TARGET_RESOURCE_API_VERSION from the "
+    "remediation target (InjectTargetResourceParameters, "
+    "internal/kubernautagent/investigator/investigator_phases.go @ d5a4a870; the table is "
+    "tooling/playbookctl/references/kubernaut.json). Any other name, such as TARGET_NAMESPACE, is "
+    "left to the model, and a run without it goes to human review. The finding names the "
+    "parameter Kubernaut does fill.",
+    "- name: TARGET_NAMESPACE\n  type: string\n  required: true\n",
+    "- name: TARGET_RESOURCE_NAMESPACE\n  type: string\n  required: true\n",
+)
+_r(
+    "workflow.target-api-version",
+    W,
+    "TARGET_RESOURCE_API_VERSION declared required",
+    "Kubernaut's agent fills TARGET_RESOURCE_API_VERSION only when it knows the target's "
+    "apiVersion (investigator_phases.go @ d5a4a870) and does not check it is there: a run "
+    "for any other target gets no value. Declare it optional with a default (in the Pipeline "
+    "too).",
+    "- name: TARGET_RESOURCE_API_VERSION\n  required: true\n",
+    "- name: TARGET_RESOURCE_API_VERSION\n  required: false\n  default: apps/v1\n",
+)
+_r(
+    "workflow.depends-on-presence",
+    W,
+    "a dependsOn Kubernaut satisfies only when the model gives the other parameter too",
+    "Kubernaut's agent refuses a parameter whose dependsOn names one absent from the "
+    "parameters it was given; a default does not count (validateDependsOn, "
+    "internal/kubernautagent/parser/validator.go @ d5a4a870). So: a required parameter that "
+    "depends on an optional one makes that one effectively required; an optional dependency's "
+    "default never satisfies it; depending on TARGET_RESOURCE_API_VERSION fails for targets "
+    "whose apiVersion the agent does not know.",
+    "- name: REPLICAS\n  required: true\n  dependsOn: [MODE]\n"
+    "- name: MODE\n  required: false\n  default: safe\n",
+    "- name: REPLICAS\n  required: true\n  dependsOn: [MODE]\n- name: MODE\n  required: true\n",
 )
 
 # --- action-type.* ---------------------------------------------------------------------------
@@ -823,6 +871,30 @@ _r(
     "an empty string.",
     "- name: TIMEOUT\n  type: integer\n  required: false\n",
     "- name: TIMEOUT\n  type: integer\n  required: false\n  default: 600\n",
+)
+_r(
+    "workflow.fleet-cluster",
+    W,
+    "no labels.cluster, while `fleet = true` says Kubernaut runs as a fleet hub",
+    "In a fleet, Kubernaut's catalog search for a signal from a member cluster excludes every "
+    "workflow whose labels.cluster is empty (matchesArrayLabel, BR-FLEET-003 R6, "
+    'internal/kubernautagent/workflowcatalog/cache_filter.go @ d5a4a870); "*" matches every '
+    "cluster. Reported only with `fleet = true` in [tool.playbookctl] (PLAYBOOKCTL_FLEET): "
+    "outside a fleet, signals carry no cluster and the label is not consulted.",
+    _WF + "labels:\n    severity: [critical]\n    priority: P1\n",
+    _WF + "labels:\n    severity: [critical]\n    priority: P1\n    cluster: ['*']\n",
+)
+_r(
+    "playbook.execution-timeout",
+    W,
+    "a Pipeline timeout longer than Kubernaut waits for the run",
+    "Kubernaut sets no timeout on the PipelineRun; its orchestrator marks the remediation timed "
+    "out after 30 minutes in Executing by default (applyTimeoutDefaults, "
+    "internal/controller/remediationorchestrator/reconciler.go @ d5a4a870) while the run goes "
+    "on. A task, finally task or step timeout above that (or 0, no limit), or runAfter-chained "
+    "tasks whose timeouts add up to more, lets the run work on after Kubernaut has given up.",
+    "tasks:\n  - name: drain\n    timeout: 40m\n",
+    "tasks:\n  - name: drain\n    timeout: 25m\n",
 )
 _r(
     "playbook.placeholder-text",

@@ -33,6 +33,8 @@ Rule ids and what they protect against:
   kubelet refuses to start a non-numeric user it cannot verify). A variable USER is judged by
   its default: `${X:-d}`/`${X-d}` by d unless an earlier ARG X has a value, `$X`/`${X}` by
   the earlier ARG's default; with no default at all it cannot be checked (warning).
+- playbook.execution-timeout (warning): a timeout longer than Kubernaut waits for the run
+  (lint/execution_time.py).
 - playbook.base-image-pinned: every FROM pinned by digest (`image@sha256:<64 hex>`).
 - playbook.rbac-kind / playbook.rbac-namespace / playbook.rbac-service-account /
   playbook.rbac-binding: rbac.yaml holds only ServiceAccount/Role/ClusterRole/(Cluster)RoleBinding,
@@ -58,6 +60,7 @@ from playbookctl.errors import GitError
 from playbookctl.findings import Finding, Severity
 from playbookctl.lint import rbac as rbac_rules
 from playbookctl.lint.action_type import PLACEHOLDER_PREFIX
+from playbookctl.lint.execution_time import check_execution_timeout
 from playbookctl.lint.external import EmbeddedScript
 from playbookctl.lint.registration import check_registration_of
 from playbookctl.lint.tekton.common import iter_references, param_spec_type
@@ -1152,6 +1155,12 @@ def rule_placeholder_text(ctx: _Ctx) -> None:
             break
 
 
+def rule_execution_timeout(ctx: _Ctx) -> None:
+    """playbook.execution-timeout: see lint/execution_time.py."""
+    if ctx.pipeline is not None:
+        ctx.findings.extend(check_execution_timeout(ctx.pipeline.document))
+
+
 Rule = Callable[[_Ctx], None]
 RULES: tuple[Rule, ...] = (
     rule_name,
@@ -1169,6 +1178,7 @@ RULES: tuple[Rule, ...] = (
     rule_images,
     rule_non_root,
     rule_executable,
+    rule_execution_timeout,
 )
 
 

@@ -17,6 +17,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from playbookctl import contract
 from playbookctl.findings import Finding, Severity
 from playbookctl.lint import re2
 from playbookctl.lint.schema import dotted, load_schema, quote_hint, schema_findings
@@ -77,6 +78,31 @@ _RULES: tuple[tuple[tuple[str | None, ...], str], ...] = (
     (("spec", "rollbackParameters"), "workflow.parameters"),
 )
 _PARAM_LISTS = ("parameters", "rollbackParameters")
+# A declared name is taken for one of the agent's target parameters when its words are
+# TARGET and/or RESOURCE plus the words of one target part (TARGET_NAMESPACE, RESOURCE_NS,
+# TARGET_API_VERSION); other words make it a parameter of its own (SCALE_TARGET_REPLICAS).
+_SUBJECT_WORDS = frozenset({"TARGET", "RESOURCE"})
+_PART_WORDS = {
+    "NAMESPACE": "namespace",
+    "NS": "namespace",
+    "NAME": "name",
+    "KIND": "kind",
+    "API_VERSION": "apiVersion",
+    "APIVERSION": "apiVersion",
+    "GROUP_VERSION": "apiVersion",
+}
+
+
+def target_lookalike(name: str) -> contract.FilledParameter | None:
+    """The agent-filled parameter `name` was meant to be, when it is not one itself."""
+    filled = contract.filled_by_part()
+    if name in {p.name for p in filled.values()} or name == contract.run_parameter():
+        return None
+    words = name.split("_")
+    if not _SUBJECT_WORDS & set(words):
+        return None
+    part = _PART_WORDS.get("_".join(w for w in words if w not in _SUBJECT_WORDS))
+    return filled.get(part) if part else None
 
 
 def rule_for(path: YamlPath, validator: str) -> str:
@@ -117,6 +143,7 @@ def check_workflow(
     expected_name: str | None,
     authored: bool = True,
     namespace: str = "kubernaut-system",
+    fleet: bool = False,
 ) -> list[Finding]:
     """Every `workflow.*` finding for one RemediationWorkflow document.
 
@@ -124,6 +151,8 @@ def check_workflow(
     spec.actionType exists). expected_name: the playbook directory's name (None: not checked).
     authored: True for playbooks/<name>/workflow.yaml (the release fills spec.execution.bundle,
     so it must be absent); False for a generated registration (bundle present and pinned).
+    fleet: Kubernaut runs as a fleet hub (config `fleet`): warn on a workflow without
+    labels.cluster.
     """
     rules = _Rules(doc, namespace)
     data = doc.data
@@ -135,9 +164,15 @@ def check_workflow(
             rules.action_type(spec, action_types)
             rules.execution(spec, authored)
             rules.dependencies(spec)
+            rules.detected_labels(spec)
+            if fleet:
+                rules.fleet_cluster(spec)
             for key in _PARAM_LISTS:
                 if isinstance(spec.get(key), list):
                     rules.parameters(("spec", key), spec[key])
+            if isinstance(spec.get("parameters"), list):
+                rules.agent_parameters(spec["parameters"])
+                rules.depends_on_presence(spec["parameters"])
             if authored and isinstance(spec.get("parameters"), list):
                 rules.optional_defaults(spec["parameters"])
     found = schema_findings(
@@ -226,6 +261,17 @@ class _Rules:
             return
         base: YamlPath = ("spec", "execution")
         engine = ex.get("engine")
+        if "engine" not in ex:
+            self.add(
+                "workflow.engine",
+                base,
+                f"spec.execution.engine is missing: write engine: {ENGINE}. Kubernaut no longer "
+                "defaults it; its orchestrator refuses a workflow without one "
+                f'("{contract.table()["executionEngineRequired"]["message"]}", '
+                f"{contract.source_of('executionEngineRequired')})",
+                at_key=True,
+            )
+            self.claimed.append((*base, "engine"))
         if engine in ("job", "ansible"):
             self.add(
                 "workflow.engine",
@@ -298,6 +344,137 @@ class _Rules:
                     )
                 else:
                     seen[name] = i
+
+    def detected_labels(self, spec: dict[str, Any]) -> None:
+        labels = spec.get("detectedLabels")
+        if not isinstance(labels, dict):
+            return
+        for key in contract.boolean_detected_labels():
+            if key not in labels:
+                continue
+            value = labels[key]
+            path: YamlPath = ("spec", "detectedLabels", key)
+            same_as_absent = (
+                f"false means the same as leaving {key} out (Kubernaut's Go bool cannot tell "
+                "them apart, and a boolean detected label never excludes a workflow)"
+            )
+            if isinstance(value, str):
+                why = (
+                    f"a string is refused: Kubernaut's agent decodes detectedLabels with "
+                    "json.Unmarshal into Go bool fields, a string fails to decode, and that "
+                    "error aborts its whole workflow catalog listing, so every investigation "
+                    f"goes to human review ({contract.source_of('detectedLabels')})"
+                )
+                if value.strip().lower() == "false":
+                    message = f"{dotted(path)}: remove it: {why}; and {same_as_absent}"
+                else:
+                    message = f"{dotted(path)}: write the YAML boolean true, unquoted: {why}"
+                self.add("workflow.detected-labels", path, message, claim=True)
+            elif value is False:
+                self.add(
+                    "workflow.detected-labels",
+                    path,
+                    f"{dotted(path)}: remove it: {same_as_absent}",
+                    claim=True,
+                )
+
+    def fleet_cluster(self, spec: dict[str, Any]) -> None:
+        labels = spec.get("labels")
+        if not isinstance(labels, dict) or labels.get("cluster"):
+            return
+        self.findings.append(
+            self.doc.finding(
+                "workflow.fleet-cluster",
+                ("spec", "labels"),
+                "spec.labels has no cluster: with `fleet = true`, Kubernaut's catalog excludes "
+                "a workflow without labels.cluster from every signal that names its cluster "
+                f"({contract.source_of('clusterLabel')}); add cluster: ['*'] (every cluster) "
+                "or the cluster IDs it serves",
+                Severity.WARNING,
+                at_key=True,
+            )
+        )
+
+    def agent_parameters(self, items: list[Any]) -> None:
+        """Names of the parameters Kubernaut's agent fills in from the remediation target."""
+        api_version = contract.filled_by_part()["apiVersion"]
+        for i, p in enumerate(items):
+            name = p.get("name") if isinstance(p, dict) else None
+            if not isinstance(name, str):
+                continue
+            where: YamlPath = ("spec", "parameters", i, "name")
+            meant = target_lookalike(name)
+            if meant is not None:
+                self.add(
+                    "workflow.target-parameter",
+                    where,
+                    f"{dotted(where)}: Kubernaut never fills {name}: its agent fills "
+                    f"{meant.name} from the remediation target's {meant.part} "
+                    f"({meant.source} @ {contract.commit()[:8]}), and the run gets only the "
+                    f"parameters the workflow declares, so {name} is left to the model (a run "
+                    f"without it goes to human review); rename it {meant.name}",
+                )
+            elif name == api_version.name and p.get("required") is True:
+                self.findings.append(
+                    self.doc.finding(
+                        "workflow.target-api-version",
+                        ("spec", "parameters", i, "required"),
+                        f"{name} is filled by Kubernaut's agent {api_version.when} "
+                        f"({api_version.source} @ {contract.commit()[:8]}): a run for a target "
+                        "whose apiVersion it does not know gets no value; declare it "
+                        "required: false with a default (in the Pipeline too)",
+                        Severity.WARNING,
+                    )
+                )
+
+    def depends_on_presence(self, items: list[Any]) -> None:
+        """Kubernaut's agent refuses a parameter whose dependsOn names one that is absent from
+        the parameters; a default does not count, and only a present parameter is checked."""
+        params = {
+            p["name"]: p for p in items if isinstance(p, dict) and isinstance(p.get("name"), str)
+        }
+        filled = {p.name: p for p in contract.filled_parameters()}
+        where_from = contract.source_of("dependsOn")
+        for i, p in enumerate(items):
+            deps = p.get("dependsOn") if isinstance(p, dict) else None
+            if not isinstance(deps, list) or p.get("name") in filled:
+                continue  # the agent does not validate the parameters it fills
+            own = p.get("name")
+            for j, dep in enumerate(deps):
+                target = params.get(dep) if isinstance(dep, str) else None
+                if target is None or dep == own:
+                    continue  # workflow.depends-on reports these
+                where: YamlPath = ("spec", "parameters", i, "dependsOn", j)
+                if dep in filled:
+                    if filled[dep].always:
+                        continue
+                    problem = (
+                        f"{dep} is filled by the agent {filled[dep].when}: for other targets "
+                        f"Kubernaut refuses every {own} value"
+                    )
+                elif target.get("required") is True:
+                    continue
+                elif p.get("required") is True:
+                    problem = (
+                        f"{own} is required and depends on {dep}, so Kubernaut refuses every "
+                        f"run without {dep}: declare {dep} required: true"
+                    )
+                elif "default" in target:
+                    problem = (
+                        f"{dep}'s default does not satisfy it: Kubernaut refuses {own} unless "
+                        f"{dep} is given too (the model must pass both)"
+                    )
+                else:
+                    continue  # both optional, no default: give both or neither, as meant
+                self.findings.append(
+                    self.doc.finding(
+                        "workflow.depends-on-presence",
+                        where,
+                        f"{dotted(where)}: {problem} (a dependency counts only when present in "
+                        f"the parameters: {where_from})",
+                        Severity.WARNING,
+                    )
+                )
 
     def parameters(self, base: YamlPath, items: list[Any]) -> None:
         declared: dict[str, int] = {}
