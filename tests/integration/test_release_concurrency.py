@@ -16,14 +16,19 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
-from playbookctl.bundle import build_bundle, push_bundle
+from playbookctl.bundle import ANNOTATION_SOURCE_HASH, build_bundle, push_bundle
 from playbookctl.config import Config, load_config
 from playbookctl.oci import RegistryClient
+from playbookctl.publish import publish
+from playbookctl.release import ReleaseOptions, register_and_push, release
+from playbookctl.results import PublishResult
 from playbookctl_dev.registry import LocalRegistry
+from tests.support.faultproxy import FaultProxy
 from tests.support.gitrepos import TEST_BASE_IMAGE, MakeRepo, PlaybookRepo, git
 
 pytestmark = pytest.mark.integration
@@ -212,3 +217,157 @@ def test_the_tag_history_sees_a_tag_that_moved(registry: LocalRegistry, tmp_path
             digests.add(push_bundle(client, f"{registry.host}/{prefix}/x:1.0.0", bundle))
     assert tag_history(registry, prefix) == {f"{prefix}/x:1.0.0": digests}
     assert len(digests) == 2
+
+
+# -- deterministic companions: another release's publish lands while this one's fails ------------
+
+
+def _bundle_put(name: str) -> Callable[[str, str], bool]:
+    return lambda m, p: m == "PUT" and f"/bundles/{name}/manifests/" in p
+
+
+BLOB_UNKNOWN = b'{"errors":[{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry"}]}'
+
+
+def _racing_publisher(
+    fault_proxy: FaultProxy, other: Config, other_head: str, name: str
+) -> tuple[Callable[..., list[PublishResult]], list[list[str]]]:
+    """The real publish; after this run's first one, another run (`other`'s clone) publishes
+    `name` through the healed proxy, as a concurrent release finishing its publish would."""
+    calls: list[list[str]] = []
+
+    def publisher(config: Config, names: list[str], **kw: Any) -> list[PublishResult]:
+        calls.append(list(names))
+        results = publish(config, names, **kw)
+        if len(calls) == 1:
+            fault_proxy.heal()
+            kw.pop("on_event", None)
+            (theirs,) = publish(other, [name], **{**kw, "commit": other_head})
+            assert theirs.ok, theirs.error
+        return results
+
+    return publisher, calls
+
+
+def _proxy_config(repo: PlaybookRepo, fault_proxy: FaultProxy, base_image: str, n: int) -> Config:
+    return load_config(repo.path).with_overrides(
+        registry=fault_proxy.host,
+        image_repo=f"meanwhile{n}/images",
+        bundle_repo=f"meanwhile{n}/bundles",
+        base_image_overrides={TEST_BASE_IMAGE: base_image},
+        registry_timeout=5.0,
+        registry_retries=1,
+        jobs=2,
+    )
+
+
+def test_a_playbook_another_release_published_meanwhile_is_reused_not_failed(
+    playbook_repo_factory: MakeRepo,
+    fault_proxy: FaultProxy,
+    docker_engine: str,
+    base_image: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """This run's bundle push of alpha fails (the registry answers MANIFEST_BLOB_UNKNOWN, as it
+    does to two writers of one bundle), while another release publishes alpha from the same
+    source: alpha is that release's business. This run finds the bundle, publishes alpha once
+    more (which reuses it after checking it holds what alpha renders to) and registers it."""
+    monkeypatch.setenv("DOCKER_HOST", docker_engine)
+    n = next(_ids)
+    repo = playbook_repo_factory({"alpha": "1.0.0", "beta": "2.0.0"})
+    config = _proxy_config(repo, fault_proxy, base_image, n)
+    other = repo.another_clone(tmp_path / "other")
+    publisher, calls = _racing_publisher(
+        fault_proxy, _proxy_config(other, fault_proxy, base_image, n), other.head(), "alpha"
+    )
+    fault_proxy.fail_next(-1, 400, match=_bundle_put("alpha"), body=BLOB_UNKNOWN)
+    report = release(config, ReleaseOptions(), publisher=publisher)
+    assert report.failed == [], report.notes
+    assert calls == [["alpha", "beta"], ["alpha"]]
+    (note,) = [n for n in report.notes if n.startswith("alpha:")]
+    assert "published meanwhile by another run" in note
+    assert "MANIFEST_BLOB_UNKNOWN" in note
+    assert report.pushed
+    regs = registrations(repo)
+    assert sorted(regs) == ["alpha", "beta"]
+    with RegistryClient(config) as client:
+        for reg in regs.values():
+            assert client.resolve(reg["bundle"]) is not None
+
+
+def test_a_bundle_published_meanwhile_from_other_content_leaves_the_failure(
+    playbook_repo_factory: MakeRepo,
+    fault_proxy: FaultProxy,
+    docker_engine: str,
+    base_image: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same race, but what appeared under alpha 1.0.0 says it comes from other content:
+    not adopted, not published again; this run's failure stands (exit 1 for alpha), the
+    others land."""
+    monkeypatch.setenv("DOCKER_HOST", docker_engine)
+    n = next(_ids)
+    repo = playbook_repo_factory({"alpha": "1.0.0", "beta": "2.0.0"})
+    config = _proxy_config(repo, fault_proxy, base_image, n)
+    calls: list[list[str]] = []
+
+    def publisher(config: Config, names: list[str], **kw: Any) -> list[PublishResult]:
+        calls.append(list(names))
+        results = publish(config, names, **kw)
+        fault_proxy.heal()
+        foreign = build_bundle(
+            [{"apiVersion": "tekton.dev/v1", "kind": "Pipeline", "metadata": {"name": "x"}}],
+            {ANNOTATION_SOURCE_HASH: "sha256:" + "f" * 64},
+        )
+        with RegistryClient(config) as client:
+            push_bundle(client, f"{config.bundle_ref('alpha')}:1.0.0", foreign)
+        return results
+
+    fault_proxy.fail_next(-1, 400, match=_bundle_put("alpha"), body=BLOB_UNKNOWN)
+    report = release(config, ReleaseOptions(), publisher=publisher)
+    assert report.failed == ["alpha"]
+    assert calls == [["alpha", "beta"]]
+    assert sorted(registrations(repo)) == ["beta"]
+
+
+def test_a_playbook_another_release_registered_meanwhile_is_not_a_failure(
+    playbook_repo_factory: MakeRepo,
+    fault_proxy: FaultProxy,
+    registry: LocalRegistry,
+    docker_engine: str,
+    base_image: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """This run cannot publish alpha (its bundle pushes keep failing) and cannot adopt what the
+    other release published (here: under another registry name, as a non-reproducible build
+    would differ), but that release registered alpha meanwhile, at this version and from this
+    source, after checking its bundle: alpha is released, this run's push is rebuilt on the
+    moved remote, and the run does not fail for it."""
+    monkeypatch.setenv("DOCKER_HOST", docker_engine)
+    n = next(_ids)
+    repo = playbook_repo_factory({"alpha": "1.0.0", "beta": "2.0.0"})
+    config = _proxy_config(repo, fault_proxy, base_image, n)
+    other = repo.another_clone(tmp_path / "other")
+    theirs = _proxy_config(other, fault_proxy, base_image, n).with_overrides(registry=registry.host)
+
+    def publisher(config: Config, names: list[str], **kw: Any) -> list[PublishResult]:
+        results = publish(config, names, **kw)
+        if "beta" in names:  # the first call: the other release publishes and registers alpha
+            done = publish(theirs, ["alpha"], **{**kw, "commit": other.head()})
+            other_report = register_and_push(theirs, done, ReleaseOptions())
+            assert other_report.pushed, other_report.notes
+        return results
+
+    fault_proxy.fail_next(-1, 400, match=_bundle_put("alpha"), body=BLOB_UNKNOWN)
+    report = release(config, ReleaseOptions(), publisher=publisher)
+    assert report.failed == [], report.notes
+    assert any(
+        "alpha: 1.0.0 was registered meanwhile by another release" in n for n in report.notes
+    )
+    assert report.pushed
+    assert report.attempts == 2  # the remote moved under this run's push
+    regs = registrations(repo)
+    assert sorted(regs) == ["alpha", "beta"]
+    assert regs["alpha"]["bundle"].startswith(f"{registry.host}/")  # the other release's

@@ -26,7 +26,7 @@ from typing import Any
 
 from playbookctl.config import Config
 from playbookctl.crashpoints import crash_point
-from playbookctl.errors import GitError, ImmutableVersionError
+from playbookctl.errors import GitError, ImmutableVersionError, RegistryError
 from playbookctl.gitrepo import GitRepo, PushStatus
 from playbookctl.plan import Plan, make_plan
 from playbookctl.register import (
@@ -38,7 +38,7 @@ from playbookctl.register import (
     parse_registration,
     register,
 )
-from playbookctl.results import PublishResult
+from playbookctl.results import Action, PublishResult
 
 TRAILER = "Released-by: playbookctl"
 Publisher = Callable[..., list[PublishResult]]
@@ -262,6 +262,7 @@ class _Releaser:
             if names:
                 self.log(f"publishing {', '.join(names)}")
                 results = self.publish(names, report.source_commit)
+                results = self.published_meanwhile(results, report)
         report.results = results
         report.failed = [r.name for r in results if not r.ok]
         pending = self.verified([r for r in results if r.ok] + carried, report)
@@ -311,6 +312,8 @@ class _Releaser:
                 crash_point("committed")
             status = self.push(upstream, target, report, tip)
             if status is None:
+                if report.failed and onto is None:
+                    self.registered_meanwhile(report, self.upstream(target))
                 return report
             self.log(f"push rejected ({status}); the remote moved, rebuilding on its new head")
             _backoff(attempt)
@@ -339,6 +342,77 @@ class _Releaser:
             source_repository=source_repository(self.config, self.repo, self.opts.remote),
             **({"on_event": self.on_event} if self.on_event is not None else {}),
         )
+
+    def registered_meanwhile(self, report: ReleaseReport, head: str) -> None:
+        """A playbook this run failed to publish that another release has registered meanwhile
+        (on the remote's `head`, not at this run's source commit), at the version and from the
+        source this run had, is released (that release checked its bundle before registering
+        it): not a failure of this run."""
+        failed = {r.name: r for r in report.results if r.name in report.failed and not r.ok}
+        if not failed:
+            return
+        before = _registrations_at(self.repo, report.source_commit)
+        now = _registrations_at(self.repo, head)
+        for name, r in sorted(failed.items()):
+            reg, old = now.get(name), before.get(name)
+            if reg is None or (reg.version, reg.source_hash) != (r.version, r.source_hash):
+                continue
+            if old is not None and (old.version, old.source_hash) == (reg.version, reg.source_hash):
+                continue  # registered before this run began: this run's failure stands
+            report.failed.remove(name)
+            report.notes.append(
+                f"{name}: {r.version} was registered meanwhile by another release "
+                f"({reg.bundle}); this run's publish {r.status.value}: {r.error or 'no detail'}"
+            )
+
+    def published_meanwhile(
+        self, results: list[PublishResult], report: ReleaseReport
+    ) -> list[PublishResult]:
+        """Another release publishing the same version at the same time (two merges in quick
+        succession, each release picking up the other's playbook) is not a failure of this one:
+        a playbook that failed or was refused here, and whose bundle tag now holds a bundle from
+        the same source, is published once more, which reuses that bundle only after the usual
+        checks (same source, its image an index of every platform, its Pipeline exactly what
+        this playbook renders to). What fails then is this run's failure."""
+        from playbookctl.oci import RegistryClient  # noqa: PLC0415
+        from playbookctl.publish import published_bundle  # noqa: PLC0415
+
+        again: list[str] = []
+        failed = [
+            r
+            for r in results
+            if r.status in (Action.FAILED, Action.REFUSED) and r.version and r.source_hash
+        ]
+        if not failed:
+            return results
+        try:
+            with RegistryClient(self.config) as client:
+                for r in failed:
+                    ref = f"{self.config.bundle_ref(r.name)}:{r.version}"
+                    found = published_bundle(client, ref)
+                    if found is not None and found.source_hash == r.source_hash:
+                        again.append(r.name)
+        except RegistryError as exc:
+            # Only a second look: the failures stand as they are.
+            self.log(f"cannot look for versions published meanwhile: {exc}")
+            return results
+        if not again:
+            return results
+        self.log(f"published meanwhile by another run: {', '.join(again)}; checking it")
+        redone = {r.name: r for r in self.publish(again, report.source_commit)}
+        out: list[PublishResult] = []
+        for r in results:
+            new = redone.get(r.name)
+            if new is None:
+                out.append(r)
+                continue
+            if new.ok:
+                report.notes.append(
+                    f"{r.name}: {r.version} was published meanwhile by another run (this run: "
+                    f"{r.status.value}: {r.error or 'no detail'}); reused after checking it"
+                )
+            out.append(new)
+        return out
 
     def verified(self, results: list[PublishResult], report: ReleaseReport) -> list[PublishResult]:
         """Only results whose bundle the registry holds at that digest (never register a
