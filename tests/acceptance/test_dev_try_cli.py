@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from playbookctl.build import Engine
+from tests.support.docker_engine import needs_root_for_private_dockerd
 from tests.support.gitrepos import git
 
 pytestmark = pytest.mark.integration
@@ -192,6 +193,7 @@ def test_an_authors_day_on_the_machines_engine(
     assert "playbookctl dev up" in gone.stderr
 
 
+@needs_root_for_private_dockerd
 def test_a_private_engine_survives_kill_9_and_leaves_nothing(
     short_cache: Path, tmp_path: Path
 ) -> None:
@@ -272,6 +274,7 @@ def test_dev_says_so_when_the_dev_package_is_missing(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@needs_root_for_private_dockerd
 def test_a_long_cache_path_puts_the_engine_in_a_short_directory(tmp_path: Path) -> None:
     cache = tmp_path / ("c" * 60)  # too long for containerd's socket paths
     env = {

@@ -15,6 +15,7 @@ from playbookctl_dev.docker_engine import (
     start_dockerd,
 )
 from playbookctl_dev.docker_engine import docker_engine as engine_context
+from tests.support.docker_engine import needs_root_for_private_dockerd
 
 pytestmark = pytest.mark.integration
 
@@ -55,6 +56,7 @@ def test_an_existing_engine_is_used_and_left_running(docker_engine: str) -> None
 
 
 @pytest.mark.skipif(shutil.which("dockerd") is None, reason="dockerd is not installed")
+@needs_root_for_private_dockerd
 def test_private_dockerd_starts_and_stops_without_leftovers() -> None:
     with start_dockerd() as engine:
         assert engine.started

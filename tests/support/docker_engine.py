@@ -28,6 +28,15 @@ NEEDS_ROOT = (
 )
 
 
+# For the tests that start a dockerd of their own rather than use the session's engine: only
+# root can (a GitHub-hosted runner's user cannot; it uses the runner's engine, and
+# tests/integration/test_non_root.py proves that case when the suite runs as root).
+PRIVATE_DOCKERD_NEEDS_ROOT = "starts a private dockerd of its own, which needs root"
+needs_root_for_private_dockerd = pytest.mark.skipif(
+    os.geteuid() != 0, reason=PRIVATE_DOCKERD_NEEDS_ROOT
+)
+
+
 @pytest.fixture(scope="session")
 def docker_engine() -> Iterator[str]:
     if os.geteuid() != 0 and existing_engine() is None:
