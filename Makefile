@@ -29,13 +29,19 @@ help: ## list targets
 system-deps: ## install the Debian packages the tests and demo need (skips what is present)
 	@missing=""; \
 	command -v docker-registry >/dev/null || missing="$$missing docker-registry"; \
-	{ command -v dockerd >/dev/null || [ -S /var/run/docker.sock ]; } || missing="$$missing docker.io"; \
+	{ command -v dockerd >/dev/null || [ -x /usr/sbin/dockerd ] || [ -S /var/run/docker.sock ] || \
+	  [ -n "$${DOCKER_HOST:-}" ]; } || missing="$$missing docker.io"; \
 	command -v busybox >/dev/null || missing="$$missing busybox-static"; \
 	command -v htpasswd >/dev/null || missing="$$missing apache2-utils"; \
 	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	command -v git >/dev/null || missing="$$missing git"; \
 	command -v lua5.1 >/dev/null || missing="$$missing lua5.1"; \
 	if [ -n "$$missing" ]; then \
+	  if [ -n "$(SUDO)" ] && ! command -v $(SUDO) >/dev/null; then \
+	    echo "make: missing Debian packages:$$missing; install them as root" \
+	      "(apt-get install$$missing) or run as a user with sudo" >&2; \
+	    exit 1; \
+	  fi; \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq; \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing ca-certificates >/dev/null; \
