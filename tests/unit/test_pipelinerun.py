@@ -373,6 +373,10 @@ def test_placeholders_stand_in_for_missing_values_but_given_ones_are_checked(
         {"name": "REPLICAS", "value": "<REPLICAS>"},
         {"name": "TARGET_RESOURCE", "value": "<TARGET_RESOURCE>"},
     ]
+    # the name and target label follow from the target: said, not guessed
+    assert doc["metadata"]["name"] == "wfe-<first 16 hex of sha256(TARGET_RESOURCE)>"
+    assert doc["metadata"]["labels"]["kubernaut.ai/target-resource"] == "<TARGET_RESOURCE>"
+    assert doc["metadata"]["annotations"] == {"kubernaut.ai/target-resource": "<TARGET_RESOURCE>"}
     with pytest.raises(FatalError, match="REPLICAS: 'many' is not an integer"):
         pipelinerun(
             config, "scale-down", {"REPLICAS": "many"}, None, registered=reg, placeholders=True
