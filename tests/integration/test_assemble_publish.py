@@ -12,6 +12,7 @@ import itertools
 import json
 import os
 import subprocess
+import sys
 import tarfile
 import time
 from pathlib import Path
@@ -23,6 +24,7 @@ from playbookctl.config import Config
 from playbookctl.oci import RegistryClient
 from playbookctl.publish import publish
 from playbookctl.results import Action, PublishResult
+from playbookctl_dev.assembled_base import push_base_image
 from playbookctl_dev.registry import LocalRegistry
 from tests.support.lintrepo import CONTAINERFILE, edit, good_playbook, make_repo
 
@@ -41,6 +43,14 @@ def _git(cwd: Path, *args: str, umask: int | None = None) -> str:
         ["git", *args], cwd=cwd, check=True, capture_output=True, text=True, preexec_fn=child
     )
     return done.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def engineless_base(registry: LocalRegistry) -> str:
+    """The busybox stand-in written straight into the registry: these tests need no engine."""
+    ref = f"{registry.host}/test-base/engineless:1"
+    push_base_image(registry.host, ref)
+    return ref
 
 
 @pytest.fixture
@@ -104,9 +114,10 @@ def test_two_clones_with_other_umasks_and_times_publish_the_same_images_without_
     origin: Path,
     tmp_path: Path,
     registry: LocalRegistry,
-    base_image: str,
+    engineless_base: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    base_image = engineless_base
     monkeypatch.delenv("DOCKER_HOST", raising=False)
     first = _clone(origin, tmp_path / "first", umask=0o022, later=False)
     second = _clone(origin, tmp_path / "second", umask=0o077, later=True)
@@ -128,7 +139,7 @@ def test_two_clones_with_other_umasks_and_times_publish_the_same_images_without_
 
 
 def test_the_tree_is_the_input_not_the_working_tree(
-    origin: Path, tmp_path: Path, registry: LocalRegistry, base_image: str
+    origin: Path, tmp_path: Path, registry: LocalRegistry, engineless_base: str
 ) -> None:
     """A file git ignores, beside a playbook that copies its whole directory, never reaches
     the image: it is made from git's objects at the commit, not from the checkout."""
@@ -143,6 +154,7 @@ def test_the_tree_is_the_input_not_the_working_tree(
     (dirty / ".git/info/exclude").write_text("secret.env\n")
     (dirty / "playbooks/restart-authored/secret.env").write_text("TOKEN=hunter2\n")
     n = next(_ids)
+    base_image = engineless_base
     a = _publish(_config(clean, registry, base_image, n), NO_ENGINE)["restart-authored"]
     b = _publish(_config(dirty, registry, base_image, n + 1000), NO_ENGINE)["restart-authored"]
     assert (a.status, b.status) == (Action.PUSHED, Action.PUSHED), (a.error, b.error)
@@ -210,3 +222,25 @@ def test_assemble_never_builds_every_image_with_the_engine(
     assert "image built by the engine: playbooks/restart-deployment/Containerfile: " in " ".join(
         r.messages
     )
+
+
+def test_the_demo_releases_without_an_engine(tmp_path: Path, repo_root: Path) -> None:
+    """`make demo` on a machine with no engine: the demo's no-engine mode writes the stand-in
+    base into the registry, names the playbooks that would need an engine, and releases the
+    samples (all RUN-less) with DOCKER_HOST naming a socket that does not exist."""
+    env = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
+    env["PLAYBOOKCTL_DEMO_ENGINE"] = "none"
+    done = subprocess.run(
+        [sys.executable, str(repo_root / "tooling/scripts/demo.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "docker engine: none (RUN-less images only)" in done.stdout
+    samples = sorted(p.name for p in (repo_root / "playbooks").iterdir() if p.is_dir())
+    for name in samples:
+        assert f"  {name}: assembled, no engine needed" in done.stdout
+    assert "the rerun was a no-op" in done.stdout

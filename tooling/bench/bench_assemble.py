@@ -92,7 +92,7 @@ def plain_loop(tmp: Path, registry: str, engine: str, base: str, count: int) -> 
 
 
 def publish_run(
-    tmp: Path, registry: str, engine: str, base: str, *, count: int, mode: str
+    tmp: Path, registry: str, engine: str, base: str, *, count: int, mode: str, jobs: int
 ) -> float:
     root = make_repo(tmp / mode, count, mode)
     config = Config(
@@ -107,7 +107,7 @@ def publish_run(
     results = publish(
         config,
         None,
-        jobs=4,
+        jobs=jobs,
         dry_run=False,
         commit=git(root, "rev-parse", "HEAD"),
         source_repository="",
@@ -121,7 +121,7 @@ def publish_run(
 
 
 def release_run(
-    tmp: Path, proxy: CountingProxy, base: str, count: int, mode: str
+    tmp: Path, proxy: CountingProxy, base: str, count: int, *, mode: str, jobs: int
 ) -> dict[str, float]:
     work = make_repo(tmp / f"release-{mode}", count, f"release {mode}", registry=proxy.host)
     remote = tmp / f"remote-{mode}.git"
@@ -131,6 +131,7 @@ def release_run(
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PLAYBOOKCTL_", "GITHUB_"))}
     env["PLAYBOOKCTL_BASE_IMAGE_OVERRIDES"] = json.dumps({BASE_IMAGE: base})
     env["PLAYBOOKCTL_ASSEMBLE"] = mode
+    env["PLAYBOOKCTL_JOBS"] = str(jobs)
     env["PLAYBOOKCTL_CACHE_DIR"] = str(tmp / f"cache-{mode}")
     before = len(proxy.requests)
     started = time.perf_counter()
@@ -154,10 +155,13 @@ def main() -> int:
     ap.add_argument("--count", type=int, default=200)
     ap.add_argument("--loop", type=int, default=10)
     ap.add_argument("--before", action="store_true", help="also release with the engine")
+    ap.add_argument("--jobs", type=int, default=4, help="publish's jobs (its default: 4)")
     args = ap.parse_args()
     ok = True
     with tempfile.TemporaryDirectory(prefix="pbbench-asm-") as t, ExitStack() as stack:
         tmp = Path(t)
+        # Base-layer summaries go to a cache of this run's own, not the user's.
+        os.environ["PLAYBOOKCTL_CACHE_DIR"] = str(tmp / "cache")
         registry = stack.enter_context(LocalRegistry(workdir=tmp / "registry"))
         proxy = stack.enter_context(CountingProxy(registry.host))
         engine = stack.enter_context(docker_engine(tmp / "d"))
@@ -165,9 +169,13 @@ def main() -> int:
         make_base_image(engine.url, tmp / "base", base)
 
         loop = plain_loop(tmp, registry.host, engine.url, base, args.loop)
-        never = publish_run(tmp, registry.host, engine.url, base, count=args.loop, mode="never")
-        auto = publish_run(tmp, registry.host, engine.url, base, count=args.loop, mode="auto")
-        print(f"{args.loop} RUN-less playbooks, side by side:")
+        never = publish_run(
+            tmp, registry.host, engine.url, base, count=args.loop, mode="never", jobs=args.jobs
+        )
+        auto = publish_run(
+            tmp, registry.host, engine.url, base, count=args.loop, mode="auto", jobs=args.jobs
+        )
+        print(f"{args.loop} RUN-less playbooks, side by side (publish jobs {args.jobs}):")
         print(f"  build + push + bundle push loop, 1 platform : {loop:6.2f} s   1.00x")
         print(
             f"  publish with the engine, 2 platforms        : {never:6.2f} s   {never / loop:.2f}x"
@@ -180,7 +188,7 @@ def main() -> int:
 
         modes = ["never", "auto"] if args.before else ["auto"]
         for mode in modes:
-            got = release_run(tmp, proxy, base, args.count, mode)
+            got = release_run(tmp, proxy, base, args.count, mode=mode, jobs=args.jobs)
             what = "with the engine" if mode == "never" else "assembled"
             print(
                 f"release of {args.count} RUN-less playbooks, 2 platforms, {what}: "

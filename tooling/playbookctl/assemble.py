@@ -49,7 +49,7 @@ from typing import Any
 from playbookctl import dockerfile
 from playbookctl.dockerfile import Instruction, Unsupported
 from playbookctl.errors import FatalError, RegistryError
-from playbookctl.oci import RegistryClient, parse_reference, sha256_digest
+from playbookctl.oci import Descriptor, RegistryClient, parse_reference, sha256_digest
 
 DEFAULT_SHELL = ("/bin/sh", "-c")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -1013,6 +1013,22 @@ class BaseCache:
         self._lock = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
         self._images: dict[str, BaseImage] = {}
+        self._resolved: dict[tuple[str, tuple[str, ...]], Any] = {}
+
+    def resolve(
+        self, client: RegistryClient, ref: str, wanted: Sequence[Any], *, where: str
+    ) -> Any:
+        """platforms.resolve_base, once per run for each base (a failure is not kept: each
+        playbook reports it against its own FROM line)."""
+        from playbookctl import platforms  # noqa: PLC0415
+
+        key = (ref, tuple(str(p) for p in wanted))
+        with self._lock:
+            lock = self._locks.setdefault(f"resolve {key}", threading.Lock())
+        with lock:
+            if key not in self._resolved:
+                self._resolved[key] = platforms.resolve_base(client, ref, wanted, where=where)
+            return self._resolved[key]
 
     def image(self, client: RegistryClient, name: str, digest: str) -> BaseImage:
         key = f"{name}@{digest}"
@@ -1284,9 +1300,7 @@ def assemble_children(
     build.check_publishable(repo, sent.labels)
     context = context_entries(directory, containerfile)
     wanted = platforms.parse_platforms(platforms_wanted)
-    resolved = platforms.resolve_base(
-        client, the_plan.base, wanted, where=f"{display}:{the_plan.base_line}"
-    )
+    resolved = cache.resolve(client, the_plan.base, wanted, where=f"{display}:{the_plan.base_line}")
     # The base's references as build.sent_containerfile pins them: after the stand-ins.
     written = next(
         (b.ref for b in platforms.base_references(original) if b.line == the_plan.base_line),
@@ -1325,5 +1339,6 @@ def assemble_children(
             continue
         on_event("push", f"pushing {repo}@{image.digest} ({image.platform}, assembled)")
         digest = push_assembled(client, repo, image)
-        children.append(platforms.Child(image.platform, digest, "built"))
+        descriptor = Descriptor(image.media_type, digest, len(image.manifest))
+        children.append(platforms.Child(image.platform, digest, "built", descriptor))
     return children

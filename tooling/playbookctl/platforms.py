@@ -37,6 +37,7 @@ from typing import Any, NamedTuple
 from playbookctl.errors import BuildError, FatalError, RegistryError
 from playbookctl.oci import (
     INDEX_MEDIA_TYPES,
+    Descriptor,
     ManifestNotFoundError,
     Reference,
     RegistryClient,
@@ -436,6 +437,9 @@ class Child:
     platform: str
     digest: str | None  # None in a dry run (built locally, not pushed)
     action: str  # built | reused | dry-run | skipped
+    # Set when we PUT the manifest's bytes ourselves (assembled images): the registry's answer
+    # was checked against those bytes, so the index lists it without reading it back.
+    descriptor: Descriptor | None = None
 
 
 @dataclass(frozen=True)
@@ -575,7 +579,7 @@ def push_index(client: RegistryClient, repo: str, version: str, children: Sequen
         if child.digest is None:
             raise PlatformError(f"{repo}:{version}: {child.platform} was not pushed; no index")
         # Trust nothing: a child the engine reported pushed is listed only once read back.
-        descriptor = client.read_back(f"{repo}@{child.digest}")
+        descriptor = child.descriptor or client.read_back(f"{repo}@{child.digest}")
         p = Platform.parse(child.platform)
         listed.append(
             (descriptor, {"os": p.os, "architecture": p.architecture, "variant": p.variant})

@@ -304,10 +304,12 @@ def source_revisions(
                 )
     if not repo.has_commit(commit):
         return {}
-    out: dict[str, tuple[str, int]] = {}
-    for name, rel in rels.items():
-        out[name] = repo.last_change([rel], commit) or (commit, 0)
-    return out
+    # One `git log` per playbook, a few at a time: each is a process that mostly waits on
+    # disk, and a 200-playbook release would otherwise spend seconds here one after another.
+    names = list(rels)
+    with ThreadPoolExecutor(max_workers=min(8, max(1, len(names)))) as pool:
+        found = list(pool.map(lambda n: repo.last_change([rels[n]], commit), names))
+    return {name: change or (commit, 0) for name, change in zip(names, found, strict=True)}
 
 
 def _shown(paths: list[str]) -> str:

@@ -1,8 +1,10 @@
 """`make demo`: release this repository's playbooks to a local registry; show a rerun is a no-op.
 
-1. start a loopback OCI registry and a Docker engine (the machine's own engine when one answers);
-2. build a two-platform busybox stand-in for the playbooks' base images and map their FROM
-   lines to it;
+1. start a loopback OCI registry and a Docker engine (the machine's own engine when one answers;
+   none at all when the machine has none, or with PLAYBOOKCTL_DEMO_ENGINE=none: RUN-less
+   playbooks are assembled without one, and the demo says which playbooks would need one);
+2. build a two-platform busybox stand-in for the playbooks' base images (written straight into
+   the registry when there is no engine) and map their FROM lines to it;
 3. clone this repository (its committed HEAD) into a bare remote and a scratch working copy;
 4. run `playbookctl release` there: table, registry/ diff, the commit it pushed;
 5. `playbookctl verify` the result against the registry (each image an index of linux/amd64 and
@@ -22,9 +24,12 @@ import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 
+from playbookctl.assemble import Refused, plan
 from playbookctl.errors import FatalError
+from playbookctl.playbook import CONTAINERFILES
+from playbookctl_dev.assembled_base import push_base_image
 from playbookctl_dev.base_image import make_base_image, overrides_for
-from playbookctl_dev.docker_engine import docker_engine
+from playbookctl_dev.docker_engine import docker_engine, existing_engine
 from playbookctl_dev.registry import LocalRegistry
 
 REPO = Path(__file__).resolve().parents[2]
@@ -47,14 +52,26 @@ def playbookctl(work: Path, env: dict[str, str], *args: str) -> int:
 
 def run(tmp: Path) -> int:
     with ExitStack() as stack:
-        say("starting a loopback registry and a Docker engine")
+        use_engine = engine_wanted()
+        say("starting a loopback registry" + (" and a Docker engine" if use_engine else ""))
         registry = stack.enter_context(LocalRegistry(workdir=tmp / "registry"))
-        engine = stack.enter_context(docker_engine(tmp / "d"))
-        print(f"registry: {registry.host}   docker engine: {engine.url}")
-
-        say("building the base-image stand-in (busybox, an index of linux/amd64 and linux/arm64)")
+        engine_env: dict[str, str]
         stand_in = f"{registry.host}/demo/base/busybox:1"
-        make_base_image(engine.url, tmp / "base", stand_in)
+        if use_engine:
+            engine = stack.enter_context(docker_engine(tmp / "d"))
+            print(f"registry: {registry.host}   docker engine: {engine.url}")
+            engine_env = engine.env()
+            say("building the base-image stand-in (busybox, an index of linux/amd64 and arm64)")
+            make_base_image(engine.url, tmp / "base", stand_in)
+        else:
+            # Nothing may reach an engine: DOCKER_HOST names a socket that does not exist.
+            engine_env = {"DOCKER_HOST": f"unix://{tmp}/no-engine.sock"}
+            print(f"registry: {registry.host}   docker engine: none (RUN-less images only)")
+            say("writing the base-image stand-in into the registry (no engine)")
+            push_base_image(registry.host, stand_in)
+        say("which playbooks need a Docker engine")
+        for line in engine_needs(REPO / "playbooks"):
+            print(line)
         overrides = overrides_for(REPO / "playbooks", stand_in)
         for src in overrides:
             print(f"FROM {src}\n  -> {stand_in}")
@@ -68,7 +85,7 @@ def run(tmp: Path) -> int:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PLAYBOOKCTL_", "GITHUB_"))}
         env.update(
             {
-                **engine.env(),
+                **engine_env,
                 "PLAYBOOKCTL_REGISTRY": registry.host,
                 "PLAYBOOKCTL_IMAGE_REPO": "demo/images",
                 "PLAYBOOKCTL_BUNDLE_REPO": "demo/bundles",
@@ -123,8 +140,31 @@ def run(tmp: Path) -> int:
             return 1
         print(f"remote main still at {again[:12]}: the rerun was a no-op")
 
-        say("stopping the registry and the Docker engine")
+        say("stopping the registry" + (" and the Docker engine" if use_engine else ""))
     return 0
+
+
+def engine_wanted() -> bool:
+    """An engine when one answers or can be started here, unless PLAYBOOKCTL_DEMO_ENGINE=none."""
+    if os.environ.get("PLAYBOOKCTL_DEMO_ENGINE", "").strip().lower() == "none":
+        return False
+    return existing_engine() is not None or shutil.which("dockerd") is not None
+
+
+def engine_needs(playbooks: Path) -> list[str]:
+    """One line per playbook: assembled without an engine, or why it needs one."""
+    lines = []
+    for d in sorted(p for p in playbooks.iterdir() if p.is_dir()):
+        cf = next((d / n for n in CONTAINERFILES if (d / n).is_file()), None)
+        if cf is None:
+            continue
+        try:
+            plan(cf.read_text("utf-8"))
+        except Refused as exc:
+            lines.append(f"  {d.name}: needs an engine ({exc})")
+        else:
+            lines.append(f"  {d.name}: assembled, no engine needed")
+    return lines
 
 
 def main() -> int:
