@@ -70,7 +70,7 @@ HEAD = "apiVersion: tekton.dev/v1\nkind: Pipeline\nmetadata:\n  name: p\nspec:\n
                     9,
                     18,
                     "invalid value: couldn't add link between a and b: task a depends on b but b "
-                    "wasn't present in Pipeline: tasks",
+                    "wasn't present in Pipeline: spec.tasks",
                 )
             ],
             id="runAfter missing task points at the entry",
@@ -78,14 +78,28 @@ HEAD = "apiVersion: tekton.dev/v1\nkind: Pipeline\nmetadata:\n  name: p\nspec:\n
         pytest.param(
             "  tasks:\n    - name: a\n      taskRef: {name: t}\n"
             "      params: [{name: x, value: $(params.nope)}]\n",
-            [("tekton.param-reference", 9, 33, 'non-existent variable in "$(params.nope)"')],
+            [
+                (
+                    "tekton.param-reference",
+                    9,
+                    33,
+                    'non-existent variable in "$(params.nope)": spec.tasks[0].params[x]',
+                )
+            ],
             id="undeclared param points at the value",
         ),
         pytest.param(
             "  params: [{name: a, type: array}]\n  tasks:\n    - name: a\n"
             "      taskRef: {name: t}\n"
             "      params: [{name: x, value: 'pre-$(params.a)'}]\n",
-            [("tekton.param-reference", 10, 33, 'variable type invalid in "pre-$(params.a)"')],
+            [
+                (
+                    "tekton.param-reference",
+                    10,
+                    33,
+                    'variable type invalid in "pre-$(params.a)": spec.tasks[0].params[x]',
+                )
+            ],
             id="array param in a string",
         ),
         pytest.param(
@@ -96,7 +110,7 @@ HEAD = "apiVersion: tekton.dev/v1\nkind: Pipeline\nmetadata:\n  name: p\nspec:\n
                     "tekton.cycle",
                     7,
                     14,
-                    'invalid value: cycle detected; task "a" depends on "b": tasks',
+                    'invalid value: cycle detected; task "a" depends on "b": spec.tasks',
                 )
             ],
             id="cycle names the first task in order",
@@ -110,7 +124,7 @@ HEAD = "apiVersion: tekton.dev/v1\nkind: Pipeline\nmetadata:\n  name: p\nspec:\n
                     9,
                     37,
                     "invalid value: no runAfter allowed under spec.finally, final task f has "
-                    "runAfter specified: finally[0]",
+                    "runAfter specified: spec.finally[0]",
                 )
             ],
             id="runAfter in finally",
@@ -123,7 +137,7 @@ HEAD = "apiVersion: tekton.dev/v1\nkind: Pipeline\nmetadata:\n  name: p\nspec:\n
                     "tekton.pipeline-result",
                     8,
                     30,
-                    "invalid value: referencing a nonexistent task: results[0].value",
+                    "invalid value: referencing a nonexistent task: spec.results[0].value",
                 )
             ],
             id="pipeline result names a missing task",
@@ -138,7 +152,7 @@ HEAD = "apiVersion: tekton.dev/v1\nkind: Pipeline\nmetadata:\n  name: p\nspec:\n
                     "invalid value: name part must consist of alphanumeric characters, '-', '_' "
                     "or '.', and must start and end with an alphanumeric character (e.g. "
                     "'MyName',  or 'my.name',  or '123-abc', regex used for validation is "
-                    "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]'): tasks[0].taskRef.name",
+                    "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]'): spec.tasks[0].taskRef.name",
                 )
             ],
             id="taskRef name that is not a qualified name",
@@ -150,7 +164,7 @@ HEAD = "apiVersion: tekton.dev/v1\nkind: Pipeline\nmetadata:\n  name: p\nspec:\n
                     "tekton.task-ref",
                     7,
                     33,
-                    "invalid value: invalid URI for request: tasks[0].taskRef.name",
+                    "invalid value: invalid URI for request: spec.tasks[0].taskRef.name",
                 )
             ],
             id="taskRef name next to a resolver must be a URL",

@@ -394,5 +394,28 @@ def field_path(path: YamlPath) -> str:
     return out
 
 
+# The fields of a PipelineSpec and a TaskSpec: a path starting with one is relative to a spec.
+_SPEC_FIELDS = (
+    "description|displayName|params|resources|tasks|finally|workspaces|results|steps|"
+    "sidecars|stepTemplate|volumes"
+)
+_RELATIVE_PATH = re.compile(rf"(?:{_SPEC_FIELDS})(?:\[[^\]]*\]|\.[^\s.,\[\]]+)*")
+
+
+def via_field(prefix: str, message: str) -> str:
+    """knative's FieldError.ViaField(prefix) on a rendered message (`message: path, path` on
+    its first line, details after): each spec-relative path gets `prefix.` in front, as
+    Pipeline.Validate does to PipelineSpec.Validate's errors. A message whose tail is not a
+    list of such paths is left as it is."""
+    first, nl, rest = message.partition("\n")
+    head, sep, tail = first.rpartition(": ")
+    if not sep:
+        return message
+    paths = tail.split(", ")
+    if not all(_RELATIVE_PATH.fullmatch(p) for p in paths):
+        return message
+    return head + sep + ", ".join(f"{prefix}.{p}" for p in paths) + nl + rest
+
+
 def missing_field(path: YamlPath) -> str:
     return f"missing field(s): {field_path(path)}"

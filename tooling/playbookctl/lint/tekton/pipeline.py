@@ -39,6 +39,7 @@ from playbookctl.lint.tekton.common import (
     unknown_references,
     value_type,
     var_sub_expressions,
+    via_field,
 )
 from playbookctl.lint.tekton.fields import check_fields
 from playbookctl.lint.tekton.task import check_task_spec
@@ -325,7 +326,9 @@ class PipelineChecker:
         ]
 
     def error(self, rule: str, path: YamlPath, message: str, *, at_key: bool = False) -> None:
-        self.ctx.error(rule, path, message, at_key=at_key)
+        # PipelineSpec.Validate's field paths are relative to the spec; Pipeline.Validate adds
+        # "spec." to each (knative's ViaField), and so do we, in this one place.
+        self.ctx.error(rule, path, via_field("spec", message), at_key=at_key)
 
     # -- entry point
 
@@ -425,8 +428,8 @@ class PipelineChecker:
                 self.error(
                     "tekton.duplicate-task",
                     name_path,
-                    f"expected exactly one, got both: {pt.section}[{pt.index}].name "
-                    f"(pipeline task {go_quote(pt.name)} is defined more than once)",
+                    f"expected exactly one, got both: {pt.section}[{pt.index}].name\n"
+                    f"pipeline task {go_quote(pt.name)} is defined more than once",
                 )
             seen.add(pt.name)
             self.check_pipeline_task(pt)
@@ -461,7 +464,8 @@ class PipelineChecker:
                     self.error(
                         "tekton.task-ref",
                         (*pt.path, "taskSpec", k),
-                        f"taskSpec.{k} cannot be specified when using taskSpec.steps",
+                        f"taskSpec.{k} cannot be specified when using taskSpec.steps: "
+                        f"{pt.section}[{pt.index}].taskSpec.{k}",
                     )
         self.check_on_error(pt)
         kinds = TASK_KINDS
@@ -517,14 +521,16 @@ class PipelineChecker:
                 self.error(
                     "tekton.custom-task",
                     (*pt.path, key),
-                    f"invalid value: custom task {label} must specify kind: {key}.kind",
+                    f"invalid value: custom task {label} must specify kind: "
+                    f"{pt.section}[{pt.index}].{key}.kind",
                 )
             api_version = _str(obj.get("apiVersion"))
             if not api_version:
                 self.error(
                     "tekton.custom-task",
                     (*pt.path, key),
-                    f"invalid value: custom task {label} must specify apiVersion: {key}.apiVersion",
+                    f"invalid value: custom task {label} must specify apiVersion: "
+                    f"{pt.section}[{pt.index}].{key}.apiVersion",
                 )
             elif not _valid_api_version(api_version):
                 # v1 and v1beta1 alike (v1.14) check the "group/version" shape.
@@ -532,7 +538,7 @@ class PipelineChecker:
                     "tekton.custom-task",
                     (*pt.path, key, "apiVersion"),
                     f"invalid value: invalid apiVersion format {go_quote(api_version)}, must be "
-                    f'in the format "group/version": {key}.apiVersion',
+                    f'in the format "group/version": {pt.section}[{pt.index}].{key}.apiVersion',
                 )
 
     def check_task_ref(self, pt: PipelineTask, ref: dict[str, Any]) -> None:
@@ -576,7 +582,7 @@ class PipelineChecker:
             if resolver and name:
                 # With a resolver, a name is only the concise syntax's URL (an alpha feature).
                 if ref_name_like_url(name):
-                    self.error("tekton.feature-gate", (*path, "name"), concise)
+                    self.error("tekton.feature-gate", (*path, "name"), f"{concise}: {where}")
                 else:
                     self.error(
                         "tekton.task-ref",
@@ -586,7 +592,7 @@ class PipelineChecker:
         elif not name:
             self.error("tekton.task-ref", path, f"missing field(s): {where}.name")
         elif ref_name_like_url(name):
-            self.error("tekton.feature-gate", (*path, "name"), concise)
+            self.error("tekton.feature-gate", (*path, "name"), f"{concise}: {where}")
             self.error("tekton.task-ref", path, f"missing field(s): {where}.resolver")
         else:
             errs = qualified_name_errors(name)
@@ -743,7 +749,7 @@ class PipelineChecker:
         self.error(
             "tekton.feature-gate",
             enum_path,
-            f"feature flag `enable-param-enum` should be set to true to use Enum: params.{name}",
+            f"feature flag `enable-param-enum` should be set to true to use Enum: params[{name}]",
         )
         if ptype != PARAM_STRING:
             self.error(
@@ -796,11 +802,13 @@ class PipelineChecker:
                 ):
                     msg = unknown_references(value, prefix, names)
                     if msg:
-                        self.error("tekton.context-variable", path, msg)
+                        # Tekton's path, as it writes it: the task list, then "value" (neither
+                        # the task nor the param; the finding's line and column say which).
+                        self.error("tekton.context-variable", path, f"{msg}: {pt.section}.value")
 
     def check_execution_status(self) -> None:
         for pt in self.tasks:
-            for where, exprs in self._status_sites(pt):
+            for where, at, exprs in self._status_sites(pt):
                 if contains_result_refs(exprs):
                     continue
                 if any(_is_status_ref(e) for e in exprs):
@@ -808,10 +816,10 @@ class PipelineChecker:
                         "tekton.execution-status",
                         where,
                         "invalid value: pipeline tasks can not refer to execution status of any "
-                        "other pipeline task or aggregate status of tasks",
+                        f"other pipeline task or aggregate status of tasks: {at}",
                     )
         for pt in self.finally_:
-            for where, exprs in self._status_sites(pt):
+            for where, at, exprs in self._status_sites(pt):
                 if contains_result_refs(exprs):
                     continue
                 for e in exprs:
@@ -823,14 +831,16 @@ class PipelineChecker:
                         self.error(
                             "tekton.execution-status",
                             where,
-                            f"invalid value: pipeline task {name} is not defined in the pipeline",
+                            f"invalid value: pipeline task {name} is not defined in the pipeline: "
+                            f"{at}",
                         )
 
-    def _status_sites(self, pt: PipelineTask) -> Iterator[tuple[YamlPath, list[str]]]:
+    def _status_sites(self, pt: PipelineTask) -> Iterator[tuple[YamlPath, str, list[str]]]:
+        """(where in the YAML, the field path Tekton names, the `$(...)` expressions)."""
         for p in pt.params:
-            yield p.value_path, p.expressions()
+            yield p.value_path, f"{pt.section}[{pt.index}].params[{p.name}].value", p.expressions()
         for w in pt.when:
-            yield w.path, w.expressions()
+            yield w.path, f"{pt.section}[{pt.index}].when[{w.path[-1]}]", w.expressions()
 
     # -- workspaces
 
@@ -979,7 +989,7 @@ class PipelineChecker:
                     at_key=True,
                 )
         for pt in self.finally_:
-            for where, exprs in self._status_sites(pt):
+            for where, at, exprs in self._status_sites(pt):
                 if not contains_result_refs(exprs):
                     continue
                 for ref in result_refs(exprs):
@@ -988,7 +998,7 @@ class PipelineChecker:
                             "tekton.finally",
                             where,
                             "invalid value: invalid task result reference, final task has task "
-                            f"result reference from a final task {ref.task}",
+                            f"result reference from a final task {ref.task}: {at}",
                         )
                     elif ref.task not in self.task_names:
                         self.error(
@@ -996,7 +1006,7 @@ class PipelineChecker:
                             where,
                             "invalid value: invalid task result reference, final task has task "
                             f"result reference from a task {ref.task} which is not defined in "
-                            "the pipeline",
+                            f"the pipeline: {at}",
                         )
 
     # -- when
@@ -1165,7 +1175,7 @@ class PipelineChecker:
                         producer.path,
                         "invalid value: Matrixed PipelineTasks emitting results must have an "
                         f"underlying type string, but result {ref.result} has type {rtype} in "
-                        "pipelineTask",
+                        "pipelineTask: tasks",
                     )
 
     # -- param usage (validatePipelineParameterUsage)
@@ -1189,22 +1199,35 @@ class PipelineChecker:
     def check_param_usage(self) -> None:
         scope = self.param_scope()
         for pt in [*self.tasks, *self.finally_]:
+            at = f"{pt.section}[{pt.index}]"
             for p in pt.params:
-                self.check_param_value(p, scope)
+                self.check_param_value(p, scope, f"{at}.params[{p.name}]")
             if pt.is_matrixed:
                 for inc in pt.include_params:
-                    for p in inc:
-                        self.report(p.value_path, self.string_variable(p.value.string, scope))
+                    for j, p in enumerate(inc):
+                        # Tekton names the include entry's param by its index, not the entry.
+                        self.report(
+                            p.value_path,
+                            self.string_variable(p.value.string, scope),
+                            f"{at}.matrix.include.params[{j}]",
+                        )
                 for p in pt.matrix_params:
                     if p.value.type == PARAM_ARRAY:
                         for i, v in enumerate(p.value.array):
-                            self.report((*p.value_path, i), self.array_variable(v, scope))
+                            self.report(
+                                (*p.value_path, i),
+                                self.array_variable(v, scope),
+                                f"{at}.matrix.params[{p.name}].value[{i}]",
+                            )
             for w in pt.when:
-                self.report((*w.path, "input"), self.string_variable(w.input, scope))
+                when = f"{at}.when[{w.path[-1]}]"
+                self.report(
+                    (*w.path, "input"), self.string_variable(w.input, scope), f"{when}.input"
+                )
                 for i, v in enumerate(w.values):
                     ref = v.removeprefix("$(params.").removesuffix("[*])")
                     check = self.array_variable if ref in scope.arrays else self.string_variable
-                    self.report((*w.path, "values", i), check(v, scope))
+                    self.report((*w.path, "values", i), check(v, scope), f"{when}.values[{i}]")
 
     def check_object_params_have_properties(self) -> None:
         """validateObjectParamsHaveProperties over the params an embedded taskSpec can see.
@@ -1225,23 +1248,27 @@ class PipelineChecker:
                         f"{_str(p.get('name'))}.properties",
                     )
 
-    def check_param_value(self, p: Param, scope: ParamScope) -> None:
+    def check_param_value(self, p: Param, scope: ParamScope, at: str) -> None:
+        """`at`: the param's path as Tekton names it (`tasks[0].params[name]`); an array
+        element adds `.value[i]`, an object key `.properties[key]`."""
         v = p.value
         if v.type == PARAM_ARRAY:
             for i, s in enumerate(v.array):
-                self.report((*p.value_path, i), self.array_variable(s, scope))
+                self.report((*p.value_path, i), self.array_variable(s, scope), f"{at}.value[{i}]")
         elif v.type == PARAM_OBJECT:
             for k, s in v.obj.items():
-                self.report((*p.value_path, k), self.string_variable(s, scope))
+                self.report(
+                    (*p.value_path, k), self.string_variable(s, scope), f"{at}.properties[{k}]"
+                )
         elif is_isolated_whole_reference(v.string, "params"):
-            self.report(p.value_path, [unknown_references(v.string, "params", scope.names)])
+            self.report(p.value_path, [unknown_references(v.string, "params", scope.names)], at)
         else:
-            self.report(p.value_path, self.string_variable(v.string, scope))
+            self.report(p.value_path, self.string_variable(v.string, scope), at)
 
-    def report(self, path: YamlPath, messages: list[str | None]) -> None:
+    def report(self, path: YamlPath, messages: list[str | None], at: str) -> None:
         for m in messages:
             if m:
-                self.error("tekton.param-reference", path, m)
+                self.error("tekton.param-reference", path, f"{m}: {at}")
 
     def string_variable(self, value: str, scope: ParamScope) -> list[str | None]:
         if "$(" not in value:

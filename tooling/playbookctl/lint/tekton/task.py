@@ -446,7 +446,7 @@ class _TaskChecker:
                 add(
                     "tekton.step-name",
                     at,
-                    f"invalid value {go_quote(name)}: {field_path((*base, 'name'))}: Task step "
+                    f"invalid value {go_quote(name)}: {field_path((*base, 'name'))}\nTask step "
                     "name must be a valid DNS Label, For more info refer to "
                     "https://kubernetes.io/docs/concepts/overview/working-with-objects/names/#names",
                 )
@@ -489,7 +489,7 @@ class _TaskChecker:
             add(
                 "tekton.step-on-error",
                 (*base, "onError"),
-                f"invalid value: {go_quote(on_error)}: {field_path((*base, 'onError'))}: {detail}",
+                f"invalid value: {go_quote(on_error)}: {field_path((*base, 'onError'))}\n{detail}",
             )
 
         if _s(step.get("script")).strip().startswith("#!win"):
@@ -784,11 +784,11 @@ class _TaskChecker:
             )
         arrays = frozenset(n for _, _, n, t in params if t == PARAM_ARRAY)
         if arrays:
-            for at, value, isolated in self._step_sites(with_on_error=False):
+            for at, named, value, isolated in self._step_sites(with_on_error=False):
                 check = not_isolated_references if isolated else prohibited_references
                 msg = _safe(check, value, "params", arrays)
                 if msg:
-                    self._ref_error("tekton.param-usage", at, msg)
+                    self._ref_error("tekton.param-usage", at, msg, named)
 
     def check_declared_usage(self, extra_params: Any) -> None:
         """ValidateUsageOfDeclaredParameters over the task's params plus extra_params."""
@@ -803,22 +803,22 @@ class _TaskChecker:
         # Task.Validate runs after TaskSpec.Validate merged the stepTemplate into the steps
         # (MergeStepsWithStepTemplate writes the merged steps back), so it sees merged steps.
         sites = list(self._step_sites(with_on_error=True))
-        for at, value, _ in sites:
+        for at, named, value, _ in sites:
             msg = _safe(unknown_references, value, "params", all_names)
             if msg:
-                self._ref_error("tekton.param-reference", at, msg)
+                self._ref_error("tekton.param-reference", at, msg, named)
         for prm, name in objects:
             keys = frozenset(k for k in _d(prm.get("properties")) if isinstance(k, str))
-            for at, value, _ in sites:
+            for at, named, value, _ in sites:
                 msg = _safe(unknown_references, value, "params\\." + name, keys)
                 if msg:
-                    self._ref_error("tekton.param-reference", at, msg)
+                    self._ref_error("tekton.param-reference", at, msg, named)
         object_names = frozenset(name for _, name in objects)
         if object_names:
-            for at, value, _ in self._step_sites(with_on_error=False):
+            for at, named, value, _ in self._step_sites(with_on_error=False):
                 msg = _safe(entire_prohibited_references, value, "params", object_names)
                 if msg:
-                    self._ref_error("tekton.param-usage", at, msg)
+                    self._ref_error("tekton.param-usage", at, msg, named)
         for i, prm, name, ptype in own:
             if ptype == PARAM_OBJECT and prm.get("properties") is None:
                 where = f"{field_path(self.path)}.{name}" if self.path else name
@@ -828,47 +828,51 @@ class _TaskChecker:
                     f"missing field(s): {where}.properties",
                 )
 
-    def _step_sites(self, *, with_on_error: bool) -> Iterator[tuple[YamlPath, str, bool]]:
+    def _step_sites(self, *, with_on_error: bool) -> Iterator[tuple[YamlPath, str, str, bool]]:
         """The strings Tekton scans for variables in each step after the stepTemplate merge:
-        (where, value, is command/args). A field the template supplied points at the template."""
+        (where, the field path Tekton names, value, is command/args). A field the template
+        supplied points at the template; Tekton names it in the merged step (`steps[0].env[X]`:
+        an env entry by its name)."""
         template_raw = self.spec.get("stepTemplate")
         template = template_raw if isinstance(template_raw, dict) else None
         for i, step in self.steps():
             m = _Merged(step, self.p("steps", i), template, self.p("stepTemplate"))
+            named = field_path(self.p("steps", i))
             for key in ("name", "image", "workingDir"):
                 value = m.values.get(key)
                 if isinstance(value, str) and "$(" in value:
-                    yield m.at(key), value, False
+                    yield m.at(key), f"{named}.{key}", value, False
             script = step.get("script")
             if isinstance(script, str) and "$(" in script:
-                yield self.p("steps", i, "script"), script, False
+                yield self.p("steps", i, "script"), f"{named}.script", script, False
             for key in ("command", "args"):
                 for k, value in enumerate(m.list_(key)):
                     if isinstance(value, str) and "$(" in value:
-                        yield (*m.at(key), k), value, True
+                        yield (*m.at(key), k), f"{named}.{key}[{k}]", value, True
             for at, env in m.items("env"):
                 value = env.get("value")
                 if isinstance(value, str) and "$(" in value:
-                    yield (*at, "value"), value, False
+                    yield (*at, "value"), f"{named}.env[{_s(env.get('name'))}]", value, False
             for at, vm in m.items("volumeMounts"):
                 for key in ("name", "mountPath", "subPath"):
                     value = vm.get(key)
                     if isinstance(value, str) and "$(" in value:
-                        yield (*at, key), value, False
+                        yield (*at, key), f"{field_path(at)}.{key}", value, False
             if with_on_error:
                 value = step.get("onError")
                 if isinstance(value, str) and "$(" in value:
-                    yield self.p("steps", i, "onError"), value, False
+                    yield self.p("steps", i, "onError"), f"{named}.onError", value, False
 
     def _raw_steps(self) -> Iterator[tuple[int, YamlPath, dict[str, Any]]]:
         for i, step in self.steps():
             yield i, self.p("steps", i), step
 
-    def _ref_error(self, rule: str, at: YamlPath, msg: str) -> None:
-        self.err(rule, at, f"{msg}: {field_path(at)}")
+    def _ref_error(self, rule: str, at: YamlPath, msg: str, named: str | None = None) -> None:
+        """`named`: the field path Tekton gives (default: where it is written)."""
+        self.err(rule, at, f"{msg}: {named or field_path(at)}")
 
     def check_context_variables(self) -> None:
-        for at, value, _ in self._step_sites(with_on_error=True):
+        for at, named, value, _ in self._step_sites(with_on_error=True):
             if "$(context" not in value:
                 continue
             for prefix, names in (
@@ -877,7 +881,7 @@ class _TaskChecker:
             ):
                 msg = _safe(unknown_references, value, prefix, names)
                 if msg:
-                    self._ref_error("tekton.context-reference", at, msg)
+                    self._ref_error("tekton.context-reference", at, msg, named)
 
     def check_task_result_variables(self) -> None:
         names = frozenset(_s(_d(r).get("name")) for r in _l(self.spec.get("results")))
@@ -897,7 +901,7 @@ class _TaskChecker:
             self.err(
                 "tekton.result-name",
                 (*at, "name"),
-                f"invalid key name {go_quote(name)}: {field_path((*at, 'name'))}: "
+                f"invalid key name {go_quote(name)}: {field_path((*at, 'name'))}\n"
                 f"{_RESULT_NAME_DETAIL}",
             )
             return
@@ -928,7 +932,7 @@ class _TaskChecker:
             self.err(
                 "tekton.result-type",
                 (*at, "type"),
-                f"invalid value: {rtype}: {field_path((*at, 'type'))}: {detail}",
+                f"invalid value: {rtype}: {field_path((*at, 'type'))}\n{detail}",
             )
             if step:
                 return
