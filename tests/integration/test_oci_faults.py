@@ -209,15 +209,20 @@ def test_a_manifest_put_answered_but_not_stored_fails_the_read_back(
             "layers": [],
         }
     ).encode()
-    with RegistryClient(_cfg(tmp_path, fault_proxy.host)) as c:
+    # A short deadline: the read-back waits that long for an eventually consistent registry.
+    config_short = _cfg(tmp_path, fault_proxy.host, registry_timeout=2.0, registry_deadline=3.0)
+    with RegistryClient(config_short) as c:
         stored = c.push_manifest("faults/swallow", "kept", manifest, DOCKER_MANIFEST)
         assert c.read_back(f"{fault_proxy.host}/faults/swallow@{stored}").digest == stored
         fault_proxy.swallow_next(1, match=_manifests("PUT"))  # type: ignore[arg-type]
         other = manifest.replace(b'"layers": []', b'"layers": [], "annotations": {"a": "b"}')
         digest = c.push_manifest("faults/swallow", "lost", other, DOCKER_MANIFEST)
+        started = time.monotonic()
         with pytest.raises(RegistryError, match="not stored") as err:
             c.read_back(f"{fault_proxy.host}/faults/swallow:lost@{digest}")
         assert digest in str(err.value)
+        assert "waiting within registry-deadline" in str(err.value)
+        assert time.monotonic() - started < 6.0
 
 
 # -- bounded in memory ---------------------------------------------------------------------------

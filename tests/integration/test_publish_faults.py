@@ -13,7 +13,7 @@ import pytest
 
 from playbookctl.cli import main
 from playbookctl.config import Config
-from playbookctl.oci import RegistryClient
+from playbookctl.oci import DOCKER_MANIFEST_LIST, OCI_INDEX, RegistryClient
 from playbookctl.publish import publish
 from playbookctl.results import Action, PublishResult
 from playbookctl_dev.registry import LocalRegistry
@@ -40,6 +40,9 @@ def config(
         bundle_repo=f"pubfault{n}/bundles",
         base_image_overrides={PROD_FROM: base_image},
         registry_timeout=5.0,
+        # A read-back waits this long for a manifest an eventually consistent registry may
+        # serve late: kept short so the not-stored test ends soon.
+        registry_deadline=6.0,
         push_retries=1,
         push_timeout=8.0,
         # These faults are the engine's push: its images are built by the engine.
@@ -81,13 +84,14 @@ def test_an_image_manifest_answered_201_but_not_stored_is_never_reported_pushed(
     direct = config.with_overrides(registry=registry.host)
     with RegistryClient(direct) as client:
         assert client.resolve(f"{direct.bundle_ref('restart-deployment')}:1.0.0") is None
-    # exactly one read-back of the image by digest (and it found nothing)
+    # the image was read back by digest, waited for (registry-deadline), never found
     backs = [
         s
         for m, p, s in fault_proxy.log
         if m == "GET" and "/images/" in p and "/manifests/sha256:" in p
     ]
-    assert backs == [404]
+    assert backs
+    assert set(backs) == {404}
     # the registry healed: the next run pushes and reads back for real
     fault_proxy.heal()
     again = _publish(config, docker_engine)
@@ -169,3 +173,27 @@ def test_a_stalled_image_upload_ends_publish_at_push_stall_timeout_naming_the_la
     assert "stalled: no progress for 3 s (push-stall-timeout) on layer " in error, error
     assert "\n" not in error
     assert elapsed < 120.0 / 2, elapsed
+
+
+def test_a_registry_refusing_docker_manifest_lists_gets_an_oci_index(
+    config: Config, docker_engine: str, fault_proxy: FaultProxy
+) -> None:
+    """The index type is settled before any child is pushed: a registry that refuses Docker
+    manifest lists ends with an OCI index over the engine's children, not children and no
+    index."""
+    fault_proxy.refused_media_types = {DOCKER_MANIFEST_LIST}
+    r = _publish(config, docker_engine)
+    assert (r.status, r.error) == (Action.PUSHED, None)
+    assert r.image is not None
+    assert r.image.digest is not None
+    with RegistryClient(config) as client:
+        _data, media_type, _digest = client.get_manifest(
+            f"{config.image_ref('restart-deployment')}@{r.image.digest}"
+        )
+    assert media_type == OCI_INDEX
+    images = [(m, p) for m, p, _s in fault_proxy.log if "/images/" in p]
+    first_probe = next(
+        i for i, (m, p) in enumerate(images) if m == "PUT" and "/manifests/sha256:" in p
+    )
+    first_upload = next(i for i, (_m, p) in enumerate(images) if "/blobs/" in p)
+    assert first_probe < first_upload

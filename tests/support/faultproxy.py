@@ -19,12 +19,14 @@ import http.client
 import re
 import secrets
 import socket
+import ssl
 import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from urllib.parse import parse_qs, urlsplit
 
@@ -57,6 +59,8 @@ class Fault:
     throttle: int | None = None  # read the request body at this many bytes a second, forward
     swallow: bool = False  # answer 201 as if stored, without forwarding
     digest_header: str | None = None  # forward, with this Docker-Content-Digest instead
+    location: Callable[[str], str] | None = None  # forward, with the Location rewritten
+    redirect: Callable[[str], str] | None = None  # answer 307 to redirect(path), unforwarded
 
 
 def _any(_method: str, _path: str) -> bool:
@@ -110,9 +114,25 @@ class _Reader:
 
 
 class FaultProxy:
-    def __init__(self, upstream: str) -> None:
+    """`tls=(certificate, key)` serves HTTPS under `name` (the registry behind is told so with
+    X-Forwarded-Proto, as a TLS-terminating proxy does, so its Locations say https)."""
+
+    def __init__(
+        self,
+        upstream: str,
+        *,
+        tls: tuple[Path, Path] | None = None,
+        name: str = "127.0.0.1",
+    ) -> None:
         self.upstream = upstream  # host:port of the real registry
+        self.name = name
+        self.tls = tls
         self.log: list[tuple[str, str, int]] = []  # (method, path, status or -1 dropped)
+        # Every request's (method, path, Authorization header or ""), in arrival order.
+        self.seen: list[tuple[str, str, str]] = []
+        self.max_body: int | None = None  # larger request bodies: 413, as nginx answers
+        self.refused_media_types: set[str] = set()  # manifest PUTs of these: 400
+        self.chunk_min_length: int | None = None  # sent as OCI-Chunk-Min-Length on POST 202s
         self._faults: list[Fault] = []
         self._forwarded = 0
         self._die_after: int | None = None
@@ -133,12 +153,20 @@ class FaultProxy:
             do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_GET  # noqa: N815
 
         self.server = _Server(("127.0.0.1", 0), Handler)
+        if tls is not None:
+            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ctx.load_cert_chain(str(tls[0]), str(tls[1]))
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
     def host(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.name}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://{self.host}"
 
     # -- control ---------------------------------------------------------------------------------
 
@@ -192,6 +220,18 @@ class FaultProxy:
         """Forward the next n matching requests, answering Docker-Content-Digest: digest."""
         with self._lock:
             self._faults.append(Fault(match, n, digest_header=digest))
+
+    def rewrite_location_next(
+        self, n: int, rewrite: Callable[[str], str], *, match: Match = _any
+    ) -> None:
+        """Forward the next n matching requests, answering with Location: rewrite(location)."""
+        with self._lock:
+            self._faults.append(Fault(match, n, location=rewrite))
+
+    def redirect_next(self, n: int, to: Callable[[str], str], *, match: Match = _any) -> None:
+        """Answer the next n matching requests 307 Location: to(path), without forwarding."""
+        with self._lock:
+            self._faults.append(Fault(match, n, redirect=to))
 
     def die_after(self, n: int) -> None:
         """Forward n more requests, then drop every connection (a registry that died)."""
@@ -272,6 +312,8 @@ class FaultProxy:
 
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
         method, path = h.command, h.path
+        with self._lock:
+            self.seen.append((method, path, h.headers.get("Authorization", "")))
         fault = self._pick_fault(method, path)
         if fault is not None and fault.stall is not None:
             with self._lock:
@@ -287,6 +329,28 @@ class FaultProxy:
             self._drop(h)
             return
         body = self._read_body(h, rate=fault.throttle if fault is not None else None)
+        if fault is not None and fault.redirect is not None:
+            with self._lock:
+                self.log.append((method, path, 307))
+            self._reply(h, 307, headers={"Location": fault.redirect(path)})
+            return
+        if self.max_body is not None and len(body) > self.max_body:
+            with self._lock:
+                self.log.append((method, path, 413))
+            html = b"<html><head><title>413 Request Entity Too Large</title></head></html>"
+            self._reply(h, 413, html, {"Content-Type": "text/html"})
+            return
+        if (
+            method == "PUT"
+            and "/manifests/" in path
+            and h.headers.get("Content-Type", "") in self.refused_media_types
+        ):
+            with self._lock:
+                self.log.append((method, path, 400))
+            refusal = b'{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid",'
+            refusal += b'"detail":"unsupported manifest media type"}]}'
+            self._reply(h, 400, refusal, {"Content-Type": "application/json"})
+            return
         if fault is not None and fault.status is not None:
             headers = {"Content-Type": "application/json"}
             if fault.retry_after is not None:
@@ -366,7 +430,7 @@ class FaultProxy:
         if granted is not None and (needed is None or self._covers(granted, needed)):
             del h.headers["Authorization"]
             return True
-        realm = f'Bearer realm="{auth.realm or f"http://{self.host}/token"}",service="faultproxy"'
+        realm = f'Bearer realm="{auth.realm or f"{self.url}/token"}",service="faultproxy"'
         if needed:
             realm += f',scope="{needed}"'
         self.log.append((method, path, 401))
@@ -391,6 +455,8 @@ class FaultProxy:
         corrupt = fault is not None and fault.corrupt
         conn = http.client.HTTPConnection(self.upstream, timeout=30)
         headers = {k: v for k, v in h.headers.items() if k.lower() not in HOP_BY_HOP}
+        if self.tls is not None:
+            headers["X-Forwarded-Proto"] = "https"
         if h.headers.get("Transfer-Encoding"):  # de-chunked above: send with a length
             headers["Content-Length"] = str(len(body))
         try:
@@ -417,7 +483,12 @@ class FaultProxy:
             if k.lower() == "content-length":
                 length_sent = True
             lie = fault.digest_header if fault is not None else None
-            h.send_header(k, lie if lie and k.lower() == "docker-content-digest" else v)
+            value = v
+            if fault is not None and fault.location is not None and k.lower() == "location":
+                value = fault.location(v)
+            h.send_header(k, lie if lie and k.lower() == "docker-content-digest" else value)
+        if method == "POST" and resp.status == 202 and self.chunk_min_length is not None:
+            h.send_header("OCI-Chunk-Min-Length", str(self.chunk_min_length))
         if not length_sent:
             h.send_header("Content-Length", str(len(data)))
         h.end_headers()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import datetime
+import email.utils
 import json
 from pathlib import Path
 
@@ -33,6 +35,7 @@ D = "sha256:" + "a" * 64
         (f"ghcr.io/org/name:1.0@{D}", Reference("ghcr.io", "org/name", "1.0", D)),
         ("127.0.0.1:5000/a/b:v1", Reference("127.0.0.1:5000", "a/b", "v1", None)),
         ("localhost/a", Reference("localhost", "a", "latest", None)),
+        ("LOCALHOST/a:1", Reference("LOCALHOST", "a", "1", None)),
         ("[::1]:5000/a:t", Reference("[::1]:5000", "a", "t", None)),
         ("quay.io/o/n", Reference("quay.io", "o/n", "latest", None)),
     ],
@@ -275,9 +278,11 @@ def _response(status: int, retry_after: str | None = None) -> requests.Response:
         (3, 503, None, 1.0, 2.0),
         (10, 502, None, 2.0, 4.0),  # capped
         (0, 429, "2", 2.0, 2.0),  # Retry-After honoured
-        (0, 429, "3600", 10.0, 10.0),  # ... but capped
-        (0, 429, "Wed, 21 Oct 2015 07:28:00 GMT", 0.125, 0.25),  # a date: plain backoff
-        (0, 503, "5", 0.125, 0.25),  # Retry-After only matters on 429
+        (0, 429, "3600", 3600.0, 3600.0),  # ... uncapped: the caller's deadline decides
+        (0, 429, "Wed, 21 Oct 2015 07:28:00 GMT", 0.125, 0.25),  # a date passed: backoff
+        (0, 503, "5", 5.0, 5.0),  # 503 may carry it too (RFC 9110)
+        (0, 500, "5", 0.125, 0.25),  # other statuses: ignored
+        (0, 429, "soon", 0.125, 0.25),  # unreadable: ignored
     ],
 )
 def test_backoff(
@@ -292,4 +297,15 @@ def test_backoff(
     client = RegistryClient(Config(root=tmp_path))
     resp = None if status is None else _response(status, retry_after)
     for _ in range(20):
-        assert low <= client.transport.backoff(attempt, resp) <= high
+        assert low <= client.transport.backoff(attempt, resp)[0] <= high
+
+
+def test_retry_after_as_an_http_date(tmp_path: Path) -> None:
+    when = email.utils.format_datetime(
+        datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=30), usegmt=True
+    )
+    client = RegistryClient(Config(root=tmp_path))
+    delay, asked = client.transport.backoff(0, _response(429, when))
+    assert asked is not None
+    assert 28 <= asked <= 30
+    assert delay == asked

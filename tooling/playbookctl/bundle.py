@@ -239,7 +239,13 @@ def push_bundle(client: RegistryClient, ref: str, bundle: Bundle) -> str:
         client.push_blob(r.repository, data, digest, registry=r.registry, check=False)
     target = r.tag if r.tag else bundle.digest
     pushed = client.push_manifest(
-        r.repository, target, bundle.manifest, bundle.media_type, registry=r.registry
+        r.repository,
+        target,
+        bundle.manifest,
+        bundle.media_type,
+        registry=r.registry,
+        # Uploaded again if the registry then says one is unknown (a concurrent writer's).
+        blobs={digest: data for data, digest in blobs},
     )
     if pushed != bundle.digest:  # pragma: no cover - push_manifest computes it from the bytes
         raise BundleError(f"{ref}: pushed digest {pushed} is not the bundle's {bundle.digest}")

@@ -493,6 +493,7 @@ def build_children(
     on_event: EventCallback,
     binfmt_dir: Path = BINFMT_DIR,
     epoch: int | None = None,
+    before_first_push: Callable[[], None] | None = None,
 ) -> list[Child]:
     """Build (or reuse) and push one image per platform; nothing is pushed unless every
     platform can be built (base children resolved, emulation present for RUN steps).
@@ -556,6 +557,9 @@ def build_children(
         if dry_run:
             children.append(Child(name, None, "dry-run"))
             continue
+        if before_first_push is not None:
+            before_first_push()  # every check passed and the first child is built: not sooner
+            before_first_push = None
         on_event("push", f"pushing {child_ref}")
         digest = build.push_image(
             engine,
@@ -568,9 +572,17 @@ def build_children(
     return children + skipped
 
 
-def push_index(client: RegistryClient, repo: str, version: str, children: Sequence[Child]) -> str:
+def push_index(
+    client: RegistryClient,
+    repo: str,
+    version: str,
+    children: Sequence[Child],
+    media_type: str | None = None,
+) -> str:
     """Assemble the index of the pushed children (each looked up by digest: it must be there)
-    and push it under `<version>`; return its digest."""
+    and push it under `<version>`, as `media_type` (what the registry takes, asked before the
+    children were pushed: RegistryClient.index_media_type) or else the children's natural
+    type; return its digest."""
     from playbookctl.oci import image_index  # noqa: PLC0415
 
     r = parse_reference(f"{repo}:{version}")
@@ -584,8 +596,8 @@ def push_index(client: RegistryClient, repo: str, version: str, children: Sequen
         listed.append(
             (descriptor, {"os": p.os, "architecture": p.architecture, "variant": p.variant})
         )
-    data, media_type = image_index(listed)
-    digest = client.push_manifest(r.repository, version, data, media_type, registry=r.registry)
+    data, index_type = image_index(listed, media_type)
+    digest = client.push_manifest(r.repository, version, data, index_type, registry=r.registry)
     client.read_back(f"{repo}@{digest}")
     return digest
 

@@ -505,7 +505,11 @@ def _image(
         result.messages.append(f"{image_ref} was published meanwhile from the same source")
         return raced.digest
     run.on_event(name, "push", f"pushing index {image_ref} ({', '.join(result.image.platforms)})")
-    digest = platforms.push_index(run.client, image_repo, version, children)
+    # Every child reused (an earlier run pushed them and stopped short of the index): ask now.
+    # Asked before the first child was pushed (platform_images), so this is the cached answer;
+    # asked now only when every child was reused (an earlier run stopped short of the index).
+    index_type = run.client.index_media_type(image_ref)
+    digest = platforms.push_index(run.client, image_repo, version, children, index_type)
     result.image = Artifact(
         image_repo, version, digest, Action.BUILT, platforms=result.image.platforms
     )
@@ -551,7 +555,16 @@ def platform_images(  # noqa: PLR0917 - the seam publish calls, one call site
     display = _display(pb.dir / containerfile, run.config)
     epoch = run.revisions.get(name, (run.commit, 0))[1]
     why = "the assemble setting is never"
+
+    def settle_index_type() -> None:
+        # The index's media type is settled before the first child is pushed: a registry that
+        # takes only one of OCI index and Docker manifest list must not end with children and
+        # no index (RegistryClient.index_media_type says how it asks; the answer is cached).
+        run.client.index_media_type(f"{image_repo}:{version}")
+
     if run.config.assemble == "auto":
+        if not run.dry_run:
+            settle_index_type()  # the assembler writes children straight away
         try:
             children = assemble.assemble_children(
                 run.client,
@@ -596,6 +609,7 @@ def platform_images(  # noqa: PLR0917 - the seam publish calls, one call site
         check_same_source=same_source,
         on_event=lambda stage, line: run.on_event(name, stage, line),
         epoch=None if run.dry_run else epoch,
+        before_first_push=None if run.dry_run else settle_index_type,
     )
 
 

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 import requests
 
 from playbookctl.config import Config
-from playbookctl.errors import RegistryError
+from playbookctl.errors import RegistryError, cap_text
 from playbookctl.oci.tls import describe_tls_failure
 from playbookctl.oci.transport import Transport, _SendFailedError
 
@@ -206,6 +206,34 @@ def _docker_credentials(host: str, env: Mapping[str, str]) -> _Creds | None:
     return None
 
 
+def origin(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of url, as RFC 6454 compares origins: scheme and host case-insensitive,
+    the default port made explicit."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port or (443 if scheme == "https" else 80)
+
+
+def refuse_downgrade(host: str, home: tuple[str, str, int], url: str, what: str) -> None:
+    """A request for an HTTPS registry must not go anywhere over plain HTTP (a Location header
+    or redirect saying http://): refused, whatever carries credentials or not."""
+    target = origin(url)
+    if target[0] not in ("http", "https"):
+        raise RegistryError(
+            f"registry {host}: {what}: it sent the request to a {target[0] or 'relative'}: URL; "
+            "refused"
+        )
+    if home[0] == "https" and target[0] != "https":
+        raise RegistryError(
+            f"registry {host}: {what}: the registry sent the request to plain HTTP "
+            f"({target[1]}:{target[2]}); refusing a downgrade from HTTPS"
+        )
+
+
 class Authenticator:
     """Credentials per registry host (loaded once), bearer tokens per host and scope set, and
     the hosts that asked for basic auth. Shared by worker threads (state under a lock)."""
@@ -270,16 +298,25 @@ class Authenticator:
         realm = params.get("realm", "")
         if not realm:
             return False
-        realm_host = realm.split("/", 3)[2] if "://" in realm else ""
-        if (
-            creds is not None
-            and realm.startswith("http://")
-            and self.transport.scheme(realm_host) != "http"
-        ):
+        realm_url = urlsplit(realm)
+        realm_scheme, realm_host = realm_url.scheme.lower(), realm_url.netloc.rpartition("@")[2]
+        if realm_scheme not in ("http", "https") or not realm_host:
             raise RegistryError(
-                f"registry {host}: its token service {realm_host} is plain HTTP; refusing to "
-                "send credentials there (allow it with insecure-registries)"
+                f"registry {host}: its token service {cap_text(realm, 200)!r} is not an "
+                "http(s) URL; no credentials sent"
             )
+        if realm_scheme == "http":
+            if self.transport.scheme(host) == "https":
+                raise RegistryError(
+                    f"registry {host}: its token service {realm_host} is plain HTTP while the "
+                    "registry is HTTPS; refusing the downgrade (no credentials or tokens are "
+                    "fetched in clear)"
+                )
+            if creds is not None and self.transport.scheme(realm_host) != "http":
+                raise RegistryError(
+                    f"registry {host}: its token service {realm_host} is plain HTTP; refusing "
+                    "to send credentials there (allow it with insecure-registries)"
+                )
         wanted = list(scopes)
         if params.get("scope"):
             for s in params["scope"].split(" "):
@@ -321,7 +358,13 @@ class Authenticator:
                 if service:
                     form["service"] = service
                 resp = self.transport.send(
-                    "POST", realm, deadline=deadline, what="token", registry=host, data=form
+                    "POST",
+                    realm,
+                    deadline=deadline,
+                    what="token",
+                    registry=host,
+                    data=form,
+                    allow_redirects=False,
                 )
             else:
                 params: dict[str, str] = {"scope": " ".join(scopes)} if scopes else {}
@@ -338,6 +381,7 @@ class Authenticator:
                     registry=host,
                     params=params,
                     headers=headers,
+                    allow_redirects=False,
                 )
         except requests.exceptions.SSLError as exc:
             realm_host = urlsplit(realm).netloc.rpartition("@")[2]

@@ -4,7 +4,13 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
+import time
+from typing import NamedTuple
+from urllib.parse import urljoin
+
+import requests
 
 from playbookctl.errors import RegistryError
 from playbookctl.oci.errors import DigestMismatchError
@@ -14,6 +20,13 @@ from playbookctl.oci.transport import Caller
 log = logging.getLogger("playbookctl.oci")
 
 MAX_BLOB_BYTES = 16 * 1024 * 1024  # the largest blob get reads unless told otherwise
+# A monolithic PUT answered with one of these goes again in chunks: 413 from a body limit in
+# front of the registry (nginx's client_max_body_size), the others from a registry that wants
+# PATCH chunks (BLOB_UPLOAD_INVALID, method or range not allowed, not implemented).
+MONOLITHIC_REFUSED = (400, 405, 413, 415, 416, 501)
+FIRST_CHUNK = 4 * 1024 * 1024
+MIN_CHUNK = 64 * 1024
+MAX_CHUNK = 64 * 1024 * 1024  # an OCI-Chunk-Min-Length above this is ignored (hostile)
 
 
 class Blobs:
@@ -24,6 +37,7 @@ class Blobs:
         self._caller = caller
         self._lock = threading.Lock()
         self._known: set[tuple[str, str, str]] = set()
+        self._chunk_size: dict[str, int] = {}  # per host, once a monolithic PUT was refused
 
     def known(self, host: str, repo: str, digest: str) -> bool:
         return (host, repo, digest) in self._known
@@ -31,6 +45,11 @@ class Blobs:
     def remember(self, host: str, repo: str, digest: str) -> None:
         with self._lock:
             self._known.add((host, repo, digest))
+
+    def forget(self, host: str, repo: str, digest: str) -> None:
+        """The registry said it lacks a blob we saw: check it again next time."""
+        with self._lock:
+            self._known.discard((host, repo, digest))
 
     def exists(self, repo: str, digest: str, *, registry: str | None = None) -> bool:
         host = registry or self._caller.config.registry
@@ -53,19 +72,37 @@ class Blobs:
         max_bytes: int = MAX_BLOB_BYTES,
     ) -> bytes:
         """A blob's bytes, checked against its digest; ResponseTooLargeError past max_bytes
-        (refused before or while reading, never read whole)."""
+        (refused before or while reading, never read whole). A blob this client pushed or saw
+        there that reads as missing is waited for (backoff, within registry-deadline): an
+        eventually consistent registry serves a write a little after acknowledging it."""
         host = registry or self._caller.config.registry
-        resp = self._caller.call(
-            "GET",
-            host,
-            repo,
-            f"blobs/{digest}",
-            what=f"get blob {digest[:19]}",
-            ok=(200, 404),
-            max_bytes=max_bytes,
-        )
-        if resp.status_code == 404:
-            raise RegistryError(f"{host}/{repo}: blob {digest} not found")
+        started = time.monotonic()
+        end = started + self._caller.deadline
+        delay = 0.1
+        while True:
+            resp = self._caller.call(
+                "GET",
+                host,
+                repo,
+                f"blobs/{digest}",
+                what=f"get blob {digest[:19]}",
+                ok=(200, 404),
+                max_bytes=max_bytes,
+                deadline=end,
+            )
+            if resp.status_code != 404:
+                break
+            if not self.known(host, repo, digest):
+                raise RegistryError(f"{host}/{repo}: blob {digest} not found")
+            if time.monotonic() + delay >= end:
+                raise RegistryError(
+                    f"{host}/{repo}: blob {digest} was stored, but the registry still does not "
+                    f"serve it after {time.monotonic() - started:.1f} s of waiting "
+                    "(registry-deadline); an eventually consistent registry may serve it later: "
+                    "run again"
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
         data = resp.content
         if sha256_digest(data) != digest:
             raise DigestMismatchError(
@@ -81,8 +118,20 @@ class Blobs:
         *,
         registry: str | None = None,
         check: bool = True,
+        mount_from: str | None = None,
     ) -> str:
-        """Upload a blob monolithically (POST then PUT), skipping it if the repository has it.
+        """Upload a blob, skipping it if the repository has it; return its digest.
+
+        The distribution spec's protocol: POST opens a session (with `mount_from`, as a
+        cross-repository mount, which needs no upload when the registry offers it: 201), then a
+        monolithic PUT of the whole body. A registry that refuses that PUT (413 from a body
+        limit in front of it, 400/405/415/416/501 from one that wants chunks) gets the body in
+        PATCH chunks instead, in a fresh session: each chunk's `Content-Range` follows the
+        `Range` the registry acknowledged last (a 416 asks for the session's state and resumes
+        from it), a 413 halves the chunk size (never below the `OCI-Chunk-Min-Length` the
+        registry asked for), and the size that worked is used for this host's later blobs
+        without trying a monolithic PUT again. Every `Location` is resolved against the URL of
+        the request it answered (RFC 3986), so `<uuid>?_state=...` works as `/v2/...` does.
 
         check=False skips the HEAD for a blob that is probably new: for small blobs an upload
         (2 requests) is cheaper than HEAD + upload (3), and uploading a blob the registry already
@@ -95,21 +144,44 @@ class Blobs:
         if self.known(host, repo, digest) or (check and self.exists(repo, digest, registry=host)):
             return digest
         for attempt in range(2):
-            location = self.start_upload(host, repo)
-            sep = "&" if "?" in location else "?"
-            resp = self._caller.call(
-                "PUT",
-                host,
-                repo,
-                f"{location}{sep}digest={digest}",
-                what=f"upload blob {digest[:19]}",
-                headers={"Content-Type": "application/octet-stream"},
-                data=data,
-                ok=(201, 404),
-                push=True,
+            session = self.start_upload(
+                host, repo, mount=(digest, mount_from) if mount_from else None
             )
-            if resp.status_code == 201:
+            if session is None:  # mounted
                 self.remember(host, repo, digest)
+                return digest
+            chunk = self._chunk_size.get(host)
+            if chunk is None:
+                resp = self._caller.call(
+                    "PUT",
+                    host,
+                    repo,
+                    _with_digest(session.url, digest),
+                    what=f"upload blob {digest[:19]}",
+                    headers={"Content-Type": "application/octet-stream"},
+                    data=data,
+                    ok=(201, 404, *MONOLITHIC_REFUSED),
+                    push=True,
+                )
+                if resp.status_code == 201:
+                    self.remember(host, repo, digest)
+                    return digest
+                if resp.status_code in MONOLITHIC_REFUSED:
+                    log.debug(
+                        "%s refused a monolithic upload (HTTP %d): chunks", host, resp.status_code
+                    )
+                    chunk = max(session.min_chunk, min(len(data), FIRST_CHUNK))
+                    self._cancel(host, repo, session.url)
+                    fresh = self.start_upload(host, repo)
+                    if fresh is None:  # pragma: no cover - start_upload refuses a 201 unasked
+                        raise RegistryError(f"{host}/{repo}: upload session refused")
+                    session = fresh
+                    done = self._upload_chunks(
+                        host, repo, session, data, digest=digest, chunk=chunk
+                    )
+                    if done:
+                        return digest
+            elif self._upload_chunks(host, repo, session, data, digest=digest, chunk=chunk):
                 return digest
             # 404 BLOB_UPLOAD_UNKNOWN: a retried PUT whose first try completed, or an upload
             # session the registry lost (it restarted). Done if the blob is there, else restart.
@@ -118,40 +190,137 @@ class Blobs:
             log.debug("upload session lost for %s (attempt %d), restarting", digest, attempt)
         raise RegistryError(f"{host}/{repo}: upload of blob {digest} failed: upload session lost")
 
+    def _upload_chunks(
+        self, host: str, repo: str, session: Upload, data: bytes, *, digest: str, chunk: int
+    ) -> bool:
+        """PATCH data in chunks, then PUT ?digest=; True when stored, False if the registry lost
+        the session (404)."""
+        url, offset = session.url, 0
+        floor = max(session.min_chunk, MIN_CHUNK)
+        while offset < len(data):
+            part = data[offset : offset + chunk]
+            resp = self._caller.call(
+                "PATCH",
+                host,
+                repo,
+                url,
+                what=f"upload blob {digest[:19]} (bytes {offset}-{offset + len(part) - 1})",
+                headers={
+                    "Content-Type": "application/octet-stream",
+                    "Content-Range": f"{offset}-{offset + len(part) - 1}",
+                },
+                data=part,
+                ok=(202, 404, 413, 416),
+                push=True,
+            )
+            if resp.status_code == 404:
+                return False
+            if resp.status_code == 413:
+                if chunk <= floor:
+                    raise RegistryError(
+                        f"registry {host}: upload blob {digest[:19]}: a chunk of {len(part)} "
+                        "bytes is refused as too large (HTTP 413), and the registry asks for "
+                        f"chunks of at least {session.min_chunk} bytes"
+                    )
+                chunk = max(floor, chunk // 2)
+                continue
+            url = _location(resp, url)
+            if resp.status_code == 416:  # out of step: ask where the session stands
+                status = self._caller.call(
+                    "GET", host, repo, url, what="read upload status", ok=(204, 404), push=True
+                )
+                if status.status_code == 404:
+                    return False
+                url = _location(status, url)
+                held = _range_end(status, 0)
+                # distribution writes an empty session's range as "0-0" (its end is size - 1,
+                # floored at 0): one byte held is not a state our chunks ever leave.
+                offset = 0 if held == 1 else held
+                continue
+            offset = _range_end(resp, offset + len(part))
+        self._chunk_size[host] = chunk
+        resp = self._caller.call(
+            "PUT",
+            host,
+            repo,
+            _with_digest(url, digest),
+            what=f"finish upload of blob {digest[:19]}",
+            headers={"Content-Type": "application/octet-stream"},
+            data=b"",
+            ok=(201, 404),
+            push=True,
+        )
+        if resp.status_code == 201:
+            self.remember(host, repo, digest)
+            return True
+        return False
+
+    def _cancel(self, host: str, repo: str, url: str) -> None:
+        try:
+            self._caller.call(
+                "DELETE", host, repo, url, what="cancel upload", ok=(204, 404), push=True
+            )
+        except RegistryError:
+            log.debug("could not cancel an upload session on %s", host)
+
     def mount(self, repo: str, digest: str, from_repo: str, *, registry: str | None = None) -> bool:
         """Cross-repository mount; False if the registry would not mount (then push instead)."""
         host = registry or self._caller.config.registry
         if self.known(host, repo, digest):
             return True
-        resp = self._caller.call(
-            "POST",
-            host,
-            repo,
-            f"blobs/uploads/?mount={digest}&from={from_repo}",
-            what=f"mount blob {digest[:19]} from {from_repo}",
-            ok=(201, 202),
-            push=True,
-            extra_scopes=(f"repository:{from_repo}:pull",),
-        )
-        if resp.status_code == 201:
+        session = self.start_upload(host, repo, mount=(digest, from_repo))
+        if session is None:
             self.remember(host, repo, digest)
             return True
-        # 202: the registry opened an upload session instead; cancel it so it does not linger.
-        location = resp.headers.get("Location")
-        if location:
-            try:
-                self._caller.call(
-                    "DELETE", host, repo, location, what="cancel upload", ok=(204, 404), push=True
-                )
-            except RegistryError:
-                log.debug("could not cancel upload session after refused mount")
+        # The registry opened an upload session instead; cancel it so it does not linger.
+        self._cancel(host, repo, session.url)
         return False
 
-    def start_upload(self, host: str, repo: str) -> str:
+    def start_upload(
+        self, host: str, repo: str, *, mount: tuple[str, str] | None = None
+    ) -> Upload | None:
+        """POST a new upload session (with mount=(digest, from_repo): a cross-repository mount,
+        None when the registry mounted it). The session's URL is the answer's Location resolved
+        against the POST's URL (RFC 3986)."""
+        path = "blobs/uploads/"
+        extra: tuple[str, ...] = ()
+        what = "start blob upload"
+        if mount is not None:
+            path += f"?mount={mount[0]}&from={mount[1]}"
+            extra = (f"repository:{mount[1]}:pull",)
+            what = f"mount blob {mount[0][:19]} from {mount[1]}"
         resp = self._caller.call(
-            "POST", host, repo, "blobs/uploads/", what="start blob upload", ok=(202,), push=True
+            "POST", host, repo, path, what=what, ok=(201, 202), push=True, extra_scopes=extra
         )
-        location = resp.headers.get("Location")
-        if not location:
+        if resp.status_code == 201:
+            if mount is None:
+                raise RegistryError(f"{host}/{repo}: registry answered an upload start with 201")
+            return None
+        if not resp.headers.get("Location"):
             raise RegistryError(f"{host}/{repo}: registry started an upload without a Location")
-        return location
+        minimum = resp.headers.get("OCI-Chunk-Min-Length", "").strip()
+        return Upload(
+            _location(resp, resp.url),
+            int(minimum) if minimum.isdigit() and int(minimum) <= MAX_CHUNK else 0,
+        )
+
+
+class Upload(NamedTuple):
+    url: str  # absolute
+    min_chunk: int  # OCI-Chunk-Min-Length, 0 if not asked
+
+
+def _location(resp: requests.Response, base: str) -> str:
+    """The answer's Location resolved against the request URL (RFC 3986 section 5), or base."""
+    location = resp.headers.get("Location")
+    return urljoin(resp.url or base, location) if location else base
+
+
+def _with_digest(url: str, digest: str) -> str:
+    return f"{url}{'&' if '?' in url else '?'}digest={digest}"
+
+
+def _range_end(resp: requests.Response, default: int) -> int:
+    """The next offset after a `Range: 0-<last>` header (the bytes the registry holds)."""
+    m = re.fullmatch(r"(?:bytes=)?0-(\d+)", resp.headers.get("Range", "").strip())
+    return int(m.group(1)) + 1 if m else default

@@ -6,16 +6,24 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from types import TracebackType
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
 from playbookctl.config import Config
 from playbookctl.errors import RegistryError
-from playbookctl.oci.auth import ENV_PASSWORD, ENV_USERNAME, Authenticator
+from playbookctl.oci.auth import (
+    ENV_PASSWORD,
+    ENV_USERNAME,
+    Authenticator,
+    origin,
+    refuse_downgrade,
+)
 from playbookctl.oci.blobs import MAX_BLOB_BYTES, Blobs
-from playbookctl.oci.manifests import Descriptor, Manifests
-from playbookctl.oci.reference import Reference, parse_reference
+from playbookctl.oci.manifests import DOCKER_MANIFEST_LIST, Descriptor, Manifests
+from playbookctl.oci.reference import Reference, parse_reference, repository_problem
 from playbookctl.oci.tls import describe_tls_failure
 from playbookctl.oci.transport import (
     MAX_OTHER_BYTES,
@@ -26,6 +34,9 @@ from playbookctl.oci.transport import (
 )
 
 log = logging.getLogger("playbookctl.oci")
+
+REDIRECTS = (301, 302, 303, 307, 308)
+MAX_REDIRECTS = 5
 
 
 class RegistryClient:
@@ -43,7 +54,7 @@ class RegistryClient:
         self.transport = Transport(config, timeout=self.timeout)
         self.auth = Authenticator(config, self.transport)
         self.blobs = Blobs(self)
-        self.manifests = Manifests(self)
+        self.manifests = Manifests(self, self.blobs)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -91,9 +102,19 @@ class RegistryClient:
         media_type: str,
         *,
         registry: str | None = None,
+        blobs: Mapping[str, bytes] | None = None,
     ) -> str:
-        """PUT a manifest under a tag or digest; return its digest."""
-        return self.manifests.push(repo, reference, data, media_type, registry=registry)
+        """PUT a manifest under a tag or digest; return its digest. `blobs` (digest -> bytes):
+        what it references, uploaded again if the registry says one is unknown."""
+        return self.manifests.push(
+            repo, reference, data, media_type, registry=registry, blobs=blobs
+        )
+
+    def index_media_type(self, ref: str | Reference, *, prefer: str = DOCKER_MANIFEST_LIST) -> str:
+        """The image index media type the repository of `ref` accepts (probed once per
+        repository, before any child is pushed: Manifests.index_media_type)."""
+        r = ref if isinstance(ref, Reference) else parse_reference(ref)
+        return self.manifests.index_media_type(r.repository, registry=r.registry, prefer=prefer)
 
     def blob_exists(self, repo: str, digest: str, *, registry: str | None = None) -> bool:
         return self.blobs.exists(repo, digest, registry=registry)
@@ -117,9 +138,13 @@ class RegistryClient:
         *,
         registry: str | None = None,
         check: bool = True,
+        mount_from: str | None = None,
     ) -> str:
-        """Upload a blob unless the repository has it; return its digest."""
-        return self.blobs.push(repo, data, digest, registry=registry, check=check)
+        """Upload a blob unless the repository has it (mounted from `mount_from` when the
+        registry offers that); return its digest."""
+        return self.blobs.push(
+            repo, data, digest, registry=registry, check=check, mount_from=mount_from
+        )
 
     def mount_blob(
         self, repo: str, digest: str, from_repo: str, *, registry: str | None = None
@@ -150,26 +175,41 @@ class RegistryClient:
         push: bool = False,
         extra_scopes: tuple[str, ...] = (),
         max_bytes: int = MAX_OTHER_BYTES,
+        deadline: float | None = None,
     ) -> requests.Response:
-        """One logical request: auth challenges answered, transient failures retried with
-        exponential backoff and jitter, all within registry-deadline seconds; each try has
-        registry-timeout seconds for its whole answer, body included (at most max_bytes of it
-        when the status is one of `ok`)."""
-        url = self.transport.url(host, repo, path)
+        """One logical request: auth challenges answered, redirects followed, transient failures
+        retried with exponential backoff and jitter (or as long as Retry-After asks), all within
+        registry-deadline seconds (or the caller's `deadline`, a time.monotonic() value); each
+        try has registry-timeout seconds for its whole answer, body included (at most max_bytes
+        of it when the status is one of `ok`).
+
+        Credentials are scoped as a browser scopes cookies: the Authorization header goes only to
+        the registry's own origin (scheme, host and port, compared case-insensitively); a
+        redirect or upload Location elsewhere is followed without it, and one from HTTPS to
+        plain HTTP is refused."""
+        problem = repository_problem(host, repo) if repo else None
+        if problem:  # refused here: a registry answers a bad name with 400s, 404s or 500s
+            raise RegistryError(f"{host}/{repo}: {problem}")
+        start = self.transport.url(host, repo, path)
+        home = origin(f"{self.transport.scheme(host)}://{host}/")
         scopes = (f"repository:{repo}:{'pull,push' if push else 'pull'}", *extra_scopes)
-        deadline = time.monotonic() + self.deadline
+        if deadline is None:
+            deadline = time.monotonic() + self.deadline
         attempt = 0
         auth_rounds = 0
         last = ""
+        url, verb, body, hops = start, method, data, 0
         while True:
+            refuse_downgrade(host, home, url, what)
             hdrs = dict(headers or {})
-            auth = self.auth.header(host, scopes)
+            own = origin(url) == home
+            auth = self.auth.header(host, scopes) if own else None
             if auth:
                 hdrs["Authorization"] = auth
             resp: requests.Response | None = None
             try:
                 resp = self.transport.send(
-                    method,
+                    verb,
                     url,
                     deadline=deadline,
                     what=f"registry {host}: {what}",
@@ -177,27 +217,46 @@ class RegistryClient:
                     max_bytes=max_bytes,
                     registry=host,
                     headers=hdrs,
-                    data=data,
-                    allow_redirects=True,
+                    data=body,
+                    # Followed below, where the credential scope is ours (requests would keep
+                    # the header on a redirect to another port, and follow https -> http).
+                    allow_redirects=False,
                 )
             except requests.exceptions.SSLError as exc:
+                target = urlsplit(url).netloc
                 raise RegistryError(
                     f"registry {host}: cannot {what}: "
-                    + describe_tls_failure(exc, host, self.transport.trust.certs_dir)
+                    + describe_tls_failure(exc, target, self.transport.trust.certs_dir)
                 ) from None
             except _SendFailedError as exc:
                 last = str(exc)
-                log.debug("%s %s: %s (attempt %d)", method, url, last, attempt + 1)
+                log.debug("%s %s: %s (attempt %d)", verb, url, last, attempt + 1)
             else:
-                log.debug("%s %s -> %d", method, url, resp.status_code)
-                if resp.status_code in ok:
+                log.debug("%s %s -> %d", verb, url, resp.status_code)
+                status = resp.status_code
+                if status in ok:
                     return resp
-                if resp.status_code == 401:
+                if status in REDIRECTS and resp.headers.get("Location"):
+                    hops += 1
+                    if hops > MAX_REDIRECTS:
+                        raise RegistryError(f"registry {host}: {what}: too many redirects")
+                    url = urljoin(url, resp.headers["Location"])
+                    if status == 303 and verb not in ("GET", "HEAD"):
+                        verb, body = "GET", None
+                    continue
+                if status == 401 and not own:
+                    raise RegistryError(
+                        f"registry {host}: {what}: {urlsplit(url).netloc}, where the registry "
+                        f"sent the request, asks for authentication; credentials for {host} "
+                        "are sent to no other host"
+                    )
+                if status == 401:
                     # Round 1 answers the challenge; round 2 covers a cached token that expired.
                     if auth_rounds < 2:
                         auth_rounds += 1
                         challenge = resp.headers.get("WWW-Authenticate", "")
                         if self.auth.answer(host, challenge, scopes, deadline, auth):
+                            url, verb, body, hops = start, method, data, 0
                             continue
                     raise RegistryError(
                         f"registry {host}: authentication required to {what} "
@@ -208,22 +267,29 @@ class RegistryClient:
                             f"{ENV_USERNAME}/{ENV_PASSWORD})"
                         )
                     )
-                if resp.status_code == 403:
+                if status == 403:
                     raise RegistryError(
                         f"registry {host}: access denied to {what} (HTTP 403): the credentials "
                         "lack permission for this repository"
                     )
-                if resp.status_code not in RETRY_STATUSES:
-                    detail = _error_detail(resp) if method != "HEAD" else ""
+                if status not in RETRY_STATUSES:
+                    detail = _error_detail(resp) if verb != "HEAD" else ""
                     raise RegistryError(
-                        f"registry {host}: {what} failed: HTTP {resp.status_code}"
+                        f"registry {host}: {what} failed: HTTP {status}"
                         + (f" ({detail})" if detail else "")
                     )
-                last = f"HTTP {resp.status_code}"
-            delay = self.transport.backoff(attempt, resp)
+                last = f"HTTP {status}"
+            delay, asked = self.transport.backoff(attempt, resp)
             attempt += 1
+            if asked is not None and time.monotonic() + delay >= deadline:
+                raise RegistryError(
+                    f"registry {host}: {what} failed: {last}, and the registry asks to retry "
+                    f"after {asked:g} s (Retry-After), past the operation's deadline "
+                    f"(registry-deadline {self.deadline:g} s)"
+                )
             if attempt > self.retries or time.monotonic() + delay >= deadline:
                 raise RegistryError(
                     f"registry {host}: {what} failed after {attempt} attempt(s): {last}"
                 )
             time.sleep(delay)
+            url, verb, body, hops = start, method, data, 0

@@ -13,6 +13,8 @@ client: one logical request with authentication and retries (client.RegistryClie
 from __future__ import annotations
 
 import contextlib
+import datetime
+import email.utils
 import heapq
 import ipaddress
 import itertools
@@ -40,7 +42,6 @@ from playbookctl.oci.tls import TrustStore, host_key
 CONNECT_TIMEOUT = 5.0
 BACKOFF_BASE = 0.25
 BACKOFF_CAP = 4.0
-RETRY_AFTER_CAP = 10.0
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # What we read of an answer nobody asked a size for (an upload's 201, an error's JSON): the
 # registry's error codes fit in far less, and a hostile body must not grow our memory.
@@ -424,14 +425,34 @@ class Transport:
         return (min(CONNECT_TIMEOUT, self.timeout, remaining), min(self.timeout, remaining))
 
     @staticmethod
-    def backoff(attempt: int, resp: requests.Response | None) -> float:
+    def backoff(attempt: int, resp: requests.Response | None) -> tuple[float, float | None]:
+        """(seconds to wait before the next try, what the registry asked for or None):
+        exponential backoff with jitter, or longer when a 429 or 503 carries Retry-After
+        (seconds or an HTTP-date, RFC 9110), never capped here: the caller stops at the
+        operation's deadline instead."""
         jitter = random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
         delay: float = min(BACKOFF_CAP, BACKOFF_BASE * (2**attempt)) * jitter
-        if resp is not None and resp.status_code == 429:
-            after = resp.headers.get("Retry-After", "")
-            if after.strip().isdigit():
-                delay = max(delay, min(RETRY_AFTER_CAP, float(after)))
-        return delay
+        asked = retry_after(resp) if resp is not None and resp.status_code in (429, 503) else None
+        if asked is not None:
+            delay = max(delay, asked)
+        return delay, asked
+
+
+def retry_after(resp: requests.Response) -> float | None:
+    """Retry-After in seconds from now (delta-seconds or an HTTP-date), or None if absent or
+    unreadable."""
+    value = resp.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # RFC 9110's IMF-fixdate is GMT
+        when = when.replace(tzinfo=datetime.UTC)
+    return max(0.0, (when - datetime.datetime.now(datetime.UTC)).total_seconds())
 
 
 class Caller(Protocol):
@@ -439,6 +460,7 @@ class Caller(Protocol):
     authentication answered and transient failures retried (client.RegistryClient.call)."""
 
     config: Config
+    deadline: float  # registry-deadline: seconds for one operation, its retries included
 
     def call(
         self,
@@ -454,4 +476,5 @@ class Caller(Protocol):
         push: bool = False,
         extra_scopes: tuple[str, ...] = (),
         max_bytes: int = MAX_OTHER_BYTES,
+        deadline: float | None = None,
     ) -> requests.Response: ...
