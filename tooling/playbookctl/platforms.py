@@ -572,18 +572,13 @@ def build_children(
     return children + skipped
 
 
-def push_index(
-    client: RegistryClient,
-    repo: str,
-    version: str,
-    children: Sequence[Child],
-    media_type: str | None = None,
-) -> str:
+def push_index(client: RegistryClient, repo: str, version: str, children: Sequence[Child]) -> str:
     """Assemble the index of the pushed children (each looked up by digest: it must be there)
-    and push it under `<version>`, as `media_type` (what the registry takes, asked before the
-    children were pushed: RegistryClient.index_media_type) or else the children's natural
-    type; return its digest."""
-    from playbookctl.oci import image_index  # noqa: PLC0415
+    and push it under `<version>`, in the children's natural type (a Docker manifest list of
+    Docker manifests, else an OCI index) unless the registry refuses that type and takes the
+    other (RegistryClient.index_media_type, asked before the children were pushed); return
+    its digest."""
+    from playbookctl.oci import image_index, preferred_index_type  # noqa: PLC0415
 
     r = parse_reference(f"{repo}:{version}")
     listed = []
@@ -596,7 +591,8 @@ def push_index(
         listed.append(
             (descriptor, {"os": p.os, "architecture": p.architecture, "variant": p.variant})
         )
-    data, index_type = image_index(listed, media_type)
+    natural = preferred_index_type([d.media_type for d, _ in listed])
+    data, index_type = image_index(listed, client.index_media_type(str(r), prefer=natural))
     digest = client.push_manifest(r.repository, version, data, index_type, registry=r.registry)
     client.read_back(f"{repo}@{digest}")
     return digest

@@ -506,10 +506,7 @@ def _image(
         return raced.digest
     run.on_event(name, "push", f"pushing index {image_ref} ({', '.join(result.image.platforms)})")
     # Every child reused (an earlier run pushed them and stopped short of the index): ask now.
-    # Asked before the first child was pushed (platform_images), so this is the cached answer;
-    # asked now only when every child was reused (an earlier run stopped short of the index).
-    index_type = run.client.index_media_type(image_ref)
-    digest = platforms.push_index(run.client, image_repo, version, children, index_type)
+    digest = platforms.push_index(run.client, image_repo, version, children)
     result.image = Artifact(
         image_repo, version, digest, Action.BUILT, platforms=result.image.platforms
     )

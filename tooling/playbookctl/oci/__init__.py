@@ -58,6 +58,7 @@ from playbookctl.oci.manifests import (
     OCI_MANIFEST,
     Descriptor,
     image_index,
+    preferred_index_type,
 )
 from playbookctl.oci.reference import Reference, parse_reference, sha256_digest
 from playbookctl.oci.tls import ENV_CERTS_DIR, TrustStore, describe_tls_failure
@@ -90,6 +91,7 @@ __all__ = [
     "load_credentials",
     "parse_challenge",
     "parse_reference",
+    "preferred_index_type",
     "sha256_digest",
     "warn_insecure",
 ]

@@ -87,7 +87,7 @@ class Manifests:
         self._blobs = blobs
         self._lock = threading.Lock()
         self._pushed: set[tuple[str, str, str]] = set()  # (host, repo, tag or digest)
-        self._index_types: dict[tuple[str, str], str] = {}
+        self._index_types: dict[tuple[str, str, str], bool] = {}  # (host, repo, type)
 
     def resolve(self, ref: str | Reference) -> Descriptor | None:
         """The manifest descriptor a tag or digest points at, or None if there is none.
@@ -239,46 +239,52 @@ class Manifests:
         return digest
 
     def index_media_type(self, repo: str, *, registry: str | None = None, prefer: str) -> str:
-        """The image index media type `repo` accepts, `prefer` first: decided before any child
-        of an index is pushed, so a registry that takes only one of the two never ends up with
-        children and no index.
+        """The image index media type `repo` accepts, `prefer` first. publish asks before the
+        first child of an index is pushed, so a registry that takes only one of the two never
+        ends up with children and no index; push_index asks again with the children's natural
+        type (answered from what was learnt, or with one more probe).
 
         How it probes: it PUTs an empty index of that type (no children, so nothing it could
         refer to is missing) under its own digest, untagged: the same bytes every time, so one
         such manifest per type and repository at most, which tag listings do not show and
-        garbage collection removes. 201: that type. A refusal that names the manifest or its
-        media type (400 MANIFEST_INVALID/UNSUPPORTED, 415): the other type is probed. Anything
-        else (or both refused): `prefer`, and the real push reports what the registry says."""
+        garbage collection removes. 201: that type is taken. A refusal that names the manifest
+        or its media type (400 MANIFEST_INVALID/UNSUPPORTED, 415): the other type is probed.
+        Anything else (or both refused): `prefer`, and the real push reports what the registry
+        says. Verdicts are kept per repository and type."""
         host = registry or self._caller.config.registry
-        with self._lock:
-            known = self._index_types.get((host, repo))
-        if known is not None:
-            return known
         other = OCI_INDEX if prefer == DOCKER_MANIFEST_LIST else DOCKER_MANIFEST_LIST
-        chosen = prefer
         for media_type in (prefer, other):
-            probe = _empty_index(media_type)
-            resp = self._caller.call(
-                "PUT",
-                host,
-                repo,
-                f"manifests/{sha256_digest(probe)}",
-                what=f"probe whether {host}/{repo} takes {media_type}",
-                headers={"Content-Type": media_type},
-                data=probe,
-                ok=(201, 400, 404, 415),
-                push=True,
-            )
-            if resp.status_code == 201:
-                chosen = media_type
-                break
-            codes = _error_codes(resp)
-            if resp.status_code != 415 and not codes & TYPE_REFUSALS:
-                break  # not a verdict on the media type
+            with self._lock:
+                verdict = self._index_types.get((host, repo, media_type))
+            if verdict is None:
+                verdict = self._probe_index(host, repo, media_type)
+                if verdict is None:
+                    return prefer  # no verdict on the type: let the real push say
+                with self._lock:
+                    self._index_types[(host, repo, media_type)] = verdict
+            if verdict:
+                return media_type
+        return prefer
+
+    def _probe_index(self, host: str, repo: str, media_type: str) -> bool | None:
+        probe = _empty_index(media_type)
+        resp = self._caller.call(
+            "PUT",
+            host,
+            repo,
+            f"manifests/{sha256_digest(probe)}",
+            what=f"probe whether {host}/{repo} takes {media_type}",
+            headers={"Content-Type": media_type},
+            data=probe,
+            ok=(201, 400, 404, 415),
+            push=True,
+        )
+        if resp.status_code == 201:
+            return True
+        if resp.status_code == 415 or _error_codes(resp) & TYPE_REFUSALS:
             log.debug("%s/%s refuses %s (HTTP %d)", host, repo, media_type, resp.status_code)
-        with self._lock:
-            self._index_types[(host, repo)] = chosen
-        return chosen
+            return False
+        return None
 
 
 # A manifest refused for its blobs: one unknown (gone, or not linked yet), or a concurrent
