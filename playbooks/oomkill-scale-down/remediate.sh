@@ -8,8 +8,9 @@
 set -euo pipefail
 
 readonly PLAYBOOK=oomkill-scale-down
-VERIFY_TIMEOUT_SECONDS="${VERIFY_TIMEOUT_SECONDS:-300}"
-POLL_SECONDS="${POLL_SECONDS:-5}"
+# How long verify waits for the workload to settle, and how often it looks. Constants: nothing
+# in the cluster passes environment variables the workflow does not declare.
+readonly VERIFY_TIMEOUT_SECONDS=300 POLL_SECONDS=5
 
 log() { printf '%s [%s] %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$PLAYBOOK" "$*" >&2; }
 die() {

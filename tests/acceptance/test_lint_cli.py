@@ -69,8 +69,8 @@ BROKEN = {
 BROKEN_EXPECTED = {
     ("workflow.version", "workflow.yaml", 7),
     ("workflow.dependencies", "workflow.yaml", 23),
-    ("playbook.script-injection", "pipeline.yaml", 39),
-    ("tekton.run-after", "pipeline.yaml", 41),
+    ("playbook.script-injection", "pipeline.yaml", 41),
+    ("tekton.run-after", "pipeline.yaml", 43),
     ("playbook.param-no-default", "pipeline.yaml", 9),
     ("playbook.base-image-pinned", "Containerfile", 1),
     ("playbook.containerfile-user", "Containerfile", 1),
@@ -171,7 +171,7 @@ def test_scripts_in_tekton_steps_are_shellchecked(
     code, out, _ = run(capsys, "lint", "--format", "json", "playbooks/authored")
     assert code == 0  # a warning
     assert [(f["rule"], f["file"], f["line"], f["column"]) for f in json.loads(out)] == [
-        ("shellcheck.SC2086", "playbooks/authored/pipeline.yaml", 40, 28)
+        ("shellcheck.SC2086", "playbooks/authored/pipeline.yaml", 42, 28)
     ]
 
 

@@ -188,7 +188,7 @@ def test_a_rule_the_cluster_enforces_cannot_be_suppressed(
         "tekton.unknown-field",
         "error",
         "playbooks/restart-deployment/pipeline.yaml",
-        44,
+        46,
     ) in got
     assert any(
         f["rule"] == "lint.suppression" and "cannot be suppressed" in str(f["message"])

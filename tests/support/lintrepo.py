@@ -152,6 +152,8 @@ spec:
             env:
               - name: TARGET_RESOURCE_NAME
                 value: $(params.NAME)
+              - name: TIMEOUT_SECONDS
+                value: $(params.TIMEOUT_SECONDS)
             script: |
               #!/bin/sh
               remediate.sh act

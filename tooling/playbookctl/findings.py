@@ -10,6 +10,7 @@ from typing import NamedTuple
 class Severity(StrEnum):
     ERROR = "error"
     WARNING = "warning"
+    INFO = "info"  # what lint could not check, said so (never fails a run)
 
     def __str__(self) -> str:
         return self.value

@@ -26,9 +26,11 @@ def report_human(findings: Sequence[Finding], out: TextIO) -> None:
         where = f"{f.file}:{f.line}:{f.column}" if f.line else f.file
         out.write(f"{where}: {f.severity} [{f.rule}] {f.message}\n")
     errors = sum(1 for f in findings if f.severity is Severity.ERROR)
-    warnings = len(findings) - errors
+    warnings = sum(1 for f in findings if f.severity is Severity.WARNING)
+    infos = len(findings) - errors - warnings
     if findings:
-        out.write(f"{errors} error(s), {warnings} warning(s)\n")
+        tail = f", {infos} info" if infos else ""
+        out.write(f"{errors} error(s), {warnings} warning(s){tail}\n")
 
 
 def report_json(findings: Sequence[Finding], out: TextIO) -> None:
@@ -60,7 +62,7 @@ def report_github(findings: Sequence[Finding], out: TextIO) -> None:
     # An annotation carries no link of its own: the rule's explanation is named in the message.
     links: dict[str, str | None] = {}
     for f in findings:
-        level = "error" if f.severity is Severity.ERROR else "warning"
+        level = {Severity.ERROR: "error", Severity.WARNING: "warning"}.get(f.severity, "notice")
         if f.rule not in links:
             links[f.rule] = rule_link(f.rule)
         link = links[f.rule]

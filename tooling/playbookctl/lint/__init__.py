@@ -8,6 +8,10 @@ returns the findings deduplicated and sorted:
 - tekton.*       Tekton's admission validation (lint/tekton), on an authored pipeline.yaml (once,
                  with its positions) or on the standard wrapper rendered from workflow.yaml;
 - playbook.*     the playbook's files against each other and the contract (lint/playbook.py);
+- script.*       the shell scripts' contract: variables, Tekton syntax, kubectl calls against
+                 rbac.yaml (lint/script.py);
+- rbac.* / k8s.schema  rbac.yaml against the Argo CD project and the pinned Kubernetes API
+                 (lint/rbac.py, lint/k8s.py); built-in objects of registry/ against its schema;
 - hadolint.* / shellcheck.*  the external linters, batched over every playbook (lint/external.py).
 """
 
@@ -21,10 +25,12 @@ from pathlib import Path
 from playbookctl.config import Config
 from playbookctl.errors import UsageError
 from playbookctl.findings import Finding, Severity, sorted_unique
-from playbookctl.lint import external, tekton
+from playbookctl.lint import external, k8s, tekton
+from playbookctl.lint import rbac as rbac_rules
+from playbookctl.lint import script as script_rules
 from playbookctl.lint.action_type import action_type_files, check_action_type, load_action_types
 from playbookctl.lint.cluster_yaml import reread_findings
-from playbookctl.lint.playbook import check_playbook, embedded_scripts
+from playbookctl.lint.playbook import check_playbook, embedded_scripts, load_containerfile
 from playbookctl.lint.policy import LintPolicy
 from playbookctl.lint.workflow import check_workflow
 from playbookctl.load import Document, load_file, read_text_file
@@ -152,6 +158,9 @@ def lint_playbook(
     if rendered is not None:
         out.extend(tekton.check_document(rendered.document))
     out.extend(check_playbook(pb, rendered, config))
+    out.extend(rbac_rules.check_api(pb.rbac))
+    out.extend(_schema_findings(pb.rbac, pb.rbac_path))
+    out.extend(_script_findings(pb, rendered, config))
     out.extend(reread_findings([pb.workflow, pb.pipeline, *pb.rbac], out))
     if pb.dir.is_dir():
         files = source_files(pb.dir)
@@ -167,6 +176,49 @@ def lint_playbook(
                 Finding("playbook.size", Severity.ERROR, pb.rel(too_big[0]), 1, 1, too_big[1])
             )
     return pb, out
+
+
+def _schema_findings(docs: list[Document], path: Path) -> list[Finding]:
+    if not docs:
+        return []
+    try:
+        source: str | None = path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError):
+        source = None
+    out: list[Finding] = []
+    for doc in docs:
+        out.extend(k8s.schema_findings(doc, source))
+    return out
+
+
+def _script_findings(pb: Playbook, rendered: object, config: Config) -> list[Finding]:
+    """script.*: each shell script of the playbook against what surrounds it at run time."""
+    if not pb.dir.is_dir():
+        return []
+    scripts = [
+        (f, pb.rel(f))
+        for f in source_files(pb.dir)
+        if special_file_problem(f, pb.dir) is None
+        and external.is_shell_script(f)
+        and f.stat().st_size <= config.max_file_bytes
+    ]
+    if not scripts:
+        return []
+    params = pb.spec.get("parameters") if pb.workflow is not None else None
+    names = {
+        p["name"]
+        for p in (params if isinstance(params, list) else [])
+        if isinstance(p, dict) and isinstance(p.get("name"), str)
+    }
+    cf = load_containerfile(pb)
+    env = script_rules.surroundings(
+        names,
+        getattr(rendered, "document", None),
+        (cf.file, [(i.keyword, i.args, i.line) for i in cf.instructions]) if cf else None,
+        pb.rbac,
+        pb.rel(pb.rbac_path),
+    )
+    return script_rules.check_files(scripts, env)
 
 
 def apply_policy(findings: list[Finding], config: Config, pb: Playbook) -> list[Finding]:
@@ -230,6 +282,8 @@ def _lint_file(
     out = list(result.findings)
     for doc in result.documents:
         out.extend(_check_document(doc, config, action_types, explicit=explicit))
+    if not explicit:  # registry/: built-in objects as the API server would take them
+        out.extend(_schema_findings(result.documents, path))
     out.extend(reread_findings(result.documents, out))
     if explicit and not result.documents and not result.findings:
         out.append(Finding("load.kind", Severity.ERROR, shown, 1, 1, "the file holds no document"))

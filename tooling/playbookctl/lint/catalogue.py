@@ -962,6 +962,104 @@ _r(
     "rules:\n  - apiGroups: [apps]\n    resources: [deployments]\n    verbs: [get, patch]\n",
 )
 
+_RB = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: r}\nrules:\n"
+_r(
+    "rbac.api-group",
+    E,
+    "a rule names an API group the pinned Kubernetes release does not have",
+    "apiGroups are checked against the discovery data of the pinned Kubernetes release "
+    "(tooling/playbookctl/schemas/kubernetes-api-1.34.json). The core group is the empty string. "
+    "Groups with a dot that are not built in (a custom resource's, `argoproj.io`) are not "
+    "checked.",
+    _RB + "  - apiGroups: [app]\n    resources: [deployments]\n    verbs: [get]\n",
+    _RB + "  - apiGroups: [apps]\n    resources: [deployments]\n    verbs: [get]\n",
+)
+_r(
+    "rbac.resource",
+    E,
+    "a rule names a resource its API groups do not have (singular, wrong group, bad subresource)",
+    "RBAC matches resources by their plural name within the listed groups: `deployment` "
+    '(singular) or `deployments` under `apiGroups: [""]` grant nothing, silently. The message '
+    "names the plural and the group the pinned Kubernetes release has.",
+    _RB + '  - apiGroups: [""]\n    resources: [deployment]\n    verbs: [get]\n',
+    _RB + "  - apiGroups: [apps]\n    resources: [deployments]\n    verbs: [get]\n",
+)
+_r(
+    "rbac.verb",
+    E,
+    "a rule names a verb that is not a Kubernetes API verb",
+    "API verbs are get, list, watch, create, update, patch, delete and deletecollection (plus "
+    "use, bind, escalate, impersonate, approve, sign, attest for a few resources). kubectl "
+    "subcommands are not verbs: `rollout undo` is get/patch on the object and list on its "
+    "ReplicaSets.",
+    _RB + "  - apiGroups: [apps]\n    resources: [deployments]\n    verbs: [get, undo]\n",
+    _RB + "  - apiGroups: [apps]\n    resources: [deployments]\n    verbs: [get, patch]\n",
+)
+
+# --- k8s.* -------------------------------------------------------------------------------------
+
+_r(
+    "k8s.schema",
+    E,
+    "a built-in Kubernetes object that the API server would refuse",
+    "rbac.yaml's objects and built-in objects under registry/ are validated, as the cluster "
+    "reads them (YAML 1.1: an unquoted `on`, `yes` or `1.10` is a boolean or number), against "
+    "the strict JSON schema of the pinned Kubernetes release (kubernetes-validate, 1.34): "
+    "unknown fields, wrong types, missing required fields.",
+    "kind: ServiceAccount\nmetadata:\n  name: runner\n  labels:\n    kubernaut.ai/managed: on\n",
+    'kind: ServiceAccount\nmetadata:\n  name: runner\n  labels:\n    kubernaut.ai/managed: "on"\n',
+    adjustable=False,
+)
+
+# --- script.* ----------------------------------------------------------------------------------
+
+_r(
+    "script.variable",
+    E,
+    "a script reads a variable that nothing provides",
+    "Every variable a playbook's script reads must be a workflow parameter passed in the step's "
+    "env, set by the script, in the image's ENV, or provided by the runtime (PATH, HOME, "
+    "HOSTNAME, KUBERNETES_SERVICE_*) or bash (SECONDS, RANDOM...). Error when the read kills "
+    "the run (`set -u`, `${X:?}`); warning otherwise (read as empty, or its default always "
+    "applies).",
+    "set -u\nif [[ $DRY_RUN == true ]]; then exit 0; fi\n",
+    "# workflow.yaml declares DRY_RUN (type boolean, default false)\nset -u\n"
+    "if [[ $DRY_RUN == true ]]; then exit 0; fi\n",
+)
+_r(
+    "script.tekton-substitution",
+    E,
+    "$(params.X) or another Tekton variable written inside a script file",
+    "Tekton substitutes $(...) only in the Pipeline and Task YAML; in a script of the image, "
+    "bash runs a command named `params.X` and uses its empty output. Parameters reach the "
+    "script as environment variables of the same name.",
+    'kubectl scale deployment "$(params.NAME)" --replicas=1\n',
+    'kubectl scale deployment "$NAME" --replicas=1\n',
+)
+_r(
+    "script.rbac",
+    E,
+    "a kubectl call needs API access that rbac.yaml does not grant",
+    "kubectl calls are mapped to the API requests kubectl 1.34 makes (`rollout undo "
+    "deployment` = get/patch deployments.apps and list replicasets.apps; `drain` = get/patch "
+    "nodes, list pods, create pods/eviction, get daemonsets.apps; `scale` = patch the /scale "
+    "subresource) and checked against the Roles and ClusterRoles of rbac.yaml. The message "
+    "ends with the rules to paste.",
+    "kubectl rollout undo deployment/web   # rbac.yaml grants only get deployments\n",
+    "# rbac.yaml: deployments get/patch and replicasets list in apiGroups [apps]\n"
+    "kubectl rollout undo deployment/web\n",
+)
+_r(
+    "script.unchecked",
+    Severity.INFO,
+    "what the script contract could not check, and why",
+    "A kubectl call whose resource type comes from a variable, `apply -f`, a custom resource, "
+    "a rule granted only for some resourceNames, or a part the shell parser could not read: "
+    "said, never guessed. Never fails a run.",
+    'kubectl get "$KIND" "$NAME"\n',
+    'kubectl get deployments.apps "$NAME"\n',
+)
+
 # --- tekton.* (Tekton v1.14's admission validation) ------------------------------------------
 
 _P = "apiVersion: tekton.dev/v1\nkind: Pipeline\nmetadata: {name: p}\nspec:\n"

@@ -23,6 +23,7 @@ from typing import Any
 
 from playbookctl.config import Config
 from playbookctl.findings import Finding, Severity
+from playbookctl.lint import k8s
 from playbookctl.load import Document, YamlPath, load_file
 
 ARGOCD_DIR = "argocd"
@@ -371,3 +372,162 @@ def check_wildcards(docs: list[Document]) -> list[Finding]:
                             )
                         )
     return out
+
+
+# -- rules against the pinned Kubernetes API, and what a script needs --------------------------
+
+
+@dataclass(frozen=True)
+class PolicyRule:
+    """One entry of a Role's or ClusterRole's rules."""
+
+    doc: Document
+    index: int
+    cluster: bool  # a ClusterRole's (grants in every namespace when bound cluster-wide)
+    api_groups: tuple[str, ...]
+    resources: tuple[str, ...]
+    verbs: tuple[str, ...]
+    resource_names: tuple[str, ...]
+
+    def grants(self, verb: str, group: str, resource: str, name: str | None) -> bool | None:
+        """As the API server's RBAC authorizer matches (rbac/v1 helpers: VerbMatches,
+        APIGroupMatches, ResourceMatches with `*` and `*/sub`, ResourceNameMatches). None: the
+        rule grants it only for some names and the script's name is not known statically."""
+        if not ("*" in self.verbs or verb in self.verbs):
+            return False
+        if not ("*" in self.api_groups or group in self.api_groups):
+            return False
+        sub = resource.partition("/")[2]
+        if not any(r in ("*", resource) or (sub and r == f"*/{sub}") for r in self.resources):
+            return False
+        if not self.resource_names:
+            return True
+        if verb in ("list", "watch", "create", "deletecollection"):
+            return False  # a name-restricted rule never grants a collection request
+        if name is None:
+            return None
+        return name in self.resource_names
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
+
+
+def policy_rules(docs: list[Document]) -> list[PolicyRule]:
+    out: list[PolicyRule] = []
+    for doc in docs:
+        data = doc.data
+        if not isinstance(data, dict) or data.get("kind") not in ("Role", "ClusterRole"):
+            continue
+        rules = data.get("rules")
+        for i, rule in enumerate(rules if isinstance(rules, list) else []):
+            if isinstance(rule, dict):
+                out.append(
+                    PolicyRule(
+                        doc,
+                        i,
+                        data["kind"] == "ClusterRole",
+                        _strings(rule.get("apiGroups")),
+                        _strings(rule.get("resources")),
+                        _strings(rule.get("verbs")),
+                        _strings(rule.get("resourceNames")),
+                    )
+                )
+    return out
+
+
+def check_api(docs: list[Document]) -> list[Finding]:
+    """rbac.api-group / rbac.resource / rbac.verb: every rule's groups, resources and verbs as
+    the pinned Kubernetes API knows them. A group that is not built in (a custom resource's) is
+    not checked: the API server accepts any string there, and the CRD is not ours to know."""
+    api = k8s.api()
+    out: list[Finding] = []
+    verbs = [*k8s.API_VERBS, *k8s.SPECIAL_VERBS]
+    for rule in policy_rules(docs):
+        at: tuple[str | int, ...] = ("rules", rule.index)
+        for j, group in enumerate(rule.api_groups):
+            if group != "*" and group not in api.groups and "." not in group:
+                out.append(
+                    rule.doc.finding(
+                        "rbac.api-group",
+                        (*at, "apiGroups", j),
+                        f"{group!r} is not an API group of Kubernetes {api.version}"
+                        + api.suggest(group, sorted(g for g in api.groups if g))
+                        + ' (the core group is "")',
+                    )
+                )
+        # A resource is judged only when every listed group is built in (a custom group may
+        # hold any resource name).
+        builtin = list(rule.api_groups)
+        if not builtin or any(g not in api.groups for g in builtin):
+            builtin = []
+        for j, res in enumerate(rule.resources):
+            if "*" in res or not builtin:
+                continue
+            msg = _resource_problem(api, res, builtin)
+            if msg:
+                out.append(rule.doc.finding("rbac.resource", (*at, "resources", j), msg))
+        for j, verb in enumerate(rule.verbs):
+            if verb != "*" and verb not in verbs:
+                hint = api.suggest(verb, verbs)
+                if not hint and verb in ("undo", "rollback", "restart", "scale", "rollout"):
+                    hint = (
+                        f"; kubectl's {verb!r} is not an API verb: it is made of get/list and "
+                        "patch requests (see what lint reports for the script's kubectl calls)"
+                    )
+                out.append(
+                    rule.doc.finding(
+                        "rbac.verb",
+                        (*at, "verbs", j),
+                        f"{verb!r} is not a Kubernetes API verb{hint} (verbs: {', '.join(verbs)})",
+                    )
+                )
+    return out
+
+
+def _resource_problem(api: k8s.Api, res: str, groups: list[str]) -> str | None:
+    base, _, sub = res.partition("/")
+    for g in groups:
+        found = api.get(g, base)
+        if found is not None and (not sub or sub == "*" or sub in found.subresources):
+            return None
+    shown = ", ".join(repr(g) for g in groups)
+    for g in groups:
+        found = api.get(g, base)
+        if found is not None:
+            subs = ", ".join(sorted(found.subresources)) or "none"
+            return f"{base} has no subresource {sub!r} (it has: {subs})"
+    elsewhere = api.groups_of(base)
+    if elsewhere:
+        return (
+            f"{base} is not in apiGroups [{shown}]: it is in "
+            f"apiGroups [{', '.join(repr(g) for g in elsewhere)}]"
+        )
+    by_kind = [r for r in api.resources if r.kind.lower() == base.lower() or base in r.short_names]
+    if by_kind:
+        r = by_kind[0]
+        return (
+            f"{base!r} is not a resource name: RBAC rules name the plural {r.name!r}"
+            f" (apiGroups [{r.group!r}])"
+        )
+    names = sorted({r.name for r in api.resources if r.group in groups})
+    return (
+        f"{res!r} is not a resource of apiGroups [{shown}] in Kubernetes {api.version}"
+        + api.suggest(base, names)
+    )
+
+
+def snippet(needed: list[tuple[str, str, str]]) -> str:
+    """The rules to add, as YAML to paste under `rules:`: (verb, group, resource) merged per
+    group and resource."""
+    merged: dict[tuple[str, str], set[str]] = {}
+    for verb, group, resource in needed:
+        merged.setdefault((group, resource), set()).add(verb)
+    order = {"get": 0, "list": 1, "watch": 2, "create": 3, "update": 4, "patch": 5, "delete": 6}
+    lines = []
+    for (group, resource), verbs in merged.items():
+        lines.append(f'- apiGroups: ["{group}"]')
+        lines.append(f'  resources: ["{resource}"]')
+        vs = ", ".join(f'"{v}"' for v in sorted(verbs, key=lambda v: (order.get(v, 9), v)))
+        lines.append(f"  verbs: [{vs}]")
+    return "\n".join(lines)
