@@ -134,7 +134,7 @@ CASES: list[tuple[str, list[Change], list[tuple[str, str, int]]]] = [
                 "              remediate.sh act $(params.NAME)\n",
             )
         ],
-        [("playbook.script-injection", P, 40)],
+        [("playbook.script-injection", P, 42)],
     ),
     (
         # Every parameter is named, each on the script line (inside the block) that uses it
@@ -154,12 +154,12 @@ CASES: list[tuple[str, list[Change], list[tuple[str, str, int]]]] = [
                 "          - name: MODE\n            type: string\n        workspaces:",
             ),
         ],
-        [("playbook.script-injection", P, 42), ("playbook.script-injection", P, 43)],
+        [("playbook.script-injection", P, 44), ("playbook.script-injection", P, 45)],
     ),
     (
         "param-in-script-bracket-form",
         [(P, "              remediate.sh act\n", "              echo $(params['NAME'])\n")],
-        [("playbook.script-injection", P, 40)],
+        [("playbook.script-injection", P, 42)],
     ),
     # images
     (
@@ -171,7 +171,7 @@ CASES: list[tuple[str, list[Change], list[tuple[str, str, int]]]] = [
                 "            image: reg.example.com/busybox:latest\n            command:",
             )
         ],
-        [("playbook.image-latest", P, 46), ("playbook.non-root", P, 46)],
+        [("playbook.image-latest", P, 48), ("playbook.non-root", P, 48)],
     ),
     (
         "step-image-unpinned",
@@ -182,7 +182,7 @@ CASES: list[tuple[str, list[Change], list[tuple[str, str, int]]]] = [
                 "            image: reg.example.com/busybox:1.36\n            command:",
             )
         ],
-        [("playbook.image-pinned", P, 46), ("playbook.non-root", P, 46)],
+        [("playbook.image-pinned", P, 48), ("playbook.non-root", P, 48)],
     ),
     (
         "step-image-from-param",
@@ -193,7 +193,7 @@ CASES: list[tuple[str, list[Change], list[tuple[str, str, int]]]] = [
                 "            image: $(params.IMG)\n            command:",
             )
         ],
-        [("playbook.image-pinned", P, 46), ("playbook.non-root", P, 46)],
+        [("playbook.image-pinned", P, 48), ("playbook.non-root", P, 48)],
     ),
     (
         "step-image-pinned",
@@ -233,7 +233,7 @@ CASES: list[tuple[str, list[Change], list[tuple[str, str, int]]]] = [
                 f"            image: {PINNED}\n            command:",
             ),
         ],
-        [("playbook.placeholder-unused", P, 17), ("playbook.non-root", P, 47)],
+        [("playbook.placeholder-unused", P, 17), ("playbook.non-root", P, 49)],
     ),
     # non-root
     (
@@ -246,7 +246,7 @@ CASES: list[tuple[str, list[Change], list[tuple[str, str, int]]]] = [
                 "              runAsUser: 0\n",
             )
         ],
-        [("playbook.non-root", P, 47)],
+        [("playbook.non-root", P, 49)],
     ),
     (
         "step-template-disables-non-root",
@@ -258,7 +258,7 @@ CASES: list[tuple[str, list[Change], list[tuple[str, str, int]]]] = [
                 "        steps:\n          - name: verify\n",
             )
         ],
-        [("playbook.non-root", P, 47)],
+        [("playbook.non-root", P, 49)],
     ),
     ("no-user", [(C, "USER 65532:65532\n", "")], [("playbook.containerfile-user", C, 1)]),
     ("user-root", [(C, "USER 65532:65532", "USER root")], [("playbook.containerfile-user", C, 3)]),
@@ -663,4 +663,4 @@ def test_script_injection_names_each_param_at_its_column(tmp_path: Path) -> None
         for f in findings
         if f.rule == "playbook.script-injection"
     ]
-    assert sorted(got) == [(42, 20, "$(params.NAME"), (42, 35, "$(params.MODE")]
+    assert sorted(got) == [(44, 20, "$(params.NAME"), (44, 35, "$(params.MODE")]
