@@ -200,6 +200,30 @@ def _repoint_alpha(repo: PlaybookRepo) -> None:
     path.write_text(text.replace(digest, "sha256:" + "f" * 64))
 
 
+def _register_a_new_playbook(repo: PlaybookRepo) -> None:
+    """What register writes for a playbook published anywhere: only a release may write it."""
+    repo.write_playbook("gamma", "1.0.0")
+    config = load_config(repo.path)
+    digest = "sha256:" + "e" * 64
+    result = PublishResult(
+        name="gamma",
+        version="1.0.0",
+        source_hash=source_hash(config.playbooks_dir / "gamma"),
+        image=Artifact(config.image_ref("gamma"), "1.0.0", digest, Action.BUILT),
+        bundle=Artifact(config.bundle_ref("gamma"), "1.0.0", digest, Action.PUSHED),
+        status=Action.PUSHED,
+        commit=repo.head(),
+    )
+    assert [c.action.value for c in register(config, [result]).changes] == ["registered"]
+
+
+def _rewrite_source_commit(repo: PlaybookRepo) -> None:
+    path = repo.path / "registry" / "workflows" / "alpha.yaml"
+    text = path.read_text()
+    commit = text.split("source-commit: ", 1)[1].split("\n", 1)[0]
+    path.write_text(text.replace(commit, "deadbeef" * 5))
+
+
 def _regenerate_after_deleting_beta(repo: PlaybookRepo) -> None:
     shutil.rmtree(repo.path / "playbooks" / "beta")
     register(load_config(repo.path), [])  # what a release writes: beta's registration goes
@@ -226,6 +250,8 @@ def _add_action_type_hand_listed_twice(repo: PlaybookRepo) -> None:
         # A release commit's trailer proves nothing: the content is what counts.
         (_edit_priority, True, "spec.labels.priority is 'P0', the playbook says 'P1'"),
         (_repoint_alpha, True, "re-points the registered version 1.0.0 to another bundle"),
+        (_register_a_new_playbook, True, "registers gamma 1.0.0, which is not registered at"),
+        (_rewrite_source_commit, True, "to another source commit (deadbeefdeadbeef"),
         (_regenerate_after_deleting_beta, False, ""),
         (_delete_registration_only, True, "removed, but playbooks/alpha/ is still there"),
         (_add_action_type_and_regenerate, False, ""),
@@ -235,6 +261,8 @@ def _add_action_type_hand_listed_twice(repo: PlaybookRepo) -> None:
         "hand-edit",
         "hand-edit-with-trailer",
         "re-pointed-digest",
+        "new-registration",
+        "source-commit-rewritten",
         "regenerated-deletion",
         "registration-deleted",
         "regenerated-kustomization",

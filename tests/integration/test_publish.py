@@ -627,13 +627,15 @@ def test_a_bundle_tag_that_appears_while_we_build_is_adopted_only_if_it_is_ours(
         assert "securityContext.privileged" in result.error
 
 
-@pytest.mark.parametrize("theirs", ["same", "foreign-arm64"])
+@pytest.mark.parametrize("theirs", ["same", "foreign-arm64", "extra-s390x"])
 def test_an_image_index_that_appears_while_we_build_is_adopted_only_if_it_lists_our_images(
     config: Config, docker_engine: str, theirs: str
 ) -> None:
     """First writer wins by content: after our children are pushed and before our index is,
-    another publisher's index lands under the version tag. Adopted only if every platform's
-    entry is the image we built (its source-hash label is ours in both cases)."""
+    another publisher's index lands under the version tag. Adopted only if it lists exactly the
+    images we built, platform by platform, and nothing more (its source-hash label is ours in
+    every case: a foreign linux/s390x entry beside our two children is someone else's image
+    that an s390x node would run)."""
     from playbookctl.oci import image_index
 
     name = "restart-deployment"
@@ -669,6 +671,12 @@ def test_an_image_index_that_appears_while_we_build_is_adopted_only_if_it_lists_
                 descriptor = client.read_back(child)
                 os_name, arch = platform.split("/")
                 listed.append((descriptor, {"os": os_name, "architecture": arch}))
+            if theirs == "extra-s390x":
+                pb = load_playbook(config.playbooks_dir / name, config.root, config.max_file_bytes)
+                label = {build.SOURCE_HASH_LABEL: source_hash(pb.dir, config.platforms)}
+                digest = _push_image_manifest(client, repo.split("/", 1)[1], label)
+                foreign = client.read_back(f"{repo}@{digest}")
+                listed.append((foreign, {"os": "linux", "architecture": "s390x"}))
             data, media_type = image_index(listed)
             pushed.append(client.push_manifest(repo.split("/", 1)[1], "1.0.0", data, media_type))
 
@@ -684,5 +692,9 @@ def test_an_image_index_that_appears_while_we_build_is_adopted_only_if_it_lists_
         assert result.status is Action.REFUSED
         assert result.error is not None
         assert result.error.startswith(f"{tag} appeared while this run built it ({pushed[0]})")
-        assert "its linux/arm64 image is sha256:" in result.error
+        if theirs == "foreign-arm64":
+            assert "its linux/arm64 image is sha256:" in result.error
+        else:
+            assert "and lists linux/s390x (sha256:" in result.error
+            assert "which this run did not build: not adopted" in result.error
         assert tag_digest(config, f"{config.bundle_ref(name)}:1.0.0") is None  # no bundle

@@ -82,7 +82,14 @@ class World:
         )
         self.image = f"{self.prefix}/images/restart:1.0.0@{image.digest}"
         push_bundle(client, self.image.split("@")[0], image)
-        self.config = Config(root=root, registry=self.host, registry_retries=0)
+        space = self.prefix.split("/", 1)[1]
+        self.config = Config(
+            root=root,
+            registry=self.host,
+            image_repo=f"{space}/images",
+            bundle_repo=f"{space}/bundles",
+            registry_retries=0,
+        )
 
     def publish(
         self, objects: list[dict[str, Any]], version: str = "1.0.0", tag: str = "1.0.0"
@@ -182,13 +189,23 @@ def test_provenance_and_moved_tag(world: World) -> None:
 
 
 def test_unreachable_registry(world: World) -> None:
-    world.register("127.0.0.1:1/nowhere/restart:1.0.0@sha256:" + "2" * 64)
+    world.config = world.config.with_overrides(registry="127.0.0.1:1")
+    world.register(f"{world.config.bundle_ref('restart')}:1.0.0@sha256:" + "2" * 64)
     assert world.verify() == [("verify.registry", "error")]
+
+
+def test_a_bundle_outside_the_configured_repository_is_not_ours(world: World) -> None:
+    """A bundle not where this repository's release publishes (`<registry>/<bundle-repo>/
+    <name>:<version>`) is not trusted, and not fetched: the one finding says where it is."""
+    ref = world.publish([pipeline(world.image)])
+    world.register(ref.replace("/bundles/restart:", "/other/restart:"))
+    assert world.verify() == [("verify.location", "error")]
 
 
 def test_cli(world: World, capsys: pytest.CaptureFixture[str]) -> None:
     world.register(world.publish([pipeline(world.image)]))
     args = ["-C", str(world.root), "verify", "--registry", world.host]
+    args += ["--image-repo", world.config.image_repo, "--bundle-repo", world.config.bundle_repo]
     assert main(args) == 0
     assert capsys.readouterr().out == "verified 1 registration(s), 1 bundle(s), 1 image(s)\n"
     world.register(world.publish([pipeline(world.image.rsplit(":", 1)[0] + ":" + "3" * 64)]))

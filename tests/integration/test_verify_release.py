@@ -16,6 +16,7 @@ from playbookctl.pipelinerun import pipelinerun
 from playbookctl.release import ReleaseOptions, release
 from playbookctl.verify import verify
 from playbookctl_dev.registry import LocalRegistry
+from tests.support.faultproxy import FaultProxy
 from tests.support.gitrepos import TEST_BASE_IMAGE, MakeRepo
 
 pytestmark = pytest.mark.integration
@@ -67,6 +68,14 @@ def test_release_output_verifies(
     assert [(f.file, f.rule) for f in found if f.severity.value == "error"] == [
         ("registry/workflows/beta.yaml", "bundle.missing")
     ]
+
+
+def verify_args(config: Config) -> list[str]:
+    """`playbookctl verify` as a user of that repository runs it (its registry and repos)."""
+    return [
+        "-C", str(config.root), "verify", "--registry", config.registry,
+        "--image-repo", config.image_repo, "--bundle-repo", config.bundle_repo,
+    ]  # fmt: skip
 
 
 @pytest.fixture
@@ -134,7 +143,7 @@ def test_a_moved_tag_fails_verify(released: Config, capsys: pytest.CaptureFixtur
     ref = next(ln.split()[-1] for ln in reg.splitlines() if ln.strip().startswith("bundle:"))
     with RegistryClient(released) as client:
         _tampered(released, client, ref)
-    code = main(["-C", str(released.root), "verify", "--registry", released.registry])
+    code = main(verify_args(released))
     out = capsys.readouterr().out
     assert code == 1, out
     assert "error [verify.tag-moved]" in out
@@ -151,9 +160,39 @@ def test_a_bundle_not_built_from_the_playbook_fails_verify(
     # Tag and registration agree and the annotations claim the right source hash: only the
     # content gives it away.
     path.write_text(reg.replace(ref, forged))
-    code = main(["-C", str(released.root), "verify", "--registry", released.registry])
+    code = main(verify_args(released))
     out = capsys.readouterr().out
     assert code == 1, out
     assert "error [verify.bundle-content]" in out
     assert "securityContext" in out
     assert "verify.tag-moved" not in out
+
+
+@pytest.mark.parametrize("where", ["another-host", "another-repository"])
+def test_a_bundle_published_elsewhere_fails_verify_without_being_fetched(
+    released: Config, registry: LocalRegistry, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    """The same bundle, byte for byte, copied where the release never published it: its digest
+    is right, the tag there points at it, its Pipeline is what the playbook renders to; only
+    where it is gives it away, and that is enough (a registry of someone else's serves what it
+    likes the next time). Another host is never even asked."""
+    path = released.root / "registry" / "workflows" / "alpha.yaml"
+    reg = path.read_text()
+    ref = next(ln.split()[-1] for ln in reg.splitlines() if ln.strip().startswith("bundle:"))
+    with FaultProxy(registry.host) as elsewhere, RegistryClient(released) as client:
+        rb = read_bundle(client, ref)
+        assert rb.digest is not None
+        host = elsewhere.host if where == "another-host" else released.registry
+        copy = f"{host}/someone-else/bundles/alpha:1.0.0"
+        with RegistryClient(released.with_overrides(registry=host)) as theirs:
+            bundle = build_bundle([o.object for o in rb.objects], dict(rb.annotations))
+            digest = push_bundle(theirs, copy, bundle)
+        assert digest == rb.digest  # the very same bundle
+        path.write_text(reg.replace(ref, f"{copy}@{digest}"))
+        elsewhere.log.clear()
+        code = main(verify_args(released))
+        out = capsys.readouterr().out
+        assert code == 1, out
+        assert "error [verify.location]" in out
+        assert f"is not {released.bundle_ref('alpha')}:1.0.0@sha256:<digest>" in out
+        assert elsewhere.log == []  # never asked

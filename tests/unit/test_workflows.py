@@ -164,7 +164,10 @@ def test_release_workflow_least_privilege_and_serialised_register() -> None:
     assert set(rel["on"]) == {"push", "workflow_dispatch"}
     assert rel["on"]["push"]["branches"] == ["main"]
     jobs = rel["jobs"]
-    assert jobs["plan"]["permissions"] == {"contents": "read"}
+    assert jobs["plan"]["permissions"] == {"contents": "read", "packages": "read"}
+    # The release trusts no registration the registry does not bear out before it skips one.
+    (plan_run,) = [s["run"] for s in jobs["plan"]["steps"] if " plan " in s.get("run", "")]
+    assert "--verify-registrations" in plan_run
     assert jobs["publish"]["permissions"] == {"contents": "read", "packages": "write"}
     assert jobs["register"]["permissions"] == {"contents": "write"}
     assert jobs["register"]["concurrency"]["cancel-in-progress"] is False

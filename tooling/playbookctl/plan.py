@@ -12,8 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -269,17 +269,28 @@ def generated_changes(config: Config, repo: GitRepo, base: str, head: str) -> li
     """Generated registry files changed between base and head that are not what `register`
     writes from head's tree, with why: (path, message).
 
-    registry/workflows/ and registry/kustomization.yaml are written by `register` only. A change
-    to one is accepted when it equals the regeneration: a registration equal to what register
-    writes from the playbook at head (its version and source hash those of head's playbook),
-    a registration removed with its playbook, the kustomization listing exactly what register
-    lists. Who made the commit, or what its message says, proves nothing.
+    registry/workflows/ and registry/kustomization.yaml are written by `register` only, and a
+    registration is written by a release only: it pins digests only the registry can vouch for,
+    which a pull request cannot prove (it has no registry access, and a registry of its own
+    proves nothing). So a change to a registration is accepted only when it is the exact
+    regeneration of what is already registered where the change starts (the merge base):
+    the same version with the same pins and provenance (bundle, image, source hash, commit,
+    repository), and the text register writes from the playbook at head. A registration of a
+    version not registered there is refused outright, whatever it pins. A registration removed
+    with its playbook is accepted (register removes it too), and so is the kustomization
+    listing exactly what register lists. Who made the commit, or what its message says, proves
+    nothing.
     """
     prefixes = tuple(p + ("/" if not p.endswith(".yaml") else "") for p in GENERATED_PATHS)
     changed = [p for p in repo.changed_files(base, head) if p.startswith(prefixes)]
     if not changed:
         return []
-    src = _Source(config, repo, repo.rev_parse(head))
+    head_sha = repo.rev_parse(head)
+    base_sha = repo.rev_parse(base)
+    # Where the diff starts (changed_files diffs base...head): what main had registered when
+    # the change was made. A common ancestor of base, so it is history the gate already passed.
+    before_rev = repo.merge_base(base_sha, head_sha) or base_sha
+    src = _Source(config, repo, head_sha)
     present = src.names()
     texts = src.registration_texts()
     out: list[tuple[str, str]] = []
@@ -302,29 +313,60 @@ def generated_changes(config: Config, repo: GitRepo, base: str, head: str) -> li
         if text is None:
             out.append((path, "not a registration register writes"))
             continue
-        why = _edited_registration(src, name, text, name in present)
+        why = (
+            _not_registered_before(repo, before_rev, path, name, text) if name in present else None
+        )
         if why is None:
-            why = _repointed(repo, base, path, name, text)
+            why = _edited_registration(src, name, text, name in present)
         if why:
             out.append((path, why))
     return out
 
 
-def _repointed(repo: GitRepo, base: str, path: str, name: str, text: bytes) -> str | None:
-    """A registered version's pins never change: a pull request that keeps the version but
-    points it at another bundle or image (which regeneration cannot tell, only the registry
-    knows digests) is refused."""
-    before_text = repo.show(base, path)
-    before = parse_registration(before_text, name) if before_text else None
+# The provenance a registration pins, as (field, what it is called in a message).
+_PINS = (
+    ("bundle", "bundle"),
+    ("image", "image"),
+    ("source_hash", "source hash"),
+    ("source_commit", "source commit"),
+    ("source_repository", "source repository"),
+)
+
+
+def _not_registered_before(
+    repo: GitRepo, before_rev: str, path: str, name: str, text: bytes
+) -> str | None:
+    """Why the registration at head is not one already registered at before_rev (None when it
+    is: the same version, pinned to the same bundle and image with the same provenance).
+
+    Only a release writes a registration: it publishes the bundle to the configured registry,
+    reads it back and pins the digest it verified. A pull request that writes one (a version
+    published to a registry of its own, a digest nobody built) would have Argo CD sync a bundle
+    the release never published, with the playbook's cluster permissions."""
     now = parse_registration(text, name)
-    if before is None or now is None or before.version != now.version:
-        return None
-    pins = (("bundle", before.bundle, now.bundle), ("image", before.image, now.image))
-    for what, old, new in pins:
+    if now is None:
+        return "holds no readable RemediationWorkflow"
+    before_text = repo.show(before_rev, path)
+    before = parse_registration(before_text, name) if before_text else None
+    where = f"at {before_rev[:12]}, where this change starts"
+    only = (
+        "only a release writes a registration (it publishes the bundle and pins the digest it "
+        "read back); leave registry/workflows/ out of the pull request"
+    )
+    if before is None:
+        version = now.version or "(no version)"
+        return f"registers {name} {version}, which is not registered {where}: {only}"
+    if before.version != now.version:
+        return (
+            f"registers version {now.version or '(none)'}, but {before.version} is the one "
+            f"registered {where}: {only}"
+        )
+    for attr, label in _PINS:
+        old, new = getattr(before, attr), getattr(now, attr)
         if old != new:
             return (
-                f"re-points the registered version {now.version} to another {what} ({new}, was "
-                f"{old}): a registered version never changes"
+                f"re-points the registered version {now.version} to another {label} "
+                f"({new or '(none)'}, was {old or '(none)'}): a registered version never changes"
             )
     return None
 
@@ -385,6 +427,7 @@ def make_plan(
     *,
     base: str | None = None,
     head: str | None = None,
+    prove: Callable[[Registration], str | None] | None = None,
 ) -> Plan:
     """The plan for head (None: the working tree) against its own registry/.
 
@@ -394,6 +437,12 @@ def make_plan(
     (publish reuses what is in the registry) and re-registered. base: report the playbooks
     changed between base and head (`base...head`, or `base..head` without a merge base); an
     unchanged playbook that is up to date is not listed. Deletions are always reported.
+
+    prove: asked about every registration plan would otherwise take as published (up to date,
+    nothing to do), listed or not; its answer, why the registry does not bear it out, refuses
+    the playbook instead (verify.publication_problem, what a release passes). Without it plan
+    reads registrations as the files say, which only the pull-request gate's refusal of every
+    registration a release did not write makes safe.
     """
     if base is not None and (_NULL_SHA.match(base) or not base.strip()):
         # GitHub's `before` of a branch's first push, or an empty one (a run by hand without a
@@ -443,6 +492,18 @@ def make_plan(
         entry = _entry(src, name, registered.get(name), texts.get(name), name in present)
         if entry is None:
             continue
+        if entry.status is Status.UP_TO_DATE and prove is not None:
+            problem = prove(registered[name])
+            if problem is not None:
+                entry = replace(
+                    entry,
+                    status=Status.REFUSED,
+                    reason=(
+                        f"registry/{WORKFLOWS}/{name}.yaml is not borne out by the registry "
+                        f"({problem}): not published by a release; restore the registration "
+                        "the release wrote, or bump the version"
+                    ),
+                )
         if changed is not None and name not in changed and entry.status is Status.UP_TO_DATE:
             continue  # unchanged and registered as it should be: not part of this change
         plan.entries.append(entry)

@@ -395,13 +395,22 @@ def index_platforms(manifest: Mapping[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
-def index_children(client: RegistryClient, ref: str) -> dict[str, str]:
-    """{platform: child digest} of the index at `ref` (empty for a single image or none)."""
+def index_entries(client: RegistryClient, ref: str) -> list[tuple[str, str]]:
+    """(platform, digest) of every entry of the index at `ref`, in order, an entry without a
+    platform as "" (empty for a single image or none): all it lists, not only what we look
+    for."""
     try:
         data, _media_type, _digest = client.get_manifest(ref)
     except ManifestNotFoundError:
-        return {}
-    return dict(index_platforms(_json(data)))
+        return []
+    out: list[tuple[str, str]] = []
+    for m in _json(data).get("manifests") or []:
+        if isinstance(m, dict):
+            where = m.get("platform")
+            out.append(
+                (platform_of(where) if isinstance(where, dict) else "", str(m.get("digest")))
+            )
+    return out
 
 
 def find_child(manifest: Mapping[str, Any], platform: Platform) -> str | None:
@@ -640,6 +649,20 @@ def image_platforms(client: RegistryClient, ref: str, wanted: Sequence[str] = ()
             out.problems.append(
                 f"{ref} has no {name} image (it lists {', '.join(out.platforms) or 'none'})"
             )
+    configured = [Platform.parse(name) for name in wanted]
+    for m in manifest.get("manifests") or [] if wanted else []:
+        where = m.get("platform") if isinstance(m, dict) else None
+        if isinstance(where, dict) and any(p.matches(where) for p in configured):
+            continue
+        # The configured platforms are part of the source hash: an index of this source that
+        # lists anything else was not written by a release of it (a foreign image a node of
+        # that platform would run).
+        what = platform_of(where) if isinstance(where, dict) else "an entry without a platform"
+        digest = m.get("digest") if isinstance(m, dict) else None
+        out.problems.append(
+            f"{ref} also lists {what} ({digest}), which is not a configured platform "
+            f"({', '.join(wanted)}), so a release of this source did not write it"
+        )
     for platform, child in entries:
         if client.resolve(f"{r.name}@{child}") is None:
             out.problems.append(f"{ref}: its {platform} child manifest {child} is missing")

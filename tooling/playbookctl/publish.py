@@ -497,8 +497,8 @@ def _image(
     raced = published_image(run.client, image_ref, run.config.platforms)
     if raced is not None:
         _check_same_source(image_ref, raced, result.source_hash)
-        _check_index(run, image_ref)
         _check_raced_index(run, image_repo, image_ref, raced.digest, children)
+        _check_index(run, image_ref)
         result.image = Artifact(
             image_repo, version, raced.digest, Action.REUSED, platforms=result.image.platforms
         )
@@ -632,7 +632,8 @@ def _check_raced_index(
     """First writer wins, by content: an index that appeared while we built is adopted only if
     it lists, platform by platform, exactly the images we built (the same digests, which
     reproducible builds give); its source-hash label alone says where it claims to be from."""
-    theirs = platforms.index_children(run.client, f"{image_repo}@{raced}")
+    entries = platforms.index_entries(run.client, f"{image_repo}@{raced}")
+    theirs = dict(entries)
     for child in children:
         if child.digest is None or theirs.get(child.platform) == child.digest:
             continue
@@ -642,6 +643,20 @@ def _check_raced_index(
             f"image is {found}, not {child.digest}, the one built here from the same source: "
             "not adopted (the build is not reproducible, or the tag was written by someone "
             f"else); find out who wrote it and bump the version: {_bump(image_ref)}"
+        )
+    # Nothing more: an entry we did not build (a foreign linux/s390x image beside our two) is
+    # someone else's image under our tag, whatever its source-hash label claims.
+    ours = {(c.platform, c.digest) for c in children if c.digest is not None}
+    extra = [
+        f"{p or 'an entry without a platform'} ({d})" for p, d in entries if (p, d) not in ours
+    ]
+    if extra or len(entries) != len(ours):
+        listed = ", ".join(extra) or f"{len(entries)} entries for {len(ours)} images"
+        raise _RefusedError(
+            f"{image_ref} appeared while this run built it ({raced}) and lists {listed}, which "
+            "this run did not build: not adopted (an index is adopted only when it lists exactly "
+            f"the images built here); find out who wrote it and bump the version: "
+            f"{_bump(image_ref)}"
         )
 
 

@@ -251,7 +251,7 @@ class _Releaser:
         if given is not None:
             results = list(given)
         else:
-            plan = make_plan(self.config, repo, base=opts.base)
+            plan = self.plan(opts.base)
             report.plan = plan
             if plan.refused:
                 details = "; ".join(f"{e.name}: {e.reason}" for e in plan.refused)
@@ -325,6 +325,21 @@ class _Releaser:
             f"gave up after {retries + 1} push attempts to {opts.remote}/{target}: the remote "
             "kept moving; rerun the release"
         )
+
+    def plan(self, base: str | None) -> Plan:
+        """The plan, every registration it would skip checked against the registry first: a
+        registration is taken as published only when the registry bears it out (see
+        verify.publication_problem), never because a file says so."""
+        from playbookctl.oci import RegistryClient  # noqa: PLC0415
+        from playbookctl.verify import publication_problem  # noqa: PLC0415
+
+        with RegistryClient(self.config) as client:
+            return make_plan(
+                self.config,
+                self.repo,
+                base=base,
+                prove=lambda reg: publication_problem(self.config, client, reg),
+            )
 
     def publish(self, names: list[str], commit: str) -> list[PublishResult]:
         if self.publisher is not None:

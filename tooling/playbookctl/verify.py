@@ -55,6 +55,7 @@ from playbookctl.register import (
     parse_registration,
     render_kustomization,
 )
+from playbookctl.register import Registration as Registered
 from playbookctl.register import diff_paths as _diff_paths
 from playbookctl.render import RenderedPipeline, iter_step_images, render_pipeline, to_yaml
 
@@ -72,6 +73,7 @@ RBAC_KINDS = {
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): False,
 }
 ANN_SOURCE_HASH = "playbookctl.kubernaut.ai/source-hash"
+ANN_IMAGE = "playbookctl.kubernaut.ai/image"
 BUNDLE_SOURCE_HASH = "dev.playbookctl.source-hash"
 BUNDLE_VERSION = "org.opencontainers.image.version"
 _DIGEST_RE = re.compile(r"@sha256:[0-9a-f]{64}\Z")
@@ -514,6 +516,24 @@ def verify_online(config: Config, client: RegistryClient, report: Report) -> Non
         ref = reg.bundle
         if ref is None:
             continue  # its workflow.bundle finding says why
+        version = reg.workflow.get(("spec", "version"))
+        image = reg.workflow.get(("metadata", "annotations", ANN_IMAGE))
+        where = location_problem(
+            config,
+            reg.name,
+            version if isinstance(version, str) else "",
+            ref,
+            # A registration without the annotation was not written by register; its bundle's
+            # step images are checked below all the same.
+            image if isinstance(image, str) else None,
+        )
+        if where is not None:
+            # Not ours, whatever it holds: nothing is fetched from a host the release never
+            # published to.
+            report.findings.append(
+                reg.at_bundle("verify.location", f"{where}: not published by this repository")
+            )
+            continue
         try:
             rb = read_bundle(client, ref)
             report.bundles_checked += 1
@@ -579,6 +599,53 @@ def _check_provenance(
                 )
             )
     return out
+
+
+def location_problem(
+    config: Config, name: str, version: str, bundle: str, image: str | None
+) -> str | None:
+    """Why a registration's pins are not where a release of this repository publishes
+    (`<registry>/<bundle-repo>/<name>:<version>@sha256:...`, the image likewise; image None:
+    not checked), or None.
+
+    A digest proves content, not origin: a bundle on another host, or under another name, was
+    not published by this repository's release, whatever it holds."""
+    pins = [("bundle", bundle, config.bundle_ref(name))]
+    if image is not None:
+        pins.append(("image", image, config.image_ref(name)))
+    for what, ref, repository in pins:
+        want = f"{repository}:{version}@sha256:"
+        if not ref.startswith(want) or not _DIGEST_RE.search(ref):
+            return (
+                f"its {what} {ref or '(none)'} is not {want}<digest>, where a release of this "
+                f"repository publishes it"
+            )
+    return None
+
+
+def publication_problem(config: Config, client: RegistryClient, reg: Registered) -> str | None:
+    """Why a registration is not proof that a release published what it pins, or None.
+
+    A release publishes `<bundle-repo>/<name>:<version>` and `<image-repo>/<name>:<version>`
+    to the configured registry, checks their content, and never moves a tag; so a registration
+    is proof of publication only when both pins are there and both tags still point at the
+    pinned digests. Anything else (a digest nobody built, a bundle on another host, a tag
+    that moved, a registry that cannot be asked) is not. Nothing is fetched from any other
+    host."""
+    problem = location_problem(config, reg.name, reg.version, reg.bundle, reg.image)
+    if problem is not None:
+        return problem
+    for what, ref in (("bundle", reg.bundle), ("image", reg.image)):
+        tagged, _, digest = ref.partition("@")
+        try:
+            found = client.resolve(tagged)
+        except RegistryError as exc:
+            return f"its {what} tag {tagged} cannot be checked: {exc}"
+        if found is None:
+            return f"its {what} tag {tagged} does not exist in the registry"
+        if found.digest != digest:
+            return f"its {what} tag {tagged} points at {found.digest}, not the registered {digest}"
+    return None
 
 
 def verify(config: Config, client: RegistryClient | None) -> Report:

@@ -38,6 +38,14 @@ def register(subparsers: Any) -> None:
         "pull request must not edit them by hand)",
     )
     parser.add_argument(
+        "--verify-registrations",
+        action="store_true",
+        help="check every registration plan would take as published against the registry (its "
+        "bundle and image tags in the configured repositories point at the registered "
+        "digests); one that is not borne out is refused (what a release does before it skips "
+        "anything)",
+    )
+    parser.add_argument(
         "--format",
         choices=("human", "json", "matrix"),
         default="human",
@@ -62,7 +70,20 @@ def run(args: argparse.Namespace, config: Config) -> int:
     if args.forbid_generated_changes and not (args.base or "").strip():
         raise UsageError("--forbid-generated-changes needs --base")
     repo = GitRepo(config.root)
-    plan = make_plan(config, repo, base=args.base, head=args.head)
+    if args.verify_registrations:
+        from playbookctl.oci import RegistryClient  # noqa: PLC0415
+        from playbookctl.verify import publication_problem  # noqa: PLC0415
+
+        with RegistryClient(config) as client:
+            plan = make_plan(
+                config,
+                repo,
+                base=args.base,
+                head=args.head,
+                prove=lambda reg: publication_problem(config, client, reg),
+            )
+    else:
+        plan = make_plan(config, repo, base=args.base, head=args.head)
     edited: list[tuple[str, str]] = []
     if args.forbid_generated_changes and plan.base is not None:
         edited = generated_changes(config, repo, plan.base, args.head or "HEAD")
