@@ -200,6 +200,16 @@ def _repoint_alpha(repo: PlaybookRepo) -> None:
     path.write_text(text.replace(digest, "sha256:" + "f" * 64))
 
 
+def _repoint_alpha_image(repo: PlaybookRepo) -> None:
+    """Only the image digest moves (the bundle stays): a registered version's image never
+    changes either."""
+    path = repo.path / "registry" / "workflows" / "alpha.yaml"
+    lines = path.read_text().splitlines(keepends=True)
+    (i,) = [i for i, line in enumerate(lines) if "images/alpha:1.0.0@sha256:" in line]
+    lines[i] = lines[i].split("@sha256:", 1)[0] + "@sha256:" + "d" * 64 + "\n"
+    path.write_text("".join(lines))
+
+
 def _register_a_new_playbook(repo: PlaybookRepo) -> None:
     """What register writes for a playbook published anywhere: only a release may write it."""
     repo.write_playbook("gamma", "1.0.0")
@@ -250,6 +260,7 @@ def _add_action_type_hand_listed_twice(repo: PlaybookRepo) -> None:
         # A release commit's trailer proves nothing: the content is what counts.
         (_edit_priority, True, "spec.labels.priority is 'P0', the playbook says 'P1'"),
         (_repoint_alpha, True, "re-points the registered version 1.0.0 to another bundle"),
+        (_repoint_alpha_image, True, "re-points the registered version 1.0.0 to another image"),
         (_register_a_new_playbook, True, "registers gamma 1.0.0, which is not registered at"),
         (_rewrite_source_commit, True, "to another source commit (deadbeefdeadbeef"),
         (_regenerate_after_deleting_beta, False, ""),
@@ -261,6 +272,7 @@ def _add_action_type_hand_listed_twice(repo: PlaybookRepo) -> None:
         "hand-edit",
         "hand-edit-with-trailer",
         "re-pointed-digest",
+        "re-pointed-image-only",
         "new-registration",
         "source-commit-rewritten",
         "regenerated-deletion",

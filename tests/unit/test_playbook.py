@@ -108,3 +108,34 @@ def test_a_playbook_over_max_playbook_bytes_is_a_lint_error_and_not_published(
     code = cli.main(["lint", "--no-external", "playbooks/restart-deployment"])
     capsys.readouterr()
     assert code == 0
+
+
+def test_the_default_max_playbook_bytes_is_64_mib(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The documented default, by behaviour: a playbook of exactly 64 MiB lints clean, one byte
+    more is playbook.size. The files are sparse (size is what counts, no 64 MiB is written), each
+    at most max-file-bytes (1 MiB) so that only the total is over."""
+    root = make_repo(tmp_path / "repo", {"restart-deployment": dict(good_playbook())})
+    monkeypatch.chdir(root)
+    directory = root / "playbooks" / "restart-deployment"
+    mib, limit = 1 << 20, 64 << 20
+    left = limit - sum(p.stat().st_size for p in source_files(directory))
+    n = 0
+    while left > 0:
+        with (directory / f"data-{n:02d}.bin").open("wb") as fh:
+            fh.truncate(min(mib, left))
+        left -= min(mib, left)
+        n += 1
+    args = ["lint", "--no-external", "--format", "json", "playbooks/restart-deployment"]
+    code = cli.main(args)
+    out, _err = capsys.readouterr()
+    assert [f for f in json.loads(out) if f["rule"] == "playbook.size"] == []
+    assert code == 0, out
+    with (directory / "one-more.bin").open("wb") as fh:
+        fh.truncate(1)
+    code = cli.main(args)
+    out, _err = capsys.readouterr()
+    assert code == 1
+    (found,) = [f for f in json.loads(out) if f["rule"] == "playbook.size"]
+    assert f"total {limit + 1} bytes, more than max-playbook-bytes ({limit})" in found["message"]
