@@ -188,6 +188,9 @@ CATALOGUE: dict[str, Lint | NotTree] = {
         "the command line names a playbook that does not exist"
     ),
     "publish.source_revisions: raise GitError 'the checkout is not commit'": NotTree(GIT),
+    "publish._build_context: raise FatalError 'str(exc)'": NotTree(
+        GIT + " (the playbook's files cannot be exported from the commit's objects)"
+    ),
     "publish.source_revisions: raise GitError 'uncommitted changes in a playbook to pub'": (
         NotTree(GIT)
     ),
