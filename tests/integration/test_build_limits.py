@@ -30,6 +30,7 @@ def _uploads(method: str, path: str) -> bool:
     return method in ("PATCH", "PUT") and "/blobs/uploads/" in path
 
 
+@pytest.mark.timeout(120)  # without its deadline it would hang: fail by name
 def test_a_stalled_blob_upload_ends_the_push_within_push_timeout(
     docker_engine: str, base_image: str, fault_proxy: FaultProxy, tmp_path: Path
 ) -> None:
@@ -53,6 +54,7 @@ def test_a_stalled_blob_upload_ends_the_push_within_push_timeout(
     assert any(status == -2 for _m, _p, status in fault_proxy.log)  # it really was held
 
 
+@pytest.mark.timeout(120)  # without its deadline it would hang: fail by name
 def test_a_build_that_never_ends_stops_at_build_timeout(
     docker_engine: str, base_image: str, tmp_path: Path
 ) -> None:

@@ -106,6 +106,7 @@ def _manifests(method: str) -> object:
 # -- bounded in time -----------------------------------------------------------------------------
 
 
+@pytest.mark.timeout(60)  # without its deadline it would hang: fail by name
 def test_drip_fed_manifest_ends_within_the_deadline(
     direct: RegistryClient, fault_proxy: FaultProxy, tmp_path: Path
 ) -> None:
@@ -125,6 +126,7 @@ def test_drip_fed_manifest_ends_within_the_deadline(
     assert "no complete answer within 1.5 s (registry-timeout)" in message
 
 
+@pytest.mark.timeout(60)  # without its deadline it would hang: fail by name
 def test_drip_fed_blob_ends_inspect_within_the_deadline(
     direct: RegistryClient,
     fault_proxy: FaultProxy,
@@ -148,6 +150,7 @@ def test_drip_fed_blob_ends_inspect_within_the_deadline(
     assert "registry-timeout" in lines[0]
 
 
+@pytest.mark.timeout(60)  # without its deadline it would hang: fail by name
 def test_stalled_request_ends_within_the_deadline(fault_proxy: FaultProxy, tmp_path: Path) -> None:
     fault_proxy.stall_next(-1, match=lambda m, _p: m in ("POST", "PUT"))
     cfg = _cfg(tmp_path, fault_proxy.host, registry_timeout=1.0, registry_deadline=3.0)

@@ -98,6 +98,7 @@ def test_an_image_manifest_answered_201_but_not_stored_is_never_reported_pushed(
     assert (again.status, again.error) == (Action.PUSHED, None)
 
 
+@pytest.mark.timeout(180)  # without its deadline it would hang: fail by name
 def test_a_stalled_image_upload_ends_publish_within_push_timeout(
     config: Config, docker_engine: str, fault_proxy: FaultProxy
 ) -> None:
@@ -143,6 +144,7 @@ def test_a_build_printing_one_50_mb_line_keeps_the_result_small(
     assert max(len(line) for line in seen) < 30_000
 
 
+@pytest.mark.timeout(180)  # without its deadline it would hang: fail by name
 def test_a_stalled_image_upload_ends_publish_at_push_stall_timeout_naming_the_layer(
     config: Config,
     docker_engine: str,

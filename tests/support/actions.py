@@ -637,7 +637,9 @@ def _needs(job: Mapping[str, Any]) -> list[str]:
 def env_for_runner(home: Path, extra: Mapping[str, str]) -> dict[str, str]:
     """A runner's own environment: PATH and a private HOME, none of the caller's PLAYBOOKCTL_ or
     GITHUB_ settings (a workflow must set what it needs)."""
-    keep = {"PATH", "LANG", "LC_ALL", "TZ", "TMPDIR"}
+    # PYTHONPATH: where it is set (`make mutants` puts a mutated copy's tooling/ first) the
+    # replayed playbookctl must import the same code as the test.
+    keep = {"PATH", "LANG", "LC_ALL", "TZ", "TMPDIR", "PYTHONPATH"}
     env = {k: v for k, v in os.environ.items() if k in keep}
     env.update(
         {

@@ -61,6 +61,7 @@ class Fault:
     digest_header: str | None = None  # forward, with this Docker-Content-Digest instead
     location: Callable[[str], str] | None = None  # forward, with the Location rewritten
     redirect: Callable[[str], str] | None = None  # answer 307 to redirect(path), unforwarded
+    unsized: bool = False  # forward, the answer chunked, without a Content-Length
 
 
 def _any(_method: str, _path: str) -> bool:
@@ -193,6 +194,13 @@ class FaultProxy:
         """Forward the next n matching requests but flip one byte of each response body."""
         with self._lock:
             self._faults.append(Fault(match, n, corrupt=True))
+
+    def unsized_next(self, n: int, *, match: Match = _any) -> None:
+        """Forward the next n matching requests, each answer sent chunked with no
+        Content-Length (as a registry streaming a body from its storage does): only counting
+        the bytes as they come can bound it."""
+        with self._lock:
+            self._faults.append(Fault(match, n, unsized=True))
 
     def stall_next(self, n: int, *, match: Match = _any, seconds: float = 300.0) -> None:
         """Hold the next n matching requests unanswered (body unread) for `seconds`, then drop
@@ -476,9 +484,10 @@ class FaultProxy:
         with self._lock:
             self.log.append((method, path, resp.status))
         h.send_response(resp.status)
+        unsized = fault is not None and fault.unsized
         length_sent = False
         for k, v in resp.getheaders():
-            if k.lower() in HOP_BY_HOP:
+            if k.lower() in HOP_BY_HOP or (unsized and k.lower() == "content-length"):
                 continue
             if k.lower() == "content-length":
                 length_sent = True
@@ -489,6 +498,16 @@ class FaultProxy:
             h.send_header(k, lie if lie and k.lower() == "docker-content-digest" else value)
         if method == "POST" and resp.status == 202 and self.chunk_min_length is not None:
             h.send_header("OCI-Chunk-Min-Length", str(self.chunk_min_length))
+        if unsized:
+            h.send_header("Transfer-Encoding", "chunked")
+            h.end_headers()
+            if method != "HEAD":
+                with contextlib.suppress(OSError):  # the client gave up reading: fine
+                    for i in range(0, len(data), 65536):
+                        piece = data[i : i + 65536]
+                        h.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+                    h.wfile.write(b"0\r\n\r\n")
+            return
         if not length_sent:
             h.send_header("Content-Length", str(len(data)))
         h.end_headers()
