@@ -1,12 +1,16 @@
 """Whatever publish, register or release refuses, `playbookctl lint` reports first (issue 8).
 
-`refusal_sites()` walks the code of publish.py, register.py, release.py and plan.py (release
-refuses what plan refuses) and lists every place that refuses: each `raise`, each registration
-skipped or refused (`Change(RegisterAction.SKIPPED|REFUSED, ...)`), each plan entry refused or
-invalid, each publish result set to skipped, refused or failed. `CATALOGUE` maps every one of
-them either to the lint rule that reports it first, with a case below that crafts a playbook
-triggering it, runs `playbookctl lint` through the CLI and then shows the stage refusing the
-same thing; or to why no tree can show it (registry, git or machine state at release time).
+`refusal_sites()` finds every place the pipeline refuses by what the code reports, not by how
+it is spelt (tests/support/refusals.py): each `raise`, each result given a refusing status (any
+call or assignment with FAILED, REFUSED, SKIPPED or INVALID of Action, Status or
+RegisterAction), each error value set on a result (`result.error = ...; return`), each non-zero
+exit of the plan, publish, register and release commands, and what decides it (plan's
+--forbid-generated-changes refusals, followed from the exit into the functions that compute
+them), in publish, register, release, plan, platforms, build and assemble. `CATALOGUE` maps
+every one of them either to the lint rule that reports it first, with a case below that
+crafts a playbook triggering it, runs `playbookctl lint` through the CLI and then shows the
+stage refusing the same thing; or to why no tree can show it (registry, git or machine state
+at release time).
 
 A new refusal without an entry fails `test_every_refusal_is_catalogued`: map it here, and if the
 tree can show it, make lint report it first, through the very function the stage calls.
@@ -14,7 +18,6 @@ tree can show it, make lint report it first, through the very function the stage
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import re
@@ -39,83 +42,23 @@ from playbookctl.release import ReleaseOptions, release
 from playbookctl.render import render_pipeline
 from playbookctl.results import Action, Artifact, PublishResult
 from tests.support.gitrepos import MakeRepo, PlaybookRepo
+from tests.support.refusals import refusal_sites as find_refusals
 
 SOURCE = Path(playbookctl.__file__).parent
-MODULES = ("publish", "register", "release", "plan")
-_REFUSING = {"RegisterAction": {"SKIPPED", "REFUSED"}, "Status": {"REFUSED", "INVALID"}}
-_FAILING_STATUS = {"SKIPPED", "REFUSED", "FAILED"}
-
-
-def _literal(node: ast.AST) -> str:
-    """The first words a refusal says (its first string constant), else its last argument."""
-    parts: list[ast.AST] = [node]
-    if isinstance(node, ast.Call):
-        parts = [*node.args, *(k.value for k in node.keywords)]
-    for part in parts:
-        for c in ast.walk(part):
-            if (
-                isinstance(c, ast.Constant)
-                and isinstance(c.value, str)
-                and re.search(r"[a-z]{3}", c.value)
-            ):
-                return c.value.strip()[:40]
-    return ast.unparse(parts[-1])[:40] if parts else ""
-
-
-class _Walker(ast.NodeVisitor):
-    def __init__(self, module: str, out: set[str]) -> None:
-        self.module = module
-        self.out = out
-        self.stack: list[str] = []
-
-    def scope(self, node: ast.FunctionDef | ast.ClassDef) -> None:
-        self.stack.append(node.name)
-        self.generic_visit(node)
-        self.stack.pop()
-
-    visit_FunctionDef = scope  # noqa: N815 - ast.NodeVisitor's naming
-    visit_ClassDef = scope  # noqa: N815
-
-    def where(self) -> str:
-        return f"{self.module}.{'.'.join(self.stack)}"
-
-    def visit_Raise(self, node: ast.Raise) -> None:
-        if node.exc is not None:
-            exc = node.exc
-            name = ast.unparse(exc.func if isinstance(exc, ast.Call) else exc)
-            self.out.add(f"{self.where()}: raise {name} {_literal(exc)!r}")
-        self.generic_visit(node)
-
-    def visit_Call(self, node: ast.Call) -> None:
-        func = ast.unparse(node.func)
-        for arg in node.args if func in ("Entry", "Change") else []:
-            if (
-                isinstance(arg, ast.Attribute)
-                and isinstance(arg.value, ast.Name)
-                and arg.attr in _REFUSING.get(arg.value.id, set())
-            ):
-                self.out.add(
-                    f"{self.where()}: {func}({arg.value.id}.{arg.attr}) {_literal(node)!r}"
-                )
-        self.generic_visit(node)
-
-    def visit_Assign(self, node: ast.Assign) -> None:
-        v = node.value
-        if (
-            any(isinstance(t, ast.Attribute) and t.attr == "status" for t in node.targets)
-            and isinstance(v, ast.Attribute)
-            and ast.unparse(v.value) == "Action"
-            and v.attr in _FAILING_STATUS
-        ):
-            self.out.add(f"{self.where()}: status = Action.{v.attr}")
-        self.generic_visit(node)
+# The release pipeline: the stages (publish builds through platforms/build/assemble) and the
+# commands a release and its workflow run, whose exit status is the refusal a user sees.
+MODULES = ("publish", "register", "release", "plan", "platforms", "build", "assemble")
+COMMANDS = ("plan", "publish", "register", "release")
+# assemble.Refused is caught by publish, which has the engine build the image instead.
+FALLBACKS = ("Refused",)
 
 
 def refusal_sites() -> set[str]:
-    out: set[str] = set()
-    for module in MODULES:
-        _Walker(module, out).visit(ast.parse((SOURCE / f"{module}.py").read_text("utf-8")))
-    return out
+    modules = {m: (SOURCE / f"{m}.py").read_text("utf-8") for m in MODULES}
+    commands = {
+        f"commands.{c}": (SOURCE / "commands" / f"{c}.py").read_text("utf-8") for c in COMMANDS
+    }
+    return find_refusals({**modules, **commands}, commands=commands, fallbacks=FALLBACKS)
 
 
 @dataclass(frozen=True)
@@ -254,6 +197,141 @@ CATALOGUE: dict[str, Lint | NotTree] = {
     ),
     "release._Releaser.upstream: raise GitError 'has no branch'": NotTree(GIT),
 }
+
+
+ENGINE = "the Docker engine's state or answer at release time (reachable, its build or push)"
+MACHINE = "the machine the release runs on (emulation for a foreign platform's RUN steps)"
+CLI = "the command line or the environment the command runs in, not the tree"
+HANDLER = "the handler of the raises listed here (each is catalogued on its own)"
+PLACEHOLDER = (
+    "an artifact marked failed until it is pushed and read back: the raise that leaves it so is "
+    "catalogued on its own"
+)
+READ_RACE = (
+    "a Containerfile that publish read a moment before (an unreadable one is "
+    "playbook.missing-file or a load finding first): it vanished or lost its permissions meanwhile"
+)
+GATE = (
+    "a change to registry/ between two revisions (the pull request's diff, not a tree): only "
+    "the gate can see it; `verify --offline` reports a hand edit of a tree as verify.hand-edit"
+)
+CATALOGUE.update(
+    {
+        # -- the commands' exits: each refusal deciding them is catalogued on its own ---------
+        "commands.plan.run: exit '1 if plan.refused or edited else 0'": NotTree(HANDLER),
+        'commands.publish.run: exit "0 if all((r.ok or r.status.value == \'dry"': NotTree(HANDLER),
+        "commands.register._write: exit '1 if skipped else 0'": NotTree(HANDLER),
+        "commands.plan.run: raise FatalError 'GITHUB_OUTPUT: cannot append to'": NotTree(CLI),
+        "commands.plan.run: raise UsageError '--forbid-generated-changes needs --base'": NotTree(
+            CLI
+        ),
+        "commands.publish._check_writable: raise UsageError '--output'": NotTree(CLI),
+        "commands.publish.head_commit: raise FatalError 'cannot tell which commit is published ('": (  # noqa: E501
+            NotTree(GIT)
+        ),
+        "commands.publish.run: raise FatalError 'cannot write'": NotTree(CLI),
+        "commands.publish.run: raise UsageError '--commit'": NotTree(CLI),
+        "commands.publish.run: raise UsageError '--jobs must be at least 1'": NotTree(CLI),
+        "commands.register.run: raise UsageError '--push and --dry-run exclude each other'": (
+            NotTree(CLI)
+        ),
+        # -- plan: the gate's refusals of registry/ edits, and registrations not borne out ----
+        "plan.make_plan: replace(Status.REFUSED) 'registry/'": NotTree(
+            REGISTRY + " (a registration whose bundle or image tags the registry does not bear out)"
+        ),
+        "plan.generated_changes: reports '(path, why)'": NotTree(GATE),
+        "plan.generated_changes: reports 'not a registration register writes'": NotTree(GATE),
+        "plan.generated_changes: reports 'not what register writes from this tree '": NotTree(GATE),
+        "plan.generated_changes: reports 'removed, but playbooks/'": NotTree(GATE),
+        "plan._not_registered_before: reports 'holds no readable RemediationWorkflow'": NotTree(
+            GATE
+        ),
+        "plan._not_registered_before: reports 're-points the registered version'": NotTree(GATE),
+        "plan._not_registered_before: reports 'registers version'": NotTree(GATE),
+        "plan._not_registered_before: reports 'registers'": NotTree(GATE),
+        "plan._edited_registration: reports 'holds no readable RemediationWorkflow'": NotTree(GATE),
+        "plan._edited_registration: reports 'records source hash'": NotTree(GATE),
+        "plan._edited_registration: reports 'registers playbooks/'": NotTree(GATE),
+        "plan._edited_registration: reports 'registers version'": NotTree(GATE),
+        "plan._edited_registration: reports 'registration differs from what register '": NotTree(
+            GATE
+        ),
+        "plan._stale_registration: reports 'invalid'": NotTree(GATE),
+        "plan._stale_registration: reports 'publish'": NotTree(GATE),
+        # -- publish's results ----------------------------------------------------------------
+        "publish._image: Artifact(Action.FAILED) 'Action.FAILED'": NotTree(PLACEHOLDER),
+        "publish._publish_steps: Artifact(Action.FAILED) 'Action.FAILED'": NotTree(PLACEHOLDER),
+        "publish._publish_steps: Artifact(Action.SKIPPED) 'Action.SKIPPED'": Lint(
+            "workflow.", "lint_gate"
+        ),
+        "publish._publish_steps: error = 'not published:'": Lint("workflow.", "lint_gate"),
+        "publish._publish_one: PublishResult(Action.FAILED) 'run.source_repository'": NotTree(
+            HANDLER
+        ),
+        "publish._publish_one: error = 'exc'": NotTree(HANDLER),
+        "publish._publish_one: error = 'internal error:'": NotTree(
+            "a programming error, reported with its log file instead of a traceback"
+        ),
+        # -- platforms, build and assemble: images made for every platform --------------------
+        "platforms.build_children: raise BuildError ': cannot read:'": NotTree(READ_RACE),
+        "platforms.platform_pins: raise BuildError ': cannot read:'": NotTree(READ_RACE),
+        "platforms.build_children: raise PlatformError 'holds a'": NotTree(
+            REGISTRY + " (a child tag holding another platform's image)"
+        ),
+        "platforms.build_children: raise PlatformError 'problem[1]'": NotTree(MACHINE),
+        "platforms.push_index: raise PlatformError 'was not pushed; no index'": NotTree(
+            "a programming error: a child without a digest outside a dry run"
+        ),
+        "platforms.resolve_base: raise PlatformError ': base image'": NotTree(
+            REGISTRY + " (a base image missing, or lacking a configured platform)"
+        ),
+        "platforms.resolve_base: raise PlatformError ': cannot read base image'": NotTree(REGISTRY),
+        "assemble._ensure_blob: raise FatalError 'copying base layer'": NotTree(REGISTRY),
+        "assemble.assemble_children: raise FatalError ': cannot read:'": NotTree(READ_RACE),
+        'assemble.assemble_children: raise platforms.PlatformError ": the base\'s"': NotTree(
+            REGISTRY + " (a base image lacking a configured platform)"
+        ),
+        "build.Engine.__init__: raise BuildError 'cannot reach a Docker engine at'": NotTree(
+            ENGINE
+        ),
+        "build.Engine._guarded: raise BuildError \"f'{what}: {_short(exc)}'\"": NotTree(ENGINE),
+        "build.Engine._guarded: raise BuildError 'deadline.message(what)'": NotTree(ENGINE),
+        "build.Engine._iterate: raise BuildError \"f'{what}: {_short(exc)}'\"": NotTree(ENGINE),
+        "build.Engine._iterate: raise BuildError 'deadline.message(what)'": NotTree(ENGINE),
+        "build.Engine._push_once: raise BuildError \"f'{what}: {_error_text(item)}'\"": NotTree(
+            REGISTRY + " (the engine's push refused by the registry)"
+        ),
+        "build.Engine._push_once: raise BuildError ': the engine reported no digest'": NotTree(
+            ENGINE
+        ),
+        "build.Engine._push_once: raise BuildError 'deadline.message(what)'": NotTree(
+            REGISTRY + " (an upload stalled past push-stall-timeout or push-timeout)"
+        ),
+        "build.Engine.build: raise BuildError ': cannot read:'": NotTree(READ_RACE),
+        "build.Engine.build: raise BuildError ': image build failed at'": NotTree(
+            "a build step that fails when the engine runs it (a RUN command's exit status): "
+            "only the engine can tell, and `publish --dry-run` on the pull request runs it"
+        ),
+        "build.Engine.build: raise BuildError ': image build'": NotTree(
+            ENGINE + " (a build past build-timeout)"
+        ),
+        "build.Engine.push: raise BuildError ': push'": NotTree(
+            REGISTRY + " (a push stopped by its deadline)"
+        ),
+        'build._member: raise BuildError "the engine\'s image archive has no file"': NotTree(
+            ENGINE
+        ),
+        "build.check_platform: raise BuildError ': built for'": NotTree(
+            ENGINE + " (it built another platform than asked)"
+        ),
+        "build.check_publishable: raise StandInRefusedError 'refusing to publish'": NotTree(
+            "base-image stand-ins (PLAYBOOKCTL_BASE_IMAGE_OVERRIDES, a test/demo setting) pushed "
+            "to a registry that is not on loopback: the environment, not the tree"
+        ),
+        "build.reproducible: raise BuildError ': making the image reproducible'": NotTree(ENGINE),
+        "build.stand_ins: raise BuildError ': cannot read:'": NotTree(READ_RACE),
+    }
+)
 
 
 def test_every_refusal_is_catalogued() -> None:
