@@ -20,6 +20,8 @@ PYTEST_ARGS ?=
 # Test processes (pytest-xdist); each starts its own loopback registry (and Docker engine where
 # the machine has none), so they share nothing. `make test TEST_WORKERS=0` runs serially.
 TEST_WORKERS ?= auto
+# Mutants run at once by `make mutants` (each a pytest process with its own registry).
+MUTANT_JOBS ?= 2
 
 .PHONY: help
 help: ## list targets
@@ -97,6 +99,10 @@ refresh-references: $(STAMP) ## update tests/references from UPSTREAM_KUBERNAUT=
 	$(BIN)/python tooling/scripts/refresh_references.py \
 	  $(if $(UPSTREAM_KUBERNAUT),--kubernaut "$(UPSTREAM_KUBERNAUT)") \
 	  $(if $(UPSTREAM_TEKTON_REFS),--tekton-refs "$(UPSTREAM_TEKTON_REFS)")
+
+.PHONY: mutants
+mutants: system-deps $(STAMP) ## remove each guard in tooling/mutants/mutants.toml in turn; a named test must fail for each
+	$(BIN)/python tooling/mutants/run.py --jobs $(MUTANT_JOBS)
 
 .PHONY: clean
 clean: ## remove the virtual environment and caches

@@ -227,6 +227,23 @@ def _register_a_new_playbook(repo: PlaybookRepo) -> None:
     assert [c.action.value for c in register(config, [result]).changes] == ["registered"]
 
 
+def _bump_and_register(repo: PlaybookRepo) -> None:
+    """A new version registered by the pull request itself (from a publish of its own)."""
+    repo.write_playbook("alpha", "1.1.0", marker="v2")
+    config = load_config(repo.path)
+    digest = "sha256:" + "c" * 64
+    result = PublishResult(
+        name="alpha",
+        version="1.1.0",
+        source_hash=source_hash(config.playbooks_dir / "alpha"),
+        image=Artifact(config.image_ref("alpha"), "1.1.0", digest, Action.BUILT),
+        bundle=Artifact(config.bundle_ref("alpha"), "1.1.0", digest, Action.PUSHED),
+        status=Action.PUSHED,
+        commit=repo.head(),
+    )
+    assert [c.action.value for c in register(config, [result]).changes] == ["registered"]
+
+
 def _rewrite_source_commit(repo: PlaybookRepo) -> None:
     path = repo.path / "registry" / "workflows" / "alpha.yaml"
     text = path.read_text()
@@ -262,6 +279,7 @@ def _add_action_type_hand_listed_twice(repo: PlaybookRepo) -> None:
         (_repoint_alpha, True, "re-points the registered version 1.0.0 to another bundle"),
         (_repoint_alpha_image, True, "re-points the registered version 1.0.0 to another image"),
         (_register_a_new_playbook, True, "registers gamma 1.0.0, which is not registered at"),
+        (_bump_and_register, True, "registers version 1.1.0, but 1.0.0 is the one registered"),
         (_rewrite_source_commit, True, "to another source commit (deadbeefdeadbeef"),
         (_regenerate_after_deleting_beta, False, ""),
         (_delete_registration_only, True, "removed, but playbooks/alpha/ is still there"),
@@ -274,6 +292,7 @@ def _add_action_type_hand_listed_twice(repo: PlaybookRepo) -> None:
         "re-pointed-digest",
         "re-pointed-image-only",
         "new-registration",
+        "new-version-registered",
         "source-commit-rewritten",
         "regenerated-deletion",
         "registration-deleted",

@@ -40,8 +40,16 @@ def _tool(name: str) -> str:
     return found
 
 
-def test_both_workflows_exist() -> None:
-    assert [p.name for p in FILES] == ["pr.yaml", "release.yaml"]
+def test_the_workflows_exist() -> None:
+    assert [p.name for p in FILES] == ["mutants.yaml", "pr.yaml", "release.yaml"]
+
+
+def test_the_mutation_check_runs_on_a_schedule_read_only() -> None:
+    workflow = _load(WORKFLOWS / "mutants.yaml")
+    assert workflow["permissions"] == {"contents": "read"}
+    assert workflow["on"]["schedule"]
+    runs = [s.get("run") for _, s in _steps(workflow)]
+    assert "make mutants" in runs
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
