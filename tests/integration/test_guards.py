@@ -71,6 +71,7 @@ def _config(tmp_path: Path, host: str, base_image: str, **kw: object) -> Config:
         bundle_repo=f"guard{n}/bundles",
         base_image_overrides={PROD_FROM: base_image},
         registry_timeout=5.0,
+        registry_deadline=6.0,  # a write never stored is waited for this long: not 25 s
         push_retries=1,
         **kw,  # type: ignore[arg-type]
     )
@@ -166,7 +167,8 @@ def test_a_bundle_answered_but_not_stored_fails_publish(
     r = _publish(config)
     assert r.status is Action.FAILED, r
     assert r.error is not None
-    assert "does not read back" in r.error
+    assert "the push was acknowledged but the registry does not have that manifest" in r.error
+    assert r.error.startswith(f"{config.bundle_ref(NAME)}@sha256:")
     assert r.bundle is not None
     assert (r.bundle.action, r.bundle.digest) == (Action.FAILED, None)
     direct = config.with_overrides(registry=registry.host)
