@@ -219,10 +219,13 @@ DEPENDS = [
         [_param("A", dependsOn=["B"]), _param("B", default="b")],
         "B's default does not satisfy it",
     ),
+    # the agent validates the model's answer (SelfCorrect, before the merge) and fills its own
+    # parameters in afterwards (InjectTargetResourceParameters): they count only when the model
+    # passes them itself
     (
         "on the api version",
         [_param("A", dependsOn=[API]), _param(API)],
-        "TARGET_RESOURCE_API_VERSION is filled by the agent only when",
+        "TARGET_RESOURCE_API_VERSION is filled in by the agent only after it has checked",
     ),
     (
         "optional on optional without default",
@@ -233,7 +236,7 @@ DEPENDS = [
     (
         "on an always-filled one",
         [_param("A", required=True, dependsOn=[NS]), _param(NS, required=True)],
-        None,
+        "counts only when the model passes TARGET_RESOURCE_NAMESPACE itself",
     ),
 ]
 

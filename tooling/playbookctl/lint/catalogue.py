@@ -509,8 +509,10 @@ _r(
     "parameters it was given; a default does not count (validateDependsOn, "
     "internal/kubernautagent/parser/validator.go @ d5a4a870). So: a required parameter that "
     "depends on an optional one makes that one effectively required; an optional dependency's "
-    "default never satisfies it; depending on TARGET_RESOURCE_API_VERSION fails for targets "
-    "whose apiVersion the agent does not know.",
+    "default never satisfies it; and the agent checks the model's answer before it fills in "
+    "the TARGET_RESOURCE_* parameters (investigator.go: SelfCorrect during workflow selection, "
+    "InjectTargetResourceParameters when the result is finalised), so depending on one of "
+    "those counts only when the model passes it itself.",
     "- name: REPLICAS\n  required: true\n  dependsOn: [MODE]\n"
     "- name: MODE\n  required: false\n  default: safe\n",
     "- name: REPLICAS\n  required: true\n  dependsOn: [MODE]\n- name: MODE\n  required: true\n",

@@ -446,11 +446,13 @@ class _Rules:
                     continue  # workflow.depends-on reports these
                 where: YamlPath = ("spec", "parameters", i, "dependsOn", j)
                 if dep in filled:
-                    if filled[dep].always:
-                        continue
+                    # The agent checks the model's answer first and fills its own parameters
+                    # in only afterwards (InjectTargetResourceParameters).
                     problem = (
-                        f"{dep} is filled by the agent {filled[dep].when}: for other targets "
-                        f"Kubernaut refuses every {own} value"
+                        f"{dep} is filled in by the agent only after it has checked dependsOn "
+                        f"against the model's answer, so it counts only when the model passes "
+                        f"{dep} itself (and {dep} is filled {filled[dep].when}); Kubernaut "
+                        f"refuses {own} otherwise"
                     )
                 elif target.get("required") is True:
                     continue
