@@ -29,6 +29,7 @@ from playbookctl.lint import external, k8s, tekton
 from playbookctl.lint import rbac as rbac_rules
 from playbookctl.lint import script as script_rules
 from playbookctl.lint.action_type import action_type_files, check_action_type, load_action_types
+from playbookctl.lint.cache import ResultCache, open_cache
 from playbookctl.lint.cluster_yaml import reread_findings
 from playbookctl.lint.playbook import check_playbook, embedded_scripts, load_containerfile
 from playbookctl.lint.policy import LintPolicy
@@ -135,9 +136,14 @@ def classify(paths: Iterable[Path], config: Config) -> Targets:
 
 
 def lint_playbook(
-    directory: Path, config: Config, action_types: Mapping[str, object] | None
+    directory: Path,
+    config: Config,
+    action_types: Mapping[str, object] | None,
+    *,
+    cache: ResultCache | None = None,
 ) -> tuple[Playbook, list[Finding]]:
-    """Every finding of one playbook except the external linters'."""
+    """Every finding of one playbook except the external linters'. cache: where the script
+    contract keeps its verdicts (lint/cache.py)."""
     pb = load_playbook(directory, config.root, config.max_file_bytes)
     out = list(pb.load_findings)
     if pb.workflow is not None:
@@ -160,7 +166,7 @@ def lint_playbook(
     out.extend(check_playbook(pb, rendered, config))
     out.extend(rbac_rules.check_api(pb.rbac))
     out.extend(_schema_findings(pb.rbac, pb.rbac_path))
-    out.extend(_script_findings(pb, rendered, config))
+    out.extend(_script_findings(pb, rendered, config, cache))
     out.extend(reread_findings([pb.workflow, pb.pipeline, *pb.rbac], out))
     if pb.dir.is_dir():
         files = source_files(pb.dir)
@@ -191,7 +197,9 @@ def _schema_findings(docs: list[Document], path: Path) -> list[Finding]:
     return out
 
 
-def _script_findings(pb: Playbook, rendered: object, config: Config) -> list[Finding]:
+def _script_findings(
+    pb: Playbook, rendered: object, config: Config, cache: ResultCache | None
+) -> list[Finding]:
     """script.*: each shell script of the playbook against what surrounds it at run time."""
     if not pb.dir.is_dir():
         return []
@@ -218,7 +226,7 @@ def _script_findings(pb: Playbook, rendered: object, config: Config) -> list[Fin
         pb.rbac,
         pb.rel(pb.rbac_path),
     )
-    return script_rules.check_files(scripts, env)
+    return script_rules.check_files(scripts, env, cache)
 
 
 def apply_policy(findings: list[Finding], config: Config, pb: Playbook) -> list[Finding]:
@@ -303,7 +311,8 @@ def lint_paths(
 ) -> list[Finding]:
     """Lint the given paths (the whole repository when empty); findings sorted and unique.
 
-    use_cache: reuse the external linters' cached verdicts (lint/cache.py)."""
+    use_cache: reuse the external linters' and the script contract's cached verdicts
+    (lint/cache.py)."""
     targets = classify(paths, config)
     root = config.root.resolve()
     action_types_dir = config.action_types_dir.resolve()
@@ -320,11 +329,12 @@ def lint_paths(
         sources.update((_display(p, root), p) for p in action_type_files(config))
     sources.update((_display(p, root), p) for p in targets.registry_files)
 
+    contract_cache = open_cache(use_cache)
     containerfiles: list[tuple[Path, str]] = []
     scripts: list[tuple[Path, str]] = []
     embedded: list[external.EmbeddedScript] = []
     for directory in targets.playbooks:
-        pb, found = lint_playbook(directory, config, action_types)
+        pb, found = lint_playbook(directory, config, action_types, cache=contract_cache)
         findings.extend(found)
 
         if pb.pipeline is not None and run_external:

@@ -27,13 +27,17 @@ every branch's kubectl calls count (lint cannot know which branch runs).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from playbookctl.findings import Finding, Severity
-from playbookctl.lint import kubectl, shell
+from playbookctl.lint import k8s, kubectl, shell
+from playbookctl.lint.cache import ResultCache
 from playbookctl.lint.rbac import PolicyRule, policy_rules, snippet
 from playbookctl.load import Document
 
@@ -375,12 +379,59 @@ def surroundings(
     return env
 
 
-def check_files(scripts: list[tuple[Path, str]], env: Surroundings) -> list[Finding]:
+@lru_cache(maxsize=1)
+def _code_digest() -> str:
+    """What the contract's verdict depends on besides its inputs: this code and the API data."""
+    h = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    for name in ("script.py", "shell.py", "kubectl.py", "rbac.py", "k8s.py"):
+        h.update((here / name).read_bytes())
+    h.update(
+        json.dumps(
+            [(r.group, r.name, sorted(r.subresources)) for r in k8s.api().resources]
+        ).encode()
+    )
+    return h.hexdigest()
+
+
+def _key(raw: bytes, env: Surroundings) -> str:
+    inputs = {
+        "contract": _code_digest(),
+        "script": hashlib.sha256(raw).hexdigest(),
+        "parameters": sorted(env.parameters),
+        "step_env": sorted(env.step_env.items()),
+        "step_env_from": env.step_env_from,
+        "image_env": sorted(env.image_env.items()),
+        "containerfile": env.containerfile,
+        "rbac_file": env.rbac_file,
+        "rules": [
+            (r.cluster, r.api_groups, r.resources, r.verbs, r.resource_names) for r in env.rules
+        ],
+        "has_rbac": env.has_rbac,
+        "env_known": env.env_known,
+    }
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+
+
+def check_files(
+    scripts: list[tuple[Path, str]], env: Surroundings, cache: ResultCache | None = None
+) -> list[Finding]:
+    """The contract of each script; verdicts are kept in the lint cache (lint/cache.py), keyed
+    by the script's bytes, everything around it that the verdict reads, and this code."""
     out: list[Finding] = []
     for path, shown in scripts:
         try:
-            text = path.read_bytes().decode("utf-8")
+            raw = path.read_bytes()
+            text = raw.decode("utf-8")
         except (OSError, UnicodeDecodeError):
             continue  # load.encoding / load.io report it
-        out.extend(check_script(text, shown, env))
+        key = _key(raw, env) if cache is not None else ""
+        cached = cache.get(key) if cache is not None else None
+        if cached is None:
+            found = check_script(text, shown, env)
+            if cache is not None:
+                cache.put(key, found)
+        else:
+            found = [f._replace(file=shown) for f in cached]
+        out.extend(found)
     return out

@@ -48,6 +48,8 @@ _TEKTON_REF = re.compile(r"\$\(\s*(" + "|".join(sorted(TEKTON_ROOTS)) + r")(?:\.
 _DEFAULT_OPS = frozenset((":-", "-", ":+", "+"))
 _ASSIGN_OPS = frozenset((":=", "="))
 _REQUIRED_OPS = frozenset((":?", "?"))
+_ARITH_NODES = frozenset(("arithmetic_expansion", "c_style_for_statement"))
+_NON_ARITH_NODES = frozenset(("command", "program", "function_definition", "command_substitution"))
 _DECLARERS = frozenset(("local", "declare", "typeset", "export", "readonly"))
 # Commands that run their arguments as a command (after their own options).
 _RUNNERS = frozenset(("command", "exec", "nohup", "time", "builtin"))
@@ -391,15 +393,24 @@ class _Analyzer:
     # -- pass 2: reads, commands, Tekton syntax -------------------------------------------
 
     def collect_uses(self) -> None:
-        root = self.tree.root_node
-        stack = [root]
+        # (node, inside arithmetic): carried down the walk rather than looked up per word.
+        stack: list[tuple[tree_sitter.Node, bool]] = [(self.tree.root_node, False)]
         while stack:
-            node = stack.pop()
+            node, arith = stack.pop()
             t = node.type
             if t == "command_substitution" and _heredoc_arithmetic(node):
                 self._reparse_arithmetic(node)
                 continue
-            stack.extend(reversed(node.children))
+            children = node.children
+            if t in _ARITH_NODES or (
+                t == "compound_statement" and children and children[0].type == "(("
+            ):
+                inner = True
+            elif t in _NON_ARITH_NODES:
+                inner = False
+            else:
+                inner = arith
+            stack.extend((c, inner) for c in reversed(children))
             if t == "ERROR":
                 if not (_text(node).endswith("#") and _text(node)[:-1].isdigit()):
                     self.script.unparsed.append(_pos(node))
@@ -414,7 +425,7 @@ class _Analyzer:
                 if m:
                     line, col = _pos(node)
                     self.script.tekton_refs.append(TektonRef(m.group(0), line, col))
-            elif t in ("variable_name", "word") and self._arith_operand(node):
+            elif arith and t in ("variable_name", "word") and self._arith_operand(node):
                 self._read(_text(node), node, "plain")
             elif t == "command":
                 words: list[Alternatives] = []
@@ -438,7 +449,7 @@ class _Analyzer:
 
     def _arith_operand(self, node: tree_sitter.Node) -> bool:
         """A bare name read in arithmetic: `((a < B))`, `$((n + 1))`, `for ((i=0; i<N; i++))`."""
-        if not _NAME.match(_text(node)) or not self._in_arithmetic(node):
+        if not _NAME.match(_text(node)):
             return False
         parent = node.parent
         if parent is None or parent.type in ("subscript", "expansion", "simple_expansion"):
