@@ -384,8 +384,8 @@ def _code_digest() -> str:
     """What the contract's verdict depends on besides its inputs: this code and the API data."""
     h = hashlib.sha256()
     here = Path(__file__).resolve().parent
-    for name in ("script.py", "shell.py", "kubectl.py", "rbac.py", "k8s.py"):
-        h.update((here / name).read_bytes())
+    for module in ("script", "shell", "kubectl", "rbac", "k8s"):
+        h.update((here / f"{module}.py").read_bytes())
     h.update(
         json.dumps(
             [(r.group, r.name, sorted(r.subresources)) for r in k8s.api().resources]
