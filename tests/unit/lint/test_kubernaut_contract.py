@@ -42,11 +42,13 @@ def _workflow(**spec: Any) -> dict[str, Any]:
     }
 
 
-def _param(name: str, *, required: bool = False, **more: Any) -> dict[str, Any]:
+def _param(
+    name: str, *, required: bool = False, no_default: bool = False, **more: Any
+) -> dict[str, Any]:
+    """A string parameter; an optional one gets a default unless no_default."""
     p: dict[str, Any] = {"name": name, "type": "string", "required": required, "description": "d"}
-    if not required and "default" not in more and more.pop("no_default", False) is False:
+    if not required and not no_default:
         p["default"] = "x"
-    more.pop("no_default", None)
     p.update(more)
     return p
 
