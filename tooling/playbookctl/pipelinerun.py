@@ -237,7 +237,8 @@ def run_metadata(config: Config, reg: Registered, target: str, run: RunLabels) -
             labels["workflowExecution"]: run.workflow_execution,
             labels["workflowId"]: run.workflow_id if run.workflow_id is not None else reg.name,
             labels["targetResource"]: target_label,
-            # the WorkflowExecution's namespace: that of the RemediationRequest
+            # the WorkflowExecution's namespace: that of its RemediationRequest, which
+            # Kubernaut's gateway creates in its own namespace, the workflows' one
             labels["sourceNamespace"]: config.workflow_namespace,
         },
         "annotations": {annotations["targetResource"]: target},
