@@ -455,7 +455,9 @@ class GitRepo:
 
         expect=False: a plain (fast-forward only) push. expect=None: force-with-lease that the
         branch does not exist yet; expect=SHA: force-with-lease that it is at SHA. A non-fast-
-        forward or stale-lease rejection is retryable; anything else is not.
+        forward or stale-lease rejection is retryable; anything else is not. The verdict comes
+        from git's exit status, its porcelain per-ref flag and, for a `[remote rejected]`, the
+        ref read back from the remote, never from text the remote (or its hooks) wrote.
         """
         ref = f"refs/heads/{branch}"
         args = ["--porcelain", remote, f"{rev}:{ref}"]
