@@ -16,6 +16,7 @@ from playbookctl.errors import RegistryError
 from playbookctl.oci import (
     Reference,
     RegistryClient,
+    TrustStore,
     _Creds,
     is_loopback,
     load_credentials,
@@ -23,6 +24,8 @@ from playbookctl.oci import (
     parse_reference,
     transport,
 )
+from playbookctl.oci.auth import origin, refuse_downgrade
+from playbookctl.oci.blobs import _range_end
 
 D = "sha256:" + "a" * 64
 
@@ -309,3 +312,68 @@ def test_retry_after_as_an_http_date(tmp_path: Path) -> None:
     assert asked is not None
     assert 28 <= asked <= 30
     assert delay == asked
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://reg.example/v2/", ("https", "reg.example", 443)),
+        ("HTTPS://REG.Example:443/v2/", ("https", "reg.example", 443)),
+        ("http://reg.example/v2/", ("http", "reg.example", 80)),
+        ("https://reg.example:5443/x", ("https", "reg.example", 5443)),
+        ("https://[::1]:5000/x", ("https", "::1", 5000)),
+    ],
+)
+def test_origin(url: str, expected: tuple[str, str, int]) -> None:
+    assert origin(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("home", "target", "refused"),
+    [
+        ("https://reg.example/", "https://storage.example/blob", None),
+        ("https://reg.example/", "http://reg.example/v2/x", "downgrade from HTTPS"),
+        ("https://reg.example/", "HTTP://reg.example/v2/x", "downgrade from HTTPS"),
+        ("https://reg.example/", "ftp://reg.example/x", "ftp: URL"),
+        ("http://127.0.0.1:5000/", "http://127.0.0.1:5000/v2/x", None),
+        ("http://127.0.0.1:5000/", "https://127.0.0.1:5000/v2/x", None),
+    ],
+)
+def test_a_downgrade_is_refused(home: str, target: str, refused: str | None) -> None:
+    if refused is None:
+        refuse_downgrade("reg", origin(home), target, "upload")
+    else:
+        with pytest.raises(RegistryError, match=refused):
+            refuse_downgrade("reg", origin(home), target, "upload")
+
+
+@pytest.mark.parametrize(
+    ("header", "default", "expected"),
+    [
+        ("0-1048575", 7, 1048576),
+        ("bytes=0-99", 7, 100),
+        ("", 7, 7),
+        ("5-9", 7, 7),  # not a range from 0: not the session's state
+        ("0-x", 7, 7),
+    ],
+)
+def test_range_end(header: str, default: int, expected: int) -> None:
+    resp = requests.Response()
+    if header:
+        resp.headers["Range"] = header
+    assert _range_end(resp, default) == expected
+
+
+def test_certs_dir_problems_are_named(tmp_path: Path) -> None:
+    host = tmp_path / "certs.d" / "reg.example:5000"
+    host.mkdir(parents=True)
+    (host / "ca.crt").write_text("not a certificate\n")
+    store = TrustStore(tmp_path / "certs.d", env={})
+    with pytest.raises(RegistryError, match=r"ca\.crt \(registry-certs-dir\): not a PEM CA"):
+        store.context("reg.example:5000", None)
+    (host / "ca.crt").unlink()
+    (host / "client.key").write_text("x")
+    with pytest.raises(RegistryError, match=r"client\.key: client key without its certificate"):
+        store.context("reg.example:5000", None)
+    # Another host's directory does not apply.
+    assert store.host_dirs("other.example", "other.example") == []
