@@ -137,7 +137,10 @@ class TrustStore:
                 f"({exc.reason or 'not a PEM certificate and matching key'})"
             ) from None
         except OSError as exc:
-            raise RegistryError(f"{cert}: cannot read: {exc.strerror or exc}") from None
+            raise RegistryError(
+                f"{cert}: cannot read it or its key: {exc.strerror or exc} (a user who cannot "
+                "read docker's certs.d can point registry-certs-dir at a copy of their own)"
+            ) from None
 
 
 def describe_tls_failure(exc: BaseException, host: str, certs_dir: Path) -> str:
