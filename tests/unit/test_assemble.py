@@ -1,0 +1,105 @@
+"""assemble.py without a registry: what goes to the engine and why, and layers as bytes."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import tarfile
+
+import pytest
+
+from playbookctl import assemble
+from playbookctl.assemble import Refused
+
+BASE = "registry.example/base@sha256:" + "a" * 64
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        (f"FROM {BASE}\nRUN true\n", "line 2: RUN executes the base's programs"),
+        (f"FROM {BASE} AS a\nFROM a\n", "line 2: several stages (a second FROM)"),
+        (f"FROM {BASE}\nCOPY --from=x /a /b\n", "line 2: COPY --from=x"),
+        (f"FROM --platform=linux/amd64 {BASE}\n", "line 1: FROM --platform=linux/amd64"),
+        ("FROM scratch\nCOPY a /a\n", "line 1: FROM 'scratch' (no base to stack on)"),
+        ("COPY a /a\n", "line 1: COPY before FROM"),
+    ],
+)
+def test_plan_says_why_the_engine_builds_it(text: str, why: str) -> None:
+    with pytest.raises(Refused) as info:
+        assemble.plan(text)
+    assert str(info.value) == why
+
+
+def test_arg_defaults_name_the_base() -> None:
+    plan = assemble.plan(f"ARG BASE={BASE}\nFROM ${{BASE}}\nUSER 1\n")
+    assert plan.base == BASE
+    assert plan.base_line == 2
+
+
+def _base() -> assemble.BaseImage:
+    fs = assemble.BaseFS()
+    fs.entries["usr"] = assemble.Entry("dir", 0o755, 0, 0, 100)
+    fs.entries["usr/local"] = assemble.Entry("dir", 0o755, 0, 0, 100)
+    fs.entries["etc"] = assemble.Entry("dir", 0o755, 0, 0, 100)
+    fs.entries["lib"] = assemble.Entry("link", 0o777, 0, 0, 100, "usr/lib")
+    config = {
+        "architecture": "arm64",
+        "os": "linux",
+        "variant": "v8",
+        "config": {"Env": ["PATH=/bin"], "Cmd": ["/bin/sh"]},
+        "rootfs": {"type": "layers", "diff_ids": ["sha256:" + "b" * 64]},
+        "history": [{"created": "2020-01-01T00:00:00Z", "created_by": "base"}],
+    }
+    return assemble.BaseImage(
+        "registry.example/base", {"layers": []}, assemble.DOCKER_MANIFEST, config, fs
+    )
+
+
+def _assemble(text: str, files: dict[str, bytes]) -> assemble.Assembled:
+    context = {"": assemble.ContextFile("", "dir", 0o755)}
+    context.update({k: assemble.ContextFile(k, "file", 0o644) for k in files})
+    return assemble.assemble_image(
+        assemble.plan(text),
+        _base(),
+        context=context,
+        read=files.__getitem__,
+        epoch=1_700_000_000,
+        platform="linux/arm64",
+    )
+
+
+def test_the_same_input_gives_the_same_bytes_and_the_config_follows_the_builder() -> None:
+    text = f'FROM {BASE}\nENV A=1\nCOPY f /usr/local/bin/\nENTRYPOINT ["/usr/local/bin/f"]\n'
+    one, two = _assemble(text, {"f": b"x"}), _assemble(text, {"f": b"x"})
+    assert (one.manifest, one.config, one.layers) == (two.manifest, two.config, two.layers)
+    config = json.loads(one.config)
+    assert (config["architecture"], config["variant"]) == ("arm64", "v8")
+    assert config["config"]["Env"] == ["PATH=/bin", "A=1"]
+    assert config["config"]["Cmd"] is None  # ENTRYPOINT resets an inherited CMD
+    assert config["created"] == "2023-11-14T22:13:20Z"
+    assert [h.get("empty_layer", False) for h in config["history"]] == [False, True, False, True]
+    ((_digest, data),) = one.layers
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(data))) as tar:
+        entries = [(m.name, m.mode, m.uid, m.mtime) for m in tar]
+    assert entries == [
+        ("usr", 0o755, 0, 100),  # copied up: its own time, not the build's
+        ("usr/local", 0o755, 0, 1_700_000_000),  # modified: a directory was created in it
+        ("usr/local/bin", 0o755, 0, 1_700_000_000),  # created
+        ("usr/local/bin/f", 0o644, 0, 0),  # the context's time
+    ]
+    assert data[4:8] == b"\0\0\0\0"  # gzip header without a time
+
+
+def test_a_destination_through_a_symbolic_link_goes_to_the_engine() -> None:
+    with pytest.raises(Refused, match=r"/lib is a symbolic link in the image"):
+        _assemble(f"FROM {BASE}\nCOPY f /lib/x\n", {"f": b"x"})
+
+
+def test_an_archive_added_goes_to_the_engine() -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        tar.addfile(tarfile.TarInfo("inner"))
+    with pytest.raises(Refused, match=r"ADD of a\.tar, which the engine would unpack"):
+        _assemble(f"FROM {BASE}\nADD a.tar /opt/\n", {"a.tar": buf.getvalue()})
