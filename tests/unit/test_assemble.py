@@ -103,3 +103,23 @@ def test_an_archive_added_goes_to_the_engine() -> None:
         tar.addfile(tarfile.TarInfo("inner"))
     with pytest.raises(Refused, match=r"ADD of a\.tar, which the engine would unpack"):
         _assemble(f"FROM {BASE}\nADD a.tar /opt/\n", {"a.tar": buf.getvalue()})
+
+
+def test_the_base_is_never_changed_by_an_image_made_on_it() -> None:
+    """Every playbook and platform of a run shares one BaseImage: a layer's modified directory
+    times must not leak into the next image (another revision has another time)."""
+    base = _base()
+    before = {k: (e.mtime, e.uid) for k, e in base.fs.entries.items()}
+    for epoch in (1_700_000_000, 1_600_000_000):
+        assemble.assemble_image(
+            assemble.plan(f"FROM {BASE}\nCOPY f /usr/local/x\nWORKDIR /etc/new\n"),
+            base,
+            context={
+                "": assemble.ContextFile("", "dir", 0o755),
+                "f": assemble.ContextFile("f", "file", 0o644),
+            },
+            read=lambda _p: b"x",
+            epoch=epoch,
+            platform="linux/arm64",
+        )
+    assert {k: (e.mtime, e.uid) for k, e in base.fs.entries.items()} == before

@@ -30,6 +30,7 @@ No engine is called here: only the registry client.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gzip
 import hashlib
 import io
@@ -839,8 +840,9 @@ class _Changes:
     def _modified(self, directory: str) -> None:
         """An entry was created or removed in `directory`: its time becomes the build's."""
         if directory:
+            # A new Entry: the base's own are shared by every playbook and platform of the run.
             entry = self.i.fs.entries[directory]
-            entry.mtime = self.epoch
+            self.i.fs.entries[directory] = dataclasses.replace(entry, mtime=self.epoch)
             self.touched.add(directory)
 
     def mkdirs(self, path: str, uid: int, gid: int) -> None:
