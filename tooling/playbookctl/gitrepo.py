@@ -115,8 +115,16 @@ class GitRepo:
     # -- reading --------------------------------------------------------------------------
 
     def rev_parse(self, rev: str) -> str:
+        # A full commit id names the same commit for ever: asked again (one export per
+        # playbook), it is not a git process again.
+        known: dict[str, str] = self.__dict__.setdefault("_commit_ids", {})
+        if rev in known:
+            return known[rev]
         try:
-            return str(self._git.rev_parse("--verify", "--quiet", f"{rev}^{{commit}}"))
+            sha = str(self._git.rev_parse("--verify", "--quiet", f"{rev}^{{commit}}"))
+            if len(rev) == 40 and rev == sha:
+                known[rev] = sha
+            return sha
         except GitCommandError:
             # A shallow clone (CI's default fetch-depth 1) is the usual reason a base is missing.
             hint = (

@@ -145,6 +145,19 @@ class _Run:
                 self._engines.append(engine)
         return engine
 
+    def export(self, directory: Path, target: Path) -> None:
+        """Write `directory`'s files at the run's commit into `target` from git's objects. One
+        repository object per worker thread: each starts its own git processes (made once, not
+        per playbook), and its object reader must not be shared between threads."""
+        from playbookctl.gitrepo import GitRepo  # noqa: PLC0415 - git loads only when publishing
+
+        repo: GitRepo | None = getattr(self._local, "git", None)
+        if repo is None:
+            repo = GitRepo(self.config.root)
+            self._local.git = repo
+        rel = directory.resolve().relative_to(repo.root.resolve()).as_posix()
+        repo.export_tree(self.commit, rel, target)
+
     def close(self) -> None:
         for engine in self._engines:
             engine.close()
@@ -522,14 +535,10 @@ def _build_context(run: _Run, pb: Playbook) -> Iterator[Path]:
     if not run.from_git or pb.name not in run.revisions:
         yield pb.dir
         return
-    from playbookctl.gitrepo import GitRepo  # noqa: PLC0415 - git loads only when publishing
-
-    repo = GitRepo(run.config.root)
-    rel = pb.dir.resolve().relative_to(repo.root.resolve()).as_posix()
     with tempfile.TemporaryDirectory(prefix="playbookctl-context-") as tmp:
         target = Path(tmp) / pb.name
         try:
-            repo.export_tree(run.commit, rel, target)
+            run.export(pb.dir, target)
         except GitError as exc:
             raise FatalError(str(exc)) from None
         yield target
