@@ -66,8 +66,10 @@ class CountingProxy:
                 req = urllib.request.Request(
                     f"http://{upstream}{self.path}", data=body, method=self.command
                 )
+                # The Host header goes through: the registry writes it into the upload
+                # Location it answers, so a blob upload's PUT comes back here and is counted.
                 for k, v in self.headers.items():
-                    if k.lower() not in ("host", "connection"):
+                    if k.lower() != "connection":
                         req.add_header(k, v)
                 try:
                     with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
