@@ -36,7 +36,7 @@ from playbookctl.oci import RegistryClient
 from playbookctl.playbook import load_playbook
 from playbookctl.publish import publish
 from playbookctl.render import render_pipeline
-from playbookctl_dev.base_image import make_base_image
+from playbookctl_dev.assembled_base import push_base_image
 from playbookctl_dev.docker_engine import docker_engine
 from playbookctl_dev.registry import LocalRegistry
 from playbookctl_dev.sample_repo import BASE_IMAGE, write_action_type, write_playbook
@@ -166,7 +166,9 @@ def main() -> int:
         proxy = stack.enter_context(CountingProxy(registry.host))
         engine = stack.enter_context(docker_engine(tmp / "d"))
         base = f"{proxy.host}/bench/base/busybox:1"
-        make_base_image(engine.url, tmp / "base", base)
+        # Written by our client (the proxy reads Content-Length bodies only; the engine's
+        # chunked uploads would not pass it). The engine pulls it like any base.
+        push_base_image(proxy.host, base)
 
         loop = plain_loop(tmp, registry.host, engine.url, base, args.loop)
         never = publish_run(
