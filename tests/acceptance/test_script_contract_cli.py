@@ -176,7 +176,7 @@ CASES = [
         "error",
         RB,
         14,
-        ["'undo' is not a Kubernetes API verb", "get/list and patch"],
+        ["'undo' is not a Kubernetes API verb", "kubectl's undo is made of API requests"],
     ),
     (
         "unknown-group",

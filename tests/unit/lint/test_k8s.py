@@ -143,7 +143,7 @@ def test_rules_are_checked_against_the_api() -> None:
     assert "eviction" in messages[1]
     assert "plural 'configmaps'" in messages[2]
     assert "did you mean 'list'" in messages[3]
-    assert "not an API verb" in messages[4]
+    assert "is made of API requests" in messages[4]
     assert "did you mean 'apps'" in messages[5]
 
 

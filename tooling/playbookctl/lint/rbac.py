@@ -472,8 +472,8 @@ def check_api(docs: list[Document]) -> list[Finding]:
                 hint = api.suggest(verb, verbs)
                 if not hint and verb in ("undo", "rollback", "restart", "scale", "rollout"):
                     hint = (
-                        f"; kubectl's {verb!r} is not an API verb: it is made of get/list and "
-                        "patch requests (see what lint reports for the script's kubectl calls)"
+                        f"; kubectl's {verb} is made of API requests (get, list, patch...): "
+                        "grant those (script.rbac names them for each kubectl call)"
                     )
                 out.append(
                     rule.doc.finding(
