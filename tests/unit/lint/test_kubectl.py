@@ -117,6 +117,7 @@ def test_mapping(line: str, expected: set[tuple[str, str, str]]) -> None:
         ('kubectl get "$KIND" "$NAME"', "resource type comes from a variable"),
         ("kubectl apply -f manifest.yaml", "come from a file"),
         ("kubectl get certificates.cert-manager.io", "not a built-in resource"),
+        ("kubectl get deploymnets", "did you mean 'deployments'?"),
         ('kubectl "$VERB" pods', "subcommand comes from a variable"),
         ("kubectl top pods", "metrics.k8s.io"),
         ("kubectl get --raw /metrics", "raw API path"),

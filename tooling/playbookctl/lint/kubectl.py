@@ -269,9 +269,11 @@ def _resolve(
         return []
     found = api.resolve(type_text)
     if not found:
+        names = sorted({n for r in api.resources for n in (r.name, r.kind.lower(), *r.short_names)})
+        hint = "" if "." in type_text else api.suggest(type_text.lower(), names)
         call.unchecked.append(
             f"{type_text!r} is not a built-in resource of Kubernetes {api.version} "
-            "(a custom resource?): its RBAC is not checked"
+            f"(a custom resource?): its RBAC is not checked{hint}"
         )
         return []
     lit = None if UNKNOWN in name or not name else name
