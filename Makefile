@@ -14,8 +14,14 @@ STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the tests and the demo run for real: an OCI registry, a Docker engine,
 # busybox for the locally made base image, htpasswd for the login-registry test, Lua 5.1
-# (Argo CD's dialect) for the test of the ActionType health check.
-SYSTEM_PACKAGES := docker-registry docker.io busybox-static apache2-utils git lua5.1 ca-certificates
+# (Argo CD's dialect) for the test of the ActionType health check, QEMU user emulation (and
+# binfmt-support, which registers it) so images of the other architecture really start.
+SYSTEM_PACKAGES := docker-registry docker.io busybox-static apache2-utils git lua5.1 ca-certificates qemu-user-static binfmt-support
+# The stand-in base (playbookctl_dev/base_image.py) is made from Debian's packages for both
+# architectures: apt must know the other one's lists.
+NATIVE_ARCH := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+FOREIGN_ARCH := $(if $(filter arm64,$(NATIVE_ARCH)),amd64,arm64)
+FOREIGN_QEMU := $(if $(filter arm64,$(NATIVE_ARCH)),qemu-x86_64,qemu-aarch64)
 PYTEST_ARGS ?=
 # Test processes (pytest-xdist); each starts its own loopback registry (and Docker engine where
 # the machine has none), so they share nothing. `make test TEST_WORKERS=0` runs serially.
@@ -38,6 +44,16 @@ system-deps: ## install the Debian packages the tests and demo need (skips what 
 	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	command -v git >/dev/null || missing="$$missing git"; \
 	command -v lua5.1 >/dev/null || missing="$$missing lua5.1"; \
+	command -v qemu-aarch64-static >/dev/null || missing="$$missing qemu-user-static"; \
+	command -v update-binfmts >/dev/null || missing="$$missing binfmt-support"; \
+	update=""; \
+	if ! dpkg --print-foreign-architectures | grep -qx $(FOREIGN_ARCH); then \
+	  echo "adding the $(FOREIGN_ARCH) architecture to apt (for the stand-in base)"; \
+	  $(SUDO) dpkg --add-architecture $(FOREIGN_ARCH); update=1; \
+	fi; \
+	if [ -n "$$missing" ] || [ -n "$$update" ]; then \
+	  $(SUDO) apt-get update -qq; \
+	fi; \
 	if [ -n "$$missing" ]; then \
 	  if [ -n "$(SUDO)" ] && ! command -v $(SUDO) >/dev/null; then \
 	    echo "make: missing Debian packages:$$missing; install them as root" \
@@ -45,8 +61,15 @@ system-deps: ## install the Debian packages the tests and demo need (skips what 
 	    exit 1; \
 	  fi; \
 	  echo "installing:$$missing"; \
-	  $(SUDO) apt-get update -qq; \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing ca-certificates >/dev/null; \
+	fi; \
+	if [ ! -e /proc/sys/fs/binfmt_misc/status ]; then \
+	  $(SUDO) mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null || \
+	    echo "warning: cannot mount binfmt_misc here: images of $(FOREIGN_ARCH) will not start (their smoke runs are skipped)"; \
+	fi; \
+	if [ -e /proc/sys/fs/binfmt_misc/status ] && ! grep -qx enabled /proc/sys/fs/binfmt_misc/$(FOREIGN_QEMU) 2>/dev/null; then \
+	  $(SUDO) update-binfmts --enable $(FOREIGN_QEMU) >/dev/null 2>&1 || \
+	    echo "warning: cannot register $(FOREIGN_QEMU) in binfmt_misc: images of $(FOREIGN_ARCH) will not start"; \
 	fi
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)

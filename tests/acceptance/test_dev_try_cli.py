@@ -138,7 +138,7 @@ def test_an_authors_day_on_the_machines_engine(
         text=True,
         check=True,
     )
-    assert set(json.loads(shell.stdout).values()) == {f"{registry}/dev/base/busybox:1"}
+    assert set(json.loads(shell.stdout).values()) == {f"{registry}/dev/base/stand-in:2"}
 
     started = time.monotonic()
     tried = _cli(env, "-C", root, "try", "x", "--target", "prod/Deployment/web")

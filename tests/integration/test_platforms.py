@@ -25,6 +25,7 @@ from playbookctl.results import Action, PublishResult
 from playbookctl.verify import verify
 from playbookctl_dev.base_image import make_base_image
 from playbookctl_dev.registry import LocalRegistry
+from tests.support.docker_engine import STAND_IN_CACHE
 from tests.support.faultproxy import FaultProxy
 from tests.support.gitrepos import TEST_BASE_IMAGE, MakeRepo
 from tests.support.lintrepo import CONTAINERFILE, edit, good_playbook, make_repo
@@ -206,7 +207,13 @@ def test_a_base_lacking_a_platform_fails_before_anything_is_pushed(
     config: Config, docker_engine: str, registry: LocalRegistry, tmp_path: Path
 ) -> None:
     single = f"{registry.host}/plat-base/amd64-only:1"
-    make_base_image(docker_engine, tmp_path / "single", single, platforms=["linux/amd64"])
+    make_base_image(
+        docker_engine,
+        tmp_path / "single",
+        single,
+        platforms=["linux/amd64"],
+        cache=STAND_IN_CACHE,
+    )
     config = replace(config, base_image_overrides={PROD_FROM: single})
     r = run(config, docker_engine, names=["restart-deployment"])["restart-deployment"]
     assert r.status is Action.FAILED

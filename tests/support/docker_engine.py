@@ -2,16 +2,20 @@
 
 `docker_engine` is the DOCKER_HOST URL of the engine a machine already runs (a GitHub runner),
 else of a private dockerd started for the session. `base_image` is a reference, in the session's
-loopback registry, to a FROM-scratch image holding Debian's statically linked busybox (its applets
-installed as /bin/*) and a non-root user (playbookctl_dev/base_image.py): the stand-in that test
-playbooks' production FROM lines are overridden to (PLAYBOOKCTL_BASE_IMAGE_OVERRIDES). Nothing is
-pulled from the internet.
+loopback registry, to the stand-in base (playbookctl_dev/base_image.py): an index of linux/amd64
+and linux/arm64, each a FROM-scratch image of Debian's static busybox, bash and kubectl for that
+architecture, with a non-root user; test playbooks' production FROM lines are overridden to it
+(PLAYBOOKCTL_BASE_IMAGE_OVERRIDES). Nothing is pulled from the internet; the packages are
+downloaded from Debian once per machine and the layers kept in STAND_IN_CACHE, in the system's
+temporary directory (so the test sessions after the first only push them).
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -26,6 +30,7 @@ NEEDS_ROOT = (
     "needs a Docker engine: none answers (DOCKER_HOST, /var/run/docker.sock), and starting a "
     "private dockerd needs root"
 )
+STAND_IN_CACHE = Path(tempfile.gettempdir()) / f"playbookctl-stand-in-{os.geteuid()}"
 
 
 # For the tests that start a dockerd of their own rather than use the session's engine: only
@@ -50,5 +55,5 @@ def base_image(
     docker_engine: str, registry: LocalRegistry, tmp_path_factory: pytest.TempPathFactory
 ) -> str:
     ref = f"{registry.host}/test-base/busybox:1"
-    make_base_image(docker_engine, tmp_path_factory.mktemp("base-image"), ref)
+    make_base_image(docker_engine, tmp_path_factory.mktemp("base-image"), ref, cache=STAND_IN_CACHE)
     return ref

@@ -1,7 +1,7 @@
 """Benchmark: publish 10 playbooks for two platforms (linux/amd64 + linux/arm64) against one.
 
 A real Docker engine and a loopback registry (started here, or the machine's own engine), the
-two-platform busybox stand-in base (playbookctl_dev.base_image), and the sample repository's
+two-platform stand-in base (playbookctl_dev.base_image), and the sample repository's
 RUN-less playbooks (base + COPY + USER + ENTRYPOINT). Each run publishes its own fresh copy
 (a different script marker, so no build-cache hit carries over from the other run) under its own
 repositories: lint, base index resolved, one build per platform, children pushed, the index, the

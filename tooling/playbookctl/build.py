@@ -680,6 +680,12 @@ class Engine:
                 raise BuildError(deadline.message(what)) from None
             raise BuildError(f"{what}: {_short(exc)}") from None
 
+    def _iterate_bytes(self, what: str, stream: Iterable[bytes]) -> Iterator[bytes]:
+        try:
+            yield from stream
+        except (DockerException, requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+            raise BuildError(f"{what}: {_short(exc)}") from None
+
     def image_platform(self, ref: str) -> dict[str, str]:
         """The local image's os, architecture and variant, as its config says."""
         info = self._call(f"{ref}: inspect", lambda: self._api.inspect_image(ref))
@@ -716,6 +722,34 @@ class Engine:
     def tag(self, source: str, ref: str) -> None:
         repo, tag = split_tag(ref)
         self._call(f"{ref}: tag", lambda: self._api.tag(source, repo, tag))
+
+    def pull(
+        self,
+        ref: str,
+        *,
+        platform: str | None = None,
+        auth: Mapping[str, str] | None = None,
+    ) -> None:
+        """Pull `repo:tag` (that platform's child of an index) or `repo@digest` into the
+        engine (only the layers it lacks travel)."""
+        repo, sep, digest = ref.partition("@")
+        repo, tag = (repo, digest) if sep else split_tag(ref)
+        what = f"{ref}: pull"
+        auth_config = dict(auth) if auth else None
+        stream = self._call(
+            what,
+            lambda: self._api.pull(
+                repo,
+                tag=tag,
+                platform=platform,
+                stream=True,
+                decode=True,
+                auth_config=auth_config,
+            ),
+        )
+        for item in self._iterate(what, stream):
+            if "error" in item or "errorDetail" in item:
+                raise BuildError(f"{what}: {_error_text(item)}")
 
     def push(
         self,
@@ -794,6 +828,89 @@ class Engine:
         if not digest.startswith("sha256:"):
             raise BuildError(f"{what}: the engine reported no digest")
         return digest
+
+    # -- containers, for the smoke run (smoke.py): never started with a network ---------------
+
+    def image_config(self, ref: str) -> dict[str, Any]:
+        """The local image's Config (User, Entrypoint, Cmd, Env, ...)."""
+        info = self._call(f"{ref}: inspect", lambda: self._api.inspect_image(ref))
+        config = info.get("Config") or {}
+        return dict(config) if isinstance(config, dict) else {}
+
+    def export_filesystem(self, ref: str) -> Iterator[bytes]:
+        """The image's flattened filesystem as a tar stream, from a container that is created
+        and never started (nothing in the image runs), removed once the stream is read."""
+        created = self._call(
+            f"{ref}: create",
+            lambda: self._api.create_container(
+                ref, entrypoint=["/playbookctl-never-started"], network_disabled=True
+            ),
+        )
+        container = str(created["Id"])
+        try:
+            stream: Iterable[bytes] = self._call(
+                f"{ref}: export", lambda: self._api.export(container)
+            )
+            yield from self._iterate_bytes(f"{ref}: export", stream)
+        finally:
+            with contextlib.suppress(DockerException, requests.RequestException):
+                self._api.remove_container(container, force=True)
+
+    def run_probe(
+        self,
+        ref: str,
+        argv: list[str],
+        *,
+        user: str,
+        read_only: bool,
+        timeout: float,
+    ) -> ProbeResult:
+        """Start `argv` in the image as `user`, with no network, no capabilities and no new
+        privileges (the engine's default seccomp profile); its exit code and output."""
+        host_config = self._api.create_host_config(
+            network_mode="none",
+            read_only=read_only,
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+        )
+        created = self._call(
+            f"{ref}: create",
+            lambda: self._api.create_container(
+                ref, entrypoint=argv, user=user, host_config=host_config, network_disabled=True
+            ),
+        )
+        container = str(created["Id"])
+        try:
+            try:
+                self._api.start(container)
+            except DockerException as exc:
+                return ProbeResult(-1, "", start_error=_short(exc))
+            try:
+                status = self._api.wait(container, timeout=timeout)
+            except requests.exceptions.ConnectionError:  # the read timed out
+                with contextlib.suppress(DockerException, requests.RequestException):
+                    self._api.kill(container)
+                return ProbeResult(-1, "", timed_out=True)
+            error = (status.get("Error") or {}).get("Message") if isinstance(status, dict) else ""
+            code = int(status.get("StatusCode", -1)) if isinstance(status, dict) else -1
+            logs = self._call(
+                f"{ref}: logs", lambda: self._api.logs(container, stdout=True, stderr=True)
+            )
+            output = logs.decode("utf-8", errors="replace") if isinstance(logs, bytes) else ""
+            if error:
+                return ProbeResult(code, output, start_error=str(error))
+            return ProbeResult(code, cap_text(output, ERROR_LIMIT))
+        finally:
+            with contextlib.suppress(DockerException, requests.RequestException):
+                self._api.remove_container(container, force=True)
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    exit_code: int
+    output: str
+    start_error: str | None = None  # the engine could not start the program at all
+    timed_out: bool = False
 
 
 def split_tag(ref: str) -> tuple[str, str]:

@@ -24,6 +24,7 @@ TEKTON_VERSION = "1.14"
 SUPPORTED_TEKTON_VERSIONS = (TEKTON_VERSION,)
 DEFAULT_PLATFORMS = ("linux/amd64", "linux/arm64")
 ASSEMBLE_MODES = ("auto", "never")
+SMOKE_MODES = ("auto", "required", "off")  # the `smoke` setting (smoke.py)
 # os/architecture[/variant], as Docker and the OCI image index spell a platform.
 PLATFORM_RE = re.compile(r"[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?")
 
@@ -78,6 +79,10 @@ class Config:
     # Kubernaut runs as a fleet hub (signals carry a cluster ID): its catalog then excludes a
     # workflow without spec.labels.cluster from a fleet signal's selection (lint warns).
     fleet: bool = False
+    # Every built image is started before its push, per platform (smoke.py): auto (where this
+    # machine can execute the platform; others are checked in the image and reported as not
+    # started), required (a platform that cannot be started fails), off.
+    smoke: str = "auto"
     lint_disable: tuple[str, ...] = ()
     lint_severity: dict[str, str] = field(default_factory=dict)
 
@@ -174,6 +179,8 @@ def setting_problem(name: str, value: Any) -> str | None:
         return platforms_problem(value)
     if name == "assemble" and value not in ASSEMBLE_MODES:
         return f"expected one of {', '.join(ASSEMBLE_MODES)}"
+    if name == "smoke" and value not in SMOKE_MODES:
+        return f"expected one of {', '.join(SMOKE_MODES)}"
     return None
 
 

@@ -480,6 +480,8 @@ def published_child(client: RegistryClient, ref: str) -> PublishedChild | None:
 
 
 SameSourceCheck = Callable[[str, str, "str | None"], None]  # (ref, digest, source hash)
+# (platform, local image ref): smoke.py's run of a built image, before any push; raises.
+SmokeCheck = Callable[[str, str], None]
 
 
 def build_children(
@@ -503,13 +505,15 @@ def build_children(
     binfmt_dir: Path = BINFMT_DIR,
     epoch: int | None = None,
     before_first_push: Callable[[], None] | None = None,
+    smoke: SmokeCheck | None = None,
 ) -> list[Child]:
     """Build (or reuse) and push one image per platform; nothing is pushed unless every
     platform can be built (base children resolved, emulation present for RUN steps).
 
     A dry run (the pull-request gate) builds every platform it can and says which it could
     not, instead of failing on missing emulation: the release builds those with emulation or
-    natively."""
+    natively. `smoke` is called for every platform built here, after all are built and before
+    the first push (a dry run too)."""
     from playbookctl import build  # noqa: PLC0415 - build imports docker
 
     wanted = parse_platforms(platforms)
@@ -532,6 +536,7 @@ def build_children(
         skipped.append(Child(str(problem[0]), None, "skipped"))
     pins = platform_pins(client, path, display, wanted, overrides)
     children: list[Child] = []
+    to_push: list[tuple[str, str]] = []
     for platform in buildable:
         name = str(platform)
         child_ref = f"{repo}:{version}{platform.tag_suffix}"
@@ -563,6 +568,14 @@ def build_children(
         )
         if built.not_reproducible:
             on_event("build", f"{child_ref} left as built: {built.not_reproducible}")
+        to_push.append((name, child_ref))
+    # Every platform built, then every one smoke-run, then pushed: one that cannot start its
+    # step stops them all before anything is written.
+    if smoke is not None:
+        for name, child_ref in to_push:
+            on_event("build", f"smoke-running {child_ref}")
+            smoke(name, child_ref)
+    for name, child_ref in to_push:
         if dry_run:
             children.append(Child(name, None, "dry-run"))
             continue

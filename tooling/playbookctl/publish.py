@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from playbookctl import assemble, build, platforms
+from playbookctl import assemble, build, platforms, smoke
 from playbookctl.bump import bump_command
 from playbookctl.bundle import (
     ANNOTATION_REVISION,
@@ -590,6 +590,17 @@ def platform_images(  # noqa: PLR0917 - the seam publish calls, one call site
             why = str(exc)
         else:
             result.messages.append("image assembled without an engine (no RUN step)")
+            # Pushed by digest only: smoke-run (pulled by digest) before any tag names them.
+            smoke.check_pushed(
+                run.config,
+                pb,
+                run.engine,
+                children,
+                image_repo,
+                result.messages,
+                auth=build.registry_auth(run.config, run.config.registry),
+                dry_run=run.dry_run,
+            )
             return children
     result.messages.append(f"image built by the engine: {display}: {why}")
     run.on_event(name, "build", f"built by the engine: {why}")
@@ -616,6 +627,7 @@ def platform_images(  # noqa: PLR0917 - the seam publish calls, one call site
         on_event=lambda stage, line: run.on_event(name, stage, line),
         epoch=None if run.dry_run else epoch,
         before_first_push=None if run.dry_run else settle_index_type,
+        smoke=smoke.checker(run.config, pb, run.engine(), result.messages),
     )
 
 

@@ -1,116 +1,408 @@
-"""A local stand-in for playbooks' base images, for the demo and the benchmarks.
+"""A local stand-in for playbooks' base images, for the tests, the demo and `dev up`.
 
 Docker Hub is out of reach on development and CI machines, and a playbook's FROM line must stay
-what production needs. So the demo builds a tiny FROM-scratch image holding Debian's statically
-linked busybox and a non-root user, pushes it to the loopback registry, and maps every FROM
-reference found in the playbooks' Containerfiles to it (PLAYBOOKCTL_BASE_IMAGE_OVERRIDES). The
-publish stage refuses to push such builds anywhere but a loopback registry.
+what production needs. So the demo and the tests make a FROM-scratch image that gives a
+playbook's script what the production base (alpine/k8s) gives it, push it to the loopback
+registry, and map every FROM reference found in the playbooks' Containerfiles to it
+(PLAYBOOKCTL_BASE_IMAGE_OVERRIDES). The publish stage refuses to push such builds anywhere but a
+loopback registry.
 
-The stand-in is an image index with one child per platform, as a real base is: the engine
-builds the machine's own platform (its RUN runs natively), and every other platform's child is
-the same layers under a config naming that platform. Nothing in the base is executed by a
-RUN-less build, so those children serve a RUN-less playbook exactly as a real base would; a RUN
-step for a foreign platform is refused before building unless emulation is present.
+What the stand-in holds, for each platform, from Debian's packages *for that architecture*
+(`apt-get download PACKAGE:ARCH`, unpacked with `dpkg-deb -x`, so nothing runs at build time and
+no emulation is needed to make it):
+- busybox-static: /bin/sh, /usr/bin/env and the coreutils (every applet, as a symlink);
+- bash-static: /bin/bash (the samples' scripts start with `#!/usr/bin/env bash`);
+- kubernetes-client: /usr/bin/kubectl (a real, statically linked kubectl; Debian 12 ships 1.20,
+  older than production's, which is enough for a smoke run's `kubectl version --client`);
+- /etc/passwd and /etc/group with root and the non-root user 65532 ("playbook"), and /tmp.
+Its arm64 child therefore holds aarch64 binaries: the smoke run starts it for real (through
+QEMU on an amd64 machine). Production's jq is not in it (Debian's is not statically linked).
+
+The image is assembled here, without an engine (one deterministic gzip layer per platform), and
+cached per machine under `cache_dir()`, keyed by the packages' versions: the .debs are downloaded
+and the layers built once, then every test session or demo only pushes them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import gzip
+import hashlib
+import io
 import json
+import os
 import re
 import shutil
-from collections.abc import Sequence
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from playbookctl.build import Engine, registry_host
 from playbookctl.config import DEFAULT_PLATFORMS, Config
 from playbookctl.errors import FatalError
-from playbookctl.oci import RegistryClient, image_index, parse_reference, sha256_digest
+from playbookctl.oci import (
+    DOCKER_MANIFEST,
+    RegistryClient,
+    image_index,
+    parse_reference,
+    sha256_digest,
+)
 from playbookctl.platforms import Platform, kernel_architecture
 from playbookctl.playbook import CONTAINERFILES
 
-BUSYBOX = Path("/bin/busybox")
-CONTAINERFILE = """\
-FROM scratch
-COPY busybox /bin/busybox
-RUN ["/bin/busybox", "--install", "-s", "/bin"]
-COPY passwd group /etc/
-"""
-PASSWD = "root:x:0:0:root:/root:/bin/sh\nplaybook:x:65532:65532:playbook:/tmp:/bin/sh\n"  # noqa: S105 - /etc/passwd content, no secret
-GROUP = "root:x:0:\nplaybook:x:65532:\n"
+# Debian package -> where its binary goes in the stand-in.
+PACKAGES = {
+    "busybox-static": ("bin/busybox", "bin/busybox"),
+    "bash-static": ("bin/bash-static", "bin/bash"),
+    "kubernetes-client": ("usr/bin/kubectl", "usr/bin/kubectl"),
+}
+# Bumped when the layout below changes, so a cached layer made by an older builder is not used.
+LAYOUT_VERSION = "2"
+STAND_IN_LABEL = "dev.playbookctl.stand-in"
+PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# /etc/passwd content, no secret
+PASSWD = "".join(
+    f"{user}:x:{uid}:{uid}:{user}:{home}:{shell}\n"
+    for user, uid, home, shell in (
+        ("root", 0, "/root", "/bin/sh"),
+        ("playbook", 65532, "/tmp", "/bin/sh"),  # noqa: S108 - a home inside the image
+        ("nobody", 65534, "/nonexistent", "/bin/false"),
+    )
+)
+GROUP = "root:x:0:\nplaybook:x:65532:\nnogroup:x:65534:\n"
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+_EPOCH = "1970-01-01T00:00:00Z"  # the layers' and config's time: the same packages, same digests
 _FROM = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*(?P<image>\S+)", re.IGNORECASE | re.MULTILINE)
+# Debian's names for the architectures the stand-in can hold.
+_DEBIAN_ARCH = {"amd64": "amd64", "arm64": "arm64", "arm": "armhf", "386": "i386"}
+SYSTEM_DEPS_HINT = (
+    "run `make system-deps` (it does: dpkg --add-architecture arm64 && apt-get update)"
+)
+
+
+class StandInError(FatalError):
+    """The stand-in base cannot be made on this machine (no apt, a package or architecture
+    missing from apt's lists)."""
+
+
+def cache_dir() -> Path:
+    """Where the downloaded packages and built layers are kept: PLAYBOOKCTL_DEV_CACHE, else
+    $XDG_CACHE_HOME/playbookctl/stand-in, else ~/.cache/playbookctl/stand-in."""
+    explicit = os.environ.get("PLAYBOOKCTL_DEV_CACHE")
+    if explicit:
+        return Path(explicit)
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg) / "playbookctl" / "stand-in"
+
+
+def debian_arch(platform: Platform) -> str:
+    arch = _DEBIAN_ARCH.get(platform.architecture)
+    if arch is None:
+        raise StandInError(f"the stand-in base has no recipe for {platform}")
+    return arch
+
+
+def package_versions(archs: Sequence[str]) -> dict[str, str]:
+    """`package:arch` -> the version apt would download, for every stand-in package."""
+    wanted = [f"{p}:{a}" for a in archs for p in PACKAGES]
+    try:
+        out = subprocess.run(
+            ["apt-cache", "show", "--no-all-versions", *wanted],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+    except FileNotFoundError:
+        raise StandInError(
+            "the stand-in base is made from Debian packages, and this machine has no apt-cache"
+        ) from None
+    versions: dict[str, str] = {}
+    for record in out.stdout.split("\n\n"):
+        fields = dict(
+            line.split(": ", 1) for line in record.splitlines() if ": " in line and line[0] != " "
+        )
+        if {"Package", "Architecture", "Version"} <= fields.keys():
+            versions[f"{fields['Package']}:{fields['Architecture']}"] = fields["Version"]
+    missing = [w for w in wanted if w not in versions]
+    if missing:
+        raise StandInError(
+            f"apt does not know {', '.join(missing)}: {SYSTEM_DEPS_HINT}"
+            + (f" ({out.stderr.strip().splitlines()[-1]})" if out.stderr.strip() else "")
+        )
+    return versions
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One platform's layer in the cache: its gzip file and identities."""
+
+    path: Path
+    digest: str  # of the gzip bytes
+    diff_id: str  # of the uncompressed tar
+    size: int
+    packages: dict[str, str]  # package -> version
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """One builder per cache at a time (parallel test processes share it)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / ".lock").open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def stand_in_layers(platforms: Sequence[Platform], cache: Path | None = None) -> dict[str, Layer]:
+    """platform -> its stand-in layer, built (downloading the packages) unless cached."""
+    cache = cache or cache_dir()
+    archs = sorted({debian_arch(p) for p in platforms})
+    versions = package_versions(archs)
+    key = hashlib.sha256(
+        json.dumps([LAYOUT_VERSION, versions], sort_keys=True).encode()
+    ).hexdigest()[:16]
+    here = cache / key
+    with _locked(cache):
+        for arch in archs:
+            if not (here / arch / "layer.json").is_file():
+                _build_layer(here / arch, arch, {p: versions[f"{p}:{arch}"] for p in PACKAGES})
+        # Older keys (packages since upgraded) go: the cache holds one set of layers.
+        for old in cache.iterdir():
+            if old.is_dir() and old.name != key:
+                shutil.rmtree(old, ignore_errors=True)
+    layers: dict[str, Layer] = {}
+    for platform in platforms:
+        arch = debian_arch(platform)
+        meta = json.loads((here / arch / "layer.json").read_text())
+        layers[str(platform)] = Layer(
+            path=here / arch / "layer.tar.gz",
+            digest=meta["digest"],
+            diff_id=meta["diff_id"],
+            size=meta["size"],
+            packages=meta["packages"],
+        )
+    return layers
+
+
+def _build_layer(dest: Path, arch: str, versions: dict[str, str]) -> None:
+    """Download the packages for `arch`, unpack them and write layer.tar.gz + layer.json."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".build-{arch}-", dir=dest.parent) as tmp:
+        work = Path(tmp)
+        _run(
+            ["apt-get", "download", *(f"{p}:{arch}={v}" for p, v in versions.items())],
+            cwd=work,
+            what=f"downloading the stand-in's packages for {arch}",
+        )
+        binaries: dict[str, Path] = {}
+        for package, (inside, _target) in PACKAGES.items():
+            debs = sorted(work.glob(f"{package}_*_{arch}.deb"))
+            if not debs:
+                raise StandInError(f"apt-get download gave no {package} for {arch}")
+            root = work / package
+            _run(["dpkg-deb", "-x", str(debs[0]), str(root)], cwd=work, what=f"unpacking {debs[0]}")
+            binaries[package] = root / inside
+        applets = _busybox_applets()
+        raw = work / "layer.tar"
+        with raw.open("wb") as fh:
+            _write_rootfs(fh, binaries, applets, versions)
+        diff_id = sha256_digest_file(raw)
+        layer = work / "layer.tar.gz"
+        # mtime 0 and no file name: the same tar gives the same gzip bytes.
+        with (
+            raw.open("rb") as src,
+            layer.open("wb") as out,
+            gzip.GzipFile(fileobj=out, mode="wb", mtime=0, filename="", compresslevel=6) as gz,
+        ):
+            shutil.copyfileobj(src, gz, 1 << 20)
+        meta = {
+            "digest": sha256_digest_file(layer),
+            "diff_id": diff_id,
+            "size": layer.stat().st_size,
+            "packages": versions,
+        }
+        final = work / "out"
+        final.mkdir()
+        layer.rename(final / "layer.tar.gz")
+        (final / "layer.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        shutil.rmtree(dest, ignore_errors=True)
+        final.rename(dest)
+
+
+def _busybox_applets() -> list[str]:
+    """Every applet's install path (`usr/bin/env`, ...), from the machine's own busybox: the
+    list is a build-time setting of Debian's package, the same for each architecture of one
+    version (the foreign one is not run here, where it may need emulation)."""
+    busybox = shutil.which("busybox") or "/bin/busybox"
+    if not Path(busybox).is_file():
+        raise StandInError("busybox is missing: apt-get install busybox-static")
+    out = _run([busybox, "--list-full"], cwd=Path("/"), what="listing busybox's applets")
+    return sorted({line.strip().lstrip("/") for line in out.splitlines() if line.strip()})
+
+
+def _run(argv: list[str], *, cwd: Path, what: str) -> str:
+    try:
+        done = subprocess.run(
+            argv, cwd=cwd, capture_output=True, text=True, check=False, timeout=600
+        )
+    except (FileNotFoundError, subprocess.TimeoutExpired) as exc:
+        raise StandInError(f"{what}: {exc}") from None
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        raise StandInError(f"{what}: {' / '.join(tail) or f'exit {done.returncode}'}")
+    return done.stdout
+
+
+def sha256_digest_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return f"sha256:{h.hexdigest()}"
+
+
+def _write_rootfs(
+    fh: io.BufferedWriter,
+    binaries: dict[str, Path],
+    applets: list[str],
+    versions: dict[str, str],
+) -> None:
+    """The stand-in's one layer: sorted entries, owner root, time 0, so it is reproducible."""
+    entries: dict[str, tarfile.TarInfo] = {}
+    data: dict[str, bytes | Path] = {}
+
+    def add_dir(name: str, mode: int = 0o755) -> None:
+        parts = name.split("/")
+        for i in range(1, len(parts) + 1):
+            sub = "/".join(parts[:i])
+            if sub not in entries:
+                info = tarfile.TarInfo(sub)
+                info.type, info.mode = tarfile.DIRTYPE, mode if sub == name else 0o755
+                entries[sub] = info
+
+    def add_file(name: str, content: bytes | Path, mode: int = 0o644) -> None:
+        add_dir(name.rpartition("/")[0])
+        info = tarfile.TarInfo(name)
+        info.mode = mode
+        info.size = content.stat().st_size if isinstance(content, Path) else len(content)
+        entries[name], data[name] = info, content
+
+    def add_link(name: str, target: str) -> None:
+        add_dir(name.rpartition("/")[0])
+        info = tarfile.TarInfo(name)
+        info.type, info.linkname, info.mode = tarfile.SYMTYPE, target, 0o777
+        entries[name] = info
+
+    for applet in applets:
+        if applet != "bin/busybox":
+            add_link(applet, "/bin/busybox")
+    for package, (_inside, target) in PACKAGES.items():
+        add_file(target, binaries[package], 0o755)
+    add_file("etc/passwd", PASSWD.encode())
+    add_file("etc/group", GROUP.encode())
+    notice = "playbookctl's stand-in base (playbookctl_dev/base_image.py), from Debian:\n"
+    notice += "".join(f"  {p} {v}\n" for p, v in sorted(versions.items()))
+    add_file("etc/playbookctl-stand-in", notice.encode())
+    add_dir("tmp", 0o1777)
+    add_dir("root", 0o700)
+    add_dir("usr/local/bin")
+    with tarfile.open(fileobj=fh, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name in sorted(entries):
+            info = entries[name]
+            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "root", "root"
+            content = data.get(name)
+            if isinstance(content, Path):
+                with content.open("rb") as src:
+                    tar.addfile(info, src)
+            elif content is not None:
+                tar.addfile(info, io.BytesIO(content))
+            else:
+                tar.addfile(info)
+
+
+def image_config(platform: Platform, layer: Layer) -> bytes:
+    """The stand-in's image config for `platform` (no USER: root, as alpine/k8s)."""
+    packages = ", ".join(f"{p} {v}" for p, v in sorted(layer.packages.items()))
+    config = {
+        "architecture": platform.architecture,
+        "os": platform.os,
+        **({"variant": platform.variant} if platform.variant else {}),
+        "created": _EPOCH,
+        "config": {
+            "Env": [f"PATH={PATH}"],
+            "Cmd": ["/bin/sh"],
+            "Labels": {STAND_IN_LABEL: f"Debian {packages}"},
+        },
+        "rootfs": {"type": "layers", "diff_ids": [layer.diff_id]},
+        "history": [
+            {"created": _EPOCH, "created_by": f"playbookctl_dev stand-in base: {packages}"}
+        ],
+    }
+    return json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
 
 
 def make_base_image(
-    engine_url: str,
+    engine_url: str | None,
     workdir: Path,
     ref: str,
     platforms: Sequence[str] = DEFAULT_PLATFORMS,
+    *,
+    cache: Path | None = None,
 ) -> str:
-    """Build the busybox base on the engine and push it as an index of `platforms` under `ref`
-    (a `registry/repo:tag` on a loopback registry); return the index digest."""
-    if not BUSYBOX.is_file():
-        raise FatalError(f"{BUSYBOX} is missing: apt-get install busybox-static")
+    """Push the stand-in as an index of `platforms` under `ref` (a `registry/repo:tag` on a
+    loopback registry) and return the index digest. With an engine, its native child is also
+    pulled and tagged `ref` there, for builds FROM `ref` without a platform."""
+    wanted = [Platform.parse(p) for p in platforms]
+    layers = stand_in_layers(wanted, cache)
     workdir.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(BUSYBOX, workdir / "busybox")
-    (workdir / "Containerfile").write_text(CONTAINERFILE)
-    (workdir / "passwd").write_text(PASSWD)
-    (workdir / "group").write_text(GROUP)
     r = parse_reference(ref)
-    with Engine(engine_url) as engine:
-        native = Platform("linux", kernel_architecture(engine.native_architecture()))
-        native_ref = f"{r.name}:{r.tag}{native.tag_suffix}"
-        engine.build(workdir, tag=native_ref, containerfile="Containerfile")
-        engine.push(native_ref)
-        # Also `ref` in the engine itself, as before it became an index: tests that build
-        # FROM it without a platform, or read its labels, find the native image locally.
-        engine.tag(native_ref, ref)
     config = Config(root=workdir, registry=registry_host(ref))
-    with RegistryClient(config) as client:
-        return _push_index(client, native_ref, ref, [Platform.parse(p) for p in platforms])
-
-
-def _push_index(
-    client: RegistryClient, native_ref: str, ref: str, platforms: list[Platform]
-) -> str:
-    """The index of `platforms` under `ref`, each child the native image's layers under a
-    config naming that platform (the native child is the engine's image itself)."""
-    r = parse_reference(ref)
-    data, media_type, _digest = client.get_manifest(native_ref)
-    manifest = json.loads(data)
-    config_blob = json.loads(client.get_blob(r.repository, manifest["config"]["digest"]))
     children = []
-    for platform in platforms:
-        config = dict(config_blob)
-        config["os"], config["architecture"] = platform.os, platform.architecture
-        config.pop("variant", None)
-        if platform.variant:
-            config["variant"] = platform.variant
-        config_bytes = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
-        config_digest = client.push_blob(r.repository, config_bytes)
-        child = dict(manifest)
-        child["config"] = {
-            **manifest["config"],
-            "digest": config_digest,
-            "size": len(config_bytes),
-        }
-        child_bytes = json.dumps(child, sort_keys=True, separators=(",", ":")).encode()
-        child_digest = sha256_digest(child_bytes)
-        client.push_manifest(r.repository, child_digest, child_bytes, media_type)
-        descriptor = client.resolve(f"{r.name}@{child_digest}")
-        if descriptor is None:  # pragma: no cover - just pushed
-            raise FatalError(f"{r.name}@{child_digest}: not in the registry after its push")
-        children.append(
-            (
-                descriptor,
-                {
-                    "os": platform.os,
-                    "architecture": platform.architecture,
-                    "variant": platform.variant,
+    with RegistryClient(config) as client:
+        for platform in wanted:
+            layer = layers[str(platform)]
+            client.push_blob(r.repository, layer.path.read_bytes(), layer.digest)
+            config_bytes = image_config(platform, layer)
+            config_digest = client.push_blob(r.repository, config_bytes)
+            manifest = {
+                "schemaVersion": 2,
+                "mediaType": DOCKER_MANIFEST,
+                "config": {
+                    "mediaType": DOCKER_CONFIG,
+                    "digest": config_digest,
+                    "size": len(config_bytes),
                 },
+                "layers": [{"mediaType": DOCKER_LAYER, "digest": layer.digest, "size": layer.size}],
+            }
+            data = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
+            child_digest = sha256_digest(data)
+            client.push_manifest(r.repository, child_digest, data, DOCKER_MANIFEST)
+            children.append(
+                (
+                    client.read_back(f"{r.name}@{child_digest}"),
+                    {
+                        "os": platform.os,
+                        "architecture": platform.architecture,
+                        "variant": platform.variant,
+                    },
+                )
             )
-        )
-    index, index_type = image_index(children)
-    return client.push_manifest(r.repository, r.tag or "latest", index, index_type)
+        index, index_type = image_index(children)
+        digest = client.push_manifest(r.repository, r.tag or "latest", index, index_type)
+    if engine_url is not None:
+        with Engine(engine_url) as engine:
+            native = Platform("linux", kernel_architecture(engine.native_architecture()))
+            if native in wanted:
+                engine.pull(ref, platform=str(native))
+    return digest
 
 
 def from_references(playbooks_dir: Path) -> list[str]:

@@ -44,7 +44,8 @@ from playbookctl_dev.registry import free_port
 STATE_FILE = "state.json"
 LOCK_FILE = "lock"
 STATE_VERSION = 1
-STAND_IN = "dev/base/busybox:1"
+# Renamed when its content changes, so an older dev environment makes the new one.
+STAND_IN = "dev/base/stand-in:2"
 REGISTRY_START_TIMEOUT = 15.0
 STOP_TIMEOUT = 20.0
 # containerd's sockets live under the engine's exec root and a unix socket path has ~108 bytes;
@@ -499,7 +500,12 @@ def status(directory: Path | None = None) -> tuple[DevState | None, list[Compone
             f"docker-registry, pid {state.registry_pid}, storage {directory / 'registry'}",
         ),
         Component("docker engine", state.engine_url, eng_ok, eng_detail),
-        Component("base-image stand-in", state.stand_in, base_ok, "busybox, non-root user 65532"),
+        Component(
+            "base-image stand-in",
+            state.stand_in,
+            base_ok,
+            "busybox, bash, kubectl; non-root user 65532",
+        ),
     ]
 
 

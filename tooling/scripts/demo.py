@@ -3,8 +3,8 @@
 1. start a loopback OCI registry and a Docker engine (the machine's own engine when one answers;
    none at all when the machine has none, or with PLAYBOOKCTL_DEMO_ENGINE=none: RUN-less
    playbooks are assembled without one, and the demo says which playbooks would need one);
-2. build a two-platform busybox stand-in for the playbooks' base images (written straight into
-   the registry when there is no engine) and map their FROM lines to it;
+2. push the two-platform stand-in for the playbooks' base images (Debian's static busybox, bash
+   and kubectl for amd64 and arm64, made without an engine) and map their FROM lines to it;
 3. clone this repository (its committed HEAD) into a bare remote and a scratch working copy;
 4. run `playbookctl release` there: table, registry/ diff, the commit it pushed;
 5. `playbookctl verify` the result against the registry (each image an index of linux/amd64 and
@@ -61,7 +61,10 @@ def run(tmp: Path) -> int:
             engine = stack.enter_context(docker_engine(tmp / "d"))
             print(f"registry: {registry.host}   docker engine: {engine.url}")
             engine_env = engine.env()
-            say("building the base-image stand-in (busybox, an index of linux/amd64 and arm64)")
+            say(
+                "the base-image stand-in (Debian's static busybox, bash and kubectl for "
+                "linux/amd64 and linux/arm64; downloaded and built once per machine)"
+            )
             make_base_image(engine.url, tmp / "base", stand_in)
         else:
             # Nothing may reach an engine: DOCKER_HOST names a socket that does not exist.

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from playbookctl.config import SMOKE_MODES
 from playbookctl.errors import UsageError
 from playbookctl.reporters import FORMATS
 
@@ -66,9 +67,21 @@ def add_platform_flag(parser: argparse.ArgumentParser | argparse._ArgumentGroup)
     )
 
 
+def add_smoke_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--smoke",
+        choices=SMOKE_MODES,
+        default=None,
+        help="start every built image, per platform, before its push (PLAYBOOKCTL_SMOKE; "
+        "default auto: platforms this machine cannot execute are checked in the image only; "
+        "required: they fail; off: no smoke run)",
+    )
+
+
 def registry_overrides(args: argparse.Namespace) -> dict[str, object]:
     insecure = getattr(args, "insecure_registries", None)
     return {
+        "smoke": getattr(args, "smoke", None),
         "registry": getattr(args, "registry", None),
         "image_repo": getattr(args, "image_repo", None),
         "bundle_repo": getattr(args, "bundle_repo", None),

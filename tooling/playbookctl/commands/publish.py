@@ -9,7 +9,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from playbookctl.commands._common import add_push_flags, add_registry_flags, registry_overrides
+from playbookctl.commands._common import (
+    add_push_flags,
+    add_registry_flags,
+    add_smoke_flag,
+    registry_overrides,
+)
 from playbookctl.config import Config
 from playbookctl.errors import FatalError, GitError, UsageError
 from playbookctl.progress import PublishProgress
@@ -52,6 +57,7 @@ def register(subparsers: Any) -> None:
     )
     add_registry_flags(parser)
     add_push_flags(parser)
+    add_smoke_flag(parser)
     parser.set_defaults(func=run)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from playbookctl.commands._common import (
     add_push_flags,
     add_registry_flags,
+    add_smoke_flag,
     check_branch_flag,
     print_release_report,
     registry_overrides,
@@ -50,6 +51,7 @@ def register(subparsers: Any) -> None:
     )
     add_registry_flags(parser)
     add_push_flags(parser)
+    add_smoke_flag(parser)
     parser.set_defaults(func=run)
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from playbookctl.commands._common import add_smoke_flag
 from playbookctl.config import Config
 from playbookctl.errors import FatalError, GitError
 
@@ -51,6 +52,7 @@ def register(subparsers: Any) -> None:
         help="a loopback registry instead of the dev environment's (DOCKER_HOST is then used "
         "as the engine and PLAYBOOKCTL_BASE_IMAGE_OVERRIDES as the stand-ins)",
     )
+    add_smoke_flag(parser)
     parser.set_defaults(func=run)
 
 
@@ -100,7 +102,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
             f"try publishes only to a loopback registry (the dev environment); {registry} is "
             "not one. A real registry gets committed versions only: `playbookctl publish`"
         )
-    config = config.with_overrides(registry=registry, base_image_overrides=overrides)
+    config = config.with_overrides(
+        registry=registry, base_image_overrides=overrides, smoke=args.smoke
+    )
     commit, dirty = _commit(config, args.name)
     source = source_repository_url(config) or config.root.as_uri()
 

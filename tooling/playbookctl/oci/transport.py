@@ -402,8 +402,14 @@ class Transport:
             )
             _current.watch = None
             wanted = resp.status_code in ok
-            body = _read_body(
-                resp, max_bytes if wanted else MAX_OTHER_BYTES, strict=wanted, what=what
+            # A HEAD answer has no body: its Content-Length is the size a GET would send (a
+            # 14 MB layer's HEAD is not a 14 MB answer).
+            body = (
+                b""
+                if method == "HEAD"
+                else _read_body(
+                    resp, max_bytes if wanted else MAX_OTHER_BYTES, strict=wanted, what=what
+                )
             )
             if watch.fired:  # a body without a length ends "cleanly" when its socket is shut
                 raise _SendFailedError(_transport_failure(TimeoutError(), watch, self.timeout))

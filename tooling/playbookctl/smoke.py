@@ -1,0 +1,727 @@
+"""Smoke stage: every built image started as Tekton would start its step, on every platform,
+after the build and before the push.
+
+A playbook can lint clean and build, and still die in the cluster on its first instruction: the
+shebang's interpreter missing from the base on one platform, `remediate.sh` not executable by the
+image's USER, `kubectl` absent, an arm64 image holding amd64 binaries. So, per platform image, for
+each step of the rendered Pipeline that runs the playbook's image:
+
+1. What Tekton would execute is worked out from the step and the image, as Tekton does: the
+   step's `script` (Tekton writes it to a file and runs it: its shebang, `#!/bin/sh` when it has
+   none), else the step's `command`, else the image's ENTRYPOINT (and CMD); the user is the
+   step's `runAsUser`, else the image's USER. Kubernaut's pod template has `runAsNonRoot: true`:
+   a root or non-numeric user is refused, as the kubelet would.
+2. The image's filesystem is read (the engine's export of a created, never started, container)
+   and checked without running anything, so it holds on every platform, emulated or not: the
+   program exists; a script's shebang interpreter exists (`/usr/bin/env bash` is followed
+   along the image's PATH to a `bash`); the script is readable and executable, and the
+   interpreter and `kubectl` executable, by that user (owner, group and other bits, every
+   directory on the way searchable); every executable found is an ELF for this platform's
+   architecture (or a script).
+3. Where this machine can execute the platform (natively, or through QEMU user emulation
+   registered in binfmt_misc), the image is started like the step: that user, no network, all
+   capabilities dropped, no new privileges, the engine's default seccomp profile (Kubernaut's
+   `RuntimeDefault`), a read-only root filesystem when the step's securityContext asks for one.
+   The shebang's interpreter itself runs a probe, in place of the script: the script readable and
+   executable by this user (access(2), as the kernel will judge it), `kubectl` found on PATH and
+   `kubectl version --client` answering. The script itself is never run (it would act on a
+   cluster).
+Where the platform cannot be executed here, the setting `smoke` decides: `auto` (the default)
+checks it statically and says why it was not started and how to enable emulation; `required`
+fails; `off` skips the whole stage.
+
+Every failure is one line naming the platform and what is missing, e.g.
+`linux/arm64: /usr/bin/env: bash not found in the image (PATH=/usr/sbin:/usr/bin:/sbin:/bin)`.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import shlex
+import tarfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from playbookctl.config import Config
+from playbookctl.errors import FatalError
+from playbookctl.platforms import (
+    _QEMU_NAME,
+    BINFMT_DIR,
+    Platform,
+    emulation_available,
+    needs_emulation,
+)
+from playbookctl.playbook import Playbook
+from playbookctl.render import iter_step_images, render_pipeline
+
+DEFAULT_SMOKE = "auto"
+HEAD_BYTES = 128  # of each regular file: enough for a shebang line's start and an ELF header
+WHOLE_FILES = {"/etc/passwd", "/etc/group"}  # read whole (up to WHOLE_LIMIT bytes)
+WHOLE_LIMIT = 1 << 20
+PROBE_TIMEOUT = 180.0  # seconds for one started probe (kubectl under QEMU takes a few)
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # Docker's default
+TEKTON_SCRIPT_DIR = "/tekton/scripts"
+SHELLS = {"sh", "bash", "dash", "ash", "ksh", "mksh", "zsh", "busybox"}
+_MAX_LINKS = 40  # symbolic links followed in one lookup, as Linux's ELOOP limit
+# ELF e_machine -> OCI architecture.
+_ELF_MACHINE = {62: "amd64", 183: "arm64", 40: "arm", 3: "386", 21: "ppc64le", 22: "s390x"}
+_ELF_NAME = {
+    "amd64": "an x86-64",
+    "arm64": "an aarch64",
+    "arm": "a 32-bit ARM",
+    "386": "an i386",
+    "ppc64le": "a ppc64le",
+    "s390x": "an s390x",
+}
+ENABLE_EMULATION = (
+    "apt-get install qemu-user-static binfmt-support (Debian/Ubuntu, as root), or "
+    "docker/setup-qemu-action in GitHub Actions"
+)
+
+
+class SmokeError(FatalError):
+    """An image would not start its step on some platform; the message is one line."""
+
+
+# ---------------------------------------------------------------------------------------------
+# The step, as Tekton will run it.
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """A Pipeline step that runs the playbook's image."""
+
+    name: str  # task/step, for messages
+    command: tuple[str, ...] | None = None
+    args: tuple[str, ...] | None = None
+    script: str | None = None
+    run_as_user: int | None = None
+    run_as_group: int | None = None
+    read_only_root: bool = False
+    path: str | None = None  # a literal PATH from the step's env
+
+
+def _security_context(*contexts: Any) -> dict[str, Any]:
+    """The effective securityContext: the step's fields over the stepTemplate's."""
+    out: dict[str, Any] = {}
+    for ctx in contexts:
+        if isinstance(ctx, dict):
+            out.update(ctx)
+    return out
+
+
+def steps_for_image(pipeline: Any, image: str) -> list[StepSpec]:
+    """The steps of a rendered Pipeline that run `image` (directly or through stepTemplate)."""
+    found: list[StepSpec] = []
+    spec = pipeline.get("spec") if isinstance(pipeline, dict) else None
+    if not isinstance(spec, dict):
+        return found
+    paths = {path for path, value in iter_step_images(pipeline) if value == image}
+    for section in ("tasks", "finally"):
+        for i, task in enumerate(spec.get(section) or []):
+            ts = task.get("taskSpec") if isinstance(task, dict) else None
+            if not isinstance(ts, dict):
+                continue
+            raw_template = ts.get("stepTemplate")
+            template: dict[str, Any] = raw_template if isinstance(raw_template, dict) else {}
+            from_template = (*("spec", section, i, "taskSpec"), "stepTemplate", "image") in paths
+            for j, step in enumerate(ts.get("steps") or []):
+                if not isinstance(step, dict):
+                    continue
+                own = (*("spec", section, i, "taskSpec"), "steps", j, "image") in paths
+                if not (own or ("image" not in step and from_template)):
+                    continue
+                ctx = _security_context(
+                    template.get("securityContext"), step.get("securityContext")
+                )
+                found.append(
+                    StepSpec(
+                        name=f"{task.get('name', '?')}/{step.get('name', j)}",
+                        command=_strings(step.get("command", template.get("command"))),
+                        args=_strings(step.get("args", template.get("args"))),
+                        script=step["script"] if isinstance(step.get("script"), str) else None,
+                        run_as_user=_int(ctx.get("runAsUser")),
+                        run_as_group=_int(ctx.get("runAsGroup")),
+                        read_only_root=ctx.get("readOnlyRootFilesystem") is True,
+                        path=_literal_path(template.get("env"), step.get("env")),
+                    )
+                )
+    return found
+
+
+def _strings(value: Any) -> tuple[str, ...] | None:
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    return None
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _literal_path(*envs: Any) -> str | None:
+    path = None
+    for env in envs:
+        for item in env if isinstance(env, list) else []:
+            if (
+                isinstance(item, dict)
+                and item.get("name") == "PATH"
+                and isinstance(item.get("value"), str)
+                and "$(" not in item["value"]
+            ):
+                path = item["value"]
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# The image's filesystem, read from the engine's export.
+
+
+@dataclass(frozen=True)
+class Entry:
+    kind: str  # file | dir | link | other
+    mode: int
+    uid: int
+    gid: int
+    link: str = ""
+    head: bytes = b""
+
+
+@dataclass
+class ImageFS:
+    """Path (absolute, normalised) -> Entry, with Linux's lookup rules on top."""
+
+    entries: dict[str, Entry] = field(default_factory=dict)
+
+    @classmethod
+    def from_tar(cls, stream: IO[bytes] | _Reader) -> ImageFS:
+        fs = cls({"/": Entry("dir", 0o755, 0, 0)})
+        with tarfile.open(fileobj=stream, mode="r|") as tar:  # type: ignore[call-overload]
+            for member in tar:
+                path = posixpath.normpath("/" + member.name.lstrip("./"))
+                if member.isdir():
+                    entry = Entry("dir", member.mode, member.uid, member.gid)
+                elif member.issym():
+                    entry = Entry("link", member.mode, member.uid, member.gid, member.linkname)
+                elif member.islnk():
+                    target = fs.entries.get(posixpath.normpath("/" + member.linkname.lstrip("./")))
+                    entry = target or Entry("other", member.mode, member.uid, member.gid)
+                elif member.isreg():
+                    fh = tar.extractfile(member)
+                    limit = WHOLE_LIMIT if path in WHOLE_FILES else HEAD_BYTES
+                    head = fh.read(limit) if fh is not None else b""
+                    entry = Entry("file", member.mode, member.uid, member.gid, head=head)
+                else:
+                    entry = Entry("other", member.mode, member.uid, member.gid)
+                fs.entries[path] = entry
+        return fs
+
+    def lookup(self, path: str) -> tuple[str, list[str]] | None:
+        """(the real path `path` names, every directory searched on the way), following
+        symbolic links as the kernel does; None when it does not exist."""
+        parts = [p for p in path.split("/") if p]
+        current = "/"
+        searched: list[str] = []
+        hops = 0
+        while parts:
+            part = parts.pop(0)
+            if part == ".":
+                continue
+            if part == "..":
+                current = posixpath.dirname(current) or "/"
+                continue
+            searched.append(current)
+            candidate = posixpath.join(current, part)
+            entry = self.entries.get(candidate)
+            if entry is None:
+                return None
+            if entry.kind == "link":
+                hops += 1
+                if hops > _MAX_LINKS:
+                    return None
+                target = entry.link
+                base = "/" if target.startswith("/") else current
+                parts = [p for p in target.split("/") if p] + parts
+                current = base if target.startswith("/") else current
+                continue
+            if parts and entry.kind != "dir":
+                return None
+            current = candidate
+        return current, searched
+
+    def which(self, name: str, path: str) -> str | None:
+        """`name` looked up along PATH, as execvp does: the first regular file found."""
+        if "/" in name:
+            return name if self.lookup(name) else None
+        for directory in path.split(":"):
+            candidate = posixpath.join(directory or ".", name)
+            found = self.lookup(candidate)
+            if found and self.entries[found[0]].kind == "file":
+                return candidate
+        return None
+
+
+@dataclass(frozen=True)
+class User:
+    uid: int
+    gid: int
+    groups: frozenset[int]
+    shown: str  # as a message says it: "uid 65532"
+
+
+def _allowed(entry: Entry, user: User, bit: int) -> bool:
+    """Whether `user` has permission `bit` (4 read, 2 write, 1 execute/search) on `entry`.
+
+    Root gets read always and execute when any x bit is set, as the kernel decides."""
+    if user.uid == 0:
+        return bit != 1 or entry.kind == "dir" or bool(entry.mode & 0o111)
+    if entry.uid == user.uid:
+        return bool(entry.mode & (bit << 6))
+    if entry.gid in user.groups:
+        return bool(entry.mode & (bit << 3))
+    return bool(entry.mode & bit)
+
+
+def resolve_user(
+    fs: ImageFS, image_user: str, run_as_user: int | None, run_as_group: int | None
+) -> User | str:
+    """The step's user, or why Kubernaut (runAsNonRoot) would refuse to start it."""
+    passwd = _table(fs, "/etc/passwd")
+    groups = _table(fs, "/etc/group")
+    name, _, group = image_user.partition(":")
+    if run_as_user is not None:
+        uid: int = run_as_user
+    elif not name:
+        uid = 0
+    elif name.isdigit():
+        uid = int(name)
+    else:
+        # The kubelet cannot verify a named user against runAsNonRoot and refuses the step.
+        return (
+            f"the image's USER {image_user!r} is not numeric: with Kubernaut's runAsNonRoot the "
+            "kubelet cannot verify it and refuses to start the step (use a numeric USER, e.g. "
+            "USER 65532:65532)"
+        )
+    if uid == 0:
+        why = "runAsUser 0" if run_as_user == 0 else "the image's USER is unset or 0"
+        return (
+            f"the step would run as root ({why}): Kubernaut's pod template has "
+            "runAsNonRoot: true, so the kubelet refuses to start it"
+        )
+    entry = next((row for row in passwd if row[2:3] == [str(uid)]), None)
+    gid = run_as_group
+    if gid is None and group:
+        gid = int(group) if group.isdigit() else _gid(groups, group)
+    if gid is None:
+        gid = int(entry[3]) if entry and len(entry) > 3 and entry[3].isdigit() else 0
+    member_of = {gid}
+    if entry:
+        member_of |= {
+            int(row[2]) for row in groups if len(row) > 3 and entry[0] in row[3].split(",")
+        }
+    return User(uid, gid, frozenset(member_of), f"uid {uid}")
+
+
+def _table(fs: ImageFS, path: str) -> list[list[str]]:
+    found = fs.lookup(path)
+    if not found:
+        return []
+    text = fs.entries[found[0]].head.decode("utf-8", errors="replace")
+    return [line.split(":") for line in text.splitlines() if line and not line.startswith("#")]
+
+
+def _gid(groups: list[list[str]], name: str) -> int | None:
+    row = next((r for r in groups if r and r[0] == name and len(r) > 2), None)
+    return int(row[2]) if row and row[2].isdigit() else None
+
+
+# ---------------------------------------------------------------------------------------------
+# The static checks.
+
+
+@dataclass(frozen=True)
+class Program:
+    """What the kernel is asked to execute, and what it then runs."""
+
+    argv: tuple[str, ...]  # the step's program and arguments, as Tekton execs them
+    script: str | None  # the script file it runs through its shebang (None for a binary)
+    interpreter: tuple[str, ...] | None  # the shebang's interpreter argv
+    in_image: bool  # whether the program is a file of the image (not Tekton's script file)
+
+
+def shebang(head: bytes) -> tuple[str, ...] | None:
+    """The interpreter argv of a `#!` line, split as Linux does (path, then one argument)."""
+    if not head.startswith(b"#!"):
+        return None
+    line = head[2:].split(b"\n", 1)[0].decode("utf-8", errors="replace").strip()
+    if not line:
+        return None
+    path, _, arg = line.partition(" ")
+    arg = arg.strip()
+    return (path, arg) if arg else (path,)
+
+
+def elf_architecture(head: bytes) -> str | None:
+    """The OCI architecture an ELF header names; None when `head` is not an ELF header."""
+    if len(head) < 20 or not head.startswith(b"\x7fELF"):
+        return None
+    machine = int.from_bytes(head[18:20], "little" if head[5] == 1 else "big")
+    return _ELF_MACHINE.get(machine, f"machine {machine}")
+
+
+class _Failed(Exception):  # noqa: N818 - internal: one failed check, its message
+    pass
+
+
+def check_image(
+    fs: ImageFS,
+    config: Mapping[str, Any],
+    step: StepSpec,
+    platform: Platform,
+) -> tuple[Program, User, str]:
+    """The static checks (see the module docstring); returns (program, user, PATH) or raises
+    SmokeError naming the platform."""
+    try:
+        return _check_image(fs, config, step, platform)
+    except _Failed as exc:
+        raise SmokeError(f"{platform}: {exc}") from None
+
+
+def _image_path(config: Mapping[str, Any], step: StepSpec) -> str:
+    if step.path is not None:
+        return step.path
+    for item in config.get("Env") or []:
+        if isinstance(item, str) and item.startswith("PATH="):
+            return item[5:]
+    return DEFAULT_PATH
+
+
+def _check_image(
+    fs: ImageFS, config: Mapping[str, Any], step: StepSpec, platform: Platform
+) -> tuple[Program, User, str]:
+    path = _image_path(config, step)
+    user = resolve_user(fs, str(config.get("User") or ""), step.run_as_user, step.run_as_group)
+    if isinstance(user, str):
+        raise _Failed(user)
+    interpreter: tuple[str, ...] | None
+    if step.script is not None:
+        head = step.script.encode("utf-8")[:HEAD_BYTES]
+        interpreter = shebang(head) or ("/bin/sh",)  # Tekton's default for a script without one
+        program = Program((TEKTON_SCRIPT_DIR + "/script",), None, interpreter, in_image=False)
+    else:
+        argv: tuple[str, ...] = step.command or tuple(config.get("Entrypoint") or ())
+        argv = (*argv, *(step.args if step.args is not None else ()))
+        if step.command is None and step.args is None:
+            argv = (*argv, *(config.get("Cmd") or ()))
+        if not argv:
+            raise _Failed(
+                f"step {step.name} has no command or script, and the image no ENTRYPOINT or CMD"
+            )
+        found = fs.which(argv[0], path)
+        if found is None:
+            where = "" if "/" in argv[0] else f" (PATH={path})"
+            raise _Failed(f"{argv[0]} not found in the image{where}")
+        real = _executable(fs, found, user, platform, what=found)
+        interpreter = shebang(fs.entries[real].head)
+        if interpreter is not None and not _allowed(fs.entries[real], user, 4):
+            raise _Failed(f"{found} not readable by {user.shown} (its interpreter must read it)")
+        program = Program(
+            (found, *argv[1:]),
+            found if interpreter else None,
+            interpreter,
+            in_image=True,
+        )
+    if program.interpreter is not None:
+        interp = program.interpreter[0]
+        where = f" (the interpreter of {program.script or 'the step script'})"
+        if not interp.startswith("/"):
+            raise _Failed(f"shebang interpreter {interp!r} is not an absolute path{where}")
+        if fs.lookup(interp) is None:
+            raise _Failed(f"{interp} not found in the image{where}")
+        _executable(fs, interp, user, platform, what=interp)
+        if posixpath.basename(interp) == "env" and len(program.interpreter) > 1:
+            wanted = program.interpreter[1].split()[0]
+            if not wanted.startswith("-"):
+                target = fs.which(wanted, path)
+                if target is None:
+                    raise _Failed(f"{interp}: {wanted} not found in the image (PATH={path})")
+                _executable(fs, target, user, platform, what=target)
+    kubectl = fs.which("kubectl", path)
+    if kubectl is None:
+        raise _Failed(f"kubectl not found in the image (PATH={path})")
+    _executable(fs, kubectl, user, platform, what=kubectl)
+    return program, user, path
+
+
+def _executable(fs: ImageFS, path: str, user: User, platform: Platform, *, what: str) -> str:
+    """The real path of `path` if `user` may execute it and it can run on `platform`."""
+    found = fs.lookup(path)
+    if found is None:
+        raise _Failed(f"{what} not found in the image")
+    real, searched = found
+    for directory in searched:
+        entry = fs.entries.get(directory)
+        if entry is not None and not _allowed(entry, user, 1):
+            raise _Failed(f"{what} not executable by {user.shown}: {directory} is not searchable")
+    entry = fs.entries[real]
+    if entry.kind != "file":
+        raise _Failed(f"{what} is not a regular file")
+    if not _allowed(entry, user, 1):
+        mode = f"{entry.mode & 0o7777:04o}"
+        raise _Failed(
+            f"{what} not executable by {user.shown} (mode {mode}, owner {entry.uid}:{entry.gid})"
+        )
+    arch = elf_architecture(entry.head)
+    if arch is not None and arch != platform.architecture:
+        raise _Failed(
+            f"{what} is {_ELF_NAME.get(arch, arch)} executable, not one for {platform} "
+            "(exec format error)"
+        )
+    return real
+
+
+# ---------------------------------------------------------------------------------------------
+# The started probe.
+
+# Runs under the shebang's interpreter, as the step's user: $1 is the script ("" for a Tekton
+# script, which Tekton writes itself), $2 the uid. Lines starting "smoke:" are read back.
+PROBE = r"""
+s="$1"
+if [ -n "$s" ]; then
+  [ -r "$s" ] || { echo "smoke:fail $s not readable by uid $2"; exit 97; }
+  [ -x "$s" ] || { echo "smoke:fail $s not executable by uid $2"; exit 97; }
+fi
+k="$(command -v kubectl)" || { echo "smoke:fail kubectl not found on PATH=$PATH"; exit 97; }
+if ! out="$(kubectl version --client 2>&1)"; then
+  echo "smoke:fail $k version --client failed: $(printf '%s' "$out" | tr '\n' ' ' | cut -c1-300)"
+  exit 97
+fi
+echo "smoke:ok $(printf '%s' "$out" | tr '\n' ' ' | cut -c1-200)"
+"""
+
+
+def probe_command(program: Program, uid: int) -> list[str] | None:
+    """The argv that starts the probe under the program's interpreter, or None when the
+    interpreter is not a shell (then only kubectl is started)."""
+    interp = program.interpreter
+    if interp is None:
+        return None
+    shell = posixpath.basename(interp[-1].split()[0] if len(interp) > 1 else interp[0])
+    if posixpath.basename(interp[0]) == "env" and len(interp) > 1:
+        argv = [interp[0], *interp[1].split()]
+    else:
+        argv = list(interp)
+        shell = posixpath.basename(interp[0])
+    if shell not in SHELLS:
+        return None
+    return [*argv, "-c", PROBE, "smoke", program.script or "", str(uid)]
+
+
+def describe_start_failure(platform: Platform, argv: Sequence[str], error: str) -> str:
+    """A one-line reason for an engine that could not start the probe at all."""
+    low = error.lower()
+    if "exec format error" in low:
+        why = "exec format error (a binary of another architecture)"
+    elif "no such file or directory" in low:
+        why = (
+            "no such file or directory (a dynamically linked program whose loader or "
+            "libraries are not in the image?)"
+        )
+    elif "permission denied" in low:
+        why = "permission denied"
+    else:
+        why = error.strip().splitlines()[-1] if error.strip() else "the engine refused"
+    return f"{platform}: cannot start {shlex.join(argv[:2])}: {why}"
+
+
+# ---------------------------------------------------------------------------------------------
+# One image on one platform.
+
+
+@dataclass(frozen=True)
+class Outcome:
+    platform: str
+    started: bool
+    message: str  # one line for the publish result
+
+
+def can_execute(platform: Platform, native: str, binfmt_dir: Path = BINFMT_DIR) -> str | None:
+    """None if this machine can execute `platform`'s binaries, else why not and how to."""
+    if not needs_emulation(native, platform):
+        return None
+    if emulation_available(platform.architecture, binfmt_dir):
+        return None
+    qemu = _QEMU_NAME.get(platform.architecture, platform.architecture)
+    return (
+        f"this {native} machine cannot execute {platform.architecture} binaries (no "
+        f"binfmt_misc entry for qemu-{qemu}); to start it: {ENABLE_EMULATION}"
+    )
+
+
+def smoke_image(
+    engine: Any,
+    ref: str,
+    platform: Platform,
+    steps: Sequence[StepSpec],
+    *,
+    mode: str = DEFAULT_SMOKE,
+    binfmt_dir: Path = BINFMT_DIR,
+) -> Outcome:
+    """Smoke-run the local image `ref` (built for `platform`) for `steps`; SmokeError on a
+    failure. `engine` is a build.Engine (the only module that talks to the engine)."""
+    name = str(platform)
+    if not steps:
+        return Outcome(name, False, f"smoke: {name}: no step of the Pipeline runs this image")
+    config = engine.image_config(ref)
+    fs = ImageFS.from_tar(_Reader(engine.export_filesystem(ref)))
+    checked = [(step, *check_image(fs, config, step, platform)) for step in steps]
+    blocked = can_execute(platform, engine_architecture(engine), binfmt_dir)
+    if blocked is not None:
+        if mode == "required":
+            raise SmokeError(f"{name}: cannot be started here (smoke = required): {blocked}")
+        return Outcome(name, False, f"smoke: {name} checked in the image, not started: {blocked}")
+    seen: set[tuple[tuple[str, ...], int]] = set()
+    lines: list[str] = []
+    for step, program, user, _path in checked:
+        argv = probe_command(program, user.uid) or ["kubectl", "version", "--client"]
+        if (tuple(argv), user.uid) in seen:
+            continue
+        seen.add((tuple(argv), user.uid))
+        result = engine.run_probe(
+            ref,
+            argv,
+            user=f"{user.uid}:{user.gid}",
+            read_only=step.read_only_root,
+            timeout=PROBE_TIMEOUT,
+        )
+        if result.start_error is not None:
+            raise SmokeError(describe_start_failure(platform, argv, result.start_error))
+        if result.timed_out:
+            raise SmokeError(
+                f"{name}: {shlex.join(argv[:2])} did not finish within {PROBE_TIMEOUT:g} s"
+            )
+        marks = [line for line in result.output.splitlines() if line.startswith("smoke:")]
+        if marks and marks[-1].startswith("smoke:fail "):
+            raise SmokeError(f"{name}: {marks[-1].removeprefix('smoke:fail ')}")
+        if result.exit_code != 0:
+            tail = " ".join(result.output.strip().splitlines()[-2:])[:300]
+            raise SmokeError(
+                f"{name}: {shlex.join(argv[:2])} failed (exit {result.exit_code}) as "
+                f"{user.shown}: {tail or 'no output'}"
+            )
+        what = program.interpreter or program.argv[:1]
+        lines.append(f"{' '.join(what)} as {user.shown}")
+    return Outcome(
+        name,
+        True,
+        f"smoke: {name} started ({'; '.join(lines)}): interpreter, script and kubectl present",
+    )
+
+
+def checker(
+    config: Config,
+    pb: Playbook,
+    engine: Any,
+    messages: list[str],
+    *,
+    binfmt_dir: Path = BINFMT_DIR,
+) -> Callable[[str, str], None] | None:
+    """publish's smoke run (platforms.build_children's `smoke`), or None when `smoke` is off:
+    the steps come from the Pipeline rendered around a stand-in reference for the image (its
+    digest is not known before the push); each platform's outcome goes to `messages`."""
+    if config.smoke == "off":
+        return None
+    marker = f"{config.image_ref(pb.name)}:smoke@sha256:{'0' * 64}"
+    steps = steps_for_image(render_pipeline(pb, config, image=marker).data, marker)
+
+    def check(platform: str, ref: str) -> None:
+        outcome = smoke_image(
+            engine,
+            ref,
+            Platform.parse(platform),
+            steps,
+            mode=config.smoke,
+            binfmt_dir=binfmt_dir,
+        )
+        messages.append(outcome.message)
+
+    return check
+
+
+def check_pushed(
+    config: Config,
+    pb: Playbook,
+    engine_of: Callable[[], Any],
+    children: Sequence[Any],
+    repo: str,
+    messages: list[str],
+    *,
+    auth: Mapping[str, str] | None,
+    dry_run: bool,
+    binfmt_dir: Path = BINFMT_DIR,
+) -> None:
+    """The smoke run of images assembled without an engine (assemble.py), whose children are
+    in the registry by digest only: no tag names them before this passes. The engine pulls
+    `repo@digest` (only the layers it lacks travel: the exact bytes that will be released) and
+    each is checked as `checker` checks an engine build. No engine: `auto` says so, `required`
+    fails. A dry run pushes nothing, so there is nothing to pull: said, not checked."""
+    if config.smoke == "off":
+        return
+    if dry_run:
+        messages.append(
+            "smoke: not run in a dry run for an image assembled without an engine (the "
+            "release smoke-runs it after pushing it by digest, before any tag)"
+        )
+        return
+    try:
+        engine = engine_of()
+        engine.native_architecture()
+    except FatalError as exc:
+        why = f"no Docker engine to start images assembled without one ({exc})"
+        if config.smoke == "required":
+            shown = ", ".join(str(c.platform) for c in children)
+            raise SmokeError(f"{shown}: cannot be started here (smoke = required): {why}") from None
+        messages.append(f"smoke: not run: {why}")
+        return
+    check = checker(config, pb, engine, messages, binfmt_dir=binfmt_dir)
+    if check is None:  # pragma: no cover - smoke is not off here
+        return
+    for child in children:
+        if child.digest is None:
+            continue
+        ref = f"{repo}@{child.digest}"
+        engine.pull(ref, platform=child.platform, auth=auth)
+        check(child.platform, ref)
+
+
+def engine_architecture(engine: Any) -> str:
+    from playbookctl.platforms import kernel_architecture  # noqa: PLC0415
+
+    return kernel_architecture(engine.native_architecture())
+
+
+class _Reader:
+    """A read()-able file over an iterator of byte chunks (the engine's streamed export)."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks: Iterator[bytes] = iter(chunks)
+        self._buf = b""
+        self._pos = 0
+
+    def read(self, size: int = -1) -> bytes:
+        parts: list[bytes] = []
+        want = size
+        while want != 0:
+            if self._pos >= len(self._buf):
+                chunk = next(self._chunks, None)
+                if chunk is None:
+                    break
+                self._buf, self._pos = chunk, 0
+            end = len(self._buf) if want < 0 else min(len(self._buf), self._pos + want)
+            parts.append(self._buf[self._pos : end])
+            if want > 0:
+                want -= end - self._pos
+            self._pos = end
+        return b"".join(parts)
