@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.paths import STAND_IN_CACHE
+
 pytest_plugins = [
     "tests.support.registry",
     "tests.support.docker_engine",
@@ -71,6 +73,9 @@ def _isolate_home(
     for var in list(os.environ):
         if var.startswith(("PLAYBOOKCTL_", "GITHUB_")):
             monkeypatch.delenv(var)
+    # The stand-in base's downloaded packages and layers, shared by every test (`dev up` too):
+    # built once per machine, in the system's temporary directory.
+    monkeypatch.setenv("PLAYBOOKCTL_DEV_CACHE", str(STAND_IN_CACHE))
 
 
 @pytest.fixture

@@ -13,9 +13,7 @@ temporary directory (so the test sessions after the first only push them).
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -23,6 +21,7 @@ from playbookctl_dev.base_image import make_base_image
 from playbookctl_dev.docker_engine import docker_engine as _docker_engine
 from playbookctl_dev.docker_engine import existing_engine
 from playbookctl_dev.registry import LocalRegistry
+from tests.support.paths import STAND_IN_CACHE
 
 # Why the engine tests skip for a user who has no engine and cannot start one (a GitHub-hosted
 # runner always has one: /var/run/docker.sock, usable by its non-root user).
@@ -30,7 +29,6 @@ NEEDS_ROOT = (
     "needs a Docker engine: none answers (DOCKER_HOST, /var/run/docker.sock), and starting a "
     "private dockerd needs root"
 )
-STAND_IN_CACHE = Path(tempfile.gettempdir()) / f"playbookctl-stand-in-{os.geteuid()}"
 
 
 # For the tests that start a dockerd of their own rather than use the session's engine: only

@@ -1,0 +1,332 @@
+"""smoke.py's pure parts: the image filesystem read from a tar, Linux's lookup and permission
+rules, the shebang and ELF readers, and the static checks (table tests); the engine-backed run is
+in tests/integration/test_smoke.py."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from typing import Any
+
+import pytest
+
+from playbookctl.platforms import Platform
+from playbookctl.smoke import (
+    PROBE,
+    ImageFS,
+    Program,
+    SmokeError,
+    StepSpec,
+    _Reader,
+    check_image,
+    elf_architecture,
+    probe_command,
+    shebang,
+    steps_for_image,
+)
+
+AMD64, ARM64 = Platform.parse("linux/amd64"), Platform.parse("linux/arm64")
+ELF_X86 = b"\x7fELF\x02\x01\x01" + b"\0" * 11 + (62).to_bytes(2, "little") + b"\0" * 20
+ELF_ARM = b"\x7fELF\x02\x01\x01" + b"\0" * 11 + (183).to_bytes(2, "little") + b"\0" * 20
+BASH_SCRIPT = b"#!/usr/bin/env bash\nset -eu\n"
+PATH = "/usr/local/bin:/usr/bin:/bin"
+SCRIPT = "/usr/local/bin/remediate.sh"
+PASSWD = b"root:x:0:0::/root:/bin/sh\nplaybook:x:65532:65532::/tmp:/bin/sh\n"
+GROUP = b"root:x:0:\nplaybook:x:65532:\nops:x:4000:playbook\n"
+
+# path -> (kind, mode, uid, gid, content or link target)
+Spec = dict[str, tuple[str, int, int, int, Any]]
+
+
+def image(changes: Spec | None = None, *, arch_elf: bytes = ELF_X86) -> ImageFS:
+    files: Spec = {
+        "bin": ("dir", 0o755, 0, 0, None),
+        "etc": ("dir", 0o755, 0, 0, None),
+        "usr": ("dir", 0o755, 0, 0, None),
+        "usr/bin": ("dir", 0o755, 0, 0, None),
+        "usr/lib": ("dir", 0o755, 0, 0, None),
+        "usr/local": ("dir", 0o755, 0, 0, None),
+        "loop": ("dir", 0o755, 0, 0, None),
+        "bin/busybox": ("file", 0o755, 0, 0, arch_elf),
+        "bin/sh": ("link", 0o777, 0, 0, "/bin/busybox"),
+        "bin/bash": ("file", 0o755, 0, 0, arch_elf),
+        "usr/bin/env": ("link", 0o777, 0, 0, "../../bin/busybox"),
+        "usr/bin/kubectl": ("file", 0o755, 0, 0, arch_elf),
+        "usr/local/bin": ("dir", 0o755, 0, 0, None),
+        SCRIPT.lstrip("/"): ("file", 0o755, 0, 0, BASH_SCRIPT),
+        "etc/passwd": ("file", 0o644, 0, 0, PASSWD),
+        "etc/group": ("file", 0o644, 0, 0, GROUP),
+    }
+    files.update(changes or {})
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        for name, (kind, mode, uid, gid, content) in files.items():
+            if kind == "gone":
+                continue
+            info = tarfile.TarInfo(name)
+            info.mode, info.uid, info.gid = mode, uid, gid
+            if kind == "dir":
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            elif kind == "link":
+                info.type, info.linkname = tarfile.SYMTYPE, content
+                tar.addfile(info)
+            else:
+                info.size = len(content)
+                tar.addfile(info, io.BytesIO(content))
+    # Through _Reader in small chunks, as the engine's export arrives.
+    data = raw.getvalue()
+    return ImageFS.from_tar(_Reader(data[i : i + 700] for i in range(0, len(data), 700)))
+
+
+CONFIG: dict[str, Any] = {
+    "User": "65532:65532",
+    "Entrypoint": [SCRIPT],
+    "Env": [f"PATH={PATH}"],
+}
+STEP = StepSpec("remediate/remediate")
+
+
+@pytest.mark.parametrize(
+    ("changes", "config", "step", "platform", "error"),
+    [
+        # the stand-in's samples: fine
+        ({}, {}, STEP, AMD64, None),
+        # the interpreter `env` looks for is missing
+        (
+            {"bin/bash": ("gone", 0, 0, 0, None)},
+            {},
+            STEP,
+            AMD64,
+            f"linux/amd64: /usr/bin/env: bash not found in the image (PATH={PATH})",
+        ),
+        # the shebang's interpreter itself is missing
+        (
+            {SCRIPT.lstrip("/"): ("file", 0o755, 0, 0, b"#!/usr/bin/bash\n")},
+            {},
+            STEP,
+            AMD64,
+            f"linux/amd64: /usr/bin/bash not found in the image (the interpreter of {SCRIPT})",
+        ),
+        # the script without its executable bit
+        (
+            {SCRIPT.lstrip("/"): ("file", 0o644, 0, 0, BASH_SCRIPT)},
+            {},
+            STEP,
+            AMD64,
+            f"linux/amd64: {SCRIPT} not executable by uid 65532 (mode 0644, owner 0:0)",
+        ),
+        # executable by its owner (root) only
+        (
+            {SCRIPT.lstrip("/"): ("file", 0o700, 0, 0, BASH_SCRIPT)},
+            {},
+            STEP,
+            AMD64,
+            f"linux/amd64: {SCRIPT} not executable by uid 65532 (mode 0700, owner 0:0)",
+        ),
+        # ... owned by the user: fine; by a group the user is in (/etc/group): fine
+        ({SCRIPT.lstrip("/"): ("file", 0o700, 65532, 0, BASH_SCRIPT)}, {}, STEP, AMD64, None),
+        ({SCRIPT.lstrip("/"): ("file", 0o750, 0, 4000, BASH_SCRIPT)}, {}, STEP, AMD64, None),
+        # executable but not readable: the interpreter cannot read it
+        (
+            {SCRIPT.lstrip("/"): ("file", 0o711, 0, 0, BASH_SCRIPT)},
+            {},
+            STEP,
+            AMD64,
+            f"linux/amd64: {SCRIPT} not readable by uid 65532 (its interpreter must read it)",
+        ),
+        # a directory on the way that the user cannot search
+        (
+            {"usr/local/bin": ("dir", 0o700, 0, 0, None)},
+            {},
+            STEP,
+            AMD64,
+            f"linux/amd64: {SCRIPT} not executable by uid 65532: /usr/local/bin is not searchable",
+        ),
+        (
+            {"usr/bin/kubectl": ("gone", 0, 0, 0, None)},
+            {},
+            STEP,
+            ARM64,
+            f"linux/arm64: kubectl not found in the image (PATH={PATH})",
+        ),
+        # root, or a user the kubelet cannot verify, is refused (runAsNonRoot)
+        (
+            {},
+            {"User": ""},
+            STEP,
+            AMD64,
+            "linux/amd64: the step would run as root (the image's USER is unset or 0): "
+            "Kubernaut's pod template has runAsNonRoot: true, so the kubelet refuses to start it",
+        ),
+        (
+            {},
+            {"User": "playbook"},
+            STEP,
+            AMD64,
+            "linux/amd64: the image's USER 'playbook' is not numeric: with Kubernaut's "
+            "runAsNonRoot the kubelet cannot verify it and refuses to start the step (use a "
+            "numeric USER, e.g. USER 65532:65532)",
+        ),
+        # ... unless the step names a numeric user
+        ({}, {"User": "playbook"}, StepSpec("t/s", run_as_user=65532), AMD64, None),
+        # the step's command, found along PATH
+        ({}, {}, StepSpec("t/s", command=("remediate.sh", "verify")), AMD64, None),
+        (
+            {},
+            {},
+            StepSpec("t/s", command=("remedy.sh",)),
+            AMD64,
+            f"linux/amd64: remedy.sh not found in the image (PATH={PATH})",
+        ),
+        # a Tekton script: only its interpreter must be in the image (/bin/sh by default)
+        ({}, {}, StepSpec("t/s", script="remediate.sh act\n"), AMD64, None),
+        (
+            {"bin/sh": ("gone", 0, 0, 0, None)},
+            {},
+            StepSpec("t/s", script="remediate.sh act\n"),
+            AMD64,
+            "linux/amd64: /bin/sh not found in the image (the interpreter of the step script)",
+        ),
+        # no command at all
+        (
+            {},
+            {"Entrypoint": None},
+            STEP,
+            AMD64,
+            "linux/amd64: step remediate/remediate has no command or script, and the image no "
+            "ENTRYPOINT or CMD",
+        ),
+    ],
+)
+def test_static_checks(
+    changes: Spec, config: dict[str, Any], step: StepSpec, platform: Platform, error: str | None
+) -> None:
+    elf = ELF_ARM if platform == ARM64 else ELF_X86
+    fs = image(changes, arch_elf=elf)
+    cfg = {**CONFIG, **config}
+    if error is None:
+        program, user, path = check_image(fs, cfg, step, platform)
+        assert user.uid == 65532
+        assert path == PATH
+        assert program.interpreter is not None
+    else:
+        with pytest.raises(SmokeError) as caught:
+            check_image(fs, cfg, step, platform)
+        assert str(caught.value) == error
+
+
+def test_an_arm64_env_reaching_an_amd64_bash_names_the_bash() -> None:
+    fs = image({"bin/bash": ("file", 0o755, 0, 0, ELF_X86)}, arch_elf=ELF_ARM)
+    with pytest.raises(SmokeError) as caught:
+        check_image(fs, CONFIG, STEP, ARM64)
+    assert str(caught.value) == (
+        "linux/arm64: /bin/bash is an x86-64 executable, not one for linux/arm64 "
+        "(exec format error)"
+    )
+
+
+def test_lookup_follows_links_as_the_kernel_does() -> None:
+    fs = image(
+        {
+            "lib": ("link", 0o777, 0, 0, "usr/lib"),
+            "usr/lib/x": ("file", 0o644, 0, 0, b"x"),
+            "loop/a": ("link", 0o777, 0, 0, "b"),
+            "loop/b": ("link", 0o777, 0, 0, "a"),
+        }
+    )
+    assert fs.lookup("/usr/bin/env") == ("/bin/busybox", ["/", "/usr", "/usr/bin", "/", "/bin"])
+    assert fs.lookup("/lib/x") is not None
+    assert fs.lookup("/lib/x")[0] == "/usr/lib/x"  # type: ignore[index]
+    assert fs.lookup("/loop/a") is None  # ELOOP
+    assert fs.lookup("/bin/bash/x") is None  # ENOTDIR
+    assert fs.lookup("/nope") is None
+    assert fs.which("env", PATH) == "/usr/bin/env"
+    assert fs.which("bin", PATH) is None  # a directory is not a program
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        (b"#!/usr/bin/env bash\n", ("/usr/bin/env", "bash")),
+        (b"#! /bin/sh -eu\nx", ("/bin/sh", "-eu")),
+        (b"#!/usr/bin/env -S bash -e\n", ("/usr/bin/env", "-S bash -e")),
+        (b"echo hi\n", None),
+        (b"#!\n", None),
+    ],
+)
+def test_shebang(head: bytes, expected: tuple[str, ...] | None) -> None:
+    assert shebang(head) == expected
+
+
+def test_elf_architecture() -> None:
+    assert elf_architecture(ELF_X86) == "amd64"
+    assert elf_architecture(ELF_ARM) == "arm64"
+    assert elf_architecture(BASH_SCRIPT) is None
+    assert elf_architecture(b"\x7fELF") is None
+
+
+def test_probe_command_runs_the_probe_under_the_shebang_interpreter() -> None:
+    program = Program((SCRIPT,), SCRIPT, ("/usr/bin/env", "bash"), in_image=True)
+    assert probe_command(program, 65532) == [
+        "/usr/bin/env",
+        "bash",
+        "-c",
+        PROBE,
+        "smoke",
+        SCRIPT,
+        "65532",
+    ]
+    python = Program((SCRIPT,), SCRIPT, ("/usr/bin/python3",), in_image=True)
+    assert probe_command(python, 65532) is None  # not a shell: only kubectl is started
+    assert probe_command(Program(("/app",), None, None, in_image=True), 1) is None
+
+
+PIPELINE: dict[str, Any] = {
+    "apiVersion": "tekton.dev/v1",
+    "kind": "Pipeline",
+    "spec": {
+        "tasks": [
+            {
+                "name": "act",
+                "taskSpec": {
+                    "stepTemplate": {
+                        "image": "IMG",
+                        "securityContext": {"runAsUser": 1000, "readOnlyRootFilesystem": True},
+                    },
+                    "steps": [
+                        {"name": "a", "script": "#!/bin/bash\nremediate.sh\n"},
+                        {"name": "b", "image": "other", "command": ["x"]},
+                        {
+                            "name": "c",
+                            "image": "IMG",
+                            "args": ["verify"],
+                            "securityContext": {"runAsUser": 2000},
+                            "env": [{"name": "PATH", "value": "/opt/bin"}],
+                        },
+                    ],
+                },
+            }
+        ],
+        "finally": [{"name": "f", "taskSpec": {"steps": [{"image": "IMG", "command": ["y"]}]}}],
+    },
+}
+
+
+def test_steps_for_image_reads_steps_and_their_template() -> None:
+    steps = steps_for_image(PIPELINE, "IMG")
+    assert [s.name for s in steps] == ["act/a", "act/c", "f/0"]
+    a, c, f = steps
+    assert (a.script, a.run_as_user, a.read_only_root) == (
+        "#!/bin/bash\nremediate.sh\n",
+        1000,
+        True,
+    )
+    assert (c.args, c.command, c.run_as_user, c.read_only_root, c.path) == (
+        ("verify",),
+        None,
+        2000,
+        True,
+        "/opt/bin",
+    )
+    assert (f.command, f.run_as_user, f.read_only_root) == (("y",), None, False)
