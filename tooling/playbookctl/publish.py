@@ -594,10 +594,10 @@ def platform_images(  # noqa: PLR0917 - the seam publish calls, one call site
             smoke.check_pushed(
                 run.config,
                 pb,
-                run.engine,
-                children,
-                image_repo,
-                result.messages,
+                engine_of=run.engine,
+                children=children,
+                repo=image_repo,
+                messages=result.messages,
                 auth=build.registry_auth(run.config, run.config.registry),
                 dry_run=run.dry_run,
             )

@@ -653,11 +653,11 @@ def checker(
 def check_pushed(
     config: Config,
     pb: Playbook,
+    *,
     engine_of: Callable[[], Any],
     children: Sequence[Any],
     repo: str,
     messages: list[str],
-    *,
     auth: Mapping[str, str] | None,
     dry_run: bool,
     binfmt_dir: Path = BINFMT_DIR,
