@@ -107,12 +107,13 @@ demo: system-deps $(STAMP) ## release this repository's playbooks to a local reg
 	$(BIN)/python tooling/scripts/demo.py
 
 .PHONY: bench
-bench: system-deps $(STAMP) ## the benchmarks (lint 500 playbooks, publish 50 bundles, no-op release of 200, 10 playbooks for 1 vs 2 platforms, assembled vs engine and a 200-playbook release)
+bench: system-deps $(STAMP) ## the benchmarks (lint 500 playbooks, publish 50 bundles, no-op release of 200, 10 playbooks for 1 vs 2 platforms, assembled vs engine and a 200-playbook release, the smoke run's cost)
 	$(BIN)/python tooling/bench/bench_lint.py
 	$(BIN)/python tooling/bench/bench_publish.py
 	$(BIN)/python tooling/bench/bench_release.py
 	$(BIN)/python tooling/bench/bench_platforms.py
 	$(BIN)/python tooling/bench/bench_assemble.py
+	$(BIN)/python tooling/bench/bench_smoke.py
 
 # The vendored consumer references (tests/references/*, each with its PROVENANCE.json).
 UPSTREAM_KUBERNAUT ?=

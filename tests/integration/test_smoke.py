@@ -401,3 +401,26 @@ def test_with_emulation_an_arm64_image_really_runs(arm64_image: str, docker_engi
         )
         assert result.exit_code == 0, result
         assert "linux/arm64" in result.output
+
+
+def test_assembled_images_without_an_engine_say_so_or_fail_when_required(
+    tmp_path: Path, registry: LocalRegistry, base_image: str
+) -> None:
+    """A runner with no engine assembles RUN-less images; the smoke run cannot start them."""
+    repo = make_repo(tmp_path / "repo", {"restart-deployment": good_playbook()})
+    nowhere = f"unix://{tmp_path}/no-engine.sock"
+    config = _config(repo, registry, base_image)
+    (r,) = _publish(config, nowhere)
+    assert (r.status, r.error) == (Action.PUSHED, None)
+    assert "image assembled without an engine (no RUN step)" in r.messages
+    (line,) = [m for m in r.messages if m.startswith("smoke:")]
+    assert line.startswith("smoke: not run: no Docker engine to start images assembled without one")
+
+    required = replace(_config(repo, registry, base_image), smoke="required")
+    (r,) = _publish(required, nowhere)
+    assert r.status is Action.FAILED
+    assert r.error is not None
+    assert r.error.startswith(
+        "linux/amd64, linux/arm64: cannot be started here (smoke = required): no Docker engine"
+    )
+    assert _nothing_pushed(required, "restart-deployment")
