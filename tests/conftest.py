@@ -75,7 +75,7 @@ def _isolate_home(
             monkeypatch.delenv(var)
     # The stand-in base's downloaded packages and layers, shared by every test (`dev up` too):
     # built once per machine, in the system's temporary directory.
-    monkeypatch.setenv("PLAYBOOKCTL_DEV_CACHE", str(STAND_IN_CACHE))
+    monkeypatch.setenv("PLAYBOOKCTL_STAND_IN_CACHE", str(STAND_IN_CACHE))
 
 
 @pytest.fixture

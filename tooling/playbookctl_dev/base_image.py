@@ -44,6 +44,7 @@ from pathlib import Path
 from playbookctl.build import Engine, registry_host
 from playbookctl.config import DEFAULT_PLATFORMS, Config
 from playbookctl.errors import FatalError
+from playbookctl.lint.cache import cache_root
 from playbookctl.oci import (
     DOCKER_MANIFEST,
     RegistryClient,
@@ -91,13 +92,12 @@ class StandInError(FatalError):
 
 
 def cache_dir() -> Path:
-    """Where the downloaded packages and built layers are kept: PLAYBOOKCTL_DEV_CACHE, else
-    $XDG_CACHE_HOME/playbookctl/stand-in, else ~/.cache/playbookctl/stand-in."""
-    explicit = os.environ.get("PLAYBOOKCTL_DEV_CACHE")
+    """Where the built layers are kept: PLAYBOOKCTL_STAND_IN_CACHE, else stand-in/ in the cache
+    directory lint and `dev` use ($PLAYBOOKCTL_CACHE_DIR, default ~/.cache/playbookctl)."""
+    explicit = os.environ.get("PLAYBOOKCTL_STAND_IN_CACHE")
     if explicit:
-        return Path(explicit)
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg) / "playbookctl" / "stand-in"
+        return Path(explicit).expanduser()
+    return cache_root() / "stand-in"
 
 
 def debian_arch(platform: Platform) -> str:
