@@ -242,3 +242,17 @@ class AppsV1Api:
     )
     assert dep.subresources["scale"].verbs == {"patch"}
     assert found[("", "v1", "pods")].subresources["eviction"].verbs == {"create"}
+
+
+def test_a_verb_the_api_serves_on_none_of_the_rule_resources_is_a_warning() -> None:
+    text = (
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: r}\nrules:\n"
+        '  - apiGroups: [""]\n    resources: ["pods/log", "pods/eviction"]\n'
+        "    verbs: [get, list, create]\n"
+        '  - apiGroups: [""]\n    resources: ["pods", "pods/log"]\n    verbs: [list]\n'
+    )
+    found = rbac.check_api(load_text(text, "rbac.yaml").documents)
+    assert [(f.rule, f.severity.value, f.line, f.column) for f in found] == [
+        ("rbac.verb", "warning", 7, 18)
+    ]
+    assert "'list' grants nothing on pods/log, pods/eviction" in found[0].message

@@ -993,7 +993,8 @@ _r(
     "API verbs are get, list, watch, create, update, patch, delete and deletecollection (plus "
     "use, bind, escalate, impersonate, approve, sign, attest for a few resources). kubectl "
     "subcommands are not verbs: `rollout undo` is get/patch on the object and list on its "
-    "ReplicaSets.",
+    "ReplicaSets. A real verb the API serves on none of the rule's resources (`list` on "
+    "`pods/log`) is a warning: it grants nothing.",
     _RB + "  - apiGroups: [apps]\n    resources: [deployments]\n    verbs: [get, undo]\n",
     _RB + "  - apiGroups: [apps]\n    resources: [deployments]\n    verbs: [get, patch]\n",
 )

@@ -482,7 +482,38 @@ def check_api(docs: list[Document]) -> list[Finding]:
                         f"{verb!r} is not a Kubernetes API verb{hint} (verbs: {', '.join(verbs)})",
                     )
                 )
+            elif verb in k8s.API_VERBS and builtin:
+                useless = _unserved(api, verb, rule.resources, builtin)
+                if useless:
+                    out.append(
+                        rule.doc.finding(
+                            "rbac.verb",
+                            (*at, "verbs", j),
+                            f"{verb!r} grants nothing on {useless}: the API serves no {verb} "
+                            "there; drop it (or name the resource that needs it)",
+                            Severity.WARNING,
+                        )
+                    )
     return out
+
+
+def _unserved(api: k8s.Api, verb: str, resources: tuple[str, ...], groups: list[str]) -> str:
+    """The resources of a rule (all of them) on which the API serves no such verb."""
+    served_nowhere = []
+    for res in resources:
+        if "*" in res:
+            return ""
+        base, _, sub = res.partition("/")
+        found = [r for g in groups if (r := api.get(g, base)) is not None]
+        if not found:
+            return ""  # rbac.resource reports it
+        verbs = set().union(
+            *(r.subresources.get(sub, frozenset()) if sub else r.verbs for r in found)
+        )
+        if verb in verbs:
+            return ""
+        served_nowhere.append(res)
+    return ", ".join(served_nowhere)
 
 
 def _resource_problem(api: k8s.Api, res: str, groups: list[str]) -> str | None:
