@@ -424,3 +424,21 @@ def test_assembled_images_without_an_engine_say_so_or_fail_when_required(
         "linux/amd64, linux/arm64: cannot be started here (smoke = required): no Docker engine"
     )
     assert _nothing_pushed(required, "restart-deployment")
+
+
+def test_a_probe_that_hangs_is_stopped_at_its_timeout(base_image: str, docker_engine: str) -> None:
+    import time
+
+    with build.Engine(docker_engine) as engine:
+        started = time.monotonic()
+        result = engine.run_probe(
+            base_image, ["/bin/sleep", "120"], user="65532:65532", read_only=True, timeout=2.0
+        )
+        assert result.timed_out
+        assert time.monotonic() - started < 30
+        # a program the image lacks: the engine cannot start it, and says why
+        missing = engine.run_probe(
+            base_image, ["/usr/bin/bash", "-c", "true"], user="65532", read_only=False, timeout=30
+        )
+        assert missing.start_error is not None
+        assert "no such file or directory" in missing.start_error.lower()

@@ -883,11 +883,11 @@ class Engine:
         try:
             try:
                 self._api.start(container)
-            except DockerException as exc:
+            except (DockerException, requests.RequestException) as exc:
                 return ProbeResult(-1, "", start_error=_short(exc))
             try:
                 status = self._api.wait(container, timeout=timeout)
-            except requests.exceptions.ConnectionError:  # the read timed out
+            except (requests.RequestException, urllib3.exceptions.HTTPError):  # read timed out
                 with contextlib.suppress(DockerException, requests.RequestException):
                     self._api.kill(container)
                 return ProbeResult(-1, "", timed_out=True)
