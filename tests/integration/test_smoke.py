@@ -265,6 +265,7 @@ def test_a_shebang_interpreter_missing_from_the_image_fails_through_the_cli(
         "(the interpreter of /usr/local/bin/remediate.sh)"
     ) in err
     assert "Traceback" not in err
+    assert "smoke-running" in err  # the progress says what is being checked
     assert _nothing_pushed(config, "restart-deployment")
 
 

@@ -600,6 +600,7 @@ def platform_images(  # noqa: PLR0917 - the seam publish calls, one call site
                 messages=result.messages,
                 auth=build.registry_auth(run.config, run.config.registry),
                 dry_run=run.dry_run,
+                on_event=lambda line: run.on_event(name, "build", line),
             )
             return children
     result.messages.append(f"image built by the engine: {display}: {why}")
@@ -627,7 +628,13 @@ def platform_images(  # noqa: PLR0917 - the seam publish calls, one call site
         on_event=lambda stage, line: run.on_event(name, stage, line),
         epoch=None if run.dry_run else epoch,
         before_first_push=None if run.dry_run else settle_index_type,
-        smoke=smoke.checker(run.config, pb, run.engine(), result.messages),
+        smoke=smoke.checker(
+            run.config,
+            pb,
+            run.engine(),
+            result.messages,
+            on_event=lambda line: run.on_event(name, "build", line),
+        ),
     )
 
 

@@ -627,6 +627,7 @@ def checker(
     messages: list[str],
     *,
     binfmt_dir: Path = BINFMT_DIR,
+    on_event: Callable[[str], None] | None = None,
 ) -> Callable[[str, str], None] | None:
     """publish's smoke run (platforms.build_children's `smoke`), or None when `smoke` is off:
     the steps come from the Pipeline rendered around a stand-in reference for the image (its
@@ -646,6 +647,8 @@ def checker(
             binfmt_dir=binfmt_dir,
         )
         messages.append(outcome.message)
+        if on_event is not None:
+            on_event(outcome.message)
 
     return check
 
@@ -661,6 +664,7 @@ def check_pushed(
     auth: Mapping[str, str] | None,
     dry_run: bool,
     binfmt_dir: Path = BINFMT_DIR,
+    on_event: Callable[[str], None] | None = None,
 ) -> None:
     """The smoke run of images assembled without an engine (assemble.py), whose children are
     in the registry by digest only: no tag names them before this passes. The engine pulls
@@ -685,13 +689,15 @@ def check_pushed(
             raise SmokeError(f"{shown}: cannot be started here (smoke = required): {why}") from None
         messages.append(f"smoke: not run: {why}")
         return
-    check = checker(config, pb, engine, messages, binfmt_dir=binfmt_dir)
+    check = checker(config, pb, engine, messages, binfmt_dir=binfmt_dir, on_event=on_event)
     if check is None:  # pragma: no cover - smoke is not off here
         return
     for child in children:
         if child.digest is None:
             continue
         ref = f"{repo}@{child.digest}"
+        if on_event is not None:
+            on_event(f"smoke-running {ref} ({child.platform})")
         engine.pull(ref, platform=child.platform, auth=auth)
         check(child.platform, ref)
 
