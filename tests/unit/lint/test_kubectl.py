@@ -30,8 +30,21 @@ def accesses(line: str) -> tuple[set[tuple[str, str, str]], list[str]]:
             },
         ),
         ("kubectl describe node n1", {("get", "", "nodes")}),
-        ("kubectl delete pod p1", {("delete", "", "pods")}),
-        ("kubectl delete pods -l app=x", {("list", "", "pods"), ("delete", "", "pods")}),
+        ("kubectl delete pod p1 --wait=false", {("delete", "", "pods")}),
+        (
+            "kubectl delete pod p1",
+            {
+                ("delete", "", "pods"),
+                ("get", "", "pods"),
+                ("list", "", "pods"),
+                ("watch", "", "pods"),
+            },
+        ),
+        (
+            "kubectl delete pods -l app=x --wait=false",
+            {("list", "", "pods"), ("delete", "", "pods")},
+        ),
+        ("kubectl delete cm c", {("delete", "", "configmaps"), ("get", "", "configmaps")}),
         ("kubectl patch deployment web -p '{}'", {("patch", "apps", "deployments")}),
         (
             "kubectl patch deploy web --subresource=scale -p '{}'",

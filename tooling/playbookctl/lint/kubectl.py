@@ -140,6 +140,9 @@ _NO_ACCESS = frozenset(
         "cluster-info",
     ]
 )
+_LINGERING = frozenset(
+    (("", "pods"), ("", "persistentvolumeclaims"), ("", "persistentvolumes"), ("", "namespaces"))
+)
 _WRITE_LATEST = frozenset(("annotate", "label", "taint"))
 _SET_SUB = frozenset(("image", "env", "resources", "selector", "serviceaccount", "subject"))
 
@@ -358,10 +361,21 @@ def _describe(
 
 
 def _delete(call: Call, args: _Args, rest: list[Alternatives], wide: bool, selector: bool) -> None:
+    # --wait (the default) then gets each object (a refused get fails the command) and, while
+    # it lingers, watches it until it is gone (kubectl's wait.IsDeleted). Objects that linger
+    # by design: pods (grace period), PVCs and PVs (protection finalizers), namespaces.
+    wait = _flag_literal(args, "--wait") not in ("false", "0")
     for t in _targets(rest, call):
         if selector or not t.named:
             call.accesses.append(_acc(t, "list", "delete finds the objects to delete", wide))
         call.accesses.append(_acc(t, "delete", "deletes the object", wide))
+        if wait:
+            why = "delete --wait (the default) checks that the object is gone"
+            call.accesses.append(_acc(t, "get", why, wide))
+            if (t.resource.group, t.resource.name) in _LINGERING:
+                why = "delete --wait (the default) watches the object until it is gone"
+                call.accesses.append(_acc(t, "list", why, wide))
+                call.accesses.append(_acc(t, "watch", why, wide))
 
 
 def _patch(call: Call, args: _Args, rest: list[Alternatives], wide: bool, selector: bool) -> None:
