@@ -5,6 +5,9 @@ a reviewer finds by reading kubectl's code, and nothing else."""
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import pytest
 
 from playbookctl.lint import script
@@ -109,6 +112,7 @@ rules:
     verbs: ["get", "list"]
 """
 
+ROOT = Path(__file__).resolve().parents[3]
 TARGET = {"TARGET_RESOURCE_NAME", "TARGET_RESOURCE_KIND", "TARGET_RESOURCE_NAMESPACE"}
 
 
@@ -158,3 +162,26 @@ def test_whole_scripts(
     for rule, line, words in expected:
         (f,) = [f for f in found if (f.rule, f.line) == (rule, line)]
         assert words in f.message, f.message
+
+
+def test_the_corpus_script_reads_a_demo_scenarios_layout(tmp_path: Path) -> None:
+    """tooling/scripts/contract_corpus.py, on a workflow laid out as the demo scenarios lay theirs."""
+    workflow = tmp_path / "deploy" / "remediation-workflows" / "crashloop"
+    workflow.mkdir(parents=True)
+    (workflow / "remediate.sh").write_text(ROLLBACK)
+    (workflow / "crashloop.yaml").write_text(
+        ROLLBACK_RBAC
+        + "---\napiVersion: kubernaut.ai/v1alpha1\nkind: RemediationWorkflow\n"
+        + "metadata: {name: crashloop}\nspec:\n  parameters:\n"
+        + "".join(f"    - name: {p}\n" for p in sorted(TARGET | {"POLL_INTERVAL"}))
+    )
+    spec = importlib.util.spec_from_file_location(
+        "contract_corpus", ROOT / "tooling" / "scripts" / "contract_corpus.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    corpus = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(corpus)
+    pairs, found, calls, mapped = corpus.run(tmp_path)
+    assert (pairs, calls, mapped) == (1, 5, 5)
+    assert sorted((f.rule, f.line) for f in found) == [("script.rbac", 5), ("script.rbac", 17)]
