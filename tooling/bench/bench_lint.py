@@ -54,11 +54,11 @@ PREFLIGHT = [
     """\
 preflight_{n}() {{
   # Refuse to act while too many pods of the namespace are pending (scheduler pressure).
-  local limit="${{PREFLIGHT_PENDING_LIMIT_{n}:-{a}}}" pending
-  pending="$(kubectl get pods --namespace "$TARGET_RESOURCE_NAMESPACE" \\
+  local limit={a} pending ns="${{TARGET_RESOURCE_NAMESPACE:-kube-system}}"
+  pending="$(kubectl get pods --namespace "$ns" \\
     --field-selector=status.phase=Pending -o name 2>/dev/null | wc -l)"
   if ((pending > limit)); then
-    die "preflight {n}: $pending pending pod(s) in $TARGET_RESOURCE_NAMESPACE, limit $limit"
+    die "preflight {n}: $pending pending pod(s) in $ns, limit $limit"
   fi
   log "preflight {n}: $pending pending pod(s), limit $limit"
 }}
@@ -66,10 +66,10 @@ preflight_{n}() {{
     """\
 preflight_{n}() {{
   # Only act inside the change window, {a}:00 to {b}:59 UTC, unless forced.
-  local hour
+  local hour force=false
   hour="$(date -u +%H)"
   hour=$((10#$hour))
-  case "${{PREFLIGHT_FORCE_{n}:-false}}" in
+  case "$force" in
     true) log "preflight {n}: change window forced open" ;;
     false)
       ((hour >= {a} && hour <= {b})) || die "preflight {n}: outside the change window ({a}-{b} UTC)"
@@ -93,16 +93,24 @@ preflight_{n}() {{
     """\
 preflight_{n}() {{
   # The namespace must carry the opt-in label and no freeze annotation.
-  local labels freeze
-  labels="$(kubectl get namespace "$TARGET_RESOURCE_NAMESPACE" \\
+  local labels freeze ns="${{TARGET_RESOURCE_NAMESPACE:-kube-system}}"
+  labels="$(kubectl get namespace "$ns" \\
     -o jsonpath='{{.metadata.labels.remediation-tier-{a}}}' 2>/dev/null || true)"
-  freeze="$(kubectl get namespace "$TARGET_RESOURCE_NAMESPACE" \\
+  freeze="$(kubectl get namespace "$ns" \\
     -o jsonpath='{{.metadata.annotations.freeze-{b}}}' 2>/dev/null || true)"
   [[ "$labels" == enabled ]] || die "preflight {n}: namespace has not opted in (tier {a})"
   [[ -z "$freeze" ]] || die "preflight {n}: namespace frozen: $freeze"
 }}
 """,
 ]
+
+
+PREFLIGHT_RULES = """
+rules:
+  - apiGroups: [""]
+    resources: ["pods", "namespaces"]
+    verbs: ["get", "list"]
+"""
 
 
 def _script(sample_text: str, sample: str, name: str, i: int) -> str:
@@ -164,6 +172,10 @@ def generate(dest: Path, count: int) -> list[tuple[Path, Path, str]]:
         target = dest / "playbooks" / name
         shutil.copytree(sample, target)
         _mutate_playbook(target, sample, name, i)
+        # What the preflight functions read (pending pods, namespace labels), granted as the
+        # script contract (script.rbac) requires.
+        rbac = target / "rbac.yaml"
+        rbac.write_text(rbac.read_text().replace("\nrules:\n", PREFLIGHT_RULES, 1))
         if i % 10 == 0:
             extra = target / "extra.sh"
             extra.write_text(f'#!/bin/sh\necho $1 "{name}"\n')
