@@ -592,3 +592,32 @@ def test_broken_docker_config_says_why_without_its_content(
     assert (code, out) == (1, "")
     assert err == f"playbookctl: error: cannot read Docker config {config_dir}/config.json: {why}\n"
     assert "c2VjcmV0" not in err
+
+
+def test_a_file_name_that_is_not_utf8_is_a_finding_in_lint_and_publish(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """File names are bytes: lint names the file with \\xNN escapes and refuses it; publish
+    skips that playbook with the finding (it used to end in `internal error:
+    UnicodeEncodeError`, exit 3, for every playbook)."""
+    (repo / "playbooks" / "restart-deployment" / os.fsdecode(b"data-\xff.txt")).write_bytes(b"x")
+    shown = "playbooks/restart-deployment/data-\\xff.txt"
+    message = (
+        "the file name is not UTF-8 (data-\\xff.txt): every file name in a playbook must be "
+        "UTF-8; rename it"
+    )
+    code, out, _ = run(capsys, "lint", "playbooks/restart-deployment")
+    assert code == 1
+    assert f"{shown}:1:1: error [playbook.file-name] {message}" in out.splitlines()
+    code, out, _ = run(capsys, "lint", "--format", "json", "playbooks/restart-deployment")
+    assert [(f["rule"], f["file"]) for f in json.loads(out)] == [("playbook.file-name", shown)]
+    code, out, _ = run(
+        capsys, "publish", "--dry-run", "--registry", "127.0.0.1:1", "--commit", "a" * 40
+    )
+    assert code == 1
+    assert out.splitlines() == [
+        "restart-deployment 1.0.0: skipped",
+        "  error: not published: 1 lint error(s)",
+        f"    {shown}:1:1: playbook.file-name: {message}",
+        "1 skipped",
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 
 from playbookctl.cli import main
 from playbookctl.config import load_config
+from playbookctl.errors import FatalError
 from playbookctl.gitrepo import GitRepo
 from playbookctl.plan import Status, hash_tree_files, make_plan
 from playbookctl.playbook import source_hash
@@ -503,3 +505,89 @@ def test_the_hash_from_git_follows_links_and_streams_large_files(
     by_path = {f.path: (f.executable, f.sha256) for f in files}
     assert by_path["playbooks/alpha/helper.sh"] == by_path["playbooks/alpha/remediate.sh"]
     assert hash_tree_files(files, "playbooks/alpha") == source_hash(d)
+
+
+# A file name that is not UTF-8: the bytes a contributor's file system can hold.
+BAD_NAME = os.fsdecode(b"data-\xff\xfe.txt")
+
+
+@pytest.mark.parametrize("from_git", [False, True])
+def test_a_file_name_that_is_not_utf8_is_hashed_by_its_bytes_not_a_crash(
+    playbook_repo: PlaybookRepo, capsys: pytest.CaptureFixture[str], from_git: bool
+) -> None:
+    """plan used to end with `internal error: UnicodeEncodeError` (exit 3) for every playbook;
+    lint refuses the name (playbook.file-name), plan hashes its bytes, from disk or from git."""
+    d = playbook_repo.path / "playbooks" / "alpha"
+    (d / BAD_NAME).write_bytes(b"x\n")
+    head = playbook_repo.commit_all("a file whose name is not UTF-8")
+    args = ["-C", str(playbook_repo.path), "plan", "--format", "json"]
+    if from_git:
+        # Another revision than the checkout's: plan reads git's objects.
+        playbook_repo.git("checkout", "--quiet", "--detach", "HEAD~1")
+        args += ["--head", head]
+    code = main(args)
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert "internal error" not in out.err
+    entries = {e["name"]: e for e in json.loads(out.out)["playbooks"]}
+    if from_git:
+        playbook_repo.git("checkout", "--quiet", head)
+    # The same bytes give the same hash from git's objects and from the working tree.
+    files = GitRepo(playbook_repo.path).tree_files(head, "playbooks/alpha")
+    assert hash_tree_files(files, "playbooks/alpha") == source_hash(d)
+    assert entries["alpha"]["source_hash"] == source_hash(d)
+    # ... and a different name is a different hash (the bytes are in it, not replaced).
+    (d / BAD_NAME).rename(d / os.fsdecode(b"data-\xff\xfd.txt"))
+    assert source_hash(d) != entries["alpha"]["source_hash"]
+
+
+@pytest.mark.parametrize(
+    ("path", "from_git", "megabytes"),
+    [
+        ("playbooks/alpha/workflow.yaml", False, 50),
+        ("playbooks/alpha/workflow.yaml", True, 50),
+        ("registry/workflows/alpha.yaml", False, 2),
+        ("registry/workflows/alpha.yaml", True, 2),
+        ("registry/kustomization.yaml", True, 2),
+    ],
+)
+def test_every_file_plan_reads_is_bounded_by_max_file_bytes(
+    playbook_repo: PlaybookRepo,
+    capsys: pytest.CaptureFixture[str],
+    path: str,
+    from_git: bool,
+    megabytes: int,
+) -> None:
+    """A hostile size (a 50 MB workflow.yaml took 173 s and 5.5 GB): one line, exit 1, and
+    nothing read past the bound (a file is refused by its size, a git blob by its header)."""
+    register_all(playbook_repo)
+    target = playbook_repo.path / path
+    with target.open("ab") as fh:
+        fh.write(b"# " + b"x" * (megabytes * 1024 * 1024) + b"\n")
+    head = playbook_repo.commit_all("a hostile size")
+    args = ["-C", str(playbook_repo.path), "plan"]
+    if from_git:
+        playbook_repo.git("checkout", "--quiet", "--detach", "HEAD~1")
+        args += ["--head", head]
+    code = main(args)
+    out = capsys.readouterr()
+    assert code == 1
+    assert out.out == ""
+    assert out.err.splitlines() == [
+        f"playbookctl: error: {path}: larger than max-file-bytes (1048576 bytes); plan reads no "
+        "file past lint's bound (lint reports it as load.too-large)"
+    ]
+
+
+def test_a_file_exactly_at_max_file_bytes_is_read(playbook_repo: PlaybookRepo) -> None:
+    (playbook_repo.path / "pyproject.toml").write_text(
+        '[tool.playbookctl]\nregistry = "ghcr.io"\nmax-file-bytes = 4096\n'
+    )
+    workflow = playbook_repo.path / "playbooks" / "alpha" / "workflow.yaml"
+    text = workflow.read_bytes()
+    workflow.write_bytes(text + b"#" * (4096 - len(text) - 1) + b"\n")
+    assert len(workflow.read_bytes()) == 4096
+    assert statuses(playbook_repo)["alpha"] == Status.PUBLISH
+    workflow.write_bytes(workflow.read_bytes() + b"\n")
+    with pytest.raises(FatalError, match=r"workflow\.yaml: larger than max-file-bytes"):
+        statuses(playbook_repo)

@@ -746,7 +746,11 @@ class _Interpreter:
         # sha256 of the paths, modes and contents (a documented difference: history only).
         digest = hashlib.sha256()
         for info in infos:
-            digest.update(f"{info.path}\0{info.kind}\0{info.mode:o}\n".encode())
+            # A name's own bytes: git and the file system hand one that is not UTF-8 back as
+            # surrogates (lint refuses such a name; this must still not crash on one).
+            digest.update(
+                f"{info.path}\0{info.kind}\0{info.mode:o}\n".encode("utf-8", "surrogateescape")
+            )
             if info.kind == "file":
                 digest.update(self.read(info.path))
         kind = "multi" if len(infos) > 1 else infos[0].kind

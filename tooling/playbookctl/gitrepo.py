@@ -241,6 +241,12 @@ class GitRepo:
         data: bytes = blob.data_stream.read()
         return data
 
+    def size(self, rev: str, path: str) -> int | None:
+        """A file's size in bytes at rev (from the object header, without reading it), or None
+        when the file does not exist there."""
+        blob = self._object(rev, path, "blob")
+        return None if blob is None else int(blob.size)
+
     def list_dir(self, rev: str, path: str) -> list[str]:
         """Names of the entries of a directory at rev (empty when absent)."""
         tree = self._object(rev, path, "tree")

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from playbookctl.config import DEFAULT_PLATFORMS, Config
-from playbookctl.errors import GitError
+from playbookctl.errors import FatalError, GitError
 from playbookctl.gitrepo import GitRepo, TreeFile
 from playbookctl.lint.action_type import SUFFIXES
 from playbookctl.lint.registration import version_conflict
@@ -32,6 +32,8 @@ from playbookctl.playbook import (
     discover,
     hash_platforms,
     is_playbook_dir,
+    path_bytes,
+    shown_path,
     source_hash,
 )
 from playbookctl.register import (
@@ -169,6 +171,27 @@ class Plan:
         }
 
 
+class FileTooLargeError(FatalError):
+    """A file plan reads is over max-file-bytes."""
+
+
+def _too_large(rel: str, limit: int) -> FileTooLargeError:
+    return FileTooLargeError(
+        f"{shown_path(rel)}: larger than max-file-bytes ({limit} bytes); plan reads no file "
+        "past lint's bound (lint reports it as load.too-large)"
+    )
+
+
+def _bounded_show(repo: GitRepo, rev: str, rel: str, limit: int) -> bytes | None:
+    """repo.show, refusing a blob over limit by its size before reading it."""
+    size = repo.size(rev, rel)
+    if size is None:
+        return None
+    if size > limit:
+        raise _too_large(rel, limit)
+    return repo.show(rev, rel)
+
+
 def hash_tree_files(
     files: list[TreeFile], directory: str, platforms: Sequence[str] = DEFAULT_PLATFORMS
 ) -> str:
@@ -180,7 +203,7 @@ def hash_tree_files(
         parts = rel.split("/")
         if any(p in _IGNORED_PARTS for p in parts) or rel.endswith((".pyc", "~")):
             continue
-        outer.update(f"{rel}\0{'x' if f.executable else '-'}\0{f.sha256}\n".encode())
+        outer.update(path_bytes(f"{rel}\0{'x' if f.executable else '-'}\0{f.sha256}\n"))
     hash_platforms(outer, platforms)
     return "sha256:" + outer.hexdigest()
 
@@ -206,10 +229,24 @@ class _Source:
         self.rev = rev  # None: the working tree
 
     def _read(self, rel: str) -> bytes | None:
+        """rel's bytes, or None when absent; bounded by max-file-bytes as lint's readers are (a
+        50 MB workflow.yaml must not cost minutes and gigabytes on every pull request)."""
+        limit = self.config.max_file_bytes
         if self.rev is None or self.repo is None:
             path = self.config.root / rel
-            return path.read_bytes() if path.is_file() else None
-        return self.repo.show(self.rev, rel)
+            if not path.is_file():
+                return None
+            with path.open("rb") as fh:
+                data = fh.read(limit + 1)
+            if len(data) > limit:
+                raise _too_large(rel, limit)
+            return data
+        return _bounded_show(self.repo, self.rev, rel, limit)
+
+    def _exists(self, rel: str) -> bool:
+        if self.rev is None or self.repo is None:
+            return (self.config.root / rel).is_file()
+        return bool(self.repo.size(self.rev, rel))  # an empty workflow.yaml is no playbook
 
     def _list(self, rel: str) -> list[str]:
         if self.rev is None or self.repo is None:
@@ -223,7 +260,7 @@ class _Source:
                 n for n in discover(self.config) if is_playbook_dir(self.config.playbooks_dir / n)
             }
         names = self.repo.list_dir(self.rev, "playbooks")
-        return {n for n in names if self.repo.show(self.rev, f"playbooks/{n}/{WORKFLOW_FILE}")}
+        return {n for n in names if self._exists(f"playbooks/{n}/{WORKFLOW_FILE}")}
 
     def workflow_text(self, name: str) -> bytes | None:
         return self._read(f"playbooks/{name}/{WORKFLOW_FILE}")
@@ -314,7 +351,9 @@ def generated_changes(config: Config, repo: GitRepo, base: str, head: str) -> li
             out.append((path, "not a registration register writes"))
             continue
         why = (
-            _not_registered_before(repo, before_rev, path, name, text) if name in present else None
+            _not_registered_before(repo, before_rev, path, name, text, config.max_file_bytes)
+            if name in present
+            else None
         )
         if why is None:
             why = _edited_registration(src, name, text, name in present)
@@ -333,8 +372,8 @@ _PINS = (
 )
 
 
-def _not_registered_before(
-    repo: GitRepo, before_rev: str, path: str, name: str, text: bytes
+def _not_registered_before(  # noqa: PLR0917 - one call site
+    repo: GitRepo, before_rev: str, path: str, name: str, text: bytes, limit: int
 ) -> str | None:
     """Why the registration at head is not one already registered at before_rev (None when it
     is: the same version, pinned to the same bundle and image with the same provenance).
@@ -346,7 +385,7 @@ def _not_registered_before(
     now = parse_registration(text, name)
     if now is None:
         return "holds no readable RemediationWorkflow"
-    before_text = repo.show(before_rev, path)
+    before_text = _bounded_show(repo, before_rev, path, limit)
     before = parse_registration(before_text, name) if before_text else None
     where = f"at {before_rev[:12]}, where this change starts"
     only = (

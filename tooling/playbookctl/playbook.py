@@ -174,9 +174,41 @@ def source_files(directory: Path) -> list[Path]:
     return sorted(out, key=lambda p: p.relative_to(directory).as_posix())
 
 
+def path_bytes(text: str) -> bytes:
+    """A path as the bytes the file system holds: names are bytes, and Python hands back one
+    that is not UTF-8 as lone surrogates (surrogateescape), which a plain encode() refuses."""
+    return text.encode("utf-8", "surrogateescape")
+
+
+def shown_path(text: str) -> str:
+    """A path fit to print: bytes that are not UTF-8 written as \\xNN escapes."""
+    return path_bytes(text).decode("utf-8", "backslashreplace")
+
+
+def name_problem(path: Path, directory: Path) -> str | None:
+    """Why path's name (relative to directory) cannot be part of a playbook, or None: a file
+    name that is not UTF-8 cannot be written in a Tekton object, a registration or a
+    Containerfile, and tools along the way disagree on its bytes."""
+    rel = path.relative_to(directory).as_posix()
+    try:
+        rel.encode("utf-8")
+    except UnicodeEncodeError:
+        return (
+            f"the file name is not UTF-8 ({shown_path(rel)}): every file name in a playbook must "
+            "be UTF-8; rename it"
+        )
+    return None
+
+
 def special_file_problem(path: Path, directory: Path) -> str | None:
     """Why path cannot be part of a playbook's source, or None: a playbook is regular files
-    (a symbolic link only to one inside the playbook, since the image build copies the link)."""
+    (a symbolic link only to one inside the playbook, since the image build copies the link)
+    with a UTF-8 name."""
+    return name_problem(path, directory) or kind_problem(path, directory)
+
+
+def kind_problem(path: Path, directory: Path) -> str | None:
+    """special_file_problem without the name: what the file is, and where a link leads."""
     try:
         st = path.stat()
     except OSError:
@@ -213,15 +245,17 @@ def source_hash(directory: Path, platforms: Sequence[str] = DEFAULT_PLATFORMS) -
     outer = hashlib.sha256()
     for path in source_files(directory):
         rel = path.relative_to(directory).as_posix()
-        problem = special_file_problem(path, directory)
+        problem = kind_problem(path, directory)
         if problem:
             # A FIFO would block the read forever; a looping link would raise mid-publish.
-            raise FatalError(f"{path}: {problem}")
+            raise FatalError(f"{shown_path(str(path))}: {problem}")
         with path.open("rb") as fh:
             executable = "x" if os.fstat(fh.fileno()).st_mode & 0o111 else "-"
             # Streamed in fixed-size chunks: a 2 GB file costs 2 GB of reading, not of memory.
             digest = hashlib.file_digest(fh, "sha256").hexdigest()
-        outer.update(f"{rel}\0{executable}\0{digest}\n".encode())
+        # The name's own bytes (the same as encode() for a UTF-8 name): a name that is not
+        # UTF-8 is lint's playbook.file-name error, and plan must still say so, not crash.
+        outer.update(path_bytes(f"{rel}\0{executable}\0{digest}\n"))
     hash_platforms(outer, platforms)
     return "sha256:" + outer.hexdigest()
 

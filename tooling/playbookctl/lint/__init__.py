@@ -40,6 +40,8 @@ from playbookctl.playbook import (
     Playbook,
     discover,
     load_playbook,
+    name_problem,
+    shown_path,
     size_problem,
     source_files,
     special_file_problem,
@@ -171,6 +173,11 @@ def lint_playbook(
     if pb.dir.is_dir():
         files = source_files(pb.dir)
         for f in files:
+            named = name_problem(f, pb.dir)
+            if named:
+                shown = shown_path(pb.rel(f))
+                out.append(Finding("playbook.file-name", Severity.ERROR, shown, 1, 1, named))
+                continue
             problem = special_file_problem(f, pb.dir)
             if problem:
                 out.append(

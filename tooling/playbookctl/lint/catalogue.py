@@ -664,6 +664,17 @@ _r(
     adjustable=False,
 )
 _r(
+    "playbook.file-name",
+    E,
+    "a file name in the playbook is not UTF-8",
+    "File names are bytes, and a playbook's name every tool along the way (git, Tekton objects, "
+    "registrations, the Containerfile, the image's layer) must agree on: a name that is not "
+    "UTF-8 is shown with \\xNN escapes and refused.",
+    "touch playbooks/x/$'\\xff'data",
+    "rename the file to a UTF-8 name",
+    adjustable=False,
+)
+_r(
     "playbook.size",
     E,
     "the playbook directory is larger than max-playbook-bytes",
