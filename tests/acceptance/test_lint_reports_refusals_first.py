@@ -32,6 +32,7 @@ import playbookctl
 from playbookctl.cli import main
 from playbookctl.config import Config, load_config
 from playbookctl.errors import FatalError, ImmutableVersionError
+from playbookctl.gitrepo import GitRepo
 from playbookctl.lint.playbook import check_playbook
 from playbookctl.lint.tekton import check_document
 from playbookctl.plan import Status, make_plan
@@ -183,6 +184,8 @@ CATALOGUE: dict[str, Lint | NotTree] = {
         "workflow.", "no_version"
     ),
     "plan.make_plan: raise GitError 'and'": NotTree(GIT),
+    "plan._Source._read: raise _too_large 'limit'": Lint("load.too-large", "too_large"),
+    "plan._bounded_show: raise _too_large 'limit'": Lint("load.too-large", "too_large"),
     "plan.make_plan: raise ValueError 'a base revision needs a git repository'": NotTree(
         "a programming error: the commands always pass a repository with a base"
     ),
@@ -297,6 +300,10 @@ CATALOGUE.update(
         "build.Engine._guarded: raise BuildError \"f'{what}: {_short(exc)}'\"": NotTree(ENGINE),
         "build.Engine._guarded: raise BuildError 'deadline.message(what)'": NotTree(ENGINE),
         "build.Engine._iterate: raise BuildError \"f'{what}: {_short(exc)}'\"": NotTree(ENGINE),
+        "build.Engine._iterate_bytes: raise BuildError \"f'{what}: {_short(exc)}'\"": NotTree(
+            ENGINE
+        ),
+        "build.Engine.pull: raise BuildError \"f'{what}: {_error_text(item)}'\"": NotTree(ENGINE),
         "build.Engine._iterate: raise BuildError 'deadline.message(what)'": NotTree(ENGINE),
         "build.Engine._push_once: raise BuildError \"f'{what}: {_error_text(item)}'\"": NotTree(
             REGISTRY + " (the engine's push refused by the registry)"
@@ -554,6 +561,19 @@ def case_no_version(repo: PlaybookRepo, config: Config, capsys: Any) -> None:
     reported(lint_json(repo.path, capsys), "workflow.", WF)
     (entry,) = [e for e in make_plan(config, None).entries if e.name == "alpha"]
     assert entry.status is Status.INVALID
+
+
+@case
+def case_too_large(repo: PlaybookRepo, config: Config, capsys: Any) -> None:
+    wf = repo.path / WF
+    wf.write_bytes(wf.read_bytes() + b"#" * config.max_file_bytes + b"\n")
+    reported(lint_json(repo.path, capsys), "load.too-large", WF)
+    with pytest.raises(FatalError, match="larger than max-file-bytes"):
+        make_plan(config, None)
+    head = repo.commit_all("too large")
+    repo.git("checkout", "--quiet", "--detach", "HEAD~1")  # plan --head reads git's objects
+    with pytest.raises(FatalError, match="larger than max-file-bytes"):
+        make_plan(config, GitRepo(repo.path), head=head)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
