@@ -247,3 +247,31 @@ def test_the_release_refuses_a_forged_registration_that_reached_main(
     assert "refused: alpha: registry/workflows/alpha.yaml is not borne out" in planned.stderr
     # Beta's registration, which the registry bears out, is not refused.
     assert "beta" not in planned.stderr
+
+
+def test_the_release_refuses_a_registration_whose_tag_was_moved(
+    world: World, tmp_path: Path
+) -> None:
+    """alpha 1.0.0's bundle tag was rewritten after the release registered it (tags are never
+    moved by a release): the registration is no longer proof of what the registry serves."""
+    from playbookctl.bundle import build_bundle, push_bundle
+
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "clone", "--quiet", "--bare", str(world.repo.remote), str(remote))
+    work = clone(remote, tmp_path / "main")
+    tag = f"{world.ours.bundle_ref('alpha')}:1.0.0"
+    with RegistryClient(world.ours) as client:
+        registered = client.resolve(tag)
+        assert registered is not None
+        other = build_bundle(
+            [{"apiVersion": "tekton.dev/v1", "kind": "Pipeline", "metadata": {"name": "workflow"},
+              "spec": {"tasks": []}}],
+            {},
+        )  # fmt: skip
+        moved = push_bundle(client, tag, other)
+    done = cli(work, world.env, "release")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert (
+        f"its bundle tag {tag} points at {moved}, not the registered {registered.digest}"
+    ) in done.stderr
+    assert git(remote, "rev-parse", "refs/heads/main") == world.released

@@ -228,6 +228,38 @@ def test_a_child_tag_is_reused_only_for_its_platform_and_this_source(
     assert _tag(config, f"{config.bundle_ref(NAME)}:1.0.0") is None  # no bundle
 
 
+def test_a_published_index_listing_a_foreign_platform_is_not_reused(
+    tmp_path: Path, registry: LocalRegistry, base_image: str
+) -> None:
+    """The version's index was rewritten to list a linux/s390x image beside our two children
+    (its labels claim our source): a rerun does not reuse it, whatever the labels say."""
+    from playbookctl.oci import image_index
+
+    config = _config(tmp_path, registry.host, base_image)
+    first = _publish(config)
+    assert first.status is Action.PUSHED, first
+    repo = config.image_ref(NAME)
+    ours = source_hash(config.playbooks_dir / NAME, config.platforms)
+    with RegistryClient(config) as client:
+        data, _media, _digest = client.get_manifest(f"{repo}:1.0.0")
+        listed = []
+        for entry in json.loads(data)["manifests"]:
+            descriptor = client.read_back(f"{repo}@{entry['digest']}")
+            listed.append((descriptor, entry["platform"]))
+        foreign = _push_image(client, repo.split("/", 1)[1], "s390x", "s390x", ours)
+        listed.append(
+            (client.read_back(f"{repo}@{foreign}"), {"os": "linux", "architecture": "s390x"})
+        )
+        index, media_type = image_index(listed)
+        # The tag rewritten behind the release's back (a registry admin, a leaked token).
+        client.push_manifest(repo.split("/", 1)[1], "1.0.0", index, media_type)
+    # The bundle goes too, so that publish looks at the image again.
+    again = _publish(config.with_overrides(bundle_repo=config.bundle_repo + "-again"))
+    assert again.status is Action.REFUSED, again
+    assert again.error is not None
+    assert f"{repo}:1.0.0 also lists linux/s390x ({foreign})" in again.error
+
+
 # -- bounded in size ------------------------------------------------------------------------------
 
 
