@@ -72,7 +72,7 @@ def test_make_test_runs_in_a_plain_clone_with_nothing_beside_it(
     (project.parent / "shared").mkdir()  # what a developer's machine may have beside it
     done, seen = _run(project, tmp_path)
     assert done.returncode == 0, done.stderr
-    assert seen["args"] == "test"
+    assert seen["args"] == "test mutants"  # the suite, then the mutation check
     assert Path(seen["cwd"]).name == "checkout"
     assert Path(seen["cwd"]).parent.parent == tmp_path / "scratch"
     assert seen["beside"] == "checkout,"  # no ../shared, nothing else

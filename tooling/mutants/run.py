@@ -117,7 +117,7 @@ def run_tests(tree: Path, tests: tuple[str, ...]) -> tuple[int, str]:
         [str(tree / "tooling"), *filter(None, [env.get("PYTHONPATH")])]
     )
     env.pop("PYTEST_ADDOPTS", None)
-    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider"]
+    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-rs", "-p", "no:cacheprovider"]
     try:
         done = subprocess.run(
             [*cmd, *tests],
@@ -135,6 +135,14 @@ def run_tests(tree: Path, tests: tuple[str, ...]) -> tuple[int, str]:
 
 def _failed(output: str) -> list[str]:
     return [ln.split()[1] for ln in output.splitlines() if ln.startswith(("FAILED ", "ERROR "))]
+
+
+def _why(output: str) -> str:
+    """The first assertion or error pytest printed (a timeout says `Timeout`): how it died."""
+    for line in output.splitlines():
+        if line.startswith("E "):
+            return " ".join(line[1:].split())[:160]
+    return ""
 
 
 def check_imports_copy(tree: Path) -> None:
@@ -162,7 +170,9 @@ def mutate(m: Mutant, work: Path) -> Outcome:
         code, output = run_tests(tree, m.tests)
     seconds = time.monotonic() - start
     if code == 1:  # tests failed (a hang fails its test through pytest-timeout)
-        return Outcome(m, True, seconds, failed_tests=_failed(output) or [output[-300:]])
+        return Outcome(
+            m, True, seconds, _why(output), failed_tests=_failed(output) or [output[-300:]]
+        )
     if code == 0:
         return Outcome(m, False, seconds, "SURVIVED: every named test passed with the guard gone")
     tail = " | ".join(output.strip().splitlines()[-3:])
@@ -196,6 +206,12 @@ def main(argv: list[str] | None = None) -> int:
         tests = tuple(dict.fromkeys(t for m in mutants for t in m.tests))
         print(f"mutants: baseline, {len(tests)} test(s) on the unmodified code ...", flush=True)
         code, output = run_tests(baseline, tests)
+        skipped = [ln for ln in output.splitlines() if ln.startswith("SKIPPED")]
+        if code == 0 and skipped:
+            # A skipped test kills nothing: every mutant it names would "survive" for no reason.
+            print("\n".join(skipped), file=sys.stderr)
+            print("mutants: named tests skip on this machine; they must run", file=sys.stderr)
+            return 1
         if code != 0:
             print(output[-3000:], file=sys.stderr)
             print("mutants: the named tests fail with no mutation; fix them first", file=sys.stderr)
@@ -209,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
                 if outcome.killed:
                     by = ", ".join(outcome.failed_tests[:2])
                     print(f"  killed    {m.id} ({outcome.seconds:.0f} s) by {by}", flush=True)
+                    if outcome.detail:
+                        print(f"            {outcome.detail}", flush=True)
                 else:
                     print(f"  NOT KILLED {m.id} ({m.file}): {outcome.detail}", flush=True)
     killed = sum(o.killed for o in outcomes)
