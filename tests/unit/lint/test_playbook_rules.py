@@ -371,6 +371,22 @@ CASES: list[tuple[str, list[Change], list[tuple[str, str, int]]]] = [
         [(C, "", "FROM ${BASE}\nUSER 1\n")],
         [("playbook.base-image-pinned", C, 1)],
     ),
+    # network inputs (lint/network.py's own table: tests/unit/lint/test_network.py)
+    (
+        "add-url-without-checksum",
+        [(C, "COPY remediate.sh", "ADD https://e.com/kubectl /usr/local/bin/\nCOPY remediate.sh")],
+        [("playbook.add-url", C, 2)],
+    ),
+    (
+        "copy-from-unpinned-image",
+        [(C, "COPY remediate.sh", "COPY --from=reg.example.com/k:1 /k /k\nCOPY remediate.sh")],
+        [("playbook.copy-from-pinned", C, 2)],
+    ),
+    (
+        "run-download-unchecked",
+        [(C, "COPY remediate.sh", "RUN curl -fsSLo /k https://e.com/k\nCOPY remediate.sh")],
+        [("playbook.run-download", C, 2)],
+    ),
     ("from-with-platform-flag", [(C, "FROM reg", "FROM --platform=$BUILDPLATFORM reg")], []),
     ("empty-rbac", [(R, "", "# to do\n")], [("playbook.empty-file", R, 1)]),
     ("empty-workflow", [(W, "", "---\n")], [("playbook.empty-file", W, 1)]),

@@ -795,6 +795,40 @@ _r(
     "FROM docker.io/alpine/k8s:1.34.1@sha256:ec714df3...\n",
 )
 _r(
+    "playbook.add-url",
+    E,
+    "ADD fetches a URL without --checksum",
+    "`ADD <url>` downloads at build time and takes whatever the server sends that day: the "
+    "image is no longer made from what was reviewed. (`ADD --checksum` needs BuildKit; the "
+    "engine path's classic builder refuses it: see playbook.builder-flag.)",
+    "ADD https://dl.k8s.io/release/v1.34.1/bin/linux/amd64/kubectl /usr/local/bin/\n",
+    "RUN curl -fsSLo /usr/local/bin/kubectl https://dl.k8s.io/.../kubectl \\\n"
+    '    && echo "<sha256>  /usr/local/bin/kubectl" | sha256sum -c -\n',
+)
+_r(
+    "playbook.copy-from-pinned",
+    E,
+    "COPY --from names an image not pinned by digest",
+    "`COPY --from=<image>` pulls the image at build time; by tag, that is whatever the tag "
+    "points at that day. An earlier stage's name (or index) is fine.",
+    "COPY --from=bitnami/kubectl:1.34 /opt/bitnami/kubectl/bin/kubectl /usr/local/bin/\n",
+    "COPY --from=bitnami/kubectl:1.34@sha256:<64 hex> /opt/bitnami/kubectl/bin/kubectl "
+    "/usr/local/bin/\n",
+)
+_r(
+    "playbook.run-download",
+    W,
+    "a RUN step downloads (curl, wget...) and nothing checks what arrived",
+    "A download in a RUN step is only as good as the check after it: `sha256sum -c` (or "
+    "another `*sum -c`, `gpg --verify`, `cosign verify-blob`) in the same RUN step or a later "
+    "one of the same stage. Package managers (microdnf, apt-get) check their own signatures "
+    "and are not downloads here. RUN steps are read with a real shell parser (tree-sitter-bash).",
+    "RUN curl -fsSLo /usr/local/bin/kubectl https://dl.k8s.io/release/v1.34.1/bin/linux/amd64/"
+    "kubectl\n",
+    "RUN curl -fsSLo /usr/local/bin/kubectl https://dl.k8s.io/.../kubectl \\\n"
+    '    && echo "<sha256>  /usr/local/bin/kubectl" | sha256sum -c -\n',
+)
+_r(
     "playbook.containerfile-user",
     E,
     "the image's final USER is missing, root or not numeric",

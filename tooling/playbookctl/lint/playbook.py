@@ -58,6 +58,7 @@ from typing import Any
 from playbookctl.config import Config
 from playbookctl.errors import GitError
 from playbookctl.findings import Finding, Severity
+from playbookctl.lint import network
 from playbookctl.lint import rbac as rbac_rules
 from playbookctl.lint.action_type import PLACEHOLDER_PREFIX
 from playbookctl.lint.execution_time import check_execution_timeout
@@ -820,6 +821,17 @@ def rule_base_images(ctx: _Ctx) -> None:
             aliases.add(stage.alias)
 
 
+def rule_network_inputs(ctx: _Ctx) -> None:
+    """What the build takes from the network: lint/network.py."""
+    cf = ctx.containerfile
+    if cf is None:
+        return
+    steps = [network.Step(i.keyword, i.args, i.line) for i in cf.instructions]
+    for f in network.check(steps, cf.args):
+        severity = Severity.WARNING if f.warning else Severity.ERROR
+        ctx.at(cf.file, f.line, 1, f.rule, f.message, severity=severity)
+
+
 def rule_rbac(ctx: _Ctx) -> None:
     pb = ctx.pb
     sa_name = pb.service_account
@@ -1167,6 +1179,7 @@ RULES: tuple[Rule, ...] = (
     rule_missing_files,
     rule_pipeline_identity,
     rule_base_images,
+    rule_network_inputs,
     rule_rbac,
     rule_appproject,
     rule_placeholder_text,
