@@ -318,3 +318,22 @@ def test_a_rule_granted_only_by_name_is_said_unchecked_when_the_name_is_a_variab
     )
     found = lint(tmp_path, capsys, playbook(script, rule))
     assert [(f["rule"], f["line"]) for f in found] == [("script.unchecked", 3)]
+
+
+def test_cached_verdicts_equal_cold_ones(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The contract's and rbac.yaml's verdicts come from the lint cache on a second run, and
+    are the same findings (file names included)."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("PLAYBOOKCTL_CACHE_DIR", str(cache))
+    files = next(c[1] for c in CASES if c[0] == "boolean-label")
+    files = {**files, "remediate.sh": ROLLBACK}
+    root = make_repo(tmp_path / "repo", {"restart-deployment": files})
+    runs = []
+    for _ in range(2):
+        cli.main(["-C", str(root), "lint", "--no-external", "--format", "json"])
+        runs.append(json.loads(capsys.readouterr().out))
+    assert runs[0] == runs[1]
+    assert {f["rule"] for f in runs[0]} >= {"k8s.schema", "script.rbac"}
+    assert len(list(cache.rglob("*.json"))) == 2  # one script, one rbac.yaml

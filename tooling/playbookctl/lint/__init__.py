@@ -166,8 +166,7 @@ def lint_playbook(
     if rendered is not None:
         out.extend(tekton.check_document(rendered.document))
     out.extend(check_playbook(pb, rendered, config))
-    out.extend(rbac_rules.check_api(pb.rbac))
-    out.extend(_schema_findings(pb.rbac, pb.rbac_path))
+    out.extend(_rbac_api_findings(pb, cache))
     out.extend(_script_findings(pb, rendered, config, cache))
     out.extend(reread_findings([pb.workflow, pb.pipeline, *pb.rbac], out))
     if pb.dir.is_dir():
@@ -189,6 +188,26 @@ def lint_playbook(
                 Finding("playbook.size", Severity.ERROR, pb.rel(too_big[0]), 1, 1, too_big[1])
             )
     return pb, out
+
+
+def _rbac_api_findings(pb: Playbook, cache: ResultCache | None) -> list[Finding]:
+    """rbac.yaml against the pinned Kubernetes API (rules and schema); a pure function of the
+    file's bytes, so kept in the lint cache with the script contract's verdicts."""
+    if not pb.rbac:
+        return []
+    key = ""
+    if cache is not None:
+        try:
+            key = script_rules.content_key("rbac-api", pb.rbac_path.read_bytes())
+        except OSError:
+            key = ""
+        cached = cache.get(key) if key else None
+        if cached is not None:
+            return [f._replace(file=pb.rbac[0].file) for f in cached]
+    found = rbac_rules.check_api(pb.rbac) + _schema_findings(pb.rbac, pb.rbac_path)
+    if cache is not None and key and all(f.file == pb.rbac[0].file for f in found):
+        cache.put(key, found)
+    return found
 
 
 def _schema_findings(docs: list[Document], path: Path) -> list[Finding]:

@@ -28,6 +28,7 @@ every branch's kubectl calls count (lint cannot know which branch runs).
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -386,11 +387,16 @@ def _code_digest() -> str:
     here = Path(__file__).resolve().parent
     for module in ("script", "shell", "kubectl", "rbac", "k8s"):
         h.update((here / f"{module}.py").read_bytes())
-    h.update(
-        json.dumps(
-            [(r.group, r.name, sorted(r.subresources)) for r in k8s.api().resources]
-        ).encode()
-    )
+    api = [(r.group, r.name, sorted(r.verbs), sorted(r.subresources)) for r in k8s.api().resources]
+    h.update(json.dumps(api).encode())
+    h.update(importlib.metadata.version("kubernetes-validate").encode())  # the schemas
+    return h.hexdigest()
+
+
+def content_key(kind: str, raw: bytes) -> str:
+    """A lint-cache key for a verdict that depends only on one file's bytes and this code."""
+    h = hashlib.sha256(f"{kind}\0{_code_digest()}\0".encode())
+    h.update(raw)
     return h.hexdigest()
 
 
