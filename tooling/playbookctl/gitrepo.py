@@ -99,6 +99,16 @@ def _errors(what: str) -> Iterator[None]:
         raise GitError(f"{what}: {exc}") from None
 
 
+def is_local_url(url: str) -> bool:
+    """True for a remote on this machine, read as git reads a URL (git-clone(1), GIT URLS):
+    `file://...` and paths are local; `scheme://...` and scp-like `host:path` (a colon before
+    any slash) are not."""
+    if "://" in url:
+        return url.lower().startswith("file://")
+    colon, slash = url.find(":"), url.find("/")
+    return colon < 0 or (0 <= slash < colon)
+
+
 class GitRepo:
     """A working tree. Paths given to and returned by methods are relative to its root."""
 
@@ -322,6 +332,46 @@ class GitRepo:
     def commits_between(self, base: str, head: str) -> list[str]:
         with _errors(f"cannot list commits {base}..{head}"):
             return str(self._git.rev_list(f"{base}..{head}")).split()
+
+    def local_remote(self, name: str, path: Path | None = None) -> tuple[Path, str | None]:
+        """A bare repository on this machine as remote `name`, holding the checked-out branch
+        (pushed there again on every call), for releases that must not leave the machine.
+        Default place: inside this clone's git directory, so it lives and dies with the clone.
+        Returns its path and the branch pushed (None on a detached HEAD)."""
+        if path is None:
+            # git prints the common dir relative to the working tree it runs in.
+            path = self.root / str(self._git.rev_parse("--git-common-dir")) / "playbookctl"
+            path = path / f"{name}-remote.git"
+        path = path.resolve()
+        urls = self.push_urls(name)
+        if urls and [str(path)] != urls:
+            raise GitError(
+                f"remote {name!r} already exists ({', '.join(urls)}); choose another name with "
+                "--name, or remove it with `git remote remove " + name + "`"
+            )
+        try:
+            if not (path / "HEAD").exists():
+                path.mkdir(parents=True, exist_ok=True)
+                git.Repo.init(path, bare=True)
+            if not urls:
+                self._git.remote("add", name, str(path))
+            branch = self.current_branch()
+            if branch is not None:
+                self._git.push("--quiet", name, f"HEAD:refs/heads/{branch}")
+                self._git.fetch("--quiet", name)
+        except GitCommandError as exc:
+            raise GitError(
+                f"cannot set up the local remote {name!r} at {path}: {_one_line(exc)}"
+            ) from None
+        return path, branch
+
+    def push_urls(self, remote: str) -> list[str]:
+        """Where `git push remote` writes (pushurl when set, else url); [] without the remote."""
+        try:
+            out = str(self._git.remote("get-url", "--push", "--all", remote))
+        except GitCommandError:
+            return []
+        return [line.strip() for line in out.splitlines() if line.strip()]
 
     def remote_url(self, remote: str = "origin") -> str | None:
         try:

@@ -47,6 +47,7 @@ from playbookctl.register import (
     kustomization_resources,
     parse_documents,
     parse_registration,
+    registry_moved,
     render_kustomization,
 )
 
@@ -623,6 +624,9 @@ def _entry(
         return Entry(name, Status.REFUSED, version, reg.version, digest, reg.source_hash, conflict)
     stale = _stale_registration(src, name, reg, text or b"")
     if stale is None:
+        moved = registry_moved(src.config, reg.bundle, reg.image)
+        if moved is not None:
+            return Entry(name, Status.PUBLISH, version, reg.version, digest, reg.source_hash, moved)
         return Entry(name, Status.UP_TO_DATE, version, reg.version, digest, reg.source_hash)
     status = Status.PUBLISH if stale[0] == "publish" else Status.INVALID
     return Entry(name, status, version, reg.version, digest, reg.source_hash, stale[1])

@@ -29,6 +29,7 @@ from playbookctl.lint.action_type import SYNC_WAVE, action_type_files, load_acti
 from playbookctl.lint.registration import write_problem
 from playbookctl.lint.workflow import check_workflow
 from playbookctl.load import ClusterQuoting, Document, LoadResult, load_text
+from playbookctl.oci import is_loopback, loopback_answers
 from playbookctl.playbook import discover, is_playbook_dir, load_playbook, source_hash
 from playbookctl.results import Action, Artifact, PublishResult
 
@@ -561,6 +562,33 @@ def _check_action_types(findings: Sequence[Finding]) -> None:
         )
 
 
+def registry_moved(config: Config, *refs: str) -> str | None:
+    """Why registrations pinned to another registry host than the configured one are not up
+    to date, or None. The usual case: `dev down` and `dev up` again give the dev registry a
+    new port, and the registrations still pin the old one, which no longer answers. Only
+    loopback hosts, the old one no longer accepting connections; the repository part is
+    location_problem's (verify)."""
+    want = config.registry.lower()
+    hosts = sorted({r.split("/", 1)[0] for r in refs if r and "/" in r})
+    # Only a loopback registry moves under a registration's feet; a pin on any other host than
+    # the configured one is not ours (verify.location, and plan's proof refuses it).
+    # A loopback registry that still answers is not a moved dev registry: its pins are what
+    # they claim or forged, which plan's proof and verify tell (nothing is asked of it here).
+    other = [h for h in hosts if h.lower() != want and is_loopback(h)]
+    if not other or not is_loopback(want) or any(loopback_answers(h) for h in other):
+        return None
+    if not other:
+        return None
+    return (
+        f"registered in registry {', '.join(other)}, but the configured registry is "
+        f"{config.registry}: published there again"
+    )
+
+
+def _host(ref: str) -> str:
+    return ref.split("/", 1)[0].lower()
+
+
 def register(
     config: Config,
     results: list[PublishResult],
@@ -614,7 +642,21 @@ def register(
         old_text = path.read_text("utf-8") if path.is_file() else None
         old = parse_registration(old_text, name) if old_text is not None else None
         digest = result.bundle.digest if result.bundle else ""
-        if old is not None and old.version == result.version and old.bundle_digest != digest:
+        # The same source published to a dev registry on a new port (loopback to loopback) is
+        # the same version moved, not a version re-pointed: the old port answers no more.
+        moved = (
+            old is not None
+            and old.source_hash == result.source_hash
+            and _host(old.bundle) != _host(bundle)
+            and is_loopback(_host(bundle))
+            and registry_moved(config, old.bundle) is not None
+        )
+        if (
+            old is not None
+            and old.version == result.version
+            and old.bundle_digest != digest
+            and not moved
+        ):
             outcome.changes.append(
                 Change(
                     name,

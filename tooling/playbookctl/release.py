@@ -11,6 +11,9 @@
   registering or after committing is repaired by a rerun: publish reuses what it pushed, a
   leftover release commit is pushed (or rebuilt) rather than duplicated, and a registration is
   committed only after its bundle was found in the registry by digest.
+- A local loop cannot hurt the real repository: registrations pinned to a loopback registry
+  (127.0.0.0/8, localhost, ::1) are pushed only to a remote on this machine (a path or file://),
+  checked before anything is published and again on what a push would carry.
 """
 
 from __future__ import annotations
@@ -26,8 +29,9 @@ from typing import Any
 
 from playbookctl.config import Config
 from playbookctl.crashpoints import crash_point
-from playbookctl.errors import GitError, ImmutableVersionError, RegistryError
-from playbookctl.gitrepo import GitRepo, PushStatus
+from playbookctl.errors import FatalError, GitError, ImmutableVersionError, RegistryError
+from playbookctl.gitrepo import GitRepo, PushStatus, is_local_url
+from playbookctl.oci import is_loopback
 from playbookctl.plan import Plan, make_plan
 from playbookctl.register import (
     GENERATED_PATHS,
@@ -154,6 +158,30 @@ def _registrations_at(repo: GitRepo, rev: str) -> dict[str, Registration]:
     return out
 
 
+class LoopbackRemoteError(FatalError):
+    """Registrations pinned to a loopback registry were headed for a remote off this machine."""
+
+
+def _ref_host(ref: str) -> str:
+    return ref.split("/", 1)[0] if "/" in ref else ref
+
+
+def loopback_problem(refs: Sequence[str], remote: str, urls: Sequence[str]) -> str | None:
+    """Why pushing registrations pinning `refs` to `remote` (push URLs `urls`) is refused.
+    Loopback refs only make sense on this machine: anyone else reading the commit (Argo CD, a
+    teammate) would resolve 127.0.0.1 to their own host."""
+    hosts = sorted({_ref_host(r) for r in refs if r and is_loopback(_ref_host(r))})
+    if not hosts or (urls and all(is_local_url(u) for u in urls)):
+        return None
+    return (
+        f"release refused: registrations would pin the loopback registry {', '.join(hosts)} "
+        f"and remote {remote!r} ({', '.join(urls) or 'not configured'}) is not on this "
+        "machine; release to a local bare remote instead (`playbookctl dev remote`, then "
+        "`playbookctl release --remote dev --branch dev-release`) or publish to a registry "
+        "others can reach"
+    )
+
+
 def _backoff(attempt: int) -> None:
     time.sleep(min(5.0, 0.2 * 2**attempt) * (0.5 + random.random()))  # noqa: S311 - jitter
 
@@ -199,6 +227,23 @@ class _Releaser:
             self.repo.restore(list(GENERATED_PATHS))
             self.log(f"restored {len(ours)} generated file(s) left by an interrupted run")
 
+    def check_loopback(self, refs: Sequence[str]) -> None:
+        remote = self.opts.remote
+        problem = loopback_problem(refs, remote, self.repo.push_urls(remote))
+        if problem:
+            raise LoopbackRemoteError(problem)
+
+    def check_loopback_push(self, upstream: str, head: str) -> None:
+        """The registrations `head` changes from `upstream` (carried, given or made here)."""
+        before = _registrations_at(self.repo, upstream)
+        refs = [
+            ref
+            for name, reg in _registrations_at(self.repo, head).items()
+            if before.get(name) != reg
+            for ref in (reg.bundle, reg.image)
+        ]
+        self.check_loopback(refs)
+
     def is_input(self, path: str) -> bool:
         where = (self.config.root / path).resolve()
         return any(where == p or where.is_relative_to(p) for p in self.inputs)
@@ -226,6 +271,7 @@ class _Releaser:
         """The whole release; with `given` results (a register job), plan and publish are
         skipped and those results are registered, committed and pushed the same way."""
         repo, opts = self.repo, self.opts
+        self.check_loopback([self.config.registry])
         self.check_tree()
         source_branch = repo.current_branch()
         if opts.branch is not None and opts.branch == source_branch:
@@ -459,6 +505,7 @@ class _Releaser:
         if self.opts.branch is None:
             if not repo.commits_between(upstream, head):
                 return None  # nothing new (or HEAD is behind the remote: nothing of ours)
+            self.check_loopback_push(upstream, head)
             outcome = repo.push(remote, head, target)
         else:
             if head == upstream or not repo.commits_between(upstream, head):
@@ -475,6 +522,7 @@ class _Releaser:
                         f"{remote}/{target} holds a release of a newer {upstream[:12]}..; left"
                     )
                     return None
+            self.check_loopback_push(upstream, head)
             outcome = repo.push(remote, head, target, expect=lease)
         if outcome.status is PushStatus.OK:
             report.commit, report.pushed = head, True

@@ -53,6 +53,7 @@ from playbookctl.register import (
     expected_registration,
     parse_documents,
     parse_registration,
+    registry_moved,
     render_kustomization,
 )
 from playbookctl.register import Registration as Registered
@@ -530,9 +531,15 @@ def verify_online(config: Config, client: RegistryClient, report: Report) -> Non
         if where is not None:
             # Not ours, whatever it holds: nothing is fetched from a host the release never
             # published to.
-            report.findings.append(
-                reg.at_bundle("verify.location", f"{where}: not published by this repository")
-            )
+            moved = registry_moved(config, ref, image if isinstance(image, str) else "")
+            if moved is not None:
+                where = (
+                    f"{moved.partition(': published there again')[0]} (a dev registry started "
+                    "again has a new port); release again to publish and register it there"
+                )
+            else:
+                where += ": not published by this repository"
+            report.findings.append(reg.at_bundle("verify.location", where))
             continue
         try:
             rb = read_bundle(client, ref)

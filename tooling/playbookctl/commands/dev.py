@@ -11,6 +11,7 @@ import importlib.util
 import json
 import shlex
 import sys
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -41,6 +42,19 @@ def register(subparsers: Any) -> None:
         "env", help='shell exports for playbookctl and docker: eval "$(playbookctl dev env)"'
     )
     env.set_defaults(func=run_env)
+    remote = sub.add_parser(
+        "remote",
+        help="a bare git remote on this machine to release to (never the real repository)",
+        description="Make (or update) a bare repository on this machine, add it as a git remote "
+        "(default name: dev) and push the checked-out branch to it, so `playbookctl release "
+        "--remote dev` can run the whole release against the dev registry without touching "
+        "origin. Default place: <git dir>/playbookctl/<name>-remote.git, removed with the clone.",
+    )
+    remote.add_argument("--name", default="dev", help="the git remote's name (default: dev)")
+    remote.add_argument(
+        "--path", type=Path, default=None, help="where the bare repository goes (default above)"
+    )
+    remote.set_defaults(func=run_remote)
 
 
 def dev_package() -> ModuleType:
@@ -107,4 +121,16 @@ def run_env(args: argparse.Namespace, config: Config) -> int:
     for key, value in state.exports(config.playbooks_dir).items():
         print(f"export {key}={shlex.quote(value)}")
     print('# apply with: eval "$(playbookctl dev env)"')
+    return 0
+
+
+def run_remote(args: argparse.Namespace, config: Config) -> int:
+    from playbookctl.gitrepo import GitRepo  # noqa: PLC0415
+
+    path, branch = GitRepo(config.root).local_remote(args.name, args.path)
+    _say(f"remote {args.name!r} is the bare repository {path}")
+    if branch is None:
+        _say("HEAD is detached: check out the branch to release, then run this again")
+        return 0
+    _say(f"pushed {branch} there; release to it with: playbookctl release --remote {args.name}")
     return 0

@@ -62,7 +62,7 @@ from playbookctl.oci.manifests import (
 )
 from playbookctl.oci.reference import Reference, parse_reference, sha256_digest
 from playbookctl.oci.tls import ENV_CERTS_DIR, TrustStore, describe_tls_failure
-from playbookctl.oci.transport import is_loopback, warn_insecure
+from playbookctl.oci.transport import is_loopback, loopback_answers, warn_insecure
 
 __all__ = [
     "DOCKER_MANIFEST",
@@ -89,6 +89,7 @@ __all__ = [
     "image_index",
     "is_loopback",
     "load_credentials",
+    "loopback_answers",
     "parse_challenge",
     "parse_reference",
     "preferred_index_type",

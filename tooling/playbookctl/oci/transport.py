@@ -218,6 +218,26 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def loopback_answers(host: str, timeout: float = 1.0) -> bool:
+    """True when something accepts a TCP connection at a loopback host[:port] (port 443 when
+    none is given). Nothing is sent: it only tells a registry that is gone (a dev registry
+    stopped, its port free) from one that runs. False for a host that is not loopback."""
+    if not is_loopback(host):
+        return False
+    name, port = host, 443
+    if host.startswith("["):
+        name, _, rest = host[1:].partition("]")
+        port = int(rest[1:]) if rest.startswith(":") and rest[1:].isdigit() else 443
+    elif host.count(":") == 1:
+        name, _, p = host.partition(":")
+        port = int(p) if p.isdigit() else 443
+    try:
+        with socket.create_connection((name, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 _warned_insecure: set[str] = set()
 _warned_lock = threading.Lock()
 
