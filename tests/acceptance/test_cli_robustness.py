@@ -433,7 +433,7 @@ USAGE = [
     (
         ["lint", "--format", "bad"],
         "lint: argument --format: invalid choice: 'bad' (choose from "
-        "'human', 'json', 'github') (see playbookctl lint --help)",
+        "'human', 'json', 'github', 'sarif') (see playbookctl lint --help)",
     ),
     ([], "the following arguments are required: COMMAND (see playbookctl --help)"),
     (

@@ -14,6 +14,7 @@ from playbookctl.errors import UsageError
 from playbookctl.reporters import FORMATS
 
 if TYPE_CHECKING:
+    from playbookctl.config import Config
     from playbookctl.release import ReleaseReport
 
 
@@ -140,3 +141,21 @@ def print_release_report(report: ReleaseReport, remote: str, not_done: str) -> i
         print(f"playbookctl: error: {not_done}: {', '.join(report.failed)}", file=sys.stderr)
         return 1
     return 0
+
+
+def rules_base(config: Config) -> str:
+    """The absolute URL of RULES.md for links in annotations and SARIF (reporters.rules_url):
+    inside Actions from its variables, else from the `origin` remote at HEAD, else the file."""
+    from playbookctl.errors import GitError  # noqa: PLC0415
+    from playbookctl.gitrepo import GitRepo  # noqa: PLC0415
+    from playbookctl.reporters import rules_url  # noqa: PLC0415
+
+    remote = commit = None
+    if not os.environ.get("GITHUB_REPOSITORY"):
+        try:
+            repo = GitRepo(config.root)
+            remote = repo.remote_url("origin")
+            commit = repo.head() if remote else None
+        except GitError:
+            pass  # not a clone: the file on this machine
+    return rules_url(remote_url=remote, commit=commit, root=config.root)

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from playbookctl.commands._common import add_format_flag
+from playbookctl.commands._common import add_format_flag, rules_base
 from playbookctl.config import Config
-from playbookctl.findings import has_errors
+from playbookctl.errors import UsageError
+from playbookctl.findings import Finding, has_errors
 from playbookctl.reporters import REPORTERS, default_format
 
 
@@ -37,12 +39,82 @@ def register(subparsers: Any) -> None:
         "(also PLAYBOOKCTL_NO_CACHE=1; location: PLAYBOOKCTL_CACHE_DIR, default "
         "$XDG_CACHE_HOME/playbookctl)",
     )
+    parser.add_argument(
+        "--select",
+        default=None,
+        metavar="RULES",
+        help="report only these rules (comma-separated ids, families `shellcheck.*` or "
+        "`shellcheck`, codes `shellcheck.SC2086`); the exit status follows what is reported",
+    )
+    parser.add_argument(
+        "--ignore",
+        default=None,
+        metavar="RULES",
+        help="drop these rules' findings (as --select; a rule the cluster enforces cannot be "
+        "ignored)",
+    )
+    parser.add_argument(
+        "--statistics",
+        action="store_true",
+        help="print how many findings each rule has, instead of the findings",
+    )
     parser.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace, config: Config) -> int:
-    from playbookctl.lint import classify, lint_paths  # noqa: PLC0415 - keeps start fast
+def _selectors(flag: str, raw: str | None) -> list[str]:
+    """The ids of --select/--ignore, each checked against the catalogue (a family's bare name
+    stands for its family)."""
+    from playbookctl.lint import catalogue  # noqa: PLC0415
 
+    out: list[str] = []
+    for part in (raw or "").split(","):
+        item = part.strip()
+        if not item:
+            continue
+        if "." not in item and any(r.startswith(f"{item}.") for r in catalogue.RULES):
+            item = f"{item}.*"
+        family = item.endswith(".*") and any(r.startswith(item[:-1]) for r in catalogue.RULES)
+        if not family and catalogue.lookup(item) is None:
+            near = catalogue.suggest(item)
+            hint = f"; did you mean {' or '.join(near)}?" if near else ""
+            raise UsageError(
+                f"{flag}: unknown rule {item!r}{hint} (`playbookctl rules` lists them)"
+            )
+        out.append(item)
+    return out
+
+
+def _matches(rule_id: str, selectors: list[str]) -> bool:
+    return any(rule_id == s or (s.endswith(".*") and rule_id.startswith(s[:-1])) for s in selectors)
+
+
+def statistics(findings: list[Finding]) -> str:
+    """ruff's --statistics: count, rule, severity, summary; most frequent first."""
+    from playbookctl.lint.catalogue import lookup  # noqa: PLC0415
+
+    counts = Counter(f.rule for f in findings)
+    severity = {f.rule: f.severity for f in findings}
+    width = max((len(r) for r in counts), default=0)
+    lines = []
+    for rule_id, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        rule = lookup(rule_id)
+        summary = rule.summary if rule is not None else ""
+        lines.append(f"{n:>5}  {rule_id:<{width}}  {severity[rule_id]!s:<7}  {summary}".rstrip())
+    return "".join(line + "\n" for line in lines)
+
+
+def run(args: argparse.Namespace, config: Config) -> int:
+    from playbookctl.lint import catalogue, classify, lint_paths  # noqa: PLC0415 - fast start
+
+    select = _selectors("--select", args.select)
+    ignore = _selectors("--ignore", args.ignore)
+    for item in ignore:
+        rule = catalogue.RULES.get(item) or catalogue.lookup(item)
+        if rule is not None and not rule.adjustable:
+            raise UsageError(
+                f"--ignore: {item!r} is enforced by the cluster (it refuses such objects); fix "
+                "the cause instead"
+            )
     targets = classify(list(args.paths), config)
     playbooks = len(targets.playbooks)
     files = len(targets.registry_files) + len(targets.standalone)
@@ -57,8 +129,21 @@ def run(args: argparse.Namespace, config: Config) -> int:
     findings = lint_paths(
         list(args.paths), config, run_external=not args.no_external, use_cache=not args.no_cache
     )
+    if select:
+        findings = [f for f in findings if _matches(f.rule, select)]
+    if ignore:
+        # A family ignored never hides a rule of it the cluster enforces (tekton.*).
+        findings = [
+            f
+            for f in findings
+            if not _matches(f.rule, ignore)
+            or not getattr(catalogue.lookup(f.rule), "adjustable", True)
+        ]
+    if args.statistics:
+        sys.stdout.write(statistics(findings))
+        return 1 if has_errors(findings) else 0
     fmt = args.format or default_format()
-    REPORTERS[fmt](findings, sys.stdout)
+    REPORTERS[fmt](findings, sys.stdout, rules_base(config) if fmt in ("github", "sarif") else None)
     if fmt == "human" and not findings and (playbooks or files):
         print(
             f"All checks passed ({playbooks} playbook(s), {files} other file(s)).", file=sys.stderr

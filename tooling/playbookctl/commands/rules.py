@@ -6,7 +6,6 @@ Exit 0; an unknown id is a usage error (exit 2) that suggests the nearest ids.
 from __future__ import annotations
 
 import argparse
-import difflib
 import sys
 from typing import Any
 
@@ -47,7 +46,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
         return 0
     rule = catalogue.lookup(args.rule)
     if rule is None:
-        near = difflib.get_close_matches(args.rule, list(catalogue.RULES), n=3, cutoff=0.6)
+        near = catalogue.suggest(args.rule)
         hint = f"; did you mean {' or '.join(near)}?" if near else ""
         raise UsageError(
             f"rules: unknown rule {args.rule!r}{hint} (`playbookctl rules` lists them)"

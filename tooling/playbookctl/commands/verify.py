@@ -9,7 +9,12 @@ import argparse
 import sys
 from typing import Any
 
-from playbookctl.commands._common import add_format_flag, add_registry_flags, registry_overrides
+from playbookctl.commands._common import (
+    add_format_flag,
+    add_registry_flags,
+    registry_overrides,
+    rules_base,
+)
 from playbookctl.config import Config
 from playbookctl.findings import has_errors
 from playbookctl.reporters import REPORTERS, default_format
@@ -44,7 +49,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
     else:
         with RegistryClient(config) as client:
             report = verify(config, client)
-    REPORTERS[fmt](report.findings, sys.stdout)
+    REPORTERS[fmt](
+        report.findings, sys.stdout, rules_base(config) if fmt in ("github", "sarif") else None
+    )
     if fmt == "human" and not has_errors(report.findings):
         online = (
             ""

@@ -1534,6 +1534,24 @@ def lookup(rule_id: str) -> Rule | None:
     return None
 
 
+def suggest(rule_id: str) -> list[str]:
+    """What an unknown id was probably meant to be: a bare external code (`SC2086`,
+    `DL3008`) gets its family's prefix, a rule name without its family gets the family, a typo
+    the closest ids."""
+    import difflib  # noqa: PLC0415
+
+    text = rule_id.strip()
+    upper = text.upper()
+    if re.fullmatch(r"SC\d{4}", upper):
+        return [f"shellcheck.{upper}"]
+    if re.fullmatch(r"DL\d{4}", upper):
+        return [f"hadolint.{upper}"]
+    named = [r for r in RULES if not r.endswith(".*") and r.split(".", 1)[1] == text.lower()]
+    if named:
+        return named
+    return difflib.get_close_matches(text, list(RULES), n=3, cutoff=0.6)
+
+
 def known(rule_id: str) -> bool:
     return lookup(rule_id) is not None
 

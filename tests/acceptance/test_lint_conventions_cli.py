@@ -1,0 +1,181 @@
+"""The conventions other linters set, through the command line: SARIF 2.1.0 (validated against
+the OASIS schema vendored in tests/references/sarif), --select/--ignore/--statistics, absolute
+rule links, and suggestions for a bare external code."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from playbookctl import cli
+from tests.support.lintrepo import PIPELINE, edit, good_playbook, make_repo
+
+Run = tuple[int, str, str]
+CF = "playbooks/restart-deployment/Containerfile"
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> Run:
+    code = cli.main(list(args))
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return code, out, err
+
+
+@pytest.fixture
+def two_findings(tmp_path: Path) -> Path:
+    """An error (USER root) and a YAML 1.1 scalar (a warning), in a plain directory."""
+    files = dict(good_playbook(pipeline=True))
+    files["Containerfile"] = edit(files["Containerfile"], "USER 65532:65532", "USER root")
+    files["pipeline.yaml"] = edit(PIPELINE, '      default: "600"\n', "      default: 1e3\n")
+    return make_repo(tmp_path / "repo", {"restart-deployment": files})
+
+
+@pytest.fixture(autouse=True)
+def _outside_actions(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("GITHUB_REPOSITORY", "GITHUB_SHA", "GITHUB_SERVER_URL", "GITHUB_ACTIONS"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def _schema(repo_root: Path) -> dict[str, object]:
+    path = repo_root / "tests/references/sarif/sarif-schema-2.1.0.json"
+    return json.loads(path.read_text())  # type: ignore[no-any-return]
+
+
+def test_sarif_is_valid_sarif_2_1_0(
+    capsys: pytest.CaptureFixture[str], two_findings: Path, repo_root: Path
+) -> None:
+    code, out, _ = run(
+        capsys, "-C", str(two_findings), "lint", "--no-external", "--format", "sarif"
+    )
+    assert code == 1
+    log = json.loads(out)
+    jsonschema.Draft4Validator(_schema(repo_root)).validate(log)
+    (run_,) = log["runs"]
+    assert run_["tool"]["driver"]["name"] == "playbookctl"
+    results = run_["results"]
+    user = [r for r in results if r["ruleId"] == "playbook.containerfile-user"]
+    assert len(user) == 1
+    assert user[0]["level"] == "error"
+    where = user[0]["locations"][0]["physicalLocation"]
+    assert where["artifactLocation"] == {"uri": CF, "uriBaseId": "%SRCROOT%"}
+    assert where["region"]["startLine"] == 3
+    rules = run_["tool"]["driver"]["rules"]
+    assert rules[user[0]["ruleIndex"]]["id"] == "playbook.containerfile-user"
+    # Not a clone: the link is the file on this machine, absolute.
+    help_uri = rules[user[0]["ruleIndex"]]["helpUri"]
+    assert help_uri == (two_findings / "RULES.md").resolve().as_uri() + (
+        "#playbookcontainerfile-user"
+    )
+
+
+def test_sarif_of_a_clean_run_is_valid_too(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, repo_root: Path
+) -> None:
+    root = make_repo(tmp_path / "repo", {"restart-deployment": dict(good_playbook())})
+    code, out, _ = run(capsys, "-C", str(root), "lint", "--no-external", "--format", "sarif")
+    log = json.loads(out)
+    jsonschema.Draft4Validator(_schema(repo_root)).validate(log)
+    assert code == (1 if any(r["level"] == "error" for r in log["runs"][0]["results"]) else 0)
+
+
+def test_annotation_links_follow_the_origin_remote_at_head(
+    capsys: pytest.CaptureFixture[str], two_findings: Path
+) -> None:
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", *args], cwd=two_findings, check=True, capture_output=True, text=True
+        )
+        return done.stdout.strip()
+
+    git("init", "--quiet")
+    git("add", "--all")
+    git("commit", "--quiet", "-m", "x")
+    git("remote", "add", "origin", "git@github.com:acme/playbooks.git")
+    head = git("rev-parse", "HEAD")
+    code, out, _ = run(
+        capsys, "-C", str(two_findings), "lint", "--no-external", "--format", "github"
+    )
+    assert code == 1
+    assert (
+        f"[playbook.containerfile-user: https://github.com/acme/playbooks/blob/{head}/RULES.md"
+        "#playbookcontainerfile-user]" in out
+    )
+    assert "RULES.md#" not in out.replace("/RULES.md#", "")  # never a relative link
+
+
+def test_select_and_ignore(capsys: pytest.CaptureFixture[str], two_findings: Path) -> None:
+    root = str(two_findings)
+    code, out, _ = run(capsys, "-C", root, "lint", "--no-external", "--format", "json")
+    every = {f["rule"] for f in json.loads(out)}
+    assert "playbook.containerfile-user" in every
+    assert len(every) > 1, every
+
+    code, out, _ = run(
+        capsys, "-C", root, "lint", "--no-external", "--format", "json",
+        "--select", "playbook.containerfile-user",
+    )  # fmt: skip
+    assert code == 1
+    assert {f["rule"] for f in json.loads(out)} == {"playbook.containerfile-user"}
+
+    code, out, _ = run(
+        capsys, "-C", root, "lint", "--no-external", "--format", "json",
+        "--ignore", "playbook.containerfile-user",
+    )  # fmt: skip
+    assert {f["rule"] for f in json.loads(out)} == every - {"playbook.containerfile-user"}
+
+    code, out, _ = run(
+        capsys, "-C", root, "lint", "--no-external", "--format", "json", "--select", "playbook"
+    )
+    assert {f["rule"] for f in json.loads(out)} == {r for r in every if r.startswith("playbook.")}
+
+
+def test_select_of_a_bare_code_suggests_its_family(
+    capsys: pytest.CaptureFixture[str], two_findings: Path
+) -> None:
+    code, _, err = run(capsys, "-C", str(two_findings), "lint", "--select", "SC2086")
+    assert code == 2
+    assert "did you mean shellcheck.SC2086?" in err
+
+
+def test_ignore_refuses_a_rule_the_cluster_enforces(
+    capsys: pytest.CaptureFixture[str], two_findings: Path
+) -> None:
+    code, _, err = run(
+        capsys, "-C", str(two_findings), "lint", "--ignore", "tekton.variable-prefix"
+    )
+    assert code == 2
+    assert "enforced by the cluster" in err
+
+
+def test_statistics(capsys: pytest.CaptureFixture[str], two_findings: Path) -> None:
+    root = str(two_findings)
+    _, out, _ = run(capsys, "-C", root, "lint", "--no-external", "--format", "json")
+    found = json.loads(out)
+    code, out, _ = run(capsys, "-C", root, "lint", "--no-external", "--statistics")
+    assert code == 1
+    lines = out.splitlines()
+    assert len(lines) == len({f["rule"] for f in found})
+    counts = {line.split()[1]: int(line.split()[0]) for line in lines}
+    for rule, count in counts.items():
+        assert count == sum(1 for f in found if f["rule"] == rule)
+    assert any("playbook.containerfile-user" in line and "error" in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("SC2086", "shellcheck.SC2086"),
+        ("dl3008", "hadolint.DL3008"),
+        ("non-root", "playbook.non-root"),
+    ],
+)
+def test_rules_suggests_the_full_id(
+    capsys: pytest.CaptureFixture[str], typed: str, meant: str
+) -> None:
+    code, _, err = run(capsys, "rules", typed)
+    assert code == 2
+    assert f"did you mean {meant}?" in err
