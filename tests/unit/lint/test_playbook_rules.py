@@ -387,6 +387,23 @@ CASES: list[tuple[str, list[Change], list[tuple[str, str, int]]]] = [
         [(C, "COPY remediate.sh", "RUN curl -fsSLo /k https://e.com/k\nCOPY remediate.sh")],
         [("playbook.run-download", C, 2)],
     ),
+    # flags judged by the builder that builds the playbook (tests/integration/
+    # test_builder_agreement.py holds the list to the real engine)
+    (
+        "copy-chmod-assembled",
+        [(C, "COPY remediate.sh", "COPY --chmod=0755 remediate.sh")],
+        [],
+    ),
+    (
+        "copy-chmod-with-a-run-step",
+        [(C, "COPY remediate.sh", "RUN true\nCOPY --chmod=0755 remediate.sh")],
+        [("playbook.builder-flag", C, 3)],
+    ),
+    (
+        "run-mount",
+        [(C, "COPY remediate.sh", "RUN --mount=type=cache,target=/c true\nCOPY remediate.sh")],
+        [("playbook.builder-flag", C, 2)],
+    ),
     ("from-with-platform-flag", [(C, "FROM reg", "FROM --platform=$BUILDPLATFORM reg")], []),
     ("empty-rbac", [(R, "", "# to do\n")], [("playbook.empty-file", R, 1)]),
     ("empty-workflow", [(W, "", "---\n")], [("playbook.empty-file", W, 1)]),

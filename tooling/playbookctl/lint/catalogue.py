@@ -829,6 +829,19 @@ _r(
     '    && echo "<sha256>  /usr/local/bin/kubectl" | sha256sum -c -\n',
 )
 _r(
+    "playbook.builder-flag",
+    E,
+    "a Containerfile flag or heredoc the builder of this playbook refuses",
+    "A RUN-less Containerfile is assembled without an engine, where `COPY --chmod` works; any "
+    "other (a RUN step, or the assemble setting `never`) is built by the engine's classic "
+    "builder (Docker 20.10), which refuses every BuildKit flag (`--chmod`, `--link`, "
+    "`ADD --checksum`, `RUN --mount`/`--network`, `HEALTHCHECK --start-interval`) and reads "
+    "no heredoc. Lint judges each flag by the builder that will actually build the playbook, "
+    "decided as publish decides it.",
+    "RUN true\nCOPY --chmod=0755 remediate.sh /usr/local/bin/\n",
+    "RUN true\nCOPY remediate.sh /usr/local/bin/\n# git update-index --chmod=+x remediate.sh\n",
+)
+_r(
     "playbook.containerfile-user",
     E,
     "the image's final USER is missing, root or not numeric",

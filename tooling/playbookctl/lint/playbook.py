@@ -58,7 +58,7 @@ from typing import Any
 from playbookctl.config import Config
 from playbookctl.errors import GitError
 from playbookctl.findings import Finding, Severity
-from playbookctl.lint import network
+from playbookctl.lint import builder, network
 from playbookctl.lint import rbac as rbac_rules
 from playbookctl.lint.action_type import PLACEHOLDER_PREFIX
 from playbookctl.lint.execution_time import check_execution_timeout
@@ -832,6 +832,20 @@ def rule_network_inputs(ctx: _Ctx) -> None:
         ctx.at(cf.file, f.line, 1, f.rule, f.message, severity=severity)
 
 
+def rule_builder_flags(ctx: _Ctx) -> None:
+    """Flags the builder that will build this playbook refuses: lint/builder.py."""
+    cf, pb = ctx.containerfile, ctx.pb
+    if cf is None or pb.containerfile is None:
+        return
+    try:
+        text = pb.containerfile.read_text("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return  # load_containerfile returned None already; unreachable in practice
+    steps = [network.Step(i.keyword, i.args, i.line) for i in cf.instructions]
+    for f in builder.check(steps, text, ctx.config.assemble):
+        ctx.at(cf.file, f.line, 1, "playbook.builder-flag", f.message)
+
+
 def rule_rbac(ctx: _Ctx) -> None:
     pb = ctx.pb
     sa_name = pb.service_account
@@ -1180,6 +1194,7 @@ RULES: tuple[Rule, ...] = (
     rule_pipeline_identity,
     rule_base_images,
     rule_network_inputs,
+    rule_builder_flags,
     rule_rbac,
     rule_appproject,
     rule_placeholder_text,
