@@ -113,6 +113,17 @@ def test_existing_blobs_are_not_uploaded_again(client: RegistryClient) -> None:
         assert fresh.request_count == 1  # one HEAD, no POST/PUT
 
 
+def test_a_large_blob_is_found_by_its_head_whatever_its_size(client: RegistryClient) -> None:
+    """A HEAD answers a blob's Content-Length with no body: a layer of megabytes exists (the
+    body bound is for what is read, and a HEAD reads nothing)."""
+    data = os.urandom(3 * 1024 * 1024)
+    client.push_blob("it/large", data, check=False)
+    with RegistryClient(client.config) as fresh:
+        assert fresh.blob_exists("it/large", sha256_digest(data))
+        assert fresh.push_blob("it/large", data) == sha256_digest(data)
+        assert fresh.request_count == 1  # the HEAD found it: no upload
+
+
 def test_unchecked_upload_of_an_existing_blob_is_harmless(client: RegistryClient) -> None:
     data = b"uploaded twice"
     client.push_blob("it/twice", data)
