@@ -53,6 +53,7 @@ class CountingProxy:
 
     def __init__(self, upstream: str) -> None:
         self.requests: list[tuple[str, str]] = []
+        self.upstream = upstream
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -61,15 +62,18 @@ class CountingProxy:
 
             def do_GET(self) -> None:
                 proxy.requests.append((self.command, self.path))
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
+                if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                    body = self._chunked()  # the engine uploads layers in chunks
+                else:
+                    length = int(self.headers.get("Content-Length") or 0)
+                    body = self.rfile.read(length) if length else None
                 req = urllib.request.Request(
                     f"http://{upstream}{self.path}", data=body, method=self.command
                 )
                 # The Host header goes through: the registry writes it into the upload
                 # Location it answers, so a blob upload's PUT comes back here and is counted.
                 for k, v in self.headers.items():
-                    if k.lower() != "connection":
+                    if k.lower() not in ("connection", "transfer-encoding"):
                         req.add_header(k, v)
                 try:
                     with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
@@ -84,6 +88,17 @@ class CountingProxy:
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(data)
+
+            def _chunked(self) -> bytes:
+                parts = []
+                while True:
+                    size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                    if size == 0:
+                        while self.rfile.readline().strip():
+                            pass  # trailers
+                        return b"".join(parts)
+                    parts.append(self.rfile.read(size))
+                    self.rfile.readline()
 
             do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_GET  # noqa: N815
 
