@@ -107,7 +107,7 @@ def _publish(config: Config, docker_host: str, **kw: object) -> dict[str, Publis
 
 def _children(config: Config, name: str, version: str = "1.0.0") -> dict[str, str]:
     with RegistryClient(config) as client:
-        return platforms.index_children(client, f"{config.image_ref(name)}:{version}")
+        return dict(platforms.index_entries(client, f"{config.image_ref(name)}:{version}"))
 
 
 def test_two_clones_with_other_umasks_and_times_publish_the_same_images_without_an_engine(

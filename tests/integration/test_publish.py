@@ -366,7 +366,7 @@ def test_image_labels_carry_provenance(config: Config, docker_engine: str) -> No
     assert r.image is not None
     repo = config.image_ref("restart-deployment")
     with RegistryClient(config) as client:
-        children = platforms.index_children(client, f"{repo}:1.0.0")
+        children = dict(platforms.index_entries(client, f"{repo}:1.0.0"))
         assert sorted(children) == ["linux/amd64", "linux/arm64"]
         configs = []
         for digest in children.values():  # each platform's image, as the registry holds it
