@@ -83,7 +83,7 @@ def rule_link(
 
     rule = lookup(rule_id)
     if rule is None:
-        return None  # a bundle.* finding of another command
+        return None  # not catalogued (policy refuses such a finding in lint)
     url = rule.url_for(rule_id)
     if url:
         return url
