@@ -179,3 +179,83 @@ def test_rules_suggests_the_full_id(
     code, _, err = run(capsys, "rules", typed)
     assert code == 2
     assert f"did you mean {meant}?" in err
+
+
+# --- messages that name the right fix and the right place ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "wanted"),
+    [
+        ("PLAYBOOKCTL_LINT_DISABLE", "playbook.non-rot", "unknown rule 'playbook.non-rot'"),
+        ("PLAYBOOKCTL_LINT_SEVERITY", "playbook.non-root=info", "must be 'error' or 'warning'"),
+    ],
+)
+def test_a_bad_rule_in_the_environment_names_the_variable(
+    capsys: pytest.CaptureFixture[str],
+    two_findings: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+    value: str,
+    wanted: str,
+) -> None:
+    monkeypatch.setenv(variable, value)
+    code, out, err = run(capsys, "-C", str(two_findings), "lint", "--no-external")
+    assert (code, out) == (1, "")
+    assert f"playbookctl: error: {variable}: " in err
+    assert wanted in err
+    assert "pyproject.toml" not in err
+    assert "[tool.playbookctl.lint]" not in err
+
+
+def test_a_bad_rule_in_pyproject_names_pyproject(
+    capsys: pytest.CaptureFixture[str], two_findings: Path
+) -> None:
+    path = two_findings / "pyproject.toml"
+    path.write_text(path.read_text() + '\n[tool.playbookctl.lint]\ndisable = ["playbook.x"]\n')
+    code, _, err = run(capsys, "-C", str(two_findings), "lint", "--no-external")
+    assert code == 1
+    assert "pyproject.toml: [tool.playbookctl.lint]: disable: unknown rule 'playbook.x'" in err
+
+
+@pytest.mark.parametrize(
+    ("written", "read"), [("yes", "true"), ("no", "false"), ("on", "true"), ("Off", "false")]
+)
+def test_an_enum_of_yaml_booleans_is_told_to_quote_what_was_written(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, written: str, read: str
+) -> None:
+    files = dict(good_playbook())
+    files["workflow.yaml"] = files["workflow.yaml"].replace(
+        "  parameters:\n",
+        "  parameters:\n    - name: DRY_RUN\n      type: string\n      required: true\n"
+        f"      description: dry run\n      enum: [{written}, maybe]\n",
+        1,
+    )
+    root = make_repo(tmp_path / "repo", {"restart-deployment": files})
+    code, out, _ = run(capsys, "-C", str(root), "lint", "--no-external", "--format", "json")
+    assert code == 1
+    enum = [f for f in json.loads(out) if f["rule"] == "workflow.parameter-enum"]
+    assert len(enum) == 1, enum
+    message = enum[0]["message"]
+    assert f'YAML read {written} as the boolean {read}; quote it as written ("{written}")' in (
+        message
+    )
+    assert f'"{read}"' not in message
+
+
+def test_a_tekton_string_field_read_as_a_boolean_says_quote_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(
+        "apiVersion: tekton.dev/v1\nkind: Pipeline\nmetadata:\n  name: p\nspec:\n"
+        "  params:\n    - name: on\n      type: string\n  tasks:\n    - name: t\n"
+        "      taskSpec:\n        steps:\n          - name: s\n            image: busybox\n"
+        "            script: echo hi\n"
+    )
+    code, out, _ = run(capsys, "lint", "--no-external", "--format", "json", str(path))
+    assert code == 1
+    (found,) = [f for f in json.loads(out) if f["rule"] == "tekton.field-type"]
+    assert found["line"] == 7
+    assert "cannot decode bool into spec.params[0].name of type string" in found["message"]
+    assert 'quote it as written ("on")' in found["message"]

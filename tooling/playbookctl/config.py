@@ -85,6 +85,9 @@ class Config:
     smoke: str = "auto"
     lint_disable: tuple[str, ...] = ()
     lint_severity: dict[str, str] = field(default_factory=dict)
+    # Where lint_disable and lint_severity came from ("disable"/"severity" -> the pyproject
+    # table or the environment variable), so a bad rule id blames the right place.
+    lint_origins: dict[str, str] = field(default_factory=dict)
 
     @property
     def playbooks_dir(self) -> Path:
@@ -356,7 +359,7 @@ def load_config(root: Path | None = None, env: dict[str, str] | None = None) -> 
     return replace(base, **values)
 
 
-_NOT_FLAT = ("root", "lint_disable", "lint_severity")
+_NOT_FLAT = ("root", "lint_disable", "lint_severity", "lint_origins")
 
 
 def _lint_settings(table: Any, env: dict[str, str], origin: str) -> dict[str, Any]:
@@ -372,6 +375,8 @@ def _lint_settings(table: Any, env: dict[str, str], origin: str) -> dict[str, An
             f"{where}: unknown key(s) {', '.join(unknown)} (known: disable, severity)"
         )
     out: dict[str, Any] = {}
+    origins = {"disable": where, "severity": where}
+    out["lint_origins"] = origins
     if "disable" in table:
         raw = table["disable"]
         if not isinstance(raw, list) or not all(isinstance(r, str) for r in raw):
@@ -385,6 +390,7 @@ def _lint_settings(table: Any, env: dict[str, str], origin: str) -> dict[str, An
     if "PLAYBOOKCTL_LINT_DISABLE" in env:
         parts = env["PLAYBOOKCTL_LINT_DISABLE"].split(",")
         out["lint_disable"] = tuple(p.strip() for p in parts if p.strip())
+        origins["disable"] = "PLAYBOOKCTL_LINT_DISABLE"
     if "PLAYBOOKCTL_LINT_SEVERITY" in env:
         levels: dict[str, str] = {}
         for part in env["PLAYBOOKCTL_LINT_SEVERITY"].split(","):
@@ -397,4 +403,5 @@ def _lint_settings(table: Any, env: dict[str, str], origin: str) -> dict[str, An
                 )
             levels[rule.strip()] = level.strip()
         out["lint_severity"] = levels
+        origins["severity"] = "PLAYBOOKCTL_LINT_SEVERITY"
     return out

@@ -307,6 +307,18 @@ class Document:
     key_positions: dict[YamlPath, Position] = field(default_factory=dict)
     # Scalars the cluster reads differently from PyYAML (see the module docstring).
     rereads: list[Reread] = field(default_factory=list)
+    # The text of plain scalars read as a boolean but not written `true`/`false` (`yes`, `on`):
+    # "quote it" must quote what was written, not the boolean it became.
+    written: dict[YamlPath, str] = field(default_factory=dict)
+
+    def written_as(self, path: YamlPath) -> str | None:
+        """How the plain scalar at path was written, when YAML read it as something else."""
+        if path in self.written:
+            return self.written[path]
+        for r in self.rereads:
+            if r.path == path and not r.at_key:
+                return r.text
+        return None
 
     def pos(self, path: YamlPath, *, at_key: bool = False) -> Position:
         """Position of the value at path (or its key), else of the nearest ancestor present."""
@@ -414,6 +426,8 @@ class _Builder:
         if tag == _NULL:
             return None
         if tag == _BOOL:
+            if record and node.value.lower() not in ("true", "false"):
+                self.doc.written[path] = node.value
             return _GO_WORDS.get(node.value, node.value.lower() == "true")
         if tag == _REREAD:
             value = go_scalar(node.value)

@@ -263,7 +263,9 @@ def apply_policy(findings: list[Finding], config: Config, pb: Playbook) -> list[
         sources = {
             pb.rel(f): f for f in source_files(pb.dir) if special_file_problem(f, pb.dir) is None
         }
-    policy = LintPolicy.from_settings(config.lint_disable, config.lint_severity)
+    policy = LintPolicy.from_settings(
+        config.lint_disable, config.lint_severity, config.lint_origins
+    )
     return policy.apply(findings, sources)
 
 
@@ -420,5 +422,7 @@ def lint_paths(
                 use_cache=use_cache,
             )
         )
-    policy = LintPolicy.from_settings(config.lint_disable, config.lint_severity)
+    policy = LintPolicy.from_settings(
+        config.lint_disable, config.lint_severity, config.lint_origins
+    )
     return sorted_unique(policy.apply(findings, sources))

@@ -41,23 +41,42 @@ class LintPolicy:
     severity: Mapping[str, Severity] = field(default_factory=dict)
 
     @classmethod
-    def from_settings(cls, disable: Iterable[str], severity: Mapping[str, str]) -> LintPolicy:
+    def from_settings(
+        cls,
+        disable: Iterable[str],
+        severity: Mapping[str, str],
+        origins: Mapping[str, str] | None = None,
+    ) -> LintPolicy:
         """Checked against the catalogue: an unknown rule, a bad severity or a rule the cluster
-        enforces is a configuration error naming it."""
-        problems: list[str] = []
+        enforces is a configuration error naming it and where it was set (`origins`: "disable"
+        and "severity" -> the pyproject table or the environment variable)."""
+        origins = origins or {}
+        by_origin: dict[str, list[str]] = {}
+
+        def problem(which: str, text: str) -> None:
+            where = origins.get(which, "[tool.playbookctl.lint]")
+            if where.startswith("PLAYBOOKCTL_"):  # the variable names the setting already
+                text = text.removeprefix(f"{which}: ")
+            by_origin.setdefault(where, []).append(text)
+
         for rule_id in disable:
-            problems.extend(_setting_problem("disable", rule_id))
+            for text in _setting_problem("disable", rule_id):
+                problem("disable", text)
         levels: dict[str, Severity] = {}
         for rule_id, level in severity.items():
-            problems.extend(_setting_problem("severity", rule_id))
+            for text in _setting_problem("severity", rule_id):
+                problem("severity", text)
             if level not in ("error", "warning"):
-                problems.append(
-                    f"severity of {rule_id!r} must be 'error' or 'warning', not {level!r}"
+                problem(
+                    "severity",
+                    f"severity of {rule_id!r} must be 'error' or 'warning', not {level!r}",
                 )
             else:
                 levels[rule_id] = Severity(level)
-        if problems:
-            raise ConfigError("[tool.playbookctl.lint]: " + "; ".join(problems))
+        if by_origin:
+            raise ConfigError(
+                "; ".join(f"{where}: {'; '.join(texts)}" for where, texts in by_origin.items())
+            )
         return cls(frozenset(disable), levels)
 
     def _match(self, table: Iterable[str], rule_id: str) -> str | None:

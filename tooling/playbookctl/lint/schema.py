@@ -69,8 +69,15 @@ def yaml_text(value: Any) -> str:
     return str(value)
 
 
-def quote_hint(value: Any) -> str:
-    return f'YAML read {yaml_text(value)} as a {_kind(value)}; quote it ("{yaml_text(value)}")'
+def quote_hint(value: Any, written: str | None = None) -> str:
+    """The fix for a scalar YAML read as a boolean or number: quote what was written (`yes`
+    quoted is "yes"; "true" would change its meaning)."""
+    text = yaml_text(value)
+    if written and written != text:
+        return (
+            f'YAML read {written} as the {_kind(value)} {text}; quote it as written ("{written}")'
+        )
+    return f'YAML read {text} as a {_kind(value)}; quote it ("{text}")'
 
 
 def _schema(error: ValidationError) -> dict[str, Any]:
@@ -82,20 +89,21 @@ def _allowed(error: ValidationError) -> list[Any]:
     return [value] if error.validator == "const" else list(value)
 
 
-def _message(error: ValidationError, where: str) -> str:
+def _message(error: ValidationError, where: str, written: str | None = None) -> str:
     hint = _schema(error).get("x-hint")
     value: Any = error.instance
     v = error.validator
     if v == "type":
         expected = error.validator_value
         if expected == "string" and isinstance(value, bool | int | float):
-            return f"{where}: must be a string, but {quote_hint(value)}"
+            return f"{where}: must be a string, but {quote_hint(value, written)}"
         article = "an" if str(expected)[0] in "aeiou" else "a"
         return f"{where}: must be {article} {expected}, not a {_kind(value)}"
     if v in {"enum", "const"}:
         allowed = _allowed(error)
-        if isinstance(value, bool | int | float) and yaml_text(value) in allowed:
-            return f'{where}: must be the string "{yaml_text(value)}", but {quote_hint(value)}'
+        if isinstance(value, bool | int | float) and (written or yaml_text(value)) in allowed:
+            text = written or yaml_text(value)
+            return f'{where}: must be the string "{text}", but {quote_hint(value, written)}'
         if hint:
             return f"{where}: {value!r} is not allowed: {hint}"
         if len(allowed) == 1:
@@ -195,7 +203,11 @@ def schema_findings(
             continue  # several keywords failing on one value are one problem
         reported.add(path)
         out.append(
-            doc.finding(rule_for(path, str(error.validator)), path, _message(error, dotted(path)))
+            doc.finding(
+                rule_for(path, str(error.validator)),
+                path,
+                _message(error, dotted(path), doc.written_as(path)),
+            )
         )
     # required errors are yielded once per parent and key; duplicates cannot arise otherwise
     return list(dict.fromkeys(out))

@@ -573,7 +573,14 @@ class _Rules:
             )
             lo = hi = None  # no value fits an empty range; the default is not the problem
         if "default" in p and ptype is not None:
-            problem = _default_problem(p, ptype, compiled if pattern_ok else None, lo, hi)
+            problem = _default_problem(
+                p,
+                ptype,
+                compiled if pattern_ok else None,
+                lo,
+                hi,
+                written=self.doc.written_as((*path, "default")),
+            )
             if problem:
                 self.add(
                     "workflow.default",
@@ -625,15 +632,18 @@ def _default_problem(
     compiled: re.Pattern[str] | None,
     lo: float | None,
     hi: float | None,
+    *,
+    written: str | None = None,
 ) -> str | None:
-    """Why p's default does not satisfy p's own declaration, or None."""
+    """Why p's default does not satisfy p's own declaration, or None (`written`: the default's
+    text when YAML read it as a boolean)."""
     value = p["default"]
     if value is None:
         return "is empty (null): give a value or remove the key"
     if ptype == "string":
         if not isinstance(value, str):
             if isinstance(value, bool | int | float):
-                return f"must be a string, but {quote_hint(value)}"
+                return f"must be a string, but {quote_hint(value, written)}"
             return f"must be a string, not {type(value).__name__}"
         enum = p.get("enum")
         if (

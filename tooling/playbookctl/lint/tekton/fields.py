@@ -20,6 +20,7 @@ from functools import lru_cache
 from typing import Any
 
 from playbookctl.findings import Finding, Severity
+from playbookctl.lint.schema import quote_hint
 from playbookctl.lint.tekton.common import field_path
 from playbookctl.load import Document, YamlPath
 
@@ -568,6 +569,9 @@ class _Walker:
         msg = f"cannot decode {_json_kind(value)} into {where} of type {go_type}"
         if detail:
             msg = f"{msg}: {detail}"
+        elif go_type == "string" and isinstance(value, bool | int | float):
+            # `name: on` is the boolean true to YAML; the fix is the text as written, quoted.
+            msg = f"{msg}; {quote_hint(value, self.doc.written_as(path))}"
         self.findings.append(self.doc.finding(RULE_TYPE, path, msg, Severity.ERROR))
 
     def walk(self, value: Any, spec: str, path: YamlPath) -> None:
