@@ -443,3 +443,46 @@ def test_a_probe_that_hangs_is_stopped_at_its_timeout(base_image: str, docker_en
         )
         assert missing.start_error is not None
         assert "no such file or directory" in missing.start_error.lower()
+
+
+def test_the_pull_request_gate_smoke_runs_assembled_images_it_does_not_push(
+    tmp_path: Path, registry: LocalRegistry, base_image: str, docker_engine: str
+) -> None:
+    """publish --dry-run: assembled images are loaded into the engine (over their base, pulled
+    by digest), checked, and nothing reaches the registry."""
+    base = _derive_base(
+        registry,
+        base_image,
+        f"{registry.host}/smoke-base/no-arm64-bash-dry:1",
+        {"linux/arm64": {"bin/bash": None}},
+    )
+    files = {**good_playbook(), "remediate.sh": BASH_SCRIPT}
+    repo = make_repo(tmp_path / "repo", {"restart-deployment": files})
+    good = _config(repo, registry, base_image)
+    (r,) = publish(
+        good,
+        None,
+        jobs=1,
+        dry_run=True,
+        commit=COMMIT,
+        source_repository="https://example.invalid/playbooks",
+        docker_host=docker_engine,
+    )
+    assert (r.status, r.error) == (Action.DRY_RUN, None)
+    assert "image assembled without an engine (no RUN step)" in r.messages
+    for platform in ("linux/amd64", "linux/arm64"):
+        _started_or_skipped(r.messages, platform)
+    bad = _config(repo, registry, base)
+    (r,) = publish(
+        bad,
+        None,
+        jobs=1,
+        dry_run=True,
+        commit=COMMIT,
+        source_repository="https://example.invalid/playbooks",
+        docker_host=docker_engine,
+    )
+    assert r.status is Action.FAILED
+    assert r.error == f"linux/arm64: /usr/bin/env: bash not found in the image (PATH={PATH})"
+    assert _nothing_pushed(good, "restart-deployment")
+    assert _nothing_pushed(bad, "restart-deployment")

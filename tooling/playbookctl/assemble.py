@@ -1285,10 +1285,12 @@ def assemble_children(
     epoch: int,
     dry_run: bool,
     on_event: Callable[[str, str], None],
+    keep: list[tuple[Assembled, str]] | None = None,
 ) -> list[Any]:
     """Assemble (and, unless a dry run, push by digest) one image per platform from the build
     context in `directory`; Refused when the Containerfile needs the engine (nothing is written
-    before that is known), PlatformError when the base lacks a platform.
+    before that is known), PlatformError when the base lacks a platform. `keep` receives each
+    image with its base pinned by digest (a dry run's smoke run loads them into an engine).
 
     Children are pushed by digest, not under `<version>_<os>-<arch>` tags: the Engine API pushes
     tags only, this does not need to, and the index names them by digest either way."""
@@ -1337,6 +1339,8 @@ def assemble_children(
                 containerfile=(containerfile, text),
             )
         )
+        if keep is not None:
+            keep.append((images[-1], pins[effective]))
     children: list[Any] = []
     for image in images:
         if dry_run:

@@ -837,6 +837,12 @@ class Engine:
         config = info.get("Config") or {}
         return dict(config) if isinstance(config, dict) else {}
 
+    def load_archive(self, data: bytes, what: str) -> None:
+        """`docker load` of an image archive (manifest.json, config, layer files). A layer the
+        engine already holds (by chain id) is not read from the archive, so one made of new
+        layers over a base the engine has pulled need not carry the base."""
+        self._call(f"{what}: load", lambda: list(self._api.load_image(data)))
+
     def export_filesystem(self, ref: str) -> Iterator[bytes]:
         """The image's flattened filesystem as a tar stream, from a container that is created
         and never started (nothing in the image runs), removed once the stream is read."""

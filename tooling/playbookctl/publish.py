@@ -571,6 +571,7 @@ def platform_images(  # noqa: PLR0917 - the seam publish calls, one call site
     if run.config.assemble == "auto":
         if not run.dry_run:
             settle_index_type()  # the assembler writes children straight away
+        assembled: list[tuple[assemble.Assembled, str]] = []
         try:
             children = assemble.assemble_children(
                 run.client,
@@ -585,6 +586,7 @@ def platform_images(  # noqa: PLR0917 - the seam publish calls, one call site
                 epoch=epoch,
                 dry_run=run.dry_run,
                 on_event=lambda stage, line: run.on_event(name, stage, line),
+                keep=assembled if run.dry_run else None,
             )
         except assemble.Refused as exc:
             why = str(exc)
@@ -601,6 +603,7 @@ def platform_images(  # noqa: PLR0917 - the seam publish calls, one call site
                 auth=build.registry_auth(run.config, run.config.registry),
                 dry_run=run.dry_run,
                 on_event=lambda line: run.on_event(name, "build", line),
+                assembled=assembled,
             )
             return children
     result.messages.append(f"image built by the engine: {display}: {why}")
