@@ -350,3 +350,20 @@ def test_up_after_an_up_killed_before_its_state_was_written(
     registries = [p for p in _processes_naming(str(dev)) if "docker-registry" in p]
     assert len(registries) == 1
     assert not registries[0].startswith(f"{orphan}:")
+
+
+def test_try_refuses_an_undeclared_param_before_building_anything(author_repo: Path) -> None:
+    root = str(author_repo)
+    env = dict(os.environ)
+    assert _cli(env, "-C", root, "new", "x", "--action-type", "FixThing").returncode == 0
+    # A loopback port nobody listens on and no engine: any build or push would fail otherwise.
+    env["DOCKER_HOST"] = "unix:///nonexistent/docker.sock"
+    done = _cli(
+        env, "-C", root, "try", "x", "--registry", "127.0.0.1:9", "--param", "NOT_DECLARED=1"
+    )
+    assert done.returncode == 1, done.stderr
+    assert "NOT_DECLARED: not a parameter of this workflow" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "lint" not in done.stderr  # refused before publish linted, built or pushed
+    assert "[x]" not in done.stderr  # no progress line: nothing started
+    assert done.stdout == ""

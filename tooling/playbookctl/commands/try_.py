@@ -70,6 +70,9 @@ def _commit(config: Config, name: str) -> tuple[str, bool]:
     return (f"{head}-dirty" if dirty else head), dirty
 
 
+_NO_DIGEST = "sha256:" + "0" * 64  # stands for the bundle while only the values are checked
+
+
 def run(args: argparse.Namespace, config: Config) -> int:
     from playbookctl import build  # noqa: PLC0415 - docker loads only here
     from playbookctl.bundle import read_bundle  # noqa: PLC0415
@@ -86,6 +89,19 @@ def run(args: argparse.Namespace, config: Config) -> int:
     from playbookctl.publish import publish  # noqa: PLC0415
 
     values = parse_params(args.param)  # usage errors before anything is built
+    if values or args.target:
+        # The values against the working tree's parameters, before anything is built or
+        # pushed: an undeclared or invalid --param is refused first (no bundle digest yet).
+        pipelinerun(
+            config,
+            args.name,
+            values,
+            args.target,
+            registered=tried_workflow(
+                config, args.name, f"{config.bundle_ref(args.name)}:0@{_NO_DIGEST}"
+            ),
+            placeholders=True,
+        )
     env_module = None
     overrides = dict(config.base_image_overrides)
     if args.registry is not None:
