@@ -18,7 +18,12 @@ from pathlib import Path
 
 from playbookctl.config import Config
 from playbookctl.errors import FatalError, UsageError
-from playbookctl.lint.action_type import PLACEHOLDER_PREFIX, SYNC_WAVE, WAVE_ACTION_TYPE
+from playbookctl.lint.action_type import (
+    PLACEHOLDER_PREFIX,
+    SYNC_WAVE,
+    WAVE_ACTION_TYPE,
+    kebab_case,
+)
 from playbookctl.lint.playbook import SCRIPT_PLACEHOLDER
 from playbookctl.load import load_file
 from playbookctl.playbook import NAME_RE
@@ -72,13 +77,6 @@ def action_type_problem(action_type: str) -> str | None:
             "letters and digits only (e.g. RestartDeployment)"
         )
     return None
-
-
-def kebab_case(pascal: str) -> str:
-    """ScaleDown -> scale-down, HTTPRestart -> http-restart: ActionType file and object names."""
-    s = re.sub(r"([a-z0-9])([A-Z])", r"\1-\2", pascal)
-    s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1-\2", s)
-    return s.lower()
 
 
 def _q(text: str) -> str:

@@ -32,6 +32,24 @@ CASES = [
         [("action-type.metadata-name", 4)],
     ),
     (
+        "metadata name not the kebab-case of spec.name",
+        src(("name: restart-deployment", "name: foo-bar")),
+        [("action-type.metadata-name", 4)],
+    ),
+    (
+        "spec name with a typo",
+        src(("name: RestartDeployment", "name: RestartDeploymnet")),
+        [("action-type.metadata-name", 4)],
+    ),
+    (
+        "acronym kebab-cased as new does",
+        src(
+            ("name: restart-deployment", "name: http-restart"),
+            ("name: RestartDeployment", "name: HTTPRestart"),
+        ),
+        [],
+    ),
+    (
         "namespace",
         src(("namespace: kubernaut-system", "namespace: default")),
         [("action-type.namespace", 5)],
@@ -97,7 +115,7 @@ def _repo(tmp_path: Path, files: dict[str, str]) -> Config:
 
 def test_load_action_types_by_spec_name(tmp_path: Path) -> None:
     other = src(
-        ("name: restart-deployment", "name: cordon-node"),
+        ("name: restart-deployment", "name: cordon-drain-node"),
         ("name: RestartDeployment", "name: CordonDrainNode"),
     )
     config = _repo(tmp_path, {"restart.yaml": VALID, "node.yml": other, "README.md": "not yaml: ["})

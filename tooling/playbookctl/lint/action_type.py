@@ -73,6 +73,8 @@ def check_action_type(doc: Document, *, namespace: str = "kubernaut-system") -> 
                 "letters, digits, '-' and '.', starting and ending alphanumeric",
             )
         )
+    elif isinstance(doc.data, dict) and doc.data.get("kind") == KIND:
+        out.extend(_kebab_names(doc, name))
     ns = doc.get(("metadata", "namespace"))
     if isinstance(ns, str) and ns != namespace:
         out.append(
@@ -87,6 +89,39 @@ def check_action_type(doc: Document, *, namespace: str = "kubernaut-system") -> 
         out.extend(_sync_wave(doc))
         out.extend(_placeholders(doc))
     return schema_findings(doc, SCHEMA, rule_for, unknown_message=_unknown_message) + out
+
+
+def kebab_case(pascal: str) -> str:
+    """ScaleDown -> scale-down, HTTPRestart -> http-restart: ActionType file and object names."""
+    s = re.sub(r"([a-z0-9])([A-Z])", r"\1-\2", pascal)
+    s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1-\2", s)
+    return s.lower()
+
+
+_PASCAL = re.compile(r"[A-Z][A-Za-z0-9]*\Z")
+
+
+def _kebab_names(doc: Document, name: object) -> list[Finding]:
+    """action-type.metadata-name beyond DNS validity: metadata.name is the kebab-case of
+    spec.name (RollbackDeployment -> rollback-deployment), so a typo in either is caught
+    before the cluster holds two names for one action. A spec.name that is not PascalCase is
+    action-type.name's finding, not this one's."""
+    spec_name = doc.get(("spec", "name"))
+    if not isinstance(spec_name, str) or not _PASCAL.match(spec_name):
+        return []
+    want = kebab_case(spec_name)
+    if len(want) > DNS_SUBDOMAIN_MAX:
+        return []  # no metadata.name could be it: action-type.name reports the length
+    if not isinstance(name, str) or name == want:
+        return []
+    return [
+        doc.finding(
+            "action-type.metadata-name",
+            ("metadata", "name"),
+            f"metadata.name {name!r} is not {want!r}, the kebab-case of spec.name "
+            f"{spec_name!r} (playbookctl new names the file {want}.yaml too)",
+        )
+    ]
 
 
 def _placeholders(doc: Document) -> list[Finding]:

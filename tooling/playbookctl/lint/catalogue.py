@@ -567,9 +567,11 @@ _r(
 _r(
     "action-type.metadata-name",
     E,
-    "metadata.name is not the kebab-case of spec.name (or its file name)",
-    "registry/action-types/<kebab-case>.yaml holds the ActionType whose metadata.name is that "
-    "kebab-case form of spec.name.",
+    "metadata.name is not a DNS-1123 subdomain, or not the kebab-case of spec.name",
+    "An ActionType's metadata.name is the kebab-case form of its PascalCase spec.name "
+    "(RollbackDeployment -> rollback-deployment), as `playbookctl new` writes it and names the "
+    "file registry/action-types/<kebab-case>.yaml; another name (a typo in either field) is an "
+    "error. The file name itself is not checked.",
     "metadata:\n  name: restart\nspec:\n  name: RestartDeployment\n",
     "metadata:\n  name: restart-deployment\nspec:\n  name: RestartDeployment\n",
 )
