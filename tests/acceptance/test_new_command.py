@@ -81,3 +81,50 @@ def test_existing_playbook_is_refused(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "playbooks/fix-thing already exists" in err
     assert out == ""
     assert not (tmp_path / "registry" / "action-types" / "other.yaml").exists()
+
+
+def test_render_output_starts_a_custom_pipeline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`render NAME > playbooks/NAME/pipeline.yaml` empties the file before it is read (the
+    shell truncates first); `--output` writes it after rendering, whole."""
+    root = str(tmp_path)
+    assert _run(capsys, "-C", root, "new", "fix-thing", "--action-type", "FixThing")[0] == 0
+    code, standard, _ = _run(capsys, "-C", root, "render", "fix-thing")
+    assert code == 0
+    target = tmp_path / "playbooks" / "fix-thing" / "pipeline.yaml"
+    code, out, err = _run(capsys, "-C", root, "render", "fix-thing", "--output", str(target))
+    assert (code, out) == (0, "")
+    assert f"wrote {target}" in err
+    assert target.read_text() == standard
+    assert target.stat().st_mode & 0o777 == 0o666 & ~_umask()
+    # The authored pipeline is now the playbook's: it renders to itself and lints as before.
+    assert _run(capsys, "-C", root, "render", "fix-thing")[1] == standard
+    code, out, err = _run(capsys, "-C", root, "lint", "--no-external", str(target.parent))
+    assert code == 0, out + err
+    # Rendering over the authored file again (it is read first) leaves it intact.
+    code, _, _ = _run(capsys, "-C", root, "render", "fix-thing", "-o", str(target))
+    assert code == 0
+    assert target.read_text() == standard
+    assert not [p for p in target.parent.iterdir() if p.name.startswith(".pipeline.yaml.")]
+
+
+def test_render_output_into_a_missing_directory_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = str(tmp_path)
+    assert _run(capsys, "-C", root, "new", "fix-thing", "--action-type", "FixThing")[0] == 0
+    code, out, err = _run(
+        capsys, "-C", root, "render", "fix-thing", "-o", str(tmp_path / "nope" / "p.yaml")
+    )
+    assert (code, out) == (1, "")
+    assert "does not exist" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def _umask() -> int:
+    import os
+
+    current = os.umask(0)
+    os.umask(current)
+    return current

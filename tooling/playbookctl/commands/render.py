@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from playbookctl.config import Config
@@ -27,6 +30,16 @@ def register(subparsers: Any) -> None:
         help="replace the placeholder with this image (registry/repo/name:tag@sha256:...)",
     )
     parser.add_argument("--format", choices=("yaml", "json"), default="yaml")
+    parser.add_argument(
+        "--output",
+        "-o",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="write the Pipeline to FILE (replaced whole, after rendering) instead of stdout: "
+        "`render NAME -o playbooks/NAME/pipeline.yaml` starts a custom pipeline (a shell "
+        "redirection would empty the file before it is read)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -56,5 +69,33 @@ def run(args: argparse.Namespace, config: Config) -> int:
             f"{pb.rel(directory)} for the details"
         )
     rendered = render_pipeline(pb, config, image=args.image)
-    sys.stdout.write(to_json(rendered.data) if args.format == "json" else to_yaml(rendered.data))
+    text = to_json(rendered.data) if args.format == "json" else to_yaml(rendered.data)
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    _write(args.output, text)
+    print(f"render: wrote {args.output}", file=sys.stderr)
     return 0
+
+
+def _write(path: Path, text: str) -> None:
+    """All or nothing: a temp file beside `path`, renamed over it (the rendering read the old
+    file before this runs)."""
+    path = path.absolute()
+    if not path.parent.is_dir():
+        raise FatalError(f"--output {path}: directory {path.parent} does not exist")
+    if path.exists():
+        mode = path.stat().st_mode & 0o777
+    else:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask  # as a shell redirection would create it
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise FatalError(f"--output {path}: {exc.strerror or exc}") from None
