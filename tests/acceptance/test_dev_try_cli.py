@@ -162,6 +162,14 @@ def test_an_authors_day_on_the_machines_engine(
     assert 'version: "0.1.0"' in (author_repo / "playbooks/x/workflow.yaml").read_text()
     assert not (author_repo / "registry" / "workflows").exists()
 
+    # pipelinerun --tried runs it again without the --target again: the try's stands.
+    again = _cli(env, "-C", root, "pipelinerun", "x", "--tried")
+    assert again.returncode == 0, again.stderr
+    assert "--target prod/Deployment/web, as tried" in again.stderr
+    doc = yaml.safe_load(again.stdout)
+    assert {"name": "TARGET_RESOURCE", "value": "prod/Deployment/web"} in doc["spec"]["params"]
+    assert {"name": "bundle", "value": bundle} in doc["spec"]["pipelineRef"]["params"]
+
     # The same tree again: the try is reused, nothing rebuilt.
     second = _cli(env, "-C", root, "try", "x")
     assert second.returncode == 0, second.stderr

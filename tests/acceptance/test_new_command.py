@@ -128,3 +128,23 @@ def _umask() -> int:
     current = os.umask(0)
     os.umask(current)
     return current
+
+
+def test_lint_of_the_new_playbook_reports_the_todos_in_its_action_type(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    root = str(tmp_path)
+    assert _run(capsys, "-C", root, "new", "fix-thing", "--action-type", "FixThing")[0] == 0
+    assert _run(capsys, "-C", root, "new", "other", "--action-type", "OtherThing")[0] == 0
+    code, out, _ = _run(
+        capsys, "-C", root, "lint", "--no-external", "--format", "json",
+        str(tmp_path / "playbooks" / "fix-thing"),
+    )  # fmt: skip
+    assert code == 0
+    todos = [f for f in json.loads(out) if f["rule"] == "action-type.placeholder-text"]
+    assert todos
+    # Its own ActionType's, not another playbook's.
+    assert {f["file"] for f in todos} == {"registry/action-types/fix-thing.yaml"}
+    assert all(f["severity"] == "warning" for f in todos)

@@ -43,7 +43,8 @@ def register(subparsers: Any) -> None:
         "--tried",
         action="store_true",
         help="not a registration: the bundle `playbookctl try NAME` last published to the dev "
-        "environment, with the workflow as it was tried",
+        "environment, with the workflow, --target and --param values as they were tried "
+        "(values given here win)",
     )
     parser.add_argument(
         "--remediation-request",
@@ -66,7 +67,7 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def _tried(config: Config, name: str) -> Any:
+def _tried(config: Config, name: str) -> tuple[Any, dict[str, Any]]:
     from playbookctl.commands.dev import dev_package  # noqa: PLC0415
     from playbookctl.pipelinerun import Registered  # noqa: PLC0415
     from playbookctl.playbook import source_hash  # noqa: PLC0415
@@ -89,7 +90,7 @@ def _tried(config: Config, name: str) -> Any:
             f"({record.get('version')}); `playbookctl try {name}` publishes the change",
             file=sys.stderr,
         )
-    return Registered(name, f"playbooks/{name}/workflow.yaml (tried)", record["workflow"])
+    return Registered(name, f"playbooks/{name}/workflow.yaml (tried)", record["workflow"]), record
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
@@ -111,8 +112,20 @@ def run(args: argparse.Namespace, config: Config) -> int:
         ),
         workflow_id=args.workflow_id,
     )
-    registered = _tried(config, args.name) if args.tried else None
-    doc = pipelinerun(config, args.name, values, args.target, registered=registered, run=run_labels)
+    registered, target = None, args.target
+    if args.tried:
+        registered, record = _tried(config, args.name)
+        # The try's --target and --param values stand unless given again (given ones win).
+        tried_params = record.get("params")
+        if isinstance(tried_params, dict):
+            values = {
+                **{k: v for k, v in tried_params.items() if isinstance(v, str)},
+                **values,
+            }
+        if target is None and isinstance(record.get("target"), str):
+            target = record["target"]
+            print(f"pipelinerun: --target {target}, as tried", file=sys.stderr)
+    doc = pipelinerun(config, args.name, values, target, registered=registered, run=run_labels)
     if args.format == "json":
         json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -176,6 +176,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
                 "version": result.version,
                 "workflow": tried.workflow,
                 "source_hash": result.source_hash,
+                # `pipelinerun NAME --tried` runs it again with these unless told otherwise.
+                "target": args.target,
+                "params": values,
             },
         )
     return 0

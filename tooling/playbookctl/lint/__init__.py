@@ -361,9 +361,15 @@ def lint_paths(
     containerfiles: list[tuple[Path, str]] = []
     scripts: list[tuple[Path, str]] = []
     embedded: list[external.EmbeddedScript] = []
+    used_action_types: set[str] = set()  # files of the linted playbooks' ActionTypes
     for directory in targets.playbooks:
         pb, found = lint_playbook(directory, config, action_types, cache=contract_cache)
         findings.extend(found)
+        data = pb.workflow.data if pb.workflow is not None else None
+        spec = data.get("spec") if isinstance(data, dict) else None
+        action = spec.get("actionType") if isinstance(spec, dict) else None
+        if isinstance(action, str) and action in action_types:
+            used_action_types.add(action_types[action].file)
 
         if pb.pipeline is not None and run_external:
             embedded.extend(_scripts_of(pb.pipeline, pb.pipeline_path))
@@ -374,6 +380,21 @@ def lint_paths(
             regular = [f for f in source_files(pb.dir) if special_file_problem(f, pb.dir) is None]
             sources.update((pb.rel(f), f) for f in regular)
             scripts.extend((f, pb.rel(f)) for f in regular if external.is_shell_script(f))
+    if not targets.all_action_types:
+        # `lint playbooks/NAME` right after `new`: the TODOs `new` left in the playbook's
+        # ActionType are part of finishing that playbook, so they are reported with it.
+        findings.extend(
+            f
+            for f in at_findings
+            if f.rule == "action-type.placeholder-text"
+            and f.file in used_action_types
+            and f.file not in at_files
+        )
+        sources.update(
+            (_display(p, root), p)
+            for p in action_type_files(config)
+            if _display(p, root) in used_action_types
+        )
     # A binary or huge Containerfile or script is one clear finding, not pages of parse errors
     # from hadolint or shellcheck (or minutes of shellcheck on megabytes).
     unreadable: set[Path] = set()
