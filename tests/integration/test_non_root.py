@@ -24,7 +24,11 @@ from urllib.parse import urlsplit
 
 import pytest
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    # a subset of the integration tests run again as `nobody` (its own limits: 900 s + 300 s)
+    pytest.mark.timeout(1500),
+]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NOBODY = 65534

@@ -42,7 +42,10 @@ from playbookctl_dev.registry import LocalRegistry
 from tests.support.actions import Event, Runner, env_for_runner
 from tests.support.gitrepos import make_playbook_repo
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.timeout(900),  # 257 playbooks published and registered: minutes on a busy machine
+]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOKCTL = Path(sys.executable).parent / "playbookctl"

@@ -36,7 +36,11 @@ from tests.support.gitrepos import (
     make_playbook_repo,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    # the first test of a worker also replays the whole release of the module fixture
+    pytest.mark.timeout(900),
+]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"

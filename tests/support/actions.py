@@ -496,9 +496,10 @@ class Runner:
                 ctx["steps"][step["id"]] = {"outputs": outcome.outputs, "outcome": outcome.status}
             if outcome.status != "success":
                 run.result = "failure"
-        if run.result == "success":
-            for key, value in (job.get("outputs") or {}).items():
-                run.outputs[key] = text_value(value, ctx)
+        # As GitHub does, a job's outputs are evaluated at its end whatever its result (a
+        # failed step's outputs included): a later job's `if:` may read them.
+        for key, value in (job.get("outputs") or {}).items():
+            run.outputs[key] = text_value(value, ctx)
         return run
 
     # -- steps --------------------------------------------------------------------------------

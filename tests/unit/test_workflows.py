@@ -184,9 +184,10 @@ def test_release_workflow_least_privilege_and_serialised_register() -> None:
     assert jobs["publish"]["needs"] == "plan"
     assert set(jobs["register"]["needs"]) == {"plan", "publish"}
     assert jobs["publish"]["if"] == "needs.plan.outputs.has-work == 'true'"
-    # deletions alone still reach register; a cancelled run never does
+    # deletions alone still reach register; a cancelled run or a refused plan never does
     assert jobs["register"]["if"] == (
-        "${{ !cancelled() && needs.plan.outputs.has-changes == 'true' }}"
+        "${{ !cancelled() && needs.plan.result == 'success' "
+        "&& needs.plan.outputs.has-changes == 'true' }}"
     )
     assert jobs["publish"]["strategy"]["matrix"] == "${{ fromJSON(needs.plan.outputs.matrix) }}"
 

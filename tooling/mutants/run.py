@@ -117,7 +117,7 @@ def run_tests(tree: Path, tests: tuple[str, ...]) -> tuple[int, str]:
         [str(tree / "tooling"), *filter(None, [env.get("PYTHONPATH")])]
     )
     env.pop("PYTEST_ADDOPTS", None)
-    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-rs", "-p", "no:cacheprovider"]
+    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-ra", "-p", "no:cacheprovider"]
     try:
         done = subprocess.run(
             [*cmd, *tests],
