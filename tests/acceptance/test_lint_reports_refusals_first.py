@@ -193,6 +193,10 @@ CATALOGUE: dict[str, Lint | NotTree] = {
         NotTree(GIT)
     ),
     "release._Releaser.commit_and_push: raise GitError 'gave up after'": NotTree(GIT),
+    "release._Releaser.check_loopback: raise LoopbackRemoteError 'problem'": NotTree(
+        "registrations pinned to a loopback registry (the dev environment's) pushed to a remote "
+        "that is not on this machine: the configured registry and the remote, not the tree"
+    ),
     "release._Releaser.own_commits: raise GitError 'HEAD has'": NotTree(GIT),
     "release._Releaser.push: raise GitError 'push to'": NotTree(GIT),
     "release._Releaser.run: raise GitError 'HEAD is detached: check out the branch t'": NotTree(
