@@ -145,6 +145,8 @@ def release_run(
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PLAYBOOKCTL_", "GITHUB_"))}
     env["PLAYBOOKCTL_BASE_IMAGE_OVERRIDES"] = json.dumps({BASE_IMAGE: base})
     env["PLAYBOOKCTL_ASSEMBLE"] = mode
+    env["PLAYBOOKCTL_IMAGE_REPO"] = f"release-{mode}/images"  # the two runs never meet
+    env["PLAYBOOKCTL_BUNDLE_REPO"] = f"release-{mode}/bundles"
     env.update(engine_env)  # the engine path's; an assembled release never calls it
     env["PLAYBOOKCTL_JOBS"] = str(jobs)
     env["PLAYBOOKCTL_CACHE_DIR"] = str(tmp / f"cache-{mode}")
