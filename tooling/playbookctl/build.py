@@ -514,6 +514,15 @@ class _PushProgress:
         return "before any layer started (the registry did not answer)"
 
 
+def build_network_mode(hermetic: bool) -> str | None:
+    """The network of a build's RUN steps: never the host's, where a step would reach the
+    runner's loopback services, the registry and the engine (a pull request's dry run builds
+    too). "none" when hermetic; else None, the engine's default: its own bridge (the internet
+    through NAT where the engine has one; an engine started with --bridge=none gives only a
+    loopback of the container's own), whose 127.0.0.1 is the container's, not the host's."""
+    return "none" if hermetic else None
+
+
 class Engine:
     """A Docker engine at DOCKER_HOST (or the given URL), through the docker SDK."""
 
@@ -526,10 +535,13 @@ class Engine:
         push_timeout: float = DEFAULT_PUSH_TIMEOUT,
         push_stall_timeout: float = DEFAULT_PUSH_STALL_TIMEOUT,
         call_timeout: float = CALL_TIMEOUT,
+        hermetic: bool = False,
     ) -> None:
         """`timeout` bounds each socket operation; build_timeout and push_timeout a whole build
         and a whole push (its retries included), push_stall_timeout a push's time without
-        progress (0: no such limit), call_timeout any other call (inspect, tag)."""
+        progress (0: no such limit), call_timeout any other call (inspect, tag). hermetic: RUN
+        steps run with no network at all (see build_network_mode)."""
+        self.hermetic = hermetic
         self.build_timeout = build_timeout
         self.push_timeout = push_timeout
         self.push_stall_timeout = push_stall_timeout
@@ -632,7 +644,7 @@ class Engine:
                     dockerfile=containerfile,
                     tag=tag if apply_tag else None,
                     labels=api_labels,
-                    network_mode="host",
+                    network_mode=build_network_mode(self.hermetic),
                     platform=platform,
                     rm=True,
                     forcerm=True,

@@ -74,6 +74,9 @@ class Config:
     # auto: a RUN-less Containerfile is assembled without an engine (assemble.py), anything
     # else is built by the engine; never: the engine builds every image.
     assemble: str = "auto"
+    # RUN steps of engine builds get no network at all ("none"); otherwise they get the
+    # engine's default network (a bridge of its own), never the host's.
+    hermetic: bool = False
     # [tool.playbookctl.lint]: rules disabled, and severities changed, by rule id (checked
     # against the catalogue by lint/policy.py when lint runs).
     # Kubernaut runs as a fleet hub (signals carry a cluster ID): its catalog then excludes a

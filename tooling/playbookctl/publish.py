@@ -139,6 +139,7 @@ class _Run:
                 build_timeout=self.config.build_timeout,
                 push_timeout=self.config.push_timeout,
                 push_stall_timeout=self.config.push_stall_timeout,
+                hermetic=self.config.hermetic,
             )
             self._local.engine = engine
             with self._lock:

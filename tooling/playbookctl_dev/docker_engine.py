@@ -3,8 +3,9 @@
 A machine that already has an engine (a GitHub-hosted runner; a developer laptop) is used as it
 is: `DOCKER_HOST` if it answers, else /var/run/docker.sock if it answers `/_ping`. Otherwise a
 private dockerd is started on short paths under /tmp (containerd's socket path has a ~108 byte
-limit), without bridge networking or iptables (builds use `network_mode=host`), and with all of
-127.0.0.0/8 as insecure registries because the loopback registry's port is only chosen at runtime.
+limit), without bridge networking or iptables (a build's RUN steps get only a loopback of their
+own), and with all of 127.0.0.0/8 as insecure registries because the loopback registry's port is
+only chosen at runtime.
 (An existing engine treats 127.0.0.0/8 as insecure by default, so both cases push alike.)
 
 This module speaks only `/_ping` over a socket; everything else goes through build.py.

@@ -54,6 +54,13 @@ def add_push_flags(parser: argparse.ArgumentParser) -> None:
         help="stop an image push that makes no progress for this long, naming the layer "
         "(PLAYBOOKCTL_PUSH_STALL_TIMEOUT, default 60)",
     )
+    parser.add_argument(
+        "--hermetic",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run the RUN steps of engine builds with no network at all (PLAYBOOKCTL_HERMETIC, "
+        "default false: the engine's own default network, never the host's)",
+    )
 
 
 def add_platform_flag(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:

@@ -73,7 +73,10 @@ def run(args: argparse.Namespace, config: Config) -> int:
     if args.output is not None:
         _check_writable(args.output)  # before anything is built or pushed, not after
     config = config.with_overrides(
-        **registry_overrides(args), jobs=args.jobs, push_stall_timeout=args.push_stall_timeout
+        **registry_overrides(args),
+        jobs=args.jobs,
+        push_stall_timeout=args.push_stall_timeout,
+        hermetic=args.hermetic,
     )
     commit = args.commit or head_commit(config.root)
     source_repository = args.source_repository or source_repository_url(config)

@@ -66,6 +66,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
         **registry_overrides(args),
         source_repository=args.source_repository,
         push_stall_timeout=args.push_stall_timeout,
+        hermetic=args.hermetic,
     )
     opts = ReleaseOptions(
         base=args.base,
