@@ -192,9 +192,6 @@ CATALOGUE: dict[str, Lint | NotTree] = {
     "release._Releaser.check_tree: raise GitError 'the working tree has uncommitted changes'": (
         NotTree(GIT)
     ),
-    "release._Releaser.check_loopback: raise LoopbackRemoteError 'problem'": NotTree(
-        "the configured registry and the git remote's URL at release time, not file content"
-    ),
     "release._Releaser.commit_and_push: raise GitError 'gave up after'": NotTree(GIT),
     "release._Releaser.check_loopback: raise LoopbackRemoteError 'problem'": NotTree(
         "registrations pinned to a loopback registry (the dev environment's) pushed to a remote "
