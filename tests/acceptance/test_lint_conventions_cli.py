@@ -12,6 +12,7 @@ import jsonschema
 import pytest
 
 from playbookctl import cli
+from tests.support.gitrepos import MakeRepo
 from tests.support.lintrepo import PIPELINE, edit, good_playbook, make_repo
 
 Run = tuple[int, str, str]
@@ -259,3 +260,63 @@ def test_a_tekton_string_field_read_as_a_boolean_says_quote_it(
     assert found["line"] == 7
     assert "cannot decode bool into spec.params[0].name of type string" in found["message"]
     assert 'quote it as written ("on")' in found["message"]
+
+
+# --- lint --fix --------------------------------------------------------------------------------
+
+
+def test_fix_quotes_yaml_1_1_values_as_written_and_nothing_else(
+    capsys: pytest.CaptureFixture[str], two_findings: Path
+) -> None:
+    root = str(two_findings)
+    wf = two_findings / "playbooks/restart-deployment/workflow.yaml"
+    wf.write_text(
+        wf.read_text().replace(
+            "  parameters:\n",
+            "  parameters:\n    - name: DRY_RUN\n      type: string\n      required: true\n"
+            "      description: dry run  # a comment stays\n      enum: [yes, No, maybe]\n",
+            1,
+        )
+    )
+    pipeline = two_findings / "playbooks/restart-deployment/pipeline.yaml"
+    before = {p: p.read_text() for p in (wf, pipeline)}
+    code, _, err = run(capsys, "-C", root, "lint", "--no-external", "--fix")
+    assert code == 1  # USER root is not mechanical: still reported
+    assert "workflow.yaml: quoted 2 value(s) as written" in err
+    assert "pipeline.yaml: quoted 1 value(s) as written" in err
+    assert wf.read_text() == before[wf].replace("[yes, No, maybe]", '["yes", "No", maybe]')
+    assert pipeline.read_text() == before[pipeline].replace("default: 1e3", 'default: "1e3"')
+    _, out, _ = run(capsys, "-C", root, "lint", "--no-external", "--format", "json")
+    rules = {f["rule"] for f in json.loads(out)}
+    assert "playbook.containerfile-user" in rules
+    assert not rules & {"load.yaml-1.1", "workflow.parameter-enum"}, rules
+    # Nothing left to fix: a second --fix changes nothing.
+    after = {p: p.read_bytes() for p in (wf, pipeline)}
+    run(capsys, "-C", root, "lint", "--no-external", "--fix")
+    assert {p: p.read_bytes() for p in (wf, pipeline)} == after
+
+
+def test_fix_bumps_a_version_whose_content_changed(
+    capsys: pytest.CaptureFixture[str], playbook_repo_factory: MakeRepo
+) -> None:
+    from playbookctl.config import load_config
+    from playbookctl.register import register
+    from tests.acceptance.test_lint_reports_refusals_first import result_for
+
+    repo = playbook_repo_factory({"alpha": "1.0.0"})
+    config = load_config(repo.path)
+    register(config, [result_for(config, "alpha")])
+    repo.commit_all("release alpha 1.0.0")
+    script = repo.path / "playbooks/alpha/remediate.sh"
+    script.write_text(script.read_text() + "echo changed\n")
+    wf = repo.path / "playbooks/alpha/workflow.yaml"
+    before = wf.read_text()
+
+    _, out, _ = run(capsys, "-C", str(repo.path), "lint", "--no-external", "--format", "json")
+    assert "playbook.version-bump" in {f["rule"] for f in json.loads(out)}
+    _, out, err = run(
+        capsys, "-C", str(repo.path), "lint", "--no-external", "--format", "json", "--fix"
+    )
+    assert "lint --fix: bumped alpha 1.0.0 -> 1.0.1" in err
+    assert "playbook.version-bump" not in {f["rule"] for f in json.loads(out)}
+    assert wf.read_text() == before.replace("1.0.0", "1.0.1", 1)  # only those bytes

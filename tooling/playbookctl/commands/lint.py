@@ -54,6 +54,13 @@ def register(subparsers: Any) -> None:
         "ignored)",
     )
     parser.add_argument(
+        "--fix",
+        action="store_true",
+        help="fix what is mechanical, in place (quote a scalar YAML reads as another type, as "
+        "written; raise the patch version where playbook.version-bump fires), then report what "
+        "is left",
+    )
+    parser.add_argument(
         "--statistics",
         action="store_true",
         help="print how many findings each rule has, instead of the findings",
@@ -129,6 +136,29 @@ def run(args: argparse.Namespace, config: Config) -> int:
     findings = lint_paths(
         list(args.paths), config, run_external=not args.no_external, use_cache=not args.no_cache
     )
+    if args.fix:
+        from playbookctl.lint.fix import apply_fixes  # noqa: PLC0415
+
+        fixed = apply_fixes(
+            [
+                f
+                for f in findings
+                if (not select or _matches(f.rule, select))
+                and not (ignore and _matches(f.rule, ignore))
+            ],
+            config,
+        )
+        for file, count in fixed.quoted.items():
+            print(f"lint --fix: {file}: quoted {count} value(s) as written", file=sys.stderr)
+        for line in fixed.bumped:
+            print(f"lint --fix: bumped {line}", file=sys.stderr)
+        if fixed.count:
+            findings = lint_paths(
+                list(args.paths),
+                config,
+                run_external=not args.no_external,
+                use_cache=not args.no_cache,
+            )
     if select:
         findings = [f for f in findings if _matches(f.rule, select)]
     if ignore:
