@@ -621,3 +621,35 @@ def test_a_file_name_that_is_not_utf8_is_a_finding_in_lint_and_publish(
         f"    {shown}:1:1: playbook.file-name: {message}",
         "1 skipped",
     ]
+
+
+@pytest.mark.parametrize("given", [(), ("playbooks/restart-deployment",)])
+def test_a_playbook_directory_that_is_a_link_is_refused_and_nothing_behind_it_read(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], given: tuple[str, ...]
+) -> None:
+    """A directory outside the repository, linked in as a playbook: lint refuses it with the
+    reason (it used to lint clean and be published with files that are not in git), and
+    publish skips it."""
+    outside = tmp_path / "outside" / "restart-deployment"
+    (repo / "playbooks" / "restart-deployment").rename(outside.parent.mkdir() or outside)
+    (outside / "untracked.sh").write_text("#!/bin/sh\necho $UNDECLARED `x`\n")  # no finding
+    (repo / "playbooks" / "restart-deployment").symlink_to(outside)
+    message = (
+        f"the playbook directory is a symbolic link (to {outside}): a playbook is the "
+        "repository's own files, as git holds them; move the directory itself here"
+    )
+    code, out, _ = run(capsys, "lint", "--format", "json", *given)
+    assert code == 1
+    assert [(f["rule"], f["file"], f["message"]) for f in json.loads(out)] == [
+        ("playbook.directory-link", "playbooks/restart-deployment", message)
+    ]
+    code, out, _ = run(
+        capsys, "publish", "--dry-run", "--registry", "127.0.0.1:1", "--commit", "a" * 40
+    )
+    assert code == 1
+    assert out.splitlines() == [
+        "restart-deployment 1.0.0: skipped",
+        "  error: not published: 1 lint error(s)",
+        f"    playbooks/restart-deployment:1:1: playbook.directory-link: {message}",
+        "1 skipped",
+    ]

@@ -115,6 +115,29 @@ def discover(config: Config) -> list[str]:
     return sorted(p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
+def directory_link_problem(directory: Path, root: Path) -> str | None:
+    """Why the playbook directory is not the repository's own tree, or None: it is a symbolic
+    link. (A playbooks/ directory that is itself a link is not judged here.) git stores the link, not the files, so lint and the source
+    hash would read whatever it points at on this machine (outside the repository, untracked)."""
+    # Compared resolved (a repository under a linked /tmp is still itself), the directory's
+    # own name kept: the link being asked about is not followed.
+    root = root.resolve()
+    directory = path = directory.absolute().parent.resolve() / directory.name
+    while root in path.parents:  # the repository's own tree only, never the root's parents
+        if path.is_symlink():
+            try:
+                target = os.readlink(path)
+            except OSError:
+                target = "?"
+            shown = "the playbook directory" if path == directory else f"{path.name}/"
+            return (
+                f"{shown} is a symbolic link (to {shown_path(target)}): a playbook is the "
+                "repository's own files, as git holds them; move the directory itself here"
+            )
+        path = path.parent
+    return None
+
+
 def is_playbook_dir(path: Path) -> bool:
     return path.is_dir() and (path / WORKFLOW_FILE).is_file()
 

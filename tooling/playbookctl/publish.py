@@ -345,8 +345,10 @@ def lint_gate(config: Config, names: list[str]) -> dict[str, list[Finding]]:
 
 
 def _display(path: Path, config: Config) -> str:
+    # The parent resolved, not the path: a playbook directory that is a symbolic link is shown
+    # by its own name, as lint names it (playbook.directory-link), not by where it points.
     try:
-        return path.resolve().relative_to(config.root.resolve()).as_posix()
+        return (path.parent.resolve() / path.name).relative_to(config.root.resolve()).as_posix()
     except ValueError:
         return str(path)
 

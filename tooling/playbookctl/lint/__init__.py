@@ -38,6 +38,7 @@ from playbookctl.load import Document, load_file, read_text_file
 from playbookctl.playbook import (
     WORKFLOW_FILE,
     Playbook,
+    directory_link_problem,
     discover,
     load_playbook,
     name_problem,
@@ -88,7 +89,9 @@ def _yaml_files(directory: Path) -> list[Path]:
 
 def _whole_repo(config: Config, targets: Targets) -> None:
     for name in discover(config):
-        targets.playbooks[(config.playbooks_dir / name).resolve()] = None
+        # The parent resolved, not the playbook: a playbook directory that is a symbolic link
+        # stays itself, and playbook.directory-link refuses it (its target is not the tree).
+        targets.playbooks[config.playbooks_dir.resolve() / name] = None
     if config.registry_dir.is_dir():
         for f in _yaml_files(config.registry_dir):
             targets.registry_files[f.resolve()] = None
@@ -111,6 +114,10 @@ def classify(paths: Iterable[Path], config: Config) -> Targets:
                 raise UsageError(f"broken or looping symbolic link: {raw}")
             raise UsageError(f"no such file or directory: {raw}")
         p = raw.resolve()
+        unfollowed = raw.absolute().parent.resolve() / raw.name
+        if unfollowed.is_symlink() and unfollowed.parent == playbooks_dir and p.is_dir():
+            targets.playbooks[unfollowed] = None  # playbook.directory-link says why not
+            continue
         if p.is_dir():
             if p == root:
                 _whole_repo(config, targets)
@@ -146,6 +153,13 @@ def lint_playbook(
 ) -> tuple[Playbook, list[Finding]]:
     """Every finding of one playbook except the external linters'. cache: where the script
     contract keeps its verdicts (lint/cache.py)."""
+    linked = directory_link_problem(directory, config.root)
+    if linked:
+        # Nothing behind the link is read: it is not the repository's tree.
+        pb = Playbook(name=directory.name, dir=directory, root=config.root)
+        return pb, [
+            Finding("playbook.directory-link", Severity.ERROR, pb.rel(directory), 1, 1, linked)
+        ]
     pb = load_playbook(directory, config.root, config.max_file_bytes)
     out = list(pb.load_findings)
     if pb.workflow is not None:
@@ -375,8 +389,9 @@ def lint_paths(
             embedded.extend(_scripts_of(pb.pipeline, pb.pipeline_path))
         if pb.containerfile is not None:
             containerfiles.append((pb.containerfile, pb.rel(pb.containerfile)))
-        if pb.dir.is_dir():
-            # A FIFO would block the shebang read; special-file reports it.
+        if pb.dir.is_dir() and directory_link_problem(pb.dir, config.root) is None:
+            # A FIFO would block the shebang read; special-file reports it. Behind a directory
+            # link nothing is read (playbook.directory-link).
             regular = [f for f in source_files(pb.dir) if special_file_problem(f, pb.dir) is None]
             sources.update((pb.rel(f), f) for f in regular)
             scripts.extend((f, pb.rel(f)) for f in regular if external.is_shell_script(f))

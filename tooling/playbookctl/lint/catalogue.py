@@ -666,6 +666,17 @@ _r(
     adjustable=False,
 )
 _r(
+    "playbook.directory-link",
+    E,
+    "the playbook directory is a symbolic link",
+    "The build's input is the repository's tree: git stores a link to a directory as a link, so "
+    "lint, the source hash and a build would read whatever it points at on the machine "
+    "(outside the repository, untracked files). Nothing behind the link is read.",
+    "ln -s /elsewhere/restart-deployment playbooks/restart-deployment",
+    "move the directory itself into playbooks/",
+    adjustable=False,
+)
+_r(
     "playbook.file-name",
     E,
     "a file name in the playbook is not UTF-8",
