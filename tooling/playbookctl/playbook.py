@@ -117,8 +117,9 @@ def discover(config: Config) -> list[str]:
 
 def directory_link_problem(directory: Path, root: Path) -> str | None:
     """Why the playbook directory is not the repository's own tree, or None: it is a symbolic
-    link. (A playbooks/ directory that is itself a link is not judged here.) git stores the link, not the files, so lint and the source
-    hash would read whatever it points at on this machine (outside the repository, untracked)."""
+    link. git stores the link, not the files, so lint and the source hash would read whatever
+    it points at on this machine (outside the repository, untracked). (A playbooks/ directory
+    that is itself a link is not judged here.)"""
     # Compared resolved (a repository under a linked /tmp is still itself), the directory's
     # own name kept: the link being asked about is not followed.
     root = root.resolve()
