@@ -107,7 +107,7 @@ demo: system-deps $(STAMP) ## release this repository's playbooks to a local reg
 	$(BIN)/python tooling/scripts/demo.py
 
 .PHONY: bench
-bench: system-deps $(STAMP) ## the benchmarks (lint 500 playbooks, publish 50 bundles, no-op release of 200, 10 playbooks for 1 vs 2 platforms, assembled vs engine and a 200-playbook release, the smoke run's cost)
+bench: system-deps $(STAMP) ## the benchmarks (lint 500 playbooks, publish 50 bundles, no-op release of 200, 10 playbooks for 1 vs 2 platforms, assembled vs engine and a 200-playbook release, the smoke run's cost; registries HTTPS+tokens and plain HTTP)
 	$(BIN)/python tooling/bench/bench_lint.py
 	$(BIN)/python tooling/bench/bench_publish.py
 	$(BIN)/python tooling/bench/bench_release.py

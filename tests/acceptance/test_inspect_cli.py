@@ -56,8 +56,11 @@ def _run(
     return code, out.out, out.err
 
 
+@pytest.mark.parametrize(
+    "world", ["https", pytest.param("plain", marks=pytest.mark.plain_http)]
+)  # the demo path on plain HTTP too (README "The test world")
 def test_human_output(
-    registry: LocalRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    registry: LocalRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str], world: str
 ) -> None:
     bundle = _push(
         registry, tmp_path, "cli/good", [_obj("Pipeline", "workflow"), _obj("Task", "helper")]

@@ -44,12 +44,16 @@ def publish_args(
     ]
 
 
+@pytest.mark.parametrize(
+    "world", ["https", pytest.param("plain", marks=pytest.mark.plain_http)]
+)  # the demo path on plain HTTP too (README "The test world")
 def test_publish_json_then_rerun_human(
     publish_args: list[str],
     playbook_repo: PlaybookRepo,
     registry: LocalRegistry,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
+    world: str,
 ) -> None:
     out_file = tmp_path / "out" / "publish.json"
     assert main([*publish_args, "--format", "json", "--output", str(out_file)]) == 0

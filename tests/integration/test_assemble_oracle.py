@@ -35,6 +35,7 @@ from playbookctl import assemble, build, platforms
 from playbookctl.config import Config
 from playbookctl.oci import RegistryClient
 from playbookctl_dev.registry import LocalRegistry
+from tests.support.registry import logged_in
 
 pytestmark = pytest.mark.integration
 EPOCH = 1_700_000_000
@@ -244,9 +245,15 @@ def _same_layer_ids(got: dict[str, Any], want: dict[str, Any], layers: list[list
 
 
 @pytest.fixture(scope="module")
-def base_children(registry: LocalRegistry, base_image: str) -> dict[str, str]:
-    config = Config(root=Path("."), registry=registry.host)
-    with RegistryClient(config) as client:
+def base_children(
+    session_registry: LocalRegistry, base_image: str, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
+    config = Config(root=Path("."), registry=session_registry.host)
+    # Module scope runs before a test's own Docker config exists: a login of its own.
+    with (
+        logged_in(session_registry, tmp_path_factory.mktemp("docker-config")),
+        RegistryClient(config) as client,
+    ):
         resolved = platforms.resolve_base(
             client, base_image, [platforms.Platform.parse(p) for p in PLATFORMS], where="test"
         )

@@ -54,7 +54,12 @@ def client(registry: LocalRegistry, tmp_path: Path) -> Iterator[RegistryClient]:
         yield c
 
 
-def test_push_then_read_back_by_digest(client: RegistryClient, registry: LocalRegistry) -> None:
+@pytest.mark.parametrize(
+    "world", ["https", pytest.param("plain", marks=pytest.mark.plain_http)]
+)  # the demo path on plain HTTP too (README "The test world")
+def test_push_then_read_back_by_digest(
+    client: RegistryClient, registry: LocalRegistry, world: str
+) -> None:
     objects = [obj(), obj("Task", "helper")]
     bundle = build_bundle(objects, ANNOTATIONS)
     ref = f"{registry.host}/rt/good:1.0.0"

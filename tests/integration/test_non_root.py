@@ -3,12 +3,15 @@ Docker engine that user did not start.
 
 Run as root (this machine, `make test` in a container), the test hands this session's engine to
 the unprivileged user `nobody` (the socket's group set to nobody's, its directory made
-traversable: nothing else changes) and runs a subset of the integration tests as that user with
-setpriv: a real release through the engine, the loopback registry and a bare git remote, then
-verify. The interpreter of this virtual environment may live where nobody cannot reach it (a
-pyenv under /root), so the user gets a bare venv of the system's Python of the same version
-that reads this environment's site-packages. Run as non-root, the whole suite already is the
-proof, and the tests that need a private dockerd skip with their reason when no engine answers.
+traversable: nothing else changes) and this session's HTTPS token-auth registry, whose name and
+CA root installed (PLAYBOOKCTL_TEST_REGISTRY; nobody could install either), and runs a subset
+of the integration tests as that user with setpriv: a real release through the engine, the
+registry and a bare git remote, then verify. The interpreter of this virtual environment may
+live where nobody cannot reach it (a pyenv under /root), so the user gets a bare venv of the
+system's Python of the same version that reads this environment's site-packages. Run as
+non-root, the whole suite already is the proof, and the tests that need a private dockerd (or
+the HTTPS registry) skip with their reason when no engine (or no root-prepared registry) is
+there.
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+
+from playbookctl_dev.registry import LocalRegistry
+from tests.support.registry import ATTACH_VAR, attach_spec
 
 pytestmark = [
     pytest.mark.integration,
@@ -53,7 +59,7 @@ def _python_for_nobody(venv: Path) -> Path:
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="already non-root: the whole suite is the proof")
 def test_integration_subset_passes_as_an_unprivileged_user(
-    docker_engine: str, request: pytest.FixtureRequest
+    docker_engine: str, session_registry: LocalRegistry, request: pytest.FixtureRequest
 ) -> None:
     setpriv = shutil.which("setpriv")
     if setpriv is None:
@@ -85,6 +91,9 @@ def test_integration_subset_passes_as_an_unprivileged_user(
         "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
         "HOME": str(work / "home"),
         "DOCKER_HOST": docker_engine,
+        # The HTTPS token-auth registry root prepared (its name in /etc/hosts, its CA in
+        # /etc/docker/certs.d): nobody can write either, as on a runner where an admin did it.
+        ATTACH_VAR: attach_spec(session_registry),
         "PYTHONDONTWRITEBYTECODE": "1",
         "LANG": "C.UTF-8",
     }

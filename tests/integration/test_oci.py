@@ -27,6 +27,7 @@ from playbookctl.oci import (
 )
 from playbookctl_dev.registry import LocalRegistry, free_port
 from tests.support.faultproxy import FaultProxy
+from tests.support.registry import start_registry
 
 pytestmark = pytest.mark.integration
 
@@ -102,6 +103,9 @@ def test_blob_and_manifest_round_trip(client: RegistryClient, registry: LocalReg
         client.get_manifest(f"{registry.host}/{repo}:2.0.0")
 
 
+# Counts the registry protocol's own requests: the token dance (a 401 and a token request per
+# new scope) would add to them; bench_publish.py measures that.
+@pytest.mark.plain_http
 def test_existing_blobs_are_not_uploaded_again(client: RegistryClient) -> None:
     data = b"uploaded once"
     client.push_blob("it/skip", data)
@@ -113,6 +117,9 @@ def test_existing_blobs_are_not_uploaded_again(client: RegistryClient) -> None:
         assert fresh.request_count == 1  # one HEAD, no POST/PUT
 
 
+# Counts the registry protocol's own requests: the token dance (a 401 and a token request per
+# new scope) would add to them; bench_publish.py measures that.
+@pytest.mark.plain_http
 def test_a_large_blob_is_found_by_its_head_whatever_its_size(client: RegistryClient) -> None:
     """A HEAD answers a blob's Content-Length with no body: a layer of megabytes exists (the
     body bound is for what is read, and a HEAD reads nothing)."""
@@ -124,6 +131,9 @@ def test_a_large_blob_is_found_by_its_head_whatever_its_size(client: RegistryCli
         assert fresh.request_count == 1  # the HEAD found it: no upload
 
 
+# Counts the registry protocol's own requests: the token dance (a 401 and a token request per
+# new scope) would add to them; bench_publish.py measures that.
+@pytest.mark.plain_http
 def test_unchecked_upload_of_an_existing_blob_is_harmless(client: RegistryClient) -> None:
     data = b"uploaded twice"
     client.push_blob("it/twice", data)
@@ -154,6 +164,9 @@ def test_manifest_digest_is_verified(client: RegistryClient, registry: LocalRegi
     assert client.get_manifest(f"{registry.host}/it/verify:v@{digest}")[2] == digest
 
 
+# Counts the registry protocol's own requests: the token dance (a 401 and a token request per
+# new scope) would add to them; bench_publish.py measures that.
+@pytest.mark.plain_http
 def test_registry_refusal_is_a_clear_error(client: RegistryClient) -> None:
     # A manifest naming a blob the registry does not have: 400 MANIFEST_BLOB_UNKNOWN, no retry.
     before = client.request_count
@@ -425,7 +438,8 @@ def test_corrupted_content_is_caught(
 
 def test_registry_process_killed(tmp_path: Path) -> None:
     """The real registry stops between two pushes: the next fails fast and names it."""
-    reg = LocalRegistry().start()
+    reg = start_registry()
+    reg.login(Path(os.environ["DOCKER_CONFIG"]))
     try:
         with RegistryClient(_cfg(tmp_path, reg.host)) as c:
             c.push_blob("it/killed", b"before")

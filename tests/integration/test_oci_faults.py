@@ -296,6 +296,7 @@ def test_a_huge_registry_error_is_capped_to_one_line(
 # -- proxies -------------------------------------------------------------------------------------
 
 
+@pytest.mark.plain_http  # a loopback registry: localhost:<its port>
 def test_a_loopback_registry_bypasses_http_proxy(
     direct: RegistryClient, registry: LocalRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

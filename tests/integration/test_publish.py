@@ -458,7 +458,6 @@ def test_registry_that_demands_a_login(
     source: str,
 ) -> None:
     """The image push (through the engine) and the bundle push (oci.py) use the same credentials."""
-    import base64
     import os
 
     user, password = auth_registry.username, auth_registry.password
@@ -466,12 +465,9 @@ def test_registry_that_demands_a_login(
         monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_USERNAME", user)
         monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_PASSWORD", password)
     elif source == "docker-config":
-        docker_config = Path(os.environ["DOCKER_CONFIG"])
-        docker_config.mkdir(parents=True, exist_ok=True)
-        token = base64.b64encode(f"{user}:{password}".encode()).decode()
-        (docker_config / "config.json").write_text(
-            json.dumps({"auths": {auth_registry.host: {"auth": token}}})
-        )
+        # Beside the test registry's own entry (the stand-in base lives there), as
+        # `docker login` adds one.
+        auth_registry.login(Path(os.environ["DOCKER_CONFIG"]))
     n = next(_ids)
     config = Config(
         root=repo,

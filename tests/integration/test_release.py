@@ -102,7 +102,10 @@ def bundles_exist(config: Config, repo: PlaybookRepo, branch: str = "main") -> N
             assert client.resolve(f"{repository}@{digest}") is not None, bundle
 
 
-def test_release_then_noop_rerun(setup: tuple[PlaybookRepo, Config]) -> None:
+@pytest.mark.parametrize(
+    "world", ["https", pytest.param("plain", marks=pytest.mark.plain_http)]
+)  # the demo path on plain HTTP too (README "The test world")
+def test_release_then_noop_rerun(setup: tuple[PlaybookRepo, Config], world: str) -> None:
     repo, config = setup
     before = repo.remote_count()
     report = release(config, ReleaseOptions())

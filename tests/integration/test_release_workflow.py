@@ -75,13 +75,21 @@ class World:
 @pytest.fixture(scope="module")
 def world(
     tmp_path_factory: pytest.TempPathFactory,
-    registry: LocalRegistry,
+    session_registry: LocalRegistry,
     docker_engine: str,
     base_image: str,
+    request: pytest.FixtureRequest,
 ) -> Iterator[World]:
+    registry = session_registry
     base = tmp_path_factory.mktemp("release-workflow")
     home = base / "home"
     home.mkdir()
+    # The publish job logs in as GitHub's actor with GITHUB_TOKEN, as GHCR accepts them. The
+    # register and PR jobs read the registry without credentials: a public package, pulled
+    # anonymously (with a private one they would need packages: read and a login).
+    registry.add_user("release-bot", TOKEN)
+    registry.allow_anonymous_pull()
+    request.addfinalizer(lambda: registry.allow_anonymous_pull(False))  # noqa: PT021 - also if set-up fails
     with pytest.MonkeyPatch.context() as mp:
         # The setup's own commits (module scope: the per-test identity is not in place yet).
         for key, value in env_for_runner(home, {}).items():

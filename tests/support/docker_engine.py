@@ -2,7 +2,7 @@
 
 `docker_engine` is the DOCKER_HOST URL of the engine a machine already runs (a GitHub runner),
 else of a private dockerd started for the session. `base_image` is a reference, in the session's
-loopback registry, to the stand-in base (playbookctl_dev/base_image.py): an index of linux/amd64
+HTTPS test registry, to the stand-in base (playbookctl_dev/base_image.py): an index of linux/amd64
 and linux/arm64, each a FROM-scratch image of Debian's static busybox, bash and kubectl for that
 architecture, with a non-root user; test playbooks' production FROM lines are overridden to it
 (PLAYBOOKCTL_BASE_IMAGE_OVERRIDES). Nothing is pulled from the internet; the packages are
@@ -22,6 +22,7 @@ from playbookctl_dev.docker_engine import docker_engine as _docker_engine
 from playbookctl_dev.docker_engine import existing_engine
 from playbookctl_dev.registry import LocalRegistry
 from tests.support.paths import STAND_IN_CACHE
+from tests.support.registry import logged_in
 
 # Why the engine tests skip for a user who has no engine and cannot start one (a GitHub-hosted
 # runner always has one: /var/run/docker.sock, usable by its non-root user).
@@ -50,8 +51,12 @@ def docker_engine() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def base_image(
-    docker_engine: str, registry: LocalRegistry, tmp_path_factory: pytest.TempPathFactory
+    docker_engine: str, session_registry: LocalRegistry, tmp_path_factory: pytest.TempPathFactory
 ) -> str:
-    ref = f"{registry.host}/test-base/busybox:1"
-    make_base_image(docker_engine, tmp_path_factory.mktemp("base-image"), ref, cache=STAND_IN_CACHE)
+    ref = f"{session_registry.host}/test-base/busybox:1"
+    # Session scope runs before a test's own Docker config exists: a login of its own.
+    with logged_in(session_registry, tmp_path_factory.mktemp("base-image-docker-config")):
+        make_base_image(
+            docker_engine, tmp_path_factory.mktemp("base-image"), ref, cache=STAND_IN_CACHE
+        )
     return ref

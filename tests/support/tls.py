@@ -96,7 +96,9 @@ class TLSRegistry(LocalRegistry):
         client_ca: TestCA | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        # LocalRegistry's own TLS (the default test world's: /etc/hosts, certs.d, tokens) is off:
+        # this class adds its TLS itself, with the test's CA and in-process name resolution.
+        super().__init__(**{"tls": False, **kwargs})
         self.name = name or registry_name()
         self.ca = ca
         self.client_ca = client_ca

@@ -7,16 +7,22 @@ RUN-less playbooks (base + COPY + USER + ENTRYPOINT). Each run publishes its own
 repositories: lint, base index resolved, one build per platform, children pushed, the index, the
 rendered Pipeline checked, the bundle pushed and read back.
 
+Both registries of the test world (README "The test world"): the HTTPS one with token auth
+(the engine and playbookctl verify its CA and fetch tokens), then the plain-HTTP loopback one;
+the TLS + token cost is printed per platform set. The HTTPS one needs root; without it only
+plain HTTP is measured.
+
 Printed: wall time per run, and the two-platform/one-platform ratio. The
 second platform of a RUN-less build costs a build of a few COPY/USER steps and its pushes (the
 base layers are already in the registry), so the ratio should stay well under 2.
 
-Usage: python tooling/bench/bench_platforms.py [--count 10] [--jobs 4]
+Usage: python tooling/bench/bench_platforms.py [--count 10] [--jobs 4] [--modes tls,plain]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -28,6 +34,7 @@ from playbookctl.config import Config
 from playbookctl.oci import RegistryClient
 from playbookctl.platforms import image_platforms
 from playbookctl.publish import publish
+from playbookctl_dev import trust
 from playbookctl_dev.base_image import make_base_image
 from playbookctl_dev.docker_engine import docker_engine
 from playbookctl_dev.registry import LocalRegistry
@@ -74,7 +81,8 @@ def run_once(
     jobs: int,
 ) -> float:
     label = "-".join(p.replace("/", "-") for p in platforms)
-    root = make_repo(tmp / label, count, marker=label)
+    # A marker per world and platform set: no build-cache hit carries over between runs.
+    root = make_repo(tmp / label, count, marker=f"{tmp.name} {label}")
     config = Config(
         root=root,
         registry=registry,
@@ -113,32 +121,58 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=10)
     parser.add_argument("--jobs", type=int, default=4)
+    parser.add_argument("--modes", default="tls,plain", help="tls (HTTPS + tokens), plain, or both")
     args = parser.parse_args()
+    results: dict[tuple[str, tuple[str, ...]], float] = {}
     with tempfile.TemporaryDirectory(prefix="pbbench-plat-") as t, ExitStack() as stack:
         tmp = Path(t)
-        registry = stack.enter_context(LocalRegistry(workdir=tmp / "registry"))
-        engine = stack.enter_context(docker_engine(tmp / "d"))
-        base = f"{registry.host}/bench/base/busybox:1"
-        make_base_image(engine.url, tmp / "base", base)
-        rows = []
-        for platforms in (("linux/amd64",), ("linux/amd64", "linux/arm64")):
-            elapsed = run_once(
-                tmp,
-                registry=registry.host,
-                engine=engine.url,
-                base=base,
-                platforms=platforms,
-                count=args.count,
-                jobs=args.jobs,
-            )
-            rows.append((platforms, elapsed))
+        engine = None
+        for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
+            tls = mode == "tls"
+            why_not = trust.can_install() if tls else None
+            if why_not is not None:
+                print(f"HTTPS + tokens: not measured ({why_not})")
+                continue
+            registry = stack.enter_context(LocalRegistry(tls=tls, workdir=tmp / f"registry-{mode}"))
+            # `docker login`: playbookctl and the engine read the credentials from this config.
+            registry.login(tmp / f"docker-config-{mode}")
+            os.environ["DOCKER_CONFIG"] = str(tmp / f"docker-config-{mode}")
+            if engine is None:  # after the first registry: its name already resolves
+                engine = stack.enter_context(docker_engine(tmp / "d"))
+            label = "HTTPS + tokens" if tls else "plain HTTP"
+            print(f"[{label}: {registry.host}]", flush=True)
+            base = f"{registry.host}/bench/base/busybox:1"
+            make_base_image(engine.url, tmp / f"base-{mode}", base)
+            rows = []
+            for platforms in (("linux/amd64",), ("linux/amd64", "linux/arm64")):
+                elapsed = run_once(
+                    tmp / mode,
+                    registry=registry.host,
+                    engine=engine.url,
+                    base=base,
+                    platforms=platforms,
+                    count=args.count,
+                    jobs=args.jobs,
+                )
+                rows.append((platforms, elapsed))
+                results[(mode, platforms)] = elapsed
+                print(
+                    f"publish {args.count} playbooks for {', '.join(platforms)}: {elapsed:.2f} s "
+                    f"({elapsed / args.count:.2f} s per playbook, jobs {args.jobs})",
+                    flush=True,
+                )
+            one, two = rows[0][1], rows[1][1]
+            print(f"two platforms / one platform: {two / one:.2f}x")
+            if registry.auth == "token":
+                print(f"tokens issued: {registry.tokens_issued()}")
+    for platforms in (("linux/amd64",), ("linux/amd64", "linux/arm64")):
+        if ("tls", platforms) in results and ("plain", platforms) in results:
+            tls_s, plain_s = results[("tls", platforms)], results[("plain", platforms)]
             print(
-                f"publish {args.count} playbooks for {', '.join(platforms)}: {elapsed:.2f} s "
-                f"({elapsed / args.count:.2f} s per playbook, jobs {args.jobs})",
-                flush=True,
+                f"TLS + token cost, {', '.join(platforms)}: {tls_s:.2f} s vs {plain_s:.2f} s "
+                f"({(tls_s / plain_s - 1) * 100:+.0f}%, {(tls_s - plain_s) / args.count:+.2f} s "
+                "per playbook)"
             )
-        one, two = rows[0][1], rows[1][1]
-        print(f"two platforms / one platform: {two / one:.2f}x")
     return 0
 
 

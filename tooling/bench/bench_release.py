@@ -1,8 +1,10 @@
 """Benchmark: `playbookctl release` over 200 playbooks of which none changed.
 
 Set-up (not timed): a repository with 200 playbooks, each already registered under registry/
-(synthetic digests), committed and pushed to a local bare remote; a loopback registry behind a
-counting proxy that records every request.
+(synthetic digests), committed and pushed to a local bare remote; a registry whose every request
+is counted: the test world's HTTPS one with token auth (README "The test world"; its own access
+log counts), then the plain-HTTP loopback one (behind a counting proxy). The HTTPS one needs
+root; without it only plain HTTP is measured.
 
 Timed: the whole `playbookctl release` command in a fresh process (interpreter start, imports,
 plan over 200 playbooks, git fetch, nothing to publish, nothing to commit or push).
@@ -10,7 +12,11 @@ plan over 200 playbooks, git fetch, nothing to publish, nothing to commit or pus
 Target: under 3 s, and no registry write at all. A release whose plan says nothing changed needs
 no registry request of any kind: it does not look up a single tag.
 
-Usage: python tooling/bench/bench_release.py [--count 200]
+A no-op release makes no registry request at all, so TLS and tokens cost it nothing by
+construction; the figures side by side show that. The releases that publish are measured by
+bench_platforms.py (and bench_publish.py for the bundles), in both worlds too.
+
+Usage: python tooling/bench/bench_release.py [--count 200] [--modes tls,plain]
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -32,6 +39,7 @@ from playbookctl.config import load_config
 from playbookctl.playbook import source_hash
 from playbookctl.register import register
 from playbookctl.results import Action, Artifact, PublishResult
+from playbookctl_dev import trust
 from playbookctl_dev.registry import LocalRegistry
 from playbookctl_dev.sample_repo import write_action_type, write_playbook
 
@@ -106,6 +114,9 @@ class CountingProxy:
         self.host = f"127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
+    def seen(self) -> list[tuple[str, str]]:
+        return list(self.requests)
+
     def __enter__(self) -> CountingProxy:
         self.thread.start()
         return self
@@ -163,51 +174,72 @@ def make_repo(tmp: Path, count: int, registry: str) -> Path:
     return work
 
 
+def measure(
+    tmp: Path, count: int, registry: str, requests: Callable[[], list[tuple[str, str]]]
+) -> bool:
+    work = make_repo(tmp, count, registry)
+    head = git(work, "rev-parse", "HEAD")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PLAYBOOKCTL_", "GITHUB_"))}
+    before = len(requests())
+    cmd = [sys.executable, "-m", "playbookctl", "-C", str(work), "release"]
+    start = time.perf_counter()
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    seen = requests()[before:]
+    writes = [r for r in seen if r[0] in WRITES]
+    # Not timed: check the release really compared every playbook with its registration.
+    plan = subprocess.run(
+        [sys.executable, "-m", "playbookctl", "-C", str(work), "plan", "--format", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    up_to_date = plan.stdout.count('"status": "up-to-date"')
+    moved = git(tmp / "remote.git", "rev-parse", "main") != head
+    print(f"no-op release over {count} registered, unchanged playbooks ({registry})")
+    print(f"  exit code         {done.returncode}")
+    print(f"  wall time         {elapsed:.2f} s (target < {TARGET_SECONDS:.0f} s, whole command)")
+    print(f"  registry requests {len(seen)} ({len(writes)} writes; target 0 writes)")
+    print(f"  new commit        {'yes' if moved else 'no'}")
+    print(f"  plan              {up_to_date} of {count} playbooks up to date")
+    if done.returncode != 0:
+        print(done.stdout + done.stderr)
+    return (
+        done.returncode == 0
+        and elapsed < TARGET_SECONDS
+        and not writes
+        and not moved
+        and up_to_date == count
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     ap.add_argument("--count", type=int, default=200)
+    ap.add_argument("--modes", default="tls,plain", help="tls (HTTPS + tokens), plain, or both")
     args = ap.parse_args(argv)
-    with ExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-release-")))
-        reg = stack.enter_context(LocalRegistry(workdir=tmp / "registry"))
-        proxy = stack.enter_context(CountingProxy(reg.host))
-        work = make_repo(tmp, args.count, proxy.host)
-        head = git(work, "rev-parse", "HEAD")
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PLAYBOOKCTL_", "GITHUB_"))}
-        cmd = [sys.executable, "-m", "playbookctl", "-C", str(work), "release"]
-        start = time.perf_counter()
-        done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-        elapsed = time.perf_counter() - start
-        writes = [r for r in proxy.requests if r[0] in WRITES]
-        # Not timed: check the release really compared every playbook with its registration.
-        plan = subprocess.run(
-            [sys.executable, "-m", "playbookctl", "-C", str(work), "plan", "--format", "json"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        up_to_date = plan.stdout.count('"status": "up-to-date"')
-        moved = git(tmp / "remote.git", "rev-parse", "main") != head
-        print(f"no-op release over {args.count} registered, unchanged playbooks")
-        print(f"  exit code         {done.returncode}")
-        print(
-            f"  wall time         {elapsed:.2f} s (target < {TARGET_SECONDS:.0f} s, whole command)"
-        )
-        print(f"  registry requests {len(proxy.requests)} ({len(writes)} writes; target 0 writes)")
-        print(f"  new commit        {'yes' if moved else 'no'}")
-        print(f"  plan              {up_to_date} of {args.count} playbooks up to date")
-        if done.returncode != 0:
-            print(done.stdout + done.stderr)
-        ok = (
-            done.returncode == 0
-            and elapsed < TARGET_SECONDS
-            and not writes
-            and not moved
-            and up_to_date == args.count
-        )
-        print("result: " + ("target met" if ok else "TARGET NOT MET"))
-        return 0 if ok else 1
+    ok = True
+    for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
+        with ExitStack() as stack:
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-release-")))
+            if mode == "tls":
+                why_not = trust.can_install()
+                if why_not is not None:
+                    print(f"HTTPS + tokens: not measured ({why_not})")
+                    continue
+                reg = stack.enter_context(LocalRegistry(access_log=True, workdir=tmp / "registry"))
+                reg.login(tmp / "docker-config")
+                os.environ["DOCKER_CONFIG"] = str(tmp / "docker-config")
+                print("[HTTPS + tokens]")
+                ok = measure(tmp, args.count, reg.host, reg.requests) and ok
+            else:
+                reg = stack.enter_context(LocalRegistry(tls=False, workdir=tmp / "registry"))
+                proxy = stack.enter_context(CountingProxy(reg.host))
+                print("[plain HTTP]")
+                ok = measure(tmp, args.count, proxy.host, proxy.seen) and ok
+    print("result: " + ("target met" if ok else "TARGET NOT MET"))
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -13,8 +13,10 @@ Containerfile inside the build context only, never to the playbook's file, and:
 - every image built with a stand-in is labelled BASE_OVERRIDE_LABEL (which FROM was replaced by
   what), so the fact travels with the image itself;
 - `check_publishable` refuses to push such an image, or even to start such a build, for any
-  registry that is not a loopback one (127.0.0.0/8, localhost, [::1]). A real release pushes to
-  a real registry, so it can never carry a stand-in, whatever the environment says.
+  registry that is not a loopback one (127.0.0.0/8, localhost, [::1], or a name that resolves
+  only to loopback addresses, as the test world's HTTPS registries do: README "The test world").
+  A real release pushes to a real registry, so it can never carry a stand-in, whatever the
+  environment says.
 """
 
 from __future__ import annotations
@@ -187,8 +189,20 @@ def registry_host(ref: str) -> str:
 
 
 def is_loopback_registry(registry: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and localhost (with or without a port), host or reference."""
-    return is_loopback(registry_host(registry))
+    """True for 127.0.0.0/8, ::1 and localhost (with or without a port), host or reference, and
+    for a name that resolves to loopback addresses only (an image pushed there stays on this
+    machine: the test world's `reg-*.playbookctl.test` registries, mapped to ::1 in /etc/hosts).
+    A name that does not resolve is not loopback."""
+    host = registry_host(registry)
+    if is_loopback(host):
+        return True
+    name = host[1 : host.find("]")] if host.startswith("[") else host.rsplit(":", 1)[0]
+    try:
+        infos = socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return False
+    addresses = {str(info[4][0]).split("%", 1)[0] for info in infos}
+    return bool(addresses) and all(is_loopback(a) for a in addresses)
 
 
 class StandInRefusedError(BuildError):

@@ -6,7 +6,13 @@ private dockerd is started on short paths under /tmp (containerd's socket path h
 limit), without bridge networking or iptables (a build's RUN steps get only a loopback of their
 own), and with all of 127.0.0.0/8 as insecure registries because the loopback registry's port is
 only chosen at runtime.
-(An existing engine treats 127.0.0.0/8 as insecure by default, so both cases push alike.)
+(An existing engine treats 127.0.0.0/8 as insecure by default, so both cases push alike.) The
+HTTPS test registries (registry.py) are on ::1 under a name, which Docker 20.10 does not count as
+insecure: it verifies them against /etc/docker/certs.d like any production registry.
+
+The private dockerd resolves names with the C library (GODEBUG=netdns=cgo), which reads
+/etc/hosts on every lookup: Go's own resolver keeps /etc/hosts for 5 s, so a registry name
+mapped a moment after the engine's last lookup would not resolve yet.
 
 This module speaks only `/_ping` over a socket; everything else goes through build.py.
 """
@@ -187,7 +193,13 @@ def start_dockerd(
         cmd += ["--insecure-registry", reg]
     log = (workdir / "dockerd.log").open("wb")
     try:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "GODEBUG": "netdns=cgo"},
+        )
     finally:
         log.close()
     engine = DockerEngine(url=f"unix://{sock}", started=True, workdir=workdir, process=proc)

@@ -1,6 +1,9 @@
 """`make demo`: release this repository's playbooks to a local registry; show a rerun is a no-op.
 
-1. start a loopback OCI registry and a Docker engine (the machine's own engine when one answers;
+1. start an OCI registry set up as production ones are (HTTPS with a CA of its own installed in
+   /etc/docker/certs.d, its name mapped in /etc/hosts, Bearer token auth with short-lived tokens;
+   README "The test world"; needs root, else a plain-HTTP loopback registry, said so), log in to
+   it in a private Docker config, and a Docker engine (the machine's own engine when one answers;
    none at all when the machine has none, or with PLAYBOOKCTL_DEMO_ENGINE=none: RUN-less
    playbooks are assembled without one, and the demo says which playbooks would need one);
 2. push the two-platform stand-in for the playbooks' base images (Debian's static busybox, bash
@@ -27,6 +30,7 @@ from pathlib import Path
 from playbookctl.assemble import Refused, plan
 from playbookctl.errors import FatalError
 from playbookctl.playbook import CONTAINERFILES
+from playbookctl_dev import trust
 from playbookctl_dev.assembled_base import push_base_image
 from playbookctl_dev.base_image import make_base_image, overrides_for
 from playbookctl_dev.docker_engine import docker_engine, existing_engine
@@ -53,8 +57,23 @@ def playbookctl(work: Path, env: dict[str, str], *args: str) -> int:
 def run(tmp: Path) -> int:
     with ExitStack() as stack:
         use_engine = engine_wanted()
-        say("starting a loopback registry" + (" and a Docker engine" if use_engine else ""))
-        registry = stack.enter_context(LocalRegistry(workdir=tmp / "registry"))
+        say(
+            "starting a registry (HTTPS, token auth)"
+            + (" and a Docker engine" if use_engine else "")
+        )
+        why_not = trust.can_install()
+        if why_not is not None:
+            print(f"not root ({why_not}): a plain-HTTP loopback registry instead")
+        registry = stack.enter_context(LocalRegistry(tls=why_not is None, workdir=tmp / "registry"))
+        # `docker login`, as a CI job does it: playbookctl and the engine read this config.
+        docker_config = tmp / "docker-config"
+        registry.login(docker_config)
+        os.environ["DOCKER_CONFIG"] = str(docker_config)  # the stand-in's push below reads it
+        if registry.tls:
+            print(
+                f"registry: {registry.url}, CA in /etc/docker/certs.d/{registry.host}/ca.crt, "
+                f"token service {registry.token_realm} ({registry.token_lifetime} s tokens)"
+            )
         engine_env: dict[str, str]
         stand_in = f"{registry.host}/demo/base/busybox:1"
         if use_engine:
@@ -93,7 +112,7 @@ def run(tmp: Path) -> int:
                 "PLAYBOOKCTL_IMAGE_REPO": "demo/images",
                 "PLAYBOOKCTL_BUNDLE_REPO": "demo/bundles",
                 "PLAYBOOKCTL_BASE_IMAGE_OVERRIDES": json.dumps(overrides),
-                "DOCKER_CONFIG": str(tmp / "docker-config"),
+                "DOCKER_CONFIG": str(docker_config),
             }
         )
         before = git(work, "rev-parse", "origin/main")
@@ -143,6 +162,8 @@ def run(tmp: Path) -> int:
             return 1
         print(f"remote main still at {again[:12]}: the rerun was a no-op")
 
+        if registry.auth == "token":
+            print(f"tokens the token service issued: {registry.tokens_issued()}")
         say("stopping the registry" + (" and the Docker engine" if use_engine else ""))
     return 0
 

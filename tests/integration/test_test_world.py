@@ -1,0 +1,227 @@
+"""The test world's registry is set up the way production registries are (README "The test
+world"): HTTPS under a name with a CA of its own installed where docker and playbookctl look,
+Bearer tokens from a token service that checks passwords and scopes, tokens that expire; and a
+session killed with -9 leaves nothing that breaks the next one."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from email.message import Message
+from pathlib import Path
+
+import pytest
+
+from playbookctl.build import Engine, is_loopback_registry, registry_auth
+from playbookctl.config import Config
+from playbookctl.oci import RegistryClient, is_loopback
+from playbookctl_dev import trust
+from playbookctl_dev.registry import LocalRegistry
+
+pytestmark = pytest.mark.integration
+
+CERTS_DIR = Path("/etc/docker/certs.d")
+LIFETIME = 3  # seconds; distribution's own 60 s leeway is compensated by the token service
+
+
+def own_registry(**kwargs: object) -> Iterator[LocalRegistry]:
+    why = trust.can_install()
+    if why is not None:
+        pytest.skip(f"an HTTPS test registry needs root: {why}")
+    with LocalRegistry(**kwargs) as reg:  # type: ignore[arg-type]
+        yield reg
+
+
+@pytest.fixture
+def short_lived(_isolate_home: None) -> Iterator[LocalRegistry]:
+    """A registry whose tokens live LIFETIME seconds, logged in to in this test's config."""
+    for reg in own_registry(token_lifetime=LIFETIME, readers={"reader": "reader-secret"}):
+        reg.login(Path(os.environ["DOCKER_CONFIG"]))
+        yield reg
+
+
+def get(url: str, context: ssl.SSLContext, headers: dict[str, str] | None = None,
+        method: str = "GET") -> tuple[int, Message, bytes]:  # fmt: skip
+    """Status, headers (case-insensitive) and body of one request."""
+    req = urllib.request.Request(url, headers=headers or {}, method=method)  # noqa: S310 - ours
+    try:
+        with urllib.request.urlopen(req, context=context, timeout=10) as resp:  # noqa: S310
+            return resp.status, resp.headers, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, exc.read()
+
+
+def token(
+    reg: LocalRegistry, scope: str, user: str, password: str
+) -> tuple[int, dict[str, object]]:
+    basic = base64.b64encode(f"{user}:{password}".encode()).decode()
+    status, _h, body = get(
+        f"{reg.token_realm}?service={reg.hostname}&scope={scope}",
+        reg.ssl_context(),
+        {"Authorization": f"Basic {basic}"},
+    )
+    return status, json.loads(body) if status == 200 else {}
+
+
+def test_the_default_registry_is_https_under_a_name_with_bearer_auth(
+    registry: LocalRegistry,
+) -> None:
+    name = registry.hostname
+    assert name.endswith(".playbookctl.test")
+    assert not is_loopback(registry.host)  # playbookctl verifies it as any remote registry
+    assert registry.url == f"https://{registry.host}"
+    # The CA is where the engine (and playbookctl) look for it; it verifies the server.
+    ca = CERTS_DIR / registry.host / "ca.crt"
+    assert ca.is_file()
+    context = ssl.create_default_context(cafile=str(ca))
+    status, headers, _ = get(f"{registry.url}/v2/", context)
+    assert status == 401
+    challenge = headers["WWW-Authenticate"]
+    assert challenge.startswith(f'Bearer realm="https://{name}:')
+    assert f'service="{name}"' in challenge
+    # Without the CA the certificate is refused: nothing trusts it by accident.
+    with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
+        urllib.request.urlopen(f"{registry.url}/v2/", timeout=10)  # noqa: S310 - our URL
+    # And the name maps to loopback only, in /etc/hosts: the stand-in guard accepts it.
+    assert name in Path("/etc/hosts").read_text()
+    assert is_loopback_registry(f"{registry.host}/x/y:1")
+
+
+def test_the_token_service_checks_the_password_and_the_scopes(short_lived: LocalRegistry) -> None:
+    reg = short_lived
+    status, _ = token(reg, "repository:a/b:pull", reg.username, "wrong")
+    assert status == 401
+    status, answer = token(reg, "repository:a/b:pull,push", "reader", "reader-secret")
+    assert status == 200
+    assert answer["expires_in"] == LIFETIME
+    claims = json.loads(base64.urlsafe_b64decode(str(answer["token"]).split(".")[1] + "=="))
+    assert claims["access"] == [{"type": "repository", "name": "a/b", "actions": ["pull"]}]
+    # The registry itself enforces the scope: a pull-only token cannot start an upload...
+    bearer = {"Authorization": f"Bearer {answer['token']}"}
+    status, headers, _ = get(f"{reg.url}/v2/a/b/blobs/uploads/", reg.ssl_context(), bearer, "POST")
+    assert status == 401
+    assert 'error="insufficient_scope"' in headers["WWW-Authenticate"]
+    # ... and a writer's token can.
+    status, answer = token(reg, "repository:a/b:pull,push", reg.username, reg.password)
+    bearer = {"Authorization": f"Bearer {answer['token']}"}
+    status, _h, _ = get(f"{reg.url}/v2/a/b/blobs/uploads/", reg.ssl_context(), bearer, "POST")
+    assert status == 202
+
+
+def test_an_expired_token_is_refused_and_playbookctl_logs_in_again(
+    short_lived: LocalRegistry, tmp_path: Path
+) -> None:
+    reg = short_lived
+    status, answer = token(reg, "repository:expiry/t:pull", reg.username, reg.password)
+    assert status == 200
+    old = {"Authorization": f"Bearer {answer['token']}"}
+    url = f"{reg.url}/v2/expiry/t/tags/list"
+    assert get(url, reg.ssl_context(), old)[0] in (200, 404)  # accepted (no such repo yet)
+
+    config = Config(root=tmp_path, registry=reg.host)
+    with RegistryClient(config) as client:
+        client.push_blob("expiry/t", b"before expiry")
+        issued = reg.tokens_issued(reg.username)
+        time.sleep(LIFETIME + 1.5)
+        status, headers, _ = get(url, reg.ssl_context(), old)
+        assert status == 401, "the registry accepted an expired token"
+        assert 'error="invalid_token"' in headers["WWW-Authenticate"]
+        # The same client, its token now expired: it gets a new one and carries on.
+        client.push_blob("expiry/t", b"after expiry")
+        assert client.tag_exists(f"{reg.host}/expiry/t:none") is False
+    assert reg.tokens_issued(reg.username) > issued
+
+
+def _tiny_image(engine: Engine, tmp_path: Path, tag: str, marker: str) -> None:
+    context = tmp_path / marker
+    context.mkdir()
+    (context / "marker").write_text(marker)
+    (context / "Containerfile").write_text("FROM scratch\nCOPY marker /marker\n")
+    engine.build(context, tag=tag, containerfile="Containerfile")
+
+
+def test_the_engine_verifies_the_ca_and_logs_in_again_after_expiry(
+    docker_engine: str, short_lived: LocalRegistry, tmp_path: Path
+) -> None:
+    """Docker 20.10 skips certificate verification for a registry whose name resolves into
+    127.0.0.0/8; the test registries are on ::1, so the engine really verifies them."""
+    reg = short_lived
+    config = Config(root=tmp_path, registry=reg.host)
+    auth = registry_auth(config, reg.host)  # from the Docker config, as publish does
+    assert auth is not None
+    engine = Engine(docker_engine)
+    ref = f"{reg.host}/engine-trust/img:1"
+    _tiny_image(engine, tmp_path, ref, "one")
+
+    ca = CERTS_DIR / reg.host / "ca.crt"
+    hidden = ca.with_name("ca.crt.hidden")
+    ca.rename(hidden)
+    try:
+        with pytest.raises(Exception, match="certificate signed by unknown authority"):
+            engine.push(ref, auth=auth)
+    finally:
+        hidden.rename(ca)
+    engine.push(ref, auth=auth)
+    issued = reg.tokens_issued(reg.username)
+
+    time.sleep(LIFETIME + 1.5)  # every token the engine holds has expired at the registry
+    ref2 = f"{reg.host}/engine-trust/img:2"
+    _tiny_image(engine, tmp_path, ref2, "two")
+    engine.push(ref2, auth=auth)
+    assert reg.tokens_issued(reg.username) > issued
+    with RegistryClient(config) as client:
+        assert client.tag_exists(ref2)
+
+
+def test_a_session_killed_with_9_leaves_nothing_that_breaks_the_next(tmp_path: Path) -> None:
+    why = trust.can_install()
+    if why is not None:
+        pytest.skip(f"an HTTPS test registry needs root: {why}")
+    script = (
+        "import json, sys, time\n"
+        "from playbookctl_dev.registry import LocalRegistry\n"
+        "reg = LocalRegistry().start()\n"
+        "print(json.dumps({'host': reg.host, 'workdir': str(reg.workdir),\n"
+        "  'pids': [reg.process.pid, reg.token_process.pid]}), flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    tooling = str(Path(__file__).resolve().parents[2] / "tooling")
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": tooling},
+    )  # fmt: skip
+    assert child.stdout is not None
+    started = json.loads(child.stdout.readline())
+    host, (registry_pid, token_pid) = started["host"], started["pids"]
+    name = host.rsplit(":", 1)[0]
+    try:
+        assert name in Path("/etc/hosts").read_text()
+        assert (CERTS_DIR / host).is_dir()
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+        # The token service follows its owner within a second or two.
+        deadline = time.monotonic() + 10
+        while trust.start_time(token_pid) is not None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert trust.start_time(token_pid) is None, "the token service outlived its owner"
+
+        # The next registry cleans up the dead owner's line and CA, and works.
+        with LocalRegistry() as nxt:
+            assert name not in Path("/etc/hosts").read_text()
+            assert not (CERTS_DIR / host).exists()
+            assert nxt.hostname != name
+    finally:
+        # The orphaned docker-registry (it keeps serving a name nobody maps any more).
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(registry_pid, signal.SIGTERM)
+        subprocess.run(["rm", "-rf", started["workdir"]], check=False)
