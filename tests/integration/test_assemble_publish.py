@@ -27,6 +27,7 @@ from playbookctl.results import Action, PublishResult
 from playbookctl_dev.assembled_base import push_base_image
 from playbookctl_dev.registry import LocalRegistry
 from tests.support.lintrepo import CONTAINERFILE, edit, good_playbook, make_repo
+from tests.support.registry import logged_in
 
 pytestmark = pytest.mark.integration
 PROD_FROM = CONTAINERFILE.splitlines()[0].split()[1]
@@ -46,10 +47,14 @@ def _git(cwd: Path, *args: str, umask: int | None = None) -> str:
 
 
 @pytest.fixture(scope="module")
-def engineless_base(registry: LocalRegistry) -> str:
+def engineless_base(
+    session_registry: LocalRegistry, tmp_path_factory: pytest.TempPathFactory
+) -> str:
     """The busybox stand-in written straight into the registry: these tests need no engine."""
-    ref = f"{registry.host}/test-base/engineless:1"
-    push_base_image(registry.host, ref)
+    ref = f"{session_registry.host}/test-base/engineless:1"
+    # Module scope runs before a test's own Docker config exists: a login of its own.
+    with logged_in(session_registry, tmp_path_factory.mktemp("docker-config")):
+        push_base_image(session_registry.host, ref)
     return ref
 
 

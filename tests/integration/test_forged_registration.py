@@ -74,13 +74,15 @@ def _release_as_a_user(repo: PlaybookRepo, env: dict[str, str]) -> None:
 @pytest.fixture(scope="module")
 def world(
     tmp_path_factory: pytest.TempPathFactory,
-    registry: LocalRegistry,
+    session_registry: LocalRegistry,
     docker_engine: str,
     base_image: str,
 ) -> Iterator[World]:
+    registry = session_registry
     base = tmp_path_factory.mktemp("forged")
     home = base / "home"
     home.mkdir()
+    registry.login(home / ".docker")  # the user's `docker login` (module scope: its own)
     env = env_for_runner(
         home,
         {
@@ -95,6 +97,7 @@ def world(
         .replace('"t/bundles"', f'"{space}/bundles"')
     )
     with LocalRegistry() as theirs, pytest.MonkeyPatch.context() as mp:
+        theirs.login(home / ".docker")  # the attacker's own registry, logged in to as well
         for key in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME"):
             mp.setenv(key, env[key])
         mp.setenv("GIT_COMMITTER_EMAIL", env["GIT_COMMITTER_EMAIL"])

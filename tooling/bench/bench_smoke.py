@@ -14,6 +14,7 @@ Usage: python tooling/bench/bench_smoke.py [--count 5] [--jobs 4]
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -26,6 +27,7 @@ from bench_platforms import git, make_repo
 from playbookctl.config import Config
 from playbookctl.platforms import BINFMT_DIR, emulation_available
 from playbookctl.publish import publish
+from playbookctl_dev import trust
 from playbookctl_dev.base_image import make_base_image
 from playbookctl_dev.docker_engine import docker_engine
 from playbookctl_dev.registry import LocalRegistry
@@ -82,7 +84,13 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="pbbench-smoke-") as t, ExitStack() as stack:
         tmp = Path(t)
-        registry = stack.enter_context(LocalRegistry(workdir=tmp / "registry"))
+        # The test world's HTTPS registry with token auth where root may set it up (README "The
+        # test world"), plain HTTP otherwise; `docker login` into a config of this run's own.
+        registry = stack.enter_context(
+            LocalRegistry(tls=trust.can_install() is None, workdir=tmp / "registry")
+        )
+        registry.login(tmp / "docker-config")
+        os.environ["DOCKER_CONFIG"] = str(tmp / "docker-config")
         engine = stack.enter_context(docker_engine(tmp / "d"))
         base = f"{registry.host}/bench/base/stand-in:1"
         make_base_image(engine.url, tmp / "base", base)
