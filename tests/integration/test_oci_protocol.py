@@ -34,7 +34,9 @@ from playbookctl_dev.registry import LocalRegistry
 from tests.support.faultproxy import FaultProxy
 from tests.support.tls import TestCA, registry_name
 
-pytestmark = pytest.mark.integration
+# plain_http: the fault proxies here forward plain HTTP to the registry behind them, and the
+# request counts are the protocol's own (README "The test world").
+pytestmark = [pytest.mark.integration, pytest.mark.plain_http]
 
 USER, PASSWORD = "pusher", "s3cret-do-not-send-elsewhere"
 
