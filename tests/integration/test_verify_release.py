@@ -168,6 +168,7 @@ def test_a_bundle_not_built_from_the_playbook_fails_verify(
     assert "verify.tag-moved" not in out
 
 
+@pytest.mark.plain_http  # "another host" is a plain-HTTP proxy in front of the registry
 @pytest.mark.parametrize("where", ["another-host", "another-repository"])
 def test_a_bundle_published_elsewhere_fails_verify_without_being_fetched(
     released: Config, registry: LocalRegistry, capsys: pytest.CaptureFixture[str], where: str
