@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 import tarfile
 
 import pytest
@@ -123,3 +124,14 @@ def test_the_base_is_never_changed_by_an_image_made_on_it() -> None:
             platform="linux/arm64",
         )
     assert {k: (e.mtime, e.uid) for k, e in base.fs.entries.items()} == before
+
+
+def test_a_file_name_that_is_not_utf8_is_written_by_its_bytes() -> None:
+    """File names are bytes end to end: lint refuses such a name (playbook.file-name), and the
+    layer writer still never crashes on one; the tar holds the name's own bytes."""
+    name = os.fsdecode(b"usr/bin/data-\xff")
+    entry = assemble.LayerEntry(name, "file", 0o644, 0, 0, 0, "x")
+    data = assemble.layer_tar([entry], lambda _s: b"x")
+    with tarfile.open(fileobj=io.BytesIO(data), errors="surrogateescape") as tar:
+        (member,) = tar.getmembers()
+    assert os.fsencode(member.name) == b"usr/bin/data-\xff"
