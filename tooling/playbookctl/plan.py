@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
@@ -528,12 +529,25 @@ def make_plan(
         head=head_sha or (repo.head() if repo is not None else ""),
         changed=sorted(candidates if changed is None else changed | (set(registered) - present)),
     )
-    for name in sorted(candidates):
-        entry = _entry(src, name, registered.get(name), texts.get(name), name in present)
-        if entry is None:
+    found = [
+        (name, _entry(src, name, registered.get(name), texts.get(name), name in present))
+        for name in sorted(candidates)
+    ]
+    problems: dict[str, str | None] = {}
+    if prove is not None:
+        # A few registry requests per registration: asked `jobs` at a time (the client is
+        # shared by threads, as publish's workers share it).
+        skipped = [n for n, e in found if e is not None and e.status is Status.UP_TO_DATE]
+        with ThreadPoolExecutor(max_workers=max(1, min(config.jobs, 16))) as pool:
+            problems = dict(
+                zip(skipped, pool.map(lambda n: prove(registered[n]), skipped), strict=True)
+            )
+    for name, computed in found:
+        if computed is None:
             continue
+        entry = computed
         if entry.status is Status.UP_TO_DATE and prove is not None:
-            problem = prove(registered[name])
+            problem = problems[name]
             if problem is not None:
                 entry = replace(
                     entry,
