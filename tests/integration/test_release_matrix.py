@@ -98,8 +98,11 @@ def _push_image(client: RegistryClient, ref: str, labels: dict[str, str]) -> str
     )
 
 
+GITHUB_TOKEN = "ghs_theReleaseJobsTokenForTheTestRegistry01"
+
+
 def test_more_than_256_playbooks_are_batched_into_at_most_256_jobs(
-    tmp_path: Path, registry: LocalRegistry
+    tmp_path: Path, registry: LocalRegistry, request: pytest.FixtureRequest
 ) -> None:
     owner = f"batch{uuid.uuid4().hex[:8]}"
     pyproject = (
@@ -134,6 +137,11 @@ def test_more_than_256_playbooks_are_batched_into_at_most_256_jobs(
             )
             push_bundle(client, f"{config.bundle_ref(name)}:1.0.0", bundle)
 
+    # The publish jobs log in as GitHub's actor with GITHUB_TOKEN (as GHCR accepts them); the
+    # register job reads without credentials, as from a public package.
+    registry.add_user("release-bot", GITHUB_TOKEN)
+    registry.allow_anonymous_pull()
+    request.addfinalizer(lambda: registry.allow_anonymous_pull(False))
     home = tmp_path / "home"
     home.mkdir()
     runner = Runner(
@@ -143,7 +151,7 @@ def test_more_than_256_playbooks_are_batched_into_at_most_256_jobs(
         env_for_runner(home, {}),
         PLAYBOOKCTL,
         repository=f"{owner}/playbooks",
-        secrets={"GITHUB_TOKEN": "ghs_notUsedByALoopbackRegistry"},
+        secrets={"GITHUB_TOKEN": GITHUB_TOKEN},
         max_parallel=6,
     )
     runs = runner.play(Event("push", head, payload={"before": "0" * 40, "after": head}))
