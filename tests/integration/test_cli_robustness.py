@@ -62,6 +62,9 @@ def test_publish_without_a_docker_engine(
 ) -> None:
     root = make_repo(tmp_path / "repo", {"restart-deployment": good_playbook()})
     monkeypatch.setenv("DOCKER_HOST", docker_host)
+    # The sample is RUN-less, so publish would assemble it without any engine: the engine path
+    # (a RUN step, or assemble = never) is the one that must name the missing engine.
+    monkeypatch.setenv("PLAYBOOKCTL_ASSEMBLE", "never")
     code = main(
         [
             "-C",
