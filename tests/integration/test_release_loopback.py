@@ -4,6 +4,8 @@ remote on this machine. Through the CLI, with real git remotes and the real loop
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 
@@ -11,13 +13,21 @@ from playbookctl.cli import main
 from playbookctl_dev.registry import LocalRegistry
 from tests.support.gitrepos import TEST_BASE_IMAGE, MakeRepo, git
 
-pytestmark = pytest.mark.integration
+# The dev loop's registry is plain HTTP on a literal loopback address (what `dev up` runs), not
+# the test world's HTTPS registry, whose name only resolves to loopback.
+pytestmark = [pytest.mark.integration, pytest.mark.plain_http]
 
 
 @pytest.fixture
 def loopback_env(
-    registry: LocalRegistry, base_image: str, docker_engine: str, monkeypatch: pytest.MonkeyPatch
+    registry: LocalRegistry,
+    session_registry: LocalRegistry,
+    base_image: str,
+    docker_engine: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> LocalRegistry:
+    # The stand-in base lives in the session's token registry: log in to read it.
+    session_registry.login(Path(os.environ["DOCKER_CONFIG"]))
     monkeypatch.setenv("DOCKER_HOST", docker_engine)
     monkeypatch.setenv("PLAYBOOKCTL_REGISTRY", registry.host)
     monkeypatch.setenv("PLAYBOOKCTL_IMAGE_REPO", "loopback/images")
@@ -106,7 +116,7 @@ def test_a_dev_registry_on_a_new_port_is_noticed_by_plan_and_verify(
     says why, and a release publishes and registers there again."""
     repo = playbook_repo_factory({"alpha": "1.0.0"})
     root = str(repo.path)
-    with LocalRegistry() as before:
+    with LocalRegistry(tls=False) as before:
         monkeypatch.setenv("PLAYBOOKCTL_REGISTRY", before.host)
         assert main(["-C", root, "release"]) == 0
         assert main(["-C", root, "plan"]) == 0
@@ -118,7 +128,7 @@ def test_a_dev_registry_on_a_new_port_is_noticed_by_plan_and_verify(
         assert json.loads(capsys.readouterr().out)["publish"] == []
     old = before.host
 
-    with LocalRegistry() as moved:
+    with LocalRegistry(tls=False) as moved:
         monkeypatch.setenv("PLAYBOOKCTL_REGISTRY", moved.host)
         assert main(["-C", root, "plan", "--format", "json"]) == 0
         entries = {e["name"]: e for e in json.loads(capsys.readouterr().out)["playbooks"]}
