@@ -28,6 +28,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
+from bench_platforms import timed_publish  # the same timed publish (tooling/bench/)
 from bench_release import CountingProxy  # the same counting proxy (tooling/bench/)
 
 from playbookctl import build
@@ -35,7 +36,6 @@ from playbookctl.bundle import build_bundle, push_bundle
 from playbookctl.config import Config
 from playbookctl.oci import RegistryClient
 from playbookctl.playbook import load_playbook
-from playbookctl.publish import publish
 from playbookctl.render import render_pipeline
 from playbookctl_dev.assembled_base import push_base_image
 from playbookctl_dev.docker_engine import docker_engine
@@ -104,20 +104,7 @@ def publish_run(
         base_image_overrides={BASE_IMAGE: base},
         assemble=mode,
     )
-    started = time.perf_counter()
-    results = publish(
-        config,
-        None,
-        jobs=jobs,
-        dry_run=False,
-        commit=git(root, "rev-parse", "HEAD"),
-        source_repository="",
-        docker_host=engine,
-    )
-    elapsed = time.perf_counter() - started
-    bad = [f"{r.name}: {r.error}" for r in results if not r.ok]
-    if bad:
-        raise SystemExit("bench_assemble: publish failed:\n  " + "\n  ".join(bad))
+    elapsed, _ = timed_publish(config, engine, jobs, who="bench_assemble")
     return elapsed
 
 

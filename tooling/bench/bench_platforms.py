@@ -34,6 +34,7 @@ from playbookctl.config import Config
 from playbookctl.oci import RegistryClient
 from playbookctl.platforms import image_platforms
 from playbookctl.publish import publish
+from playbookctl.results import PublishResult
 from playbookctl_dev import trust
 from playbookctl_dev.base_image import make_base_image
 from playbookctl_dev.docker_engine import docker_engine
@@ -46,6 +47,28 @@ PYPROJECT = '[project]\nname = "bench"\nversion = "0"\n\n[tool.playbookctl]\n'
 def git(cwd: Path, *args: str) -> str:
     done = subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True)
     return done.stdout.strip()
+
+
+def timed_publish(
+    config: Config, engine: str | None, jobs: int, *, who: str
+) -> tuple[float, list[PublishResult]]:
+    """publish() of every playbook at the repository's HEAD, timed; any failure ends the bench
+    naming it (the benches share this so that they time the same call)."""
+    started = time.perf_counter()
+    results = publish(
+        config,
+        None,
+        jobs=jobs,
+        dry_run=False,
+        commit=git(config.root, "rev-parse", "HEAD"),
+        source_repository="",
+        docker_host=engine,
+    )
+    elapsed = time.perf_counter() - started
+    failed = [f"{r.name}: {r.error}" for r in results if not r.ok]
+    if failed:
+        raise SystemExit(f"{who}: publish failed:\n  " + "\n  ".join(failed))
+    return elapsed, results
 
 
 def make_repo(root: Path, count: int, marker: str) -> Path:
@@ -92,20 +115,7 @@ def run_once(
         platforms=platforms,
         jobs=jobs,
     )
-    started = time.perf_counter()
-    results = publish(
-        config,
-        None,
-        jobs=jobs,
-        dry_run=False,
-        commit=git(root, "rev-parse", "HEAD"),
-        source_repository="",
-        docker_host=engine,
-    )
-    elapsed = time.perf_counter() - started
-    failed = [f"{r.name}: {r.error}" for r in results if not r.ok]
-    if failed:
-        raise SystemExit("bench_platforms: publish failed:\n  " + "\n  ".join(failed))
+    elapsed, results = timed_publish(config, engine, jobs, who="bench_platforms")
     # What was pushed really is an index of exactly these platforms, every child present.
     with RegistryClient(config) as client:
         for r in results:

@@ -17,16 +17,14 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 from contextlib import ExitStack
 from pathlib import Path
 
 # Run as a script: its directory is on sys.path, so the sibling benchmark's repository maker is.
-from bench_platforms import git, make_repo
+from bench_platforms import make_repo, timed_publish
 
 from playbookctl.config import Config
 from playbookctl.platforms import BINFMT_DIR, emulation_available
-from playbookctl.publish import publish
 from playbookctl_dev import trust
 from playbookctl_dev.base_image import make_base_image
 from playbookctl_dev.docker_engine import docker_engine
@@ -55,20 +53,7 @@ def run_once(
         jobs=jobs,
         smoke=smoke,
     )
-    started = time.perf_counter()
-    results = publish(
-        config,
-        None,
-        jobs=jobs,
-        dry_run=False,
-        commit=git(root, "rev-parse", "HEAD"),
-        source_repository="",
-        docker_host=engine,
-    )
-    elapsed = time.perf_counter() - started
-    failed = [f"{r.name}: {r.error}" for r in results if not r.ok]
-    if failed:
-        raise SystemExit("bench_smoke: publish failed:\n  " + "\n  ".join(failed))
+    elapsed, results = timed_publish(config, engine, jobs, who="bench_smoke")
     smoked = [m for r in results for m in r.messages if m.startswith("smoke:")]
     if smoke == "off" and smoked:
         raise SystemExit(f"bench_smoke: smoke off, yet: {smoked[0]}")
