@@ -106,14 +106,11 @@ test: system-deps $(STAMP) ## the whole test suite (starts its own registry and 
 demo: system-deps $(STAMP) ## release this repository's playbooks to a local registry, twice
 	$(BIN)/python tooling/scripts/demo.py
 
+# Every one runs; a missed target or a failure fails `make bench` at the end, named.
+BENCHES := bench_lint bench_publish bench_release bench_platforms bench_assemble bench_smoke
 .PHONY: bench
 bench: system-deps $(STAMP) ## the benchmarks (lint 500 playbooks, publish 50 bundles, no-op release of 200, 10 playbooks for 1 vs 2 platforms, assembled vs engine and a 200-playbook release, the smoke run's cost; registries HTTPS+tokens and plain HTTP)
-	$(BIN)/python tooling/bench/bench_lint.py
-	$(BIN)/python tooling/bench/bench_publish.py
-	$(BIN)/python tooling/bench/bench_release.py
-	$(BIN)/python tooling/bench/bench_platforms.py
-	$(BIN)/python tooling/bench/bench_assemble.py
-	$(BIN)/python tooling/bench/bench_smoke.py
+	$(BIN)/python tooling/bench/run_benches.py $(BENCHES:%=tooling/bench/%.py)
 
 # The vendored consumer references (tests/references/*, each with its PROVENANCE.json).
 UPSTREAM_KUBERNAUT ?=

@@ -6,14 +6,20 @@
      and `tkn bundle push` do);
    - `publish` for linux/amd64 and linux/arm64 with the engine (setting assemble = never);
    - `publish` for linux/amd64 and linux/arm64, assembled without the engine (assemble = auto).
-   Target: the assembled two-platform publish at most 0.2x the one-platform loop.
+   Target: the assembled two-platform publish at most 0.2x the one-platform loop. The three
+   runs are repeated --repeat times (default 3), each repetition with fresh playbooks and an
+   empty cache (cold, as on a fresh CI runner); best and median are shown, the medians judged.
+   One more assembled publish on the last repetition's cache shows the warm figure.
 2. `playbookctl release` (plan, publish, register, commit, push) of --count RUN-less playbooks
    (default 200) on two platforms, in a fresh process, through a proxy counting every registry
    request. Target: under 30 s, at most 20 registry requests per playbook. With --before, the
    same release with assemble = never first (slow: one engine build per playbook and platform),
    timed only: it talks to the registry directly, the engine's pushes stall in the proxy.
 
-Usage: python tooling/bench/bench_assemble.py [--count 200] [--loop 10] [--before]
+Exit 1 when a target is missed (the missed ones are named), 2 on a usage error.
+
+Usage: python tooling/bench/bench_assemble.py [--count 200] [--loop 10] [--repeat 3]
+           [--only compare|release] [--before] [--jobs 4]
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,6 +35,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
+from bench_args import positive_int  # the benches' argument types (tooling/bench/)
 from bench_platforms import timed_publish  # the same timed publish (tooling/bench/)
 from bench_release import CountingProxy  # the same counting proxy (tooling/bench/)
 
@@ -38,6 +46,7 @@ from playbookctl.oci import RegistryClient
 from playbookctl.playbook import load_playbook
 from playbookctl.render import render_pipeline
 from playbookctl_dev.assembled_base import push_base_image
+from playbookctl_dev.base_image import cache_dir as stand_in_cache
 from playbookctl_dev.docker_engine import docker_engine
 from playbookctl_dev.registry import LocalRegistry
 from playbookctl_dev.sample_repo import BASE_IMAGE, write_action_type, write_playbook
@@ -72,11 +81,13 @@ def make_repo(root: Path, count: int, marker: str, registry: str = "") -> Path:
     return root
 
 
-def plain_loop(tmp: Path, registry: str, engine: str, base: str, count: int) -> float:
+def plain_loop(
+    tmp: Path, registry: str, engine: str, base: str, count: int, *, marker: str = "loop"
+) -> float:
     """docker build + docker push + a bundle push per playbook, one platform, no checks."""
-    root = make_repo(tmp / "loop", count, "loop")
+    root = make_repo(tmp / marker, count, marker)
     config = Config(
-        root=root, registry=registry, image_repo="loop/images", bundle_repo="loop/bundles"
+        root=root, registry=registry, image_repo=f"{marker}/images", bundle_repo=f"{marker}/bundles"
     )
     started = time.perf_counter()
     with build.Engine(engine) as eng, RegistryClient(config) as client:
@@ -93,17 +104,30 @@ def plain_loop(tmp: Path, registry: str, engine: str, base: str, count: int) -> 
 
 
 def publish_run(
-    tmp: Path, registry: str, engine: str, base: str, *, count: int, mode: str, jobs: int
+    tmp: Path,
+    registry: str,
+    engine: str,
+    base: str,
+    *,
+    count: int,
+    mode: str,
+    jobs: int,
+    cache: Path,
+    marker: str = "",
 ) -> float:
-    root = make_repo(tmp / mode, count, mode)
+    """publish of `count` fresh playbooks (own repositories) with `cache` as the machine's cache
+    directory (base-layer summaries, lint's verdicts): an empty one is a fresh CI runner's."""
+    name = marker or mode
+    root = make_repo(tmp / name, count, name)
     config = Config(
         root=root,
         registry=registry,
-        image_repo=f"{mode}/images",
-        bundle_repo=f"{mode}/bundles",
+        image_repo=f"{name}/images",
+        bundle_repo=f"{name}/bundles",
         base_image_overrides={BASE_IMAGE: base},
         assemble=mode,
     )
+    os.environ["PLAYBOOKCTL_CACHE_DIR"] = str(cache)
     elapsed, _ = timed_publish(config, engine, jobs, who="bench_assemble")
     return elapsed
 
@@ -154,17 +178,105 @@ def release_run(
     return {"seconds": elapsed, "requests": requests, "per_playbook": requests / count}
 
 
+def compare(
+    tmp: Path, registry: str, engine: str, base: str, *, loop: int, jobs: int, repeat: int
+) -> list[str]:
+    """Part 1, `repeat` times; the missed targets (judged on the medians)."""
+    loops: list[float] = []
+    nevers: list[float] = []
+    autos: list[float] = []
+    for rep in range(repeat):
+        # Fresh playbooks (their own script markers: no engine build-cache hit carries over),
+        # repositories and cache directories in every repetition.
+        work = tmp / f"compare-{rep}"
+        loops.append(plain_loop(work, registry, engine, base, loop, marker=f"loop-{rep}"))
+        for mode, times in (("never", nevers), ("auto", autos)):
+            times.append(
+                publish_run(
+                    work,
+                    registry,
+                    engine,
+                    base,
+                    count=loop,
+                    mode=mode,
+                    jobs=jobs,
+                    cache=work / f"cache-{mode}",
+                    marker=f"{mode}-{rep}",
+                )
+            )
+    # The same publish again, new playbooks on the last repetition's cache: a developer's
+    # machine or a CI runner that keeps its cache (shown, not judged).
+    last = tmp / f"compare-{repeat - 1}"
+    warm = publish_run(
+        last,
+        registry,
+        engine,
+        base,
+        count=loop,
+        mode="auto",
+        jobs=jobs,
+        cache=last / "cache-auto",
+        marker="auto-warm",
+    )
+    loop_best, loop_median = min(loops), statistics.median(loops)
+
+    def row(what: str, times: list[float]) -> str:
+        best, median = min(times), statistics.median(times)
+        return (
+            f"  {what:<44}: {best:6.2f} s {median:6.2f} s   "
+            f"{best / loop_best:5.2f}x {median / loop_median:5.2f}x"
+        )
+
+    print(
+        f"{loop} RUN-less playbooks, side by side, {repeat} repetition(s) "
+        f"(publish jobs {jobs}):           best median    best median"
+    )
+    print(row("build + push + bundle push loop, 1 platform", loops))
+    print(row("publish with the engine, 2 platforms", nevers))
+    print(
+        row("publish assembled, 2 platforms, cold cache", autos) + f"  (target <= {LOOP_TARGET}x)"
+    )
+    print(
+        f"  {'publish assembled, 2 platforms, warm cache':<44}: {warm:6.2f} s (one run, "
+        f"{warm / loop_median:.2f}x the median loop; not judged)"
+    )
+    print(
+        "  cold cache: every publish starts with an empty cache directory (base-layer "
+        "summaries, lint's verdicts), as on a fresh CI runner; the engine keeps the base it "
+        "pulled in the first loop, as within one CI job. Ratios: best to best, median to median."
+    )
+    ratio = statistics.median(autos) / loop_median
+    if ratio > LOOP_TARGET:
+        return [f"assembled publish {ratio:.2f}x the loop (median), target <= {LOOP_TARGET}x"]
+    return []
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    ap.add_argument("--count", type=int, default=200)
-    ap.add_argument("--loop", type=int, default=10)
+    ap.add_argument(
+        "--count", type=positive_int, default=200, help="playbooks released (default 200)"
+    )
+    ap.add_argument("--loop", type=positive_int, default=10, help="playbooks compared (default 10)")
+    ap.add_argument(
+        "--repeat",
+        type=positive_int,
+        default=3,
+        help="repetitions of the comparison; best and median shown, the median judged (default 3)",
+    )
+    ap.add_argument(
+        "--only",
+        choices=("compare", "release"),
+        help="run only the comparison (part 1) or only the release (part 2)",
+    )
     ap.add_argument("--before", action="store_true", help="also release with the engine")
-    ap.add_argument("--jobs", type=int, default=4, help="publish's jobs (its default: 4)")
+    ap.add_argument("--jobs", type=positive_int, default=4, help="publish's jobs (its default: 4)")
     args = ap.parse_args()
-    ok = True
+    missed: list[str] = []
     with tempfile.TemporaryDirectory(prefix="pbbench-asm-") as t, ExitStack() as stack:
         tmp = Path(t)
-        # Base-layer summaries go to a cache of this run's own, not the user's.
+        # The stand-in base's .debs and layers stay in the machine's cache (built once, not
+        # timed); everything playbookctl caches goes to this run's own directories.
+        os.environ.setdefault("PLAYBOOKCTL_STAND_IN_CACHE", str(stand_in_cache()))
         os.environ["PLAYBOOKCTL_CACHE_DIR"] = str(tmp / "cache")
         # Plain HTTP: every request is counted by a proxy in front of it (bench_publish.py,
         # bench_release.py and bench_platforms.py measure the HTTPS + token world beside it).
@@ -176,26 +288,19 @@ def main() -> int:
         # chunked uploads would not pass it). The engine pulls it like any base.
         push_base_image(proxy.host, base)
 
-        loop = plain_loop(tmp, registry.host, engine.url, base, args.loop)
-        never = publish_run(
-            tmp, registry.host, engine.url, base, count=args.loop, mode="never", jobs=args.jobs
-        )
-        auto = publish_run(
-            tmp, registry.host, engine.url, base, count=args.loop, mode="auto", jobs=args.jobs
-        )
-        print(f"{args.loop} RUN-less playbooks, side by side (publish jobs {args.jobs}):")
-        print(f"  build + push + bundle push loop, 1 platform : {loop:6.2f} s   1.00x")
-        print(
-            f"  publish with the engine, 2 platforms        : {never:6.2f} s   {never / loop:.2f}x"
-        )
-        print(
-            f"  publish assembled, 2 platforms              : {auto:6.2f} s   {auto / loop:.2f}x"
-            f"  (target <= {LOOP_TARGET}x)"
-        )
-        ok = ok and auto / loop <= LOOP_TARGET
+        if args.only != "release":
+            missed += compare(
+                tmp,
+                registry.host,
+                engine.url,
+                base,
+                loop=args.loop,
+                jobs=args.jobs,
+                repeat=args.repeat,
+            )
 
         modes = ["never", "auto"] if args.before else ["auto"]
-        for mode in modes:
+        for mode in modes if args.only != "compare" else []:
             got = release_run(
                 tmp, proxy, base, args.count, mode=mode, jobs=args.jobs, engine_env=engine.env()
             )
@@ -210,17 +315,23 @@ def main() -> int:
                 f"{got['seconds']:.2f} s, {counted}"
             )
             if mode == "auto":
-                ok = (
-                    ok
-                    and got["seconds"] < RELEASE_SECONDS
-                    and got["per_playbook"] <= REQUESTS_PER_PLAYBOOK
-                )
+                if got["seconds"] >= RELEASE_SECONDS:
+                    missed.append(
+                        f"release {got['seconds']:.1f} s, target < {RELEASE_SECONDS:.0f} s"
+                    )
+                if got["per_playbook"] > REQUESTS_PER_PLAYBOOK:
+                    missed.append(
+                        f"release {got['per_playbook']:.1f} requests per playbook, "
+                        f"target <= {REQUESTS_PER_PLAYBOOK}"
+                    )
         print(
             f"targets: assembled publish <= {LOOP_TARGET}x the loop; release < "
             f"{RELEASE_SECONDS:.0f} s with <= {REQUESTS_PER_PLAYBOOK} requests per playbook"
         )
-        print("result: " + ("targets met" if ok else "TARGET NOT MET"))
-    return 0 if ok else 1
+        print(
+            "result: " + ("targets met" if not missed else "TARGET NOT MET: " + "; ".join(missed))
+        )
+    return 1 if missed else 0
 
 
 if __name__ == "__main__":

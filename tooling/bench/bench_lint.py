@@ -44,6 +44,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tooling"))
 
+from bench_args import positive_int  # noqa: E402 - the benches' argument types
+
 from playbookctl import cli  # noqa: E402 - after the path set-up above
 from playbookctl.lint import external  # noqa: E402
 
@@ -278,8 +280,10 @@ def check(ok: bool, what: str, problems: list[str]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=500)
-    parser.add_argument("--runs", type=int, default=3, help="runs per scenario (median shown)")
+    parser.add_argument("--count", type=positive_int, default=500)
+    parser.add_argument(
+        "--runs", type=positive_int, default=3, help="runs per scenario (median shown)"
+    )
     parser.add_argument("--changed", type=int, default=5, help="playbooks a PR changes")
     parser.add_argument("--strict", action="store_true", help="a missed target fails too")
     parser.add_argument(

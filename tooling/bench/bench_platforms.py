@@ -30,6 +30,8 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
+from bench_args import positive_int  # the benches' argument types (tooling/bench/)
+
 from playbookctl.config import Config
 from playbookctl.oci import RegistryClient
 from playbookctl.platforms import image_platforms
@@ -129,8 +131,8 @@ def run_once(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=10)
-    parser.add_argument("--jobs", type=int, default=4)
+    parser.add_argument("--count", type=positive_int, default=10)
+    parser.add_argument("--jobs", type=positive_int, default=4)
     parser.add_argument("--modes", default="tls,plain", help="tls (HTTPS + tokens), plain, or both")
     args = parser.parse_args()
     results: dict[tuple[str, tuple[str, ...]], float] = {}

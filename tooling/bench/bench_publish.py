@@ -40,6 +40,8 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Literal
 
+from bench_args import positive_int  # the benches' argument types (tooling/bench/)
+
 from playbookctl.bundle import (
     ANNOTATION_REVISION,
     ANNOTATION_SOURCE,
@@ -177,9 +179,11 @@ def measure(host: str, root: Path, count: int, jobs: int, rounds: int) -> tuple[
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--count", type=int, default=50)
-    ap.add_argument("--jobs", type=int, default=4)
-    ap.add_argument("--rounds", type=int, default=3, help="fresh bundles each round; best counts")
+    ap.add_argument("--count", type=positive_int, default=50)
+    ap.add_argument("--jobs", type=positive_int, default=4)
+    ap.add_argument(
+        "--rounds", type=positive_int, default=3, help="fresh bundles each round; best counts"
+    )
     ap.add_argument(
         "--modes", default="tls,tls-only,plain", help=f"any of {', '.join(WORLDS)}, comma-separated"
     )

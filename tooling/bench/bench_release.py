@@ -35,6 +35,8 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
+from bench_args import positive_int  # the benches' argument types (tooling/bench/)
+
 from playbookctl.config import load_config
 from playbookctl.playbook import source_hash
 from playbookctl.register import register
@@ -216,7 +218,7 @@ def measure(
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
-    ap.add_argument("--count", type=int, default=200)
+    ap.add_argument("--count", type=positive_int, default=200)
     ap.add_argument("--modes", default="tls,plain", help="tls (HTTPS + tokens), plain, or both")
     args = ap.parse_args(argv)
     ok = True

@@ -20,6 +20,8 @@ import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 
+from bench_args import positive_int  # the benches' argument types (tooling/bench/)
+
 # Run as a script: its directory is on sys.path, so the sibling benchmark's repository maker is.
 from bench_platforms import make_repo, timed_publish
 
@@ -64,8 +66,8 @@ def run_once(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=5)
-    parser.add_argument("--jobs", type=int, default=4)
+    parser.add_argument("--count", type=positive_int, default=5)
+    parser.add_argument("--jobs", type=positive_int, default=4)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="pbbench-smoke-") as t, ExitStack() as stack:
         tmp = Path(t)
