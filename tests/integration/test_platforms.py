@@ -160,46 +160,53 @@ def test_a_rerun_reuses_the_index_and_writes_nothing(config: Config, docker_engi
     assert again.image.platforms == ["linux/amd64", "linux/arm64"]
 
 
-def test_a_run_that_failed_before_its_index_reuses_the_children_it_pushed(
+def test_a_run_that_failed_before_its_index_pushes_the_same_children_again(
     config: Config, docker_engine: str, fault_proxy: FaultProxy
 ) -> None:
-    """The engine's children are tagged, so a rerun finds and reuses them (an assembled image
-    is remade from the same bytes instead: test_assemble_publish.py)."""
+    """The engine path writes its children by digest (no `<version>_<os>-<arch>` tag): a rerun
+    after a failure before the index builds again and writes the very same children, which
+    the index then lists."""
     config = replace(config, assemble="never")
     via_proxy = config.with_overrides(registry=fault_proxy.host)
     name = "restart-deployment"
     fault_proxy.fail_next(
         1, 400, match=lambda m, p: m == "PUT" and "/images/" in p and p.endswith("/manifests/1.0.0")
     )
-    first = run(via_proxy, docker_engine, names=[name])[name]
+    events: list[str] = []
+
+    def publish_once() -> PublishResult:
+        return publish(
+            via_proxy,
+            [name],
+            jobs=1,
+            dry_run=False,
+            commit=COMMIT,
+            source_repository="https://example.invalid/playbooks",
+            docker_host=docker_engine,
+            on_event=lambda _n, _stage, m: events.append(m),
+        )[0]
+
+    first = publish_once()
     assert first.status is Action.FAILED
     assert first.error is not None
     assert "push manifest" in first.error
+    pushed = [e.split("@", 1)[1].split()[0] for e in events if "built by the engine)" in e]
+    assert len(pushed) == 2, events
     with RegistryClient(config) as client:
         assert client.resolve(f"{config.image_ref(name)}:1.0.0") is None
         assert client.resolve(f"{config.bundle_ref(name)}:1.0.0") is None
-        children = [
-            client.resolve(f"{config.image_ref(name)}:1.0.0_linux-{arch}")
-            for arch in ("amd64", "arm64")
-        ]
-    assert all(c is not None for c in children)
-    events: list[str] = []
-    again = publish(
-        via_proxy,
-        [name],
-        jobs=1,
-        dry_run=False,
-        commit=COMMIT,
-        source_repository="https://example.invalid/playbooks",
-        docker_host=docker_engine,
-        on_event=lambda _n, _stage, m: events.append(m),
-    )[0]
+        for d in pushed:
+            found = client.resolve(f"{config.image_ref(name)}@{d}")
+            assert found is not None
+            assert found.digest == d
+        for arch in ("amd64", "arm64"):
+            assert client.resolve(f"{config.image_ref(name)}:1.0.0_linux-{arch}") is None
+    events.clear()
+    again = publish_once()
     assert again.status is Action.PUSHED, again.error
-    assert not any(e.startswith("building") for e in events)
-    assert sum("already published from this source: reused" in e for e in events) == 2
     with RegistryClient(config) as client:
         index, _ = manifest(client, f"{config.image_ref(name)}:1.0.0")
-    assert [m["digest"] for m in index["manifests"]] == [c.digest for c in children if c]
+    assert [m["digest"] for m in index["manifests"]] == pushed
 
 
 def test_a_base_lacking_a_platform_fails_before_anything_is_pushed(

@@ -42,7 +42,7 @@ import tarfile
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,7 +66,6 @@ DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
-EMPTY_TAR_DIFF_ID = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
 
 
 class Refused(Exception):  # noqa: N818 - a reason to use the engine, not a failure
@@ -1046,15 +1045,11 @@ class BaseCache:
             return self._images[key]
 
     def _read(self, client: RegistryClient, name: str, digest: str) -> BaseImage:
+        image = read_base(client, name, digest)
         r = parse_reference(f"{name}@{digest}")
-        data, media_type, _ = client.get_manifest(r)
-        manifest = json.loads(data)
-        config_digest = manifest["config"]["digest"]
-        config = json.loads(client.get_blob(r.repository, config_digest, registry=r.registry))
-        fs = BaseFS()
-        for layer in manifest.get("layers") or []:
-            apply_layer(fs, self._layer(client, r.registry, r.repository, layer))
-        return BaseImage(name, manifest, media_type, config, fs)
+        for layer in image.manifest.get("layers") or []:
+            apply_layer(image.fs, self._layer(client, r.registry, r.repository, layer))
+        return image
 
     def _layer(
         self, client: RegistryClient, registry: str, repository: str, layer: Mapping[str, Any]
@@ -1084,6 +1079,22 @@ class BaseCache:
                     json.dump(summary, fh)
                 os.replace(tmp, path)
         return summary
+
+
+def read_base(client: RegistryClient, name: str, digest: str) -> BaseImage:
+    """A base child's manifest and config (its filesystem left empty: BaseCache reads that)."""
+    r = parse_reference(f"{name}@{digest}")
+    data, media_type, _ = client.get_manifest(r)
+    manifest = json.loads(data)
+    config_digest = manifest["config"]["digest"]
+    config = json.loads(client.get_blob(r.repository, config_digest, registry=r.registry))
+    return BaseImage(name, manifest, media_type, config, BaseFS())
+
+
+def scratch_base(name: str) -> BaseImage:
+    """`FROM scratch`: no layers, no history, a Docker manifest."""
+    config: dict[str, Any] = {"rootfs": {"type": "layers", "diff_ids": []}, "history": []}
+    return BaseImage(name, {"layers": []}, DOCKER_MANIFEST, config, BaseFS())
 
 
 def default_cache() -> BaseCache:
@@ -1196,36 +1207,42 @@ def assemble_image(
     result = _Interpreter(
         the_plan, base.config, base.fs, context=context, read=read, epoch=epoch
     ).execute()
+    raw_layers = (layer_tar(layer.entries, read) for layer in result.layers if layer is not None)
+    return stack_image(base, result.config, raw_layers, platform=platform)
+
+
+def stack_image(
+    base: BaseImage, config: dict[str, Any], raw_layers: Iterable[bytes], *, platform: str
+) -> Assembled:
+    """The image `config` describes, on `base`: the base's layers as its own manifest's
+    descriptors (never re-read, never re-compressed), then each uncompressed layer of
+    `raw_layers` gzip-compressed with a fixed header (its diff_id appended to the config's).
+    Assembled images and the engine path's images (build.engine_image) are both written so:
+    the same layer content gives the same blob whoever made it."""
     oci = base.media_type == OCI_MANIFEST
     layer_type = OCI_LAYER if oci else DOCKER_LAYER
-    diff_ids = result.config["rootfs"]["diff_ids"]
+    diff_ids = config["rootfs"]["diff_ids"]
     descriptors = [dict(d) for d in base.manifest.get("layers") or []]
     blobs: list[tuple[str, bytes]] = []
-    for layer in result.layers:
-        if layer is None:
-            continue
-        raw = layer_tar(layer.entries, read)
-        diff_id = "sha256:" + hashlib.sha256(raw).hexdigest()
-        if diff_id == EMPTY_TAR_DIFF_ID:  # pragma: no cover - entries is never empty here
-            continue
+    for raw in raw_layers:
+        diff_ids.append("sha256:" + hashlib.sha256(raw).hexdigest())
         packed = gzip_bytes(raw)
         digest = sha256_digest(packed)
-        diff_ids.append(diff_id)
         descriptors.append({"mediaType": layer_type, "size": len(packed), "digest": digest})
         blobs.append((digest, packed))
-    config = json.dumps(result.config, sort_keys=True, separators=(",", ":")).encode()
+    data_config = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
     manifest: dict[str, Any] = {
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST if oci else DOCKER_MANIFEST,
         "config": {
             "mediaType": OCI_CONFIG if oci else DOCKER_CONFIG,
-            "size": len(config),
-            "digest": sha256_digest(config),
+            "size": len(data_config),
+            "digest": sha256_digest(data_config),
         },
         "layers": descriptors,
     }
     data = json.dumps(manifest, indent=3).encode()
-    return Assembled(platform, data, manifest["mediaType"], config, blobs, base, base.ref)
+    return Assembled(platform, data, manifest["mediaType"], data_config, blobs, base, base.ref)
 
 
 def push_assembled(client: RegistryClient, repo: str, image: Assembled) -> str:

@@ -46,6 +46,7 @@ from docker.errors import DockerException
 from docker.utils import kwargs_from_env
 from docker.utils.build import exclude_paths
 
+from playbookctl.assemble import Assembled, BaseImage, stack_image
 from playbookctl.bundle import (
     ANNOTATION_REVISION,
     ANNOTATION_SOURCE,
@@ -284,8 +285,6 @@ class BuiltImage:
     labels: dict[str, str]
     overrides: dict[str, str] = field(default_factory=dict)
     containerfile_text: str = ""  # as built (stand-ins applied)
-    built_id: str = ""  # the engine's own image id, before it was made reproducible
-    not_reproducible: str | None = None  # why the image was left as the engine built it
 
 
 class _Lines:
@@ -627,12 +626,14 @@ class Engine:
         pins: Mapping[str, str] | None = None,
         on_line: LineCallback = _noop,
         apply_tag: bool = True,
+        hermetic: bool | None = None,
     ) -> BuiltImage:
         """Build `directory/containerfile` with the directory as context; stream lines to on_line.
 
         `platform` is the Engine API's build option (os/arch[/variant]); `pins` rewrites FROM
         references (after the stand-in overrides) to that platform's child digest, unlabelled:
-        a pin is the same base, only named exactly (see platforms.py).
+        a pin is the same base, only named exactly (see platforms.py). `hermetic`: RUN steps
+        with no network at all (None: this engine's setting; see build_network_mode).
         On failure the BuildError names the failing step and shows the last lines of output.
         """
         path = directory / containerfile
@@ -658,7 +659,9 @@ class Engine:
                     dockerfile=containerfile,
                     tag=tag if apply_tag else None,
                     labels=api_labels,
-                    network_mode=build_network_mode(self.hermetic),
+                    network_mode=build_network_mode(
+                        self.hermetic if hermetic is None else hermetic
+                    ),
                     platform=platform,
                     rm=True,
                     forcerm=True,
@@ -1054,16 +1057,13 @@ def build_playbook_image(
     platform: str | None = None,
     pins: Mapping[str, str] | None = None,
     on_line: LineCallback = _noop,
-    epoch: int | None = None,
+    hermetic: bool | None = None,
 ) -> BuiltImage:
     """Build a playbook image tagged `ref`; refuse up front a stand-in build for a real registry.
 
     With `platform`, the built image's own os/architecture must be that platform (the engine
     can silently build another one from a cached base): a mismatch is a BuildError.
-
-    With `epoch`, the image is made reproducible (see `reproducible`) before `ref` is pointed
-    at it: the build itself stays untagged, so concurrent builds of one version on one engine
-    never leave `ref` on an image that was not rewritten."""
+    `hermetic` (None: the engine's setting) chooses the network of the RUN steps."""
     check_stand_ins(ref, directory / containerfile, overrides)
     built = engine.build(
         directory,
@@ -1074,21 +1074,17 @@ def build_playbook_image(
         platform=platform,
         pins=pins,
         on_line=on_line,
-        apply_tag=epoch is None,
+        hermetic=hermetic,
     )
-    if epoch is not None:
-        image_id, why = reproducible(engine, built.image_id, ref, built.containerfile_text, epoch)
-        if why is not None:
-            engine.tag(image_id, ref)
-        built.built_id, built.image_id, built.not_reproducible = built.image_id, image_id, why
     if platform is not None:
-        check_platform(engine, ref, platform)
+        check_platform(engine, built.image_id, platform, shown=ref)
     return built
 
 
-def check_platform(engine: Engine, ref: str, platform: str) -> None:
+def check_platform(engine: Engine, ref: str, platform: str, *, shown: str = "") -> None:
     """Refuse an image whose config names another platform than the one it was built for."""
     got = engine.image_platform(ref)
+    ref = shown or ref
     want = platform.split("/")
     same = got["os"] == want[0] and got["architecture"] == want[1]
     if same and len(want) > 2 and want[1] != "arm64":
@@ -1123,10 +1119,13 @@ def push_image(
 # every layer the build added: directories it created or touched (`usr/local/bin` for a COPY)
 # carry the time of the build. Files copied from the context do not (context_tar sends mtime 0).
 # So, after a build, the layers above the base get every mtime clamped to `epoch` (the revision's
-# commit time, SOURCE_DATE_EPOCH style), those fields are fixed, and the result is loaded back
-# under the same tag: the same context on the same base gives the same image id, hence the same
-# pushed digest, on every engine that compresses layers alike. The base's own layers are never
-# touched. What a RUN step writes (downloaded packages, generated files) still varies.
+# commit time, SOURCE_DATE_EPOCH style), those fields are fixed, and the image is written to the
+# registry by us (engine_image, then assemble.push_assembled), compressed as assembled layers are:
+# the same context on the same base gives the same pushed digest whatever engine built it. Docker
+# 20.10 cannot be asked for this directly (its classic builder has no SOURCE_DATE_EPOCH, its
+# BuildKit 0.8 neither). Nothing is loaded back into the engine and the engine pushes nothing. The
+# base's own layers are never touched. What a RUN step writes (downloaded packages, generated
+# files) still varies.
 
 
 def final_base(containerfile_text: str) -> str | None:
@@ -1232,73 +1231,55 @@ def normalise_config(config: dict[str, Any], *, base_history: int, epoch: int) -
     return out
 
 
-def _base_layers(engine: Engine, base: str) -> tuple[list[str], int] | None:
-    """(diff_ids, number of history entries) of a base image the engine holds."""
-    if base.lower() == "scratch":
-        return [], 0
-    try:
-        info = engine._api.inspect_image(base)
-        history = engine._api.history(base)
-    except (DockerException, requests.RequestException):
-        return None
-    layers = (info.get("RootFS") or {}).get("Layers") or []
-    return [str(x) for x in layers], len(history or [])
-
-
-def reproducible(
-    engine: Engine, image_id: str, ref: str, containerfile_text: str, epoch: int
-) -> tuple[str, str | None]:
-    """Rewrite the image `image_id` as described above and load it back tagged `ref`.
-
-    Returns (image id, None), or (`image_id`, why it was left alone) when the base cannot be
-    told from the Containerfile or its layers are not the image's first ones."""
-    base = final_base(containerfile_text)
-    found = _base_layers(engine, base) if base is not None else None
-    if found is None:
-        return image_id, "its base image cannot be told from the Containerfile"
-    base_ids, base_history = found
+def engine_image(
+    engine: Engine,
+    built: BuiltImage,
+    base: BaseImage,
+    *,
+    epoch: int,
+    platform: str,
+) -> Assembled:
+    """The engine's build of one platform as the image we write to the registry ourselves
+    (assemble.push_assembled), without loading anything back into the engine or pushing
+    through it: the image is saved once (`docker save`), its first layers must be `base`'s
+    (by diff_id) and are written as the base manifest's own descriptors, the layers the build
+    added get every mtime clamped to `epoch` and are compressed as assembled layers are
+    (assemble.stack_image), and the config is normalised (see above). So the same content on
+    the same base gives the same digest whatever engine built and whichever gzip it has."""
+    what = built.tag
+    base_ids = [str(x) for x in (base.config.get("rootfs") or {}).get("diff_ids") or []]
+    base_history = len(base.config.get("history") or [])
     deadline = _Deadline(engine.build_timeout, "build-timeout")  # part of the build's time
-    with (
-        tempfile.TemporaryFile() as saved,
-        tempfile.TemporaryFile() as bundle,
-        engine._deadline(deadline),
-    ):
-        for chunk in engine._call(f"{ref}: save", lambda: engine._api.get_image(image_id)):
+    with tempfile.TemporaryFile() as saved, engine._deadline(deadline):
+        stream = engine._call(f"{what}: save", lambda: engine._api.get_image(built.image_id))
+        for chunk in engine._iterate_bytes(f"{what}: save", stream):
             saved.write(chunk)
         saved.seek(0)
-        with tarfile.open(fileobj=saved, mode="r:") as tar:
-            manifest = json.load(_member(tar, "manifest.json"))[0]
-            config = json.load(_member(tar, manifest["Config"]))
-            diff_ids: list[str] = list(config["rootfs"]["diff_ids"])
-            if diff_ids[: len(base_ids)] != base_ids:
-                return image_id, f"its layers do not start with those of {base}"
-            layers: list[str] = []
-            with tarfile.open(fileobj=bundle, mode="w", format=tarfile.PAX_FORMAT) as out:
-                for i, path in enumerate(manifest["Layers"]):
-                    if i < len(base_ids):
-                        # The engine has these (by chain id) and never reads them on a load.
-                        layers.append(f"{diff_ids[i].split(':', 1)[1]}/layer.tar")
-                        continue
-                    with tempfile.TemporaryFile() as clamped:
-                        diff_ids[i] = clamp_layer(_member(tar, path), clamped, epoch)
-                        name = f"{diff_ids[i].split(':', 1)[1]}/layer.tar"
-                        _add(out, name, clamped)
-                    layers.append(name)
-                config["rootfs"]["diff_ids"] = diff_ids
-                data = json.dumps(
-                    normalise_config(config, base_history=base_history, epoch=epoch),
-                    sort_keys=True,
-                    separators=(",", ":"),
-                ).encode()
-                config_name = f"{hashlib.sha256(data).hexdigest()}.json"
-                _add_bytes(out, config_name, data)
-                index = [{"Config": config_name, "RepoTags": [ref], "Layers": layers}]
-                _add_bytes(out, "manifest.json", json.dumps(index).encode())
-        bundle.seek(0)
-        engine._call(f"{ref}: load", lambda: list(engine._api.load_image(bundle)))
+        try:
+            with tarfile.open(fileobj=saved, mode="r:") as tar:
+                manifest = json.load(_member(tar, "manifest.json"))[0]
+                config = json.load(_member(tar, manifest["Config"]))
+                diff_ids = [str(x) for x in config["rootfs"]["diff_ids"]]
+                paths = list(manifest["Layers"])
+                if diff_ids[: len(base_ids)] != base_ids or len(paths) != len(diff_ids):
+                    raise BuildError(
+                        f"{what}: the engine's image does not start with the layers of its "
+                        f"base {base.ref} (the engine built from another image); not pushed"
+                    )
+                raw: list[bytes] = []
+                for path in paths[len(base_ids) :]:
+                    clamped = io.BytesIO()
+                    clamp_layer(_member(tar, path), clamped, epoch)
+                    raw.append(clamped.getvalue())
+        except (tarfile.TarError, KeyError, IndexError, TypeError, ValueError) as exc:
+            if deadline.fired:
+                raise BuildError(deadline.message(f"{what}: reading the built image")) from None
+            raise BuildError(f"{what}: the engine's image archive is unreadable: {exc}") from None
     if deadline.fired:
-        raise BuildError(deadline.message(f"{ref}: making the image reproducible"))
-    return f"sha256:{hashlib.sha256(data).hexdigest()}", None
+        raise BuildError(deadline.message(f"{what}: reading the built image"))
+    config["rootfs"]["diff_ids"] = list(base_ids)
+    normal = normalise_config(config, base_history=base_history, epoch=epoch)
+    return stack_image(base, normal, raw, platform=platform)
 
 
 def _member(tar: tarfile.TarFile, name: str) -> IO[bytes]:
@@ -1306,15 +1287,3 @@ def _member(tar: tarfile.TarFile, name: str) -> IO[bytes]:
     if fh is None:
         raise BuildError(f"the engine's image archive has no file {name}")
     return fh
-
-
-def _add(out: tarfile.TarFile, name: str, fh: IO[bytes]) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = fh.seek(0, io.SEEK_END)
-    fh.seek(0)
-    info.mode = 0o644
-    out.addfile(info, fh)
-
-
-def _add_bytes(out: tarfile.TarFile, name: str, data: bytes) -> None:
-    _add(out, name, io.BytesIO(data))

@@ -25,6 +25,8 @@ SUPPORTED_TEKTON_VERSIONS = (TEKTON_VERSION,)
 DEFAULT_PLATFORMS = ("linux/amd64", "linux/arm64")
 ASSEMBLE_MODES = ("auto", "never")
 SMOKE_MODES = ("auto", "required", "off")  # the `smoke` setting (smoke.py)
+# A playbook's name: its directory's, a DNS label (lower case, digits, '-').
+PLAYBOOK_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 # os/architecture[/variant], as Docker and the OCI image index spell a platform.
 PLATFORM_RE = re.compile(r"[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?")
 
@@ -77,6 +79,9 @@ class Config:
     # RUN steps of engine builds get no network at all ("none"); otherwise they get the
     # engine's default network (a bridge of its own), never the host's.
     hermetic: bool = False
+    # Playbooks whose engine builds are hermetic whatever `hermetic` says (by name): set in the
+    # repository's pyproject, not in the playbook's files, whose bytes are its source hash.
+    hermetic_playbooks: tuple[str, ...] = ()
     # [tool.playbookctl.lint]: rules disabled, and severities changed, by rule id (checked
     # against the catalogue by lint/policy.py when lint runs).
     # Kubernaut runs as a fleet hub (signals carry a cluster ID): its catalog then excludes a
@@ -116,6 +121,10 @@ class Config:
                 raise UsageError(f"--{flag} {shown!r}: {problem}")
         return replace(self, **clean) if clean else self
 
+    def is_hermetic(self, name: str) -> bool:
+        """The RUN steps of playbook `name`'s engine builds run with no network at all."""
+        return self.hermetic or name in self.hermetic_playbooks
+
     def image_ref(self, name: str) -> str:
         return f"{self.registry}/{self.image_repo}/{name}"
 
@@ -124,7 +133,11 @@ class Config:
 
 
 # Flags whose name is not the setting's (repeated flags are singular).
-_FLAGS = {"platforms": "platform", "insecure_registries": "insecure-registry"}
+_FLAGS = {
+    "platforms": "platform",
+    "insecure_registries": "insecure-registry",
+    "hermetic_playbooks": "hermetic-playbook",
+}
 
 
 def _key(name: str) -> str:
@@ -187,6 +200,10 @@ def setting_problem(name: str, value: Any) -> str | None:
         return f"expected one of {', '.join(ASSEMBLE_MODES)}"
     if name == "smoke" and value not in SMOKE_MODES:
         return f"expected one of {', '.join(SMOKE_MODES)}"
+    if name == "hermetic_playbooks":
+        bad = next((n for n in value if not PLAYBOOK_NAME_RE.match(n) or len(n) > 63), None)
+        if bad is not None:
+            return f"{bad!r} is not a playbook name (its directory's: lower case, digits, '-')"
     return None
 
 

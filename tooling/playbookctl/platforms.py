@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from playbookctl.assemble import BaseImage, push_assembled, read_base, scratch_base
 from playbookctl.errors import BuildError, FatalError, RegistryError
 from playbookctl.oci import (
     INDEX_MEDIA_TYPES,
@@ -506,6 +507,7 @@ def build_children(
     epoch: int | None = None,
     before_first_push: Callable[[], None] | None = None,
     smoke: SmokeCheck | None = None,
+    hermetic: bool | None = None,
 ) -> list[Child]:
     """Build (or reuse) and push one image per platform; nothing is pushed unless every
     platform can be built (base children resolved, emulation present for RUN steps).
@@ -536,7 +538,7 @@ def build_children(
         skipped.append(Child(str(problem[0]), None, "skipped"))
     pins = platform_pins(client, path, display, wanted, overrides)
     children: list[Child] = []
-    to_push: list[tuple[str, str]] = []
+    to_push: list[tuple[str, str, Any]] = []
     for platform in buildable:
         name = str(platform)
         child_ref = f"{repo}:{version}{platform.tag_suffix}"
@@ -562,36 +564,73 @@ def build_children(
             platform=name,
             pins=pins[name],
             on_line=lambda line: on_event("output", line),
-            # Reproducible: the same content gives the same digest, so racing publishers of
-            # one version push the same bytes (see build.reproducible).
-            epoch=epoch,
+            hermetic=hermetic,
         )
-        if built.not_reproducible:
-            on_event("build", f"{child_ref} left as built: {built.not_reproducible}")
-        to_push.append((name, child_ref))
+        to_push.append((name, child_ref, built))
     # Every platform built, then every one smoke-run, then pushed: one that cannot start its
-    # step stops them all before anything is written.
+    # step stops them all before anything is written. The smoke run starts the engine's own
+    # build (by image id), whose files and config are what is pushed but for the times that
+    # engine_image clamps.
     if smoke is not None:
-        for name, child_ref in to_push:
+        for name, child_ref, built in to_push:
             on_event("build", f"smoke-running {child_ref}")
-            smoke(name, child_ref)
-    for name, child_ref in to_push:
-        if dry_run:
-            children.append(Child(name, None, "dry-run"))
+            smoke(name, built.image_id)
+    if dry_run:
+        return [Child(name, None, "dry-run") for name, _ref, _built in to_push] + skipped
+    # Made reproducible and written by us (build.engine_image), every platform before the
+    # first push; where the base is not an image we can read by digest, pushed by the engine.
+    images: list[tuple[str, str, Any]] = []
+    for name, child_ref, built in to_push:
+        base, why = engine_base(client, built.containerfile_text, repo)
+        if base is None:
+            on_event("build", f"{child_ref} pushed by the engine as built, not reproducible: {why}")
+            images.append((name, child_ref, None))
             continue
+        # The stand-in guard reads the image's own labels, as an engine push would.
+        build.check_publishable(repo, engine.labels(built.image_id))
+        image = build.engine_image(engine, built, base, epoch=epoch or 0, platform=name)
+        images.append((name, child_ref, image))
+    for name, child_ref, image in images:
         if before_first_push is not None:
-            before_first_push()  # every check passed and the first child is built: not sooner
+            before_first_push()  # every check passed and every child is built: not sooner
             before_first_push = None
-        on_event("push", f"pushing {child_ref}")
-        digest = build.push_image(
-            engine,
-            child_ref,
-            auth=push_auth,
-            retries=push_retries,
-            on_line=lambda line: on_event("output", line),
-        )
-        children.append(Child(name, digest, "built"))
+        if image is None:
+            on_event("push", f"pushing {child_ref} (the engine)")
+            digest = build.push_image(
+                engine,
+                child_ref,
+                auth=push_auth,
+                retries=push_retries,
+                on_line=lambda line: on_event("output", line),
+            )
+            children.append(Child(name, digest, "built"))
+            continue
+        on_event("push", f"pushing {repo}@{image.digest} ({name}, built by the engine)")
+        digest = push_assembled(client, repo, image)
+        descriptor = Descriptor(image.media_type, digest, len(image.manifest))
+        children.append(Child(name, digest, "built", descriptor))
     return children + skipped
+
+
+def engine_base(
+    client: RegistryClient, containerfile_text: str, repo: str
+) -> tuple[BaseImage | None, str]:
+    """The base an engine build's image is written on (build.engine_image): its final stage's
+    FROM as the build saw it, pinned to this platform's child digest (platform_pins), read from
+    its registry; or None with the reason when the Containerfile does not say which image that
+    is (`FROM ${ARG}` whose ARG has no default) or names it without a digest: that image is
+    pushed by the engine as it built it."""
+    from playbookctl import build  # noqa: PLC0415 - build imports docker
+
+    final = build.final_base(containerfile_text)
+    if final is None:
+        return None, "its base image cannot be told from the Containerfile (an ARG without default)"
+    if final.lower() == "scratch":
+        return scratch_base(repo), ""
+    if "@sha256:" not in final:
+        return None, f"its base {final} is not an image in a registry, pinned by digest"
+    r = api_reference(final)
+    return read_base(client, f"{r.registry}/{r.repository}", str(r.digest)), ""
 
 
 def push_index(client: RegistryClient, repo: str, version: str, children: Sequence[Child]) -> str:

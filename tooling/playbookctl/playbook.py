@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from playbookctl.config import DEFAULT_PLATFORMS, Config
+from playbookctl.config import DEFAULT_PLATFORMS, PLAYBOOK_NAME_RE, Config
 from playbookctl.errors import FatalError
 from playbookctl.findings import Finding, Severity
 from playbookctl.load import Document, load_file
@@ -20,7 +19,7 @@ WORKFLOW_FILE = "workflow.yaml"
 PIPELINE_FILE = "pipeline.yaml"
 RBAC_FILE = "rbac.yaml"
 CONTAINERFILES = ("Containerfile", "Dockerfile")
-NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+NAME_RE = PLAYBOOK_NAME_RE
 # Files that never belong to a playbook's source: editor and tool droppings.
 _IGNORED_NAMES = {".DS_Store", "__pycache__", ".pytest_cache"}
 

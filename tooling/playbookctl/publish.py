@@ -634,6 +634,7 @@ def platform_images(  # noqa: PLR0917 - the seam publish calls, one call site
         on_event=lambda stage, line: run.on_event(name, stage, line),
         epoch=None if run.dry_run else epoch,
         before_first_push=None if run.dry_run else settle_index_type,
+        hermetic=run.config.is_hermetic(name),
         smoke=smoke.checker(
             run.config,
             pb,

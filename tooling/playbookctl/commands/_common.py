@@ -61,6 +61,16 @@ def add_push_flags(parser: argparse.ArgumentParser) -> None:
         help="run the RUN steps of engine builds with no network at all (PLAYBOOKCTL_HERMETIC, "
         "default false: the engine's own default network, never the host's)",
     )
+    parser.add_argument(
+        "--hermetic-playbook",
+        action="append",
+        default=None,
+        dest="hermetic_playbooks",
+        metavar="NAME",
+        help="run the RUN steps of this playbook's engine builds with no network at all "
+        "(repeat for several; replaces PLAYBOOKCTL_HERMETIC_PLAYBOOKS and the hermetic-playbooks "
+        "setting, default none)",
+    )
 
 
 def add_platform_flag(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:

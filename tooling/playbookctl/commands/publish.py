@@ -77,6 +77,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
         jobs=args.jobs,
         push_stall_timeout=args.push_stall_timeout,
         hermetic=args.hermetic,
+        hermetic_playbooks=tuple(args.hermetic_playbooks) if args.hermetic_playbooks else None,
     )
     commit = args.commit or head_commit(config.root)
     source_repository = args.source_repository or source_repository_url(config)

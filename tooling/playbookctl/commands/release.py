@@ -67,6 +67,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
         source_repository=args.source_repository,
         push_stall_timeout=args.push_stall_timeout,
         hermetic=args.hermetic,
+        hermetic_playbooks=tuple(args.hermetic_playbooks) if args.hermetic_playbooks else None,
     )
     opts = ReleaseOptions(
         base=args.base,
