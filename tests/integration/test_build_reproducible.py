@@ -9,6 +9,7 @@ the first build's own image is removed: the rebuild really runs, as on another m
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import time
 from pathlib import Path
@@ -151,3 +152,39 @@ def test_without_the_rewrite_the_engine_gives_another_digest(
         build_image(engine, client, d, f"{registry.host}/raw{n}/b:1.0.0", base_image)
         d2 = build.push_image(engine, f"{registry.host}/raw{n}/b:1.0.0")
     assert d1 != d2
+
+
+def test_a_from_scratch_image_is_written_with_no_base_layers(
+    docker_engine: str, registry: LocalRegistry, tmp_path: Path
+) -> None:
+    """`FROM scratch` (which assemble.py leaves to the engine): no base manifest to mount, the
+    build's one layer is all the image holds, compressed by us, and it is reproducible."""
+    (tmp_path / "Containerfile").write_text("FROM scratch\nCOPY hello.txt /hello.txt\n")
+    (tmp_path / "hello.txt").write_text("hello\n")
+    n = next(_ids)
+    repo = f"{registry.host}/scratch{n}/a"
+    digests = []
+    with (
+        build.Engine(docker_engine) as engine,
+        RegistryClient(Config(root=tmp_path, registry=registry.host)) as client,
+    ):
+        for _ in range(2):
+            built = build.build_playbook_image(
+                engine,
+                tmp_path,
+                containerfile="Containerfile",
+                ref=f"{repo}:1",
+                labels={},
+                overrides={},
+                platform=PLATFORM,
+            )
+            base, why = platforms.engine_base(client, built.containerfile_text, repo)
+            assert base is not None, why
+            image = build.engine_image(engine, built, base, epoch=EPOCH, platform=PLATFORM)
+            digests.append(assemble.push_assembled(client, repo, image))
+            forget(engine, built)
+            time.sleep(1.1)
+        data, _media_type, _digest = client.get_manifest(f"{repo}@{digests[0]}")
+    assert digests[0] == digests[1]
+    manifest = json.loads(data)
+    assert [layer["digest"] for layer in manifest["layers"]] == [image.layers[0][0]]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -17,6 +18,7 @@ from playbookctl.oci import (
     OCI_INDEX,
     OCI_MANIFEST,
     Descriptor,
+    RegistryClient,
     image_index,
 )
 from playbookctl.platforms import (
@@ -26,6 +28,7 @@ from playbookctl.platforms import (
     base_references,
     emulation_available,
     emulation_problem,
+    engine_base,
     find_child,
     index_platforms,
     kernel_architecture,
@@ -290,3 +293,30 @@ def test_append_labels(text: str, labels: dict[str, str], expected: str | None) 
     from playbookctl.build import append_labels
 
     assert append_labels(text, labels) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("ARG BASE\nFROM ${BASE}\nRUN true\n", "cannot be told from the Containerfile"),
+        ("FROM registry.example/base:1\nRUN true\n", "not an image in a registry, pinned by"),
+    ],
+)
+def test_an_engine_build_whose_base_is_not_pinned_is_left_to_the_engine(
+    text: str, why: str
+) -> None:
+    """No base manifest to write the layers on: the engine pushes it as built (the reason is
+    publish's message). The registry is not asked."""
+    unused = cast(RegistryClient, None)
+    base, reason = engine_base(unused, text, "registry.example/x/images/y")
+    assert base is None
+    assert why in reason
+
+
+def test_an_engine_build_from_scratch_has_an_empty_base() -> None:
+    unused = cast(RegistryClient, None)
+    base, reason = engine_base(unused, "FROM scratch\nCOPY a /a\n", "r.example/x/y")
+    assert base is not None
+    assert reason == ""
+    assert base.manifest["layers"] == []
+    assert base.config["rootfs"]["diff_ids"] == []

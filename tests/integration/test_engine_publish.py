@@ -1,0 +1,166 @@
+"""The engine path through publish: a playbook with a RUN step is built by the engine on both
+platforms, smoke-run (really started on each where QEMU is registered), and written to the
+registry by playbookctl, by digest, the same bytes from two clones built apart, with nothing
+loaded back into the engine and nothing pushed by it.
+
+Real components: a loopback registry, `git clone` under two umasks, the session's engine.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import docker
+import pytest
+
+from playbookctl import platforms
+from playbookctl.config import Config
+from playbookctl.oci import RegistryClient
+from playbookctl.publish import publish
+from playbookctl.results import Action, PublishResult
+from playbookctl_dev.registry import LocalRegistry
+from tests.support.lintrepo import CONTAINERFILE, edit, good_playbook, make_repo
+
+pytestmark = pytest.mark.integration
+PROD_FROM = CONTAINERFILE.splitlines()[0].split()[1]
+NAME = "restart-deployment"
+_ids = itertools.count()
+
+
+def _git(cwd: Path, *args: str, umask: int | None = None) -> str:
+    def child() -> None:
+        if umask is not None:
+            os.umask(umask)
+
+    done = subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True, preexec_fn=child
+    )
+    return done.stdout.strip()
+
+
+@pytest.fixture
+def origin(tmp_path: Path) -> Path:
+    """A committed repository with one playbook whose Containerfile has a RUN step that
+    creates directories and a file (their times are the build's, their content is not)."""
+    files = good_playbook(NAME)
+    files["Containerfile"] = edit(
+        str(files["Containerfile"]),
+        "USER 65532",
+        "RUN mkdir -p /opt/playbook/state && echo ready > /opt/playbook/state/flag\nUSER 65532",
+    )
+    repo = make_repo(tmp_path / "origin", {NAME: files})
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "a RUN playbook")
+    return repo
+
+
+def _clone(origin: Path, dest: Path, *, umask: int, later: bool) -> Path:
+    _git(origin.parent, "clone", "-q", str(origin), str(dest), umask=umask)
+    if later:
+        stamp = time.time() + 7200
+        for p in dest.rglob("*"):
+            if ".git" not in p.parts:
+                os.utime(p, (stamp, stamp))
+    return dest
+
+
+def _config(root: Path, registry: LocalRegistry, base_image: str) -> Config:
+    n = next(_ids)
+    return Config(
+        root=root,
+        registry=registry.host,
+        image_repo=f"engpub{n}/images",
+        bundle_repo=f"engpub{n}/bundles",
+        base_image_overrides={PROD_FROM: base_image},
+        push_retries=1,
+    )
+
+
+def _publish(config: Config, docker_host: str) -> PublishResult:
+    (result,) = publish(
+        config,
+        [NAME],
+        jobs=1,
+        dry_run=False,
+        commit=_git(config.root, "rev-parse", "HEAD"),
+        source_repository="https://example.invalid/playbooks",
+        docker_host=docker_host,
+    )
+    return result
+
+
+def _forget(api: docker.APIClient, config: Config) -> None:
+    """Remove this repository's built images, so the next build of the same context really
+    runs its RUN step again (no build cache)."""
+    prefix = config.image_ref(NAME) + ":"
+    for image in api.images():
+        if any(str(t).startswith(prefix) for t in image.get("RepoTags") or []):
+            api.remove_image(image["Id"], force=True)
+
+
+def test_a_run_playbook_from_two_clones_built_apart_publishes_the_same_digests_loading_nothing(
+    origin: Path,
+    tmp_path: Path,
+    registry: LocalRegistry,
+    base_image: str,
+    docker_engine: str,
+) -> None:
+    both = all(platforms.emulation_available(a) or a == "amd64" for a in ("amd64", "arm64"))
+    if not both:
+        pytest.skip("no QEMU emulation for arm64 on this machine")
+    first = _clone(origin, tmp_path / "first", umask=0o022, later=False)
+    second = _clone(origin, tmp_path / "second", umask=0o077, later=True)
+    api = docker.APIClient(base_url=docker_engine, version="auto")
+    started = int(time.time()) - 1
+    try:
+        config_a = _config(first, registry, base_image)
+        a = _publish(config_a, docker_engine)
+        _forget(api, config_a)
+        time.sleep(1.1)  # another second on the build's clock
+        config_b = _config(second, registry, base_image)
+        b = _publish(config_b, docker_engine)
+        events = [
+            str(e.get("Action") or e.get("status"))
+            for e in api.events(
+                since=started,
+                until=int(time.time()) + 1,
+                decode=True,
+                filters={"type": "image"},
+            )
+        ]
+        local = {str(i["Id"]) for i in api.images(all=True)}
+    finally:
+        api.close()
+    for r in (a, b):
+        assert (r.status, r.error) == (Action.PUSHED, None)
+        assert r.image is not None
+        assert r.image.platforms == ["linux/amd64", "linux/arm64"]
+        assert any(m.startswith("image built by the engine: ") for m in r.messages), r.messages
+        # Really executed on both platforms (arm64 under QEMU) before anything was pushed.
+        for platform in ("linux/amd64", "linux/arm64"):
+            assert any(m.startswith(f"smoke: {platform} started") for m in r.messages), r.messages
+    assert a.image is not None
+    assert b.image is not None
+    assert a.image.digest == b.image.digest
+    with RegistryClient(config_a) as client:
+        children = dict(platforms.index_entries(client, f"{config_a.image_ref(NAME)}:1.0.0"))
+        assert sorted(children) == ["linux/amd64", "linux/arm64"]
+        for platform in ("amd64", "arm64"):
+            # by digest only: no `<version>_<os>-<arch>` tag
+            assert client.resolve(f"{config_a.image_ref(NAME)}:1.0.0_linux-{platform}") is None
+        configs = set()
+        for child in children.values():
+            data, _media_type, _digest = client.get_manifest(f"{config_a.image_ref(NAME)}@{child}")
+            configs.add(json.loads(data)["config"]["digest"])
+    # The engine built and saved; it loaded nothing and pushed nothing, and holds no image
+    # with a pushed config's id (the rewrite lives only in the registry).
+    assert "save" in events
+    assert "load" not in events, events
+    assert "push" not in events, events
+    assert not configs & local
