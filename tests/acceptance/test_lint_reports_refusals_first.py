@@ -293,7 +293,7 @@ CATALOGUE.update(
             REGISTRY + " (a base image missing, or lacking a configured platform)"
         ),
         "platforms.resolve_base: raise PlatformError ': cannot read base image'": NotTree(REGISTRY),
-        "assemble._ensure_blob: raise FatalError 'copying base layer'": NotTree(REGISTRY),
+        "assemble._copy_blob: raise FatalError 'copying base layer'": NotTree(REGISTRY),
         "assemble.assemble_children: raise FatalError ': cannot read:'": NotTree(READ_RACE),
         'assemble.assemble_children: raise platforms.PlatformError ": the base\'s"': NotTree(
             REGISTRY + " (a base image lacking a configured platform)"

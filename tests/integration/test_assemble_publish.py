@@ -21,7 +21,7 @@ import pytest
 
 from playbookctl import platforms
 from playbookctl.config import Config
-from playbookctl.oci import RegistryClient
+from playbookctl.oci import RegistryClient, parse_reference
 from playbookctl.publish import publish
 from playbookctl.results import Action, PublishResult
 from playbookctl_dev.assembled_base import push_base_image
@@ -249,3 +249,57 @@ def test_the_demo_releases_without_an_engine(tmp_path: Path, repo_root: Path) ->
     for name in samples:
         assert f"  {name}: assembled, no engine needed" in done.stdout
     assert "the rerun was a no-op" in done.stdout
+
+
+def test_a_base_in_another_registry_is_read_and_copied_once_per_run_then_mounted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Production's base lives in another registry (Docker Hub, say) than the images (GHCR):
+    a registry cannot mount across registries, so each base layer must be uploaded into the
+    target registry. Four playbooks published four at a time, with an empty cache: each base
+    layer is downloaded once (for its directory summary and for the copy), uploaded once, and
+    mounted from that repository into the three others; every image still holds it."""
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.setenv("PLAYBOOKCTL_CACHE_DIR", str(tmp_path / "cache"))  # cold, as CI's
+    names = [f"copy-{n}" for n in range(4)]
+    root = make_repo(tmp_path / "repo", {n: good_playbook(n) for n in names})
+    _git(root, "init", "-q", "-b", "main")
+    _git(root, "add", "-A")
+    _git(root, "commit", "-q", "-m", "playbooks")
+    with (
+        LocalRegistry(tls=False, access_log=True, workdir=tmp_path / "hub") as hub,
+        LocalRegistry(tls=False, access_log=True, workdir=tmp_path / "target") as target,
+    ):
+        base_image = f"{hub.host}/library/base:1"
+        push_base_image(hub.host, base_image)
+        config = _config(root, target, base_image, next(_ids))
+        with RegistryClient(config) as client:
+            layers: set[str] = set()
+            for _platform, child in platforms.index_entries(client, base_image):
+                manifest = json.loads(client.get_manifest(f"{hub.host}/library/base@{child}")[0])
+                layers |= {layer["digest"] for layer in manifest["layers"]}
+        assert len(layers) == 2  # one per platform
+        seen = len(hub.requests())
+        results = publish(
+            config,
+            None,
+            jobs=4,
+            dry_run=False,
+            commit=_git(root, "rev-parse", "HEAD"),
+            source_repository="https://example.invalid/playbooks",
+            docker_host=NO_ENGINE,
+        )
+        assert [(r.status, r.error) for r in results] == [(Action.PUSHED, None)] * 4
+        hub_gets = [p for m, p in hub.requests()[seen:] if m == "GET" and "/blobs/" in p]
+        target_log = target.requests()
+        for digest in layers:
+            assert sum(p.endswith(f"/blobs/{digest}") for p in hub_gets) == 1, hub_gets
+            uploads = [p for m, p in target_log if m == "PUT" and f"digest={digest}" in p]
+            mounts = [p for m, p in target_log if m == "POST" and f"mount={digest}" in p]
+            assert len(uploads) == 1, uploads
+            assert len(mounts) == 3, mounts
+        with RegistryClient(config) as client:
+            for name in names:
+                repo = parse_reference(config.image_ref(name) + ":x").repository
+                for digest in layers:
+                    assert client.blob_exists(repo, digest, registry=target.host)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import gzip
 import hashlib
 import io
@@ -43,6 +44,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,7 +131,9 @@ def summarise_layer(fileobj: io.BufferedIOBase | io.BytesIO) -> dict[str, Any]:
     whiteouts: list[str] = []
     opaque: list[str] = []
     files: dict[str, str] = {}
-    with tarfile.open(fileobj=fileobj, mode="r|*") as tar:
+    # Read in large blocks: file contents are skipped by reading through them (a stream cannot
+    # seek), and tarfile's default 10 KiB blocks make that Python-bound on a 40 MB layer.
+    with tarfile.open(fileobj=fileobj, mode="r|*", bufsize=1 << 20) as tar:
         for member in tar:
             name = _clean(member.name)
             if not name:
@@ -1011,14 +1015,33 @@ class BaseImage:
 
 
 class BaseCache:
-    """Base children already read in this run, and layer summaries on disk by digest."""
+    """Base children already read in this run, and layer summaries on disk by digest.
+
+    One per run, shared by its worker threads: each base child, and each of its layers, is read
+    once however many playbooks ask at once (a lock per key: the others wait for the first
+    reader, they do not read it again). It also remembers, for the run, which repository of a
+    target registry already holds a base layer, so that a base from another registry is copied
+    into that registry once and mounted from there by every other repository (as the engine's
+    push does), not downloaded and uploaded again for each playbook."""
+
+    # Base layers downloaded to be summarised are kept for the run, up to this many bytes, for
+    # the first copy into a target registry (a cold cache would otherwise download them twice).
+    KEEP_BLOB_BYTES = 256 * 1024 * 1024
 
     def __init__(self, directory: Path | None) -> None:
         self.directory = directory
         self._lock = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
         self._images: dict[str, BaseImage] = {}
+        self._layers: dict[str, dict[str, Any]] = {}
         self._resolved: dict[tuple[str, tuple[str, ...]], Any] = {}
+        self._placed: dict[tuple[str, str], str] = {}  # (host, digest) -> a repository holding it
+        self._blobs: dict[str, bytes] = {}
+        self._blob_bytes = 0
+
+    def key_lock(self, key: str) -> threading.Lock:
+        with self._lock:
+            return self._locks.setdefault(key, threading.Lock())
 
     def resolve(
         self, client: RegistryClient, ref: str, wanted: Sequence[Any], *, where: str
@@ -1028,30 +1051,48 @@ class BaseCache:
         from playbookctl import platforms  # noqa: PLC0415
 
         key = (ref, tuple(str(p) for p in wanted))
-        with self._lock:
-            lock = self._locks.setdefault(f"resolve {key}", threading.Lock())
-        with lock:
+        with self.key_lock(f"resolve {key}"):
             if key not in self._resolved:
                 self._resolved[key] = platforms.resolve_base(client, ref, wanted, where=where)
             return self._resolved[key]
 
     def image(self, client: RegistryClient, name: str, digest: str) -> BaseImage:
         key = f"{name}@{digest}"
-        with self._lock:
-            lock = self._locks.setdefault(key, threading.Lock())
-        with lock:
+        with self.key_lock(key):
             if key not in self._images:
                 self._images[key] = self._read(client, name, digest)
             return self._images[key]
 
+    def images(self, client: RegistryClient, name: str, digests: Sequence[str]) -> list[BaseImage]:
+        """image() of each digest (a base's platform children), the ones not yet read in this
+        run read at the same time: their downloads and decompression overlap."""
+        with self._lock:
+            missing = [d for d in dict.fromkeys(digests) if f"{name}@{d}" not in self._images]
+        if len(missing) > 1:
+            _concurrently([functools.partial(self.image, client, name, d) for d in missing])
+        return [self.image(client, name, d) for d in digests]
+
     def _read(self, client: RegistryClient, name: str, digest: str) -> BaseImage:
         image = read_base(client, name, digest)
         r = parse_reference(f"{name}@{digest}")
-        for layer in image.manifest.get("layers") or []:
-            apply_layer(image.fs, self._layer(client, r.registry, r.repository, layer))
+        layers = list(image.manifest.get("layers") or [])
+        summaries = _concurrently(
+            [functools.partial(self._layer, client, r.registry, r.repository, la) for la in layers]
+        )
+        for summary in summaries:  # in the manifest's order: later layers win
+            apply_layer(image.fs, summary)
         return image
 
     def _layer(
+        self, client: RegistryClient, registry: str, repository: str, layer: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        digest = str(layer["digest"])
+        with self.key_lock(f"layer {digest}"):
+            if digest not in self._layers:
+                self._layers[digest] = self._read_layer(client, registry, repository, layer)
+            return self._layers[digest]
+
+    def _read_layer(
         self, client: RegistryClient, registry: str, repository: str, layer: Mapping[str, Any]
     ) -> dict[str, Any]:
         digest = str(layer["digest"])
@@ -1071,6 +1112,10 @@ class BaseCache:
             summary = summarise_layer(io.BytesIO(blob))
         except (tarfile.TarError, EOFError, OSError) as exc:
             raise Refused(f"base layer {digest[:19]} does not read as a tar: {exc}") from None
+        with self._lock:
+            if self._blob_bytes + len(blob) <= self.KEEP_BLOB_BYTES:
+                self._blobs[digest] = blob
+                self._blob_bytes += len(blob)
         if path is not None:
             with contextlib.suppress(OSError):
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -1079,6 +1124,32 @@ class BaseCache:
                     json.dump(summary, fh)
                 os.replace(tmp, path)
         return summary
+
+    def kept_blob(self, digest: str) -> bytes | None:
+        """A base layer's bytes if this run downloaded them already (checked against the
+        digest then)."""
+        with self._lock:
+            return self._blobs.get(digest)
+
+    def placed(self, host: str, digest: str) -> str | None:
+        """A repository on `host` this run put the blob in, if any."""
+        with self._lock:
+            return self._placed.get((host, digest))
+
+    def place(self, host: str, digest: str, repo: str) -> None:
+        with self._lock:
+            self._placed.setdefault((host, digest), repo)
+
+
+def _concurrently(calls: Sequence[Callable[[], Any]]) -> list[Any]:
+    """The calls' results in order, run in threads when there are several (network reads and
+    zlib, which releases the GIL); the first failure in order is raised, after all finished."""
+    if len(calls) < 2:
+        return [call() for call in calls]
+
+    with ThreadPoolExecutor(max_workers=min(4, len(calls))) as pool:
+        futures = [pool.submit(call) for call in calls]
+    return [f.result() for f in futures]
 
 
 def read_base(client: RegistryClient, name: str, digest: str) -> BaseImage:
@@ -1245,9 +1316,13 @@ def stack_image(
     return Assembled(platform, data, manifest["mediaType"], data_config, blobs, base, base.ref)
 
 
-def push_assembled(client: RegistryClient, repo: str, image: Assembled) -> str:
+def push_assembled(
+    client: RegistryClient, repo: str, image: Assembled, cache: BaseCache | None = None
+) -> str:
     """Blobs first (the base's mounted from its repository, or copied when it is in another
-    registry; ours uploaded once per repository), then the manifest by digest; its digest."""
+    registry; ours uploaded once per repository), then the manifest by digest; its digest.
+    With `cache` (the run's), a base layer copied from another registry is copied once per
+    target registry and mounted from there into the other repositories."""
     r = parse_reference(repo + ":x")
     base = parse_reference(
         image.base_name + ":x" if "@" not in image.base_name else image.base_name
@@ -1255,7 +1330,12 @@ def push_assembled(client: RegistryClient, repo: str, image: Assembled) -> str:
     for layer in image.base.manifest.get("layers") or []:
         digest = str(layer["digest"])
         _ensure_blob(
-            client, r.registry, r.repository, digest, source=(base.registry, base.repository)
+            client,
+            r.registry,
+            r.repository,
+            digest,
+            source=(base.registry, base.repository),
+            cache=cache,
         )
     for digest, data in image.layers:
         client.push_blob(r.repository, data, digest, registry=r.registry, check=False)
@@ -1266,21 +1346,58 @@ def push_assembled(client: RegistryClient, repo: str, image: Assembled) -> str:
 
 
 def _ensure_blob(
-    client: RegistryClient, host: str, repo: str, digest: str, *, source: tuple[str, str]
+    client: RegistryClient,
+    host: str,
+    repo: str,
+    digest: str,
+    *,
+    source: tuple[str, str],
+    cache: BaseCache | None = None,
 ) -> None:
     from_host, from_repo = source
     if from_host == host and client.mount_blob(repo, digest, from_repo, registry=host):
         return
+    if cache is None:
+        _copy_blob(client, host, repo, digest, source=source, cache=None)
+        return
+    # From another registry: the first playbook to need the layer copies it in (the others
+    # wait for it rather than each downloading it), the rest mount it from that repository.
+    known = cache.placed(host, digest)
+    if known is None:
+        with cache.key_lock(f"place {host} {digest}"):
+            known = cache.placed(host, digest)
+            if known is None:
+                _copy_blob(client, host, repo, digest, source=source, cache=cache)
+                cache.place(host, digest, repo)
+                return
+    if known == repo or client.mount_blob(repo, digest, known, registry=host):
+        return
+    _copy_blob(client, host, repo, digest, source=source, cache=cache)
+
+
+def _copy_blob(
+    client: RegistryClient,
+    host: str,
+    repo: str,
+    digest: str,
+    *,
+    source: tuple[str, str],
+    cache: BaseCache | None,
+) -> None:
+    """Upload a base layer from its own registry into host/repo, unless it is there already."""
+    from_host, from_repo = source
     if client.blob_exists(repo, digest, registry=host):
         return
-    try:
-        data = client.get_blob(
-            from_repo, digest, registry=from_host, max_bytes=MAX_BASE_LAYER_BYTES
-        )
-    except RegistryError as exc:
-        raise FatalError(
-            f"copying base layer {digest[:19]} from {from_host}/{from_repo}: {exc}"
-        ) from None
+    data = cache.kept_blob(digest) if cache is not None else None
+    if data is None:
+        try:
+            data = client.get_blob(
+                from_repo, digest, registry=from_host, max_bytes=MAX_BASE_LAYER_BYTES
+            )
+        except RegistryError as exc:
+            raise FatalError(
+                f"copying base layer {digest[:19]} from {from_host}/{from_repo}: {exc}"
+            ) from None
     client.push_blob(repo, data, digest, registry=host, check=False)
 
 
@@ -1334,10 +1451,13 @@ def assemble_children(
     effective = overrides.get(written, written)
     api = platforms.api_reference(the_plan.base)
     images: list[Assembled] = []
-    for platform in wanted:
+    # Every platform's base child at once (each is read once per run, whoever asks first).
+    bases = cache.images(
+        client, f"{api.registry}/{api.repository}", [resolved.children[str(p)] for p in wanted]
+    )
+    for platform, base in zip(wanted, bases, strict=True):
         name = str(platform)
         child = resolved.children[name]
-        base = cache.image(client, f"{api.registry}/{api.repository}", child)
         if not platform.matches(base.config):
             raise platforms.PlatformError(
                 f"{display}:{the_plan.base_line}: the base's {name} child is a "
@@ -1365,7 +1485,7 @@ def assemble_children(
             children.append(platforms.Child(image.platform, None, "dry-run"))
             continue
         on_event("push", f"pushing {repo}@{image.digest} ({image.platform}, assembled)")
-        digest = push_assembled(client, repo, image)
+        digest = push_assembled(client, repo, image, cache)
         descriptor = Descriptor(image.media_type, digest, len(image.manifest))
         children.append(platforms.Child(image.platform, digest, "built", descriptor))
     return children
