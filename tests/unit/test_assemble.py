@@ -7,6 +7,7 @@ import io
 import json
 import os
 import tarfile
+from typing import Any
 
 import pytest
 
@@ -135,3 +136,58 @@ def test_a_file_name_that_is_not_utf8_is_written_by_its_bytes() -> None:
     with tarfile.open(fileobj=io.BytesIO(data), errors="surrogateescape") as tar:
         (member,) = tar.getmembers()
     assert os.fsencode(member.name) == b"usr/bin/data-\xff"
+
+
+def _layer_tar() -> bytes:
+    """A base layer as a registry holds them: directories, a link, the user database, a large
+    file (its content is skipped), a whiteout and an opaque directory."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+
+        def add(name: str, kind: bytes, data: bytes = b"", **kw: object) -> None:
+            info = tarfile.TarInfo(name)
+            info.type = kind
+            info.size = len(data)
+            for key, value in kw.items():
+                setattr(info, key, value)
+            tar.addfile(info, io.BytesIO(data) if data else None)
+
+        add("etc", tarfile.DIRTYPE, mode=0o755, mtime=5)
+        add("etc/passwd", tarfile.REGTYPE, b"root:x:0:0::/root:/bin/sh\n", mode=0o644)
+        add("usr/local/bin", tarfile.DIRTYPE, mode=0o2775, uid=7, gid=8, mtime=9)
+        add("usr/bin/sh", tarfile.SYMTYPE, linkname="/bin/busybox", mode=0o777)
+        add("opt/" + "long-name-" * 20, tarfile.REGTYPE, os.urandom(3 << 20), mode=0o755)
+        add("var/.wh.cache", tarfile.REGTYPE)
+        add("srv/.wh..wh..opq", tarfile.REGTYPE)
+    return buf.getvalue()
+
+
+def test_a_base_layer_summary_is_the_same_gzipped_or_plain() -> None:
+    raw = _layer_tar()
+    summary = assemble.summarise_layer(io.BytesIO(gzip.compress(raw)))
+    assert summary == assemble.summarise_layer(io.BytesIO(raw))
+    assert summary["entries"]["usr/local/bin"] == ["dir", 0o2775, 7, 8, 9, ""]
+    assert summary["entries"]["usr/bin/sh"][0::5] == ["link", "/bin/busybox"]
+    assert summary["entries"]["opt/" + "long-name-" * 20][:2] == ["file", 0o755]
+    assert summary["files"] == {"etc/passwd": "root:x:0:0::/root:/bin/sh\n"}
+    assert summary["whiteouts"] == ["var/cache"]
+    assert summary["opaque"] == ["srv"]
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda gz: gz[: len(gz) // 2], id="truncated"),
+        pytest.param(lambda gz: gz[:10] + b"\0" * 4096 + gz[4106:], id="deflate-garbage"),
+        pytest.param(lambda gz: gz[:-8] + b"\0\0\0\0" + gz[-4:], id="bad-crc"),
+        pytest.param(lambda gz: gz[:10], id="header-only"),
+        pytest.param(lambda gz: b"not a tar" * 100, id="not-a-tar"),
+        pytest.param(lambda gz: b"", id="empty"),
+    ],
+)
+def test_a_damaged_base_layer_is_an_error_the_reader_turns_into_a_refusal(damage: Any) -> None:
+    """_read_layer refuses (the engine builds it instead) on exactly these exceptions: anything
+    else would end the playbook as an internal error."""
+    data = damage(gzip.compress(_layer_tar()))
+    with pytest.raises((tarfile.TarError, EOFError, OSError)):
+        assemble.summarise_layer(io.BytesIO(data))
