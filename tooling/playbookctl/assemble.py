@@ -1056,12 +1056,14 @@ class BaseCache:
     into that registry once and mounted from there by every other repository (as the engine's
     push does), not downloaded and uploaded again for each playbook."""
 
-    # Base layers downloaded to be summarised are kept for the run, up to this many bytes, for
-    # the first copy into a target registry (a cold cache would otherwise download them twice).
+    # Base layers from another registry than `target` that were downloaded to be summarised
+    # are kept for the run, up to this many bytes, for their copy into `target` (a cold cache
+    # would otherwise download them twice).
     KEEP_BLOB_BYTES = 256 * 1024 * 1024
 
-    def __init__(self, directory: Path | None) -> None:
+    def __init__(self, directory: Path | None, *, target: str | None = None) -> None:
         self.directory = directory
+        self.target = target
         self._lock = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
         self._images: dict[str, BaseImage] = {}
@@ -1145,7 +1147,11 @@ class BaseCache:
         except (tarfile.TarError, EOFError, OSError) as exc:
             raise Refused(f"base layer {digest[:19]} does not read as a tar: {exc}") from None
         with self._lock:
-            if self._blob_bytes + len(blob) <= self.KEEP_BLOB_BYTES:
+            if (
+                self.target is not None
+                and registry != self.target
+                and self._blob_bytes + len(blob) <= self.KEEP_BLOB_BYTES
+            ):
                 self._blobs[digest] = blob
                 self._blob_bytes += len(blob)
         if path is not None:
@@ -1200,10 +1206,12 @@ def scratch_base(name: str) -> BaseImage:
     return BaseImage(name, {"layers": []}, DOCKER_MANIFEST, config, BaseFS())
 
 
-def default_cache() -> BaseCache:
+def default_cache(target: str | None = None) -> BaseCache:
+    """The run's cache, its summaries on disk unless caching is off; `target` is the registry
+    the run pushes to (see BaseCache.KEEP_BLOB_BYTES)."""
     from playbookctl.lint.cache import cache_disabled, cache_root  # noqa: PLC0415
 
-    return BaseCache(None if cache_disabled() else cache_root() / CACHE_VERSION)
+    return BaseCache(None if cache_disabled() else cache_root() / CACHE_VERSION, target=target)
 
 
 # ---------------------------------------------------------------------------------------------

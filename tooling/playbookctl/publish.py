@@ -125,7 +125,7 @@ class _Run:
         self._engines: list[build.Engine] = []
         self._lock = threading.Lock()
         # Base images read for assembly: once per run (their layer summaries once per machine).
-        self.bases = assemble.default_cache()
+        self.bases = assemble.default_cache(target=config.registry)
         # Images are made from git's objects when the checkout was checked clean (see
         # _build_context); set by publish().
         self.from_git = False
