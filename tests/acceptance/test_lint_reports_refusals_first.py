@@ -294,6 +294,11 @@ CATALOGUE.update(
         ),
         "platforms.resolve_base: raise PlatformError ': cannot read base image'": NotTree(REGISTRY),
         "assemble._copy_blob: raise FatalError 'copying base layer'": NotTree(REGISTRY),
+        # A base layer that does not inflate: BaseCache._read_layer turns it into Refused (the
+        # engine builds the image instead), as it does for any layer that does not read as a tar.
+        "assemble.summarise_layer: raise tarfile.ReadError 'invalid compressed data:'": NotTree(
+            REGISTRY + " (a damaged base layer)"
+        ),
         "assemble.assemble_children: raise FatalError ': cannot read:'": NotTree(READ_RACE),
         'assemble.assemble_children: raise platforms.PlatformError ": the base\'s"': NotTree(
             REGISTRY + " (a base image lacking a configured platform)"
