@@ -281,7 +281,7 @@ def test_token_flow_anonymous_pull(
     fault_proxy.require_token("robot", SECRET_PASSWORD, anonymous_pull=True)
     with RegistryClient(_cfg(tmp_path, fault_proxy.host)) as c:
         assert c.get_blob("it/anon", digest) == b"public"
-        with pytest.raises(RegistryError, match="authentication required to start blob upload"):
+        with pytest.raises(RegistryError, match="authentication required to upload blob"):
             c.push_blob("it/anon", b"not allowed")
 
 

@@ -321,6 +321,76 @@ def test_a_cross_repository_mount_uploads_nothing(registry: LocalRegistry, tmp_p
         assert c.get_blob("upload/mount-dst", sha256_digest(other)) == other
 
 
+def test_a_single_request_upload_is_one_request(fault_proxy: FaultProxy, tmp_path: Path) -> None:
+    """A registry that completes `POST ?digest=` with the body (the spec's single-request
+    upload): one request per blob, its answer's digest checked."""
+    fault_proxy.single_request_uploads = True
+    blobs = [b"single request", b"and another"]
+    with RegistryClient(_cfg(tmp_path, fault_proxy.host)) as c:
+        for data in blobs:
+            before = c.request_count
+            digest = c.push_blob("upload/single", data, check=False)
+            assert c.request_count == before + 1
+            assert c.get_blob("upload/single", digest) == data
+    posts = [(m, p, st) for m, p, st in fault_proxy.log if "/blobs/uploads/" in p]
+    assert [(m, st) for m, _p, st in posts] == [("POST", 201), ("POST", 201)]
+    assert all("?digest=sha256:" in p for _m, p, _s in posts)
+
+
+def test_a_single_request_upload_answered_202_goes_on_with_put(
+    fault_proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """distribution 2.8 answers `POST ?digest=` with 202 and ignores the body: the upload goes
+    on in the session it opened (PUT), and later blobs are not offered that way again (the body
+    is never sent twice per blob after that)."""
+    first, second = b"offered in one request", b"not offered again"
+    with RegistryClient(_cfg(tmp_path, fault_proxy.host)) as c:
+        d1 = c.push_blob("upload/fallback", first, check=False)
+        after_first = len(fault_proxy.log)
+        d2 = c.push_blob("upload/fallback", second, check=False)
+        assert c.get_blob("upload/fallback", d1) == first
+        assert c.get_blob("upload/fallback", d2) == second
+    log = fault_proxy.log
+    assert [(m, "digest=sha256:" in p, st) for m, p, st in log[:after_first]] == [
+        ("POST", True, 202),
+        ("PUT", True, 201),
+    ]
+    later = [(m, "digest=sha256:" in p, st) for m, p, st in log[after_first:] if "/uploads/" in p]
+    assert later == [("POST", False, 202), ("PUT", True, 201)]
+
+
+def test_a_blob_seen_in_another_repository_is_mounted(
+    registry: LocalRegistry, tmp_path: Path
+) -> None:
+    """A bundle's config is the same for every bundle: pushed once, then mounted (one request)
+    into every other repository the client writes it to."""
+    config = b'{"same": "for every bundle"}'
+    with RegistryClient(_cfg(tmp_path, registry.host)) as c:
+        digest = c.push_blob("mounts/a", config, check=False)
+        before = c.request_count
+        assert c.push_blob("mounts/b", config, check=False) == digest
+        assert c.request_count == before + 1  # POST ?mount=&from=mounts/a: 201
+        assert c.get_blob("mounts/b", digest) == config
+
+
+def test_a_repository_to_push_to_costs_one_token(
+    fault_proxy: FaultProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lookup then a push on a repository the run said it writes to: the token service is
+    asked once, for pull and push, not once for each."""
+    _login(monkeypatch)
+    fault_proxy.require_token(USER, PASSWORD)
+    assert fault_proxy.token_auth is not None
+    repo = "tokens/once"
+    with RegistryClient(_cfg(tmp_path, fault_proxy.host)) as c:
+        c.intend_push(f"{fault_proxy.host}/{repo}:1.0.0")
+        assert c.resolve(f"{fault_proxy.host}/{repo}:1.0.0") is None
+        c.push_blob(repo, b"pushed with the same token", check=False)
+        c.push_blob(repo, b"and again", check=False)
+    scopes = [r["scope"] for r in fault_proxy.token_auth.token_requests]
+    assert scopes == [f"repository:{repo}:pull,push"]
+
+
 # -- media types ----------------------------------------------------------------------------------
 
 
@@ -368,7 +438,9 @@ def test_the_index_media_type_is_the_one_the_registry_takes(
         )
         before = c.request_count
         assert c.index_media_type(f"{fault_proxy.host}/{repo}:2.0.0", prefer=prefer) == chosen
-        assert c.request_count == before  # decided once per repository
+        # Decided once per registry and run: another repository asks nothing either.
+        assert c.index_media_type(f"{fault_proxy.host}/{repo}-other:1.0.0", prefer=prefer) == chosen
+        assert c.request_count == before
 
 
 # -- read-after-write ------------------------------------------------------------------------------

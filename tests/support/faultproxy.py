@@ -134,6 +134,9 @@ class FaultProxy:
         self.max_body: int | None = None  # larger request bodies: 413, as nginx answers
         self.refused_media_types: set[str] = set()  # manifest PUTs of these: 400
         self.chunk_min_length: int | None = None  # sent as OCI-Chunk-Min-Length on POST 202s
+        # Complete single-request uploads (POST ?digest= with the body: 201), as the spec allows
+        # and distribution 2.8 does not (it answers 202 and ignores the body).
+        self.single_request_uploads = False
         self._faults: list[Fault] = []
         self._forwarded = 0
         self._die_after: int | None = None
@@ -386,7 +389,37 @@ class FaultProxy:
                 return
         with self._lock:
             self._forwarded += 1
+        single = re.match(r"^(/v2/.+/blobs/uploads/)\?digest=(sha256:[0-9a-f]{64})$", path)
+        if self.single_request_uploads and method == "POST" and single and body:
+            self._single_request_upload(h, single.group(1), single.group(2), body)
+            return
         self._forward(h, method, path, body, fault)
+
+    def _single_request_upload(
+        self, h: BaseHTTPRequestHandler, uploads: str, digest: str, body: bytes
+    ) -> None:
+        """POST ?digest= with the body, done as the registry behind can: POST, then PUT."""
+        headers = {k: v for k, v in h.headers.items() if k.lower() not in HOP_BY_HOP}
+        headers.pop("Content-Length", None)
+        conn = http.client.HTTPConnection(self.upstream, timeout=30)
+        try:
+            conn.request("POST", uploads, body=b"", headers=headers)
+            started = conn.getresponse()
+            started.read()
+            location = urlsplit(started.getheader("Location") or "")
+            target = location.path + (f"?{location.query}&" if location.query else "?")
+            conn.request("PUT", f"{target}digest={digest}", body=body, headers=headers)
+            done = conn.getresponse()
+            data = done.read()
+        finally:
+            conn.close()
+        with self._lock:
+            self.log.append(("POST", f"{uploads}?digest={digest}", done.status))
+        if done.status != 201:
+            self._reply(h, done.status, data, {"Content-Type": "application/json"})
+            return
+        blob = uploads.removesuffix("uploads/") + digest
+        self._reply(h, 201, headers={"Location": blob, "Docker-Content-Digest": digest})
 
     # -- the token flow --------------------------------------------------------------------------
 

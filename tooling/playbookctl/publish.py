@@ -374,6 +374,9 @@ def _publish_steps(run: _Run, pb: Playbook, result: PublishResult) -> None:
         raise _RefusedError(str(exc)) from None
     result.image = Artifact(image_repo, version, None, Action.SKIPPED)
     result.bundle = Artifact(bundle_repo, version, None, Action.SKIPPED)
+    if not run.dry_run:  # one token for the lookups and the pushes of each repository
+        client.intend_push(image_ref)
+        client.intend_push(bundle_ref)
 
     # 2. The bundle is the last thing a release writes: if it is there, so is everything else.
     existing = published_bundle(client, bundle_ref)

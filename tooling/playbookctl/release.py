@@ -203,6 +203,8 @@ class _Releaser:
         self.publisher = publisher
         self.log: Callable[[str], None] = log
         self.on_event: Callable[[str, str, str], None] | None = None  # publish's progress
+        # (bundle repository, digest) this process's publish read back from the registry.
+        self.read_back: set[tuple[str, str]] = set()
         self.repo = GitRepo(config.root)
         self.author = (
             opts.author_name or config.git_author_name,
@@ -394,7 +396,7 @@ class _Releaser:
             from playbookctl.publish import publish  # noqa: PLC0415
 
             publisher = publish
-        return publisher(
+        results = publisher(
             self.config,
             names,
             jobs=self.opts.jobs or self.config.jobs,
@@ -403,6 +405,19 @@ class _Releaser:
             source_repository=source_repository(self.config, self.repo, self.opts.remote),
             **({"on_event": self.on_event} if self.on_event is not None else {}),
         )
+        if self.publisher is None:
+            # publish read each of these bundles back by digest a moment ago (a pushed one
+            # checked as Tekton reads it, a reused one compared with the Pipeline): verified
+            # need not ask the registry again. Only this process's own publish is taken so.
+            self.read_back.update(
+                (r.bundle.repository, r.bundle.digest)
+                for r in results
+                if r.ok
+                and r.bundle is not None
+                and r.bundle.digest
+                and r.bundle.action in (Action.PUSHED, Action.REUSED)
+            )
+        return results
 
     def registered_meanwhile(self, report: ReleaseReport, head: str) -> None:
         """A playbook this run failed to publish that another release has registered meanwhile
@@ -487,6 +502,9 @@ class _Releaser:
             for r in results:
                 if r.bundle is None or not r.bundle.digest:
                     continue  # ok results always carry one; nothing to register otherwise
+                if (r.bundle.repository, r.bundle.digest) in self.read_back:
+                    out.append(r)
+                    continue
                 if client.resolve(f"{r.bundle.repository}@{r.bundle.digest}") is None:
                     report.failed.append(r.name)
                     report.notes.append(

@@ -245,6 +245,13 @@ class Authenticator:
         self._creds: dict[str, _Creds | None] = {}
         self._tokens: dict[tuple[str, str], str] = {}
         self._basic_hosts: set[str] = set()
+        # (host, repository) this run will write to: its first token is asked for pull and push
+        # at once, so a lookup then a push cost the token service one request, not two.
+        self._push_intent: set[tuple[str, str]] = set()
+
+    def intend_push(self, host: str, repository: str) -> None:
+        with self._lock:
+            self._push_intent.add((host, repository))
 
     def credentials(self, host: str) -> _Creds | None:
         with self._lock:
@@ -318,9 +325,21 @@ class Authenticator:
                     "to send credentials there (allow it with insecure-registries)"
                 )
         wanted = list(scopes)
+        first = scopes[0] if scopes else ""
+        with self._lock:
+            intent = (
+                first.endswith(":pull")
+                and (
+                    host,
+                    first.removeprefix("repository:").removesuffix(":pull"),
+                )
+                in self._push_intent
+            )
+        if intent:
+            wanted[0] = first + ",push"
         if params.get("scope"):
             for s in params["scope"].split(" "):
-                if s and s not in wanted:
+                if s and s not in wanted and f"{s},push" not in wanted:  # pull,push covers pull
                     wanted.append(s)
         token = self._fetch_token(
             host,
@@ -334,6 +353,11 @@ class Authenticator:
             return False
         with self._lock:
             self._tokens[(host, " ".join(scopes))] = token
+            # What it covers besides: the same repositories with fewer scopes (a mount's token,
+            # which adds pull on the source, serves the plain pushes and reads that follow).
+            granted = tuple(wanted[: len(scopes)])
+            for n in range(1, len(granted) + 1):
+                self._tokens.setdefault((host, " ".join(granted[:n])), token)
         return True
 
     def _fetch_token(

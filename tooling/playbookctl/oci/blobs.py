@@ -27,6 +27,10 @@ MONOLITHIC_REFUSED = (400, 405, 413, 415, 416, 501)
 FIRST_CHUNK = 4 * 1024 * 1024
 MIN_CHUNK = 64 * 1024
 MAX_CHUNK = 64 * 1024 * 1024  # an OCI-Chunk-Min-Length above this is ignored (hostile)
+# Blobs up to this size are first offered as a single-request upload (POST ?digest= with the
+# body). A registry may ignore the body and answer 202 (distribution 2.8 does): a larger blob
+# is not sent twice on the chance that it does not.
+SINGLE_REQUEST_MAX = 4 * 1024 * 1024
 
 
 class Blobs:
@@ -37,7 +41,11 @@ class Blobs:
         self._caller = caller
         self._lock = threading.Lock()
         self._known: set[tuple[str, str, str]] = set()
+        self._where: dict[tuple[str, str], str] = {}  # (host, digest) -> a repository holding it
         self._chunk_size: dict[str, int] = {}  # per host, once a monolithic PUT was refused
+        # Per host: False once it did not complete a single-request upload (answered 202, or
+        # refused it): its later blobs go as POST then PUT without offering the body twice.
+        self._single_request: dict[str, bool] = {}
 
     def known(self, host: str, repo: str, digest: str) -> bool:
         return (host, repo, digest) in self._known
@@ -45,11 +53,14 @@ class Blobs:
     def remember(self, host: str, repo: str, digest: str) -> None:
         with self._lock:
             self._known.add((host, repo, digest))
+            self._where.setdefault((host, digest), repo)
 
     def forget(self, host: str, repo: str, digest: str) -> None:
         """The registry said it lacks a blob we saw: check it again next time."""
         with self._lock:
             self._known.discard((host, repo, digest))
+            if self._where.get((host, digest)) == repo:
+                del self._where[(host, digest)]
 
     def exists(self, repo: str, digest: str, *, registry: str | None = None) -> bool:
         host = registry or self._caller.config.registry
@@ -143,10 +154,22 @@ class Blobs:
             raise RegistryError(f"push blob to {host}/{repo}: data does not match {digest}")
         if self.known(host, repo, digest) or (check and self.exists(repo, digest, registry=host)):
             return digest
+        if mount_from is None:
+            mount_from = self.seen_elsewhere(host, repo, digest)
+        single: Upload | None = None
+        if mount_from is None:
+            outcome = self._single_request_upload(host, repo, data, digest)
+            if outcome is True:
+                return digest
+            single = outcome or None
         for attempt in range(2):
-            session = self.start_upload(
-                host, repo, mount=(digest, mount_from) if mount_from else None
-            )
+            if single is not None:  # the session a 202 to the single-request upload opened
+                session: Upload | None = single
+                single = None
+            else:
+                session = self.start_upload(
+                    host, repo, mount=(digest, mount_from) if mount_from else None
+                )
             if session is None:  # mounted
                 self.remember(host, repo, digest)
                 return digest
@@ -189,6 +212,60 @@ class Blobs:
                 return digest
             log.debug("upload session lost for %s (attempt %d), restarting", digest, attempt)
         raise RegistryError(f"{host}/{repo}: upload of blob {digest} failed: upload session lost")
+
+    def seen_elsewhere(self, host: str, repo: str, digest: str) -> str | None:
+        """Another repository of `host` where this client pushed or found `digest`: a mount
+        from there is one request where an upload is two (a bundle's config, the same for
+        every bundle, is uploaded once per release and mounted into the other repositories).
+        A registry that does not mount answers with an upload session, which takes the upload:
+        nothing is lost."""
+        with self._lock:
+            other = self._where.get((host, digest))
+        return other if other != repo else None
+
+    def _single_request_upload(
+        self, host: str, repo: str, data: bytes, digest: str
+    ) -> Upload | bool:
+        """The distribution spec's single-request upload: `POST /v2/<repo>/blobs/uploads/
+        ?digest=<digest>` with the whole body. True when the registry stored it (201, its
+        Docker-Content-Digest checked); the upload session when it answered 202 instead (the
+        spec allows it: the body is ignored and the upload goes on in that session, as PUT);
+        False when not tried (a large blob, a host that answered 202 or refused it before, or
+        one that wants chunks) or refused (the normal upload follows). Whatever this host did
+        is remembered: a registry that does not take the body is not sent it again."""
+        if (
+            len(data) > SINGLE_REQUEST_MAX
+            or self._single_request.get(host) is False
+            or host in self._chunk_size
+        ):
+            return False
+        resp = self._caller.call(
+            "POST",
+            host,
+            repo,
+            f"blobs/uploads/?digest={digest}",
+            what=f"upload blob {digest[:19]}",
+            headers={"Content-Type": "application/octet-stream"},
+            data=data,
+            ok=(201, 202, 404, *MONOLITHIC_REFUSED),
+            push=True,
+        )
+        if resp.status_code == 201:
+            answered = resp.headers.get("Docker-Content-Digest")
+            if answered and answered != digest:
+                raise DigestMismatchError(
+                    f"{host}/{repo}: the registry stored blob {answered} for an upload of {digest}"
+                )
+            with self._lock:
+                self._single_request[host] = True
+            self.remember(host, repo, digest)
+            return True
+        with self._lock:
+            self._single_request[host] = False
+        log.debug("%s did not complete a single-request upload (HTTP %d)", host, resp.status_code)
+        if resp.status_code == 202 and resp.headers.get("Location"):
+            return _session(resp)
+        return False
 
     def _upload_chunks(
         self, host: str, repo: str, session: Upload, data: bytes, *, digest: str, chunk: int
@@ -298,16 +375,22 @@ class Blobs:
             return None
         if not resp.headers.get("Location"):
             raise RegistryError(f"{host}/{repo}: registry started an upload without a Location")
-        minimum = resp.headers.get("OCI-Chunk-Min-Length", "").strip()
-        return Upload(
-            _location(resp, resp.url),
-            int(minimum) if minimum.isdigit() and int(minimum) <= MAX_CHUNK else 0,
-        )
+        return _session(resp)
 
 
 class Upload(NamedTuple):
     url: str  # absolute
     min_chunk: int  # OCI-Chunk-Min-Length, 0 if not asked
+
+
+def _session(resp: requests.Response) -> Upload:
+    """The upload session a 202 opened: its Location (resolved against the request's URL) and
+    the chunk size it asks for."""
+    minimum = resp.headers.get("OCI-Chunk-Min-Length", "").strip()
+    return Upload(
+        _location(resp, resp.url),
+        int(minimum) if minimum.isdigit() and int(minimum) <= MAX_CHUNK else 0,
+    )
 
 
 def _location(resp: requests.Response, base: str) -> str:

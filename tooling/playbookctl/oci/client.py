@@ -152,6 +152,12 @@ class RegistryClient:
         """Cross-repository mount; False if the registry would not mount (then push instead)."""
         return self.blobs.mount(repo, digest, from_repo, registry=registry)
 
+    def intend_push(self, ref: str | Reference) -> None:
+        """Say that this run will write to the repository of `ref`: a token service is then
+        asked for pull and push at once, the first time (one token request, not two)."""
+        r = ref if isinstance(ref, Reference) else parse_reference(ref)
+        self.auth.intend_push(r.registry, r.repository)
+
     def parse_reference(self, ref: str) -> Reference:
         return parse_reference(ref)
 

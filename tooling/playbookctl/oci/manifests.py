@@ -87,7 +87,9 @@ class Manifests:
         self._blobs = blobs
         self._lock = threading.Lock()
         self._pushed: set[tuple[str, str, str]] = set()  # (host, repo, tag or digest)
-        self._index_types: dict[tuple[str, str, str], bool] = {}  # (host, repo, type)
+        # (host, type) -> taken: a registry's media types are its own, not a repository's
+        # (distribution, Quay's FEATURE_GENERAL_OCI_SUPPORT, Harbor: registry-wide settings).
+        self._index_types: dict[tuple[str, str], bool] = {}
 
     def resolve(self, ref: str | Reference) -> Descriptor | None:
         """The manifest descriptor a tag or digest points at, or None if there is none.
@@ -250,18 +252,20 @@ class Manifests:
         garbage collection removes. 201: that type is taken. A refusal that names the manifest
         or its media type (400 MANIFEST_INVALID/UNSUPPORTED, 415): the other type is probed.
         Anything else (or both refused): `prefer`, and the real push reports what the registry
-        says. Verdicts are kept per repository and type."""
+        says. Verdicts are kept per registry and type, for the client's life (one run): which
+        manifest types a registry takes is a setting of the registry, not of a repository, so
+        a release of 200 playbooks probes once, not 200 times."""
         host = registry or self._caller.config.registry
         other = OCI_INDEX if prefer == DOCKER_MANIFEST_LIST else DOCKER_MANIFEST_LIST
         for media_type in (prefer, other):
             with self._lock:
-                verdict = self._index_types.get((host, repo, media_type))
+                verdict = self._index_types.get((host, media_type))
             if verdict is None:
                 verdict = self._probe_index(host, repo, media_type)
                 if verdict is None:
                     return prefer  # no verdict on the type: let the real push say
                 with self._lock:
-                    self._index_types[(host, repo, media_type)] = verdict
+                    self._index_types[(host, media_type)] = verdict
             if verdict:
                 return media_type
         return prefer
