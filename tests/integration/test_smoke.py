@@ -427,6 +427,39 @@ def test_assembled_images_without_an_engine_say_so_or_fail_when_required(
     assert _nothing_pushed(required, "restart-deployment")
 
 
+def test_assembled_images_start_one_probe_per_run_for_what_it_can_observe(
+    tmp_path: Path, registry: LocalRegistry, base_image: str, docker_engine: str
+) -> None:
+    """Two assembled playbooks that differ only in their script (which the probe never runs)
+    share one started probe per platform; one whose USER differs is started on its own. The
+    static checks run on every image."""
+    other_user = good_playbook("restart-c")
+    other_user["Containerfile"] = edit(CONTAINERFILE, "USER 65532:65532", "USER 65533:65533")
+    repo = make_repo(
+        tmp_path / "repo",
+        {
+            "restart-a": good_playbook("restart-a"),
+            "restart-b": {**good_playbook("restart-b"), "remediate.sh": SCRIPT + "echo b\n"},
+            "restart-c": other_user,
+        },
+    )
+    config = _config(repo, registry, base_image)
+    results = {r.name: r for r in _publish(config, docker_engine)}
+    names = ("restart-a", "restart-b", "restart-c")
+    outcomes = {n: (r.status, r.error) for n, r in results.items()}
+    assert outcomes == dict.fromkeys(names, (Action.PUSHED, None))
+    for platform in ("linux/amd64", "linux/arm64"):
+        lines = {n: _started_or_skipped(r.messages, platform) for n, r in results.items()}
+        if "not started" in lines["restart-a"]:
+            continue
+        shared = [n for n in ("restart-a", "restart-b") if "as started for" in lines[n]]
+        assert len(shared) == 1, lines  # one started the probe, the other took its outcome
+        other = ({"restart-a", "restart-b"} - set(shared)).pop()
+        assert config.image_ref(other) in lines[shared[0]]
+        assert "as started for" not in lines["restart-c"]  # uid 65533: a probe of its own
+        assert "as uid 65533" in lines["restart-c"]
+
+
 def test_a_probe_that_hangs_is_stopped_at_its_timeout(base_image: str, docker_engine: str) -> None:
     import time
 

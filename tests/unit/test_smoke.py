@@ -20,6 +20,7 @@ from playbookctl.smoke import (
     _Reader,
     check_image,
     elf_architecture,
+    observed_identity,
     probe_command,
     shebang,
     steps_for_image,
@@ -330,3 +331,79 @@ def test_steps_for_image_reads_steps_and_their_template() -> None:
         "/opt/bin",
     )
     assert (f.command, f.run_as_user, f.read_only_root) == (("y",), None, False)
+
+
+# -- assembled images: their filesystem stacked on the base's, and what a probe can observe --
+
+
+def _layer(entries: dict[str, tuple[int, int, bytes]]) -> bytes:
+    """A gzip layer of regular files: path -> (mode, uid, content)."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w:gz") as tar:
+        for path, (mode, uid, content) in entries.items():
+            info = tarfile.TarInfo(path)
+            info.size, info.mode, info.uid, info.gid = len(content), mode, uid, uid
+            tar.addfile(info, io.BytesIO(content))
+    return raw.getvalue()
+
+
+class _Assembled:
+    def __init__(self, *layers: bytes) -> None:
+        self.layers = [(f"sha256:{n}", data) for n, data in enumerate(layers)]
+
+
+def test_layers_stack_on_the_base_with_whiteouts() -> None:
+    base = image()
+    fs = base.overlaid(
+        [
+            _layer({"usr/local/bin/new.sh": (0o700, 65532, b"#!/bin/sh\n")}),
+            _layer({"usr/bin/.wh.kubectl": (0o644, 0, b""), "usr/lib/.wh..wh..opq": (0, 0, b"")}),
+        ]
+    )
+    assert fs.entries["/usr/local/bin/new.sh"].mode == 0o700
+    assert fs.entries["/usr/local/bin/new.sh"].head == b"#!/bin/sh\n"
+    assert "/usr/bin/kubectl" not in fs.entries
+    assert "/usr/bin/kubectl" in base.entries  # the base's own filesystem is untouched
+    assert fs.entries["/usr/lib"].kind == "dir"  # opaque: what is below goes, not the directory
+
+
+def test_what_a_probe_observes_leaves_out_only_scripts_it_never_runs() -> None:
+    config: dict[str, Any] = {"Env": [f"PATH={PATH}"], "User": "65532:65532"}
+    executed = {"/bin/busybox", "/usr/bin/kubectl"}
+    base = "registry.example/base@sha256:" + "1" * 64
+
+    def identity(*layers: bytes, cfg: dict[str, Any] = config, on: str = base) -> str:
+        return observed_identity(_Assembled(*layers), on, cfg, executed)
+
+    first = identity(_layer({SCRIPT.lstrip("/"): (0o755, 0, b"#!/bin/sh\necho one\n")}))
+    # Another playbook's script: same mode and owner, other content the probe never reads.
+    assert first == identity(_layer({SCRIPT.lstrip("/"): (0o755, 0, b"#!/bin/sh\necho 2!\n")}))
+    different = [
+        identity(_layer({SCRIPT.lstrip("/"): (0o700, 0, b"#!/bin/sh\necho one\n")})),  # mode
+        identity(_layer({SCRIPT.lstrip("/"): (0o755, 7, b"#!/bin/sh\necho one\n")})),  # owner
+        identity(  # a file that is not a script: its content counts
+            _layer({SCRIPT.lstrip("/"): (0o755, 0, b"#!/bin/sh\necho one\n")}),
+            _layer({"etc/kubectl.conf": (0o644, 0, b"other")}),
+        ),
+        identity(  # what the probe runs, replaced by a script: its content counts
+            _layer({"usr/bin/kubectl": (0o755, 0, b"#!/bin/sh\necho fake\n")}),
+        ),
+        identity(
+            _layer({SCRIPT.lstrip("/"): (0o755, 0, b"#!/bin/sh\necho one\n")}),
+            cfg={**config, "User": "0"},
+        ),
+        identity(
+            _layer({SCRIPT.lstrip("/"): (0o755, 0, b"#!/bin/sh\necho one\n")}),
+            on=base.replace("1", "2"),
+        ),
+    ]
+    assert first not in different
+    assert len(set(different)) == len(different)
+    # A kubectl script's content is part of it, whatever the content.
+    fake = identity(_layer({"usr/bin/kubectl": (0o755, 0, b"#!/bin/sh\necho fake\n")}))
+    assert fake != identity(_layer({"usr/bin/kubectl": (0o755, 0, b"#!/bin/sh\necho real\n")}))
+    # A shell told to read a file at start (BASH_ENV) may read the script: every byte counts.
+    hooked = {**config, "Env": [f"PATH={PATH}", f"BASH_ENV={SCRIPT}"]}
+    assert identity(
+        _layer({SCRIPT.lstrip("/"): (0o755, 0, b"#!/bin/sh\necho one\n")}), cfg=hooked
+    ) != identity(_layer({SCRIPT.lstrip("/"): (0o755, 0, b"#!/bin/sh\necho 2!\n")}), cfg=hooked)

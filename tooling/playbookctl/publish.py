@@ -126,6 +126,8 @@ class _Run:
         self._lock = threading.Lock()
         # Base images read for assembly: once per run (their layer summaries once per machine).
         self.bases = assemble.default_cache(target=config.registry)
+        # Smoke runs of assembled images: base filesystems and started probes, once per run.
+        self.smoke_memo = smoke.ProbeMemo()
         # Images are made from git's objects when the checkout was checked clean (see
         # _build_context); set by publish().
         self.from_git = False
@@ -592,7 +594,7 @@ def platform_images(  # noqa: PLR0917 - the seam publish calls, one call site
                 epoch=epoch,
                 dry_run=run.dry_run,
                 on_event=lambda stage, line: run.on_event(name, stage, line),
-                keep=assembled if run.dry_run else None,
+                keep=assembled,
             )
         except assemble.Refused as exc:
             why = str(exc)
@@ -610,6 +612,7 @@ def platform_images(  # noqa: PLR0917 - the seam publish calls, one call site
                 dry_run=run.dry_run,
                 on_event=lambda line: run.on_event(name, "build", line),
                 assembled=assembled,
+                memo=run.smoke_memo,
             )
             return children
     result.messages.append(f"image built by the engine: {display}: {why}")

@@ -36,11 +36,15 @@ Every failure is one line naming the platform and what is missing, e.g.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import hashlib
 import io
 import json
 import posixpath
 import shlex
 import tarfile
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -203,22 +207,47 @@ class ImageFS:
         with tarfile.open(fileobj=stream, mode="r|") as tar:  # type: ignore[call-overload]
             for member in tar:
                 path = posixpath.normpath("/" + member.name.lstrip("./"))
-                if member.isdir():
-                    entry = Entry("dir", member.mode, member.uid, member.gid)
-                elif member.issym():
-                    entry = Entry("link", member.mode, member.uid, member.gid, member.linkname)
-                elif member.islnk():
-                    target = fs.entries.get(posixpath.normpath("/" + member.linkname.lstrip("./")))
-                    entry = target or Entry("other", member.mode, member.uid, member.gid)
-                elif member.isreg():
-                    fh = tar.extractfile(member)
-                    limit = WHOLE_LIMIT if path in WHOLE_FILES else HEAD_BYTES
-                    head = fh.read(limit) if fh is not None else b""
-                    entry = Entry("file", member.mode, member.uid, member.gid, head=head)
-                else:
-                    entry = Entry("other", member.mode, member.uid, member.gid)
-                fs.entries[path] = entry
+                fs.entries[path] = fs._entry(tar, member, path)
         return fs
+
+    def overlaid(self, layers: Iterable[bytes]) -> ImageFS:
+        """A copy with image layers (gzip or plain tars, in order) applied on top, as the
+        engine's overlay stacks them: entries replaced, whiteouts (`.wh.<name>`, the opaque
+        `.wh..wh..opq`) removing what is below."""
+        fs = ImageFS(dict(self.entries))
+        for layer in layers:
+            with tarfile.open(fileobj=io.BytesIO(layer), mode="r:*") as tar:
+                for member in tar:
+                    path = posixpath.normpath("/" + member.name.lstrip("./"))
+                    parent, base = posixpath.split(path)
+                    if base.startswith(".wh."):
+                        gone = (
+                            parent if base == ".wh..wh..opq" else posixpath.join(parent, base[4:])
+                        )
+                        prefix = gone.rstrip("/") + "/"
+                        fs.entries = {
+                            k: v
+                            for k, v in fs.entries.items()
+                            if not k.startswith(prefix) and (base == ".wh..wh..opq" or k != gone)
+                        }
+                        continue
+                    fs.entries[path] = fs._entry(tar, member, path)
+        return fs
+
+    def _entry(self, tar: tarfile.TarFile, member: tarfile.TarInfo, path: str) -> Entry:
+        if member.isdir():
+            return Entry("dir", member.mode, member.uid, member.gid)
+        if member.issym():
+            return Entry("link", member.mode, member.uid, member.gid, member.linkname)
+        if member.islnk():
+            target = self.entries.get(posixpath.normpath("/" + member.linkname.lstrip("./")))
+            return target or Entry("other", member.mode, member.uid, member.gid)
+        if member.isreg():
+            fh = tar.extractfile(member)
+            limit = WHOLE_LIMIT if path in WHOLE_FILES else HEAD_BYTES
+            head = fh.read(limit) if fh is not None else b""
+            return Entry("file", member.mode, member.uid, member.gid, head=head)
+        return Entry("other", member.mode, member.uid, member.gid)
 
     def lookup(self, path: str) -> tuple[str, list[str]] | None:
         """(the real path `path` names, every directory searched on the way), following
@@ -573,53 +602,221 @@ def smoke_image(
 ) -> Outcome:
     """Smoke-run the local image `ref` (built for `platform`) for `steps`; SmokeError on a
     failure. `engine` is a build.Engine (the only module that talks to the engine)."""
-    name = str(platform)
     if not steps:
-        return Outcome(name, False, f"smoke: {name}: no step of the Pipeline runs this image")
+        return Outcome(
+            str(platform), False, f"smoke: {platform}: no step of the Pipeline runs this image"
+        )
     config = engine.image_config(ref)
     fs = ImageFS.from_tar(_Reader(engine.export_filesystem(ref)))
+    return _smoke(
+        engine, fs, config, platform, steps, mode=mode, binfmt_dir=binfmt_dir, image=lambda: ref
+    )
+
+
+def _smoke(
+    engine: Any,
+    fs: ImageFS,
+    config: Mapping[str, Any],
+    platform: Platform,
+    steps: Sequence[StepSpec],
+    *,
+    mode: str,
+    binfmt_dir: Path,
+    image: Callable[[], str],
+    memo: ProbeMemo | None = None,
+    observed: Callable[[set[str]], str] | None = None,
+) -> Outcome:
+    """The checks of one image whose filesystem and config are known: static, then started.
+    `image()` gives the engine's reference of the image (pulling it first if need be), asked
+    only when a probe is started. With `memo` and `observed` (assembled images), a probe is
+    started once per run for everything it can observe (`observed(executed)`): an image that
+    differs from one started before only in what the probe never reads reuses its outcome."""
+    name = str(platform)
     checked = [(step, *check_image(fs, config, step, platform)) for step in steps]
     blocked = can_execute(platform, engine_architecture(engine), binfmt_dir)
     if blocked is not None:
         if mode == "required":
             raise SmokeError(f"{name}: cannot be started here (smoke = required): {blocked}")
         return Outcome(name, False, f"smoke: {name} checked in the image, not started: {blocked}")
+    identity = None
+    if memo is not None and observed is not None:
+        identity = observed(_executed(fs, [(program, path) for _s, program, _u, path in checked]))
     seen: set[tuple[tuple[str, ...], int]] = set()
     lines: list[str] = []
+    same_as: list[str] = []
     for step, program, user, _path in checked:
         argv = probe_command(program, user.uid) or ["kubectl", "version", "--client"]
         if (tuple(argv), user.uid) in seen:
             continue
         seen.add((tuple(argv), user.uid))
-        result = engine.run_probe(
-            ref,
-            argv,
-            user=f"{user.uid}:{user.gid}",
-            read_only=step.read_only_root,
-            timeout=PROBE_TIMEOUT,
-        )
-        if result.start_error is not None:
-            raise SmokeError(describe_start_failure(platform, argv, result.start_error))
-        if result.timed_out:
-            raise SmokeError(
-                f"{name}: {shlex.join(argv[:2])} did not finish within {PROBE_TIMEOUT:g} s"
-            )
-        marks = [line for line in result.output.splitlines() if line.startswith("smoke:")]
-        if marks and marks[-1].startswith("smoke:fail "):
-            raise SmokeError(f"{name}: {marks[-1].removeprefix('smoke:fail ')}")
-        if result.exit_code != 0:
-            tail = " ".join(result.output.strip().splitlines()[-2:])[:300]
-            raise SmokeError(
-                f"{name}: {shlex.join(argv[:2])} failed (exit {result.exit_code}) as "
-                f"{user.shown}: {tail or 'no output'}"
-            )
         what = program.interpreter or program.argv[:1]
         lines.append(f"{' '.join(what)} as {user.shown}")
+        if memo is None or identity is None:
+            _start(engine, image(), platform, argv, user, step.read_only_root)
+            continue
+        key = (identity, name, tuple(argv), user.uid, user.gid, step.read_only_root)
+        with memo.slot(key) as slot:
+            if slot.started_as is not None:
+                same_as.append(slot.started_as)
+                continue
+            ref = image()
+            _start(engine, ref, platform, argv, user, step.read_only_root)
+            slot.started_as = ref
+    note = (
+        f" (as started for {', '.join(sorted(set(same_as)))}: the same base, settings and "
+        "files but for scripts the probe never runs)"
+        if same_as
+        else ""
+    )
     return Outcome(
         name,
         True,
-        f"smoke: {name} started ({'; '.join(lines)}): interpreter, script and kubectl present",
+        f"smoke: {name} started ({'; '.join(lines)}): interpreter, script and kubectl "
+        f"present{note}",
     )
+
+
+def _start(  # noqa: PLR0917 - the probe and where it runs, one helper of _smoke
+    engine: Any, ref: str, platform: Platform, argv: list[str], user: User, read_only: bool
+) -> None:
+    """Start the probe in `ref`; SmokeError naming the platform when it does not pass."""
+    name = str(platform)
+    result = engine.run_probe(
+        ref, argv, user=f"{user.uid}:{user.gid}", read_only=read_only, timeout=PROBE_TIMEOUT
+    )
+    if result.start_error is not None:
+        raise SmokeError(describe_start_failure(platform, argv, result.start_error))
+    if result.timed_out:
+        raise SmokeError(
+            f"{name}: {shlex.join(argv[:2])} did not finish within {PROBE_TIMEOUT:g} s"
+        )
+    marks = [line for line in result.output.splitlines() if line.startswith("smoke:")]
+    if marks and marks[-1].startswith("smoke:fail "):
+        raise SmokeError(f"{name}: {marks[-1].removeprefix('smoke:fail ')}")
+    if result.exit_code != 0:
+        tail = " ".join(result.output.strip().splitlines()[-2:])[:300]
+        raise SmokeError(
+            f"{name}: {shlex.join(argv[:2])} failed (exit {result.exit_code}) as "
+            f"{user.shown}: {tail or 'no output'}"
+        )
+
+
+def _executed(fs: ImageFS, programs: Sequence[tuple[Program, str]]) -> set[str]:
+    """The real paths of what a probe executes: each interpreter (and what `env` runs) and
+    kubectl. A path that does not resolve is left out (the static check refused it already)."""
+    out: set[str] = set()
+    for program, path in programs:
+        names: list[str] = []
+        if program.interpreter is not None:
+            names.append(program.interpreter[0])
+            if posixpath.basename(program.interpreter[0]) == "env" and len(program.interpreter) > 1:
+                names.append(fs.which(program.interpreter[1].split()[0], path) or "")
+        else:
+            names.append(fs.which(program.argv[0], path) or "")
+        names.append(fs.which("kubectl", path) or "")
+        for n in names:
+            found = fs.lookup(n) if n else None
+            if found is not None:
+                out.add(found[0])
+    return out
+
+
+class _Puller:
+    """An assembled child's engine reference, pulled (by digest) the first time it is asked."""
+
+    def __init__(
+        self, engine: Any, ref: str, platform: str, auth: Mapping[str, str] | None
+    ) -> None:
+        self.engine, self.ref, self.platform, self.auth = engine, ref, platform, auth
+        self.pulled = False
+
+    def __call__(self) -> str:
+        if not self.pulled:
+            self.engine.pull(self.ref, platform=self.platform, auth=self.auth)
+            self.pulled = True
+        return self.ref
+
+
+class _Slot:
+    __slots__ = ("lock", "started_as")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.started_as: str | None = None
+
+
+class ProbeMemo:
+    """One publish run's memory for the smoke runs of assembled images: each base child's
+    filesystem (pulled and exported once), and each started probe's outcome by everything it
+    can observe. A failed probe is not remembered: every image that meets it starts its own."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._slots: dict[Any, _Slot] = {}
+        self._bases: dict[str, ImageFS] = {}
+        self._base_locks: dict[str, threading.Lock] = {}
+
+    @contextlib.contextmanager
+    def slot(self, key: Any) -> Iterator[_Slot]:
+        """The slot of `key`, held: a second image with the same key waits for the first."""
+        with self._lock:
+            slot = self._slots.setdefault(key, _Slot())
+        with slot.lock:
+            yield slot
+
+    def base_fs(
+        self, engine: Any, base: str, platform: str, auth: Mapping[str, str] | None
+    ) -> ImageFS:
+        """The filesystem of the base child `base` (pinned by digest), pulled and exported once
+        per run."""
+        with self._lock:
+            lock = self._base_locks.setdefault(base, threading.Lock())
+        with lock:
+            fs = self._bases.get(base)
+            if fs is None:
+                engine.pull(base, platform=platform, auth=auth)
+                fs = ImageFS.from_tar(_Reader(engine.export_filesystem(base)))
+                self._bases[base] = fs
+            return fs
+
+
+def observed_identity(image: Any, base: str, config: Mapping[str, Any], executed: set[str]) -> str:
+    """What a started probe of an assembled image can observe, as one digest: its base child,
+    the config that shapes a process (Env, User, WorkingDir, Entrypoint, Cmd, Shell), and every
+    entry its layers add (name, type, mode, owner, link target, size, content), except the
+    content of a script (`#!`) the probe does not execute (the playbook's own script: the probe
+    only asks whether it is readable and executable, which its mode and owner decide). Nothing
+    is left out when the environment names a file a shell reads at start (BASH_ENV, ENV), or
+    when what the probe executes is itself a script."""
+    h = hashlib.sha256()
+    h.update(base.encode())
+    shaping = {
+        k: config.get(k) for k in ("Env", "User", "WorkingDir", "Entrypoint", "Cmd", "Shell")
+    }
+    h.update(json.dumps(shaping, sort_keys=True, default=str).encode())
+    env = [e for e in (config.get("Env") or []) if isinstance(e, str)]
+    careful = any(e.startswith(("BASH_ENV=", "ENV=")) for e in env)
+    layers = [data for _digest, data in image.layers]
+    for layer in layers:
+        with tarfile.open(fileobj=io.BytesIO(layer), mode="r:*") as tar:
+            for member in tar:
+                path = posixpath.normpath("/" + member.name.lstrip("./"))
+                size, content = member.size, ""
+                if member.isreg():
+                    fh = tar.extractfile(member)
+                    data = fh.read() if fh is not None else b""
+                    if path in executed and data.startswith(b"#!"):
+                        careful = True
+                    content = hashlib.sha256(data).hexdigest()
+                    if data.startswith(b"#!") and path not in executed:
+                        size, content = 0, "a script"  # its bytes (and so its size) unread
+                fields = [path, member.type.decode("latin-1"), member.mode, member.uid]
+                fields += [member.gid, member.linkname, size, content]
+                h.update(json.dumps(fields).encode())
+    if careful:  # every byte counts: the whole layers
+        for layer in layers:
+            h.update(hashlib.sha256(layer).digest())
+    return h.hexdigest()
 
 
 def checker(
@@ -668,13 +865,19 @@ def check_pushed(
     binfmt_dir: Path = BINFMT_DIR,
     on_event: Callable[[str], None] | None = None,
     assembled: Sequence[tuple[Any, str]] = (),
+    memo: ProbeMemo | None = None,
 ) -> None:
     """The smoke run of images assembled without an engine (assemble.py), whose children are
     in the registry by digest only: no tag names them before this passes. The engine pulls
     `repo@digest` (only the layers it lacks travel: the exact bytes that will be released) and
     each is checked as `checker` checks an engine build. No engine: `auto` says so, `required`
     fails. A dry run pushes nothing: each image in `assembled` ((assemble.Assembled, its base
-    pinned by digest)) is loaded into the engine instead, over its base pulled by digest."""
+    pinned by digest)) is loaded into the engine instead, over its base pulled by digest.
+
+    With `memo` (publish's, one per run) and the pushed images in `assembled`, the filesystem
+    is the base child's export (once per run) with the image's own layers stacked on it (the
+    bytes just pushed), and a probe is started only for what no image of this run has shown
+    it yet (ProbeMemo, observed_identity): the child is pulled for that start only."""
     if config.smoke == "off":
         return
     if dry_run and not assembled:
@@ -689,6 +892,11 @@ def check_pushed(
             shown = ", ".join(str(c.platform) for c in children)
             raise SmokeError(f"{shown}: cannot be started here (smoke = required): {why}") from None
         messages.append(f"smoke: not run: {why}")
+        return
+    if memo is not None and assembled and not dry_run:
+        _check_assembled(
+            config, pb, engine, repo, assembled, memo, messages, auth, binfmt_dir, on_event
+        )
         return
     check = checker(config, pb, engine, messages, binfmt_dir=binfmt_dir, on_event=on_event)
     if check is None:  # pragma: no cover - smoke is not off here
@@ -710,6 +918,52 @@ def check_pushed(
             on_event(f"smoke-running {ref} ({child.platform})")
         engine.pull(ref, platform=child.platform, auth=auth)
         check(child.platform, ref)
+
+
+def _check_assembled(  # noqa: PLR0917 - check_pushed's state, one call site
+    config: Config,
+    pb: Playbook,
+    engine: Any,
+    repo: str,
+    assembled: Sequence[tuple[Any, str]],
+    memo: ProbeMemo,
+    messages: list[str],
+    auth: Mapping[str, str] | None,
+    binfmt_dir: Path,
+    on_event: Callable[[str], None] | None,
+) -> None:
+    marker = f"{config.image_ref(pb.name)}:smoke@sha256:{'0' * 64}"
+    steps = steps_for_image(render_pipeline(pb, config, image=marker).data, marker)
+    for image, base in assembled:
+        ref = f"{repo}@{image.digest}"
+        platform = Platform.parse(image.platform)
+        if not steps:
+            outcome = Outcome(
+                image.platform, False, f"smoke: {platform}: no step of the Pipeline runs this image"
+            )
+        else:
+            if on_event is not None:
+                on_event(f"smoke-running {ref} ({image.platform})")
+            fs = memo.base_fs(engine, base, image.platform, auth).overlaid(
+                data for _digest, data in image.layers
+            )
+            image_config = json.loads(image.config).get("config") or {}
+            pull = _Puller(engine, ref, image.platform, auth)
+            outcome = _smoke(
+                engine,
+                fs,
+                image_config,
+                platform,
+                steps,
+                mode=config.smoke,
+                binfmt_dir=binfmt_dir,
+                image=pull,
+                memo=memo,
+                observed=functools.partial(observed_identity, image, base, image_config),
+            )
+        messages.append(outcome.message)
+        if on_event is not None:
+            on_event(outcome.message)
 
 
 def image_archive(image: Any, tag: str) -> bytes:
