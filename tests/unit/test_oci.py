@@ -377,3 +377,23 @@ def test_certs_dir_problems_are_named(tmp_path: Path) -> None:
         store.context("reg.example:5000", None)
     # Another host's directory does not apply.
     assert store.host_dirs("other.example", "other.example") == []
+
+
+def test_a_trust_context_is_built_once_per_process_for_the_same_inputs(tmp_path: Path) -> None:
+    """Building a context reads the system's CA bundle: every client of a run shares one per
+    set of inputs, and a CA changed on disk makes a new one."""
+    from tests.support.tls import TestCA
+
+    ca = TestCA(tmp_path / "ca")
+    host = tmp_path / "certs.d" / "reg.example:5000"
+    host.mkdir(parents=True)
+    (host / "ca.crt").write_bytes(ca.cert.read_bytes())
+    first = TrustStore(tmp_path / "certs.d", env={}).context("reg.example:5000", None)
+    again = TrustStore(tmp_path / "certs.d", env={}).context("reg.example:5000", None)
+    assert again is first
+    other_env = TrustStore(tmp_path / "certs.d", env={"SSL_CERT_FILE": str(ca.cert)})
+    assert other_env.context("reg.example:5000", None) is not first
+    other = TestCA(tmp_path / "other", name="another CA")
+    (host / "ca.crt").write_bytes(other.cert.read_bytes() + b"\n")  # another size: new inputs
+    changed = TrustStore(tmp_path / "certs.d", env={}).context("reg.example:5000", None)
+    assert changed is not first

@@ -33,6 +33,18 @@ def host_key(host: str, port: int | None) -> str:
     return name if port is None else f"{name}:{port}"
 
 
+_ENV_READ = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+_SHARED: dict[tuple[object, ...], ssl.SSLContext] = {}  # TrustStore._shared
+_SHARED_LOCK = threading.Lock()
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    try:
+        return path.stat()
+    except OSError:
+        return None
+
+
 def _pem_files(directory: Path) -> list[Path]:
     try:
         return sorted(p for p in directory.iterdir() if p.is_file())
@@ -58,9 +70,38 @@ class TrustStore:
         with self._lock:
             ctx = self._contexts.get(key)
         if ctx is None:
-            ctx = self._build(*key)
+            ctx = self._shared(*key)
             with self._lock:
                 ctx = self._contexts.setdefault(key, ctx)
+        return ctx
+
+    def _shared(self, host_key: str, registry: str) -> ssl.SSLContext:
+        """The process's context for these inputs: building one reads the system's CA bundle
+        (~50 ms), and a release makes several clients. The key is every input: the
+        environment variables read, certs.d's directory, and the name, size and time of each
+        file they name and of each file in the host's directories there (a CA or a client
+        certificate changed on disk makes a new context)."""
+        files = tuple(
+            (str(p), st.st_size, st.st_mtime_ns)
+            for d in self.host_dirs(host_key, registry)
+            for p in _pem_files(d)
+            if (st := _stat(p)) is not None
+        )
+        env = tuple(self._env.get(k, "") for k in _ENV_READ)
+        named = [Path(p) for v in env for p in v.split(":") if p]  # what those variables name
+        read = tuple(
+            (str(p), st.st_size, st.st_mtime_ns)
+            for n in named
+            for p in (_pem_files(n) if n.is_dir() else [n])
+            if (st := _stat(p)) is not None
+        )
+        key = (str(self.certs_dir), env, read, host_key, registry, files)
+        with _SHARED_LOCK:
+            ctx = _SHARED.get(key)
+        if ctx is None:
+            ctx = self._build(host_key, registry)
+            with _SHARED_LOCK:
+                ctx = _SHARED.setdefault(key, ctx)
         return ctx
 
     def host_dirs(self, host_key: str, registry: str) -> list[Path]:
