@@ -17,11 +17,13 @@
    request. Target: under 30 s, at most 20 registry requests per playbook. With --before, the
    same release with assemble = never first (slow: one engine build per playbook and platform),
    timed only: it talks to the registry directly, the engine's pushes stall in the proxy.
+   With --tls, the same release again on the HTTPS registry with its token service (the
+   production-like world), counted from the registry's own access log; shown, not judged.
 
 Exit 1 when a target is missed (the missed ones are named), 2 on a usage error.
 
 Usage: python tooling/bench/bench_assemble.py [--count 200] [--loop 10] [--repeat 3]
-           [--only compare|release] [--before] [--jobs 4]
+           [--only compare|release] [--before] [--tls] [--jobs 4]
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -47,6 +50,7 @@ from playbookctl.config import Config
 from playbookctl.oci import RegistryClient
 from playbookctl.playbook import load_playbook
 from playbookctl.render import render_pipeline
+from playbookctl_dev import trust
 from playbookctl_dev.assembled_base import push_base_image
 from playbookctl_dev.base_image import cache_dir as stand_in_cache
 from playbookctl_dev.docker_engine import docker_engine
@@ -136,24 +140,60 @@ def publish_run(
     return elapsed
 
 
+def release_tls(
+    tmp: Path, count: int, *, jobs: int, engine_env: dict[str, str]
+) -> dict[str, float] | None:
+    """Part 2 on the HTTPS registry with its token service (the test world's, README "The test
+    world"), counted from the registry's own access log; None where it cannot run (not root)."""
+    why_not = trust.can_install()
+    if why_not is not None:
+        print(f"release on HTTPS + tokens: not measured ({why_not})")
+        return None
+    with ExitStack() as stack:
+        reg = stack.enter_context(LocalRegistry(access_log=True, workdir=tmp / "registry-tls"))
+        reg.login(tmp / "docker-config-tls")
+        os.environ["DOCKER_CONFIG"] = str(tmp / "docker-config-tls")
+        base = f"{reg.host}/bench/base/busybox:1"
+        push_base_image(reg.host, base)
+        return release_run(
+            tmp,
+            None,
+            base,
+            count,
+            mode="auto",
+            jobs=jobs,
+            engine_env=engine_env,
+            world=(reg.host, lambda: len(reg.requests())),
+        )
+
+
 def release_run(
     tmp: Path,
-    proxy: CountingProxy,
+    proxy: CountingProxy | None,
     base: str,
     count: int,
     *,
     mode: str,
     jobs: int,
     engine_env: dict[str, str],
+    world: tuple[str, Callable[[], int]] | None = None,
 ) -> dict[str, float]:
-    # The engine's pushes do not pass the counting proxy (it stalls on them): an engine
-    # release goes to the registry directly, timed but not counted.
-    host = proxy.host if mode == "auto" else proxy.upstream
-    if mode != "auto":
-        base = base.replace(proxy.host, proxy.upstream, 1)
-        push_base_image(proxy.upstream, base)
-    work = make_repo(tmp / f"release-{mode}", count, f"release {mode}", registry=host)
-    remote = tmp / f"remote-{mode}.git"
+    """`world`: (registry, requests so far) instead of the counting proxy's."""
+    if world is not None:
+        host, seen = world
+    else:
+        if proxy is None:
+            raise ValueError("release_run: a counting proxy or a world to count in")
+        # The engine's pushes do not pass the counting proxy (it stalls on them): an engine
+        # release goes to the registry directly, timed but not counted.
+        host = proxy.host if mode == "auto" else proxy.upstream
+        seen = lambda: len(proxy.requests)  # noqa: E731
+        if mode != "auto":
+            base = base.replace(proxy.host, proxy.upstream, 1)
+            push_base_image(proxy.upstream, base)
+    tag = f"{mode}-tls" if world is not None else mode
+    work = make_repo(tmp / f"release-{tag}", count, f"release {tag}", registry=host)
+    remote = tmp / f"remote-{tag}.git"
     git(tmp, "init", "--quiet", "--bare", "--initial-branch=main", str(remote))
     git(work, "remote", "add", "origin", str(remote))
     git(work, "push", "--quiet", "-u", "origin", "main")
@@ -164,8 +204,8 @@ def release_run(
     env["PLAYBOOKCTL_BUNDLE_REPO"] = f"release-{mode}/bundles"
     env.update(engine_env)  # the engine path's; an assembled release never calls it
     env["PLAYBOOKCTL_JOBS"] = str(jobs)
-    env["PLAYBOOKCTL_CACHE_DIR"] = str(tmp / f"cache-{mode}")
-    before = len(proxy.requests)
+    env["PLAYBOOKCTL_CACHE_DIR"] = str(tmp / f"cache-{tag}")
+    before = seen()
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "playbookctl", "-C", str(work), "release"],
@@ -178,7 +218,7 @@ def release_run(
     if done.returncode != 0:
         print(done.stdout[-3000:] + done.stderr[-3000:])
         raise SystemExit(f"bench_assemble: release ({mode}) failed: exit {done.returncode}")
-    requests = len(proxy.requests) - before if mode == "auto" else 0
+    requests = seen() - before if mode == "auto" else 0
     return {"seconds": elapsed, "requests": requests, "per_playbook": requests / count}
 
 
@@ -280,6 +320,11 @@ def main() -> int:
         help="run only the comparison (part 1) or only the release (part 2)",
     )
     ap.add_argument("--before", action="store_true", help="also release with the engine")
+    ap.add_argument(
+        "--tls",
+        action="store_true",
+        help="also release on the HTTPS registry with tokens (counted from its access log)",
+    )
     ap.add_argument("--jobs", type=positive_int, default=4, help="publish's jobs (its default: 4)")
     args = ap.parse_args()
     missed: list[str] = []
@@ -335,6 +380,15 @@ def main() -> int:
                         f"release {got['per_playbook']:.1f} requests per playbook, "
                         f"target <= {REQUESTS_PER_PLAYBOOK}"
                     )
+        if args.tls and args.only != "compare":
+            got_tls = release_tls(tmp, args.count, jobs=args.jobs, engine_env=engine.env())
+            if got_tls is not None:
+                print(
+                    f"release of {args.count} RUN-less playbooks, 2 platforms, assembled, HTTPS "
+                    f"+ tokens: {got_tls['seconds']:.2f} s, {int(got_tls['requests'])} registry "
+                    f"requests ({got_tls['per_playbook']:.1f} per playbook, token requests not "
+                    "included: the token service logs apart)"
+                )
         print(
             f"targets: assembled publish <= {LOOP_TARGET}x the loop; release < "
             f"{RELEASE_SECONDS:.0f} s with <= {REQUESTS_PER_PLAYBOOK} requests per playbook"
