@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from playbookctl.commands._common import warn_stray_hermetic
 from playbookctl.commands.publish import normalise_remote, report_human, source_repository_url
 from playbookctl.config import Config
 from playbookctl.results import Action, Artifact, PublishResult
+from tests.support.lintrepo import good_playbook, make_repo
 
 
 @pytest.mark.parametrize(
@@ -91,3 +93,15 @@ def test_report_human() -> None:
         "    detail",
         "1 pushed, 1 refused",
     ]
+
+
+def test_a_hermetic_playbooks_entry_naming_no_playbook_is_warned_about(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = make_repo(tmp_path / "repo", {"restart-deployment": good_playbook()})
+    config = Config(root=root, hermetic_playbooks=("restart-deployment", "restart-deploymnet"))
+    warn_stray_hermetic(config)
+    err = capsys.readouterr().err
+    assert err.startswith("warning: hermetic-playbooks names restart-deploymnet, which is no ")
+    warn_stray_hermetic(Config(root=root, hermetic_playbooks=("restart-deployment",)))
+    assert capsys.readouterr().err == ""

@@ -18,10 +18,14 @@ Why each step is shaped the way it is:
   build and named with the two ways out. A RUN-less Containerfile (base + COPY + USER +
   ENTRYPOINT, the usual playbook) builds for every platform on any machine.
 - Each built image's Os/Architecture is read back from the engine before it is pushed.
-- The Docker Engine API pushes tags only, so each child is pushed under
-  `<version>_<os>-<arch>[-<variant>]` (the `docker manifest` convention). `_` never occurs in a
-  semver version, so a child tag can never be taken for a version; like every tag it is written
-  once, and a rerun reuses a child published from the same source instead of rebuilding it.
+- Each child is written to the registry by us, by digest (build.engine_image made it
+  reproducible, assemble.push_assembled writes it, as for assembled images): no
+  `<version>_<os>-<arch>` tag. A rerun builds again (the engine's cache makes that quick) and
+  writes the same bytes. A child tag an earlier release wrote (when the engine pushed the
+  children, under tags, the only way the Engine API pushes) is still found and reused when it
+  holds this source. Only an image whose base cannot be read by digest is still pushed by the
+  engine, under such a tag (`_` never occurs in a semver version, so a child tag can never be
+  taken for a version).
   The index is assembled only after every child is pushed, and pushed under `<version>` last.
 """
 

@@ -369,7 +369,7 @@ def _publish_steps(run: _Run, pb: Playbook, result: PublishResult) -> None:
     image_repo, bundle_repo = config.image_ref(name), config.bundle_ref(name)
     image_ref, bundle_ref = f"{image_repo}:{version}", f"{bundle_repo}:{version}"
     # A test or demo environment's base-image stand-ins never reach a real registry: refused
-    # here, before any lookup, and again by build.push_image from the image's own label.
+    # here, before any lookup, and again before any push from the image's own label.
     try:
         build.check_stand_ins(image_ref, pb.containerfile, config.base_image_overrides)
     except build.StandInRefusedError as exc:
@@ -616,6 +616,8 @@ def platform_images(  # noqa: PLR0917 - the seam publish calls, one call site
             )
             return children
     result.messages.append(f"image built by the engine: {display}: {why}")
+    if run.config.is_hermetic(name):
+        result.messages.append("RUN steps built with no network at all (hermetic)")
     run.on_event(name, "build", f"built by the engine: {why}")
 
     def same_source(ref: str, digest: str, found: str | None) -> None:

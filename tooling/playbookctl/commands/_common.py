@@ -176,3 +176,20 @@ def rules_base(config: Config) -> str:
         except GitError:
             pass  # not a clone: the file on this machine
     return rules_url(remote_url=remote, commit=commit, root=config.root)
+
+
+def warn_stray_hermetic(config: Config) -> None:
+    """A `hermetic-playbooks` entry that names no playbook is likely a typo (the playbook it
+    meant then builds with a network) or a deleted playbook: said on stderr, not fatal, so a
+    stale entry does not block every release."""
+    if not config.hermetic_playbooks:
+        return
+    from playbookctl.playbook import discover  # noqa: PLC0415 - loads yaml and friends
+
+    stray = sorted(set(config.hermetic_playbooks) - set(discover(config)))
+    if stray:
+        print(
+            f"warning: hermetic-playbooks names {', '.join(stray)}, which is no playbook under "
+            f"{config.playbooks_dir}",
+            file=sys.stderr,
+        )

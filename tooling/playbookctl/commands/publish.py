@@ -14,6 +14,7 @@ from playbookctl.commands._common import (
     add_registry_flags,
     add_smoke_flag,
     registry_overrides,
+    warn_stray_hermetic,
 )
 from playbookctl.config import Config
 from playbookctl.errors import FatalError, GitError, UsageError
@@ -79,6 +80,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
         hermetic=args.hermetic,
         hermetic_playbooks=tuple(args.hermetic_playbooks) if args.hermetic_playbooks else None,
     )
+    warn_stray_hermetic(config)
     commit = args.commit or head_commit(config.root)
     source_repository = args.source_repository or source_repository_url(config)
     printer = PublishProgress(sys.stderr)

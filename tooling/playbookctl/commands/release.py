@@ -13,6 +13,7 @@ from playbookctl.commands._common import (
     check_branch_flag,
     print_release_report,
     registry_overrides,
+    warn_stray_hermetic,
 )
 from playbookctl.config import Config
 from playbookctl.progress import PublishProgress
@@ -69,6 +70,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
         hermetic=args.hermetic,
         hermetic_playbooks=tuple(args.hermetic_playbooks) if args.hermetic_playbooks else None,
     )
+    warn_stray_hermetic(config)
     opts = ReleaseOptions(
         base=args.base,
         branch=args.branch,
