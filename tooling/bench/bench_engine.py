@@ -13,7 +13,7 @@ The smoke run is off (bench_smoke.py measures it): what is timed is build, rewri
 Run it against another checkout's code to compare (before/after):
     PYTHONPATH=/path/to/old/tooling python tooling/bench/bench_engine.py
 
-Usage: python tooling/bench/bench_engine.py [--count 5] [--repeat 3] [--jobs 4]
+Usage: python tooling/bench/bench_engine.py [--count 5] [--repeat 3] [--jobs 4] [--layer-mb N]
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ PYPROJECT = '[project]\nname = "bench"\nversion = "0"\n\n[tool.playbookctl]\n'
 PLATFORMS = ("linux/amd64", "linux/arm64")
 
 
-def make_repo(root: Path, count: int, marker: str) -> Path:
+def make_repo(root: Path, count: int, marker: str, layer_mb: int = 0) -> Path:
     root.mkdir(parents=True)
     (root / "pyproject.toml").write_text(PYPROJECT)
     write_action_type(root)
@@ -51,6 +51,9 @@ def make_repo(root: Path, count: int, marker: str) -> Path:
         d = write_playbook(root, f"playbook-{n:02d}", "1.0.0", marker=f"{marker} {n}")
         cf = d / "Containerfile"
         run = f"RUN mkdir -p /opt/state && echo '{marker} {n}' > /opt/state/id\n"
+        if layer_mb:
+            # Incompressible bytes: what a package install adds, at its worst for gzip.
+            run += f"RUN head -c {layer_mb * 1000 * 1000} /dev/urandom > /opt/state/blob\n"
         cf.write_text(cf.read_text().replace("USER ", run + "USER ", 1))
     git(root, "init", "--quiet", "--initial-branch=main")
     git(root, "add", "--all")
@@ -63,6 +66,9 @@ def main() -> int:
     parser.add_argument("--count", type=positive_int, default=5)
     parser.add_argument("--repeat", type=positive_int, default=3)
     parser.add_argument("--jobs", type=positive_int, default=4)
+    parser.add_argument(
+        "--layer-mb", type=int, default=0, help="a second RUN step writing this many MB"
+    )
     args = parser.parse_args()
     print(f"[code: {Path(playbookctl.__file__).parent}]", flush=True)
     with tempfile.TemporaryDirectory(prefix="pbbench-eng-") as t, ExitStack() as stack:
@@ -75,7 +81,9 @@ def main() -> int:
         make_base_image(engine.url, tmp / "base", base, cache=stand_in_cache())
         times: list[float] = []
         for rep in range(args.repeat):
-            root = make_repo(tmp / f"rep{rep}", args.count, marker=f"{tmp.name} {rep}")
+            root = make_repo(
+                tmp / f"rep{rep}", args.count, marker=f"{tmp.name} {rep}", layer_mb=args.layer_mb
+            )
             config = Config(
                 root=root,
                 registry=registry.host,
@@ -98,7 +106,8 @@ def main() -> int:
                         raise SystemExit(f"bench_engine: {r.image.ref}: {found.problems[0]}")
             times.append(elapsed)
             print(
-                f"run {rep + 1}: publish {args.count} RUN playbooks for {', '.join(PLATFORMS)}: "
+                f"run {rep + 1}: publish {args.count} RUN playbooks (+{args.layer_mb} MB) for "
+                f"{', '.join(PLATFORMS)}: "
                 f"{elapsed:.2f} s ({elapsed / args.count:.2f} s per playbook, jobs {args.jobs})",
                 flush=True,
             )
