@@ -391,6 +391,29 @@ def test_a_repository_to_push_to_costs_one_token(
     assert scopes == [f"repository:{repo}:pull,push"]
 
 
+def test_a_mount_source_is_asked_for_with_each_new_repository_token(
+    fault_proxy: FaultProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the run mounted from a repository, the first token of each repository it writes to
+    covers pull there too: its lookups, mounts and pushes cost the token service one request."""
+    _login(monkeypatch)
+    fault_proxy.require_token(USER, PASSWORD)
+    assert fault_proxy.token_auth is not None
+    base = b"a base layer, mounted into every image repository"
+    with RegistryClient(_cfg(tmp_path, fault_proxy.host)) as c:
+        digest = c.push_blob("tokens/base", base, check=False)
+        for repo in ("tokens/first", "tokens/second", "tokens/third"):
+            c.intend_push(f"{fault_proxy.host}/{repo}:1.0.0")
+            assert c.resolve(f"{fault_proxy.host}/{repo}:1.0.0") is None
+            assert c.mount_blob(repo, digest, "tokens/base")
+            c.push_blob(repo, repo.encode(), check=False)
+            assert c.get_blob(repo, digest) == base
+    asked = [r["scope"] for r in fault_proxy.token_auth.token_requests]
+    for repo in ("tokens/second", "tokens/third"):  # the mount source known by then
+        wanted = sorted([f"repository:{repo}:pull,push", "repository:tokens/base:pull"])
+        assert [a for a in asked if f"repository:{repo}:" in a] == [" ".join(wanted)]
+
+
 # -- media types ----------------------------------------------------------------------------------
 
 

@@ -155,7 +155,8 @@ def release_tls(
         os.environ["DOCKER_CONFIG"] = str(tmp / "docker-config-tls")
         base = f"{reg.host}/bench/base/busybox:1"
         push_base_image(reg.host, base)
-        return release_run(
+        tokens = reg.tokens_issued()
+        got = release_run(
             tmp,
             None,
             base,
@@ -165,6 +166,8 @@ def release_tls(
             engine_env=engine_env,
             world=(reg.host, lambda: len(reg.requests())),
         )
+        got["tokens"] = reg.tokens_issued() - tokens
+        return got
 
 
 def release_run(
@@ -393,8 +396,9 @@ def main() -> int:
                 print(
                     f"release of {args.count} RUN-less playbooks, 2 platforms, assembled, HTTPS "
                     f"+ tokens: {got_tls['seconds']:.2f} s, {int(got_tls['requests'])} registry "
-                    f"requests ({got_tls['per_playbook']:.1f} per playbook, token requests not "
-                    "included: the token service logs apart)"
+                    f"requests ({got_tls['per_playbook']:.1f} per playbook, 401 challenges "
+                    f"included) and {int(got_tls['tokens'])} tokens issued by its token service "
+                    f"({got_tls['tokens'] / args.count:.1f} per playbook)"
                 )
         print(
             f"targets: assembled publish <= {LOOP_TARGET}x the loop; release < "

@@ -38,6 +38,7 @@ log = logging.getLogger("playbookctl.oci")
 ENV_USERNAME = "PLAYBOOKCTL_REGISTRY_USERNAME"
 ENV_PASSWORD = "PLAYBOOKCTL_REGISTRY_PASSWORD"  # noqa: S105 - a variable name, not a secret
 ENV_TOKEN = "PLAYBOOKCTL_REGISTRY_TOKEN"  # noqa: S105
+MAX_MOUNT_SOURCES = 8  # repositories mounted from, asked for with each new repository's token
 
 
 # RFC 7235 auth-param: token BWS "=" BWS ( token / quoted-string ), comma-separated.
@@ -248,6 +249,9 @@ class Authenticator:
         # (host, repository) this run will write to: its first token is asked for pull and push
         # at once, so a lookup then a push cost the token service one request, not two.
         self._push_intent: set[tuple[str, str]] = set()
+        # Per host, the repositories this run mounted from (`repository:<x>:pull`): asked for
+        # with a repository's first token, so its mounts need no token of their own.
+        self._mount_sources: dict[str, list[str]] = {}
 
     def intend_push(self, host: str, repository: str) -> None:
         with self._lock:
@@ -335,8 +339,21 @@ class Authenticator:
                 )
                 in self._push_intent
             )
+        with self._lock:
+            sources = list(self._mount_sources.get(host, ()))
+            for extra in scopes[1:]:
+                known = self._mount_sources.setdefault(host, [])
+                if (
+                    extra.endswith(":pull")
+                    and extra not in known
+                    and len(known) < MAX_MOUNT_SOURCES
+                ):
+                    known.append(extra)
         if intent:
             wanted[0] = first + ",push"
+            wanted += [
+                x for x in sources if x not in wanted and x.split(":")[1] != first.split(":")[1]
+            ]
         if params.get("scope"):
             for s in params["scope"].split(" "):
                 if s and s not in wanted and f"{s},push" not in wanted:  # pull,push covers pull
@@ -353,11 +370,11 @@ class Authenticator:
             return False
         with self._lock:
             self._tokens[(host, " ".join(scopes))] = token
-            # What it covers besides: the same repositories with fewer scopes (a mount's token,
-            # which adds pull on the source, serves the plain pushes and reads that follow).
-            granted = tuple(wanted[: len(scopes)])
-            for n in range(1, len(granted) + 1):
-                self._tokens.setdefault((host, " ".join(granted[:n])), token)
+            # What it covers besides: its repository's reads and pushes alone, and with each
+            # mount source it was asked for (a repository's first token serves its mounts).
+            head, extras = wanted[0], wanted[1:]
+            for key in (head, head.removesuffix(",push"), *(f"{head} {x}" for x in extras)):
+                self._tokens.setdefault((host, key), token)
         return True
 
     def _fetch_token(
