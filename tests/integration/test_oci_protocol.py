@@ -412,6 +412,8 @@ def test_a_mount_source_is_asked_for_with_each_new_repository_token(
     for repo in ("tokens/second", "tokens/third"):  # the mount source known by then
         wanted = sorted([f"repository:{repo}:pull,push", "repository:tokens/base:pull"])
         assert [a for a in asked if f"repository:{repo}:" in a] == [" ".join(wanted)]
+        # The token service is known by then: its token is asked first, no request meets a 401.
+        assert [st for _m, p, st in fault_proxy.log if f"/{repo}/" in p and st == 401] == []
 
 
 # -- media types ----------------------------------------------------------------------------------

@@ -80,6 +80,10 @@ class _Creds(NamedTuple):
         return base64.b64encode(f"{self.username}:{self.password}".encode()).decode("ascii")
 
 
+def _quoted(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
 def _docker_config_path(env: Mapping[str, str]) -> Path:
     base = env.get("DOCKER_CONFIG")
     if base:
@@ -252,6 +256,9 @@ class Authenticator:
         # Per host, the repositories this run mounted from (`repository:<x>:pull`): asked for
         # with a repository's first token, so its mounts need no token of their own.
         self._mount_sources: dict[str, list[str]] = {}
+        # Per host, the token service its first challenge named (realm, service): a request
+        # for a new scope asks it first, instead of being sent, refused with 401 and resent.
+        self._realms: dict[str, str] = {}
 
     def intend_push(self, host: str, repository: str) -> None:
         with self._lock:
@@ -282,6 +289,12 @@ class Authenticator:
             return f"Basic {creds.basic}"
         return None
 
+    def known_challenge(self, host: str) -> str | None:
+        """The bearer challenge `host` answered with before (its realm and service, no scope):
+        a token for a new scope can be asked for before the request, saving its 401."""
+        with self._lock:
+            return self._realms.get(host)
+
     def answer(
         self,
         host: str,
@@ -309,6 +322,12 @@ class Authenticator:
         realm = params.get("realm", "")
         if not realm:
             return False
+        with self._lock:
+            self._realms.setdefault(
+                host,
+                f'Bearer realm="{_quoted(realm)}"'
+                + (f',service="{_quoted(params["service"])}"' if params.get("service") else ""),
+            )
         realm_url = urlsplit(realm)
         realm_scheme, realm_host = realm_url.scheme.lower(), realm_url.netloc.rpartition("@")[2]
         if realm_scheme not in ("http", "https") or not realm_host:

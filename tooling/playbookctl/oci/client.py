@@ -210,6 +210,12 @@ class RegistryClient:
             hdrs = dict(headers or {})
             own = origin(url) == home
             auth = self.auth.header(host, scopes) if own else None
+            known = self.auth.known_challenge(host) if own and auth is None else None
+            if known is not None and auth_rounds == 0:
+                # A token service met before: the token first, not a request refused with 401.
+                auth_rounds = 1
+                if self.auth.answer(host, known, scopes, deadline, None):
+                    auth = self.auth.header(host, scopes)
             if auth:
                 hdrs["Authorization"] = auth
             resp: requests.Response | None = None
