@@ -633,7 +633,8 @@ def _smoke(
     differs from one started before only in what the probe never reads reuses its outcome."""
     name = str(platform)
     checked = [(step, *check_image(fs, config, step, platform)) for step in steps]
-    blocked = can_execute(platform, engine_architecture(engine), binfmt_dir)
+    native = memo.architecture(engine) if memo is not None else engine_architecture(engine)
+    blocked = can_execute(platform, native, binfmt_dir)
     if blocked is not None:
         if mode == "required":
             raise SmokeError(f"{name}: cannot be started here (smoke = required): {blocked}")
@@ -755,6 +756,17 @@ class ProbeMemo:
         self._slots: dict[Any, _Slot] = {}
         self._bases: dict[str, ImageFS] = {}
         self._base_locks: dict[str, threading.Lock] = {}
+        self._architecture: str | None = None
+
+    def architecture(self, engine: Any) -> str:
+        """The engine's kernel architecture, asked once per run (one engine per run)."""
+        with self._lock:
+            known = self._architecture
+        if known is None:
+            known = engine_architecture(engine)
+            with self._lock:
+                self._architecture = known
+        return known
 
     @contextlib.contextmanager
     def slot(self, key: Any) -> Iterator[_Slot]:
