@@ -407,3 +407,25 @@ def test_what_a_probe_observes_leaves_out_only_scripts_it_never_runs() -> None:
     assert identity(
         _layer({SCRIPT.lstrip("/"): (0o755, 0, b"#!/bin/sh\necho one\n")}), cfg=hooked
     ) != identity(_layer({SCRIPT.lstrip("/"): (0o755, 0, b"#!/bin/sh\necho 2!\n")}), cfg=hooked)
+
+
+def test_a_base_the_engine_cannot_pull_is_tried_once_and_said_so() -> None:
+    """A private base in another registry: the engine is not handed the run's credentials for
+    it and cannot pull it; the memo says so once (each child is then checked as pushed)."""
+    from playbookctl.errors import FatalError
+    from playbookctl.smoke import ProbeMemo
+
+    class Refusing:
+        def __init__(self) -> None:
+            self.pulls: list[tuple[str, object]] = []
+
+        def pull(self, ref: str, *, platform: str, auth: object) -> None:
+            self.pulls.append((ref, auth))
+            raise FatalError(f"{ref}: pull: unauthorized")
+
+    engine = Refusing()
+    memo = ProbeMemo()
+    base = "private.example/base@sha256:" + "3" * 64
+    assert memo.base_fs(engine, base, "linux/amd64", None) is None
+    assert memo.base_fs(engine, base, "linux/amd64", None) is None
+    assert engine.pulls == [(base, None)]

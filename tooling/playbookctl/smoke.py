@@ -52,6 +52,7 @@ from typing import IO, Any
 
 from playbookctl.config import Config
 from playbookctl.errors import FatalError
+from playbookctl.oci.reference import parse_reference
 from playbookctl.platforms import (
     _QEMU_NAME,
     BINFMT_DIR,
@@ -754,7 +755,7 @@ class ProbeMemo:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._slots: dict[Any, _Slot] = {}
-        self._bases: dict[str, ImageFS] = {}
+        self._bases: dict[str, ImageFS | None] = {}
         self._base_locks: dict[str, threading.Lock] = {}
         self._architecture: str | None = None
 
@@ -778,18 +779,22 @@ class ProbeMemo:
 
     def base_fs(
         self, engine: Any, base: str, platform: str, auth: Mapping[str, str] | None
-    ) -> ImageFS:
+    ) -> ImageFS | None:
         """The filesystem of the base child `base` (pinned by digest), pulled and exported once
-        per run."""
+        per run; None when the engine cannot pull it (a private base in another registry than
+        the run's, whose credentials are not the run's to hand over): then each child is
+        pulled from the run's registry and exported, as pushed."""
         with self._lock:
             lock = self._base_locks.setdefault(base, threading.Lock())
         with lock:
-            fs = self._bases.get(base)
-            if fs is None:
-                engine.pull(base, platform=platform, auth=auth)
-                fs = ImageFS.from_tar(_Reader(engine.export_filesystem(base)))
+            if base not in self._bases:
+                try:
+                    engine.pull(base, platform=platform, auth=auth)
+                    fs: ImageFS | None = ImageFS.from_tar(_Reader(engine.export_filesystem(base)))
+                except FatalError:
+                    fs = None
                 self._bases[base] = fs
-            return fs
+            return self._bases[base]
 
 
 def observed_identity(image: Any, base: str, config: Mapping[str, Any], executed: set[str]) -> str:
@@ -956,9 +961,20 @@ def _check_assembled(  # noqa: PLR0917 - check_pushed's state, one call site
         else:
             if on_event is not None:
                 on_event(f"smoke-running {ref} ({image.platform})")
-            fs = memo.base_fs(engine, base, image.platform, auth).overlaid(
-                data for _digest, data in image.layers
-            )
+            # The run's credentials go to the run's registry only: a base elsewhere is pulled
+            # as the engine can without them.
+            own = parse_reference(base).registry == config.registry
+            below = memo.base_fs(engine, base, image.platform, auth if own else None)
+            if below is None:  # the engine cannot pull the base: the child, as pushed
+                engine.pull(ref, platform=image.platform, auth=auth)
+                outcome = smoke_image(
+                    engine, ref, platform, steps, mode=config.smoke, binfmt_dir=binfmt_dir
+                )
+                messages.append(outcome.message)
+                if on_event is not None:
+                    on_event(outcome.message)
+                continue
+            fs = below.overlaid(data for _digest, data in image.layers)
             image_config = json.loads(image.config).get("config") or {}
             pull = _Puller(engine, ref, image.platform, auth)
             outcome = _smoke(
