@@ -344,7 +344,13 @@ CATALOGUE.update(
             "base-image stand-ins (PLAYBOOKCTL_BASE_IMAGE_OVERRIDES, a test/demo setting) pushed "
             "to a registry that is not on loopback: the environment, not the tree"
         ),
-        "build.reproducible: raise BuildError ': making the image reproducible'": NotTree(ENGINE),
+        'build.engine_image: raise BuildError ": the engine\'s image archive is unreadab"': NotTree(
+            ENGINE
+        ),
+        'build.engine_image: raise BuildError ": the engine\'s image does not start with"': NotTree(
+            ENGINE
+        ),
+        "build.engine_image: raise BuildError ': reading the built image'": NotTree(ENGINE),
         "build.stand_ins: raise BuildError ': cannot read:'": NotTree(READ_RACE),
     }
 )
