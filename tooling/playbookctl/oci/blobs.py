@@ -28,9 +28,10 @@ FIRST_CHUNK = 4 * 1024 * 1024
 MIN_CHUNK = 64 * 1024
 MAX_CHUNK = 64 * 1024 * 1024  # an OCI-Chunk-Min-Length above this is ignored (hostile)
 # Blobs up to this size are first offered as a single-request upload (POST ?digest= with the
-# body). A registry may ignore the body and answer 202 (distribution 2.8 does): a larger blob
-# is not sent twice on the chance that it does not.
-SINGLE_REQUEST_MAX = 4 * 1024 * 1024
+# body): configs, bundles, a playbook's own layer. A registry may ignore the body and answer 202
+# (distribution 2.8 does), and a Go server that did not read a body drains at most 256 KiB of it
+# before closing the connection: a larger one would be cut off mid-send (a reset, not a 202).
+SINGLE_REQUEST_MAX = 64 * 1024
 
 
 class Blobs:
