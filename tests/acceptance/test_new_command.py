@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from playbookctl.cli import main
+from tests.support.gitrepos import git
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -34,6 +35,35 @@ def test_new_then_lint_is_clean(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert code == 0, err
     assert "name: workflow" in out
     assert "playbook://self" in out
+
+
+def test_new_in_a_git_checkout_marks_its_files_for_git_and_lints_clean(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Images, dry runs and `try` are made from git's objects: `new` marks its files with
+    `git add --intent-to-add` (tracked, nothing staged), so lint has no playbook.untracked
+    to say and a try takes them as they are on disk."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    git(root, "commit", "-q", "--allow-empty", "-m", "empty")
+    code, out, err = _run(capsys, "-C", str(root), "new", "fix-thing", "--action-type", "Fix")
+    assert (code, err) == (0, ""), out
+    assert "marked for git (git add --intent-to-add)" in out
+    status = git(root, "status", "--porcelain", "--untracked-files=all").splitlines()
+    assert " A playbooks/fix-thing/remediate.sh" in status
+    assert " A registry/action-types/fix.yaml" in status
+    assert not [line for line in status if line.startswith("??")]
+    assert git(root, "diff", "--cached", "--name-only") == ""  # nothing staged
+    code, out, err = _run(capsys, "-C", str(root), "lint", "--format", "json")
+    assert code == 0, out + err
+    assert "playbook.untracked" not in out
+    # A file the author adds later and forgets to git add: refused, with the command.
+    (root / "playbooks" / "fix-thing" / "helper.sh").write_text("#!/bin/sh\n")
+    code, out, _ = _run(capsys, "-C", str(root), "lint")
+    assert code == 1
+    assert "playbook.untracked" in out
+    assert "git add playbooks/fix-thing/helper.sh" in out
 
 
 def test_second_playbook_reuses_the_action_type(

@@ -163,8 +163,13 @@ def test_the_tree_is_the_input_not_the_working_tree(
     a = _publish(_config(clean, registry, base_image, n), NO_ENGINE)["restart-authored"]
     b = _publish(_config(dirty, registry, base_image, n + 1000), NO_ENGINE)["restart-authored"]
     assert (a.status, b.status) == (Action.PUSHED, Action.PUSHED), (a.error, b.error)
-    # The files of every child's top layer: the committed ones, never the ignored file. (The
-    # source-hash label differs: the hash is read from the checkout, ignored files included.)
+    # A file git ignores is not source: the same hash, so the same label, the same images.
+    assert a.source_hash == b.source_hash
+    assert a.image is not None
+    assert b.image is not None
+    assert a.image.digest == b.image.digest
+    assert any("git ignores secret.env" in m for m in b.messages), b.messages
+    # The files of every child's top layer: the committed ones, never the ignored file.
     for config in (
         _config(clean, registry, base_image, n),
         _config(dirty, registry, base_image, n + 1000),

@@ -242,3 +242,80 @@ def test_push_losing_a_race_to_the_very_same_commit_is_done(playbook_repo: Playb
     assert outcome.status is PushStatus.OK, outcome
     assert outcome.detail.startswith("[remote rejected]")
     assert playbook_repo.remote_head() == mine
+
+
+def _state(path: Path) -> tuple[bytes, str, str]:
+    """The index's bytes, HEAD and every ref: what worktree_commit must leave alone."""
+    return (
+        (path / ".git" / "index").read_bytes(),
+        git(path, "rev-parse", "HEAD"),
+        git(path, "for-each-ref"),
+    )
+
+
+def test_worktree_commit_holds_the_tracked_files_as_on_disk_and_touches_nothing(
+    playbook_repo: PlaybookRepo, tmp_path: Path
+) -> None:
+    path = playbook_repo.path
+    repo = GitRepo(path)
+    head = repo.head()
+    # Clean: HEAD itself, no new object to export.
+    assert repo.worktree_commit(["playbooks/alpha", "playbooks/beta"]) == head
+
+    alpha = path / "playbooks" / "alpha"
+    (alpha / "remediate.sh").write_text("#!/bin/sh\necho edited\n")
+    (alpha / "remediate.sh").chmod(0o755)
+    (alpha / "staged.txt").write_text("staged\n")
+    git(path, "add", "playbooks/alpha/staged.txt")
+    (alpha / "untracked.txt").write_text("untracked\n")
+    (path / ".git" / "info" / "exclude").write_text("*.ignored\n")
+    (alpha / "secret.ignored").write_text("ignored\n")
+    (path / "playbooks" / "beta" / "workflow.yaml").unlink()
+    before = _state(path)
+    status = git(path, "status", "--porcelain", "--untracked-files=all", "--ignored")
+
+    snap = repo.worktree_commit(["playbooks/alpha", "playbooks/beta"])
+    assert snap != head
+    assert repo.commit_parents(snap) == [head]
+    assert _state(path) == before
+    assert git(path, "status", "--porcelain", "--untracked-files=all", "--ignored") == status
+    assert not (path / ".git" / "index.lock").exists()
+
+    out = tmp_path / "ctx"
+    written = repo.export_tree(snap, "playbooks/alpha", out)
+    assert (out / "remediate.sh").read_text() == "#!/bin/sh\necho edited\n"
+    assert (out / "remediate.sh").stat().st_mode & 0o777 == 0o755
+    assert (out / "staged.txt").read_text() == "staged\n"
+    assert not (out / "untracked.txt").exists()
+    assert not (out / "secret.ignored").exists()
+    assert written == len([p for p in out.rglob("*") if p.is_file()])
+    assert repo.show(snap, "playbooks/beta/workflow.yaml") is None  # deleted on disk
+    # Only the paths asked for: another playbook's edit stays as the index has it.
+    assert repo.worktree_commit(["playbooks/beta"]) != snap
+    assert repo.show(repo.worktree_commit(["playbooks/beta"]), "playbooks/alpha/remediate.sh") == (
+        repo.show(head, "playbooks/alpha/remediate.sh")
+    )
+    untracked, ignored = repo.untracked_files(["playbooks/alpha", "playbooks/beta"])
+    assert (untracked, ignored) == (
+        ["playbooks/alpha/untracked.txt"],
+        ["playbooks/alpha/secret.ignored"],
+    )
+
+
+def test_worktree_commit_of_a_brand_new_playbook_and_before_the_first_commit(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "fresh"
+    path.mkdir()
+    git(path, "init", "-q", "-b", "main")
+    (path / "playbooks" / "x").mkdir(parents=True)
+    (path / "playbooks" / "x" / "a.txt").write_text("a\n")
+    repo = GitRepo(path)
+    # Nothing tracked yet: a commit without the playbook (and without a parent).
+    empty = repo.worktree_commit(["playbooks/x", "playbooks/gone"])
+    assert repo.commit_parents(empty) == []
+    assert repo.list_dir(empty, "playbooks") == []
+    git(path, "add", "playbooks/x/a.txt")
+    staged = repo.worktree_commit(["playbooks/x"])
+    assert repo.show(staged, "playbooks/x/a.txt") == b"a\n"
+    assert git(path, "branch", "--list") == ""  # still no branch, no commit on it

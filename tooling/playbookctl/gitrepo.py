@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
+import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -107,6 +108,78 @@ def is_local_url(url: str) -> bool:
         return url.lower().startswith("file://")
     colon, slash = url.find(":"), url.find("/")
     return colon < 0 or (0 <= slash < colon)
+
+
+_WHERE: dict[str, tuple[Path, Path] | None] = {}  # a directory's parent -> (root, index file)
+_INDEX: dict[tuple[str, int, int], dict[str, int]] = {}
+_REPOS: dict[Path, GitRepo] = {}
+
+
+def index_of(directory: Path) -> tuple[Path, dict[str, int]] | None:
+    """(git root, path -> mode in git's index) for the repository holding directory, or None
+    outside git. Read once per index version (one git process): lint and the source hash ask
+    for every playbook."""
+    key = str(directory.absolute().parent)
+    if key not in _WHERE:
+        try:
+            repo = GitRepo(directory)
+            _WHERE[key] = (repo.root, repo.index_file)
+        except GitError:
+            _WHERE[key] = None
+    found = _WHERE[key]
+    if found is None:
+        return None
+    root, index_file = found
+    try:
+        st = index_file.stat()
+    except OSError:
+        return root, {}  # no index yet: nothing is tracked
+    version = (str(index_file), st.st_mtime_ns, st.st_size)
+    if version not in _INDEX:
+        try:
+            modes = _repo_at(root).index_modes(".")
+        except GitError:
+            return None
+        if len(_INDEX) > 16:
+            _INDEX.clear()
+        _INDEX[version] = modes
+    return root, _INDEX[version]
+
+
+def _repo_at(root: Path) -> GitRepo:
+    repo = _REPOS.get(root)
+    if repo is None:
+        repo = _REPOS[root] = GitRepo(root)
+    return repo
+
+
+def not_in_index(directory: Path, files: Sequence[Path]) -> tuple[list[Path], list[Path]]:
+    """(untracked, ignored): the files (on disk, under directory) that git's index does not
+    hold, split by whether an ignore rule covers them. Outside git, or when git cannot be
+    read, nothing (the directory is all there is). No git process while every file is in the
+    index (the usual case); else one for the directory."""
+    found = index_of(directory)
+    if found is None:
+        return [], []
+    root, modes = found
+    here = directory.absolute().parent.resolve() / directory.name
+    try:
+        rel_dir = here.relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return [], []
+    by_path = {f"{rel_dir}/{f.relative_to(directory).as_posix()}": f for f in files}
+    missing = [p for p in by_path if p not in modes]
+    if not missing:
+        return [], []
+    try:
+        _untracked, ignored = _repo_at(root).untracked_files([rel_dir])
+    except GitError:
+        return [], []
+    skip = set(ignored)
+    return (
+        [by_path[p] for p in missing if p not in skip],
+        [by_path[p] for p in missing if p in skip],
+    )
 
 
 class GitRepo:
@@ -275,6 +348,72 @@ class GitRepo:
             blob = _follow_links(blobs, file_path)
             out.append(TreeFile(file_path, bool(blob.mode & 0o111), _blob_sha256(blob)))
         return out
+
+    def untracked_files(self, paths: Sequence[str]) -> tuple[list[str], list[str]]:
+        """(untracked, ignored): the files under paths that git's index does not hold, those
+        no ignore rule covers and those one does. What a commit (and so a build context, see
+        worktree_commit) leaves out. One git process each, whatever the number of files."""
+        with _errors("cannot list untracked files"):
+            others = ("--others", "--exclude-standard", "-z")
+            untracked = str(self._git.ls_files(*others, "--", *paths))
+            ignored = str(self._git.ls_files(*others, "--ignored", "--", *paths))
+        return (
+            sorted(p for p in untracked.split("\0") if p),
+            sorted(p for p in ignored.split("\0") if p),
+        )
+
+    def intend_to_add(self, paths: Sequence[str]) -> None:
+        """`git add --intent-to-add`: the files become tracked (empty in the index until
+        `git add`), so lint, a dry run and `try` take them as they are on disk, and
+        `git status` and `git diff` show them as new; nothing is staged or committed."""
+        with _errors("cannot mark the new files for git"):
+            self._git.add("--intent-to-add", "--", *paths)
+
+    def worktree_commit(self, paths: Sequence[str]) -> str:
+        """A commit holding the working tree's copy of the *tracked* files under paths (the
+        rest of the tree as the index has it): what `git commit -a` would commit there, made
+        without touching the index, HEAD or any ref. HEAD itself when that is what it holds.
+
+        Untracked and ignored files never enter it: it is the build context of a dry run and
+        of `try`, exported by export_tree exactly as a release exports its commit, so a dry
+        run checks the bytes the release will publish. Through a private copy of the index
+        (GIT_INDEX_FILE), not `git stash create`: stash refreshes and rewrites the checkout's
+        own index (taking index.lock, which a user's `git add` or another `try` may hold at
+        that moment), works on the whole tree rather than the playbooks asked for, and cannot
+        run before the first commit. A copy keeps the index's stat cache, so `add --update`
+        hashes only the files that changed. A run killed at any point leaves at most an
+        unreferenced object.
+        """
+        head = self.head() if self._repo.head.is_valid() else None
+        with tempfile.TemporaryDirectory(prefix="playbookctl-index-") as tmp:
+            index = Path(tmp) / "index"
+            env = {"GIT_INDEX_FILE": str(index)}
+            with _errors("cannot snapshot the working tree"), self._git.custom_environment(**env):
+                try:
+                    shutil.copyfile(self.index_file, index)
+                except FileNotFoundError:  # no index yet: nothing is tracked but HEAD's files
+                    if head is not None:
+                        self._git.read_tree(head)
+                # git refuses a pathspec that matches nothing on disk or in the index; one
+                # that matches only untracked files (a brand-new playbook) adds nothing.
+                paths = [
+                    p for p in paths if (self.root / p).exists() or self._git.ls_files("--", p)
+                ]
+                if paths:
+                    self._git.add("--update", "--", *paths)
+                tree = str(self._git.write_tree()).strip()
+        if head is not None and tree == self.tree_id(head):
+            return head
+        ident = {
+            "GIT_AUTHOR_NAME": "playbookctl",
+            "GIT_AUTHOR_EMAIL": "playbookctl@localhost",
+            "GIT_COMMITTER_NAME": "playbookctl",
+            "GIT_COMMITTER_EMAIL": "playbookctl@localhost",
+        }
+        parent = ["-p", head] if head is not None else []
+        message = "playbookctl: the working tree's tracked files (never referenced)"
+        with _errors("cannot snapshot the working tree"), self._git.custom_environment(**ident):
+            return str(self._git.commit_tree(tree, *parent, "-m", message)).strip()
 
     def export_tree(self, rev: str, path: str, dest: Path) -> int:
         """Write the files under `path` at `rev` into `dest` from git's objects (not the working

@@ -185,7 +185,10 @@ def source_files(directory: Path) -> list[Path]:
     """Every file that makes up the playbook's source, sorted by relative path.
 
     A symbolic link to a directory is listed too (os.walk does not descend into it), so that
-    lint and the source hash see it: special_file_problem refuses it."""
+    lint and the source hash see it: special_file_problem refuses it. In a git checkout, a
+    file git ignores is not source: images and releases are made from git's objects, so it is
+    in neither, and the source hash read here must agree with the one plan reads from a
+    commit (an untracked file stays: lint's playbook.untracked refuses it)."""
     out: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(directory):
         dirnames[:] = sorted(d for d in dirnames if d not in _IGNORED_NAMES and d != ".git")
@@ -194,6 +197,13 @@ def source_files(directory: Path) -> list[Path]:
             if fn in _IGNORED_NAMES or fn.endswith((".pyc", "~")):
                 continue
             out.append(Path(dirpath) / fn)
+    if out:
+        from playbookctl.gitrepo import not_in_index  # noqa: PLC0415 - git only when needed
+
+        _untracked, ignored = not_in_index(directory, out)
+        if ignored:
+            skip = set(ignored)
+            out = [p for p in out if p not in skip]
     return sorted(out, key=lambda p: p.relative_to(directory).as_posix())
 
 

@@ -16,6 +16,12 @@ For each playbook, in a thread pool:
 A dry run does all of this except writing to the registry: images not yet published are built
 in the local engine (so a pull request shows whether they build), never pushed.
 
+Every image is made from git's objects, exported by GitRepo.export_tree: a release from its
+commit, a dry run and `try` from a commit of the working tree's tracked files
+(GitRepo.worktree_commit), so a dry run checks the very bytes the release will publish and no
+untracked, ignored or out-of-tree file enters an image. Only outside a git checkout (a source
+export published with --commit) is the directory itself the context.
+
 Versions are immutable: nothing here overwrites or deletes a tag. A result's status says what
 really happened; an image pushed before a later step failed is reported as built, with the
 playbook failed, and the next run reuses it.
@@ -53,7 +59,7 @@ from playbookctl.lint import apply_policy, lint_paths
 from playbookctl.lint.playbook import check_playbook
 from playbookctl.lint.tekton import check_document
 from playbookctl.oci import INDEX_MEDIA_TYPES, ManifestNotFoundError, RegistryClient
-from playbookctl.playbook import Playbook, discover, load_playbook, source_hash
+from playbookctl.playbook import Playbook, discover, load_playbook, shown_path, source_hash
 from playbookctl.render import RenderedPipeline, render_pipeline
 from playbookctl.results import Action, Artifact, PublishResult
 
@@ -128,9 +134,11 @@ class _Run:
         self.bases = assemble.default_cache(target=config.registry)
         # Smoke runs of assembled images: base filesystems and started probes, once per run.
         self.smoke_memo = smoke.ProbeMemo()
-        # Images are made from git's objects when the checkout was checked clean (see
-        # _build_context); set by publish().
-        self.from_git = False
+        # The commit every build context is exported from (see _build_context), None outside
+        # a git checkout; and per playbook, the files on disk that it leaves out. Set by
+        # publish().
+        self.context_rev: str | None = None
+        self.left_out: dict[str, tuple[list[str], list[str]]] = {}
 
     def engine(self) -> build.Engine:
         """One Docker client per worker thread, made only when a build is needed."""
@@ -148,8 +156,8 @@ class _Run:
                 self._engines.append(engine)
         return engine
 
-    def export(self, directory: Path, target: Path) -> None:
-        """Write `directory`'s files at the run's commit into `target` from git's objects. One
+    def export(self, rev: str, directory: Path, target: Path) -> None:
+        """Write `directory`'s files at `rev` into `target` from git's objects. One
         repository object per worker thread: each starts its own git processes (made once, not
         per playbook), and its object reader must not be shared between threads."""
         from playbookctl.gitrepo import GitRepo  # noqa: PLC0415 - git loads only when publishing
@@ -158,8 +166,8 @@ class _Run:
         if repo is None:
             repo = GitRepo(self.config.root)
             self._local.git = repo
-        rel = directory.resolve().relative_to(repo.root.resolve()).as_posix()
-        repo.export_tree(self.commit, rel, target)
+        here = directory.absolute().parent.resolve() / directory.name  # a link stays itself
+        repo.export_tree(rev, here.relative_to(repo.root.resolve()).as_posix(), target)
 
     def close(self) -> None:
         for engine in self._engines:
@@ -204,7 +212,9 @@ def publish(
         selected = available
     if not selected:
         return []
-    revisions = source_revisions(config, selected, commit, check_clean=not (dry_run or allow_dirty))
+    worktree = dry_run or allow_dirty
+    revisions = source_revisions(config, selected, commit, check_clean=not worktree)
+    context_rev, left_out = context_revision(config, selected, commit, worktree=worktree)
     with RegistryClient(config) as client:
         run = _Run(
             config,
@@ -217,7 +227,7 @@ def publish(
             dev_versions=dev_versions,
         )
         run.revisions = revisions
-        run.from_git = not (dry_run or allow_dirty)
+        run.context_rev, run.left_out = context_rev, left_out
         on_event("", "lint", f"linting {len(selected)} playbook(s)")
         run.lint_errors = lint_gate(config, selected)
         try:
@@ -242,7 +252,8 @@ def _publish_one(run: _Run, name: str) -> PublishResult:
     config = run.config
     pb = load_playbook(config.playbooks_dir / name, config.root, config.max_file_bytes)
     # A FIFO or a looping link makes the hash fail; that is this playbook's failure (the lint
-    # gate names it as playbook.special-file), not the whole run's.
+    # gate names it as playbook.special-file), not the whole run's. (Read from the checkout,
+    # files git ignores left out: with lint's playbook.untracked, the files of the context.)
     hash_error = None
     try:
         digest = source_hash(pb.dir, config.platforms)
@@ -261,6 +272,17 @@ def _publish_one(run: _Run, name: str) -> PublishResult:
         commit=run.revisions.get(name, (run.commit, 0))[0],
         source_repository=run.source_repository,
     )
+    untracked, ignored = run.left_out.get(name, ([], []))
+    if untracked:
+        result.messages.append(
+            f"not in the image: untracked file(s) {_shown(untracked)} (images are made from "
+            "git's objects: git add them, or delete them)"
+        )
+    if ignored:
+        result.messages.append(
+            f"not in the image: file(s) git ignores {_shown(ignored)} (images are made from "
+            "git's objects)"
+        )
     try:
         if hash_error and not run.lint_errors.get(name):
             raise FatalError(hash_error)
@@ -328,7 +350,53 @@ def source_revisions(
     return {name: change or (commit, 0) for name, change in zip(names, found, strict=True)}
 
 
+def context_revision(
+    config: Config, names: list[str], commit: str, *, worktree: bool
+) -> tuple[str | None, dict[str, tuple[list[str], list[str]]]]:
+    """The commit the build contexts are exported from, and per playbook the files on disk it
+    leaves out (untracked, ignored), by path inside the playbook.
+
+    A release: `commit` (source_revisions checked the checkout holds it). A dry run, `try`
+    (allow_dirty), or a release from a commit this clone lacks (checked clean, so HEAD's
+    files): GitRepo.worktree_commit, the tracked files as they are on disk. Outside a git
+    checkout: None (the directories themselves are the contexts).
+    """
+    from playbookctl.gitrepo import GitRepo  # noqa: PLC0415 - git loads only when publishing
+
+    try:
+        repo = GitRepo(config.root)
+    except GitError:
+        return None, {}
+    top = repo.root.resolve()
+    rels: dict[str, str] = {}
+    for name in names:
+        try:
+            # The parent resolved, not the playbook: a playbook directory that is a link stays
+            # itself (git holds a link there, so the export refuses it; lint says why).
+            here = (config.playbooks_dir.resolve() / name).relative_to(top)
+        except ValueError:  # pragma: no cover - playbooks_dir lies inside the root
+            continue
+        rels[name] = here.as_posix()
+    paths = sorted(rels.values())
+    if not worktree and repo.has_commit(commit):
+        rev = repo.rev_parse(commit)
+    else:
+        rev = repo.worktree_commit(paths)
+    untracked, ignored = repo.untracked_files(paths) if paths else ([], [])
+    left_out: dict[str, tuple[list[str], list[str]]] = {}
+    for name, rel in rels.items():
+        prefix = rel + "/"
+        mine = (
+            [p[len(prefix) :] for p in untracked if p.startswith(prefix)],
+            [p[len(prefix) :] for p in ignored if p.startswith(prefix)],
+        )
+        if mine[0] or mine[1]:
+            left_out[name] = mine
+    return rev, left_out
+
+
 def _shown(paths: list[str]) -> str:
+    paths = [shown_path(p) for p in paths]  # a name that is not UTF-8 shows as \xNN escapes
     return ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
 
 
@@ -482,17 +550,16 @@ def _image(
         version=version,
         source_hash=result.source_hash,
     )
-    overrides = run.config.base_image_overrides
-    used = build.stand_ins(pb.dir / containerfile, overrides)
-    if used:
-        result.messages.append(
-            "built on base-image stand-in(s): "
-            + ", ".join(f"{k} -> {v}" for k, v in sorted(used.items()))
-        )
-
     try:
-        with _build_context(run, pb) as directory:
-            children = platform_images(run, pb, result, directory, containerfile, labels)
+        # One export per playbook, and only for an image that is made.
+        with _build_context(run, pb) as context:
+            used = build.stand_ins(context / containerfile, run.config.base_image_overrides)
+            if used:
+                result.messages.append(
+                    "built on base-image stand-in(s): "
+                    + ", ".join(f"{k} -> {v}" for k, v in sorted(used.items()))
+                )
+            children = platform_images(run, pb, result, context, containerfile, labels)
     except platforms.PlatformError as exc:
         raise FatalError(str(exc)) from None
     result.image.platforms = [c.platform for c in children if c.action != "skipped"]
@@ -537,16 +604,16 @@ def _image(
 
 @contextlib.contextmanager
 def _build_context(run: _Run, pb: Playbook) -> Iterator[Path]:
-    """The directory images are made from: the playbook's files at its commit, from git's
-    objects (no working-tree file, no untracked file, links followed inside the playbook only),
-    whenever publish checked the checkout is clean; else (a dry run, `try`) the working tree."""
-    if not run.from_git or pb.name not in run.revisions:
+    """The directory images are made from: the playbook's files in run.context_rev, from git's
+    objects (no untracked or ignored file, links followed inside the playbook only, modes by
+    git's executable bit); the directory itself only outside a git checkout."""
+    if run.context_rev is None:
         yield pb.dir
         return
     with tempfile.TemporaryDirectory(prefix="playbookctl-context-") as tmp:
         target = Path(tmp) / pb.name
         try:
-            run.export(pb.dir, target)
+            run.export(run.context_rev, pb.dir, target)
         except GitError as exc:
             raise FatalError(str(exc)) from None
         yield target
@@ -600,6 +667,13 @@ def platform_images(  # noqa: PLR0917 - the seam publish calls, one call site
             why = str(exc)
         else:
             result.messages.append("image assembled without an engine (no RUN step)")
+            if run.dry_run:
+                # The digests a release of the same files and commit time pushes: a dry run
+                # exports its context as the release does (_build_context), byte for byte.
+                result.messages.append(
+                    "assembled, not pushed: "
+                    + ", ".join(f"{a.platform} {a.digest}" for a, _pin in assembled)
+                )
             # Pushed by digest only: smoke-run (pulled by digest) before any tag names them.
             smoke.check_pushed(
                 run.config,

@@ -616,6 +616,42 @@ def test_git_index_decides_not_the_disk(tmp_path: Path) -> None:
     assert not [f for f in findings if f.rule == "playbook.executable"]
 
 
+@pytest.mark.parametrize(
+    ("setup", "expected"),
+    [
+        ("tracked", []),
+        ("staged", []),  # git add is enough: a dry run and try take the index's files
+        ("untracked", ["playbooks/restart-deployment/helper.sh"]),
+        ("ignored", []),  # deliberate: publish says it leaves it out
+        ("not-git", []),  # a source export: nothing to compare with
+    ],
+)
+def test_untracked_file(tmp_path: Path, setup: str, expected: list[str]) -> None:
+    """Images, the source hash and a release are made from git's objects: a file git does not
+    hold is an error with the reason and the command, once per file."""
+    root = make_repo(tmp_path / "repo", {"restart-deployment": dict(good_playbook())})
+    pb = root / "playbooks" / "restart-deployment"
+    if setup != "not-git":
+        git(root, "init", "--quiet")
+        git(root, "add", "--all")
+        git(root, "commit", "--quiet", "-m", "x")
+    (pb / "helper.sh").write_text("#!/bin/sh\n")
+    if setup == "tracked":
+        git(root, "add", "--all")
+        git(root, "commit", "--quiet", "-m", "helper")
+    elif setup == "staged":
+        git(root, "add", "--all")
+    elif setup == "ignored":
+        (root / ".gitignore").write_text("helper.sh\n")
+    _, findings = lint_playbook(pb, load_config(root), None)
+    found = [f for f in findings if f.rule == "playbook.untracked"]
+    assert [f.file for f in found] == expected
+    for f in found:
+        assert f.severity is Severity.ERROR
+        assert "git does not hold this file (untracked)" in f.message
+        assert "git add playbooks/restart-deployment/helper.sh" in f.message
+
+
 # --- warnings: placeholders, undeclared params ----------------------------------------------------
 
 

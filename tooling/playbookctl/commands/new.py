@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 from typing import Any
 
 from playbookctl.config import Config
+from playbookctl.errors import GitError
 from playbookctl.scaffold import display_path, scaffold
 
 
@@ -42,6 +45,10 @@ def run(args: argparse.Namespace, config: Config) -> int:
     for rel in result.files:
         print(f"  {shown}/{rel}")
     at = display_path(result.action_type_file, config)
+    _track(
+        config,
+        [result.playbook_dir, *([result.action_type_file] if result.action_type_created else [])],
+    )
     if result.action_type_created:
         print(f"created ActionType {args.action_type} in {at}")
     else:
@@ -51,3 +58,22 @@ def run(args: argparse.Namespace, config: Config) -> int:
         f"`playbookctl lint {shown}` and open a pull request"
     )
     return 0
+
+
+def _track(config: Config, paths: list[Path]) -> None:
+    """In a git checkout, mark the new files with `git add --intent-to-add`: images, dry runs
+    and `try` are made from git's objects, so an untracked file is in none of them (lint's
+    playbook.untracked). Nothing is staged; outside git nothing happens."""
+    from playbookctl.gitrepo import GitRepo  # noqa: PLC0415 - git only when asked
+
+    try:
+        repo = GitRepo(config.root)
+    except GitError:
+        return  # not a git checkout: the directory is all there is
+    top = repo.root.resolve()
+    try:
+        repo.intend_to_add([p.resolve().relative_to(top).as_posix() for p in paths])
+    except GitError as exc:
+        print(f"new: warning: {exc}; run git add on the new files", file=sys.stderr)
+        return
+    print("marked for git (git add --intent-to-add): commit them with the rest of your change")

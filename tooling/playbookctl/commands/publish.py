@@ -38,8 +38,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--dry-run",
         action="store_true",
-        help="lint, look up the registry, build images not yet published (locally), render "
-        "and validate; write nothing to the registry",
+        help="lint, look up the registry, build images not yet published (locally, from the "
+        "working tree's tracked files as git would commit them: the bytes a release of them "
+        "publishes), render and validate; write nothing to the registry",
     )
     parser.add_argument("--format", choices=("human", "json"), default="human")
     parser.add_argument(

@@ -1,9 +1,12 @@
 """`playbookctl try NAME`: build and publish the working tree's playbook to the dev environment.
 
-The one place uncommitted changes may be published: only to a loopback registry (the one
-`playbookctl dev up` runs, or `--registry` naming another loopback one), and under
-`<spec.version>-dev.<12 hex of the source hash>`, so no real version is spent and trying the
-same tree twice reuses the first try. Prints the bundle reference, `inspect`'s summary and the
+The image is made from git's objects, as a release's is: a commit of the playbook's tracked
+files as they are on disk (uncommitted edits included, without touching the index, HEAD or any
+ref), so an untracked or ignored file never enters it (lint refuses an untracked one, with the
+reason: git add it). The one place uncommitted changes may be published: only to a loopback
+registry (the one `playbookctl dev up` runs, or `--registry` naming another loopback one), and
+under `<spec.version>-dev.<12 hex of the source hash>`, so no real version is spent and trying
+the same tree twice reuses the first try. Prints the bundle reference, `inspect`'s summary and the
 PipelineRun Kubernaut would create (values not given appear as `<NAME>` placeholders).
 """
 
@@ -25,8 +28,9 @@ def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "try",
         help="build and publish the working tree's playbook to the dev environment",
-        description="Build the image and push the bundle of playbooks/NAME as it is in the "
-        "working tree (uncommitted changes included) to the dev environment's registry "
+        description="Build the image and push the bundle of playbooks/NAME as its tracked "
+        "files are in the working tree (uncommitted edits included; untracked files are "
+        "refused by lint, ignored ones left out) to the dev environment's registry "
         "(`playbookctl dev up`), under the version <spec.version>-dev.<source hash>; then "
         "print the bundle reference, inspect's summary and the PipelineRun Kubernaut would "
         "create. Refuses any registry that is not on loopback.",

@@ -185,6 +185,7 @@ def lint_playbook(
     out.extend(reread_findings([pb.workflow, pb.pipeline, *pb.rbac], out))
     if pb.dir.is_dir():
         files = source_files(pb.dir)
+        regular: list[Path] = []  # the files neither finding below refuses already
         for f in files:
             named = name_problem(f, pb.dir)
             if named:
@@ -196,12 +197,39 @@ def lint_playbook(
                 out.append(
                     Finding("playbook.special-file", Severity.ERROR, pb.rel(f), 1, 1, problem)
                 )
+            else:
+                regular.append(f)
+        out.extend(_untracked_findings(pb, regular))
         too_big = size_problem(pb.dir, files, config.max_playbook_bytes)
         if too_big:
             out.append(
                 Finding("playbook.size", Severity.ERROR, pb.rel(too_big[0]), 1, 1, too_big[1])
             )
     return pb, out
+
+
+def _untracked_findings(pb: Playbook, files: list[Path]) -> list[Finding]:
+    """playbook.untracked: a file in the playbook that git does not hold and no ignore rule
+    covers. Images, the source hash and a release are made from git's objects, so it is in
+    none of them, while lint and the author's eyes see it. (A file git ignores is not source:
+    source_files leaves it out, and publish says it does.) No git process while every file is
+    in the index."""
+    from playbookctl.gitrepo import not_in_index  # noqa: PLC0415 - git only when needed
+
+    untracked, _ignored = not_in_index(pb.dir, files)
+    return [
+        Finding(
+            "playbook.untracked",
+            Severity.ERROR,
+            pb.rel(f),
+            1,
+            1,
+            "git does not hold this file (untracked): images, the source hash and the "
+            "release are made from git's objects, so it would be in none of them; "
+            f"git add {pb.rel(f)}, or delete it (or ignore it in .gitignore)",
+        )
+        for f in untracked
+    ]
 
 
 def _rbac_api_findings(pb: Playbook, cache: ResultCache | None) -> list[Finding]:

@@ -688,6 +688,19 @@ _r(
     adjustable=False,
 )
 _r(
+    "playbook.untracked",
+    E,
+    "a file in the playbook is not in git (untracked)",
+    "Images, the source hash and a release are made from git's objects (a dry run and `try` "
+    "from the working tree's tracked files), so a file git does not hold is in none of them: "
+    "it would lint, and look right in the checkout, yet never reach the image. A file an "
+    "ignore rule covers is deliberate and not reported; publish says it leaves it out. Outside "
+    "a git checkout nothing is reported.",
+    "playbooks/x/helper.sh created, never git added",
+    "git add playbooks/x/helper.sh",
+    adjustable=False,
+)
+_r(
     "playbook.size",
     E,
     "the playbook directory is larger than max-playbook-bytes",

@@ -56,7 +56,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from playbookctl.config import Config
-from playbookctl.errors import GitError
 from playbookctl.findings import Finding, Severity
 from playbookctl.lint import builder, network
 from playbookctl.lint import rbac as rbac_rules
@@ -1042,40 +1041,12 @@ def _executed_by(copied: CopiedFile, runs: dict[str, str]) -> str | None:
     return None
 
 
-_REPOS: dict[str, tuple[Path, Path] | None] = {}  # directory -> (git root, index file)
-_INDEX: dict[tuple[str, int, int], dict[str, int]] = {}
-
-
 def index_modes(directory: Path) -> tuple[Path, dict[str, int]] | None:
     """(git root, path -> mode in git's index) for the repository holding directory, or None
-    outside git. Read once per index version: lint asks for every playbook."""
-    from playbookctl.gitrepo import GitRepo  # noqa: PLC0415 - git only when a rule needs it
+    outside git (gitrepo.index_of: read once per index version)."""
+    from playbookctl.gitrepo import index_of  # noqa: PLC0415 - git only when a rule needs it
 
-    key = str(directory.parent)
-    if key not in _REPOS:
-        try:
-            repo = GitRepo(directory)
-            _REPOS[key] = (repo.root, repo.index_file)
-        except GitError:
-            _REPOS[key] = None
-    found = _REPOS[key]
-    if found is None:
-        return None
-    root, index_file = found
-    try:
-        st = index_file.stat()
-    except OSError:
-        return root, {}  # no index yet: nothing is tracked
-    version = (str(index_file), st.st_mtime_ns, st.st_size)
-    if version not in _INDEX:
-        try:
-            modes = GitRepo(root).index_modes(".")
-        except GitError:
-            return None
-        if len(_INDEX) > 16:
-            _INDEX.clear()
-        _INDEX[version] = modes
-    return root, _INDEX[version]
+    return index_of(directory)
 
 
 def rule_executable(ctx: _Ctx) -> None:
