@@ -618,13 +618,21 @@ def test_publish_refuses_uncommitted_changes_in_a_playbook(
     # Another playbook, clean, still publishes; a dry run writes nothing, so it may look.
     (beta,) = publish(config, ["beta"], dry_run=False, **kw)
     assert beta.status is Action.PUSHED
+    # It is made from git's objects like the release: the untracked file is refused by lint,
+    # with the reason, not left to differ from what the release would publish.
     (dry,) = publish(config, ["alpha"], dry_run=True, **kw)
-    assert dry.status is Action.DRY_RUN
-    # The internal escape hatch (for throwaway versions) publishes the working tree as it is.
+    assert dry.status is Action.SKIPPED
+    assert any("playbook.untracked" in m and "extra.sh" in m for m in dry.messages)
+    # The internal escape hatch (for throwaway versions) publishes the tracked files as they
+    # are on disk, uncommitted edits included.
+    (repo.path / "playbooks" / "alpha" / "extra.sh").unlink()
+    script = repo.path / "playbooks" / "alpha" / "remediate.sh"
+    committed = script.read_text()
+    script.write_text(committed + "# uncommitted\n")
     (alpha,) = publish(config, ["alpha"], dry_run=False, allow_dirty=True, **kw)
     assert alpha.status is Action.PUSHED
+    script.write_text(committed)
     # A --commit whose copy of the playbook is not the checkout's is refused too.
-    (repo.path / "playbooks" / "alpha" / "extra.sh").unlink()
     repo.write_playbook("beta", "2.1.0", marker="b2")
     newer = repo.commit_all("bump beta")
     repo.git("checkout", "--quiet", "HEAD~1")
