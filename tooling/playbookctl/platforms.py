@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from playbookctl.assemble import BaseImage, push_assembled, read_base, scratch_base
+from playbookctl.assemble import BaseCache, BaseImage, push_assembled, read_base, scratch_base
 from playbookctl.errors import BuildError, FatalError, RegistryError
 from playbookctl.oci import (
     INDEX_MEDIA_TYPES,
@@ -512,6 +512,7 @@ def build_children(
     before_first_push: Callable[[], None] | None = None,
     smoke: SmokeCheck | None = None,
     hermetic: bool | None = None,
+    bases: BaseCache | None = None,
 ) -> list[Child]:
     """Build (or reuse) and push one image per platform; nothing is pushed unless every
     platform can be built (base children resolved, emulation present for RUN steps).
@@ -610,7 +611,8 @@ def build_children(
             children.append(Child(name, digest, "built"))
             continue
         on_event("push", f"pushing {repo}@{image.digest} ({name}, built by the engine)")
-        digest = push_assembled(client, repo, image)
+        # The run's cache: a base in another registry is copied there once, then mounted.
+        digest = push_assembled(client, repo, image, bases)
         descriptor = Descriptor(image.media_type, digest, len(image.manifest))
         children.append(Child(name, digest, "built", descriptor))
     return children + skipped

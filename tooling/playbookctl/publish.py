@@ -717,6 +717,7 @@ def platform_images(  # noqa: PLR0917 - the seam publish calls, one call site
         epoch=None if run.dry_run else epoch,
         before_first_push=None if run.dry_run else settle_index_type,
         hermetic=run.config.is_hermetic(name),
+        bases=run.bases,
         smoke=smoke.checker(
             run.config,
             pb,
