@@ -255,16 +255,25 @@ def compare(
     # cache (a developer's machine, or a CI runner that keeps its cache), and with the smoke
     # run on (publish's default: each image started in the engine before its tag is written).
     last = tmp / f"compare-{repeat - 1}"
-    common = {"count": loop, "mode": "auto", "jobs": jobs}
     warm = publish_run(
-        last, registry, engine, base, **common, cache=last / "cache-auto", marker="auto-warm"
+        last,
+        registry,
+        engine,
+        base,
+        count=loop,
+        mode="auto",
+        jobs=jobs,
+        cache=last / "cache-auto",
+        marker="auto-warm",
     )
     smoked = publish_run(
         last,
         registry,
         engine,
         base,
-        **common,
+        count=loop,
+        mode="auto",
+        jobs=jobs,
         cache=last / "cache-smoke",
         marker="auto-smoke",
         smoke="auto",

@@ -72,6 +72,7 @@ class CountingProxy:
 
             def do_GET(self) -> None:
                 proxy.requests.append((self.command, self.path))
+                body: bytes | None
                 if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
                     body = self._chunked()  # the engine uploads layers in chunks
                 else:
@@ -100,7 +101,7 @@ class CountingProxy:
                     self.wfile.write(data)
 
             def _chunked(self) -> bytes:
-                parts = []
+                parts: list[bytes] = []
                 while True:
                     size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
                     if size == 0:
