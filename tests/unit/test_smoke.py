@@ -429,3 +429,53 @@ def test_a_base_the_engine_cannot_pull_is_tried_once_and_said_so() -> None:
     assert memo.base_fs(engine, base, "linux/amd64", None) is None
     assert memo.base_fs(engine, base, "linux/amd64", None) is None
     assert engine.pulls == [(base, None)]
+
+
+@pytest.mark.parametrize(
+    ("base_registry", "handed"),
+    [("registry.example", {"username": "bot", "password": "s3cret"}), ("hub.example", None)],
+)
+def test_a_dry_run_hands_the_runs_credentials_to_the_runs_registry_only(
+    tmp_path: Any, base_registry: str, handed: dict[str, str] | None
+) -> None:
+    """A dry run pulls each assembled image's base into the engine, which sends whatever
+    credentials it is given to the base's own registry: the run's go with a base in the run's
+    registry only. (A recording engine: what the Engine API is handed is not observable on a
+    real engine.)"""
+    from types import SimpleNamespace
+
+    from playbookctl.config import Config
+    from playbookctl.errors import FatalError
+    from playbookctl.playbook import load_playbook
+    from playbookctl.smoke import check_pushed
+    from playbookctl_dev.sample_repo import write_playbook
+
+    write_playbook(tmp_path, "demo")
+    config = Config(root=tmp_path, registry="registry.example", smoke="auto")
+    pb = load_playbook(tmp_path / "playbooks" / "demo", tmp_path, config.max_file_bytes)
+    auth = {"username": "bot", "password": "s3cret"}
+    pulls: list[tuple[str, object]] = []
+
+    class Recording:
+        def native_architecture(self) -> str:
+            return "amd64"
+
+        def pull(self, ref: str, *, platform: str, auth: object) -> None:
+            pulls.append((ref, auth))
+            raise FatalError(f"{ref}: pull: stop here")
+
+    base = f"{base_registry}/base@sha256:" + "4" * 64
+    image = SimpleNamespace(platform="linux/amd64", digest="sha256:" + "5" * 64)
+    with pytest.raises(FatalError, match="stop here"):
+        check_pushed(
+            config,
+            pb,
+            engine_of=Recording,
+            children=[],
+            repo="registry.example/images/demo",
+            messages=[],
+            auth=auth,
+            dry_run=True,
+            assembled=[(image, base)],
+        )
+    assert pulls == [(base, handed)]

@@ -923,7 +923,10 @@ def check_pushed(
             tag = f"playbookctl-smoke/{pb.name}:{image.digest.removeprefix('sha256:')[:16]}"
             if on_event is not None:
                 on_event(f"smoke-running {repo}@{image.digest} ({image.platform}, loaded)")
-            engine.pull(base, platform=image.platform, auth=auth)
+            # The run's credentials go to the run's registry only (the engine would send them
+            # to whatever registry the base is in).
+            own = parse_reference(base).registry == config.registry
+            engine.pull(base, platform=image.platform, auth=auth if own else None)
             engine.load_archive(image_archive(image, tag), tag)
             check(image.platform, tag)
         return
