@@ -14,7 +14,6 @@ import os
 import subprocess
 import sys
 import tarfile
-import time
 from pathlib import Path
 
 import pytest
@@ -26,6 +25,7 @@ from playbookctl.publish import publish
 from playbookctl.results import Action, PublishResult
 from playbookctl_dev.assembled_base import push_base_image
 from playbookctl_dev.registry import LocalRegistry
+from tests.support.gitrepos import clone_apart, commit_new, git
 from tests.support.lintrepo import CONTAINERFILE, edit, good_playbook, make_repo
 from tests.support.registry import logged_in
 
@@ -33,17 +33,6 @@ pytestmark = pytest.mark.integration
 PROD_FROM = CONTAINERFILE.splitlines()[0].split()[1]
 _ids = itertools.count()
 NO_ENGINE = "unix:///nonexistent/docker.sock"
-
-
-def _git(cwd: Path, *args: str, umask: int | None = None) -> str:
-    def child() -> None:
-        if umask is not None:
-            os.umask(umask)
-
-    done = subprocess.run(
-        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True, preexec_fn=child
-    )
-    return done.stdout.strip()
 
 
 @pytest.fixture(scope="module")
@@ -68,20 +57,8 @@ def origin(tmp_path: Path) -> Path:
             "restart-authored": good_playbook("restart-authored", pipeline=True),
         },
     )
-    _git(repo, "init", "-q", "-b", "main")
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", "playbooks")
+    commit_new(repo, "playbooks")
     return repo
-
-
-def _clone(origin: Path, dest: Path, *, umask: int, later: bool) -> Path:
-    _git(origin.parent, "clone", "-q", str(origin), str(dest), umask=umask)
-    if later:
-        stamp = time.time() + 7200
-        for p in dest.rglob("*"):
-            if ".git" not in p.parts:
-                os.utime(p, (stamp, stamp))
-    return dest
 
 
 def _config(root: Path, registry: LocalRegistry, base_image: str, n: int, **kw: object) -> Config:
@@ -97,7 +74,7 @@ def _config(root: Path, registry: LocalRegistry, base_image: str, n: int, **kw: 
 
 
 def _publish(config: Config, docker_host: str, **kw: object) -> dict[str, PublishResult]:
-    commit = _git(config.root, "rev-parse", "HEAD")
+    commit = git(config.root, "rev-parse", "HEAD")
     results = publish(
         config,
         None,
@@ -124,8 +101,8 @@ def test_two_clones_with_other_umasks_and_times_publish_the_same_images_without_
 ) -> None:
     base_image = engineless_base
     monkeypatch.delenv("DOCKER_HOST", raising=False)
-    first = _clone(origin, tmp_path / "first", umask=0o022, later=False)
-    second = _clone(origin, tmp_path / "second", umask=0o077, later=True)
+    first = clone_apart(origin, tmp_path / "first", umask=0o022, later=False)
+    second = clone_apart(origin, tmp_path / "second", umask=0o077, later=True)
     assert (second / "playbooks/restart-deployment/remediate.sh").stat().st_mode & 0o077 == 0
     n = next(_ids)
     a = _publish(_config(first, registry, base_image, n), NO_ENGINE)
@@ -152,10 +129,10 @@ def test_the_tree_is_the_input_not_the_working_tree(
     (d / ".dockerignore").unlink(missing_ok=True)
     cf = d / "Containerfile"
     cf.write_text(edit(cf.read_text(), "USER 65532", "COPY . /ctx/\nUSER 65532"))
-    _git(origin, "add", "-A")
-    _git(origin, "commit", "-q", "-m", "copy the directory")
-    clean = _clone(origin, tmp_path / "clean", umask=0o022, later=False)
-    dirty = _clone(origin, tmp_path / "dirty", umask=0o022, later=False)
+    git(origin, "add", "-A")
+    git(origin, "commit", "-q", "-m", "copy the directory")
+    clean = clone_apart(origin, tmp_path / "clean", umask=0o022, later=False)
+    dirty = clone_apart(origin, tmp_path / "dirty", umask=0o022, later=False)
     (dirty / ".git/info/exclude").write_text("secret.env\n")
     (dirty / "playbooks/restart-authored/secret.env").write_text("TOKEN=hunter2\n")
     n = next(_ids)
@@ -198,7 +175,7 @@ def test_a_run_playbook_needs_the_engine_and_says_so_while_the_others_publish_wi
 ) -> None:
     cf = origin / "playbooks/restart-deployment/Containerfile"
     cf.write_text(edit(cf.read_text(), "USER 65532", "RUN mkdir -p /opt/ready\nUSER 65532"))
-    _git(origin, "commit", "-q", "-am", "a RUN step")
+    git(origin, "commit", "-q", "-am", "a RUN step")
     n = next(_ids)
     config = _config(origin, registry, base_image, n)
     without = _publish(config, NO_ENGINE)
@@ -268,9 +245,7 @@ def test_a_base_in_another_registry_is_read_and_copied_once_per_run_then_mounted
     monkeypatch.setenv("PLAYBOOKCTL_CACHE_DIR", str(tmp_path / "cache"))  # cold, as CI's
     names = [f"copy-{n}" for n in range(4)]
     root = make_repo(tmp_path / "repo", {n: good_playbook(n) for n in names})
-    _git(root, "init", "-q", "-b", "main")
-    _git(root, "add", "-A")
-    _git(root, "commit", "-q", "-m", "playbooks")
+    commit_new(root, "playbooks")
     with (
         LocalRegistry(tls=False, access_log=True, workdir=tmp_path / "hub") as hub,
         LocalRegistry(tls=False, access_log=True, workdir=tmp_path / "target") as target,
@@ -290,7 +265,7 @@ def test_a_base_in_another_registry_is_read_and_copied_once_per_run_then_mounted
             None,
             jobs=4,
             dry_run=False,
-            commit=_git(root, "rev-parse", "HEAD"),
+            commit=git(root, "rev-parse", "HEAD"),
             source_repository="https://example.invalid/playbooks",
             docker_host=NO_ENGINE,
         )

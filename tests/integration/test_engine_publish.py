@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import subprocess
 import time
 from pathlib import Path
 
@@ -24,23 +22,13 @@ from playbookctl.oci import RegistryClient
 from playbookctl.publish import publish
 from playbookctl.results import Action, PublishResult
 from playbookctl_dev.registry import LocalRegistry
+from tests.support.gitrepos import clone_apart, commit_new, git
 from tests.support.lintrepo import CONTAINERFILE, edit, good_playbook, make_repo
 
 pytestmark = pytest.mark.integration
 PROD_FROM = CONTAINERFILE.splitlines()[0].split()[1]
 NAME = "restart-deployment"
 _ids = itertools.count()
-
-
-def _git(cwd: Path, *args: str, umask: int | None = None) -> str:
-    def child() -> None:
-        if umask is not None:
-            os.umask(umask)
-
-    done = subprocess.run(
-        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True, preexec_fn=child
-    )
-    return done.stdout.strip()
 
 
 @pytest.fixture
@@ -54,20 +42,8 @@ def origin(tmp_path: Path) -> Path:
         "RUN mkdir -p /opt/playbook/state && echo ready > /opt/playbook/state/flag\nUSER 65532",
     )
     repo = make_repo(tmp_path / "origin", {NAME: files})
-    _git(repo, "init", "-q", "-b", "main")
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", "a RUN playbook")
+    commit_new(repo, "a RUN playbook")
     return repo
-
-
-def _clone(origin: Path, dest: Path, *, umask: int, later: bool) -> Path:
-    _git(origin.parent, "clone", "-q", str(origin), str(dest), umask=umask)
-    if later:
-        stamp = time.time() + 7200
-        for p in dest.rglob("*"):
-            if ".git" not in p.parts:
-                os.utime(p, (stamp, stamp))
-    return dest
 
 
 def _config(root: Path, registry: LocalRegistry, base_image: str) -> Config:
@@ -88,7 +64,7 @@ def _publish(config: Config, docker_host: str) -> PublishResult:
         [NAME],
         jobs=1,
         dry_run=False,
-        commit=_git(config.root, "rev-parse", "HEAD"),
+        commit=git(config.root, "rev-parse", "HEAD"),
         source_repository="https://example.invalid/playbooks",
         docker_host=docker_host,
     )
@@ -114,8 +90,8 @@ def test_a_run_playbook_from_two_clones_built_apart_publishes_the_same_digests_l
     both = all(platforms.emulation_available(a) or a == "amd64" for a in ("amd64", "arm64"))
     if not both:
         pytest.skip("no QEMU emulation for arm64 on this machine")
-    first = _clone(origin, tmp_path / "first", umask=0o022, later=False)
-    second = _clone(origin, tmp_path / "second", umask=0o077, later=True)
+    first = clone_apart(origin, tmp_path / "first", umask=0o022, later=False)
+    second = clone_apart(origin, tmp_path / "second", umask=0o077, later=True)
     api = docker.APIClient(base_url=docker_engine, version="auto")
     started = int(time.time()) - 1
     try:

@@ -13,7 +13,6 @@ import io
 import itertools
 import json
 import os
-import subprocess
 import tarfile
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from playbookctl.publish import publish
 from playbookctl.results import Action, PublishResult, dump_results
 from playbookctl_dev.assembled_base import push_base_image
 from playbookctl_dev.registry import LocalRegistry
+from tests.support.gitrepos import commit_new, git
 from tests.support.lintrepo import CONTAINERFILE, edit, good_playbook, make_repo
 from tests.support.registry import logged_in
 
@@ -38,11 +38,6 @@ PROD_FROM = CONTAINERFILE.splitlines()[0].split()[1]
 NO_ENGINE = "unix:///nonexistent/docker.sock"
 NAME = "restart-authored"
 _ids = itertools.count()
-
-
-def _git(cwd: Path, *args: str) -> str:
-    done = subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True)
-    return done.stdout.strip()
 
 
 @pytest.fixture(scope="module")
@@ -63,9 +58,7 @@ def checkout(tmp_path: Path) -> Path:
     (d / ".dockerignore").unlink(missing_ok=True)
     cf = d / "Containerfile"
     cf.write_text(edit(cf.read_text(), "USER 65532", "COPY . /ctx/\nUSER 65532"))
-    _git(repo, "init", "-q", "-b", "main")
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", "playbooks")
+    commit_new(repo, "playbooks")
     return repo
 
 
@@ -82,7 +75,7 @@ def _config(root: Path, registry: LocalRegistry, base: str) -> Config:
 
 
 def _publish(config: Config, *, dry_run: bool = False, try_: bool = False) -> PublishResult:
-    head = _git(config.root, "rev-parse", "HEAD")
+    head = git(config.root, "rev-parse", "HEAD")
     (result,) = publish(
         config,
         [NAME],
@@ -135,9 +128,9 @@ def _git_state(repo: Path) -> tuple[bytes, str, str, str]:
     """The index's bytes, HEAD, every ref and the status: what a context must never touch."""
     return (
         (repo / ".git" / "index").read_bytes(),
-        _git(repo, "rev-parse", "HEAD"),
-        _git(repo, "for-each-ref"),
-        _git(repo, "status", "--porcelain", "--untracked-files=all", "--ignored"),
+        git(repo, "rev-parse", "HEAD"),
+        git(repo, "for-each-ref"),
+        git(repo, "status", "--porcelain", "--untracked-files=all", "--ignored"),
     )
 
 
@@ -199,8 +192,8 @@ def test_try_publishes_the_tracked_edit_never_an_ignored_file(
     config = _config(checkout, registry, base_image)
     d = checkout / "playbooks" / NAME
     (checkout / ".gitignore").write_text("*.env\n")
-    _git(checkout, "add", ".gitignore")
-    _git(checkout, "commit", "-q", "-m", "ignore env files")
+    git(checkout, "add", ".gitignore")
+    git(checkout, "commit", "-q", "-m", "ignore env files")
     (d / "local.env").write_text("TOKEN=hunter2\n")
     script = d / "remediate.sh"
     script.write_text(script.read_text() + "# tried, not committed\n")
@@ -216,7 +209,7 @@ def test_try_publishes_the_tracked_edit_never_an_ignored_file(
     assert _git_state(checkout) == before
 
     # The same edit staged (the index changes, the content does not): the same try, reused.
-    _git(checkout, "add", str(script))
+    git(checkout, "add", str(script))
     again = _publish(config, try_=True)
     assert (again.status, again.version) == (Action.REUSED, tried.version), again.error
 
@@ -228,7 +221,7 @@ def test_a_new_file_only_staged_is_in_a_try(
     config = _config(checkout, registry, base_image)
     d = checkout / "playbooks" / NAME
     (d / "notes.txt").write_text("staged\n")
-    _git(checkout, "add", str(d / "notes.txt"))
+    git(checkout, "add", str(d / "notes.txt"))
     tried = _publish(config, try_=True)
     assert tried.status is Action.PUSHED, (tried.error, tried.messages)
     assert _top_layer(config, tried.version)["ctx/notes.txt"] == b"staged\n"
@@ -240,8 +233,8 @@ def test_a_link_out_of_the_playbook_is_refused(
 ) -> None:
     (checkout / "outside.txt").write_text("not the playbook's\n")
     (checkout / "playbooks" / NAME / "data").symlink_to("../../outside.txt")
-    _git(checkout, "add", "-A")
-    _git(checkout, "commit", "-q", "-m", "a link out")
+    git(checkout, "add", "-A")
+    git(checkout, "commit", "-q", "-m", "a link out")
     config = _config(checkout, registry, base_image)
     result = _publish(config, dry_run=dry_run)
     assert result.status is Action.SKIPPED, (result.error, result.messages)
@@ -268,7 +261,7 @@ def test_a_name_that_is_not_utf8_is_a_lint_finding_never_a_crash(
     d = checkout / "playbooks" / NAME
     (d / os.fsdecode(b"data\xff")).write_bytes(b"x\n")
     if tracked:
-        _git(checkout, "add", "-A")
+        git(checkout, "add", "-A")
     config = _config(checkout, registry, base_image)
     result = _publish(config, dry_run=not try_, try_=try_)
     assert result.status is Action.SKIPPED, (result.error, result.messages)

@@ -6,9 +6,11 @@ with the identity the autouse fixture in conftest.py pins through the environmen
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import textwrap
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,12 +38,44 @@ push-retries = 5
 """
 
 
-def git(cwd: Path, *args: str) -> str:
-    """Run the real git binary (tests check what a user would see)."""
+def git(cwd: Path, *args: str, umask: int | None = None) -> str:
+    """Run the real git binary (tests check what a user would see); `umask`: git's own, as a
+    user's shell would set it for a checkout."""
+
+    def child() -> None:
+        if umask is not None:
+            os.umask(umask)
+
     done = subprocess.run(
-        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True, timeout=60
+        ["git", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=child if umask is not None else None,
     )
     return done.stdout.strip()
+
+
+def commit_new(repo: Path, message: str) -> str:
+    """`git init` a directory of files on `main` and commit them all; the commit id."""
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+def clone_apart(origin: Path, dest: Path, *, umask: int, later: bool) -> Path:
+    """A clone as another machine makes it: under `umask`, and with `later` every checked-out
+    file's times two hours on (what the build must not depend on)."""
+    git(origin.parent, "clone", "-q", str(origin), str(dest), umask=umask)
+    if later:
+        stamp = time.time() + 7200
+        for p in dest.rglob("*"):
+            if ".git" not in p.parts:
+                os.utime(p, (stamp, stamp))
+    return dest
 
 
 def init_bare(path: Path) -> Path:
