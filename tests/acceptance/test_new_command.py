@@ -37,24 +37,29 @@ def test_new_then_lint_is_clean(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "playbook://self" in out
 
 
-def test_new_in_a_git_checkout_marks_its_files_for_git_and_lints_clean(
+def test_new_in_a_git_checkout_stages_its_files_and_lints_clean(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Images, dry runs and `try` are made from git's objects: `new` marks its files with
-    `git add --intent-to-add` (tracked, nothing staged), so lint has no playbook.untracked
-    to say and a try takes them as they are on disk."""
+    """Images, dry runs and `try` are made from git's objects: `new` stages its files
+    (`git add`), so lint has no playbook.untracked to say and a try takes them as they are on
+    disk; a `git checkout -- .` afterwards gives back the scaffold, never empty files (what
+    `--intent-to-add` left it to do)."""
     root = tmp_path / "repo"
     root.mkdir()
     git(root, "init", "-q", "-b", "main")
     git(root, "commit", "-q", "--allow-empty", "-m", "empty")
     code, out, err = _run(capsys, "-C", str(root), "new", "fix-thing", "--action-type", "Fix")
     assert (code, err) == (0, ""), out
-    assert "marked for git (git add --intent-to-add)" in out
+    assert "staged for git (git add)" in out
     status = git(root, "status", "--porcelain", "--untracked-files=all").splitlines()
-    assert " A playbooks/fix-thing/remediate.sh" in status
-    assert " A registry/action-types/fix.yaml" in status
+    assert "A  playbooks/fix-thing/remediate.sh" in status
+    assert "A  registry/action-types/fix.yaml" in status
     assert not [line for line in status if line.startswith("??")]
-    assert git(root, "diff", "--cached", "--name-only") == ""  # nothing staged
+    script = root / "playbooks" / "fix-thing" / "remediate.sh"
+    scaffold = script.read_bytes()
+    script.write_text("#!/bin/sh\n# an edit the author then discards\n")
+    git(root, "checkout", "--", ".")
+    assert script.read_bytes() == scaffold != b""
     code, out, err = _run(capsys, "-C", str(root), "lint", "--format", "json")
     assert code == 0, out + err
     assert "playbook.untracked" not in out

@@ -362,12 +362,12 @@ class GitRepo:
             sorted(p for p in ignored.split("\0") if p),
         )
 
-    def intend_to_add(self, paths: Sequence[str]) -> None:
-        """`git add --intent-to-add`: the files become tracked (empty in the index until
-        `git add`), so lint, a dry run and `try` take them as they are on disk, and
-        `git status` and `git diff` show them as new; nothing is staged or committed."""
-        with _errors("cannot mark the new files for git"):
-            self._git.add("--intent-to-add", "--", *paths)
+    def stage(self, paths: Sequence[str]) -> None:
+        """`git add` the files: tracked, so lint, a dry run and `try` take them (as they are
+        on disk), with their content staged. Not `--intent-to-add`: its index entry is empty,
+        so a `git checkout -- .` meant to discard other edits would empty the new files."""
+        with _errors("cannot stage the new files"):
+            self._git.add("--", *paths)
 
     def worktree_commit(self, paths: Sequence[str]) -> str:
         """A commit holding the working tree's copy of the *tracked* files under paths (the

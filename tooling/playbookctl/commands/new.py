@@ -61,9 +61,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
 
 
 def _track(config: Config, paths: list[Path]) -> None:
-    """In a git checkout, mark the new files with `git add --intent-to-add`: images, dry runs
-    and `try` are made from git's objects, so an untracked file is in none of them (lint's
-    playbook.untracked). Nothing is staged; outside git nothing happens."""
+    """In a git checkout, `git add` the new files: images, dry runs and `try` are made from
+    git's objects, so an untracked file is in none of them (lint's playbook.untracked). Staged,
+    not committed; outside git nothing happens."""
     from playbookctl.gitrepo import GitRepo  # noqa: PLC0415 - git only when asked
 
     try:
@@ -72,8 +72,8 @@ def _track(config: Config, paths: list[Path]) -> None:
         return  # not a git checkout: the directory is all there is
     top = repo.root.resolve()
     try:
-        repo.intend_to_add([p.resolve().relative_to(top).as_posix() for p in paths])
+        repo.stage([p.resolve().relative_to(top).as_posix() for p in paths])
     except GitError as exc:
         print(f"new: warning: {exc}; run git add on the new files", file=sys.stderr)
         return
-    print("marked for git (git add --intent-to-add): commit them with the rest of your change")
+    print("staged for git (git add): commit them with the rest of your change")
