@@ -52,6 +52,7 @@ from typing import Any
 from zlib_ng import gzip_ng, zlib_ng
 
 from playbookctl import dockerfile
+from playbookctl.crashpoints import crash_point
 from playbookctl.dockerfile import Instruction, Unsupported
 from playbookctl.errors import FatalError, RegistryError
 from playbookctl.oci import Descriptor, RegistryClient, parse_reference, sha256_digest
@@ -1380,6 +1381,7 @@ def push_assembled(
     for digest, data in image.layers:
         client.push_blob(r.repository, data, digest, registry=r.registry, check=False)
     client.push_blob(r.repository, image.config, registry=r.registry, check=False)
+    crash_point("child-blobs-pushed")
     return client.push_manifest(
         r.repository, image.digest, image.manifest, image.media_type, registry=r.registry
     )

@@ -24,6 +24,16 @@ STEPS = (
     "pushed",  # release: pushed, the run not finished
 )
 
+# The engine path's own steps (a playbook with RUN), in the order one playbook reaches them,
+# before "image-pushed": tests/integration/test_engine_crash.py kills a release at each. The
+# first platform to reach a step is the one killed there.
+ENGINE_STEPS = (
+    "engine-saved",  # a platform built, saved and rewritten (build.engine_image), nothing pushed
+    "child-blobs-pushed",  # a child's layers and config uploaded, its manifest not
+    "engine-child-pushed",  # one child's manifest pushed by digest, the next platform's not
+    "engine-children-pushed",  # every child pushed, the index not
+)
+
 
 def crash_point(step: str) -> None:
     if os.environ.get(KILL_AT_ENV) == step:

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from playbookctl.assemble import BaseCache, BaseImage, push_assembled, read_base, scratch_base
+from playbookctl.crashpoints import crash_point
 from playbookctl.errors import BuildError, FatalError, RegistryError
 from playbookctl.oci import (
     INDEX_MEDIA_TYPES,
@@ -595,6 +596,7 @@ def build_children(
         build.check_publishable(repo, engine.labels(built.image_id))
         image = build.engine_image(engine, built, base, epoch=epoch or 0, platform=name)
         images.append((name, child_ref, image))
+        crash_point("engine-saved")
     for name, child_ref, image in images:
         if before_first_push is not None:
             before_first_push()  # every check passed and every child is built: not sooner
@@ -615,6 +617,8 @@ def build_children(
         digest = push_assembled(client, repo, image, bases)
         descriptor = Descriptor(image.media_type, digest, len(image.manifest))
         children.append(Child(name, digest, "built", descriptor))
+        crash_point("engine-child-pushed")
+    crash_point("engine-children-pushed")
     return children + skipped
 
 
