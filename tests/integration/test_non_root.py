@@ -6,12 +6,13 @@ the unprivileged user `nobody` (the socket's group set to nobody's, its director
 traversable: nothing else changes) and this session's HTTPS token-auth registry, whose name and
 CA root installed (PLAYBOOKCTL_TEST_REGISTRY; nobody could install either), and runs a subset
 of the integration tests as that user with setpriv: a real release through the engine, the
-registry and a bare git remote, then verify. The interpreter of this virtual environment may
-live where nobody cannot reach it (a pyenv under /root), so the user gets a bare venv of the
-system's Python of the same version that reads this environment's site-packages. Run as
-non-root, the whole suite already is the proof, and the tests that need a private dockerd (or
-the HTTPS registry) skip with their reason when no engine (or no root-prepared registry) is
-there.
+registry and a bare git remote, then verify, and the engine path's publish of a RUN playbook
+on both platforms (its save, rewrite and push by playbookctl). The interpreter of this virtual
+environment may live where nobody cannot reach it (a pyenv under /root), so the user gets a
+bare venv of the system's Python of the same version that reads this environment's
+site-packages. Run as non-root, the whole suite already is the proof, and the tests that need
+a private dockerd (or the HTTPS registry) skip with their reason when no engine (or no
+root-prepared registry) is there.
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ NOBODY = 65534
 SUBSET = [
     "tests/integration/test_verify_release.py",
     "tests/integration/test_build.py",
+    # The engine path (a RUN playbook built on both platforms, saved, rewritten and written to
+    # the registry by playbookctl) as the runner's user: test_build.py covers only the engine's
+    # own build and push.
+    "tests/integration/test_engine_publish.py",
 ]
 
 
