@@ -17,6 +17,7 @@ import docker
 import pytest
 
 from playbookctl import platforms
+from playbookctl.cli import main
 from playbookctl.config import Config
 from playbookctl.oci import RegistryClient
 from playbookctl.publish import publish
@@ -140,3 +141,80 @@ def test_a_run_playbook_from_two_clones_built_apart_publishes_the_same_digests_l
     assert "load" not in events, events
     assert "push" not in events, events
     assert not configs & local
+
+
+def _no_default_repo(tmp_path: Path, disable: bool) -> Path:
+    """A RUN playbook whose base is a build argument without a default: the Containerfile does
+    not name its base at all (publish passes no build arguments). `disable`: the repository
+    turned the lint rule that refuses it off."""
+    files = good_playbook(NAME)
+    files["Containerfile"] = edit(
+        edit(str(files["Containerfile"]), f"FROM {PROD_FROM}", "ARG BASE\nFROM ${BASE}"),
+        "USER 65532",
+        "RUN mkdir -p /opt/playbook/state\nUSER 65532",
+    )
+    repo = make_repo(tmp_path / "repo", {NAME: files})
+    if disable:
+        with (repo / "pyproject.toml").open("a") as fh:
+            fh.write('\n[tool.playbookctl.lint]\ndisable = ["playbook.base-image-pinned"]\n')
+    commit_new(repo, "a RUN playbook FROM ${BASE}")
+    return repo
+
+
+@pytest.mark.parametrize(
+    ("disable", "says"),
+    [
+        pytest.param(
+            False,
+            [
+                f"playbooks/{NAME}/Containerfile:2:1: playbook.base-image-pinned: "
+                "FROM ${BASE} names no image: the build argument BASE has no default and "
+                "publish passes no build arguments, so there is no base to build on",
+                "ARG BASE=image:tag@sha256:<64 hex>",
+            ],
+            id="refused-by-lint",
+        ),
+        pytest.param(
+            True,
+            [
+                "line 2: FROM '${BASE}' (no base to stack on)",
+                "image build failed at Step 2/",
+                "base name (${BASE}) should not be blank",
+            ],
+            id="lint-rule-off-refused-by-the-engine",
+        ),
+    ],
+)
+def test_a_base_from_a_build_argument_without_default_is_refused_through_the_cli_saying_why(
+    tmp_path: Path,
+    registry: LocalRegistry,
+    docker_engine: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    disable: bool,
+    says: list[str],
+) -> None:
+    """`ARG BASE` then `FROM ${BASE}`: no image pushed by the engine as built, nothing pushed at
+    all. Lint refuses it, naming the line and the way out; with that rule turned off, the
+    engine refuses to build a blank base and publish relays why, naming the step."""
+    repo = _no_default_repo(tmp_path, disable)
+    n = next(_ids)
+    monkeypatch.setenv("DOCKER_HOST", docker_engine)
+    code = main(
+        [
+            "-C", str(repo), "publish", "--registry", registry.host,
+            "--image-repo", f"engpub{n}/images", "--bundle-repo", f"engpub{n}/bundles",
+            "--source-repository", "https://example.invalid/playbooks",
+        ]
+    )  # fmt: skip
+    out, err = capsys.readouterr()
+    shown = out + err  # the results on stdout, the progress on stderr
+    assert code == 1, shown
+    for words in says:
+        assert words in shown, shown
+    assert "Traceback" not in shown
+    config = Config(root=repo, registry=registry.host, image_repo=f"engpub{n}/images")
+    image = config.image_ref(NAME)
+    with RegistryClient(config) as client:
+        for tag in ("1.0.0", "1.0.0_linux-amd64", "1.0.0_linux-arm64"):
+            assert client.resolve(f"{image}:{tag}") is None, tag

@@ -627,9 +627,10 @@ def engine_base(
 ) -> tuple[BaseImage | None, str]:
     """The base an engine build's image is written on (build.engine_image): its final stage's
     FROM as the build saw it, pinned to this platform's child digest (platform_pins), read from
-    its registry; or None with the reason when the Containerfile does not say which image that
-    is (`FROM ${ARG}` whose ARG has no default) or names it without a digest: that image is
-    pushed by the engine as it built it."""
+    its registry; or None with the reason when the text does not say which image that is or
+    names it without a digest: that image is pushed by the engine as it built it. (`FROM
+    ${ARG}` whose ARG has no default never gets here: lint refuses it, and the engine refuses
+    to build a blank base; tests/integration/test_engine_publish.py.)"""
     from playbookctl import build  # noqa: PLC0415 - build imports docker
 
     final = build.final_base(containerfile_text)

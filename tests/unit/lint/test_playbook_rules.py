@@ -733,3 +733,32 @@ def test_script_injection_names_each_param_at_its_column(tmp_path: Path) -> None
         if f.rule == "playbook.script-injection"
     ]
     assert sorted(got) == [(44, 20, "$(params.NAME"), (44, 35, "$(params.MODE")]
+
+
+@pytest.mark.parametrize(
+    ("containerfile", "line", "says"),
+    [
+        pytest.param(
+            "ARG BASE\nFROM ${BASE}\nUSER 1\n",
+            2,
+            "FROM ${BASE} names no image: the build argument BASE has no default and publish "
+            "passes no build arguments",
+            id="arg-without-default",
+        ),
+        pytest.param(
+            "FROM ${BASE}\nUSER 1\n",
+            1,
+            "depends on a build argument without a pinned default",
+            id="no-arg",
+        ),
+    ],
+)
+def test_a_base_from_a_build_argument_says_why_it_names_no_image(
+    tmp_path: Path, containerfile: str, line: int, says: str
+) -> None:
+    files = apply([(C, "", containerfile)])
+    root = make_repo(tmp_path / "repo", {"restart-deployment": dict(files)})
+    _, findings = lint_playbook(root / "playbooks" / "restart-deployment", load_config(root), None)
+    [finding] = [f for f in findings if f.rule == "playbook.base-image-pinned"]
+    assert (finding.line, finding.severity) == (line, Severity.ERROR)
+    assert says in finding.message

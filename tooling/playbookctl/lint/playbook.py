@@ -795,7 +795,18 @@ def rule_base_images(ctx: _Ctx) -> None:
     for stage in cf.stages:
         base = _expand(stage.base, cf.args)
         if not base:
-            ctx.at(cf.file, stage.line, 1, "playbook.base-image-pinned", "FROM names no image")
+            names = [m.group(1) or m.group(2) for m in _VAR.finditer(stage.base)]
+            why = "FROM names no image"
+            if names:
+                # `ARG BASE` then `FROM ${BASE}`: the base is not in the Containerfile at all.
+                why = (
+                    f"FROM {stage.base} names no image: the build argument "
+                    f"{' and '.join(dict.fromkeys(names))} has no default and publish passes "
+                    "no build arguments, so there is no base to build on (the engine refuses "
+                    "a blank base name); give it a default pinned by digest, e.g. "
+                    f"'ARG {names[0]}=image:tag@sha256:<64 hex>'"
+                )
+            ctx.at(cf.file, stage.line, 1, "playbook.base-image-pinned", why)
         elif base.lower() in aliases or base == "scratch":
             pass
         elif "$" in base:
