@@ -360,6 +360,9 @@ class LoadResult:
     file: str
     documents: list[Document]
     findings: list[Finding]
+    # False when the file, or one of its documents, could not be read at all (not readable, not
+    # UTF-8, a syntax error, an alias bomb): `documents` is then not all the file says.
+    complete: bool = True
 
     @property
     def ok(self) -> bool:
@@ -582,7 +585,7 @@ def load_text(text: str, file: str) -> LoadResult:
         if _tab_at(text, line, col):
             problem = TAB_MESSAGE
         return LoadResult(
-            file, [], [Finding("load.syntax", Severity.ERROR, file, line, col, problem)]
+            file, [], [Finding("load.syntax", Severity.ERROR, file, line, col, problem)], False
         )
     except yaml.YAMLError as exc:  # e.g. a reader error on a control character
         offset = int(getattr(exc, "position", 0) or 0)
@@ -602,7 +605,9 @@ def load_text(text: str, file: str) -> LoadResult:
                     f"invalid YAML: {str(exc).splitlines()[0]}",
                 )
             ],
+            False,
         )
+    complete = True
     for index, node in enumerate(nodes):
         start = Position(node.start_mark.line + 1, node.start_mark.column + 1)
         doc = Document(file=file, data=None, index=index, start=start)
@@ -623,6 +628,7 @@ def load_text(text: str, file: str) -> LoadResult:
                     "(or refer to themselves); refusing to expand",
                 )
             )
+            complete = False
             continue
         except RecursionError:
             findings.append(
@@ -635,12 +641,13 @@ def load_text(text: str, file: str) -> LoadResult:
                     "document nests too deeply",
                 )
             )
+            complete = False
             continue
         findings.extend(errors)
         if doc.data is None:  # an empty document (e.g. a trailing `---`), skipped as kubectl does
             continue
         documents.append(doc)
-    return LoadResult(file, documents, findings)
+    return LoadResult(file, documents, findings, complete)
 
 
 def read_text_file(
@@ -675,7 +682,7 @@ def load_file(
     file = display if display is not None else str(path)
     text, errors = read_text_file(path, file, max_bytes)
     if text is None:
-        return LoadResult(file, [], errors)
+        return LoadResult(file, [], errors, False)
     return load_text(text, file)
 
 

@@ -34,6 +34,8 @@ class Playbook:
     rbac: list[Document] = field(default_factory=list)
     containerfile: Path | None = None
     load_findings: list[Finding] = field(default_factory=list)
+    # YAML files of which some document could not be read (load.* says why).
+    incomplete: set[Path] = field(default_factory=set)
 
     def rel(self, path: Path) -> str:
         """Path as shown in findings: relative to the repository root when inside it."""
@@ -59,6 +61,25 @@ class Playbook:
     @property
     def rbac_path(self) -> Path:
         return self.dir / RBAC_FILE
+
+    @property
+    def workflow_readable(self) -> bool:
+        """Whether workflow.yaml loaded as a mapping with a spec mapping, so that its parameters,
+        dependencies and service account are known. When not, its own finding (load.*,
+        playbook.missing-file or empty-file, workflow.schema) is the one to report: rules that
+        hold other files against it stand back, as a compiler reports a syntax error and not
+        every use of the declarations it could not read."""
+        data = self.workflow.data if self.workflow is not None else None
+        return isinstance(data, dict) and isinstance(data.get("spec"), dict)
+
+    @property
+    def rbac_readable(self) -> bool:
+        """Whether rbac.yaml loaded whole, every document a mapping: what it grants is known."""
+        return (
+            bool(self.rbac)
+            and self.rbac_path not in self.incomplete
+            and all(isinstance(d.data, dict) for d in self.rbac)
+        )
 
     @property
     def spec(self) -> dict[str, Any]:
@@ -148,6 +169,8 @@ def load_playbook(directory: Path, root: Path, max_bytes: int) -> Playbook:
     def load(path: Path) -> list[Document]:
         result = load_file(path, pb.rel(path), max_bytes)
         pb.load_findings.extend(result.findings)
+        if not result.complete:
+            pb.incomplete.add(path)
         return result.documents
 
     def load_single(path: Path, why: str) -> Document | None:

@@ -28,7 +28,7 @@ from playbookctl.findings import Finding, Severity, sorted_unique
 from playbookctl.lint import external, k8s, tekton
 from playbookctl.lint import rbac as rbac_rules
 from playbookctl.lint import script as script_rules
-from playbookctl.lint.action_type import action_type_files, check_action_type, load_action_types
+from playbookctl.lint.action_type import action_type_files, check_action_type, read_action_types
 from playbookctl.lint.cache import ResultCache, open_cache
 from playbookctl.lint.cluster_yaml import reread_findings
 from playbookctl.lint.playbook import check_playbook, embedded_scripts, load_containerfile
@@ -47,7 +47,7 @@ from playbookctl.playbook import (
     source_files,
     special_file_problem,
 )
-from playbookctl.render import RenderError, render_pipeline
+from playbookctl.render import RenderedPipeline, RenderError, render_pipeline
 
 YAML_SUFFIXES = (".yaml", ".yml")
 WORKFLOW_KIND = ("kubernaut.ai/v1alpha1", "RemediationWorkflow")
@@ -173,10 +173,14 @@ def lint_playbook(
                 fleet=config.fleet,
             )
         )
-    try:
-        rendered = render_pipeline(pb, config)
-    except RenderError:
-        rendered = None  # pipeline.yaml did not load: its load.* findings say why
+    rendered = None
+    # Without pipeline.yaml, the standard wrapper is made from workflow.yaml's parameters: from
+    # an unreadable one it would be a guess, and nothing is judged against it.
+    if pb.pipeline_path.is_file() or pb.workflow_readable:
+        try:
+            rendered = render_pipeline(pb, config)
+        except RenderError:
+            rendered = None  # pipeline.yaml did not load: its load.* findings say why
     if rendered is not None:
         out.extend(tekton.check_document(rendered.document))
     out.extend(check_playbook(pb, rendered, config))
@@ -286,12 +290,20 @@ def _script_findings(
         for p in (params if isinstance(params, list) else [])
         if isinstance(p, dict) and isinstance(p.get("name"), str)
     }
-    cf = load_containerfile(pb)
+    cf = load_containerfile(pb, config.max_file_bytes)
+    # What a script may read comes from the step's env (the Pipeline, or the wrapper made from
+    # workflow.yaml) and the image's ENV; when either did not load, or is not a Pipeline, every
+    # read would look unprovided: script.variable stands back (surroundings) and the file's own
+    # finding is reported, not one per variable. So does script.rbac for an unreadable rbac.yaml.
+    document = rendered.document if isinstance(rendered, RenderedPipeline) else None
+    data = document.data if document is not None else None
+    if not isinstance(data, dict) or data.get("kind") != "Pipeline":
+        document = None
     env = script_rules.surroundings(
         names,
-        getattr(rendered, "document", None),
+        document,
         (cf.file, [(i.keyword, i.args, i.line) for i in cf.instructions]) if cf else None,
-        pb.rbac,
+        pb.rbac if pb.rbac_readable else [],
         pb.rel(pb.rbac_path),
     )
     return script_rules.check_files(scripts, env, cache)
@@ -386,7 +398,10 @@ def lint_paths(
     targets = classify(paths, config)
     root = config.root.resolve()
     action_types_dir = config.action_types_dir.resolve()
-    action_types, at_findings = load_action_types(config)
+    action_types, at_findings, at_unreadable = read_action_types(config)
+    # An ActionType file that did not load may declare the name a workflow gives: whether it
+    # is missing (workflow.action-type) is not said, that file's load finding is (below).
+    checked_types = None if at_unreadable else action_types
     findings: list[Finding] = []
     # load_action_types checks every ActionType once; keep the findings about the files in scope.
     at_files = {_display(p, root) for p in targets.registry_files if p.parent == action_types_dir}
@@ -404,14 +419,17 @@ def lint_paths(
     scripts: list[tuple[Path, str]] = []
     embedded: list[external.EmbeddedScript] = []
     used_action_types: set[str] = set()  # files of the linted playbooks' ActionTypes
+    unresolved = False  # a linted playbook names an ActionType none of the loaded ones is
     for directory in targets.playbooks:
-        pb, found = lint_playbook(directory, config, action_types, cache=contract_cache)
+        pb, found = lint_playbook(directory, config, checked_types, cache=contract_cache)
         findings.extend(found)
         data = pb.workflow.data if pb.workflow is not None else None
         spec = data.get("spec") if isinstance(data, dict) else None
         action = spec.get("actionType") if isinstance(spec, dict) else None
         if isinstance(action, str) and action in action_types:
             used_action_types.add(action_types[action].file)
+        elif isinstance(action, str):
+            unresolved = True
 
         if pb.pipeline is not None and run_external:
             embedded.extend(_scripts_of(pb.pipeline, pb.pipeline_path))
@@ -423,6 +441,17 @@ def lint_paths(
             regular = [f for f in source_files(pb.dir) if special_file_problem(f, pb.dir) is None]
             sources.update((pb.rel(f), f) for f in regular)
             scripts.extend((f, pb.rel(f)) for f in regular if external.is_shell_script(f))
+    if not targets.all_action_types and unresolved:
+        # The ActionType files that did not load, when a linted playbook's ActionType may be in
+        # one: the reason its existence is not checked, and an error until they load.
+        findings.extend(
+            f for f in at_findings if f.file in at_unreadable and f.file not in at_files
+        )
+        sources.update(
+            (_display(p, root), p)
+            for p in action_type_files(config)
+            if _display(p, root) in at_unreadable
+        )
     if not targets.all_action_types:
         # `lint playbooks/NAME` right after `new`: the TODOs `new` left in the playbook's
         # ActionType are part of finishing that playbook, so they are reported with it.
@@ -453,7 +482,7 @@ def lint_paths(
         if path.parent == action_types_dir:
             continue  # checked by load_action_types above
         findings.extend(
-            _lint_file(path, _display(path, root), config, action_types, explicit=False)[0]
+            _lint_file(path, _display(path, root), config, checked_types, explicit=False)[0]
         )
 
     for path, shown in targets.standalone.items():
@@ -472,7 +501,7 @@ def lint_paths(
         # A standalone Tekton file gets Tekton's verdict and nothing more: shellcheck on its
         # scripts would flag what Tekton accepts (`$(params.x)` reads as a command substitution).
         # Scripts of a playbook's own pipeline.yaml are linted above, as part of our gate.
-        findings.extend(_lint_file(path, shown, config, action_types, explicit=True)[0])
+        findings.extend(_lint_file(path, shown, config, checked_types, explicit=True)[0])
         sources[shown] = path
 
     if run_external:

@@ -185,14 +185,27 @@ def load_action_types(config: Config) -> tuple[dict[str, Document], list[Finding
     """ActionTypes of registry/action-types/*.yaml by spec.name, with every finding about them:
     load problems, check_action_type's findings, and duplicates across the directory (callers
     need not check these documents again)."""
+    found, findings, _unreadable = read_action_types(config)
+    return found, findings
+
+
+def read_action_types(config: Config) -> tuple[dict[str, Document], list[Finding], set[str]]:
+    """load_action_types, and the files (as shown in findings) of which some document did not
+    load or is not a mapping: an ActionType may be declared there, so whether a name is
+    missing cannot be said while they stand."""
     found: dict[str, Document] = {}
     by_object: dict[str, Document] = {}
     findings: list[Finding] = []
+    unreadable: set[str] = set()
     for path in action_type_files(config):
         result = load_file(path, _display(path, config.root), config.max_file_bytes)
         findings.extend(result.findings)
+        if not result.complete:
+            unreadable.add(result.file)
         for doc in result.documents:
             findings.extend(check_action_type(doc, namespace=config.workflow_namespace))
+            if not isinstance(doc.data, dict):
+                unreadable.add(result.file)
             if not isinstance(doc.data, dict) or doc.data.get("kind") != KIND:
                 continue
             name = doc.get(("spec", "name"))
@@ -224,4 +237,4 @@ def load_action_types(config: Config) -> tuple[dict[str, Document], list[Finding
                     )
                 else:
                     by_object[obj] = doc
-    return found, findings
+    return found, findings, unreadable

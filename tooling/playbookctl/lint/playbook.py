@@ -64,7 +64,7 @@ from playbookctl.lint.execution_time import check_execution_timeout
 from playbookctl.lint.external import EmbeddedScript
 from playbookctl.lint.registration import check_registration_of
 from playbookctl.lint.tekton.common import iter_references, param_spec_type
-from playbookctl.load import Document, YamlPath, iter_paths
+from playbookctl.load import DEFAULT_MAX_BYTES, Document, YamlPath, iter_paths, read_text_file
 from playbookctl.playbook import NAME_RE, RBAC_FILE, WORKFLOW_FILE, Playbook
 from playbookctl.render import (
     PIPELINE_API_VERSION,
@@ -228,14 +228,15 @@ def _expand(value: str, args: dict[str, str]) -> str:
     return _VAR.sub(lambda m: args.get(m.group(1) or m.group(2), m.group(0)), value)
 
 
-def load_containerfile(pb: Playbook) -> Containerfile | None:
+def load_containerfile(pb: Playbook, max_bytes: int = DEFAULT_MAX_BYTES) -> Containerfile | None:
+    """The parsed Containerfile, or None when there is none or it cannot be read (a FIFO, over
+    max_bytes, not UTF-8): its load.* or playbook.missing-file finding says why, and rules on a
+    guessed text would only add noise."""
     if pb.containerfile is None:
         return None
-    try:
-        text = pb.containerfile.read_text("utf-8")
-    except (OSError, UnicodeDecodeError):
-        return None  # load.encoding / load.io say why; rules on a garbled text would only add noise
-    return parse_containerfile(text, pb.rel(pb.containerfile))
+    shown = pb.rel(pb.containerfile)
+    text, _problems = read_text_file(pb.containerfile, shown, max_bytes)
+    return None if text is None else parse_containerfile(text, shown)
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -446,8 +447,8 @@ def rule_pipeline_identity(ctx: _Ctx) -> None:
 
 
 def rule_params(ctx: _Ctx) -> None:
-    if ctx.pipeline is None or ctx.pb.workflow is None:
-        return
+    if ctx.pipeline is None or ctx.pb.workflow is None or not ctx.pb.workflow_readable:
+        return  # else every Pipeline param would be called no workflow parameter
     doc = ctx.pipeline.document
     wf_params = _workflow_params(ctx.pb)
     pl_params = _pipeline_params(ctx)
@@ -515,8 +516,8 @@ def rule_params(ctx: _Ctx) -> None:
 
 
 def rule_workspaces(ctx: _Ctx) -> None:
-    if ctx.pipeline is None or ctx.pb.workflow is None:
-        return
+    if ctx.pipeline is None or not ctx.pb.workflow_readable:
+        return  # the dependencies are unknown, not absent
     doc = ctx.pipeline.document
     wanted: dict[str, YamlPath] = {}
     deps = ctx.pb.spec.get("dependencies")
@@ -918,6 +919,10 @@ def rule_rbac(ctx: _Ctx) -> None:
             if isinstance(name, str):
                 accounts.append((doc, name))
     wf = pb.workflow
+    if not pb.rbac_readable:
+        # Part of rbac.yaml did not load or is no object (said above): the ServiceAccount and
+        # bindings may be in that part.
+        return
     if not accounts:
         ctx.add(
             pb.rbac[0],
@@ -926,7 +931,7 @@ def rule_rbac(ctx: _Ctx) -> None:
             f"{RBAC_FILE} declares no ServiceAccount for the workflow to run as",
         )
     elif sa_name is None:
-        if wf is not None:
+        if wf is not None and pb.workflow_readable:
             ctx.add(
                 wf,
                 "playbook.rbac-service-account",
@@ -945,8 +950,8 @@ def rule_rbac(ctx: _Ctx) -> None:
             f"declares {', '.join(repr(n) for _, n in accounts)})",
         )
     target = sa_name or (accounts[0][1] if accounts else None)
-    if target is None:
-        return
+    if target is None or not pb.workflow_readable:
+        return  # an unreadable workflow.yaml may name another account
     for doc in pb.rbac:
         data = doc.data
         if not isinstance(data, dict) or data.get("kind") not in (
@@ -1196,7 +1201,7 @@ def check_playbook(
     pb: Playbook, pipeline: RenderedPipeline | None, config: Config
 ) -> list[Finding]:
     """Every `playbook.*` finding for pb; pipeline is its rendered Pipeline, or None."""
-    ctx = _Ctx(pb, pipeline, config, load_containerfile(pb))
+    ctx = _Ctx(pb, pipeline, config, load_containerfile(pb, config.max_file_bytes))
     for rule in RULES:
         if (
             rule is rule_params

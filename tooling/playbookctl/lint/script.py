@@ -116,7 +116,9 @@ class Surroundings:
     rbac_file: str = "rbac.yaml"
     rules: list[PolicyRule] = field(default_factory=list)
     has_rbac: bool = False
-    env_known: bool = True  # False: the Pipeline did not load, so the step's env is unknown
+    # False: the Pipeline (or the workflow.yaml its wrapper is made from) or the Containerfile
+    # did not load, so what provides a variable is unknown and none is judged unprovided.
+    env_known: bool = True
 
 
 def step_environment(data: Any) -> tuple[set[str], bool]:
@@ -366,7 +368,7 @@ def surroundings(
     rbac_file: str,
 ) -> Surroundings:
     env = Surroundings(parameters=set(parameters), rbac_file=rbac_file)
-    env.env_known = pipeline is not None
+    env.env_known = pipeline is not None and containerfile is not None
     if pipeline is not None:
         names, env_from = step_environment(pipeline.data)
         env.step_env = dict.fromkeys(names, pipeline.file)
