@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from playbookctl.config import load_config
-from playbookctl.findings import Finding
+from playbookctl.findings import Finding, Severity, in_report_order
 from playbookctl.lint import lint_paths
 from tests.support.lintrepo import edit, good_playbook, make_repo
 
@@ -154,3 +154,38 @@ def test_a_file_that_does_not_load_is_its_own_finding_only(
 ) -> None:
     found = lint(tmp_path, pipeline, changes, whole)
     assert {(f.rule, f.file, f.line) for f in found} == expected
+
+
+def _f(rule: str, file: str, line: int = 1) -> Finding:
+    return Finding(rule, Severity.ERROR, file, line, 1, "m")
+
+
+def test_report_order_puts_a_playbooks_load_problems_first() -> None:
+    a, b = "playbooks/a", "playbooks/b"
+    findings = [
+        _f("script.variable", f"{a}/remediate.sh", 3),
+        _f("playbook.base-image-pinned", f"{a}/Containerfile"),
+        _f("load.yaml-1.1", f"{a}/rbac.yaml", 2),  # a reading, not a failure to load
+        _f("load.syntax", f"{a}/workflow.yaml", 7),
+        _f("playbook.missing-file", a),
+        _f("load.encoding", f"{b}/workflow.yaml"),
+        _f("hadolint.DL3007", f"{b}/Containerfile", 2),
+        _f("load.syntax", "registry/kustomization.yaml", 4),
+        _f("action-type.schema", "registry/action-types/x.yaml"),
+        _f("load.syntax", "registry/action-types/x.yaml", 9),
+        _f("load.syntax", f"{a}/workflow.yaml", 7),  # a duplicate is reported once
+    ]
+    got = [(f.rule, f.file) for f in in_report_order(findings, [a, b])]
+    assert got == [
+        ("playbook.missing-file", a),
+        ("load.syntax", f"{a}/workflow.yaml"),
+        ("playbook.base-image-pinned", f"{a}/Containerfile"),
+        ("load.yaml-1.1", f"{a}/rbac.yaml"),
+        ("script.variable", f"{a}/remediate.sh"),
+        ("load.encoding", f"{b}/workflow.yaml"),
+        ("hadolint.DL3007", f"{b}/Containerfile"),
+        # outside a playbook each file is its own unit, load problems first within it
+        ("load.syntax", "registry/action-types/x.yaml"),
+        ("action-type.schema", "registry/action-types/x.yaml"),
+        ("load.syntax", "registry/kustomization.yaml"),
+    ]

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from playbookctl.config import Config
 from playbookctl.errors import UsageError
-from playbookctl.findings import Finding, Severity, sorted_unique
+from playbookctl.findings import Finding, Severity, in_report_order
 from playbookctl.lint import external, k8s, tekton
 from playbookctl.lint import rbac as rbac_rules
 from playbookctl.lint import script as script_rules
@@ -420,9 +420,11 @@ def lint_paths(
     embedded: list[external.EmbeddedScript] = []
     used_action_types: set[str] = set()  # files of the linted playbooks' ActionTypes
     unresolved = False  # a linted playbook names an ActionType none of the loaded ones is
+    units: list[str] = []  # each playbook's directory as shown: its findings stay together
     for directory in targets.playbooks:
         pb, found = lint_playbook(directory, config, checked_types, cache=contract_cache)
         findings.extend(found)
+        units.append(pb.rel(pb.dir))
         data = pb.workflow.data if pb.workflow is not None else None
         spec = data.get("spec") if isinstance(data, dict) else None
         action = spec.get("actionType") if isinstance(spec, dict) else None
@@ -518,4 +520,4 @@ def lint_paths(
     policy = LintPolicy.from_settings(
         config.lint_disable, config.lint_severity, config.lint_origins
     )
-    return sorted_unique(policy.apply(findings, sources))
+    return in_report_order(policy.apply(findings, sources), units)
