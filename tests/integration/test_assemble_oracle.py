@@ -200,7 +200,7 @@ def _assembled_image(
 
     layers = []
     for _digest, data in image.layers:
-        with tarfile.open(fileobj=io.BytesIO(gzip.decompress(data))) as layer:
+        with tarfile.open(fileobj=io.BytesIO(gzip.decompress(bytes(data)))) as layer:
             layers.append(_entries(layer))
     return json.loads(image.config), layers
 

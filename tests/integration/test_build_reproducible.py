@@ -8,10 +8,12 @@ the first build's own image is removed: the rebuild really runs, as on another m
 
 from __future__ import annotations
 
+import gzip
 import itertools
 import json
 import os
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -188,3 +190,52 @@ def test_a_from_scratch_image_is_written_with_no_base_layers(
     assert digests[0] == digests[1]
     manifest = json.loads(data)
     assert [layer["digest"] for layer in manifest["layers"]] == [image.layers[0][0]]
+
+
+LARGE = 32 * 1024 * 1024
+
+
+def test_a_large_run_layer_is_rewritten_and_pushed_in_bounded_memory(
+    docker_engine: str, registry: LocalRegistry, base_image: str, tmp_path: Path
+) -> None:
+    """A RUN step that writes 32 MB of random bytes (incompressible: its gzip is as large):
+    build.engine_image clamps and compresses it, and push_assembled uploads it, through
+    temporary files, so the Python heap's peak (tracemalloc) stays a fraction of the layer,
+    where holding it in memory took the layer twice over. The bytes are the ones the in-memory
+    way gives (assemble.gzip_bytes of the clamped layer), so the digest is unchanged."""
+    n = next(_ids)
+    d = write_playbook(tmp_path / "large", "alpha", "1.0.0")
+    cf = d / "Containerfile"
+    cf.write_text(
+        cf.read_text().replace(
+            "USER 65532",
+            "RUN mkdir -p /opt && dd if=/dev/urandom of=/opt/large bs=1048576 "
+            f"count={LARGE // 1048576} 2>&1\nUSER 65532",
+        )
+    )
+    repo = f"{registry.host}/large{n}/a"
+    with (
+        build.Engine(docker_engine) as engine,
+        RegistryClient(Config(root=tmp_path, registry=registry.host)) as client,
+    ):
+        built = build_image(engine, client, d, f"{repo}:1.0.0", base_image)
+        base, why = platforms.engine_base(client, built.containerfile_text, repo)
+        assert base is not None, why
+        tracemalloc.start()
+        try:
+            image = build.engine_image(engine, built, base, epoch=EPOCH, platform=PLATFORM)
+            digest = assemble.push_assembled(client, repo, image)
+            _now, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        try:
+            (layer_digest, blob), *_rest = image.layers[::-1]  # the last layer: the RUN step
+            packed = bytes(blob)
+            assert len(packed) > LARGE
+            assert client.blob_exists(f"large{n}/a", layer_digest, registry=registry.host)
+            assert client.resolve(f"{repo}@{digest}") is not None
+        finally:
+            image.close()
+    assert peak < LARGE // 4, f"peak {peak} bytes for a {LARGE}-byte layer"
+    assert sha256_digest(packed) == layer_digest
+    assert assemble.gzip_bytes(gzip.decompress(packed)) == packed

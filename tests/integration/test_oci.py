@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import socket
+import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +26,7 @@ from playbookctl.oci import (
     RegistryClient,
     sha256_digest,
 )
+from playbookctl.oci.fileblob import FileBlob
 from playbookctl_dev.registry import LocalRegistry, free_port
 from tests.support.faultproxy import FaultProxy
 from tests.support.registry import start_registry
@@ -378,13 +380,23 @@ def test_persistent_503_gives_up_after_bounded_retries(
     assert len(fault_proxy.log) == 4
 
 
-def test_connection_dropped_mid_upload_is_retried(fault_proxy: FaultProxy, tmp_path: Path) -> None:
+@pytest.mark.parametrize("held", ["in-memory", "in-a-file"])
+def test_connection_dropped_mid_upload_is_retried(
+    fault_proxy: FaultProxy, tmp_path: Path, held: str
+) -> None:
+    """In a file too (an engine build's layer): the retried PUT sends it from its first byte."""
     fault_proxy.drop_next(
         1, match=lambda m, p: m == "PUT" and "/blobs/uploads/" in p, partial_body=True
     )
-    data = b"x" * 200_000
+    data = (b"x" if held == "in-memory" else b"y") * 200_000  # not the other case's blob
+    blob: bytes | FileBlob = data
+    if held == "in-a-file":
+        f = tempfile.TemporaryFile()  # noqa: SIM115 - the FileBlob owns it
+        f.write(data)
+        f.flush()
+        blob = FileBlob(f, len(data), sha256_digest(data))
     with RegistryClient(_cfg(tmp_path, fault_proxy.host)) as c:
-        digest = c.push_blob("it/dropped", data)
+        digest = c.push_blob("it/dropped", blob)
         assert c.get_blob("it/dropped", digest) == data
     assert ("PUT", -1) in {(m, s) for m, _, s in fault_proxy.log}
 

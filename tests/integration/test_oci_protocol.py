@@ -12,6 +12,7 @@ import datetime
 import email.utils
 import json
 import os
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,7 @@ from playbookctl.oci import (
     image_index,
     sha256_digest,
 )
+from playbookctl.oci.fileblob import FileBlob
 from playbookctl_dev.registry import LocalRegistry
 from tests.support.faultproxy import FaultProxy
 from tests.support.tls import TestCA, registry_name
@@ -243,18 +245,32 @@ def test_a_relative_location_resolves_against_the_request_url(
     assert all(s != 404 for _m, _p, s in fault_proxy.log)
 
 
+def _file_blob(data: bytes) -> FileBlob:
+    """`data` held in a file, as build.engine_image holds an engine build's layers."""
+    f = tempfile.TemporaryFile()  # noqa: SIM115 - the FileBlob owns it
+    f.write(data)
+    f.flush()
+    return FileBlob(f, len(data), sha256_digest(data))
+
+
+@pytest.mark.parametrize("held", ["in-memory", "in-a-file"])
 def test_a_body_limit_in_front_of_the_registry_is_met_with_chunks(
-    fault_proxy: FaultProxy, tmp_path: Path
+    fault_proxy: FaultProxy, tmp_path: Path, held: str
 ) -> None:
     """nginx's client_max_body_size 1m: the monolithic PUT gets 413, the blob goes in PATCH
-    chunks that fit; the next blob goes in chunks at once."""
+    chunks that fit; the next blob goes in chunks at once. A blob held in a file (an engine
+    build's layer) too: streamed into the refused PUT, then read a chunk at a time."""
     fault_proxy.max_body = 1024 * 1024
     big = os.urandom(5 * 1024 * 1024 // 2)
     second = os.urandom(3 * 1024 * 1024 // 2)
     with RegistryClient(_cfg(tmp_path, fault_proxy.host)) as c:
-        digest = c.push_blob("upload/limited", big, check=False)
+        digest = c.push_blob(
+            "upload/limited", big if held == "in-memory" else _file_blob(big), check=False
+        )
         before = len(fault_proxy.log)
-        digest2 = c.push_blob("upload/limited", second, check=False)
+        digest2 = c.push_blob(
+            "upload/limited", second if held == "in-memory" else _file_blob(second), check=False
+        )
         assert c.get_blob("upload/limited", digest, max_bytes=len(big)) == big
         assert c.get_blob("upload/limited", digest2, max_bytes=len(second)) == second
     statuses = [(m, s) for m, p, s in fault_proxy.log if "/blobs/uploads/" in p]

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import tarfile
 
 import pytest
 
+from playbookctl.assemble import GZIP_LEVEL, gzip_bytes
 from playbookctl.build import clamp_layer, final_base, normalise_config
+from playbookctl.oci import sha256_digest
+from playbookctl.oci.fileblob import READ_SIZE, gzip_to_file
 
 BASES = [
     ("FROM a/b:1@sha256:" + "1" * 64 + "\nUSER 1:1\n", "a/b:1@sha256:" + "1" * 64),
@@ -95,3 +99,35 @@ def test_normalise_config_keeps_the_base_history_and_drops_the_build_containers(
         "rootfs": {"type": "layers", "diff_ids": ["sha256:aa"]},
     }
     assert config["container"] == "2909b608"  # the input is not modified
+
+
+@pytest.mark.parametrize(
+    "size",
+    [0, 1, READ_SIZE - 1, READ_SIZE, 3 * READ_SIZE + 17],
+    ids=["empty", "one", "under-a-read", "a-read", "several-reads"],
+)
+@pytest.mark.parametrize("content", ["random", "compressible"])
+def test_a_layer_compressed_through_a_file_is_the_in_memory_gzip_byte_for_byte(
+    size: int, content: str
+) -> None:
+    """build.engine_image compresses a layer from a file into a file, a read at a time; the
+    blob must be the very bytes assemble.gzip_bytes gives the whole layer at once, or the
+    engine path's digests would change (and differ from an assembled image's)."""
+    data = (
+        os.urandom(size) if content == "random" else (b"playbook layer " * (size // 15 + 1))[:size]
+    )
+    blob = gzip_to_file(io.BytesIO(data), GZIP_LEVEL)
+    try:
+        want = gzip_bytes(data)
+        assert (len(blob), blob.digest) == (len(want), sha256_digest(want))
+        assert bytes(blob) == want
+        assert blob[3:11] == want[3:11]  # a chunk, as a chunked upload reads it
+        reader = blob.reader()
+        assert len(reader) == len(want)  # its Content-Length
+        assert reader.read(5) == want[:5]
+        assert (reader.tell(), len(reader)) == (5, len(want) - 5)
+        reader.seek(0)
+        assert reader.read() == want
+        assert blob.reader().read() == want  # a fresh reader starts again at 0
+    finally:
+        blob.close()

@@ -56,6 +56,7 @@ from playbookctl.crashpoints import crash_point
 from playbookctl.dockerfile import Instruction, Unsupported
 from playbookctl.errors import FatalError, RegistryError
 from playbookctl.oci import Descriptor, RegistryClient, parse_reference, sha256_digest
+from playbookctl.oci.fileblob import FileBlob
 
 DEFAULT_SHELL = ("/bin/sh", "-c")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -1285,13 +1286,20 @@ class Assembled:
     manifest: bytes
     media_type: str
     config: bytes
-    layers: list[tuple[str, bytes]]  # (digest, gzip bytes) of the layers added
+    # (digest, gzip bytes) of the layers added; in a file for an engine build's (engine_image)
+    layers: list[tuple[str, bytes | FileBlob]]
     base: BaseImage
     base_name: str
 
     @property
     def digest(self) -> str:
         return sha256_digest(self.manifest)
+
+    def close(self) -> None:
+        """Remove the temporary files of layers held in files (an engine build's)."""
+        for _digest, data in self.layers:
+            if isinstance(data, FileBlob):
+                data.close()
 
 
 def assemble_image(
@@ -1331,15 +1339,30 @@ def stack_image(
     `raw_layers` gzip-compressed with a fixed header (its diff_id appended to the config's).
     Assembled images and the engine path's images (build.engine_image) are both written so:
     the same layer content gives the same blob whoever made it."""
+    packed: list[tuple[str, bytes | FileBlob]] = [
+        ("sha256:" + hashlib.sha256(raw).hexdigest(), gzip_bytes(raw)) for raw in raw_layers
+    ]
+    return stack_packed(base, config, packed, platform=platform)
+
+
+def stack_packed(
+    base: BaseImage,
+    config: dict[str, Any],
+    packed_layers: Iterable[tuple[str, bytes | FileBlob]],
+    *,
+    platform: str,
+) -> Assembled:
+    """stack_image for layers already compressed as it compresses them: (diff_id, gzip
+    bytes), the bytes in memory or in a file (an engine build's layers, which can be large:
+    build.engine_image)."""
     oci = base.media_type == OCI_MANIFEST
     layer_type = OCI_LAYER if oci else DOCKER_LAYER
     diff_ids = config["rootfs"]["diff_ids"]
     descriptors = [dict(d) for d in base.manifest.get("layers") or []]
-    blobs: list[tuple[str, bytes]] = []
-    for raw in raw_layers:
-        diff_ids.append("sha256:" + hashlib.sha256(raw).hexdigest())
-        packed = gzip_bytes(raw)
-        digest = sha256_digest(packed)
+    blobs: list[tuple[str, bytes | FileBlob]] = []
+    for diff_id, packed in packed_layers:
+        diff_ids.append(diff_id)
+        digest = packed.digest if isinstance(packed, FileBlob) else sha256_digest(packed)
         descriptors.append({"mediaType": layer_type, "size": len(packed), "digest": digest})
         blobs.append((digest, packed))
     data_config = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()

@@ -46,7 +46,7 @@ from docker.errors import DockerException
 from docker.utils import kwargs_from_env
 from docker.utils.build import exclude_paths
 
-from playbookctl.assemble import Assembled, BaseImage, stack_image
+from playbookctl.assemble import GZIP_LEVEL, Assembled, BaseImage, stack_packed
 from playbookctl.bundle import (
     ANNOTATION_REVISION,
     ANNOTATION_SOURCE,
@@ -56,6 +56,7 @@ from playbookctl.bundle import (
 from playbookctl.config import Config
 from playbookctl.errors import BuildError, cap_text
 from playbookctl.oci import is_loopback, load_credentials
+from playbookctl.oci.fileblob import FileBlob, gzip_to_file
 
 # Image labels: the same keys as the bundle's manifest annotations. The source hash is what
 # decides "same version, same content" on a re-run.
@@ -1250,6 +1251,7 @@ def engine_image(
     base_ids = [str(x) for x in (base.config.get("rootfs") or {}).get("diff_ids") or []]
     base_history = len(base.config.get("history") or [])
     deadline = _Deadline(engine.build_timeout, "build-timeout")  # part of the build's time
+    packed: list[tuple[str, FileBlob]] = []  # (diff_id, the layer compressed, in a file)
     with tempfile.TemporaryFile() as saved, engine._deadline(deadline):
         stream = engine._call(f"{what}: save", lambda: engine._api.get_image(built.image_id))
         for chunk in engine._iterate_bytes(f"{what}: save", stream):
@@ -1266,20 +1268,33 @@ def engine_image(
                         f"{what}: the engine's image does not start with the layers of its "
                         f"base {base.ref} (the engine built from another image); not pushed"
                     )
-                raw: list[bytes] = []
                 for path in paths[len(base_ids) :]:
-                    clamped = io.BytesIO()
-                    clamp_layer(_member(tar, path), clamped, epoch)
-                    raw.append(clamped.getvalue())
+                    # Through temporary files, never whole in memory: a RUN step can write
+                    # gigabytes. Clamped (its diff_id hashed on the way), then compressed (its
+                    # digest hashed on the way), as stack_image would in memory, byte for byte.
+                    with tempfile.TemporaryFile() as clamped:
+                        diff_id = clamp_layer(_member(tar, path), clamped, epoch)
+                        clamped.seek(0)
+                        packed.append((diff_id, gzip_to_file(clamped, GZIP_LEVEL)))
         except (tarfile.TarError, KeyError, IndexError, TypeError, ValueError) as exc:
+            _close(packed)
             if deadline.fired:
                 raise BuildError(deadline.message(f"{what}: reading the built image")) from None
             raise BuildError(f"{what}: the engine's image archive is unreadable: {exc}") from None
+        except BaseException:
+            _close(packed)
+            raise
     if deadline.fired:
+        _close(packed)
         raise BuildError(deadline.message(f"{what}: reading the built image"))
     config["rootfs"]["diff_ids"] = list(base_ids)
     normal = normalise_config(config, base_history=base_history, epoch=epoch)
-    return stack_image(base, normal, raw, platform=platform)
+    return stack_packed(base, normal, packed, platform=platform)
+
+
+def _close(packed: list[tuple[str, FileBlob]]) -> None:
+    for _diff_id, blob in packed:
+        blob.close()
 
 
 def _member(tar: tarfile.TarFile, name: str) -> IO[bytes]:

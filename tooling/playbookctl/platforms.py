@@ -586,40 +586,47 @@ def build_children(
     # Made reproducible and written by us (build.engine_image), every platform before the
     # first push; where the base is not an image we can read by digest, pushed by the engine.
     images: list[tuple[str, str, Any]] = []
-    for name, child_ref, built in to_push:
-        base, why = engine_base(client, built.containerfile_text, repo)
-        if base is None:
-            on_event("build", f"{child_ref} pushed by the engine as built, not reproducible: {why}")
-            images.append((name, child_ref, None))
-            continue
-        # The stand-in guard reads the image's own labels, as an engine push would.
-        build.check_publishable(repo, engine.labels(built.image_id))
-        image = build.engine_image(engine, built, base, epoch=epoch or 0, platform=name)
-        images.append((name, child_ref, image))
-        crash_point("engine-saved")
-    for name, child_ref, image in images:
-        if before_first_push is not None:
-            before_first_push()  # every check passed and every child is built: not sooner
-            before_first_push = None
-        if image is None:
-            on_event("push", f"pushing {child_ref} (the engine)")
-            digest = build.push_image(
-                engine,
-                child_ref,
-                auth=push_auth,
-                retries=push_retries,
-                on_line=lambda line: on_event("output", line),
-            )
-            children.append(Child(name, digest, "built"))
-            continue
-        on_event("push", f"pushing {repo}@{image.digest} ({name}, built by the engine)")
-        # The run's cache: a base in another registry is copied there once, then mounted.
-        digest = push_assembled(client, repo, image, bases)
-        descriptor = Descriptor(image.media_type, digest, len(image.manifest))
-        children.append(Child(name, digest, "built", descriptor))
-        crash_point("engine-child-pushed")
-    crash_point("engine-children-pushed")
-    return children + skipped
+    try:
+        for name, child_ref, built in to_push:
+            base, why = engine_base(client, built.containerfile_text, repo)
+            if base is None:
+                on_event(
+                    "build", f"{child_ref} pushed by the engine as built, not reproducible: {why}"
+                )
+                images.append((name, child_ref, None))
+                continue
+            # The stand-in guard reads the image's own labels, as an engine push would.
+            build.check_publishable(repo, engine.labels(built.image_id))
+            image = build.engine_image(engine, built, base, epoch=epoch or 0, platform=name)
+            images.append((name, child_ref, image))
+            crash_point("engine-saved")
+        for name, child_ref, image in images:
+            if before_first_push is not None:
+                before_first_push()  # every check passed and every child is built: not sooner
+                before_first_push = None
+            if image is None:
+                on_event("push", f"pushing {child_ref} (the engine)")
+                digest = build.push_image(
+                    engine,
+                    child_ref,
+                    auth=push_auth,
+                    retries=push_retries,
+                    on_line=lambda line: on_event("output", line),
+                )
+                children.append(Child(name, digest, "built"))
+                continue
+            on_event("push", f"pushing {repo}@{image.digest} ({name}, built by the engine)")
+            # The run's cache: a base in another registry is copied there once, then mounted.
+            digest = push_assembled(client, repo, image, bases)
+            descriptor = Descriptor(image.media_type, digest, len(image.manifest))
+            children.append(Child(name, digest, "built", descriptor))
+            crash_point("engine-child-pushed")
+        crash_point("engine-children-pushed")
+        return children + skipped
+    finally:
+        for _name, _ref, image in images:
+            if image is not None:
+                image.close()  # its layers' temporary files
 
 
 def engine_base(

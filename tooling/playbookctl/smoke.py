@@ -813,7 +813,7 @@ def observed_identity(image: Any, base: str, config: Mapping[str, Any], executed
     h.update(json.dumps(shaping, sort_keys=True, default=str).encode())
     env = [e for e in (config.get("Env") or []) if isinstance(e, str)]
     careful = any(e.startswith(("BASH_ENV=", "ENV=")) for e in env)
-    layers = [data for _digest, data in image.layers]
+    layers = [bytes(data) for _digest, data in image.layers]  # assembled: in memory
     for layer in layers:
         with tarfile.open(fileobj=io.BytesIO(layer), mode="r:*") as tar:
             for member in tar:
@@ -977,7 +977,7 @@ def _check_assembled(  # noqa: PLR0917 - check_pushed's state, one call site
                 if on_event is not None:
                     on_event(outcome.message)
                 continue
-            fs = below.overlaid(data for _digest, data in image.layers)
+            fs = below.overlaid(bytes(data) for _digest, data in image.layers)
             image_config = json.loads(image.config).get("config") or {}
             pull = _Puller(engine, ref, image.platform, auth)
             outcome = _smoke(
@@ -1014,7 +1014,7 @@ def image_archive(image: Any, tag: str) -> bytes:
 
         add("config.json", image.config)
         for name, (_digest, data) in zip(names[len(names) - added :], image.layers, strict=True):
-            add(name, data)  # gzip: the engine decompresses what it loads
+            add(name, bytes(data))  # gzip: the engine decompresses what it loads
         manifest = [{"Config": "config.json", "RepoTags": [tag], "Layers": names}]
         add("manifest.json", json.dumps(manifest).encode())
     return out.getvalue()

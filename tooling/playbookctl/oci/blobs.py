@@ -14,6 +14,7 @@ import requests
 
 from playbookctl.errors import RegistryError
 from playbookctl.oci.errors import DigestMismatchError
+from playbookctl.oci.fileblob import FileBlob
 from playbookctl.oci.reference import sha256_digest
 from playbookctl.oci.transport import Caller
 
@@ -125,7 +126,7 @@ class Blobs:
     def push(
         self,
         repo: str,
-        data: bytes,
+        data: bytes | FileBlob,
         digest: str | None = None,
         *,
         registry: str | None = None,
@@ -150,8 +151,10 @@ class Blobs:
         has is harmless. Blobs this client saw in the repository are skipped either way.
         """
         host = registry or self._caller.config.registry
-        digest = digest or sha256_digest(data)
-        if sha256_digest(data) != digest:
+        # A FileBlob's digest was taken as it was written; its bytes are read only to send them.
+        actual = data.digest if isinstance(data, FileBlob) else sha256_digest(data)
+        digest = digest or actual
+        if actual != digest:
             raise RegistryError(f"push blob to {host}/{repo}: data does not match {digest}")
         if self.known(host, repo, digest) or (check and self.exists(repo, digest, registry=host)):
             return digest
@@ -225,7 +228,7 @@ class Blobs:
         return other if other != repo else None
 
     def _single_request_upload(
-        self, host: str, repo: str, data: bytes, digest: str
+        self, host: str, repo: str, data: bytes | FileBlob, digest: str
     ) -> Upload | bool:
         """The distribution spec's single-request upload: `POST /v2/<repo>/blobs/uploads/
         ?digest=<digest>` with the whole body. True when the registry stored it (201, its
@@ -269,7 +272,14 @@ class Blobs:
         return False
 
     def _upload_chunks(
-        self, host: str, repo: str, session: Upload, data: bytes, *, digest: str, chunk: int
+        self,
+        host: str,
+        repo: str,
+        session: Upload,
+        data: bytes | FileBlob,
+        *,
+        digest: str,
+        chunk: int,
     ) -> bool:
         """PATCH data in chunks, then PUT ?digest=; True when stored, False if the registry lost
         the session (404)."""

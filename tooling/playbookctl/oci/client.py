@@ -22,6 +22,7 @@ from playbookctl.oci.auth import (
     refuse_downgrade,
 )
 from playbookctl.oci.blobs import MAX_BLOB_BYTES, Blobs
+from playbookctl.oci.fileblob import FileBlob
 from playbookctl.oci.manifests import DOCKER_MANIFEST_LIST, Descriptor, Manifests
 from playbookctl.oci.reference import Reference, parse_reference, repository_problem
 from playbookctl.oci.tls import describe_tls_failure
@@ -133,7 +134,7 @@ class RegistryClient:
     def push_blob(
         self,
         repo: str,
-        data: bytes,
+        data: bytes | FileBlob,
         digest: str | None = None,
         *,
         registry: str | None = None,
@@ -177,7 +178,7 @@ class RegistryClient:
         what: str,
         ok: tuple[int, ...],
         headers: dict[str, str] | None = None,
-        data: bytes | None = None,
+        data: bytes | FileBlob | None = None,
         push: bool = False,
         extra_scopes: tuple[str, ...] = (),
         max_bytes: int = MAX_OTHER_BYTES,

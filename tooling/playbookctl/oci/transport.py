@@ -37,6 +37,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from playbookctl.config import Config
 from playbookctl.errors import cap_text
 from playbookctl.oci.errors import ResponseTooLargeError
+from playbookctl.oci.fileblob import FileBlob
 from playbookctl.oci.tls import TrustStore, host_key
 
 CONNECT_TIMEOUT = 5.0
@@ -409,6 +410,9 @@ class Transport:
         _current.watch = watch
         _current.registry = registry
         resp: requests.Response | None = None
+        if isinstance(kwargs.get("data"), FileBlob):
+            # Every request, a retry included, sends the blob from its first byte, streamed.
+            kwargs["data"] = kwargs["data"].reader()
         try:
             with self._lock:
                 self.request_count += 1
@@ -498,7 +502,7 @@ class Caller(Protocol):
         what: str,
         ok: tuple[int, ...],
         headers: dict[str, str] | None = None,
-        data: bytes | None = None,
+        data: bytes | FileBlob | None = None,
         push: bool = False,
         extra_scopes: tuple[str, ...] = (),
         max_bytes: int = MAX_OTHER_BYTES,
