@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import json
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -12,6 +15,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from playbookctl.cli import COMMANDS, build_parser, registry_access
 
 WORKFLOWS = Path(__file__).resolve().parents[2] / ".github" / "workflows"
 FILES = sorted(WORKFLOWS.glob("*.yaml"))
@@ -148,7 +153,10 @@ def test_pr_workflow_is_safe_for_untrusted_contributions() -> None:
     assert "pull_request_target" not in code
     assert "secrets." not in code
     for job_id, job in pr["jobs"].items():
-        assert "permissions" not in job, f"{job_id} widens permissions"
+        # Only a job that reads the registry adds packages: read (job permissions replace the
+        # workflow's); nothing else, and nothing that writes.
+        if "permissions" in job:
+            assert job["permissions"] == {"contents": "read", "packages": "read"}, job_id
     for _, step in _steps(pr):
         if step.get("uses", "").startswith("actions/checkout@"):
             assert step["with"]["persist-credentials"] is False
@@ -177,7 +185,7 @@ def test_release_workflow_least_privilege_and_serialised_register() -> None:
     (plan_run,) = [s["run"] for s in jobs["plan"]["steps"] if " plan " in s.get("run", "")]
     assert "--verify-registrations" in plan_run
     assert jobs["publish"]["permissions"] == {"contents": "read", "packages": "write"}
-    assert jobs["register"]["permissions"] == {"contents": "write"}
+    assert jobs["register"]["permissions"] == {"contents": "write", "packages": "read"}
     assert jobs["register"]["concurrency"]["cancel-in-progress"] is False
     # Without it GitHub cancels a pending register when a newer one queues (May 2026).
     assert jobs["register"]["concurrency"]["queue"] == "max"
@@ -215,3 +223,108 @@ def test_every_platform_is_built_in_the_job_that_publishes(file: str, job: str) 
     assert qemu < publish
     assert steps[qemu]["with"]["platforms"] == "arm64"
     assert "--platform" not in runs[publish]  # the configured platforms, all of them
+
+
+# -- registry credentials: every job gets what its playbookctl commands need, and no more ------
+
+PLAYBOOKCTL = ".venv/bin/playbookctl"
+RANK = {"none": 0, "read": 1, "write": 2}
+# How a job's own token reaches playbookctl (oci/auth.py reads these two variables): GitHub's
+# actor and the job's GITHUB_TOKEN, whose package access is the job's `packages` permission.
+# pr.yaml names the token `github.token`, so that no `secrets.` appears in the gate at all.
+USERNAME = "${{ github.actor }}"
+TOKENS = ("${{ secrets.GITHUB_TOKEN }}", "${{ github.token }}")
+CREDENTIAL_VARS = {"PLAYBOOKCTL_REGISTRY_USERNAME", "PLAYBOOKCTL_REGISTRY_PASSWORD",
+                   "PLAYBOOKCTL_REGISTRY_TOKEN", "DOCKER_CONFIG"}  # fmt: skip
+
+
+def _packages(workflow: dict[str, Any], job: dict[str, Any]) -> str:
+    """The job token's package access: job permissions replace the workflow's (a key left out
+    of a permissions map is none)."""
+    perms = job.get("permissions", workflow.get("permissions", {}))
+    if isinstance(perms, str):  # read-all / write-all
+        return perms.removesuffix("-all")
+    return str(perms.get("packages", "none"))
+
+
+def _playbookctl_steps() -> list[tuple[str, str, dict[str, Any], dict[str, Any], str]]:
+    """(file, job id, job, step, registry access) for every step that runs playbookctl; the
+    access is the CLI's own answer for the step's arguments (playbookctl.cli.registry_access)."""
+    out = []
+    for path in FILES:
+        for job_id, job in _load(path)["jobs"].items():
+            for step in job.get("steps", []):
+                run = str(step.get("run", "")).strip()
+                if run.startswith(PLAYBOOKCTL + " "):
+                    access = registry_access(shlex.split(run)[1:])
+                    out.append((path.name, job_id, job, step, access))
+    return out
+
+
+STEPS = _playbookctl_steps()
+
+
+def test_the_registry_access_of_each_workflow_job() -> None:
+    """The jobs that talk to the registry, as the CLI derives them from their commands: a
+    command that starts reading it (or stops) shows here first."""
+    access: dict[tuple[str, str], str] = {}
+    for file, job_id, _job, _step, step_access in STEPS:
+        key = (file, job_id)
+        access[key] = max(access.get(key, "none"), step_access, key=RANK.__getitem__)
+    assert access == {
+        ("pr.yaml", "registry"): "none",  # verify --offline
+        ("pr.yaml", "plan"): "none",  # without --verify-registrations: files only
+        ("pr.yaml", "build"): "read",  # publish --dry-run looks up what is published
+        ("release.yaml", "plan"): "read",  # --verify-registrations
+        ("release.yaml", "publish"): "write",
+        ("release.yaml", "register"): "read",  # --push checks every bundle is in the registry
+    }
+
+
+@pytest.mark.parametrize(
+    ("file", "job_id", "job", "step", "access"),
+    STEPS,
+    ids=[f"{f}:{j}:{shlex.split(s['run'])[1]}" for f, j, _, s, _ in STEPS],
+)
+def test_a_registry_reading_step_has_the_permission_and_credentials_it_needs_and_no_more(
+    file: str, job_id: str, job: dict[str, Any], step: dict[str, Any], access: str
+) -> None:
+    """A private package answers 401 to a job without `packages: read` and a login (the
+    register job once failed so, at the last step of a release); a job given more than its
+    commands use breaks least privilege."""
+    workflow = _load(WORKFLOWS / file)
+    packages = _packages(workflow, job)
+    env = step.get("env") or {}
+    if access == "none":
+        assert not CREDENTIAL_VARS & set(env), f"{job_id}: credentials for a files-only step"
+        return
+    assert RANK[packages] >= RANK[access], f"{job_id}: packages: {packages}, needs {access}"
+    assert env.get("PLAYBOOKCTL_REGISTRY_USERNAME") == USERNAME, f"{job_id}: no username"
+    assert env.get("PLAYBOOKCTL_REGISTRY_PASSWORD") in TOKENS, f"{job_id}: not the job's token"
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_no_job_has_package_access_its_commands_do_not_use(path: Path) -> None:
+    workflow = _load(path)
+    for job_id, job in workflow["jobs"].items():
+        used = [a for f, j, _, _, a in STEPS if (f, j) == (path.name, job_id)]
+        needed = max(used, key=RANK.__getitem__, default="none")
+        assert _packages(workflow, job) == needed, job_id
+
+
+def test_every_command_that_opens_a_registry_client_declares_its_access() -> None:
+    """registry_access is declared beside each command: one that opens a RegistryClient itself,
+    or calls a module that does, and declares nothing would read as files-only above."""
+    package = Path(importlib.import_module("playbookctl").__file__ or "").parent
+    openers = {p.stem for p in package.glob("*.py") if "RegistryClient(" in p.read_text("utf-8")}
+    assert {"publish", "release"} <= openers  # the scan finds what it must
+    subparsers = next(a for a in build_parser()._actions if a.dest == "command")
+    choices: dict[str, Any] = dict(subparsers.choices or {})
+    talking = []
+    for name in COMMANDS:
+        source = inspect.getsource(importlib.import_module(f"playbookctl.commands.{name}"))
+        if "RegistryClient(" in source or any(f"playbookctl.{m} import" in source for m in openers):
+            talking.append(name)
+            command = name.rstrip("_")
+            assert choices[command].get_default("registry_access") is not None, name
+    assert {"plan", "verify", "publish", "register", "release", "inspect"} <= set(talking)

@@ -1,8 +1,10 @@
 """The command line: parse, load configuration, dispatch to one command module, map errors.
 
 Each subcommand lives in playbookctl.commands.<name> and exposes `register(subparsers)`, which
-adds its parser and sets `func` to a `run(args, config) -> int`. Heavy dependencies (docker, git,
-requests) are imported inside `run`, so `playbookctl lint` starts fast.
+adds its parser and sets `func` to a `run(args, config) -> int`, and, for a command that talks to
+the configured registry, `registry_access` to a function of its arguments (see registry_access).
+Heavy dependencies (docker, git, requests) are imported inside `run`, so `playbookctl lint`
+starts fast.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import tempfile
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from playbookctl import __version__
 from playbookctl.config import load_config
@@ -74,6 +76,23 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(f"playbookctl.commands.{name}")
         module.register(sub)
     return parser
+
+
+# What an invocation may do with the registry: nothing, read (look up, pull) or also push.
+RegistryAccess = Literal["none", "read", "write"]
+
+
+def registry_access(argv: Sequence[str]) -> RegistryAccess:
+    """What `playbookctl ARGV` may do with the registry, from its flags alone (not from what it
+    finds there): the CI workflows give each job the package permission and credentials its
+    commands need and no more (tests/unit/test_workflows.py holds them to this). A command
+    that sets no `registry_access` never talks to a registry."""
+    args = build_parser().parse_args(argv)
+    access = getattr(args, "registry_access", None)
+    if access is None:
+        return "none"
+    value: RegistryAccess = access(args)
+    return value
 
 
 def _crash_log(exc: BaseException) -> str:

@@ -32,7 +32,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("ref", metavar="REF", help="bundle reference")
     parser.add_argument("--format", choices=("human", "json"), default="human")
     add_registry_flags(parser)
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, registry_access=lambda _a: "read")
 
 
 def report_bundle(rb: ReadBundle, out: TextIO, images: dict[str, str] | None = None) -> None:

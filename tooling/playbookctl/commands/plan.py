@@ -53,7 +53,10 @@ def register(subparsers: Any) -> None:
         "Actions, matrix/has-work/has-changes are also appended to $GITHUB_OUTPUT",
     )
     add_platform_flag(parser)
-    parser.set_defaults(func=run)
+    # --verify-registrations reads the registry; a plan without it reads files only.
+    parser.set_defaults(
+        func=run, registry_access=lambda a: "read" if a.verify_registrations else "none"
+    )
 
 
 def run(args: argparse.Namespace, config: Config) -> int:

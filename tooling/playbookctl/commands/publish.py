@@ -60,7 +60,8 @@ def register(subparsers: Any) -> None:
     add_registry_flags(parser)
     add_push_flags(parser)
     add_smoke_flag(parser)
-    parser.set_defaults(func=run)
+    # A dry run still looks up what is published (and pulls bases from the registry).
+    parser.set_defaults(func=run, registry_access=lambda a: "read" if a.dry_run else "write")
 
 
 def run(args: argparse.Namespace, config: Config) -> int:

@@ -57,7 +57,8 @@ def register(subparsers: Any) -> None:
         "deletes playbooks has no publish artifacts; deletions are still registered)",
     )
     add_platform_flag(parser)  # the source hash a result is checked against covers them
-    parser.set_defaults(func=run)
+    # --push checks every bundle it registers is in the registry; without it, files only.
+    parser.set_defaults(func=run, registry_access=lambda a: "read" if a.push else "none")
 
 
 def run(args: argparse.Namespace, config: Config) -> int:

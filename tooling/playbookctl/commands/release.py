@@ -53,7 +53,7 @@ def register(subparsers: Any) -> None:
     add_registry_flags(parser)
     add_push_flags(parser)
     add_smoke_flag(parser)
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, registry_access=lambda _a: "write")
 
 
 def run(args: argparse.Namespace, config: Config) -> int:

@@ -57,7 +57,7 @@ def register(subparsers: Any) -> None:
         "as the engine and PLAYBOOKCTL_BASE_IMAGE_OVERRIDES as the stand-ins)",
     )
     add_smoke_flag(parser)
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, registry_access=lambda _a: "write")
 
 
 def _commit(config: Config, name: str) -> tuple[str, bool]:

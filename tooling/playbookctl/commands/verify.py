@@ -35,7 +35,7 @@ def register(subparsers: Any) -> None:
         "--offline", action="store_true", help="skip the registry checks (files only)"
     )
     add_registry_flags(parser)
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, registry_access=lambda a: "none" if a.offline else "read")
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
