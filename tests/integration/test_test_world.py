@@ -118,6 +118,31 @@ def test_the_token_service_checks_the_password_and_the_scopes(short_lived: Local
     assert status == 202
 
 
+def test_an_account_may_have_a_password_per_grant(short_lived: LocalRegistry) -> None:
+    """GitHub's actor logs in with the GITHUB_TOKEN of the job, whose package access the job's
+    permissions set: one account, each password with its own grants (the workflow replay)."""
+    reg = short_lived
+    reg.add_user("job-actor", "token-of-a-writing-job")
+    reg.add_user("job-actor", "token-of-a-reading-job", pull_only=True, also=True)
+
+    def access(password: str) -> object:
+        status, answer = token(reg, "repository:a/b:pull,push", "job-actor", password)
+        assert status == 200
+        claims = json.loads(base64.urlsafe_b64decode(str(answer["token"]).split(".")[1] + "=="))
+        return claims["access"]
+
+    assert access("token-of-a-writing-job") == [
+        {"type": "repository", "name": "a/b", "actions": ["pull", "push"]}
+    ]
+    assert access("token-of-a-reading-job") == [
+        {"type": "repository", "name": "a/b", "actions": ["pull"]}
+    ]
+    assert token(reg, "repository:a/b:pull", "job-actor", "token-of-no-job")[0] == 401
+    # Without `also` the account's passwords are replaced.
+    reg.add_user("job-actor", "token-of-a-reading-job", pull_only=True)
+    assert token(reg, "repository:a/b:pull", "job-actor", "token-of-a-writing-job")[0] == 401
+
+
 def test_an_expired_token_is_refused_and_playbookctl_logs_in_again(
     short_lived: LocalRegistry, tmp_path: Path
 ) -> None:

@@ -125,7 +125,8 @@ class LocalRegistry:
         self.process: subprocess.Popen[bytes] | None = None
         self.token_process: subprocess.Popen[bytes] | None = None
         self._registration: trust.Registration | None = None
-        self._users: dict[str, dict[str, object]] = {}
+        # name -> its credentials (the token service takes one, or a list)
+        self._users: dict[str, list[dict[str, object]]] = {}
 
     @property
     def host(self) -> str:
@@ -266,13 +267,21 @@ class LocalRegistry:
             self.stop()
             raise
 
-    def add_user(self, username: str, password: str, *, pull_only: bool = False) -> None:
+    def add_user(
+        self, username: str, password: str, *, pull_only: bool = False, also: bool = False
+    ) -> None:
         """Another account the token service accepts from now on (a CI job's own credentials,
-        say: GitHub's actor and GITHUB_TOKEN)."""
+        say: GitHub's actor and GITHUB_TOKEN). `also`: one more password for the account, with
+        its own grants, beside those it has (GitHub's actor with each job's GITHUB_TOKEN, which
+        may read packages or also write them as the job's permissions say)."""
         if self.auth != "token":
             raise RegistryStartError("add_user: only a token-auth registry has accounts to add")
         grants = _GRANTS_PULL if pull_only else _GRANTS_ALL
-        self._users[username] = {"password": password, "grants": grants}
+        credential: dict[str, object] = {"password": password, "grants": grants}
+        if also:
+            self._users.setdefault(username, []).append(credential)
+        else:
+            self._users[username] = [credential]
         self._write_users()
 
     def allow_anonymous_pull(self, allowed: bool = True) -> None:
@@ -301,9 +310,9 @@ class LocalRegistry:
     def _start_token_service(self, workdir: Path) -> None:
         pki = self._pki()
         ready = workdir / "token-service.port"
-        self._users = {self.username: {"password": self.password, "grants": _GRANTS_ALL}}
+        self._users = {self.username: [{"password": self.password, "grants": _GRANTS_ALL}]}
         for name, secret in self.readers.items():
-            self._users[name] = {"password": secret, "grants": _GRANTS_PULL}
+            self._users[name] = [{"password": secret, "grants": _GRANTS_PULL}]
         self._write_users()
         settings = {
             "host": self.address,

@@ -11,8 +11,10 @@ services are asked:
   `grant_type=refresh_token` with a refresh token this service issued earlier), the OAuth2 form
   an engine uses when the Docker config holds an `identitytoken`.
 
-It checks the password, grants of each requested scope only the actions the user is allowed
-(fnmatch patterns on the repository name), and answers a JWT signed with ES256 whose `x5c`
+It checks the password (an account may have several, each with its own grants: GitHub's actor
+with the GITHUB_TOKEN of a job that may read packages, or write them), grants of each requested
+scope only the actions that credential is allowed (fnmatch patterns on the repository name), and
+answers a JWT signed with ES256 whose `x5c`
 header carries the signing certificate (issued by the registry's own CA, the one in the
 registry's `rootcertbundle`). The registry verifies it offline; this service is never in the
 data path of a push or a pull.
@@ -93,12 +95,13 @@ class Settings:
     ready: str
     log: str
     exit_with: int | None = None
-    refresh_tokens: dict[str, str] = field(default_factory=dict)  # token -> user
+    # token -> the user and the credential it was issued for
+    refresh_tokens: dict[str, tuple[str, User]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
-    _users: dict[str, User] = field(default_factory=dict)
+    _users: dict[str, tuple[User, ...]] = field(default_factory=dict)
     _users_stamp: tuple[int, int] = (0, 0)
 
-    def users(self) -> dict[str, User]:
+    def users(self) -> dict[str, tuple[User, ...]]:
         """The users file, re-read when it changed (LocalRegistry.add_user writes it while the
         service runs, as an administrator adds an account)."""
         st = os.stat(self.users_file)
@@ -110,16 +113,20 @@ class Settings:
             return self._users
 
 
-def load_users(path: Path) -> dict[str, User]:
+def load_users(path: Path) -> dict[str, tuple[User, ...]]:
+    """name -> its credentials: one `{"password", "grants"}`, or a list of them."""
     raw: dict[str, Any] = json.loads(path.read_text("utf-8"))
     return {
-        name: User(
-            password=spec["password"],
-            grants=tuple(
-                Grant(g["type"], g["pattern"], frozenset(g["actions"])) for g in spec["grants"]
-            ),
+        name: tuple(
+            User(
+                password=spec["password"],
+                grants=tuple(
+                    Grant(g["type"], g["pattern"], frozenset(g["actions"])) for g in spec["grants"]
+                ),
+            )
+            for spec in (specs if isinstance(specs, list) else [specs])
         )
-        for name, spec in raw.items()
+        for name, specs in raw.items()
     }
 
 
@@ -191,7 +198,7 @@ class TokenHandler(BaseHTTPRequestHandler):
             {"WWW-Authenticate": 'Basic realm="playbookctl test token service"'},
         )
 
-    def _basic_user(self) -> str | None:
+    def _basic_user(self) -> tuple[str, User] | None:
         header = self.headers.get("Authorization", "")
         scheme, _, value = header.partition(" ")
         if scheme.lower() != "basic":
@@ -200,15 +207,18 @@ class TokenHandler(BaseHTTPRequestHandler):
             username, _, password = base64.b64decode(value, validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
             return None
-        return username if self._password_ok(username, password) else None
+        user = self._password_ok(username, password)
+        return None if user is None else (username, user)
 
-    def _password_ok(self, username: str, password: str) -> bool:
-        user = self.server.settings.users().get(username)
-        return (
-            username != ANONYMOUS
-            and user is not None
-            and hmac.compare_digest(user.password, password)
-        )
+    def _password_ok(self, username: str, password: str) -> User | None:
+        """The credential of `username` that `password` is, if any."""
+        if username == ANONYMOUS:
+            return None
+        found = None
+        for user in self.server.settings.users().get(username, ()):
+            if hmac.compare_digest(user.password, password):
+                found = user
+        return found
 
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
@@ -216,19 +226,20 @@ class TokenHandler(BaseHTTPRequestHandler):
             self._answer(404, {"errors": [{"code": "NOT_FOUND", "message": parts.path}]})
             return
         query = parse_qs(parts.query)
-        if "Authorization" not in self.headers and ANONYMOUS in self.server.settings.users():
+        users = self.server.settings.users()
+        if "Authorization" not in self.headers and users.get(ANONYMOUS):
             # No credentials at all: the anonymous account's grants, where there is one (a
             # public package on GHCR or Docker Hub: pull for anyone). Wrong ones stay a 401.
-            username: str | None = ANONYMOUS
+            who: tuple[str, User] | None = (ANONYMOUS, users[ANONYMOUS][0])
         else:
-            username = self._basic_user()
-        if username is None:
+            who = self._basic_user()
+        if who is None:
             self._unauthorized("a username and password (Basic) are required")
             return
         # `scope` repeated (the Docker engine) or space-separated in one (OAuth2's form, which
         # some clients use in the query too): both are accepted, as real token services do.
         scopes = [s for value in query.get("scope", []) for s in value.split(" ") if s]
-        self._issue(username, query.get("service", [""])[0], scopes, refresh=False)
+        self._issue(*who, query.get("service", [""])[0], scopes, refresh=False)
 
     def do_POST(self) -> None:
         parts = urlsplit(self.path)
@@ -239,31 +250,33 @@ class TokenHandler(BaseHTTPRequestHandler):
         form = parse_qs(self.rfile.read(length).decode("utf-8", "replace"))
         grant_type = form.get("grant_type", [""])[0]
         settings = self.server.settings
-        username: str | None = None
+        who: tuple[str, User] | None = None
         if grant_type == "password":
             name = form.get("username", [""])[0]
-            if self._password_ok(name, form.get("password", [""])[0]):
-                username = name
+            user = self._password_ok(name, form.get("password", [""])[0])
+            if user is not None:
+                who = (name, user)
         elif grant_type == "refresh_token":
             with settings.lock:
-                username = settings.refresh_tokens.get(form.get("refresh_token", [""])[0])
+                who = settings.refresh_tokens.get(form.get("refresh_token", [""])[0])
         else:
             self._answer(400, {"error": "unsupported_grant_type"})
             return
-        if username is None:
+        if who is None:
             self._unauthorized("invalid credentials")
             return
         scopes = [s for value in form.get("scope", []) for s in value.split(" ") if s]
-        self._issue(username, form.get("service", [""])[0], scopes, refresh=True)
+        self._issue(*who, form.get("service", [""])[0], scopes, refresh=True)
 
-    def _issue(self, username: str, service: str, scopes: list[str], *, refresh: bool) -> None:
+    def _issue(
+        self, username: str, user: User, service: str, scopes: list[str], *, refresh: bool
+    ) -> None:
         settings = self.server.settings
         if service and service != settings.service:
             self._answer(
                 400, {"errors": [{"code": "DENIED", "message": f"unknown service {service}"}]}
             )
             return
-        user = settings.users()[username]
         access: list[dict[str, Any]] = []
         for scope in scopes:
             parsed = parse_scope(scope)
@@ -300,7 +313,7 @@ class TokenHandler(BaseHTTPRequestHandler):
         if refresh:
             rt = secrets.token_urlsafe(24)
             with settings.lock:
-                settings.refresh_tokens[rt] = username
+                settings.refresh_tokens[rt] = (username, user)
             body["refresh_token"] = rt
         with settings.lock, open(settings.log, "a", encoding="utf-8") as f:
             f.write(json.dumps({"user": username, "access": access, "time": time.time()}) + "\n")
