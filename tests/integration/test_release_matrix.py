@@ -98,11 +98,16 @@ def _push_image(client: RegistryClient, ref: str, labels: dict[str, str]) -> str
     )
 
 
-GITHUB_TOKEN = "ghs_theReleaseJobsTokenForTheTestRegistry01"
+# Each job's GITHUB_TOKEN by its `packages` permission (tests/support/actions.py).
+TOKENS = {
+    "write": "ghs_theReleaseJobsTokenForTheTestRegistry01",
+    "read": "ghs_aReadingJobsTokenForTheTestRegistry002",
+    "none": "ghs_aTokenTheTestRegistryDoesNotKnow000003",
+}
 
 
 def test_more_than_256_playbooks_are_batched_into_at_most_256_jobs(
-    tmp_path: Path, registry: LocalRegistry, request: pytest.FixtureRequest
+    tmp_path: Path, registry: LocalRegistry
 ) -> None:
     owner = f"batch{uuid.uuid4().hex[:8]}"
     pyproject = (
@@ -137,11 +142,11 @@ def test_more_than_256_playbooks_are_batched_into_at_most_256_jobs(
             )
             push_bundle(client, f"{config.bundle_ref(name)}:1.0.0", bundle)
 
-    # The publish jobs log in as GitHub's actor with GITHUB_TOKEN (as GHCR accepts them); the
-    # register job reads without credentials, as from a public package.
-    registry.add_user("release-bot", GITHUB_TOKEN)
-    registry.allow_anonymous_pull()
-    request.addfinalizer(lambda: registry.allow_anonymous_pull(False))
+    # Private packages: each job logs in as GitHub's actor with its own token, which pushes
+    # (publish), only pulls (plan, register) or is refused, as the job's `packages` says.
+    registry.allow_anonymous_pull(False)
+    registry.add_user("release-bot", TOKENS["write"])
+    registry.add_user("release-bot", TOKENS["read"], pull_only=True, also=True)
     home = tmp_path / "home"
     home.mkdir()
     runner = Runner(
@@ -151,7 +156,7 @@ def test_more_than_256_playbooks_are_batched_into_at_most_256_jobs(
         env_for_runner(home, {}),
         PLAYBOOKCTL,
         repository=f"{owner}/playbooks",
-        secrets={"GITHUB_TOKEN": GITHUB_TOKEN},
+        tokens=TOKENS,
         max_parallel=6,
     )
     runs = runner.play(Event("push", head, payload={"before": "0" * 40, "after": head}))

@@ -45,8 +45,12 @@ pytestmark = [
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
 PLAYBOOKCTL = Path(sys.executable).parent / "playbookctl"
-# What the publish job's login reads from secrets.GITHUB_TOKEN: it must never be printed.
-TOKEN = "ghs_replayTokenThatMustNeverBePrinted0001"
+# Each job's GITHUB_TOKEN by the package access its permissions grant (GHCR takes the actor and
+# the token as a login): what the registry lets it do follows. None must ever be printed.
+TOKEN = "ghs_replayTokenThatMustNeverBePrinted0001"  # packages: write
+READ_TOKEN = "ghs_replayReadTokenNeverPrinted00000002"  # packages: read
+NO_PACKAGES_TOKEN = "ghs_replayNoPackagesNeverPrinted000003"  # none: the registry refuses it
+TOKENS = {"write": TOKEN, "read": READ_TOKEN, "none": NO_PACKAGES_TOKEN}
 NULL_SHA = "0" * 40
 _pull_numbers = itertools.count(7)
 
@@ -68,7 +72,7 @@ class World:
             tmp,
             self.env,
             PLAYBOOKCTL,
-            secrets={"GITHUB_TOKEN": TOKEN},
+            tokens=TOKENS,
         )
 
 
@@ -78,18 +82,17 @@ def world(
     session_registry: LocalRegistry,
     docker_engine: str,
     base_image: str,
-    request: pytest.FixtureRequest,
 ) -> Iterator[World]:
     registry = session_registry
     base = tmp_path_factory.mktemp("release-workflow")
     home = base / "home"
     home.mkdir()
-    # The publish job logs in as GitHub's actor with GITHUB_TOKEN, as GHCR accepts them. The
-    # register and PR jobs read the registry without credentials: a public package, pulled
-    # anonymously (with a private one they would need packages: read and a login).
+    # Private packages: every job that talks to the registry logs in as GitHub's actor with
+    # its own GITHUB_TOKEN, which may push, only pull, or nothing (the job's `packages`), as
+    # GHCR takes them; a job without the permission or the login meets a 401.
+    registry.allow_anonymous_pull(False)
     registry.add_user("release-bot", TOKEN)
-    registry.allow_anonymous_pull()
-    request.addfinalizer(lambda: registry.allow_anonymous_pull(False))  # noqa: PT021 - also if set-up fails
+    registry.add_user("release-bot", READ_TOKEN, pull_only=True, also=True)
     with pytest.MonkeyPatch.context() as mp:
         # The setup's own commits (module scope: the per-test identity is not in place yet).
         for key, value in env_for_runner(home, {}).items():
@@ -121,7 +124,7 @@ def world(
             base / "runner",
             env,
             PLAYBOOKCTL,
-            secrets={"GITHUB_TOKEN": TOKEN},
+            tokens=TOKENS,
         )
         event = Event("push", second, payload={"before": first, "after": second})
         runs = runner.play(event)
@@ -171,7 +174,7 @@ def test_the_token_is_never_printed_or_uploaded(world: World) -> None:
     texts = [s.stdout + s.stderr for runs in world.runs.values() for r in runs for s in r.steps]
     texts += [p.read_text() for p in (world.runner.run_dir / "artifacts").rglob("*.json")]
     assert texts
-    assert not [t for t in texts if TOKEN in t]
+    assert not [t for t in texts if any(token in t for token in TOKENS.values())]
 
 
 def test_register_lands_exactly_one_commit_listing_every_digest(world: World) -> None:
@@ -205,7 +208,11 @@ def test_registered_bundles_verify_against_the_registry(world: World, tmp_path: 
     done = subprocess.run(
         [str(PLAYBOOKCTL), "verify", "--format", "human"],
         cwd=checkout,
-        env=world.env,
+        env={
+            **world.env,
+            "PLAYBOOKCTL_REGISTRY_USERNAME": "release-bot",
+            "PLAYBOOKCTL_REGISTRY_PASSWORD": READ_TOKEN,
+        },
         capture_output=True,
         text=True,
         timeout=120,
@@ -336,6 +343,30 @@ def _forge_registration(work: Path, version: str = "1.2.0") -> None:
     )
 
 
+def _pull_request(world: World, tmp_path: Path, branch: str, edit: Callable[[Path], None]) -> Event:
+    """A pull request of `edit` from `branch`: the event GitHub runs pr.yaml for."""
+    number = next(_pull_numbers)
+    work = clone(world.repo.remote, tmp_path / "contributor")
+    git(work, "checkout", "--quiet", "-b", branch)
+    edit(work)
+    git(work, "add", "--all")
+    git(work, "commit", "--quiet", "-m", "a contribution")
+    git(work, "push", "--quiet", "origin", branch)
+    # GitHub runs pull_request workflows on a merge of the branch into its base.
+    git(work, "checkout", "--quiet", "main")
+    git(work, "merge", "--quiet", "--no-ff", "--no-edit", branch)
+    merge = git(work, "rev-parse", "HEAD")
+    git(work, "push", "--quiet", "origin", f"HEAD:refs/pull/{number}/merge")
+    return Event(
+        "pull_request",
+        merge,
+        ref=f"refs/pull/{number}/merge",
+        payload={"pull_request": {"number": number, "title": "a contribution"}},
+        base_ref="main",
+        head_ref=branch,
+    )
+
+
 @dataclass(frozen=True)
 class PullRequest:
     edit: Callable[[Path], None]
@@ -398,31 +429,10 @@ def test_pull_request_gate(
     request: pytest.FixtureRequest,
     case: PullRequest,
 ) -> None:
-    branch = f"contrib/{request.node.callspec.id}"
-    number = next(_pull_numbers)
-    work = clone(world.repo.remote, tmp_path / "contributor")
-    git(work, "checkout", "--quiet", "-b", branch)
-    case.edit(work)
-    git(work, "add", "--all")
-    git(work, "commit", "--quiet", "-m", "a contribution")
-    git(work, "push", "--quiet", "origin", branch)
-    # GitHub runs pull_request workflows on a merge of the branch into its base.
-    git(work, "checkout", "--quiet", "main")
-    git(work, "merge", "--quiet", "--no-ff", "--no-edit", branch)
-    merge = git(work, "rev-parse", "HEAD")
-    git(work, "push", "--quiet", "origin", f"HEAD:refs/pull/{number}/merge")
     main_before = world.repo.remote_head()
-
+    event = _pull_request(world, tmp_path, f"contrib/{request.node.callspec.id}", case.edit)
     runner = Runner(WORKFLOWS / "pr.yaml", world.repo.remote, tmp_path / "runner", world.env,
-                    PLAYBOOKCTL)  # fmt: skip
-    event = Event(
-        "pull_request",
-        merge,
-        ref=f"refs/pull/{number}/merge",
-        payload={"pull_request": {"number": number, "title": "a contribution"}},
-        base_ref="main",
-        head_ref=branch,
-    )
+                    PLAYBOOKCTL, tokens=TOKENS)  # fmt: skip
     # The registry, plan and build jobs (lint and `make test` are not replayed here).
     runs = runner.play(event, jobs=["registry", "plan", "build"])
     (reg_job,) = runs["registry"]
@@ -459,6 +469,33 @@ def test_pull_request_gate(
         assert step.returncode == 1, explain(plan)
         assert case.plan in step.stderr, explain(plan)
         assert [r.result for r in runs["build"]] == ["skipped"]
+    assert world.repo.remote_head() == main_before
+
+
+def test_a_pull_request_whose_token_cannot_read_the_packages_fails_its_build(
+    world: World, registry: LocalRegistry, tmp_path: Path
+) -> None:
+    """A fork's pull request where the token may not read the private packages (GitHub caps a
+    fork's token at read, and a repository or package may grant it less): the build job fails,
+    naming the registry and the refused login, instead of passing unchecked; the gate's other
+    jobs read no registry and pass."""
+    main_before = world.repo.remote_head()
+    event = _pull_request(world, tmp_path, "fork/bumped", _change_with_bump)
+    fork = dict.fromkeys(("none", "read", "write"), "ghs_aForkTokenTheRegistryRefuses0004")
+    runner = Runner(WORKFLOWS / "pr.yaml", world.repo.remote, tmp_path / "runner", world.env,
+                    PLAYBOOKCTL, tokens=fork)  # fmt: skip
+    runs = runner.play(event, jobs=["registry", "plan", "build"])
+    (reg_job,) = runs["registry"]
+    (plan,) = runs["plan"]
+    assert reg_job.result == plan.result == "success", explain(reg_job) + explain(plan)
+    (build,) = runs["build"]
+    assert build.result == "failure"
+    step = build.failed_step()
+    assert step is not None
+    assert step.label.startswith(".venv/bin/playbookctl publish --dry-run")
+    output = step.stdout + step.stderr
+    refused = f"registry {registry.host}: authentication failed at its token service (HTTP 401)"
+    assert f"[alpha] failed: {refused}; check the credentials" in output, explain(build)
     assert world.repo.remote_head() == main_before
 
 

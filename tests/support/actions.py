@@ -14,6 +14,10 @@ never silently skip a step, a condition or an expression:
 - `run:` steps run with `bash -eo pipefail` in the job's checkout, with the environment GitHub
   sets (GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files per step, GITHUB_SHA, GITHUB_REF, ...);
   `make venv` provisions `.venv/bin/playbookctl` as a link to this interpreter's playbookctl;
+- the job's token (`secrets.GITHUB_TOKEN`, `github.token`): its own per job, the one `tokens`
+  names for the package access the job's `permissions` grant (else the workflow's; a key left
+  out is none), so a job that reads a private registry without `packages: read` gets a token
+  the registry refuses, as GitHub's would be;
 - `strategy.matrix` with `include` only; each matrix entry runs concurrently in its own
   checkout, so its steps are separate processes as on separate runners (at most
   `max-parallel`, else the runner's `max_parallel`, at once: the machine is not a fleet). A
@@ -338,8 +342,14 @@ class Runner:
         repository: str = "example/playbooks",
         actor: str = "release-bot",
         secrets: Mapping[str, str] | None = None,
+        tokens: Mapping[str, str] | None = None,
         max_parallel: int = 16,
     ) -> None:
+        """`tokens`: the job's GITHUB_TOKEN by the package access its permissions grant ("none",
+        "read", "write"); without them a workflow that names the token fails the replay."""
+        if "GITHUB_TOKEN" in (secrets or {}):
+            raise NotEmulatedError("GITHUB_TOKEN is each job's own token: pass tokens=")
+        self.tokens = dict(tokens or {})
         self.workflow = load_workflow(workflow)
         self.max_parallel = max_parallel
         self.remote = remote
@@ -463,6 +473,11 @@ class Runner:
         self, job_id: str, job: dict[str, Any], needs: dict[str, Any], entry: dict[str, Any], n: int
     ) -> JobRun:
         ctx = self.contexts(needs=needs, matrix=entry, steps={})
+        if self.tokens:
+            access = self._packages(job_id, job)
+            if access not in self.tokens:
+                raise NotEmulatedError(f"job {job_id}: no token given for packages: {access}")
+            ctx["secrets"]["GITHUB_TOKEN"] = ctx["github"]["token"] = self.tokens[access]
         name = to_text(substitute(str(job.get("name", job_id)), ctx))
         workspace = self.run_dir / f"{job_id}-{n}" / "repo"
         temp = self.run_dir / f"{job_id}-{n}" / "temp"
@@ -501,6 +516,23 @@ class Runner:
         for key, value in (job.get("outputs") or {}).items():
             run.outputs[key] = text_value(value, ctx)
         return run
+
+    def _packages(self, job_id: str, job: dict[str, Any]) -> str:
+        """The package access of the job's token: job permissions replace the workflow's."""
+        if "permissions" in job:
+            perms = job["permissions"]
+        elif "permissions" in self.workflow:
+            perms = self.workflow["permissions"]
+        else:
+            raise NotEmulatedError(f"job {job_id}: the repository's default token permissions")
+        if isinstance(perms, str):
+            if perms not in ("read-all", "write-all"):
+                raise NotEmulatedError(f"job {job_id}: permissions {perms!r}")
+            return perms.removesuffix("-all")
+        access = str((perms or {}).get("packages", "none"))
+        if access not in ("none", "read", "write"):
+            raise NotEmulatedError(f"job {job_id}: packages: {access}")
+        return access
 
     # -- steps --------------------------------------------------------------------------------
 

@@ -303,3 +303,64 @@ def test_a_matrix_of_more_than_256_jobs_fails_as_on_github(
     assert {r.result for r in runs} == {result}
     if result == "success":
         assert sorted(int(r.steps[0].stdout) for r in runs) == list(range(count))
+
+
+TOKEN_WORKFLOW = """\
+on: [push]
+permissions: {workflow}
+jobs:
+  writes:
+    runs-on: ubuntu-24.04
+    permissions: {{contents: read, packages: write}}
+    steps:
+      - run: echo "$T"
+        env:
+          T: ${{{{ secrets.GITHUB_TOKEN }}}}
+  reads:
+    runs-on: ubuntu-24.04
+    permissions: {{contents: read, packages: read}}
+    steps:
+      - run: echo "$T"
+        env:
+          T: ${{{{ github.token }}}}
+  inherits:
+    runs-on: ubuntu-24.04
+    steps:
+      - run: echo "$T"
+        env:
+          T: ${{{{ github.token }}}}
+"""
+TOKENS = {"write": "w-token", "read": "r-token", "none": "no-packages-token"}
+
+
+@pytest.mark.parametrize(
+    ("workflow", "inherited"),
+    [("{}", "no-packages-token"), ("{contents: read}", "no-packages-token"),
+     ("{packages: read}", "r-token"), ("read-all", "r-token"), ("write-all", "w-token")],
+)  # fmt: skip
+def test_each_job_gets_the_token_its_package_permission_grants(
+    tmp_path: Path, workflow: str, inherited: str
+) -> None:
+    """The token a job logs in to the registry with is what its own permissions make it (job
+    permissions replace the workflow's): a job without `packages: read` cannot read a private
+    registry in the replay either."""
+    path = tmp_path / "wf.yaml"
+    path.write_text(TOKEN_WORKFLOW.format(workflow=workflow))
+    runner = Runner(path, tmp_path / "remote.git", tmp_path / "run", {"PATH": "/usr/bin:/bin"},
+                    tmp_path / "playbookctl", tokens=TOKENS)  # fmt: skip
+    runs = runner.play(Event("push", "c" * 40))
+    said = {job: runs[job][0].steps[0].stdout.strip() for job in runs}
+    assert said == {"writes": "w-token", "reads": "r-token", "inherits": inherited}
+
+
+def test_the_job_token_is_not_a_secret_to_pass_and_is_undefined_without_tokens(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "wf.yaml"
+    path.write_text(TOKEN_WORKFLOW.format(workflow="{}"))
+    with pytest.raises(NotEmulatedError, match="each job's own token"):
+        Runner(path, tmp_path / "remote.git", tmp_path / "run", {}, tmp_path / "playbookctl",
+               secrets={"GITHUB_TOKEN": "x"})  # fmt: skip
+    runner = Runner(path, tmp_path / "remote.git", tmp_path / "run", {}, tmp_path / "playbookctl")
+    with pytest.raises(NotEmulatedError, match="not defined here"):
+        runner.play(Event("push", "c" * 40))
