@@ -636,3 +636,27 @@ def test_digest_invalid_from_a_concurrent_writer_is_retried_once(
         with pytest.raises(RegistryError, match="HTTP 400 \\(DIGEST_INVALID") as err:
             c.push_manifest(repo, "2.0.0", _manifest(config, layer), OCI_MANIFEST, blobs=blobs)
         assert "\n" not in str(err.value)
+
+
+def test_jobs_that_ask_the_index_type_together_probe_once(
+    fault_proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """A release's first jobs ask at the same moment: one probe, the others wait for its
+    verdict (they each probed before, one untagged PUT per job)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    probe = lambda m, p: m == "PUT" and "/manifests/sha256:" in p  # noqa: E731
+    # The first probe's body crawls in (~0.6 s), so every other job asks while it is in flight.
+    fault_proxy.throttle_next(1, match=probe, rate=100)
+    start = threading.Barrier(4)
+    with RegistryClient(_cfg(tmp_path, fault_proxy.host)) as c:
+
+        def ask(n: int) -> str:
+            start.wait()
+            return c.index_media_type(f"{fault_proxy.host}/together/p{n}:1.0.0")
+
+        with ThreadPoolExecutor(4) as pool:
+            verdicts = list(pool.map(ask, range(4)))
+    assert verdicts == [DOCKER_MANIFEST_LIST] * 4
+    assert len([p for m, p, _s in fault_proxy.log if probe(m, p)]) == 1

@@ -90,6 +90,9 @@ class Manifests:
         # (host, type) -> taken: a registry's media types are its own, not a repository's
         # (distribution, Quay's FEATURE_GENERAL_OCI_SUPPORT, Harbor: registry-wide settings).
         self._index_types: dict[tuple[str, str], bool] = {}
+        # One probe per registry and type at a time: the jobs that ask together wait for the
+        # first one's verdict instead of each probing (a release's first four playbooks did).
+        self._probe_locks: dict[tuple[str, str], threading.Lock] = {}
 
     def resolve(self, ref: str | Reference) -> Descriptor | None:
         """The manifest descriptor a tag or digest points at, or None if there is none.
@@ -259,13 +262,16 @@ class Manifests:
         other = OCI_INDEX if prefer == DOCKER_MANIFEST_LIST else DOCKER_MANIFEST_LIST
         for media_type in (prefer, other):
             with self._lock:
-                verdict = self._index_types.get((host, media_type))
-            if verdict is None:
-                verdict = self._probe_index(host, repo, media_type)
-                if verdict is None:
-                    return prefer  # no verdict on the type: let the real push say
+                probing = self._probe_locks.setdefault((host, media_type), threading.Lock())
+            with probing:
                 with self._lock:
-                    self._index_types[(host, media_type)] = verdict
+                    verdict = self._index_types.get((host, media_type))
+                if verdict is None:
+                    verdict = self._probe_index(host, repo, media_type)
+                    if verdict is None:
+                        return prefer  # no verdict on the type: let the real push say
+                    with self._lock:
+                        self._index_types[(host, media_type)] = verdict
             if verdict:
                 return media_type
         return prefer
