@@ -25,6 +25,7 @@ from playbookctl.publish import publish
 from playbookctl.results import Action, PublishResult
 from playbookctl_dev.assembled_base import push_base_image
 from playbookctl_dev.registry import LocalRegistry
+from tests.support.faultproxy import FaultProxy
 from tests.support.gitrepos import clone_apart, commit_new, git
 from tests.support.lintrepo import CONTAINERFILE, edit, good_playbook, make_repo
 from tests.support.registry import logged_in
@@ -283,3 +284,87 @@ def test_a_base_in_another_registry_is_read_and_copied_once_per_run_then_mounted
                 repo = parse_reference(config.image_ref(name) + ":x").repository
                 for digest in layers:
                     assert client.blob_exists(repo, digest, registry=target.host)
+
+
+def test_a_playbooks_blobs_go_up_together_and_its_manifests_only_after_them(
+    fault_proxy: FaultProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """assemble.push_images: every blob of a playbook's images is in flight at once (the first
+    upload, held back by a slow link, does not hold the others: they finish before it), the layer
+    both platforms share goes up once, and no child manifest is written before every blob of
+    its repository is in (a manifest never names a blob the repository lacks)."""
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    root = make_repo(tmp_path / "repo", {"together": good_playbook("together")})
+    commit_new(root, "playbooks")
+    base = f"{fault_proxy.host}/test-base/together:1"
+    push_base_image(fault_proxy.host, base)
+    config = Config(
+        root=root,
+        registry=fault_proxy.host,
+        image_repo="together/images",
+        bundle_repo="together/bundles",
+        base_image_overrides={PROD_FROM: base},
+        push_retries=1,
+    )
+    held: list[str] = []
+
+    def first_upload(method: str, path: str) -> bool:
+        hit = method == "PUT" and "/together/images/" in path and "/blobs/uploads/" in path
+        if hit and not held:
+            held.append(path)
+        return hit and path == held[0]
+
+    fault_proxy.log.clear()
+    fault_proxy.throttle_next(1, match=first_upload, rate=400)  # a few KiB: seconds
+    r = _publish(config, NO_ENGINE)["together"]
+    assert (r.status, r.error) == (Action.PUSHED, None)
+    log = [(m, p) for m, p, _s in fault_proxy.log if "/together/images/" in p]
+    uploads = [i for i, (m, p) in enumerate(log) if m == "PUT" and "/blobs/uploads/" in p]
+    slow = log.index(("PUT", held[0]))
+    assert len(uploads) == 3, log  # the shared layer and two configs; base layers mounted
+    assert slow == uploads[-1], log  # the two others finished while it crawled
+    children = _children(config, "together")
+    assert len(children) == 2
+    for digest in children.values():
+        assert log.index(("PUT", f"/v2/together/images/together/manifests/{digest}")) > slow, log
+
+
+def test_a_base_layer_copy_that_fails_early_is_made_again_by_the_push(
+    fault_proxy: FaultProxy,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """A base from another registry is copied into the target while its layers are summarised
+    (BaseCache._read_layer). When that early copy fails, nothing is reported from its thread:
+    the push that needs the layer copies it itself, and the publish succeeds."""
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.setenv("PLAYBOOKCTL_CACHE_DIR", str(tmp_path / "cache"))  # cold: summarised now
+    root = make_repo(tmp_path / "repo", {"early": good_playbook("early")})
+    commit_new(root, "playbooks")
+    with LocalRegistry(tls=False, workdir=tmp_path / "hub") as hub:
+        base = f"{hub.host}/library/base:1"
+        push_base_image(hub.host, base)
+        config = Config(
+            root=root,
+            registry=fault_proxy.host,
+            image_repo="early/images",
+            bundle_repo="early/bundles",
+            base_image_overrides={PROD_FROM: base},
+            push_retries=1,
+        )
+        # Both platforms' early copies open an upload session first: both refused.
+        opens = lambda m, p: m == "POST" and p.startswith("/v2/early/images/early/blobs/uploads")  # noqa: E731
+        fault_proxy.fail_next(2, 403, match=opens)
+        r = _publish(config, NO_ENGINE)["early"]
+    assert (r.status, r.error) == (Action.PUSHED, None)
+    refused = [p for m, p, s in fault_proxy.log if s == 403]
+    assert len(refused) == 2, fault_proxy.log
+    err = capfd.readouterr().err
+    assert "Traceback" not in err
+    assert "Exception in thread" not in err
+    with RegistryClient(config) as client:
+        for digest in _children(config, "early").values():
+            manifest = json.loads(client.get_manifest(f"{config.image_ref('early')}@{digest}")[0])
+            for layer in manifest["layers"]:
+                assert client.blob_exists("early/images/early", layer["digest"])

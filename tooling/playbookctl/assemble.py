@@ -36,6 +36,7 @@ import gzip
 import hashlib
 import io
 import json
+import logging
 import os
 import posixpath
 import re
@@ -57,6 +58,8 @@ from playbookctl.dockerfile import Instruction, Unsupported
 from playbookctl.errors import FatalError, RegistryError
 from playbookctl.oci import Descriptor, RegistryClient, parse_reference, sha256_digest
 from playbookctl.oci.fileblob import FileBlob
+
+log = logging.getLogger("playbookctl.assemble")
 
 DEFAULT_SHELL = ("/bin/sh", "-c")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -1092,44 +1095,82 @@ class BaseCache:
                 self._resolved[key] = platforms.resolve_base(client, ref, wanted, where=where)
             return self._resolved[key]
 
-    def image(self, client: RegistryClient, name: str, digest: str) -> BaseImage:
-        key = f"{name}@{digest}"
-        with self.key_lock(key):
-            if key not in self._images:
-                self._images[key] = self._read(client, name, digest)
-            return self._images[key]
-
-    def images(self, client: RegistryClient, name: str, digests: Sequence[str]) -> list[BaseImage]:
+    def images(
+        self,
+        client: RegistryClient,
+        name: str,
+        digests: Sequence[str],
+        *,
+        place_in: tuple[str, str] | None = None,
+    ) -> list[BaseImage]:
         """image() of each digest (a base's platform children), the ones not yet read in this
-        run read at the same time: their downloads and decompression overlap."""
+        run read at the same time: their downloads and decompression overlap. `place_in`:
+        (registry, repository) the images will be pushed to; a layer downloaded from another
+        registry is copied there while it is being summarised (see _read_layer)."""
         with self._lock:
             missing = [d for d in dict.fromkeys(digests) if f"{name}@{d}" not in self._images]
         if len(missing) > 1:
-            _concurrently([functools.partial(self.image, client, name, d) for d in missing])
-        return [self.image(client, name, d) for d in digests]
+            _concurrently(
+                [functools.partial(self.image, client, name, d, place_in) for d in missing]
+            )
+        return [self.image(client, name, d, place_in) for d in digests]
 
-    def _read(self, client: RegistryClient, name: str, digest: str) -> BaseImage:
+    def image(
+        self,
+        client: RegistryClient,
+        name: str,
+        digest: str,
+        place_in: tuple[str, str] | None = None,
+    ) -> BaseImage:
+        key = f"{name}@{digest}"
+        with self.key_lock(key):
+            if key not in self._images:
+                self._images[key] = self._read(client, name, digest, place_in)
+            return self._images[key]
+
+    def _read(
+        self,
+        client: RegistryClient,
+        name: str,
+        digest: str,
+        place_in: tuple[str, str] | None = None,
+    ) -> BaseImage:
         image = read_base(client, name, digest)
         r = parse_reference(f"{name}@{digest}")
         layers = list(image.manifest.get("layers") or [])
         summaries = _concurrently(
-            [functools.partial(self._layer, client, r.registry, r.repository, la) for la in layers]
+            [
+                functools.partial(self._layer, client, r.registry, r.repository, la, place_in)
+                for la in layers
+            ]
         )
         for summary in summaries:  # in the manifest's order: later layers win
             apply_layer(image.fs, summary)
         return image
 
     def _layer(
-        self, client: RegistryClient, registry: str, repository: str, layer: Mapping[str, Any]
+        self,
+        client: RegistryClient,
+        registry: str,
+        repository: str,
+        layer: Mapping[str, Any],
+        place_in: tuple[str, str] | None = None,
     ) -> dict[str, Any]:
         digest = str(layer["digest"])
         with self.key_lock(f"layer {digest}"):
             if digest not in self._layers:
-                self._layers[digest] = self._read_layer(client, registry, repository, layer)
+                self._layers[digest] = self._read_layer(
+                    client, registry, repository, layer, place_in
+                )
             return self._layers[digest]
 
     def _read_layer(
-        self, client: RegistryClient, registry: str, repository: str, layer: Mapping[str, Any]
+        self,
+        client: RegistryClient,
+        registry: str,
+        repository: str,
+        layer: Mapping[str, Any],
+        place_in: tuple[str, str] | None = None,
     ) -> dict[str, Any]:
         digest = str(layer["digest"])
         path = self.directory / f"{digest.replace(':', '-')}.json" if self.directory else None
@@ -1144,10 +1185,6 @@ class BaseCache:
         blob = client.get_blob(
             repository, digest, registry=registry, max_bytes=MAX_BASE_LAYER_BYTES
         )
-        try:
-            summary = summarise_layer(io.BytesIO(blob))
-        except (tarfile.TarError, EOFError, OSError) as exc:
-            raise Refused(f"base layer {digest[:19]} does not read as a tar: {exc}") from None
         with self._lock:
             if (
                 self.target is not None
@@ -1156,6 +1193,35 @@ class BaseCache:
             ):
                 self._blobs[digest] = blob
                 self._blob_bytes += len(blob)
+        # A layer from another registry is needed in the target one too: its upload overlaps
+        # the summary (network and the registry's disk against our CPU) instead of following
+        # it. A failure here is not reported: the push's own _ensure_blob copies it again and
+        # reports what goes wrong then.
+        copy: threading.Thread | None = None
+        if place_in is not None and place_in[0] != registry:
+
+            def place() -> None:
+                try:
+                    _ensure_blob(
+                        client,
+                        place_in[0],
+                        place_in[1],
+                        digest,
+                        source=(registry, repository),
+                        cache=self,
+                    )
+                except Exception as exc:  # the push that needs it copies it again and says why
+                    log.debug("early copy of %s into %s failed: %s", digest, place_in, exc)
+
+            copy = threading.Thread(target=place, name=f"place {digest[:19]}")
+            copy.start()
+        try:
+            summary = summarise_layer(io.BytesIO(blob))
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            raise Refused(f"base layer {digest[:19]} does not read as a tar: {exc}") from None
+        finally:
+            if copy is not None:
+                copy.join()
         if path is not None:
             with contextlib.suppress(OSError):
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -1383,30 +1449,74 @@ def stack_packed(
 def push_assembled(
     client: RegistryClient, repo: str, image: Assembled, cache: BaseCache | None = None
 ) -> str:
-    """Blobs first (the base's mounted from its repository, or copied when it is in another
-    registry; ours uploaded once per repository), then the manifest by digest; its digest.
+    """push_images of one image; its digest."""
+    return push_images(client, repo, [image], cache)[0]
+
+
+def push_images(
+    client: RegistryClient,
+    repo: str,
+    images: Sequence[Assembled],
+    cache: BaseCache | None = None,
+) -> list[str]:
+    """Every platform's image of one playbook into `repo`: all blobs first and at the same
+    time (the base's mounted from its repository, or copied when it is in another registry;
+    each of ours uploaded once, however many platforms share it), then the manifests by digest,
+    also at once; their digests, in the images' order. No manifest is written before every
+    blob is in, so none can name a blob the repository lacks.
     With `cache` (the run's), a base layer copied from another registry is copied once per
     target registry and mounted from there into the other repositories."""
     r = parse_reference(repo + ":x")
-    base = parse_reference(
-        image.base_name + ":x" if "@" not in image.base_name else image.base_name
-    )
-    for layer in image.base.manifest.get("layers") or []:
-        digest = str(layer["digest"])
-        _ensure_blob(
-            client,
-            r.registry,
-            r.repository,
-            digest,
-            source=(base.registry, base.repository),
-            cache=cache,
+    blobs: list[Callable[[], Any]] = []
+    queued: set[str] = set()
+    for image in images:
+        base = parse_reference(
+            image.base_name + ":x" if "@" not in image.base_name else image.base_name
         )
-    for digest, data in image.layers:
-        client.push_blob(r.repository, data, digest, registry=r.registry, check=False)
-    client.push_blob(r.repository, image.config, registry=r.registry, check=False)
+        for layer in image.base.manifest.get("layers") or []:
+            digest = str(layer["digest"])
+            if digest not in queued:
+                queued.add(digest)
+                blobs.append(
+                    functools.partial(
+                        _ensure_blob,
+                        client,
+                        r.registry,
+                        r.repository,
+                        digest,
+                        source=(base.registry, base.repository),
+                        cache=cache,
+                    )
+                )
+        for digest, data in [*image.layers, (sha256_digest(image.config), image.config)]:
+            if digest not in queued:
+                queued.add(digest)
+                blobs.append(
+                    functools.partial(
+                        client.push_blob,
+                        r.repository,
+                        data,
+                        digest,
+                        registry=r.registry,
+                        check=False,
+                    )
+                )
+    # Each request waits on the registry's disk or network, not on us: overlapping them is
+    # what makes a playbook's images take a few round trips rather than one per blob.
+    _concurrently(blobs)
     crash_point("child-blobs-pushed")
-    return client.push_manifest(
-        r.repository, image.digest, image.manifest, image.media_type, registry=r.registry
+    return _concurrently(
+        [
+            functools.partial(
+                client.push_manifest,
+                r.repository,
+                image.digest,
+                image.manifest,
+                image.media_type,
+                registry=r.registry,
+            )
+            for image in images
+        ]
     )
 
 
@@ -1517,8 +1627,12 @@ def assemble_children(
     api = platforms.api_reference(the_plan.base)
     images: list[Assembled] = []
     # Every platform's base child at once (each is read once per run, whoever asks first).
+    target = parse_reference(repo + ":x")
     bases = cache.images(
-        client, f"{api.registry}/{api.repository}", [resolved.children[str(p)] for p in wanted]
+        client,
+        f"{api.registry}/{api.repository}",
+        [resolved.children[str(p)] for p in wanted],
+        place_in=None if dry_run else (target.registry, target.repository),
     )
     for platform, base in zip(wanted, bases, strict=True):
         name = str(platform)
@@ -1543,14 +1657,19 @@ def assemble_children(
         )
         if keep is not None:
             keep.append((images[-1], pins[effective]))
-    children: list[Any] = []
-    for image in images:
-        if dry_run:
+    if dry_run:
+        for image in images:
             on_event("build", f"{repo}: {image.platform} assembled ({image.digest}); not pushed")
-            children.append(platforms.Child(image.platform, None, "dry-run"))
-            continue
+        return [platforms.Child(image.platform, None, "dry-run") for image in images]
+    for image in images:
         on_event("push", f"pushing {repo}@{image.digest} ({image.platform}, assembled)")
-        digest = push_assembled(client, repo, image, cache)
-        descriptor = Descriptor(image.media_type, digest, len(image.manifest))
-        children.append(platforms.Child(image.platform, digest, "built", descriptor))
-    return children
+    digests = push_images(client, repo, images, cache)
+    return [
+        platforms.Child(
+            image.platform,
+            digest,
+            "built",
+            Descriptor(image.media_type, digest, len(image.manifest)),
+        )
+        for image, digest in zip(images, digests, strict=True)
+    ]
