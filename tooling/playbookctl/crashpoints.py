@@ -29,7 +29,9 @@ STEPS = (
 # first platform to reach a step is the one killed there.
 ENGINE_STEPS = (
     "engine-saved",  # a platform built, saved and rewritten (build.engine_image), nothing pushed
-    "child-blobs-pushed",  # a child's layers and config uploaded, its manifest not
+    # a child's layers and config uploaded, its manifest not (assembled images: every platform's
+    # blobs, pushed together, and no manifest)
+    "child-blobs-pushed",
     "engine-child-pushed",  # one child's manifest pushed by digest, the next platform's not
     "engine-children-pushed",  # every child pushed, the index not
 )
