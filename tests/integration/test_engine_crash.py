@@ -18,6 +18,7 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 
 import pytest
 import yaml
@@ -36,7 +37,8 @@ VERSION = "1.0.0"
 TRAILER = "Released-by: playbookctl"
 SOURCE = "https://example.invalid/playbooks"
 BOTH = ("linux/amd64", "linux/arm64")
-_ids = itertools.count()
+# Unique per session: test_non_root.py runs this module again against the same registry.
+_ids = (f"{uuid.uuid4().hex[:8]}-{n}" for n in itertools.count())
 
 # The native platform alone keeps most cases quick; the cases where two platforms make a
 # difference (one child pushed and not the other; the index over both) build both, arm64

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
+import uuid
 from pathlib import Path
 
 import docker
@@ -29,7 +30,8 @@ from tests.support.lintrepo import CONTAINERFILE, edit, good_playbook, make_repo
 pytestmark = pytest.mark.integration
 PROD_FROM = CONTAINERFILE.splitlines()[0].split()[1]
 NAME = "restart-deployment"
-_ids = itertools.count()
+# Unique per session: test_non_root.py runs this module again against the same registry.
+_ids = (f"{uuid.uuid4().hex[:8]}-{n}" for n in itertools.count())
 
 
 @pytest.fixture
