@@ -8,6 +8,7 @@ import os
 import tarfile
 
 import pytest
+from requests.utils import super_len
 
 from playbookctl.assemble import GZIP_LEVEL, gzip_bytes
 from playbookctl.build import clamp_layer, final_base, normalise_config
@@ -123,9 +124,9 @@ def test_a_layer_compressed_through_a_file_is_the_in_memory_gzip_byte_for_byte(
         assert bytes(blob) == want
         assert blob[3:11] == want[3:11]  # a chunk, as a chunked upload reads it
         reader = blob.reader()
-        assert len(reader) == len(want)  # its Content-Length
+        assert super_len(reader) == len(want)  # its Content-Length, as requests takes it
         assert reader.read(5) == want[:5]
-        assert (reader.tell(), len(reader)) == (5, len(want) - 5)
+        assert (reader.tell(), super_len(reader)) == (min(5, len(want)), max(0, len(want) - 5))
         reader.seek(0)
         assert reader.read() == want
         assert blob.reader().read() == want  # a fresh reader starts again at 0

@@ -61,7 +61,7 @@ class FileBlob:
 
 class BlobReader(io.RawIOBase):
     """A seekable, sized, read-only view of a FileBlob: requests sends it with a Content-Length
-    (its length is what is left to read) and reads it in blocks."""
+    (its size less its position) and reads it in blocks."""
 
     def __init__(self, blob: FileBlob) -> None:
         super().__init__()
@@ -83,11 +83,12 @@ class BlobReader(io.RawIOBase):
         return self.pos
 
     def __len__(self) -> int:
-        return max(0, self.blob.size - self.pos)
+        # The whole size, as for a file: requests takes the body's length as len() - tell().
+        return self.blob.size
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
-        n = min(len(view), len(self))
+        n = min(len(view), self.blob.size - self.pos)
         if n <= 0:
             return 0
         data = self.blob[self.pos : self.pos + n]
