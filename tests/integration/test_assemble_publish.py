@@ -63,11 +63,16 @@ def origin(tmp_path: Path) -> Path:
 
 
 def _config(root: Path, registry: LocalRegistry, base_image: str, n: int, **kw: object) -> Config:
+    return _named_config(root, registry.host, base_image, f"asm{n}", **kw)
+
+
+def _named_config(root: Path, host: str, base_image: str, prefix: str, **kw: object) -> Config:
+    """Images in <prefix>/images, bundles in <prefix>/bundles of the registry at `host`."""
     return Config(
         root=root,
-        registry=registry.host,
-        image_repo=f"asm{n}/images",
-        bundle_repo=f"asm{n}/bundles",
+        registry=host,
+        image_repo=f"{prefix}/images",
+        bundle_repo=f"{prefix}/bundles",
         base_image_overrides={PROD_FROM: base_image},
         push_retries=1,
         **kw,  # type: ignore[arg-type]
@@ -298,14 +303,7 @@ def test_a_playbooks_blobs_go_up_together_and_its_manifests_only_after_them(
     commit_new(root, "playbooks")
     base = f"{fault_proxy.host}/test-base/together:1"
     push_base_image(fault_proxy.host, base)
-    config = Config(
-        root=root,
-        registry=fault_proxy.host,
-        image_repo="together/images",
-        bundle_repo="together/bundles",
-        base_image_overrides={PROD_FROM: base},
-        push_retries=1,
-    )
+    config = _named_config(root, fault_proxy.host, base, "together")
     held: list[str] = []
 
     def first_upload(method: str, path: str) -> bool:
@@ -345,14 +343,7 @@ def test_a_base_layer_copy_that_fails_early_is_made_again_by_the_push(
     with LocalRegistry(tls=False, workdir=tmp_path / "hub") as hub:
         base = f"{hub.host}/library/base:1"
         push_base_image(hub.host, base)
-        config = Config(
-            root=root,
-            registry=fault_proxy.host,
-            image_repo="early/images",
-            bundle_repo="early/bundles",
-            base_image_overrides={PROD_FROM: base},
-            push_retries=1,
-        )
+        config = _named_config(root, fault_proxy.host, base, "early")
         # Both platforms' early copies open an upload session first: both refused.
         opens = lambda m, p: m == "POST" and p.startswith("/v2/early/images/early/blobs/uploads")  # noqa: E731
         fault_proxy.fail_next(2, 403, match=opens)

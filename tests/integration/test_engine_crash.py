@@ -13,8 +13,6 @@ every child) that a release never interrupted pushes for the same commit.
 from __future__ import annotations
 
 import itertools
-import json
-import os
 import signal
 import subprocess
 import sys
@@ -25,9 +23,10 @@ import yaml
 
 from playbookctl import platforms
 from playbookctl.config import Config, load_config
-from playbookctl.crashpoints import ENGINE_STEPS, KILL_AT_ENV
+from playbookctl.crashpoints import ENGINE_STEPS
 from playbookctl.oci import INDEX_MEDIA_TYPES, RegistryClient, parse_reference
 from playbookctl_dev.registry import LocalRegistry
+from tests.support.crash import crash_env
 from tests.support.gitrepos import TEST_BASE_IMAGE, MakeRepo, PlaybookRepo, git
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
@@ -59,11 +58,7 @@ def test_the_table_covers_every_engine_step() -> None:
 def cli(
     repo: PlaybookRepo, config: Config, wanted: tuple[str, ...], kill_at: str | None, *args: str
 ) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    env["PLAYBOOKCTL_BASE_IMAGE_OVERRIDES"] = json.dumps(config.base_image_overrides)
-    env.pop(KILL_AT_ENV, None)
-    if kill_at is not None:
-        env[KILL_AT_ENV] = kill_at
+    env = crash_env(config, kill_at)
     cmd = [
         sys.executable, "-m", "playbookctl", "-C", str(repo.path), *args,
         "--registry", config.registry, "--image-repo", config.image_repo,

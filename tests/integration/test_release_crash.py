@@ -10,8 +10,6 @@ holds, the checkout back on its branch and clean, and a third run changing nothi
 from __future__ import annotations
 
 import itertools
-import json
-import os
 import signal
 import subprocess
 import sys
@@ -21,9 +19,10 @@ import pytest
 import yaml
 
 from playbookctl.config import Config, load_config
-from playbookctl.crashpoints import KILL_AT_ENV, STEPS
+from playbookctl.crashpoints import STEPS
 from playbookctl.oci import RegistryClient
 from playbookctl_dev.registry import LocalRegistry
+from tests.support.crash import crash_env
 from tests.support.gitrepos import (
     TEST_BASE_IMAGE,
     MakeRepo,
@@ -47,11 +46,7 @@ BRANCH_STEPS = tuple(s for s in STEPS if s != "reset")
 
 
 def cli(repo: PlaybookRepo, config: Config, branch: str | None, kill_at: str | None) -> int:
-    env = dict(os.environ)
-    env["PLAYBOOKCTL_BASE_IMAGE_OVERRIDES"] = json.dumps(config.base_image_overrides)
-    env.pop(KILL_AT_ENV, None)
-    if kill_at is not None:
-        env[KILL_AT_ENV] = kill_at
+    env = crash_env(config, kill_at)
     args = [
         sys.executable,
         "-m",

@@ -255,28 +255,23 @@ def compare(
     # cache (a developer's machine, or a CI runner that keeps its cache), and with the smoke
     # run on (publish's default: each image started in the engine before its tag is written).
     last = tmp / f"compare-{repeat - 1}"
-    warm = publish_run(
-        last,
-        registry,
-        engine,
-        base,
-        count=loop,
-        mode="auto",
-        jobs=jobs,
-        cache=last / "cache-auto",
-        marker="auto-warm",
-    )
-    smoked = publish_run(
-        last,
-        registry,
-        engine,
-        base,
-        count=loop,
-        mode="auto",
-        jobs=jobs,
-        cache=last / "cache-smoke",
-        marker="auto-smoke",
-        smoke="auto",
+    warm, smoked = (
+        publish_run(
+            last,
+            registry,
+            engine,
+            base,
+            count=loop,
+            mode="auto",
+            jobs=jobs,
+            cache=last / cache,
+            marker=marker,
+            smoke=smoke,
+        )
+        for cache, marker, smoke in (
+            ("cache-auto", "auto-warm", "off"),
+            ("cache-smoke", "auto-smoke", "auto"),
+        )
     )
     loop_best, loop_median = min(loops), statistics.median(loops)
 
