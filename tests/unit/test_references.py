@@ -141,13 +141,19 @@ def test_refresh_from_the_tekton_corpus_dir(tmp_path: Path, checkout: Path) -> N
     gone = next(iter(sorted((up / "cases" / "when").iterdir())))
     gone.unlink()
 
-    refresh(checkout, tekton_refs=up)
+    swagger_obtained = json.loads((src / "tekton-swagger" / PROVENANCE).read_text())["obtained"]
+
+    refresh(checkout, tekton_refs=up, today=datetime.date(2030, 1, 2))
 
     problems = verify(checkout)
     assert problems == []
-    listed = json.loads((src / "tekton-conformance" / PROVENANCE).read_text())["files"]
-    assert f"cases/when/{gone.name}" not in listed
+    conformance = json.loads((src / "tekton-conformance" / PROVENANCE).read_text())
+    assert f"cases/when/{gone.name}" not in conformance["files"]
+    assert conformance["obtained"] == "2030-01-02"  # its content changed: obtained today
+    # The same swagger files: untouched, its date included (whatever day the refresh runs).
     assert _git(checkout, "status", "--short", "tests/references/tekton-swagger") == ""
+    swagger = json.loads((src / "tekton-swagger" / PROVENANCE).read_text())
+    assert swagger["obtained"] == swagger_obtained
     assert "D tests/references/tekton-conformance/cases/when/" in show_diff(checkout)
 
 

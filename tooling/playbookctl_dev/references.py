@@ -213,9 +213,16 @@ def refresh(
             for name, source in files.items():
                 (staging / name).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(source, staging / name)
+            before = dict(prov)
             prov.update(described)
-            prov["obtained"] = date
             prov["files"] = {name: _sha256(staging / name) for name in sorted(files)}
+            # The date says when this content was obtained: a refresh that brings the very same
+            # files and description keeps it (no churn, and no diff that depends on the day).
+            same = (
+                all(before.get(k) == v for k, v in described.items())
+                and before.get("files") == prov["files"]
+            )
+            prov["obtained"] = before.get("obtained", date) if same else date
             (staging / PROVENANCE).write_text(json.dumps(prov, indent=2) + "\n", encoding="utf-8")
             old = Path(staging_name) / "old"
             directory.rename(old)
