@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import tarfile
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -359,3 +360,55 @@ def test_a_base_layer_copy_that_fails_early_is_made_again_by_the_push(
             manifest = json.loads(client.get_manifest(f"{config.image_ref('early')}@{digest}")[0])
             for layer in manifest["layers"]:
                 assert client.blob_exists("early/images/early", layer["digest"])
+
+
+def test_a_new_version_is_published_in_its_request_budget(
+    fault_proxy: FaultProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a new version of an assembled playbook costs the registry, request by request (the
+    README's "Where the requests go"): with the image's tag absent, the bundle's is looked up
+    once, just before it is written; the bundle is read back by its manifest alone."""
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    root = make_repo(tmp_path / "repo", {"budget": good_playbook("budget")})
+    commit_new(root, "playbooks")
+    base = f"{fault_proxy.host}/test-base/budget:1"
+    push_base_image(fault_proxy.host, base)
+    config = _named_config(root, fault_proxy.host, base, "budget")
+    fault_proxy.log.clear()
+    r = _publish(config, NO_ENGINE)["budget"]
+    assert (r.status, r.error) == (Action.PUSHED, None)
+
+    def kind(method: str, path: str) -> str:
+        what = path.split("?")[0].rsplit("/", 1)[-1]
+        if "/manifests/" in path:
+            return f"{method} manifest {'digest' if what.startswith('sha256:') else 'tag'}"
+        if "?mount=" in path:
+            return "POST mount"
+        return f"{method} blob upload"
+
+    spent: dict[str, Counter[str]] = {"images": Counter(), "bundles": Counter()}
+    for method, path, _status in fault_proxy.log:
+        for repo, counter in spent.items():
+            if path.startswith(f"/v2/budget/{repo}/"):
+                counter[kind(method, path)] += 1
+    assert spent["images"] == {
+        "GET manifest tag": 2,  # the lookup, and the check just before the tag is written
+        "POST mount": 2,  # each platform's base layer (the base is in this registry)
+        "POST blob upload": 3,  # the layer both platforms share, each platform's config
+        "PUT blob upload": 3,
+        "PUT manifest digest": 3,  # the two children, and the run's one index-type probe
+        "PUT manifest tag": 1,  # the index
+        "GET manifest digest": 1,  # the index read back
+    }, fault_proxy.log
+    assert spent["bundles"] == {
+        "GET manifest tag": 1,  # the image's tag was absent: only the check before writing
+        "POST blob upload": 2,  # its config and its layer
+        "PUT blob upload": 2,
+        "PUT manifest tag": 1,
+        "GET manifest digest": 1,  # the manifest read back; its layers the registry vouched for
+    }, fault_proxy.log
+    # The bundle's tag is looked up after the image's index is written, never before.
+    sent = [(m, p) for m, p, _s in fault_proxy.log]
+    assert sent.index(("GET", "/v2/budget/bundles/budget/manifests/1.0.0")) > sent.index(
+        ("PUT", "/v2/budget/images/budget/manifests/1.0.0")
+    )

@@ -339,3 +339,28 @@ def test_an_engine_error_is_capped_on_its_own_line(
     assert "characters cut" in error, error[:300]
     assert len(error) <= 4000 + 100, len(error)
     assert error.rstrip().endswith("7"), error[-200:]  # the tail: the exit code
+
+
+def test_a_bundle_blob_answered_but_not_stored_is_uploaded_again(
+    tmp_path: Path, fault_proxy: FaultProxy, registry: LocalRegistry, base_image: str
+) -> None:
+    """Publish reads a pushed bundle back by its manifest only: its blobs were checked by
+    digest as they were uploaded, and a registry refuses a manifest naming a blob it lacks.
+    Both blob uploads are answered 201 and dropped: the manifest is refused, the blobs go up
+    again, and the bundle published is whole (its layer read as Tekton reads it)."""
+    config = _config(tmp_path, fault_proxy.host, base_image)
+
+    def bundle_blob_put(method: str, path: str) -> bool:
+        return method == "PUT" and "/bundles/" in path and "/blobs/uploads/" in path
+
+    fault_proxy.swallow_next(2, match=bundle_blob_put)  # type: ignore[arg-type]
+    r = _publish(config)
+    assert (r.status, r.error) == (Action.PUSHED, None)
+    assert r.bundle is not None
+    refused = [s for m, p, s in fault_proxy.log if _manifest_put("bundles")(m, p)]  # type: ignore[operator]
+    assert refused == [400, 201], fault_proxy.log  # refused for its unknown blobs, then taken
+    direct = config.with_overrides(registry=registry.host)
+    with RegistryClient(direct) as client:
+        back = read_bundle(client, f"{direct.bundle_ref(NAME)}@{r.bundle.digest}")
+    assert back.ok, back.findings
+    assert back.workflow() is not None

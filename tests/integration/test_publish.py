@@ -694,3 +694,32 @@ def test_an_image_index_that_appears_while_we_build_is_adopted_only_if_it_lists_
             assert "and lists linux/s390x (sha256:" in result.error
             assert "which this run did not build: not adopted" in result.error
         assert tag_digest(config, f"{config.bundle_ref(name)}:1.0.0") is None  # no bundle
+
+
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_a_bundle_published_around_an_image_that_is_not_is_refused(
+    config: Config, docker_engine: str, dry_run: bool
+) -> None:
+    """The bundle's tag holds a bundle whose image's tag does not exist (here: the image
+    repository changed). A dry run looks the bundle up at once and refuses; a release looks it
+    up once, just before its own would be written (not at the start, with the image's tag
+    absent): it has pushed the image by then, and refuses the bundle it does not hold."""
+    name = "restart-deployment"
+    first = run_publish(config, docker_engine, [name])[name]
+    assert first.status is Action.PUSHED
+    assert first.bundle is not None
+    moved = config.with_overrides(image_repo=config.image_repo + "-moved")
+    tag = f"{config.bundle_ref(name)}:1.0.0"
+    r = run_publish(moved, docker_engine, [name], dry_run=dry_run)[name]
+    assert r.status is Action.REFUSED, r
+    assert r.error is not None
+    if dry_run:
+        assert r.error == (
+            f"{tag} is published but {moved.image_ref(name)}:1.0.0, the image its Pipeline "
+            f"runs, is not: not reused; bump the version: playbookctl bump {name} patch"
+        )
+        assert tag_digest(moved, f"{moved.image_ref(name)}:1.0.0") is None
+    else:
+        assert r.error.startswith(f"{tag} ({first.bundle.digest}) does not hold the Pipeline")
+        assert tag_digest(moved, f"{moved.image_ref(name)}:1.0.0") is not None
+    assert tag_digest(config, tag) == first.bundle.digest  # never overwritten

@@ -45,7 +45,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +52,7 @@ from typing import Any
 from zlib_ng import gzip_ng, zlib_ng
 
 from playbookctl import dockerfile
+from playbookctl.concurrently import concurrently
 from playbookctl.crashpoints import crash_point
 from playbookctl.dockerfile import Instruction, Unsupported
 from playbookctl.errors import FatalError, RegistryError
@@ -1110,7 +1110,7 @@ class BaseCache:
         with self._lock:
             missing = [d for d in dict.fromkeys(digests) if f"{name}@{d}" not in self._images]
         if len(missing) > 1:
-            _concurrently(
+            concurrently(
                 [functools.partial(self.image, client, name, d, place_in) for d in missing]
             )
         return [self.image(client, name, d, place_in) for d in digests]
@@ -1138,7 +1138,7 @@ class BaseCache:
         image = read_base(client, name, digest)
         r = parse_reference(f"{name}@{digest}")
         layers = list(image.manifest.get("layers") or [])
-        summaries = _concurrently(
+        summaries = concurrently(
             [
                 functools.partial(self._layer, client, r.registry, r.repository, la, place_in)
                 for la in layers
@@ -1245,17 +1245,6 @@ class BaseCache:
     def place(self, host: str, digest: str, repo: str) -> None:
         with self._lock:
             self._placed.setdefault((host, digest), repo)
-
-
-def _concurrently(calls: Sequence[Callable[[], Any]]) -> list[Any]:
-    """The calls' results in order, run in threads when there are several (network reads and
-    zlib, which releases the GIL); the first failure in order is raised, after all finished."""
-    if len(calls) < 2:
-        return [call() for call in calls]
-
-    with ThreadPoolExecutor(max_workers=min(4, len(calls))) as pool:
-        futures = [pool.submit(call) for call in calls]
-    return [f.result() for f in futures]
 
 
 def read_base(client: RegistryClient, name: str, digest: str) -> BaseImage:
@@ -1503,9 +1492,9 @@ def push_images(
                 )
     # Each request waits on the registry's disk or network, not on us: overlapping them is
     # what makes a playbook's images take a few round trips rather than one per blob.
-    _concurrently(blobs)
+    concurrently(blobs)
     crash_point("child-blobs-pushed")
-    return _concurrently(
+    return concurrently(
         [
             functools.partial(
                 client.push_manifest,

@@ -15,13 +15,15 @@ import io
 import json
 import tarfile
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import yaml
 
+from playbookctl.concurrently import concurrently
 from playbookctl.errors import FatalError
 from playbookctl.findings import Finding, Severity
 from playbookctl.oci import (
@@ -235,8 +237,13 @@ def push_bundle(client: RegistryClient, ref: str, bundle: Bundle) -> str:
     # KiB costs two requests where HEAD + upload costs three (see RegistryClient.push_blob).
     blobs = [(bundle.config, bundle.config_descriptor.digest)]
     blobs += [(layer.data, layer.descriptor.digest) for layer in bundle.layers]
-    for data, digest in blobs:
-        client.push_blob(r.repository, data, digest, registry=r.registry, check=False)
+    # Together: the manifest waits for the slowest blob, not for their sum.
+    concurrently(
+        [
+            partial(client.push_blob, r.repository, data, digest, registry=r.registry, check=False)
+            for data, digest in blobs
+        ]
+    )
     target = r.tag if r.tag else bundle.digest
     pushed = client.push_manifest(
         r.repository,
@@ -361,19 +368,65 @@ def read_bundle(client: RegistryClient, ref: str) -> ReadBundle:
     that does not hash to its digest (`bundle.digest`).
     """
     out = ReadBundle(ref=ref)
-
-    def finding(rule: str, message: str, severity: Severity = Severity.ERROR) -> None:
-        out.findings.append(Finding(rule, severity, ref, 0, 0, message))
-
     r = parse_reference(ref)
     try:
         data, media_type, digest = client.get_manifest(r)
     except ManifestNotFoundError:
-        finding("bundle.missing", f"no manifest for {ref} in the registry")
+        out.findings.append(
+            Finding(
+                "bundle.missing",
+                Severity.ERROR,
+                ref,
+                0,
+                0,
+                f"no manifest for {ref} in the registry",
+            )
+        )
         return out
     except DigestMismatchError as exc:  # Tekton refuses such a bundle too
-        finding("bundle.digest", str(exc))
+        out.findings.append(Finding("bundle.digest", Severity.ERROR, ref, 0, 0, str(exc)))
         return out
+    return _check_read(
+        out,
+        data,
+        media_type,
+        digest,
+        lambda layer: client.get_blob(
+            r.repository, layer, registry=r.registry, max_bytes=MAX_LAYER_BYTES
+        ),
+    )
+
+
+def check_built(bundle: Bundle, ref: str) -> ReadBundle:
+    """The checks `read_bundle` makes, on a bundle built here, before it is pushed: what Tekton's
+    resolver would read from these bytes (once stored, the registry serves them by digest)."""
+    blobs = {layer.descriptor.digest: layer.data for layer in bundle.layers}
+
+    def layer_bytes(digest: str) -> bytes:
+        data = blobs[digest]
+        if len(data) > MAX_LAYER_BYTES:
+            raise ResponseTooLargeError(f"layer {digest} is {len(data)} bytes")
+        return data
+
+    return _check_read(
+        ReadBundle(ref=ref), bundle.manifest, bundle.media_type, bundle.digest, layer_bytes
+    )
+
+
+def _check_read(
+    out: ReadBundle,
+    data: bytes,
+    media_type: str,
+    digest: str,
+    layer_bytes: Callable[[str], bytes],
+) -> ReadBundle:
+    """Check a bundle's manifest bytes and each layer (`layer_bytes(digest)`, which may raise
+    DigestMismatchError or ResponseTooLargeError) as Tekton's bundles resolver reads them."""
+    ref = out.ref
+
+    def finding(rule: str, message: str, severity: Severity = Severity.ERROR) -> None:
+        out.findings.append(Finding(rule, severity, ref, 0, 0, message))
+
     out.digest, out.media_type = digest, media_type
     if media_type in INDEX_MEDIA_TYPES:
         finding("bundle.index", "is an image index; publish a bundle as a single image manifest")
@@ -438,9 +491,7 @@ def read_bundle(client: RegistryClient, ref: str) -> ReadBundle:
         seen.add((kind.lower(), name))
         try:
             # Bounded: compressed or not, a layer is never read past MAX_LAYER_BYTES.
-            blob = client.get_blob(
-                r.repository, layer["digest"], registry=r.registry, max_bytes=MAX_LAYER_BYTES
-            )
+            blob = layer_bytes(layer["digest"])
         except DigestMismatchError as exc:
             finding("bundle.digest", f"{where}: {exc}")
             out.objects.append(BundleObject(kind, name, api, layer["digest"], None))

@@ -46,8 +46,10 @@ from playbookctl.bundle import (
     ANNOTATION_SOURCE,
     ANNOTATION_SOURCE_HASH,
     ANNOTATION_VERSION,
+    Bundle,
     build_bundle,
     canonical_json,
+    check_built,
     push_bundle,
     read_bundle,
 )
@@ -448,13 +450,17 @@ def _publish_steps(run: _Run, pb: Playbook, result: PublishResult) -> None:
         client.intend_push(image_ref)
         client.intend_push(bundle_ref)
 
-    # 2. The bundle is the last thing a release writes: if it is there, so is everything else.
-    existing = published_bundle(client, bundle_ref)
+    # 2. The bundle is the last thing a release writes, after its image: with the image's tag
+    # absent, a release does not look the bundle's up now (one request fewer for every new
+    # version); it checks it once, just before its own would be written (step 5), where a
+    # bundle someone else wrote is adopted only if it holds exactly what this run renders. A
+    # dry run cannot tell that without the image's digest, so it looks now and refuses.
+    image = published_image(client, image_ref, config.platforms)
+    existing = published_bundle(client, bundle_ref) if image is not None or run.dry_run else None
     if existing is not None:
         _check_same_source(bundle_ref, existing, result.source_hash)
         # Reused only if it holds what this playbook renders to now, around the image its
         # tag holds: the annotation says where it came from, not what is in it.
-        image = published_image(client, image_ref, config.platforms)
         if image is None:
             raise _RefusedError(
                 f"{bundle_ref} is published but {image_ref}, the image its Pipeline runs, is "
@@ -479,7 +485,7 @@ def _publish_steps(run: _Run, pb: Playbook, result: PublishResult) -> None:
         return
 
     # 3. The image.
-    image_digest = _image(run, pb, result, pb.containerfile.name, image_repo)
+    image_digest = _image(run, pb, result, pb.containerfile.name, image_repo, image)
 
     # 4. Render with the pinned image and validate what will be bundled.
     pinned = f"{image_ref}@{image_digest or DRY_RUN_DIGEST}"
@@ -498,13 +504,15 @@ def _publish_steps(run: _Run, pb: Playbook, result: PublishResult) -> None:
         ANNOTATION_SOURCE_HASH: result.source_hash,
     }
     bundle = build_bundle([rendered.data], annotations)
+    # What Tekton's resolver will read, checked on these bytes before any of them is pushed.
+    _check_built_bundle(bundle, f"{bundle_repo}@{bundle.digest}", rendered, annotations)
     if run.dry_run:
         digest = bundle.digest if image_digest else None
         result.bundle = Artifact(bundle_repo, version, digest, Action.DRY_RUN)
         result.status = Action.DRY_RUN
         return
-    # Just before writing: another publisher may have pushed this version meanwhile.
     run.on_event(name, "bundle", f"bundle {bundle_ref} built ({bundle.digest})")
+    # Just before writing: another publisher may have pushed this version meanwhile.
     raced = published_bundle(client, bundle_ref)
     if raced is not None:
         # First writer wins: adopted only if it holds exactly what we rendered.
@@ -519,18 +527,27 @@ def _publish_steps(run: _Run, pb: Playbook, result: PublishResult) -> None:
     # Failed until proven pushed and read back: an exception below leaves it so.
     result.bundle = Artifact(bundle_repo, version, None, Action.FAILED)
     digest = push_bundle(client, bundle_ref, bundle)
-    _verify_bundle(client, f"{bundle_repo}@{digest}", rendered, annotations)
+    # Stored, not only acknowledged: the manifest read back by its digest. Its layers were
+    # checked by digest as they were uploaded, and the registry refuses a manifest that names a
+    # blob it does not hold (push_bundle uploads it again then), so the manifest is the one
+    # write a registry could acknowledge and drop.
+    client.read_back(f"{bundle_repo}@{digest}")
     result.bundle = Artifact(bundle_repo, version, digest, Action.PUSHED)
     result.status = Action.PUSHED
 
 
-def _image(
-    run: _Run, pb: Playbook, result: PublishResult, containerfile: str, image_repo: str
+def _image(  # noqa: PLR0917 - one call site
+    run: _Run,
+    pb: Playbook,
+    result: PublishResult,
+    containerfile: str,
+    image_repo: str,
+    existing: Published | None,
 ) -> str | None:
-    """The image's digest: reused if published from this source, else built and pushed."""
+    """The image's digest: reused if published from this source (`existing`: what its tag held
+    when this run looked), else built and pushed."""
     version, name = result.version, pb.name
     image_ref = f"{image_repo}:{version}"
-    existing = published_image(run.client, image_ref, run.config.platforms)
     if existing is not None:
         _check_same_source(image_ref, existing, result.source_hash)
         _check_index(run, image_ref)
@@ -897,14 +914,14 @@ def _json_object(data: bytes) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _verify_bundle(
-    client: RegistryClient, ref: str, rendered: RenderedPipeline, annotations: dict[str, str]
+def _check_built_bundle(
+    bundle: Bundle, ref: str, rendered: RenderedPipeline, annotations: dict[str, str]
 ) -> None:
-    """Read the pushed bundle back by digest, as Tekton's resolver does, and compare."""
-    back = read_bundle(client, ref)
-    if not back.ok:
+    """Read the built bundle as Tekton's resolver will read it once pushed, and compare."""
+    back = check_built(bundle, ref)
+    if not back.ok:  # pragma: no cover - build_bundle makes what the resolver reads
         raise FatalError(
-            f"{ref}: the pushed bundle does not read back as Tekton reads it: "
+            f"{ref}: the bundle does not read as Tekton reads it: "
             + "; ".join(f"{f.rule}: {f.message}" for f in _errors(back.findings))
         )
     expected = json.loads(canonical_json(rendered.data))

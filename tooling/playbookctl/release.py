@@ -406,9 +406,10 @@ class _Releaser:
             **({"on_event": self.on_event} if self.on_event is not None else {}),
         )
         if self.publisher is None:
-            # publish read each of these bundles back by digest a moment ago (a pushed one
-            # checked as Tekton reads it, a reused one compared with the Pipeline): verified
-            # need not ask the registry again. Only this process's own publish is taken so.
+            # publish read each of these bundles back by digest a moment ago (a pushed one's
+            # manifest, its bytes checked as Tekton reads them before the push; a reused one
+            # compared with the Pipeline): verified need not ask the registry again. Only this
+            # process's own publish is taken so.
             self.read_back.update(
                 (r.bundle.repository, r.bundle.digest)
                 for r in results
