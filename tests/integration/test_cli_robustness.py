@@ -159,7 +159,7 @@ def test_release_table_says_why_a_publish_failed(
 ) -> None:
     base = playbook_repo.head()
     playbook_repo.write_playbook("alpha", "1.1.0", marker="v2")
-    playbook_repo.commit_all("bump")
+    bump = playbook_repo.commit_all("bump")
     playbook_repo.push()
     host = f"127.0.0.1:{free_port()}"
     code = main(["-C", str(playbook_repo.path), "release", "--base", base, "--registry", host])
@@ -173,10 +173,12 @@ def test_release_table_says_why_a_publish_failed(
     )
     # beta was never registered: the release converges on the tree and tries it too.
     assert captured.err.endswith("playbookctl: error: not released: alpha, beta\n")
-    # Nothing registered; only the kustomization (which did not list the ActionType yet) is.
-    changed = playbook_repo.git("diff", "--name-only", "HEAD^", "HEAD").split()
-    assert changed == ["registry/kustomization.yaml"]
-    assert playbook_repo.remote_head() == playbook_repo.head()
+    # Every publish failed: nothing committed or pushed, not even the kustomization (which
+    # does not list the ActionType yet): the next release plans it again.
+    assert "nothing committed, nothing pushed" in captured.out
+    assert playbook_repo.head() == bump
+    assert playbook_repo.remote_head() == bump
+    assert playbook_repo.git("status", "--porcelain") == ""
 
 
 def test_register_with_no_results_says_so(

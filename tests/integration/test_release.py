@@ -9,6 +9,7 @@ the remote and never a registration whose bundle is missing.
 from __future__ import annotations
 
 import itertools
+import os
 import shutil
 import threading
 from pathlib import Path
@@ -531,6 +532,46 @@ def test_published_but_unregistered_version_with_other_content_is_refused(
     assert "alpha" not in registered
     assert registered["beta"].version == "2.0.0"  # the others still land
     assert len(release_commits(repo)) == 1
+
+
+@pytest.mark.parametrize("branch", [None, "playbookctl/registry"])
+def test_a_release_whose_every_publish_is_refused_commits_and_pushes_nothing(
+    setup: tuple[PlaybookRepo, Config],
+    registry: LocalRegistry,
+    branch: str | None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The release logs in with a token that may only pull (a job without `packages: write`):
+    the registry answers 403 to every push, so alpha and beta both fail. The plan also held the
+    kustomization for the new ActionType; a commit of that alone, pushed by a run that released
+    nothing, is not made: exit 1 naming both, the remote and the checkout as they were."""
+    repo, config = setup
+    reader = f"reader{next(_ids)}"
+    registry.add_user(reader, "pull-only-token", pull_only=True)
+    registry.login(Path(os.environ["DOCKER_CONFIG"]), reader, "pull-only-token")
+    before_remote, before_head = repo.remote_head(), repo.head()
+    monkeypatch.setenv(
+        "PLAYBOOKCTL_BASE_IMAGE_OVERRIDES",
+        f'{{"{TEST_BASE_IMAGE}": "{config.base_image_overrides[TEST_BASE_IMAGE]}"}}',
+    )
+    args = ["-C", str(repo.path), "release", "--registry", config.registry]
+    args += ["--image-repo", config.image_repo, "--bundle-repo", config.bundle_repo]
+    args += ["--branch", branch] if branch else []
+    assert main(args) == 1
+    out, err = capsys.readouterr()
+    assert "playbookctl: error: not released: alpha, beta" in err
+    rows = [ln for ln in out.splitlines() if ln.startswith(("alpha ", "beta "))]
+    assert len(rows) == 2, out
+    for row in rows:
+        assert "publish failed" in row
+        assert "lack permission" in row
+    assert "nothing committed, nothing pushed" in out
+    assert repo.remote_head() == before_remote
+    assert git(repo.remote, "branch", "--list") == "* main"
+    assert repo.head() == before_head
+    assert repo.git("branch", "--list") == "* main"
+    assert repo.git("status", "--porcelain") == ""
 
 
 def test_a_push_losing_a_race_with_cannot_lock_ref_is_rebuilt_and_retried(

@@ -316,6 +316,24 @@ class _Releaser:
         pending = self.verified([r for r in results if r.ok] + carried, report)
 
         crash_point("published")
+        if results and not pending:
+            # Every publish failed: a commit now could only carry the plan's side changes (a
+            # kustomization listing a new ActionType, a removal) under a "release" of nothing,
+            # pushed by a run that failed. The next release plans them again.
+            report.notes.append("every publish failed: nothing of this release is registered")
+            # What register would say, for the table (a rename held back, with its reason),
+            # without writing: a removal it lists is left for the next release too.
+            outcome = register(self.config, [], dry_run=True)
+            report.changes = [c for c in outcome.changes if c.action is not RegisterAction.REMOVED]
+            waiting = [c.name for c in outcome.changes if c.action is RegisterAction.REMOVED]
+            if waiting:
+                report.notes.append(
+                    f"not removed in a release of nothing: {', '.join(waiting)} (the next "
+                    "release removes them)"
+                )
+            if opts.branch is None:
+                self.registered_meanwhile(report, self.upstream(target))
+            return report
         if opts.branch is None:
             return self.commit_and_push(pending, upstream, target, report)
         # Branch mode: the release commit is made beside the checkout (then the local branch of

@@ -142,6 +142,8 @@ def print_release_report(report: ReleaseReport, remote: str, not_done: str) -> i
     if report.commit:
         verb = "pushed" if report.pushed else "already on"
         print(f"{verb} {report.commit} -> {remote}/{report.target}")
+    elif report.failed:
+        print("nothing committed, nothing pushed")
     else:
         print("no change: nothing committed, nothing pushed")
     if os.environ.get("GITHUB_STEP_SUMMARY"):
