@@ -292,6 +292,37 @@ def test_publish_dry_run_through_the_cli_names_the_untracked_file(
     assert "Traceback" not in err
 
 
+def test_a_dry_run_says_nothing_of_ignored_files_the_containerfile_does_not_copy(
+    tmp_path: Path,
+    registry: LocalRegistry,
+    base_image: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A playbook whose Containerfile copies its script only, beside a __pycache__/ the
+    repository ignores (a Python helper run by hand): the image never wanted those files, so
+    the dry run names no file git ignores and looks as clean as without them."""
+    repo = make_repo(tmp_path / "repo", {NAME: good_playbook(NAME, pipeline=True)})
+    (repo / ".gitignore").write_text("__pycache__/\n")
+    commit_new(repo, ".gitignore")
+    config = _config(repo, registry, base_image)
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY", config.registry)
+    monkeypatch.setenv("PLAYBOOKCTL_BASE_IMAGE_OVERRIDES", json.dumps({PROD_FROM: base_image}))
+    monkeypatch.setenv("DOCKER_HOST", NO_ENGINE)
+    assert main(["publish", "--dry-run", NAME]) == 0
+    clean = capsys.readouterr().out
+    cache = repo / "playbooks" / NAME / "__pycache__"
+    cache.mkdir()
+    (cache / "helpers.cpython-312.pyc").write_bytes(b"\x00debris")
+    assert main(["publish", "--dry-run", NAME]) == 0
+    out = capsys.readouterr().out
+    assert f"{NAME} 1.0.0: dry-run" in out
+    assert "__pycache__" not in out
+    assert "git ignores" not in out
+    assert out == clean  # the same digests, and not a word more
+
+
 def test_the_source_hash_leaves_ignored_files_out_and_agrees_with_plans(checkout: Path) -> None:
     """plan hashes a commit's objects, lint, publish, register and verify the checkout: a file
     git ignores must not make them disagree (a release would refuse its own version)."""

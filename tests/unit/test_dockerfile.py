@@ -84,3 +84,47 @@ def test_json_form_and_go_quoting() -> None:
     assert dockerfile.json_or_none('["/bin/sh", "-c"]') == ["/bin/sh", "-c"]
     assert dockerfile.json_or_none("[not json") is None
     assert dockerfile.go_quote_list(["a b", 'q"t']) == '["a b" "q\\"t"]'
+
+
+TAKES = """\
+FROM base
+COPY --chown=1:1 remediate.sh ./lib/ /usr/local/bin/
+COPY ["conf dir", "/etc/conf"]
+COPY *.py /app/
+COPY --from=other /built /built
+ADD https://example.invalid/x.tar /x
+"""
+
+
+@pytest.mark.parametrize(
+    ("path", "taken"),
+    [
+        ("remediate.sh", True),
+        ("lib/helpers.sh", True),  # a directory source takes what it holds
+        ("conf dir/a.yaml", True),
+        ("tool.py", True),
+        ("sub/tool.py", False),  # `*` never crosses `/`
+        ("__pycache__/tool.cpython-312.pyc", False),
+        ("built", False),  # --from copies from another stage, not the context
+        ("x.tar", False),  # a URL is not the context
+        ("secret.env", False),
+    ],
+)
+def test_what_copy_and_add_take_from_the_context(path: str, taken: bool) -> None:
+    sources = dockerfile.context_sources(TAKES)
+    assert sources is not None
+    assert dockerfile.takes(sources, path) is taken
+
+
+@pytest.mark.parametrize("source", [".", "./", "/"])
+def test_copying_the_whole_context_takes_everything(source: str) -> None:
+    sources = dockerfile.context_sources(f"FROM base\nCOPY {source} /ctx/\n")
+    assert sources == [""]
+    assert dockerfile.takes(sources, "__pycache__/tool.cpython-312.pyc")
+
+
+@pytest.mark.parametrize(
+    "text", ["FROM base\nCOPY $SRC /ctx/\n", "FROM base\nCOPY <<EOF /x\nhi\nEOF\n"]
+)
+def test_sources_that_cannot_be_told_are_none(text: str) -> None:
+    assert dockerfile.context_sources(text) is None

@@ -365,3 +365,79 @@ def go_quote(value: str) -> str:
 def go_quote_list(values: Sequence[str]) -> str:
     """`fmt.Sprintf("%q", []string{...})`: `["a" "b"]`."""
     return "[" + " ".join(go_quote(v) for v in values) + "]"
+
+
+# ---------------------------------------------------------------------------------------------
+# What COPY and ADD take from the build context.
+
+
+def context_sources(text: str) -> list[str] | None:
+    """The context paths and patterns the COPY/ADD instructions of `text` name (`--from`
+    copies and URLs are not the context), normalised (`./a/` is `a`, `.` is ``: everything).
+    None when that cannot be told from the text (it does not parse, or a source has a
+    variable or a heredoc): then anything may be taken."""
+    try:
+        parsed = parse(text)
+    except Unsupported:
+        return None
+    sources: list[str] = []
+    for ins in parsed.instructions:
+        if ins.keyword not in ("COPY", "ADD") or ins.flag("from") is not None:
+            continue
+        words = json_or_none(ins.rest)
+        if words is None:
+            if "$" in ins.rest or "<<" in ins.rest:
+                return None
+            try:
+                words = expand_words(ins.rest, {}, parsed.escape)
+            except Unsupported:
+                return None
+        for src in words[:-1]:
+            if "$" in src:
+                return None
+            if "://" in src:
+                continue
+            clean = re.sub(r"/+", "/", src).strip("/")
+            parts = [p for p in clean.split("/") if p not in ("", ".")]
+            sources.append("/".join(parts))
+    return sources
+
+
+def takes(sources: Sequence[str], path: str) -> bool:
+    """Whether a COPY/ADD of `sources` (context_sources) takes the context file `path`: a
+    source that is the file, a directory holding it, or a pattern matching either (`*` and
+    `?` never cross `/`, as Go's filepath.Match)."""
+    parents = path.split("/")
+    candidates = ["/".join(parents[:i]) for i in range(1, len(parents) + 1)]
+    for src in sources:
+        if not src:
+            return True
+        pattern = _glob(src)
+        if any(pattern.fullmatch(c) for c in candidates):
+            return True
+    return False
+
+
+def _glob(pattern: str) -> re.Pattern[str]:
+    out = []
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "*":
+            out.append("[^/]*")
+        elif ch == "?":
+            out.append("[^/]")
+        elif ch == "[" and pattern.find("]", i + 2) > 0:
+            end = pattern.find("]", i + 2)
+            body = pattern[i + 1 : end]
+            negate = body.startswith(("^", "!"))
+            body = (body[1:] if negate else body).replace("\\", "\\\\").replace("[", "\\[")
+            out.append(f"[^/{body}]" if negate else f"[{body}]")
+            i = end
+        elif ch == "\\" and i + 1 < len(pattern):
+            i += 1
+            out.append(re.escape(pattern[i]))
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    return re.compile("".join(out))

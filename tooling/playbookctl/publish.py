@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from playbookctl import assemble, build, platforms, smoke
+from playbookctl import assemble, build, dockerfile, platforms, smoke
 from playbookctl.bump import bump_command
 from playbookctl.bundle import (
     ANNOTATION_REVISION,
@@ -280,10 +280,11 @@ def _publish_one(run: _Run, name: str) -> PublishResult:
             f"not in the image: untracked file(s) {_shown(untracked)} (images are made from "
             "git's objects: git add them, or delete them)"
         )
+    ignored = _copied(pb, ignored)
     if ignored:
         result.messages.append(
-            f"not in the image: file(s) git ignores {_shown(ignored)} (images are made from "
-            "git's objects)"
+            f"not in the image: file(s) git ignores {_shown(ignored)} (the Containerfile "
+            "copies them, but images are made from git's objects)"
         )
     try:
         if hash_error and not run.lint_errors.get(name):
@@ -395,6 +396,21 @@ def context_revision(
         if mine[0] or mine[1]:
             left_out[name] = mine
     return rev, left_out
+
+
+def _copied(pb: Playbook, paths: list[str]) -> list[str]:
+    """The files of `paths` (git ignores them) that the Containerfile's COPY/ADD would take
+    from the directory: their absence is news to the author; ignored debris the Containerfile
+    never names (__pycache__/, editor files) is what ignoring it asked for."""
+    if not paths or pb.containerfile is None:
+        return []
+    try:
+        sources = dockerfile.context_sources(pb.containerfile.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError):
+        sources = None  # the build says what is wrong with it; here, say everything
+    if sources is None:
+        return paths
+    return [p for p in paths if dockerfile.takes(sources, p)]
 
 
 def _shown(paths: list[str]) -> str:
