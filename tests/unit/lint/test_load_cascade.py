@@ -25,6 +25,10 @@ W = f"{DIR}/workflow.yaml"
 P = f"{DIR}/pipeline.yaml"
 C = f"{DIR}/Containerfile"
 R = f"{DIR}/rbac.yaml"
+S = f"{DIR}/remediate.sh"
+# The script reads a variable no step's env passes: with workflow.yaml loaded, script.variable
+# says whether it is a parameter the Pipeline forgot or none at all.
+UNPASSED = '<script>echo "$NOT_PASSED"\n'
 AT = "registry/action-types/restart-deployment.yaml"
 OTHER_AT = "registry/action-types/scale-down.yaml"
 MAX_BYTES = 8192  # max-file-bytes for these rows: a file over it is load.too-large
@@ -57,6 +61,14 @@ ROWS: list[Row] = [
     # an authored pipeline passes the env itself; the workflow's parameters are still unknown
     ("authored-workflow-syntax", True, {W: "kind: [\n"}, False, {("load.syntax", W, 2)}),
     ("authored-workflow-list", True, {W: "- a\n"}, False, {("workflow.schema", W, 1)}),
+    ("authored-unpassed", True, {S: UNPASSED}, False, {("script.variable", S, 6)}),
+    (
+        "authored-unpassed-workflow-syntax",
+        True,
+        {S: UNPASSED, W: "kind: [\n"},
+        False,
+        {("load.syntax", W, 2)},
+    ),
     # pipeline.yaml: the step's env
     ("pipeline-syntax", True, {P: "kind: [\n"}, False, {("load.syntax", P, 2)}),
     ("pipeline-list", True, {P: "- a\n"}, False, {("playbook.pipeline-kind", P, 1)}),
@@ -118,6 +130,7 @@ def _content(new: str | bytes, files: dict[str, str]) -> str | bytes:
         new.replace("<containerfile>", files["Containerfile"])
         .replace("<rbac-bomb>", bomb)
         .replace("<rbac>", files["rbac.yaml"])
+        .replace("<script>", files["remediate.sh"])
     )
 
 

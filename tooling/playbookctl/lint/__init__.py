@@ -284,12 +284,16 @@ def _script_findings(
     ]
     if not scripts:
         return []
-    params = pb.spec.get("parameters") if pb.workflow is not None else None
-    names = {
-        p["name"]
-        for p in (params if isinstance(params, list) else [])
-        if isinstance(p, dict) and isinstance(p.get("name"), str)
-    }
+    params = pb.spec.get("parameters") if pb.workflow_readable else None
+    names = (
+        {
+            p["name"]
+            for p in (params if isinstance(params, list) else [])
+            if isinstance(p, dict) and isinstance(p.get("name"), str)
+        }
+        if pb.workflow_readable
+        else None
+    )
     cf = load_containerfile(pb, config.max_file_bytes)
     # What a script may read comes from the step's env (the Pipeline, or the wrapper made from
     # workflow.yaml) and the image's ENV; when either did not load, or is not a Pipeline, every

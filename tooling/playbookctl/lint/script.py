@@ -116,8 +116,10 @@ class Surroundings:
     rbac_file: str = "rbac.yaml"
     rules: list[PolicyRule] = field(default_factory=list)
     has_rbac: bool = False
-    # False: the Pipeline (or the workflow.yaml its wrapper is made from) or the Containerfile
-    # did not load, so what provides a variable is unknown and none is judged unprovided.
+    # False: the Pipeline (or the workflow.yaml its wrapper is made from), the Containerfile or
+    # workflow.yaml's parameters did not load, so what provides a variable (or what its finding
+    # would say of it: a parameter not passed, or no parameter at all) is unknown and none is
+    # judged unprovided.
     env_known: bool = True
 
 
@@ -361,14 +363,17 @@ def _granted(access: kubectl.Access, rules: list[PolicyRule]) -> bool | None:
 
 
 def surroundings(
-    parameters: set[str],
+    parameters: set[str] | None,
     pipeline: Document | None,
     containerfile: tuple[str, list[tuple[str, str, int]]] | None,
     rbac: list[Document],
     rbac_file: str,
 ) -> Surroundings:
-    env = Surroundings(parameters=set(parameters), rbac_file=rbac_file)
-    env.env_known = pipeline is not None and containerfile is not None
+    env = Surroundings(parameters=set(parameters or ()), rbac_file=rbac_file)
+    # parameters None: workflow.yaml did not load. An authored Pipeline still gives the step's
+    # env, but whether a variable it lacks is a parameter it forgot to pass or no parameter at
+    # all (the finding's claim and its fix) is in the file that did not load.
+    env.env_known = pipeline is not None and containerfile is not None and parameters is not None
     if pipeline is not None:
         names, env_from = step_environment(pipeline.data)
         env.step_env = dict.fromkeys(names, pipeline.file)
