@@ -233,6 +233,26 @@ def test_invalid_manifest_is_refused_and_nothing_written(
     assert not (root / "registry" / "kustomization.yaml").exists()
 
 
+def test_an_action_type_that_does_not_load_is_the_refusal_not_the_workflow_naming_it(
+    root: Path,
+) -> None:
+    """The ActionType a playbook names is in a file that does not load: register refuses on
+    that file's load finding before any workflow is held against the ActionTypes, so it never
+    says the workflow names no ActionType (the hold-back lint and verify need: Declared)."""
+    write_playbook(root, "alpha", "1.0.0")
+    path = root / "registry" / "action-types" / "restart-deployment.yaml"
+    path.write_text(path.read_text().replace("spec:", "spec: [unclosed"))
+    config = load_config(root)
+    with pytest.raises(FatalError) as caught:
+        register(config, [result_for(config, "alpha")])
+    assert str(caught.value).startswith(
+        "refusing to register: registry/action-types/restart-deployment.yaml:"
+    )
+    assert "[load." in str(caught.value)
+    assert "workflow.action-type" not in str(caught.value)
+    assert not (root / "registry" / "workflows").exists()
+
+
 def test_unpinned_bundle_is_refused(root: Path) -> None:
     write_playbook(root, "alpha", "1.0.0")
     config = load_config(root)

@@ -140,6 +140,31 @@ CASES = [
         [("registry/workflows/restart.yaml", "workflow.action-type", 19)],
     ),
     (
+        # the ActionType's file does not load: its finding, not one for the registration
+        "actionType in a file that does not load",
+        {"action-types/restart-deployment.yaml": "kind: [\n"},
+        [("registry/action-types/restart-deployment.yaml", "load.syntax", 2)],
+    ),
+    (
+        # another ActionType's file does not load: it cannot declare this (misspelt) name
+        "actionType missing beside a file that does not load",
+        {
+            "action-types/scale-down.yaml": "kind: [\n",
+            "kustomization.yaml": kustomization(
+                "action-types/restart-deployment.yaml",
+                "action-types/scale-down.yaml",
+                "workflows/restart.yaml",
+            ),
+            "workflows/restart.yaml": registration().replace(
+                "actionType: RestartDeployment", "actionType: RestartDeploymnt"
+            ),
+        },
+        [
+            ("registry/action-types/scale-down.yaml", "load.syntax", 2),
+            ("registry/workflows/restart.yaml", "workflow.action-type", 19),
+        ],
+    ),
+    (
         "bundle not pinned",
         {"workflows/restart.yaml": registration(bundle="ghcr.io/acme/bundles/restart:1.0.0")},
         [("registry/workflows/restart.yaml", "workflow.bundle", 27)],
@@ -216,6 +241,23 @@ def test_offline_checks(
             (tmp_path / "registry" / rel).unlink(missing_ok=True)
     report = verify(config, None)
     assert [(f.file, f.rule, f.line) for f in report.findings] == expected
+
+
+def test_a_missing_action_type_says_which_action_type_files_did_not_load(tmp_path: Path) -> None:
+    """The name is not found, and a file that did not load cannot hold it: said, with that
+    file, the likely reason the name the author meant is not among the known ones."""
+    files = {
+        **GOOD,
+        "action-types/scale-down.yaml": "kind: [\n",
+        "workflows/restart.yaml": registration().replace(
+            "actionType: RestartDeployment", "actionType: RestartDeploymnt"
+        ),
+    }
+    report = verify(make_repo(tmp_path, files), None)
+    (finding,) = [f for f in report.findings if f.rule == "workflow.action-type"]
+    assert "(known: RestartDeployment; registry/action-types/scale-down.yaml did not load)" in (
+        finding.message
+    )
 
 
 def test_empty_registry_is_fine(tmp_path: Path) -> None:

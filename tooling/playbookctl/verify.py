@@ -28,7 +28,7 @@ hides the others.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,7 @@ from playbookctl.errors import FatalError, RegistryError
 from playbookctl.findings import Finding, Severity, sorted_unique
 from playbookctl.lint import playbook as playbook_rules
 from playbookctl.lint import tekton
-from playbookctl.lint.action_type import action_type_files, load_action_types
+from playbookctl.lint.action_type import action_type_files, declared
 from playbookctl.lint.workflow import BUNDLE_RE, check_workflow
 from playbookctl.load import Document, load_file, load_text
 from playbookctl.oci import RegistryClient, parse_reference
@@ -165,7 +165,7 @@ def _check_other_document(doc: Document, config: Config) -> list[Finding]:
 
 
 def check_registrations(
-    config: Config, action_types: dict[str, Document]
+    config: Config, action_types: Mapping[str, Document]
 ) -> tuple[list[Registration], list[Finding]]:
     regs: list[Registration] = []
     findings: list[Finding] = []
@@ -423,7 +423,9 @@ def check_against_playbooks(config: Config, regs: list[Registration]) -> list[Fi
 
 def verify_offline(config: Config) -> Report:
     report = Report()
-    action_types, findings = load_action_types(config)
+    # Declared: a registration naming an ActionType in a file that did not load is not said to
+    # name none (that file's load finding is), as in lint.
+    action_types, findings = declared(config)
     report.findings += findings
     regs, findings = check_registrations(config, action_types)
     report.registrations = regs

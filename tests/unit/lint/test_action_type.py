@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from playbookctl.config import Config
-from playbookctl.lint.action_type import check_action_type, load_action_types
+from playbookctl.lint.action_type import Declared, check_action_type, load_action_types
 from playbookctl.load import load_text
 from tests.support.lintrepo import ACTION_TYPE, edits
 
@@ -152,3 +152,29 @@ def test_load_action_types_reports_problems(tmp_path: Path) -> None:
 
 def test_load_action_types_without_directory(tmp_path: Path) -> None:
     assert load_action_types(Config(root=tmp_path)) == ({}, [])
+
+
+@pytest.mark.parametrize(
+    ("file", "text", "held"),
+    [
+        ("registry/action-types/scale-up.yaml", "kind: [\n", True),  # named for it
+        ("registry/action-types/other.yaml", "spec: {name: ScaleUp}\nkind: [\n", True),
+        ("registry/action-types/other.yaml", 'spec: {name: "Scale\\x55p"}\nkind: [\n', True),
+        ("registry/action-types/other.yaml", None, True),  # not text: anything
+        ("registry/action-types/other.yaml", "kind: [\n", False),
+        ("registry/action-types/other.yaml", "spec: {name: ScaleUpFast}\nkind: [\n", False),
+    ],
+)
+def test_which_names_a_file_that_did_not_load_may_declare(
+    file: str, text: str | None, held: bool
+) -> None:
+    declared = Declared({}, {file: text})
+    assert declared.undecided("ScaleUp") == ([file] if held else [])
+    assert "ScaleUp" not in declared  # held back is not found
+
+
+def test_a_loaded_name_is_never_undecided() -> None:
+    doc = load_text(ACTION_TYPE, "registry/action-types/restart-deployment.yaml").documents[0]
+    declared = Declared({"RestartDeployment": doc}, {"registry/action-types/x.yaml": None})
+    assert declared.undecided("RestartDeployment") == []
+    assert list(declared) == ["RestartDeployment"]

@@ -101,6 +101,36 @@ ROWS: list[Row] = [
     ("action-type-list", False, {AT: "- a\n"}, False, {("action-type.schema", AT, 1)}),
     # another ActionType's file: the playbook's own is found, so linting it says nothing more
     ("other-action-type-syntax", False, {OTHER_AT: "kind: [\n"}, False, set()),
+    # the workflow names a missing ActionType: only a file that may declare that name (named
+    # for it, or holding it) holds the check back; another one's does not
+    (
+        "missing-action-type-beside-other-syntax",
+        False,
+        {OTHER_AT: "kind: [\n", W: "<workflow:RestartDeploymnt>"},
+        False,
+        {("workflow.action-type", W, 11)},
+    ),
+    (
+        "missing-action-type-beside-other-syntax-all",
+        False,
+        {OTHER_AT: "kind: [\n", W: "<workflow:RestartDeploymnt>"},
+        True,
+        {("workflow.action-type", W, 11), ("load.syntax", OTHER_AT, 2)},
+    ),
+    (
+        "missing-action-type-in-its-own-file-syntax",
+        False,
+        {OTHER_AT: "kind: [\n", W: "<workflow:ScaleDown>"},
+        False,
+        {("load.syntax", OTHER_AT, 2)},
+    ),
+    (
+        "missing-action-type-named-in-other-syntax",
+        False,
+        {OTHER_AT: "spec: {name: Rollback}\nkind: [\n", W: "<workflow:Rollback>"},
+        False,
+        {("load.syntax", OTHER_AT, 3)},
+    ),
     (
         "other-action-type-syntax-all",
         False,
@@ -126,6 +156,9 @@ def _content(new: str | bytes, files: dict[str, str]) -> str | bytes:
     if isinstance(new, bytes):
         return new
     bomb = edit(files["rbac.yaml"], "rules:\n", BOMB + "rules:\n")
+    if new.startswith("<workflow:"):
+        named = new.removeprefix("<workflow:").removesuffix(">")
+        return edit(files["workflow.yaml"], "RestartDeployment", named)
     return (
         new.replace("<containerfile>", files["Containerfile"])
         .replace("<rbac-bomb>", bomb)

@@ -28,7 +28,7 @@ from playbookctl.findings import Finding, Severity, in_report_order
 from playbookctl.lint import external, k8s, tekton
 from playbookctl.lint import rbac as rbac_rules
 from playbookctl.lint import script as script_rules
-from playbookctl.lint.action_type import action_type_files, check_action_type, read_action_types
+from playbookctl.lint.action_type import action_type_files, check_action_type, declared
 from playbookctl.lint.cache import ResultCache, open_cache
 from playbookctl.lint.cluster_yaml import reread_findings
 from playbookctl.lint.playbook import check_playbook, embedded_scripts, load_containerfile
@@ -402,10 +402,11 @@ def lint_paths(
     targets = classify(paths, config)
     root = config.root.resolve()
     action_types_dir = config.action_types_dir.resolve()
-    action_types, at_findings, at_unreadable = read_action_types(config)
+    checked_types, at_findings = declared(config)
+    action_types = checked_types.loaded
     # An ActionType file that did not load may declare the name a workflow gives: whether it
-    # is missing (workflow.action-type) is not said, that file's load finding is (below).
-    checked_types = None if at_unreadable else action_types
+    # is missing (workflow.action-type) is not said, that file's load finding is (below). Only
+    # for the names it may declare (Declared.undecided): the others are checked.
     findings: list[Finding] = []
     # load_action_types checks every ActionType once; keep the findings about the files in scope.
     at_files = {_display(p, root) for p in targets.registry_files if p.parent == action_types_dir}
@@ -423,7 +424,8 @@ def lint_paths(
     scripts: list[tuple[Path, str]] = []
     embedded: list[external.EmbeddedScript] = []
     used_action_types: set[str] = set()  # files of the linted playbooks' ActionTypes
-    unresolved = False  # a linted playbook names an ActionType none of the loaded ones is
+    # The ActionType files that did not load and may declare a linted playbook's ActionType.
+    holding: set[str] = set()
     units: list[str] = []  # each playbook's directory as shown: its findings stay together
     for directory in targets.playbooks:
         pb, found = lint_playbook(directory, config, checked_types, cache=contract_cache)
@@ -435,7 +437,7 @@ def lint_paths(
         if isinstance(action, str) and action in action_types:
             used_action_types.add(action_types[action].file)
         elif isinstance(action, str):
-            unresolved = True
+            holding.update(checked_types.undecided(action))
 
         if pb.pipeline is not None and run_external:
             embedded.extend(_scripts_of(pb.pipeline, pb.pipeline_path))
@@ -447,16 +449,14 @@ def lint_paths(
             regular = [f for f in source_files(pb.dir) if special_file_problem(f, pb.dir) is None]
             sources.update((pb.rel(f), f) for f in regular)
             scripts.extend((f, pb.rel(f)) for f in regular if external.is_shell_script(f))
-    if not targets.all_action_types and unresolved:
+    if not targets.all_action_types and holding:
         # The ActionType files that did not load, when a linted playbook's ActionType may be in
         # one: the reason its existence is not checked, and an error until they load.
-        findings.extend(
-            f for f in at_findings if f.file in at_unreadable and f.file not in at_files
-        )
+        findings.extend(f for f in at_findings if f.file in holding and f.file not in at_files)
         sources.update(
             (_display(p, root), p)
             for p in action_type_files(config)
-            if _display(p, root) in at_unreadable
+            if _display(p, root) in holding
         )
     if not targets.all_action_types:
         # `lint playbooks/NAME` right after `new`: the TODOs `new` left in the playbook's

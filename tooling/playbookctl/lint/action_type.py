@@ -15,12 +15,13 @@ reference ambiguous).
 from __future__ import annotations
 
 import re
-from pathlib import Path
+from collections.abc import Iterator, Mapping
+from pathlib import Path, PurePosixPath
 
 from playbookctl.config import Config
 from playbookctl.findings import Finding, Severity
 from playbookctl.lint.schema import schema_findings
-from playbookctl.load import Document, YamlPath, load_file
+from playbookctl.load import Document, YamlPath, load_file, read_text_file
 
 KIND = "ActionType"
 SCHEMA = "actiontype"
@@ -189,23 +190,73 @@ def load_action_types(config: Config) -> tuple[dict[str, Document], list[Finding
     return found, findings
 
 
-def read_action_types(config: Config) -> tuple[dict[str, Document], list[Finding], set[str]]:
+class Declared(Mapping[str, Document]):
+    """What a workflow's spec.actionType is held against: the ActionTypes that loaded, by
+    spec.name (the mapping), and the files of which some document did not load or is not a
+    mapping (`unreadable`: file as shown -> its text, None when it is not text). A name one of
+    those files may declare is neither found nor missing until it loads (`undecided`): its
+    load finding is what is said. A file may declare a name when the file is named for it
+    (`playbookctl new` writes ScaleUp to scale-up.yaml) or the name is in its text as a word (a
+    double-quoted escape could spell it otherwise: a text with a backslash may declare
+    anything, and so may one that is not text); any other name is checked as usual."""
+
+    def __init__(self, loaded: Mapping[str, Document], unreadable: Mapping[str, str | None]):
+        self.loaded = dict(loaded)
+        self.unreadable = dict(unreadable)
+
+    def __getitem__(self, name: str) -> Document:
+        return self.loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.loaded)
+
+    def __len__(self) -> int:
+        return len(self.loaded)
+
+    def undecided(self, name: str) -> list[str]:
+        """The files that did not load and may declare `name` (none for a loaded name)."""
+        if name in self.loaded:
+            return []
+        word = re.compile(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])")
+        own = kebab_case(name)
+        return sorted(
+            file
+            for file, text in self.unreadable.items()
+            if PurePosixPath(file).stem == own or text is None or "\\" in text or word.search(text)
+        )
+
+
+def declared(config: Config) -> tuple[Declared, list[Finding]]:
+    """read_action_types as a Declared, with the findings."""
+    found, findings, unreadable = read_action_types(config)
+    return Declared(found, unreadable), findings
+
+
+def read_action_types(
+    config: Config,
+) -> tuple[dict[str, Document], list[Finding], dict[str, str | None]]:
     """load_action_types, and the files (as shown in findings) of which some document did not
-    load or is not a mapping: an ActionType may be declared there, so whether a name is
-    missing cannot be said while they stand."""
+    load or is not a mapping, with their text (None when not text): an ActionType may be
+    declared there, so whether a name it may hold is missing cannot be said while they
+    stand (Declared.undecided)."""
     found: dict[str, Document] = {}
     by_object: dict[str, Document] = {}
     findings: list[Finding] = []
-    unreadable: set[str] = set()
+    unreadable: dict[str, str | None] = {}
+
+    def hold(path: Path, file: str) -> None:
+        text, _problems = read_text_file(path, file, config.max_file_bytes)
+        unreadable[file] = text
+
     for path in action_type_files(config):
         result = load_file(path, _display(path, config.root), config.max_file_bytes)
         findings.extend(result.findings)
         if not result.complete:
-            unreadable.add(result.file)
+            hold(path, result.file)
         for doc in result.documents:
             findings.extend(check_action_type(doc, namespace=config.workflow_namespace))
-            if not isinstance(doc.data, dict):
-                unreadable.add(result.file)
+            if not isinstance(doc.data, dict) and result.file not in unreadable:
+                hold(path, result.file)
             if not isinstance(doc.data, dict) or doc.data.get("kind") != KIND:
                 continue
             name = doc.get(("spec", "name"))

@@ -20,6 +20,7 @@ from typing import Any
 from playbookctl import contract
 from playbookctl.findings import Finding, Severity
 from playbookctl.lint import re2
+from playbookctl.lint.action_type import Declared
 from playbookctl.lint.schema import dotted, load_schema, quote_hint, schema_findings
 from playbookctl.load import Document, YamlPath
 
@@ -148,7 +149,8 @@ def check_workflow(
     """Every `workflow.*` finding for one RemediationWorkflow document.
 
     action_types: spec.name -> ActionType of registry/action-types/ (None: do not check that
-    spec.actionType exists). expected_name: the playbook directory's name (None: not checked).
+    spec.actionType exists; a Declared: not for a name a file that did not load may declare).
+    expected_name: the playbook directory's name (None: not checked).
     authored: True for playbooks/<name>/workflow.yaml (the release fills spec.execution.bundle,
     so it must be absent); False for a generated registration (bundle present and pinned).
     fleet: Kubernaut runs as a fleet hub (config `fleet`): warn on a workflow without
@@ -243,7 +245,12 @@ class _Rules:
         if action_types is None or not isinstance(at, str) or not PASCAL_RE.match(at):
             return
         if at not in action_types:
+            if isinstance(action_types, Declared) and action_types.undecided(at):
+                return  # an ActionType file that did not load may declare it: its finding says
             known = ", ".join(sorted(action_types)) or "none"
+            if isinstance(action_types, Declared) and action_types.unreadable:
+                # The likely cause of a name that is not found, when it is there.
+                known += f"; {', '.join(sorted(action_types.unreadable))} did not load"
             # A typo is the usual cause; name the likeliest intended ActionType first.
             close = difflib.get_close_matches(at, sorted(action_types), n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
