@@ -167,7 +167,7 @@ def test_release_table_says_why_a_publish_failed(
     assert code == 1
     row = next(line for line in captured.out.splitlines() if line.startswith("alpha "))
     assert row.endswith(
-        f"publish failed: registry {host}: get manifest {host}/t/bundles/alpha:1.1.0 failed "
+        f"publish failed: registry {host}: get manifest {host}/t/images/alpha:1.1.0 failed "
         "after 5 attempt(s): ConnectionError (connection refused: is the registry running and "
         "the port right?)"
     )
