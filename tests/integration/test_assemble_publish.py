@@ -379,7 +379,7 @@ def test_a_new_version_is_published_in_its_request_budget(
     assert (r.status, r.error) == (Action.PUSHED, None)
 
     def kind(method: str, path: str) -> str:
-        what = path.split("?")[0].rsplit("/", 1)[-1]
+        what = path.split("?", maxsplit=1)[0].rsplit("/", 1)[-1]
         if "/manifests/" in path:
             return f"{method} manifest {'digest' if what.startswith('sha256:') else 'tag'}"
         if "?mount=" in path:
