@@ -9,7 +9,6 @@ import json
 from pathlib import Path
 
 import pytest
-import requests
 
 from playbookctl.config import Config
 from playbookctl.errors import RegistryError
@@ -26,6 +25,7 @@ from playbookctl.oci import (
 )
 from playbookctl.oci.auth import origin, refuse_downgrade
 from playbookctl.oci.blobs import _range_end
+from playbookctl.oci.transport import Response
 
 D = "sha256:" + "a" * 64
 
@@ -265,9 +265,8 @@ def test_bad_auth_entry_does_not_echo_it(tmp_path: Path) -> None:
     assert "secret" not in str(err.value)
 
 
-def _response(status: int, retry_after: str | None = None) -> requests.Response:
-    resp = requests.Response()
-    resp.status_code = status
+def _response(status: int, retry_after: str | None = None) -> Response:
+    resp = Response(status)
     if retry_after is not None:
         resp.headers["Retry-After"] = retry_after
     return resp
@@ -358,7 +357,7 @@ def test_a_downgrade_is_refused(home: str, target: str, refused: str | None) -> 
     ],
 )
 def test_range_end(header: str, default: int, expected: int) -> None:
-    resp = requests.Response()
+    resp = Response(200)
     if header:
         resp.headers["Range"] = header
     assert _range_end(resp, default) == expected

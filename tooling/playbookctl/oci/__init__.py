@@ -4,8 +4,8 @@ Nothing else in playbookctl talks to a registry: build, bundle, publish and veri
 RegistryClient. Its modules follow the protocol's seams, as go-containerregistry's `transport`
 and `remote` packages do:
 - reference.py: references and digests (the distribution spec's grammar);
-- transport.py: one requests.Session with deadlines over whole answers, proxies, bounded
-  reads, retry backoff; tls.py: TLS trusted as docker trusts it;
+- transport.py: urllib3 pools with deadlines over whole answers, proxies, bounded reads, retry
+  backoff; tls.py: TLS trusted as docker trusts it;
 - auth.py: credentials (environment, Docker config, helpers), challenges and bearer tokens;
 - blobs.py: blob checks, reads and the upload protocol, cross-repository mounts;
 - manifests.py: media types, image indexes, manifests by tag or digest;
@@ -26,8 +26,8 @@ What was left of it here (four media-type strings, base64 of `user:password`, an
 quoted values, so `Bearer realm="...",service=registry` (RFC 7235 allows a bare token) lost the
 service. `auth.parse_challenge` reads both forms and backslash escapes.
 
-Concurrency: one client is shared by publish's worker threads. `requests.Session` is used that
-way widely (urllib3's pool is thread-safe); the pool is sized for the configured jobs. Our own
+Concurrency: one client is shared by publish's worker threads. urllib3's pool managers are
+thread-safe; each pool is sized for the configured jobs. Our own
 mutable state (token cache, known-blob cache, request counter) is guarded by locks.
 """
 

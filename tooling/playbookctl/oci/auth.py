@@ -26,12 +26,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
-import requests
-
 from playbookctl.config import Config
 from playbookctl.errors import RegistryError, cap_text
 from playbookctl.oci.tls import describe_tls_failure
-from playbookctl.oci.transport import Transport, _SendFailedError
+from playbookctl.oci.transport import TLSError, Transport, _SendFailedError
 
 log = logging.getLogger("playbookctl.oci")
 
@@ -424,7 +422,6 @@ class Authenticator:
                     what="token",
                     registry=host,
                     data=form,
-                    allow_redirects=False,
                 )
             else:
                 params: dict[str, str] = {"scope": " ".join(scopes)} if scopes else {}
@@ -441,17 +438,12 @@ class Authenticator:
                     registry=host,
                     params=params,
                     headers=headers,
-                    allow_redirects=False,
                 )
-        except requests.exceptions.SSLError as exc:
+        except TLSError as exc:
             realm_host = urlsplit(realm).netloc.rpartition("@")[2]
             raise RegistryError(
                 f"registry {host}: its token service: "
                 + describe_tls_failure(exc, realm_host, self.transport.trust.certs_dir)
-            ) from None
-        except requests.RequestException as exc:
-            raise RegistryError(
-                f"registry {host}: token service unreachable ({type(exc).__name__})"
             ) from None
         except _SendFailedError as exc:
             raise RegistryError(f"registry {host}: token service unreachable ({exc})") from None

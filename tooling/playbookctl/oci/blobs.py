@@ -10,13 +10,11 @@ import time
 from typing import NamedTuple
 from urllib.parse import urljoin
 
-import requests
-
 from playbookctl.errors import RegistryError
 from playbookctl.oci.errors import DigestMismatchError
 from playbookctl.oci.fileblob import FileBlob
 from playbookctl.oci.reference import sha256_digest
-from playbookctl.oci.transport import Caller
+from playbookctl.oci.transport import Caller, Response
 
 log = logging.getLogger("playbookctl.oci")
 
@@ -394,7 +392,7 @@ class Upload(NamedTuple):
     min_chunk: int  # OCI-Chunk-Min-Length, 0 if not asked
 
 
-def _session(resp: requests.Response) -> Upload:
+def _session(resp: Response) -> Upload:
     """The upload session a 202 opened: its Location (resolved against the request's URL) and
     the chunk size it asks for."""
     minimum = resp.headers.get("OCI-Chunk-Min-Length", "").strip()
@@ -404,7 +402,7 @@ def _session(resp: requests.Response) -> Upload:
     )
 
 
-def _location(resp: requests.Response, base: str) -> str:
+def _location(resp: Response, base: str) -> str:
     """The answer's Location resolved against the request URL (RFC 3986 section 5), or base."""
     location = resp.headers.get("Location")
     return urljoin(resp.url or base, location) if location else base
@@ -414,7 +412,7 @@ def _with_digest(url: str, digest: str) -> str:
     return f"{url}{'&' if '?' in url else '?'}digest={digest}"
 
 
-def _range_end(resp: requests.Response, default: int) -> int:
+def _range_end(resp: Response, default: int) -> int:
     """The next offset after a `Range: 0-<last>` header (the bytes the registry holds)."""
     m = re.fullmatch(r"(?:bytes=)?0-(\d+)", resp.headers.get("Range", "").strip())
     return int(m.group(1)) + 1 if m else default

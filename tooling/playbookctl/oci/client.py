@@ -10,8 +10,6 @@ from collections.abc import Mapping
 from types import TracebackType
 from urllib.parse import urljoin, urlsplit
 
-import requests
-
 from playbookctl.config import Config
 from playbookctl.errors import RegistryError
 from playbookctl.oci.auth import (
@@ -29,6 +27,8 @@ from playbookctl.oci.tls import describe_tls_failure
 from playbookctl.oci.transport import (
     MAX_OTHER_BYTES,
     RETRY_STATUSES,
+    Response,
+    TLSError,
     Transport,
     _error_detail,
     _SendFailedError,
@@ -183,7 +183,7 @@ class RegistryClient:
         extra_scopes: tuple[str, ...] = (),
         max_bytes: int = MAX_OTHER_BYTES,
         deadline: float | None = None,
-    ) -> requests.Response:
+    ) -> Response:
         """One logical request: auth challenges answered, redirects followed, transient failures
         retried with exponential backoff and jitter (or as long as Retry-After asks), all within
         registry-deadline seconds (or the caller's `deadline`, a time.monotonic() value); each
@@ -219,7 +219,7 @@ class RegistryClient:
                     auth = self.auth.header(host, scopes)
             if auth:
                 hdrs["Authorization"] = auth
-            resp: requests.Response | None = None
+            resp: Response | None = None
             try:
                 resp = self.transport.send(
                     verb,
@@ -231,11 +231,8 @@ class RegistryClient:
                     registry=host,
                     headers=hdrs,
                     data=body,
-                    # Followed below, where the credential scope is ours (requests would keep
-                    # the header on a redirect to another port, and follow https -> http).
-                    allow_redirects=False,
                 )
-            except requests.exceptions.SSLError as exc:
+            except TLSError as exc:
                 target = urlsplit(url).netloc
                 raise RegistryError(
                     f"registry {host}: cannot {what}: "

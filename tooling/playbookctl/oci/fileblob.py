@@ -60,8 +60,8 @@ class FileBlob:
 
 
 class BlobReader(io.RawIOBase):
-    """A seekable, sized, read-only view of a FileBlob: requests sends it with a Content-Length
-    (its size less its position) and reads it in blocks."""
+    """A seekable, sized, read-only view of a FileBlob: the transport sends it from its first
+    byte with the blob's size as Content-Length and reads it in blocks."""
 
     def __init__(self, blob: FileBlob) -> None:
         super().__init__()
@@ -83,7 +83,8 @@ class BlobReader(io.RawIOBase):
         return self.pos
 
     def __len__(self) -> int:
-        # The whole size, as for a file: requests takes the body's length as len() - tell().
+        # The whole size, as for a file (a client that takes a body's length as len() - tell(),
+        # as requests does, then sends what is left from the position).
         return self.blob.size
 
     def readinto(self, buffer: Any) -> int:

@@ -10,13 +10,11 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-import requests
-
 from playbookctl.errors import RegistryError
 from playbookctl.oci.blobs import Blobs
 from playbookctl.oci.errors import DigestMismatchError, ManifestNotFoundError
 from playbookctl.oci.reference import Reference, parse_reference, sha256_digest, tag_problem
-from playbookctl.oci.transport import Caller, _error_detail
+from playbookctl.oci.transport import Caller, Response, _error_detail
 
 log = logging.getLogger("playbookctl.oci")
 
@@ -309,7 +307,7 @@ def _empty_index(media_type: str) -> bytes:
     return json.dumps(index, sort_keys=True, separators=(",", ":")).encode()
 
 
-def _error_codes(resp: requests.Response) -> set[str]:
+def _error_codes(resp: Response) -> set[str]:
     try:
         errors = resp.json().get("errors", [])
         return {str(e.get("code", "")) for e in errors if isinstance(e, dict)}

@@ -1,10 +1,20 @@
-"""Transport: one `requests.Session` for every registry, with the guarantees requests lacks.
+"""Transport: registry requests sent through urllib3 directly, with the guarantees it lacks.
+
+Why urllib3 and not requests: requests' session machinery (setting merges, cookie jars, hooks,
+runtime Protocol checks) doubled our CPU per request and we used none of it; the TLS, proxy and
+deadline handling below had to work around it (trust_env off, cert_verify no-op, pool keys).
 
 - A deadline over each whole request, body included (a watchdog thread shuts the socket of a
-  request still running at its deadline: requests' timeout bounds one socket read only).
-- TLS trusted the way docker trusts a registry (TrustStore), verification always on.
-- Proxies (HTTP(S)_PROXY / NO_PROXY) read once per origin; loopback never proxied.
-- Bounded reads of every answer, transport failures worded for users, retry backoff.
+  request still running at its deadline: a socket timeout bounds one read only).
+- TLS trusted the way docker trusts a registry (TrustStore, one context per host), verification
+  always on.
+- Proxies (HTTP(S)_PROXY / NO_PROXY, as requests read them) read once per origin; loopback never
+  proxied. A ProxyManager per proxy URL, a PoolManager for the rest (keep-alive pools).
+- Redirects are not followed here: client.call follows them, where the credential scope is ours
+  (the Authorization header stays with the registry's origin; no HTTPS -> HTTP).
+- Bounded reads of every answer (Response: status, headers, the body read), transport failures
+  worded for users (named as requests named them: ConnectionError, ReadTimeout...), TLSError
+  for a failed handshake, retry backoff and Retry-After.
 
 No credentials are handled here (auth.py); Caller is what blobs.py and manifests.py need of the
 client: one logical request with authentication and retries (client.RegistryClient.call).
@@ -18,21 +28,26 @@ import email.utils
 import heapq
 import ipaddress
 import itertools
+import json
+import os
 import random
 import socket
 import ssl
 import sys
 import threading
 import time
-from collections.abc import Callable
+import urllib.request
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+from urllib.parse import unquote, urlencode, urlsplit
 
-import requests
-import urllib3
-from requests.adapters import HTTPAdapter
+from urllib3 import HTTPHeaderDict, Timeout
+from urllib3 import exceptions as u3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.poolmanager import PoolManager, ProxyManager
+from urllib3.util import make_headers
 
 from playbookctl.config import Config
 from playbookctl.errors import cap_text
@@ -53,7 +68,7 @@ _CHUNK = 64 * 1024
 
 # -- Deadlines over the whole response ------------------------------------------------------------
 #
-# requests' timeout bounds each socket read, not a request: a registry that drip-feeds a body
+# A socket timeout bounds each read, not a request: a registry that drip-feeds a body
 # (a byte every few seconds) holds a read for ever. So every request gets a deadline; a single
 # watchdog thread shuts down the socket of a request still running at its deadline, which ends
 # whatever read or write is blocked on it. The connection class below tells the watchdog which
@@ -158,50 +173,44 @@ class _WatchedHTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _WatchedHTTPSConnection
 
 
-class _WatchedAdapter(HTTPAdapter):
-    """Watched connections, and the TLS context of each request's host (`tls_for`): requests
-    would give every HTTPS pool one CA bundle (certifi's, or REQUESTS_CA_BUNDLE) instead of the
-    trust docker has for that host (see TrustStore)."""
+_WATCHED_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
 
-    tls_for: Callable[[str, int | None], ssl.SSLContext] | None = None
 
-    def build_connection_pool_key_attributes(
+class _PerHostTLS:
+    """The TLS context of each HTTPS host (`tls_for`, docker's trust for it: TrustStore) in its
+    pool's key: one pool per host and trust, verification required. For a proxy, the target's
+    (a tunnel); the proxy's own connection keeps urllib3's default trust."""
+
+    tls_for: Callable[[str, int | None], ssl.SSLContext]
+
+    def connection_from_host(
         self,
-        request: requests.PreparedRequest,
-        verify: bool | str,
-        cert: str | tuple[str, str] | None = None,
-    ) -> Any:
-        host_params, pool_kwargs = super().build_connection_pool_key_attributes(
-            request, verify, cert
-        )
-        kwargs: dict[str, Any] = dict(pool_kwargs)
-        if host_params["scheme"] == "https" and self.tls_for is not None:
-            for key in ("ca_certs", "ca_cert_dir", "cert_file", "key_file"):
-                kwargs.pop(key, None)
-            # The context is part of urllib3's pool key: one pool per host and trust.
-            kwargs["ssl_context"] = self.tls_for(host_params["host"], host_params.get("port"))
-            kwargs["cert_reqs"] = "CERT_REQUIRED"  # never off (urllib3 applies it to the context)
-        return host_params, kwargs
-
-    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
-        """Nothing: the pool's ssl_context holds the whole trust (requests would add certifi's
-        bundle to it here through conn.ca_certs)."""
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {
-            "http": _WatchedHTTPPool,
-            "https": _WatchedHTTPSPool,
-        }
-
-    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
-        manager = super().proxy_manager_for(proxy, **kwargs)
-        if not proxy.lower().startswith("socks"):  # SOCKS has connection classes of its own
-            manager.pool_classes_by_scheme = {
-                "http": _WatchedHTTPPool,
-                "https": _WatchedHTTPSPool,
+        host: str | None,
+        port: int | None = None,
+        scheme: str | None = "http",
+        pool_kwargs: dict[str, Any] | None = None,
+    ) -> HTTPConnectionPool:
+        if scheme == "https" and host:
+            pool_kwargs = {
+                **(pool_kwargs or {}),
+                "ssl_context": self.tls_for(host, port),
+                "cert_reqs": "CERT_REQUIRED",  # never off (urllib3 applies it to the context)
             }
-        return manager
+        pool: HTTPConnectionPool = super().connection_from_host(  # type: ignore[misc]
+            host, port, scheme, pool_kwargs
+        )
+        return pool
+
+
+class _Pools(_PerHostTLS, PoolManager):
+    pass
+
+
+class _ProxyPools(_PerHostTLS, ProxyManager):
+    pass
+
+
+_M = TypeVar("_M", _Pools, _ProxyPools)
 
 
 def is_loopback(host: str) -> bool:
@@ -270,11 +279,36 @@ _TRANSPORT_REASONS = (
 )
 
 
-def _transport_failure(exc: Exception, watch: _Watch, limit: float) -> str:
-    name = type(exc).__name__
+# The names requests gave urllib3's failures: users (and their scripts and our messages) know
+# them, so a transport failure still reads "ConnectionError (connection refused: ...)".
+def _failure_name(exc: BaseException, *, reading: bool = False) -> str:
+    if isinstance(exc, u3.ProxyError):
+        return "ProxyError"
+    if isinstance(exc, u3.NewConnectionError):  # a subclass of ConnectTimeoutError
+        return "ConnectionError"
+    if isinstance(exc, u3.ConnectTimeoutError):
+        return "ConnectTimeout"
+    if isinstance(exc, u3.ReadTimeoutError | TimeoutError):
+        return "ReadTimeout"
+    if isinstance(exc, u3.DecodeError):
+        return "ContentDecodingError"
+    if isinstance(exc, u3.URLSchemeUnknown):
+        return "InvalidSchema"
+    if isinstance(exc, u3.LocationValueError):
+        return "InvalidURL"
+    if isinstance(exc, u3.ProtocolError):
+        # Cut off while the body streamed, or before an answer came (a reset, a closed socket).
+        return "ChunkedEncodingError" if reading else "ConnectionError"
+    if isinstance(exc, u3.HTTPError | OSError):
+        return "ConnectionError"
+    return type(exc).__name__
+
+
+def _transport_failure(exc: BaseException, watch: _Watch, limit: float, *, reading: bool) -> str:
+    name = _failure_name(exc, reading=reading)
     if watch.fired:
         return f"no complete answer within {limit:g} s (registry-timeout)"
-    if isinstance(exc, requests.Timeout):
+    if name in ("ConnectTimeout", "ReadTimeout"):
         return f"{name} (no answer in time: registry-timeout)"
     text = str(exc)
     for needle, reason in _TRANSPORT_REASONS:
@@ -283,7 +317,40 @@ def _transport_failure(exc: Exception, watch: _Watch, limit: float) -> str:
     return name
 
 
-def _error_detail(resp: requests.Response) -> str:
+class Response:
+    """A registry's answer, its body read (bounded) by Transport.send: what the oci package uses
+    of it. `headers` is case-insensitive (a repeated header's values joined by ", ")."""
+
+    __slots__ = ("content", "headers", "reason", "status_code", "url")
+
+    def __init__(
+        self,
+        status_code: int,
+        headers: Mapping[str, str] | None = None,
+        *,
+        content: bytes = b"",
+        reason: str = "",
+        url: str = "",
+    ) -> None:
+        self.status_code = status_code
+        # urllib3's own (already case-insensitive) taken as is: no copy per request.
+        self.headers = headers if isinstance(headers, HTTPHeaderDict) else HTTPHeaderDict(headers)
+        self.content = content
+        self.reason = reason
+        self.url = url
+
+    def json(self) -> Any:
+        """The body as JSON; ValueError if it is not (UnicodeDecodeError is one)."""
+        return json.loads(self.content)
+
+    def close(self) -> None:
+        """Nothing to release: the body is read and the connection back in its pool (or closed)."""
+
+    def __repr__(self) -> str:
+        return f"<Response [{self.status_code}]>"
+
+
+def _error_detail(resp: Response) -> str:
     """The registry's error codes and messages (never request headers, which carry credentials)."""
     try:
         errors = resp.json().get("errors", [])
@@ -299,61 +366,118 @@ class _SendFailedError(Exception):
     """A request got no complete answer (transport failure or deadline); str() says why."""
 
 
-def _read_body(resp: requests.Response, limit: int, *, strict: bool, what: str) -> bytes:
-    """At most `limit` bytes of the body. strict (an answer we asked for): more is a
-    ResponseTooLargeError; otherwise (an error's text) the rest is dropped with the connection."""
-    length = resp.headers.get("Content-Length", "")
+class TLSError(Exception):
+    """The TLS handshake with a registry or its token service failed. args[0] is urllib3's
+    SSLError (its chain holds ssl's error), for tls.describe_tls_failure."""
+
+
+def _read_body(raw: Any, limit: int, *, strict: bool, what: str) -> tuple[bytes, bool]:
+    """(at most `limit` bytes of the body, whether all of it was read). strict (an answer we
+    asked for): more is a ResponseTooLargeError; otherwise (an error's text) the rest is dropped
+    with the connection."""
+    length = raw.headers.get("Content-Length", "")
     if strict and length.isdigit() and int(length) > limit:
-        resp.close()
         raise ResponseTooLargeError(
             f"{what}: the answer is {int(length)} bytes, more than the {limit} accepted; not read"
         )
     chunks: list[bytes] = []
     total = 0
-    for chunk in resp.iter_content(_CHUNK):
+    for chunk in raw.stream(_CHUNK, decode_content=True):
         total += len(chunk)
         if total > limit:
-            resp.close()
             if strict:
                 raise ResponseTooLargeError(
                     f"{what}: the answer is larger than the {limit} bytes accepted; refused "
                     "after reading that much"
                 )
             chunks.append(chunk[: len(chunk) - (total - limit)])
-            break
+            return b"".join(chunks), False
         chunks.append(chunk)
-    return b"".join(chunks)
+    return b"".join(chunks), True
+
+
+def _discard(raw: Any) -> None:
+    """A connection whose answer was not read to its end: closed, its pool slot given back."""
+    with contextlib.suppress(Exception):  # a connection already broken: nothing to save
+        raw.close()
+        raw.release_conn()
+
+
+def _environ_proxy(url: str) -> str | None:
+    """The proxy the environment names for url (HTTP(S)_PROXY, ALL_PROXY; NO_PROXY with host
+    suffixes, host:port and IPv4 CIDRs), as requests chose it; None for a direct connection."""
+    parts = urlsplit(url)
+    hostname = parts.hostname
+    if not hostname:
+        return None
+    no_proxy = os.environ.get("no_proxy") or os.environ.get("NO_PROXY")
+    if no_proxy:
+        entries = [e for e in no_proxy.replace(" ", "").split(",") if e]
+        try:
+            address: ipaddress.IPv4Address | None = ipaddress.IPv4Address(hostname)
+        except ValueError:
+            address = None
+        if address is not None:
+            for entry in entries:
+                if "/" in entry:
+                    with contextlib.suppress(ValueError):
+                        if address in ipaddress.IPv4Network(entry, strict=False):
+                            return None
+                elif entry == hostname:
+                    return None
+        else:
+            with_port = f"{hostname}:{parts.port}" if parts.port else hostname
+            for entry in entries:
+                name = entry.lstrip(".")
+                if name in (hostname, with_port):
+                    return None
+                if hostname.endswith("." + name) or with_port.endswith("." + name):
+                    return None
+    with contextlib.suppress(TypeError, OSError):
+        if urllib.request.proxy_bypass(hostname):
+            return None
+    proxies = urllib.request.getproxies()
+    scheme = parts.scheme.lower()
+    for key in (f"{scheme}://{hostname}", scheme, f"all://{hostname}", "all"):
+        if key in proxies:
+            return proxies[key]
+    return None
 
 
 class Transport:
     """Sends one HTTP request at a time for the client (see the module docstring); shared by
-    publish's worker threads (urllib3's pool is thread-safe; our own state is locked)."""
+    publish's worker threads (urllib3's pools are thread-safe; our own state is locked)."""
 
     def __init__(self, config: Config, *, timeout: float) -> None:
         self.config = config
         self.timeout = timeout
-        self.session = requests.Session()
-        pool = max(16, config.jobs * 4)
-        adapter = _WatchedAdapter(pool_connections=8, pool_maxsize=pool, max_retries=0)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
-        self.session.headers["User-Agent"] = "playbookctl"
-        # No compressed answers: a body's size limit must be the size we hold (no zip bombs).
-        self.session.headers["Accept-Encoding"] = "identity"
-        # requests re-reads proxy variables (all of os.environ) on every request when trust_env
-        # is on: a third of our CPU per request. Read them once per origin instead (options);
-        # this also keeps ~/.netrc out of the credential sources (auth.py documents them).
-        self.session.trust_env = False
+        self._maxsize = max(16, config.jobs * 4)
+        self.headers = {
+            "User-Agent": "playbookctl",
+            "Accept": "*/*",
+            # No compressed answers: a body's size limit must be the size we hold (no zip bombs).
+            "Accept-Encoding": "identity",
+        }
         certs_dir = Path(config.registry_certs_dir).expanduser()
         # A relative registry-certs-dir (pyproject.toml) is the repository's.
         self.trust = TrustStore(certs_dir if certs_dir.is_absolute() else config.root / certs_dir)
-        adapter.tls_for = self._tls_context
-        self._proxy_cache: dict[str, dict[str, str]] = {}
+        self._pools = self._managed(_Pools(num_pools=8, maxsize=self._maxsize, block=False))
+        self._proxy_pools: dict[str, PoolManager] = {}
+        self._proxy_cache: dict[str, str | None] = {}
         self._lock = threading.Lock()
         self.request_count = 0
 
+    def _managed(self, manager: _M) -> _M:
+        manager.tls_for = self._tls_context
+        manager.pool_classes_by_scheme = _WATCHED_POOLS
+        return manager
+
     def close(self) -> None:
-        self.session.close()
+        self._pools.clear()
+        with self._lock:
+            for manager in self._proxy_pools.values():
+                manager.clear()
+            self._proxy_pools.clear()
 
     def scheme(self, host: str) -> str:
         """https, except for loopback registries and configured insecure ones (warned about)."""
@@ -374,20 +498,62 @@ class Transport:
             return f"{self.scheme(host)}://{host}{path}"
         return f"{self.scheme(host)}://{host}/v2/{repo}/{path}"
 
-    def options(self, url: str) -> dict[str, Any]:
-        """requests' per-request options for url: its proxies (HTTP(S)_PROXY / NO_PROXY, read
-        once per scheme and host)."""
+    def proxy(self, url: str) -> str | None:
+        """The proxy for url (HTTP(S)_PROXY / NO_PROXY, read once per scheme and host), or
+        None: a direct connection."""
         key = url.split("/", 3)[:3]
         origin = "/".join(key)
-        proxies = self._proxy_cache.get(origin)
-        if proxies is None:
-            # A loopback registry is never reached through a proxy, as Docker does it: the
-            # proxy could not reach our loopback anyway.
-            loopback = len(key) == 3 and is_loopback(key[2])
-            proxies = {} if loopback else requests.utils.get_environ_proxies(origin)
-            with self._lock:
-                self._proxy_cache[origin] = proxies
-        return {"proxies": proxies}
+        try:
+            return self._proxy_cache[origin]
+        except KeyError:
+            pass
+        # A loopback registry is never reached through a proxy, as Docker does it: the proxy
+        # could not reach our loopback anyway.
+        loopback = len(key) == 3 and is_loopback(key[2])
+        proxy = None if loopback else _environ_proxy(origin)
+        with self._lock:
+            self._proxy_cache[origin] = proxy
+        return proxy
+
+    def _manager(self, url: str) -> PoolManager:
+        proxy = self.proxy(url)
+        if proxy is None:
+            return self._pools
+        with self._lock:
+            manager = self._proxy_pools.get(proxy)
+        if manager is not None:
+            return manager
+        url_of_proxy = proxy if "://" in proxy else f"http://{proxy}"
+        parts = urlsplit(url_of_proxy)
+        if parts.scheme.lower().startswith("socks"):
+            try:
+                # Only with a SOCKS proxy: the module needs PySocks, an optional dependency.
+                from urllib3.contrib.socks import SOCKSProxyManager  # noqa: PLC0415
+            except ImportError:
+                raise _SendFailedError(
+                    "InvalidSchema (a SOCKS proxy needs PySocks, which is not installed)"
+                ) from None
+            # SOCKS has connection classes of its own: not watched (the deadline still ends
+            # the operation between requests).
+            socks = type("_SocksPools", (_PerHostTLS, SOCKSProxyManager), {})
+            manager = socks(url_of_proxy, num_pools=8, maxsize=self._maxsize, block=False)
+            manager.tls_for = self._tls_context
+        else:
+            headers = {}
+            if parts.username:  # requests sent a proxy URL's user:password as basic auth
+                auth = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+                headers = make_headers(proxy_basic_auth=auth)
+            manager = self._managed(
+                _ProxyPools(
+                    url_of_proxy,
+                    num_pools=8,
+                    maxsize=self._maxsize,
+                    block=False,
+                    proxy_headers=headers,
+                )
+            )
+        with self._lock:
+            return self._proxy_pools.setdefault(proxy, manager)
 
     def send(
         self,
@@ -399,53 +565,86 @@ class Transport:
         ok: tuple[int, ...] = (200,),
         max_bytes: int = MAX_OTHER_BYTES,
         registry: str | None = None,
-        **kwargs: Any,
-    ) -> requests.Response:
+        headers: Mapping[str, str] | None = None,
+        data: bytes | FileBlob | Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> Response:
         """One HTTP request whose whole answer (headers and body) arrives within registry-timeout
-        and the operation's deadline, else _SendFailedError; the body is read here, bounded.
-        `registry`: the registry this request is for (its certs.d trust applies)."""
+        and the operation's deadline, else _SendFailedError (TLSError for a failed handshake);
+        the body is read here, bounded; a redirect is answered, not followed. `registry`: the
+        registry this request is for (its certs.d trust applies). `data`: bytes, a FileBlob
+        (streamed from its first byte, with its length) or a form (urlencoded); `params`: the
+        query string."""
         now = time.monotonic()
         watch = _Watch(min(now + self.timeout, max(deadline, now + 1.0)))
         _WATCHDOG.arm(watch)
         _current.watch = watch
         _current.registry = registry
-        resp: requests.Response | None = None
-        if isinstance(kwargs.get("data"), FileBlob):
+        hdrs = HTTPHeaderDict(self.headers)
+        if headers:
+            hdrs.update(headers)
+        body: Any = data
+        if isinstance(data, FileBlob):
             # Every request, a retry included, sends the blob from its first byte, streamed.
-            kwargs["data"] = kwargs["data"].reader()
+            body = data.reader()
+            hdrs["Content-Length"] = str(data.size)
+        elif isinstance(data, Mapping):
+            body = urlencode(dict(data))
+            hdrs["Content-Type"] = "application/x-www-form-urlencoded"
+        if params:
+            url = f"{url}{'&' if '?' in url else '?'}{urlencode(dict(params))}"
+        raw: Any = None
+        reading = False
         try:
             with self._lock:
                 self.request_count += 1
-            resp = self.session.request(
+            if not url.lower().startswith(("http://", "https://")):
+                raise u3.URLSchemeUnknown(url.partition(":")[0])
+            connect, read = self.timeouts(deadline)
+            raw = self._manager(url).urlopen(
                 method,
                 url,
-                stream=True,
-                timeout=self.timeouts(deadline),
-                **kwargs,
-                **self.options(url),
+                body=body,
+                headers=hdrs,
+                redirect=False,  # followed by client.call, where the credential scope is ours
+                retries=False,  # retried by client.call, with backoff and within the deadline
+                preload_content=False,
+                decode_content=True,
+                timeout=Timeout(connect=connect, read=read),
             )
             _current.watch = None
-            wanted = resp.status_code in ok
+            reading = True
+            status = raw.status
+            wanted = status in ok
             # A HEAD answer has no body: its Content-Length is the size a GET would send (a
             # 14 MB layer's HEAD is not a 14 MB answer).
-            body = (
-                b""
-                if method == "HEAD"
-                else _read_body(
-                    resp, max_bytes if wanted else MAX_OTHER_BYTES, strict=wanted, what=what
+            if method == "HEAD":
+                content, whole = b"", True
+            else:
+                content, whole = _read_body(
+                    raw, max_bytes if wanted else MAX_OTHER_BYTES, strict=wanted, what=what
                 )
-            )
+            watch.finish()  # before the connection goes back to its pool (another's, then)
             if watch.fired:  # a body without a length ends "cleanly" when its socket is shut
-                raise _SendFailedError(_transport_failure(TimeoutError(), watch, self.timeout))
-            resp._content = body
+                raise _SendFailedError(
+                    _transport_failure(TimeoutError(), watch, self.timeout, reading=True)
+                )
+            resp = Response(status, raw.headers, content=content, reason=raw.reason or "", url=url)
+            if whole:
+                raw.release_conn()
+            else:
+                _discard(raw)
+            raw = None
             return resp
-        except requests.exceptions.SSLError:
-            raise
-        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-            if resp is not None:
-                resp.close()
-            raise _SendFailedError(_transport_failure(exc, watch, self.timeout)) from None
+        except (u3.SSLError, ssl.SSLError) as exc:
+            raise TLSError(exc) from exc
+        except (u3.HTTPError, OSError) as exc:
+            raise _SendFailedError(
+                _transport_failure(exc, watch, self.timeout, reading=reading)
+            ) from None
         finally:
+            if raw is not None:
+                _discard(raw)
             _current.watch = None
             _current.registry = None
             watch.finish()
@@ -455,7 +654,7 @@ class Transport:
         return (min(CONNECT_TIMEOUT, self.timeout, remaining), min(self.timeout, remaining))
 
     @staticmethod
-    def backoff(attempt: int, resp: requests.Response | None) -> tuple[float, float | None]:
+    def backoff(attempt: int, resp: Response | None) -> tuple[float, float | None]:
         """(seconds to wait before the next try, what the registry asked for or None):
         exponential backoff with jitter, or longer when a 429 or 503 carries Retry-After
         (seconds or an HTTP-date, RFC 9110), never capped here: the caller stops at the
@@ -468,7 +667,7 @@ class Transport:
         return delay, asked
 
 
-def retry_after(resp: requests.Response) -> float | None:
+def retry_after(resp: Response) -> float | None:
     """Retry-After in seconds from now (delta-seconds or an HTTP-date), or None if absent or
     unreadable."""
     value = resp.headers.get("Retry-After", "").strip()
@@ -507,4 +706,4 @@ class Caller(Protocol):
         extra_scopes: tuple[str, ...] = (),
         max_bytes: int = MAX_OTHER_BYTES,
         deadline: float | None = None,
-    ) -> requests.Response: ...
+    ) -> Response: ...
