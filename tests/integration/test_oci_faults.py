@@ -35,6 +35,7 @@ from playbookctl.oci import (
     sha256_digest,
 )
 from playbookctl_dev.registry import LocalRegistry, free_port
+from tests.support.connectproxy import ConnectProxy
 from tests.support.faultproxy import FaultProxy
 
 pytestmark = pytest.mark.integration
@@ -314,6 +315,33 @@ def test_a_loopback_registry_bypasses_http_proxy(
         # Other hosts still go through the proxy, as configured.
         assert c.transport.proxy("https://registry.example.com/v2/") == dead
         assert c.transport.proxy(f"http://localhost:{registry.port}/v2/") is None
+
+
+def test_an_https_registry_is_reached_through_https_proxy(
+    registry: LocalRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The HTTPS test registry (a name, not loopback) and its token service through a CONNECT
+    proxy that wants the credentials of its URL (percent-encoded there), with the registry's
+    certs.d trust inside the tunnel; NO_PROXY naming the registry's domain bypasses it."""
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+        monkeypatch.delenv(var.lower(), raising=False)
+    data = b"through the proxy"
+    with ConnectProxy(credentials=("squid", "p@ss:word")) as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", f"http://squid:p%40ss%3Aword@127.0.0.1:{proxy.port}")
+        with RegistryClient(_cfg(tmp_path, registry.host)) as c:
+            digest = c.push_blob("faults/tunnel", data)
+            assert c.get_blob("faults/tunnel", digest) == data
+        targets = {target for target, _auth in proxy.tunnels}
+        assert registry.host in targets
+        assert f"{registry.hostname}:{registry.token_port}" in targets  # the token service too
+        assert {auth for _target, auth in proxy.tunnels} == {proxy.expected}
+        seen = len(proxy.tunnels)
+        domain = registry.hostname.split(".", 1)[1]
+        monkeypatch.setenv("NO_PROXY", f"example.org, .{domain}")
+        with RegistryClient(_cfg(tmp_path, registry.host)) as c:
+            assert c.get_blob("faults/tunnel", digest) == data
+        assert len(proxy.tunnels) == seen
 
 
 # -- credentials ---------------------------------------------------------------------------------

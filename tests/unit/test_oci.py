@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+from requests.utils import get_environ_proxies, select_proxy
 
 from playbookctl.config import Config
 from playbookctl.errors import RegistryError
@@ -105,6 +106,56 @@ def test_tls_unless_loopback_or_insecure(
 ) -> None:
     client = RegistryClient(Config(root=tmp_path, insecure_registries=insecure))
     assert client.scheme(host) == scheme
+
+
+PROXY_ENV = {"HTTP_PROXY": "http://web:3128", "HTTPS_PROXY": "http://tls:3128"}
+
+
+@pytest.mark.parametrize(
+    ("env", "url", "expected"),
+    [
+        ({}, "https://reg.example/v2/", "http://tls:3128"),
+        ({}, "http://reg.example/v2/", "http://web:3128"),
+        (
+            {"HTTPS_PROXY": None, "ALL_PROXY": "http://all:1"},
+            "https://reg.example/",
+            "http://all:1",
+        ),
+        ({"NO_PROXY": "*"}, "https://reg.example/", None),
+        ({"NO_PROXY": "reg.example"}, "https://reg.example:5000/", None),
+        ({"NO_PROXY": ".example"}, "https://reg.example/", None),
+        ({"NO_PROXY": "other.example, reg.example:5000"}, "https://reg.example:5000/", None),
+        ({"NO_PROXY": "reg.example:5000"}, "https://reg.example:6000/", "http://tls:3128"),
+        ({"NO_PROXY": "g.example"}, "https://reg.example/", "http://tls:3128"),
+        ({"NO_PROXY": "10.0.0.0/8"}, "https://10.1.2.3:5000/", None),
+        ({"NO_PROXY": "10.0.0.0/8"}, "https://11.1.2.3:5000/", "http://tls:3128"),
+        ({"NO_PROXY": "10.1.2.3"}, "https://10.1.2.3/", None),
+        ({"no_proxy": "reg.example", "NO_PROXY": "x.example"}, "https://reg.example/", None),
+        ({"https_proxy": "http://lower:1"}, "https://reg.example/", "http://lower:1"),
+        ({}, "http://127.0.0.1:5000/v2/", None),  # loopback: never proxied
+        ({}, "http://localhost:5000/v2/", None),
+    ],
+)
+def test_the_proxy_for_a_url_is_the_one_requests_chose(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str | None],
+    url: str,
+    expected: str | None,
+) -> None:
+    """HTTP(S)_PROXY / ALL_PROXY / NO_PROXY read as requests read them (the transport used it
+    before): requests itself is the oracle where it applies (it has no loopback rule)."""
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+        monkeypatch.delenv(var.lower(), raising=False)
+    for var, value in {**PROXY_ENV, **env}.items():
+        if value is not None:
+            monkeypatch.setenv(var, value)
+    got = RegistryClient(Config(root=tmp_path)).transport.proxy(url)
+    assert got == expected
+    if not is_loopback(url.split("/")[2]):
+        origin_url = "/".join(url.split("/", 3)[:3])
+        assert got == select_proxy(origin_url, get_environ_proxies(origin_url))
 
 
 def test_an_insecure_registry_is_warned_about_once_per_run(
