@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import email.utils
+import functools
 import heapq
 import ipaddress
 import itertools
@@ -42,7 +43,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 from urllib.parse import unquote, urlencode, urlsplit
 
-from urllib3 import HTTPHeaderDict, Timeout
+from urllib3 import HTTPHeaderDict, Retry, Timeout
 from urllib3 import exceptions as u3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -174,6 +175,9 @@ class _WatchedHTTPSPool(HTTPSConnectionPool):
 
 
 _WATCHED_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+# No retry and no redirect in urllib3 (client.call does both, within the deadline and the
+# credential scope): a failure is raised as it is. Built once, not converted per request.
+_NO_RETRIES = Retry(total=False, redirect=0)
 
 
 class _PerHostTLS:
@@ -213,6 +217,7 @@ class _ProxyPools(_PerHostTLS, ProxyManager):
 _M = TypeVar("_M", _Pools, _ProxyPools)
 
 
+@functools.lru_cache(maxsize=256)  # asked several times per request, for a few hosts
 def is_loopback(host: str) -> bool:
     """True for localhost, 127.0.0.0/8 and ::1 (with or without a port)."""
     h = host
@@ -607,7 +612,7 @@ class Transport:
                 body=body,
                 headers=hdrs,
                 redirect=False,  # followed by client.call, where the credential scope is ours
-                retries=False,  # retried by client.call, with backoff and within the deadline
+                retries=_NO_RETRIES,
                 preload_content=False,
                 decode_content=True,
                 timeout=Timeout(connect=connect, read=read),
