@@ -107,9 +107,9 @@ demo: system-deps $(STAMP) ## release this repository's playbooks to a local reg
 	$(BIN)/python tooling/scripts/demo.py
 
 # Every one runs; a missed target or a failure fails `make bench` at the end, named.
-BENCHES := bench_lint bench_publish bench_release bench_platforms bench_assemble bench_engine bench_smoke
+BENCHES := bench_lint bench_publish bench_transport bench_release bench_platforms bench_assemble bench_engine bench_smoke
 .PHONY: bench
-bench: system-deps $(STAMP) ## the benchmarks (lint 500 playbooks, publish 50 bundles, no-op release of 200, 10 playbooks for 1 vs 2 platforms, assembled vs engine and a 200-playbook release, RUN playbooks on the engine path, the smoke run's cost; registries HTTPS+tokens and plain HTTP)
+bench: system-deps $(STAMP) ## the benchmarks (lint 500 playbooks, publish 50 bundles, CPU per registry request, no-op release of 200, 10 playbooks for 1 vs 2 platforms, assembled vs engine and a 200-playbook release, RUN playbooks on the engine path, the smoke run's cost; registries HTTPS+tokens and plain HTTP)
 	$(BIN)/python tooling/bench/run_benches.py $(BENCHES:%=tooling/bench/%.py)
 
 # The vendored consumer references (tests/references/*, each with its PROVENANCE.json).

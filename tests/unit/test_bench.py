@@ -68,6 +68,7 @@ def test_the_runner_refuses_a_missing_benchmark_before_running_any(tmp_path: Pat
         ("bench_assemble.py", ["--jobs", "x"], "argument --jobs: 'x' is not a whole number"),
         ("bench_platforms.py", ["--count", "0"], "argument --count: 0 is not a positive number"),
         ("bench_publish.py", ["--rounds", "0"], "argument --rounds: 0 is not a positive number"),
+        ("bench_transport.py", ["--count", "0"], "argument --count: 0 is not a positive number"),
         ("bench_release.py", ["--count", "-1"], "argument --count: -1 is not a positive number"),
         ("bench_smoke.py", ["--jobs", "0"], "argument --jobs: 0 is not a positive number"),
         ("bench_lint.py", ["--runs", "0"], "argument --runs: 0 is not a positive number"),
