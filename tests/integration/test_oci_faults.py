@@ -33,6 +33,7 @@ from playbookctl.oci import (
     RegistryClient,
     ResponseTooLargeError,
     sha256_digest,
+    transport,
 )
 from playbookctl_dev.registry import LocalRegistry, free_port
 from tests.support.connectproxy import ConnectProxy
@@ -125,6 +126,25 @@ def test_drip_fed_manifest_ends_within_the_deadline(
     message = str(err.value)
     assert "\n" not in message
     assert "no complete answer within 1.5 s (registry-timeout)" in message
+
+
+@pytest.mark.timeout(60)
+def test_a_stall_cut_by_the_socket_timeout_before_the_watchdog_names_the_deadline(
+    direct: RegistryClient,
+    fault_proxy: FaultProxy,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a busy machine the watchdog thread can wake after the socket's own timeout, which
+    ends at the same deadline: the failure is still worded as the deadline (registry-timeout).
+    The late watchdog is the injected fault here: it never fires."""
+    _small_bundle(direct, "faults/late")
+    monkeypatch.setattr(transport._WATCHDOG, "arm", lambda watch: None)
+    fault_proxy.stall_next(-1, match=_manifests("GET"), seconds=30)  # type: ignore[arg-type]
+    cfg = _cfg(tmp_path, fault_proxy.host, registry_timeout=1.5, registry_deadline=3.0)
+    with RegistryClient(cfg) as c, pytest.raises(RegistryError) as err:
+        c.get_manifest(f"{fault_proxy.host}/faults/late:1")
+    assert "no complete answer within 1.5 s (registry-timeout)" in str(err.value)
 
 
 @pytest.mark.timeout(60)  # without its deadline it would hang: fail by name

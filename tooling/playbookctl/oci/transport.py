@@ -311,7 +311,9 @@ def _failure_name(exc: BaseException, *, reading: bool = False) -> str:
 
 def _transport_failure(exc: BaseException, watch: _Watch, limit: float, *, reading: bool) -> str:
     name = _failure_name(exc, reading=reading)
-    if watch.fired:
+    # A socket timeout starts after the watch and lasts as long, so it ends at the deadline or
+    # later: when it wins the race against the watchdog (a busy machine), the deadline is why.
+    if watch.fired or time.monotonic() >= watch.deadline:
         return f"no complete answer within {limit:g} s (registry-timeout)"
     if name in ("ConnectTimeout", "ReadTimeout"):
         return f"{name} (no answer in time: registry-timeout)"
