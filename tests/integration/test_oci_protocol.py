@@ -254,6 +254,19 @@ def _file_blob(data: bytes) -> FileBlob:
 
 
 @pytest.mark.parametrize("held", ["in-memory", "in-a-file"])
+def test_a_blob_is_sent_with_its_length(fault_proxy: FaultProxy, tmp_path: Path, held: str) -> None:
+    """Streamed from its file, a blob is still framed by its Content-Length, not chunked: as
+    docker pushes it, and what a front that counts bytes (a body limit, a length check) needs."""
+    data = os.urandom(300_000)
+    with RegistryClient(_cfg(tmp_path, fault_proxy.host)) as c:
+        blob = data if held == "in-memory" else _file_blob(data)
+        digest = c.push_blob(f"upload/framed-{held}", blob, check=False)
+        assert c.get_blob(f"upload/framed-{held}", digest, max_bytes=len(data)) == data
+    puts = [f for m, p, f in fault_proxy.framing if m == "PUT" and "/blobs/uploads/" in p]
+    assert puts == [f"length {len(data)}"]
+
+
+@pytest.mark.parametrize("held", ["in-memory", "in-a-file"])
 def test_a_body_limit_in_front_of_the_registry_is_met_with_chunks(
     fault_proxy: FaultProxy, tmp_path: Path, held: str
 ) -> None:

@@ -131,6 +131,8 @@ class FaultProxy:
         self.log: list[tuple[str, str, int]] = []  # (method, path, status or -1 dropped)
         # Every request's (method, path, Authorization header or ""), in arrival order.
         self.seen: list[tuple[str, str, str]] = []
+        # Every request's (method, path, framing of its body: "length N", "chunked" or "none").
+        self.framing: list[tuple[str, str, str]] = []
         self.max_body: int | None = None  # larger request bodies: 413, as nginx answers
         self.refused_media_types: set[str] = set()  # manifest PUTs of these: 400
         self.chunk_min_length: int | None = None  # sent as OCI-Chunk-Min-Length on POST 202s
@@ -325,6 +327,11 @@ class FaultProxy:
         method, path = h.command, h.path
         with self._lock:
             self.seen.append((method, path, h.headers.get("Authorization", "")))
+            chunked = h.headers.get("Transfer-Encoding", "").lower() == "chunked"
+            length = h.headers.get("Content-Length")
+            self.framing.append(
+                (method, path, "chunked" if chunked else f"length {length}" if length else "none")
+            )
         fault = self._pick_fault(method, path)
         if fault is not None and fault.stall is not None:
             with self._lock:
