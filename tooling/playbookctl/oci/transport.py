@@ -30,14 +30,12 @@ import heapq
 import ipaddress
 import itertools
 import json
-import os
 import random
 import socket
 import ssl
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -411,44 +409,12 @@ def _discard(raw: Any) -> None:
 
 
 def _environ_proxy(url: str) -> str | None:
-    """The proxy the environment names for url (HTTP(S)_PROXY, ALL_PROXY; NO_PROXY with host
-    suffixes, host:port and IPv4 CIDRs), as requests chose it; None for a direct connection."""
-    parts = urlsplit(url)
-    hostname = parts.hostname
-    if not hostname:
-        return None
-    no_proxy = os.environ.get("no_proxy") or os.environ.get("NO_PROXY")
-    if no_proxy:
-        entries = [e for e in no_proxy.replace(" ", "").split(",") if e]
-        try:
-            address: ipaddress.IPv4Address | None = ipaddress.IPv4Address(hostname)
-        except ValueError:
-            address = None
-        if address is not None:
-            for entry in entries:
-                if "/" in entry:
-                    with contextlib.suppress(ValueError):
-                        if address in ipaddress.IPv4Network(entry, strict=False):
-                            return None
-                elif entry == hostname:
-                    return None
-        else:
-            with_port = f"{hostname}:{parts.port}" if parts.port else hostname
-            for entry in entries:
-                name = entry.lstrip(".")
-                if name in (hostname, with_port):
-                    return None
-                if hostname.endswith("." + name) or with_port.endswith("." + name):
-                    return None
-    with contextlib.suppress(TypeError, OSError):
-        if urllib.request.proxy_bypass(hostname):
-            return None
-    proxies = urllib.request.getproxies()
-    scheme = parts.scheme.lower()
-    for key in (f"{scheme}://{hostname}", scheme, f"all://{hostname}", "all"):
-        if key in proxies:
-            return proxies[key]
-    return None
+    """The proxy the environment names for url (HTTP(S)_PROXY, ALL_PROXY, NO_PROXY), chosen by
+    requests' own rules (the library stays installed for the docker SDK): None for a direct
+    connection. Asked once per origin (Transport.proxy), so its cost does not matter."""
+    from requests.utils import get_environ_proxies, select_proxy  # noqa: PLC0415 - rarely
+
+    return select_proxy(url, get_environ_proxies(url))
 
 
 class Transport:
