@@ -967,37 +967,12 @@ class _Changes:
 
 
 def _go_match_regex(pattern: str, *, double_star: bool = False) -> re.Pattern[str]:
-    """Go's filepath.Match as a regular expression (`*` and `?` never match `/`); with
-    `double_star`, NUL stands for `**` (any path), as in .dockerignore patterns."""
-    out = []
-    i = 0
-    while i < len(pattern):
-        ch = pattern[i]
-        if double_star and ch == "\0":
-            out.append(".*")
-        elif ch == "*":
-            out.append("[^/]*")
-        elif ch == "?":
-            out.append("[^/]")
-        elif ch == "\\" and i + 1 < len(pattern):
-            i += 1
-            out.append(re.escape(pattern[i]))
-        elif ch == "[":
-            end = pattern.find("]", i + 2)
-            if end < 0:
-                raise Refused(f"pattern {pattern!r}: unclosed [")
-            body = pattern[i + 1 : end]
-            if "\\" in body:
-                raise Refused(f"pattern {pattern!r}: an escape inside [...]")
-            negate = body.startswith("^")
-            body = body[1:] if negate else body
-            chars = body.replace("]", "\\]").replace("[", "\\[")
-            out.append(f"[{'^/' if negate else ''}{chars}]" if negate else f"[{chars}]")
-            i = end
-        else:
-            out.append(re.escape(ch))
-        i += 1
-    return re.compile("".join(out))
+    """dockerfile.go_match_regex; a pattern it does not read as the engine does is Refused (the
+    engine builds the image then)."""
+    try:
+        return dockerfile.go_match_regex(pattern, double_star=double_star)
+    except ValueError as exc:
+        raise Refused(str(exc)) from None
 
 
 def _is_archive(data: bytes) -> bool:

@@ -412,31 +412,45 @@ def takes(sources: Sequence[str], path: str) -> bool:
     for src in sources:
         if not src:
             return True
-        pattern = _glob(src)
+        try:
+            pattern = go_match_regex(src)
+        except ValueError:  # not read here as the engine reads it: it may take the file
+            return True
         if any(pattern.fullmatch(c) for c in candidates):
             return True
     return False
 
 
-def _glob(pattern: str) -> re.Pattern[str]:
+def go_match_regex(pattern: str, *, double_star: bool = False) -> re.Pattern[str]:
+    """Go's filepath.Match as a regular expression (`*` and `?` never match `/`), as the engine
+    matches COPY/ADD sources; with `double_star`, NUL stands for `**` (any path), as in
+    .dockerignore patterns. ValueError for a pattern not read here as the engine reads it (an
+    unclosed `[`, an escape inside `[...]`): the assembler leaves such a Containerfile to it."""
     out = []
     i = 0
     while i < len(pattern):
         ch = pattern[i]
-        if ch == "*":
+        if double_star and ch == "\0":
+            out.append(".*")
+        elif ch == "*":
             out.append("[^/]*")
         elif ch == "?":
             out.append("[^/]")
-        elif ch == "[" and pattern.find("]", i + 2) > 0:
-            end = pattern.find("]", i + 2)
-            body = pattern[i + 1 : end]
-            negate = body.startswith(("^", "!"))
-            body = (body[1:] if negate else body).replace("\\", "\\\\").replace("[", "\\[")
-            out.append(f"[^/{body}]" if negate else f"[{body}]")
-            i = end
         elif ch == "\\" and i + 1 < len(pattern):
             i += 1
             out.append(re.escape(pattern[i]))
+        elif ch == "[":
+            end = pattern.find("]", i + 2)
+            if end < 0:
+                raise ValueError(f"pattern {pattern!r}: unclosed [")
+            body = pattern[i + 1 : end]
+            if "\\" in body:
+                raise ValueError(f"pattern {pattern!r}: an escape inside [...]")
+            negate = body.startswith("^")
+            body = body[1:] if negate else body
+            chars = body.replace("]", "\\]").replace("[", "\\[")
+            out.append(f"[{'^/' if negate else ''}{chars}]" if negate else f"[{chars}]")
+            i = end
         else:
             out.append(re.escape(ch))
         i += 1
