@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import tarfile
+import urllib.request
 from collections import Counter
 from pathlib import Path
 
@@ -412,3 +413,46 @@ def test_a_new_version_is_published_in_its_request_budget(
     assert sent.index(("GET", "/v2/budget/bundles/budget/manifests/1.0.0")) > sent.index(
         ("PUT", "/v2/budget/images/budget/manifests/1.0.0")
     )
+
+
+def test_a_bundle_whose_image_was_deleted_is_adopted_when_the_image_is_made_again(
+    plain_registry: LocalRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The image's tag is gone (a retention policy deleted the image), its bundle is not. A new
+    run finds no image, assembles it again from the same commit (the same bytes, so the same
+    digest), and its one look at the bundle's tag, just before writing it, finds the bundle
+    holding exactly the Pipeline it renders: adopted, never overwritten (README, "How a release
+    works", step 2)."""
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    root = make_repo(tmp_path / "repo", {"regrown": good_playbook("regrown")})
+    commit_new(root, "playbooks")
+    base = f"{plain_registry.host}/test-base/regrown:1"
+    push_base_image(plain_registry.host, base)
+    config = _named_config(root, plain_registry.host, base, "regrown")
+    first = _publish(config, NO_ENGINE)["regrown"]
+    assert (first.status, first.error) == (Action.PUSHED, None)
+    assert first.image is not None
+    assert first.bundle is not None
+    image_repo = parse_reference(config.image_ref("regrown") + ":x").repository
+    deleted = urllib.request.Request(
+        f"http://{plain_registry.host}/v2/{image_repo}/manifests/{first.image.digest}",
+        method="DELETE",
+    )
+    with urllib.request.urlopen(deleted) as resp:  # noqa: S310 - the loopback test registry
+        assert resp.status == 202
+    with RegistryClient(config) as client:
+        assert client.resolve(f"{config.image_ref('regrown')}:1.0.0") is None
+
+    again = _publish(config, NO_ENGINE)["regrown"]
+    assert (again.status, again.error) == (Action.REUSED, None), again
+    assert again.image is not None
+    assert again.bundle is not None
+    assert again.image.digest == first.image.digest  # made again, byte for byte
+    assert again.bundle.digest == first.bundle.digest  # adopted, not pushed again
+    with RegistryClient(config) as client:
+        image = client.resolve(f"{config.image_ref('regrown')}:1.0.0")
+        bundle = client.resolve(f"{config.bundle_ref('regrown')}:1.0.0")
+    assert image is not None
+    assert image.digest == first.image.digest
+    assert bundle is not None
+    assert bundle.digest == first.bundle.digest
