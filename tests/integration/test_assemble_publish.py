@@ -81,6 +81,16 @@ def _named_config(root: Path, host: str, base_image: str, prefix: str, **kw: obj
     )
 
 
+def _one_playbook(tmp_path: Path, host: str, name: str) -> Config:
+    """A repository of one committed playbook `name`, its base pushed to the registry at
+    `host` (test-base/<name>:1), images and bundles under <name>/ there."""
+    root = make_repo(tmp_path / "repo", {name: good_playbook(name)})
+    commit_new(root, "playbooks")
+    base = f"{host}/test-base/{name}:1"
+    push_base_image(host, base)
+    return _named_config(root, host, base, name)
+
+
 def _publish(config: Config, docker_host: str, **kw: object) -> dict[str, PublishResult]:
     commit = git(config.root, "rev-parse", "HEAD")
     results = publish(
@@ -301,11 +311,7 @@ def test_a_playbooks_blobs_go_up_together_and_its_manifests_only_after_them(
     both platforms share goes up once, and no child manifest is written before every blob of
     its repository is in (a manifest never names a blob the repository lacks)."""
     monkeypatch.delenv("DOCKER_HOST", raising=False)
-    root = make_repo(tmp_path / "repo", {"together": good_playbook("together")})
-    commit_new(root, "playbooks")
-    base = f"{fault_proxy.host}/test-base/together:1"
-    push_base_image(fault_proxy.host, base)
-    config = _named_config(root, fault_proxy.host, base, "together")
+    config = _one_playbook(tmp_path, fault_proxy.host, "together")
     held: list[str] = []
 
     def first_upload(method: str, path: str) -> bool:
@@ -370,11 +376,7 @@ def test_a_new_version_is_published_in_its_request_budget(
     README's "Where the requests go"): with the image's tag absent, the bundle's is looked up
     once, just before it is written; the bundle is read back by its manifest alone."""
     monkeypatch.delenv("DOCKER_HOST", raising=False)
-    root = make_repo(tmp_path / "repo", {"budget": good_playbook("budget")})
-    commit_new(root, "playbooks")
-    base = f"{fault_proxy.host}/test-base/budget:1"
-    push_base_image(fault_proxy.host, base)
-    config = _named_config(root, fault_proxy.host, base, "budget")
+    config = _one_playbook(tmp_path, fault_proxy.host, "budget")
     fault_proxy.log.clear()
     r = _publish(config, NO_ENGINE)["budget"]
     assert (r.status, r.error) == (Action.PUSHED, None)
@@ -424,11 +426,7 @@ def test_a_bundle_whose_image_was_deleted_is_adopted_when_the_image_is_made_agai
     holding exactly the Pipeline it renders: adopted, never overwritten (README, "How a release
     works", step 2)."""
     monkeypatch.delenv("DOCKER_HOST", raising=False)
-    root = make_repo(tmp_path / "repo", {"regrown": good_playbook("regrown")})
-    commit_new(root, "playbooks")
-    base = f"{plain_registry.host}/test-base/regrown:1"
-    push_base_image(plain_registry.host, base)
-    config = _named_config(root, plain_registry.host, base, "regrown")
+    config = _one_playbook(tmp_path, plain_registry.host, "regrown")
     first = _publish(config, NO_ENGINE)["regrown"]
     assert (first.status, first.error) == (Action.PUSHED, None)
     assert first.image is not None
