@@ -72,8 +72,8 @@ def run_together(runs: list[subprocess.Popen[str]]) -> list[tuple[int, str]]:
 
 def tag_history(registry: LocalRegistry, prefix: str) -> dict[str, set[str]]:
     """`repo:tag` -> every digest the tag was ever put to, from the registry's storage."""
-    assert registry.workdir is not None
-    repos = registry.workdir / "data" / "docker" / "registry" / "v2" / "repositories"
+    assert registry.data_dir is not None
+    repos = registry.data_dir / "docker" / "registry" / "v2" / "repositories"
     out: dict[str, set[str]] = {}
     for tags in sorted((repos / prefix).glob("**/_manifests/tags")):
         repo = tags.parent.parent.relative_to(repos).as_posix()

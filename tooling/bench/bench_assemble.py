@@ -54,7 +54,7 @@ from playbookctl_dev import trust
 from playbookctl_dev.assembled_base import push_base_image
 from playbookctl_dev.base_image import cache_dir as stand_in_cache
 from playbookctl_dev.docker_engine import docker_engine
-from playbookctl_dev.registry import LocalRegistry
+from playbookctl_dev.registry import LocalRegistry, Storage
 from playbookctl_dev.sample_repo import BASE_IMAGE, write_action_type, write_playbook
 
 PYPROJECT = '[project]\nname = "bench"\nversion = "0"\n\n[tool.playbookctl]\n'
@@ -141,7 +141,7 @@ def publish_run(
 
 
 def release_tls(
-    tmp: Path, count: int, *, jobs: int, engine_env: dict[str, str]
+    tmp: Path, count: int, *, jobs: int, engine_env: dict[str, str], storage: Storage
 ) -> dict[str, float] | None:
     """Part 2 on the HTTPS registry with its token service (the test world's, README "The test
     world"), counted from the registry's own access log; None where it cannot run (not root)."""
@@ -150,7 +150,9 @@ def release_tls(
         print(f"release on HTTPS + tokens: not measured ({why_not})")
         return None
     with ExitStack() as stack:
-        reg = stack.enter_context(LocalRegistry(access_log=True, workdir=tmp / "registry-tls"))
+        reg = stack.enter_context(
+            LocalRegistry(access_log=True, workdir=tmp / "registry-tls", storage=storage)
+        )
         reg.login(tmp / "docker-config-tls")
         os.environ["DOCKER_CONFIG"] = str(tmp / "docker-config-tls")
         base = f"{reg.host}/bench/base/busybox:1"
@@ -333,6 +335,13 @@ def main() -> int:
         help="also release on the HTTPS registry with tokens (counted from its access log)",
     )
     ap.add_argument("--jobs", type=positive_int, default=4, help="publish's jobs (its default: 4)")
+    ap.add_argument(
+        "--registry-storage",
+        choices=("memory", "disk"),
+        default="memory",
+        help="where the registries keep blobs: memory (the test world's, default) or this "
+        "machine's disk, which the registry syncs on every write",
+    )
     args = ap.parse_args()
     missed: list[str] = []
     with tempfile.TemporaryDirectory(prefix="pbbench-asm-") as t, ExitStack() as stack:
@@ -343,7 +352,9 @@ def main() -> int:
         os.environ["PLAYBOOKCTL_CACHE_DIR"] = str(tmp / "cache")
         # Plain HTTP: every request is counted by a proxy in front of it (bench_publish.py,
         # bench_release.py and bench_platforms.py measure the HTTPS + token world beside it).
-        registry = stack.enter_context(LocalRegistry(tls=False, workdir=tmp / "registry"))
+        registry = stack.enter_context(
+            LocalRegistry(tls=False, workdir=tmp / "registry", storage=args.registry_storage)
+        )
         proxy = stack.enter_context(CountingProxy(registry.host))
         engine = stack.enter_context(docker_engine(tmp / "d"))
         base = f"{proxy.host}/bench/base/busybox:1"
@@ -356,7 +367,9 @@ def main() -> int:
             # (Docker Hub, the images on GHCR): every image repository needs its layers copied
             # in (the engine's pushes and publish's alike). Not behind the counting proxy, which
             # runs in this process and would spend the measured publish's CPU forwarding them.
-            hub = stack.enter_context(LocalRegistry(tls=False, workdir=tmp / "hub"))
+            hub = stack.enter_context(
+                LocalRegistry(tls=False, workdir=tmp / "hub", storage=args.registry_storage)
+            )
             hub_base = f"{hub.host}/bench/base/debian:1"
             push_base_image(hub.host, hub_base)
             missed += compare(
@@ -395,7 +408,13 @@ def main() -> int:
                         f"target <= {REQUESTS_PER_PLAYBOOK}"
                     )
         if args.tls and args.only != "compare":
-            got_tls = release_tls(tmp, args.count, jobs=args.jobs, engine_env=engine.env())
+            got_tls = release_tls(
+                tmp,
+                args.count,
+                jobs=args.jobs,
+                engine_env=engine.env(),
+                storage=args.registry_storage,
+            )
             if got_tls is not None:
                 print(
                     f"release of {args.count} RUN-less playbooks, 2 platforms, assembled, HTTPS "

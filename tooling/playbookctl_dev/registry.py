@@ -53,6 +53,9 @@ DEFAULT_TOKEN_LIFETIME = 300
 TOKEN_ISSUER = "playbookctl-test-token-service"  # noqa: S105 - a name, not a secret
 
 Auth = Literal["token", "htpasswd", "none"]
+# Where a registry keeps blobs and manifests: in memory (the default: _memory_dir says why),
+# or on disk in its workdir (a benchmark's comparison with a registry that syncs to disk).
+Storage = Literal["memory", "disk"]
 _GRANTS_ALL = [
     {"type": "repository", "pattern": "*", "actions": ["*"]},
     {"type": "registry", "pattern": "catalog", "actions": ["*"]},
@@ -102,6 +105,7 @@ class LocalRegistry:
         readers: dict[str, str] | None = None,
         access_log: bool = False,
         workdir: Path | None = None,
+        storage: Storage = "memory",
     ) -> None:
         self.tls = tls
         if isinstance(auth, bool):  # the older spelling: auth=True was the htpasswd registry
@@ -117,6 +121,11 @@ class LocalRegistry:
         self.access_log = access_log
         self._own_workdir = workdir is None
         self.workdir = workdir
+        # Blobs and manifests: in memory unless asked otherwise (see _memory_dir), whatever
+        # `workdir` (config, logs, keys) is; `data_dir` once started.
+        self.storage: Storage = storage
+        self.data_dir: Path | None = None
+        self._own_data = False
         self.port = 0
         self.token_port = 0
         self.hostname = "127.0.0.1"
@@ -202,9 +211,21 @@ class LocalRegistry:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
+    def _data_dir(self, workdir: Path) -> Path:
+        if self.data_dir is None:
+            memory = _memory_dir() if self.storage == "memory" else None
+            if memory is not None and not self._own_workdir:
+                self.data_dir = Path(
+                    tempfile.mkdtemp(prefix="playbookctl-registry-data-", dir=memory)
+                )
+                self._own_data = True
+            else:  # a workdir of our own is in memory already, when it can be
+                self.data_dir = workdir / "data"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return self.data_dir
+
     def _write_config(self, workdir: Path) -> Path:
-        data = workdir / "data"
-        data.mkdir(parents=True, exist_ok=True)
+        data = self._data_dir(workdir)
         http = [f"addr: '{_bracket(self.address)}:{self.port}'", f"secret: {secrets.token_hex(16)}"]
         if self.tls:
             pki = self._pki()
@@ -254,7 +275,9 @@ class LocalRegistry:
                     f"/etc/docker/certs.d: {why}"
                 )
         if self.workdir is None:
-            self.workdir = Path(tempfile.mkdtemp(prefix="playbookctl-registry-", dir=_memory_dir()))
+            where = _memory_dir() if self.storage == "memory" else None
+            self.workdir = Path(tempfile.mkdtemp(prefix="playbookctl-registry-", dir=where))
+        self.workdir.mkdir(parents=True, exist_ok=True)
         try:
             if self.tls:
                 self.address = trust.loopback_address()
@@ -413,9 +436,13 @@ class LocalRegistry:
         if self._registration is not None:
             trust.unregister(self._registration)
             self._registration = None
+        if self._own_data and self.data_dir is not None:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+            self.data_dir, self._own_data = None, False
         if self._own_workdir and self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None
+            self.data_dir = None
 
     def __enter__(self) -> LocalRegistry:
         return self.start()
