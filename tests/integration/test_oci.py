@@ -344,6 +344,68 @@ def test_credentials_not_sent_to_a_plain_http_token_service(
     assert "token service token.example.invalid is plain HTTP" in str(err.value)
 
 
+def _token_request(_method: str, path: str) -> bool:
+    return path.startswith("/token")
+
+
+@pytest.mark.parametrize(
+    ("fault", "seen"), [("drop", -1), ("503", 503), ("500", 500), ("429", 429)]
+)
+def test_a_token_service_that_fails_once_is_asked_again(
+    fault_proxy: FaultProxy,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fault: str,
+    seen: int,
+) -> None:
+    """A token request that meets a dropped connection, a 5xx or a 429 is retried as a request
+    to the registry itself is (registry-retries, within registry-deadline): one hiccup of the
+    token service does not fail a fresh client's first push (test_verify.py's `world` fixture
+    pushes that way, and errored once in a CI run). Bad credentials are not retried (below)."""
+    fault_proxy.require_token("robot", SECRET_PASSWORD)
+    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_USERNAME", "robot")
+    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_PASSWORD", SECRET_PASSWORD)
+    if fault == "drop":
+        fault_proxy.drop_next(1, match=_token_request)
+    else:
+        fault_proxy.fail_next(1, int(fault), match=_token_request)
+    with RegistryClient(_cfg(tmp_path, fault_proxy.host)) as c:
+        digest = c.push_blob("it/token-hiccup", b"pushed after the token service's hiccup")
+        assert c.get_blob("it/token-hiccup", digest) == b"pushed after the token service's hiccup"
+    tokens = [(m, s) for m, p, s in fault_proxy.log if _token_request(m, p)]
+    assert tokens[:2] == [("GET", seen), ("GET", 200)]
+
+
+def test_a_token_service_that_keeps_failing_fails_after_the_retries(
+    fault_proxy: FaultProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fault_proxy.require_token("robot", SECRET_PASSWORD)
+    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_USERNAME", "robot")
+    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_PASSWORD", SECRET_PASSWORD)
+    fault_proxy.fail_next(-1, 503, match=_token_request)
+    with (
+        RegistryClient(_cfg(tmp_path, fault_proxy.host), retries=2) as c,
+        pytest.raises(RegistryError) as err,
+    ):
+        c.push_blob("it/token-down", b"never pushed")
+    assert str(err.value) == (
+        f"registry {fault_proxy.host}: token service answered HTTP 503 after 3 attempt(s)"
+    )
+    assert [s for m, p, s in fault_proxy.log if _token_request(m, p)] == [503, 503, 503]
+
+
+def test_bad_credentials_at_the_token_service_are_not_retried(
+    fault_proxy: FaultProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fault_proxy.require_token("robot", "right")
+    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_USERNAME", "robot")
+    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_PASSWORD", "wrong")
+    with RegistryClient(_cfg(tmp_path, fault_proxy.host)) as c, pytest.raises(RegistryError) as err:
+        c.push_blob("it/token-refused", b"never pushed")
+    assert "authentication failed at its token service (HTTP 401)" in str(err.value)
+    assert [s for m, p, s in fault_proxy.log if _token_request(m, p)] == [401]
+
+
 # -- transient failures: retried with backoff --------------------------------------------------
 
 

@@ -21,6 +21,7 @@ import os
 import re
 import subprocess
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -29,7 +30,13 @@ from urllib.parse import urlsplit
 from playbookctl.config import Config
 from playbookctl.errors import RegistryError, cap_text
 from playbookctl.oci.tls import describe_tls_failure
-from playbookctl.oci.transport import TLSError, Transport, _SendFailedError
+from playbookctl.oci.transport import (
+    RETRY_STATUSES,
+    Response,
+    TLSError,
+    Transport,
+    _SendFailedError,
+)
 
 log = logging.getLogger("playbookctl.oci")
 
@@ -241,9 +248,11 @@ class Authenticator:
     """Credentials per registry host (loaded once), bearer tokens per host and scope set, and
     the hosts that asked for basic auth. Shared by worker threads (state under a lock)."""
 
-    def __init__(self, config: Config, transport: Transport) -> None:
+    def __init__(self, config: Config, transport: Transport, *, retries: int | None = None) -> None:
         self.config = config
         self.transport = transport
+        # A token request is retried as a registry request is (registry-retries).
+        self.retries = config.registry_retries if retries is None else retries
         self._lock = threading.Lock()
         self._creds: dict[str, _Creds | None] = {}
         self._tokens: dict[tuple[str, str], str] = {}
@@ -404,49 +413,35 @@ class Authenticator:
         creds: _Creds | None,
         deadline: float,
     ) -> str | None:
-        try:
-            if creds is not None and creds.identity_token:
-                # OAuth2 refresh-token grant, as the Docker CLI does with an identity token.
-                form = {
-                    "grant_type": "refresh_token",
-                    "refresh_token": creds.identity_token,
-                    "client_id": "playbookctl",
-                    "scope": " ".join(scopes),
-                }
-                if service:
-                    form["service"] = service
-                resp = self.transport.send(
-                    "POST",
-                    realm,
+        # A token service that drops a connection or answers 429/5xx once is asked again, with
+        # backoff, within the operation's deadline: the failures a registry request is retried
+        # on (registry-retries). Without this, one hiccup of the token service failed the whole
+        # operation at once, where the same hiccup on the registry itself was ridden out.
+        attempt = 0
+        while True:
+            resp: Response | None = None
+            try:
+                resp = self._token_request(
+                    host,
+                    realm=realm,
+                    service=service,
+                    scopes=scopes,
+                    creds=creds,
                     deadline=deadline,
-                    what="token",
-                    registry=host,
-                    data=form,
                 )
+            except _SendFailedError as exc:
+                last = f"unreachable ({exc})"
             else:
-                params: dict[str, str] = {"scope": " ".join(scopes)} if scopes else {}
-                if service:
-                    params["service"] = service
-                headers = {}
-                if creds is not None and creds.basic:
-                    headers["Authorization"] = f"Basic {creds.basic}"
-                resp = self.transport.send(
-                    "GET",
-                    realm,
-                    deadline=deadline,
-                    what="token",
-                    registry=host,
-                    params=params,
-                    headers=headers,
-                )
-        except TLSError as exc:
-            realm_host = urlsplit(realm).netloc.rpartition("@")[2]
-            raise RegistryError(
-                f"registry {host}: its token service: "
-                + describe_tls_failure(exc, realm_host, self.transport.trust.certs_dir)
-            ) from None
-        except _SendFailedError as exc:
-            raise RegistryError(f"registry {host}: token service unreachable ({exc})") from None
+                if resp.status_code not in RETRY_STATUSES:
+                    break
+                last = f"answered HTTP {resp.status_code}"
+            delay, _asked = self.transport.backoff(attempt, resp)
+            attempt += 1
+            if attempt > self.retries or time.monotonic() + delay >= deadline:
+                tries = f" after {attempt} attempt(s)" if attempt > 1 else ""
+                raise RegistryError(f"registry {host}: token service {last}{tries}")
+            log.debug("token service of %s %s; again in %.2f s", host, last, delay)
+            time.sleep(delay)
         if resp.status_code in (401, 403):
             raise RegistryError(
                 f"registry {host}: authentication failed at its token service "
@@ -462,3 +457,55 @@ class Authenticator:
         if not token:
             raise RegistryError(f"registry {host}: token service answered without a token")
         return str(token)
+
+    def _token_request(
+        self,
+        host: str,
+        *,
+        realm: str,
+        service: str | None,
+        scopes: list[str],
+        creds: _Creds | None,
+        deadline: float,
+    ) -> Response:
+        """One request to the token service (_SendFailedError when it got no answer)."""
+        try:
+            if creds is not None and creds.identity_token:
+                # OAuth2 refresh-token grant, as the Docker CLI does with an identity token.
+                form = {
+                    "grant_type": "refresh_token",
+                    "refresh_token": creds.identity_token,
+                    "client_id": "playbookctl",
+                    "scope": " ".join(scopes),
+                }
+                if service:
+                    form["service"] = service
+                return self.transport.send(
+                    "POST",
+                    realm,
+                    deadline=deadline,
+                    what="token",
+                    registry=host,
+                    data=form,
+                )
+            params: dict[str, str] = {"scope": " ".join(scopes)} if scopes else {}
+            if service:
+                params["service"] = service
+            headers = {}
+            if creds is not None and creds.basic:
+                headers["Authorization"] = f"Basic {creds.basic}"
+            return self.transport.send(
+                "GET",
+                realm,
+                deadline=deadline,
+                what="token",
+                registry=host,
+                params=params,
+                headers=headers,
+            )
+        except TLSError as exc:
+            realm_host = urlsplit(realm).netloc.rpartition("@")[2]
+            raise RegistryError(
+                f"registry {host}: its token service: "
+                + describe_tls_failure(exc, realm_host, self.transport.trust.certs_dir)
+            ) from None
