@@ -8,8 +8,9 @@ deadline handling below had to work around it (trust_env off, cert_verify no-op,
   request still running at its deadline: a socket timeout bounds one read only).
 - TLS trusted the way docker trusts a registry (TrustStore, one context per host), verification
   always on.
-- Proxies (HTTP(S)_PROXY / NO_PROXY, as requests read them) read once per origin; loopback never
-  proxied. A ProxyManager per proxy URL, a PoolManager for the rest (keep-alive pools).
+- Proxies (HTTP(S)_PROXY / ALL_PROXY / NO_PROXY, as requests read them) read once per origin;
+  loopback never proxied. A ProxyManager per proxy URL (a SOCKSProxyManager for socks4/4a/5/5h,
+  through PySocks), a PoolManager for the rest (keep-alive pools); every connection watched.
 - Redirects are not followed here: client.call follows them, where the credential scope is ours
   (the Authorization header stays with the registry's origin; no HTTPS -> HTTP).
 - Bounded reads of every answer (Response: status, headers, the body read), transport failures
@@ -36,9 +37,10 @@ import ssl
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import unquote, urlencode, urlsplit
 
 from urllib3 import HTTPHeaderDict, Retry, Timeout
@@ -53,6 +55,9 @@ from playbookctl.errors import cap_text
 from playbookctl.oci.errors import ResponseTooLargeError
 from playbookctl.oci.fileblob import FileBlob
 from playbookctl.oci.tls import TrustStore, host_key
+
+if TYPE_CHECKING:  # imported at run time only for a SOCKS proxy (_socks_classes)
+    from urllib3.contrib.socks import SOCKSProxyManager
 
 CONNECT_TIMEOUT = 5.0
 BACKOFF_BASE = 0.25
@@ -173,6 +178,41 @@ class _WatchedHTTPSPool(HTTPSConnectionPool):
 
 
 _WATCHED_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+
+
+@functools.cache
+def _socks_classes() -> tuple[type[SOCKSProxyManager], dict[str, type[HTTPConnectionPool]]]:
+    """The SOCKS proxy manager and its watched pools, made on first use: urllib3's SOCKS module
+    imports PySocks, which only a SOCKS proxy needs (ImportError when it is not installed).
+    SOCKS has connection classes of its own (their _new_conn goes through the proxy), so the
+    watch is mixed into those too: a proxy that stalls mid-answer ends at the deadline."""
+    # Without PySocks the module warns before it raises: our message says it instead.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", u3.DependencyWarning)
+        from urllib3.contrib.socks import (  # noqa: PLC0415 - see the docstring
+            SOCKSConnection,
+            SOCKSHTTPSConnection,
+            SOCKSProxyManager,
+        )
+
+    class _WatchedSOCKSConnection(_WatchMixin, SOCKSConnection):
+        pass
+
+    class _WatchedSOCKSHTTPSConnection(_WatchMixin, SOCKSHTTPSConnection):
+        pass
+
+    class _WatchedSOCKSHTTPPool(HTTPConnectionPool):
+        ConnectionCls = _WatchedSOCKSConnection
+
+    class _WatchedSOCKSHTTPSPool(HTTPSConnectionPool):
+        ConnectionCls = _WatchedSOCKSHTTPSConnection
+
+    class _SOCKSPools(_PerHostTLS, SOCKSProxyManager):
+        pass
+
+    return _SOCKSPools, {"http": _WatchedSOCKSHTTPPool, "https": _WatchedSOCKSHTTPSPool}
+
+
 # No retry and no redirect in urllib3 (client.call does both, within the deadline and the
 # credential scope): a failure is raised as it is. Built once, not converted per request.
 _NO_RETRIES = Retry(total=False, redirect=0)
@@ -499,18 +539,7 @@ class Transport:
         url_of_proxy = proxy if "://" in proxy else f"http://{proxy}"
         parts = urlsplit(url_of_proxy)
         if parts.scheme.lower().startswith("socks"):
-            try:
-                # Only with a SOCKS proxy: the module needs PySocks, an optional dependency.
-                from urllib3.contrib.socks import SOCKSProxyManager  # noqa: PLC0415
-            except ImportError:
-                raise _SendFailedError(
-                    "InvalidSchema (a SOCKS proxy needs PySocks, which is not installed)"
-                ) from None
-            # SOCKS has connection classes of its own: not watched (the deadline still ends
-            # the operation between requests).
-            socks = type("_SocksPools", (_PerHostTLS, SOCKSProxyManager), {})
-            manager = socks(url_of_proxy, num_pools=8, maxsize=self._maxsize, block=False)
-            manager.tls_for = self._tls_context
+            manager = self._socks_manager(url, url_of_proxy)
         else:
             headers = {}
             if parts.username:  # requests sent a proxy URL's user:password as basic auth
@@ -527,6 +556,21 @@ class Transport:
             )
         with self._lock:
             return self._proxy_pools.setdefault(proxy, manager)
+
+    def _socks_manager(self, url: str, url_of_proxy: str) -> PoolManager:
+        """A SOCKSProxyManager for the proxy, its connections watched: socks5h and socks4a
+        leave names to the proxy, socks5 and socks4 resolve them here."""
+        try:
+            manager_class, pools = _socks_classes()
+        except ImportError:
+            raise _SendFailedError(
+                "InvalidSchema (a SOCKS proxy needs PySocks, which is not installed)"
+            ) from None
+        manager = manager_class(url_of_proxy, num_pools=8, maxsize=self._maxsize, block=False)
+        manager.tls_for = self._tls_context  # type: ignore[attr-defined]
+        # SOCKSProxyManager sets its own (unwatched) pools on the instance: ours replace them.
+        manager.pool_classes_by_scheme = pools
+        return manager
 
     def send(
         self,

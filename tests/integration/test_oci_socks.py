@@ -1,0 +1,142 @@
+"""Registry requests through a SOCKS proxy (`socks5h://`, `socks5://`, `socks4a://` in
+HTTPS_PROXY or ALL_PROXY), as a corporate network has them: the HTTPS token-auth test registry
+(a name, not loopback: a loopback registry is never proxied) through a real SOCKS server on
+loopback (tests/support/socksproxy.py), its credentials, its stalls ending at the deadline,
+NO_PROXY and the loopback rule; and the one-line refusals of a scheme urllib3 cannot read and
+of a missing PySocks (README "Talking to real registries", the proxy paragraph)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from playbookctl import cli
+from playbookctl.config import Config
+from playbookctl.oci import RegistryClient
+from playbookctl_dev.registry import LocalRegistry
+from tests.integration.test_oci_faults import _push_bundle_with_layer, _tar
+from tests.support.socksproxy import SocksProxy
+
+pytestmark = pytest.mark.integration
+
+PIPELINE = b"apiVersion: tekton.dev/v1\nkind: Pipeline\nmetadata: {name: workflow}\nspec: {}\n"
+LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the proxy a test sets: none from the machine's environment."""
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+        monkeypatch.delenv(var.lower(), raising=False)
+
+
+@pytest.fixture
+def proxy() -> Iterator[SocksProxy]:
+    with SocksProxy() as p:
+        yield p
+
+
+def _cfg(tmp_path: Path, host: str, **kw: object) -> Config:
+    return Config(root=tmp_path, registry=host, **kw)  # type: ignore[arg-type]
+
+
+def _bundle(client: RegistryClient, repo: str, padding: int = 0) -> str:
+    """A one-layer bundle, its pipeline.yaml padded by a comment of `padding` bytes; returns
+    the manifest digest."""
+    pipeline = PIPELINE + (b"# " + b"x" * padding + b"\n" if padding else b"")
+    return _push_bundle_with_layer(client, repo, _tar("pipeline.yaml", pipeline), LAYER_TAR)
+
+
+def _inspect(
+    ref: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> tuple[int, list[str]]:
+    """`playbookctl inspect ref`: its exit code and its error lines."""
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    code = cli.main(["inspect", ref])
+    return code, capsys.readouterr().err.strip().splitlines()
+
+
+@pytest.mark.parametrize(
+    ("scheme", "resolved_by_proxy"),
+    [("socks5h", True), ("socks5", False), ("socks4a", True)],
+    ids=["5h", "5", "4a"],
+)
+def test_blobs_and_manifests_go_through_a_socks_proxy(
+    registry: LocalRegistry,
+    plain_registry: LocalRegistry,
+    proxy: SocksProxy,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    scheme: str,
+    resolved_by_proxy: bool,
+) -> None:
+    """Pushed (blobs, manifest) and read back (`inspect`: manifest, config, layer) through the
+    proxy, the token service too; socks5h and socks4a leave the registry's name to the proxy,
+    socks5 sends the address resolved here (socks4 can only send IPv4 ones: the test world's
+    registries are on ::1 where the machine has IPv6). NO_PROXY naming the registry's domain
+    bypasses the proxy, and so does a loopback registry, always."""
+    monkeypatch.setenv("ALL_PROXY", proxy.url(scheme))
+    with RegistryClient(_cfg(tmp_path, registry.host)) as c:
+        digest = _bundle(c, f"socks/{scheme}")
+        data = b"through a SOCKS proxy"
+        assert c.get_blob(f"socks/{scheme}", c.push_blob(f"socks/{scheme}", data)) == data
+    code, err = _inspect(f"{registry.host}/socks/{scheme}:1", monkeypatch, capsys, tmp_path)
+    assert code == 0, err
+    assert not proxy.refused
+    targets = {(t.kind, t.host, t.port) for t in proxy.tunnels}
+    if resolved_by_proxy:
+        assert ("name", registry.hostname, registry.port) in targets
+        assert ("name", registry.hostname, registry.token_port) in targets  # the token service
+    else:
+        kind = "ipv6" if ":" in registry.address else "ipv4"
+        assert (kind, registry.address, registry.port) in targets
+        assert (kind, registry.address, registry.token_port) in targets
+        assert not [t for t in proxy.tunnels if t.kind == "name"]
+    seen = len(proxy.tunnels)
+
+    domain = registry.hostname.split(".", 1)[1]
+    monkeypatch.setenv("NO_PROXY", f"example.org,.{domain}")
+    with RegistryClient(_cfg(tmp_path, registry.host)) as c:
+        assert c.get_manifest(f"{registry.host}/socks/{scheme}:1")[2] == digest
+    monkeypatch.delenv("NO_PROXY")
+    with RegistryClient(_cfg(tmp_path, plain_registry.host)) as c:
+        loopback = _bundle(c, f"socks/{scheme}-loopback")
+        assert c.get_manifest(f"{plain_registry.host}/socks/{scheme}-loopback:1")[2] == loopback
+    assert len(proxy.tunnels) == seen
+
+
+@pytest.mark.timeout(60)
+def test_a_socks_proxy_stalling_mid_answer_ends_inspect_at_the_deadline(
+    registry: LocalRegistry,
+    proxy: SocksProxy,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The proxy relays 256 KiB of each answer, then crawls at 64 KiB/s: every TLS record
+    (16 KiB) arrives well within registry-timeout, so no socket timeout fires and only the
+    deadline over the whole request (the watchdog shutting the SOCKS connection's socket) ends
+    it, with one line. Without it the 1 MiB layer would come through in about 12 s."""
+    with RegistryClient(_cfg(tmp_path, registry.host)) as c:
+        _bundle(c, "socks/stall", padding=1024 * 1024)
+    ref = f"{registry.host}/socks/stall:1"
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url("socks5h"))
+    code, err = _inspect(ref, monkeypatch, capsys, tmp_path)
+    assert code == 0, err  # healthy: the 1 MiB layer comes through
+
+    proxy.stall(after=256 * 1024, rate=64 * 1024)
+    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_TIMEOUT", "2")
+    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_DEADLINE", "4")
+    start = time.monotonic()
+    code, err = _inspect(ref, monkeypatch, capsys, tmp_path)
+    elapsed = time.monotonic() - start
+    assert code == 1
+    assert len(err) == 1, err
+    assert "no complete answer within 2 s (registry-timeout)" in err[0], err
+    assert elapsed < 4.0 + 2.0, elapsed
