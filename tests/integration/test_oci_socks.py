@@ -10,11 +10,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
 from playbookctl import cli
 from playbookctl.config import Config
+from playbookctl.errors import RegistryError
 from playbookctl.oci import RegistryClient
 from playbookctl_dev.registry import LocalRegistry
 from tests.integration.test_oci_faults import _push_bundle_with_layer, _tar
@@ -109,6 +111,58 @@ def test_blobs_and_manifests_go_through_a_socks_proxy(
         loopback = _bundle(c, f"socks/{scheme}-loopback")
         assert c.get_manifest(f"{plain_registry.host}/socks/{scheme}-loopback:1")[2] == loopback
     assert len(proxy.tunnels) == seen
+
+
+def test_the_proxy_credentials_of_the_url_are_sent_decoded(
+    registry: LocalRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A SOCKS5 proxy demanding a login (RFC 1929) gets the user and password of its URL,
+    percent-decoded; refused credentials are one line naming the proxy's refusal (not the
+    registry's), without the password."""
+    secret = "p@ss:w/rd%"
+    with SocksProxy(credentials=("dante", secret)) as proxy:
+        userinfo = f"dante:{quote(secret, safe='')}"
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url("socks5h", userinfo=userinfo))
+        data = b"logged in to the proxy"
+        with RegistryClient(_cfg(tmp_path, registry.host)) as c:
+            digest = c.push_blob("socks/login", data)
+            assert c.get_blob("socks/login", digest) == data
+        assert proxy.tunnels
+        assert {t.user for t in proxy.tunnels} == {"dante"}
+        assert not proxy.refused
+
+        wrong = "not-" + secret
+        monkeypatch.setenv(
+            "HTTPS_PROXY", proxy.url("socks5h", userinfo=f"dante:{quote(wrong, safe='')}")
+        )
+        cfg = _cfg(tmp_path, registry.host, registry_timeout=2.0, registry_deadline=3.0)
+        with RegistryClient(cfg) as c, pytest.raises(RegistryError) as err:
+            c.get_blob("socks/login", digest)
+    message = str(err.value)
+    assert "\n" not in message
+    assert "ProxyError (SOCKS proxy: SOCKS5 authentication failed)" in message, message
+    assert wrong not in message
+    assert quote(wrong, safe="") not in message
+    assert proxy.refused
+    assert all("wrong credentials" in why for why in proxy.refused)
+
+
+def test_a_target_the_socks_proxy_refuses_is_a_proxy_error_in_its_words(
+    proxy: SocksProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The proxy's ruleset refuses the target (here: anything not loopback, asked by address;
+    nothing is sent there): the proxy's reply, not a registry refusing the connection."""
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url("socks5"))
+    host = "192.0.2.1:5000"  # TEST-NET-1: documentation only, never reached
+    cfg = _cfg(tmp_path, host, registry_timeout=2.0, registry_deadline=3.0)
+    with RegistryClient(cfg) as c, pytest.raises(RegistryError) as err:
+        c.get_manifest(f"{host}/socks/refused:1")
+    message = str(err.value)
+    assert "\n" not in message
+    assert "ProxyError (SOCKS proxy: 0x02: Connection not allowed by ruleset)" in message, message
+    assert {(t.kind, t.host, t.port) for t in proxy.tunnels} == {("ipv4", "192.0.2.1", 5000)}
+    assert proxy.refused
+    assert all(why == "192.0.2.1 is not loopback" for why in proxy.refused)
 
 
 @pytest.mark.timeout(60)

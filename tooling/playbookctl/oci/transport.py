@@ -347,6 +347,25 @@ def _failure_name(exc: BaseException, *, reading: bool = False) -> str:
     return type(exc).__name__
 
 
+def _socks_refusal(exc: BaseException) -> str | None:
+    """What PySocks said when a SOCKS proxy failed us (unreachable, credentials refused, the
+    target refused or not allowed), found in the chain urllib3 raises: its NewConnectionError
+    alone reads as the registry refusing. None for any other failure."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # a chain is short; never loop on a cycle
+        if seen is None:
+            return None
+        if type(seen).__module__ == "socks":  # PySocks's errors (imported only with a proxy)
+            # PySocks wraps the handshake's own error as "Socket error: ..."; that one says it.
+            inner = getattr(seen, "socket_err", None)
+            if type(inner).__module__ == "socks":
+                seen = inner
+            # PySocks names the proxy (host:port), never its credentials.
+            return " ".join(str(seen).split())
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def _transport_failure(exc: BaseException, watch: _Watch, limit: float, *, reading: bool) -> str:
     name = _failure_name(exc, reading=reading)
     # A socket timeout starts after the watch and lasts as long, so it ends at the deadline or
@@ -355,6 +374,9 @@ def _transport_failure(exc: BaseException, watch: _Watch, limit: float, *, readi
         return f"no complete answer within {limit:g} s (registry-timeout)"
     if name in ("ConnectTimeout", "ReadTimeout"):
         return f"{name} (no answer in time: registry-timeout)"
+    socks = _socks_refusal(exc)
+    if socks is not None:
+        return f"ProxyError (SOCKS proxy: {cap_text(socks, ERROR_TEXT_LIMIT)})"
     text = str(exc)
     for needle, reason in _TRANSPORT_REASONS:
         if needle in text:
@@ -558,15 +580,26 @@ class Transport:
             return self._proxy_pools.setdefault(proxy, manager)
 
     def _socks_manager(self, url: str, url_of_proxy: str) -> PoolManager:
-        """A SOCKSProxyManager for the proxy, its connections watched: socks5h and socks4a
-        leave names to the proxy, socks5 and socks4 resolve them here."""
+        """A SOCKSProxyManager for the proxy, its connections watched. The URL's credentials
+        (percent-decoded) are passed as urllib3's username/password, as requests passes them;
+        socks5h and socks4a leave names to the proxy, socks5 and socks4 resolve them here."""
+        parts = urlsplit(url_of_proxy)
         try:
             manager_class, pools = _socks_classes()
         except ImportError:
             raise _SendFailedError(
                 "InvalidSchema (a SOCKS proxy needs PySocks, which is not installed)"
             ) from None
-        manager = manager_class(url_of_proxy, num_pools=8, maxsize=self._maxsize, block=False)
+        username = unquote(parts.username) if parts.username is not None else None
+        password = unquote(parts.password or "") if username is not None else None
+        manager = manager_class(
+            url_of_proxy,
+            username=username,
+            password=password,
+            num_pools=8,
+            maxsize=self._maxsize,
+            block=False,
+        )
         manager.tls_for = self._tls_context  # type: ignore[attr-defined]
         # SOCKSProxyManager sets its own (unwatched) pools on the instance: ours replace them.
         manager.pool_classes_by_scheme = pools
