@@ -7,6 +7,7 @@ of a missing PySocks (README "Talking to real registries", the proxy paragraph).
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 from playbookctl import cli
 from playbookctl.config import Config
 from playbookctl.errors import RegistryError
-from playbookctl.oci import RegistryClient
+from playbookctl.oci import RegistryClient, transport
 from playbookctl_dev.registry import LocalRegistry
 from tests.integration.test_oci_faults import _push_bundle_with_layer, _tar
 from tests.support.socksproxy import SocksProxy
@@ -194,3 +195,49 @@ def test_a_socks_proxy_stalling_mid_answer_ends_inspect_at_the_deadline(
     assert len(err) == 1, err
     assert "no complete answer within 2 s (registry-timeout)" in err[0], err
     assert elapsed < 4.0 + 2.0, elapsed
+
+
+def test_an_unknown_socks_scheme_is_one_line_naming_the_ones_read(
+    registry: LocalRegistry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`socks://` (curl reads it as SOCKS4, urllib3 not at all): refused before any connection,
+    never with the proxy's password."""
+    monkeypatch.setenv("HTTPS_PROXY", "socks://dante:hunter2@127.0.0.1:1080")
+    code, err = _inspect(f"{registry.host}/socks/any:1", monkeypatch, capsys, tmp_path)
+    assert code == 1
+    assert len(err) == 1, err
+    assert f"the proxy for https://{registry.host}" in err[0]
+    assert "is socks://127.0.0.1:1080: unknown SOCKS scheme 'socks'" in err[0]
+    assert "socks5h" in err[0]
+    assert "hunter2" not in err[0]
+
+
+def test_without_pysocks_a_socks_proxy_is_one_line_naming_the_package(
+    registry: LocalRegistry,
+    proxy: SocksProxy,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """PySocks is a dependency; an installation without it (pip --no-deps) says what to install,
+    at once (no retries of what no retry mends). The missing module is the injected fault."""
+    monkeypatch.setitem(sys.modules, "socks", None)  # `import socks` raises ImportError
+    monkeypatch.delitem(sys.modules, "urllib3.contrib.socks", raising=False)
+    transport._socks_classes.cache_clear()
+    monkeypatch.setenv("ALL_PROXY", proxy.url("socks5h", userinfo="dante:hunter2"))
+    try:
+        start = time.monotonic()
+        code, err = _inspect(f"{registry.host}/socks/any:1", monkeypatch, capsys, tmp_path)
+        elapsed = time.monotonic() - start
+    finally:
+        transport._socks_classes.cache_clear()
+    assert code == 1
+    assert len(err) == 1, err
+    assert "needs the PySocks package, which is not installed: pip install PySocks" in err[0]
+    assert f"is socks5h://127.0.0.1:{proxy.port}:" in err[0]
+    assert "hunter2" not in err[0]
+    assert elapsed < 2.0, elapsed
+    assert not proxy.tunnels

@@ -51,7 +51,7 @@ from urllib3.poolmanager import PoolManager, ProxyManager
 from urllib3.util import make_headers
 
 from playbookctl.config import Config
-from playbookctl.errors import cap_text
+from playbookctl.errors import RegistryError, cap_text
 from playbookctl.oci.errors import ResponseTooLargeError
 from playbookctl.oci.fileblob import FileBlob
 from playbookctl.oci.tls import TrustStore, host_key
@@ -212,6 +212,9 @@ def _socks_classes() -> tuple[type[SOCKSProxyManager], dict[str, type[HTTPConnec
 
     return _SOCKSPools, {"http": _WatchedSOCKSHTTPPool, "https": _WatchedSOCKSHTTPSPool}
 
+
+# What urllib3's SOCKSProxyManager reads a scheme as (version, names resolved by the proxy).
+SOCKS_SCHEMES = ("socks5h", "socks5", "socks4a", "socks4")
 
 # No retry and no redirect in urllib3 (client.call does both, within the deadline and the
 # credential scope): a failure is raised as it is. Built once, not converted per request.
@@ -582,13 +585,27 @@ class Transport:
     def _socks_manager(self, url: str, url_of_proxy: str) -> PoolManager:
         """A SOCKSProxyManager for the proxy, its connections watched. The URL's credentials
         (percent-decoded) are passed as urllib3's username/password, as requests passes them;
-        socks5h and socks4a leave names to the proxy, socks5 and socks4 resolve them here."""
+        socks5h and socks4a leave names to the proxy, socks5 and socks4 resolve them here.
+        Without PySocks, or with a scheme urllib3 cannot read, a RegistryError: neither is
+        transient, so no retry would help."""
         parts = urlsplit(url_of_proxy)
+        scheme = parts.scheme.lower()
+        # Never the credentials in a message: the proxy as scheme://host:port only.
+        shown = f"{scheme}://{parts.netloc.rpartition('@')[2]}"
+        origin = "/".join(url.split("/", 3)[:3])
+        variable = "HTTPS_PROXY" if origin.lower().startswith("https:") else "HTTP_PROXY"
+        where = f"the proxy for {origin} ({variable} or ALL_PROXY) is {shown}"
+        if scheme not in SOCKS_SCHEMES:
+            raise RegistryError(
+                f"{where}: unknown SOCKS scheme {scheme!r}; use socks5h (names resolved by the "
+                "proxy), socks5, socks4a or socks4"
+            )
         try:
             manager_class, pools = _socks_classes()
         except ImportError:
-            raise _SendFailedError(
-                "InvalidSchema (a SOCKS proxy needs PySocks, which is not installed)"
+            raise RegistryError(
+                f"{where}: a SOCKS proxy needs the PySocks package, which is not installed: "
+                "pip install PySocks"
             ) from None
         username = unquote(parts.username) if parts.username is not None else None
         password = unquote(parts.password or "") if username is not None else None
