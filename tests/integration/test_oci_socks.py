@@ -197,6 +197,28 @@ def test_a_socks_proxy_stalling_mid_answer_ends_inspect_at_the_deadline(
     assert elapsed < 4.0 + 2.0, elapsed
 
 
+@pytest.mark.timeout(60)
+def test_a_socks_proxy_silent_after_its_handshake_ends_at_the_deadline(
+    registry: LocalRegistry, proxy: SocksProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The proxy grants each tunnel, then relays nothing back (the registry's TLS handshake
+    never arrives): each try ends at registry-timeout, the operation within registry-deadline,
+    with one line."""
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url("socks5h"))
+    proxy.stall()
+    cfg = _cfg(tmp_path, registry.host, registry_timeout=1.0, registry_deadline=3.0)
+    start = time.monotonic()
+    with RegistryClient(cfg) as c, pytest.raises(RegistryError) as err:
+        c.get_manifest(f"{registry.host}/socks/silent:1")
+    elapsed = time.monotonic() - start
+    message = str(err.value)
+    assert "\n" not in message
+    assert "no complete answer within 1 s (registry-timeout)" in message, message
+    assert elapsed < 3.0 + 1.5, elapsed
+    assert len(proxy.tunnels) >= 2  # granted, and tried again
+    assert not proxy.refused
+
+
 def test_an_unknown_socks_scheme_is_one_line_naming_the_ones_read(
     registry: LocalRegistry,
     tmp_path: Path,
