@@ -14,17 +14,13 @@ import os
 import subprocess
 import sys
 import tarfile
-import time
 import urllib.request
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from playbookctl import platforms
-from playbookctl import publish as publish_module
 from playbookctl.config import Config
 from playbookctl.oci import RegistryClient, parse_reference
 from playbookctl.publish import publish
@@ -371,92 +367,6 @@ def test_a_base_layer_copy_that_fails_early_is_made_again_by_the_push(
             manifest = json.loads(client.get_manifest(f"{config.image_ref('early')}@{digest}")[0])
             for layer in manifest["layers"]:
                 assert client.blob_exists("early/images/early", layer["digest"])
-
-
-def _wait_for(condition: Callable[[], bool], what: str, seconds: float = 60.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"{what}: not within {seconds:.0f} s"
-        time.sleep(0.02)
-
-
-def test_the_bases_are_read_during_the_lint_gate_and_nothing_is_written_before_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """On a cold cache every first image waits for its base's layers: publish downloads them
-    while the lint gate runs (publish._read_bases_ahead), reading only. Here the gate itself
-    waits until both base layers have been downloaded, and at that moment the target registry
-    has had no request at all; afterwards each layer was still downloaded once: the summary
-    and the copy used the bytes read ahead."""
-    monkeypatch.delenv("DOCKER_HOST", raising=False)
-    monkeypatch.setenv("PLAYBOOKCTL_CACHE_DIR", str(tmp_path / "cache"))
-    names = ["ahead-0", "ahead-1"]
-    root = make_repo(tmp_path / "repo", {n: good_playbook(n) for n in names})
-    commit_new(root, "playbooks")
-    with (
-        LocalRegistry(tls=False, access_log=True, workdir=tmp_path / "hub") as hub,
-        LocalRegistry(tls=False, access_log=True, workdir=tmp_path / "target") as target,
-    ):
-        base_image = f"{hub.host}/library/base:1"
-        push_base_image(hub.host, base_image)
-        config = _config(root, target, base_image, next(_ids))
-        with RegistryClient(config) as client:
-            layers: set[str] = set()
-            for _platform, child in platforms.index_entries(client, base_image):
-                manifest = json.loads(client.get_manifest(f"{hub.host}/library/base@{child}")[0])
-                layers |= {layer["digest"] for layer in manifest["layers"]}
-        seen = len(hub.requests())
-
-        def layer_gets() -> list[str]:
-            return [
-                p
-                for m, p in hub.requests()[seen:]
-                if m == "GET" and any(p.endswith(f"/blobs/{d}") for d in layers)
-            ]
-
-        during_gate: list[list[tuple[str, str]]] = []
-        real_gate = publish_module.lint_gate
-
-        def gate(config: Config, names: list[str]) -> dict[str, Any]:
-            _wait_for(lambda: len(layer_gets()) == len(layers), "the base layers read ahead")
-            during_gate.append(target.requests()[before:])
-            return real_gate(config, names)
-
-        monkeypatch.setattr(publish_module, "lint_gate", gate)
-        before = len(target.requests())  # its start-up checks
-        results = _publish(config, NO_ENGINE)
-        assert [(r.status, r.error) for r in results.values()] == [(Action.PUSHED, None)] * 2
-        assert during_gate == [[]]  # not a request to the target before the gate passed
-        assert sorted(layer_gets()) == sorted(f"/v2/library/base/blobs/{d}" for d in layers)
-
-
-def test_a_run_whose_playbooks_all_fail_the_gate_does_not_wait_for_the_bases(
-    fault_proxy: FaultProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The bases read ahead serve the playbooks that pass the gate. When none does, the run
-    ends with their lint errors at once, not when a base registry that stalls gives up; and
-    it writes nothing."""
-    monkeypatch.delenv("DOCKER_HOST", raising=False)
-    monkeypatch.setenv("PLAYBOOKCTL_CACHE_DIR", str(tmp_path / "cache"))
-    broken = good_playbook("stalled")
-    broken["workflow.yaml"] = edit(broken["workflow.yaml"], "metadata:", "metadata: [")
-    root = make_repo(tmp_path / "repo", {"stalled": broken})
-    commit_new(root, "playbooks")
-    base = f"{fault_proxy.host}/test-base/stalled:1"
-    push_base_image(fault_proxy.host, base)
-    with LocalRegistry(tls=False, access_log=True, workdir=tmp_path / "target") as target:
-        config = _named_config(root, target.host, base, "stalled", registry_deadline=600.0)
-        blob_gets = lambda m, p: m == "GET" and "/test-base/stalled/blobs/" in p  # noqa: E731
-        fault_proxy.stall_next(-1, match=blob_gets, seconds=600.0)
-        before = len(target.requests())  # its start-up checks
-        started = time.monotonic()
-        results = _publish(config, NO_ENGINE)
-        took = time.monotonic() - started
-        assert results["stalled"].status is Action.SKIPPED, results["stalled"]
-        assert results["stalled"].error == "not published: 1 lint error(s)"
-        assert took < 120.0, f"the run waited {took:.0f} s for a stalled base"
-        assert target.requests()[before:] == []
-    assert any(blob_gets(m, p) for m, p, _s in fault_proxy.log)  # it was being read ahead
 
 
 def test_a_playbooks_own_blobs_go_up_while_its_base_layers_are_still_being_copied(

@@ -307,17 +307,6 @@ def plan(text: str) -> Plan:
     return Plan(base, base_line, steps, parsed.escape, meta)
 
 
-def assembled_base(text: str, overrides: Mapping[str, str]) -> str | None:
-    """The base a Containerfile would be assembled on (its stand-in, if one is configured),
-    None when it cannot be assembled (the engine builds it)."""
-    from playbookctl import build  # noqa: PLC0415 - build imports the docker SDK (no engine call)
-
-    try:
-        return plan(build.sent_containerfile(text, overrides, None, None).text).base
-    except (Refused, Unsupported):
-        return None
-
-
 def _arg(ins: Instruction, env: Mapping[str, str], escape: str) -> tuple[str, str | None]:
     words = dockerfile.parse_words(ins.rest, escape)
     if len(words) != 1:
@@ -1063,11 +1052,6 @@ class BaseCache:
         self._placed: dict[tuple[str, str], str] = {}  # (host, digest) -> a repository holding it
         self._blobs: dict[str, bytes] = {}
         self._blob_bytes = 0
-        # read_ahead's results, taken by the first reader: base children (manifest and config)
-        # and layer bytes (checked against their digests when downloaded).
-        self._children_ahead: dict[str, BaseImage] = {}
-        self._layers_ahead: dict[str, bytes] = {}
-        self._ahead_bytes = 0
         self._copies: list[threading.Thread] = []  # early copies into the target (_read_layer)
 
     def settle(self) -> None:
@@ -1094,64 +1078,6 @@ class BaseCache:
             if key not in self._resolved:
                 self._resolved[key] = platforms.resolve_base(client, ref, wanted, where=where)
             return self._resolved[key]
-
-    def read_ahead(
-        self, client: RegistryClient, ref: str, wanted: Sequence[Any], *, where: str
-    ) -> None:
-        """Download what assembling on the base `ref` will read, and nothing more: its
-        children for `wanted` (manifest, config) and the layers whose summaries are not on disk,
-        without summarising them and without writing anywhere. Meant to run while the run does
-        something else (publish's lint gate, before which nothing may be written); whoever
-        needs them next takes them from here instead of the registry. Errors are left to that
-        reader: it meets them again and reports them against its own FROM line."""
-        from playbookctl import platforms  # noqa: PLC0415
-
-        resolved = self.resolve(client, ref, wanted, where=where)
-        api = platforms.api_reference(ref)
-        name = f"{api.registry}/{api.repository}"
-        digests = list(dict.fromkeys(resolved.children[str(p)] for p in wanted))
-        concurrently([functools.partial(self._child_ahead, client, name, d) for d in digests])
-
-    def _child_ahead(self, client: RegistryClient, name: str, digest: str) -> None:
-        key = f"{name}@{digest}"
-        with self.key_lock(key):
-            if key in self._images:
-                return
-            image = self._children_ahead.get(key)
-            if image is None:
-                image = read_base(client, name, digest)
-                with self._lock:
-                    self._children_ahead[key] = image
-        r = parse_reference(key)
-        for layer in image.manifest.get("layers") or []:
-            self._layer_ahead(client, r.registry, r.repository, layer)
-
-    def _layer_ahead(
-        self, client: RegistryClient, registry: str, repository: str, layer: Mapping[str, Any]
-    ) -> None:
-        digest = str(layer["digest"])
-        size = int(layer.get("size") or 0)
-        with self.key_lock(f"layer {digest}"):  # a reader waits for this download, not repeat it
-            with self._lock:
-                if (
-                    digest in self._layers
-                    or digest in self._layers_ahead
-                    or size > MAX_BASE_LAYER_BYTES
-                    or self._ahead_bytes + size > self.KEEP_BLOB_BYTES
-                ):
-                    return
-            path = self._summary_path(digest)
-            if path is not None and path.is_file():
-                return  # summarised on an earlier run: nothing to download
-            blob = client.get_blob(
-                repository, digest, registry=registry, max_bytes=MAX_BASE_LAYER_BYTES
-            )
-            with self._lock:
-                self._layers_ahead[digest] = blob
-                self._ahead_bytes += len(blob)
-
-    def _summary_path(self, digest: str) -> Path | None:
-        return self.directory / f"{digest.replace(':', '-')}.json" if self.directory else None
 
     def images(
         self,
@@ -1193,9 +1119,7 @@ class BaseCache:
         digest: str,
         place_in: tuple[str, str] | None = None,
     ) -> BaseImage:
-        with self._lock:
-            image = self._children_ahead.pop(f"{name}@{digest}", None)
-        image = image or read_base(client, name, digest)
+        image = read_base(client, name, digest)
         r = parse_reference(f"{name}@{digest}")
         layers = list(image.manifest.get("layers") or [])
         summaries = concurrently(
@@ -1233,7 +1157,7 @@ class BaseCache:
         place_in: tuple[str, str] | None = None,
     ) -> dict[str, Any]:
         digest = str(layer["digest"])
-        path = self._summary_path(digest)
+        path = self.directory / f"{digest.replace(':', '-')}.json" if self.directory else None
         if path is not None:
             with contextlib.suppress(OSError, ValueError):
                 cached = json.loads(path.read_text("utf-8"))
@@ -1242,13 +1166,9 @@ class BaseCache:
         size = int(layer.get("size") or 0)
         if size > MAX_BASE_LAYER_BYTES:
             raise Refused(f"a base layer of {size} bytes (more than {MAX_BASE_LAYER_BYTES})")
-        with self._lock:
-            blob = self._layers_ahead.pop(digest, None)
-            self._ahead_bytes -= len(blob or b"")
-        if blob is None:
-            blob = client.get_blob(
-                repository, digest, registry=registry, max_bytes=MAX_BASE_LAYER_BYTES
-            )
+        blob = client.get_blob(
+            repository, digest, registry=registry, max_bytes=MAX_BASE_LAYER_BYTES
+        )
         with self._lock:
             if (
                 self.target is not None

@@ -31,9 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
-import os
-import stat
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -64,14 +61,7 @@ from playbookctl.lint import apply_policy, lint_paths
 from playbookctl.lint.playbook import check_playbook
 from playbookctl.lint.tekton import check_document
 from playbookctl.oci import INDEX_MEDIA_TYPES, ManifestNotFoundError, RegistryClient
-from playbookctl.playbook import (
-    CONTAINERFILES,
-    Playbook,
-    discover,
-    load_playbook,
-    shown_path,
-    source_hash,
-)
+from playbookctl.playbook import Playbook, discover, load_playbook, shown_path, source_hash
 from playbookctl.render import RenderedPipeline, render_pipeline
 from playbookctl.results import Action, Artifact, PublishResult
 
@@ -82,7 +72,6 @@ EventCallback = Callable[[str, str, str], None]
 # Dry runs validate the rendered Pipeline without a pushed image: a digest of the right shape.
 DRY_RUN_DIGEST = "sha256:" + "0" * 64
 MAX_SHOWN_FINDINGS = 5
-log = logging.getLogger(__name__)
 
 
 def _no_events(_name: str, _stage: str, _message: str) -> None:
@@ -242,17 +231,6 @@ def publish(
         )
         run.revisions = revisions
         run.context_rev, run.left_out = context_rev, left_out
-        # The bases are downloaded while the lint gate runs: reads only (nothing is written
-        # before the gate), and on a cold cache they are what every first image waits for.
-        # Not joined: a run whose playbooks all fail the gate does not wait for a slow base
-        # registry (a request still running when the client closes fails, unreported).
-        if config.assemble == "auto":
-            threading.Thread(
-                target=_read_bases_ahead,
-                args=(run, selected),
-                name="playbookctl-bases-ahead",
-                daemon=True,
-            ).start()
         on_event("", "lint", f"linting {len(selected)} playbook(s)")
         run.lint_errors = lint_gate(config, selected)
         try:
@@ -260,47 +238,6 @@ def publish(
                 return list(pool.map(lambda n: _publish_one(run, n), selected))
         finally:
             run.close()
-
-
-def _read_bases_ahead(run: _Run, names: Sequence[str]) -> None:
-    """BaseCache.read_ahead of every base the named playbooks' Containerfiles (as the
-    checkout has them: a hint, the images are made from git's objects) would be assembled on.
-    Nothing is reported from here: a playbook that needs a base reads it again and reports
-    what goes wrong, against its own file and line; an unreadable Containerfile is lint's."""
-    config = run.config
-    bases: dict[str, str] = {}
-    for name in names:
-        for candidate in CONTAINERFILES:
-            path = config.playbooks_dir / name / candidate
-            text = _regular_file_text(path, config.max_file_bytes)
-            if text is not None:
-                base = assemble.assembled_base(text, config.base_image_overrides)
-                if base is not None:
-                    bases.setdefault(base, _display(path, config))
-                break
-    for base, where in bases.items():
-        try:
-            wanted = platforms.parse_platforms(config.platforms)
-            run.bases.read_ahead(run.client, base, wanted, where=where)
-        except Exception as exc:  # whatever it is, the playbook's own read meets and reports it
-            log.debug("reading %s ahead: %s", base, exc)
-
-
-def _regular_file_text(path: Path, limit: int) -> str | None:
-    """The text of `path` if it is a regular file (not a link, FIFO or device: never a read
-    that blocks) of at most `limit` bytes in UTF-8, else None."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return None
-    with os.fdopen(fd, "rb") as fh:
-        st = os.fstat(fh.fileno())
-        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
-            return None
-        try:
-            return fh.read(limit + 1)[:limit].decode("utf-8")
-        except (OSError, UnicodeDecodeError):
-            return None
 
 
 def _errors(findings: list[Finding]) -> list[Finding]:
