@@ -88,7 +88,6 @@ class World:
             registry=self.host,
             image_repo=f"{space}/images",
             bundle_repo=f"{space}/bundles",
-            registry_retries=0,
         )
 
     def publish(
