@@ -105,6 +105,17 @@ def _publish(config: Config, docker_host: str, **kw: object) -> dict[str, Publis
     return {r.name: r for r in results}
 
 
+def _base_layers(config: Config, base: str) -> set[str]:
+    """The digests of the layers of every platform's child of the base index `base`."""
+    repo = base.rsplit(":", 1)[0]
+    with RegistryClient(config) as client:
+        layers: set[str] = set()
+        for _platform, child in platforms.index_entries(client, base):
+            manifest = json.loads(client.get_manifest(f"{repo}@{child}")[0])
+            layers |= {layer["digest"] for layer in manifest["layers"]}
+    return layers
+
+
 def _children(config: Config, name: str, version: str = "1.0.0") -> dict[str, str]:
     with RegistryClient(config) as client:
         return dict(platforms.index_entries(client, f"{config.image_ref(name)}:{version}"))
@@ -271,11 +282,7 @@ def test_a_base_in_another_registry_is_read_and_copied_once_per_run_then_mounted
         base_image = f"{hub.host}/library/base:1"
         push_base_image(hub.host, base_image)
         config = _config(root, target, base_image, next(_ids))
-        with RegistryClient(config) as client:
-            layers: set[str] = set()
-            for _platform, child in platforms.index_entries(client, base_image):
-                manifest = json.loads(client.get_manifest(f"{hub.host}/library/base@{child}")[0])
-                layers |= {layer["digest"] for layer in manifest["layers"]}
+        layers = _base_layers(config, base_image)
         assert len(layers) == 2  # one per platform
         seen = len(hub.requests())
         results = publish(
@@ -384,11 +391,7 @@ def test_a_playbooks_own_blobs_go_up_while_its_base_layers_are_still_being_copie
         base = f"{hub.host}/library/base:1"
         push_base_image(hub.host, base)
         config = _named_config(root, fault_proxy.host, base, "crawl")
-        with RegistryClient(config) as client:
-            layers = set()
-            for _platform, child in platforms.index_entries(client, base):
-                manifest = json.loads(client.get_manifest(f"{hub.host}/library/base@{child}")[0])
-                layers |= {layer["digest"] for layer in manifest["layers"]}
+        layers = _base_layers(config, base)
         copies = lambda m, p: m == "PUT" and any(f"digest={d}" in p for d in layers)  # noqa: E731
         fault_proxy.throttle_next(len(layers), match=copies, rate=2_000_000)  # seconds each
         fault_proxy.log.clear()
