@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,10 @@ from playbookctl import cli
 from playbookctl.config import Config, load_config
 from playbookctl.errors import RegistryError
 from playbookctl.oci import OCI_MANIFEST, RegistryClient, sha256_digest
-from tests.support.tls import TestCA, TLSRegistry
+from playbookctl_dev.registry import LocalRegistry
+from tests.support.faultproxy import FaultProxy
+from tests.support.handshakecut import HandshakeCutter
+from tests.support.tls import TestCA, TLSRegistry, registry_name
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("resolve_test_names")]
 
@@ -164,6 +169,17 @@ def test_client_certificate_from_certs_dir(test_ca: TestCA, tmp_path: Path) -> N
         message = str(failed.value)
         assert "\n" not in message
         assert f"{without}/{reg.host}/client.cert and client.key" in message, message
+        # The registry's alert is final: one connection, no retry (counted through a front).
+        with HandshakeCutter(reg.port) as front:
+            host = f"{reg.name}:{front.port}"
+            certs = _certs_dir(tmp_path / "c", host, test_ca.cert)
+            config = Config(root=tmp_path, registry=host, registry_certs_dir=str(certs))
+            with (
+                RegistryClient(config) as client,
+                pytest.raises(RegistryError, match=r"client\.cert and client\.key"),
+            ):
+                client.blob_exists("tls/mtls", sha256_digest(b"x"))
+            assert front.connections == 1
 
         cert = client_ca.issue("harbor-client", client=True)
         with_cert = _certs_dir(
@@ -189,3 +205,173 @@ def test_a_client_certificate_without_its_key_is_named(
         pytest.raises(RegistryError, match=r"client\.cert: client certificate without its key"),
     ):
         client.blob_exists("tls/nokey", sha256_digest(b"x"))
+
+
+# -- a handshake cut short: retried like any dropped connection ----------------------------------
+#
+# A load balancer, a registry restarting or a flaky network that closes (FIN) or resets (RST) the
+# connection right after our ClientHello: the same transient failure as a connection dropped
+# after the handshake, so retried (registry-retries, within registry-deadline); what no retry
+# changes (a certificate not trusted) stays immediate. The front (HandshakeCutter) hangs up on
+# the first connections, then relays to the real TLS server behind it.
+
+
+def _cut_config(tmp_path: Path, host: str, test_ca: TestCA, **kw: object) -> Config:
+    certs = _certs_dir(tmp_path, host, test_ca.cert, names=("ca.crt",))
+    values: dict[str, object] = {
+        "registry_certs_dir": str(certs),
+        "registry_timeout": 5.0,
+        "registry_deadline": 15.0,
+    }
+    values.update(kw)
+    return Config(root=tmp_path, registry=host, **values)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("reset", [False, True], ids=["closed", "reset"])
+def test_a_handshake_cut_short_is_retried_and_the_push_succeeds(
+    tls_registry: TLSRegistry, test_ca: TestCA, tmp_path: Path, reset: bool
+) -> None:
+    with HandshakeCutter(tls_registry.port, cut=2, reset=reset) as front:
+        host = f"{tls_registry.name}:{front.port}"
+        data = f"pushed through a flaky front ({reset=})".encode()
+        with RegistryClient(_cut_config(tmp_path, host, test_ca, registry_retries=3)) as client:
+            digest = client.push_blob("tls/cut-short", data)
+            assert client.get_blob("tls/cut-short", digest) == data
+        assert front.cuts == 2
+        assert front.connections > 2  # the two cut, then the ones relayed
+
+
+@pytest.mark.parametrize("reset", [False, True], ids=["closed", "reset"])
+def test_a_handshake_always_cut_short_fails_after_the_retries_in_one_line(
+    tls_registry: TLSRegistry,
+    test_ca: TestCA,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    reset: bool,
+) -> None:
+    with HandshakeCutter(tls_registry.port, cut=-1, reset=reset) as front:
+        host = f"{tls_registry.name}:{front.port}"
+        certs = _certs_dir(tmp_path, host, test_ca.cert, names=("ca.crt",))
+        (tmp_path / "pyproject.toml").write_text("[tool.playbookctl]\n")
+        monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_CERTS_DIR", str(certs))
+        monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_RETRIES", "2")
+        monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_DEADLINE", "15")
+        code = cli.main(["-C", str(tmp_path), "inspect", f"{host}/tls/always-cut:1.0.0"])
+        err = capsys.readouterr().err
+        assert code == 1, err
+        assert err.count("\n") == 1, err
+        how = "reset" if reset else "closed"
+        assert f"the registry {how} the connection during the TLS handshake" in err, err
+        assert "after 3 attempt(s)" in err, err
+        assert "not trusted" not in err, err
+        assert "plain HTTP" not in err, err
+        assert "internal error" not in err, err
+        assert "Traceback" not in err, err
+        assert front.connections == 3  # one try and registry-retries 2
+
+
+def test_a_handshake_left_unanswered_is_a_timeout_retried(
+    tls_registry: TLSRegistry, test_ca: TestCA, tmp_path: Path
+) -> None:
+    with HandshakeCutter(tls_registry.port, cut=-1, hold=True) as front:
+        host = f"{tls_registry.name}:{front.port}"
+        # registry-timeout 10: the connect timeout (5 s) bounds the handshake, before it.
+        config = _cut_config(
+            tmp_path,
+            host,
+            test_ca,
+            registry_timeout=10.0,
+            registry_deadline=30.0,
+            registry_retries=1,
+        )
+        started = time.monotonic()
+        with (
+            RegistryClient(config) as client,
+            pytest.raises(RegistryError) as failed,
+        ):
+            client.blob_exists("tls/held", sha256_digest(b"x"))
+        message = str(failed.value)
+        assert "failed after 2 attempt(s)" in message, message
+        assert "no answer to the TLS handshake in time" in message, message
+        assert front.connections == 2
+        assert time.monotonic() - started < 15
+
+
+def test_an_untrusted_certificate_is_not_retried(tls_registry: TLSRegistry, tmp_path: Path) -> None:
+    with HandshakeCutter(tls_registry.port) as front:  # relays every connection
+        host = f"{tls_registry.name}:{front.port}"
+        config = Config(
+            root=tmp_path,
+            registry=host,
+            registry_certs_dir=str(tmp_path / "empty"),
+            registry_timeout=5.0,
+            registry_deadline=15.0,
+            registry_retries=4,
+        )
+        with (
+            RegistryClient(config) as client,
+            pytest.raises(RegistryError, match=f"the TLS certificate of {host} is not trusted"),
+        ):
+            client.blob_exists("tls/untrusted-once", sha256_digest(b"x"))
+        assert front.connections == 1  # final at once: no retry
+
+
+USER, PASSWORD = "robot", "token-service-secret"
+
+
+@pytest.fixture
+def tls_token_front(
+    plain_registry: LocalRegistry, test_ca: TestCA, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[FaultProxy]:
+    """An HTTPS front for the plain registry that demands a token from its own /token, which
+    the client is sent to through a HandshakeCutter (set as `proxy.cutter`, cutting nothing
+    until told)."""
+    name = registry_name()
+    cert = test_ca.issue(name.split(".")[0], dns=(name,))
+    with (
+        FaultProxy(plain_registry.host, tls=(cert, cert.with_suffix(".key")), name=name) as proxy,
+        HandshakeCutter(proxy.port) as cutter,
+    ):
+        proxy.require_token(USER, PASSWORD, realm=f"https://{name}:{cutter.port}/token")
+        proxy.cutter = cutter  # type: ignore[attr-defined]
+        monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_USERNAME", USER)
+        monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_PASSWORD", PASSWORD)
+        yield proxy
+
+
+@pytest.mark.parametrize("reset", [False, True], ids=["closed", "reset"])
+def test_a_token_service_handshake_cut_short_is_retried(
+    tls_token_front: FaultProxy, test_ca: TestCA, tmp_path: Path, reset: bool
+) -> None:
+    cutter: HandshakeCutter = tls_token_front.cutter  # type: ignore[attr-defined]
+    cutter.cut, cutter.reset = 2, reset
+    data = f"pushed with a token from a flaky token service ({reset=})".encode()
+    config = _cut_config(tmp_path, tls_token_front.host, test_ca, registry_retries=3)
+    with RegistryClient(config) as client:
+        digest = client.push_blob("tls/token-cut", data)
+        assert client.get_blob("tls/token-cut", digest) == data
+    assert cutter.cuts == 2
+    assert tls_token_front.token_auth is not None
+    assert tls_token_front.token_auth.token_requests  # a token was got, after the cuts
+
+
+def test_a_token_service_always_cutting_the_handshake_fails_after_the_retries(
+    tls_token_front: FaultProxy, test_ca: TestCA, tmp_path: Path
+) -> None:
+    cutter: HandshakeCutter = tls_token_front.cutter  # type: ignore[attr-defined]
+    cutter.cut = -1
+    config = _cut_config(tmp_path, tls_token_front.host, test_ca, registry_retries=2)
+    with (
+        RegistryClient(config) as client,
+        pytest.raises(RegistryError) as failed,
+    ):
+        client.blob_exists("tls/token-always-cut", sha256_digest(b"x"))
+    message = str(failed.value)
+    assert "\n" not in message
+    assert "token service" in message, message
+    assert "the token service closed the connection during the TLS handshake" in message, message
+    assert "after 3 attempt(s)" in message, message
+    assert "not trusted" not in message, message
+    assert "plain HTTP" not in message, message
+    assert cutter.connections == 3

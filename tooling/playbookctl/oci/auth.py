@@ -468,7 +468,8 @@ class Authenticator:
         creds: _Creds | None,
         deadline: float,
     ) -> Response:
-        """One request to the token service (_SendFailedError when it got no answer)."""
+        """One request to the token service (_SendFailedError when it got no answer, a TLS
+        handshake it closed or reset included: retried by _fetch_token)."""
         try:
             if creds is not None and creds.identity_token:
                 # OAuth2 refresh-token grant, as the Docker CLI does with an identity token.
@@ -485,6 +486,7 @@ class Authenticator:
                     realm,
                     deadline=deadline,
                     what="token",
+                    peer="the token service",
                     registry=host,
                     data=form,
                 )
@@ -499,6 +501,7 @@ class Authenticator:
                 realm,
                 deadline=deadline,
                 what="token",
+                peer="the token service",
                 registry=host,
                 params=params,
                 headers=headers,

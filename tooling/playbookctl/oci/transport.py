@@ -15,7 +15,8 @@ deadline handling below had to work around it (trust_env off, cert_verify no-op,
   (the Authorization header stays with the registry's origin; no HTTPS -> HTTP).
 - Bounded reads of every answer (Response: status, headers, the body read), transport failures
   worded for users (named as requests named them: ConnectionError, ReadTimeout...), TLSError
-  for a failed handshake, retry backoff and Retry-After.
+  for a handshake that failed for good (one the peer closed or reset is a transport failure,
+  retried), retry backoff and Retry-After.
 
 No credentials are handled here (auth.py); Caller is what blobs.py and manifests.py need of the
 client: one logical request with authentication and retries (client.RegistryClient.call).
@@ -369,12 +370,73 @@ def _socks_refusal(exc: BaseException) -> str | None:
     return None
 
 
-def _transport_failure(exc: BaseException, watch: _Watch, limit: float, *, reading: bool) -> str:
+def _chain(exc: BaseException) -> list[BaseException]:
+    """exc and what it wraps (urllib3's reason or first argument, then cause or context)."""
+    out: list[BaseException] = []
+    seen: BaseException | None = exc
+    while seen is not None and len(out) < 8 and seen not in out:  # short; never loop on a cycle
+        out.append(seen)
+        reason = getattr(seen, "reason", None)
+        nested = seen.args[0] if seen.args and isinstance(seen.args[0], BaseException) else None
+        seen = (
+            (reason if isinstance(reason, BaseException) else None)
+            or nested
+            or seen.__cause__
+            or seen.__context__
+        )
+    return out
+
+
+# What a peer that hangs up mid-handshake raises, as measured on Python 3.11 / OpenSSL 3.0 and
+# urllib3 2.8 (tests/integration/test_oci_tls.py): a close after our ClientHello is
+# ssl.SSLEOFError (UNEXPECTED_EOF_WHILE_READING) wrapped in urllib3's SSLError; a reset
+# (SO_LINGER 0) a ConnectionResetError wrapped in ProtocolError. SSLZeroReturnError (a
+# close_notify instead of an answer) and the other hang-ups are the same failure, not measured.
+_CUT = (
+    ssl.SSLEOFError,
+    ssl.SSLZeroReturnError,
+    ConnectionResetError,
+    ConnectionAbortedError,
+    BrokenPipeError,
+)
+
+
+def _cut_short(exc: BaseException) -> bool:
+    """True when the peer closed or reset the connection (a TLS handshake cut short, or an
+    answer): transient, as any dropped connection. False for a certificate not verified, a TLS
+    alert, a protocol or cipher mismatch: no retry changes those (TLSError)."""
+    for e in _chain(exc):
+        if isinstance(e, ssl.SSLCertVerificationError | u3.ProxyError):
+            return False
+        if isinstance(e, _CUT):
+            return True
+    return False
+
+
+def _transport_failure(
+    exc: BaseException,
+    watch: _Watch,
+    limit: float,
+    *,
+    reading: bool,
+    tls: bool = False,
+    peer: str = "the registry",
+) -> str:
+    """One line for a request that got no complete answer. `tls`: an HTTPS URL; `peer`: who
+    was asked (the registry, or its token service)."""
     name = _failure_name(exc, reading=reading)
     # A socket timeout starts after the watch and lasts as long, so it ends at the deadline or
     # later: when it wins the race against the watchdog (a busy machine), the deadline is why.
     if watch.fired or time.monotonic() >= watch.deadline:
         return f"no complete answer within {limit:g} s (registry-timeout)"
+    # No request was sent yet (the watch names the connection once one is): a TCP connection
+    # was made (its failures are NewConnectionError), so the TLS handshake is what failed.
+    handshake = tls and watch.conn is None and not isinstance(exc, u3.NewConnectionError)
+    if handshake and isinstance(exc, u3.ReadTimeoutError):  # urllib3's name for it
+        return "ConnectTimeout (no answer to the TLS handshake in time: registry-timeout)"
+    if handshake and _cut_short(exc):
+        how = "reset" if any(isinstance(e, ConnectionResetError) for e in _chain(exc)) else "closed"
+        return f"ConnectionError ({peer} {how} the connection during the TLS handshake)"
     if name in ("ConnectTimeout", "ReadTimeout"):
         return f"{name} (no answer in time: registry-timeout)"
     socks = _socks_refusal(exc)
@@ -437,8 +499,9 @@ class _SendFailedError(Exception):
 
 
 class TLSError(Exception):
-    """The TLS handshake with a registry or its token service failed. args[0] is urllib3's
-    SSLError (its chain holds ssl's error), for tls.describe_tls_failure."""
+    """The TLS handshake with a registry or its token service failed for good (a certificate
+    not trusted, an alert, a protocol mismatch; not a connection cut short: _cut_short). args[0]
+    is urllib3's SSLError (its chain holds ssl's error), for tls.describe_tls_failure."""
 
 
 def _read_body(raw: Any, limit: int, *, strict: bool, what: str) -> tuple[bytes, bool]:
@@ -635,13 +698,15 @@ class Transport:
         headers: Mapping[str, str] | None = None,
         data: bytes | FileBlob | Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
+        peer: str = "the registry",
     ) -> Response:
         """One HTTP request whose whole answer (headers and body) arrives within registry-timeout
-        and the operation's deadline, else _SendFailedError (TLSError for a failed handshake);
-        the body is read here, bounded; a redirect is answered, not followed. `registry`: the
-        registry this request is for (its certs.d trust applies). `data`: bytes, a FileBlob
-        (streamed from its first byte, with its length) or a form (urlencoded); `params`: the
-        query string."""
+        and the operation's deadline, else _SendFailedError (TLSError for a handshake that
+        failed for good: a handshake the peer cut short is a _SendFailedError, retried like any
+        dropped connection); the body is read here, bounded; a redirect is answered, not
+        followed. `registry`: the registry this request is for (its certs.d trust applies).
+        `data`: bytes, a FileBlob (streamed from its first byte, with its length) or a form
+        (urlencoded); `params`: the query string; `peer`: who is asked, in messages."""
         now = time.monotonic()
         watch = _Watch(min(now + self.timeout, max(deadline, now + 1.0)))
         _WATCHDOG.arm(watch)
@@ -704,10 +769,21 @@ class Transport:
             raw = None
             return resp
         except (u3.SSLError, ssl.SSLError) as exc:
-            raise TLSError(exc) from exc
+            if not _cut_short(exc):  # verification, an alert, a protocol mismatch: final
+                raise TLSError(exc) from exc
+            raise _SendFailedError(
+                _transport_failure(exc, watch, self.timeout, reading=reading, tls=True, peer=peer)
+            ) from None
         except (u3.HTTPError, OSError) as exc:
             raise _SendFailedError(
-                _transport_failure(exc, watch, self.timeout, reading=reading)
+                _transport_failure(
+                    exc,
+                    watch,
+                    self.timeout,
+                    reading=reading,
+                    tls=url.lower().startswith("https:"),
+                    peer=peer,
+                )
             ) from None
         finally:
             if raw is not None:
