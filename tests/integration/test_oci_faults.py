@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import math
 import os
 import tarfile
 import time
@@ -38,10 +39,16 @@ from playbookctl.oci import (
 from playbookctl_dev.registry import LocalRegistry, free_port
 from tests.support.connectproxy import ConnectProxy
 from tests.support.faultproxy import FaultProxy
+from tests.support.timing import ends_by, most_attempts
 
 pytestmark = pytest.mark.integration
 
 OTHER_DIGEST = "sha256:" + "e" * 64
+
+# The deadline tests below allow 10 retries: only registry-deadline can end them in time. If it
+# did not, 11 tries of at least 1 s each (a try's floor past the deadline) and the backoff
+# between them (at least 0.125 + 0.25 + 0.5 + 1 + 6 * 2 s) would take this long at the least.
+RETRIES_WITHOUT_DEADLINE = 11 * 1.0 + 13.875
 
 
 def _cfg(tmp_path: Path, host: str, **kw: object) -> Config:
@@ -113,16 +120,21 @@ def test_drip_fed_manifest_ends_within_the_deadline(
     direct: RegistryClient, fault_proxy: FaultProxy, tmp_path: Path
 ) -> None:
     _small_bundle(direct, "faults/drip")
-    cfg = _cfg(tmp_path, fault_proxy.host, registry_timeout=1.5, registry_deadline=4.0)
+    cfg = _cfg(
+        tmp_path, fault_proxy.host, registry_timeout=1.5, registry_deadline=4.0, registry_retries=10
+    )
     with RegistryClient(cfg) as c:
         assert c.resolve(f"{fault_proxy.host}/faults/drip:1") is not None  # healthy: fine
         # ~500 bytes a byte per 0.3 s: 150 s per answer, each socket read well within 1.5 s.
         fault_proxy.drip_next(-1, match=_manifests("GET"), delay=0.3)  # type: ignore[arg-type]
+        before = len(fault_proxy.log)
         start = time.monotonic()
         with pytest.raises(RegistryError) as err:
             c.resolve(f"{fault_proxy.host}/faults/drip:1")
         elapsed = time.monotonic() - start
-    assert elapsed < 4.0 + 1.5, elapsed
+    assert elapsed < ends_by(4.0, runaway=RETRIES_WITHOUT_DEADLINE), elapsed
+    tries = [p for m, p, _s in fault_proxy.log[before:] if m == "GET" and "/manifests/" in p]
+    assert 2 <= len(tries) <= most_attempts(4.0, shortest=1.0), tries  # cut, retried, stopped
     message = str(err.value)
     assert "\n" not in message
     assert "no complete answer within 1.5 s (registry-timeout)" in message
@@ -160,12 +172,16 @@ def test_drip_fed_blob_ends_inspect_within_the_deadline(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_TIMEOUT", "1")
     monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_DEADLINE", "3")
+    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_RETRIES", "10")
+    before = len(fault_proxy.log)
     start = time.monotonic()
     code = cli.main(["inspect", f"{fault_proxy.host}/faults/drip-blob:1"])
     elapsed = time.monotonic() - start
     _out, err = capsys.readouterr()
     assert code == 1
-    assert elapsed < 3.0 + 1.5, elapsed
+    assert elapsed < ends_by(3.0, runaway=RETRIES_WITHOUT_DEADLINE), elapsed
+    tries = [p for m, p, _s in fault_proxy.log[before:] if m == "GET" and "/blobs/" in p]
+    assert 1 <= len(tries) <= most_attempts(3.0, shortest=1.0), tries
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
     assert "registry-timeout" in lines[0]
@@ -174,12 +190,17 @@ def test_drip_fed_blob_ends_inspect_within_the_deadline(
 @pytest.mark.timeout(60)  # without its deadline it would hang: fail by name
 def test_stalled_request_ends_within_the_deadline(fault_proxy: FaultProxy, tmp_path: Path) -> None:
     fault_proxy.stall_next(-1, match=lambda m, _p: m in ("POST", "PUT"))
-    cfg = _cfg(tmp_path, fault_proxy.host, registry_timeout=1.0, registry_deadline=3.0)
+    # The stall (300 s) is cut by registry-timeout at each try: the deadline ends the retries.
+    cfg = _cfg(
+        tmp_path, fault_proxy.host, registry_timeout=1.0, registry_deadline=3.0, registry_retries=10
+    )
     with RegistryClient(cfg) as c:
         start = time.monotonic()
         with pytest.raises(RegistryError, match=r"registry-timeout"):
             c.push_blob("faults/stall", b"x" * 100_000, check=False)
-        assert time.monotonic() - start < 3.0 + 1.5
+        assert time.monotonic() - start < ends_by(3.0, runaway=RETRIES_WITHOUT_DEADLINE)
+    held = [p for _m, p, status in fault_proxy.log if status == -2]
+    assert 2 <= len(held) <= most_attempts(3.0, shortest=1.0), held  # cut, retried, stopped
 
 
 def test_operation_deadline_is_a_setting(tmp_path: Path) -> None:
@@ -216,6 +237,7 @@ def test_a_wrong_docker_content_digest_is_never_reported(
     assert not [p for m, p, _s in fault_proxy.log if m == "HEAD" and "/manifests/" in p]
 
 
+@pytest.mark.timeout(60)  # without its deadline the read-back would wait for ever: fail by name
 def test_a_manifest_put_answered_but_not_stored_fails_the_read_back(
     direct: RegistryClient, fault_proxy: FaultProxy, tmp_path: Path
 ) -> None:
@@ -246,7 +268,8 @@ def test_a_manifest_put_answered_but_not_stored_fails_the_read_back(
             c.read_back(f"{fault_proxy.host}/faults/swallow:lost@{digest}")
         assert digest in str(err.value)
         assert "waiting within registry-deadline" in str(err.value)
-        assert time.monotonic() - started < 6.0
+        # Without its deadline the wait for the lost manifest never ends.
+        assert time.monotonic() - started < ends_by(3.0, runaway=math.inf)
 
 
 # -- bounded in memory ---------------------------------------------------------------------------
