@@ -22,6 +22,7 @@ from playbookctl.oci import RegistryClient, transport
 from playbookctl_dev.registry import LocalRegistry
 from tests.integration.test_oci_faults import _push_bundle_with_layer, _tar
 from tests.support.socksproxy import SocksProxy
+from tests.support.timing import ends_by, most_attempts
 
 pytestmark = pytest.mark.integration
 
@@ -174,27 +175,31 @@ def test_a_socks_proxy_stalling_mid_answer_ends_inspect_at_the_deadline(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """The proxy relays 256 KiB of each answer, then crawls at 64 KiB/s: every TLS record
+    """The proxy relays 256 KiB of each answer, then crawls at 48 KiB/s: every TLS record
     (16 KiB) arrives well within registry-timeout, so no socket timeout fires and only the
     deadline over the whole request (the watchdog shutting the SOCKS connection's socket) ends
-    it, with one line. Without it the 1 MiB layer would come through in about 12 s."""
+    it, with one line. Without it the 1.5 MiB layer would come through in about 27 s."""
     with RegistryClient(_cfg(tmp_path, registry.host)) as c:
-        _bundle(c, "socks/stall", padding=1024 * 1024)
+        _bundle(c, "socks/stall", padding=1536 * 1024)
     ref = f"{registry.host}/socks/stall:1"
     monkeypatch.setenv("HTTPS_PROXY", proxy.url("socks5h"))
     code, err = _inspect(ref, monkeypatch, capsys, tmp_path)
-    assert code == 0, err  # healthy: the 1 MiB layer comes through
+    assert code == 0, err  # healthy: the 1.5 MiB layer comes through
 
-    proxy.stall(after=256 * 1024, rate=64 * 1024)
+    proxy.stall(after=256 * 1024, rate=48 * 1024)
     monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_TIMEOUT", "2")
     monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_DEADLINE", "4")
+    # Retries enough that only the deadline ends them in time: 11 tries cut at 2 s (1 s past
+    # the deadline) and the backoff between them would take 11 + 13.875 s at the least.
+    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_RETRIES", "10")
     start = time.monotonic()
     code, err = _inspect(ref, monkeypatch, capsys, tmp_path)
     elapsed = time.monotonic() - start
     assert code == 1
     assert len(err) == 1, err
     assert "no complete answer within 2 s (registry-timeout)" in err[0], err
-    assert elapsed < 4.0 + 2.0, elapsed
+    # Without the watchdog: the crawl, (1536 - 256) KiB at 48 KiB/s.
+    assert elapsed < ends_by(4.0, runaway=min(1280 / 48, 11 + 13.875)), elapsed
 
 
 @pytest.mark.timeout(60)
@@ -206,7 +211,11 @@ def test_a_socks_proxy_silent_after_its_handshake_ends_at_the_deadline(
     with one line."""
     monkeypatch.setenv("HTTPS_PROXY", proxy.url("socks5h"))
     proxy.stall()
-    cfg = _cfg(tmp_path, registry.host, registry_timeout=1.0, registry_deadline=3.0)
+    # Retries enough that only the deadline ends them in time: 11 tries of 1 s and the backoff
+    # between them would take 11 + 13.875 s at the least.
+    cfg = _cfg(
+        tmp_path, registry.host, registry_timeout=1.0, registry_deadline=3.0, registry_retries=10
+    )
     start = time.monotonic()
     with RegistryClient(cfg) as c, pytest.raises(RegistryError) as err:
         c.get_manifest(f"{registry.host}/socks/silent:1")
@@ -214,8 +223,9 @@ def test_a_socks_proxy_silent_after_its_handshake_ends_at_the_deadline(
     message = str(err.value)
     assert "\n" not in message
     assert "no complete answer within 1 s (registry-timeout)" in message, message
-    assert elapsed < 3.0 + 1.5, elapsed
-    assert len(proxy.tunnels) >= 2  # granted, and tried again
+    assert elapsed < ends_by(3.0, runaway=11 + 13.875), elapsed
+    # granted, tried again, and stopped by the deadline (a tunnel a try)
+    assert 2 <= len(proxy.tunnels) <= most_attempts(3.0, shortest=1.0), proxy.tunnels
     assert not proxy.refused
 
 
@@ -250,6 +260,10 @@ def test_without_pysocks_a_socks_proxy_is_one_line_naming_the_package(
     monkeypatch.delitem(sys.modules, "urllib3.contrib.socks", raising=False)
     transport._socks_classes.cache_clear()
     monkeypatch.setenv("ALL_PROXY", proxy.url("socks5h", userinfo="dante:hunter2"))
+    # Were it retried, 15 tries would wait 0.125 + 0.25 + 0.5 + 1 + 10 * 2 s between them at
+    # the least (within a deadline that allows them).
+    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_RETRIES", "14")
+    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_DEADLINE", "120")
     try:
         start = time.monotonic()
         code, err = _inspect(f"{registry.host}/socks/any:1", monkeypatch, capsys, tmp_path)
@@ -261,5 +275,5 @@ def test_without_pysocks_a_socks_proxy_is_one_line_naming_the_package(
     assert "needs the PySocks package, which is not installed: pip install PySocks" in err[0]
     assert f"is socks5h://127.0.0.1:{proxy.port}:" in err[0]
     assert "hunter2" not in err[0]
-    assert elapsed < 2.0, elapsed
+    assert elapsed < ends_by(0.0, runaway=21.875), elapsed
     assert not proxy.tunnels
