@@ -39,7 +39,7 @@ from playbookctl.oci import (
 from playbookctl_dev.registry import LocalRegistry, free_port
 from tests.support.connectproxy import ConnectProxy
 from tests.support.faultproxy import FaultProxy
-from tests.support.timing import ends_by, most_attempts
+from tests.support.timing import ends_by, least_backoff, most_attempts
 
 pytestmark = pytest.mark.integration
 
@@ -47,8 +47,8 @@ OTHER_DIGEST = "sha256:" + "e" * 64
 
 # The deadline tests below allow 10 retries: only registry-deadline can end them in time. If it
 # did not, 11 tries of at least 1 s each (a try's floor past the deadline) and the backoff
-# between them (at least 0.125 + 0.25 + 0.5 + 1 + 6 * 2 s) would take this long at the least.
-RETRIES_WITHOUT_DEADLINE = 11 * 1.0 + 13.875
+# between them would take this long at the least (24.9 s).
+RETRIES_WITHOUT_DEADLINE = 11 * 1.0 + least_backoff(10)
 
 
 def _cfg(tmp_path: Path, host: str, **kw: object) -> Config:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import email.utils
 import json
+import math
 import os
 import tempfile
 import time
@@ -34,6 +35,7 @@ from playbookctl.oci import (
 from playbookctl.oci.fileblob import FileBlob
 from playbookctl_dev.registry import LocalRegistry
 from tests.support.faultproxy import FaultProxy
+from tests.support.timing import ends_by, least_backoff
 from tests.support.tls import TestCA, registry_name
 
 # plain_http: the fault proxies here forward plain HTTP to the registry behind them, and the
@@ -308,14 +310,19 @@ def test_a_registry_that_wants_chunks_of_a_minimum_length(
 def test_chunks_that_cannot_fit_are_one_clear_line(fault_proxy: FaultProxy, tmp_path: Path) -> None:
     fault_proxy.max_body = 100 * 1024
     fault_proxy.chunk_min_length = 512 * 1024
+    # Retries and a deadline that allow a 413 tried again to take least_backoff(14) = 21.9 s.
+    cfg = _cfg(tmp_path, fault_proxy.host, registry_retries=14, registry_deadline=120.0)
     started = time.monotonic()
     with (
-        RegistryClient(_cfg(tmp_path, fault_proxy.host)) as c,
+        RegistryClient(cfg) as c,
         pytest.raises(RegistryError, match=r"too large \(HTTP 413\).*at least 524288 bytes") as e,
     ):
         c.push_blob("upload/impossible", os.urandom(1024 * 1024), check=False)
     assert "\n" not in str(e.value)
-    assert time.monotonic() - started < 8.0
+    assert time.monotonic() - started < ends_by(0.0, runaway=least_backoff(14))
+    # The whole blob (PUT), then chunks of 1 MiB and of the 512 KiB asked for: each refused once.
+    refused = [m for m, _p, status in fault_proxy.log if status == 413]
+    assert refused == ["PUT", "PATCH", "PATCH"], fault_proxy.log
 
 
 def test_an_out_of_step_chunk_resumes_from_the_registry_range(
@@ -525,6 +532,7 @@ def test_a_just_pushed_manifest_and_blob_are_waited_for(
         assert c.get_blob(repo, sha256_digest(layer)) == layer
 
 
+@pytest.mark.timeout(60)  # without its deadline the read-back would wait for ever: fail by name
 def test_a_manifest_never_served_is_one_line_within_the_deadline(
     fault_proxy: FaultProxy, tmp_path: Path
 ) -> None:
@@ -538,12 +546,15 @@ def test_a_manifest_never_served_is_one_line_within_the_deadline(
         started = time.monotonic()
         with pytest.raises(RegistryError, match="not readable yet after") as err:
             c.read_back(f"{fault_proxy.host}/{repo}@{digest}")
-        assert time.monotonic() - started < 5.0
+        # Without its deadline the wait for a manifest never served never ends.
+        assert time.monotonic() - started < ends_by(3.0, runaway=math.inf)
         assert "\n" not in str(err.value)
-        # A manifest nobody pushed here is not waited for.
-        started = time.monotonic()
+        # A manifest nobody pushed here is not waited for: asked once, not again.
+        asked = len(fault_proxy.log)
         assert c.resolve(f"{fault_proxy.host}/{repo}:9.9.9") is None
-        assert time.monotonic() - started < 1.0
+        assert [(m, p) for m, p, _s in fault_proxy.log[asked:]] == [
+            ("GET", f"/v2/{repo}/manifests/9.9.9")
+        ]
 
 
 # -- throttling ----------------------------------------------------------------------------------
@@ -568,12 +579,14 @@ def test_retry_after_past_the_deadline_is_one_line_at_once(
     fault_proxy: FaultProxy, tmp_path: Path
 ) -> None:
     fault_proxy.fail_next(1, 429, retry_after="3600", match=lambda m, p: m == "HEAD")
-    with RegistryClient(_cfg(tmp_path, fault_proxy.host)) as c:
+    # A deadline of 60 s: waiting until it (instead of refusing at once) would show.
+    with RegistryClient(_cfg(tmp_path, fault_proxy.host, registry_deadline=60.0)) as c:
         started = time.monotonic()
         with pytest.raises(RegistryError, match=r"retry after 3600 s \(Retry-After\)") as err:
             c.blob_exists("throttle/long", sha256_digest(b"x"))
-        assert time.monotonic() - started < 2.0
+        assert time.monotonic() - started < ends_by(0.0, runaway=60.0)
         assert "\n" not in str(err.value)
+    assert [status for _m, _p, status in fault_proxy.log] == [429]  # not tried again
 
 
 # -- names ----------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from playbookctl.oci import RegistryClient, transport
 from playbookctl_dev.registry import LocalRegistry
 from tests.integration.test_oci_faults import _push_bundle_with_layer, _tar
 from tests.support.socksproxy import SocksProxy
-from tests.support.timing import ends_by, most_attempts
+from tests.support.timing import ends_by, least_backoff, most_attempts
 
 pytestmark = pytest.mark.integration
 
@@ -190,7 +190,7 @@ def test_a_socks_proxy_stalling_mid_answer_ends_inspect_at_the_deadline(
     monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_TIMEOUT", "2")
     monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_DEADLINE", "4")
     # Retries enough that only the deadline ends them in time: 11 tries cut at 2 s (1 s past
-    # the deadline) and the backoff between them would take 11 + 13.875 s at the least.
+    # the deadline) and the backoff between them would take 24.9 s at the least.
     monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_RETRIES", "10")
     start = time.monotonic()
     code, err = _inspect(ref, monkeypatch, capsys, tmp_path)
@@ -199,7 +199,7 @@ def test_a_socks_proxy_stalling_mid_answer_ends_inspect_at_the_deadline(
     assert len(err) == 1, err
     assert "no complete answer within 2 s (registry-timeout)" in err[0], err
     # Without the watchdog: the crawl, (1536 - 256) KiB at 48 KiB/s.
-    assert elapsed < ends_by(4.0, runaway=min(1280 / 48, 11 + 13.875)), elapsed
+    assert elapsed < ends_by(4.0, runaway=min(1280 / 48, 11 + least_backoff(10))), elapsed
 
 
 @pytest.mark.timeout(60)
@@ -212,7 +212,7 @@ def test_a_socks_proxy_silent_after_its_handshake_ends_at_the_deadline(
     monkeypatch.setenv("HTTPS_PROXY", proxy.url("socks5h"))
     proxy.stall()
     # Retries enough that only the deadline ends them in time: 11 tries of 1 s and the backoff
-    # between them would take 11 + 13.875 s at the least.
+    # between them would take 24.9 s at the least.
     cfg = _cfg(
         tmp_path, registry.host, registry_timeout=1.0, registry_deadline=3.0, registry_retries=10
     )
@@ -223,7 +223,7 @@ def test_a_socks_proxy_silent_after_its_handshake_ends_at_the_deadline(
     message = str(err.value)
     assert "\n" not in message
     assert "no complete answer within 1 s (registry-timeout)" in message, message
-    assert elapsed < ends_by(3.0, runaway=11 + 13.875), elapsed
+    assert elapsed < ends_by(3.0, runaway=11 + least_backoff(10)), elapsed
     # granted, tried again, and stopped by the deadline (a tunnel a try)
     assert 2 <= len(proxy.tunnels) <= most_attempts(3.0, shortest=1.0), proxy.tunnels
     assert not proxy.refused
@@ -260,8 +260,8 @@ def test_without_pysocks_a_socks_proxy_is_one_line_naming_the_package(
     monkeypatch.delitem(sys.modules, "urllib3.contrib.socks", raising=False)
     transport._socks_classes.cache_clear()
     monkeypatch.setenv("ALL_PROXY", proxy.url("socks5h", userinfo="dante:hunter2"))
-    # Were it retried, 15 tries would wait 0.125 + 0.25 + 0.5 + 1 + 10 * 2 s between them at
-    # the least (within a deadline that allows them).
+    # Were it retried, 15 tries would wait 21.9 s between them at the least (within a deadline
+    # that allows them).
     monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_RETRIES", "14")
     monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_DEADLINE", "120")
     try:
@@ -275,5 +275,5 @@ def test_without_pysocks_a_socks_proxy_is_one_line_naming_the_package(
     assert "needs the PySocks package, which is not installed: pip install PySocks" in err[0]
     assert f"is socks5h://127.0.0.1:{proxy.port}:" in err[0]
     assert "hunter2" not in err[0]
-    assert elapsed < ends_by(0.0, runaway=21.875), elapsed
+    assert elapsed < ends_by(0.0, runaway=least_backoff(14)), elapsed
     assert not proxy.tunnels

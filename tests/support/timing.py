@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import math
 
+from playbookctl.oci.transport import BACKOFF_BASE, BACKOFF_CAP
+
 # Scheduling delay a loaded runner can add to an operation that a limit ends (watchdog wake-up,
 # a socket shut down, a container stopped, the test's own thread): generous on purpose.
 SLACK = 10.0
@@ -37,3 +39,11 @@ def most_attempts(deadline: float, shortest: float) -> int:
     than `shortest` seconds (each cut by a limit, never early): a machine that is slow makes
     fewer, never more, so this bound needs no slack."""
     return math.floor(deadline / shortest) + 1
+
+
+def least_backoff(retries: int) -> float:
+    """The least a RegistryClient waits between its tries over `retries` retries: exponential
+    backoff from BACKOFF_BASE, capped at BACKOFF_CAP, times the smallest jitter (0.5). What a
+    test that allows that many retries would take at least if something retried that must not
+    be (or past the deadline that must stop it)."""
+    return sum(min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt) * 0.5 for attempt in range(retries))
