@@ -16,6 +16,7 @@ import pytest
 from playbookctl import build
 from playbookctl.errors import BuildError
 from tests.support.faultproxy import FaultProxy
+from tests.support.timing import ends_by
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +50,8 @@ def test_a_stalled_blob_upload_ends_the_push_within_push_timeout(
         with pytest.raises(BuildError) as err:
             engine.push(ref, retries=3)
         elapsed = time.monotonic() - started
-    assert elapsed < 6.0 + 4.0, elapsed
+    # Without push-timeout the stall (300 s) would last until push-stall-timeout (60 s).
+    assert elapsed < ends_by(6.0, runaway=build.DEFAULT_PUSH_STALL_TIMEOUT), elapsed
     message = str(err.value)
     assert "\n" not in message
     assert "did not finish within 6 s (push-timeout)" in message
@@ -65,7 +67,8 @@ def test_a_build_that_never_ends_stops_at_build_timeout(
         started = time.monotonic()
         with pytest.raises(BuildError, match=r"did not finish within 4 s \(build-timeout\)"):
             engine.build(ctx, tag="limits/forever:1")
-        assert time.monotonic() - started < 4.0 + 4.0
+        # Without build-timeout the build would end with its RUN sleep, 120 s in.
+        assert time.monotonic() - started < ends_by(4.0, runaway=120.0)
 
 
 def test_a_50_mb_output_line_is_capped_in_the_error(
@@ -135,6 +138,9 @@ def test_lines_are_capped_however_the_stream_is_cut(seed: int) -> None:
             assert len(head) + int(count) + len(tail) == len(original)
 
 
+_DRIP_BODY = json.dumps({"Config": {"Labels": {"a": "b" * 200}}}).encode()
+
+
 class _DripEngine(BaseHTTPRequestHandler):
     """An engine that answers /version, then sends every other answer a byte per 0.3 s (a real
     engine can't be made to; only the failure it stands for is tested here)."""
@@ -149,8 +155,7 @@ class _DripEngine(BaseHTTPRequestHandler):
             body = json.dumps({"ApiVersion": "1.41", "Version": "fake"}).encode()
             delay = 0.0
         else:
-            body = json.dumps({"Config": {"Labels": {"a": "b" * 200}}}).encode()
-            delay = 0.3
+            body, delay = _DRIP_BODY, 0.3
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -177,7 +182,9 @@ def test_a_drip_fed_engine_answer_ends_within_the_call_limit() -> None:
             started = time.monotonic()
             with pytest.raises(BuildError, match=r"x:1: inspect: did not finish within 2 s"):
                 engine.labels("x:1")
-            assert time.monotonic() - started < 2.0 + 2.0
+            # Without the limit the answer takes a byte per 0.3 s (the socket timeout, 30 s,
+            # never fires).
+            assert time.monotonic() - started < ends_by(2.0, runaway=len(_DRIP_BODY) * 0.3)
     finally:
         server.shutdown()
         server.server_close()
@@ -226,7 +233,8 @@ def test_a_stalled_layer_upload_ends_the_push_at_push_stall_timeout_naming_the_l
     assert message.startswith(f"{repo}:1: push: stalled: no progress for 3 s (push-stall-timeout)")
     assert f"on layer {layer} (" in message, message
     assert " sent); stopped" in message
-    assert 3.0 <= elapsed < 3.0 + 10.0, elapsed
+    # Without push-stall-timeout the stall (300 s) would last until push-timeout (120 s).
+    assert 3.0 <= elapsed < ends_by(3.0, runaway=120.0), elapsed
     held = [p for m, p, status in fault_proxy.log if status == -2 and m == "PATCH"]
     assert len(held) == 1  # the layer's upload, held once: a stall is not tried again
 
