@@ -30,6 +30,7 @@ from playbookctl.oci.fileblob import FileBlob
 from playbookctl_dev.registry import LocalRegistry, free_port
 from tests.support.faultproxy import FaultProxy
 from tests.support.registry import start_registry
+from tests.support.timing import ends_by
 
 pytestmark = pytest.mark.integration
 
@@ -572,10 +573,13 @@ def test_silent_server_times_out(tmp_path: Path) -> None:
         silent.bind(("127.0.0.1", 0))
         silent.listen(16)
         host = f"127.0.0.1:{silent.getsockname()[1]}"
-        with RegistryClient(_cfg(tmp_path, host, registry_timeout=1.0), retries=2) as c:
+        cfg = _cfg(tmp_path, host, registry_timeout=1.0, registry_deadline=60.0)
+        with RegistryClient(cfg, retries=2) as c:
             start = time.monotonic()
             with pytest.raises(RegistryError) as err:
                 c.resolve(f"{host}/it/silent:1")
             elapsed = time.monotonic() - start
-    assert 2.0 <= elapsed < 10
+    # 3 tries cut at registry-timeout (1 s), at most 0.25 + 0.5 s of backoff between them;
+    # without the timeout the first try would wait for the deadline (60 s).
+    assert 2.0 <= elapsed < ends_by(3 * 1.0 + 0.75, runaway=60.0), elapsed
     assert "registry-timeout" in str(err.value)
