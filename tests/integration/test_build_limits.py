@@ -261,12 +261,13 @@ def test_a_slow_push_that_keeps_progressing_is_not_cut(
     push-stall-timeout and completes. The engine reports bytes as it hands them to the kernel,
     so its reports come in bursts (a third of the socket's send buffer) and the last one comes
     when the buffer (~6 MB on loopback) still has to drain: at 3 MB/s, gaps of ~0.5 s and a
-    last one of ~2 s, against a limit of 4 s."""
+    last one of ~2 s, against a limit of 6 s (4 s left a busy runner too little room). The
+    throttle holds the push to 12 s at the least, past the limit whatever the load."""
     ctx = _context(
         tmp_path / "ctx", f"FROM {base_image}\nRUN head -c 36000000 /dev/urandom > /payload\n"
     )
     repo = f"{fault_proxy.host}/limits/slow"
-    stall = 4.0
+    stall = 6.0
     with build.Engine(docker_engine, push_timeout=120.0, push_stall_timeout=stall) as engine:
         _pushed_base(engine, base_image, repo)
         engine.build(ctx, tag=f"{repo}:1")
@@ -275,5 +276,5 @@ def test_a_slow_push_that_keeps_progressing_is_not_cut(
         digest = engine.push(f"{repo}:1")
         elapsed = time.monotonic() - started
     assert digest.startswith("sha256:")
-    assert elapsed > 2 * stall, elapsed  # it really was slow: well past the stall limit
+    assert elapsed > 1.5 * stall, elapsed  # it really was slow: well past the stall limit
     assert all(status >= 0 for _m, _p, status in fault_proxy.log)  # nothing held or dropped
