@@ -46,4 +46,6 @@ def least_backoff(retries: int) -> float:
     backoff from BACKOFF_BASE, capped at BACKOFF_CAP, times the smallest jitter (0.5). What a
     test that allows that many retries would take at least if something retried that must not
     be (or past the deadline that must stop it)."""
-    return sum(min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt) * 0.5 for attempt in range(retries))
+    return float(
+        sum(min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt) * 0.5 for attempt in range(retries))
+    )
