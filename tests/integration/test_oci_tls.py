@@ -16,10 +16,11 @@ import pytest
 from playbookctl import cli
 from playbookctl.config import Config, load_config
 from playbookctl.errors import RegistryError
-from playbookctl.oci import OCI_MANIFEST, RegistryClient, sha256_digest
+from playbookctl.oci import OCI_MANIFEST, RegistryClient, sha256_digest, transport
 from playbookctl_dev.registry import LocalRegistry
 from tests.support.faultproxy import FaultProxy
 from tests.support.handshakecut import HandshakeCutter
+from tests.support.timing import ends_by
 from tests.support.tls import TestCA, TLSRegistry, registry_name
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("resolve_test_names")]
@@ -276,13 +277,13 @@ def test_a_handshake_left_unanswered_is_a_timeout_retried(
 ) -> None:
     with HandshakeCutter(tls_registry.port, cut=-1, hold=True) as front:
         host = f"{tls_registry.name}:{front.port}"
-        # registry-timeout 10: the connect timeout (5 s) bounds the handshake, before it.
+        # registry-timeout 30: the connect timeout (5 s) bounds the handshake, long before it.
         config = _cut_config(
             tmp_path,
             host,
             test_ca,
-            registry_timeout=10.0,
-            registry_deadline=30.0,
+            registry_timeout=30.0,
+            registry_deadline=90.0,
             registry_retries=1,
         )
         started = time.monotonic()
@@ -295,7 +296,10 @@ def test_a_handshake_left_unanswered_is_a_timeout_retried(
         assert "failed after 2 attempt(s)" in message, message
         assert "no answer to the TLS handshake in time" in message, message
         assert front.connections == 2
-        assert time.monotonic() - started < 15
+        # 2 handshakes cut at the connect timeout and <= 0.25 s of backoff; were registry-timeout
+        # what ends them, 2 x 30 s.
+        tries = 2 * transport.CONNECT_TIMEOUT + 0.25
+        assert time.monotonic() - started < ends_by(tries, runaway=2 * 30.0)
 
 
 def test_an_untrusted_certificate_is_not_retried(tls_registry: TLSRegistry, tmp_path: Path) -> None:
