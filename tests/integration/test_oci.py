@@ -395,6 +395,29 @@ def test_a_token_service_that_keeps_failing_fails_after_the_retries(
     assert [s for m, p, s in fault_proxy.log if _token_request(m, p)] == [503, 503, 503]
 
 
+def test_a_token_service_retry_after_past_the_deadline_is_one_line_naming_it(
+    fault_proxy: FaultProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As for the registry itself (test_oci_protocol.py): a 429 whose Retry-After reaches past
+    registry-deadline fails at once, and the line says that is why, not only "HTTP 429"."""
+    fault_proxy.require_token("robot", SECRET_PASSWORD)
+    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_USERNAME", "robot")
+    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_PASSWORD", SECRET_PASSWORD)
+    fault_proxy.fail_next(1, 429, retry_after="3600", match=_token_request)
+    # A deadline of 60 s: waiting until it (instead of refusing at once) would show.
+    with RegistryClient(_cfg(tmp_path, fault_proxy.host, registry_deadline=60.0)) as c:
+        started = time.monotonic()
+        with pytest.raises(RegistryError) as err:
+            c.resolve(f"{fault_proxy.host}/it/token-throttled:1")
+        assert time.monotonic() - started < ends_by(0.0, runaway=60.0)
+    assert str(err.value) == (
+        f"registry {fault_proxy.host}: token service answered HTTP 429, and the token service "
+        "asks to retry after 3600 s (Retry-After), past the operation's deadline "
+        "(registry-deadline 60 s)"
+    )
+    assert [s for m, p, s in fault_proxy.log if _token_request(m, p)] == [429]  # not asked again
+
+
 def test_bad_credentials_at_the_token_service_are_not_retried(
     fault_proxy: FaultProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -248,11 +248,20 @@ class Authenticator:
     """Credentials per registry host (loaded once), bearer tokens per host and scope set, and
     the hosts that asked for basic auth. Shared by worker threads (state under a lock)."""
 
-    def __init__(self, config: Config, transport: Transport, *, retries: int | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        transport: Transport,
+        *,
+        retries: int | None = None,
+        deadline: float | None = None,
+    ) -> None:
         self.config = config
         self.transport = transport
         # A token request is retried as a registry request is (registry-retries).
         self.retries = config.registry_retries if retries is None else retries
+        # registry-deadline, named when a Retry-After reaches past it (the client's own).
+        self.deadline = config.registry_deadline if deadline is None else deadline
         self._lock = threading.Lock()
         self._creds: dict[str, _Creds | None] = {}
         self._tokens: dict[tuple[str, str], str] = {}
@@ -435,8 +444,14 @@ class Authenticator:
                 if resp.status_code not in RETRY_STATUSES:
                     break
                 last = f"answered HTTP {resp.status_code}"
-            delay, _asked = self.transport.backoff(attempt, resp)
+            delay, asked = self.transport.backoff(attempt, resp)
             attempt += 1
+            if asked is not None and time.monotonic() + delay >= deadline:
+                raise RegistryError(
+                    f"registry {host}: token service {last}, and the token service asks to "
+                    f"retry after {asked:g} s (Retry-After), past the operation's deadline "
+                    f"(registry-deadline {self.deadline:g} s)"
+                )
             if attempt > self.retries or time.monotonic() + delay >= deadline:
                 tries = f" after {attempt} attempt(s)" if attempt > 1 else ""
                 raise RegistryError(f"registry {host}: token service {last}{tries}")

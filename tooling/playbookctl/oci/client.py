@@ -53,7 +53,9 @@ class RegistryClient:
         self.deadline = max(config.registry_deadline, self.timeout)
         self.retries = config.registry_retries if retries is None else retries
         self.transport = Transport(config, timeout=self.timeout)
-        self.auth = Authenticator(config, self.transport, retries=self.retries)
+        self.auth = Authenticator(
+            config, self.transport, retries=self.retries, deadline=self.deadline
+        )
         self.blobs = Blobs(self)
         self.manifests = Manifests(self, self.blobs)
 
