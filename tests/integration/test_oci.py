@@ -452,6 +452,18 @@ def test_429_honours_retry_after(fault_proxy: FaultProxy, tmp_path: Path) -> Non
     assert [s for _, _, s in fault_proxy.log] == [429, 404]
 
 
+def test_a_status_the_caller_asked_for_is_its_answer_not_retried(
+    fault_proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """`ok` is what the caller reads: a status there is returned even where it would otherwise
+    be retried (Retries.run's `ok`)."""
+    fault_proxy.fail_next(1, 503)
+    with RegistryClient(_cfg(tmp_path, fault_proxy.host)) as c:
+        resp = c.call("GET", fault_proxy.host, "it/asked", "tags/list", what="tags", ok=(200, 503))
+    assert resp.status_code == 503
+    assert [s for _, _, s in fault_proxy.log] == [503]  # not asked again
+
+
 def test_persistent_503_gives_up_after_bounded_retries(
     fault_proxy: FaultProxy, tmp_path: Path
 ) -> None:

@@ -4,12 +4,13 @@ Nothing else in playbookctl talks to a registry: build, bundle, publish and veri
 RegistryClient. Its modules follow the protocol's seams, as go-containerregistry's `transport`
 and `remote` packages do:
 - reference.py: references and digests (the distribution spec's grammar);
-- transport.py: urllib3 pools with deadlines over whole answers, proxies, bounded reads, retry
-  backoff; tls.py: TLS trusted as docker trusts it;
+- transport.py: urllib3 pools with deadlines over whole answers, proxies, bounded reads, the
+  retry policy (Retries) of registry and token requests; tls.py: TLS trusted as docker trusts it;
 - auth.py: credentials (environment, Docker config, helpers), challenges and bearer tokens;
 - blobs.py: blob checks, reads and the upload protocol, cross-repository mounts;
 - manifests.py: media types, image indexes, manifests by tag or digest;
-- client.py: RegistryClient, the facade, and its request loop (auth and retries).
+- client.py: RegistryClient, the facade, and its request loop (auth, redirects; retried by
+  transport.Retries).
 Import from here: `from playbookctl.oci import RegistryClient, parse_reference, ...`.
 
 Why no oras-py: its `Registry` class is a 1,000-line catch-all whose gaps matter here.

@@ -21,7 +21,6 @@ import os
 import re
 import subprocess
 import threading
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -30,13 +29,7 @@ from urllib.parse import urlsplit
 from playbookctl.config import Config
 from playbookctl.errors import RegistryError, cap_text
 from playbookctl.oci.tls import describe_tls_failure
-from playbookctl.oci.transport import (
-    RETRY_STATUSES,
-    Response,
-    TLSError,
-    Transport,
-    _SendFailedError,
-)
+from playbookctl.oci.transport import Response, Retries, TLSError, Transport
 
 log = logging.getLogger("playbookctl.oci")
 
@@ -248,20 +241,10 @@ class Authenticator:
     """Credentials per registry host (loaded once), bearer tokens per host and scope set, and
     the hosts that asked for basic auth. Shared by worker threads (state under a lock)."""
 
-    def __init__(
-        self,
-        config: Config,
-        transport: Transport,
-        *,
-        retries: int | None = None,
-        deadline: float | None = None,
-    ) -> None:
+    def __init__(self, config: Config, transport: Transport, *, retrying: Retries) -> None:
         self.config = config
         self.transport = transport
-        # A token request is retried as a registry request is (registry-retries).
-        self.retries = config.registry_retries if retries is None else retries
-        # registry-deadline, named when a Retry-After reaches past it (the client's own).
-        self.deadline = config.registry_deadline if deadline is None else deadline
+        self.retrying = retrying  # the client's: a token request is retried as its requests are
         self._lock = threading.Lock()
         self._creds: dict[str, _Creds | None] = {}
         self._tokens: dict[tuple[str, str], str] = {}
@@ -423,40 +406,18 @@ class Authenticator:
         deadline: float,
     ) -> str | None:
         # A token service that drops a connection or answers 429/5xx once is asked again, with
-        # backoff, within the operation's deadline: the failures a registry request is retried
-        # on (registry-retries). Without this, one hiccup of the token service failed the whole
-        # operation at once, where the same hiccup on the registry itself was ridden out.
-        attempt = 0
-        while True:
-            resp: Response | None = None
-            try:
-                resp = self._token_request(
-                    host,
-                    realm=realm,
-                    service=service,
-                    scopes=scopes,
-                    creds=creds,
-                    deadline=deadline,
-                )
-            except _SendFailedError as exc:
-                last = f"unreachable ({exc})"
-            else:
-                if resp.status_code not in RETRY_STATUSES:
-                    break
-                last = f"answered HTTP {resp.status_code}"
-            delay, asked = self.transport.backoff(attempt, resp)
-            attempt += 1
-            if asked is not None and time.monotonic() + delay >= deadline:
-                raise RegistryError(
-                    f"registry {host}: token service {last}, and the token service asks to "
-                    f"retry after {asked:g} s (Retry-After), past the operation's deadline "
-                    f"(registry-deadline {self.deadline:g} s)"
-                )
-            if attempt > self.retries or time.monotonic() + delay >= deadline:
-                tries = f" after {attempt} attempt(s)" if attempt > 1 else ""
-                raise RegistryError(f"registry {host}: token service {last}{tries}")
-            log.debug("token service of %s %s; again in %.2f s", host, last, delay)
-            time.sleep(delay)
+        # backoff, within the operation's deadline, as a registry request is (Retries). Without
+        # this, one hiccup of the token service failed the whole operation at once, where the
+        # same hiccup on the registry itself was ridden out.
+        resp = self.retrying.run(
+            lambda: self._token_request(
+                host, realm=realm, service=service, scopes=scopes, creds=creds, deadline=deadline
+            ),
+            until=deadline,
+            subject=f"registry {host}: token service",
+            peer="the token service",
+            service=True,
+        )
         if resp.status_code in (401, 403):
             raise RegistryError(
                 f"registry {host}: authentication failed at its token service "
@@ -484,7 +445,7 @@ class Authenticator:
         deadline: float,
     ) -> Response:
         """One request to the token service (_SendFailedError when it got no answer, a TLS
-        handshake it closed or reset included: retried by _fetch_token)."""
+        handshake it closed or reset included: retried by _fetch_token, through Retries)."""
         try:
             if creds is not None and creds.identity_token:
                 # OAuth2 refresh-token grant, as the Docker CLI does with an identity token.

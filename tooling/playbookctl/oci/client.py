@@ -26,12 +26,11 @@ from playbookctl.oci.reference import Reference, parse_reference, repository_pro
 from playbookctl.oci.tls import describe_tls_failure
 from playbookctl.oci.transport import (
     MAX_OTHER_BYTES,
-    RETRY_STATUSES,
     Response,
+    Retries,
     TLSError,
     Transport,
     _error_detail,
-    _SendFailedError,
 )
 
 log = logging.getLogger("playbookctl.oci")
@@ -53,9 +52,9 @@ class RegistryClient:
         self.deadline = max(config.registry_deadline, self.timeout)
         self.retries = config.registry_retries if retries is None else retries
         self.transport = Transport(config, timeout=self.timeout)
-        self.auth = Authenticator(
-            config, self.transport, retries=self.retries, deadline=self.deadline
-        )
+        # The registry's requests and its token service's are retried alike (one policy).
+        self.retrying = Retries(retries=self.retries, deadline=self.deadline)
+        self.auth = Authenticator(config, self.transport, retrying=self.retrying)
         self.blobs = Blobs(self)
         self.manifests = Manifests(self, self.blobs)
 
@@ -187,7 +186,8 @@ class RegistryClient:
         deadline: float | None = None,
     ) -> Response:
         """One logical request: auth challenges answered, redirects followed, transient failures
-        retried with exponential backoff and jitter (or as long as Retry-After asks), all within
+        retried (transport.Retries, as the token service's are) with exponential backoff and
+        jitter (or as long as Retry-After asks), all within
         registry-deadline seconds (or the caller's `deadline`, a time.monotonic() value); each
         try has registry-timeout seconds for its whole answer, body included (at most max_bytes
         of it when the status is one of `ok`).
@@ -204,46 +204,45 @@ class RegistryClient:
         scopes = (f"repository:{repo}:{'pull,push' if push else 'pull'}", *extra_scopes)
         if deadline is None:
             deadline = time.monotonic() + self.deadline
-        attempt = 0
+        # Over all tries: round 1 answers the challenge; round 2 covers a cached token that expired.
         auth_rounds = 0
-        last = ""
-        url, verb, body, hops = start, method, data, 0
-        while True:
-            refuse_downgrade(host, home, url, what)
-            hdrs = dict(headers or {})
-            own = origin(url) == home
-            auth = self.auth.header(host, scopes) if own else None
-            known = self.auth.known_challenge(host) if own and auth is None else None
-            if known is not None and auth_rounds == 0:
-                # A token service met before: the token first, not a request refused with 401.
-                auth_rounds = 1
-                if self.auth.answer(host, known, scopes, deadline, None):
-                    auth = self.auth.header(host, scopes)
-            if auth:
-                hdrs["Authorization"] = auth
-            resp: Response | None = None
-            try:
-                resp = self.transport.send(
-                    verb,
-                    url,
-                    deadline=deadline,
-                    what=f"registry {host}: {what}",
-                    ok=ok,
-                    max_bytes=max_bytes,
-                    registry=host,
-                    headers=hdrs,
-                    data=body,
-                )
-            except TLSError as exc:
-                target = urlsplit(url).netloc
-                raise RegistryError(
-                    f"registry {host}: cannot {what}: "
-                    + describe_tls_failure(exc, target, self.transport.trust.certs_dir)
-                ) from None
-            except _SendFailedError as exc:
-                last = str(exc)
-                log.debug("%s %s: %s (attempt %d)", verb, url, last, attempt + 1)
-            else:
+
+        def attempt() -> Response:
+            """One try: from `start`, redirects followed and challenges answered; an answer with
+            a status this does not handle is returned (self.retrying retries it or not)."""
+            nonlocal auth_rounds
+            url, verb, body, hops = start, method, data, 0
+            while True:
+                refuse_downgrade(host, home, url, what)
+                hdrs = dict(headers or {})
+                own = origin(url) == home
+                auth = self.auth.header(host, scopes) if own else None
+                known = self.auth.known_challenge(host) if own and auth is None else None
+                if known is not None and auth_rounds == 0:
+                    # A token service met before: the token first, not a request refused with 401.
+                    auth_rounds = 1
+                    if self.auth.answer(host, known, scopes, deadline, None):
+                        auth = self.auth.header(host, scopes)
+                if auth:
+                    hdrs["Authorization"] = auth
+                try:
+                    resp = self.transport.send(
+                        verb,
+                        url,
+                        deadline=deadline,
+                        what=f"registry {host}: {what}",
+                        ok=ok,
+                        max_bytes=max_bytes,
+                        registry=host,
+                        headers=hdrs,
+                        data=body,
+                    )
+                except TLSError as exc:
+                    target = urlsplit(url).netloc
+                    raise RegistryError(
+                        f"registry {host}: cannot {what}: "
+                        + describe_tls_failure(exc, target, self.transport.trust.certs_dir)
+                    ) from None
                 log.debug("%s %s -> %d", verb, url, resp.status_code)
                 status = resp.status_code
                 if status in ok:
@@ -263,7 +262,6 @@ class RegistryClient:
                         "are sent to no other host"
                     )
                 if status == 401:
-                    # Round 1 answers the challenge; round 2 covers a cached token that expired.
                     if auth_rounds < 2:
                         auth_rounds += 1
                         challenge = resp.headers.get("WWW-Authenticate", "")
@@ -284,24 +282,15 @@ class RegistryClient:
                         f"registry {host}: access denied to {what} (HTTP 403): the credentials "
                         "lack permission for this repository"
                     )
-                if status not in RETRY_STATUSES:
-                    detail = _error_detail(resp) if verb != "HEAD" else ""
-                    raise RegistryError(
-                        f"registry {host}: {what} failed: HTTP {status}"
-                        + (f" ({detail})" if detail else "")
-                    )
-                last = f"HTTP {status}"
-            delay, asked = self.transport.backoff(attempt, resp)
-            attempt += 1
-            if asked is not None and time.monotonic() + delay >= deadline:
-                raise RegistryError(
-                    f"registry {host}: {what} failed: {last}, and the registry asks to retry "
-                    f"after {asked:g} s (Retry-After), past the operation's deadline "
-                    f"(registry-deadline {self.deadline:g} s)"
-                )
-            if attempt > self.retries or time.monotonic() + delay >= deadline:
-                raise RegistryError(
-                    f"registry {host}: {what} failed after {attempt} attempt(s): {last}"
-                )
-            time.sleep(delay)
-            url, verb, body, hops = start, method, data, 0
+                return resp
+
+        resp = self.retrying.run(attempt, until=deadline, subject=f"registry {host}: {what}", ok=ok)
+        if resp.status_code in ok:
+            return resp
+        # A HEAD answer has no body to take the registry's words from (the verb of the last
+        # request is HEAD exactly when `method` is: a 303 turns only other verbs into GET).
+        detail = _error_detail(resp) if method != "HEAD" else ""
+        raise RegistryError(
+            f"registry {host}: {what} failed: HTTP {resp.status_code}"
+            + (f" ({detail})" if detail else "")
+        )

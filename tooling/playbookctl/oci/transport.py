@@ -16,7 +16,9 @@ deadline handling below had to work around it (trust_env off, cert_verify no-op,
 - Bounded reads of every answer (Response: status, headers, the body read), transport failures
   worded for users (named as requests named them: ConnectionError, ReadTimeout...), TLSError
   for a handshake that failed for good (one the peer closed or reset is a transport failure,
-  retried), retry backoff and Retry-After.
+  retried), retry backoff and Retry-After, and the retry loop itself (Retries: what is retried,
+  how long between tries, when to give up and how that reads), for the registry's requests and
+  its token service's alike.
 
 No credentials are handled here (auth.py); Caller is what blobs.py and manifests.py need of the
 client: one logical request with authentication and retries (client.RegistryClient.call).
@@ -32,6 +34,7 @@ import heapq
 import ipaddress
 import itertools
 import json
+import logging
 import random
 import socket
 import ssl
@@ -59,6 +62,8 @@ from playbookctl.oci.tls import TrustStore, host_key
 
 if TYPE_CHECKING:  # imported at run time only for a SOCKS proxy (_socks_classes)
     from urllib3.contrib.socks import SOCKSProxyManager
+
+log = logging.getLogger("playbookctl.oci")
 
 CONNECT_TIMEOUT = 5.0
 BACKOFF_BASE = 0.25
@@ -825,6 +830,68 @@ def retry_after(resp: Response) -> float | None:
     if when.tzinfo is None:  # RFC 9110's IMF-fixdate is GMT
         when = when.replace(tzinfo=datetime.UTC)
     return max(0.0, (when - datetime.datetime.now(datetime.UTC)).total_seconds())
+
+
+class Retries:
+    """How a request to a registry or to its token service is retried, for both (one place, so
+    the two cannot drift apart): what is transient (no complete answer, _SendFailedError, a
+    handshake cut short included; an answer whose status is in RETRY_STATUSES), how long to wait
+    (Transport.backoff: exponential with jitter, or as long as Retry-After asks), when to give
+    up (after `retries` retries, or when the wait would reach the operation's deadline) and the
+    one line that then says so."""
+
+    def __init__(self, *, retries: int, deadline: float) -> None:
+        self.retries = retries  # registry-retries: tries after the first
+        self.deadline = deadline  # registry-deadline (seconds), named when a wait reaches it
+
+    def run(
+        self,
+        attempt: Callable[[], Response],
+        *,
+        until: float,
+        subject: str,
+        peer: str = "the registry",
+        ok: tuple[int, ...] = (),
+        service: bool = False,
+    ) -> Response:
+        """attempt() until it gets an answer that is not transient, which is returned (whatever
+        its status: the caller reads it); every other failure attempt() raises goes through.
+        `until`: the operation's deadline (a time.monotonic() value); `ok`: statuses the caller
+        asked for, returned even where they would be retried; `subject`: what the final line
+        starts with (`registry <host>: <what>`); `peer`: who is asked, in that line.
+
+        `service`: the line names what a service the operation needed did (`<subject>
+        unreachable (...)`, `<subject> answered HTTP 503`, then `after N attempt(s)` when there
+        were several), instead of an operation that failed (`<subject> failed after N
+        attempt(s): ...`). The token service's line is worded so because it is not the operation
+        the user asked for; that wording predates its retries, which only added the count."""
+        tries = 0
+        while True:
+            resp: Response | None = None
+            try:
+                resp = attempt()
+            except _SendFailedError as exc:
+                why = f"unreachable ({exc})" if service else str(exc)
+            else:
+                if resp.status_code in ok or resp.status_code not in RETRY_STATUSES:
+                    return resp
+                why = f"answered HTTP {resp.status_code}" if service else f"HTTP {resp.status_code}"
+            delay, asked = Transport.backoff(tries, resp)
+            tries += 1
+            late = time.monotonic() + delay >= until
+            if asked is not None and late:
+                raise RegistryError(
+                    f"{subject} {why if service else f'failed: {why}'}, and {peer} asks to retry "
+                    f"after {asked:g} s (Retry-After), past the operation's deadline "
+                    f"(registry-deadline {self.deadline:g} s)"
+                )
+            if tries > self.retries or late:
+                if service:
+                    count = f" after {tries} attempt(s)" if tries > 1 else ""
+                    raise RegistryError(f"{subject} {why}{count}")
+                raise RegistryError(f"{subject} failed after {tries} attempt(s): {why}")
+            log.debug("%s: %s (attempt %d); again in %.2f s", subject, why, tries, delay)
+            time.sleep(delay)
 
 
 class Caller(Protocol):
