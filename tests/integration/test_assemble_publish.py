@@ -20,15 +20,18 @@ from pathlib import Path
 
 import pytest
 
-from playbookctl import platforms
+from playbookctl import build, platforms
 from playbookctl.config import Config
 from playbookctl.oci import RegistryClient, parse_reference
+from playbookctl.playbook import load_playbook, source_hash
 from playbookctl.publish import publish
+from playbookctl.register import register
 from playbookctl.results import Action, PublishResult
 from playbookctl_dev.assembled_base import push_base_image
 from playbookctl_dev.registry import LocalRegistry
 from tests.support.faultproxy import FaultProxy
 from tests.support.gitrepos import clone_apart, commit_new, git
+from tests.support.images import push_labelled_index
 from tests.support.lintrepo import CONTAINERFILE, edit, good_playbook, make_repo
 from tests.support.registry import logged_in
 
@@ -273,7 +276,8 @@ def test_a_base_in_another_registry_is_read_and_copied_once_per_run_then_mounted
     monkeypatch.delenv("DOCKER_HOST", raising=False)
     monkeypatch.setenv("PLAYBOOKCTL_CACHE_DIR", str(tmp_path / "cache"))  # cold, as CI's
     names = [f"copy-{n}" for n in range(4)]
-    root = make_repo(tmp_path / "repo", {n: good_playbook(n) for n in names})
+    playbooks: dict[str, dict[str, str | bytes]] = {n: dict(good_playbook(n)) for n in names}
+    root = make_repo(tmp_path / "repo", playbooks)
     commit_new(root, "playbooks")
     with (
         LocalRegistry(tls=False, access_log=True, workdir=tmp_path / "hub") as hub,
@@ -414,8 +418,9 @@ def test_a_new_version_is_published_in_its_request_budget(
     fault_proxy: FaultProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """What a new version of an assembled playbook costs the registry, request by request (the
-    README's "Where the requests go"): with the image's tag absent, the bundle's is looked up
-    once, just before it is written; the bundle is read back by its manifest alone."""
+    README's "Where the requests go"): git does not register the version, so the image's tag is
+    looked up once, just before the index is written, not also before the image is made; so is
+    the bundle's; the bundle is read back by its manifest alone."""
     monkeypatch.delenv("DOCKER_HOST", raising=False)
     config = _one_playbook(tmp_path, fault_proxy.host, "budget")
     fault_proxy.log.clear()
@@ -436,7 +441,7 @@ def test_a_new_version_is_published_in_its_request_budget(
             if path.startswith(f"/v2/budget/{repo}/"):
                 counter[kind(method, path)] += 1
     assert spent["images"] == {
-        "GET manifest tag": 2,  # the lookup, and the check just before the tag is written
+        "GET manifest tag": 1,  # the check just before the tag is written
         "POST mount": 2,  # each platform's base layer (the base is in this registry)
         "POST blob upload": 3,  # the layer both platforms share, each platform's config
         "PUT blob upload": 3,
@@ -451,11 +456,108 @@ def test_a_new_version_is_published_in_its_request_budget(
         "PUT manifest tag": 1,
         "GET manifest digest": 1,  # the manifest read back; its layers the registry vouched for
     }, fault_proxy.log
-    # The bundle's tag is looked up after the image's index is written, never before.
+    # The bundle's tag is looked up after the image's index is written, never before; the
+    # image's after its children are pushed.
     sent = [(m, p) for m, p, _s in fault_proxy.log]
     assert sent.index(("GET", "/v2/budget/bundles/budget/manifests/1.0.0")) > sent.index(
         ("PUT", "/v2/budget/images/budget/manifests/1.0.0")
     )
+    children = [
+        i for i, (m, p) in enumerate(sent) if m == "PUT" and p.startswith("/v2/budget/images/")
+    ]
+    assert sent.index(("GET", "/v2/budget/images/budget/manifests/1.0.0")) > children[-2]
+
+
+def _sent_to(log: list[tuple[str, str, int]], prefix: str) -> list[tuple[str, str]]:
+    return [(m, p.split("?", 1)[0]) for m, p, _s in log if p.startswith(prefix)]
+
+
+def test_a_version_git_registers_is_looked_up_before_anything_is_made(
+    fault_proxy: FaultProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lookup is skipped only on git's word that the version is new: published, then
+    registered and committed, the next publish of that version looks its tag up first and
+    reuses it, uploading nothing."""
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    config = _one_playbook(tmp_path, fault_proxy.host, "known")
+    first = _publish(config, NO_ENGINE)["known"]
+    assert (first.status, first.error) == (Action.PUSHED, None)
+    assert register(config, [first]).changed
+    git(config.root, "add", "registry")
+    git(config.root, "commit", "-q", "-m", "register")
+    fault_proxy.log.clear()
+    again = _publish(config, NO_ENGINE)["known"]
+    assert (again.status, again.error) == (Action.REUSED, None)
+    sent = _sent_to(fault_proxy.log, "/v2/known/images/")
+    assert sent[0] == ("GET", "/v2/known/images/known/manifests/1.0.0"), sent
+    assert not [r for r in sent if r[0] != "GET"], sent
+
+
+def test_a_run_that_finds_a_new_version_published_looks_the_others_up_first(
+    fault_proxy: FaultProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A release killed after it published, rerun: git calls every version new, the first
+    playbook is made again and its tag, found just before the index would be written, is
+    reused by its source (as a lookup first would have); the rest of the run then looks each
+    tag up first, and uploads nothing for them."""
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    names = ["left-a", "left-b", "left-c"]
+    playbooks: dict[str, dict[str, str | bytes]] = {n: dict(good_playbook(n)) for n in names}
+    root = make_repo(tmp_path / "repo", playbooks)
+    commit_new(root, "playbooks")
+    base = f"{fault_proxy.host}/test-base/leftover:1"
+    push_base_image(fault_proxy.host, base)
+    config = _named_config(root, fault_proxy.host, base, "leftover")
+    commit = git(root, "rev-parse", "HEAD")
+
+    def run() -> dict[str, PublishResult]:
+        results = publish(config, None, jobs=1, dry_run=False, commit=commit, source_repository="s")
+        return {r.name: r for r in results}
+
+    assert {r.status for r in run().values()} == {Action.PUSHED}
+    fault_proxy.log.clear()
+    again = run()
+    assert {(r.status, r.error) for r in again.values()} == {(Action.REUSED, None)}
+    assert "is already published from this source: reused" in "\n".join(again["left-a"].messages)
+    uploads = {
+        n: [r for r in _sent_to(fault_proxy.log, f"/v2/leftover/images/{n}/") if r[0] != "GET"]
+        for n in names
+    }
+    assert uploads["left-a"], "the first playbook is made again before its tag is looked up"
+    assert uploads["left-b"] == uploads["left-c"] == [], uploads
+
+
+def test_an_assembly_the_base_refuses_looks_the_tag_up_before_the_engine(
+    plain_registry: LocalRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Containerfile that reads as assemblable but that its base refuses (a destination that
+    is a symbolic link there) goes to the engine, whose builds are not reproducible: its tag is
+    looked up before that build, as every engine build's is. Published already from this source
+    (by hand here), it is reused with no engine at all; without that lookup the engine (absent
+    here) would be asked to build it."""
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    files: dict[str, str | bytes] = dict(good_playbook("linked"))
+    files["Containerfile"] = edit(
+        str(files["Containerfile"]),
+        "USER 65532:65532\n",
+        "COPY remediate.sh /usr/bin/env\nUSER 65532:65532\n",
+    )
+    root = make_repo(tmp_path / "repo", {"linked": files})
+    commit_new(root, "playbooks")
+    base = f"{plain_registry.host}/test-base/linked:1"
+    push_base_image(plain_registry.host, base)
+    config = _named_config(root, plain_registry.host, base, "linked")
+    pb = load_playbook(config.playbooks_dir / "linked", config.root, config.max_file_bytes)
+    with RegistryClient(config) as client:
+        push_labelled_index(
+            client,
+            f"{config.image_ref('linked')}:1.0.0",
+            {build.SOURCE_HASH_LABEL: source_hash(pb.dir, config.platforms)},
+        )
+    r = _publish(config, NO_ENGINE)["linked"]
+    assert (r.status, r.error) == (Action.PUSHED, None)
+    assert r.image is not None
+    assert r.image.action is Action.REUSED
 
 
 def test_a_bundle_whose_image_was_deleted_is_adopted_when_the_image_is_made_again(

@@ -6,7 +6,9 @@ For each playbook, in a thread pool:
    too, and its objects exactly what the playbook renders to around that image -> everything
    is reused (no build, no write); otherwise refused (bump the version, or find out who
    overwrote the tag);
-3. otherwise look up `<image>:<version>` the same way; absent -> build and push it;
+3. otherwise look up `<image>:<version>` the same way; absent -> build and push it. A version git
+   does not register, assembled, is made first and its tag looked up once, just before the
+   index would be written (_known_new);
 4. render the Pipeline with the image pinned as `repo:tag@sha256:...`, run every `tekton.*`
    and `playbook.*` rule on it (a failing one is never bundled);
 5. build the bundle, check once more that the tag is still absent (another publisher may have
@@ -37,7 +39,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from playbookctl import assemble, build, dockerfile, platforms, smoke
 from playbookctl.bump import bump_command
@@ -62,8 +64,12 @@ from playbookctl.lint.playbook import check_playbook
 from playbookctl.lint.tekton import check_document
 from playbookctl.oci import INDEX_MEDIA_TYPES, ManifestNotFoundError, RegistryClient
 from playbookctl.playbook import Playbook, discover, load_playbook, shown_path, source_hash
+from playbookctl.register import WORKFLOWS, parse_registration
 from playbookctl.render import RenderedPipeline, render_pipeline
 from playbookctl.results import Action, Artifact, PublishResult
+
+if TYPE_CHECKING:
+    from playbookctl.gitrepo import GitRepo
 
 # (playbook name, stage, message); run-wide events have name "". Stages: lint (the gate over
 # all playbooks), build and push (the image), bundle (render, push, read back), output (a line
@@ -104,6 +110,11 @@ class _RefusedError(FatalError):
     """Internal: stop this playbook with status refused."""
 
 
+class _EngineNeededError(Exception):
+    """Internal: assembly was refused for a playbook whose tag was not looked up first (an
+    engine build is not reproducible, so its tag is looked up before it: _image)."""
+
+
 class _Run:
     """State shared by the worker threads of one publish run."""
 
@@ -141,6 +152,9 @@ class _Run:
         # publish().
         self.context_rev: str | None = None
         self.left_out: dict[str, tuple[list[str], list[str]]] = {}
+        # Set when a version git calls new was found published all the same (an earlier run
+        # was killed before it registered): the rest of the run looks each tag up first again.
+        self.leftovers = threading.Event()
 
     def engine(self) -> build.Engine:
         """One Docker client per worker thread, made only when a build is needed."""
@@ -162,14 +176,47 @@ class _Run:
         """Write `directory`'s files at `rev` into `target` from git's objects. One
         repository object per worker thread: each starts its own git processes (made once, not
         per playbook), and its object reader must not be shared between threads."""
+        repo = self._git()
+        if repo is None:  # pragma: no cover - an export is asked for inside a checkout only
+            raise GitError(f"{self.config.root}: not inside a git repository")
+        here = directory.absolute().parent.resolve() / directory.name  # a link stays itself
+        repo.export_tree(rev, here.relative_to(repo.root.resolve()).as_posix(), target)
+
+    def _git(self) -> GitRepo | None:
+        """This worker thread's repository object (see export), None outside a checkout."""
         from playbookctl.gitrepo import GitRepo  # noqa: PLC0415 - git loads only when publishing
 
         repo: GitRepo | None = getattr(self._local, "git", None)
         if repo is None:
-            repo = GitRepo(self.config.root)
+            try:
+                repo = GitRepo(self.config.root)
+            except GitError:
+                return None
             self._local.git = repo
-        here = directory.absolute().parent.resolve() / directory.name  # a link stays itself
-        repo.export_tree(rev, here.relative_to(repo.root.resolve()).as_posix(), target)
+        return repo
+
+    def unregistered(self, name: str, version: str) -> bool:
+        """True when git's record at the run's commit says `version` of `name` is not
+        registered: registry/workflows/<name>.yaml is absent or registers another version.
+        False when it registers this version, or when that cannot be told (no checkout, a
+        commit git lacks, a file past max-file-bytes or unreadable)."""
+        repo = self._git()
+        if repo is None:
+            return False
+        path = self.config.registry_dir / WORKFLOWS / f"{name}.yaml"
+        try:
+            repo.rev_parse(self.commit)  # a GitError when git lacks it (a --commit from CI)
+            rel = path.resolve().relative_to(repo.root.resolve()).as_posix()
+            size = repo.size(self.commit, rel)
+            if size is None:
+                return True
+            if size > self.config.max_file_bytes:
+                return False
+            text = repo.show(self.commit, rel)
+        except (ValueError, GitError):
+            return False
+        registered = parse_registration(text, name) if text is not None else None
+        return registered is not None and registered.version != version
 
     def close(self) -> None:
         self.bases.settle()
@@ -472,7 +519,12 @@ def _publish_steps(run: _Run, pb: Playbook, result: PublishResult) -> None:
     # version); it checks it once, just before its own would be written (step 5), where a
     # bundle someone else wrote is adopted only if it holds exactly what this run renders. A
     # dry run cannot tell that without the image's digest, so it looks now and refuses.
-    image = published_image(client, image_ref, config.platforms)
+    # The image's tag is not looked up now either when git says the version is new and the
+    # image will be assembled (_known_new): the one lookup is then just before its index is
+    # written (step 3), where an image already there is adopted only if it lists exactly the
+    # images assembled here.
+    looked = not _known_new(run, pb, version)
+    image = published_image(client, image_ref, config.platforms) if looked else None
     existing = published_bundle(client, bundle_ref) if image is not None or run.dry_run else None
     if existing is not None:
         _check_same_source(bundle_ref, existing, result.source_hash)
@@ -502,7 +554,7 @@ def _publish_steps(run: _Run, pb: Playbook, result: PublishResult) -> None:
         return
 
     # 3. The image.
-    image_digest = _image(run, pb, result, pb.containerfile.name, image_repo, image)
+    image_digest = _image(run, pb, result, pb.containerfile.name, image_repo, image, looked)
 
     # 4. Render with the pinned image and validate what will be bundled.
     pinned = f"{image_ref}@{image_digest or DRY_RUN_DIGEST}"
@@ -553,6 +605,24 @@ def _publish_steps(run: _Run, pb: Playbook, result: PublishResult) -> None:
     result.status = Action.PUSHED
 
 
+def _known_new(run: _Run, pb: Playbook, version: str) -> bool:
+    """Whether a release may skip looking the image's tag up before making the image: git's
+    registration at the run's commit does not register this version (the plan publishes it for
+    that reason: its tag is almost always absent), and the Containerfile can be assembled
+    (reproducible, so the check before the index is written, which adopts by content, decides
+    as a lookup now would; an engine build is not, and costs far more than a lookup). Dry runs
+    and `try` look first: they refuse early and write nothing."""
+    if run.dry_run or run.dev_versions or run.config.assemble != "auto" or pb.containerfile is None:
+        return False
+    if run.leftovers.is_set():
+        return False
+    try:
+        assemble.plan(pb.containerfile.read_text("utf-8"))
+    except (assemble.Refused, OSError, UnicodeDecodeError):
+        return False
+    return run.unregistered(pb.name, version)
+
+
 def _image(  # noqa: PLR0917 - one call site
     run: _Run,
     pb: Playbook,
@@ -560,23 +630,14 @@ def _image(  # noqa: PLR0917 - one call site
     containerfile: str,
     image_repo: str,
     existing: Published | None,
+    looked: bool,
 ) -> str | None:
     """The image's digest: reused if published from this source (`existing`: what its tag held
-    when this run looked), else built and pushed."""
+    when this run looked, if it `looked`), else built and pushed."""
     version, name = result.version, pb.name
     image_ref = f"{image_repo}:{version}"
     if existing is not None:
-        _check_same_source(image_ref, existing, result.source_hash)
-        _check_index(run, image_ref)
-        result.image = Artifact(
-            image_repo,
-            version,
-            existing.digest,
-            Action.REUSED,
-            platforms=list(existing.platforms),
-        )
-        run.on_event(name, "build", f"{image_ref} already published from this source: reused")
-        return existing.digest
+        return _reuse_image(run, result, image_repo, existing)
     result.image = Artifact(image_repo, version, None, Action.FAILED)  # until pushed
     labels = build.image_labels(
         source_repository=run.source_repository,
@@ -593,7 +654,18 @@ def _image(  # noqa: PLR0917 - one call site
                     "built on base-image stand-in(s): "
                     + ", ".join(f"{k} -> {v}" for k, v in sorted(used.items()))
                 )
-            children = platform_images(run, pb, result, context, containerfile, labels)
+            try:
+                children = platform_images(
+                    run, pb, result, context, containerfile, labels, engine=looked
+                )
+            except _EngineNeededError:
+                # Refused by the base (an ONBUILD trigger, a link...): looked up now, before
+                # an engine build, as every engine build's tag is.
+                existing = published_image(run.client, image_ref, run.config.platforms)
+                if existing is not None:
+                    return _reuse_image(run, result, image_repo, existing)
+                looked = True
+                children = platform_images(run, pb, result, context, containerfile, labels)
     except platforms.PlatformError as exc:
         raise FatalError(str(exc)) from None
     result.image.platforms = [c.platform for c in children if c.action != "skipped"]
@@ -617,6 +689,14 @@ def _image(  # noqa: PLR0917 - one call site
     # The index is written once, after every child is in the registry, and before the bundle.
     run.on_event(name, "push", f"every platform of {image_ref} pushed")
     raced = published_image(run.client, image_ref, run.config.platforms)
+    if raced is not None and not looked:
+        # Not looked up before making the image (_known_new): what is there now is judged as
+        # that lookup would have judged it, by its source (an earlier run's, killed before it
+        # registered; a publish that named another source repository...).
+        run.leftovers.set()
+        digest = _reuse_image(run, result, image_repo, raced)
+        result.messages.append(f"{image_ref} is already published from this source: reused")
+        return digest
     if raced is not None:
         _check_same_source(image_ref, raced, result.source_hash)
         _check_raced_index(run, image_repo, image_ref, raced.digest, children)
@@ -634,6 +714,23 @@ def _image(  # noqa: PLR0917 - one call site
     )
     crash_point("image-pushed")
     return digest
+
+
+def _reuse_image(run: _Run, result: PublishResult, image_repo: str, existing: Published) -> str:
+    """Reuse the image a lookup found under the version's tag, if it is from this source and
+    an index of every configured platform; its digest."""
+    image_ref = f"{image_repo}:{result.version}"
+    _check_same_source(image_ref, existing, result.source_hash)
+    _check_index(run, image_ref)
+    result.image = Artifact(
+        image_repo,
+        result.version,
+        existing.digest,
+        Action.REUSED,
+        platforms=list(existing.platforms),
+    )
+    run.on_event(result.name, "build", f"{image_ref} already published from this source: reused")
+    return existing.digest
 
 
 @contextlib.contextmanager
@@ -660,10 +757,13 @@ def platform_images(  # noqa: PLR0917 - the seam publish calls, one call site
     directory: Path,
     containerfile: str,
     labels: dict[str, str],
+    *,
+    engine: bool = True,
 ) -> list[platforms.Child]:
     """One image per platform, pushed (or made locally in a dry run), whichever way it is made:
     assembled without an engine when the Containerfile allows it (assemble.py), else built by
-    the engine (platforms.build_children). The result's messages say which, and why."""
+    the engine (platforms.build_children). The result's messages say which, and why. Without
+    `engine`, a refused assembly raises _EngineNeededError instead of building."""
     name, version = pb.name, result.version
     image_repo = run.config.image_ref(name)
     overrides = run.config.base_image_overrides
@@ -698,6 +798,8 @@ def platform_images(  # noqa: PLR0917 - the seam publish calls, one call site
                 keep=assembled,
             )
         except assemble.Refused as exc:
+            if not engine:
+                raise _EngineNeededError(str(exc)) from None
             why = str(exc)
         else:
             result.messages.append("image assembled without an engine (no RUN step)")
