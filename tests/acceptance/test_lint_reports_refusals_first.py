@@ -50,8 +50,9 @@ SOURCE = Path(playbookctl.__file__).parent
 # commands a release and its workflow run, whose exit status is the refusal a user sees.
 MODULES = ("publish", "register", "release", "plan", "platforms", "build", "assemble")
 COMMANDS = ("plan", "publish", "register", "release")
-# assemble.Refused is caught by publish, which has the engine build the image instead.
-FALLBACKS = ("Refused",)
+# assemble.Refused is caught by publish, which has the engine build the image instead; so is
+# publish's _EngineNeededError (the same refusal, met where the tag was not looked up yet).
+FALLBACKS = ("Refused", "_EngineNeededError")
 
 
 def refusal_sites() -> set[str]:

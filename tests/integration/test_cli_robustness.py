@@ -167,9 +167,11 @@ def test_release_table_says_why_a_publish_failed(
     assert code == 1
     row = next(line for line in captured.out.splitlines() if line.startswith("alpha "))
     assert row.endswith(
-        f"publish failed: registry {host}: get manifest {host}/t/images/alpha:1.1.0 failed "
-        "after 5 attempt(s): ConnectionError (connection refused: is the registry running and "
-        "the port right?)"
+        # A new version's first request: which index type the registry takes (its tag is
+        # looked up just before the index would be written).
+        f"publish failed: registry {host}: probe whether {host}/t/images/alpha takes "
+        "application/vnd.docker.distribution.manifest.list.v2+json failed after 5 attempt(s): "
+        "ConnectionError (connection refused: is the registry running and the port right?)"
     )
     # beta was never registered: the release converges on the tree and tries it too.
     assert captured.err.endswith("playbookctl: error: not released: alpha, beta\n")

@@ -177,21 +177,16 @@ class _Run:
         repository object per worker thread: each starts its own git processes (made once, not
         per playbook), and its object reader must not be shared between threads."""
         repo = self._git()
-        if repo is None:  # pragma: no cover - an export is asked for inside a checkout only
-            raise GitError(f"{self.config.root}: not inside a git repository")
         here = directory.absolute().parent.resolve() / directory.name  # a link stays itself
         repo.export_tree(rev, here.relative_to(repo.root.resolve()).as_posix(), target)
 
-    def _git(self) -> GitRepo | None:
-        """This worker thread's repository object (see export), None outside a checkout."""
+    def _git(self) -> GitRepo:
+        """This worker thread's repository object (see export); a GitError outside a checkout."""
         from playbookctl.gitrepo import GitRepo  # noqa: PLC0415 - git loads only when publishing
 
         repo: GitRepo | None = getattr(self._local, "git", None)
         if repo is None:
-            try:
-                repo = GitRepo(self.config.root)
-            except GitError:
-                return None
+            repo = GitRepo(self.config.root)
             self._local.git = repo
         return repo
 
@@ -200,11 +195,9 @@ class _Run:
         registered: registry/workflows/<name>.yaml is absent or registers another version.
         False when it registers this version, or when that cannot be told (no checkout, a
         commit git lacks, a file past max-file-bytes or unreadable)."""
-        repo = self._git()
-        if repo is None:
-            return False
         path = self.config.registry_dir / WORKFLOWS / f"{name}.yaml"
         try:
+            repo = self._git()
             repo.rev_parse(self.commit)  # a GitError when git lacks it (a --commit from CI)
             rel = path.resolve().relative_to(repo.root.resolve()).as_posix()
             size = repo.size(self.commit, rel)
