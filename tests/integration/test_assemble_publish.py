@@ -468,6 +468,36 @@ def test_a_new_version_is_published_in_its_request_budget(
     assert sent.index(("GET", "/v2/budget/images/budget/manifests/1.0.0")) > children[-2]
 
 
+def test_new_versions_cost_one_token_per_repository(
+    registry: LocalRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HTTPS with a token service: a new version's first requests to its image repository go
+    out together (the base's mounts, the uploads), and one token serves them all: the first
+    thread to meet the repository asks for it, the others wait for it and take it. (The run's
+    first image repository may need a second: its first request, the index-type probe, went
+    out before the mount's source was known.)"""
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    names = ["tok-a", "tok-b", "tok-c", "tok-d"]
+    playbooks: dict[str, dict[str, str | bytes]] = {n: dict(good_playbook(n)) for n in names}
+    for n, files in playbooks.items():  # scripts of their own (one layer mounted by all is a
+        files["remediate.sh"] = f"{files['remediate.sh']}echo {n}\n"  # source of its own)
+    root = make_repo(tmp_path / "repo", playbooks)
+    commit_new(root, "playbooks")
+    base = f"{registry.host}/test-base/tokens:1"
+    push_base_image(registry.host, base)
+    config = _named_config(root, registry.host, base, "tokens")
+    assert registry.token_log is not None
+    seen = len(registry.token_log.read_text("utf-8").splitlines())
+    results = _publish(config, NO_ENGINE)
+    assert {(r.status, r.error) for r in results.values()} == {(Action.PUSHED, None)}
+    issued = [json.loads(x) for x in registry.token_log.read_text("utf-8").splitlines()[seen:]]
+    per_repository = Counter(t["access"][0]["name"] for t in issued)
+    assert per_repository["test-base/tokens"] == 1, issued
+    assert all(per_repository[f"tokens/bundles/{n}"] == 1 for n in names), per_repository
+    images = sorted(per_repository[f"tokens/images/{n}"] for n in names)
+    assert images in ([1, 1, 1, 1], [1, 1, 1, 2]), issued
+
+
 def _sent_to(log: list[tuple[str, str, int]], prefix: str) -> list[tuple[str, str]]:
     return [(m, p.split("?", 1)[0]) for m, p, _s in log if p.startswith(prefix)]
 

@@ -258,6 +258,10 @@ class Authenticator:
         # Per host, the token service its first challenge named (realm, service): a request
         # for a new scope asks it first, instead of being sent, refused with 401 and resent.
         self._realms: dict[str, str] = {}
+        # Per (host, repository), held while a token for it is fetched: the first requests to a
+        # new repository go out together (a publish's mounts and uploads), and the threads
+        # after the first take its token instead of each asking the token service.
+        self._fetching: dict[tuple[str, str], threading.Lock] = {}
 
     def intend_push(self, host: str, repository: str) -> None:
         with self._lock:
@@ -276,17 +280,22 @@ class Authenticator:
         creds = self.credentials(host)
         if creds is not None and creds.bearer:
             return f"Bearer {creds.bearer}"
+        token = self._cached(host, scopes)
         with self._lock:
-            token = self._tokens.get((host, " ".join(scopes)))
-            if token is None and scopes and scopes[0].endswith(":pull"):
-                # A pull+push token for the same repository covers reads too.
-                token = self._tokens.get((host, " ".join((scopes[0] + ",push", *scopes[1:]))))
             basic = host in self._basic_hosts
         if token:
             return f"Bearer {token}"
         if basic and creds is not None and creds.basic:
             return f"Basic {creds.basic}"
         return None
+
+    def _cached(self, host: str, scopes: tuple[str, ...]) -> str | None:
+        with self._lock:
+            token = self._tokens.get((host, " ".join(scopes)))
+            if token is None and scopes and scopes[0].endswith(":pull"):
+                # A pull+push token for the same repository covers reads too.
+                token = self._tokens.get((host, " ".join((scopes[0] + ",push", *scopes[1:]))))
+        return token
 
     def known_challenge(self, host: str) -> str | None:
         """The bearer challenge `host` answered with before (its realm and service, no scope):
@@ -376,23 +385,33 @@ class Authenticator:
             for s in params["scope"].split(" "):
                 if s and s not in wanted and f"{s},push" not in wanted:  # pull,push covers pull
                     wanted.append(s)
-        token = self._fetch_token(
-            host,
-            realm=realm,
-            service=params.get("service"),
-            scopes=wanted,
-            creds=creds,
-            deadline=deadline,
-        )
-        if token is None:
-            return False
         with self._lock:
-            self._tokens[(host, " ".join(scopes))] = token
-            # What it covers besides: its repository's reads and pushes alone, and with each
-            # mount source it was asked for (a repository's first token serves its mounts).
-            head, extras = wanted[0], wanted[1:]
-            for key in (head, head.removesuffix(",push"), *(f"{head} {x}" for x in extras)):
-                self._tokens.setdefault((host, key), token)
+            # A scope is `repository:<name>:<actions>`: one fetch at a time per name.
+            flight = self._fetching.setdefault((host, first.rpartition(":")[0]), threading.Lock())
+        with flight:
+            # Fetched by another thread while this one waited: taken, unless it is the very
+            # token this request was refused with (expired: a new one is needed).
+            cached = self._cached(host, scopes)
+            if cached is not None and sent != f"Bearer {cached}":
+                return True
+            token = self._fetch_token(
+                host,
+                realm=realm,
+                service=params.get("service"),
+                scopes=wanted,
+                creds=creds,
+                deadline=deadline,
+            )
+            if token is None:
+                return False
+            with self._lock:
+                self._tokens[(host, " ".join(scopes))] = token
+                # What it covers besides: its repository's reads and pushes alone, and with
+                # each mount source it was asked for (a repository's first token serves its
+                # mounts).
+                head, extras = wanted[0], wanted[1:]
+                for key in (head, head.removesuffix(",push"), *(f"{head} {x}" for x in extras)):
+                    self._tokens.setdefault((host, key), token)
         return True
 
     def _fetch_token(
