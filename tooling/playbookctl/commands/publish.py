@@ -31,7 +31,9 @@ def register(subparsers: Any) -> None:
         description="For each playbook (default: all): build and push its image, render its "
         "Pipeline with the image pinned by digest, validate it, and push it as a Tekton bundle "
         "tagged with the workflow's version. A version already published from the same source "
-        "is reused without a build or a write; one published from other content is refused.",
+        "is reused without a build or a write (one git does not register yet, whose image is "
+        "assembled, is made first and its tag checked just before it would be written: reused "
+        "there); one published from other content is refused.",
     )
     parser.add_argument("names", nargs="*", metavar="NAME", help="playbooks to publish")
     parser.add_argument("--jobs", type=int, default=None, help="playbooks in parallel")
