@@ -62,6 +62,9 @@ def test_glob_match_as_argocd(pattern: str, value: str, expected: bool) -> None:
         ("[RS]ole", "Role", True),
         ("[^RS]ole", "Role", False),
         ("[", "[", False),  # ErrBadPattern: no match
+        ("[-]", "-", False),  # ErrBadPattern too, though Python's re reads it
+        ("[\\]a]", "]", True),  # an escaped `]` stays in the class
+        ("[z-a]", "z", False),  # a reversed range: valid in Go, empty (not an re.error)
         ("a/*", "a/b/c", False),  # '*' stops at '/', as Go's filepath.Match
     ],
 )

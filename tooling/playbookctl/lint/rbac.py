@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from playbookctl import gomatch
 from playbookctl.config import Config
 from playbookctl.findings import Finding, Severity
 from playbookctl.lint import k8s
@@ -55,42 +56,13 @@ def group_of(api_version: str) -> str:
 # -- glob matching as Argo CD does it ------------------------------------------------------------
 
 
-def _translate_filepath(pattern: str) -> str | None:
-    """Go's path/filepath.Match as a regular expression; None for a malformed pattern (Go
-    returns ErrBadPattern, which Argo CD treats as no match)."""
-    out: list[str] = []
-    i = 0
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "*":
-            out.append("[^/]*")
-        elif c == "?":
-            out.append("[^/]")
-        elif c == "\\":
-            i += 1
-            if i >= len(pattern):
-                return None
-            out.append(re.escape(pattern[i]))
-        elif c == "[":
-            end = pattern.find("]", i + 2 if pattern[i + 1 : i + 2] == "^" else i + 1)
-            if end < 0:
-                return None
-            body = pattern[i + 1 : end]
-            negate = body.startswith("^")
-            body = body[1:] if negate else body
-            if not body:
-                return None
-            out.append("[" + ("^" if negate else "") + body.replace("\\", "\\\\") + "]")
-            i = end
-        else:
-            out.append(re.escape(c))
-        i += 1
-    return "".join(out)
-
-
 def filepath_match(pattern: str, value: str) -> bool:
-    regex = _translate_filepath(pattern)
-    return regex is not None and re.fullmatch(regex, value) is not None
+    """Go's path/filepath.Match; a malformed pattern matches nothing (Go returns ErrBadPattern,
+    which Argo CD treats as no match)."""
+    try:
+        return gomatch.match(pattern, value)
+    except gomatch.BadPatternError:
+        return False
 
 
 def _translate_glob(pattern: str) -> str:
