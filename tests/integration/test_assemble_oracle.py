@@ -102,6 +102,21 @@ CASES = [
         },
     ),
     Case(
+        # Go's filepath.Match on the whole context path: a class may match `/` (`*` and `?`
+        # may not) and `\` escapes inside one (the Containerfile's `[\\-]x` is `[\-]x`).
+        "wildcard-classes",
+        "FROM {base}\nCOPY d[^x]f /crossing/\nCOPY [a-c]?.txt /ranges/\nCOPY [\\\\-]x /esc/\n",
+        {
+            "d/f": "f\n",
+            "dxf": "excluded\n",
+            "dyf": "y\n",
+            "a1.txt": "a\n",
+            "d1.txt": "d\n",
+            "-x": "dash\n",
+            "\\x": "backslash\n",
+        },
+    ),
+    Case(
         "dockerignore",
         "FROM {base}\nCOPY . /app/\n",
         {

@@ -91,6 +91,7 @@ FROM base
 COPY --chown=1:1 remediate.sh ./lib/ /usr/local/bin/
 COPY ["conf dir", "/etc/conf"]
 COPY *.py /app/
+COPY d[^x]f /d/
 COPY --from=other /built /built
 ADD https://example.invalid/x.tar /x
 """
@@ -104,6 +105,8 @@ ADD https://example.invalid/x.tar /x
         ("conf dir/a.yaml", True),
         ("tool.py", True),
         ("sub/tool.py", False),  # `*` never crosses `/`
+        ("d/f", True),  # a class does, as in Go's filepath.Match (the engine takes it)
+        ("dxf", False),
         ("__pycache__/tool.cpython-312.pyc", False),
         ("built", False),  # --from copies from another stage, not the context
         ("x.tar", False),  # a URL is not the context

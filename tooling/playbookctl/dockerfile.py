@@ -19,6 +19,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from playbookctl import gomatch
+
 
 class Unsupported(Exception):  # noqa: N818 - a reason, not an error: the engine takes over
     """Text this module does not reproduce exactly: the engine builds it instead."""
@@ -422,36 +424,9 @@ def takes(sources: Sequence[str], path: str) -> bool:
 
 
 def go_match_regex(pattern: str, *, double_star: bool = False) -> re.Pattern[str]:
-    """Go's filepath.Match as a regular expression (`*` and `?` never match `/`), as the engine
-    matches COPY/ADD sources; with `double_star`, NUL stands for `**` (any path), as in
-    .dockerignore patterns. ValueError for a pattern not read here as the engine reads it (an
-    unclosed `[`, an escape inside `[...]`): the assembler leaves such a Containerfile to it."""
-    out = []
-    i = 0
-    while i < len(pattern):
-        ch = pattern[i]
-        if double_star and ch == "\0":
-            out.append(".*")
-        elif ch == "*":
-            out.append("[^/]*")
-        elif ch == "?":
-            out.append("[^/]")
-        elif ch == "\\" and i + 1 < len(pattern):
-            i += 1
-            out.append(re.escape(pattern[i]))
-        elif ch == "[":
-            end = pattern.find("]", i + 2)
-            if end < 0:
-                raise ValueError(f"pattern {pattern!r}: unclosed [")
-            body = pattern[i + 1 : end]
-            if "\\" in body:
-                raise ValueError(f"pattern {pattern!r}: an escape inside [...]")
-            negate = body.startswith("^")
-            body = body[1:] if negate else body
-            chars = body.replace("]", "\\]").replace("[", "\\[")
-            out.append(f"[{'^/' if negate else ''}{chars}]" if negate else f"[{chars}]")
-            i = end
-        else:
-            out.append(re.escape(ch))
-        i += 1
-    return re.compile("".join(out))
+    """Go's filepath.Match as a regular expression (gomatch: `*` and `?` never match `/`), as
+    the engine matches COPY/ADD sources; with `double_star`, NUL stands for `**` (any path), as
+    in .dockerignore patterns. ValueError (gomatch.BadPatternError) for a pattern Go finds
+    malformed: the assembler leaves such a Containerfile to the engine (whose builder ignores
+    Go's error: the pattern takes nothing)."""
+    return gomatch.compile_pattern(pattern, any_path="\0" if double_star else "")
