@@ -10,7 +10,12 @@ never silently skip a step, a condition or an expression:
 - `uses:` actions/checkout (a fresh clone of the remote at GITHUB_SHA, honouring fetch-depth),
   actions/setup-python (nothing to do), actions/upload-artifact and actions/download-artifact (a
   directory per artifact name), docker/setup-qemu-action (nothing it can do: binfmt_misc is the
-  host kernel's; a replayed RUN step for arm64 fails as on a runner without QEMU);
+  host kernel's; a replayed RUN step for arm64 fails as on a runner without QEMU),
+  actions/cache (see CacheStore: GitHub's key, prefix and branch-scope rules over a directory);
+- `hashFiles(...)`: a digest of the matched files' contents in the job's checkout (not GitHub's
+  bytes, but equal exactly when the files are);
+- each job instance runs with a HOME of its own, empty, as a fresh runner's is: nothing it
+  writes there (playbookctl's cache) reaches another job except through actions/cache;
 - `run:` steps run with `bash -eo pipefail` in the job's checkout, with the environment GitHub
   sets (GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files per step, GITHUB_SHA, GITHUB_REF, ...);
   `make venv` provisions `.venv/bin/playbookctl` as a link to this interpreter's playbookctl;
@@ -27,12 +32,15 @@ never silently skip a step, a condition or an expression:
 from __future__ import annotations
 
 import fnmatch
+import hashlib
+import itertools
 import json
 import math
 import os
 import re
 import shutil
 import subprocess
+import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -56,12 +64,14 @@ class OpenMapping(dict[str, Any]):
 
 
 _TOKEN = re.compile(
-    r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<num>-?\d+(?:\.\d+)?)|(?P<op>==|&&|!(?!=)|\(|\)|\.)"
+    r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<num>-?\d+(?:\.\d+)?)|(?P<op>==|&&|!(?!=)|\(|\)|\.|,)"
     r"|(?P<name>[A-Za-z_][A-Za-z0-9_-]*))"
 )
 _EXPR = re.compile(r"\$\{\{(.*?)\}\}", re.DOTALL)
 # Status functions: a replay cancels nothing. An `if:` naming one loses the implicit success().
 STATUS_FUNCTIONS = {"cancelled": False}
+# The job's checkout, for hashFiles(): a context key no expression can name (not a name token).
+WORKSPACE = "<workspace>"
 _STATUS_CALL = re.compile(r"\b(?:success|failure|cancelled|always)\s*\(")
 
 
@@ -143,6 +153,8 @@ class _Parser:
             if text in STATUS_FUNCTIONS:
                 self.take(")")
                 return STATUS_FUNCTIONS[text]
+            if text == "hashFiles":
+                return self.hash_files()
             if text != "fromJSON":
                 raise self.fail(f"unsupported function {text}()")
             arg = self.conjunction()
@@ -151,6 +163,27 @@ class _Parser:
                 raise self.fail(f"{text}() of a non-string")
             return json.loads(arg)
         return self.path(text)
+
+    def hash_files(self) -> str:
+        """hashFiles('pattern', ...): files of the job's checkout matching any pattern, their
+        contents digested in path order; '' when none match, as GitHub's."""
+        workspace = self.contexts.get(WORKSPACE)
+        if not isinstance(workspace, Path):
+            raise self.fail("hashFiles() outside a job's steps")
+        patterns = [self.conjunction()]
+        while self.peek() == ("op", ","):
+            self.take(",")
+            patterns.append(self.conjunction())
+        self.take(")")
+        if not all(isinstance(p, str) and not p.startswith(("!", "/")) for p in patterns):
+            raise self.fail("hashFiles() of anything but relative glob strings")
+        files = sorted({f for p in patterns for f in workspace.glob(p) if f.is_file()})
+        if not files:
+            return ""
+        outer = hashlib.sha256()
+        for f in files:
+            outer.update(hashlib.sha256(f.read_bytes()).digest())
+        return outer.hexdigest()
 
     def path(self, root: str) -> Any:
         if root not in self.contexts:
@@ -322,10 +355,88 @@ ACTION_INPUTS = {
     # kernel): it runs nothing, so a replayed RUN step for arm64 meets playbookctl's own
     # "needs emulation" error, exactly as a runner without the action would.
     "docker/setup-qemu-action": {"platforms"},
+    "actions/cache": {"path", "key", "restore-keys"},
 }
 MAX_STEP_SECONDS = 300
 # GitHub: "A matrix can generate a maximum of 256 jobs per workflow run."
 MAX_MATRIX_JOBS = 256
+
+
+class CacheStore:
+    """actions/cache's service for one Runner: entries in a directory, each one a (scope, key,
+    version) written once. As GitHub's: a run restores from its own ref's scope, else its base
+    branch's (a pull request's), else the default branch's; within a scope the exact key first,
+    then the key and each restore-key as a prefix, newest entry first. It saves into its own ref's
+    scope only (a pull request's run cannot write the default branch's), and never over a key
+    already there. The version is the `path` input: an entry saved for other paths is not seen."""
+
+    def __init__(self, root: Path, default_branch: str) -> None:
+        self.root = root
+        self.default_branch = default_branch
+        self._lock = threading.Lock()
+        self._ids = itertools.count()
+
+    def scopes(self, event: Event) -> list[str]:
+        own = [event.ref]
+        if event.base_ref:
+            own.append(f"refs/heads/{event.base_ref}")
+        own.append(f"refs/heads/{self.default_branch}")
+        return list(dict.fromkeys(own))
+
+    def _entries(self) -> list[tuple[int, dict[str, str], Path]]:
+        found = []
+        for meta in self.root.glob("*/meta.json") if self.root.is_dir() else []:
+            found.append((int(meta.parent.name), json.loads(meta.read_text()), meta.parent))
+        return sorted(found, key=lambda e: -e[0])  # newest first
+
+    def restore(
+        self, event: Event, key: str, restore_keys: Sequence[str], version: str
+    ) -> tuple[Path | None, bool]:
+        """The entry to restore (its directory) and whether it is the exact key."""
+        with self._lock:
+            entries = [e for e in self._entries() if e[1]["version"] == version]
+        for scope in self.scopes(event):
+            here = [e for e in entries if e[1]["scope"] == scope]
+            for _, meta, where in here:
+                if meta["key"] == key:
+                    return where, True
+            for prefix in [key, *restore_keys]:
+                for _, meta, where in here:
+                    if meta["key"].startswith(prefix):
+                        return where, False
+        return None, False
+
+    def save(self, event: Event, key: str, version: str, paths: Sequence[Path]) -> bool:
+        """Saves `paths` (those that exist) under `key` in the run's scope; False when the key is
+        already there (GitHub keeps the first) or there is nothing to save."""
+        if not any(p.exists() for p in paths):
+            return False  # GitHub warns "Path(s) ... do(es) not exist" and saves nothing
+        with self._lock:
+            for _, meta, _where in self._entries():
+                same = (meta["scope"], meta["key"], meta["version"])
+                if same == (event.ref, key, version):
+                    return False
+            where = self.root / str(next(self._ids))
+            for i, path in enumerate(paths):
+                if path.is_dir():
+                    shutil.copytree(path, where / "data" / str(i), symlinks=True)
+                elif path.exists():
+                    (where / "data").mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(path, where / "data" / str(i))
+            where.mkdir(parents=True, exist_ok=True)
+            meta = {"scope": event.ref, "key": key, "version": version}
+            (where / "meta.json").write_text(json.dumps(meta))
+        return True
+
+    @staticmethod
+    def unpack(where: Path, paths: Sequence[Path]) -> None:
+        for i, path in enumerate(paths):
+            saved = where / "data" / str(i)
+            if saved.is_dir():
+                shutil.copytree(saved, path, symlinks=True, dirs_exist_ok=True)
+            elif saved.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(saved, path)
 
 
 class Runner:
@@ -344,9 +455,11 @@ class Runner:
         secrets: Mapping[str, str] | None = None,
         tokens: Mapping[str, str] | None = None,
         max_parallel: int = 16,
+        default_branch: str = "main",
     ) -> None:
         """`tokens`: the job's GITHUB_TOKEN by the package access its permissions grant ("none",
-        "read", "write"); without them a workflow that names the token fails the replay."""
+        "read", "write"); without them a workflow that names the token fails the replay. The
+        runner's actions/cache entries (`cache`) last across its plays, as a repository's do."""
         if "GITHUB_TOKEN" in (secrets or {}):
             raise NotEmulatedError("GITHUB_TOKEN is each job's own token: pass tokens=")
         self.tokens = dict(tokens or {})
@@ -360,6 +473,7 @@ class Runner:
         self.actor = actor
         self.secrets = dict(secrets or {})
         self.artifacts = workdir / "artifacts"
+        self.cache = CacheStore(workdir / "actions-cache", default_branch)
         self._runs = 0
 
     # -- jobs ---------------------------------------------------------------------------------
@@ -481,9 +595,13 @@ class Runner:
         name = to_text(substitute(str(job.get("name", job_id)), ctx))
         workspace = self.run_dir / f"{job_id}-{n}" / "repo"
         temp = self.run_dir / f"{job_id}-{n}" / "temp"
+        home = self.run_dir / f"{job_id}-{n}" / "home"  # a fresh runner's: empty
         workspace.mkdir(parents=True)
         temp.mkdir()
+        home.mkdir()
+        ctx[WORKSPACE] = workspace
         run = JobRun(job_id, name, "success", matrix=entry, workspace=workspace)
+        saves: list[tuple[str, str, list[Path]]] = []  # actions/cache's post steps
         timeout = min(MAX_STEP_SECONDS, int(job.get("timeout-minutes", 360)) * 60)
         for number, step in enumerate(job.get("steps", [])):
             unknown = set(step) - STEP_KEYS
@@ -500,17 +618,22 @@ class Runner:
                 run.steps.append(StepRun(label, "skipped"))
                 continue
             if "uses" in step:
-                outcome = self._action(step, ctx, workspace)
+                outcome = self._action(step, ctx, workspace, home, saves)
             else:
                 outcome = self._script(
-                    step, ctx=ctx, workspace=workspace, temp=temp, number=number, timeout=timeout
-                )
+                    step, ctx=ctx, workspace=workspace, temp=temp, home=home, number=number,
+                    timeout=timeout,
+                )  # fmt: skip
             outcome.label = label
             run.steps.append(outcome)
             if "id" in step:
                 ctx["steps"][step["id"]] = {"outputs": outcome.outputs, "outcome": outcome.status}
             if outcome.status != "success":
                 run.result = "failure"
+        # actions/cache saves in its post step, which runs only when the job succeeded.
+        if run.result == "success":
+            for key, version, paths in saves:
+                self.cache.save(self.event, key, version, paths)
         # As GitHub does, a job's outputs are evaluated at its end whatever its result (a
         # failed step's outputs included): a later job's `if:` may read them.
         for key, value in (job.get("outputs") or {}).items():
@@ -563,6 +686,7 @@ class Runner:
         ctx: dict[str, Any],
         workspace: Path,
         temp: Path,
+        home: Path,
         number: int,
         timeout: int,
     ) -> StepRun:
@@ -582,6 +706,7 @@ class Runner:
         script_file = temp / f"step{number}.sh"
         script_file.write_text(script)
         env = {**self.env, **self._github_env(workspace, temp)}
+        env.update({"HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache")})
         env.update({k: str(v) for k, v in files.items()})
         for key, value in (step.get("env") or {}).items():
             env[key] = text_value(value, ctx)
@@ -607,7 +732,14 @@ class Runner:
             files["GITHUB_STEP_SUMMARY"].read_text(),
         )
 
-    def _action(self, step: dict[str, Any], ctx: dict[str, Any], workspace: Path) -> StepRun:
+    def _action(
+        self,
+        step: dict[str, Any],
+        ctx: dict[str, Any],
+        workspace: Path,
+        home: Path,
+        saves: list[tuple[str, str, list[Path]]],
+    ) -> StepRun:
         action = str(step["uses"]).split("@", 1)[0]
         if action not in ACTION_INPUTS:
             raise NotEmulatedError(f"action {action} is not emulated")
@@ -634,7 +766,34 @@ class Runner:
             for art in sorted(self.artifacts.iterdir()):
                 if fnmatch.fnmatchcase(art.name, with_["pattern"]):
                     shutil.copytree(art, dest, dirs_exist_ok=True)
+        elif action == "actions/cache":
+            return self._cache(with_, workspace, home, saves)
         return StepRun("", "success")
+
+    def _cache(
+        self,
+        with_: dict[str, str],
+        workspace: Path,
+        home: Path,
+        saves: list[tuple[str, str, list[Path]]],
+    ) -> StepRun:
+        """Restores the entry CacheStore finds; a post step saves the paths unless the key hit."""
+        if not with_.get("key") or not with_.get("path"):
+            return StepRun("", "failure", 1, stderr="Input required and not supplied")
+        lines = [ln.strip() for ln in with_["path"].splitlines() if ln.strip()]
+        if any(ln.startswith("!") or any(c in ln for c in "*?[") for ln in lines):
+            raise NotEmulatedError(f"actions/cache: path patterns {lines} are not emulated")
+        paths = [
+            home / ln[2:] if ln.startswith("~/") else workspace / ln for ln in lines
+        ]  # fmt: skip
+        version = "\n".join(lines)
+        restore_keys = [k.strip() for k in with_.get("restore-keys", "").splitlines() if k.strip()]
+        where, exact = self.cache.restore(self.event, with_["key"], restore_keys, version)
+        if where is not None:
+            CacheStore.unpack(where, paths)
+        if not exact:
+            saves.append((with_["key"], version, paths))
+        return StepRun("", "success", outputs={"cache-hit": "true" if exact else "false"})
 
     def _checkout(self, workspace: Path, depth: int) -> None:
         """What actions/checkout does: init, fetch the event's commit, check it out."""

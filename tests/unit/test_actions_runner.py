@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.support.actions import (
+    WORKSPACE,
     Event,
     NotEmulatedError,
     OpenMapping,
@@ -87,7 +88,9 @@ def test_supported_expressions(expr: str, value: object) -> None:
         ("success()", "unsupported function success()"),
         ("failure() && true", "unsupported function failure()"),
         ("contains(github.ref)", "unsupported function contains()"),
-        ("contains(github.ref, 'main')", "cannot read \", 'main')\""),
+        ("contains(github.ref, 'main')", "unsupported function contains()"),
+        ("github.sha, github.ref", "unsupported ','"),
+        ("hashFiles('/etc/*')", "outside a job"),
         ("toJSON(matrix)", "unsupported function toJSON()"),
         ("fromJSON(matrix)", "fromJSON() of a non-string"),
         ("true || false", "cannot read '|| false'"),
@@ -220,7 +223,9 @@ def test_unknown_keys_fail_the_replay(
 @pytest.mark.parametrize(
     ("step", "why"),
     [
-        ("uses: actions/cache@v4", "action actions/cache is not emulated"),
+        ("uses: actions/cache/save@v4", "action actions/cache/save is not emulated"),
+        ("{uses: actions/cache@v4, with: {lookup-only: true}}", "['lookup-only'] are not emulated"),
+        ("{uses: actions/cache@v4, with: {path: 'a/*', key: k}}", "path patterns"),
         ("{uses: actions/checkout@v4, with: {ref: x}}", "inputs ['ref'] are not emulated"),
         ('run: echo "A=1" >> "$GITHUB_ENV"', "writes GITHUB_ENV"),
         ("run: echo ${{ runner.os }}", "unknown context 'runner'"),
@@ -364,3 +369,74 @@ def test_the_job_token_is_not_a_secret_to_pass_and_is_undefined_without_tokens(
     runner = Runner(path, tmp_path / "remote.git", tmp_path / "run", {}, tmp_path / "playbookctl")
     with pytest.raises(NotEmulatedError, match="not defined here"):
         runner.play(Event("push", "c" * 40))
+
+
+CACHE_WORKFLOW = """\
+on: [push, pull_request]
+jobs:
+  only:
+    runs-on: ubuntu-24.04
+    steps:
+      - id: restore
+        uses: actions/cache@v4
+        with:
+          path: ~/.cache/t
+          key: k-${{ github.sha }}
+          restore-keys: |
+            other-
+            k-
+      - run: |
+          cat ~/.cache/t/by 2>/dev/null || echo none
+          mkdir -p ~/.cache/t && echo "$REF" > ~/.cache/t/by
+          exit "$FAIL"
+        env:
+          REF: ${{ github.ref }}
+          FAIL: ${{ github.event.fail }}
+"""
+
+
+def test_actions_cache_keys_prefixes_and_branch_scopes(tmp_path: Path) -> None:
+    """What actions/cache restores, as GitHub does: the exact key, else the newest entry a
+    restore-key prefixes, from the run's own ref, else from the default branch; it saves (at the
+    end of a successful job, when the key did not hit) into the run's own ref only."""
+    path = tmp_path / "wf.yaml"
+    path.write_text(CACHE_WORKFLOW)
+    runner = Runner(path, tmp_path / "remote.git", tmp_path / "run", {"PATH": "/usr/bin:/bin"},
+                    tmp_path / "playbookctl")  # fmt: skip
+
+    def play(sha: str, ref: str = "refs/heads/main", fail: int = 0) -> tuple[str, str]:
+        name = "pull_request" if ref.startswith("refs/pull/") else "push"
+        base = "main" if name == "pull_request" else ""
+        event = Event(name, sha * 40, ref=ref, base_ref=base, payload={"fail": str(fail)})
+        (job,) = runner.play(event)["only"]
+        assert job.result == ("failure" if fail else "success")
+        restore, script = job.steps
+        return restore.outputs["cache-hit"], script.stdout.strip()
+
+    assert play("a", fail=1) == ("false", "none")  # a fresh runner's HOME; a failed job saves none
+    assert play("a") == ("false", "none")
+    assert play("a") == ("true", "refs/heads/main")  # exact: not saved again
+    assert play("1", ref="refs/pull/1/merge") == ("false", "refs/heads/main")  # the default's
+    assert play("1", ref="refs/pull/1/merge") == ("true", "refs/pull/1/merge")  # its own
+    assert play("2", ref="refs/pull/2/merge") == ("false", "refs/heads/main")  # not #1's
+    # A pull request never writes the default branch's scope: its newer entries are not seen.
+    assert play("b") == ("false", "refs/heads/main")
+    assert play("b") == ("true", "refs/heads/main")
+
+
+def test_hash_files(tmp_path: Path) -> None:
+    (tmp_path / "p" / "a").mkdir(parents=True)
+    (tmp_path / "p" / "b").mkdir()
+    (tmp_path / "p" / "a" / "Containerfile").write_text("FROM x\n")
+    contexts = {**CONTEXTS, WORKSPACE: tmp_path}
+    first = evaluate("hashFiles('p/*/Containerfile')", contexts)
+    assert len(first) == 64
+    assert evaluate("hashFiles('nothing/*', 'p/*/None')", contexts) == ""
+    (tmp_path / "p" / "b" / "Containerfile").write_text("FROM y\n")
+    second = evaluate("hashFiles('p/*/Containerfile')", contexts)
+    assert second not in ("", first)
+    assert evaluate("hashFiles('p/b/Containerfile', 'p/a/Containerfile')", contexts) == second
+    with pytest.raises(NotEmulatedError, match="outside a job"):
+        evaluate("hashFiles('p/*')", CONTEXTS)
+    with pytest.raises(NotEmulatedError, match="relative glob strings"):
+        evaluate("hashFiles('/etc/*')", contexts)
