@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
 import os
 import tarfile
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -191,3 +193,69 @@ def test_a_damaged_base_layer_is_an_error_the_reader_turns_into_a_refusal(damage
     data = damage(gzip.compress(_layer_tar()))
     with pytest.raises((tarfile.TarError, EOFError, OSError)):
         assemble.summarise_layer(io.BytesIO(data))
+
+
+class _Blobs:
+    """A registry that serves one layer and counts its downloads (only the count is faked: the
+    bytes are a real gzipped layer)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.gets = 0
+
+    def get_blob(self, repository: str, digest: str, **kw: object) -> bytes:
+        self.gets += 1
+        return self.data
+
+
+_ENTRY = ["dir", 0o755, 0, 0, 5, ""]
+
+
+def _summary(**changed: object) -> bytes:
+    """A cached summary as JSON: an empty one with `changed` keys replaced (None: left out)."""
+    value: dict[str, object] = {"entries": {}, "whiteouts": [], "opaque": [], "files": {}}
+    value.update(changed)
+    return json.dumps({k: v for k, v in value.items() if v is not None}).encode()
+
+
+@pytest.mark.parametrize(
+    "damaged",
+    [
+        pytest.param(b"{not json", id="not-json"),
+        pytest.param(b"\xff\xfe", id="not-utf8"),
+        pytest.param(b"[]", id="a-list"),
+        pytest.param(b"{}", id="no-keys"),
+        pytest.param(_summary(files=None), id="no-files"),
+        pytest.param(_summary(extra=1), id="an-extra-key"),
+        pytest.param(_summary(entries={"etc": _ENTRY[:5]}), id="short-entry"),
+        pytest.param(_summary(entries={"etc": ["fifo", *_ENTRY[1:]]}), id="unknown-kind"),
+        pytest.param(_summary(entries={"etc": ["dir", "755", *_ENTRY[2:]]}), id="mode-a-string"),
+        pytest.param(_summary(entries={"etc": [*_ENTRY[:5], None]}), id="link-null"),
+        pytest.param(_summary(whiteouts=[1]), id="whiteout-a-number"),
+        pytest.param(_summary(opaque="srv"), id="opaque-a-string"),
+        pytest.param(_summary(files={"etc/passwd": "\u2603"}), id="file-not-latin1"),
+    ],
+)
+def test_a_damaged_cached_summary_is_read_again_from_the_layer(
+    tmp_path: Path, damaged: bytes
+) -> None:
+    """The base-fs cache may be restored from elsewhere (CI's actions/cache): an entry that is not
+    a layer summary costs a download (and is rewritten), never a traceback from apply_layer."""
+    data = gzip.compress(_layer_tar())
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    layer = {"digest": digest, "size": len(data)}
+    truth = assemble.summarise_layer(io.BytesIO(data))
+    entry = tmp_path / f"{digest.replace(':', '-')}.json"
+    entry.write_bytes(damaged)
+    blobs = _Blobs(data)
+    got = assemble.BaseCache(tmp_path)._read_layer(blobs, "r.invalid", "base", layer)  # type: ignore[arg-type]
+    assert (got, blobs.gets) == (truth, 1)
+    assert json.loads(entry.read_text()) == truth
+    # The rewritten entry is used as it is: no download.
+    again = _Blobs(b"")
+    fs = assemble.BaseFS()
+    assemble.apply_layer(
+        fs, assemble.BaseCache(tmp_path)._read_layer(again, "r.invalid", "base", layer)
+    )  # type: ignore[arg-type]
+    assert again.gets == 0
+    assert fs.files == {"etc/passwd": b"root:x:0:0::/root:/bin/sh\n"}

@@ -47,7 +47,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from zlib_ng import gzip_ng, zlib_ng
 
@@ -131,6 +131,40 @@ def apply_layer(fs: BaseFS, layer: Mapping[str, Any]) -> None:
             fs.files.pop(name, None)
     for name, text in layer.get("files", {}).items():
         fs.files[name] = text.encode("latin-1")
+
+
+def is_layer_summary(value: object) -> bool:
+    """Whether `value` has the shape summarise_layer gives (what apply_layer may be given)."""
+    if not isinstance(value, dict) or set(value) != {"entries", "whiteouts", "opaque", "files"}:
+        return False
+    entries, whiteouts, opaque, files = (
+        value[k] for k in ("entries", "whiteouts", "opaque", "files")
+    )
+    if not (isinstance(entries, dict) and isinstance(files, dict)):
+        return False
+    if not all(
+        isinstance(x, list) and all(isinstance(n, str) for n in x) for x in (whiteouts, opaque)
+    ):
+        return False
+    for name, entry in entries.items():
+        if not (isinstance(entry, list) and len(entry) == 6):
+            return False
+        kind, *numbers, link = entry
+        if kind not in ("dir", "file", "link") or not isinstance(link, str):
+            return False
+        if not all(type(n) is int for n in numbers) or not isinstance(name, str):
+            return False
+    return all(_latin1(text) for text in files.values())
+
+
+def _latin1(text: object) -> bool:
+    if not isinstance(text, str):
+        return False
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def summarise_layer(fileobj: io.BufferedIOBase | io.BytesIO) -> dict[str, Any]:
@@ -1161,8 +1195,11 @@ class BaseCache:
         if path is not None:
             with contextlib.suppress(OSError, ValueError):
                 cached = json.loads(path.read_text("utf-8"))
-                if isinstance(cached, dict):
-                    return cached
+                # The cache may come from elsewhere (CI restores it with actions/cache): an
+                # entry that is not a summary is read again from the layer (and rewritten), so
+                # a damaged cache costs a download, never a traceback.
+                if is_layer_summary(cached):
+                    return cast("dict[str, Any]", cached)
         size = int(layer.get("size") or 0)
         if size > MAX_BASE_LAYER_BYTES:
             raise Refused(f"a base layer of {size} bytes (more than {MAX_BASE_LAYER_BYTES})")
