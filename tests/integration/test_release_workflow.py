@@ -14,6 +14,7 @@ import json
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +22,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from playbookctl import platforms
 from playbookctl.config import Config
 from playbookctl.oci import RegistryClient
 from playbookctl.release import TRAILER
+from playbookctl_dev.assembled_base import push_base_image
 from playbookctl_dev.registry import LocalRegistry
 from playbookctl_dev.sample_repo import write_action_type
 from tests.support.actions import Event, JobRun, Runner, env_for_runner
@@ -695,3 +698,72 @@ def test_first_push_with_one_broken_playbook_registers_the_other(
     assert message.startswith("registry: release alpha 1.0.0\n")
     listing = git(repo.remote, "ls-tree", "--name-only", f"{head}:registry/workflows")
     assert listing.split() == ["alpha.yaml"]
+
+
+def test_the_next_release_downloads_no_base_layer_its_cache_holds(
+    world: World, registry: LocalRegistry, tmp_path: Path
+) -> None:
+    """release.yaml's actions/cache step. Every publish job runs on a fresh runner (an empty
+    HOME), so each one would download every base layer to learn its directories and users; a
+    release saves playbookctl's cache, and the next one's publish jobs restore it and download
+    none (counted at the base's registry, as GHCR's or Docker Hub's bill would)."""
+    with LocalRegistry(tls=False, access_log=True, workdir=tmp_path / "hub") as hub:
+        base = f"{hub.host}/library/base:1"
+        push_base_image(hub.host, base)
+        with RegistryClient(Config(root=tmp_path, registry=hub.host)) as client:
+            layers: set[str] = set()
+            for _platform, child in platforms.index_entries(client, base):
+                manifest = json.loads(client.get_manifest(f"{hub.host}/library/base@{child}")[0])
+                layers |= {layer["digest"] for layer in manifest["layers"]}
+        assert layers
+
+        def base_layer_gets(since: int) -> list[str]:
+            return [
+                p
+                for m, p in hub.requests()[since:]
+                if m == "GET" and any(p.endswith(f"/blobs/{d}") for d in layers)
+            ]
+
+        pyproject = (
+            PYPROJECT.replace('"registry.example.invalid"', f'"{registry.host}"')
+            .replace('"t/images"', '"workflow-cache/images"')
+            .replace('"t/bundles"', '"workflow-cache/bundles"')
+        )
+        repo = make_playbook_repo(
+            tmp_path / "repo", {"alpha": "1.0.0", "beta": "1.0.0"}, pyproject=pyproject
+        )
+        shutil.copy(REPO_ROOT / ".gitignore", repo.path / ".gitignore")
+        pushed = repo.commit_all("ignore rules")
+        repo.push()
+        env = {**world.env, "PLAYBOOKCTL_BASE_IMAGE_OVERRIDES": json.dumps({TEST_BASE_IMAGE: base})}
+        # One runner for both: its actions/cache entries last across runs, as a repository's do.
+        runner = Runner(WORKFLOWS / "release.yaml", repo.remote, tmp_path / "runner", env,
+                        PLAYBOOKCTL, tokens=TOKENS)  # fmt: skip
+
+        def release(before: str, after: str) -> tuple[dict[str, list[JobRun]], list[str]]:
+            seen = len(hub.requests())
+            runs = runner.play(Event("push", after, payload={"before": before, "after": after}))
+            for run in [*runs["publish"], *runs["register"]]:
+                assert run.result == "success", explain(run)
+            assert len(runs["publish"]) == 2
+            return runs, base_layer_gets(seen)
+
+        first, gets = release(NULL_SHA, pushed)
+        # Cold: each publish job reads each base layer once (its summary, and the copy into the
+        # images' registry from the same bytes).
+        per_layer = Counter(p.rsplit("/", 1)[1] for p in gets)
+        assert per_layer == dict.fromkeys(layers, len(first["publish"])), gets
+
+        repo.git("pull", "--quiet", "origin", "main")
+        before = repo.head()
+        repo.write_playbook("alpha", "1.1.0", marker="again")
+        repo.write_playbook("beta", "1.1.0", marker="again")
+        after = repo.commit_all("bump alpha and beta")
+        repo.push()
+        second, gets = release(before, after)
+        assert gets == []
+        # The first release missed and saved; the second hit the same key (same Containerfiles).
+        for runs, hit in ((first, "false"), (second, "true")):
+            for job in runs["publish"]:
+                (restore,) = [s for s in job.steps if s.label.startswith("actions/cache@")]
+                assert restore.outputs == {"cache-hit": hit}, explain(job)
