@@ -8,6 +8,7 @@ authenticated as), so a test counts connections and sees whether the client reso
 (`socks5`) or left it to the proxy (`socks5h`). Faults a real proxy shows under load: `stall`
 holds the answers of new tunnels after the handshake. It connects to loopback targets only and
 refuses the rest (reply 0x02, "not allowed by ruleset"), so a test cannot reach anywhere else.
+A target it cannot connect to gets a failure reply (SOCKS5 0x05, SOCKS4 0x5B), as Dante sends.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from types import TracebackType
 
 _NO_AUTH, _USER_PASS, _NO_METHOD = 0x00, 0x02, 0xFF
 _IPV4, _NAME, _IPV6 = 0x01, 0x03, 0x04
-_SUCCEEDED, _FAILURE, _NOT_ALLOWED, _HOST_UNREACHABLE, _CMD_UNSUPPORTED = 0, 1, 2, 4, 7
+_SUCCEEDED, _FAILURE, _NOT_ALLOWED, _HOST_UNREACHABLE = 0, 1, 2, 4
+_CONN_REFUSED, _CMD_UNSUPPORTED = 5, 7
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,13 @@ class SocksProxy:
             reply(client, _NOT_ALLOWED)
             self._refuse(f"{tunnel.host} is not loopback")
             return
-        with socket.create_connection((tunnel.host, tunnel.port), timeout=30) as upstream:
+        try:
+            upstream = socket.create_connection((tunnel.host, tunnel.port), timeout=30)
+        except OSError:  # as Dante does: a failure reply, not a silent close
+            reply(client, _CONN_REFUSED)
+            self._refuse(f"{tunnel.host}:{tunnel.port} unreachable")
+            return
+        with upstream:
             client.settimeout(None)
             upstream.settimeout(None)
             reply(client, _SUCCEEDED)

@@ -106,8 +106,13 @@ class LocalRegistry:
         access_log: bool = False,
         workdir: Path | None = None,
         storage: Storage = "memory",
+        address: str | None = None,
     ) -> None:
         self.tls = tls
+        # The loopback address an HTTPS registry binds and its name maps to: trust's choice
+        # (::1 where there is IPv6) unless a test needs another (127.0.0.1: what socks4, IPv4
+        # only, can reach).
+        self._address = address
         if isinstance(auth, bool):  # the older spelling: auth=True was the htpasswd registry
             auth = "htpasswd" if auth else "none"
         self.auth: Auth = auth if auth is not None else ("token" if tls else "none")
@@ -280,7 +285,7 @@ class LocalRegistry:
         self.workdir.mkdir(parents=True, exist_ok=True)
         try:
             if self.tls:
-                self.address = trust.loopback_address()
+                self.address = self._address or trust.loopback_address()
                 self.hostname = trust.unique_name()
                 self.pki = make_pki(self.workdir / "pki", self.hostname)
             if self.auth == "token":
