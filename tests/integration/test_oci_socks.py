@@ -1,12 +1,15 @@
-"""Registry requests through a SOCKS proxy (`socks5h://`, `socks5://`, `socks4a://` in
-HTTPS_PROXY or ALL_PROXY), as a corporate network has them: the HTTPS token-auth test registry
-(a name, not loopback: a loopback registry is never proxied) through a real SOCKS server on
-loopback (tests/support/socksproxy.py), its credentials, its stalls ending at the deadline,
-NO_PROXY and the loopback rule; and the one-line refusals of a scheme urllib3 cannot read and
-of a missing PySocks (README "Talking to real registries", the proxy paragraph)."""
+"""Registry requests through a SOCKS proxy (`socks5h://`, `socks5://`, `socks4a://`,
+`socks4://` in HTTPS_PROXY or ALL_PROXY), as a corporate network has them: the HTTPS token-auth
+test registry (a name, not loopback: a loopback registry is never proxied; on 127.0.0.1 for
+socks4, which cannot name ::1) through a real SOCKS server on loopback
+(tests/support/socksproxy.py), its credentials, its stalls ending at the deadline, NO_PROXY and
+the loopback rule; and the one-line refusals of a scheme urllib3 cannot read, of a missing
+PySocks and of socks4 to an IPv6-only registry (README "Talking to real registries", the proxy
+paragraph)."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -21,6 +24,7 @@ from playbookctl.errors import RegistryError
 from playbookctl.oci import RegistryClient, transport
 from playbookctl_dev.registry import LocalRegistry
 from tests.integration.test_oci_faults import _push_bundle_with_layer, _tar
+from tests.support.registry import start_registry
 from tests.support.socksproxy import SocksProxy
 from tests.support.timing import ends_by, least_backoff, most_attempts
 
@@ -83,8 +87,9 @@ def test_blobs_and_manifests_go_through_a_socks_proxy(
     """Pushed (blobs, manifest) and read back (`inspect`: manifest, config, layer) through the
     proxy, the token service too; socks5h and socks4a leave the registry's name to the proxy,
     socks5 sends the address resolved here (socks4 can only send IPv4 ones: the test world's
-    registries are on ::1 where the machine has IPv6). NO_PROXY naming the registry's domain
-    bypasses the proxy, and so does a loopback registry, always."""
+    registries are on ::1 where the machine has IPv6; socks4 has tests of its own below).
+    NO_PROXY naming the registry's domain bypasses the proxy, and so does a loopback registry,
+    always."""
     monkeypatch.setenv("ALL_PROXY", proxy.url(scheme))
     with RegistryClient(_cfg(tmp_path, registry.host)) as c:
         digest = _bundle(c, f"socks/{scheme}")
@@ -275,5 +280,83 @@ def test_without_pysocks_a_socks_proxy_is_one_line_naming_the_package(
     assert "needs the PySocks package, which is not installed: pip install PySocks" in err[0]
     assert f"is socks5h://127.0.0.1:{proxy.port}:" in err[0]
     assert "hunter2" not in err[0]
+    assert elapsed < ends_by(0.0, runaway=least_backoff(14)), elapsed
+    assert not proxy.tunnels
+
+
+# -- socks4: IPv4 only, the name resolved here -----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ipv4_registry() -> Iterator[LocalRegistry]:
+    """The production-like registry (HTTPS, token auth, its name in /etc/hosts) on 127.0.0.1:
+    the session's is on ::1 where the machine has IPv6, which socks4 cannot name."""
+    reg = start_registry(address="127.0.0.1")
+    try:
+        yield reg
+    finally:
+        reg.stop()
+
+
+def test_socks4_pushes_and_pulls_by_the_ipv4_address_resolved_here(
+    ipv4_registry: LocalRegistry,
+    proxy: SocksProxy,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """socks4://: the registry's name resolved here (to its IPv4 address), the proxy asked for
+    that address: blobs and a manifest pushed, read back by `inspect`, the token service too."""
+    ipv4_registry.login(Path(os.environ["DOCKER_CONFIG"]))
+    monkeypatch.setenv("ALL_PROXY", proxy.url("socks4"))
+    with RegistryClient(_cfg(tmp_path, ipv4_registry.host)) as c:
+        _bundle(c, "socks/4")
+        data = b"through a SOCKS4 proxy"
+        assert c.get_blob("socks/4", c.push_blob("socks/4", data)) == data
+    code, err = _inspect(f"{ipv4_registry.host}/socks/4:1", monkeypatch, capsys, tmp_path)
+    assert code == 0, err
+    assert not proxy.refused
+    targets = {(t.kind, t.host, t.port) for t in proxy.tunnels}
+    assert targets == {
+        ("ipv4", "127.0.0.1", ipv4_registry.port),
+        ("ipv4", "127.0.0.1", ipv4_registry.token_port),
+    }, targets
+
+
+@pytest.mark.parametrize("where", ["name", "address"])
+def test_socks4_to_an_ipv6_only_registry_is_one_line_naming_the_address_family(
+    registry: LocalRegistry,
+    proxy: SocksProxy,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    where: str,
+) -> None:
+    """A registry whose name resolves to IPv6 addresses only (the session's, on ::1), or named
+    by an IPv6 address (a documentation one, never reached), cannot be reached through socks4:
+    one line naming socks4, IPv6 and what to use instead, exit 1, at once (no retry mends it),
+    nothing asked of the proxy."""
+    if where == "name":
+        if registry.address != "::1":
+            pytest.skip("the session's registry is on IPv4 here (no IPv6 loopback)")
+        host = registry.host
+    else:
+        host = "[2001:db8::1]:5000"
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url("socks4", userinfo="dante:hunter2"))
+    # Were it retried, 15 tries would wait 21.9 s between them at the least.
+    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_RETRIES", "14")
+    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY_DEADLINE", "120")
+    start = time.monotonic()
+    code, err = _inspect(f"{host}/socks/v6:1", monkeypatch, capsys, tmp_path)
+    elapsed = time.monotonic() - start
+    assert code == 1
+    assert len(err) == 1, err
+    assert f"is socks4://127.0.0.1:{proxy.port}" in err[0], err
+    assert "socks4 reaches IPv4 addresses only" in err[0], err
+    assert "IPv6" in err[0], err
+    assert "socks5h" in err[0], err
+    assert ("socks4a" in err[0]) is (where == "name"), err  # by the proxy: not for an address
+    assert "hunter2" not in err[0]
+    assert "Traceback" not in err[0]
     assert elapsed < ends_by(0.0, runaway=least_backoff(14)), elapsed
     assert not proxy.tunnels

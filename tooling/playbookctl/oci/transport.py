@@ -570,6 +570,7 @@ class Transport:
         self._pools = self._managed(_Pools(num_pools=8, maxsize=self._maxsize, block=False))
         self._proxy_pools: dict[str, PoolManager] = {}
         self._proxy_cache: dict[str, str | None] = {}
+        self._socks4_checked: set[str] = set()  # origins with an IPv4 address (socks4)
         self._lock = threading.Lock()
         self.request_count = 0
 
@@ -625,6 +626,8 @@ class Transport:
         proxy = self.proxy(url)
         if proxy is None:
             return self._pools
+        if proxy.lower().startswith("socks4://"):
+            self._socks4_reaches(url, proxy)
         with self._lock:
             manager = self._proxy_pools.get(proxy)
         if manager is not None:
@@ -650,6 +653,49 @@ class Transport:
         with self._lock:
             return self._proxy_pools.setdefault(proxy, manager)
 
+    def _socks4_reaches(self, url: str, proxy: str) -> None:
+        """A RegistryError, before any connection, when url's host has no IPv4 address: socks4
+        can only ask the proxy for one (PySocks resolves the name with gethostbyname, which for
+        a name mapped to ::1 answers 127.0.0.1 on glibc, or fails: the proxy then refuses, or
+        the failure reads as the proxy's, retried for nothing). Checked once per origin; a name
+        that does not resolve at all is left to fail as any unresolvable name does."""
+        origin = "/".join(url.split("/", 3)[:3])
+        with self._lock:
+            if origin in self._socks4_checked:
+                return
+        host = urlsplit(origin).hostname or ""
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            try:
+                infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+            except OSError:
+                infos = []
+            families = {info[0] for info in infos}
+            if families and socket.AF_INET not in families:
+                addresses = sorted({str(info[4][0]) for info in infos})
+                raise RegistryError(
+                    f"{self._proxy_named(origin, proxy)}: socks4 reaches IPv4 addresses only, "
+                    f"and {host} resolves to IPv6 only ({', '.join(addresses[:3])}); use "
+                    "socks4a or socks5h (the proxy resolves the name) or socks5 (IPv6 too)"
+                ) from None
+        else:
+            raise RegistryError(
+                f"{self._proxy_named(origin, proxy)}: socks4 reaches IPv4 addresses only, and "
+                f"{host} is an IPv6 address; use socks5h or socks5"
+            )
+        with self._lock:
+            self._socks4_checked.add(origin)
+
+    @staticmethod
+    def _proxy_named(origin: str, proxy: str) -> str:
+        """Which proxy an origin is sent through and the variable that says so, for messages:
+        never its credentials (scheme://host:port only)."""
+        parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        shown = f"{parts.scheme.lower()}://{parts.netloc.rpartition('@')[2]}"
+        variable = "HTTPS_PROXY" if origin.lower().startswith("https:") else "HTTP_PROXY"
+        return f"the proxy for {origin} ({variable} or ALL_PROXY) is {shown}"
+
     def _socks_manager(self, url: str, url_of_proxy: str) -> PoolManager:
         """A SOCKSProxyManager for the proxy, its connections watched. The URL's credentials
         (percent-decoded) are passed as urllib3's username/password, as requests passes them;
@@ -658,11 +704,8 @@ class Transport:
         transient, so no retry would help."""
         parts = urlsplit(url_of_proxy)
         scheme = parts.scheme.lower()
-        # Never the credentials in a message: the proxy as scheme://host:port only.
-        shown = f"{scheme}://{parts.netloc.rpartition('@')[2]}"
         origin = "/".join(url.split("/", 3)[:3])
-        variable = "HTTPS_PROXY" if origin.lower().startswith("https:") else "HTTP_PROXY"
-        where = f"the proxy for {origin} ({variable} or ALL_PROXY) is {shown}"
+        where = self._proxy_named(origin, url_of_proxy)
         if scheme not in SOCKS_SCHEMES:
             raise RegistryError(
                 f"{where}: unknown SOCKS scheme {scheme!r}; use socks5h (names resolved by the "
