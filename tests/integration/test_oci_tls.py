@@ -18,8 +18,10 @@ from playbookctl.config import Config, load_config
 from playbookctl.errors import RegistryError
 from playbookctl.oci import OCI_MANIFEST, RegistryClient, sha256_digest, transport
 from playbookctl_dev.registry import LocalRegistry
+from tests.support.connectproxy import ConnectProxy
 from tests.support.faultproxy import FaultProxy
 from tests.support.handshakecut import HandshakeCutter
+from tests.support.socksproxy import SocksProxy
 from tests.support.timing import ends_by
 from tests.support.tls import TestCA, TLSRegistry, registry_name
 
@@ -379,3 +381,148 @@ def test_a_token_service_always_cutting_the_handshake_fails_after_the_retries(
     assert "not trusted" not in message, message
     assert "plain HTTP" not in message, message
     assert cutter.connections == 3
+
+
+# -- a handshake cut short behind a proxy ---------------------------------------------------------
+#
+# Through an HTTP CONNECT proxy or a SOCKS one the TLS handshake runs inside the tunnel: a
+# registry that hangs up during it reaches the client as the tunnel closing, which is also what a
+# proxy dropping the tunnel looks like (after the proxy granted it, the two are the same bytes).
+# Both are retried as a direct cut is; the line names the proxy beside the registry, never the
+# registry alone. The proxies are the real ones of tests/support; the registry's cuts are the
+# HandshakeCutter's, in front of it.
+
+
+@pytest.fixture(params=["connect", "socks5h"])
+def tunnel_proxy(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ConnectProxy | SocksProxy]:
+    """A CONNECT or a SOCKS5 proxy (names resolved by it) on loopback, in HTTPS_PROXY (and only
+    it: none from the machine's environment)."""
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+        monkeypatch.delenv(var.lower(), raising=False)
+    if request.param == "connect":
+        with ConnectProxy() as connect:
+            monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{connect.port}")
+            yield connect
+    else:
+        with SocksProxy() as socks:
+            monkeypatch.setenv("HTTPS_PROXY", socks.url("socks5h"))
+            yield socks
+
+
+def _proxy_url(proxy: ConnectProxy | SocksProxy) -> str:
+    return (
+        f"http://127.0.0.1:{proxy.port}"
+        if isinstance(proxy, ConnectProxy)
+        else proxy.url("socks5h")
+    )
+
+
+@pytest.mark.parametrize("reset", [False, True], ids=["closed", "reset"])
+def test_a_handshake_the_registry_cuts_behind_a_proxy_is_retried_and_the_push_succeeds(
+    tls_registry: TLSRegistry,
+    test_ca: TestCA,
+    tunnel_proxy: ConnectProxy | SocksProxy,
+    tmp_path: Path,
+    reset: bool,
+) -> None:
+    with HandshakeCutter(tls_registry.port, cut=2, reset=reset) as front:
+        host = f"{tls_registry.name}:{front.port}"
+        data = f"pushed through a proxy to a flaky front ({reset=})".encode()
+        with RegistryClient(_cut_config(tmp_path, host, test_ca, registry_retries=3)) as client:
+            digest = client.push_blob("tls/proxy-cut-short", data)
+            assert client.get_blob("tls/proxy-cut-short", digest) == data
+        assert front.cuts == 2
+        assert front.connections > 2
+    assert len(tunnel_proxy.tunnels) == front.connections  # every connection went through it
+
+
+def test_a_handshake_the_registry_always_cuts_behind_a_proxy_fails_after_the_retries(
+    tls_registry: TLSRegistry,
+    test_ca: TestCA,
+    tunnel_proxy: ConnectProxy | SocksProxy,
+    tmp_path: Path,
+) -> None:
+    """The registry's close reaches the client as the tunnel's (the proxy relays it): one line
+    saying the handshake was cut, naming the proxy beside the registry, after the retries; not a
+    proxy refusal, not a certificate."""
+    with HandshakeCutter(tls_registry.port, cut=-1) as front:
+        host = f"{tls_registry.name}:{front.port}"
+        config = _cut_config(tmp_path, host, test_ca, registry_retries=2)
+        with RegistryClient(config) as client, pytest.raises(RegistryError) as failed:
+            client.blob_exists("tls/proxy-always-cut", sha256_digest(b"x"))
+        assert front.connections == 3  # one try and registry-retries 2
+    message = str(failed.value)
+    assert "\n" not in message
+    assert (
+        f"ConnectionError (the registry or the proxy {_proxy_url(tunnel_proxy)} closed the "
+        "connection during the TLS handshake)" in message
+    ), message
+    assert "after 3 attempt(s)" in message, message
+    assert "ProxyError" not in message, message
+    assert "not trusted" not in message, message
+
+
+@pytest.mark.parametrize("reset", [False, True], ids=["closed", "reset"])
+def test_a_proxy_cutting_the_tunnel_during_the_handshake_is_retried_and_named(
+    tls_registry: TLSRegistry,
+    test_ca: TestCA,
+    tunnel_proxy: ConnectProxy | SocksProxy,
+    tmp_path: Path,
+    reset: bool,
+) -> None:
+    """The proxy grants the tunnel, then hangs up on the ClientHello (nothing reaches the
+    registry): retried like any cut handshake, the push then succeeds; always cut, the one line
+    names the proxy (the client cannot tell its close from the registry's: it does not blame
+    the registry alone)."""
+    host = tls_registry.host
+    tunnel_proxy.cut_handshakes(2, reset=reset)
+    data = f"pushed through a proxy that drops tunnels ({reset=})".encode()
+    with RegistryClient(_cut_config(tmp_path, host, test_ca, registry_retries=3)) as client:
+        digest = client.push_blob("tls/proxy-drops", data)
+        assert client.get_blob("tls/proxy-drops", digest) == data
+    assert tunnel_proxy.cuts == 2
+
+    tunnel_proxy.cut_handshakes(-1, reset=reset)
+    (tmp_path / "again").mkdir()
+    config = _cut_config(tmp_path / "again", host, test_ca, registry_retries=2)
+    with RegistryClient(config) as client, pytest.raises(RegistryError) as failed:
+        client.blob_exists("tls/proxy-drops", digest)
+    assert tunnel_proxy.cuts == 2 + 3
+    message = str(failed.value)
+    assert "\n" not in message
+    how = "reset" if reset else "closed"
+    assert (
+        f"ConnectionError (the registry or the proxy {_proxy_url(tunnel_proxy)} {how} the "
+        "connection during the TLS handshake)" in message
+    ), message
+    assert "after 3 attempt(s)" in message, message
+    assert "not trusted" not in message, message
+
+
+def test_a_connect_proxy_hanging_up_on_the_request_is_a_proxy_error(
+    tls_registry: TLSRegistry, test_ca: TestCA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before any tunnel: the proxy reads CONNECT and closes without an answer. A ProxyError
+    saying the proxy closed the connection, retried; never the registry blamed (http.client's
+    RemoteDisconnected is a ConnectionResetError: it read as the registry's reset)."""
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+        monkeypatch.delenv(var.lower(), raising=False)
+    with ConnectProxy() as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy.port}")
+        proxy.cut_requests(-1)
+        config = _cut_config(tmp_path, tls_registry.host, test_ca, registry_retries=2)
+        with RegistryClient(config) as client, pytest.raises(RegistryError) as failed:
+            client.blob_exists("tls/proxy-hangs-up", sha256_digest(b"x"))
+        assert proxy.cuts == 3
+    message = str(failed.value)
+    assert "\n" not in message
+    shown = f"http://127.0.0.1:{proxy.port}"
+    assert f"ProxyError (the proxy {shown} closed the connection without a tunnel)" in message, (
+        message
+    )
+    assert "after 3 attempt(s)" in message, message
+    assert "registry closed" not in message, message

@@ -49,6 +49,9 @@ class SocksProxy:
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self._hold: tuple[int, int | None] | None = None
+        self._cut = 0  # tunnels still to cut after their first bytes (-1: all)
+        self._cut_reset = False
+        self.cuts = 0  # tunnels granted, then cut after the client's first bytes
         proxy = self
 
         class Handler(BaseRequestHandler):
@@ -72,6 +75,13 @@ class SocksProxy:
         only at a deadline over the whole request. The client's bytes still reach the target."""
         with self._lock:
             self._hold = (after, rate)
+
+    def cut_handshakes(self, count: int = -1, *, reset: bool = False) -> None:
+        """The next `count` tunnels (-1: all) are granted, then closed (or reset: SO_LINGER 0)
+        once the client's first bytes (its TLS ClientHello) arrive, before any reach the target:
+        a proxy that drops tunnels (restarting, overloaded, an idle timeout gone wrong)."""
+        with self._lock:
+            self._cut, self._cut_reset = count, reset
 
     def __enter__(self) -> SocksProxy:
         self._thread.start()
@@ -128,6 +138,14 @@ class SocksProxy:
             client.settimeout(None)
             upstream.settimeout(None)
             reply(client, _SUCCEEDED)
+            with self._lock:
+                cut, reset = self._cut != 0, self._cut_reset
+                self._cut -= 1 if self._cut > 0 else 0
+            if cut:
+                _cut(client, reset)
+                with self._lock:
+                    self.cuts += 1
+                return
             pump = threading.Thread(target=self._pump, args=(client, upstream), daemon=True)
             pump.start()
             self._pump(upstream, client, hold)
@@ -239,6 +257,14 @@ class SocksProxy:
             dst.sendall(data[:piece])
             data = data[piece:]
             time.sleep(0.05)
+
+
+def _cut(client: socket.socket, reset: bool) -> None:
+    """Reads the client's first bytes, then hangs up on it (an RST when `reset`)."""
+    client.recv(65536)
+    if reset:
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    client.close()
 
 
 def _recv_until_nul(sock: socket.socket, limit: int = 512) -> bytes:

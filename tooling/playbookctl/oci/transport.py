@@ -43,6 +43,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping
+from http.client import RemoteDisconnected
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import unquote, urlencode, urlsplit
@@ -418,6 +419,12 @@ def _cut_short(exc: BaseException) -> bool:
     return False
 
 
+def _shown(proxy: str) -> str:
+    """A proxy as scheme://host:port, for messages: never its credentials."""
+    parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    return f"{parts.scheme.lower()}://{parts.netloc.rpartition('@')[2]}"
+
+
 def _transport_failure(
     exc: BaseException,
     watch: _Watch,
@@ -426,22 +433,36 @@ def _transport_failure(
     reading: bool,
     tls: bool = False,
     peer: str = "the registry",
+    proxy: str | None = None,
 ) -> str:
     """One line for a request that got no complete answer. `tls`: an HTTPS URL; `peer`: who
-    was asked (the registry, or its token service)."""
+    was asked (the registry, or its token service); `proxy`: the proxy it went through."""
     name = _failure_name(exc, reading=reading)
     # A socket timeout starts after the watch and lasts as long, so it ends at the deadline or
     # later: when it wins the race against the watchdog (a busy machine), the deadline is why.
     if watch.fired or time.monotonic() >= watch.deadline:
         return f"no complete answer within {limit:g} s (registry-timeout)"
-    # No request was sent yet (the watch names the connection once one is): a TCP connection
-    # was made (its failures are NewConnectionError), so the TLS handshake is what failed.
+    chain = _chain(exc)
+    # No request was sent yet (the watch names the connection once one is), and no status line
+    # came: before a request only an HTTP proxy's answer to CONNECT is read as one. Its
+    # RemoteDisconnected is a ConnectionResetError, so it would read as the registry's reset.
+    if (
+        proxy is not None
+        and watch.conn is None
+        and any(isinstance(e, RemoteDisconnected) for e in chain)
+    ):
+        return f"ProxyError (the proxy {_shown(proxy)} closed the connection without a tunnel)"
+    # No request was sent yet: a TCP connection was made (its failures are NewConnectionError),
+    # so the TLS handshake is what failed.
     handshake = tls and watch.conn is None and not isinstance(exc, u3.NewConnectionError)
     if handshake and isinstance(exc, u3.ReadTimeoutError):  # urllib3's name for it
         return "ConnectTimeout (no answer to the TLS handshake in time: registry-timeout)"
     if handshake and _cut_short(exc):
-        how = "reset" if any(isinstance(e, ConnectionResetError) for e in _chain(exc)) else "closed"
-        return f"ConnectionError ({peer} {how} the connection during the TLS handshake)"
+        how = "reset" if any(isinstance(e, ConnectionResetError) for e in chain) else "closed"
+        # Through a tunnel the peer's close arrives as the proxy's: the same bytes as a proxy
+        # dropping the tunnel, so both are named.
+        who = peer if proxy is None else f"{peer} or the proxy {_shown(proxy)}"
+        return f"ConnectionError ({who} {how} the connection during the TLS handshake)"
     if name in ("ConnectTimeout", "ReadTimeout"):
         return f"{name} (no answer in time: registry-timeout)"
     socks = _socks_refusal(exc)
@@ -691,10 +712,8 @@ class Transport:
     def _proxy_named(origin: str, proxy: str) -> str:
         """Which proxy an origin is sent through and the variable that says so, for messages:
         never its credentials (scheme://host:port only)."""
-        parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
-        shown = f"{parts.scheme.lower()}://{parts.netloc.rpartition('@')[2]}"
         variable = "HTTPS_PROXY" if origin.lower().startswith("https:") else "HTTP_PROXY"
-        return f"the proxy for {origin} ({variable} or ALL_PROXY) is {shown}"
+        return f"the proxy for {origin} ({variable} or ALL_PROXY) is {_shown(proxy)}"
 
     def _socks_manager(self, url: str, url_of_proxy: str) -> PoolManager:
         """A SOCKSProxyManager for the proxy, its connections watched. The URL's credentials
@@ -820,7 +839,15 @@ class Transport:
             if not _cut_short(exc):  # verification, an alert, a protocol mismatch: final
                 raise TLSError(exc) from exc
             raise _SendFailedError(
-                _transport_failure(exc, watch, self.timeout, reading=reading, tls=True, peer=peer)
+                _transport_failure(
+                    exc,
+                    watch,
+                    self.timeout,
+                    reading=reading,
+                    tls=True,
+                    peer=peer,
+                    proxy=self.proxy(url),
+                )
             ) from None
         except (u3.HTTPError, OSError) as exc:
             raise _SendFailedError(
@@ -831,6 +858,7 @@ class Transport:
                     reading=reading,
                     tls=url.lower().startswith("https:"),
                     peer=peer,
+                    proxy=self.proxy(url),
                 )
             ) from None
         finally:
