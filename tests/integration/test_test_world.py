@@ -27,6 +27,7 @@ from playbookctl.config import Config
 from playbookctl.oci import RegistryClient, is_loopback
 from playbookctl_dev import trust
 from playbookctl_dev.registry import LocalRegistry
+from tests.support.hosts_reader import mapped
 
 pytestmark = pytest.mark.integration
 
@@ -93,7 +94,7 @@ def test_the_default_registry_is_https_under_a_name_with_bearer_auth(
     with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
         urllib.request.urlopen(f"{registry.url}/v2/", timeout=10)  # noqa: S310 - our URL
     # And the name maps to loopback only, in /etc/hosts: the stand-in guard accepts it.
-    assert name in Path("/etc/hosts").read_text()
+    assert mapped(Path("/etc/hosts").read_text())[name] in ("::1", "127.0.0.1")
     assert is_loopback_registry(f"{registry.host}/x/y:1")
 
 
@@ -230,7 +231,7 @@ def test_a_session_killed_with_9_leaves_nothing_that_breaks_the_next(tmp_path: P
     host, (registry_pid, token_pid) = started["host"], started["pids"]
     name = host.rsplit(":", 1)[0]
     try:
-        assert name in Path("/etc/hosts").read_text()
+        assert name in mapped(Path("/etc/hosts").read_text())
         assert (CERTS_DIR / host).is_dir()
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=10)
@@ -242,7 +243,7 @@ def test_a_session_killed_with_9_leaves_nothing_that_breaks_the_next(tmp_path: P
 
         # The next registry cleans up the dead owner's line and CA, and works.
         with LocalRegistry() as nxt:
-            assert name not in Path("/etc/hosts").read_text()
+            assert name not in mapped(Path("/etc/hosts").read_text())
             assert not (CERTS_DIR / host).exists()
             assert nxt.hostname != name
     finally:

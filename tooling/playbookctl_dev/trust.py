@@ -22,8 +22,33 @@ first removes the lines of owners that are gone and the certs.d directories of n
 maps any more: a session killed with -9 leaves a line that the next run removes, and nothing
 that could break it (the names are unique, so a stale line never shadows a new one).
 
-/etc/hosts is rewritten in place (same inode): in a container it is often a bind mount that a
-rename would not replace.
+/etc/hosts is edited in place (same inode: in a container it is often a bind mount that a
+rename would not replace), and an edit never moves or changes a byte of any line but the one
+added or removed: every other process resolves names from this file while we edit it (the other
+test workers, the Docker engine, the registries), reading it from the start in pieces (the C
+library reads 4 KiB at a time), and a rewrite of the whole file lets a reader that straddles it
+see the lines after the edited one shifted or half old, half new, so a lookup of a name that
+was there all along fails (2 in 385,000 lookups, measured under load). So:
+
+- removal turns the line into a comment of the same length by writing one byte, a `#` over its
+  first one (the rest stays, which is how a free slot is recognised: one of our lines with its
+  address commented out);
+- registration writes its line into the first free slot long enough (padded with spaces, which
+  the line pattern allows), else appends it; either way the line is written with `#` in front
+  first and made live last by a one-byte write of its first byte, so a reader sees the line
+  complete or as a comment, never a partial name (a reader stalled between two of its reads
+  across a removal *and* a reuse of the same slot can still see a mix of the two lines: a name
+  nobody looks up);
+- free slots at the end of the file are given back by truncating it (what is cut is only free
+  slots: no other line moves);
+- every edit re-reads the file under the lock and finds lines by their content, never by a
+  remembered offset, so lines another tool moved or rewrote in between are still found.
+
+The `flock` and the owner markers are what they were before lines stayed put, on purpose: every
+checkout on a machine (other sessions, other branches, older code) edits the same /etc/hosts,
+and the lock is what keeps their edits apart, the marker what lets each one's stale-owner
+cleanup recognise the others' lines. An older copy reads a free slot as a line of ours (its
+pattern lets the address start with `#`): it drops it once the owner is gone, as it should.
 """
 
 from __future__ import annotations
@@ -44,10 +69,12 @@ HOSTS_FILE = Path("/etc/hosts")
 CERTS_DIR = Path("/etc/docker/certs.d")
 DOMAIN = "playbookctl.test"
 MARKER = "# playbookctl-test-world owner="
-_LINE = re.compile(
-    r"^\S+\s+(?P<name>[a-z0-9-]+\." + re.escape(DOMAIN) + r")\s+" + re.escape(MARKER)
-    + r"(?P<pid>\d+):(?P<start>\d+)\s*$"
+_BODY = (
+    rb"\s+(?P<name>[a-z0-9-]+\." + re.escape(DOMAIN).encode() + rb")\s+"
+    + re.escape(MARKER).encode() + rb"(?P<pid>\d+):(?P<start>\d+)\s*$"
 )  # fmt: skip
+_LINE = re.compile(rb"^[^#\s]\S*" + _BODY)  # one of ours, live
+_SLOT = re.compile(rb"^#\S*" + _BODY)  # one of ours with its address commented out: free
 
 
 class TrustError(FatalError):
@@ -119,39 +146,102 @@ def _hosts_locked(hosts: Path) -> Iterator[int]:
         os.close(fd)  # releases the lock
 
 
-def _read(fd: int) -> str:
+@dataclass(frozen=True)
+class _Line:
+    offset: int
+    text: bytes  # without its newline
+
+
+def _read(fd: int) -> bytes:
     os.lseek(fd, 0, os.SEEK_SET)
     chunks = []
     while chunk := os.read(fd, 65536):
         chunks.append(chunk)
-    return b"".join(chunks).decode("utf-8", "replace")
+    return b"".join(chunks)
 
 
-def _write(fd: int, text: str) -> None:
-    data = text.encode()
-    os.lseek(fd, 0, os.SEEK_SET)
-    os.write(fd, data)
-    os.ftruncate(fd, len(data))
+def _lines(data: bytes) -> list[_Line]:
+    """The lines as a resolver sees them (each ended by a newline, but the last may not be)."""
+    lines: list[_Line] = []
+    offset = 0
+    for raw in data.split(b"\n"):
+        if offset < len(data):
+            lines.append(_Line(offset, raw))
+        offset += len(raw) + 1
+    return lines
 
 
-def _clean(text: str, certs_dir: Path, drop: str | None = None) -> str:
-    """`text` without the lines of dead owners (and `drop`'s line); removes the certs.d
-    directories of our names that no remaining line maps."""
-    kept: list[str] = []
+def _pwrite(fd: int, data: bytes, offset: int) -> None:
+    while data:
+        n = os.pwrite(fd, data, offset)
+        data, offset = data[n:], offset + n
+
+
+@dataclass
+class _Hosts:
+    """The file as read under the lock, kept up to date with our own writes."""
+
+    size: int
+    unterminated: bool  # the last line has no newline (another tool wrote it so)
+    lines: list[_Line]
+    free: list[int]  # indexes into `lines` of the free slots, in file order
+
+
+def _free_stale(fd: int, certs_dir: Path, drop: str | None) -> _Hosts:
+    """Free the lines of dead owners (and `drop`'s), each by a one-byte write, and remove the
+    certs.d directories of our names that no live line maps."""
+    data = _read(fd)
+    lines = _lines(data)
+    free: list[int] = []
     live: set[str] = set()
-    for line in text.splitlines():
-        m = _LINE.match(line)
+    for i, line in enumerate(lines):
+        m = _LINE.match(line.text)
         if m is not None:
-            if m["name"] == drop or not _alive(int(m["pid"]), int(m["start"])):
-                continue
-            live.add(m["name"])
-        kept.append(line)
+            name = m["name"].decode()
+            if name == drop or not _alive(int(m["pid"]), int(m["start"])):
+                _pwrite(fd, b"#", line.offset)
+                lines[i] = _Line(line.offset, b"#" + line.text[1:])
+                free.append(i)
+            else:
+                live.add(name)
+        elif _SLOT.match(line.text) is not None:
+            free.append(i)
     if certs_dir.is_dir():
         for entry in certs_dir.iterdir():
             host = entry.name.rsplit(":", 1)[0]
             if host.endswith("." + DOMAIN) and host not in live:
                 shutil.rmtree(entry, ignore_errors=True)
-    return "\n".join(kept) + "\n" if kept else ""
+    return _Hosts(len(data), not data.endswith(b"\n") and data != b"", lines, free)
+
+
+def _add(fd: int, hosts: _Hosts, text: bytes) -> None:
+    """Write the line `text` into the first free slot long enough, else at the end: as a comment
+    first (`#` for its first byte), made live by writing that byte last."""
+    slot = next((i for i in hosts.free if len(hosts.lines[i].text) >= len(text)), None)
+    if slot is None:
+        newline = b"\n" if hosts.unterminated else b""
+        offset = hosts.size + len(newline)
+        _pwrite(fd, newline + b"#" + text[1:] + b"\n", hosts.size)
+        _pwrite(fd, text[:1], offset)
+        hosts.lines.append(_Line(offset, text))
+        hosts.size, hosts.unterminated = offset + len(text) + 1, False
+        return
+    line = hosts.lines[slot]
+    padded = text.ljust(len(line.text))
+    _pwrite(fd, padded[1:], line.offset + 1)
+    _pwrite(fd, padded[:1], line.offset)
+    hosts.lines[slot] = _Line(line.offset, padded)
+    hosts.free.remove(slot)
+
+
+def _trim(fd: int, hosts: _Hosts) -> None:
+    """Cut the free slots at the end of the file (what goes is free slots only: nothing moves)."""
+    free = set(hosts.free)
+    kept = len(hosts.lines)
+    while kept > 0 and kept - 1 in free:
+        kept -= 1
+    if kept < len(hosts.lines):
+        os.ftruncate(fd, hosts.lines[kept].offset)
 
 
 def register(
@@ -175,19 +265,22 @@ def register(
     if start is None:
         raise TrustError(f"owner process {owner} is gone")
     host_ports = tuple(f"{name}:{port}" for port in ports)
+    line = f"{address}\t{name}\t{MARKER}{owner}:{start}".encode()
     with _hosts_locked(hosts) as fd:
-        text = _clean(_read(fd), certs_dir, drop=name)
+        # The CA is in place before the name resolves (a client that sees the name may connect).
+        state = _free_stale(fd, certs_dir, drop=name)
         for hp in host_ports:
             target = certs_dir / hp
             target.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(ca_file, target / "ca.crt")
-        _write(fd, f"{text}{address}\t{name}\t{MARKER}{owner}:{start}\n")
+        _add(fd, state, line)
+        _trim(fd, state)
     return Registration(name, host_ports, hosts, certs_dir)
 
 
 def unregister(reg: Registration) -> None:
     """Remove `reg`'s line and directories (and any stale ones found on the way)."""
     with _hosts_locked(reg.hosts) as fd:
-        _write(fd, _clean(_read(fd), reg.certs_dir, drop=reg.name))
+        _trim(fd, _free_stale(fd, reg.certs_dir, drop=reg.name))
         for hp in reg.host_ports:
             shutil.rmtree(reg.certs_dir / hp, ignore_errors=True)
