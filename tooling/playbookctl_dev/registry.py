@@ -130,7 +130,6 @@ class LocalRegistry:
         # `workdir` (config, logs, keys) is; `data_dir` once started.
         self.storage: Storage = storage
         self.data_dir: Path | None = None
-        self._own_data = False
         self.port = 0
         self.token_port = 0
         self.hostname = "127.0.0.1"
@@ -217,14 +216,13 @@ class LocalRegistry:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def _data_dir(self, workdir: Path) -> Path:
+        """Blobs go in a directory of their own in memory (removed by stop()) unless storage is
+        disk (then `workdir/data`), whatever the workdir is."""
         if self.data_dir is None:
-            memory = _memory_dir() if self.storage == "memory" else None
-            if memory is not None and not self._own_workdir:
-                self.data_dir = Path(
-                    tempfile.mkdtemp(prefix="playbookctl-registry-data-", dir=memory)
-                )
-                self._own_data = True
-            else:  # a workdir of our own is in memory already, when it can be
+            if self.storage == "memory":
+                prefix = "playbookctl-registry-data-"
+                self.data_dir = Path(tempfile.mkdtemp(prefix=prefix, dir=_memory_dir()))
+            else:
                 self.data_dir = workdir / "data"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return self.data_dir
@@ -441,9 +439,9 @@ class LocalRegistry:
         if self._registration is not None:
             trust.unregister(self._registration)
             self._registration = None
-        if self._own_data and self.data_dir is not None:
+        if self.storage == "memory" and self.data_dir is not None:
             shutil.rmtree(self.data_dir, ignore_errors=True)
-            self.data_dir, self._own_data = None, False
+            self.data_dir = None
         if self._own_workdir and self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None
