@@ -111,8 +111,9 @@ class _RefusedError(FatalError):
 
 
 class _EngineNeededError(Exception):
-    """Internal: assembly was refused for a playbook whose tag was not looked up first (an
-    engine build is not reproducible, so its tag is looked up before it: _image)."""
+    """Internal: assembly was refused (the reason is the message) for a playbook whose tag
+    was not looked up first (an engine build is not reproducible, so its tag is looked up
+    before it: _image)."""
 
 
 class _Run:
@@ -514,8 +515,7 @@ def _publish_steps(run: _Run, pb: Playbook, result: PublishResult) -> None:
     # dry run cannot tell that without the image's digest, so it looks now and refuses.
     # The image's tag is not looked up now either when git says the version is new and the
     # image will be assembled (_known_new): the one lookup is then just before its index is
-    # written (step 3), where an image already there is adopted only if it lists exactly the
-    # images assembled here.
+    # written (step 3), where an image already there is judged as this lookup would judge it.
     looked = not _known_new(run, pb, version)
     image = published_image(client, image_ref, config.platforms) if looked else None
     existing = published_bundle(client, bundle_ref) if image is not None or run.dry_run else None
@@ -602,9 +602,9 @@ def _known_new(run: _Run, pb: Playbook, version: str) -> bool:
     """Whether a release may skip looking the image's tag up before making the image: git's
     registration at the run's commit does not register this version (the plan publishes it for
     that reason: its tag is almost always absent), and the Containerfile can be assembled
-    (reproducible, so the check before the index is written, which adopts by content, decides
-    as a lookup now would; an engine build is not, and costs far more than a lookup). Dry runs
-    and `try` look first: they refuse early and write nothing."""
+    (reproducible, and cheap to make again when the check before the index is written finds
+    the tag there after all; an engine build is neither). Dry runs and `try` look first: they
+    refuse early and write nothing."""
     if run.dry_run or run.dev_versions or run.config.assemble != "auto" or pb.containerfile is None:
         return False
     if run.leftovers.is_set():
@@ -651,14 +651,16 @@ def _image(  # noqa: PLR0917 - one call site
                 children = platform_images(
                     run, pb, result, context, containerfile, labels, engine=looked
                 )
-            except _EngineNeededError:
+            except _EngineNeededError as exc:
                 # Refused by the base (an ONBUILD trigger, a link...): looked up now, before
                 # an engine build, as every engine build's tag is.
                 existing = published_image(run.client, image_ref, run.config.platforms)
                 if existing is not None:
                     return _reuse_image(run, result, image_repo, existing)
                 looked = True
-                children = platform_images(run, pb, result, context, containerfile, labels)
+                children = platform_images(
+                    run, pb, result, context, containerfile, labels, refused=str(exc)
+                )
     except platforms.PlatformError as exc:
         raise FatalError(str(exc)) from None
     result.image.platforms = [c.platform for c in children if c.action != "skipped"]
@@ -752,17 +754,19 @@ def platform_images(  # noqa: PLR0917 - the seam publish calls, one call site
     labels: dict[str, str],
     *,
     engine: bool = True,
+    refused: str | None = None,
 ) -> list[platforms.Child]:
     """One image per platform, pushed (or made locally in a dry run), whichever way it is made:
     assembled without an engine when the Containerfile allows it (assemble.py), else built by
     the engine (platforms.build_children). The result's messages say which, and why. Without
-    `engine`, a refused assembly raises _EngineNeededError instead of building."""
+    `engine`, a refused assembly raises _EngineNeededError instead of building; `refused`
+    (its reason) goes straight to the engine, without assembling again."""
     name, version = pb.name, result.version
     image_repo = run.config.image_ref(name)
     overrides = run.config.base_image_overrides
     display = _display(pb.dir / containerfile, run.config)
     epoch = run.revisions.get(name, (run.commit, 0))[1]
-    why = "the assemble setting is never"
+    why = refused or "the assemble setting is never"
 
     def settle_index_type() -> None:
         # The index's media type is settled before the first child is pushed: a registry that
@@ -770,7 +774,7 @@ def platform_images(  # noqa: PLR0917 - the seam publish calls, one call site
         # no index (RegistryClient.index_media_type says how it asks; the answer is cached).
         run.client.index_media_type(f"{image_repo}:{version}")
 
-    if run.config.assemble == "auto":
+    if run.config.assemble == "auto" and refused is None:
         if not run.dry_run:
             settle_index_type()  # the assembler writes children straight away
         assembled: list[tuple[assemble.Assembled, str]] = []

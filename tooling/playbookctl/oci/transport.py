@@ -835,8 +835,9 @@ class Transport:
                 _discard(raw)
             raw = None
             return resp
-        except (u3.SSLError, ssl.SSLError) as exc:
-            if not _cut_short(exc):  # verification, an alert, a protocol mismatch: final
+        except (u3.HTTPError, OSError) as exc:  # urllib3's and ssl's TLS errors among them
+            tls_error = isinstance(exc, (u3.SSLError, ssl.SSLError))
+            if tls_error and not _cut_short(exc):  # verification, an alert, a mismatch: final
                 raise TLSError(exc) from exc
             raise _SendFailedError(
                 _transport_failure(
@@ -844,19 +845,7 @@ class Transport:
                     watch,
                     self.timeout,
                     reading=reading,
-                    tls=True,
-                    peer=peer,
-                    proxy=self.proxy(url),
-                )
-            ) from None
-        except (u3.HTTPError, OSError) as exc:
-            raise _SendFailedError(
-                _transport_failure(
-                    exc,
-                    watch,
-                    self.timeout,
-                    reading=reading,
-                    tls=url.lower().startswith("https:"),
+                    tls=tls_error or url.lower().startswith("https:"),
                     peer=peer,
                     proxy=self.proxy(url),
                 )
