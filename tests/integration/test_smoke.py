@@ -460,6 +460,45 @@ def test_assembled_images_start_one_probe_per_run_for_what_it_can_observe(
         assert "as uid 65533" in lines["restart-c"]
 
 
+def test_an_assembled_child_is_loaded_for_its_probe_not_pulled(
+    tmp_path: Path, docker_engine: str
+) -> None:
+    """The started probe of an assembled image runs the bytes just pushed, loaded into the
+    engine over the base child it pulled for the filesystem: the registry never serves the
+    child (its manifest or its blobs) to the engine. (Plain HTTP on loopback: the engine's own
+    requests are read from the registry's access log.)"""
+    from playbookctl_dev.assembled_base import push_base_image
+
+    repo = make_repo(tmp_path / "repo", {"restart-deployment": good_playbook()})
+    with LocalRegistry(tls=False, access_log=True, workdir=tmp_path / "reg") as registry:
+        base = f"{registry.host}/smoke-base/loaded:1"
+        push_base_image(registry.host, base)
+        config = _config(repo, registry, base)
+        seen = len(registry.requests())
+        (r,) = _publish(config, docker_engine)
+        assert (r.status, r.error) == (Action.PUSHED, None)
+        assert "image assembled without an engine (no RUN step)" in r.messages
+        for platform in ("linux/amd64", "linux/arm64"):
+            _started_or_skipped(r.messages, platform)
+        images = f"/v2/{config.image_repo}/restart-deployment/"
+        read = [p for m, p in registry.requests()[seen:] if m == "GET" and p.startswith(images)]
+        # publish's own reads only: lookups of the tag and the index read back; no child
+        # manifest, no config, no layer
+        assert not [p for p in read if "/blobs/" in p], read
+        assert len([p for p in read if "/manifests/sha256:" in p]) == 1, read
+    # What the probe started: the child loaded under the smoke run's own name, never pulled
+    # (a pulled image records the repository digest it came from).
+    import docker
+
+    api = docker.APIClient(base_url=docker_engine)
+    try:
+        loaded = api.images(name="playbookctl-smoke/restart-deployment")
+        assert loaded, "no image loaded for the probe"
+        assert all(not i.get("RepoDigests") for i in loaded), loaded
+    finally:
+        api.close()
+
+
 def test_a_probe_that_hangs_is_stopped_at_its_timeout(base_image: str, docker_engine: str) -> None:
     import time
 

@@ -5,6 +5,7 @@ in tests/integration/test_smoke.py."""
 from __future__ import annotations
 
 import io
+import json
 import tarfile
 from typing import Any
 
@@ -479,3 +480,47 @@ def test_a_dry_run_hands_the_runs_credentials_to_the_runs_registry_only(
             assembled=[(image, base)],
         )
     assert pulls == [(base, handed)]
+
+
+def test_an_engine_that_refuses_the_load_pulls_the_child_as_pushed() -> None:
+    """The probe's child is loaded from the bytes just pushed; an engine whose image store
+    wants every layer inside the archive (the base's are left out) refuses that load, and the
+    child is then pulled by digest, with the run's credentials (it is in the run's registry).
+    (A refusing engine: a real one that refuses such a load is not on this machine.)"""
+    from types import SimpleNamespace
+
+    from playbookctl.errors import FatalError
+    from playbookctl.smoke import _Loader
+
+    config = json.dumps({"rootfs": {"diff_ids": ["sha256:" + "1" * 64, "sha256:" + "2" * 64]}})
+    image = SimpleNamespace(
+        platform="linux/arm64",
+        digest="sha256:" + "6" * 64,
+        config=config.encode(),
+        layers=[("sha256:" + "7" * 64, b"own layer")],
+    )
+    auth = {"username": "bot", "password": "s3cret"}
+    ref = "registry.example/images/demo@" + image.digest
+
+    class Engine:
+        def __init__(self, refuse: bool) -> None:
+            self.refuse = refuse
+            self.calls: list[tuple[str, ...]] = []
+
+        def load_archive(self, data: bytes, what: str) -> None:
+            self.calls.append(("load", what))
+            if self.refuse:
+                raise FatalError(f"{what}: load: content digest sha256:1111: not found")
+
+        def pull(self, ref: str, *, platform: str, auth: object) -> None:
+            self.calls.append(("pull", ref, platform, str(auth)))
+
+    tag = "playbookctl-smoke/demo:" + "6" * 16
+    loads = Engine(refuse=False)
+    made = _Loader(loads, image, "demo", ref, auth)
+    assert (made(), made()) == (tag, tag)  # made once
+    assert loads.calls == [("load", tag)]
+    refuses = Engine(refuse=True)
+    made = _Loader(refuses, image, "demo", ref, auth)
+    assert (made(), made()) == (ref, ref)
+    assert refuses.calls == [("load", tag), ("pull", ref, "linux/arm64", str(auth))]

@@ -624,14 +624,16 @@ def _smoke(
     mode: str,
     binfmt_dir: Path,
     image: Callable[[], str],
+    shown: str | None = None,
     memo: ProbeMemo | None = None,
     observed: Callable[[set[str]], str] | None = None,
 ) -> Outcome:
     """The checks of one image whose filesystem and config are known: static, then started.
-    `image()` gives the engine's reference of the image (pulling it first if need be), asked
-    only when a probe is started. With `memo` and `observed` (assembled images), a probe is
-    started once per run for everything it can observe (`observed(executed)`): an image that
-    differs from one started before only in what the probe never reads reuses its outcome."""
+    `image()` gives the engine's reference of the image (loading or pulling it first if need
+    be), asked only when a probe is started; `shown` names it in other images' messages. With
+    `memo` and `observed` (assembled images), a probe is started once per run for everything
+    it can observe (`observed(executed)`): an image that differs from one started before only
+    in what the probe never reads reuses its outcome."""
     name = str(platform)
     checked = [(step, *check_image(fs, config, step, platform)) for step in steps]
     native = memo.architecture(engine) if memo is not None else engine_architecture(engine)
@@ -663,7 +665,7 @@ def _smoke(
                 continue
             ref = image()
             _start(engine, ref, platform, argv, user, step.read_only_root)
-            slot.started_as = ref
+            slot.started_as = shown or ref
     note = (
         f" (as started for {', '.join(sorted(set(same_as)))}: the same base, settings and "
         "files but for scripts the probe never runs)"
@@ -723,20 +725,29 @@ def _executed(fs: ImageFS, programs: Sequence[tuple[Program, str]]) -> set[str]:
     return out
 
 
-class _Puller:
-    """An assembled child's engine reference, pulled (by digest) the first time it is asked."""
+class _Loader:
+    """An assembled child's engine reference, made there the first time a probe needs it: loaded
+    from the bytes just pushed (its config and its own layers, over the base the engine pulled
+    for ProbeMemo.base_fs), so no registry request is spent on it. An engine that refuses the
+    load (an image store that wants every layer inside the archive) pulls it by digest, as
+    pushed: the same config and layers either way, so the same image id."""
 
     def __init__(
-        self, engine: Any, ref: str, platform: str, auth: Mapping[str, str] | None
+        self, engine: Any, image: Any, name: str, ref: str, auth: Mapping[str, str] | None
     ) -> None:
-        self.engine, self.ref, self.platform, self.auth = engine, ref, platform, auth
-        self.pulled = False
+        self.engine, self.image, self.ref, self.auth = engine, image, ref, auth
+        self.tag = f"playbookctl-smoke/{name}:{image.digest.removeprefix('sha256:')[:16]}"
+        self.made: str | None = None
 
     def __call__(self) -> str:
-        if not self.pulled:
-            self.engine.pull(self.ref, platform=self.platform, auth=self.auth)
-            self.pulled = True
-        return self.ref
+        if self.made is None:
+            try:
+                self.engine.load_archive(image_archive(self.image, self.tag), self.tag)
+                self.made = self.tag
+            except FatalError:
+                self.engine.pull(self.ref, platform=self.image.platform, auth=self.auth)
+                self.made = self.ref
+        return self.made
 
 
 class _Slot:
@@ -894,7 +905,8 @@ def check_pushed(
     With `memo` (publish's, one per run) and the pushed images in `assembled`, the filesystem
     is the base child's export (once per run) with the image's own layers stacked on it (the
     bytes just pushed), and a probe is started only for what no image of this run has shown
-    it yet (ProbeMemo, observed_identity): the child is pulled for that start only."""
+    it yet (ProbeMemo, observed_identity): for that start only, the child is loaded into the
+    engine from those bytes (pulled by digest where the engine refuses the load)."""
     if config.smoke == "off":
         return
     if dry_run and not assembled:
@@ -979,7 +991,7 @@ def _check_assembled(  # noqa: PLR0917 - check_pushed's state, one call site
                 continue
             fs = below.overlaid(bytes(data) for _digest, data in image.layers)
             image_config = json.loads(image.config).get("config") or {}
-            pull = _Puller(engine, ref, image.platform, auth)
+            made = _Loader(engine, image, pb.name, ref, auth)
             outcome = _smoke(
                 engine,
                 fs,
@@ -988,7 +1000,8 @@ def _check_assembled(  # noqa: PLR0917 - check_pushed's state, one call site
                 steps,
                 mode=config.smoke,
                 binfmt_dir=binfmt_dir,
-                image=pull,
+                image=made,
+                shown=ref,
                 memo=memo,
                 observed=functools.partial(observed_identity, image, base, image_config),
             )
