@@ -558,3 +558,90 @@ def test_the_pull_request_gate_smoke_runs_assembled_images_it_does_not_push(
     assert r.error == f"linux/arm64: /usr/bin/env: bash not found in the image (PATH={PATH})"
     assert _nothing_pushed(good, "restart-deployment")
     assert _nothing_pushed(bad, "restart-deployment")
+
+
+def _containerd_load_rule(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The engine's `docker load` as containerd's image store does it (the default of new Docker
+    29 installs, not on this machine): every layer manifest.json lists must be a file in the
+    archive ("layer ... not found"), whatever the engine already holds. The refusal is injected;
+    a complete archive goes on to the real engine."""
+    from playbookctl.errors import FatalError
+
+    refused: list[str] = []
+    real = build.Engine.load_archive
+
+    def load_archive(self: build.Engine, data: bytes, what: str) -> None:
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            names = set(tar.getnames())
+            manifest = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
+        missing = [f for entry in manifest for f in entry["Layers"] if f not in names]
+        if missing:
+            refused.append(what)
+            raise FatalError(
+                f"{what}: load: failed to import image: layer {missing[0]!r} not found"
+            )
+        real(self, data, what)
+
+    monkeypatch.setattr(build.Engine, "load_archive", load_archive)
+    return refused
+
+
+def test_the_pull_request_gate_checks_what_an_engine_will_not_load_and_says_so(
+    tmp_path: Path,
+    registry: LocalRegistry,
+    base_image: str,
+    docker_engine: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """publish --dry-run with an engine whose image store refuses an archive without the base's
+    layers: each platform is checked statically (base export plus the image's own layers) and
+    said not started, with why; a missing interpreter is still caught; `required` fails."""
+    refused = _containerd_load_rule(monkeypatch)
+    files = {**good_playbook(), "remediate.sh": BASH_SCRIPT}
+    repo = make_repo(tmp_path / "repo", {"restart-deployment": files})
+
+    def dry_run(config: Config) -> PublishResult:
+        (r,) = publish(
+            config,
+            None,
+            jobs=1,
+            dry_run=True,
+            commit=COMMIT,
+            source_repository="https://example.invalid/playbooks",
+            docker_host=docker_engine,
+        )
+        return r
+
+    good = _config(repo, registry, base_image)
+    r = dry_run(good)
+    assert (r.status, r.error) == (Action.DRY_RUN, None), r.messages
+    assert len(refused) == 2  # each platform's archive
+    for platform in ("linux/amd64", "linux/arm64"):
+        (line,) = [m for m in r.messages if m.startswith(f"smoke: {platform} ")]
+        assert line.startswith(
+            f"smoke: {platform} checked in the image, not started: the engine "
+            "refused to load it without its base's layers ("
+        ), line
+        assert "not found" in line
+    base = _derive_base(
+        registry,
+        base_image,
+        f"{registry.host}/smoke-base/no-arm64-bash-unloaded:1",
+        {"linux/arm64": {"bin/bash": None}},
+    )
+    r = dry_run(_config(repo, registry, base))
+    assert r.status is Action.FAILED
+    assert r.error == f"linux/arm64: /usr/bin/env: bash not found in the image (PATH={PATH})"
+    r = dry_run(replace(good, smoke="required"))
+    assert r.status is Action.FAILED
+    assert r.error is not None
+    assert r.error.startswith("linux/amd64: cannot be started here (smoke = required): the engine")
+    assert _nothing_pushed(good, "restart-deployment")
+    # The release's publish, on the same engine: the children it pushed are pulled for the
+    # probe (the load refused), and started.
+    before = len(refused)
+    (r,) = _publish(good, docker_engine)
+    assert (r.status, r.error) == (Action.PUSHED, None)
+    assert len(refused) > before
+    for platform in ("linux/amd64", "linux/arm64"):
+        _started_or_skipped(r.messages, platform)
