@@ -74,6 +74,17 @@ def test_clamp_layer_fixes_times_only_and_returns_the_diff_id() -> None:
         assert fh.read() == b"#!/bin/sh\n"
 
 
+def test_clamp_layer_reads_a_layer_the_image_store_saved_compressed() -> None:
+    """containerd's image store (Docker 29's default on new installs) saves a built layer as
+    the gzipped blob it holds; the classic store, as a plain tar. Both clamp to the same bytes
+    and the same diff_id."""
+    entries = [("usr/local/bin", 1_800_000_000, None), ("usr/local/bin/x", 0, b"#!/bin/sh\n")]
+    plain, packed = io.BytesIO(), io.BytesIO()
+    diff_id = clamp_layer(io.BytesIO(layer(entries)), plain, 1_700_000_000)
+    assert clamp_layer(io.BytesIO(gzip_bytes(layer(entries))), packed, 1_700_000_000) == diff_id
+    assert packed.getvalue() == plain.getvalue()
+
+
 def test_normalise_config_keeps_the_base_history_and_drops_the_build_containers() -> None:
     config = {
         "architecture": "amd64",

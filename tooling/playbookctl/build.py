@@ -1200,10 +1200,13 @@ def clamp_layer(src: IO[bytes], dest: IO[bytes], epoch: int) -> str:
     """Copy a layer tar with every mtime clamped to `epoch`; return its diff_id (sha256:...).
 
     Only times change (sub-second and access/change times dropped): names, modes, owners,
-    link targets, extended attributes and contents are copied as they are."""
+    link targets, extended attributes and contents are copied as they are. The layer may come
+    compressed (gzip, bzip2, xz): the classic image store saves layers as plain tars, but
+    containerd's (the default of new Docker 29 installs) saves the blobs it holds, gzipped; the
+    diff_id is of the plain tar either way."""
     out = _HashingWriter(dest)
     with (
-        tarfile.open(fileobj=src, mode="r|") as tin,
+        tarfile.open(fileobj=src, mode="r|*") as tin,
         tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tout,
     ):
         for member in tin:
