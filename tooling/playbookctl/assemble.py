@@ -51,7 +51,7 @@ from typing import Any, cast
 
 from zlib_ng import gzip_ng, zlib_ng
 
-from playbookctl import dockerfile
+from playbookctl import dockerfile, dockerignore
 from playbookctl.concurrently import concurrently
 from playbookctl.crashpoints import crash_point
 from playbookctl.dockerfile import Instruction, Unsupported
@@ -1000,11 +1000,11 @@ class _Changes:
         return out
 
 
-def _go_match_regex(pattern: str, *, double_star: bool = False) -> re.Pattern[str]:
+def _go_match_regex(pattern: str) -> re.Pattern[str]:
     """dockerfile.go_match_regex; a pattern it does not read as the engine does is Refused (the
     engine builds the image then)."""
     try:
-        return dockerfile.go_match_regex(pattern, double_star=double_star)
+        return dockerfile.go_match_regex(pattern)
     except ValueError as exc:
         raise Refused(str(exc)) from None
 
@@ -1297,34 +1297,16 @@ def default_cache(target: str | None = None) -> BaseCache:
 
 def context_entries(directory: Path, containerfile: str) -> dict[str, ContextFile]:
     """The context the engine's build sees: what build.context_tar sends (.dockerignore applied
-    by the docker SDK, as for an engine build), less what the daemon removes after reading
-    .dockerignore: the .dockerignore itself and the Containerfile, when the patterns exclude
-    them (moby's removeDockerfile)."""
-    from playbookctl import build  # noqa: PLC0415 - build imports the docker SDK (no engine call)
-
-    files = build.context_files(directory, containerfile)
-    patterns = build.read_dockerignore(directory)
-    if patterns and ".dockerignore" in files:
-        gone = {f for f in (".dockerignore", containerfile) if _ignored(f, patterns)}
-        files = [f for f in files if f not in gone]
-    return read_context(directory, files)
-
-
-def _ignored(name: str, patterns: Sequence[str]) -> bool:
-    """moby's fileutils.Matches for a top-level file: the last matching pattern decides."""
-    matched = False
-    for raw in patterns:
-        negative = raw.startswith("!")
-        pattern = raw[1:].strip() if negative else raw
-        pattern = posixpath.normpath(pattern) if pattern else pattern
-        if len(pattern) > 1 and pattern.startswith("/"):
-            pattern = pattern[1:]
-        if not pattern:
-            continue
-        regex = _go_match_regex(pattern.replace("**", "\0"), double_star=True)
-        if regex.fullmatch(name):
-            matched = not negative
-    return matched
+    as `docker build` applies it, dockerignore.context_files), less what the daemon removes
+    after reading .dockerignore: the .dockerignore itself and the Containerfile, when the
+    patterns exclude them (moby's removeDockerfile). Refused when Docker versions may disagree
+    on that removal (a pattern lint's playbook.dockerignore-version names): the engine decides."""
+    files = dockerignore.context_files(directory, containerfile)
+    try:
+        gone = dockerignore.daemon_removes(directory, containerfile)
+    except dockerignore.NotExactError as exc:
+        raise Refused(str(exc)) from None
+    return read_context(directory, [f for f in files if f not in gone])
 
 
 def read_context(directory: Path, files: Sequence[str]) -> dict[str, ContextFile]:

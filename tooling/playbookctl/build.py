@@ -44,8 +44,8 @@ import requests
 import urllib3
 from docker.errors import DockerException
 from docker.utils import kwargs_from_env
-from docker.utils.build import exclude_paths
 
+from playbookctl import dockerignore
 from playbookctl.assemble import GZIP_LEVEL, Assembled, BaseImage, stack_packed
 from playbookctl.bundle import (
     ANNOTATION_REVISION,
@@ -222,21 +222,14 @@ def check_publishable(target: str, labels: Mapping[str, str]) -> None:
         )
 
 
-def read_dockerignore(directory: Path) -> list[str]:
-    path = directory / ".dockerignore"
-    if not path.is_file():
-        return []
-    lines = (line.strip() for line in path.read_text("utf-8", errors="replace").splitlines())
-    return [line for line in lines if line and not line.startswith("#")]
-
-
 def context_files(directory: Path, containerfile: str) -> list[str]:
-    """Relative paths (files and directories) the build context holds, .dockerignore applied.
-
-    The rules are Docker's own (the SDK's implementation of them); the Containerfile is always
-    sent, as Docker does.
+    """Relative paths (files and directories) the build context holds, .dockerignore applied
+    as `docker build` applies it (dockerignore.py: moby's rules, not the SDK's exclude_paths,
+    which reads some patterns otherwise); the Containerfile and .dockerignore always sent, as
+    Docker does (its daemon removes them when the patterns exclude them).
+    dockerignore.DockerignoreError for a pattern not read here as Docker reads it.
     """
-    return sorted(exclude_paths(str(directory), read_dockerignore(directory), containerfile))
+    return dockerignore.context_files(directory, containerfile)
 
 
 def context_tar(

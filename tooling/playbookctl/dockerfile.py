@@ -423,10 +423,10 @@ def takes(sources: Sequence[str], path: str) -> bool:
     return False
 
 
-def go_match_regex(pattern: str, *, double_star: bool = False) -> re.Pattern[str]:
+def go_match_regex(pattern: str) -> re.Pattern[str]:
     """Go's filepath.Match as a regular expression (gomatch: `*` and `?` never match `/`), as
-    the engine matches COPY/ADD sources; with `double_star`, NUL stands for `**` (any path), as
-    in .dockerignore patterns. ValueError (gomatch.BadPatternError) for a pattern Go finds
-    malformed: the assembler leaves such a Containerfile to the engine (whose builder ignores
-    Go's error: the pattern takes nothing)."""
-    return gomatch.compile_pattern(pattern, any_path="\0" if double_star else "")
+    the engine matches COPY/ADD sources. ValueError (gomatch.BadPatternError) for a pattern Go
+    finds malformed: the assembler leaves such a Containerfile to the engine (whose builder
+    ignores Go's error: the pattern takes nothing). (.dockerignore patterns are moby's own
+    syntax: dockerignore.py.)"""
+    return gomatch.compile_pattern(pattern)

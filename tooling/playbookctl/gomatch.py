@@ -1,6 +1,7 @@
 """Go's `path/filepath.Match` (on Linux: `/` separates, `\\` escapes) as a Python regular
 expression: the one translation behind Argo CD's AppProject resource lists (lint/rbac.py) and
-the engine's COPY/ADD sources and .dockerignore patterns (dockerfile.py).
+the engine's COPY/ADD sources (dockerfile.py), and the syntax check Docker makes of a
+.dockerignore pattern (dockerignore.py, whose matching is moby's own).
 
 The syntax (Go's doc comment): `*` any run of non-`/` characters, `?` one non-`/` character,
 `[...]`/`[^...]` one character in (not in) a non-empty class of `c`, `\\c` and `lo-hi` items,
