@@ -29,8 +29,10 @@ from typing import Any
 import pytest
 
 import playbookctl
+from playbookctl import build
 from playbookctl.cli import main
 from playbookctl.config import Config, load_config
+from playbookctl.dockerignore import DockerignoreError
 from playbookctl.errors import FatalError, ImmutableVersionError
 from playbookctl.gitrepo import GitRepo
 from playbookctl.lint.playbook import check_playbook
@@ -48,11 +50,21 @@ from tests.support.refusals import refusal_sites as find_refusals
 SOURCE = Path(playbookctl.__file__).parent
 # The release pipeline: the stages (publish builds through platforms/build/assemble) and the
 # commands a release and its workflow run, whose exit status is the refusal a user sees.
-MODULES = ("publish", "register", "release", "plan", "platforms", "build", "assemble")
+MODULES = (
+    "publish",
+    "register",
+    "release",
+    "plan",
+    "platforms",
+    "build",
+    "assemble",
+    "dockerignore",
+)
 COMMANDS = ("plan", "publish", "register", "release")
 # assemble.Refused is caught by publish, which has the engine build the image instead; so is
-# publish's _EngineNeededError (the same refusal, met where the tag was not looked up yet).
-FALLBACKS = ("Refused", "_EngineNeededError")
+# publish's _EngineNeededError (the same refusal, met where the tag was not looked up yet), and
+# dockerignore's NotExactError, which assembly turns into a Refused.
+FALLBACKS = ("Refused", "_EngineNeededError", "NotExactError")
 
 
 def refusal_sites() -> set[str]:
@@ -307,6 +319,25 @@ CATALOGUE.update(
         'assemble.assemble_children: raise platforms.PlatformError ": the base\'s"': NotTree(
             REGISTRY + " (a base image lacking a configured platform)"
         ),
+        # -- dockerignore: the context, for the engine path and assembly alike ----------------
+        # Each pattern dockerignore.read reports as an error (_UnsupportedError, caught there)
+        # is refused by _checked, before any context is chosen.
+        **{
+            site: Lint("playbook.dockerignore-pattern", "dockerignore_pattern")
+            for site in (
+                "dockerignore._checked: raise DockerignoreError ': line'",
+                "dockerignore._class: raise _UnsupportedError 'the range'",
+                "dockerignore._class_char: raise _UnsupportedError \"Docker's matcher reads `[:` "
+                'inside [...]"',
+                'dockerignore._class_char: raise _UnsupportedError "Docker\'s matcher turns `"',
+                "dockerignore._escape_char: raise _UnsupportedError "
+                '"Docker\'s matcher reads `\\\\"',
+                "dockerignore._new: raise _UnsupportedError "
+                "'Docker refuses the build (\"illegal exclu'",
+                "dockerignore._new: raise _UnsupportedError 'Docker refuses the build:'",
+                "dockerignore._new: raise _UnsupportedError 'a control or byte-order character ('",
+            )
+        },
         "build.Engine.__init__: raise BuildError 'cannot reach a Docker engine at'": NotTree(
             ENGINE
         ),
@@ -593,6 +624,24 @@ def case_too_large(repo: PlaybookRepo, config: Config, capsys: Any) -> None:
     repo.git("checkout", "--quiet", "--detach", "HEAD~1")  # plan --head reads git's objects
     with pytest.raises(FatalError, match="larger than max-file-bytes"):
         make_plan(config, GitRepo(repo.path), head=head)
+
+
+@case
+def case_dockerignore_pattern(repo: PlaybookRepo, config: Config, capsys: Any) -> None:
+    """A .dockerignore pattern Docker reads as a regex class: lint names its line, publish's
+    gate has it, and the context (engine path and assembly alike) is refused on that line."""
+    ignore = repo.path / "playbooks/alpha/.dockerignore"
+    ignore.write_text("# keep it small\n*.tmp\n\\d*.log\n")
+    first = reported(
+        lint_json(repo.path, capsys),
+        "playbook.dockerignore-pattern",
+        "playbooks/alpha/.dockerignore",
+    )
+    assert first["line"] == 3
+    gate = lint_gate(config, ["alpha"])["alpha"]
+    assert ("playbook.dockerignore-pattern", 3) in {(f.rule, f.line) for f in gate}
+    with pytest.raises(DockerignoreError, match=r"\.dockerignore: line 3: pattern '\\\\d\*\.log'"):
+        build.context_files(ignore.parent, "Containerfile")
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

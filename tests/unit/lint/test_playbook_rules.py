@@ -404,6 +404,18 @@ CASES: list[tuple[str, list[Change], list[tuple[str, str, int]]]] = [
         [(C, "COPY remediate.sh", "RUN --mount=type=cache,target=/c true\nCOPY remediate.sh")],
         [("playbook.builder-flag", C, 2)],
     ),
+    # .dockerignore read as `docker build` reads it (tests/unit/test_dockerignore.py)
+    (
+        "dockerignore-regex-class",
+        [(".dockerignore", "", "*\n!remediate.sh\n\\d*.log\n")],
+        [("playbook.dockerignore-pattern", ".dockerignore", 3)],
+    ),
+    (
+        "dockerignore-read-differently-by-versions",
+        [(".dockerignore", "", "# c\n*\n!remediate.sh\nlib/c++\n")],
+        [("playbook.dockerignore-version", ".dockerignore", 4)],
+    ),
+    ("dockerignore-escaped", [(".dockerignore", "", "*\n!remediate.sh\nlib/c\\+\\+\n")], []),
     ("from-with-platform-flag", [(C, "FROM reg", "FROM --platform=$BUILDPLATFORM reg")], []),
     ("empty-rbac", [(R, "", "# to do\n")], [("playbook.empty-file", R, 1)]),
     ("empty-workflow", [(W, "", "---\n")], [("playbook.empty-file", W, 1)]),

@@ -868,6 +868,33 @@ _r(
     "RUN true\nCOPY remediate.sh /usr/local/bin/\n# git update-index --chmod=+x remediate.sh\n",
 )
 _r(
+    "playbook.dockerignore-pattern",
+    E,
+    "a .dockerignore pattern Docker refuses, or that playbookctl does not read as Docker does",
+    "The build context is chosen as `docker build` chooses it (moby's .dockerignore rules, for "
+    "assembled and engine-built images alike). Docker refuses some patterns (`!` alone, an "
+    "unclosed `[`, a trailing `\\`) and turns each pattern into a Go regular expression, where "
+    "`\\d` is a digit, `[[:alpha:]]` a letter class and a `*` inside `[...]` breaks the class: "
+    "those are not reproduced, so publish refuses to choose a context rather than send another "
+    "one. A line that is not UTF-8 is reported too.",
+    "\\d*.log\ncache[*]\n",
+    "[0-9]*.log\ncache\\*\n",
+)
+_r(
+    "playbook.dockerignore-version",
+    W,
+    "a .dockerignore pattern Docker versions read differently",
+    "Docker 20.10 and earlier read `+`, `(`, `)`, `|`, `{` and `}` in a pattern as "
+    "regular-expression syntax, Docker 23 and later as characters; `^` is an anchor in a "
+    "pattern with a wildcard (in every pattern in 20.10); `**x` ends with x in 23+ (`ax` too) "
+    "and is `**/x` in 20.10. The context follows Docker 23+ (what `docker build` sends today); "
+    "whether the daemon removes the Containerfile or the .dockerignore is left to the engine, "
+    "which then builds the image. Escaped (`\\+`, `\\^`), or written `**/x`, every version "
+    "reads the pattern alike.",
+    "lib/c++\n**.pyc\n",
+    "lib/c\\+\\+\n**/*.pyc\n",
+)
+_r(
     "playbook.containerfile-user",
     E,
     "the image's final USER is missing, root or not numeric",

@@ -55,6 +55,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from playbookctl import dockerignore
 from playbookctl.config import Config
 from playbookctl.findings import Finding, Severity
 from playbookctl.lint import builder, network
@@ -857,6 +858,29 @@ def rule_builder_flags(ctx: _Ctx) -> None:
         ctx.at(cf.file, f.line, 1, "playbook.builder-flag", f.message)
 
 
+def rule_dockerignore(ctx: _Ctx) -> None:
+    """.dockerignore patterns read as `docker build` reads them (dockerignore.py): one Docker
+    refuses or that is not reproduced here is an error (publish would refuse to choose a
+    context); one Docker versions read differently is a warning (the context follows Docker
+    23+, the daemon's removal is left to the engine)."""
+    pb = ctx.pb
+    try:
+        problems = dockerignore.read(pb.dir).problems
+    except OSError:
+        return  # an unreadable file: playbook.special-file and the loaders say so
+    shown = pb.rel(pb.dir / dockerignore.DOCKERIGNORE)
+    for p in problems:
+        error = p.severity is dockerignore.Severity.ERROR
+        ctx.at(
+            shown,
+            p.line,
+            1,
+            "playbook.dockerignore-pattern" if error else "playbook.dockerignore-version",
+            f"pattern {p.pattern!r}: {p.why}",
+            severity=Severity.ERROR if error else Severity.WARNING,
+        )
+
+
 def rule_rbac(ctx: _Ctx) -> None:
     pb = ctx.pb
     sa_name = pb.service_account
@@ -1182,6 +1206,7 @@ RULES: tuple[Rule, ...] = (
     rule_base_images,
     rule_network_inputs,
     rule_builder_flags,
+    rule_dockerignore,
     rule_rbac,
     rule_appproject,
     rule_placeholder_text,
