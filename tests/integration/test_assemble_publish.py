@@ -232,6 +232,29 @@ def test_a_run_playbook_needs_the_engine_and_says_so_while_the_others_publish_wi
     assert sorted(_children(config, "restart-deployment")) == ["linux/amd64", "linux/arm64"]
 
 
+def test_a_dockerignore_docker_versions_read_differently_leaves_the_image_to_the_engine(
+    origin: Path, registry: LocalRegistry, engineless_base: str
+) -> None:
+    """Whether the daemon removes the .dockerignore for `.dockerignor(e)` depends on its
+    version (a regex in 20.10, characters since 23): not assembled, and said so by line."""
+    ignore = origin / "playbooks/restart-deployment/.dockerignore"
+    ignore.write_text("*\n!remediate.sh\n.dockerignor(e)\n")
+    git(origin, "add", "-A")
+    git(origin, "commit", "-q", "-m", "a pattern Docker versions read differently")
+    config = _config(origin, registry, engineless_base, next(_ids))
+    results = _publish(config, NO_ENGINE)
+    assert results["restart-authored"].status is Action.PUSHED, results["restart-authored"].error
+    r = results["restart-deployment"]
+    assert r.status is Action.FAILED
+    assert any(
+        m.startswith("image built by the engine: playbooks/restart-deployment/Containerfile: ")
+        and ".dockerignore: line 3: pattern '.dockerignor(e)' is read differently by Docker "
+        "versions"
+        in m
+        for m in r.messages
+    ), r.messages
+
+
 def test_assemble_never_builds_every_image_with_the_engine(
     origin: Path, registry: LocalRegistry, base_image: str, docker_engine: str
 ) -> None:
