@@ -335,7 +335,8 @@ CATALOGUE.update(
                 "dockerignore._new: raise _UnsupportedError "
                 "'Docker refuses the build (\"illegal exclu'",
                 "dockerignore._new: raise _UnsupportedError 'Docker refuses the build:'",
-                "dockerignore._new: raise _UnsupportedError 'a control or byte-order character ('",
+                "dockerignore._new: raise _UnsupportedError "
+                "'a NUL or byte-order mark (U+FEFF) in the'",
             )
         },
         "build.Engine.__init__: raise BuildError 'cannot reach a Docker engine at'": NotTree(

@@ -34,8 +34,8 @@ def _dir(tmp_path: Path, ignore: str | bytes, files: tuple[str, ...] = ()) -> Pa
         (b"!  a/./b/../c\n/root\n//two\n/\n", ["!a/c", "root", "two", "/"]),
         # `..` at the start is kept (the SDK dropped it: `../x` became `x`)
         (b"../x\na/../../y\n", ["../x", "../y"]),
-        # \x1c is not a Go space (Python's strip would drop it): reported, not trimmed away
-        (b"x\x1c\n", []),
+        # \x1c is not a Go space (Python's strip would drop it); a comment may hold any byte
+        (b"x\x1c\n#caf\xe9\n", ["x\x1c"]),
     ],
 )
 def test_reading(tmp_path: Path, content: bytes, patterns: list[str]) -> None:
@@ -182,7 +182,8 @@ ERRORS = [
     ("! /", "illegal exclusion pattern"),
     ("[", "Docker refuses the build: syntax error in pattern"),
     ("a\\", "Docker refuses the build: syntax error in pattern"),
-    ("x\x1c", "a control or byte-order character"),
+    ("x\x00", "a NUL or byte-order mark"),
+    ("\ufeffx", "a NUL or byte-order mark"),
 ]
 
 
