@@ -74,6 +74,11 @@ CASES = [
     ),
     # An excluded directory not entered although a pattern under it would re-include a file.
     Case("not-entered", "*\n!keep.sh\n!**/*.md\n", ("keep.sh", "other/note.md", "x.md")),
+    # go-archive matches a child against its parent's per-pattern results: `*`, skipped for
+    # `d` (already excluded), does not exclude d/keep through its parent (the SDK: it does).
+    Case("parent-results", "d\n!d/keep\n*\n", ("d/keep", "d/drop", "top")),
+    # a prefix (`x**`), classes with escapes, `..` inside a pattern
+    Case("prefix-and-escaped-class", "lo**\n[\\]x]1\na/../b\n", ("log", "lo/x", "]1", "x1", "b")),
     # The daemon removes an excluded Containerfile and .dockerignore (and `!` keeps them).
     Case("daemon-removes-both", "Containerfile\n.dockerignore\n", ("a.txt",)),
     Case("daemon-removes-by-wildcard", "*\n!a.txt\n", ("a.txt", "b.txt")),
