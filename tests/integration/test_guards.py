@@ -44,6 +44,7 @@ from playbookctl.publish import publish
 from playbookctl.results import Action, PublishResult
 from playbookctl_dev.registry import LocalRegistry
 from tests.support.faultproxy import FaultProxy
+from tests.support.images import config_only_manifest
 from tests.support.lintrepo import CONTAINERFILE, good_playbook, make_repo
 
 pytestmark = pytest.mark.integration
@@ -114,18 +115,7 @@ def test_a_manifest_put_answered_with_another_digest_fails_the_push(
 ) -> None:
     config = b'{"guard": "put-digest"}'
     direct.push_blob("guards/put", config)
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": DOCKER_MANIFEST,
-            "config": {
-                "mediaType": CONFIG_MEDIA_TYPE,
-                "digest": sha256_digest(config),
-                "size": len(config),
-            },
-            "layers": [],
-        }
-    ).encode()
+    manifest = config_only_manifest(config)
     other = "sha256:" + "e" * 64
     with RegistryClient(Config(root=tmp_path, registry=fault_proxy.host)) as client:
         # The real registry's answer, through the proxy: the digest of the bytes.
@@ -189,18 +179,7 @@ def _push_image(client: RegistryClient, repo: str, tag: str, arch: str, label: s
         }
     ).encode()
     client.push_blob(repo, config_blob)
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {
-                "mediaType": "application/vnd.oci.image.config.v1+json",
-                "digest": sha256_digest(config_blob),
-                "size": len(config_blob),
-            },
-            "layers": [],
-        }
-    ).encode()
+    manifest = config_only_manifest(config_blob, oci=True)
     return client.push_manifest(repo, tag, manifest, OCI_MANIFEST)
 
 

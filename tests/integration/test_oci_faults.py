@@ -39,6 +39,7 @@ from playbookctl.oci import (
 from playbookctl_dev.registry import LocalRegistry, free_port
 from tests.support.connectproxy import ConnectProxy
 from tests.support.faultproxy import FaultProxy
+from tests.support.images import config_only_manifest
 from tests.support.timing import ends_by, least_backoff, most_attempts
 
 pytestmark = pytest.mark.integration
@@ -243,18 +244,7 @@ def test_a_manifest_put_answered_but_not_stored_fails_the_read_back(
 ) -> None:
     config = b'{"x": 1}'
     direct.push_blob("faults/swallow", config)
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": DOCKER_MANIFEST,
-            "config": {
-                "mediaType": CONFIG_MEDIA_TYPE,
-                "digest": sha256_digest(config),
-                "size": len(config),
-            },
-            "layers": [],
-        }
-    ).encode()
+    manifest = config_only_manifest(config)
     # A short deadline: the read-back waits that long for an eventually consistent registry.
     config_short = _cfg(tmp_path, fault_proxy.host, registry_timeout=2.0, registry_deadline=3.0)
     with RegistryClient(config_short) as c:

@@ -35,6 +35,7 @@ from playbookctl.render import render_pipeline
 from playbookctl.results import Action, PublishResult
 from playbookctl_dev.registry import LocalRegistry
 from tests.support.faultproxy import FaultProxy
+from tests.support.images import config_only_manifest
 from tests.support.lintrepo import CONTAINERFILE, edit, good_playbook, make_repo
 
 pytestmark = pytest.mark.integration
@@ -393,18 +394,7 @@ def _push_image_manifest(client: RegistryClient, repo: str, labels: dict[str, st
         }
     ).encode()
     client.push_blob(repo, config_blob)
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {
-                "mediaType": "application/vnd.oci.image.config.v1+json",
-                "digest": sha256_digest(config_blob),
-                "size": len(config_blob),
-            },
-            "layers": [],
-        }
-    ).encode()
+    manifest = config_only_manifest(config_blob, oci=True)
     return client.push_manifest(repo, sha256_digest(manifest), manifest, OCI_MANIFEST)
 
 

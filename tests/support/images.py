@@ -9,9 +9,34 @@ import io
 import json
 import tarfile
 
-from playbookctl.oci import Descriptor, RegistryClient, image_index
+from playbookctl.bundle import CONFIG_MEDIA_TYPE
+from playbookctl.oci import (
+    DOCKER_MANIFEST,
+    OCI_MANIFEST,
+    Descriptor,
+    RegistryClient,
+    image_index,
+    sha256_digest,
+)
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+
+
+def config_only_manifest(config: bytes, *, oci: bool = False) -> bytes:
+    """The manifest of an image that is `config` and no layer, in Docker's media types or OCI's
+    (its own media type: DOCKER_MANIFEST or OCI_MANIFEST)."""
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST if oci else DOCKER_MANIFEST,
+            "config": {
+                "mediaType": OCI_CONFIG if oci else CONFIG_MEDIA_TYPE,
+                "digest": sha256_digest(config),
+                "size": len(config),
+            },
+            "layers": [],
+        }
+    ).encode()
 
 
 def empty_layer() -> tuple[bytes, str]:
