@@ -37,6 +37,10 @@ class Case:
     dockerignore: str
     files: tuple[str, ...]
     version_dependent: bool = False  # assembly must refuse (the engine decides)
+    # A docker CLI before 23 (Debian's docker.io: 20.10, what `make system-deps` installs)
+    # sends another context: its fileutils read the pattern as a regular expression, or match
+    # a child against its parents otherwise. Against such a CLI the case must differ.
+    differs_before_23: bool = False
 
 
 CASES = [
@@ -76,7 +80,7 @@ CASES = [
     Case("not-entered", "*\n!keep.sh\n!**/*.md\n", ("keep.sh", "other/note.md", "x.md")),
     # go-archive matches a child against its parent's per-pattern results: `*`, skipped for
     # `d` (already excluded), does not exclude d/keep through its parent (the SDK: it does).
-    Case("parent-results", "d\n!d/keep\n*\n", ("d/keep", "d/drop", "top")),
+    Case("parent-results", "d\n!d/keep\n*\n", ("d/keep", "d/drop", "top"), differs_before_23=True),
     # a prefix (`x**`), classes with escapes, `..` inside a pattern
     Case("prefix-and-escaped-class", "lo**\n[\\]x]1\na/../b\n", ("log", "lo/x", "]1", "x1", "b")),
     # The daemon removes an excluded Containerfile and .dockerignore (and `!` keeps them).
@@ -85,9 +89,13 @@ CASES = [
     Case("daemon-keeps-reincluded", ".docker*\nContainer*\n!.dockerignore\n", ("a.txt",)),
     # Read differently by Docker 20.10 (regex) and 23+ (literal): the context is 23+'s reading
     # (the CLI here is 23+); what the 20.10 daemon removes is left to the engine.
-    Case("regex-characters", "a+b\nc(1)\n.dockerignor(e)\n", ("a+b", "aab", "c(1)", "c1"), True),
-    Case("suffix", "**ignore\n**le.txt\n", ("file.txt", "d/file.txt", "le.txt", "x.txt"), True),
-    Case("anchor", "^x\n^y*\n", ("^x", "x", "y1", "^y1"), True),
+    Case(
+        "regex-characters", "a+b\nc(1)\n.dockerignor(e)\n", ("a+b", "aab", "c(1)", "c1"), True, True
+    ),
+    Case(
+        "suffix", "**ignore\n**le.txt\n", ("file.txt", "d/file.txt", "le.txt", "x.txt"), True, True
+    ),
+    Case("anchor", "^x\n^y*\n", ("^x", "x", "y1", "^y1"), True, True),
     Case("escaped-regex-characters", "a\\+b\n\\^x\n", ("a+b", "aab", "^x", "x")),
 ]
 
@@ -103,11 +111,19 @@ def _tree(directory: Path, case: Case) -> Path:
     return directory
 
 
-def _docker_cli() -> str:
+def _docker_cli() -> tuple[str, int]:
+    """The docker CLI on PATH and its major version."""
     cli = shutil.which("docker")
     if cli is None:
         pytest.skip("needs the docker CLI (the oracle is what `docker build` sends)")
-    return cli
+    shown = subprocess.run(
+        [cli, "version", "--format", "{{.Client.Version}}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    ).stdout.strip()
+    return cli, int(shown.split(".", 1)[0])
 
 
 def _ctx_entries(saved: Path) -> set[tuple[str, str]]:
@@ -132,7 +148,7 @@ def _saved(cli: str, env: dict[str, str], ref: str, out: Path) -> set[tuple[str,
 def test_the_context_is_what_docker_build_sends(
     case: Case, docker_engine: str, tmp_path: Path
 ) -> None:
-    cli = _docker_cli()
+    cli, major = _docker_cli()
     env = {
         **os.environ,
         "DOCKER_HOST": docker_engine,
@@ -167,7 +183,13 @@ def test_the_context_is_what_docker_build_sends(
         build.build_playbook_image(
             engine, ours_dir, containerfile="Containerfile", ref=ours_ref, labels={}, overrides={}
         )
-    assert _saved(cli, env, ours_ref, tmp_path / "ours.tar") == want, "the engine path"
+    ours = _saved(cli, env, ours_ref, tmp_path / "ours.tar")
+    if major < 23 and case.differs_before_23:
+        # playbookctl follows today's Docker: an older CLI sends something else, as the README
+        # and the lint warning say (the case's 23+ reading is checked where such a CLI is).
+        assert ours != want, f"docker CLI {major} reads these patterns as 23+ does"
+    else:
+        assert ours == want, "the engine path"
 
     if case.version_dependent:
         with pytest.raises(assemble.Refused, match=r"\.dockerignore: line \d+: pattern"):
@@ -175,4 +197,4 @@ def test_the_context_is_what_docker_build_sends(
         return
     entries = assemble.context_entries(ours_dir, "Containerfile")
     assembled = {(rel, entry.kind) for rel, entry in entries.items() if rel}
-    assert assembled == want, "assembly's context"
+    assert assembled == ours, "assembly's context"
