@@ -108,12 +108,6 @@ def test_match_as_go(pattern: str, name: str, want: bool | str) -> None:
         assert gomatch.match(pattern, name) is want
 
 
-def test_any_path_is_a_caller_character_matching_across_separators() -> None:
-    assert gomatch.compile_pattern("a\0/b", any_path="\0").fullmatch("a/x/y/b")
-    assert gomatch.compile_pattern("a*/b", any_path="\0").fullmatch("a/x/y/b") is None
-    assert not gomatch.match("a\0b", "axb")  # a literal NUL without it
-
-
 def test_a_bad_pattern_names_itself_and_is_a_value_error() -> None:
     with pytest.raises(ValueError, match=r"pattern 'lib/\[a-': .*an unclosed \["):
         gomatch.translate("lib/[a-")

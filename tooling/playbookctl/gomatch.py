@@ -30,19 +30,15 @@ class BadPatternError(ValueError):
         self.pattern = pattern
 
 
-def translate(pattern: str, *, any_path: str = "") -> str:
+def translate(pattern: str) -> str:
     """The regular expression (for `re.fullmatch`) matching what `filepath.Match(pattern, name)`
-    matches. `any_path`, when given, is a character the caller put for moby's `**` (any
-    sequence, `/` included: .dockerignore's fileutils, not filepath.Match); Go has none.
-    BadPatternError when Go returns ErrBadPattern."""
+    matches. BadPatternError when Go returns ErrBadPattern."""
     out: list[str] = []
     i = 0
     while i < len(pattern):
         ch = pattern[i]
         i += 1
-        if any_path and ch == any_path:
-            out.append(".*")
-        elif ch in _WILDCARDS:
+        if ch in _WILDCARDS:
             out.append(_WILDCARDS[ch])
         elif ch == "[":
             regex, i = _class(pattern, i)
@@ -99,9 +95,9 @@ def _class_char(pattern: str, i: int) -> tuple[str, int]:
 
 
 @functools.lru_cache(maxsize=1024)
-def compile_pattern(pattern: str, *, any_path: str = "") -> re.Pattern[str]:
+def compile_pattern(pattern: str) -> re.Pattern[str]:
     """translate, compiled (and cached: lint and the assembler match each pattern many times)."""
-    return re.compile(translate(pattern, any_path=any_path))
+    return re.compile(translate(pattern))
 
 
 def match(pattern: str, name: str) -> bool:
