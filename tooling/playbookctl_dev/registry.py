@@ -17,13 +17,22 @@ and pulls go straight to the registry.
 by `htpasswd -Bbn`).
 
 The /etc/hosts line and the certs.d directory are the only writes outside the registry's private
-temp dir (in memory when /dev/shm is there); they need root (`trust.py` says why and how they
+temp dirs (in memory when /dev/shm is there); they need root (`trust.py` says why and how they
 are cleaned up). Use it as a context manager, or call start()/stop().
+
+A process killed with -9 never runs stop(), so the temp dirs it made (its blobs, in memory) stay
+behind; each new LocalRegistry removes those whose owners are gone (`remove_abandoned`). Each
+such dir holds an `flock` on a file of its own for as long as its owner or the registry process
+it started lives (the kernel drops it when both are gone): no pid is involved, so a recycled pid
+or one in another pid namespace cannot make a live registry's dir look abandoned, and a dir
+without that file (older code's, or one being made) or owned by another user is never removed.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import json
 import os
 import re
@@ -31,6 +40,7 @@ import secrets
 import shutil
 import socket
 import ssl
+import stat
 import subprocess
 import sys
 import tempfile
@@ -87,6 +97,86 @@ def _memory_dir() -> str | None:
     return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
 
 
+# Every temp dir a LocalRegistry makes is named so (its workdir, its blobs' dir), and holds OWNER
+# (see the module doc): remove_abandoned looks at nothing else.
+TEMP_PREFIX = "playbookctl-registry-"
+OWNER = ".playbookctl-registry-owner"
+
+
+def _owned_tempdir(prefix: str, where: str | None) -> tuple[Path, int]:
+    """A new private temp dir and the descriptor that holds its OWNER lock (close it after the
+    dir is removed). The lock is taken before OWNER has its name, so a dir whose OWNER is there
+    but not locked is one whose holders are all gone."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=where))
+    new = path / (OWNER + ".new")
+    fd = os.open(new, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        new.rename(path / OWNER)
+    except BaseException:
+        os.close(fd)
+        shutil.rmtree(path, ignore_errors=True)
+        raise
+    return path, fd
+
+
+def _temp_dirs() -> list[str]:
+    """Where a LocalRegistry makes its temp dirs: the memory dir, and the system temp dir."""
+    return list(dict.fromkeys(d for d in (_memory_dir(), tempfile.gettempdir()) if d))
+
+
+def remove_abandoned(where: list[str] | None = None) -> list[Path]:
+    """Remove the temp dirs of registries whose owner and registry process are both gone (a
+    session killed with -9); returns them. Only our own: named TEMP_PREFIX*, a directory (not a
+    link) of this user, holding OWNER (a regular file of this user) whose lock nobody holds."""
+    removed: list[Path] = []
+    uid = os.geteuid()
+    for base in where if where is not None else _temp_dirs():
+        try:
+            entries = [e for e in os.scandir(base) if e.name.startswith(TEMP_PREFIX)]
+        except OSError:
+            continue
+        for entry in entries:
+            with contextlib.suppress(OSError):  # gone meanwhile, or not ours to open
+                if _remove_if_abandoned(Path(entry.path), uid):
+                    removed.append(Path(entry.path))
+    return removed
+
+
+def _remove_if_abandoned(path: Path, uid: int) -> bool:
+    dfd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        if os.fstat(dfd).st_uid != uid:
+            return False
+        try:
+            fd = os.open(OWNER, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+        except FileNotFoundError:  # not made by this code, or being made: not ours to judge
+            return False
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_uid != uid:
+                return False
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:  # its owner, or the registry it started, lives
+                return False
+            # Everything but OWNER first: a removal cut short leaves a dir the next one finds.
+            for name in os.listdir(dfd):
+                if name == OWNER:
+                    continue
+                if stat.S_ISDIR(os.stat(name, dir_fd=dfd, follow_symlinks=False).st_mode):
+                    shutil.rmtree(name, dir_fd=dfd)
+                else:
+                    os.unlink(name, dir_fd=dfd)
+            os.unlink(OWNER, dir_fd=dfd)
+            path.rmdir()
+            return True
+        finally:
+            os.close(fd)
+    finally:
+        os.close(dfd)
+
+
 def _bracket(address: str) -> str:
     return f"[{address}]" if ":" in address else address
 
@@ -137,6 +227,8 @@ class LocalRegistry:
         self.pki: Pki | None = None
         self.process: subprocess.Popen[bytes] | None = None
         self.token_process: subprocess.Popen[bytes] | None = None
+        # The OWNER locks of the temp dirs this registry made, passed to its processes too.
+        self._owner_fds: list[int] = []
         self._registration: trust.Registration | None = None
         # name -> its credentials (the token service takes one, or a list)
         self._users: dict[str, list[dict[str, object]]] = {}
@@ -220,12 +312,16 @@ class LocalRegistry:
         disk (then `workdir/data`), whatever the workdir is."""
         if self.data_dir is None:
             if self.storage == "memory":
-                prefix = "playbookctl-registry-data-"
-                self.data_dir = Path(tempfile.mkdtemp(prefix=prefix, dir=_memory_dir()))
+                self.data_dir = self._own_tempdir(TEMP_PREFIX + "data-", _memory_dir())
             else:
                 self.data_dir = workdir / "data"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return self.data_dir
+
+    def _own_tempdir(self, prefix: str, where: str | None) -> Path:
+        path, fd = _owned_tempdir(prefix, where)
+        self._owner_fds.append(fd)
+        return path
 
     def _write_config(self, workdir: Path) -> Path:
         data = self._data_dir(workdir)
@@ -277,9 +373,10 @@ class LocalRegistry:
                     f"an HTTPS registry needs its name in /etc/hosts and its CA in "
                     f"/etc/docker/certs.d: {why}"
                 )
+        remove_abandoned()
         if self.workdir is None:
             where = _memory_dir() if self.storage == "memory" else None
-            self.workdir = Path(tempfile.mkdtemp(prefix="playbookctl-registry-", dir=where))
+            self.workdir = self._own_tempdir(TEMP_PREFIX, where)
         self.workdir.mkdir(parents=True, exist_ok=True)
         try:
             if self.tls:
@@ -367,6 +464,7 @@ class LocalRegistry:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env={**os.environ, "PYTHONPATH": tooling},
+            pass_fds=self._owner_fds,  # it writes to the workdir until it follows its owner
         )
         log.close()
         deadline = time.monotonic() + START_TIMEOUT
@@ -400,6 +498,8 @@ class LocalRegistry:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 env={**os.environ, "OTEL_TRACES_EXPORTER": "none"},
+                # Its blobs stay while it runs, even orphaned (an owner killed with -9).
+                pass_fds=self._owner_fds,
             )
             log.close()
             if self._wait_ready():
@@ -446,6 +546,9 @@ class LocalRegistry:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None
             self.data_dir = None
+        for fd in self._owner_fds:  # after the dirs are gone: nobody may take them before
+            os.close(fd)
+        self._owner_fds = []
 
     def __enter__(self) -> LocalRegistry:
         return self.start()
