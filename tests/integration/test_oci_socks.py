@@ -3,14 +3,17 @@
 test registry (a name, not loopback: a loopback registry is never proxied; on 127.0.0.1 for
 socks4, which cannot name ::1) through a real SOCKS server on loopback
 (tests/support/socksproxy.py), its credentials, its stalls ending at the deadline, NO_PROXY and
-the loopback rule; and the one-line refusals of a scheme urllib3 cannot read, of a missing
-PySocks and of socks4 to an IPv6-only registry (README "Talking to real registries", the proxy
-paragraph)."""
+the loopback rule; socks4's own name lookup ending at the deadline too; and the one-line
+refusals of a scheme urllib3 cannot read, of a missing PySocks and of socks4 to an IPv6-only
+registry (README "Talking to real registries", the proxy paragraph)."""
 
 from __future__ import annotations
 
 import os
+import re
+import socket
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -359,4 +362,56 @@ def test_socks4_to_an_ipv6_only_registry_is_one_line_naming_the_address_family(
     assert "hunter2" not in err[0]
     assert "Traceback" not in err[0]
     assert elapsed < ends_by(0.0, runaway=least_backoff(14)), elapsed
+    assert not proxy.tunnels
+
+
+@pytest.mark.timeout(90)
+def test_socks4_name_lookup_that_stalls_ends_at_the_deadline_naming_the_host(
+    ipv4_registry: LocalRegistry,
+    proxy: SocksProxy,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """socks4 resolves the registry's name here, before any connection. A resolver that stalls
+    (the injected fault: nothing on loopback makes the C library's resolver stall) ends each try
+    at registry-timeout and the operation within registry-deadline, with one line naming the
+    host and the timeout; the tries wait on the same lookup (one thread, not one per try); the
+    proxy is never asked."""
+    ipv4_registry.login(Path(os.environ["DOCKER_CONFIG"]))
+    monkeypatch.setenv("ALL_PROXY", proxy.url("socks4"))
+    name = ipv4_registry.hostname
+    stall = 30.0
+    released = threading.Event()
+    asked: list[str] = []
+    real = socket.getaddrinfo
+
+    def stalling(host: object, *args: object, **kwargs: object) -> object:
+        if host == name:
+            asked.append(name)
+            released.wait(stall)
+        return real(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", stalling)
+    # Retries enough that only the deadline ends them in time: 11 tries of 1 s and the backoff
+    # between them would take 24.9 s at the least.
+    cfg = _cfg(
+        tmp_path, ipv4_registry.host, registry_timeout=1.0, registry_deadline=3.0,
+        registry_retries=10,
+    )  # fmt: skip
+    try:
+        start = time.monotonic()
+        with RegistryClient(cfg) as c, pytest.raises(RegistryError) as err:
+            c.get_manifest(f"{ipv4_registry.host}/socks/lookup:1")
+        elapsed = time.monotonic() - start
+    finally:
+        released.set()
+    message = str(err.value)
+    assert "\n" not in message
+    assert f"the name lookup of {name} (socks4 sends the proxy an address)" in message, message
+    assert "gave no answer within 1 s (registry-timeout)" in message, message
+    assert elapsed < ends_by(3.0, runaway=min(stall, 11 + least_backoff(10))), elapsed
+    tries = re.search(r"failed after (\d+) attempt", message)
+    assert tries is not None, message
+    assert int(tries[1]) >= 2, message  # tried again, and every try waited on the one lookup
+    assert asked == [name], message
     assert not proxy.tunnels

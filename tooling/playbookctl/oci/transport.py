@@ -571,6 +571,29 @@ def _environ_proxy(url: str) -> str | None:
     return select_proxy(url, get_environ_proxies(url))
 
 
+class _Lookup:
+    """socket.getaddrinfo(host) in a daemon thread of its own, waited on for as long as a request
+    may take. getaddrinfo takes no timeout and cannot be interrupted (the C library's resolver has
+    its own, resolv.conf's, which is often longer than registry-timeout), so a stalled resolver
+    would stall the request past its deadline; a thread can be given up on instead (it finishes
+    in its own time; a daemon never holds up the exit). `infos` is empty for a name that does not
+    resolve."""
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+        self.infos: list[tuple[Any, ...]] = []
+        self.done = threading.Event()
+        threading.Thread(target=self._run, name="playbookctl-lookup", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            self.infos = list(socket.getaddrinfo(self.host, None, type=socket.SOCK_STREAM))
+        except (OSError, UnicodeError):
+            pass
+        finally:
+            self.done.set()
+
+
 class Transport:
     """Sends one HTTP request at a time for the client (see the module docstring); shared by
     publish's worker threads (urllib3's pools are thread-safe; our own state is locked)."""
@@ -592,6 +615,8 @@ class Transport:
         self._proxy_pools: dict[str, PoolManager] = {}
         self._proxy_cache: dict[str, str | None] = {}
         self._socks4_checked: set[str] = set()  # origins with an IPv4 address (socks4)
+        # host -> its name lookup under way (socks4): a retry waits on it, not on one more.
+        self._lookups: dict[str, _Lookup] = {}
         self._lock = threading.Lock()
         self.request_count = 0
 
@@ -643,12 +668,14 @@ class Transport:
             self._proxy_cache[origin] = proxy
         return proxy
 
-    def _manager(self, url: str) -> PoolManager:
+    def _manager(self, url: str, until: float) -> PoolManager:
+        """The pool manager for url (direct, or its proxy's); `until`: when the request must
+        have its answer (a time.monotonic() value)."""
         proxy = self.proxy(url)
         if proxy is None:
             return self._pools
         if proxy.lower().startswith("socks4://"):
-            self._socks4_reaches(url, proxy)
+            self._socks4_reaches(url, proxy, until)
         with self._lock:
             manager = self._proxy_pools.get(proxy)
         if manager is not None:
@@ -674,12 +701,13 @@ class Transport:
         with self._lock:
             return self._proxy_pools.setdefault(proxy, manager)
 
-    def _socks4_reaches(self, url: str, proxy: str) -> None:
+    def _socks4_reaches(self, url: str, proxy: str, until: float) -> None:
         """A RegistryError, before any connection, when url's host has no IPv4 address: socks4
         can only ask the proxy for one (PySocks resolves the name with gethostbyname, which for
         a name mapped to ::1 answers 127.0.0.1 on glibc, or fails: the proxy then refuses, or
         the failure reads as the proxy's, retried for nothing). Checked once per origin; a name
-        that does not resolve at all is left to fail as any unresolvable name does."""
+        that does not resolve at all is left to fail as any unresolvable name does. The lookup
+        ends by `until` (_lookup)."""
         origin = "/".join(url.split("/", 3)[:3])
         with self._lock:
             if origin in self._socks4_checked:
@@ -688,10 +716,7 @@ class Transport:
         try:
             ipaddress.IPv6Address(host)
         except ValueError:
-            try:
-                infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-            except OSError:
-                infos = []
+            infos = self._lookup(host, until)
             families = {info[0] for info in infos}
             if families and socket.AF_INET not in families:
                 addresses = sorted({str(info[4][0]) for info in infos})
@@ -707,6 +732,29 @@ class Transport:
             )
         with self._lock:
             self._socks4_checked.add(origin)
+
+    def _lookup(self, host: str, until: float) -> list[tuple[Any, ...]]:
+        """host's addresses (getaddrinfo), or _SendFailedError (retried like a request without
+        an answer) when the lookup has not answered by `until`. A retry waits on the lookup
+        already under way, so a stalled resolver holds one thread per host, not one per try."""
+        start = time.monotonic()
+        with self._lock:
+            lookup = self._lookups.get(host)
+            if lookup is None:
+                lookup = self._lookups[host] = _Lookup(host)
+        if not lookup.done.wait(max(0.0, until - start)):
+            waited = round(until - start, 1)
+            limit = (
+                "registry-timeout" if waited >= self.timeout else "the rest of registry-deadline"
+            )
+            raise _SendFailedError(
+                f"the name lookup of {host} (socks4 sends the proxy an address) gave no answer "
+                f"within {waited:g} s ({limit})"
+            )
+        with self._lock:
+            if self._lookups.get(host) is lookup:
+                del self._lookups[host]
+        return lookup.infos
 
     @staticmethod
     def _proxy_named(origin: str, proxy: str) -> str:
@@ -800,7 +848,7 @@ class Transport:
             if not url.lower().startswith(("http://", "https://")):
                 raise u3.URLSchemeUnknown(url.partition(":")[0])
             connect, read = self.timeouts(deadline)
-            raw = self._manager(url).urlopen(
+            raw = self._manager(url, watch.deadline).urlopen(
                 method,
                 url,
                 body=body,
