@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,6 +27,7 @@ from playbookctl.oci import (
     RegistryClient,
     sha256_digest,
 )
+from playbookctl.oci.auth import Authenticator
 from playbookctl.oci.fileblob import FileBlob
 from playbookctl_dev.registry import LocalRegistry, free_port
 from tests.support.faultproxy import FaultProxy
@@ -104,6 +106,38 @@ def test_blob_and_manifest_round_trip(client: RegistryClient, registry: LocalReg
     assert client.resolve(f"{registry.host}/it/never-pushed:1") is None
     with pytest.raises(ManifestNotFoundError, match="not found"):
         client.get_manifest(f"{registry.host}/{repo}:2.0.0")
+
+
+def test_a_token_request_names_each_scope_once(
+    registry: LocalRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """distribution's challenge names a repository's actions in the order a Go map gives them:
+    `pull,push`, or now and then `push,pull`. The token service (the test world's real one) is
+    asked for the scope the request needs and nothing it already covers, whichever order the
+    challenge used: never the same scope twice (noise in its logs; a strict token service may
+    refuse it). A fresh client's first request, a push, meets that challenge: clients are made
+    until one met `push,pull` (about 1 in 8), so the case is always covered."""
+    if registry.token_log is None:
+        pytest.skip("the token service is another process's (a registry attached from root)")
+    challenges: list[str] = []
+    answer = Authenticator.answer
+
+    def observed(self: Authenticator, host: str, challenge: str, *args: Any) -> bool:
+        challenges.append(challenge)
+        return answer(self, host, challenge, *args)
+
+    monkeypatch.setattr(Authenticator, "answer", observed)
+    prefix = f"it/scopes-{os.urandom(4).hex()}"
+    repos: list[str] = []
+    while len(repos) < 300 and not any(":push,pull" in x for x in challenges):
+        repos.append(f"{prefix}/{len(repos)}")
+        with RegistryClient(_cfg(tmp_path, registry.host)) as c:
+            c.push_blob(repos[-1], b"scope named once\n", check=False)
+    assert any(f'scope="repository:{r}:push,pull"' in x for r in repos for x in challenges), (
+        f"no challenge named push,pull in {len(repos)} pushes: the case was not met"
+    )
+    asked = [x for x in registry.token_scopes() if any(f"{prefix}/" in s for s in x)]
+    assert asked == [[f"repository:{r}:pull,push"] for r in repos]
 
 
 # Counts the registry protocol's own requests: the token dance (a 401 and a token request per

@@ -264,6 +264,15 @@ class LocalRegistry:
         lines = [json.loads(x) for x in log.read_text("utf-8").splitlines() if x.strip()]
         return sum(1 for x in lines if user is None or x["user"] == user)
 
+    def token_scopes(self, user: str | None = None) -> list[list[str]]:
+        """The scopes each token issued was asked for (token mode), as the token service
+        received them, in order."""
+        log = self.token_log
+        if log is None or not log.exists():
+            return []
+        lines = [json.loads(x) for x in log.read_text("utf-8").splitlines() if x.strip()]
+        return [list(x["scopes"]) for x in lines if user is None or x["user"] == user]
+
     def requests(self) -> list[tuple[str, str]]:
         """(method, path) of every request the registry answered (needs `access_log=True`)."""
         if self.workdir is None or not self.access_log:

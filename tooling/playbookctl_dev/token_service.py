@@ -25,8 +25,8 @@ past its `exp` (clock-skew leeway, `registry/auth/token/token.go`, `Leeway`), so
 stops working after 3 s (a test depends on it). Docker raises any `expires_in` under 60 s to
 60 s in its own cache; playbookctl takes it as given.
 
-Every token issued is one JSON line in the `log` file (user, scopes granted, time): tests count
-them to show that a client re-authenticated.
+Every token issued is one JSON line in the `log` file (user, the scopes asked for, those granted,
+time): tests count them to show that a client re-authenticated.
 
 Run as `python -m playbookctl_dev.token_service CONFIG.json` (playbookctl_dev/registry.py does);
 it binds, then writes its port to the config's `ready` file.
@@ -316,7 +316,9 @@ class TokenHandler(BaseHTTPRequestHandler):
                 settings.refresh_tokens[rt] = (username, user)
             body["refresh_token"] = rt
         with settings.lock, open(settings.log, "a", encoding="utf-8") as f:
-            f.write(json.dumps({"user": username, "access": access, "time": time.time()}) + "\n")
+            # `scopes`: as asked for, in order (a test checks a client names none twice).
+            line = {"user": username, "scopes": scopes, "access": access, "time": time.time()}
+            f.write(json.dumps(line) + "\n")
         self._answer(200, body)
 
 

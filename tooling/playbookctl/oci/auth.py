@@ -21,7 +21,7 @@ import os
 import re
 import subprocess
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
@@ -60,6 +60,26 @@ def parse_challenge(challenge: str) -> dict[str, str]:
         params.setdefault(m.group(1).lower(), value)
         pos = m.end()
     return params
+
+
+def unique_scopes(scopes: Iterable[str]) -> list[str]:
+    """`scopes` in order, without any an earlier one already asks for: the same scope again,
+    with its actions in another order, or fewer of them (`pull` after `pull,push`). A registry's
+    challenge may name a scope the request already asks for: distribution lists a resource's
+    actions in Go map order, `pull,push` or `push,pull`. Each scope once keeps a strict token
+    service from refusing the request (and its logs quiet)."""
+    kept: list[str] = []
+    asked: dict[str, list[frozenset[str]]] = {}  # `type:name` -> the action sets kept for it
+    for scope in scopes:
+        resource, colon, actions = scope.rpartition(":")
+        if not colon or ":" not in resource:  # not `type:name:actions`: compared as written
+            resource, actions = scope, ""
+        wanted = frozenset(a for a in actions.split(",") if a)
+        if any(wanted <= have for have in asked.get(resource, ())):
+            continue
+        asked.setdefault(resource, []).append(wanted)
+        kept.append(scope)
+    return kept
 
 
 class _Creds(NamedTuple):
@@ -382,9 +402,8 @@ class Authenticator:
                 x for x in sources if x not in wanted and x.split(":")[1] != first.split(":")[1]
             ]
         if params.get("scope"):
-            for s in params["scope"].split(" "):
-                if s and s not in wanted and f"{s},push" not in wanted:  # pull,push covers pull
-                    wanted.append(s)
+            wanted += [s for s in params["scope"].split(" ") if s]
+        wanted = unique_scopes(wanted)  # the first, the one this request needs, stays first
         with self._lock:
             # A scope is `repository:<name>:<actions>`: one fetch at a time per name.
             flight = self._fetching.setdefault((host, first.rpartition(":")[0]), threading.Lock())
