@@ -1,20 +1,22 @@
 """Benchmark: `playbookctl release` over 200 playbooks of which none changed.
 
-Set-up (not timed): a repository with 200 playbooks, each already registered under registry/
-(synthetic digests), committed and pushed to a local bare remote; a registry whose every request
-is counted: the test world's HTTPS one with token auth (README "The test world"; its own access
-log counts), then the plain-HTTP loopback one (behind a counting proxy). The HTTPS one needs
-root; without it only plain HTTP is measured.
+Set-up (not timed): a repository with 200 playbooks, each already registered under registry/,
+committed and pushed to a local bare remote; a registry whose every request is counted, holding
+under each registered tag (image and bundle) a small stand-in manifest whose digest the
+registration pins: the test world's HTTPS one with token auth (README "The test world"; its own
+access log counts), then the plain-HTTP loopback one (behind a counting proxy). The HTTPS one
+needs root; without it only plain HTTP is measured.
 
 Timed: the whole `playbookctl release` command in a fresh process (interpreter start, imports,
 plan over 200 playbooks, git fetch, nothing to publish, nothing to commit or push).
 
-Target: under 3 s, and no registry write at all. A release whose plan says nothing changed needs
-no registry request of any kind: it does not look up a single tag.
+Target: under 3 s, and no registry write at all. A release whose plan says nothing changed
+publishes nothing, but takes no registration on its word: each one's bundle and image tags are
+looked up to see that they still point at the pinned digests (README "How a release works",
+step 1), two reads per playbook.
 
-A no-op release makes no registry request at all, so TLS and tokens cost it nothing by
-construction; the figures side by side show that. The releases that publish are measured by
-bench_platforms.py (and bench_publish.py for the bundles), in both worlds too.
+The releases that publish are measured by bench_platforms.py and bench_assemble.py (and
+bench_publish.py for the bundles), in both worlds too.
 
 Usage: python tooling/bench/bench_release.py [--count 200] [--modes tls,plain]
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import http.server
+import json
 import os
 import subprocess
 import sys
@@ -32,12 +35,15 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
 from bench_args import positive_int  # the benches' argument types (tooling/bench/)
 
-from playbookctl.config import load_config
+from playbookctl.bundle import CONFIG_MEDIA_TYPE
+from playbookctl.config import Config, load_config
+from playbookctl.oci import DOCKER_MANIFEST, RegistryClient, sha256_digest
 from playbookctl.playbook import source_hash
 from playbookctl.register import register
 from playbookctl.results import Action, Artifact, PublishResult
@@ -134,6 +140,37 @@ def git(cwd: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
+def push_stand_ins(config: Config, count: int) -> dict[str, tuple[str, str]]:
+    """(image digest, bundle digest) per playbook: a config-only manifest pushed under each tag
+    its registration pins, so that every registration is borne out by the registry (what the
+    release checks; their content is not what it reads)."""
+
+    def push(n: int) -> tuple[str, tuple[str, str]]:
+        name, version = f"playbook-{n:03d}", f"1.0.{n}"
+        digests = []
+        for ref in (config.image_ref(name), config.bundle_ref(name)):
+            repo = ref.split("/", 1)[1]
+            blob = json.dumps({"stand-in": ref}).encode()
+            client.push_blob(repo, blob)
+            manifest = json.dumps(
+                {
+                    "schemaVersion": 2,
+                    "mediaType": DOCKER_MANIFEST,
+                    "config": {
+                        "mediaType": CONFIG_MEDIA_TYPE,
+                        "digest": sha256_digest(blob),
+                        "size": len(blob),
+                    },
+                    "layers": [],
+                }
+            ).encode()
+            digests.append(client.push_manifest(repo, version, manifest, DOCKER_MANIFEST))
+        return name, (digests[0], digests[1])
+
+    with RegistryClient(config) as client, ThreadPoolExecutor(max_workers=8) as pool:
+        return dict(pool.map(push, range(count)))
+
+
 def make_repo(tmp: Path, count: int, registry: str) -> Path:
     work = tmp / "work"
     work.mkdir()
@@ -142,17 +179,18 @@ def make_repo(tmp: Path, count: int, registry: str) -> Path:
     for n in range(count):
         write_playbook(work, f"playbook-{n:03d}", f"1.0.{n}", marker=f"variant {n}", rbac=False)
     config = load_config(work)
+    pushed = push_stand_ins(config, count)
     results = []
     for n in range(count):
         name, version = f"playbook-{n:03d}", f"1.0.{n}"
-        digest = f"sha256:{n + 1:064x}"
+        image, bundle = pushed[name]
         results.append(
             PublishResult(
                 name=name,
                 version=version,
                 source_hash=source_hash(config.playbooks_dir / name, config.platforms),
-                image=Artifact(config.image_ref(name), version, digest, Action.REUSED),
-                bundle=Artifact(config.bundle_ref(name), version, digest, Action.REUSED),
+                image=Artifact(config.image_ref(name), version, image, Action.REUSED),
+                bundle=Artifact(config.bundle_ref(name), version, bundle, Action.REUSED),
                 status=Action.REUSED,
                 commit="0" * 40,
             )
@@ -178,10 +216,15 @@ def make_repo(tmp: Path, count: int, registry: str) -> Path:
 
 
 def measure(
-    tmp: Path, count: int, registry: str, requests: Callable[[], list[tuple[str, str]]]
+    tmp: Path,
+    count: int,
+    registry: str,
+    requests: Callable[[], list[tuple[str, str]]],
+    tokens: Callable[[], int] | None = None,
 ) -> bool:
     work = make_repo(tmp, count, registry)
     head = git(work, "rev-parse", "HEAD")
+    tokens_before = tokens() if tokens is not None else 0
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PLAYBOOKCTL_", "GITHUB_"))}
     before = len(requests())
     cmd = [sys.executable, "-m", "playbookctl", "-C", str(work), "release"]
@@ -204,6 +247,8 @@ def measure(
     print(f"  exit code         {done.returncode}")
     print(f"  wall time         {elapsed:.2f} s (target < {TARGET_SECONDS:.0f} s, whole command)")
     print(f"  registry requests {len(seen)} ({len(writes)} writes; target 0 writes)")
+    if tokens is not None:
+        print(f"  tokens issued     {tokens() - tokens_before}")
     print(f"  new commit        {'yes' if moved else 'no'}")
     print(f"  plan              {up_to_date} of {count} playbooks up to date")
     if done.returncode != 0:
@@ -235,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
                 reg.login(tmp / "docker-config")
                 os.environ["DOCKER_CONFIG"] = str(tmp / "docker-config")
                 print("[HTTPS + tokens]")
-                ok = measure(tmp, args.count, reg.host, reg.requests) and ok
+                ok = measure(tmp, args.count, reg.host, reg.requests, reg.tokens_issued) and ok
             else:
                 reg = stack.enter_context(LocalRegistry(tls=False, workdir=tmp / "registry"))
                 proxy = stack.enter_context(CountingProxy(reg.host))
