@@ -140,6 +140,39 @@ def test_a_token_request_names_each_scope_once(
     assert asked == [[f"repository:{r}:pull,push"] for r in repos]
 
 
+def test_pull_tokens_for_many_repositories_are_asked_for_together(
+    registry: LocalRegistry, tmp_path: Path
+) -> None:
+    """A release proves each registration by looking up its tags, one repository each: their
+    pull tokens are asked for together, PREFETCH_SCOPES scopes a request (the first learning the
+    token service from the registry's challenge), and the lookups then ask nothing more."""
+    from playbookctl.oci import DOCKER_MANIFEST
+    from playbookctl.oci.auth import PREFETCH_SCOPES
+    from tests.support.images import config_only_manifest
+
+    if registry.token_log is None:
+        pytest.skip("the token service is another process's (a registry attached from root)")
+    prefix = f"it/prefetch-{os.urandom(4).hex()}"
+    refs = []
+    with RegistryClient(_cfg(tmp_path, registry.host)) as c:
+        for n in range(PREFETCH_SCOPES + 8):
+            repo, blob = f"{prefix}/{n}", f"stand-in {n}".encode()
+            c.push_blob(repo, blob)
+            digest = c.push_manifest(repo, "1", config_only_manifest(blob), DOCKER_MANIFEST)
+            refs.append((f"{registry.host}/{repo}:1", digest))
+    tokens = registry.tokens_issued()
+    with RegistryClient(_cfg(tmp_path, registry.host)) as fresh:
+        assert fresh.prefetch_pull_tokens([f"{t}@{d}" for t, d in refs]) == 2
+        for tagged, digest in refs:
+            found = fresh.resolve(tagged)
+            assert found is not None
+            assert found.digest == digest
+    assert registry.tokens_issued() - tokens == 2
+    asked = registry.token_scopes()[-2:]
+    wanted = [f"repository:{prefix}/{n}:pull" for n in range(PREFETCH_SCOPES + 8)]
+    assert asked == [wanted[:PREFETCH_SCOPES], wanted[PREFETCH_SCOPES:]]
+
+
 # Counts the registry protocol's own requests: the token dance (a 401 and a token request per
 # new scope) would add to them; bench_publish.py measures that.
 @pytest.mark.plain_http

@@ -106,7 +106,9 @@ def bundles_exist(config: Config, repo: PlaybookRepo, branch: str = "main") -> N
 @pytest.mark.parametrize(
     "world", ["https", pytest.param("plain", marks=pytest.mark.plain_http)]
 )  # the demo path on plain HTTP too (README "The test world")
-def test_release_then_noop_rerun(setup: tuple[PlaybookRepo, Config], world: str) -> None:
+def test_release_then_noop_rerun(
+    setup: tuple[PlaybookRepo, Config], world: str, registry: LocalRegistry
+) -> None:
     repo, config = setup
     before = repo.remote_count()
     report = release(config, ReleaseOptions())
@@ -131,15 +133,19 @@ def test_release_then_noop_rerun(setup: tuple[PlaybookRepo, Config], world: str)
         "workflows/alpha.yaml",
         "workflows/beta.yaml",
     ]
-    # Again: nothing to publish, no registry request at all, no commit, no push.
+    # Again: nothing to publish, no commit, no push; each registration proven by the registry
+    # (its two tags looked up), with one token for the four repositories (asked together).
     calls: list[list[str]] = []
 
     def no_publish(*a: object, **kw: object) -> list[PublishResult]:
         calls.append(list(a[1]))  # type: ignore[arg-type]
         return []
 
+    tokens = registry.tokens_issued() if registry.auth == "token" else 0
     again = release(config, ReleaseOptions(), publisher=no_publish)
     assert calls == []
+    if registry.auth == "token":
+        assert registry.tokens_issued() - tokens == 1
     assert again.commit is None
     assert not again.pushed
     assert repo.remote_count() == before + 1

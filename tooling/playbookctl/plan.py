@@ -469,6 +469,7 @@ def make_plan(
     base: str | None = None,
     head: str | None = None,
     prove: Callable[[Registration], str | None] | None = None,
+    before_proving: Callable[[list[Registration]], None] | None = None,
 ) -> Plan:
     """The plan for head (None: the working tree) against its own registry/.
 
@@ -483,7 +484,8 @@ def make_plan(
     nothing to do), listed or not; its answer, why the registry does not bear it out, refuses
     the playbook instead (verify.publication_problem, what a release passes). Without it plan
     reads registrations as the files say, which only the pull-request gate's refusal of every
-    registration a release did not write makes safe.
+    registration a release did not write makes safe. before_proving: given every registration
+    prove is about to be asked about, first (its tokens asked for together).
     """
     if base is not None and (_NULL_SHA.match(base) or not base.strip()):
         # GitHub's `before` of a branch's first push, or an empty one (a run by hand without a
@@ -538,6 +540,8 @@ def make_plan(
         # A few registry requests per registration: asked `jobs` at a time (the client is
         # shared by threads, as publish's workers share it).
         skipped = [n for n, e in found if e is not None and e.status is Status.UP_TO_DATE]
+        if before_proving is not None and skipped:
+            before_proving([registered[n] for n in skipped])
         with ThreadPoolExecutor(max_workers=max(1, min(config.jobs, 16))) as pool:
             problems = dict(
                 zip(skipped, pool.map(lambda n: prove(registered[n]), skipped), strict=True)

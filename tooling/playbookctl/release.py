@@ -397,7 +397,10 @@ class _Releaser:
         registration is taken as published only when the registry bears it out (see
         verify.publication_problem), never because a file says so."""
         from playbookctl.oci import RegistryClient  # noqa: PLC0415
-        from playbookctl.verify import publication_problem  # noqa: PLC0415
+        from playbookctl.verify import (  # noqa: PLC0415
+            prefetch_publication_tokens,
+            publication_problem,
+        )
 
         with RegistryClient(self.config) as client:
             return make_plan(
@@ -405,6 +408,7 @@ class _Releaser:
                 self.repo,
                 base=base,
                 prove=lambda reg: publication_problem(self.config, client, reg),
+                before_proving=lambda regs: prefetch_publication_tokens(self.config, client, regs),
             )
 
     def publish(self, names: list[str], commit: str) -> list[PublishResult]:

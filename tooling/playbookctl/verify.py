@@ -28,7 +28,7 @@ hides the others.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -630,6 +630,23 @@ def location_problem(
                 f"repository publishes it"
             )
     return None
+
+
+def prefetch_publication_tokens(
+    config: Config, client: RegistryClient, regs: Iterable[Registered]
+) -> None:
+    """The pull tokens publication_problem's lookups of `regs` will need, asked for together
+    (RegistryClient.prefetch_pull_tokens): one token request per few dozen repositories
+    instead of one per repository. Only pins publication_problem would look up (where a
+    release of this repository publishes): nothing is asked of any other host."""
+    refs = [
+        ref
+        for reg in regs
+        if location_problem(config, reg.name, reg.version, reg.bundle, reg.image) is None
+        for ref in (reg.bundle, reg.image)
+    ]
+    if refs:
+        client.prefetch_pull_tokens(refs)
 
 
 def publication_problem(config: Config, client: RegistryClient, reg: Registered) -> str | None:

@@ -75,7 +75,10 @@ def run(args: argparse.Namespace, config: Config) -> int:
     repo = GitRepo(config.root)
     if args.verify_registrations:
         from playbookctl.oci import RegistryClient  # noqa: PLC0415
-        from playbookctl.verify import publication_problem  # noqa: PLC0415
+        from playbookctl.verify import (  # noqa: PLC0415
+            prefetch_publication_tokens,
+            publication_problem,
+        )
 
         with RegistryClient(config) as client:
             plan = make_plan(
@@ -84,6 +87,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
                 base=args.base,
                 head=args.head,
                 prove=lambda reg: publication_problem(config, client, reg),
+                before_proving=lambda regs: prefetch_publication_tokens(config, client, regs),
             )
     else:
         plan = make_plan(config, repo, base=args.base, head=args.head)

@@ -37,6 +37,9 @@ ENV_USERNAME = "PLAYBOOKCTL_REGISTRY_USERNAME"
 ENV_PASSWORD = "PLAYBOOKCTL_REGISTRY_PASSWORD"  # noqa: S105 - a variable name, not a secret
 ENV_TOKEN = "PLAYBOOKCTL_REGISTRY_TOKEN"  # noqa: S105
 MAX_MOUNT_SOURCES = 8  # repositories mounted from, asked for with each new repository's token
+# Scopes asked for in one token request by `prefetch` (about 2 KB of query string: well under
+# what servers and proxies take in a URL).
+PREFETCH_SCOPES = 32
 
 
 # RFC 7235 auth-param: token BWS "=" BWS ( token / quoted-string ), comma-separated.
@@ -356,25 +359,7 @@ class Authenticator:
                 f'Bearer realm="{_quoted(realm)}"'
                 + (f',service="{_quoted(params["service"])}"' if params.get("service") else ""),
             )
-        realm_url = urlsplit(realm)
-        realm_scheme, realm_host = realm_url.scheme.lower(), realm_url.netloc.rpartition("@")[2]
-        if realm_scheme not in ("http", "https") or not realm_host:
-            raise RegistryError(
-                f"registry {host}: its token service {cap_text(realm, 200)!r} is not an "
-                "http(s) URL; no credentials sent"
-            )
-        if realm_scheme == "http":
-            if self.transport.scheme(host) == "https":
-                raise RegistryError(
-                    f"registry {host}: its token service {realm_host} is plain HTTP while the "
-                    "registry is HTTPS; refusing the downgrade (no credentials or tokens are "
-                    "fetched in clear)"
-                )
-            if creds is not None and self.transport.scheme(realm_host) != "http":
-                raise RegistryError(
-                    f"registry {host}: its token service {realm_host} is plain HTTP; refusing "
-                    "to send credentials there (allow it with insecure-registries)"
-                )
+        self._check_realm(host, realm, creds)
         wanted = list(scopes)
         first = scopes[0] if scopes else ""
         with self._lock:
@@ -432,6 +417,81 @@ class Authenticator:
                 for key in (head, head.removesuffix(",push"), *(f"{head} {x}" for x in extras)):
                     self._tokens.setdefault((host, key), token)
         return True
+
+    def _check_realm(self, host: str, realm: str, creds: _Creds | None) -> None:
+        """RegistryError unless `realm` is a token service credentials may go to."""
+        realm_url = urlsplit(realm)
+        realm_scheme, realm_host = realm_url.scheme.lower(), realm_url.netloc.rpartition("@")[2]
+        if realm_scheme not in ("http", "https") or not realm_host:
+            raise RegistryError(
+                f"registry {host}: its token service {cap_text(realm, 200)!r} is not an "
+                "http(s) URL; no credentials sent"
+            )
+        if realm_scheme == "http":
+            if self.transport.scheme(host) == "https":
+                raise RegistryError(
+                    f"registry {host}: its token service {realm_host} is plain HTTP while the "
+                    "registry is HTTPS; refusing the downgrade (no credentials or tokens are "
+                    "fetched in clear)"
+                )
+            if creds is not None and self.transport.scheme(realm_host) != "http":
+                raise RegistryError(
+                    f"registry {host}: its token service {realm_host} is plain HTTP; refusing "
+                    "to send credentials there (allow it with insecure-registries)"
+                )
+
+    def learn_challenge(self, host: str, challenge: str) -> None:
+        """Remember `host`'s bearer challenge (an answer to a request without credentials) so
+        that tokens can be asked for before the requests that need them (prefetch)."""
+        if challenge.split(" ", 1)[0].lower() != "bearer":
+            return
+        params = parse_challenge(challenge)
+        realm = params.get("realm", "")
+        if not realm:
+            return
+        self._check_realm(host, realm, self.credentials(host))
+        with self._lock:
+            self._realms.setdefault(
+                host,
+                f'Bearer realm="{_quoted(realm)}"'
+                + (f',service="{_quoted(params["service"])}"' if params.get("service") else ""),
+            )
+
+    def prefetch(self, host: str, scopes: Iterable[str], deadline: float) -> int:
+        """Tokens for many single-scope requests at once (PREFETCH_SCOPES scopes per token
+        request), before those requests: a release proving 200 registrations reads 400
+        repositories, which one token each made 400 token requests. Only where `host`'s token
+        service is known (known_challenge) and the scope has no token yet; a scope the service
+        does not grant is simply absent from the token (that request meets its 401 and asks
+        alone), and a token service that refuses the batch leaves every request to ask alone.
+        Returns the token requests made."""
+        creds = self.credentials(host)
+        known = self.known_challenge(host)
+        if known is None or (creds is not None and creds.bearer):
+            return 0
+        params = parse_challenge(known)
+        missing = [s for s in unique_scopes(scopes) if self._cached(host, (s,)) is None]
+        made = 0
+        for start in range(0, len(missing), PREFETCH_SCOPES):
+            chunk = missing[start : start + PREFETCH_SCOPES]
+            try:
+                token = self._fetch_token(
+                    host,
+                    realm=params["realm"],
+                    service=params.get("service"),
+                    scopes=chunk,
+                    creds=creds,
+                    deadline=deadline,
+                )
+            except RegistryError as exc:  # each request then asks for its own, as without this
+                log.debug("registry %s: prefetching %d tokens: %s", host, len(chunk), exc)
+                return made
+            made += 1
+            if token:
+                with self._lock:
+                    for scope in chunk:
+                        self._tokens.setdefault((host, scope), token)
+        return made
 
     def _fetch_token(
         self,

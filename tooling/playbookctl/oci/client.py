@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 from urllib.parse import urljoin, urlsplit
 
@@ -84,6 +84,41 @@ class RegistryClient:
     def resolve(self, ref: str | Reference) -> Descriptor | None:
         """The manifest descriptor a tag or digest points at, or None if there is none."""
         return self.manifests.resolve(ref)
+
+    def prefetch_pull_tokens(self, refs: Iterable[str | Reference]) -> int:
+        """Ask the token service of each registry for the pull scopes of every repository in
+        `refs` in a few requests (Authenticator.prefetch), before many lookups in as many
+        repositories go out: a release proving its registrations. Where the token service is
+        not known yet, one request without credentials (`GET /v2/`) learns it from its
+        challenge. Best effort: what fails here is left to the lookups, each asking alone.
+        Returns the token requests made."""
+        scopes: dict[str, list[str]] = {}
+        for ref in refs:
+            parsed = ref if isinstance(ref, Reference) else self.parse_reference(ref)
+            scopes.setdefault(parsed.registry, []).append(f"repository:{parsed.repository}:pull")
+        made = 0
+        for host, wanted in scopes.items():
+            deadline = time.monotonic() + self.deadline
+            if self.auth.known_challenge(host) is None:
+                try:
+                    resp = self.transport.send(
+                        "GET",
+                        self.transport.url(host, "", "/v2/"),
+                        deadline=deadline,
+                        what=f"registry {host}: ping",
+                        ok=(200, 401),
+                        max_bytes=MAX_OTHER_BYTES,
+                        registry=host,
+                        headers={},
+                        data=None,
+                    )
+                    if resp.status_code == 401:
+                        self.auth.learn_challenge(host, resp.headers.get("WWW-Authenticate", ""))
+                except (RegistryError, TLSError) as exc:
+                    log.debug("registry %s: ping before prefetching tokens: %s", host, exc)
+                    continue
+            made += self.auth.prefetch(host, wanted, deadline)
+        return made
 
     def read_back(self, ref: str | Reference) -> Descriptor:
         """Confirm that a pushed manifest (`ref` names its digest) is stored, by digest."""
