@@ -849,6 +849,20 @@ def observed_identity(image: Any, base: str, config: Mapping[str, Any], executed
     return h.hexdigest()
 
 
+def _image_steps(config: Config, pb: Playbook) -> list[StepSpec]:
+    """The steps of the Pipeline rendered around a stand-in reference for the playbook's image
+    (its digest is not known before the push) that run that image."""
+    marker = f"{config.image_ref(pb.name)}:smoke@sha256:{'0' * 64}"
+    return steps_for_image(render_pipeline(pb, config, image=marker).data, marker)
+
+
+def _stacked(below: ImageFS, image: Any) -> tuple[ImageFS, dict[str, Any]]:
+    """An assembled image's filesystem (its own layers, the bytes pushed, over its base's) and
+    the config it carries."""
+    fs = below.overlaid(bytes(data) for _digest, data in image.layers)
+    return fs, json.loads(image.config).get("config") or {}
+
+
 def checker(
     config: Config,
     pb: Playbook,
@@ -863,8 +877,7 @@ def checker(
     digest is not known before the push); each platform's outcome goes to `messages`."""
     if config.smoke == "off":
         return None
-    marker = f"{config.image_ref(pb.name)}:smoke@sha256:{'0' * 64}"
-    steps = steps_for_image(render_pipeline(pb, config, image=marker).data, marker)
+    steps = _image_steps(config, pb)
 
     def check(platform: str, ref: str) -> None:
         outcome = smoke_image(
@@ -977,8 +990,7 @@ def _check_assembled(  # noqa: PLR0917 - check_pushed's state, one call site
     binfmt_dir: Path,
     on_event: Callable[[str], None] | None,
 ) -> None:
-    marker = f"{config.image_ref(pb.name)}:smoke@sha256:{'0' * 64}"
-    steps = steps_for_image(render_pipeline(pb, config, image=marker).data, marker)
+    steps = _image_steps(config, pb)
     for image, base in assembled:
         ref = f"{repo}@{image.digest}"
         platform = Platform.parse(image.platform)
@@ -1002,8 +1014,7 @@ def _check_assembled(  # noqa: PLR0917 - check_pushed's state, one call site
                 if on_event is not None:
                     on_event(outcome.message)
                 continue
-            fs = below.overlaid(bytes(data) for _digest, data in image.layers)
-            image_config = json.loads(image.config).get("config") or {}
+            fs, image_config = _stacked(below, image)
             made = _Loader(engine, image, pb.name, ref, auth)
             outcome = _smoke(
                 engine,
@@ -1035,16 +1046,14 @@ def _checked_unloaded(  # noqa: PLR0917 - the dry run's state, one call site
     """A dry run's assembled image the engine would not load: every static check on the base
     child's export with the image's own layers stacked on it and the config it carries; not
     started (`required` fails)."""
-    marker = f"{config.image_ref(pb.name)}:smoke@sha256:{'0' * 64}"
-    steps = steps_for_image(render_pipeline(pb, config, image=marker).data, marker)
+    steps = _image_steps(config, pb)
     platform = Platform.parse(image.platform)
     if not steps:
         return Outcome(
             image.platform, False, f"smoke: {platform}: no step of the Pipeline runs this image"
         )
     below = ImageFS.from_tar(_Reader(engine.export_filesystem(base)))
-    fs = below.overlaid(bytes(data) for _digest, data in image.layers)
-    image_config = json.loads(image.config).get("config") or {}
+    fs, image_config = _stacked(below, image)
     why = f"the engine refused to load it without its base's layers ({refused})"
     return _smoke(
         engine,
