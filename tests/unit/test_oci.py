@@ -447,3 +447,41 @@ def test_a_trust_context_is_built_once_per_process_for_the_same_inputs(tmp_path:
     (host / "ca.crt").write_bytes(other.cert.read_bytes() + b"\n")  # another size: new inputs
     changed = TrustStore(tmp_path / "certs.d", env={}).context("reg.example:5000", None)
     assert changed is not first
+
+
+@pytest.mark.parametrize(
+    ("held", "asked", "served"),
+    [
+        # a pull+push token serves a lookup, not the reverse
+        (["repository:a:pull,push"], ["repository:a:pull"], True),
+        (["repository:a:pull"], ["repository:a:pull,push"], False),
+        # actions in any order
+        (["repository:a:push,pull"], ["repository:a:pull,push"], True),
+        # a batch serves each of its repositories, with the mount source it carries
+        (
+            ["repository:a:pull,push", "repository:b:pull,push", "repository:base:pull"],
+            ["repository:b:pull,push", "repository:base:pull"],
+            True,
+        ),
+        (["repository:a:pull,push"], ["repository:a:pull,push", "repository:base:pull"], False),
+        (["repository:a:pull,push"], ["repository:b:pull"], False),
+        # a name that is a prefix of another is another repository
+        (["repository:a/b:pull"], ["repository:a:pull"], False),
+    ],
+)
+def test_a_token_serves_every_request_inside_what_it_was_asked_for(
+    tmp_path: Path, held: list[str], asked: list[str], served: bool
+) -> None:
+    from playbookctl.oci.auth import Authenticator, grant_set
+    from playbookctl.oci.transport import Retries, Transport
+
+    config = Config(root=tmp_path, registry="registry.example")
+    transport = Transport(config, timeout=1.0)
+    auth = Authenticator(config, transport, retrying=Retries(retries=0, deadline=1.0))
+    auth._remember("registry.example", held, "the-token")
+    assert (auth._cached("registry.example", tuple(asked)) == "the-token") is served
+    assert auth._cached("other.example", tuple(asked)) is None
+    assert grant_set(["repository:a:pull,push"]) == {
+        ("repository:a", "pull"),
+        ("repository:a", "push"),
+    }

@@ -62,8 +62,21 @@ from playbookctl.findings import Finding, Severity
 from playbookctl.lint import apply_policy, lint_paths
 from playbookctl.lint.playbook import check_playbook
 from playbookctl.lint.tekton import check_document
-from playbookctl.oci import INDEX_MEDIA_TYPES, ManifestNotFoundError, RegistryClient
-from playbookctl.playbook import Playbook, discover, load_playbook, shown_path, source_hash
+from playbookctl.oci import (
+    INDEX_MEDIA_TYPES,
+    ManifestNotFoundError,
+    RegistryClient,
+    parse_reference,
+)
+from playbookctl.oci.auth import MAX_MOUNT_SOURCES
+from playbookctl.playbook import (
+    CONTAINERFILES,
+    Playbook,
+    discover,
+    load_playbook,
+    shown_path,
+    source_hash,
+)
 from playbookctl.register import WORKFLOWS, parse_registration
 from playbookctl.render import RenderedPipeline, render_pipeline
 from playbookctl.results import Action, Artifact, PublishResult
@@ -272,6 +285,8 @@ def publish(
         )
         run.revisions = revisions
         run.context_rev, run.left_out = context_rev, left_out
+        if not dry_run:
+            _plan_tokens(config, client, selected)
         on_event("", "lint", f"linting {len(selected)} playbook(s)")
         run.lint_errors = lint_gate(config, selected)
         try:
@@ -279,6 +294,36 @@ def publish(
                 return list(pool.map(lambda n: _publish_one(run, n), selected))
         finally:
             run.close()
+
+
+def _plan_tokens(config: Config, client: RegistryClient, names: list[str]) -> None:
+    """The repositories this run may write (each playbook's image and bundle) and those it
+    mounts from (a base in the same registry), asked for together with the run's first token
+    (Authenticator.plan_tokens): one token request per few dozen playbooks instead of one per
+    repository. A base is read from the Containerfile's text as the engine would resolve it
+    (build.final_base, then the stand-in overrides); one it cannot tell is left out (its
+    repository's mounts ask their own token, as before)."""
+    scopes: list[str] = []
+    common: list[str] = []
+    for name in names:
+        for ref in (config.image_ref(name), config.bundle_ref(name)):
+            scopes.append(f"repository:{parse_reference(ref).repository}:pull,push")
+        directory = config.playbooks_dir / name
+        path = next((directory / c for c in CONTAINERFILES if (directory / c).is_file()), None)
+        try:
+            text = path.read_text("utf-8") if path is not None else ""
+            base = build.final_base(text[: config.max_file_bytes])
+            if base is None or base == "scratch":
+                continue
+            base = config.base_image_overrides.get(base, base)
+            found = parse_reference(base)
+        except (OSError, UnicodeError, ValueError, FatalError):
+            continue
+        if found.registry == config.registry:
+            scope = f"repository:{found.repository}:pull"
+            if scope not in common:
+                common.append(scope)
+    client.auth.plan_tokens(config.registry, scopes, common[:MAX_MOUNT_SOURCES])
 
 
 def _errors(findings: list[Finding]) -> list[Finding]:

@@ -40,6 +40,23 @@ MAX_MOUNT_SOURCES = 8  # repositories mounted from, asked for with each new repo
 # Scopes asked for in one token request by `prefetch` (about 2 KB of query string: well under
 # what servers and proxies take in a URL).
 PREFETCH_SCOPES = 32
+# Tokens remembered per registry host (the newest first when one is looked for): a release
+# holds one per few dozen repositories, a long-lived client no more than this.
+MAX_TOKENS_PER_HOST = 512
+
+
+def grant_set(scopes: Iterable[str]) -> frozenset[tuple[str, str]]:
+    """(resource, action) pairs a list of scopes asks for: `repository:x:pull,push` is
+    {("repository:x", "pull"), ("repository:x", "push")}. A token asked for a set serves every
+    request whose set is inside it (a pull+push token serves a lookup; a batch serves each of
+    its repositories; a repository's first token, asked with its mount sources, its mounts)."""
+    out: set[tuple[str, str]] = set()
+    for scope in scopes:
+        resource, _, actions = scope.rpartition(":")
+        for action in actions.split(","):
+            if resource and action:
+                out.add((resource, action))
+    return frozenset(out)
 
 
 # RFC 7235 auth-param: token BWS "=" BWS ( token / quoted-string ), comma-separated.
@@ -270,7 +287,13 @@ class Authenticator:
         self.retrying = retrying  # the client's: a token request is retried as its requests are
         self._lock = threading.Lock()
         self._creds: dict[str, _Creds | None] = {}
-        self._tokens: dict[tuple[str, str], str] = {}
+        # Per host, (what it was asked for, token), oldest first (_cached takes the newest that
+        # covers a request).
+        self._tokens: dict[str, list[tuple[frozenset[tuple[str, str]], str]]] = {}
+        # Per host, scopes to ask for together with its first token (plan_tokens), and the
+        # lock held while they are asked for (the other threads wait for them).
+        self._planned: dict[str, tuple[list[str], list[str]]] = {}
+        self._batches: dict[str, threading.Lock] = {}
         self._basic_hosts: set[str] = set()
         # (host, repository) this run will write to: its first token is asked for pull and push
         # at once, so a lookup then a push cost the token service one request, not two.
@@ -313,12 +336,28 @@ class Authenticator:
         return None
 
     def _cached(self, host: str, scopes: tuple[str, ...]) -> str | None:
+        """The newest token asked for everything `scopes` asks (grant_set), if any."""
+        needed = grant_set(scopes)
         with self._lock:
-            token = self._tokens.get((host, " ".join(scopes)))
-            if token is None and scopes and scopes[0].endswith(":pull"):
-                # A pull+push token for the same repository covers reads too.
-                token = self._tokens.get((host, " ".join((scopes[0] + ",push", *scopes[1:]))))
-        return token
+            for granted, token in reversed(self._tokens.get(host, ())):
+                if needed <= granted and (needed or not granted):
+                    return token
+        return None
+
+    def _remember(self, host: str, scopes: Iterable[str], token: str) -> None:
+        with self._lock:
+            held = self._tokens.setdefault(host, [])
+            held.append((grant_set(scopes), token))
+            del held[:-MAX_TOKENS_PER_HOST]
+
+    def plan_tokens(self, host: str, scopes: Iterable[str], common: Iterable[str] = ()) -> None:
+        """Scopes this run will need on `host`, asked for together (prefetch, with `common` in
+        every token request: the repositories mounted from) when its first token is: a publish
+        of many playbooks then asks one token per few dozen repositories, not one each."""
+        with self._lock:
+            planned, shared = self._planned.setdefault(host, ([], []))
+            planned.extend(scopes)
+            shared.extend(c for c in common if c not in shared)
 
     def known_challenge(self, host: str) -> str | None:
         """The bearer challenge `host` answered with before (its realm and service, no scope):
@@ -389,6 +428,7 @@ class Authenticator:
         if params.get("scope"):
             wanted += [s for s in params["scope"].split(" ") if s]
         wanted = unique_scopes(wanted)  # the first, the one this request needs, stays first
+        self._ask_planned(host, deadline)
         with self._lock:
             # A scope is `repository:<name>:<actions>`: one fetch at a time per name.
             flight = self._fetching.setdefault((host, first.rpartition(":")[0]), threading.Lock())
@@ -408,15 +448,31 @@ class Authenticator:
             )
             if token is None:
                 return False
-            with self._lock:
-                self._tokens[(host, " ".join(scopes))] = token
-                # What it covers besides: its repository's reads and pushes alone, and with
-                # each mount source it was asked for (a repository's first token serves its
-                # mounts).
-                head, extras = wanted[0], wanted[1:]
-                for key in (head, head.removesuffix(",push"), *(f"{head} {x}" for x in extras)):
-                    self._tokens.setdefault((host, key), token)
+            # Asked for `wanted`: it serves this request and any other inside that (its
+            # repository's reads and pushes alone, and with each mount source it named).
+            self._remember(host, wanted, token)
         return True
+
+    def _ask_planned(self, host: str, deadline: float) -> None:
+        """The first thread to need a token from `host` asks for the planned scopes together;
+        the others wait for it (then take theirs from the cache)."""
+        batch: threading.Lock | None
+        with self._lock:
+            planned = self._planned.pop(host, None)
+            if planned is not None:
+                batch = threading.Lock()
+                batch.acquire()
+                self._batches[host] = batch
+            else:
+                batch = self._batches.get(host)
+        if planned is not None and batch is not None:
+            try:
+                self.prefetch(host, planned[0], deadline, common=planned[1])
+            finally:
+                batch.release()
+        elif batch is not None:
+            with batch:
+                pass
 
     def _check_realm(self, host: str, realm: str, creds: _Creds | None) -> None:
         """RegistryError unless `realm` is a token service credentials may go to."""
@@ -457,23 +513,28 @@ class Authenticator:
                 + (f',service="{_quoted(params["service"])}"' if params.get("service") else ""),
             )
 
-    def prefetch(self, host: str, scopes: Iterable[str], deadline: float) -> int:
+    def prefetch(
+        self, host: str, scopes: Iterable[str], deadline: float, *, common: Iterable[str] = ()
+    ) -> int:
         """Tokens for many single-scope requests at once (PREFETCH_SCOPES scopes per token
         request), before those requests: a release proving 200 registrations reads 400
         repositories, which one token each made 400 token requests. Only where `host`'s token
         service is known (known_challenge) and the scope has no token yet; a scope the service
         does not grant is simply absent from the token (that request meets its 401 and asks
         alone), and a token service that refuses the batch leaves every request to ask alone.
-        Returns the token requests made."""
+        `common` goes into every token request (a publish's mount sources, so that each
+        repository's mounts are served too). Returns the token requests made."""
         creds = self.credentials(host)
         known = self.known_challenge(host)
         if known is None or (creds is not None and creds.bearer):
             return 0
         params = parse_challenge(known)
-        missing = [s for s in unique_scopes(scopes) if self._cached(host, (s,)) is None]
+        shared = unique_scopes(common)
+        missing = [s for s in unique_scopes(scopes) if self._cached(host, (s, *shared)) is None]
         made = 0
-        for start in range(0, len(missing), PREFETCH_SCOPES):
-            chunk = missing[start : start + PREFETCH_SCOPES]
+        step = max(1, PREFETCH_SCOPES - len(shared))
+        for start in range(0, len(missing), step):
+            chunk = unique_scopes([*missing[start : start + step], *shared])
             try:
                 token = self._fetch_token(
                     host,
@@ -488,9 +549,7 @@ class Authenticator:
                 return made
             made += 1
             if token:
-                with self._lock:
-                    for scope in chunk:
-                        self._tokens.setdefault((host, scope), token)
+                self._remember(host, chunk, token)
         return made
 
     def _fetch_token(
