@@ -311,8 +311,11 @@ def _plan_tokens(config: Config, client: RegistryClient, names: list[str]) -> No
         directory = config.playbooks_dir / name
         path = next((directory / c for c in CONTAINERFILES if (directory / c).is_file()), None)
         try:
-            text = path.read_text("utf-8") if path is not None else ""
-            base = build.final_base(text[: config.max_file_bytes])
+            text = ""
+            if path is not None:
+                with path.open("rb") as fh:  # bounded: lint has not judged the file yet
+                    text = fh.read(config.max_file_bytes).decode("utf-8")
+            base = build.final_base(text)
             if base is None or base == "scratch":
                 continue
             base = config.base_image_overrides.get(base, base)
