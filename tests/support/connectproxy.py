@@ -105,11 +105,13 @@ class ConnectProxy:
                 self._cut -= 1 if self._cut > 0 else 0
             if cut:
                 client.recv(65536)  # the ClientHello, never passed on
+                # Counted before the hang-up: the client, seeing it, may give up and the test
+                # read the count before this thread runs again.
+                with self._lock:
+                    self.cuts += 1
                 if reset:
                     client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 client.close()
-                with self._lock:
-                    self.cuts += 1
                 return
             pump = threading.Thread(target=_pump, args=(upstream, client), daemon=True)
             pump.start()

@@ -142,9 +142,9 @@ class SocksProxy:
                 cut, reset = self._cut != 0, self._cut_reset
                 self._cut -= 1 if self._cut > 0 else 0
             if cut:
-                _cut(client, reset)
-                with self._lock:
+                with self._lock:  # counted before the hang-up the client may act on at once
                     self.cuts += 1
+                _cut(client, reset)
                 return
             pump = threading.Thread(target=self._pump, args=(client, upstream), daemon=True)
             pump.start()
