@@ -63,6 +63,20 @@ def _publish(config: Config, engine: str, names: list[str] | None = None) -> lis
     )
 
 
+def _dry_run(config: Config, engine: str) -> PublishResult:
+    """publish --dry-run of the repository's one playbook (the pull-request gate)."""
+    (r,) = publish(
+        config,
+        None,
+        jobs=1,
+        dry_run=True,
+        commit=COMMIT,
+        source_repository="https://example.invalid/playbooks",
+        docker_host=engine,
+    )
+    return r
+
+
 def _nothing_pushed(config: Config, name: str, version: str = "1.0.0") -> bool:
     image = config.image_ref(name)
     with RegistryClient(config) as client:
@@ -531,29 +545,13 @@ def test_the_pull_request_gate_smoke_runs_assembled_images_it_does_not_push(
     files = {**good_playbook(), "remediate.sh": BASH_SCRIPT}
     repo = make_repo(tmp_path / "repo", {"restart-deployment": files})
     good = _config(repo, registry, base_image)
-    (r,) = publish(
-        good,
-        None,
-        jobs=1,
-        dry_run=True,
-        commit=COMMIT,
-        source_repository="https://example.invalid/playbooks",
-        docker_host=docker_engine,
-    )
+    r = _dry_run(good, docker_engine)
     assert (r.status, r.error) == (Action.DRY_RUN, None)
     assert "image assembled without an engine (no RUN step)" in r.messages
     for platform in ("linux/amd64", "linux/arm64"):
         _started_or_skipped(r.messages, platform)
     bad = _config(repo, registry, base)
-    (r,) = publish(
-        bad,
-        None,
-        jobs=1,
-        dry_run=True,
-        commit=COMMIT,
-        source_repository="https://example.invalid/playbooks",
-        docker_host=docker_engine,
-    )
+    r = _dry_run(bad, docker_engine)
     assert r.status is Action.FAILED
     assert r.error == f"linux/arm64: /usr/bin/env: bash not found in the image (PATH={PATH})"
     assert _nothing_pushed(good, "restart-deployment")
@@ -600,20 +598,8 @@ def test_the_pull_request_gate_checks_what_an_engine_will_not_load_and_says_so(
     files = {**good_playbook(), "remediate.sh": BASH_SCRIPT}
     repo = make_repo(tmp_path / "repo", {"restart-deployment": files})
 
-    def dry_run(config: Config) -> PublishResult:
-        (r,) = publish(
-            config,
-            None,
-            jobs=1,
-            dry_run=True,
-            commit=COMMIT,
-            source_repository="https://example.invalid/playbooks",
-            docker_host=docker_engine,
-        )
-        return r
-
     good = _config(repo, registry, base_image)
-    r = dry_run(good)
+    r = _dry_run(good, docker_engine)
     assert (r.status, r.error) == (Action.DRY_RUN, None), r.messages
     assert len(refused) == 2  # each platform's archive
     for platform in ("linux/amd64", "linux/arm64"):
@@ -629,10 +615,10 @@ def test_the_pull_request_gate_checks_what_an_engine_will_not_load_and_says_so(
         f"{registry.host}/smoke-base/no-arm64-bash-unloaded:1",
         {"linux/arm64": {"bin/bash": None}},
     )
-    r = dry_run(_config(repo, registry, base))
+    r = _dry_run(_config(repo, registry, base), docker_engine)
     assert r.status is Action.FAILED
     assert r.error == f"linux/arm64: /usr/bin/env: bash not found in the image (PATH={PATH})"
-    r = dry_run(replace(good, smoke="required"))
+    r = _dry_run(replace(good, smoke="required"), docker_engine)
     assert r.status is Action.FAILED
     assert r.error is not None
     assert r.error.startswith("linux/amd64: cannot be started here (smoke = required): the engine")

@@ -300,9 +300,9 @@ def _plan_tokens(config: Config, client: RegistryClient, names: list[str]) -> No
     """The repositories this run may write (each playbook's image and bundle) and those it
     mounts from (a base in the same registry), asked for together with the run's first token
     (Authenticator.plan_tokens): one token request per few dozen playbooks instead of one per
-    repository. A base is read from the Containerfile's text as the engine would resolve it
-    (build.final_base, then the stand-in overrides); one it cannot tell is left out (its
-    repository's mounts ask their own token, as before)."""
+    repository. A base is read from the Containerfile's text as the build resolves it (the
+    stand-ins by build.rewrite_from, then build.final_base); one it cannot tell is left out
+    (its repository's mounts ask their own token, as before)."""
     scopes: list[str] = []
     common: list[str] = []
     for name in names:
@@ -315,10 +315,10 @@ def _plan_tokens(config: Config, client: RegistryClient, names: list[str]) -> No
             if path is not None:
                 with path.open("rb") as fh:  # bounded: lint has not judged the file yet
                     text = fh.read(config.max_file_bytes).decode("utf-8")
-            base = build.final_base(text)
-            if base is None or base == "scratch":
+            # The stand-ins as the build applies them (rewrite_from), then its final stage.
+            base = build.final_base(build.rewrite_from(text, config.base_image_overrides)[0])
+            if base is None or base.lower() == "scratch":
                 continue
-            base = config.base_image_overrides.get(base, base)
             found = parse_reference(base)
         except (OSError, UnicodeError, ValueError, FatalError):
             continue

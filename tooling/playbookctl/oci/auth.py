@@ -392,12 +392,7 @@ class Authenticator:
         realm = params.get("realm", "")
         if not realm:
             return False
-        with self._lock:
-            self._realms.setdefault(
-                host,
-                f'Bearer realm="{_quoted(realm)}"'
-                + (f',service="{_quoted(params["service"])}"' if params.get("service") else ""),
-            )
+        self._record_realm(host, realm, params.get("service"))
         self._check_realm(host, realm, creds)
         wanted = list(scopes)
         first = scopes[0] if scopes else ""
@@ -474,6 +469,15 @@ class Authenticator:
             with batch:
                 pass
 
+    def _record_realm(self, host: str, realm: str, service: str | None) -> None:
+        """Remember the first token service `host` named (known_challenge)."""
+        with self._lock:
+            self._realms.setdefault(
+                host,
+                f'Bearer realm="{_quoted(realm)}"'
+                + (f',service="{_quoted(service)}"' if service else ""),
+            )
+
     def _check_realm(self, host: str, realm: str, creds: _Creds | None) -> None:
         """RegistryError unless `realm` is a token service credentials may go to."""
         realm_url = urlsplit(realm)
@@ -506,12 +510,7 @@ class Authenticator:
         if not realm:
             return
         self._check_realm(host, realm, self.credentials(host))
-        with self._lock:
-            self._realms.setdefault(
-                host,
-                f'Bearer realm="{_quoted(realm)}"'
-                + (f',service="{_quoted(params["service"])}"' if params.get("service") else ""),
-            )
+        self._record_realm(host, realm, params.get("service"))
 
     def prefetch(
         self, host: str, scopes: Iterable[str], deadline: float, *, common: Iterable[str] = ()
