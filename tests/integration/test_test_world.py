@@ -236,7 +236,9 @@ def test_a_session_killed_with_9_leaves_nothing_that_breaks_the_next(tmp_path: P
         assert (CERTS_DIR / host).is_dir()
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=10)
-        # The token service follows its owner within a second or two.
+        # The token service follows its owner within a second or two, the registry at once
+        # (the kernel's parent-death signal).
+        _wait_gone(registry_pid)
         deadline = time.monotonic() + 10
         while trust.start_time(token_pid) is not None and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -248,29 +250,33 @@ def test_a_session_killed_with_9_leaves_nothing_that_breaks_the_next(tmp_path: P
             assert not (CERTS_DIR / host).exists()
             assert nxt.hostname != name
     finally:
-        # The orphaned docker-registry (it keeps serving a name nobody maps any more).
-        with contextlib.suppress(ProcessLookupError):
+        with contextlib.suppress(ProcessLookupError):  # had it outlived its owner
             os.kill(registry_pid, signal.SIGTERM)
         subprocess.run(["rm", "-rf", *started["dirs"]], check=False)
 
 
-# A LocalRegistry in a process of its own, killed with -9 by the test (its docker-registry
-# orphaned, as a killed pytest leaves it).
+# A LocalRegistry in a process of its own, killed with -9 by the test. Started from a worker
+# thread, its docker-registry is not tied to its owner's life (see _dies_with_owner) and is
+# orphaned by the kill, as one was before registries died with their owners.
 _OWNER_SCRIPT = (
-    "import json, time\n"
+    "import json, sys, threading, time\n"
     "from playbookctl_dev.registry import LocalRegistry\n"
-    "reg = LocalRegistry(tls=False).start()\n"
+    "reg = LocalRegistry(tls=False)\n"
+    "if sys.argv[1] == 'thread':\n"
+    "    t = threading.Thread(target=reg.start); t.start(); t.join()\n"
+    "else:\n"
+    "    reg.start()\n"
     "print(json.dumps({'host': reg.host, 'dirs': [str(reg.workdir), str(reg.data_dir)],\n"
     "  'registry_pid': reg.process.pid}), flush=True)\n"
     "time.sleep(600)\n"
 )
 
 
-def _owner(*wrapper: str) -> tuple[subprocess.Popen[str], dict[str, object]]:
+def _owner(*wrapper: str, start: str = "thread") -> tuple[subprocess.Popen[str], dict[str, object]]:
     tooling = str(Path(__file__).resolve().parents[2] / "tooling")
     child = subprocess.Popen(
-        [*wrapper, sys.executable, "-c", _OWNER_SCRIPT], stdout=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": tooling},
+        [*wrapper, sys.executable, "-c", _OWNER_SCRIPT, start], stdout=subprocess.PIPE,
+        text=True, env={**os.environ, "PYTHONPATH": tooling},
     )  # fmt: skip
     assert child.stdout is not None
     return child, json.loads(child.stdout.readline())
@@ -297,6 +303,31 @@ def _dirs(started: dict[str, object]) -> list[Path]:
     dirs = started["dirs"]
     assert isinstance(dirs, list)
     return [Path(d) for d in dirs]
+
+
+def test_a_registry_dies_with_its_owner_and_its_temp_dirs_go_with_the_next() -> None:
+    """An owner killed with -9 (a pytest or demo killed by CI) takes its docker-registry with
+    it: nothing keeps serving, holding its blobs in memory, and the next LocalRegistry removes
+    its dirs."""
+    killed, started = _owner(start="main")
+    orphan = int(str(started["registry_pid"]))
+    leftovers = _dirs(started)
+    try:
+        assert all(d.is_dir() for d in leftovers), leftovers
+        killed.send_signal(signal.SIGKILL)
+        killed.wait(timeout=10)
+        _wait_gone(orphan)
+        with LocalRegistry(tls=False) as nxt:
+            assert nxt.workdir not in leftovers
+            assert [d for d in leftovers if d.exists()] == []
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            killed.kill()
+        killed.wait(timeout=10)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(orphan, signal.SIGKILL)
+        for d in leftovers:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def test_a_killed_registrys_temp_dirs_go_with_the_next_registry_and_nothing_else(
