@@ -152,6 +152,72 @@ def test_two_clones_with_other_umasks_and_times_publish_the_same_images_without_
         assert children == _children(_config(second, registry, base_image, n + 1000), name)
 
 
+# A publish run as on a machine whose Python links zlib-ng instead of zlib (the system zlib of
+# Fedora 40 and later, "zlib-ng-compat"): zlib-ng compresses the same bytes otherwise. The
+# real library (the zlib-ng wheel playbookctl already depends on), put where `import zlib`
+# finds it before anything imports zlib.
+_OTHER_ZLIB_PUBLISH = """
+import json, sys
+from zlib_ng import zlib_ng
+sys.modules["zlib"] = zlib_ng
+del sys.modules["gzip"]  # zlib_ng imported it, with the standard zlib
+import gzip, tarfile, zlib
+assert gzip.zlib is zlib is zlib_ng
+from pathlib import Path
+from playbookctl.config import Config
+from playbookctl.publish import publish
+a = json.loads(sys.argv[1])
+config = Config(root=Path(a["root"]), registry=a["registry"], image_repo=a["images"],
+    bundle_repo=a["bundles"], base_image_overrides={a["from"]: a["base"]}, push_retries=1)
+results = publish(config, None, jobs=2, dry_run=False, commit=a["commit"],
+    source_repository="https://example.invalid/playbooks", docker_host=a["engine"])
+print(json.dumps({r.name: [r.status.value, r.error, r.image.digest if r.image else None]
+    for r in results}))
+"""
+
+
+def test_a_machine_whose_zlib_compresses_otherwise_publishes_the_same_images(
+    origin: Path,
+    tmp_path: Path,
+    registry: LocalRegistry,
+    engineless_base: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Any machine, not only any clone: the layers playbookctl writes do not depend on the
+    deflate of the Python that writes them."""
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    n = next(_ids)
+    here = _publish(_config(origin, registry, engineless_base, n), NO_ENGINE)
+    other = clone_apart(origin, tmp_path / "other", umask=0o022, later=False)
+    config = _config(other, registry, engineless_base, n + 2000)
+    args = {
+        "root": str(other),
+        "registry": registry.host,
+        "images": config.image_repo,
+        "bundles": config.bundle_repo,
+        "from": PROD_FROM,
+        "base": engineless_base,
+        "commit": git(other, "rev-parse", "HEAD"),
+        "engine": NO_ENGINE,
+    }
+    tooling = str(Path(__file__).resolve().parents[2] / "tooling")
+    done = subprocess.run(
+        [sys.executable, "-c", _OTHER_ZLIB_PUBLISH, json.dumps(args)],
+        capture_output=True, text=True, check=False, timeout=300,
+        env={**os.environ, "PYTHONPATH": tooling},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    there = json.loads(done.stdout.splitlines()[-1])
+    for name in ("restart-deployment", "restart-authored"):
+        assert (here[name].status, here[name].error) == (Action.PUSHED, None)
+        assert there[name][:2] == [Action.PUSHED.value, None]
+        assert here[name].image is not None
+        assert there[name][2] == here[name].image.digest
+        assert _children(config, name) == _children(
+            _config(origin, registry, engineless_base, n), name
+        )
+
+
 def test_the_tree_is_the_input_not_the_working_tree(
     origin: Path, tmp_path: Path, registry: LocalRegistry, engineless_base: str
 ) -> None:

@@ -202,7 +202,7 @@ def test_a_large_run_layer_is_rewritten_and_pushed_in_bounded_memory(
     build.engine_image clamps and compresses it, and push_assembled uploads it, through
     temporary files, so the Python heap's peak (tracemalloc) stays a fraction of the layer,
     where holding it in memory took the layer twice over. The bytes are the ones the in-memory
-    way gives (assemble.gzip_bytes of the clamped layer), so the digest is unchanged."""
+    way gives (gzip at build.GZIP_LEVEL, mtime 0, of the clamped layer): the same digest."""
     n = next(_ids)
     d = write_playbook(tmp_path / "large", "alpha", "1.0.0")
     cf = d / "Containerfile"
@@ -238,4 +238,4 @@ def test_a_large_run_layer_is_rewritten_and_pushed_in_bounded_memory(
             image.close()
     assert peak < LARGE // 4, f"peak {peak} bytes for a {LARGE}-byte layer"
     assert sha256_digest(packed) == layer_digest
-    assert assemble.gzip_bytes(gzip.decompress(packed)) == packed
+    assert gzip.compress(gzip.decompress(packed), build.GZIP_LEVEL, mtime=0) == packed

@@ -6,11 +6,12 @@ has a result known without running anything (`FROM` one image, `ARG`, `ENV`, `LA
 `ENTRYPOINT`, `CMD`, `SHELL`, `VOLUME`, `STOPSIGNAL`, `HEALTHCHECK`, `ONBUILD`, `MAINTAINER`)
 is interpreted here the way Docker 20.10's classic builder executes it, and the image is written
 directly: each `COPY`/`ADD` (and a `WORKDIR` that creates a directory) becomes one layer,
-built once from the context's bytes with fixed headers, gzip-compressed with a fixed header,
-and stacked on every platform's base manifest (resolved from the base's index): every platform
-without emulation, one upload of each layer shared by all. The config is what `docker build`
-writes, field by field, made reproducible as build.py makes an engine build (`created` and the
-new history entries at the revision's commit time, no intermediate container or image ids).
+built once from the context's bytes with fixed headers, written as gzip of stored blocks (the
+same bytes on every machine: oci/storedgzip.py), and stacked on every platform's base manifest
+(resolved from the base's index): every platform without emulation, one upload of each layer
+shared by all. The config is what `docker build` writes, field by field, made reproducible as
+build.py makes an engine build (`created` and the new history entries at the revision's commit
+time, no intermediate container or image ids).
 
 What the classic builder writes that depends on the base's filesystem is read from the base's
 layers (once per layer, cached on disk by digest): the owner, mode and time of each directory
@@ -32,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import gzip
 import hashlib
 import io
 import json
@@ -58,6 +58,7 @@ from playbookctl.dockerfile import Instruction, Unsupported
 from playbookctl.errors import FatalError, RegistryError
 from playbookctl.oci import Descriptor, RegistryClient, parse_reference, sha256_digest
 from playbookctl.oci.fileblob import FileBlob
+from playbookctl.oci.storedgzip import stored_gzip
 
 log = logging.getLogger("playbookctl.assemble")
 
@@ -66,7 +67,6 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # A base layer is read once to learn its directories (then cached by digest); beyond this size
 # it is not read at all and the playbook goes to the engine.
 MAX_BASE_LAYER_BYTES = 1024 * 1024 * 1024
-GZIP_LEVEL = 6
 CACHE_VERSION = "base-fs-v1"
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -1042,11 +1042,6 @@ def layer_tar(entries: Sequence[LayerEntry], read: Callable[[str], bytes]) -> by
     return buf.getvalue()
 
 
-def gzip_bytes(data: bytes) -> bytes:
-    """gzip with a fixed header (no name, mtime 0): the same bytes give the same blob."""
-    return gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
-
-
 # ---------------------------------------------------------------------------------------------
 # Bases: their manifests, configs and filesystems, read once per run (and per machine).
 
@@ -1393,11 +1388,10 @@ def stack_image(
 ) -> Assembled:
     """The image `config` describes, on `base`: the base's layers as its own manifest's
     descriptors (never re-read, never re-compressed), then each uncompressed layer of
-    `raw_layers` gzip-compressed with a fixed header (its diff_id appended to the config's).
-    Assembled images and the engine path's images (build.engine_image) are both written so:
-    the same layer content gives the same blob whoever made it."""
+    `raw_layers` as gzip of stored blocks (its diff_id appended to the config's): the same
+    layer content gives the same blob on any machine, whatever its zlib (oci/storedgzip.py)."""
     packed: list[tuple[str, bytes | FileBlob]] = [
-        ("sha256:" + hashlib.sha256(raw).hexdigest(), gzip_bytes(raw)) for raw in raw_layers
+        ("sha256:" + hashlib.sha256(raw).hexdigest(), stored_gzip(raw)) for raw in raw_layers
     ]
     return stack_packed(base, config, packed, platform=platform)
 
@@ -1409,9 +1403,8 @@ def stack_packed(
     *,
     platform: str,
 ) -> Assembled:
-    """stack_image for layers already compressed as it compresses them: (diff_id, gzip
-    bytes), the bytes in memory or in a file (an engine build's layers, which can be large:
-    build.engine_image)."""
+    """stack_image for layers already compressed: (diff_id, gzip bytes), the bytes in memory
+    or in a file (an engine build's layers, which can be large: build.engine_image)."""
     oci = base.media_type == OCI_MANIFEST
     layer_type = OCI_LAYER if oci else DOCKER_LAYER
     diff_ids = config["rootfs"]["diff_ids"]

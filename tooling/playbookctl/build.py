@@ -46,7 +46,7 @@ from docker.errors import DockerException
 from docker.utils import kwargs_from_env
 
 from playbookctl import dockerignore
-from playbookctl.assemble import GZIP_LEVEL, Assembled, BaseImage, stack_packed
+from playbookctl.assemble import Assembled, BaseImage, stack_packed
 from playbookctl.bundle import (
     ANNOTATION_REVISION,
     ANNOTATION_SOURCE,
@@ -78,6 +78,10 @@ DEFAULT_PUSH_STALL_TIMEOUT = 60.0  # Config.push_stall_timeout
 CALL_TIMEOUT = 120.0  # any other engine call (inspect, tag, list): whole answer included
 # Context tar headers are fixed so the same tree sends the same bytes (and COPY keeps no mtimes).
 _CONTEXT_MTIME = 0
+# The layers a build added, compressed by playbookctl (not by the engine) at zlib's default
+# level: a RUN step's output can be large, so these are compressed, unlike the few files of an
+# assembled layer (oci/storedgzip.py); their bytes are then this host's zlib's.
+GZIP_LEVEL = 6
 
 LineCallback = Callable[[str], None]
 

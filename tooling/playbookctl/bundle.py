@@ -3,7 +3,8 @@
 The layout is `tkn bundle push`'s (see /work/shared/reference/tekton.md): a Docker schema 2 image
 manifest, one gzip'd tar layer per object whose only entry is the object as compact JSON with
 sorted keys, the three `dev.tekton.image.*` annotations on each layer, layers sorted by digest and
-a fixed config `created` time, so the same objects give the same digest on any machine.
+a fixed config `created` time; the gzip is stored blocks, not the host's deflate
+(oci/storedgzip.py), so the same objects give the same digest on any machine.
 `read_bundle` applies the checks Tekton's bundles resolver applies (plus the ones nobody upstream
 makes, such as duplicate names) and reports them as findings.
 """
@@ -38,6 +39,7 @@ from playbookctl.oci import (
     parse_reference,
     sha256_digest,
 )
+from playbookctl.oci.storedgzip import stored_gzip
 
 CONFIG_MEDIA_TYPE = "application/vnd.docker.container.image.v1+json"
 LAYER_MEDIA_TYPE = "application/vnd.docker.image.rootfs.diff.tar.gzip"
@@ -122,12 +124,9 @@ def _tar_gz(name: str, content: bytes) -> tuple[bytes, bytes]:
         info.type = tarfile.REGTYPE
         tar.addfile(info, io.BytesIO(content))
     tar_bytes = raw.getvalue()
-    out = io.BytesIO()
-    # GzipFile (not gzip.compress, which defers to zlib's header with a platform OS byte) writes
-    # mtime 0, no file name and OS "unknown": the same header on every machine.
-    with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0, compresslevel=9) as gz:
-        gz.write(tar_bytes)
-    return out.getvalue(), tar_bytes
+    # Stored blocks, not the host's deflate: the same bytes, so the same digest, on every
+    # machine (oci/storedgzip.py); a Pipeline's JSON is a few kilobytes.
+    return stored_gzip(tar_bytes), tar_bytes
 
 
 def _api_version_short(api_version: str) -> str:
