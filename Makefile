@@ -15,8 +15,9 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the tests and the demo run for real: an OCI registry, a Docker engine,
 # busybox for the locally made base image, htpasswd for the login-registry test, Lua 5.1
 # (Argo CD's dialect) for the test of the ActionType health check, QEMU user emulation (and
-# binfmt-support, which registers it) so images of the other architecture really start.
-SYSTEM_PACKAGES := docker-registry docker.io busybox-static apache2-utils git lua5.1 ca-certificates qemu-user-static binfmt-support
+# binfmt-support, which registers it) so images of the other architecture really start, and
+# git-lfs for the test that a playbook file stored in Git LFS is refused.
+SYSTEM_PACKAGES := docker-registry docker.io busybox-static apache2-utils git lua5.1 ca-certificates qemu-user-static binfmt-support git-lfs
 # The stand-in base (playbookctl_dev/base_image.py) is made from Debian's packages for both
 # architectures: apt must know the other one's lists.
 NATIVE_ARCH := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)

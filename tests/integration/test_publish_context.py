@@ -292,6 +292,46 @@ def test_publish_dry_run_through_the_cli_names_the_untracked_file(
     assert "Traceback" not in err
 
 
+def test_a_git_lfs_script_is_refused_not_published_as_its_pointer(
+    checkout: Path,
+    registry: LocalRegistry,
+    base_image: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Git LFS (the real git-lfs): the checkout holds the script, git's object a pointer.
+    Images are made from git's objects, so the image would hold the pointer: lint refuses the
+    playbook, naming the file and the attribute, and a publish skips it (exit 1)."""
+    script = f"playbooks/{NAME}/remediate.sh"
+    git(checkout, "lfs", "install", "--local")
+    git(checkout, "lfs", "track", script)
+    git(checkout, "rm", "--cached", "-q", script)
+    git(checkout, "add", ".gitattributes", script)
+    git(checkout, "commit", "-q", "-m", "the script in Git LFS")
+    assert git(checkout, "cat-file", "-p", f"HEAD:{script}").startswith(
+        "version https://git-lfs.github.com/spec/v1"
+    )
+    assert (checkout / script).read_text().startswith("#!")  # the checkout: the script
+    config = _config(checkout, registry, base_image)
+    monkeypatch.chdir(checkout)
+    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY", config.registry)
+    monkeypatch.setenv("PLAYBOOKCTL_BASE_IMAGE_OVERRIDES", json.dumps({PROD_FROM: base_image}))
+    monkeypatch.setenv("DOCKER_HOST", NO_ENGINE)
+    assert main(["lint", f"playbooks/{NAME}"]) == 1
+    out, err = capsys.readouterr()
+    assert (
+        f"{script}:1:1: error [playbook.git-conversion] git converts this file on checkout "
+        "(filter=lfs, from .gitattributes)"
+    ) in out, out + err
+    assert "(a Git LFS pointer)" in out
+    code = main(["publish", "--dry-run", NAME])
+    out, err = capsys.readouterr()
+    assert code == 1, out + err
+    assert f"{NAME} 1.0.0: skipped" in out
+    assert "playbook.git-conversion" in out
+    assert "Traceback" not in err
+
+
 def test_a_dry_run_says_nothing_of_ignored_files_the_containerfile_does_not_copy(
     tmp_path: Path,
     registry: LocalRegistry,

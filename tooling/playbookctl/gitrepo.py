@@ -6,7 +6,9 @@ Every failure becomes a GitError with one line a user can act on.
 
 from __future__ import annotations
 
+import configparser
 import hashlib
+import os
 import posixpath
 import shutil
 import tempfile
@@ -182,6 +184,37 @@ def not_in_index(directory: Path, files: Sequence[Path]) -> tuple[list[Path], li
     )
 
 
+def converted_files(directory: Path, files: Sequence[Path]) -> list[tuple[Path, str]]:
+    """(file, conversion) for the files (on disk, under directory) that a .gitattributes
+    conversion applies to (GitRepo.conversions): a checkout of each holds other bytes than the
+    git object images and the source hash are made from. No git process unless an attributes
+    file can apply (one in the playbook, in its parents, the repository's, the global or the
+    system one: none, in the usual repository). Outside git, nothing."""
+    found = index_of(directory)
+    if found is None:
+        return []
+    root = found[0]
+    here = directory.absolute().parent.resolve() / directory.name
+    try:
+        rel_dir = here.relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return []
+    repo = _repo_at(root)
+    inside = any(f.name == ".gitattributes" for f in files)
+    if not inside and not repo.attribute_files(rel_dir):
+        return []
+    by_path = {f"{rel_dir}/{f.relative_to(directory).as_posix()}": f for f in files}
+    try:
+        conversions = repo.conversions(list(by_path))
+    except GitError:
+        return []
+    return [(by_path[p], what) for p, what in conversions.items() if p in by_path]
+
+
+# Attributes under which a checkout writes other bytes than git's object holds.
+_CONVERTING = ("filter", "ident", "working-tree-encoding", "eol")
+
+
 class GitRepo:
     """A working tree. Paths given to and returned by methods are relative to its root."""
 
@@ -264,6 +297,52 @@ class GitRepo:
             if tab and meta:
                 modes[name] = int(meta.split(" ", 1)[0], 8)
         return modes
+
+    def conversions(self, paths: Sequence[str]) -> dict[str, str]:
+        """Path -> the .gitattributes conversion under which a checkout of it holds other bytes
+        than git's object (`filter=lfs`, `ident`, `working-tree-encoding=UTF-16`,
+        `eol=crlf`); paths without one are left out. `text=auto` with a machine's
+        `core.autocrlf` is not one: that is the machine's setting, not the repository's."""
+        if not paths:
+            return {}
+        with _errors("cannot read git's attributes"):
+            out = str(self._git.check_attr("-z", *_CONVERTING, "text", "--", *paths))
+        fields = out.split("\0")
+        values: dict[str, dict[str, str]] = {}
+        for i in range(0, len(fields) - 2, 3):
+            path, attr, value = fields[i : i + 3]
+            values.setdefault(path, {})[attr] = value
+        found: dict[str, str] = {}
+        for path, attrs in values.items():
+            what = [
+                attr if attrs.get(attr) == "set" else f"{attr}={attrs.get(attr)}"
+                for attr in _CONVERTING
+                if attrs.get(attr) not in (None, "unspecified", "unset")
+                # eol converts only text, and only to CRLF (LF is what git holds)
+                and not (attr == "eol" and (attrs[attr] != "crlf" or attrs.get("text") == "unset"))
+                and not (attr == "ident" and attrs[attr] != "set")
+            ]
+            if what:
+                found[path] = ", ".join(what)
+        return found
+
+    def attribute_files(self, rel_dir: str) -> list[Path]:
+        """The attribute files outside the tree below rel_dir that can apply to it: a
+        .gitattributes in rel_dir's parents (the root's included), the repository's
+        info/attributes, the global and the system file. Those that exist."""
+        candidates = [Path(self._repo.git_dir) / "info" / "attributes", Path("/etc/gitattributes")]
+        parts = Path(rel_dir).parts
+        candidates += [self.root.joinpath(*parts[:i], ".gitattributes") for i in range(len(parts))]
+        try:
+            configured = self._repo.config_reader().get_value("core", "attributesFile", "")
+        except (OSError, ValueError, configparser.Error):  # git itself says so later
+            configured = ""
+        if configured:
+            candidates.append(Path(str(configured)).expanduser())
+        else:
+            xdg = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+            candidates.append(Path(xdg) / "git" / "attributes")
+        return [c for c in candidates if c.is_file()]
 
     @property
     def index_file(self) -> Path:

@@ -664,6 +664,69 @@ def test_untracked_file(tmp_path: Path, setup: str, expected: list[str]) -> None
         assert "git add playbooks/restart-deployment/helper.sh" in f.message
 
 
+# (where the attributes are written, what they say, the findings' files and conversions)
+_ATTRIBUTES = [
+    ("none", "", []),
+    # Git LFS as `git lfs track` writes it (no git-lfs needed: the attribute is the declaration)
+    (
+        "root",
+        "playbooks/restart-deployment/*.sh filter=lfs diff=lfs merge=lfs -text\n",
+        [("remediate.sh", "filter=lfs")],
+    ),
+    ("root", "*.sh text eol=crlf\n", [("remediate.sh", "eol=crlf")]),
+    ("root", "*.sh -text eol=crlf\n", []),  # eol converts only text
+    ("root", "*.sh eol=lf\n", []),  # LF is what git holds
+    ("root", "*.sh ident\n", [("remediate.sh", "ident")]),
+    # (in the repository's own file, written after the commit: git add would re-encode)
+    ("info", "*.yaml working-tree-encoding=UTF-16\n", "yaml:working-tree-encoding=UTF-16"),
+    ("root", "*.sh filter=crypt\n*.sh -filter\n", []),  # unset again by a later line
+    ("root", "other/** filter=lfs\n", []),  # another directory's
+    ("inside", "*.sh filter=crypt\n", [("remediate.sh", "filter=crypt")]),
+    ("info", "*.sh ident filter=x\n", [("remediate.sh", "filter=x, ident")]),
+    ("not-git", "*.sh filter=lfs\n", []),  # a source export: nothing to compare with
+]
+
+
+@pytest.mark.parametrize(("where", "attributes", "expected"), _ATTRIBUTES)
+def test_git_conversion(
+    tmp_path: Path, where: str, attributes: str, expected: list[tuple[str, str]] | str
+) -> None:
+    """A file git converts on checkout (.gitattributes) is not the git object images and the
+    source hash are made from: an error naming the conversion, once per file."""
+    root = make_repo(tmp_path / "repo", {"restart-deployment": dict(good_playbook())})
+    pb = root / "playbooks" / "restart-deployment"
+    if where != "not-git":
+        git(root, "init", "--quiet")
+    if where == "info":
+        git(root, "add", "--all")
+        git(root, "commit", "--quiet", "-m", "x")
+    target = {
+        "root": root / ".gitattributes",
+        "not-git": root / ".gitattributes",
+        "inside": pb / ".gitattributes",
+        "info": root / ".git" / "info" / "attributes",
+    }.get(where)
+    if target is not None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(attributes)
+    if where not in ("not-git", "info"):
+        git(root, "add", "--all")
+        git(root, "commit", "--quiet", "-m", "x")
+    _, findings = lint_playbook(pb, load_config(root), None)
+    found = [f for f in findings if f.rule == "playbook.git-conversion"]
+    if isinstance(expected, str):  # every file of a suffix
+        suffix, _, what = expected.partition(":")
+        expected = [(f.relative_to(pb).as_posix(), what) for f in pb.rglob(f"*.{suffix}")]
+    prefix = "playbooks/restart-deployment/"
+    got = sorted((f.file.removeprefix(prefix), f) for f in found)
+    assert [name for name, _ in got] == sorted(name for name, _ in expected)
+    for (_name, f), (_n, what) in zip(got, sorted(expected), strict=True):
+        assert f.severity is Severity.ERROR
+        assert f"git converts this file on checkout ({what}, from .gitattributes)" in f.message
+        assert "-filter -ident -working-tree-encoding -eol" in f.message
+        assert ("(a Git LFS pointer)" in f.message) == (what == "filter=lfs")
+
+
 # --- warnings: placeholders, undeclared params ----------------------------------------------------
 
 

@@ -204,6 +204,7 @@ def lint_playbook(
             else:
                 regular.append(f)
         out.extend(_untracked_findings(pb, regular))
+        out.extend(_converted_findings(pb, regular))
         too_big = size_problem(pb.dir, files, config.max_playbook_bytes)
         if too_big:
             out.append(
@@ -234,6 +235,33 @@ def _untracked_findings(pb: Playbook, files: list[Path]) -> list[Finding]:
         )
         for f in untracked
     ]
+
+
+def _converted_findings(pb: Playbook, files: list[Path]) -> list[Finding]:
+    """playbook.git-conversion: a file .gitattributes has git convert on checkout (a filter
+    such as Git LFS, ident, a working-tree encoding, eol=crlf). Images, the source hash and a
+    release are made from git's objects, which hold the other bytes (for Git LFS, a pointer),
+    while lint and the author see the checkout's."""
+    from playbookctl.gitrepo import converted_files  # noqa: PLC0415 - git only when needed
+
+    out: list[Finding] = []
+    for f, what in converted_files(pb.dir, files):
+        pointer = " (a Git LFS pointer)" if "filter=lfs" in what else ""
+        out.append(
+            Finding(
+                "playbook.git-conversion",
+                Severity.ERROR,
+                pb.rel(f),
+                1,
+                1,
+                f"git converts this file on checkout ({what}, from .gitattributes): images, "
+                "the source hash and the release are made from git's objects, so they would "
+                f"hold what git stores{pointer}, not this file as checked out; store the "
+                "playbook's files unconverted (.gitattributes: "
+                f"`{pb.rel(pb.dir)}/** -filter -ident -working-tree-encoding -eol`)",
+            )
+        )
+    return out
 
 
 def _rbac_api_findings(pb: Playbook, cache: ResultCache | None) -> list[Finding]:

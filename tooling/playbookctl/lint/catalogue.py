@@ -701,6 +701,20 @@ _r(
     adjustable=False,
 )
 _r(
+    "playbook.git-conversion",
+    E,
+    "git converts a file in the playbook on checkout (.gitattributes)",
+    "Images, the source hash and a release are made from git's objects. A .gitattributes "
+    "conversion makes a checkout hold other bytes than git stores: a filter (Git LFS stores a "
+    "pointer, git-crypt ciphertext), `ident`, a `working-tree-encoding`, `eol=crlf`. The "
+    "image would then not hold the file lint and the author see. A machine's own "
+    "`core.autocrlf` is not reported: it is not the repository's. Outside a git checkout "
+    "nothing is reported.",
+    "playbooks/x/** filter=lfs diff=lfs merge=lfs -text  (in .gitattributes)",
+    "no attribute that converts the playbook's files; fetch large files in a RUN step",
+    adjustable=False,
+)
+_r(
     "playbook.size",
     E,
     "the playbook directory is larger than max-playbook-bytes",
