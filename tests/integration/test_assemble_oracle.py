@@ -139,10 +139,10 @@ CASES = [
     Case(
         "chmod",
         "FROM {base}\nCOPY --chmod=0755 run.txt /usr/local/bin/run\n"
-        "COPY --chmod=644 tool.sh /opt/tool.sh\n",
+        "COPY --chmod=644 tool.sh /usr/local/bin/tool.sh\n",
         {"run.txt": "echo run\n", "tool.sh": ("#!/bin/sh\n", 0o755)},
         oracle_containerfile="FROM {base}\nCOPY run.txt /usr/local/bin/run\n"
-        "COPY tool.sh /opt/tool.sh\n",
+        "COPY tool.sh /usr/local/bin/tool.sh\n",
         oracle_modes={"run.txt": 0o755, "tool.sh": 0o644},
     ),
     Case(

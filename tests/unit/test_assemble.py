@@ -36,6 +36,59 @@ def test_plan_says_why_the_engine_builds_it(text: str, why: str) -> None:
     assert str(info.value) == why
 
 
+@pytest.mark.parametrize(
+    ("flag", "why"),
+    [
+        ("u+x", "only an octal mode is assembled (BuildKit's Dockerfile frontend before 0.16"),
+        ("$MODE", "only an octal mode is assembled"),
+        ("75", "only an octal mode is assembled"),
+        ("4755", "the setuid, setgid and sticky bits are dropped by BuildKit before 0.13"),
+        ("1777", "the setuid, setgid and sticky bits"),
+    ],
+)
+def test_a_chmod_buildkit_versions_read_differently_goes_to_the_engine(flag: str, why: str) -> None:
+    """Seen by plan (so lint's playbook.builder-flag names it): no engine version agrees."""
+    with pytest.raises(Refused) as info:
+        assemble.plan(f"FROM {BASE}\nCOPY --chmod={flag} f /usr/local/bin/f\n")
+    assert str(info.value).startswith(f"line 2: --chmod={flag}: {why}")
+
+
+_CONTEXT = {
+    "": assemble.ContextFile("", "dir", 0o755),
+    "f": assemble.ContextFile("f", "file", 0o644),
+    "d": assemble.ContextFile("d", "dir", 0o755),
+    "d/x": assemble.ContextFile("d/x", "file", 0o644),
+}
+
+
+def _assemble_copy(copy: str) -> assemble.Assembled:
+    return assemble.assemble_image(
+        assemble.plan(f"FROM {BASE}\n{copy}\n"), _base(), context=_CONTEXT,
+        read=lambda p: b"x", epoch=1_700_000_000, platform="linux/arm64",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("mode", "dest", "created"),
+    [
+        ("0644", "/opt/new/f", "/opt"),  # a file's parents
+        ("0700", "/etc/app/", "/etc/app"),
+        ("0640", "/etc/tree", "/etc/tree"),  # a directory copy's destination (source d)
+    ],
+)
+def test_a_chmod_that_creates_a_directory_goes_to_the_engine(
+    mode: str, dest: str, created: str
+) -> None:
+    """BuildKit before 0.21 makes such a directory 0755, later ones give it the mode."""
+    source = "d" if dest == "/etc/tree" else "f"
+    with pytest.raises(Refused) as info:
+        _assemble_copy(f"COPY --chmod={mode} {source} {dest}")
+    assert str(info.value).startswith(f"line 2: --chmod={mode} creates {created}, which ")
+    # 0755 is what every version gives it; into a directory that exists, nothing is created.
+    _assemble_copy(f"COPY --chmod=0755 {source} {dest}")
+    _assemble_copy(f"COPY --chmod={mode} {source} /etc/")
+
+
 def test_arg_defaults_name_the_base() -> None:
     plan = assemble.plan(f"ARG BASE={BASE}\nFROM ${{BASE}}\nUSER 1\n")
     assert plan.base == BASE

@@ -333,12 +333,32 @@ def plan(text: str) -> Plan:
                 key = item[2:].partition("=")[0].lower()
                 if key not in ("chown", "chmod"):
                     raise Refused(f"line {ins.line}: {ins.keyword} {item}")
+            chmod = ins.flag("chmod")
+            if chmod is not None:
+                _check_chmod(ins, chmod)
         elif ins.flags and ins.keyword != "HEALTHCHECK":
             raise Refused(f"line {ins.line}: {ins.keyword} {' '.join(ins.flags)}")
         steps.append(ins)
     if base is None:
         raise Refused("no FROM")
     return Plan(base, base_line, steps, parsed.escape, meta)
+
+
+def _check_chmod(ins: Instruction, value: str) -> None:
+    """Refuse a --chmod that BuildKit versions read differently (no other builder takes the
+    flag, so their agreement is the only meaning it has; read from moby/buildkit's dockerfile
+    frontend and tonistiigi/fsutil's copy)."""
+    if not re.fullmatch(r"[0-7]{3,4}", value):
+        raise Refused(
+            f"line {ins.line}: --chmod={value}: only an octal mode is assembled (BuildKit's "
+            "Dockerfile frontend before 0.16 ignores any other value, 0.16 to 0.19 refuse it, "
+            "0.20 and later read it as chmod(1) does)"
+        )
+    if int(value, 8) & 0o7000:
+        raise Refused(
+            f"line {ins.line}: --chmod={value}: the setuid, setgid and sticky bits are dropped "
+            "by BuildKit before 0.13 (Docker 26) and kept since"
+        )
 
 
 def _arg(ins: Instruction, env: Mapping[str, str], escape: str) -> tuple[str, str | None]:
@@ -809,6 +829,15 @@ class _Interpreter:
                 path = target
             self.check_no_link(ins, path)
             changes.copy_file(info, path, uid, gid, mode)
+        if mode is not None and mode != 0o755 and changes.created:
+            # BuildKit makes the directories a COPY creates 0755 before 0.21 (Docker 28.1) and
+            # gives them the --chmod mode since (fsutil's copy, moby/moby#49851): an image
+            # that depends on the version is not written.
+            raise Refused(
+                f"line {ins.line}: --chmod={ins.flag('chmod')} creates /{changes.created[0]}, "
+                "which BuildKit makes 0755 before 0.21 (Docker 28.1) and gives that mode "
+                "since: create the directory first (WORKDIR, or a COPY without --chmod)"
+            )
         srcs = " ".join(self._source_names(infos))
         chown = ins.flag("chown")
         # As the builder writes it, without a space before the sources.
@@ -871,8 +900,7 @@ class _Interpreter:
         value = ins.flag("chmod")
         if value is None:
             return None
-        if not re.fullmatch(r"[0-7]{3,4}", value):
-            raise Refused(f"line {ins.line}: --chmod={value} (octal modes only)")
+        _check_chmod(ins, value)
         return int(value, 8)
 
     # -- the result --------------------------------------------------------------------------
@@ -914,6 +942,7 @@ class _Changes:
         self.i = interp
         self.touched: set[str] = set()
         self.epoch = interp.epoch
+        self.created: list[str] = []  # directories mkdirs made
 
     def _modified(self, directory: str) -> None:
         """An entry was created or removed in `directory`: its time becomes the build's."""
@@ -936,6 +965,7 @@ class _Changes:
                 self._modified("/".join(parts[: n - 1]))
                 self.i.fs.entries[here] = Entry("dir", 0o755, uid, gid, self.epoch)
                 self.touched.add(here)
+                self.created.append(here)
 
     def copy_file(self, info: ContextFile, path: str, uid: int, gid: int, mode: int | None) -> None:
         self.mkdirs(posixpath.dirname(path), uid, gid)

@@ -394,6 +394,18 @@ CASES: list[tuple[str, list[Change], list[tuple[str, str, int]]]] = [
         [(C, "COPY remediate.sh", "COPY --chmod=0755 remediate.sh")],
         [],
     ),
+    # a mode BuildKit versions read differently: assembly refuses it, so the classic builder
+    # builds the playbook, and refuses the flag
+    (
+        "copy-chmod-symbolic",
+        [(C, "COPY remediate.sh", "COPY --chmod=u+x remediate.sh")],
+        [("playbook.builder-flag", C, 2)],
+    ),
+    (
+        "copy-chmod-setuid",
+        [(C, "COPY remediate.sh", "COPY --chmod=4755 remediate.sh")],
+        [("playbook.builder-flag", C, 2)],
+    ),
     (
         "copy-chmod-with-a-run-step",
         [(C, "COPY remediate.sh", "RUN true\nCOPY --chmod=0755 remediate.sh")],
@@ -593,6 +605,19 @@ def test_copy_chmod_settles_the_mode(tmp_path: Path) -> None:
     (pb / "remediate.sh").chmod(0o644)
     _, findings = lint_playbook(pb, load_config(root), None)
     assert not [f for f in findings if f.rule == "playbook.executable"]
+
+
+@pytest.mark.parametrize("mode", ["u+x", "a=rx", "4755"])
+def test_a_chmod_assembly_refuses_does_not_settle_the_mode(tmp_path: Path, mode: str) -> None:
+    """Assembly refuses these (BuildKit versions read them differently) and the classic
+    builder refuses the flag: the file keeps the mode it is committed with."""
+    files = good_playbook()
+    files[C] = edit(files[C], "COPY remediate.sh", f"COPY --chmod={mode} remediate.sh")
+    root = make_repo(tmp_path / "repo", {"restart-deployment": dict(files)})
+    pb = root / "playbooks" / "restart-deployment"
+    (pb / "remediate.sh").chmod(0o644)
+    _, findings = lint_playbook(pb, load_config(root), None)
+    assert {f.rule for f in findings} >= {"playbook.executable", "playbook.builder-flag"}
 
 
 def test_a_step_command_counts_as_running_it(tmp_path: Path) -> None:

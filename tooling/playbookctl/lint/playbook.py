@@ -1008,7 +1008,7 @@ class CopiedFile:
     source: str  # relative to the build context (the playbook directory)
     dest: str  # absolute path in the image
     line: int
-    chmod: bool  # COPY --chmod=... with an executable bit settles the mode
+    chmod: bool  # COPY --chmod=<octal> with an executable bit settles the mode
 
 
 def _words(args: str) -> list[str]:
@@ -1042,8 +1042,11 @@ def copied_files(cf: Containerfile) -> list[CopiedFile]:
         if any(f.startswith("--from") for f in flags) or len(paths) < 2:
             continue  # from another stage or image: not our files
         mode = next((f.split("=", 1)[1] for f in flags if f.startswith("--chmod=")), "")
-        chmod = bool(re.fullmatch(r"[0-7]{3,4}", mode)) and int(mode, 8) & 0o111 != 0
-        chmod = chmod or bool(re.search(r"[+=][rwX]*x", mode))
+        # Only the octal modes assembly takes (assemble._check_chmod): BuildKit versions read a
+        # symbolic one (u+x) or the setuid/setgid/sticky bits differently, and assembly refuses
+        # them (playbook.builder-flag then reports the flag).
+        octal = int(mode, 8) if re.fullmatch(r"[0-7]{3,4}", mode) else 0
+        chmod = octal & 0o7000 == 0 and octal & 0o111 != 0
         *sources, dest = paths
         dest_dir = dest.endswith("/") or len(sources) > 1
         base = PurePosixPath(workdir) / dest
