@@ -4,7 +4,8 @@ The approach of ko, Jib and crane, for Containerfiles. A Containerfile whose eve
 has a result known without running anything (`FROM` one image, `ARG`, `ENV`, `LABEL`,
 `COPY`/`ADD` of local non-archive files with `--chown`/`--chmod`, `WORKDIR`, `USER`, `EXPOSE`,
 `ENTRYPOINT`, `CMD`, `SHELL`, `VOLUME`, `STOPSIGNAL`, `HEALTHCHECK`, `ONBUILD`, `MAINTAINER`)
-is interpreted here the way Docker 20.10's classic builder executes it, and the image is written
+is interpreted here the way Docker 20.10's classic builder executes it (a `COPY --chmod`, which
+only BuildKit takes, the way BuildKit does), and the image is written
 directly: each `COPY`/`ADD` (and a `WORKDIR` that creates a directory) becomes one layer,
 built once from the context's bytes with fixed headers, written as gzip of stored blocks (the
 same bytes on every machine: oci/storedgzip.py), and stacked on every platform's base manifest
@@ -21,9 +22,9 @@ existing directory, and /etc/passwd and /etc/group for `--chown` by name.
 Anything else raises `Refused` with the reason, and the playbook is built by the engine as
 before: `RUN`, several stages, `COPY --from`, `ADD` of a URL or an archive, `ONBUILD` triggers in
 the base, a destination that crosses a symbolic link, parser features dockerfile.py does not
-reproduce. The differences that remain from `docker build` are listed in the README ("What is
-assembled and what is built"); tests/integration/test_assemble_oracle.py holds the engine to
-them.
+reproduce. The differences that remain from `docker build` (the classic builder, and BuildKit)
+are listed in the README ("What is assembled and what is built");
+tests/integration/test_assemble_oracle.py holds both builders to them.
 
 No engine is called here: only the registry client.
 """
@@ -797,8 +798,10 @@ class _Interpreter:
         *sources, dest = words
         if add and any(re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", s) for s in sources):
             raise Refused(f"line {ins.line}: ADD of a URL (fetched at build time)")
-        uid, gid = self._chown(ins)
         mode = self._chmod(ins)
+        # Only BuildKit takes --chmod: such a COPY is done as BuildKit does it.
+        buildkit = mode is not None
+        uid, gid = self._chown(ins, buildkit=buildkit)
         ends_slash = dest.endswith("/")
         absolute = (
             dest
@@ -813,7 +816,7 @@ class _Interpreter:
             raise Refused(f"line {ins.line}: several sources need a destination that ends with /")
         if not infos:
             raise Refused(f"line {ins.line}: no source files were specified")
-        changes = _Changes(self)
+        changes = _Changes(self, buildkit=buildkit)
         for info in infos:
             if add and info.kind == "file" and _is_archive(self.read(info.path)):
                 raise Refused(f"line {ins.line}: ADD of {info.path}, which the engine would unpack")
@@ -870,7 +873,7 @@ class _Interpreter:
             raise Refused(f"line {ins.line}: {source}: no such file or directory in the context")
         return [self.context[rel]]
 
-    def _chown(self, ins: Instruction) -> tuple[int, int]:
+    def _chown(self, ins: Instruction, *, buildkit: bool = False) -> tuple[int, int]:
         value = ins.flag("chown")
         if value is None:
             return 0, 0
@@ -879,10 +882,12 @@ class _Interpreter:
         if len(parts) > 2 or not value:
             raise Refused(f"line {ins.line}: --chown={value}")
         user, group = (parts[0], parts[0]) if len(parts) == 1 else (parts[0], parts[1])
-        return (
-            self._lookup(ins, user, "etc/passwd", 2),
-            self._lookup(ins, group, "etc/group", 2),
-        )
+        uid = self._lookup(ins, user, "etc/passwd", 2)
+        if buildkit and len(parts) == 1 and not re.fullmatch(r"-?\d+", user):
+            # BuildKit takes a named user's group from its /etc/passwd line; the classic
+            # builder, the group of the same name in /etc/group.
+            return uid, self._lookup(ins, user, "etc/passwd", 3)
+        return uid, self._lookup(ins, group, "etc/group", 2)
 
     def _lookup(self, ins: Instruction, name: str, db: str, column: int) -> int:
         if re.fullmatch(r"-?\d+", name):
@@ -938,10 +943,11 @@ class _Changes:
     leave it in the container's upper directory (overlayfs): new and modified entries, and every
     directory above them, copied up with its owner, mode and time."""
 
-    def __init__(self, interp: _Interpreter) -> None:
+    def __init__(self, interp: _Interpreter, *, buildkit: bool = False) -> None:
         self.i = interp
         self.touched: set[str] = set()
         self.epoch = interp.epoch
+        self.buildkit = buildkit  # a COPY --chmod, which only BuildKit builds
         self.created: list[str] = []  # directories mkdirs made
 
     def _modified(self, directory: str) -> None:
@@ -980,8 +986,9 @@ class _Changes:
         existed = self.i.fs.entries.get(dest)
         if existed is not None and existed.kind != "dir":
             raise Refused(f"/{dest} exists and is not a directory")
-        # CopyWithTar: MkdirAll(dest, 0755) as root, then the source's tree below it.
-        self.mkdirs(dest, 0, 0)
+        # CopyWithTar: MkdirAll(dest, 0755) as root, then the source's tree below it. BuildKit
+        # (fsutil's copy) gives every directory it creates the --chown owner.
+        self.mkdirs(dest, *((uid, gid) if self.buildkit else (0, 0)))
         prefix = info.path + "/" if info.path else ""
         below = sorted(p for p in self.i.context if p.startswith(prefix) and p != info.path)
         if existed is None and dest:
