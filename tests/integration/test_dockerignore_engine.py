@@ -11,6 +11,13 @@ the context (assemble.context_entries). The files under /ctx must be the same, n
 a case whose patterns Docker versions read differently must be Refused by assembly (and still
 agree on the engine path). The cases are the places where the docker SDK's exclude_paths, which
 playbookctl used before, differs from Docker.
+
+Then each tree is built once more by BuildKit (`docker build` since Docker 23; the CLI is
+tests/support/buildkit.py's choice), whose context transfer (fsutil) sends only what its walk
+keeps, so nothing is removed after: what arrives must be assembly's context. BuildKit driven by
+a CLI before 23 walks with that CLI's fsutil and reads the cases versions read differently as
+Docker 20.10 does (`d`, `!d/keep`, `*`: it sends an empty `d`, where the 20.10 classic path
+sends nothing of `d` and 23+ sends d/keep too); against it they must differ.
 """
 
 from __future__ import annotations
@@ -25,7 +32,8 @@ from pathlib import Path
 
 import pytest
 
-from playbookctl import assemble, build
+from playbookctl import assemble, build, dockerignore
+from tests.support.buildkit import buildkit_cli
 
 pytestmark = pytest.mark.integration
 CONTAINERFILE = "FROM scratch\nCOPY . /ctx/\n"
@@ -198,3 +206,37 @@ def test_the_context_is_what_docker_build_sends(
     entries = assemble.context_entries(ours_dir, "Containerfile")
     assembled = {(rel, entry.kind) for rel, entry in entries.items() if rel}
     assert assembled == ours, "assembly's context"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_the_context_is_what_buildkit_is_sent(
+    case: Case, docker_engine: str, tmp_path: Path
+) -> None:
+    """`docker build` since Docker 23 is BuildKit: the client sends only what its fsutil walk
+    keeps of the patterns (so nothing is removed after), and that is the context assembly sees.
+    Driven by a CLI before 23 (DOCKER_BUILDKIT=1), the walk is that CLI's (its 2020 fsutil):
+    it reads the cases Docker versions read differently as 20.10 does, so they must differ."""
+    cli = buildkit_cli()
+    old = not cli.buildx and int(cli.version.split(".", 1)[0]) < 23
+    directory = _tree(tmp_path / "ctx", case)
+    ref = f"dockerignore-buildkit/{case.name}:1"
+    image_id = cli.build(directory, tag=ref, docker_host=docker_engine)
+    got = _saved(cli.cli, cli.env(docker_host=docker_engine), image_id, tmp_path / "kit.tar")
+    if case.version_dependent:
+        # Assembly refuses these (the other test); today's reading, less what a daemon of
+        # some version removes, is compared.
+        files = dockerignore.context_files(directory, "Containerfile")
+        sent = assemble.read_context(directory, files)
+        want = {(rel, e.kind) for rel, e in sent.items() if rel}
+        gone = {(".dockerignore", "file"), ("Containerfile", "file")}
+        got, want = got - gone, want - gone
+    else:
+        want = {
+            (rel, e.kind)
+            for rel, e in assemble.context_entries(directory, "Containerfile").items()
+            if rel
+        }
+    if old and case.differs_before_23:
+        assert got != want, f"BuildKit driven by docker CLI {cli.version} reads these as 23+ does"
+    else:
+        assert got == want
