@@ -872,8 +872,10 @@ _r(
     "playbook.builder-flag",
     E,
     "a Containerfile flag or heredoc the builder of this playbook refuses",
-    "A RUN-less Containerfile is assembled without an engine, where `COPY --chmod` works; any "
-    "other (a RUN step, or the assemble setting `never`) is built by the engine's classic "
+    "A RUN-less Containerfile is assembled without an engine, where `COPY --chmod` with an "
+    "octal mode works; any other (a RUN step, a symbolic or setuid/setgid/sticky --chmod, "
+    "which BuildKit versions read differently, or the assemble setting `never`) is built by "
+    "the engine's classic "
     "builder (Docker 20.10), which refuses every BuildKit flag (`--chmod`, `--link`, "
     "`ADD --checksum`, `RUN --mount`/`--network`, `HEALTHCHECK --start-interval`) and reads "
     "no heredoc. Lint judges each flag by the builder that will actually build the playbook, "
