@@ -1,0 +1,167 @@
+"""Subordinate id ranges in /etc/subuid and /etc/subgid, for a rootless Docker engine's user.
+
+A rootless engine (docker_engine.start_rootless_dockerd) runs in a user namespace that
+rootlesskit maps with newuidmap/newgidmap, which grant a user only the ranges these files list
+for it: without one, an image can hold no uid but the user's own. A throwaway user (`nobody`)
+has none, so the engine's starter registers one and removes it when the engine stops: the
+third write outside temporary directories, made like the two of trust.py (read it for the
+model), and only as root.
+
+A registration is two lines appended to each file: a comment naming its owner (a pid and that
+process's start time, so a recycled pid is not mistaken for it) and the range itself,
+`user:start:count` (shadow's parser takes nothing after the count; it skips lines it cannot
+parse, comments included). All registrations grant the same range, so engines of several
+sessions overlap harmlessly. Edits are in place, under an exclusive flock on the file that
+every process running this code takes: a removal writes one byte, `#` over the range line's
+first one, so a reader (another session's newuidmap) never sees a line move or half change;
+freed records at the end of the file are cut off. Every registration first frees the records
+of owners that are gone (a session killed with -9 leaves one; the next run removes it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from playbookctl.errors import FatalError
+from playbookctl_dev.trust import start_time
+
+SUBID_FILES = (Path("/etc/subuid"), Path("/etc/subgid"))
+# Far above any range useradd hands out (it starts at 100000), 65536 ids: a whole 16-bit id
+# space, so an image's 65532 and 65534 exist in the namespace.
+SUBID_START = 1_000_000_000
+SUBID_COUNT = 65536
+MARKER = "# playbookctl-test-world subid owner="
+_MARK = re.compile(rb"^" + re.escape(MARKER).encode() + rb"(?P<pid>\d+):(?P<start>\d+)$")
+
+
+class SubidError(FatalError):
+    """The range could not be registered (not root, or a read-only /etc)."""
+
+
+@dataclass(frozen=True)
+class SubidRegistration:
+    """What `register` added, for `unregister`."""
+
+    user: str
+    owner: int
+    owner_start: int
+    files: tuple[Path, ...] = SUBID_FILES
+    start: int = SUBID_START
+    count: int = SUBID_COUNT
+
+    @property
+    def range_line(self) -> bytes:
+        return f"{self.user}:{self.start}:{self.count}".encode()
+
+    @property
+    def marker_line(self) -> bytes:
+        return f"{MARKER}{self.owner}:{self.owner_start}".encode()
+
+
+@dataclass(frozen=True)
+class _Line:
+    offset: int
+    text: bytes  # without its newline
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[int]:
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield fd
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _lines(fd: int) -> tuple[bytes, list[_Line]]:
+    os.lseek(fd, 0, os.SEEK_SET)
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    data = b"".join(chunks)
+    lines, offset = [], 0
+    for raw in data.split(b"\n"):
+        if offset < len(data):
+            lines.append(_Line(offset, raw))
+        offset += len(raw) + 1
+    return data, lines
+
+
+def _pwrite(fd: int, data: bytes, offset: int) -> None:
+    while data:
+        n = os.pwrite(fd, data, offset)
+        data, offset = data[n:], offset + n
+
+
+def _free(fd: int, drop: SubidRegistration | None) -> tuple[bytes, list[_Line]]:
+    """Free the records of dead owners (and one record of `drop`), one byte each; then cut the
+    freed records at the end of the file. The lines as they are afterwards."""
+    data, lines = _lines(fd)
+    dropped = False
+    for i, line in enumerate(lines[:-1]):
+        m = _MARK.match(line.text)
+        entry = lines[i + 1]
+        if m is None or entry.text.startswith(b"#"):
+            continue
+        pid, start = int(m["pid"]), int(m["start"])
+        mine = (
+            drop is not None
+            and not dropped
+            and line.text == drop.marker_line
+            and entry.text == drop.range_line
+        )
+        if mine or start_time(pid) != start:
+            dropped = dropped or mine
+            _pwrite(fd, b"#", entry.offset)
+            lines[i + 1] = _Line(entry.offset, b"#" + entry.text[1:])
+    kept = len(lines)
+    while (
+        kept >= 2
+        and _MARK.match(lines[kept - 2].text) is not None
+        and lines[kept - 1].text.startswith(b"#")
+    ):
+        kept -= 2
+    if kept < len(lines):
+        os.ftruncate(fd, lines[kept].offset)
+        data, lines = data[: lines[kept].offset], lines[:kept]
+    return data, lines
+
+
+def register(user: str, owner: int, *, files: tuple[Path, ...] = SUBID_FILES) -> SubidRegistration:
+    """Grant `user` the range SUBID_START + SUBID_COUNT in each of `files`, on behalf of process
+    `owner` (its death makes the record stale)."""
+    if ":" in user or "\n" in user or not user:
+        raise SubidError(f"{user!r}: not a user name")
+    owner_start = start_time(owner)
+    if owner_start is None:
+        raise SubidError(f"owner process {owner} is gone")
+    for path in files:
+        if not path.exists():
+            raise SubidError(f"{path} does not exist (Debian's passwd package makes it)")
+        if not os.access(path, os.W_OK):
+            raise SubidError(f"{path} is not writable (needs root)")
+    reg = SubidRegistration(user, owner, owner_start, files)
+    for path in files:
+        with _locked(path) as fd:
+            data, _ = _free(fd, None)
+            newline = b"\n" if data and not data.endswith(b"\n") else b""
+            entry = len(data) + len(newline) + len(reg.marker_line) + 1
+            # The range is written as a comment and made live last, by its first byte.
+            record = newline + reg.marker_line + b"\n#" + reg.range_line[1:] + b"\n"
+            _pwrite(fd, record, len(data))
+            _pwrite(fd, reg.range_line[:1], entry)
+    return reg
+
+
+def unregister(reg: SubidRegistration) -> None:
+    """Remove `reg`'s record from each file (and any stale ones found on the way)."""
+    for path in reg.files:
+        with contextlib.suppress(FileNotFoundError), _locked(path) as fd:
+            _free(fd, reg)
