@@ -15,9 +15,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the tests and the demo run for real: an OCI registry, a Docker engine,
 # busybox for the locally made base image, htpasswd for the login-registry test, Lua 5.1
 # (Argo CD's dialect) for the test of the ActionType health check, QEMU user emulation (and
-# binfmt-support, which registers it) so images of the other architecture really start, and
-# git-lfs for the test that a playbook file stored in Git LFS is refused.
-SYSTEM_PACKAGES := docker-registry docker.io busybox-static apache2-utils git lua5.1 ca-certificates qemu-user-static binfmt-support git-lfs
+# binfmt-support, which registers it) so images of the other architecture really start,
+# git-lfs for the test that a playbook file stored in Git LFS is refused, and rootlesskit,
+# slirp4netns and uidmap (newuidmap) for the rootless engine's test (test_rootless.py).
+SYSTEM_PACKAGES := docker-registry docker.io busybox-static apache2-utils git lua5.1 ca-certificates qemu-user-static binfmt-support git-lfs rootlesskit slirp4netns uidmap
 # The stand-in base (playbookctl_dev/base_image.py) is made from Debian's packages for both
 # architectures: apt must know the other one's lists.
 NATIVE_ARCH := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
@@ -47,6 +48,9 @@ system-deps: ## install the Debian packages the tests and demo need (skips what 
 	command -v lua5.1 >/dev/null || missing="$$missing lua5.1"; \
 	command -v qemu-aarch64-static >/dev/null || missing="$$missing qemu-user-static"; \
 	command -v update-binfmts >/dev/null || missing="$$missing binfmt-support"; \
+	command -v rootlesskit >/dev/null || missing="$$missing rootlesskit"; \
+	command -v slirp4netns >/dev/null || missing="$$missing slirp4netns"; \
+	command -v newuidmap >/dev/null || missing="$$missing uidmap"; \
 	update=""; \
 	if ! dpkg --print-foreign-architectures | grep -qx $(FOREIGN_ARCH); then \
 	  echo "adding the $(FOREIGN_ARCH) architecture to apt (for the stand-in base)"; \

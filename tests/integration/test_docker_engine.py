@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
+import io
+import itertools
+import os
 import shutil
 import socket
+import tarfile
 from pathlib import Path
 
+import docker
 import pytest
 
+from playbookctl_dev import trust
 from playbookctl_dev.docker_engine import (
     DockerEngine,
+    DockerEngineError,
+    descendants,
     existing_engine,
     ping,
     start_dockerd,
+    start_rootless_dockerd,
 )
 from playbookctl_dev.docker_engine import docker_engine as engine_context
+from playbookctl_dev.subids import SUBID_FILES, SubidRegistration
 from tests.support.docker_engine import needs_root_for_private_dockerd
+from tests.support.nobody import NOBODY
 
 pytestmark = pytest.mark.integration
 
@@ -68,3 +79,73 @@ def test_private_dockerd_starts_and_stops_without_leftovers() -> None:
     assert not workdir.exists()
     mounts = Path("/proc/self/mounts").read_text()
     assert str(workdir) not in mounts
+
+
+def _build_chowning(api: docker.APIClient, uid: int) -> str:
+    """The output of a build whose RUN step gives a file to `uid` (FROM scratch + busybox)."""
+    context = io.BytesIO()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        tar.add(shutil.which("busybox") or "/bin/busybox", arcname="busybox")
+        steps = f"/bin/busybox touch /f && /bin/busybox chown {uid} /f"
+        run = f'RUN ["/bin/busybox", "sh", "-c", "{steps}"]'
+        dockerfile = f"FROM scratch\nCOPY busybox /bin/busybox\n{run}\n".encode()
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(dockerfile)
+        tar.addfile(info, io.BytesIO(dockerfile))
+    lines = api.build(
+        fileobj=io.BytesIO(context.getvalue()), custom_context=True, network_mode="none",
+        rm=True, decode=True,
+    )  # fmt: skip
+    return "".join(str(line.get("stream") or line.get("error") or "") for line in lines)
+
+
+def _live_record(reg: SubidRegistration, path: Path) -> bool:
+    lines = path.read_bytes().split(b"\n")
+    return any(a == reg.marker_line and b == reg.range_line for a, b in itertools.pairwise(lines))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="starts a rootless dockerd as nobody: needs root")
+def test_a_rootless_dockerd_runs_as_its_user_and_stops_without_leftovers() -> None:
+    """As nobody, in a user namespace and a network namespace of its own; stopped, it leaves
+    no process, no mount, no subordinate id range and no directory, and the machine's
+    /dev/net/tun as it was (the engine's own node was mounted over it in its namespace only)."""
+    tun_mode = Path("/dev/net/tun").stat().st_mode
+    try:
+        engine = start_rootless_dockerd("nobody")
+    except DockerEngineError as exc:
+        if "apt-get install" in str(exc):
+            pytest.skip(str(exc))
+        raise
+    with engine:
+        assert engine.workdir is not None
+        assert engine.subids is not None
+        assert engine.process is not None
+        workdir, reg = engine.workdir, engine.subids
+        assert engine.url == f"unix://{workdir}/run/docker.sock"
+        assert ping(engine.url)
+        pid = int((workdir / "run" / "docker.pid").read_text())
+        status = Path(f"/proc/{pid}/status").read_text()
+        assert f"Uid:\t{NOBODY}\t" in status
+        assert os.readlink(f"/proc/{pid}/ns/user") != os.readlink("/proc/self/ns/user")
+        assert os.readlink(f"/proc/{pid}/ns/net") != os.readlink("/proc/self/ns/net")
+        assert all(_live_record(reg, path) for path in SUBID_FILES)
+        api = docker.APIClient(base_url=engine.url, version="auto")
+        try:
+            info = api.info()
+            # Ids in images are those of the range: 65534 is, 70000 is not (README).
+            built = {uid: _build_chowning(api, uid) for uid in (65534, 70000)}
+        finally:
+            api.close()
+        assert "name=rootless" in info["SecurityOptions"]
+        assert info["Driver"] == "overlay2"
+        assert "Successfully built" in built[65534], built[65534]
+        assert "chown: /f: Invalid argument" in built[70000], built[70000]
+        assert engine.certs_dir == workdir / "home" / ".config" / "docker" / "certs.d"
+        started = [(p, trust.start_time(p)) for p, _ in descendants(engine.process.pid)]
+        assert pid in {p for p, _ in started}
+    assert not ping(engine.url)
+    assert not workdir.exists()
+    assert str(workdir) not in Path("/proc/self/mounts").read_text()
+    assert [p for p, t in started if trust.start_time(p) == t] == []
+    assert not any(_live_record(reg, path) for path in SUBID_FILES)
+    assert Path("/dev/net/tun").stat().st_mode == tun_mode
