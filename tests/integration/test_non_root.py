@@ -10,9 +10,9 @@ registry and a bare git remote, then verify, and the engine path's publish of a 
 on both platforms (its save, rewrite and push by playbookctl). The interpreter of this virtual
 environment may live where nobody cannot reach it (a pyenv under /root), so the user gets a
 bare venv of the system's Python of the same version that reads this environment's
-site-packages. Run as non-root, the whole suite already is the proof, and the tests that need
-a private dockerd (or the HTTPS registry) skip with their reason when no engine (or no
-root-prepared registry) is there.
+site-packages (tests/support/nobody.py). Run as non-root, the whole suite already is the proof,
+and the tests that need a private dockerd (or the HTTPS registry) skip with their reason when
+no engine (or no root-prepared registry) is there.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from playbookctl_dev.registry import LocalRegistry
+from tests.support.nobody import NOBODY, python_for_nobody
 from tests.support.registry import ATTACH_VAR, attach_spec
 
 pytestmark = [
@@ -38,7 +39,6 @@ pytestmark = [
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-NOBODY = 65534
 SUBSET = [
     "tests/integration/test_verify_release.py",
     "tests/integration/test_build.py",
@@ -47,19 +47,6 @@ SUBSET = [
     # own build and push.
     "tests/integration/test_engine_publish.py",
 ]
-
-
-def _python_for_nobody(venv: Path) -> Path:
-    """A Python nobody can run that imports what this one does."""
-    version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    system = shutil.which(f"python{version}", path="/usr/bin:/usr/local/bin")
-    if system is None:
-        pytest.skip(f"no system python{version} for the unprivileged user")
-    subprocess.run([system, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
-    site_packages = next(p for p in sys.path if p.endswith("site-packages") and sys.prefix in p)
-    pth = venv / "lib" / f"python{version}" / "site-packages" / "suite.pth"
-    pth.write_text(f"import site; site.addsitedir({site_packages!r})\n")
-    return venv / "bin" / "python"
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="already non-root: the whole suite is the proof")
@@ -88,7 +75,7 @@ def test_integration_subset_passes_as_an_unprivileged_user(
     work.chmod(0o755)
     (work / "home").mkdir(parents=True)
     (work / "basetemp").mkdir()
-    python = _python_for_nobody(work / "venv")
+    python = python_for_nobody(work / "venv")
     for path in (work, work / "home", work / "basetemp"):
         os.chown(path, NOBODY, NOBODY)
     env = {
