@@ -12,7 +12,8 @@ and a certificate from a CA the clients are told to trust. On one machine that m
   installation serves both, as in production). The token service's `<name>:<port>` gets the same
   file.
 
-These are the only writes outside temporary directories, and only as root: a non-root caller
+These are the only writes outside temporary directories but one (a rootless engine's
+subordinate ids, subids.py, made the same way), and only as root: a non-root caller
 gets `TrustError` and the caller falls back (tests skip, saying so). Every line and directory is
 ours by construction: the line carries a marker naming its owner (a pid and that process's start
 time, so a recycled pid is not mistaken for the owner); the directories are named after a
