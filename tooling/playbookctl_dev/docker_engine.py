@@ -466,7 +466,6 @@ def _start_rootless(
             "unshare", "--mount", "--propagation", "private",
             "sh", "-c", f'mount --bind "$0" {TUN} && exec "$@"', str(node),
         ]  # fmt: skip
-    registration = subids.register(user, os.getpid())
     sock = run / "docker.sock"
     uid, gid = account.pw_uid, account.pw_gid
     cmd = [
@@ -491,11 +490,15 @@ def _start_rootless(
         "DOCKERD_ROOTLESS_ROOTLESSKIT_NET": "slirp4netns",
         "LANG": "C.UTF-8",
     }
-    try:
-        proc = _spawn(cmd, workdir, env)
-    except BaseException:
-        subids.unregister(registration)
-        raise
+    # The ranges held still until rootlesskit has mapped them (see subids.py).
+    with subids.held() as locks:
+        registration = subids.register(user, os.getpid(), locks=locks)
+        try:
+            proc = _spawn(cmd, workdir, env)
+            _wait_mapped(proc, timeout)
+        except BaseException:
+            subids.unregister(registration, locks=locks)
+            raise
     engine = DockerEngine(
         url=f"unix://{sock}",
         started=True,
@@ -505,6 +508,18 @@ def _start_rootless(
         subids=registration,
     )
     return _ready(engine, proc, workdir, timeout)
+
+
+def _wait_mapped(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """Until a process under rootlesskit (`proc`) has its user namespace's ids mapped (its own
+    id and at least one range), or rootlesskit has exited (its log says why), or `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        for pid, _started in descendants(proc.pid):
+            with contextlib.suppress(OSError):
+                if len(Path(f"/proc/{pid}/uid_map").read_text().splitlines()) >= 2:
+                    return
+        time.sleep(0.02)
 
 
 def _spawn(cmd: list[str], workdir: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:

@@ -10,18 +10,26 @@ model), and only as root.
 A registration is two lines appended to each file: a comment naming its owner (a pid and that
 process's start time, so a recycled pid is not mistaken for it) and the range itself,
 `user:start:count` (shadow's parser takes nothing after the count; it skips lines it cannot
-parse, comments included). All registrations grant the same range, so engines of several
-sessions overlap harmlessly. Edits are in place, under an exclusive flock on the file that
-every process running this code takes: a removal writes one byte, `#` over the range line's
-first one, so a reader (another session's newuidmap) never sees a line move or half change;
-freed records at the end of the file are cut off. Every registration first frees the records
-of owners that are gone (a session killed with -9 leaves one; the next run removes it).
+parse, comments included). Each live registration has a range of its own (the lowest free
+slot above SUBID_START): rootlesskit maps every range the user has, one after the other, and
+two identical ones overlap, which the kernel refuses (`newuidmap: write to uid_map failed:
+Invalid argument`, seen with two test workers). An engine started while another is registered
+therefore maps both ranges (more ids, no harm).
+
+Every edit happens under an exclusive flock on each file, in order (every process running this
+code takes them), and in place: a removal writes one byte, `#` over the range line's first
+one, so a reader never sees a line move or half change; freed records at the end of the file
+are cut off. A rootless engine is started holding the locks (`held`) until rootlesskit has
+mapped its ids: no range comes or goes between rootlesskit reading the file and newuidmap
+checking it. Every registration first frees the records of owners that are gone (a session
+killed with -9 leaves one; the next run removes it).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import os
 import re
 from collections.abc import Iterator
@@ -38,6 +46,7 @@ SUBID_START = 1_000_000_000
 SUBID_COUNT = 65536
 MARKER = "# playbookctl-test-world subid owner="
 _MARK = re.compile(rb"^" + re.escape(MARKER).encode() + rb"(?P<pid>\d+):(?P<start>\d+)$")
+_RANGE = re.compile(rb"^[^#:][^:]*:(?P<start>\d+):\d+$")
 
 
 class SubidError(FatalError):
@@ -70,14 +79,22 @@ class _Line:
     text: bytes  # without its newline
 
 
+Held = dict[Path, int]  # each file's descriptor, its flock held
+
+
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[int]:
-    fd = os.open(path, os.O_RDWR)
+def held(files: tuple[Path, ...] = SUBID_FILES) -> Iterator[Held]:
+    """Exclusive flocks on `files`, taken in order, for the block; pass the result to register
+    and unregister inside it (a second flock of this process's own would wait forever)."""
+    fds: Held = {}
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield fd
+        for path in files:
+            fds[path] = os.open(path, os.O_RDWR)
+            fcntl.flock(fds[path], fcntl.LOCK_EX)
+        yield fds
     finally:
-        os.close(fd)  # releases the lock
+        for fd in fds.values():
+            os.close(fd)  # releases the lock
 
 
 def _lines(fd: int) -> tuple[bytes, list[_Line]]:
@@ -134,9 +151,26 @@ def _free(fd: int, drop: SubidRegistration | None) -> tuple[bytes, list[_Line]]:
     return data, lines
 
 
-def register(user: str, owner: int, *, files: tuple[Path, ...] = SUBID_FILES) -> SubidRegistration:
-    """Grant `user` the range SUBID_START + SUBID_COUNT in each of `files`, on behalf of process
-    `owner` (its death makes the record stale)."""
+def _used_starts(lines: list[_Line]) -> set[int]:
+    """The starts of the live ranges our records hold."""
+    used = set()
+    for line, entry in itertools.pairwise(lines):
+        m = _RANGE.match(entry.text)
+        if _MARK.match(line.text) is not None and m is not None:
+            used.add(int(m["start"]))
+    return used
+
+
+def register(
+    user: str,
+    owner: int,
+    *,
+    files: tuple[Path, ...] = SUBID_FILES,
+    locks: Held | None = None,
+) -> SubidRegistration:
+    """Grant `user` a range of SUBID_COUNT ids of its own in each of `files`, on behalf of
+    process `owner` (its death makes the record stale). `locks`: the files' locks, from `held`
+    (else taken and released here)."""
     if ":" in user or "\n" in user or not user:
         raise SubidError(f"{user!r}: not a user name")
     owner_start = start_time(owner)
@@ -147,21 +181,29 @@ def register(user: str, owner: int, *, files: tuple[Path, ...] = SUBID_FILES) ->
             raise SubidError(f"{path} does not exist (Debian's passwd package makes it)")
         if not os.access(path, os.W_OK):
             raise SubidError(f"{path} is not writable (needs root)")
-    reg = SubidRegistration(user, owner, owner_start, files)
-    for path in files:
-        with _locked(path) as fd:
-            data, _ = _free(fd, None)
+    with contextlib.ExitStack() as stack:
+        fds = locks if locks is not None else stack.enter_context(held(files))
+        state = {path: _free(fds[path], None) for path in files}
+        used = set().union(*(_used_starts(lines) for _data, lines in state.values()))
+        start = next(
+            SUBID_START + k * SUBID_COUNT for k in itertools.count()
+            if SUBID_START + k * SUBID_COUNT not in used
+        )  # fmt: skip
+        reg = SubidRegistration(user, owner, owner_start, files, start)
+        for path, (data, _lines) in state.items():
             newline = b"\n" if data and not data.endswith(b"\n") else b""
             entry = len(data) + len(newline) + len(reg.marker_line) + 1
             # The range is written as a comment and made live last, by its first byte.
             record = newline + reg.marker_line + b"\n#" + reg.range_line[1:] + b"\n"
-            _pwrite(fd, record, len(data))
-            _pwrite(fd, reg.range_line[:1], entry)
+            _pwrite(fds[path], record, len(data))
+            _pwrite(fds[path], reg.range_line[:1], entry)
     return reg
 
 
-def unregister(reg: SubidRegistration) -> None:
+def unregister(reg: SubidRegistration, *, locks: Held | None = None) -> None:
     """Remove `reg`'s record from each file (and any stale ones found on the way)."""
-    for path in reg.files:
-        with contextlib.suppress(FileNotFoundError), _locked(path) as fd:
-            _free(fd, reg)
+    files = tuple(p for p in reg.files if p.exists())
+    with contextlib.ExitStack() as stack:
+        fds = locks if locks is not None else stack.enter_context(held(files))
+        for path in files:
+            _free(fds[path], reg)

@@ -55,13 +55,41 @@ def test_a_dead_owners_record_goes_at_the_next_registration_and_a_live_one_stays
     uid.write_text(ADMIN + f"{subids.MARKER}{dead_pid()}:12345\nnobody:1000000000:65536\n")
     other = subids.register("nobody", os.getppid(), files=files)  # alive: pytest's parent
     mine = subids.register("nobody", os.getpid(), files=files)
-    text = uid.read_text()
-    assert text.count("\nnobody:1000000000:65536\n") == 2  # the dead one's is freed
-    assert live_ranges(uid) == [*ADMIN.splitlines(), *["nobody:1000000000:65536"] * 2]
+    # The dead one's range is free again: the next registration takes it.
+    assert live_ranges(uid) == [
+        *ADMIN.splitlines(),
+        "nobody:1000000000:65536",
+        "nobody:1000065536:65536",
+    ]
     subids.unregister(other)
-    assert live_ranges(uid) == [*ADMIN.splitlines(), "nobody:1000000000:65536"]
+    assert live_ranges(uid) == [*ADMIN.splitlines(), "nobody:1000065536:65536"]
     subids.unregister(mine)
     assert uid.read_text() == ADMIN
+
+
+def test_registrations_at_once_get_ranges_that_do_not_overlap(files: tuple[Path, Path]) -> None:
+    """rootlesskit maps all of a user's ranges one after the other: two identical ones would
+    overlap, which the kernel refuses (seen with two test workers)."""
+    regs = [subids.register("nobody", os.getpid(), files=files) for _ in range(3)]
+    assert [r.start for r in regs] == [1000000000, 1000065536, 1000131072]
+    for path in files:
+        assert live_ranges(path)[-3:] == [r.range_line.decode() for r in regs]
+    subids.unregister(regs[0])
+    again = subids.register("nobody", os.getpid(), files=files)
+    assert again.start == 1000000000  # the lowest free one
+    for reg in (regs[1], regs[2], again):
+        subids.unregister(reg)
+    for path in files:
+        assert path.read_text() == ADMIN
+
+
+def test_held_locks_are_the_ones_register_and_unregister_use(files: tuple[Path, Path]) -> None:
+    with subids.held(files) as locks:
+        reg = subids.register("nobody", os.getpid(), files=files, locks=locks)
+        assert "nobody:1000000000:65536" in live_ranges(files[0])
+        subids.unregister(reg, locks=locks)
+    for path in files:
+        assert path.read_text() == ADMIN
 
 
 def test_a_removal_writes_one_byte_and_moves_no_line(files: tuple[Path, Path]) -> None:
@@ -75,7 +103,7 @@ def test_a_removal_writes_one_byte_and_moves_no_line(files: tuple[Path, Path]) -
     after = uid.read_bytes()
     assert len(after) == len(before)
     assert sum(a != b for a, b in zip(before, after, strict=True)) == 1
-    assert live_ranges(uid) == [*ADMIN.splitlines(), "nobody:1000000000:65536"]
+    assert live_ranges(uid) == [*ADMIN.splitlines(), "nobody:1000065536:65536"]
     subids.unregister(second)
     assert uid.read_text() == ADMIN
 
