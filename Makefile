@@ -48,6 +48,7 @@ system-deps: ## install the Debian packages the tests and demo need (skips what 
 	command -v lua5.1 >/dev/null || missing="$$missing lua5.1"; \
 	command -v qemu-aarch64-static >/dev/null || missing="$$missing qemu-user-static"; \
 	command -v update-binfmts >/dev/null || missing="$$missing binfmt-support"; \
+	command -v git-lfs >/dev/null || missing="$$missing git-lfs"; \
 	command -v rootlesskit >/dev/null || missing="$$missing rootlesskit"; \
 	command -v slirp4netns >/dev/null || missing="$$missing slirp4netns"; \
 	command -v newuidmap >/dev/null || missing="$$missing uidmap"; \
