@@ -16,16 +16,14 @@ import pytest
 from playbookctl_dev import trust
 from playbookctl_dev.docker_engine import (
     DockerEngine,
-    DockerEngineError,
     descendants,
     existing_engine,
     ping,
     start_dockerd,
-    start_rootless_dockerd,
 )
 from playbookctl_dev.docker_engine import docker_engine as engine_context
 from playbookctl_dev.subids import SUBID_FILES, SubidRegistration
-from tests.support.docker_engine import needs_root_for_private_dockerd
+from tests.support.docker_engine import needs_root_for_private_dockerd, rootless_engine_or_skip
 from tests.support.nobody import NOBODY
 
 pytestmark = pytest.mark.integration
@@ -110,13 +108,7 @@ def test_a_rootless_dockerd_runs_as_its_user_and_stops_without_leftovers() -> No
     no process, no mount, no subordinate id range and no directory, and the machine's
     /dev/net/tun as it was (the engine's own node was mounted over it in its namespace only)."""
     tun_mode = Path("/dev/net/tun").stat().st_mode
-    try:
-        engine = start_rootless_dockerd("nobody")
-    except DockerEngineError as exc:
-        if "apt-get install" in str(exc):
-            pytest.skip(str(exc))
-        raise
-    with engine:
+    with rootless_engine_or_skip() as engine:
         assert engine.workdir is not None
         assert engine.subids is not None
         assert engine.process is not None

@@ -39,8 +39,9 @@ import pytest
 from playbookctl import platforms
 from playbookctl.config import Config
 from playbookctl.oci import RegistryClient
-from playbookctl_dev.docker_engine import DockerEngine, DockerEngineError, start_rootless_dockerd
+from playbookctl_dev.docker_engine import DockerEngine
 from playbookctl_dev.registry import LocalRegistry
+from tests.support.docker_engine import rootless_engine_or_skip
 from tests.support.gitrepos import commit_new
 from tests.support.lintrepo import CONTAINERFILE, edit, good_playbook, make_repo
 from tests.support.nobody import NOBODY, python_for_nobody
@@ -56,15 +57,7 @@ _ids = (f"{uuid.uuid4().hex[:8]}-{n}" for n in itertools.count())
 
 @pytest.fixture
 def rootless_engine() -> Iterator[DockerEngine]:
-    if os.geteuid() != 0:
-        pytest.skip("starts a rootless dockerd as nobody, which needs root (subuid, setpriv)")
-    try:
-        engine = start_rootless_dockerd("nobody")
-    except DockerEngineError as exc:
-        if "apt-get install" in str(exc):
-            pytest.skip(str(exc))
-        raise
-    with engine:
+    with rootless_engine_or_skip() as engine:
         yield engine
 
 

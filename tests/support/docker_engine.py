@@ -18,8 +18,13 @@ from collections.abc import Iterator
 import pytest
 
 from playbookctl_dev.base_image import make_base_image
+from playbookctl_dev.docker_engine import (
+    DockerEngine,
+    DockerEngineError,
+    existing_engine,
+    start_rootless_dockerd,
+)
 from playbookctl_dev.docker_engine import docker_engine as _docker_engine
-from playbookctl_dev.docker_engine import existing_engine
 from playbookctl_dev.registry import LocalRegistry
 from tests.support.paths import STAND_IN_CACHE
 from tests.support.registry import logged_in
@@ -60,3 +65,17 @@ def base_image(
             docker_engine, tmp_path_factory.mktemp("base-image"), ref, cache=STAND_IN_CACHE
         )
     return ref
+
+
+def rootless_engine_or_skip(user: str = "nobody") -> DockerEngine:
+    """A private rootless dockerd for `user` (start_rootless_dockerd); the test skips, saying
+    why, only where that cannot be: not root, or a rootless package missing (make system-deps
+    installs them)."""
+    if os.geteuid() != 0:
+        pytest.skip(f"starts a rootless dockerd as {user}, which needs root (subuid, setpriv)")
+    try:
+        return start_rootless_dockerd(user)
+    except DockerEngineError as exc:
+        if "apt-get install" in str(exc):
+            pytest.skip(str(exc))
+        raise
