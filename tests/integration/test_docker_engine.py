@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
+import json
 import os
 import shutil
+import signal
 import socket
+import subprocess
+import sys
 import tarfile
+import tempfile
+import time
 from pathlib import Path
 
 import docker
@@ -77,6 +84,69 @@ def test_private_dockerd_starts_and_stops_without_leftovers() -> None:
     assert not workdir.exists()
     mounts = Path("/proc/self/mounts").read_text()
     assert str(workdir) not in mounts
+
+
+# A process that starts a private engine the way the tests, the demo and the benchmarks do
+# (docker_engine(), with no engine answering), says its dockerd's pid, and waits to be killed.
+_ENGINE_OWNER = (
+    "import json, sys, time\n"
+    "from pathlib import Path\n"
+    "from playbookctl_dev.docker_engine import docker_engine\n"
+    "with docker_engine(Path(sys.argv[1]), env={'DOCKER_HOST': 'unix:///nonexistent.sock'}) as e:\n"
+    "    print(json.dumps({'pid': e.process.pid, 'url': e.url}), flush=True)\n"
+    "    time.sleep(600)\n"
+)
+
+
+@needs_root_for_private_dockerd
+def test_a_private_dockerd_stops_when_its_owner_is_killed(tmp_path: Path) -> None:
+    """A pytest or demo killed with -9 never stops its engine: the kernel does (the parent-death
+    signal), and dockerd takes its containerd with it."""
+    workdir = Path(tempfile.mkdtemp(prefix="pbd-", dir="/tmp"))  # short: containerd's socket
+    tooling = str(Path(__file__).resolve().parents[2] / "tooling")
+    owner = subprocess.Popen(
+        [sys.executable, "-c", _ENGINE_OWNER, str(workdir)], stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": tooling, "DOCKER_HOST": "unix:///nonexistent.sock"},
+    )  # fmt: skip
+    pids: list[int] = []
+    try:
+        assert owner.stdout is not None
+        started = json.loads(owner.stdout.readline())
+        pid, url = int(started["pid"]), str(started["url"])
+        pids.append(pid)
+        assert ping(url)
+        below = descendants(pid)
+        assert below, "dockerd started no containerd"
+        pids += below
+        owner.send_signal(signal.SIGKILL)
+        owner.wait(timeout=10)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(_alive(p) for p in (pid, *below)):
+            time.sleep(0.1)
+        assert [p for p in (pid, *below) if _alive(p)] == [], "the engine outlived its owner"
+        assert not ping(url)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            owner.kill()
+        owner.wait(timeout=10)
+        for left in (p for p in pids if _alive(p)):  # had the engine outlived its owner
+            os.kill(left, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and any(_alive(p) for p in pids):
+            time.sleep(0.1)
+        # what dockerd leaves mounted when it dies uncleanly (DockerEngine.stop does the same)
+        subprocess.run(["umount", str(workdir / "x" / "netns" / "default")], check=False,
+                       capture_output=True)  # fmt: skip
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    """Running: not gone and not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
 
 
 def _build_chowning(api: docker.APIClient, uid: int) -> str:

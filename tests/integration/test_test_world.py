@@ -256,7 +256,7 @@ def test_a_session_killed_with_9_leaves_nothing_that_breaks_the_next(tmp_path: P
 
 
 # A LocalRegistry in a process of its own, killed with -9 by the test. Started from a worker
-# thread, its docker-registry is not tied to its owner's life (see _dies_with_owner) and is
+# thread, its docker-registry is not tied to its owner's life (see owner.dies_with_owner) and is
 # orphaned by the kill, as one was before registries died with their owners.
 _OWNER_SCRIPT = (
     "import json, sys, threading, time\n"

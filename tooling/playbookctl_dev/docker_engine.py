@@ -65,7 +65,7 @@ from types import TracebackType
 from urllib.parse import urlsplit
 
 from playbookctl.errors import FatalError
-from playbookctl_dev import subids, trust
+from playbookctl_dev import owner, subids, trust
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 # Any loopback registry, whatever port it got; CIDRs are valid insecure-registry entries.
@@ -365,8 +365,13 @@ def start_dockerd(
     workdir: Path | None = None,
     insecure_registries: tuple[str, ...] = (LOOPBACK_INSECURE,),
     timeout: float = START_TIMEOUT,
+    *,
+    dies_with_owner: bool = False,
 ) -> DockerEngine:
-    """Start a private dockerd and wait until it answers `/_ping`."""
+    """Start a private dockerd and wait until it answers `/_ping`. `dies_with_owner`: the
+    kernel stops it (SIGTERM: it stops its containerd) when this process dies, even killed
+    with -9 (owner.dies_with_owner); the tests', the demo's and the benchmarks' engines, not
+    `playbookctl dev`'s, which outlives the command that started it."""
     binary = shutil.which("dockerd")
     if binary is None:
         raise DockerEngineError(
@@ -388,6 +393,8 @@ def start_dockerd(
     ]  # fmt: skip
     for reg in insecure_registries:
         cmd += ["--insecure-registry", reg]
+    if dies_with_owner:
+        cmd = owner.dies_with_owner(cmd)
     proc = _spawn(cmd, workdir, {**os.environ, "GODEBUG": "netdns=cgo"})
     engine = DockerEngine(url=f"unix://{sock}", started=True, workdir=workdir, process=proc)
     return _ready(engine, proc, workdir, timeout)
@@ -559,10 +566,11 @@ def _tail(path: Path, lines: int = 15) -> str:
 def docker_engine(
     workdir: Path | None = None, env: dict[str, str] | None = None
 ) -> Iterator[DockerEngine]:
-    """The existing engine when one answers, else a private dockerd stopped on exit."""
+    """The existing engine when one answers, else a private dockerd stopped on exit (and
+    with this process, however it ends)."""
     url = existing_engine(env)
     if url is not None:
         yield DockerEngine(url=url)
         return
-    with start_dockerd(workdir) as engine:
+    with start_dockerd(workdir, dies_with_owner=True) as engine:
         yield engine

@@ -21,9 +21,9 @@ temp dirs (in memory when /dev/shm is there); they need root (`trust.py` says wh
 are cleaned up). Use it as a context manager, or call start()/stop().
 
 A process killed with -9 never runs stop(). Its docker-registry dies with it (the kernel's
-parent-death signal, `_dies_with_owner`) and its token service follows it within a second, but the
-temp dirs it made (its blobs, in memory) stay behind; each new LocalRegistry removes those whose
-owners are gone (`remove_abandoned`). Each
+parent-death signal, `owner.dies_with_owner`) and its token service follows it within a second,
+but the temp dirs it made (its blobs, in memory) stay behind; each new LocalRegistry removes
+those whose owners are gone (`remove_abandoned`). Each
 such dir holds an `flock` on a file of its own for as long as its owner or the registry process
 it started lives (the kernel drops it when both are gone): no pid is involved, so a recycled pid
 or one in another pid namespace cannot make a live registry's dir look abandoned, and a dir
@@ -46,7 +46,6 @@ import stat
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -56,6 +55,7 @@ from typing import Literal
 
 from playbookctl.errors import FatalError
 from playbookctl_dev import trust
+from playbookctl_dev.owner import dies_with_owner
 from playbookctl_dev.pki import Pki, make_pki
 
 BINARY = "docker-registry"
@@ -126,18 +126,6 @@ def _owned_tempdir(prefix: str, where: str | None) -> tuple[Path, int]:
 def _temp_dirs() -> list[str]:
     """Where a LocalRegistry makes its temp dirs: the memory dir, and the system temp dir."""
     return list(dict.fromkeys(d for d in (_memory_dir(), tempfile.gettempdir()) if d))
-
-
-def _dies_with_owner(argv: list[str]) -> list[str]:
-    """`argv` run so that the kernel stops it (SIGTERM) when this process dies, even by -9: a
-    killed pytest or demo otherwise leaves docker-registry serving, holding its blobs in memory
-    (the token service watches its owner itself). setpriv (util-linux) sets the parent-death
-    signal and execs, so the pid stays the registry's. The signal follows the *thread* that
-    started the child, so only the main thread asks for it: a registry started from a worker
-    thread would die when that thread ends."""
-    if threading.current_thread() is not threading.main_thread() or not shutil.which("setpriv"):
-        return argv
-    return ["setpriv", "--pdeathsig", "TERM", *argv]
 
 
 def remove_abandoned(where: list[str] | None = None) -> list[Path]:
@@ -517,12 +505,12 @@ class LocalRegistry:
             config = self._write_config(workdir)
             log = (workdir / "registry.log").open("ab")
             self.process = subprocess.Popen(
-                _dies_with_owner([BINARY, "serve", str(config)]),
+                dies_with_owner([BINARY, "serve", str(config)]),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 env={**os.environ, "OTEL_TRACES_EXPORTER": "none"},
-                # Its blobs stay while it runs (orphaned only where _dies_with_owner cannot
+                # Its blobs stay while it runs (orphaned only where dies_with_owner cannot
                 # tie it to its owner).
                 pass_fds=self._owner_fds,
             )
