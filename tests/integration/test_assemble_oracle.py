@@ -28,7 +28,7 @@ import json
 import os
 import re
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -306,15 +306,7 @@ def test_assembled_equals_engine_build(
             sent = build.sent_containerfile(
                 (our_dir / "Containerfile").read_text(), {}, pins, LABELS
             ).text
-            ours = assemble.assemble_image(
-                the_plan,
-                base,
-                context=context,
-                read=lambda p: (our_dir / p).read_bytes(),
-                epoch=EPOCH,
-                platform=platform,
-                containerfile=("Containerfile", sent),
-            )
+            ours = _assemble(the_plan, base, context, our_dir, platform, sent)
             ref = f"{registry.host}/oracle/{case.name}:{platform.replace('/', '-')}"
             built = build.build_playbook_image(
                 engine,
@@ -333,6 +325,27 @@ def test_assembled_equals_engine_build(
             _same("layers", platform, got_layers, want_layers)
             _same("config", platform, _comparable(got_config), _comparable(want_config))
             _same_layer_ids(got_config, want_config, want_layers)
+
+
+def _assemble(
+    the_plan: assemble.Plan,
+    base: assemble.BaseImage,
+    context: Mapping[str, assemble.ContextFile],
+    our_dir: Path,
+    platform: str,
+    sent: str,
+) -> assemble.Assembled:
+    """The assembled image of `our_dir` for `platform`, its Containerfile read as `sent` (the
+    text the engine's context carries)."""
+    return assemble.assemble_image(
+        the_plan,
+        base,
+        context=context,
+        read=lambda p: (our_dir / p).read_bytes(),
+        epoch=EPOCH,
+        platform=platform,
+        containerfile=("Containerfile", sent),
+    )
 
 
 def _same(what: str, platform: str, got: Any, want: Any) -> None:
@@ -517,15 +530,7 @@ def test_assembled_equals_buildkit_build(
             name, _, child = kit_bases[platform].partition("@")
             base = cache.image(client, name, child)
             sent = build.sent_containerfile(raw, {}, {base_image: kit_bases[platform]}, LABELS)
-            ours = assemble.assemble_image(
-                the_plan,
-                base,
-                context=context,
-                read=lambda p: (our_dir / p).read_bytes(),
-                epoch=EPOCH,
-                platform=platform,
-                containerfile=("Containerfile", sent.text),
-            )
+            ours = _assemble(the_plan, base, context, our_dir, platform, sent.text)
             kit_dir = tmp_path / f"buildkit-{platform.replace('/', '-')}"
             _write_context(kit_dir, case, oracle=False)
             (kit_dir / "Containerfile").write_text(sent.text)

@@ -155,20 +155,29 @@ def _repo_at(root: Path) -> GitRepo:
     return repo
 
 
+def _placed(directory: Path) -> tuple[Path, str, dict[str, int]] | None:
+    """(git root, directory relative to it, index_of's modes), or None outside git or the
+    root (the directory itself is not followed if it is a link)."""
+    found = index_of(directory)
+    if found is None:
+        return None
+    root, modes = found
+    here = directory.absolute().parent.resolve() / directory.name
+    try:
+        return root, here.relative_to(root.resolve()).as_posix(), modes
+    except ValueError:
+        return None
+
+
 def not_in_index(directory: Path, files: Sequence[Path]) -> tuple[list[Path], list[Path]]:
     """(untracked, ignored): the files (on disk, under directory) that git's index does not
     hold, split by whether an ignore rule covers them. Outside git, or when git cannot be
     read, nothing (the directory is all there is). No git process while every file is in the
     index (the usual case); else one for the directory."""
-    found = index_of(directory)
+    found = _placed(directory)
     if found is None:
         return [], []
-    root, modes = found
-    here = directory.absolute().parent.resolve() / directory.name
-    try:
-        rel_dir = here.relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return [], []
+    root, rel_dir, modes = found
     by_path = {f"{rel_dir}/{f.relative_to(directory).as_posix()}": f for f in files}
     missing = [p for p in by_path if p not in modes]
     if not missing:
@@ -190,15 +199,10 @@ def converted_files(directory: Path, files: Sequence[Path]) -> list[tuple[Path, 
     git object images and the source hash are made from. No git process unless an attributes
     file can apply (one in the playbook, in its parents, the repository's, the global or the
     system one: none, in the usual repository). Outside git, nothing."""
-    found = index_of(directory)
+    found = _placed(directory)
     if found is None:
         return []
-    root = found[0]
-    here = directory.absolute().parent.resolve() / directory.name
-    try:
-        rel_dir = here.relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return []
+    root, rel_dir, _modes = found
     repo = _repo_at(root)
     inside = any(f.name == ".gitattributes" for f in files)
     if not inside and not repo.attribute_files(rel_dir):

@@ -28,7 +28,6 @@ killed with -9 leaves one; the next run removes it).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import itertools
 import os
 import re
@@ -37,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from playbookctl.errors import FatalError
+from playbookctl_dev import linefile
+from playbookctl_dev.linefile import Line, lines_of, pwrite_all, read_all
 from playbookctl_dev.trust import start_time
 
 SUBID_FILES = (Path("/etc/subuid"), Path("/etc/subgid"))
@@ -73,12 +74,6 @@ class SubidRegistration:
         return f"{MARKER}{self.owner}:{self.owner_start}".encode()
 
 
-@dataclass(frozen=True)
-class _Line:
-    offset: int
-    text: bytes  # without its newline
-
-
 Held = dict[Path, int]  # each file's descriptor, its flock held
 
 
@@ -86,38 +81,16 @@ Held = dict[Path, int]  # each file's descriptor, its flock held
 def held(files: tuple[Path, ...] = SUBID_FILES) -> Iterator[Held]:
     """Exclusive flocks on `files`, taken in order, for the block; pass the result to register
     and unregister inside it (a second flock of this process's own would wait forever)."""
-    fds: Held = {}
-    try:
-        for path in files:
-            fds[path] = os.open(path, os.O_RDWR)
-            fcntl.flock(fds[path], fcntl.LOCK_EX)
-        yield fds
-    finally:
-        for fd in fds.values():
-            os.close(fd)  # releases the lock
+    with contextlib.ExitStack() as stack:
+        yield {path: stack.enter_context(linefile.locked(path)) for path in files}
 
 
-def _lines(fd: int) -> tuple[bytes, list[_Line]]:
-    os.lseek(fd, 0, os.SEEK_SET)
-    chunks = []
-    while chunk := os.read(fd, 65536):
-        chunks.append(chunk)
-    data = b"".join(chunks)
-    lines, offset = [], 0
-    for raw in data.split(b"\n"):
-        if offset < len(data):
-            lines.append(_Line(offset, raw))
-        offset += len(raw) + 1
-    return data, lines
+def _lines(fd: int) -> tuple[bytes, list[Line]]:
+    data = read_all(fd)
+    return data, lines_of(data)
 
 
-def _pwrite(fd: int, data: bytes, offset: int) -> None:
-    while data:
-        n = os.pwrite(fd, data, offset)
-        data, offset = data[n:], offset + n
-
-
-def _free(fd: int, drop: SubidRegistration | None) -> tuple[bytes, list[_Line]]:
+def _free(fd: int, drop: SubidRegistration | None) -> tuple[bytes, list[Line]]:
     """Free the records of dead owners (and one record of `drop`), one byte each; then cut the
     freed records at the end of the file. The lines as they are afterwards."""
     data, lines = _lines(fd)
@@ -136,8 +109,8 @@ def _free(fd: int, drop: SubidRegistration | None) -> tuple[bytes, list[_Line]]:
         )
         if mine or start_time(pid) != start:
             dropped = dropped or mine
-            _pwrite(fd, b"#", entry.offset)
-            lines[i + 1] = _Line(entry.offset, b"#" + entry.text[1:])
+            pwrite_all(fd, b"#", entry.offset)
+            lines[i + 1] = Line(entry.offset, b"#" + entry.text[1:])
     kept = len(lines)
     while (
         kept >= 2
@@ -151,7 +124,7 @@ def _free(fd: int, drop: SubidRegistration | None) -> tuple[bytes, list[_Line]]:
     return data, lines
 
 
-def _used_starts(lines: list[_Line]) -> set[int]:
+def _used_starts(lines: list[Line]) -> set[int]:
     """The starts of the live ranges our records hold."""
     used = set()
     for line, entry in itertools.pairwise(lines):
@@ -195,8 +168,8 @@ def register(
             entry = len(data) + len(newline) + len(reg.marker_line) + 1
             # The range is written as a comment and made live last, by its first byte.
             record = newline + reg.marker_line + b"\n#" + reg.range_line[1:] + b"\n"
-            _pwrite(fds[path], record, len(data))
-            _pwrite(fds[path], reg.range_line[:1], entry)
+            pwrite_all(fds[path], record, len(data))
+            pwrite_all(fds[path], reg.range_line[:1], entry)
     return reg
 
 

@@ -54,17 +54,16 @@ pattern lets the address start with `#`): it drops it once the owner is gone, as
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import re
 import shutil
 import socket
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from playbookctl.errors import FatalError
+from playbookctl_dev import linefile
+from playbookctl_dev.linefile import Line, lines_of, pwrite_all, read_all
 
 HOSTS_FILE = Path("/etc/hosts")
 CERTS_DIR = Path("/etc/docker/certs.d")
@@ -137,62 +136,21 @@ class Registration:
     certs_dir: Path = CERTS_DIR
 
 
-@contextlib.contextmanager
-def _hosts_locked(hosts: Path) -> Iterator[int]:
-    fd = os.open(hosts, os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield fd
-    finally:
-        os.close(fd)  # releases the lock
-
-
-@dataclass(frozen=True)
-class _Line:
-    offset: int
-    text: bytes  # without its newline
-
-
-def _read(fd: int) -> bytes:
-    os.lseek(fd, 0, os.SEEK_SET)
-    chunks = []
-    while chunk := os.read(fd, 65536):
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _lines(data: bytes) -> list[_Line]:
-    """The lines as a resolver sees them (each ended by a newline, but the last may not be)."""
-    lines: list[_Line] = []
-    offset = 0
-    for raw in data.split(b"\n"):
-        if offset < len(data):
-            lines.append(_Line(offset, raw))
-        offset += len(raw) + 1
-    return lines
-
-
-def _pwrite(fd: int, data: bytes, offset: int) -> None:
-    while data:
-        n = os.pwrite(fd, data, offset)
-        data, offset = data[n:], offset + n
-
-
 @dataclass
 class _Hosts:
     """The file as read under the lock, kept up to date with our own writes."""
 
     size: int
     unterminated: bool  # the last line has no newline (another tool wrote it so)
-    lines: list[_Line]
+    lines: list[Line]
     free: list[int]  # indexes into `lines` of the free slots, in file order
 
 
 def _free_stale(fd: int, certs_dir: Path, drop: str | None) -> _Hosts:
     """Free the lines of dead owners (and `drop`'s), each by a one-byte write, and remove the
     certs.d directories of our names that no live line maps."""
-    data = _read(fd)
-    lines = _lines(data)
+    data = read_all(fd)
+    lines = lines_of(data)
     free: list[int] = []
     live: set[str] = set()
     for i, line in enumerate(lines):
@@ -200,8 +158,8 @@ def _free_stale(fd: int, certs_dir: Path, drop: str | None) -> _Hosts:
         if m is not None:
             name = m["name"].decode()
             if name == drop or not _alive(int(m["pid"]), int(m["start"])):
-                _pwrite(fd, b"#", line.offset)
-                lines[i] = _Line(line.offset, b"#" + line.text[1:])
+                pwrite_all(fd, b"#", line.offset)
+                lines[i] = Line(line.offset, b"#" + line.text[1:])
                 free.append(i)
             else:
                 live.add(name)
@@ -222,16 +180,16 @@ def _add(fd: int, hosts: _Hosts, text: bytes) -> None:
     if slot is None:
         newline = b"\n" if hosts.unterminated else b""
         offset = hosts.size + len(newline)
-        _pwrite(fd, newline + b"#" + text[1:] + b"\n", hosts.size)
-        _pwrite(fd, text[:1], offset)
-        hosts.lines.append(_Line(offset, text))
+        pwrite_all(fd, newline + b"#" + text[1:] + b"\n", hosts.size)
+        pwrite_all(fd, text[:1], offset)
+        hosts.lines.append(Line(offset, text))
         hosts.size, hosts.unterminated = offset + len(text) + 1, False
         return
     line = hosts.lines[slot]
     padded = text.ljust(len(line.text))
-    _pwrite(fd, padded[1:], line.offset + 1)
-    _pwrite(fd, padded[:1], line.offset)
-    hosts.lines[slot] = _Line(line.offset, padded)
+    pwrite_all(fd, padded[1:], line.offset + 1)
+    pwrite_all(fd, padded[:1], line.offset)
+    hosts.lines[slot] = Line(line.offset, padded)
     hosts.free.remove(slot)
 
 
@@ -267,7 +225,7 @@ def register(
         raise TrustError(f"owner process {owner} is gone")
     host_ports = tuple(f"{name}:{port}" for port in ports)
     line = f"{address}\t{name}\t{MARKER}{owner}:{start}".encode()
-    with _hosts_locked(hosts) as fd:
+    with linefile.locked(hosts) as fd:
         # The CA is in place before the name resolves (a client that sees the name may connect).
         state = _free_stale(fd, certs_dir, drop=name)
         for hp in host_ports:
@@ -281,7 +239,7 @@ def register(
 
 def unregister(reg: Registration) -> None:
     """Remove `reg`'s line and directories (and any stale ones found on the way)."""
-    with _hosts_locked(reg.hosts) as fd:
+    with linefile.locked(reg.hosts) as fd:
         _trim(fd, _free_stale(fd, reg.certs_dir, drop=reg.name))
         for hp in reg.host_ports:
             shutil.rmtree(reg.certs_dir / hp, ignore_errors=True)
