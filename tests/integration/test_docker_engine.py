@@ -22,6 +22,9 @@ import pytest
 
 from playbookctl_dev import trust
 from playbookctl_dev.docker_engine import (
+    MARK,
+    TEMP_DIR,
+    TEMP_PREFIX,
     DockerEngine,
     descendants,
     existing_engine,
@@ -88,14 +91,25 @@ def test_private_dockerd_starts_and_stops_without_leftovers() -> None:
 
 # A process that starts a private engine the way the tests, the demo and the benchmarks do
 # (docker_engine(), with no engine answering), says its dockerd's pid, and waits to be killed.
+# With no workdir argument, the engine makes its own (as docker_engine() does by default).
 _ENGINE_OWNER = (
     "import json, sys, time\n"
     "from pathlib import Path\n"
     "from playbookctl_dev.docker_engine import docker_engine\n"
-    "with docker_engine(Path(sys.argv[1]), env={'DOCKER_HOST': 'unix:///nonexistent.sock'}) as e:\n"
-    "    print(json.dumps({'pid': e.process.pid, 'url': e.url}), flush=True)\n"
+    "where = Path(sys.argv[1]) if len(sys.argv) > 1 else None\n"
+    "with docker_engine(where, env={'DOCKER_HOST': 'unix:///nonexistent.sock'}) as e:\n"
+    "    print(json.dumps({'pid': e.process.pid, 'url': e.url, 'workdir': str(e.workdir)}),\n"
+    "          flush=True)\n"
     "    time.sleep(600)\n"
 )
+
+
+def _engine_owner(*args: str) -> subprocess.Popen[str]:
+    tooling = str(Path(__file__).resolve().parents[2] / "tooling")
+    return subprocess.Popen(
+        [sys.executable, "-c", _ENGINE_OWNER, *args], stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": tooling, "DOCKER_HOST": "unix:///nonexistent.sock"},
+    )  # fmt: skip
 
 
 @needs_root_for_private_dockerd
@@ -103,11 +117,7 @@ def test_a_private_dockerd_stops_when_its_owner_is_killed(tmp_path: Path) -> Non
     """A pytest or demo killed with -9 never stops its engine: the kernel does (the parent-death
     signal), and dockerd takes its containerd with it."""
     workdir = Path(tempfile.mkdtemp(prefix="pbd-", dir="/tmp"))  # short: containerd's socket
-    tooling = str(Path(__file__).resolve().parents[2] / "tooling")
-    owner = subprocess.Popen(
-        [sys.executable, "-c", _ENGINE_OWNER, str(workdir)], stdout=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": tooling, "DOCKER_HOST": "unix:///nonexistent.sock"},
-    )  # fmt: skip
+    owner = _engine_owner(str(workdir))
     pids: list[int] = []
     try:
         assert owner.stdout is not None
@@ -138,6 +148,65 @@ def test_a_private_dockerd_stops_when_its_owner_is_killed(tmp_path: Path) -> Non
         subprocess.run(["umount", str(workdir / "x" / "netns" / "default")], check=False,
                        capture_output=True)  # fmt: skip
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@needs_root_for_private_dockerd
+def test_a_killed_owners_engine_dir_goes_with_the_next_engine_and_nothing_else() -> None:
+    """A pytest or demo killed with -9 leaves the workdir of the engine it made (a data root
+    holding a base image or two): the next private engine removes it once that engine is gone
+    too, and nothing else: not a live engine's dir, not a dir without the mark."""
+    unmarked = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=TEMP_DIR))
+    (unmarked / "data").write_text("not known to be ours\n")
+    owner: subprocess.Popen[str] | None = None
+    pids: list[int] = []
+    left: Path | None = None
+    try:
+        with start_dockerd() as alive:
+            assert alive.workdir is not None
+            assert (alive.workdir / MARK).is_file()
+            owner = _engine_owner()
+            assert owner.stdout is not None
+            started = json.loads(owner.stdout.readline())
+            pid, left = int(started["pid"]), Path(started["workdir"])
+            pids += [pid, *(p for p, _ in descendants(pid))]
+            # dockerd holds the mark as well: its dir is not abandoned while it runs.
+            held = {os.path.realpath(f"/proc/{pid}/fd/{n}") for n in os.listdir(f"/proc/{pid}/fd")}
+            assert str(left / MARK) in held
+            owner.send_signal(signal.SIGKILL)
+            owner.wait(timeout=10)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not all(_exited(p) for p in pids):
+                time.sleep(0.1)
+            assert all(_exited(p) for p in pids), "the engine outlived its owner"
+            assert left.is_dir()  # nobody has removed it yet
+            with start_dockerd() as nxt:
+                assert nxt.workdir != left
+                assert not left.exists()
+                assert alive.workdir.is_dir()
+                assert ping(alive.url)
+                assert (unmarked / "data").is_file()
+    finally:
+        if owner is not None:
+            with contextlib.suppress(ProcessLookupError):
+                owner.kill()
+            owner.wait(timeout=10)
+        for p in pids:
+            if _alive(p):
+                os.kill(p, signal.SIGTERM)
+        shutil.rmtree(unmarked, ignore_errors=True)
+        if left is not None:
+            shutil.rmtree(left, ignore_errors=True)
+
+
+def _exited(pid: int) -> bool:
+    """Gone, or a zombie whose every thread has exited: a Go program's main thread is a zombie
+    while its other threads still hold its files (the mark's lock among them)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return True
+    return stat[stat.rindex(")") + 2] == "Z" and threads == [str(pid)]
 
 
 def _alive(pid: int) -> bool:

@@ -40,6 +40,9 @@ Choices, and why:
 Such an engine reads registry CAs from `~/.config/docker/certs.d`, not /etc/docker/certs.d
 (`certs_dir`), and on a cgroup v1 host it has no cgroups at all ("Cgroup Driver: none").
 
+A killed owner's private engine stops with it (`owner.dies_with_owner`), and the next private
+engine removes the workdir it left (ownedtemp: a data root holds a base image or two).
+
 This module speaks only `/_ping` over a socket; everything else goes through build.py.
 """
 
@@ -65,13 +68,18 @@ from types import TracebackType
 from urllib.parse import urlsplit
 
 from playbookctl.errors import FatalError
-from playbookctl_dev import owner, subids, trust
+from playbookctl_dev import ownedtemp, owner, subids, trust
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 # Any loopback registry, whatever port it got; CIDRs are valid insecure-registry entries.
 LOOPBACK_INSECURE = "127.0.0.0/8"
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 20.0
+# A private engine's own workdir: short (containerd's socket is under it), and marked
+# (ownedtemp) so that the next private engine removes it if its owner was killed with -9.
+TEMP_DIR = "/tmp"  # noqa: S108 - a private mkdtemp inside it
+TEMP_PREFIX = "pbd-"
+MARK = ".playbookctl-engine-owner"
 TUN = Path("/dev/net/tun")
 # Docker's rootless launcher: docker-ce has it on PATH, Debian's docker.io in contrib.
 ROOTLESS_SCRIPTS = ("dockerd-rootless.sh", "/usr/share/docker.io/contrib/dockerd-rootless.sh")
@@ -157,6 +165,8 @@ class DockerEngine:
     user: str | None = None
     subids: subids.SubidRegistration | None = field(default=None, repr=False)
     relays: list[_Relay] = field(default_factory=list, repr=False)
+    # The lock on the workdir's mark (ownedtemp) when start_dockerd made the workdir.
+    mark_fd: int | None = field(default=None, repr=False)
 
     @property
     def exec_root(self) -> Path | None:
@@ -225,6 +235,9 @@ class DockerEngine:
                 subprocess.run(["umount", str(netns)], check=False, capture_output=True)
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
+        if self.mark_fd is not None:  # after the dir is gone: nobody may take it before
+            os.close(self.mark_fd)
+            self.mark_fd = None
 
     def __enter__(self) -> DockerEngine:
         return self
@@ -378,9 +391,12 @@ def start_dockerd(
             "no Docker engine answers (DOCKER_HOST, /var/run/docker.sock) and dockerd is not "
             "installed: apt-get install docker.io"
         )
+    mark_fd: int | None = None
     if workdir is None:
+        # A killed owner's engine dirs go now (its dockerd stopped with it, dies_with_owner).
+        ownedtemp.remove_abandoned(TEMP_PREFIX, MARK, [TEMP_DIR])
         # Short on purpose: containerd's socket lives under the exec root.
-        workdir = Path(tempfile.mkdtemp(prefix="pbd-", dir="/tmp"))
+        workdir, mark_fd = ownedtemp.make(TEMP_PREFIX, TEMP_DIR, MARK)
     workdir.mkdir(parents=True, exist_ok=True)
     sock = workdir / "docker.sock"
     cmd = [
@@ -395,8 +411,19 @@ def start_dockerd(
         cmd += ["--insecure-registry", reg]
     if dies_with_owner:
         cmd = owner.dies_with_owner(cmd)
-    proc = _spawn(cmd, workdir, {**os.environ, "GODEBUG": "netdns=cgo"})
-    engine = DockerEngine(url=f"unix://{sock}", started=True, workdir=workdir, process=proc)
+    # dockerd holds the mark too (and its containerd, which inherits it): a dir is abandoned
+    # only once the engine that uses it is gone as well as its owner.
+    marks = () if mark_fd is None else (mark_fd,)
+    try:
+        proc = _spawn(cmd, workdir, {**os.environ, "GODEBUG": "netdns=cgo"}, pass_fds=marks)
+    except BaseException:
+        if mark_fd is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
+            os.close(mark_fd)
+        raise
+    engine = DockerEngine(
+        url=f"unix://{sock}", started=True, workdir=workdir, process=proc, mark_fd=mark_fd
+    )
     return _ready(engine, proc, workdir, timeout)
 
 
@@ -529,11 +556,18 @@ def _wait_mapped(proc: subprocess.Popen[bytes], timeout: float) -> None:
         time.sleep(0.02)
 
 
-def _spawn(cmd: list[str], workdir: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def _spawn(
+    cmd: list[str], workdir: Path, env: dict[str, str], pass_fds: tuple[int, ...] = ()
+) -> subprocess.Popen[bytes]:
     log = (workdir / "dockerd.log").open("wb")
     try:
         return subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
+            pass_fds=pass_fds,
         )
     finally:
         log.close()

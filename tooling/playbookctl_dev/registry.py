@@ -25,16 +25,12 @@ parent-death signal, `owner.dies_with_owner`) and its token service follows it w
 but the temp dirs it made (its blobs, in memory) stay behind; each new LocalRegistry removes
 those whose owners are gone (`remove_abandoned`). Each
 such dir holds an `flock` on a file of its own for as long as its owner or the registry process
-it started lives (the kernel drops it when both are gone): no pid is involved, so a recycled pid
-or one in another pid namespace cannot make a live registry's dir look abandoned, and a dir
-without that file (older code's, or one being made) or owned by another user is never removed.
+it started lives (ownedtemp.py says why that and nothing else decides).
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
-import fcntl
 import json
 import os
 import re
@@ -42,7 +38,6 @@ import secrets
 import shutil
 import socket
 import ssl
-import stat
 import subprocess
 import sys
 import tempfile
@@ -54,7 +49,7 @@ from types import TracebackType
 from typing import Literal
 
 from playbookctl.errors import FatalError
-from playbookctl_dev import trust
+from playbookctl_dev import ownedtemp, trust
 from playbookctl_dev.owner import dies_with_owner
 from playbookctl_dev.pki import Pki, make_pki
 
@@ -106,23 +101,6 @@ TEMP_PREFIX = "playbookctl-registry-"
 OWNER = ".playbookctl-registry-owner"
 
 
-def _owned_tempdir(prefix: str, where: str | None) -> tuple[Path, int]:
-    """A new private temp dir and the descriptor that holds its OWNER lock (close it after the
-    dir is removed). The lock is taken before OWNER has its name, so a dir whose OWNER is there
-    but not locked is one whose holders are all gone."""
-    path = Path(tempfile.mkdtemp(prefix=prefix, dir=where))
-    new = path / (OWNER + ".new")
-    fd = os.open(new, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        new.rename(path / OWNER)
-    except BaseException:
-        os.close(fd)
-        shutil.rmtree(path, ignore_errors=True)
-        raise
-    return path, fd
-
-
 def _temp_dirs() -> list[str]:
     """Where a LocalRegistry makes its temp dirs: the memory dir, and the system temp dir."""
     return list(dict.fromkeys(d for d in (_memory_dir(), tempfile.gettempdir()) if d))
@@ -130,54 +108,10 @@ def _temp_dirs() -> list[str]:
 
 def remove_abandoned(where: list[str] | None = None) -> list[Path]:
     """Remove the temp dirs of registries whose owner and registry process are both gone (a
-    session killed with -9); returns them. Only our own: named TEMP_PREFIX*, a directory (not a
-    link) of this user, holding OWNER (a regular file of this user) whose lock nobody holds."""
-    removed: list[Path] = []
-    uid = os.geteuid()
-    for base in where if where is not None else _temp_dirs():
-        try:
-            entries = [e for e in os.scandir(base) if e.name.startswith(TEMP_PREFIX)]
-        except OSError:
-            continue
-        for entry in entries:
-            with contextlib.suppress(OSError):  # gone meanwhile, or not ours to open
-                if _remove_if_abandoned(Path(entry.path), uid):
-                    removed.append(Path(entry.path))
-    return removed
-
-
-def _remove_if_abandoned(path: Path, uid: int) -> bool:
-    dfd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    try:
-        if os.fstat(dfd).st_uid != uid:
-            return False
-        try:
-            fd = os.open(OWNER, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
-        except FileNotFoundError:  # not made by this code, or being made: not ours to judge
-            return False
-        try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode) or st.st_uid != uid:
-                return False
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:  # its owner, or the registry it started, lives
-                return False
-            # Everything but OWNER first: a removal cut short leaves a dir the next one finds.
-            for name in os.listdir(dfd):
-                if name == OWNER:
-                    continue
-                if stat.S_ISDIR(os.stat(name, dir_fd=dfd, follow_symlinks=False).st_mode):
-                    shutil.rmtree(name, dir_fd=dfd)
-                else:
-                    os.unlink(name, dir_fd=dfd)
-            os.unlink(OWNER, dir_fd=dfd)
-            path.rmdir()
-            return True
-        finally:
-            os.close(fd)
-    finally:
-        os.close(dfd)
+    session killed with -9); returns them (ownedtemp.remove_abandoned says which are ours)."""
+    return ownedtemp.remove_abandoned(
+        TEMP_PREFIX, OWNER, where if where is not None else _temp_dirs()
+    )
 
 
 def _bracket(address: str) -> str:
@@ -331,7 +265,7 @@ class LocalRegistry:
         return self.data_dir
 
     def _own_tempdir(self, prefix: str, where: str | None) -> Path:
-        path, fd = _owned_tempdir(prefix, where)
+        path, fd = ownedtemp.make(prefix, where, OWNER)
         self._owner_fds.append(fd)
         return path
 
