@@ -33,8 +33,8 @@ from playbookctl import build
 from playbookctl.cli import main
 from playbookctl.config import Config, load_config
 from playbookctl.dockerignore import DockerignoreError
-from playbookctl.errors import FatalError, ImmutableVersionError
-from playbookctl.gitrepo import GitRepo
+from playbookctl.errors import FatalError, GitError, ImmutableVersionError
+from playbookctl.gitrepo import GitRepo, submodule_problem
 from playbookctl.lint.playbook import check_playbook
 from playbookctl.lint.tekton import check_document
 from playbookctl.plan import Status, make_plan
@@ -44,7 +44,7 @@ from playbookctl.register import RegisterAction, register
 from playbookctl.release import ReleaseOptions, release
 from playbookctl.render import render_pipeline
 from playbookctl.results import Action, Artifact, PublishResult
-from tests.support.gitrepos import MakeRepo, PlaybookRepo
+from tests.support.gitrepos import MakeRepo, PlaybookRepo, commit_all, git
 from tests.support.refusals import refusal_sites as find_refusals
 
 SOURCE = Path(playbookctl.__file__).parent
@@ -148,9 +148,9 @@ CATALOGUE: dict[str, Lint | NotTree] = {
         "the command line names a playbook that does not exist"
     ),
     "publish.source_revisions: raise GitError 'the checkout is not commit'": NotTree(GIT),
-    "publish._build_context: raise FatalError 'str(exc)'": NotTree(
-        GIT + " (the playbook's files cannot be exported from the commit's objects)"
-    ),
+    # The export refuses a submodule (GitRepo.export_tree); otherwise it fails only on git's
+    # own state (objects missing from the clone), which no tree shows.
+    "publish._build_context: raise FatalError 'str(exc)'": Lint("playbook.submodule", "submodule"),
     "publish.source_revisions: raise GitError 'uncommitted changes in a playbook to pub'": (
         NotTree(GIT)
     ),
@@ -199,6 +199,7 @@ CATALOGUE: dict[str, Lint | NotTree] = {
     "plan._entry: Entry(Status.INVALID) 'workflow.yaml has no readable spec.versi'": Lint(
         "workflow.", "no_version"
     ),
+    "plan._entry: Entry(Status.INVALID) 'why'": Lint("playbook.submodule", "submodule"),
     "plan.make_plan: raise GitError 'and'": NotTree(GIT),
     "plan._Source._read: raise _too_large 'limit'": Lint("load.too-large", "too_large"),
     "plan._bounded_show: raise _too_large 'limit'": Lint("load.too-large", "too_large"),
@@ -643,6 +644,31 @@ def case_dockerignore_pattern(repo: PlaybookRepo, config: Config, capsys: Any) -
     assert ("playbook.dockerignore-pattern", 3) in {(f.rule, f.line) for f in gate}
     with pytest.raises(DockerignoreError, match=r"\.dockerignore: line 3: pattern '\\\\d\*\.log'"):
         build.context_files(ignore.parent, "Containerfile")
+
+
+@case
+def case_submodule(repo: PlaybookRepo, config: Config, capsys: Any) -> None:
+    """A submodule in a playbook: lint names it once; plan refuses the playbook, and the build
+    context's export and the source hash refuse it, all in gitrepo.submodule_problem's words
+    (the export and the hash left its files out before, silently)."""
+    lib = repo.path.parent / "lib"
+    lib.mkdir()
+    (lib / "helper.sh").write_text("#!/bin/sh\n")
+    git(lib, "init", "-q", "-b", "main")
+    commit_all(lib, "lib")
+    where = "playbooks/alpha/vendor/lib"
+    repo.git("-c", "protocol.file.allow=always", "submodule", "add", "-q", str(lib), where)
+    head = repo.commit_all("a submodule")
+    first = reported(lint_json(repo.path, capsys), "playbook.submodule", where)
+    assert first["message"] == submodule_problem(where)
+    (entry,) = [e for e in make_plan(config, None).entries if e.name == "alpha"]
+    assert (entry.status, entry.reason) == (Status.INVALID, f"{where}: {first['message']}")
+    with pytest.raises(GitError) as caught:  # what publish._build_context raises
+        GitRepo(repo.path).export_tree(head, "playbooks/alpha", repo.path.parent / "ctx")
+    assert str(caught.value) == entry.reason
+    with pytest.raises(FatalError, match=re.escape(entry.reason)):
+        source_hash(config.playbooks_dir / "alpha")
+    assert [f.rule for f in lint_gate(config, ["alpha"])["alpha"]] == ["playbook.submodule"]
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from playbookctl.errors import GitError
+from playbookctl.errors import FatalError, GitError
 from playbookctl.gitrepo import GitRepo, PushStatus
+from playbookctl.playbook import source_hash
 from tests.support.gitrepos import (
     LYING_HOOK,
     RACING_HOOK,
@@ -319,3 +320,45 @@ def test_worktree_commit_of_a_brand_new_playbook_and_before_the_first_commit(
     staged = repo.worktree_commit(["playbooks/x"])
     assert repo.show(staged, "playbooks/x/a.txt") == b"a\n"
     assert git(path, "branch", "--list") == ""  # still no branch, no commit on it
+
+
+def test_a_submodule_is_refused_by_every_reader_of_a_commit_never_dropped(
+    playbook_repo: PlaybookRepo, tmp_path: Path
+) -> None:
+    """A gitlink (mode 160000, a `commit` entry) in a playbook: tree_files and export_tree
+    refuse it naming it (they dropped it silently: an image and a source hash without its
+    files), list_dir names it (it raised AttributeError), gitlinks finds it, and the working
+    tree's source hash refuses it too, checked out or not."""
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "helper.sh").write_text("#!/bin/sh\n")
+    git(lib, "init", "-q", "-b", "main")
+    commit_all(lib, "lib")
+    path = playbook_repo.path
+    for where in ("playbooks/alpha/vendor/lib", "playbooks/gamma"):
+        git(path, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(lib), where)
+    head = playbook_repo.commit_all("submodules")
+    repo = GitRepo(path)
+    assert git(path, "ls-tree", head, "playbooks/gamma").startswith("160000 commit ")
+    assert repo.list_dir(head, "playbooks") == ["alpha", "beta", "gamma"]
+    assert repo.list_dir(head, "playbooks/alpha/vendor") == ["lib"]
+    assert repo.gitlinks(head, "playbooks/alpha") == ["playbooks/alpha/vendor/lib"]
+    assert repo.gitlinks(head, "playbooks/gamma") == ["playbooks/gamma"]
+    assert repo.gitlinks(head, "playbooks/beta") == []
+    for where, inside in (
+        ("playbooks/alpha", "playbooks/alpha/vendor/lib"),
+        ("playbooks/gamma", "playbooks/gamma"),
+    ):
+        with pytest.raises(
+            GitError, match=f"^{inside}: a git submodule .*git rm --cached {inside}"
+        ):
+            repo.tree_files(head, where)
+        with pytest.raises(GitError, match=f"^{inside}: a git submodule "):
+            repo.export_tree(head, where, tmp_path / "ctx" / where)
+    assert [f.path for f in repo.tree_files(head, "playbooks/beta")]  # the others still read
+    for checked_out in (True, False):
+        if not checked_out:
+            git(path, "submodule", "deinit", "-q", "--force", "--all")
+        with pytest.raises(FatalError, match=r"^playbooks/alpha/vendor/lib: a git submodule "):
+            source_hash(path / "playbooks" / "alpha")
+        assert source_hash(path / "playbooks" / "beta").startswith("sha256:")

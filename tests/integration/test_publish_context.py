@@ -292,6 +292,50 @@ def test_publish_dry_run_through_the_cli_names_the_untracked_file(
     assert "Traceback" not in err
 
 
+def test_a_submodule_is_refused_by_lint_plan_and_a_dry_run_in_cis_clone(
+    checkout: Path,
+    tmp_path: Path,
+    registry: LocalRegistry,
+    base_image: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A submodule in the playbook, and the clone CI makes (no --recurse-submodules: its
+    directory is empty). Before, lint was clean there, plan said publish and a dry run
+    assembled an image without the submodule's files; now each says what it is, through the
+    CLI, and nothing is assembled."""
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "helper.sh").write_text("#!/bin/sh\n")
+    commit_new(lib, "lib")
+    where = f"playbooks/{NAME}/vendor/lib"
+    git(checkout, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(lib), where)
+    git(checkout, "commit", "-q", "-m", "a submodule")
+    ci = tmp_path / "ci"
+    git(tmp_path, "clone", "-q", str(checkout), str(ci))
+    assert not list((ci / where).iterdir())
+    config = _config(ci, registry, base_image)
+    monkeypatch.chdir(ci)
+    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY", config.registry)
+    monkeypatch.setenv("PLAYBOOKCTL_BASE_IMAGE_OVERRIDES", json.dumps({PROD_FROM: base_image}))
+    monkeypatch.setenv("DOCKER_HOST", NO_ENGINE)
+    said = f"{where}:1:1: error [playbook.submodule] a git submodule (a gitlink"
+    assert main(["lint"]) == 1
+    out, err = capsys.readouterr()
+    assert said in out, out + err
+    assert out.count("playbook.submodule") == 1
+    assert main(["plan"]) == 1
+    out, err = capsys.readouterr()
+    assert f"invalid    {NAME} 1.0.0: {where}: a git submodule (a gitlink" in out, out + err
+    code = main(["publish", "--dry-run", NAME])
+    out, err = capsys.readouterr()
+    assert code == 1, out + err
+    assert f"{NAME} 1.0.0: skipped" in out
+    assert "playbook.submodule" in out
+    assert "assembled, not pushed" not in out
+    assert "Traceback" not in err
+
+
 def test_a_git_lfs_script_is_refused_not_published_as_its_pointer(
     checkout: Path,
     registry: LocalRegistry,

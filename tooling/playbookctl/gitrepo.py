@@ -51,6 +51,33 @@ class TreeFile:
 
 _LINK_MODE = 0o120000
 _MAX_LINK_HOPS = 40  # as the kernel's ELOOP limit
+GITLINK_MODE = 0o160000  # a submodule: git records a commit of another repository there
+
+
+def submodule_problem(path: str, *, gitlink: bool = True) -> str:
+    """Why a git repository inside a playbook (`path`, repository-relative) cannot be part of
+    it: lint's playbook.submodule and every stage that reads the tree refuse it in these
+    words. `gitlink`: git's index or tree records it (a submodule); else a checkout with its
+    own .git that `git add` would record as one."""
+    if gitlink:
+        what = (
+            "a git submodule (a gitlink: this repository records only a commit of another "
+            "repository here, checked out or not)"
+        )
+        vendor = (
+            f"git rm --cached {path}, remove its .gitmodules entry and {path}/.git, put the "
+            f"files in {path} and git add {path}"
+        )
+    else:
+        what = (
+            f"a git repository of its own ({path}/.git): git does not add its files to this "
+            "repository (`git add` records it as a submodule)"
+        )
+        vendor = f"delete {path}/.git, then git add {path}"
+    return (
+        f"{what}: its files are not in this repository's tree, so they would be in no image "
+        f"or release; vendor them ({vendor}), or fetch them in a RUN step from a pinned source"
+    )
 
 
 def _blob_sha256(blob: Any) -> str:
@@ -124,7 +151,9 @@ def index_of(directory: Path) -> tuple[Path, dict[str, int]] | None:
     key = str(directory.absolute().parent)
     if key not in _WHERE:
         try:
-            repo = GitRepo(directory)
+            # The parent's repository: a playbook directory that is a submodule's checkout (a
+            # .git of its own) is judged by the repository holding it, not by itself.
+            repo = GitRepo(Path(key))
             _WHERE[key] = (repo.root, repo.index_file)
         except GitError:
             _WHERE[key] = None
@@ -190,6 +219,21 @@ def not_in_index(directory: Path, files: Sequence[Path]) -> tuple[list[Path], li
     return (
         [by_path[p] for p in missing if p not in skip],
         [by_path[p] for p in missing if p in skip],
+    )
+
+
+def gitlinks_under(directory: Path) -> list[str]:
+    """The submodules (gitlinks, repository-relative) git's index records at or under
+    directory, whether or not they are checked out; [] outside git. No git process
+    (index_of)."""
+    found = _placed(directory)
+    if found is None:
+        return []
+    _root, rel_dir, modes = found
+    return sorted(
+        p
+        for p, mode in modes.items()
+        if mode == GITLINK_MODE and (p == rel_dir or p.startswith(rel_dir + "/"))
     )
 
 
@@ -391,7 +435,8 @@ class GitRepo:
         return sorted(p for p in out.split("\0") if p)
 
     def _object(self, rev: str, path: str, kind: str) -> Any:
-        """The blob or tree at path in rev, or None when there is none of that kind."""
+        """The blob, tree or submodule at path in rev, or None when there is none of that
+        kind."""
         sha = self.rev_parse(rev)
         try:
             obj = self._repo.commit(sha).tree / path
@@ -418,14 +463,41 @@ class GitRepo:
         tree = self._object(rev, path, "tree")
         if tree is None:
             return []
-        return sorted(str(item.name) for item in tree)
+        # A submodule's entry has no name of its own in GitPython (it asks .gitmodules).
+        return sorted(posixpath.basename(str(item.path)) for item in tree)
 
-    def tree_files(self, rev: str, path: str) -> list[TreeFile]:
-        """Every file under a directory at rev, with its executable bit and content."""
+    def gitlinks(self, rev: str, path: str) -> list[str]:
+        """The submodules (gitlinks) at or under path at rev."""
+        if self._object(rev, path, "submodule") is not None:
+            return [path]
         tree = self._object(rev, path, "tree")
         if tree is None:
             return []
-        blobs = {str(item.path): item for item in tree.traverse() if isinstance(item, git.Blob)}
+        return sorted(str(item.path) for item in tree.traverse() if item.type == "submodule")
+
+    def _files_of(self, rev: str, path: str) -> dict[str, Any] | None:
+        """path -> blob of every file under the directory path at rev, None when there is no
+        such directory. A submodule there is a GitError saying why (submodule_problem): its
+        files are not in the tree, and leaving them out would be silent."""
+        tree = self._object(rev, path, "tree")
+        if tree is None:
+            if self._object(rev, path, "submodule") is not None:
+                raise GitError(f"{path}: {submodule_problem(path)}")
+            return None
+        blobs: dict[str, Any] = {}
+        for item in tree.traverse():
+            if item.type == "submodule":
+                raise GitError(f"{item.path}: {submodule_problem(str(item.path))}")
+            if isinstance(item, git.Blob):
+                blobs[str(item.path)] = item
+        return blobs
+
+    def tree_files(self, rev: str, path: str) -> list[TreeFile]:
+        """Every file under a directory at rev, with its executable bit and content; a
+        submodule there is a GitError (_files_of)."""
+        blobs = self._files_of(rev, path)
+        if blobs is None:
+            return []
         out: list[TreeFile] = []
         for file_path in sorted(blobs):
             blob = _follow_links(blobs, file_path)
@@ -503,11 +575,11 @@ class GitRepo:
         tree): regular files 0644, or 0755 when git records them executable, directories 0755,
         whatever the umask. A symbolic link is followed inside `path` (as tree_files follows
         it); one that leaves `path`, or loops, is a GitError naming it. Returns the files
-        written. The build context of a publish is this: the commit, nothing beside it."""
-        tree = self._object(rev, path, "tree")
-        if tree is None:
+        written. The build context of a publish is this: the commit, nothing beside it. A
+        submodule there is a GitError saying why (_files_of), not a context without its files."""
+        blobs = self._files_of(rev, path)
+        if blobs is None:
             raise GitError(f"{path} is not a directory at {rev[:12]}")
-        blobs = {str(item.path): item for item in tree.traverse() if isinstance(item, git.Blob)}
         prefix = path.rstrip("/") + "/"
         dest.mkdir(parents=True, exist_ok=True)
         dest.chmod(0o755)

@@ -23,7 +23,7 @@ import yaml
 
 from playbookctl.config import DEFAULT_PLATFORMS, Config
 from playbookctl.errors import FatalError, GitError
-from playbookctl.gitrepo import GitRepo, TreeFile
+from playbookctl.gitrepo import GitRepo, TreeFile, submodule_problem
 from playbookctl.lint.action_type import SUFFIXES
 from playbookctl.lint.registration import version_conflict
 from playbookctl.playbook import (
@@ -33,6 +33,7 @@ from playbookctl.playbook import (
     discover,
     hash_platforms,
     is_playbook_dir,
+    nested_repositories,
     path_bytes,
     shown_path,
     source_hash,
@@ -257,18 +258,32 @@ class _Source:
         return self.repo.list_dir(self.rev, rel)
 
     def names(self) -> set[str]:
+        # A playbook directory that is itself a submodule is one too (a clone without
+        # --recurse-submodules holds it empty): _entry refuses it, rather than not see it.
         if self.rev is None or self.repo is None:
             return {
-                n for n in discover(self.config) if is_playbook_dir(self.config.playbooks_dir / n)
+                n
+                for n in discover(self.config)
+                if is_playbook_dir(self.config.playbooks_dir / n) or self.submodules(n)
             }
         names = self.repo.list_dir(self.rev, "playbooks")
-        return {n for n in names if self._exists(f"playbooks/{n}/{WORKFLOW_FILE}")}
+        return {
+            n for n in names if self._exists(f"playbooks/{n}/{WORKFLOW_FILE}") or self.submodules(n)
+        }
 
     def workflow_text(self, name: str) -> bytes | None:
         return self._read(f"playbooks/{name}/{WORKFLOW_FILE}")
 
     def rbac_text(self, name: str) -> bytes | None:
         return self._read(f"playbooks/{name}/{RBAC_FILE}")
+
+    def submodules(self, name: str) -> list[str]:
+        """The submodules (gitlinks) in the playbook: in git's index, or in the commit."""
+        if self.rev is None or self.repo is None:
+            return [
+                n.rel for n in nested_repositories(self.config.playbooks_dir / name) if n.gitlink
+            ]
+        return self.repo.gitlinks(self.rev, f"playbooks/{name}")
 
     def source_hash(self, name: str) -> str:
         if self.rev is None or self.repo is None:
@@ -621,6 +636,12 @@ def _entry(
     if not NAME_RE.match(name) or len(name) > 63:
         return Entry(name, Status.INVALID, reason="the directory name is not a DNS-1123 label")
     version = _version_of(src.workflow_text(name))
+    linked = src.submodules(name)
+    if linked:
+        # Its files are in no image: hashed without them, the playbook would be published
+        # as if nothing were missing (lint's playbook.submodule says it first).
+        why = f"{linked[0]}: {submodule_problem(linked[0])}"
+        return Entry(name, Status.INVALID, version or "", reason=why)
     if version is None:
         return Entry(name, Status.INVALID, reason="workflow.yaml has no readable spec.version")
     digest = src.source_hash(name)

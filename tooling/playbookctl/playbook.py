@@ -204,6 +204,62 @@ def load_playbook(directory: Path, root: Path, max_bytes: int) -> Playbook:
     return pb
 
 
+def _walk(directory: Path) -> tuple[list[Path], list[Path]]:
+    """(the files under directory, the directories holding a .git of their own)."""
+    out: list[Path] = []
+    holders: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(directory):
+        if ".git" in dirnames or ".git" in filenames:
+            holders.append(Path(dirpath))
+        dirnames[:] = sorted(d for d in dirnames if d not in _IGNORED_NAMES and d != ".git")
+        out.extend(Path(dirpath) / d for d in dirnames if os.path.islink(os.path.join(dirpath, d)))
+        for fn in filenames:
+            if fn in _IGNORED_NAMES or fn.endswith((".pyc", "~")):
+                continue
+            out.append(Path(dirpath) / fn)
+    return out, holders
+
+
+@dataclass(frozen=True)
+class NestedRepository:
+    """A git repository inside a playbook (lint's playbook.submodule)."""
+
+    path: Path  # under the playbook directory (or the directory itself)
+    rel: str  # relative to the repository's root, as git names it
+    gitlink: bool  # git's index records it (a submodule); else a checkout of its own
+
+
+def nested_repositories(
+    directory: Path, holders: Sequence[Path] | None = None
+) -> list[NestedRepository]:
+    """The git repositories inside directory (itself included), in a git checkout: every
+    submodule git's index records there, checked out or not, and every directory holding a
+    .git of its own. Their files are not the repository's, so not the playbook's source (no
+    image, source hash or release has them): source_files leaves them out and
+    source_hash refuses a submodule. holders: _walk's, when already walked."""
+    from playbookctl.gitrepo import gitlinks_under, index_of  # noqa: PLC0415 - git when needed
+
+    found = index_of(directory)
+    if found is None:
+        return []
+    root = found[0]
+    here = directory.absolute().parent.resolve() / directory.name
+    try:
+        rel_dir = here.relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return []
+    out: dict[str, NestedRepository] = {}
+    for rel in gitlinks_under(directory):
+        inside = rel[len(rel_dir) + 1 :] if rel != rel_dir else ""
+        out[rel] = NestedRepository(directory / inside if inside else directory, rel, True)
+    for path in _walk(directory)[1] if holders is None else holders:
+        inside = path.relative_to(directory).as_posix()
+        rel = rel_dir if inside == "." else f"{rel_dir}/{inside}"
+        if rel not in out:
+            out[rel] = NestedRepository(path, rel, False)
+    return [out[k] for k in sorted(out)]
+
+
 def source_files(directory: Path) -> list[Path]:
     """Every file that makes up the playbook's source, sorted by relative path.
 
@@ -211,15 +267,14 @@ def source_files(directory: Path) -> list[Path]:
     lint and the source hash see it: special_file_problem refuses it. In a git checkout, a
     file git ignores is not source: images and releases are made from git's objects, so it is
     in neither, and the source hash read here must agree with the one plan reads from a
-    commit (an untracked file stays: lint's playbook.untracked refuses it)."""
-    out: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(directory):
-        dirnames[:] = sorted(d for d in dirnames if d not in _IGNORED_NAMES and d != ".git")
-        out.extend(Path(dirpath) / d for d in dirnames if os.path.islink(os.path.join(dirpath, d)))
-        for fn in filenames:
-            if fn in _IGNORED_NAMES or fn.endswith((".pyc", "~")):
-                continue
-            out.append(Path(dirpath) / fn)
+    commit (an untracked file stays: lint's playbook.untracked refuses it). Nor is a file of
+    a repository nested in the playbook (a submodule's checkout: nested_repositories)."""
+    out, holders = _walk(directory)
+    if out:
+        nested = nested_repositories(directory, holders)
+        if nested:
+            inside = [n.path for n in nested]
+            out = [p for p in out if not any(p == n or n in p.parents for n in inside)]
     if out:
         from playbookctl.gitrepo import not_in_index  # noqa: PLC0415 - git only when needed
 
@@ -299,6 +354,13 @@ def source_hash(directory: Path, platforms: Sequence[str] = DEFAULT_PLATFORMS) -
     single-platform image is never reused for a multi-platform release.
     """
     outer = hashlib.sha256()
+    for nested in nested_repositories(directory):
+        if nested.gitlink:
+            # Its files are in no image or release: a hash without them would name a source
+            # the author does not see, with them one that no release holds.
+            from playbookctl.gitrepo import submodule_problem  # noqa: PLC0415 - git when needed
+
+            raise FatalError(f"{nested.rel}: {submodule_problem(nested.rel)}")
     for path in source_files(directory):
         rel = path.relative_to(directory).as_posix()
         problem = kind_problem(path, directory)

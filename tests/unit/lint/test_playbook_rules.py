@@ -689,6 +689,85 @@ def test_untracked_file(tmp_path: Path, setup: str, expected: list[str]) -> None
         assert "git add playbooks/restart-deployment/helper.sh" in f.message
 
 
+def _library(tmp_path: Path, files: dict[str, str]) -> str:
+    """A bare repository on this machine holding files: what a submodule points at."""
+    work = tmp_path / "lib-work"
+    for rel, text in files.items():
+        (work / rel).parent.mkdir(parents=True, exist_ok=True)
+        (work / rel).write_text(text)
+    git(work, "init", "--quiet", "-b", "main")
+    git(work, "add", "--all")
+    git(work, "commit", "--quiet", "-m", "lib")
+    git(tmp_path, "clone", "--quiet", "--bare", str(work), str(tmp_path / "lib.git"))
+    return f"file://{tmp_path / 'lib.git'}"
+
+
+def _submodule_add(root: Path, url: str, path: str) -> None:
+    git(root, "-c", "protocol.file.allow=always", "submodule", "add", "--quiet", url, path)
+
+
+PB = "playbooks/restart-deployment"
+
+
+@pytest.mark.parametrize(
+    ("setup", "expected"),
+    [
+        ("checked-out", [(f"{PB}/vendor/lib", True)]),
+        ("staged", [(f"{PB}/vendor/lib", True)]),  # added, not committed: the index says so
+        # CI's clone (no --recurse-submodules): an empty directory, lint was clean before
+        ("not-checked-out", [(f"{PB}/vendor/lib", True)]),
+        ("two", [(f"{PB}/a", True), (f"{PB}/vendor/lib", True)]),
+        ("the-playbook-itself", [(PB, True)]),
+        # a checkout of its own: git add of a file inside adds nothing (exit 0)
+        ("nested-repository", [(f"{PB}/vendor/lib", False)]),
+        ("vendored-as-told", []),  # the finding's own advice, followed to the letter
+        ("not-git", []),  # a source export: nothing to compare with
+    ],
+)
+def test_submodule(tmp_path: Path, setup: str, expected: list[tuple[str, bool]]) -> None:
+    """A git repository inside the playbook is one error naming it and what to do, never
+    playbook.untracked for its files (git add cannot add them), checked out or not."""
+    files = dict(good_playbook())
+    root = make_repo(tmp_path / "repo", {} if setup == "the-playbook-itself" else {PB[10:]: files})
+    url = _library(tmp_path, files if setup == "the-playbook-itself" else {"helper.sh": "x\n"})
+    pb = root / PB
+    if setup != "not-git":
+        git(root, "init", "--quiet", "-b", "main")
+        git(root, "add", "--all")
+        git(root, "commit", "--quiet", "-m", "x")
+    if setup in ("checked-out", "staged", "not-checked-out", "two", "vendored-as-told"):
+        _submodule_add(root, url, f"{PB}/vendor/lib")
+    if setup == "two":
+        _submodule_add(root, url, f"{PB}/a")
+    if setup == "the-playbook-itself":
+        _submodule_add(root, url, PB)
+    if setup not in ("staged", "not-git", "nested-repository"):
+        git(root, "commit", "--quiet", "-m", "submodule")
+    if setup == "not-checked-out":
+        git(root, "submodule", "deinit", "--quiet", "--force", "--all")
+        assert not list((pb / "vendor" / "lib").iterdir())
+    if setup in ("nested-repository", "not-git"):
+        git(tmp_path, "clone", "--quiet", url, str(pb / "vendor" / "lib"))
+    if setup == "vendored-as-told":
+        (f,) = [f for f in lint_playbook(pb, load_config(root), None)[1] if "submodule" in f.rule]
+        lib = f"{PB}/vendor/lib"
+        assert f"git rm --cached {lib}, remove its .gitmodules entry and {lib}/.git" in f.message
+        git(root, "rm", "--quiet", "--cached", lib)
+        git(root, "config", "--file", ".gitmodules", "--remove-section", f"submodule.{lib}")
+        (root / lib / ".git").unlink()
+        git(root, "add", lib, ".gitmodules")
+    _, findings = lint_playbook(pb, load_config(root), None)
+    found = [f for f in findings if f.rule == "playbook.submodule"]
+    assert [(f.file, "a git submodule (a gitlink" in f.message) for f in found] == expected
+    for f in found:
+        assert f.severity is Severity.ERROR
+        assert "its files are not in this repository's tree, so they would be in no image" in (
+            f.message
+        )
+        assert f"git add {f.file}), or fetch them in a RUN step from a pinned source" in f.message
+    assert not [f for f in findings if f.rule == "playbook.untracked"]
+
+
 # (where the attributes are written, what they say, the findings' files and conversions)
 _ATTRIBUTES = [
     ("none", "", []),

@@ -42,6 +42,7 @@ from playbookctl.playbook import (
     discover,
     load_playbook,
     name_problem,
+    nested_repositories,
     shown_path,
     size_problem,
     source_files,
@@ -203,6 +204,7 @@ def lint_playbook(
                 )
             else:
                 regular.append(f)
+        out.extend(_submodule_findings(pb))
         out.extend(_untracked_findings(pb, regular))
         out.extend(_converted_findings(pb, regular))
         too_big = size_problem(pb.dir, files, config.max_playbook_bytes)
@@ -211,6 +213,27 @@ def lint_playbook(
                 Finding("playbook.size", Severity.ERROR, pb.rel(too_big[0]), 1, 1, too_big[1])
             )
     return pb, out
+
+
+def _submodule_findings(pb: Playbook) -> list[Finding]:
+    """playbook.submodule: a git repository inside the playbook, one finding each (a
+    submodule, or a checkout of its own git would record as one). Images, the source hash and
+    a release are made from this repository's objects, which hold a commit id there, not the
+    files; `git add` of a file inside cannot change that, so its files get no
+    playbook.untracked (source_files leaves them out)."""
+    from playbookctl.gitrepo import submodule_problem  # noqa: PLC0415 - git only when needed
+
+    return [
+        Finding(
+            "playbook.submodule",
+            Severity.ERROR,
+            pb.rel(nested.path),
+            1,
+            1,
+            submodule_problem(nested.rel, gitlink=nested.gitlink),
+        )
+        for nested in nested_repositories(pb.dir)
+    ]
 
 
 def _untracked_findings(pb: Playbook, files: list[Path]) -> list[Finding]:

@@ -701,6 +701,22 @@ _r(
     adjustable=False,
 )
 _r(
+    "playbook.submodule",
+    E,
+    "a git submodule (or a repository of its own) inside the playbook",
+    "Images, the source hash and a release are made from this repository's objects. A "
+    "submodule is a gitlink there: a commit id of another repository, not its files, so they "
+    "would be in no image (a clone without --recurse-submodules, CI's, has not even checked "
+    "them out), and `git add` of a file inside cannot add it. A directory with a .git of its "
+    "own is the same once added. Reported once per repository; its files get no "
+    "playbook.untracked. Every stage reading the tree (plan, publish, the build context) "
+    "refuses it in the same words.",
+    "git submodule add https://example.com/lib.git playbooks/x/vendor/lib",
+    "git rm --cached playbooks/x/vendor/lib; rm playbooks/x/vendor/lib/.git; "
+    "git add playbooks/x/vendor/lib  (or fetch it in a RUN step from a pinned source)",
+    adjustable=False,
+)
+_r(
     "playbook.git-conversion",
     E,
     "git converts a file in the playbook on checkout (.gitattributes)",
