@@ -334,9 +334,7 @@ def plan(text: str) -> Plan:
                 key = item[2:].partition("=")[0].lower()
                 if key not in ("chown", "chmod"):
                     raise Refused(f"line {ins.line}: {ins.keyword} {item}")
-            chmod = ins.flag("chmod")
-            if chmod is not None:
-                _check_chmod(ins, chmod)
+            chmod_mode(ins.flags, ins.line)
         elif ins.flags and ins.keyword != "HEALTHCHECK":
             raise Refused(f"line {ins.line}: {ins.keyword} {' '.join(ins.flags)}")
         steps.append(ins)
@@ -345,21 +343,27 @@ def plan(text: str) -> Plan:
     return Plan(base, base_line, steps, parsed.escape, meta)
 
 
-def _check_chmod(ins: Instruction, value: str) -> None:
-    """Refuse a --chmod that BuildKit versions read differently (no other builder takes the
-    flag, so their agreement is the only meaning it has; read from moby/buildkit's dockerfile
-    frontend and tonistiigi/fsutil's copy)."""
+def chmod_mode(flags: Sequence[str], line: int) -> int | None:
+    """The mode a COPY/ADD's `--chmod` among flags (as written) gives its files, None without
+    one; Refused for one BuildKit versions read differently (no other builder takes the flag,
+    so their agreement is the only meaning it has; read from moby/buildkit's dockerfile
+    frontend and tonistiigi/fsutil's copy). The one reading of the flag: assembly applies it
+    and lint's playbook.executable trusts it (lint/playbook.copied_files)."""
+    value = dockerfile.flag_value(flags, "chmod")
+    if value is None:
+        return None
     if not re.fullmatch(r"[0-7]{3,4}", value):
         raise Refused(
-            f"line {ins.line}: --chmod={value}: only an octal mode is assembled (BuildKit's "
+            f"line {line}: --chmod={value}: only an octal mode is assembled (BuildKit's "
             "Dockerfile frontend before 0.16 ignores any other value, 0.16 to 0.19 refuse it, "
             "0.20 and later read it as chmod(1) does)"
         )
     if int(value, 8) & 0o7000:
         raise Refused(
-            f"line {ins.line}: --chmod={value}: the setuid, setgid and sticky bits are dropped "
+            f"line {line}: --chmod={value}: the setuid, setgid and sticky bits are dropped "
             "by BuildKit before 0.13 (Docker 26) and kept since"
         )
+    return int(value, 8)
 
 
 def _arg(ins: Instruction, env: Mapping[str, str], escape: str) -> tuple[str, str | None]:
@@ -902,11 +906,7 @@ class _Interpreter:
         raise Refused(f"line {ins.line}: --chown: no {name!r} in /{db}")
 
     def _chmod(self, ins: Instruction) -> int | None:
-        value = ins.flag("chmod")
-        if value is None:
-            return None
-        _check_chmod(ins, value)
-        return int(value, 8)
+        return chmod_mode(ins.flags, ins.line)
 
     # -- the result --------------------------------------------------------------------------
 

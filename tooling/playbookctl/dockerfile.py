@@ -36,12 +36,18 @@ class Instruction:
 
     def flag(self, name: str) -> str | None:
         """The value of `--name=value` (the last one given), or None."""
-        found = None
-        for item in self.flags:
-            key, _, value = item[2:].partition("=")
-            if key.lower() == name:
-                found = value
-        return found
+        return flag_value(self.flags, name)
+
+
+def flag_value(flags: Sequence[str], name: str) -> str | None:
+    """The value of `--name=value` among flags (the name in any case, the last one given),
+    or None."""
+    found = None
+    for item in flags:
+        key, _, value = item[2:].partition("=")
+        if key.lower() == name:
+            found = value
+    return found
 
 
 @dataclass
@@ -106,14 +112,22 @@ def _instruction(line: int, text: str) -> Instruction:
     rest = parts[1] if len(parts) > 1 else ""
     if "<<" in rest and keyword in ("RUN", "COPY", "ADD"):
         raise Unsupported(f"line {line}: a heredoc (<<) in {keyword}")
+    flags, rest = split_flags(rest)
+    return Instruction(line, keyword, flags, rest, body)
+
+
+def split_flags(rest: str) -> tuple[tuple[str, ...], str]:
+    """(the `--name=value` words written before an instruction's arguments, as written; the
+    arguments)."""
     flags: list[str] = []
+    rest = rest.strip(_WHITESPACE)
     while rest.startswith("--"):
         word, _, after = _split_first_word(rest)
         if word == "--":
             break
         flags.append(word)
         rest = after
-    return Instruction(line, keyword, tuple(flags), rest.strip(_WHITESPACE), body)
+    return tuple(flags), rest.strip(_WHITESPACE)
 
 
 def _split_first_word(text: str) -> tuple[str, str, str]:

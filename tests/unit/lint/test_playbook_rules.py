@@ -7,10 +7,14 @@ it expects, so a false alarm fails a case as surely as a miss.
 
 from __future__ import annotations
 
+import gzip
+import io
+import tarfile
 from pathlib import Path
 
 import pytest
 
+from playbookctl import assemble
 from playbookctl.config import load_config
 from playbookctl.findings import Severity
 from playbookctl.lint import lint_playbook
@@ -618,6 +622,69 @@ def test_a_chmod_assembly_refuses_does_not_settle_the_mode(tmp_path: Path, mode:
     (pb / "remediate.sh").chmod(0o644)
     _, findings = lint_playbook(pb, load_config(root), None)
     assert {f.rule for f in findings} >= {"playbook.executable", "playbook.builder-flag"}
+
+
+# (the COPY's flags, the mode assembly gives the copied script; None: assembly refuses the
+# flag, so the engine's classic builder builds the playbook, and refuses the flag too)
+_CHMODS = [
+    ("--chmod=0755", 0o755),
+    ("--chmod=0644", 0o644),
+    ("--chmod=750", 0o750),
+    ("--chmod=u+x", None),
+    ("--chmod=4755", None),
+    # Lint read the first flag spelt `--chmod=` only, the assembler reads it as
+    # Instruction.flag does (any case, the last one given): they disagreed on these three.
+    ("--CHMOD=0755", 0o755),
+    ("--chmod=0644 --chmod=0755", 0o755),
+    ("--chmod=0755 --chmod=0644", 0o644),  # lint was silent, the image's script is 0644
+]
+
+
+def _assembled_mode(text: str) -> int | None:
+    """The mode the assembler gives remediate.sh (committed 0644) under text; None when it
+    does not assemble the playbook."""
+    try:
+        plan = assemble.plan(text)
+    except assemble.Refused:
+        return None
+    fs = assemble.BaseFS()
+    for d in ("usr", "usr/local", "usr/local/bin"):
+        fs.entries[d] = assemble.Entry("dir", 0o755, 0, 0, 100)
+    config = {"architecture": "amd64", "os": "linux", "config": {}, "rootfs": {"diff_ids": []}}
+    base = assemble.BaseImage("reg.example.com/base", {"layers": []}, "", config, fs)
+    context = {
+        "": assemble.ContextFile("", "dir", 0o755),
+        "remediate.sh": assemble.ContextFile("remediate.sh", "file", 0o644),
+    }
+    image = assemble.assemble_image(
+        plan, base, context=context, read=lambda _p: b"#!/bin/sh\n", epoch=1,
+        platform="linux/amd64",
+    )  # fmt: skip
+    modes: dict[str, int] = {}
+    for _digest, data in image.layers:
+        assert isinstance(data, bytes)
+        with tarfile.open(fileobj=io.BytesIO(gzip.decompress(data))) as tar:
+            modes.update((m.name, m.mode) for m in tar)
+    return modes["usr/local/bin/remediate.sh"]
+
+
+@pytest.mark.parametrize(("flags", "assembled"), _CHMODS)
+def test_lint_and_the_assembler_agree_on_every_chmod(
+    tmp_path: Path, flags: str, assembled: int | None
+) -> None:
+    """One reading of COPY --chmod (assemble.chmod_mode): lint's playbook.executable speaks
+    exactly when the assembled image's script cannot run, and playbook.builder-flag exactly
+    when assembly refuses the flag (the classic builder then refuses it)."""
+    files = good_playbook()
+    files[C] = edit(files[C], "COPY remediate.sh", f"COPY {flags} remediate.sh")
+    root = make_repo(tmp_path / "repo", {"restart-deployment": dict(files)})
+    pb = root / "playbooks" / "restart-deployment"
+    (pb / "remediate.sh").chmod(0o644)
+    assert _assembled_mode((pb / C).read_text()) == assembled
+    _, findings = lint_playbook(pb, load_config(root), None)
+    rules = {f.rule for f in findings}
+    assert ("playbook.executable" in rules) == (assembled is None or not assembled & 0o111)
+    assert ("playbook.builder-flag" in rules) == (assembled is None)
 
 
 def test_a_step_command_counts_as_running_it(tmp_path: Path) -> None:

@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from playbookctl import dockerignore
+from playbookctl import assemble, dockerfile, dockerignore
 from playbookctl.config import Config
 from playbookctl.findings import Finding, Severity
 from playbookctl.lint import builder, network
@@ -1041,12 +1041,14 @@ def copied_files(cf: Containerfile) -> list[CopiedFile]:
         paths = [w for w in words if not w.startswith("--")]
         if any(f.startswith("--from") for f in flags) or len(paths) < 2:
             continue  # from another stage or image: not our files
-        mode = next((f.split("=", 1)[1] for f in flags if f.startswith("--chmod=")), "")
-        # Only the octal modes assembly takes (assemble._check_chmod): BuildKit versions read a
-        # symbolic one (u+x) or the setuid/setgid/sticky bits differently, and assembly refuses
-        # them (playbook.builder-flag then reports the flag).
-        octal = int(mode, 8) if re.fullmatch(r"[0-7]{3,4}", mode) else 0
-        chmod = octal & 0o7000 == 0 and octal & 0o111 != 0
+        # The flag as the assembler reads it (assemble.chmod_mode: the words before the
+        # arguments, any case, the last one): a mode it refuses (symbolic, setuid...) settles
+        # nothing, since the classic builder then refuses the flag (playbook.builder-flag).
+        try:
+            mode = assemble.chmod_mode(dockerfile.split_flags(ins.args)[0], ins.line)
+        except assemble.Refused:
+            mode = None
+        chmod = mode is not None and mode & 0o111 != 0
         *sources, dest = paths
         dest_dir = dest.endswith("/") or len(sources) > 1
         base = PurePosixPath(workdir) / dest
