@@ -31,6 +31,7 @@ from playbookctl.oci.transport import (
     TLSError,
     Transport,
     _error_detail,
+    _SendFailedError,
 )
 
 log = logging.getLogger("playbookctl.oci")
@@ -114,7 +115,9 @@ class RegistryClient:
                     )
                     if resp.status_code == 401:
                         self.auth.learn_challenge(host, resp.headers.get("WWW-Authenticate", ""))
-                except (RegistryError, TLSError) as exc:
+                # _SendFailedError: no answer at all (down, a name that does not resolve); the
+                # lookups that follow retry and say so in one line, as without this ping.
+                except (RegistryError, TLSError, _SendFailedError) as exc:
                     log.debug("registry %s: ping before prefetching tokens: %s", host, exc)
                     continue
             made += self.auth.prefetch(host, wanted, deadline)
