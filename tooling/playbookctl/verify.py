@@ -656,8 +656,11 @@ def publication_problem(config: Config, client: RegistryClient, reg: Registered)
     to the configured registry, checks their content, and never moves a tag; so a registration
     is proof of publication only when both pins are there and both tags still point at the
     pinned digests. Anything else (a digest nobody built, a bundle on another host, a tag
-    that moved, a registry that cannot be asked) is not. Nothing is fetched from any other
-    host."""
+    that moved) is not. Nothing is fetched from any other host.
+
+    A registry that cannot be asked (down, the credentials refused) is a RegistryError, not a
+    problem of this registration: nothing is known about any registration then, and the advice
+    a refused one gets (restore it, or bump the version) would be wrong."""
     problem = location_problem(config, reg.name, reg.version, reg.bundle, reg.image)
     if problem is not None:
         return problem
@@ -666,7 +669,10 @@ def publication_problem(config: Config, client: RegistryClient, reg: Registered)
         try:
             found = client.resolve(tagged)
         except RegistryError as exc:
-            return f"its {what} tag {tagged} cannot be checked: {exc}"
+            raise RegistryError(
+                f"cannot check registry/{WORKFLOWS}/{reg.name}.yaml against the registry (its "
+                f"{what} tag {tagged}): {exc}"
+            ) from None
         if found is None:
             return f"its {what} tag {tagged} does not exist in the registry"
         if found.digest != digest:
