@@ -39,7 +39,7 @@ from playbookctl import assemble, build, platforms
 from playbookctl.config import Config
 from playbookctl.oci import RegistryClient
 from playbookctl_dev.registry import LocalRegistry
-from tests.support.buildkit import buildkit_cli
+from tests.support.buildkit import BuildKitBuildError, buildkit_cli
 from tests.support.registry import logged_in
 
 pytestmark = pytest.mark.integration
@@ -585,3 +585,30 @@ def test_where_buildkit_versions_disagree_assembly_refuses(
                 modes |= {m.name.rstrip("/"): m.mode & 0o7777 for m in layer}
     assert modes["fresh/dir"] in (0o755, 0o640), oct(modes["fresh/dir"])
     assert modes["etc/suid"] in (0o755, 0o4755), oct(modes["etc/suid"])
+
+
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        ("--CHMOD=0755", "Unknown flag: CHMOD"),
+        ("--Chown=1:1", "Unknown flag: Chown"),
+        ("--chmod=0644 --chmod=0755", "Duplicate flag specified: chmod"),
+        ("--chown=1:1 --chown=2:2", "Duplicate flag specified: chown"),
+    ],
+)
+def test_a_flag_every_builder_refuses_is_not_assembled(
+    docker_engine: str, kit_bases: dict[str, str], tmp_path: Path, flags: str, said: str
+) -> None:
+    """Flag names are matched exactly and given once, by BuildKit as by the classic builder
+    (tests/integration/test_builder_agreement.py): assembly refuses what BuildKit refuses,
+    rather than building an image no `docker build` makes."""
+    line = f"COPY {flags} f.txt /f"
+    with pytest.raises(assemble.Refused, match=r"^line 2: --\w+: (Unknown|Duplicate) flag"):
+        assemble.plan(f"FROM r/b:1@sha256:{'a' * 64}\n{line}\n")
+    kit_dir = tmp_path / "buildkit"
+    kit_dir.mkdir()
+    (kit_dir / "f.txt").write_text("f\n")
+    (kit_dir / "Containerfile").write_text(f"FROM {kit_bases[PLATFORMS[0]]}\n{line}\n")
+    _as_sent(kit_dir)
+    with pytest.raises(BuildKitBuildError, match=said):
+        buildkit_cli().build(kit_dir, tag="buildkit-flags/x:1", docker_host=docker_engine)

@@ -21,6 +21,11 @@ D = "sha256:" + "a" * 64
 # (what follows `FROM <base>\nRUN true\n`, whether the classic builder takes it)
 CASES: list[tuple[str, bool]] = [
     ("COPY --chown=1:1 f /f\n", True),
+    # Names are matched exactly, and a flag is given once: "Unknown flag: Chown", "Duplicate
+    # flag specified: chown" (BuildKit says the same: test_assemble_oracle).
+    ("COPY --Chown=1:1 f /f\n", False),
+    ("COPY --chown=1:1 --chown=1:1 f /f\n", False),
+    ("HEALTHCHECK --INTERVAL=5s CMD true\n", False),
     ("COPY --chmod=0755 f /f\n", False),
     ("ADD --chown=1:1 f /f\n", True),
     ("ADD --chmod=0755 f /f\n", False),

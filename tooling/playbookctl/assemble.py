@@ -302,6 +302,7 @@ def plan(text: str) -> Plan:
     base_line = 0
     steps: list[Instruction] = []
     for ins in parsed.instructions:
+        builder_flags(ins.flags, ins.line)
         if ins.keyword == "FROM":
             if base is not None:
                 raise Refused(f"line {ins.line}: several stages (a second FROM)")
@@ -331,7 +332,7 @@ def plan(text: str) -> Plan:
             raise Refused(f"line {ins.line}: {ins.keyword}")
         if ins.keyword in ("COPY", "ADD"):
             for item in ins.flags:
-                key = item[2:].partition("=")[0].lower()
+                key = item[2:].partition("=")[0]
                 if key not in ("chown", "chmod"):
                     raise Refused(f"line {ins.line}: {ins.keyword} {item}")
             chmod_mode(ins.flags, ins.line)
@@ -343,12 +344,29 @@ def plan(text: str) -> Plan:
     return Plan(base, base_line, steps, parsed.escape, meta)
 
 
+def builder_flags(flags: Sequence[str], line: int) -> None:
+    """Refuse what every builder refuses before building (moby's BFlags.Parse, in the classic
+    builder and in BuildKit's frontend alike; tried on both): a flag's name is matched exactly
+    (`--CHMOD=0755` is "Unknown flag: CHMOD"), and a flag given twice is "Duplicate flag
+    specified" (only RUN --mount, which nothing assembles, may repeat). The engine then says so
+    in its own words, and lint's playbook.builder-flag before it."""
+    seen: set[str] = set()
+    for item in flags:
+        name = item[2:].partition("=")[0]
+        if name != name.lower():
+            raise Refused(f"line {line}: --{name}: Unknown flag (flag names are lower case)")
+        if name in seen and name != "mount":
+            raise Refused(f"line {line}: --{name}: Duplicate flag specified")
+        seen.add(name)
+
+
 def chmod_mode(flags: Sequence[str], line: int) -> int | None:
     """The mode a COPY/ADD's `--chmod` among flags (as written) gives its files, None without
     one; Refused for one BuildKit versions read differently (no other builder takes the flag,
     so their agreement is the only meaning it has; read from moby/buildkit's dockerfile
     frontend and tonistiigi/fsutil's copy). The one reading of the flag: assembly applies it
     and lint's playbook.executable trusts it (lint/playbook.copied_files)."""
+    builder_flags(flags, line)  # a flag no builder takes settles no mode
     value = dockerfile.flag_value(flags, "chmod")
     if value is None:
         return None
@@ -745,7 +763,7 @@ class _Interpreter:
                     "timeout": "Timeout",
                     "start-period": "StartPeriod",
                     "retries": "Retries",
-                }.get(key.lower())
+                }.get(key)
                 if name is None:
                     raise Refused(f"line {ins.line}: HEALTHCHECK {item}")
                 if name == "Retries":

@@ -35,19 +35,18 @@ class Instruction:
     original: str  # the instruction as joined (for messages)
 
     def flag(self, name: str) -> str | None:
-        """The value of `--name=value` (the last one given), or None."""
+        """The value of `--name=value` (flag_value), or None."""
         return flag_value(self.flags, name)
 
 
 def flag_value(flags: Sequence[str], name: str) -> str | None:
-    """The value of `--name=value` among flags (the name in any case, the last one given),
-    or None."""
-    found = None
+    """The value of `--name=value` among flags, or None. Names match exactly, as the builders
+    match them (assemble.builder_flags refuses another case, and a flag given twice)."""
     for item in flags:
         key, _, value = item[2:].partition("=")
-        if key.lower() == name:
-            found = value
-    return found
+        if key == name:
+            return value
+    return None
 
 
 @dataclass

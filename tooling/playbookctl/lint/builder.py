@@ -72,8 +72,29 @@ def check(steps: Sequence[Step], text: str, assemble_setting: str) -> list[Build
     for step in steps:
         flags, rest = split_flags(step.args)
         allowed = CLASSIC_FLAGS.get(step.keyword, frozenset())
+        seen: set[str] = set()
         for flag in flags:
-            name = flag[2:].partition("=")[0].lower()
+            name = flag[2:].partition("=")[0]
+            # What every builder refuses, BuildKit too (assemble.builder_flags).
+            if name != name.lower():
+                out.append(
+                    BuilderFinding(
+                        step.line,
+                        f'{step.keyword} --{name}: every builder refuses it ("Unknown flag: '
+                        f'{name}": flag names are matched exactly): write --{name.lower()}',
+                    )
+                )
+                continue
+            if name in seen and name != "mount":
+                out.append(
+                    BuilderFinding(
+                        step.line,
+                        f"{step.keyword} --{name} is given twice: every builder refuses it "
+                        f'("Duplicate flag specified: {name}"): keep one',
+                    )
+                )
+                continue
+            seen.add(name)
             if name in allowed:
                 continue
             instead = _INSTEAD.get(name, "drop it")

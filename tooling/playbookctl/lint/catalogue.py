@@ -895,7 +895,8 @@ _r(
     "builder (Docker 20.10), which refuses every BuildKit flag (`--chmod`, `--link`, "
     "`ADD --checksum`, `RUN --mount`/`--network`, `HEALTHCHECK --start-interval`) and reads "
     "no heredoc. Lint judges each flag by the builder that will actually build the playbook, "
-    "decided as publish decides it.",
+    "decided as publish decides it. Every builder, BuildKit too, matches flag names exactly "
+    "and takes a flag once: `--CHMOD` and a repeated `--chown` are errors on either path.",
     "RUN true\nCOPY --chmod=0755 remediate.sh /usr/local/bin/\n",
     "RUN true\nCOPY remediate.sh /usr/local/bin/\n# git update-index --chmod=+x remediate.sh\n",
 )
