@@ -28,6 +28,10 @@ CASES: list[tuple[str, str, list[tuple[tuple[str, bool], int]]]] = [
     # COPY --from
     ("copy-from-tag", BASE + "COPY --from=bitnami/kubectl:1.34 /k /k\n", [(COPY, 2)]),
     ("copy-from-pinned", BASE + f"COPY --from=bitnami/kubectl:1.34@{D} /k /k\n", []),
+    # A tab ends a flag as a space does (the builders split on blanks).
+    ("copy-from-pinned-tab", BASE + f"COPY --from=bitnami/kubectl:1.34@{D}\t/k /k\n", []),
+    ("copy-from-tag-tab", BASE + "COPY\t--from=bitnami/kubectl:1.34\t/k /k\n", [(COPY, 2)]),
+    ("add-url-after-a-tab", BASE + "ADD --chown=1:1\thttps://e.com/x /x\n", [(ADD, 2)]),
     (
         "copy-from-stage-name",
         f"FROM reg.example.com/go:1@{D} AS Build\n" + BASE + "COPY --from=build /k /k\n",

@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from playbookctl import assemble
-from playbookctl.lint.network import Step, split_flags
+from playbookctl.dockerfile import split_flags
+from playbookctl.lint.network import Step
 
 # The flags Docker 20.10's classic builder accepts, by instruction (moby builder/dockerfile,
 # and the instruction parser it vendors): any other flag fails the build.

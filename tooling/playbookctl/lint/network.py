@@ -18,6 +18,7 @@ import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from playbookctl.dockerfile import flag_value, split_flags
 from playbookctl.lint import shell
 
 _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}\Z")
@@ -49,28 +50,6 @@ class Step:
     keyword: str
     args: str
     line: int
-
-
-def split_flags(args: str) -> tuple[list[str], str]:
-    """(the `--name=value` flags written before the arguments, the arguments)."""
-    flags: list[str] = []
-    rest = args.strip()
-    while rest.startswith("--"):
-        word, _, after = rest.partition(" ")
-        if word == "--":
-            break
-        flags.append(word)
-        rest = after.strip()
-    return flags, rest
-
-
-def flag_value(flags: Sequence[str], name: str) -> str | None:
-    found = None
-    for item in flags:
-        key, _, value = item[2:].partition("=")
-        if key.lower() == name:
-            found = value
-    return found
 
 
 def _sources(rest: str) -> list[str]:

@@ -200,7 +200,8 @@ def parse_containerfile(text: str, file: str) -> Containerfile:
                 continue
             parts.append(nxt)
         joined = " ".join(p for p in parts if p)
-        keyword, _, rest = joined.partition(" ")
+        # Any blank ends the keyword, as the builders split it (`COPY<tab>--from=...`).
+        keyword, _, rest = re.sub(r"[ \t\v\f\r]+", " ", joined, count=1).partition(" ")
         instructions.append(Instruction(keyword.upper(), rest.strip(), start))
         heredoc = re.search(r"<<-?\s*[\"']?([A-Za-z_][A-Za-z0-9_]*)[\"']?", rest)
         i += 1
