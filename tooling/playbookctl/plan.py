@@ -43,10 +43,13 @@ from playbookctl.register import (
     GENERATED_PATHS,
     KUSTOMIZATION,
     WORKFLOWS,
+    ObjectId,
     Registration,
     differences,
     expected_registration,
     kustomization_resources,
+    object_id,
+    object_label,
     parse_documents,
     parse_registration,
     registry_moved,
@@ -71,6 +74,10 @@ class Status(StrEnum):
     REFUSED = "refused"  # content changed under a registered version
     DELETED = "deleted"  # directory gone, registration present: the registration goes
     INVALID = "invalid"  # workflow.yaml unreadable or without spec.version (lint says more)
+
+
+# Entries whose registration does not stay as it is: register rewrites it or removes it.
+_REWRITTEN = (Status.PUBLISH, Status.DELETED)
 
 
 @dataclass(frozen=True)
@@ -561,10 +568,13 @@ def make_plan(
             problems = dict(
                 zip(skipped, pool.map(lambda n: prove(registered[n]), skipped), strict=True)
             )
+    collisions = _colliding_objects(src, texts, found)
     for name, computed in found:
         if computed is None:
             continue
         entry = computed
+        if name in collisions:
+            entry = replace(entry, status=Status.REFUSED, reason=collisions[name])
         if entry.status is Status.UP_TO_DATE and prove is not None:
             problem = problems[name]
             if problem is not None:
@@ -599,6 +609,46 @@ def make_plan(
             if p.startswith(f"registry/{ACTION_TYPES}/")
         )
     return plan
+
+
+def _colliding_objects(
+    src: _Source, texts: dict[str, bytes], found: Sequence[tuple[str, Entry | None]]
+) -> dict[str, str]:
+    """Why each playbook this plan would register is refused for an object (a ClusterRole, a
+    ServiceAccount...) that another registration staying in registry/, or another playbook
+    registered in the same run, defines too: kustomize refuses to build registry/ with an object
+    defined twice, so Argo CD would sync nothing at all (verify.duplicate-object, once it is
+    committed). Objects are told apart as kustomize does (object_id)."""
+    publishing = [n for n, e in found if e is not None and e.status is Status.PUBLISH]
+    if not publishing:
+        return {}
+    rewritten = {n for n, e in found if e is not None and e.status in _REWRITTEN}
+    owners: dict[ObjectId, list[str]] = {}
+    for name, text in sorted(texts.items()):
+        if name in rewritten:
+            continue  # its registration is rewritten (from its rbac.yaml) or removed
+        stays = {object_id(d) for d in parse_documents(text) or []}
+        for oid in (i for i in stays if i is not None):
+            owners.setdefault(oid, []).append(f"registry/{WORKFLOWS}/{name}.yaml")
+    mine: dict[str, list[ObjectId]] = {}
+    for name in publishing:
+        new = [object_id(d) for d in parse_documents(src.rbac_text(name)) or []]
+        mine[name] = [oid for oid in new if oid is not None]
+        for oid in set(mine[name]):
+            owners.setdefault(oid, []).append(f"playbooks/{name}/{RBAC_FILE}")
+    out: dict[str, str] = {}
+    for name in publishing:
+        own = f"playbooks/{name}/{RBAC_FILE}"
+        for oid in mine[name]:
+            others = [f for f in owners[oid] if f != own]
+            if others:
+                out[name] = (
+                    f"{own} defines {object_label(oid)}, which {', '.join(others)} defines too: "
+                    "kustomize refuses to build registry/ with an object defined twice, and Argo "
+                    f"CD would sync nothing; give it a name of its own (with {name} in it)"
+                )
+                break
+    return out
 
 
 def _kustomization_change(current: bytes | None, expected: str) -> str:

@@ -391,6 +391,28 @@ def _short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+ObjectId = tuple[str, str, str, str]
+
+
+def object_id(data: Any) -> ObjectId | None:
+    """(group, kind, namespace, name): how kustomize tells objects apart (not the version), or
+    None for a document that is not a Kubernetes object with a name."""
+    if not isinstance(data, dict):
+        return None
+    meta = data.get("metadata")
+    name = meta.get("name") if isinstance(meta, dict) else None
+    api, kind = data.get("apiVersion"), data.get("kind")
+    if not (isinstance(api, str) and isinstance(kind, str) and isinstance(name, str)):
+        return None
+    ns = meta.get("namespace") if isinstance(meta, dict) else None
+    return api.rpartition("/")[0], kind, ns if isinstance(ns, str) else "", name
+
+
+def object_label(oid: ObjectId) -> str:
+    """`ClusterRole kubernaut-workflow-x`, `ServiceAccount kubernaut-workflows/x-runner`."""
+    return f"{oid[1]} {oid[2] + '/' if oid[2] else ''}{oid[3]}"
+
+
 def parse_documents(text: str | bytes | None) -> list[Any] | None:
     """Every YAML document of text, None when it does not parse (lint says why)."""
     if text is None:

@@ -51,6 +51,8 @@ from playbookctl.register import (
     differences,
     dotted,
     expected_registration,
+    object_id,
+    object_label,
     parse_documents,
     parse_registration,
     registry_moved,
@@ -281,18 +283,6 @@ def check_kustomization(config: Config) -> list[Finding]:
     return out
 
 
-def _object_id(data: dict[str, Any]) -> tuple[str, str, str, str] | None:
-    meta = data.get("metadata")
-    name = meta.get("name") if isinstance(meta, dict) else None
-    api, kind = data.get("apiVersion"), data.get("kind")
-    if not (isinstance(api, str) and isinstance(kind, str) and isinstance(name, str)):
-        return None
-    ns = meta.get("namespace") if isinstance(meta, dict) else None
-    # kustomize tells objects apart by group, kind, namespace and name (not the version).
-    group = api.rpartition("/")[0]
-    return group, kind, ns if isinstance(ns, str) else "", name
-
-
 def check_objects(config: Config, listed: list[str]) -> list[Finding]:
     """What `kustomize build registry/` needs of the listed files: every document a Kubernetes
     object (apiVersion, kind, metadata.name), and no object defined twice."""
@@ -304,7 +294,7 @@ def check_objects(config: Config, listed: list[str]) -> list[Finding]:
         for doc in loaded.documents:
             if not isinstance(doc.data, dict):
                 continue  # reported as a load or registration finding
-            oid = _object_id(doc.data)
+            oid = object_id(doc.data)
             if oid is None:
                 out.append(
                     doc.finding(
@@ -315,7 +305,7 @@ def check_objects(config: Config, listed: list[str]) -> list[Finding]:
                     )
                 )
                 continue
-            label = f"{oid[1]} {oid[2] + '/' if oid[2] else ''}{oid[3]}"
+            label = object_label(oid)
             if oid in seen:
                 out.append(
                     doc.finding(
