@@ -157,6 +157,9 @@ CATALOGUE: dict[str, Lint | NotTree | LintGap] = {
         "the command line names a playbook that does not exist"
     ),
     "publish.source_revisions: raise GitError 'the checkout is not commit'": NotTree(GIT),
+    "publish.source_revisions: raise GitError 'this is a shallow clone: the last commit'": (
+        NotTree(GIT)
+    ),
     # The export refuses a submodule (GitRepo.export_tree); otherwise it fails only on git's
     # own state (objects missing from the clone), which no tree shows.
     "publish._build_context: raise FatalError 'str(exc)'": Lint("playbook.submodule", "submodule"),

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import subprocess
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -440,7 +441,37 @@ def source_revisions(
     names = list(rels)
     with ThreadPoolExecutor(max_workers=min(8, max(1, len(names)))) as pool:
         found = list(pool.map(lambda n: repo.last_change([rels[n]], commit), names))
+    if check_clean and repo.is_shallow():
+        # git log stops at a shallow clone's boundary, which seems to touch every path: taken
+        # for the revision, it would record another commit (and commit time, the layers' mtime)
+        # than a full clone does, so other bytes for the same content.
+        boundary = _shallow_boundary(repo.root)
+        cut = sorted(n for n, c in zip(names, found, strict=True) if c and c[0] in boundary)
+        if cut:
+            where = _shown([rels[n] for n in cut])
+            raise GitError(
+                f"this is a shallow clone: the last commit that touched {where} (the revision "
+                "its image and bundle record) may be older than its history here; fetch more "
+                "history (actions/checkout fetch-depth: 0, or git fetch --unshallow)"
+            )
     return {name: change or (commit, 0) for name, change in zip(names, found, strict=True)}
+
+
+def _shallow_boundary(root: Path) -> set[str]:
+    """The commits a shallow clone's history stops at (git's `shallow` file)."""
+    done = subprocess.run(
+        ["git", "rev-parse", "--git-path", "shallow"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    path = root / done.stdout.strip()  # relative to root unless absolute (then / keeps it)
+    try:
+        return set(path.read_text("ascii").split()) if done.returncode == 0 else set()
+    except OSError:
+        return set()
 
 
 def context_revision(
