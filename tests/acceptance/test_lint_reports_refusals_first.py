@@ -170,6 +170,9 @@ CATALOGUE: dict[str, Lint | NotTree | LintGap] = {
     "register._check_action_types: raise FatalError 'refusing to register:'": Lint(
         "action-type.sync-wave", "action_type_sync_wave"
     ),
+    "register._check_staying_action_types: raise FatalError 'refusing to register:'": Lint(
+        "workflow.action-type", "action_type_deleted"
+    ),
     'register.check_registration: raise FatalError "f\'{prefix}: {first.file}:{first.line}:{f"': (
         Lint("workflow.namespace", "registration_invalid")
     ),
@@ -579,6 +582,21 @@ def case_action_type_sync_wave(repo: PlaybookRepo, config: Config, capsys: Any) 
     where = f"{first['file']}:{first['line']}:{first['column']}: [{first['rule']}]"
     with pytest.raises(FatalError, match=re.escape(where)):
         register(config, [result_for(config, "alpha")])
+
+
+@case
+def case_action_type_deleted(repo: PlaybookRepo, config: Config, capsys: Any) -> None:
+    """An ActionType deleted while a registration names it: lint reports it on the registration,
+    and register refuses with that very finding (check_workflow on the registration)."""
+    register(config, [result_for(config, "alpha")])
+    repo.commit_all("release alpha 1.0.0")
+    (repo.path / "registry/action-types/restart-deployment.yaml").unlink()
+    first = reported(
+        lint_json(repo.path, capsys), "workflow.action-type", "registry/workflows/alpha.yaml"
+    )
+    where = f"{first['file']}:{first['line']}:{first['column']}: [{first['rule']}]"
+    with pytest.raises(FatalError, match=re.escape(where)):
+        register(config, [])
 
 
 @case

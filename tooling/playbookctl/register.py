@@ -584,6 +584,34 @@ def _check_action_types(findings: Sequence[Finding]) -> None:
         )
 
 
+def _check_staying_action_types(
+    config: Config, paths: Sequence[Path], action_types: dict[str, Any]
+) -> None:
+    """The registrations that stay as they are, held against the ActionTypes that stay (a new
+    one is by _validate): an ActionType deleted while a workflow still names it leaves a
+    registry/ whose workflow the cluster refuses, and Argo CD would prune the ActionType from
+    under it. The finding is lint's own (workflow.action-type on the registration)."""
+    for path in paths:
+        try:
+            text = path.read_text("utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue  # not ours to judge here: verify and lint report such a file
+        loaded = load_text(text, _rel(config, path))
+        for doc in workflow_documents(loaded):
+            for f in check_workflow(
+                doc,
+                action_types=action_types,
+                expected_name=path.stem,
+                authored=False,
+                namespace=config.workflow_namespace,
+            ):
+                if f.rule == "workflow.action-type" and f.severity is Severity.ERROR:
+                    raise FatalError(
+                        f"refusing to register: {f.file}:{f.line}:{f.column}: [{f.rule}] "
+                        f"{f.message}"
+                    )
+
+
 def registry_moved(config: Config, *refs: str) -> str | None:
     """Why registrations pinned to another registry host than the configured one are not up
     to date, or None. The usual case: `dev down` and `dev up` again give the dev registry a
@@ -736,6 +764,7 @@ def register(
         )
 
     final = (set(existing_files.values()) | set(writes)) - set(removals)
+    _check_staying_action_types(config, sorted(final - set(writes)), action_types)
     kustomization = config.registry_dir / KUSTOMIZATION
     k_text = render_kustomization(kustomization_resources(config, [p.stem for p in final]))
     if not kustomization.is_file() or kustomization.read_text("utf-8") != k_text:
