@@ -54,6 +54,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.poolmanager import PoolManager, ProxyManager
 from urllib3.util import make_headers
+from urllib3.util.connection import allowed_gai_family
 
 from playbookctl.config import Config
 from playbookctl.errors import RegistryError, cap_text
@@ -90,10 +91,13 @@ _current = threading.local()  # .watch: the _Watch of the request this thread is
 
 
 class _Watch:
-    __slots__ = ("conn", "deadline", "done", "fired")
+    __slots__ = ("by_timeout", "conn", "deadline", "done", "fired")
 
-    def __init__(self, deadline: float) -> None:
+    def __init__(self, deadline: float, *, by_timeout: bool = True) -> None:
         self.deadline = deadline
+        # registry-timeout set the deadline (else the rest of registry-deadline did): messages
+        # name the setting that ended a wait.
+        self.by_timeout = by_timeout
         self.conn: Any = None
         self.done = False
         self.fired = False
@@ -168,11 +172,96 @@ class _WatchMixin:
         super().request(*args, **kwargs)  # type: ignore[misc]
 
 
-class _WatchedHTTPConnection(_WatchMixin, HTTPConnection):
+class _ResolveMixin:
+    """Opens the socket as urllib3's HTTPConnection._new_conn does, but with the host's
+    addresses from the transport's bounded name lookup (Transport._lookup). urllib3 resolves
+    with socket.getaddrinfo, which takes no timeout: a stalled resolver (resolv.conf's timeout x
+    attempts x nameservers) would hold the request past registry-timeout and registry-deadline.
+    Only the socket connects to an address: `host` (SNI, the certificate's name check, the Host
+    header) stays the name. For a proxy, the connection's host is the proxy's (a tunnel's target
+    is named in CONNECT, resolved by the proxy). Not mixed into the SOCKS classes: their
+    _new_conn connects through the proxy (PySocks)."""
+
+    host: str
+    _dns_host: str
+    port: int
+    timeout: Any
+    source_address: tuple[str, int] | None
+    socket_options: Any
+
+    def _new_conn(self) -> socket.socket:
+        transport = getattr(_current, "transport", None)
+        watch = getattr(_current, "watch", None)
+        if transport is None or watch is None:  # not opened by Transport.send: urllib3's own
+            sock: socket.socket = super()._new_conn()  # type: ignore[misc]
+            return sock
+        try:
+            sock = _connect(
+                transport.addresses(self._dns_host, watch),
+                self.port,
+                self.timeout,
+                self.source_address,
+                self.socket_options,
+            )
+        except socket.gaierror as e:  # as urllib3 words each failure (_transport_failure reads it)
+            raise u3.NameResolutionError(self.host, self, e) from e  # type: ignore[arg-type]
+        except TimeoutError as e:
+            raise u3.ConnectTimeoutError(
+                self, f"Connection to {self.host} timed out. (connect timeout={self.timeout})"
+            ) from e
+        except OSError as e:
+            raise u3.NewConnectionError(
+                self,  # type: ignore[arg-type]
+                f"Failed to establish a new connection: {e}",
+            ) from e
+        sys.audit("http.client.connect", self, self.host, self.port)
+        return sock
+
+
+def _connect(
+    infos: list[tuple[Any, ...]],
+    port: int,
+    timeout: Any,
+    source_address: tuple[str, int] | None,
+    options: Any,
+) -> socket.socket:
+    """A socket connected to the first of `infos` (getaddrinfo's, in its order) that accepts,
+    as urllib3's create_connection tries them; the last failure if none does."""
+    err: OSError | None = None
+    for family, socktype, proto, _, address in infos:
+        sock = None
+        try:
+            sock = socket.socket(family, socktype, proto)
+            for option in options or ():
+                sock.setsockopt(*option)
+            if timeout is None or isinstance(timeout, int | float):  # else urllib3's default
+                sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect((address[0], port, *address[2:]))  # the lookup asked for no port
+            # Drop an earlier address's failure: its traceback holds this frame and its callers'
+            # (urllib3's, which then hold the answer read on this connection) past the request;
+            # a HEAD answer kept alive so is never closed, and the connection's next request
+            # fails (ResponseNotReady).
+            err = None
+            return sock
+        except OSError as e:
+            err = e
+            if sock is not None:
+                sock.close()
+    if err is None:
+        raise OSError("getaddrinfo returns an empty list")
+    try:
+        raise err
+    finally:
+        err = None  # the same cycle, as urllib3's create_connection breaks it
+
+
+class _WatchedHTTPConnection(_WatchMixin, _ResolveMixin, HTTPConnection):
     pass
 
 
-class _WatchedHTTPSConnection(_WatchMixin, HTTPSConnection):
+class _WatchedHTTPSConnection(_WatchMixin, _ResolveMixin, HTTPSConnection):
     pass
 
 
@@ -577,18 +666,21 @@ class _Lookup:
     its own, resolv.conf's, which is often longer than registry-timeout), so a stalled resolver
     would stall the request past its deadline; a thread can be given up on instead (it finishes
     in its own time; a daemon never holds up the exit). `infos` is empty for a name that does not
-    resolve."""
+    resolve, and `error` says why (getaddrinfo's gaierror)."""
 
     def __init__(self, host: str) -> None:
         self.host = host
         self.infos: list[tuple[Any, ...]] = []
+        self.error: OSError | None = None
         self.done = threading.Event()
         threading.Thread(target=self._run, name="playbookctl-lookup", daemon=True).start()
 
     def _run(self) -> None:
         try:
             self.infos = list(socket.getaddrinfo(self.host, None, type=socket.SOCK_STREAM))
-        except (OSError, UnicodeError):
+        except OSError as e:
+            self.error = e
+        except UnicodeError:  # not a name IDNA can encode: it resolves to nothing
             pass
         finally:
             self.done.set()
@@ -615,7 +707,7 @@ class Transport:
         self._proxy_pools: dict[str, PoolManager] = {}
         self._proxy_cache: dict[str, str | None] = {}
         self._socks4_checked: set[str] = set()  # origins with an IPv4 address (socks4)
-        # host -> its name lookup under way (socks4): a retry waits on it, not on one more.
+        # host -> its name lookup under way: a retry waits on it, not on one more.
         self._lookups: dict[str, _Lookup] = {}
         self._lock = threading.Lock()
         self.request_count = 0
@@ -668,14 +760,13 @@ class Transport:
             self._proxy_cache[origin] = proxy
         return proxy
 
-    def _manager(self, url: str, until: float) -> PoolManager:
-        """The pool manager for url (direct, or its proxy's); `until`: when the request must
-        have its answer (a time.monotonic() value)."""
+    def _manager(self, url: str, watch: _Watch) -> PoolManager:
+        """The pool manager for url (direct, or its proxy's); `watch`: the request's deadline."""
         proxy = self.proxy(url)
         if proxy is None:
             return self._pools
         if proxy.lower().startswith("socks4://"):
-            self._socks4_reaches(url, proxy, until)
+            self._socks4_reaches(url, proxy, watch)
         with self._lock:
             manager = self._proxy_pools.get(proxy)
         if manager is not None:
@@ -701,13 +792,13 @@ class Transport:
         with self._lock:
             return self._proxy_pools.setdefault(proxy, manager)
 
-    def _socks4_reaches(self, url: str, proxy: str, until: float) -> None:
+    def _socks4_reaches(self, url: str, proxy: str, watch: _Watch) -> None:
         """A RegistryError, before any connection, when url's host has no IPv4 address: socks4
         can only ask the proxy for one (PySocks resolves the name with gethostbyname, which for
         a name mapped to ::1 answers 127.0.0.1 on glibc, or fails: the proxy then refuses, or
         the failure reads as the proxy's, retried for nothing). Checked once per origin; a name
         that does not resolve at all is left to fail as any unresolvable name does. The lookup
-        ends by `until` (_lookup)."""
+        ends by the request's deadline (_lookup)."""
         origin = "/".join(url.split("/", 3)[:3])
         with self._lock:
             if origin in self._socks4_checked:
@@ -716,7 +807,7 @@ class Transport:
         try:
             ipaddress.IPv6Address(host)
         except ValueError:
-            infos = self._lookup(host, until)
+            infos = self._lookup(host, watch, why=" (socks4 sends the proxy an address)")
             families = {info[0] for info in infos}
             if families and socket.AF_INET not in families:
                 addresses = sorted({str(info[4][0]) for info in infos})
@@ -733,28 +824,52 @@ class Transport:
         with self._lock:
             self._socks4_checked.add(origin)
 
-    def _lookup(self, host: str, until: float) -> list[tuple[Any, ...]]:
-        """host's addresses (getaddrinfo), or _SendFailedError (retried like a request without
-        an answer) when the lookup has not answered by `until`. A retry waits on the lookup
-        already under way, so a stalled resolver holds one thread per host, not one per try."""
+    def addresses(self, host: str, watch: _Watch) -> list[tuple[Any, ...]]:
+        """What a connection to host tries, in getaddrinfo's order (IPv4 only where Python has
+        no IPv6, as urllib3 has it): an address as it is, a name through _lookup (bounded by
+        the request's deadline). socket.gaierror for a name that does not resolve."""
+        host = host.strip("[]")
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            lookup = self._lookup_of(host, watch)
+            if lookup.error is not None:  # a new one per connection: one object, many threads
+                raise socket.gaierror(*lookup.error.args) from None
+            infos = lookup.infos
+        else:  # no resolver involved for an address: no thread either
+            infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        if allowed_gai_family() == socket.AF_INET:
+            infos = [info for info in infos if info[0] == socket.AF_INET]
+        return infos
+
+    def _lookup(self, host: str, watch: _Watch, *, why: str = "") -> list[tuple[Any, ...]]:
+        """host's addresses (getaddrinfo; none for a name that does not resolve), or
+        _SendFailedError (_lookup_of)."""
+        return self._lookup_of(host, watch, why=why).infos
+
+    def _lookup_of(self, host: str, watch: _Watch, *, why: str = "") -> _Lookup:
+        """host's name lookup, answered; or _SendFailedError (retried like a request without an
+        answer) when it has not answered by the request's deadline: one line naming the host,
+        the seconds and the setting (`why`: what needs the lookup, in it). A retry waits on the
+        lookup already under way, so a stalled resolver holds one thread per host, not one per
+        try."""
         start = time.monotonic()
         with self._lock:
             lookup = self._lookups.get(host)
             if lookup is None:
                 lookup = self._lookups[host] = _Lookup(host)
-        if not lookup.done.wait(max(0.0, until - start)):
-            waited = round(until - start, 1)
-            limit = (
-                "registry-timeout" if waited >= self.timeout else "the rest of registry-deadline"
-            )
+        if not lookup.done.wait(max(0.0, watch.deadline - start)):
+            if watch.by_timeout:
+                within, limit = self.timeout, "registry-timeout"
+            else:
+                within, limit = round(watch.deadline - start, 1), "the rest of registry-deadline"
             raise _SendFailedError(
-                f"the name lookup of {host} (socks4 sends the proxy an address) gave no answer "
-                f"within {waited:g} s ({limit})"
+                f"the name lookup of {host}{why} gave no answer within {within:g} s ({limit})"
             )
         with self._lock:
             if self._lookups.get(host) is lookup:
                 del self._lookups[host]
-        return lookup.infos
+        return lookup
 
     @staticmethod
     def _proxy_named(origin: str, proxy: str) -> str:
@@ -823,10 +938,12 @@ class Transport:
         `data`: bytes, a FileBlob (streamed from its first byte, with its length) or a form
         (urlencoded); `params`: the query string; `peer`: who is asked, in messages."""
         now = time.monotonic()
-        watch = _Watch(min(now + self.timeout, max(deadline, now + 1.0)))
+        rest = max(deadline, now + 1.0)
+        watch = _Watch(min(now + self.timeout, rest), by_timeout=now + self.timeout <= rest)
         _WATCHDOG.arm(watch)
         _current.watch = watch
         _current.registry = registry
+        _current.transport = self  # the connections it opens resolve through it (_ResolveMixin)
         hdrs = HTTPHeaderDict(self.headers)
         if headers:
             hdrs.update(headers)
@@ -848,7 +965,7 @@ class Transport:
             if not url.lower().startswith(("http://", "https://")):
                 raise u3.URLSchemeUnknown(url.partition(":")[0])
             connect, read = self.timeouts(deadline)
-            raw = self._manager(url, watch.deadline).urlopen(
+            raw = self._manager(url, watch).urlopen(
                 method,
                 url,
                 body=body,
@@ -903,6 +1020,7 @@ class Transport:
                 _discard(raw)
             _current.watch = None
             _current.registry = None
+            _current.transport = None
             watch.finish()
 
     def timeouts(self, deadline: float) -> tuple[float, float]:
