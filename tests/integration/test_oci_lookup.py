@@ -1,7 +1,8 @@
-"""Every connection the transport opens (to the registry, its token service, an HTTP proxy)
-resolves its host name within the request's limits: a resolver that stalls ends each try at
-registry-timeout and the operation within registry-deadline, with one line naming the host, the
-seconds and the setting; a stall that ends is ridden out by a retry waiting on the same lookup
+"""Every connection the transport opens (to the registry, its token service, an HTTP or SOCKS
+proxy; socks5 and socks4 resolve the registry's name here too) resolves its host name within
+the request's limits: a resolver that stalls ends each try at registry-timeout and the operation
+within registry-deadline, with one line naming the host, the seconds and the setting; a stall
+that ends is ridden out by a retry waiting on the same lookup
 (README "Everything is bounded").
 
 Against the real HTTPS token-auth registry (`registry`). The stalled resolver is the injected
@@ -27,6 +28,7 @@ from playbookctl.errors import RegistryError
 from playbookctl.oci import RegistryClient
 from playbookctl_dev.registry import LocalRegistry
 from tests.support.connectproxy import ConnectProxy
+from tests.support.socksproxy import SocksProxy
 from tests.support.timing import SLACK, ends_by, least_backoff
 
 pytestmark = pytest.mark.integration
@@ -235,6 +237,61 @@ def test_an_http_proxys_own_name_lookup_is_bounded(
             assert c.get_blob("lookup/proxy", digest) == data
         assert registry.host in {target for target, _auth in proxy.tunnels}
     assert _retried_lookups(caplog, name), caplog.text
+
+
+@pytest.mark.timeout(90)
+def test_a_socks_proxys_own_name_lookup_is_bounded(
+    registry: LocalRegistry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    stall_lookups: Callable[..., StalledName],
+) -> None:
+    """ALL_PROXY names a socks5h proxy by a name whose lookup answers 2.5 s late: PySocks is
+    given the address of the bounded lookup (a try ends at registry-timeout naming the proxy's
+    name, and is retried), and the proxy is still sent the registry's name."""
+    name = "socks.lookup.playbookctl.test"
+    data = b"through a SOCKS proxy resolved late"
+    with RegistryClient(_cfg(tmp_path, registry.host)) as c:
+        digest = c.push_blob("lookup/socks", data)
+    stall_lookups(name, stall=2.5, address="127.0.0.1")
+    caplog.set_level(logging.DEBUG, logger="playbookctl.oci")
+    with SocksProxy() as proxy:
+        monkeypatch.setenv("ALL_PROXY", f"socks5h://{name}:{proxy.port}")
+        with RegistryClient(_bounded(tmp_path, registry.host, deadline=30.0)) as c:
+            assert c.get_blob("lookup/socks", digest) == data
+        targets = {(t.kind, t.host, t.port) for t in proxy.tunnels}
+    assert ("name", registry.hostname, registry.port) in targets
+    assert _retried_lookups(caplog, name), caplog.text
+
+
+@pytest.mark.timeout(90)
+def test_socks5s_lookup_of_the_registrys_name_is_bounded(
+    registry: LocalRegistry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    stall_lookups: Callable[..., StalledName],
+) -> None:
+    """socks5 (not socks5h) resolves the registry's name here: a stalled lookup ends within
+    registry-deadline, one line naming the registry's name and the setting, the proxy never
+    asked for a tunnel."""
+    name = registry.hostname
+    resolver = stall_lookups(name)
+    with SocksProxy() as proxy:
+        monkeypatch.setenv("ALL_PROXY", proxy.url("socks5"))
+        start = time.monotonic()
+        with (
+            RegistryClient(_bounded(tmp_path, registry.host)) as c,
+            pytest.raises(RegistryError) as err,
+        ):
+            c.get_manifest(f"{registry.host}/lookup/socks5:1")
+        elapsed = time.monotonic() - start
+        assert not proxy.tunnels
+    message = str(err.value)
+    assert "\n" not in message
+    assert f"the name lookup of {name} gave no answer within 1 s (registry-timeout)" in message
+    assert elapsed < ends_by(3.0, runaway=min(STALL, RETRIES_WITHOUT_DEADLINE)), elapsed
+    assert resolver.stalled == 1, message
 
 
 @pytest.mark.timeout(90)

@@ -6,6 +6,9 @@ deadline handling below had to work around it (trust_env off, cert_verify no-op,
 
 - A deadline over each whole request, body included (a watchdog thread shuts the socket of a
   request still running at its deadline: a socket timeout bounds one read only).
+- A bound on each connection's name lookup, which urllib3 and PySocks leave to getaddrinfo
+  (no timeout): the connection classes resolve through Transport.addresses instead (_Lookup, in
+  a thread waited on until the request's deadline).
 - TLS trusted the way docker trusts a registry (TrustStore, one context per host), verification
   always on.
 - Proxies (HTTP(S)_PROXY / ALL_PROXY / NO_PROXY, as requests read them) read once per origin;
@@ -281,7 +284,8 @@ def _socks_classes() -> tuple[type[SOCKSProxyManager], dict[str, type[HTTPConnec
     """The SOCKS proxy manager and its watched pools, made on first use: urllib3's SOCKS module
     imports PySocks, which only a SOCKS proxy needs (ImportError when it is not installed).
     SOCKS has connection classes of its own (their _new_conn goes through the proxy), so the
-    watch is mixed into those too: a proxy that stalls mid-answer ends at the deadline."""
+    watch is mixed into those too: a proxy that stalls mid-answer ends at the deadline; and so
+    is the bounded name lookup (_ResolvingSOCKSConnection)."""
     # Without PySocks the module warns before it raises: our message says it instead.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", u3.DependencyWarning)
@@ -290,11 +294,65 @@ def _socks_classes() -> tuple[type[SOCKSProxyManager], dict[str, type[HTTPConnec
             SOCKSHTTPSConnection,
             SOCKSProxyManager,
         )
+    import socks as pysocks  # type: ignore[import-untyped]  # noqa: PLC0415 - PySocks, as above
 
-    class _WatchedSOCKSConnection(_WatchMixin, SOCKSConnection):
+    class _ResolvingSOCKSConnection(SOCKSConnection):
+        """PySocks resolves the proxy's name, and for socks5 and socks4 the registry's, with
+        getaddrinfo or gethostbyname: no timeout (see _ResolveMixin). So both are resolved
+        here, bounded (Transport.addresses), and PySocks is given addresses: each of the
+        proxy's in turn (as PySocks tries them), and the registry's first (socks5, as PySocks
+        picks it; socks4: its first IPv4 one). socks5h and socks4a still send the proxy the
+        name. `host` is the name again before TLS reads it (SNI, the name check)."""
+
+        def _new_conn(self) -> Any:
+            transport = getattr(_current, "transport", None)
+            watch = getattr(_current, "watch", None)
+            if transport is None or watch is None:  # not opened by Transport.send
+                return super()._new_conn()
+            options = self._socks_options
+            name = self._dns_host
+            try:
+                proxies = transport.addresses(str(options["proxy_host"]), watch)
+                target = name
+                if not options["rdns"]:
+                    infos = transport.addresses(name, watch)
+                    if options["socks_version"] == pysocks.PROXY_TYPE_SOCKS4:
+                        infos = [info for info in infos if info[0] == socket.AF_INET]
+                    if not infos:
+                        raise OSError(f"{name} has no address socks can send")
+                    target = str(infos[0][4][0])
+            except OSError as e:  # as PySocks' own failure to resolve reads (urllib3's wording)
+                why = f"Failed to establish a new connection: {e}"
+                raise u3.NewConnectionError(self, why) from e
+            err: Exception | None = None
+            try:
+                for proxy in proxies:
+                    self._socks_options = {**options, "proxy_host": str(proxy[4][0])}
+                    self._dns_host = target
+                    try:
+                        sock = super()._new_conn()
+                    except (u3.NewConnectionError, u3.ConnectTimeoutError) as e:
+                        err = e
+                        continue
+                    err = None  # its traceback would keep urllib3's frames alive (_connect)
+                    return sock
+            finally:
+                self._socks_options, self._dns_host = options, name
+            if err is None:
+                raise u3.NewConnectionError(
+                    self, "Failed to establish a new connection: getaddrinfo returns an empty list"
+                )
+            try:
+                raise err
+            finally:
+                err = None
+
+    class _WatchedSOCKSConnection(_WatchMixin, _ResolvingSOCKSConnection):
         pass
 
-    class _WatchedSOCKSHTTPSConnection(_WatchMixin, SOCKSHTTPSConnection):
+    class _WatchedSOCKSHTTPSConnection(
+        _WatchMixin, _ResolvingSOCKSConnection, SOCKSHTTPSConnection
+    ):
         pass
 
     class _WatchedSOCKSHTTPPool(HTTPConnectionPool):
