@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import urllib3
 
 from playbookctl.config import Config
 from playbookctl.errors import RegistryError
@@ -355,6 +356,32 @@ def test_a_cross_repository_mount_uploads_nothing(registry: LocalRegistry, tmp_p
         other = b"not in the source"
         c.push_blob("upload/mount-dst", other, mount_from="upload/mount-nowhere", check=False)
         assert c.get_blob("upload/mount-dst", sha256_digest(other)) == other
+
+
+def test_a_head_answer_still_held_does_not_break_its_connections_next_request(
+    registry: LocalRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Something still holding a HEAD's answer (a traceback's frames did) once made the
+    connection's next request fail (http.client: ResponseNotReady), to be retried on another:
+    a request too many, and a failure where retries were spent."""
+    held: list[object] = []
+    release = urllib3.response.HTTPResponse.release_conn
+
+    def holding(self: urllib3.response.HTTPResponse) -> None:
+        held.append(self)
+        release(self)
+
+    monkeypatch.setattr(urllib3.response.HTTPResponse, "release_conn", holding)
+    data = b"checked, then read"
+    with RegistryClient(_cfg(tmp_path, registry.host)) as c:
+        digest = c.push_blob("head/held", data, check=False)
+    absent = sha256_digest(b"never pushed")
+    with RegistryClient(_cfg(tmp_path, registry.host)) as c:
+        assert not c.blob_exists("head/held", absent)  # its token, its connection
+        before = c.request_count
+        assert not c.blob_exists("head/held", absent)  # a HEAD (404 is not remembered)
+        assert c.get_blob("head/held", digest) == data  # then a GET on the same connection
+        assert c.request_count - before == 2  # nothing retried
 
 
 def test_a_single_request_upload_is_one_request(fault_proxy: FaultProxy, tmp_path: Path) -> None:

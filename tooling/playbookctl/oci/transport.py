@@ -1041,6 +1041,10 @@ class Transport:
             # A HEAD answer has no body: its Content-Length is the size a GET would send (a
             # 14 MB layer's HEAD is not a 14 MB answer).
             if method == "HEAD":
+                # Read (nothing) all the same: that ends the answer for http.client, whose
+                # connection otherwise refuses its next request while anything still holds
+                # this answer (ResponseNotReady: a traceback's frames were enough).
+                raw.read()
                 content, whole = b"", True
             else:
                 content, whole = _read_body(
