@@ -14,6 +14,7 @@ which says what it thinks of it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -55,36 +56,79 @@ class Parsed:
     escape: str = "\\"
 
 
+@dataclass
+class Scanned(Parsed):
+    """What `scan` read, and why `parse` would refuse it (None: it would not)."""
+
+    unsupported: str | None = None
+
+
 _DIRECTIVE = re.compile(r"^#[ \t]*([a-zA-Z][a-zA-Z0-9]*)[ \t]*=[ \t]*(.+?)[ \t]*$")
+# The directives BuildKit knows: another name ends the directive section, as a comment does.
+_DIRECTIVES = ("escape", "syntax", "check")
 _WHITESPACE = " \t\r\n\v\f"
+# Go's unicode.IsSpace, which the builders trim a line's start with (Python's isspace also
+# counts \x1c-\x1f, which Go does not).
+_GO_SPACE = _WHITESPACE + "\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+_GO_SPACE += "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+# A heredoc word, as BuildKit's parser finds one (parseHeredoc): `[fd]<<[-]name`.
+_HEREDOC_WORD = re.compile(r"^(\d*)<<(-?)\s*([^<]*)$")
+_HEREDOC_KEYWORDS = ("RUN", "COPY", "ADD")
 
 
 def parse(text: str) -> Parsed:
     """Instructions with continuations joined; Unsupported for heredocs and directives other
     than `escape=\\`."""
-    out = Parsed()
+    scanned = scan(text)
+    if scanned.unsupported is not None:
+        raise Unsupported(scanned.unsupported)
+    for ins in scanned.instructions:
+        if "<<" in ins.rest and ins.keyword in _HEREDOC_KEYWORDS:
+            raise Unsupported(f"line {ins.line}: a heredoc (<<) in {ins.keyword}")
+    return Parsed(scanned.instructions, scanned.escape)
+
+
+def scan(text: str) -> Scanned:
+    """The instructions as the builders read them, never raising: what `parse` returns where it
+    does not refuse, and, for what it refuses, BuildKit's reading: the escape directive `` ` ``
+    (or `\\`), and heredocs, whose bodies are not instructions. Lint reads a Containerfile with
+    this (one reading for the rules and the assembler)."""
+    out = Scanned()
     lines = text.removeprefix("\ufeff").split("\n")
     directives_open = True
+    seen: set[str] = set()
     i = 0
     escape = "\\"
     cont = re.compile(re.escape(escape) + r"[ \t]*$")
+
+    def refuse(reason: str) -> None:
+        if out.unsupported is None:
+            out.unsupported = reason
+
     while i < len(lines):
         raw = lines[i].rstrip("\r")
         i += 1
-        stripped = raw.lstrip(_WHITESPACE)
+        stripped = raw.lstrip(_GO_SPACE)
         if directives_open:
             m = _DIRECTIVE.match(stripped)
-            if m:
+            if m and m.group(1).lower() in _DIRECTIVES:
                 name, value = m.group(1).lower(), m.group(2)
-                if name == "escape":
-                    if value != "\\":
-                        raise Unsupported(f"line {i}: the escape directive {value!r}")
+                if name in seen:
+                    refuse(f"line {i}: a second {name} directive (the builders refuse it)")
                     continue
-                if name == "syntax":
-                    raise Unsupported(f"line {i}: a syntax directive (a BuildKit frontend)")
+                seen.add(name)
+                if name == "escape":
+                    if value not in ("\\", "`"):
+                        refuse(f"line {i}: the escape directive {value!r}")
+                    elif value != "\\":
+                        refuse(f"line {i}: the escape directive {value!r}")
+                        escape = value
+                        cont = re.compile(re.escape(escape) + r"[ \t]*$")
+                elif name == "syntax":
+                    refuse(f"line {i}: a syntax directive (a BuildKit frontend)")
                 continue
             directives_open = False
-        if stripped.startswith("#") or not stripped.strip():
+        if stripped.startswith("#") or not stripped.strip(_GO_SPACE):
             continue
         start = i
         line = stripped
@@ -93,24 +137,60 @@ def parse(text: str) -> Parsed:
         while not ended and i < len(lines):
             nxt = lines[i].rstrip("\r")
             i += 1
-            if nxt.lstrip(_WHITESPACE).startswith("#"):
+            if nxt.lstrip(_GO_SPACE).startswith("#"):
                 continue
-            if not nxt.strip(_WHITESPACE):
+            if not nxt.strip(_GO_SPACE):
                 continue  # an empty continuation line (the builder warns, then skips it)
             ended = not cont.search(nxt)
             line += cont.sub("", nxt)
-        out.instructions.append(_instruction(start, line))
+        ins = _instruction(start, line)
+        out.instructions.append(ins)
+        heredocs = _heredocs(ins)
+        if heredocs:
+            refuse(f"line {start}: a heredoc (<<) in {ins.keyword}")
+        for terminator, chomp in heredocs:
+            while i < len(lines):
+                body = lines[i].rstrip("\r\n")
+                i += 1
+                if (body.lstrip("\t") if chomp else body) == terminator:
+                    break
+            else:
+                refuse(f"line {start}: an unterminated heredoc ({terminator})")
     out.escape = escape
     return out
 
 
+def _heredocs(ins: Instruction) -> list[tuple[str, bool]]:
+    """(terminator, chomp) of each heredoc an instruction opens, as BuildKit finds them: words
+    (quotes kept) of RUN, COPY or ADD (also after ONBUILD) in shell form that are `<<name`."""
+    keyword, flags, rest = ins.keyword, ins.flags, ins.rest
+    if keyword == "ONBUILD":
+        parts = re.split(r"[ \t\v\f]+", rest, maxsplit=1)
+        keyword = parts[0].upper()
+        flags, rest = split_flags(parts[1] if len(parts) > 1 else "")
+    if keyword not in _HEREDOC_KEYWORDS or "<<" not in rest or json_or_none(rest) is not None:
+        return []
+    found = []
+    line = " ".join((*flags, rest))
+    for word in parse_words(line, "\\"):
+        m = _HEREDOC_WORD.match(word)
+        if m is None or not m.group(3):
+            continue
+        name = m.group(3)
+        if "$" not in name:  # BuildKit leaves variables as written (SkipUnsetEnv)
+            with contextlib.suppress(Unsupported):
+                name = expand(name, {})
+        else:
+            name = name.replace('"', "").replace("'", "")
+        found.append((name, m.group(2) == "-"))
+    return found
+
+
 def _instruction(line: int, text: str) -> Instruction:
-    body = text.strip(_WHITESPACE)
+    body = text.strip(_GO_SPACE)
     parts = re.split(r"[ \t\v\f]+", body, maxsplit=1)
     keyword = parts[0].upper()
     rest = parts[1] if len(parts) > 1 else ""
-    if "<<" in rest and keyword in ("RUN", "COPY", "ADD"):
-        raise Unsupported(f"line {line}: a heredoc (<<) in {keyword}")
     flags, rest = split_flags(rest)
     return Instruction(line, keyword, flags, rest, body)
 
