@@ -165,51 +165,17 @@ _VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-+][^}]*)?\}|([A-Za-z_]
 
 
 def parse_containerfile(text: str, file: str) -> Containerfile:
-    """Instructions with their first line; enough of the Dockerfile grammar for our rules.
-
-    Handles comments, line continuations (with the escape parser directive) and heredocs; hadolint
-    reports syntax errors, this parser never raises.
+    """Instructions with their first line, as the builders read them: `dockerfile.scan`, the
+    assembler's own reading (parser directives, continuation lines joined without a separator,
+    comment and empty lines inside them skipped, heredoc bodies skipped), so a rule judges the
+    file that is built. Never raises: what the builders refuse is reported by hadolint or by
+    the build, and lint reads it as BuildKit would.
     """
-    escape = "\\"
-    lines = text.splitlines()
-    instructions: list[Instruction] = []
-    i = 0
-    directives = True
-    while i < len(lines):
-        raw = lines[i]
-        stripped = raw.strip()
-        if directives:
-            m = re.match(r"#\s*escape\s*=\s*([\\`])\s*$", stripped, re.IGNORECASE)
-            if m:
-                escape = m.group(1)
-                i += 1
-                continue
-            if not stripped.startswith("#") or not re.match(r"#\s*\w+\s*=", stripped):
-                directives = False
-        if not stripped or stripped.startswith("#"):
-            i += 1
-            continue
-        start = i + 1
-        parts = [stripped]
-        while parts[-1].endswith(escape) and i + 1 < len(lines):
-            parts[-1] = parts[-1][:-1]
-            i += 1
-            nxt = lines[i].strip()
-            if nxt.startswith("#"):
-                parts.append("")
-                continue
-            parts.append(nxt)
-        joined = " ".join(p for p in parts if p)
-        # Any blank ends the keyword, as the builders split it (`COPY<tab>--from=...`).
-        keyword, _, rest = re.sub(r"[ \t\v\f\r]+", " ", joined, count=1).partition(" ")
-        instructions.append(Instruction(keyword.upper(), rest.strip(), start))
-        heredoc = re.search(r"<<-?\s*[\"']?([A-Za-z_][A-Za-z0-9_]*)[\"']?", rest)
-        i += 1
-        if heredoc and keyword.upper() in {"RUN", "COPY", "ADD"}:
-            end = heredoc.group(1)
-            while i < len(lines) and lines[i].strip() != end:
-                i += 1
-            i += 1
+    instructions = [
+        # `args` is everything after the keyword (flags included), as the rules split it.
+        Instruction(i.keyword, _after_keyword(i.original), i.line)
+        for i in dockerfile.scan(text).instructions
+    ]
     stages: list[Stage] = []
     args: dict[str, str] = {}
     for ins in instructions:
@@ -224,6 +190,12 @@ def parse_containerfile(text: str, file: str) -> Containerfile:
         elif ins.keyword == "USER" and stages:
             stages[-1].users.append(ins)
     return Containerfile(file, instructions, stages, args)
+
+
+def _after_keyword(original: str) -> str:
+    """The arguments, flags included: what follows the keyword and the blanks after it."""
+    parts = re.split(r"[ \t\v\f]+", original, maxsplit=1)
+    return parts[1] if len(parts) > 1 else ""
 
 
 def _expand(value: str, args: dict[str, str]) -> str:
