@@ -90,6 +90,7 @@ EDGES: list[tuple[str, str]] = [
     ("tab after keyword", "FROM a\nCOPY\t--from=img:tag /x /y\n"),
     ("other blanks", "FROM a\nRUN\x0bx\x0cy\nUSER \t 5\n"),
     ("leading blanks", "  \tFROM a\n\t USER 1\n"),
+    ("unicode blanks before a keyword", "FROM a\n\xa0USER 1\n\u3000USER 2\n"),
     ("escape directive backslash", "# escape=\\\nFROM a\nRUN a \\\n  b\n"),
     ("directive after a comment", "# hello\n# escape=`\nFROM a\nRUN a `\nUSER 1\n"),
     ("directive after a blank", "\n# escape=`\nFROM a\nRUN a `\nUSER 1\n"),
