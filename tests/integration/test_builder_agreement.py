@@ -40,6 +40,9 @@ CASES: list[tuple[str, bool]] = [
     ("RUN <<EOF\ntrue\nEOF\n", False),
     ("COPY <<EOF /f\nx\nEOF\n", False),
     ("RUN echo '<<' x >/dev/null\n", True),
+    # `<<` inside a word or quoted opens no heredoc (BuildKit's reading; the classic builder
+    # reads none): no finding.
+    ('RUN echo "a<<b" >/dev/null\n', True),
 ]
 
 

@@ -7,7 +7,8 @@ Docker 20.10): parser directives, the escape character, continuation lines joine
 separator, comment lines dropped inside an instruction, JSON or shell form, `ENV`/`LABEL`
 words split with their quotes kept then each word expanded, `${VAR:-x}`/`${VAR:+x}`.
 dockerfile-parse (PyPI) splits and substitutes with Python's shlex, which differs from the
-builder on quotes and escapes; the project's lint parser is line-level only. Whatever this
+builder on quotes and escapes. Lint reads with `scan` too (the assembler's reading, never
+raising), so a rule judges the file that is built. Whatever this
 module does not reproduce exactly raises `Unsupported`, and the playbook goes to the engine,
 which says what it thinks of it.
 """
@@ -161,9 +162,15 @@ def scan(text: str) -> Scanned:
 
 
 def _heredocs(ins: Instruction) -> list[tuple[str, bool]]:
-    """(terminator, chomp) of each heredoc an instruction opens, as BuildKit finds them: words
-    (quotes kept) of RUN, COPY or ADD (also after ONBUILD) in shell form that are `<<name`."""
-    keyword, flags, rest = ins.keyword, ins.flags, ins.rest
+    return heredocs(ins.keyword, " ".join((*ins.flags, ins.rest)))
+
+
+def heredocs(keyword: str, args: str) -> list[tuple[str, bool]]:
+    """(terminator, chomp) of each heredoc an instruction (`keyword`, and what follows it)
+    opens, as BuildKit finds them: words (quotes kept) of RUN, COPY or ADD (also after
+    ONBUILD) in shell form that are `[fd]<<[-]name`. Not `a<<b`, `'<<b'`, `<<<` or JSON."""
+    keyword = keyword.upper()
+    flags, rest = split_flags(args)
     if keyword == "ONBUILD":
         parts = re.split(r"[ \t\v\f]+", rest, maxsplit=1)
         keyword = parts[0].upper()

@@ -14,12 +14,11 @@ engine: every flag this module accepts builds, every one it refuses fails there.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from playbookctl import assemble
-from playbookctl.dockerfile import split_flags
+from playbookctl.dockerfile import heredocs, split_flags
 from playbookctl.lint.network import Step
 
 # The flags Docker 20.10's classic builder accepts, by instruction (moby builder/dockerfile,
@@ -30,8 +29,6 @@ CLASSIC_FLAGS: dict[str, frozenset[str]] = {
     "ADD": frozenset(("chown",)),
     "HEALTHCHECK": frozenset(("interval", "timeout", "start-period", "retries")),
 }
-# `<<EOF`, `<<-"EOF"` (BuildKit's heredoc), not bash's `<<<` here-string.
-_HEREDOC = re.compile(r"(?<!<)<<-?\s*[\"']?[A-Za-z_][A-Za-z0-9_]*")
 # What to do instead, for the BuildKit flags authors reach for.
 _INSTEAD = {
     "chmod": (
@@ -71,7 +68,7 @@ def check(steps: Sequence[Step], text: str, assemble_setting: str) -> list[Build
     builder = f"the engine's classic builder builds this playbook ({why})"
     out: list[BuilderFinding] = []
     for step in steps:
-        flags, rest = split_flags(step.args)
+        flags, _ = split_flags(step.args)
         allowed = CLASSIC_FLAGS.get(step.keyword, frozenset())
         seen: set[str] = set()
         for flag in flags:
@@ -106,7 +103,8 @@ def check(steps: Sequence[Step], text: str, assemble_setting: str) -> list[Build
                     f"{instead}",
                 )
             )
-        if step.keyword in ("RUN", "COPY", "ADD") and _HEREDOC.search(rest):
+        # A heredoc where BuildKit finds one (dockerfile.heredocs), not any `<<`.
+        if step.keyword in ("RUN", "COPY", "ADD") and heredocs(step.keyword, step.args):
             out.append(
                 BuilderFinding(
                     step.line,
