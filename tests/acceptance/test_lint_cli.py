@@ -260,3 +260,20 @@ def test_playbook_outside_the_repository_is_shown_as_given(
     assert [(f["rule"], f["file"]) for f in json.loads(out)] == [
         ("playbook.containerfile-user", "other/playbooks/restart-deployment/Containerfile")
     ]
+
+
+def test_version_with_build_metadata_is_refused_with_the_tag_to_write(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # publish would stop at "bad tag": the version is the image and bundle tag.
+    workflow = repo / "playbooks" / "restart-deployment" / "workflow.yaml"
+    workflow.write_text(edit(workflow.read_text(), 'version: "1.0.0"', 'version: "1.2.3+meta"'))
+    code, out, _ = run(capsys, "lint", "playbooks/restart-deployment")
+    assert code == 1
+    line = "playbooks/restart-deployment/workflow.yaml:7:12: error [workflow.version] "
+    (reported,) = [x for x in out.splitlines() if x.startswith(line)]
+    advice = re.search(r"write '([^']+)'", reported)
+    assert advice, reported
+    assert advice[1] == "1.2.3", reported
+    workflow.write_text(edit(workflow.read_text(), '"1.2.3+meta"', f'"{advice[1]}"'))
+    assert run(capsys, "lint", "playbooks/restart-deployment")[0] == 0

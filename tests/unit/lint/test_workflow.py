@@ -7,6 +7,7 @@ import pytest
 from playbookctl.findings import Severity
 from playbookctl.lint.workflow import check_workflow
 from playbookctl.load import load_text
+from playbookctl.oci.reference import tag_problem
 from tests.support.lintrepo import edits
 
 VALID = """\
@@ -174,6 +175,17 @@ CASES = [
         src(('version: "1.0.0"', 'version: "1.0.0-rc.01"')),
         [("workflow.version", 7)],
     ),
+    (
+        "version build metadata",
+        src(('version: "1.0.0"', 'version: "1.2.3+meta"')),
+        [("workflow.version", 7)],
+    ),
+    (
+        "version pre-release and build metadata",
+        src(('version: "1.0.0"', 'version: "1.2.3-rc.1+build.5"')),
+        [("workflow.version", 7)],
+    ),
+    ("version pre-release", src(('version: "1.0.0"', 'version: "1.2.3-rc.1"')), []),
     ("version missing", src(('  version: "1.0.0"\n', "")), [("workflow.version", 6)]),
     # description
     (
@@ -533,6 +545,25 @@ def test_expected_name_none_skips_the_directory_check() -> None:
 def test_namespace_option() -> None:
     assert findings(VALID, namespace="ops") == [("workflow.namespace", 5)]
     assert findings(src(("  namespace: kubernaut-system\n", ""))) == []
+
+
+@pytest.mark.parametrize(
+    "version",
+    ["1.2.3", "1.2.3-rc.1", "1.2.3-x-y.Z9", "1.2.3+meta", "1.2.3-rc.1+b.5", "0.0.0+0"],
+)
+def test_version_accepted_exactly_when_it_is_a_tag(version: str) -> None:
+    # The version is the image's and the bundle's tag: lint passes what publish can push.
+    found = findings(src(('version: "1.0.0"', f'version: "{version}"')))
+    assert (found == []) == (tag_problem(version) is None), found
+
+
+def test_version_build_metadata_says_what_to_write() -> None:
+    text = src(('version: "1.0.0"', 'version: "1.2.3-rc.1+b.5"'))
+    doc = load_text(text, "playbooks/restart-deployment/workflow.yaml").documents[0]
+    (f,) = check_workflow(doc, action_types=ACTION_TYPES, expected_name="restart-deployment")
+    assert (f.rule, f.line) == ("workflow.version", 7)
+    assert "cannot contain '+'" in f.message
+    assert "write '1.2.3-rc.1'" in f.message
 
 
 def test_positions_point_at_the_problem() -> None:

@@ -108,7 +108,7 @@ VALID = [
             "spec",
             {
                 **_base()["spec"],
-                "version": "2.10.3-rc.1+build.7",
+                "version": "2.10.3-rc.1",
                 "description": {
                     "what": "a",
                     "whenToUse": "b",
@@ -240,6 +240,11 @@ INVALID = [
 
 # (id, document, contract reason): the CRD accepts these; the contract says they are wrong.
 STRICTER = [
+    (
+        "version build metadata",
+        _with("spec.version", "2.10.3-rc.1+build.7"),
+        "the version is the image and bundle tag; an OCI tag cannot contain '+'",
+    ),
     (
         "status present",
         _with("status", {"catalogStatus": "Active"}),

@@ -23,6 +23,7 @@ from playbookctl.lint import re2
 from playbookctl.lint.action_type import Declared
 from playbookctl.lint.schema import dotted, load_schema, quote_hint, schema_findings
 from playbookctl.load import Document, YamlPath
+from playbookctl.oci.reference import tag_problem
 
 KIND = "RemediationWorkflow"
 SCHEMA = "remediationworkflow"
@@ -238,6 +239,17 @@ class _Rules:
                 "workflow.version",
                 path,
                 f"spec.version {v!r} is not semver: numeric identifiers have no leading zeros",
+            )
+        elif re.match(schema["pattern"], v) and tag_problem(v) is not None:
+            # Kubernaut's CRD admits build metadata, but the version is the image's and the
+            # bundle's tag, checked by publish's own tag_problem; of what the pattern admits only
+            # '+' is no tag character. semver gives build metadata no precedence anyway.
+            core, _, build = v.partition("+")
+            self.add(
+                "workflow.version",
+                path,
+                f"spec.version {v!r} has build metadata ('+{build}'): the version is the image "
+                f"and bundle tag, and an OCI tag cannot contain '+'; write {core!r}",
             )
 
     def action_type(self, spec: dict[str, Any], action_types: Mapping[str, object] | None) -> None:
