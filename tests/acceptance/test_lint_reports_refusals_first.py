@@ -90,21 +90,12 @@ class NotTree:
     why: str
 
 
-@dataclass(frozen=True)
-class LintGap:
-    """A tree shows it, but lint does not report it yet: `why` says who does meanwhile and how
-    lint should. A gap to close (a lint rule reporting it first, through the same function),
-    not a state no file can show."""
-
-    why: str
-
-
 GIT = "git state at release time (the checkout, the remote, its history), not file content"
 REGISTRY = "what the registry holds or answers at release time, not file content"
 # The bundle just built is read as Tekton's resolver reads it before it is pushed: a difference
 # is build_bundle and read_bundle disagreeing (a defect here), whatever the tree holds.
 BUILT_BUNDLE = "build_bundle and the resolver's checks disagreeing on bytes built here"
-CATALOGUE: dict[str, Lint | NotTree | LintGap] = {
+CATALOGUE: dict[str, Lint | NotTree] = {
     # -- publish ----------------------------------------------------------------------------
     "publish._publish_steps: status = Action.SKIPPED": Lint("workflow.", "lint_gate"),
     "publish._publish_one: raise FatalError 'hash_error'": Lint(
@@ -275,12 +266,8 @@ CATALOGUE.update(
             NotTree(CLI)
         ),
         # -- plan: the gate's refusals of registry/ edits, and registrations not borne out ----
-        "plan.make_plan: replace(Status.REFUSED) 'collisions[name]'": LintGap(
-            "an object (a Role, a ClusterRole...) that a playbook's rbac.yaml defines and another "
-            "playbook's rbac.yaml or registration defines too: kustomize would refuse to build "
-            "registry/. plan refuses it on the pull request (`plan --base`) and at release; lint "
-            "has no rule for it yet (lint/ was not open to this change): one should report it "
-            "through plan._colliding_objects; verify.duplicate-object reports it once registered"
+        "plan.make_plan: replace(Status.REFUSED) 'collisions[name]'": Lint(
+            "playbook.duplicate-object", "duplicate_object"
         ),
         "plan.make_plan: replace(Status.REFUSED) 'registry/'": NotTree(
             REGISTRY + " (a registration whose bundle or image tags the registry does not bear out)"
@@ -706,6 +693,34 @@ def case_submodule(repo: PlaybookRepo, config: Config, capsys: Any) -> None:
     with pytest.raises(FatalError, match=re.escape(entry.reason)):
         source_hash(config.playbooks_dir / "alpha")
     assert [f.rule for f in lint_gate(config, ["alpha"])["alpha"]] == ["playbook.submodule"]
+
+
+@case
+def case_duplicate_object(repo: PlaybookRepo, config: Config, capsys: Any) -> None:
+    """A new playbook whose rbac.yaml names its Role as the registered alpha's: lint names both
+    rbac.yaml files, with the very text plan refuses the new one with."""
+    register(config, [result_for(config, "alpha")])
+    repo.commit_all("release alpha 1.0.0")
+    rbac = repo.write_playbook("dup") / "rbac.yaml"
+    rbac.write_text(
+        rbac.read_text().replace(
+            "kind: Role\nmetadata:\n  name: dup-runner",
+            "kind: Role\nmetadata:\n  name: alpha-runner",
+        )
+    )
+    findings = lint_json(repo.path, capsys)
+    first = reported(findings, "playbook.duplicate-object", "playbooks/dup/rbac.yaml")
+    assert first["line"] == rbac.read_text().split("\n").index("  name: alpha-runner") + 1
+    (entry,) = [e for e in make_plan(config, None).entries if e.name == "dup"]
+    assert entry.status is Status.REFUSED
+    # The same object; plan names alpha's registration (it stays), lint alpha's rbac.yaml (what
+    # registry/ holds once the tree is released: lint needs no registry state).
+    same = "playbooks/dup/rbac.yaml defines Role kubernaut-workflows/alpha-runner, which "
+    assert entry.reason.startswith(same + "registry/workflows/alpha.yaml defines too")
+    assert first["message"].startswith(same + "playbooks/alpha/rbac.yaml defines too")
+    # and on alpha's side, naming dup's file: either one may be the one to rename
+    other = reported(findings, "playbook.duplicate-object", "playbooks/alpha/rbac.yaml")
+    assert "playbooks/dup/rbac.yaml defines too" in other["message"]
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

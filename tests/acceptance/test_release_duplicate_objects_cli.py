@@ -3,11 +3,12 @@
 registry/ is one kustomization that Argo CD builds and syncs whole. A playbook whose rbac.yaml
 defines an object another playbook's registration defines too (a Role named like a teammate's,
 copied from their playbook) makes kustomize refuse to build registry/ at all ("may not add
-resource with an already registered id"): nothing syncs any more, for any playbook. Lint does
-not see it (each rbac.yaml is valid on its own) and the release used to commit and push it;
-only `verify` said so afterwards (verify.duplicate-object). The plan now refuses the playbook
-that would bring the second definition, naming both files: on the pull request (the gate's
-`plan --base`) and at release, before anything is built, pushed or committed.
+resource with an already registered id"): nothing syncs any more, for any playbook. Lint did
+not see it (each rbac.yaml is valid on its own; playbook.duplicate-object now reports it) and the
+release used to commit and push it; only `verify` said so afterwards (verify.duplicate-object).
+The plan now refuses the playbook that would bring the second definition, naming both files: on
+the pull request (the gate's `plan --base`) and at release, before anything is built, pushed or
+committed.
 
 Through the CLI, with real git remotes and the real HTTPS token-auth registry.
 """
@@ -79,11 +80,15 @@ def test_a_playbook_defining_another_registrations_object_is_refused_before_it_i
     git(repo.path, "checkout", "--quiet", "-b", "add-dup")
     _add_dup_copying_alphas_role(repo)
     repo.commit_all("add dup")
-    # Each rbac.yaml is valid on its own: lint has nothing to say.
+    # Each rbac.yaml is valid on its own, but lint reads them together: it says so first.
     capsys.readouterr()
     assert (
-        main(["-C", str(repo.path), "lint", "--no-external", str(repo.path / "playbooks/dup")]) == 0
+        main(["-C", str(repo.path), "lint", "--no-external", str(repo.path / "playbooks/dup")]) == 1
     )
+    assert (
+        "playbooks/dup/rbac.yaml:10:9: error [playbook.duplicate-object] playbooks/dup/rbac.yaml "
+        "defines Role kubernaut-workflows/alpha-runner, which playbooks/alpha/rbac.yaml defines too"
+    ) in capsys.readouterr().out
     refusal = (
         "refused: dup: playbooks/dup/rbac.yaml defines Role kubernaut-workflows/alpha-runner, "
         "which registry/workflows/alpha.yaml defines too: kustomize refuses to build registry/"

@@ -25,7 +25,7 @@ from playbookctl.config import DEFAULT_PLATFORMS, Config
 from playbookctl.errors import FatalError, GitError
 from playbookctl.gitrepo import GitRepo, TreeFile, submodule_problem
 from playbookctl.lint.action_type import SUFFIXES
-from playbookctl.lint.registration import version_conflict
+from playbookctl.lint.registration import colliding_objects, version_conflict
 from playbookctl.playbook import (
     NAME_RE,
     RBAC_FILE,
@@ -43,13 +43,10 @@ from playbookctl.register import (
     GENERATED_PATHS,
     KUSTOMIZATION,
     WORKFLOWS,
-    ObjectId,
     Registration,
     differences,
     expected_registration,
     kustomization_resources,
-    object_id,
-    object_label,
     parse_documents,
     parse_registration,
     registry_moved,
@@ -614,41 +611,21 @@ def make_plan(
 def _colliding_objects(
     src: _Source, texts: dict[str, bytes], found: Sequence[tuple[str, Entry | None]]
 ) -> dict[str, str]:
-    """Why each playbook this plan would register is refused for an object (a ClusterRole, a
-    ServiceAccount...) that another registration staying in registry/, or another playbook
-    registered in the same run, defines too: kustomize refuses to build registry/ with an object
-    defined twice, so Argo CD would sync nothing at all (verify.duplicate-object, once it is
-    committed). Objects are told apart as kustomize does (object_id)."""
+    """Why each playbook this plan would register is refused for an object that another
+    registration staying in registry/, or another playbook registered in the same run, defines
+    too (colliding_objects, which lint's playbook.duplicate-object runs as well)."""
     publishing = [n for n, e in found if e is not None and e.status is Status.PUBLISH]
     if not publishing:
         return {}
     rewritten = {n for n, e in found if e is not None and e.status in _REWRITTEN}
-    owners: dict[ObjectId, list[str]] = {}
-    for name, text in sorted(texts.items()):
-        if name in rewritten:
-            continue  # its registration is rewritten (from its rbac.yaml) or removed
-        stays = {object_id(d) for d in parse_documents(text) or []}
-        for oid in (i for i in stays if i is not None):
-            owners.setdefault(oid, []).append(f"registry/{WORKFLOWS}/{name}.yaml")
-    mine: dict[str, list[ObjectId]] = {}
-    for name in publishing:
-        new = [object_id(d) for d in parse_documents(src.rbac_text(name)) or []]
-        mine[name] = [oid for oid in new if oid is not None]
-        for oid in set(mine[name]):
-            owners.setdefault(oid, []).append(f"playbooks/{name}/{RBAC_FILE}")
-    out: dict[str, str] = {}
-    for name in publishing:
-        own = f"playbooks/{name}/{RBAC_FILE}"
-        for oid in mine[name]:
-            others = [f for f in owners[oid] if f != own]
-            if others:
-                out[name] = (
-                    f"{own} defines {object_label(oid)}, which {', '.join(others)} defines too: "
-                    "kustomize refuses to build registry/ with an object defined twice, and Argo "
-                    f"CD would sync nothing; give it a name of its own (with {name} in it)"
-                )
-                break
-    return out
+    # A registration rewritten (from its rbac.yaml) or removed does not stay.
+    staying: dict[str, str | bytes | None] = {
+        f"registry/{WORKFLOWS}/{name}.yaml": text
+        for name, text in sorted(texts.items())
+        if name not in rewritten
+    }
+    defining: dict[str, str | bytes | None] = {n: src.rbac_text(n) for n in publishing}
+    return {n: c[0].reason for n, c in colliding_objects(staying, defining).items()}
 
 
 def _kustomization_change(current: bytes | None, expected: str) -> str:

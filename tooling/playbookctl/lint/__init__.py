@@ -33,6 +33,7 @@ from playbookctl.lint.cache import ResultCache, open_cache
 from playbookctl.lint.cluster_yaml import reread_findings
 from playbookctl.lint.playbook import check_playbook, embedded_scripts, load_containerfile
 from playbookctl.lint.policy import LintPolicy
+from playbookctl.lint.registration import duplicate_object_findings
 from playbookctl.lint.workflow import check_workflow
 from playbookctl.load import Document, load_file, read_text_file
 from playbookctl.playbook import (
@@ -478,9 +479,11 @@ def lint_paths(
     # The ActionType files that did not load and may declare a linted playbook's ActionType.
     holding: set[str] = set()
     units: list[str] = []  # each playbook's directory as shown: its findings stay together
+    linted: list[Playbook] = []
     for directory in targets.playbooks:
         pb, found = lint_playbook(directory, config, checked_types, cache=contract_cache)
         findings.extend(found)
+        linted.append(pb)
         units.append(pb.rel(pb.dir))
         data = pb.workflow.data if pb.workflow is not None else None
         spec = data.get("spec") if isinstance(data, dict) else None
@@ -500,6 +503,8 @@ def lint_paths(
             regular = [f for f in source_files(pb.dir) if special_file_problem(f, pb.dir) is None]
             sources.update((pb.rel(f), f) for f in regular)
             scripts.extend((f, pb.rel(f)) for f in regular if external.is_shell_script(f))
+    # Against every playbook of the tree, not only the linted ones: read once per run.
+    findings.extend(duplicate_object_findings(linted, config))
     if not targets.all_action_types and holding:
         # The ActionType files that did not load, when a linted playbook's ActionType may be in
         # one: the reason its existence is not checked, and an error until they load.

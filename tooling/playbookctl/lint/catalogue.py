@@ -1089,6 +1089,16 @@ _r(
     "(nothing there, or the file register wrote)",
 )
 _r(
+    "playbook.duplicate-object",
+    E,
+    "rbac.yaml defines an object another playbook's rbac.yaml defines too",
+    "registry/ is one kustomization Argo CD builds and syncs whole; with an object (a Role, a "
+    "ClusterRole, a ServiceAccount) defined twice kustomize builds nothing, and nothing syncs "
+    "for any playbook. plan and the release refuse the playbook that brings the second one.",
+    "kind: ClusterRole\nmetadata:\n  name: kubernaut-workflow-restart   # as another playbook's\n",
+    "kind: ClusterRole\nmetadata:\n  name: kubernaut-workflow-scale-deployment\n",
+)
+_r(
     "rbac.appproject",
     E,
     "an object the Argo CD AppProject would not deploy",

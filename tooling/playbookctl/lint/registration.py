@@ -9,16 +9,25 @@ the release meets them.
   (its content changed without a version bump); `plan` and the release refuse it.
 - playbook.registration-path: registry/workflows/<name>.yaml or registry/kustomization.yaml is
   a directory, or a parent of it is a file: register cannot write the registration.
+- playbook.duplicate-object: the playbook's rbac.yaml defines an object (a ClusterRole, a
+  ServiceAccount...) another playbook's defines too; `plan` refuses it (`colliding_objects`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from playbookctl.config import Config
 from playbookctl.errors import FatalError
 from playbookctl.findings import Finding, Severity
-from playbookctl.playbook import Playbook, source_hash
+from playbookctl.load import read_text_file
+from playbookctl.playbook import RBAC_FILE, Playbook, discover, source_hash
+
+if TYPE_CHECKING:
+    from playbookctl.register import ObjectId
 
 WORKFLOWS = "workflows"
 KUSTOMIZATION = "kustomization.yaml"
@@ -98,4 +107,87 @@ def check_registration_of(pb: Playbook, config: Config) -> list[Finding]:
                 "the release refuses it",
             )
         )
+    return out
+
+
+@dataclass(frozen=True)
+class Collision:
+    """An object playbook `name`'s rbac.yaml defines that `others` (files) define too."""
+
+    name: str
+    oid: ObjectId
+    others: tuple[str, ...]
+
+    @property
+    def reason(self) -> str:
+        from playbookctl.register import object_label  # noqa: PLC0415 - register imports lint
+
+        return (
+            f"playbooks/{self.name}/{RBAC_FILE} defines {object_label(self.oid)}, which "
+            f"{', '.join(self.others)} defines too: kustomize refuses to build registry/ with an "
+            "object defined twice, and Argo CD would sync nothing; give it a name of its own "
+            f"(with {self.name} in it)"
+        )
+
+
+def colliding_objects(
+    staying: Mapping[str, str | bytes | None], defining: Mapping[str, str | bytes | None]
+) -> dict[str, list[Collision]]:
+    """The objects each playbook of `defining` (name -> its rbac.yaml) defines that a file of
+    `staying` (shown path -> a registration that stays in registry/) or another playbook of
+    `defining` defines too, in the order its rbac.yaml defines them. kustomize refuses to build
+    registry/ with an object defined twice, so Argo CD would sync nothing at all
+    (verify.duplicate-object, once it is committed). Objects are told apart as kustomize does
+    (object_id). `plan` refuses each playbook it would register for the first; lint reports
+    every one (playbook.duplicate-object)."""
+    from playbookctl.register import object_id, parse_documents  # noqa: PLC0415
+
+    owners: dict[ObjectId, list[str]] = {}
+    for shown, text in staying.items():
+        stays = {object_id(d) for d in parse_documents(text) or []}
+        for oid in (i for i in stays if i is not None):
+            owners.setdefault(oid, []).append(shown)
+    mine: dict[str, list[ObjectId]] = {}
+    for name, text in defining.items():
+        new = [object_id(d) for d in parse_documents(text) or []]
+        mine[name] = [oid for oid in new if oid is not None]
+        for oid in set(mine[name]):
+            owners.setdefault(oid, []).append(f"playbooks/{name}/{RBAC_FILE}")
+    out: dict[str, list[Collision]] = {}
+    for name, oids in mine.items():
+        own = f"playbooks/{name}/{RBAC_FILE}"
+        for oid in dict.fromkeys(oids):  # an object defined twice in one file: once here
+            others = tuple(f for f in owners[oid] if f != own)
+            if others:
+                out.setdefault(name, []).append(Collision(name, oid, others))
+    return out
+
+
+def duplicate_object_findings(playbooks: Sequence[Playbook], config: Config) -> list[Finding]:
+    """playbook.duplicate-object for the linted `playbooks`, against every playbook of the tree.
+    A release registers each playbook from its rbac.yaml and drops the registrations of those
+    that are gone, so the tree's rbac.yaml files are what registry/ will hold."""
+    from playbookctl.register import object_id  # noqa: PLC0415 - register imports lint
+
+    playbooks_dir = config.playbooks_dir.resolve()
+    texts: dict[str, str | bytes | None] = {}
+    for name in discover(config):
+        # Unreadable or too large: its own load finding says so, and plan reads nothing either.
+        path = playbooks_dir / name / RBAC_FILE
+        texts[name] = read_text_file(path, None, config.max_file_bytes)[0]
+    collisions = colliding_objects({}, texts)
+    out: list[Finding] = []
+    for pb in playbooks:
+        if pb.dir.parent.resolve() != playbooks_dir or not pb.rbac_readable:
+            continue
+        for collision in collisions.get(pb.name, []):
+            # The document that defines it (the first, if the loaders ever disagree on a name).
+            doc = next((d for d in pb.rbac if object_id(d.data) == collision.oid), pb.rbac[0])
+            out.append(
+                doc.finding(
+                    "playbook.duplicate-object",
+                    ("metadata", "name"),
+                    f"{collision.reason}; the release refuses it",
+                )
+            )
     return out
