@@ -25,6 +25,10 @@ BASES = [
     ("ARG BASE\nFROM ${BASE}\n", None),  # only known at build time
     ("# FROM commented:1\nFROM \\\n  --platform=linux/amd64 \\\n  real:2\n", "real:2"),
     ("FROM scratch\nCOPY x /x\n", "scratch"),
+    # Read as the builders read it (dockerfile.scan).
+    ("\ufeffFROM a/b:1\n", "a/b:1"),
+    ("FROM \\\n# the base\n  a/b:1\n", "a/b:1"),
+    ("FROM a/b:1\nCOPY <<EOF /x\nFROM c/d:2\nEOF\n", "a/b:1"),
     ("USER 1\n", None),
 ]
 

@@ -56,6 +56,11 @@ ARM64_V8 = {"os": "linux", "architecture": "arm64", "variant": "v8"}
         ("ARG NOPE\nFROM ${NOPE}\n", []),
         ("from a.io/x:1\nfrom c.io/z:3\n", [BaseRef(1, "a.io/x:1"), BaseRef(2, "c.io/z:3")]),
         ("RUN echo \\\nFROM not-an-instruction\nFROM a.io/x:1\n", [BaseRef(3, "a.io/x:1")]),
+        # Read as the builders read it (dockerfile.scan): a BOM, a comment or a blank line
+        # inside a continuation, a heredoc's body.
+        ("\ufeffFROM a.io/x:1\n", [BaseRef(1, "a.io/x:1")]),
+        ("FROM \\\n# the base\n\n  a.io/x:1\n", [BaseRef(1, "a.io/x:1")]),
+        ("FROM a.io/x:1\nRUN <<EOF\nFROM b.io/y:2\nEOF\n", [BaseRef(1, "a.io/x:1")]),
     ],
 )  # fmt: skip
 def test_base_references(text: str, expected: list[BaseRef]) -> None:

@@ -45,7 +45,7 @@ import urllib3
 from docker.errors import DockerException
 from docker.utils import kwargs_from_env
 
-from playbookctl import dockerignore
+from playbookctl import dockerfile, dockerignore
 from playbookctl.assemble import Assembled, BaseImage, stack_packed
 from playbookctl.bundle import (
     ANNOTATION_REVISION,
@@ -1157,19 +1157,10 @@ _STAGE_RE = re.compile(
 
 
 def _logical_lines(text: str) -> Iterator[str]:
-    """Instructions with their `\\` continuations joined, comments dropped."""
-    pending = ""
-    for raw in text.splitlines():
-        stripped = raw.strip()
-        if not pending and (not stripped or stripped.startswith("#")):
-            continue
-        if stripped.endswith("\\"):
-            pending += stripped[:-1] + " "
-            continue
-        yield pending + stripped
-        pending = ""
-    if pending:
-        yield pending
+    """Instructions as the builders read them (dockerfile.scan: continuations joined, comments
+    and heredoc bodies dropped), as `KEYWORD arguments`."""
+    for ins in dockerfile.scan(text).instructions:
+        yield " ".join((ins.keyword, *ins.flags, ins.rest))
 
 
 def _iso(epoch: int) -> str:

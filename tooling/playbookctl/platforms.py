@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from playbookctl import dockerfile
 from playbookctl.assemble import BaseCache, BaseImage, push_assembled, read_base, scratch_base
 from playbookctl.crashpoints import crash_point
 from playbookctl.errors import BuildError, FatalError, RegistryError
@@ -152,27 +153,12 @@ class Step:
 
 
 def _instructions(text: str) -> list[tuple[int, str]]:
-    """(first line number, instruction text with continuations joined); comments dropped."""
-    out: list[tuple[int, str]] = []
-    current: list[str] = []
-    start = 0
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not current and (not line or line.startswith("#")):
-            continue
-        if current and line.startswith("#"):
-            continue  # a comment inside a continued instruction
-        if not current:
-            start = number
-        if line.endswith("\\"):
-            current.append(line[:-1].strip())
-            continue
-        current.append(line)
-        out.append((start, " ".join(current).strip()))
-        current = []
-    if current:
-        out.append((start, " ".join(current).strip()))
-    return out
+    """(first line number, the instruction as written with its blanks collapsed), as the
+    builders read the file (dockerfile.scan: continuations, comments, heredoc bodies, a BOM),
+    never raising."""
+    return [
+        (ins.line, " ".join(ins.original.split())) for ins in dockerfile.scan(text).instructions
+    ]
 
 
 _VAR_RE = re.compile(r"^\$\{?(\w+)\}?$")
