@@ -13,6 +13,7 @@ import io
 import itertools
 import json
 import os
+import re
 import tarfile
 from pathlib import Path
 
@@ -421,3 +422,51 @@ def test_the_source_hash_leaves_ignored_files_out_and_agrees_with_plans(checkout
     assert source_hash(d) == from_git
     (d / "helper.sh").write_text("#!/bin/sh\n")  # untracked, not ignored: in (lint refuses it)
     assert source_hash(d) != from_git
+
+
+def test_a_copy_dockerignore_excludes_is_reported_and_the_advice_followed_publishes(
+    tmp_path: Path,
+    registry: LocalRegistry,
+    base_image: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The scaffold's .dockerignore (`*`, `!remediate.sh`) and a COPY of a second file: the
+    build would fail with "no such file or directory in the context". Lint names the COPY line
+    and the pattern and says which line to add; added as written, lint and a dry run pass."""
+    repo = make_repo(tmp_path / "repo", {NAME: good_playbook(NAME, pipeline=True)})
+    d = repo / "playbooks" / NAME
+    (d / ".dockerignore").write_text("*\n!remediate.sh\n")
+    (d / "helpers.sh").write_text("#!/bin/sh\necho helping\n")
+    cf = d / "Containerfile"
+    cf.write_text(
+        edit(cf.read_text(), "COPY remediate.sh", "COPY helpers.sh /opt/\nCOPY remediate.sh")
+    )
+    commit_new(repo, "playbooks")
+    config = _config(repo, registry, base_image)
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY", config.registry)
+    monkeypatch.setenv("PLAYBOOKCTL_BASE_IMAGE_OVERRIDES", json.dumps({PROD_FROM: base_image}))
+    monkeypatch.setenv("DOCKER_HOST", NO_ENGINE)
+
+    assert main(["lint", f"playbooks/{NAME}"]) == 1
+    out = capsys.readouterr().out
+    (said,) = [line for line in out.splitlines() if "[playbook.dockerignore-excluded]" in line]
+    assert said.startswith(
+        f"playbooks/{NAME}/Containerfile:2:1: error [playbook.dockerignore-excluded] "
+        f"COPY helpers.sh: playbooks/{NAME}/.dockerignore line 1 ('*') keeps helpers.sh out"
+    ), said
+    advice = re.search(r"add the line `([^`]+)` at the end of (\S+)$", said)
+    assert advice, said
+    code = main(["publish", "--dry-run", NAME])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert f"{NAME} 1.0.0: skipped" in out
+    assert "playbook.dockerignore-excluded" in out
+
+    # The advice, literally: the line at the end of the file it names.
+    ignore = repo / advice[2]
+    ignore.write_text(ignore.read_text() + advice[1] + "\n")
+    assert main(["lint", f"playbooks/{NAME}"]) == 0, capsys.readouterr().out
+    assert main(["publish", "--dry-run", NAME]) == 0
+    assert f"{NAME} 1.0.0: dry-run" in capsys.readouterr().out

@@ -232,3 +232,32 @@ def test_version_dependent_patterns_are_warned_and_left_to_the_engine(
 @pytest.mark.parametrize("line", ["a\\+b", "\\^x", "[+(|)]", "**/ignore", "**", "x**", "[^a]"])
 def test_patterns_every_docker_reads_alike_are_not_reported(tmp_path: Path, line: str) -> None:
     assert dockerignore.read(_dir(tmp_path, f"{line}\n")).problems == []
+
+
+@pytest.mark.parametrize(
+    ("ignore", "path", "expected"),
+    [
+        ("*\n!remediate.sh\n", "helpers.sh", (1, "*")),
+        ("*\n!remediate.sh\n", "remediate.sh", None),
+        ("# c\n\n*.md\n!README.md\n*\n", "README.md", (5, "*")),  # the last to exclude it
+        ("lib\n", "lib/x/y.sh", (1, "lib")),  # through its parent directory
+        ("/lib/../conf/\n", "conf/a", (1, "conf")),  # as read: cleaned
+        ("", "x", None),
+    ],
+)
+def test_excluding_line(
+    tmp_path: Path, ignore: str, path: str, expected: tuple[int, str] | None
+) -> None:
+    d = _dir(tmp_path, ignore)
+    assert dockerignore.excluding_line(d, path) == expected
+    # it names a line exactly when the context leaves the path out
+    (d / path).parent.mkdir(parents=True, exist_ok=True)
+    (d / path).write_text("x")
+    assert (path not in dockerignore.context_files(d, "Containerfile")) == (expected is not None)
+
+
+def test_context_files_with_appended_lines(tmp_path: Path) -> None:
+    d = _dir(tmp_path, "*\n!remediate.sh\n", ("remediate.sh", "helpers.sh"))
+    assert "helpers.sh" not in dockerignore.context_files(d, "Containerfile")
+    assert "helpers.sh" in dockerignore.context_files(d, "Containerfile", ["!helpers.sh"])
+    assert (d / ".dockerignore").read_text() == "*\n!remediate.sh\n"  # nothing written

@@ -42,6 +42,7 @@ import os
 import posixpath
 import re
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -57,6 +58,7 @@ __all__ = [
     "Problem",
     "context_files",
     "daemon_removes",
+    "excluding_line",
     "go_clean",
     "read",
 ]
@@ -102,6 +104,7 @@ class Ignore:
 
     patterns: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)  # the line of each pattern
 
     def errors(self) -> list[Problem]:
         return [p for p in self.problems if p.severity is Severity.ERROR]
@@ -403,6 +406,7 @@ def read(directory: Path) -> Ignore:
             out.problems.append(Problem(number, _trim(text), Severity.ERROR, str(exc)))
             continue
         out.patterns.append(pattern)
+        out.lines.append(number)
         if compiled is not None:
             why = _version_dependent(compiled.cleaned, compiled.compiled)
             if why:
@@ -414,28 +418,34 @@ class _Matcher:
     """patternmatcher.PatternMatcher over patterns `_new` accepted."""
 
     def __init__(self, patterns: list[str]) -> None:
-        compiled = [_new(p) for p in patterns]
-        self.patterns = [p for p in compiled if p is not None]
+        compiled = [(i, _new(p)) for i, p in enumerate(patterns)]
+        self.patterns = [p for _, p in compiled if p is not None]
+        self.indices = [i for i, p in compiled if p is not None]  # in the list given
         self.exclusions = any(p.exclusion for p in self.patterns)
 
     def matches(self, file: str) -> bool:
         """The package's Matches, the one the CLI (TrimBuildFilesFromExcludes) and Docker
         20.10's daemon (removeDockerfile) call: a parent is tried only as the first len(dirs)
         directories of the path."""
+        return self.deciding(file) is not None
+
+    def deciding(self, file: str) -> int | None:
+        """Which pattern (its index in the list given) makes Matches exclude file: the last
+        one to match before no `!` pattern re-included it; None when file is not excluded."""
         file = go_clean(file)
         if file == ".":
-            return False
+            return None
         parent = posixpath.dirname(file)
         parent_dirs = parent.split("/") if parent else []
-        matched = False
-        for p in self.patterns:
-            if p.exclusion != matched:
+        matched: int | None = None
+        for index, p in zip(self.indices, self.patterns, strict=True):
+            if p.exclusion != (matched is not None):
                 continue
             match = p.match(file)
             if not match and parent_dirs and p.dirs <= len(parent_dirs):
                 match = p.match("/".join(parent_dirs[: p.dirs]))
             if match:
-                matched = not p.exclusion
+                matched = None if p.exclusion else index
         return matched
 
     def matches_using_parent_results(
@@ -475,11 +485,13 @@ def _checked(directory: Path) -> Ignore:
     return ignore
 
 
-def context_files(directory: Path, containerfile: str) -> list[str]:
+def context_files(directory: Path, containerfile: str, appended: Sequence[str] = ()) -> list[str]:
     """The relative paths (files and directories) `docker build` sends from `directory`, in
     name order, the Containerfile and .dockerignore included even when excluded (the daemon
-    removes them: daemon_removes). DockerignoreError for a pattern `read` reports as an error."""
-    excludes = list(_checked(directory).patterns)
+    removes them: daemon_removes). DockerignoreError for a pattern `read` reports as an error.
+    appended: patterns as if they were lines added at the end of .dockerignore (lint checks
+    the `!path` it advises)."""
+    excludes = [*_checked(directory).patterns, *appended]
     # TrimBuildFilesFromExcludes: the daemon needs both, whatever the patterns say.
     if _Matcher(excludes).matches(DOCKERIGNORE):
         excludes.append("!" + DOCKERIGNORE)
@@ -489,6 +501,15 @@ def context_files(directory: Path, containerfile: str) -> list[str]:
     out: list[str] = []
     _walk(directory, "", None, pm, out)
     return out
+
+
+def excluding_line(directory: Path, path: str) -> tuple[int, str] | None:
+    """(line number, pattern) of the .dockerignore line that excludes `path` (relative to
+    directory), as Matches decides it; None when none does. For naming the line in a message:
+    what the context holds is context_files' answer."""
+    ignore = read(directory)
+    index = _Matcher(ignore.patterns).deciding(path)
+    return None if index is None else (ignore.lines[index], ignore.patterns[index])
 
 
 def _walk(

@@ -432,6 +432,71 @@ CASES: list[tuple[str, list[Change], list[tuple[str, str, int]]]] = [
         [("playbook.dockerignore-version", ".dockerignore", 4)],
     ),
     ("dockerignore-escaped", [(".dockerignore", "", "*\n!remediate.sh\nlib/c\\+\\+\n")], []),
+    # a COPY source .dockerignore keeps out of the context (the scaffold's `*`, `!remediate.sh`)
+    (
+        "dockerignore-excludes-a-copied-file",
+        [
+            (".dockerignore", "", "*\n!remediate.sh\n"),
+            ("helpers.sh", "", "x=1\n"),
+            (C, "COPY remediate.sh", "COPY helpers.sh /opt/\nCOPY remediate.sh"),
+        ],
+        [("playbook.dockerignore-excluded", C, 2)],
+    ),
+    (
+        "dockerignore-readmits-the-copied-file",
+        [
+            (".dockerignore", "", "*\n!remediate.sh\n!helpers.sh\n"),
+            ("helpers.sh", "", "x=1\n"),
+            (C, "COPY remediate.sh", "COPY helpers.sh /opt/\nCOPY remediate.sh"),
+        ],
+        [],
+    ),
+    (
+        "dockerignore-excludes-one-of-two-sources",
+        [
+            (".dockerignore", "", "*.md\n"),
+            ("README.md", "", "x\n"),
+            (C, "COPY remediate.sh", "COPY README.md remediate.sh /opt/\nCOPY remediate.sh"),
+        ],
+        [("playbook.dockerignore-excluded", C, 2)],
+    ),
+    (
+        "dockerignore-excludes-a-directory",
+        [
+            (".dockerignore", "", "conf\n"),
+            ("conf/a.yaml", "", "a: 1\n"),
+            (C, "COPY remediate.sh", "COPY conf /etc/conf\nCOPY remediate.sh"),
+        ],
+        [("playbook.dockerignore-excluded", C, 2)],
+    ),
+    (
+        "dockerignore-excludes-part-of-a-directory",  # the rest is copied: a choice, not an error
+        [
+            (".dockerignore", "", "conf/*.md\n"),
+            ("conf/a.yaml", "", "a: 1\n"),
+            ("conf/notes.md", "", "x\n"),
+            (C, "COPY remediate.sh", "COPY conf /etc/conf\nCOPY remediate.sh"),
+        ],
+        [],
+    ),
+    (
+        "dockerignore-wildcard-source-not-judged",
+        [
+            (".dockerignore", "", "*\n!remediate.sh\n"),
+            ("helpers.sh", "", "x=1\n"),
+            (C, "COPY remediate.sh", "COPY *.sh /opt/\nCOPY remediate.sh"),
+        ],
+        [],
+    ),
+    (
+        "dockerignore-copy-from-a-stage-not-judged",
+        [
+            (".dockerignore", "", "*\n!remediate.sh\n"),
+            ("helpers.sh", "", "x=1\n"),
+            (C, "COPY remediate.sh", "COPY --from=busybox helpers.sh /opt/\nCOPY remediate.sh"),
+        ],
+        [("playbook.copy-from-pinned", C, 2)],
+    ),
     ("from-with-platform-flag", [(C, "FROM reg", "FROM --platform=$BUILDPLATFORM reg")], []),
     ("empty-rbac", [(R, "", "# to do\n")], [("playbook.empty-file", R, 1)]),
     ("empty-workflow", [(W, "", "---\n")], [("playbook.empty-file", W, 1)]),

@@ -928,6 +928,20 @@ _r(
     "lib/c\\+\\+\n**/*.pyc\n",
 )
 _r(
+    "playbook.dockerignore-excluded",
+    E,
+    "a COPY or ADD source that .dockerignore keeps out of the build context",
+    "The build context is the playbook directory less what .dockerignore excludes, chosen as "
+    '`docker build` chooses it; a COPY of a file it excludes fails the build ("no such file or '
+    "directory\"), on the engine and in assembly alike. The scaffold's .dockerignore is `*` "
+    "then `!remediate.sh`: every file added to the image needs its own `!` line, at the end "
+    "(the last matching line decides). A source that a wildcard or a variable names is not "
+    "judged.",
+    "# .dockerignore: *, then !remediate.sh\nCOPY remediate.sh helpers.sh /usr/local/bin/\n",
+    "# .dockerignore: *, !remediate.sh, then !helpers.sh\n"
+    "COPY remediate.sh helpers.sh /usr/local/bin/\n",
+)
+_r(
     "playbook.containerfile-user",
     E,
     "the image's final USER is missing, root or not numeric",

@@ -47,6 +47,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import posixpath
 import re
 import shlex
 import stat
@@ -854,6 +855,105 @@ def rule_dockerignore(ctx: _Ctx) -> None:
         )
 
 
+def rule_dockerignore_excluded(ctx: _Ctx) -> None:
+    """playbook.dockerignore-excluded: a COPY or ADD source that .dockerignore keeps out of the
+    build context, all of it: the build fails with "no such file or directory". What the context
+    holds is dockerignore.context_files' answer, the context publish sends and assembles from;
+    the advice (a `!path` line at the end) is checked against it too."""
+    cf, pb = ctx.containerfile, ctx.pb
+    if cf is None or pb.containerfile is None:
+        return
+    name = pb.containerfile.relative_to(pb.dir).as_posix()
+    context: set[str] | None = None
+    shown = pb.rel(pb.dir / dockerignore.DOCKERIGNORE)
+    for ins in cf.instructions:
+        if ins.keyword not in ("COPY", "ADD") or "<<" in ins.args:
+            continue
+        flags, rest = dockerfile.split_flags(ins.args)
+        if any(f.lower().startswith("--from") for f in flags):
+            continue  # from another stage or image
+        words = dockerfile.json_or_none(rest)
+        if words is None:
+            words = dockerfile.split_whitespace(rest)
+        for source in words[:-1]:
+            # A wildcard, a variable or a URL: which files it means is the builder's to say.
+            if re.search(r"[*?\[$]", source) or "://" in source or source.startswith("git@"):
+                continue
+            rel = posixpath.normpath("/" + source).lstrip("/")
+            if not rel or not os.path.lexists(pb.dir / rel):
+                continue  # the whole context, or a missing file (hadolint and the build say)
+            if context is None:
+                try:
+                    context = _context(pb.dir, name)
+                except (dockerignore.DockerignoreError, OSError):
+                    return  # playbook.dockerignore-pattern says why there is no context
+            if _reaches(pb.dir, rel, context, whole=False):
+                continue
+            excluding = dockerignore.excluding_line(pb.dir, rel)
+            which = f"line {excluding[0]} ({excluding[1]!r})" if excluding else "a pattern"
+            advice = _readmit(pb.dir, name, rel)
+            ctx.at(
+                cf.file,
+                ins.line,
+                1,
+                "playbook.dockerignore-excluded",
+                f"{ins.keyword} {source}: {shown} {which} keeps {rel} out of the build context, "
+                "so the build fails with 'no such file or directory'; "
+                + (
+                    "add "
+                    + " and ".join(f"the line `{a}`" for a in advice)
+                    + f" at the end of {shown}"
+                    if advice
+                    else f"change {shown} so that it lets {rel} in"
+                ),
+            )
+
+
+def _context(directory: Path, containerfile: str, appended: tuple[str, ...] = ()) -> set[str]:
+    """The build context's paths (with every parent directory of them), as the builder sees it:
+    what context_files sends, less what the daemon removes."""
+    files = dockerignore.context_files(directory, containerfile, appended)
+    try:
+        gone = dockerignore.daemon_removes(directory, containerfile)
+    except dockerignore.NotExactError:
+        gone = set()  # the engine decides; playbook.dockerignore-version says so
+    out: set[str] = set()
+    for f in files:
+        if f in gone:
+            continue
+        out.add(f)
+        parent = posixpath.dirname(f)
+        while parent:
+            out.add(parent)
+            parent = posixpath.dirname(parent)
+    return out
+
+
+def _reaches(directory: Path, rel: str, context: set[str], *, whole: bool) -> bool:
+    """Whether the source rel reaches the context: a file, itself; a directory, something of
+    it, or (whole) every file under it."""
+    path = directory / rel
+    if rel not in context:
+        return False
+    if not whole or path.is_symlink() or not path.is_dir():
+        return True
+    return all(
+        posixpath.join(rel, (Path(d) / f).relative_to(path).as_posix()) in context
+        for d, _, files in os.walk(path)
+        for f in files
+    )
+
+
+def _readmit(directory: Path, containerfile: str, rel: str) -> tuple[str, ...]:
+    """The fewest `!` lines that, added at the end of .dockerignore, let all of rel into the
+    context (checked with context_files); () when neither does."""
+    for lines in ((f"!{rel}",), (f"!{rel}", f"!{rel}/**")):
+        with contextlib.suppress(dockerignore.DockerignoreError, OSError):
+            if _reaches(directory, rel, _context(directory, containerfile, lines), whole=True):
+                return lines
+    return ()
+
+
 def rule_rbac(ctx: _Ctx) -> None:
     pb = ctx.pb
     sa_name = pb.service_account
@@ -1185,6 +1285,7 @@ RULES: tuple[Rule, ...] = (
     rule_network_inputs,
     rule_builder_flags,
     rule_dockerignore,
+    rule_dockerignore_excluded,
     rule_rbac,
     rule_appproject,
     rule_placeholder_text,
