@@ -10,9 +10,10 @@ registry and a bare git remote, then verify, and the engine path's publish of a 
 on both platforms (its save, rewrite and push by playbookctl). The interpreter of this virtual
 environment may live where nobody cannot reach it (a pyenv under /root), so the user gets a
 bare venv of the system's Python of the same version that reads this environment's
-site-packages (tests/support/nobody.py). Run as non-root, the whole suite already is the proof,
-and the tests that need a private dockerd (or the HTTPS registry) skip with their reason when
-no engine (or no root-prepared registry) is there.
+site-packages (tests/support/nobody.py). Run as non-root, the tests that need a private dockerd
+(or the HTTPS registry) skip with their reason when no engine (or no root-prepared registry) is
+there, so that run alone proves little: inside GitHub Actions the registry's tests fail instead
+(the workflows run the suite as root, `make test AS_ROOT=1`).
 """
 
 from __future__ import annotations
@@ -119,3 +120,58 @@ def test_integration_subset_passes_as_an_unprivileged_user(
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     assert re.search(r"\b[1-9]\d* skipped", done.stdout.splitlines()[-1]), done.stdout[-2000:]
     assert "starting a private dockerd needs root" in done.stdout
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(os.geteuid() != 0, reason="starts a session as nobody, which needs root")
+def test_inside_github_actions_a_session_that_cannot_set_up_the_registry_fails(
+    tmp_path: Path,
+) -> None:
+    """A GitHub-hosted runner's user is not root, so there every test of the HTTPS registry
+    would skip and the pull request's `make test` pass with them unrun: inside Actions
+    (GITHUB_ACTIONS=true) such a test fails, naming `make test AS_ROOT=1`; elsewhere it still
+    skips, saying why."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("setpriv (util-linux) is not installed")
+    scratch = tempfile.TemporaryDirectory(prefix="pb-nobody-", dir="/tmp")
+    work = Path(scratch.name)
+    try:
+        work.chmod(0o755)
+        (work / "home").mkdir()
+        (work / "basetemp").mkdir()
+        python = python_for_nobody(work / "venv")
+        for path in (work, work / "home", work / "basetemp"):
+            os.chown(path, NOBODY, NOBODY)
+        env = {
+            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+            "HOME": str(work / "home"),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "LANG": "C.UTF-8",
+        }
+        test = "tests/integration/test_oci.py::test_blob_and_manifest_round_trip"
+        results = {}
+        for actions in ("true", ""):
+            cmd = [
+                setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--",
+                str(python), "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
+                f"--basetemp={work / 'basetemp' / (actions or 'plain')}", test,
+            ]  # fmt: skip
+            results[actions] = subprocess.run(
+                cmd,
+                cwd=REPO_ROOT,
+                env={**env, "GITHUB_ACTIONS": actions} if actions else env,
+                capture_output=True,
+                text=True,
+                timeout=240,
+                check=False,
+            )
+    finally:
+        scratch.cleanup()
+    inside, outside = results["true"], results[""]
+    assert inside.returncode == 1, (inside.stdout + inside.stderr)[-3000:]
+    assert "1 error" in inside.stdout.splitlines()[-1], inside.stdout[-3000:]
+    assert "inside GitHub Actions the suite must run as root: make test AS_ROOT=1" in inside.stdout
+    assert outside.returncode == 0, (outside.stdout + outside.stderr)[-3000:]
+    assert "1 skipped" in outside.stdout.splitlines()[-1], outside.stdout[-3000:]
+    assert "installing its CA in /etc/docker/certs.d needs root" in outside.stdout

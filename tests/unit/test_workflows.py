@@ -54,7 +54,7 @@ def test_the_mutation_check_runs_on_a_schedule_read_only() -> None:
     assert workflow["permissions"] == {"contents": "read"}
     assert workflow["on"]["schedule"]
     runs = [s.get("run") for _, s in _steps(workflow)]
-    assert "make mutants" in runs
+    assert "make mutants AS_ROOT=1" in runs
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
@@ -141,6 +141,40 @@ def test_no_expression_expansion_inside_run(path: Path) -> None:
         assert "${{" not in step.get("run", ""), f"{job_id}: ${{{{ }}}} inside run:"
 
 
+# Targets that run the suite's HTTPS registry tests: as a runner's (non-root) user they skip.
+SUITE_TARGETS = ("test", "mutants")
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_the_suite_runs_as_root_on_a_runner(path: Path) -> None:
+    """A GitHub-hosted runner's user is not root, and the test world (the HTTPS registry's name
+    in /etc/hosts, its CA in /etc/docker/certs.d) needs root: `make test` as that user skipped
+    every test of the registry and passed; `make mutants` refused the skips and failed."""
+    for job_id, step in _steps(_load(path)):
+        words = str(step.get("run", "")).split()
+        if words[:1] == ["make"] and set(words[1:]) & set(SUITE_TARGETS):
+            assert "AS_ROOT=1" in words, f"{job_id}: {step['run']}"
+
+
+@pytest.mark.parametrize("target", SUITE_TARGETS)
+def test_as_root_runs_the_suite_through_sudo_without_a_prompt(target: str) -> None:
+    """What `make <target> AS_ROOT=1` runs for a user who is not root (SUDO=sudo, as the
+    Makefile sets it then), for root (no sudo), and without AS_ROOT (no sudo)."""
+    root = WORKFLOWS.parents[1]
+    command = "pytest" if target == "test" else "tooling/mutants/run.py"
+
+    def line(*args: str) -> str:
+        done = subprocess.run(
+            ["make", "-n", "-s", "-C", str(root), target, *args],
+            capture_output=True, text=True, timeout=60, check=True,
+        )  # fmt: skip
+        return next(ln for ln in done.stdout.splitlines() if command in ln)
+
+    assert line("AS_ROOT=1", "SUDO=sudo").startswith('sudo -n env "PATH=$PATH" .venv/bin/')
+    assert line("AS_ROOT=1", "SUDO=").startswith(".venv/bin/")
+    assert line("SUDO=sudo").startswith(".venv/bin/")
+
+
 def test_pr_workflow_is_safe_for_untrusted_contributions() -> None:
     pr = _load(WORKFLOWS / "pr.yaml")
     assert set(pr["on"]) == {"pull_request"}
@@ -165,7 +199,7 @@ def test_pr_workflow_is_safe_for_untrusted_contributions() -> None:
 def test_pr_workflow_has_the_required_jobs() -> None:
     runs = [s.get("run", "") for _, s in _steps(_load(WORKFLOWS / "pr.yaml"))]
     assert "make lint" in runs
-    assert "make test" in runs
+    assert "make test AS_ROOT=1" in runs
     plan = next(r for r in runs if " plan " in r)
     assert "--base" in plan
     assert "--forbid-generated-changes" in plan
