@@ -767,3 +767,40 @@ def test_the_next_release_downloads_no_base_layer_its_cache_holds(
             for job in runs["publish"]:
                 (restore,) = [s for s in job.steps if s.label.startswith("actions/cache@")]
                 assert restore.outputs == {"cache-hit": hit}, explain(job)
+
+
+def test_a_release_run_again_with_re_run_all_jobs_ends_green(
+    world: World, registry: LocalRegistry, tmp_path: Path
+) -> None:
+    """GitHub's "Re-run all jobs" (say after a register that could not push) is the same run, so
+    each publish job uploads its result under a name the first attempt took, which
+    actions/upload-artifact v4 refuses (409 Conflict) unless told to overwrite: the re-run went
+    red at every publish job although nothing was wrong. Now it republishes (reusing what is
+    published), and register, with nothing new, commits nothing."""
+    pyproject = (
+        PYPROJECT.replace('"registry.example.invalid"', f'"{registry.host}"')
+        .replace('"t/images"', '"workflow-rerun/images"')
+        .replace('"t/bundles"', '"workflow-rerun/bundles"')
+    )
+    repo = make_playbook_repo(tmp_path / "repo", {"alpha": "1.0.0"}, pyproject=pyproject)
+    shutil.copy(REPO_ROOT / ".gitignore", repo.path / ".gitignore")
+    pushed = repo.commit_all("ignore rules")
+    repo.push()
+    runner = world.release_runner(tmp_path / "runner", repo.remote)
+    runs = runner.play(Event("push", pushed, payload={"before": NULL_SHA, "after": pushed}))
+    for run in [*runs["publish"], *runs["register"]]:
+        assert run.result == "success", explain(run)
+    released = repo.remote_head()
+    assert released != pushed
+
+    again = runner.rerun(runs, jobs=list(runs))
+    (plan,) = again["plan"]
+    assert plan.result == "success", explain(plan)
+    (publish,) = again["publish"]
+    assert publish.result == "success", explain(publish)
+    assert publish is not runs["publish"][0]  # it ran again, on a fresh runner
+    (register,) = again["register"]
+    assert register.result == "success", explain(register)
+    assert repo.remote_head() == released  # nothing new: no commit
+    artifact = runner.run_dir / "artifacts" / "publish-alpha" / "alpha.json"
+    assert json.loads(artifact.read_text())["results"][0]["status"] == "reused"

@@ -9,7 +9,8 @@ never silently skip a step, a condition or an expression:
   `fromJSON(...)` and `==`; a job `if:` gets GitHub's implicit `success() &&`;
 - `uses:` actions/checkout (a fresh clone of the remote at GITHUB_SHA, honouring fetch-depth),
   actions/setup-python (nothing to do), actions/upload-artifact and actions/download-artifact (a
-  directory per artifact name), docker/setup-qemu-action (nothing it can do: binfmt_misc is the
+  directory per artifact name, for the whole run: a name is taken unless `overwrite: true`),
+  docker/setup-qemu-action (nothing it can do: binfmt_misc is the
   host kernel's; a replayed RUN step for arm64 fails as on a runner without QEMU),
   actions/cache (see CacheStore: GitHub's key, prefix and branch-scope rules over a directory);
 - `hashFiles(...)`: a digest of the matched files' contents in the job's checkout (not GitHub's
@@ -23,6 +24,7 @@ never silently skip a step, a condition or an expression:
   names for the package access the job's `permissions` grant (else the workflow's; a key left
   out is none), so a job that reads a private registry without `packages: read` gets a token
   the registry refuses, as GitHub's would be;
+- `Runner.rerun`: GitHub's "Re-run failed jobs" / "Re-run all jobs" of the same run;
 - `strategy.matrix` with `include` only; each matrix entry runs concurrently in its own
   checkout, so its steps are separate processes as on separate runners (at most
   `max-parallel`, else the runner's `max_parallel`, at once: the machine is not a fleet). A
@@ -349,7 +351,7 @@ STEP_KEYS = {"name", "id", "uses", "with", "run", "env", "if"}
 ACTION_INPUTS = {
     "actions/checkout": {"fetch-depth", "persist-credentials"},
     "actions/setup-python": {"python-version"},
-    "actions/upload-artifact": {"name", "path", "if-no-files-found", "retention-days"},
+    "actions/upload-artifact": {"name", "path", "if-no-files-found", "retention-days", "overwrite"},
     "actions/download-artifact": {"pattern", "path", "merge-multiple"},
     # Registers QEMU in the runner kernel's binfmt_misc. The replay cannot (root and the host
     # kernel): it runs nothing, so a replayed RUN step for arm64 meets playbookctl's own
@@ -484,6 +486,8 @@ class Runner:
         self._runs += 1
         self.run_dir = self.workdir / f"run{self._runs}"
         self.run_dir.mkdir(parents=True)
+        self.attempt_dir = self.run_dir
+        self._attempts = 1
         self.artifacts = self.run_dir / "artifacts"
         self.artifacts.mkdir()
         self.event = event
@@ -503,6 +507,34 @@ class Runner:
         done: dict[str, list[JobRun]] = {}
         for job_id in self._order(jobs):
             done[job_id] = self._job(job_id, self.workflow["jobs"][job_id], done)
+        return done
+
+    def rerun(
+        self, previous: Mapping[str, list[JobRun]], jobs: Sequence[str] | None = None
+    ) -> dict[str, list[JobRun]]:
+        """GitHub's re-run of the last played run: the jobs named ("Re-run all jobs" names them
+        all; by default those with a failed instance, "Re-run failed jobs") and every job that
+        needs one of them run again, each instance on a fresh runner; the others keep their
+        results and outputs. It is the same run: the artifacts its earlier attempts uploaded
+        are still there (actions/upload-artifact refuses a name taken unless `overwrite`)."""
+        all_jobs: dict[str, Any] = self.workflow["jobs"]
+        again = set(jobs) if jobs is not None else {
+            job_id for job_id, runs in previous.items() if any(r.result == "failure" for r in runs)
+        }  # fmt: skip
+        grew = True
+        while grew:
+            more = {j for j in all_jobs if set(_needs(all_jobs[j])) & again} - again
+            again |= more
+            grew = bool(more)
+        self._attempts += 1
+        self.attempt_dir = self.run_dir / f"attempt{self._attempts}"
+        self.attempt_dir.mkdir()
+        done: dict[str, list[JobRun]] = {}
+        for job_id in self._order(None):
+            if job_id in again:
+                done[job_id] = self._job(job_id, all_jobs[job_id], done)
+            else:
+                done[job_id] = previous[job_id]
         return done
 
     def _order(self, only: Sequence[str] | None) -> list[str]:
@@ -593,9 +625,9 @@ class Runner:
                 raise NotEmulatedError(f"job {job_id}: no token given for packages: {access}")
             ctx["secrets"]["GITHUB_TOKEN"] = ctx["github"]["token"] = self.tokens[access]
         name = to_text(substitute(str(job.get("name", job_id)), ctx))
-        workspace = self.run_dir / f"{job_id}-{n}" / "repo"
-        temp = self.run_dir / f"{job_id}-{n}" / "temp"
-        home = self.run_dir / f"{job_id}-{n}" / "home"  # a fresh runner's: empty
+        workspace = self.attempt_dir / f"{job_id}-{n}" / "repo"
+        temp = self.attempt_dir / f"{job_id}-{n}" / "temp"
+        home = self.attempt_dir / f"{job_id}-{n}" / "home"  # a fresh runner's: empty
         workspace.mkdir(parents=True)
         temp.mkdir()
         home.mkdir()
@@ -756,7 +788,13 @@ class Runner:
                 return StepRun("", "failure", 1, stderr=f"no files found at {with_['path']}")
             dest = self.artifacts / with_["name"]
             if dest.exists():
-                return StepRun("", "failure", 1, stderr=f"artifact {with_['name']} exists")
+                # v4: a name is taken for the whole run, its re-runs included.
+                if with_.get("overwrite") != "true":
+                    return StepRun("", "failure", 1, stderr=(
+                        "Failed to CreateArtifact: Received non-retryable error: Failed request: "
+                        "(409) Conflict: an artifact with this name already exists on the "
+                        "workflow run"))  # fmt: skip
+                shutil.rmtree(dest)
             shutil.copytree(source, dest)
         elif action == "actions/download-artifact":
             if with_.get("merge-multiple") != "true":

@@ -440,3 +440,60 @@ def test_hash_files(tmp_path: Path) -> None:
         evaluate("hashFiles('p/*')", CONTEXTS)
     with pytest.raises(NotEmulatedError, match="relative glob strings"):
         evaluate("hashFiles('/etc/*')", contexts)
+
+
+RERUN = """\
+name: t
+on: push
+jobs:
+  good:
+    runs-on: ubuntu-24.04
+    steps:
+      - run: echo good >> {log}
+  flaky:
+    runs-on: ubuntu-24.04
+    steps:
+      - run: echo flaky >> {log}
+      - run: test -e {fixed}
+      - uses: actions/upload-artifact@v4
+        with:
+          name: flaky
+          path: .
+  after:
+    needs: [good, flaky]
+    runs-on: ubuntu-24.04
+    steps:
+      - run: echo after >> {log}
+"""
+
+
+def test_re_run_failed_jobs_runs_them_and_their_dependants_in_the_same_run(
+    tmp_path: Path,
+) -> None:
+    """GitHub's "Re-run failed jobs": the failed ones and those that need them run again, each
+    on a fresh runner, in the same run; the others keep their results. "Re-run all jobs" runs
+    every one again, and an artifact name an earlier attempt took is refused."""
+    log, fixed = tmp_path / "log", tmp_path / "fixed"
+    runner = _runner(tmp_path, RERUN.format(log=log, fixed=fixed))
+    runs = runner.play(Event("push", "c" * 40))
+    results = {j: [r.result for r in rs] for j, rs in runs.items()}
+    assert results == {"good": ["success"], "flaky": ["failure"], "after": ["skipped"]}
+    assert log.read_text().split() == ["good", "flaky"]
+    fixed.touch()
+    again = runner.rerun(runs)
+    assert again["good"] is runs["good"]
+    results = {j: [r.result for r in rs] for j, rs in again.items()}
+    assert results == {"good": ["success"], "flaky": ["success"], "after": ["success"]}
+    assert log.read_text().split() == ["good", "flaky", "flaky", "after"]
+    (flaky,) = again["flaky"]
+    assert flaky.workspace is not None
+    assert flaky.workspace != runs["flaky"][0].workspace
+    assert (runner.run_dir / "artifacts" / "flaky").is_dir()
+    # Re-run all jobs: flaky's upload finds its name taken by the attempt before.
+    last = runner.rerun(again, jobs=list(again))
+    assert log.read_text().split() == ["good", "flaky", "flaky", "after", "good", "flaky"]
+    (flaky,) = last["flaky"]
+    assert flaky.result == "failure"
+    failed = flaky.failed_step()
+    assert failed is not None
+    assert "(409) Conflict: an artifact with this name already exists" in failed.stderr
