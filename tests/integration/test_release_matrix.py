@@ -1,4 +1,5 @@
-"""release.yaml over more than 256 playbooks (a first release, a manual run over everything).
+"""release.yaml over more than 256 playbooks (a first release, a manual run over everything), and
+pr.yaml over the pull request that brought them.
 
 GitHub refuses a matrix of more than 256 jobs (the local runner does too), so plan batches the
 playbooks into at most 256 entries and each publish job publishes its batch. Building 300 images
@@ -6,8 +7,9 @@ would take minutes on a shared machine, so the fast path seeds the registry with
 release pushed (a minimal image per playbook carrying its source-hash label, and the bundle the
 playbook renders to around it, both made by playbookctl's own code): every publish job then goes
 through the real reuse path (tags read, image label and bundle content checked) and register lands
-all 300 in one commit. The pyproject sets no image-repo/bundle-repo, so the repositories follow
-GITHUB_REPOSITORY's owner, as on GitHub.
+all 300 in one commit; the pull request's build jobs dry-run their batches the same way. The
+pyproject sets no image-repo/bundle-repo, so the repositories follow GITHUB_REPOSITORY's owner, as
+on GitHub.
 """
 
 from __future__ import annotations
@@ -113,6 +115,48 @@ def test_more_than_256_playbooks_are_batched_into_at_most_256_jobs(
         tokens=TOKENS,
         max_parallel=6,
     )
+
+    # The pull request that brought them (onto a `base` without playbooks): pr.yaml's plan
+    # batches them as the release's does, and each build job dry-runs its batch's playbooks
+    # (all found published, so nothing is built).
+    repo.git("checkout", "--quiet", "--orphan", "base")
+    repo.git("rm", "-r", "--quiet", "--cached", "playbooks")
+    repo.git("commit", "--quiet", "-m", "before the playbooks")
+    repo.git("push", "--quiet", "origin", "base", f"{head}:refs/pull/1/merge")
+    repo.git("checkout", "--quiet", "--force", "main")
+    gate = Runner(
+        REPO_ROOT / ".github" / "workflows" / "pr.yaml",
+        repo.remote,
+        tmp_path / "pr-runner",
+        env_for_runner(home, {}),
+        PLAYBOOKCTL,
+        repository=f"{owner}/playbooks",
+        tokens=TOKENS,
+        max_parallel=6,
+    )
+    pull = Event(
+        "pull_request",
+        head,
+        ref="refs/pull/1/merge",
+        payload={"pull_request": {"number": 1}},
+        base_ref="base",
+        head_ref="many",
+    )
+    checks = gate.play(pull, jobs=["plan", "build"])
+    (plan,) = checks["plan"]
+    assert plan.result == "success", plan.steps[-1].stderr
+    assert len(json.loads(plan.outputs["matrix"])["include"]) == 150
+    builds = checks["build"]
+    assert [r.name for r in builds[:2]] == [
+        "build batch-001-of-150 (no push)",
+        "build batch-002-of-150 (no push)",
+    ]
+    failed = [(r.name, r.failed_step()) for r in builds if r.result != "success"]
+    assert not failed, failed[:2]
+    dry_run = builds[0].steps[-1].stdout
+    assert "pb000 1.0.0" in dry_run, dry_run
+    assert "pb001 1.0.0" in dry_run, dry_run
+
     runs = runner.play(Event("push", head, payload={"before": "0" * 40, "after": head}))
 
     (plan,) = runs["plan"]

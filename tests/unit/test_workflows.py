@@ -245,6 +245,21 @@ def test_publish_job_publishes_what_its_matrix_entry_names() -> None:
     assert '"publish-results/$JOB_NAME.json"' in step["run"]
 
 
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_every_job_of_a_plan_matrix_publishes_its_entrys_playbooks(path: Path) -> None:
+    """Beyond 256 playbooks an entry's name is batch-NNN-of-MMM, not a playbook: a job of
+    plan's matrix publishes (or builds) `matrix.playbooks`, never `matrix.name` (the pull
+    request's build job once did, so a pull request changing 257 playbooks failed every build)."""
+    for job_id, job in _load(path)["jobs"].items():
+        if "fromJSON(needs.plan.outputs.matrix)" not in str(job.get("strategy", "")):
+            continue
+        runs = [s for s in job["steps"] if "playbookctl publish" in s.get("run", "")]
+        assert runs, job_id
+        for step in runs:
+            assert "$PLAYBOOKS" in step["run"].split(), f"{job_id}: {step['run']}"
+            assert step["env"]["PLAYBOOKS"] == "${{ matrix.playbooks }}", job_id
+
+
 @pytest.mark.parametrize(("file", "job"), [("release.yaml", "publish"), ("pr.yaml", "build")])
 def test_every_platform_is_built_in_the_job_that_publishes(file: str, job: str) -> None:
     """QEMU is set up before publish in the same job: one publish builds every platform, then
