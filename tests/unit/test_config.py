@@ -73,7 +73,11 @@ def test_fleet_setting(tmp_path: Path, pyproject: str, env: dict[str, str], expe
     [
         (TABLE + 'fleet = "true"\n', {}, "expected true or false, got a string"),
         (TABLE + "fleet = 1\n", {}, "expected true or false, got an integer"),
-        (TABLE, {"PLAYBOOKCTL_FLEET": "maybe"}, "expected true or false, got 'maybe'"),
+        (
+            TABLE,
+            {"PLAYBOOKCTL_FLEET": "maybe"},
+            "expected one of true/false, 1/0, yes/no, on/off, got 'maybe'",
+        ),
     ],
 )
 def test_fleet_setting_refuses_non_booleans(

@@ -226,16 +226,36 @@ def _type_name(raw: Any) -> str:
     )
 
 
-_ENV_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+# The one reading of a boolean environment variable (every PLAYBOOKCTL_* boolean setting and
+# PLAYBOOKCTL_NO_CACHE): git's words, any case, blanks around ignored; anything else is an error.
+BOOLEAN_WORDS = {
+    "true": True,
+    "false": False,
+    "1": True,
+    "0": False,
+    "yes": True,
+    "no": False,
+    "on": True,
+    "off": False,
+}
+BOOLEAN_WORDS_TEXT = "true/false, 1/0, yes/no, on/off"
+# Read outside load_config (lint/cache.py), checked here so a typo is an error, not "false".
+OTHER_BOOLEAN_VARIABLES = ("PLAYBOOKCTL_NO_CACHE",)
+
+
+def parse_boolean(raw: str) -> bool:
+    """raw as a boolean environment value; ValueError names the accepted words."""
+    word = raw.strip().lower()
+    if word not in BOOLEAN_WORDS:
+        raise ValueError(f"expected one of {BOOLEAN_WORDS_TEXT}, got {raw!r}")
+    return BOOLEAN_WORDS[word]
 
 
 def _convert(raw: Any, default: Any, from_env: bool) -> Any:
     """raw as the type of default; a TOML value must already have that type, an env one parses."""
     if isinstance(default, bool):  # before int: a bool is an int to Python
         if from_env:
-            if raw.strip().lower() not in _ENV_BOOLEANS:
-                raise ValueError(f"expected true or false, got {raw!r}")
-            return _ENV_BOOLEANS[raw.strip().lower()]
+            return parse_boolean(raw)
         if not isinstance(raw, bool):
             raise ValueError(f"expected true or false, got {_type_name(raw)}")
         return raw
@@ -376,6 +396,12 @@ def load_config(root: Path | None = None, env: dict[str, str] | None = None) -> 
         if env_name in env:
             values[f.name] = _coerce(f.name, env[env_name], default, env_name, from_env=True)
     values.update(_lint_settings(lint_table, env, str(py)))
+    for variable in OTHER_BOOLEAN_VARIABLES:
+        if variable in env:
+            try:
+                parse_boolean(env[variable])
+            except ValueError as exc:
+                raise ConfigError(f"{variable}: {exc}") from None
     return replace(base, **values)
 
 

@@ -1,0 +1,70 @@
+"""Command-line edges a careless user hits: each refused (or said) in one line, exit 1, nothing
+changed, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from playbookctl import cli
+from tests.support.lintrepo import good_playbook, make_repo
+
+Run = tuple[int, str, str]
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = make_repo(tmp_path / "repo", {"restart-deployment": dict(good_playbook())})
+    monkeypatch.chdir(root)
+    for variable in ("PLAYBOOKCTL_FLEET", "PLAYBOOKCTL_HERMETIC", "PLAYBOOKCTL_NO_CACHE"):
+        monkeypatch.delenv(variable, raising=False)
+    return root
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> Run:
+    code = cli.main(list(args))
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    assert "internal error" not in err
+    return code, out, err
+
+
+# --- booleans: one set of words for every boolean variable -----------------------------------
+
+WORDS = {"true": True, "FALSE": False, "1": True, "0": False, " yes ": True, "No": False}
+WORDS |= {"on": True, "off": False}
+
+
+@pytest.mark.parametrize(("word", "value"), WORDS.items())
+def test_every_boolean_word_reads_the_same_for_fleet(
+    repo: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    word: str,
+    value: bool,
+) -> None:
+    # The good playbook has no spec.labels.cluster: a fleet hub's lint warns about it.
+    monkeypatch.setenv("PLAYBOOKCTL_FLEET", word)
+    code, out, _ = run(capsys, "lint", "--no-external", "--format", "json")
+    assert code == 0
+    assert ("workflow.fleet-cluster" in out) is value
+
+
+@pytest.mark.parametrize(
+    "variable", ["PLAYBOOKCTL_FLEET", "PLAYBOOKCTL_HERMETIC", "PLAYBOOKCTL_NO_CACHE"]
+)
+@pytest.mark.parametrize("word", ["maybe", "", "y", "enabled"])
+def test_an_unknown_boolean_word_names_the_variable_and_the_words(
+    repo: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+    word: str,
+) -> None:
+    monkeypatch.setenv(variable, word)
+    code, out, err = run(capsys, "lint", "--no-external")
+    assert (code, out) == (1, "")
+    assert err.startswith(f"playbookctl: error: {variable}: ")
+    assert err.endswith(f"expected one of true/false, 1/0, yes/no, on/off, got {word!r}\n")
+    assert err.count("\n") == 1
