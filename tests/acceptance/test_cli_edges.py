@@ -3,6 +3,7 @@ changed, never a traceback."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,35 @@ def test_an_unknown_boolean_word_names_the_variable_and_the_words(
     assert err.startswith(f"playbookctl: error: {variable}: ")
     assert err.endswith(f"expected one of true/false, 1/0, yes/no, on/off, got {word!r}\n")
     assert err.count("\n") == 1
+
+
+# --- bump refuses exactly what lint refuses, in lint's words ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "version", ["1.2.3-alpha.01", "01.2.3", "1.2.03", "1.2", "v1.2.3", "1.2.3-alpha.1", "1.2.3+01"]
+)
+def test_bump_refuses_exactly_what_lint_refuses(
+    repo: Path, capsys: pytest.CaptureFixture[str], version: str
+) -> None:
+    workflow = repo / "playbooks" / "restart-deployment" / "workflow.yaml"
+    text = workflow.read_text()
+    assert text.count('version: "1.0.0"') == 1
+    workflow.write_text(text.replace('version: "1.0.0"', f'version: "{version}"'))
+    before = workflow.read_bytes()
+    _, out, _ = run(capsys, "lint", "--no-external", "--format", "json")
+    said = [f["message"] for f in json.loads(out) if f["rule"] == "workflow.version"]
+    code, out, err = run(capsys, "bump", "restart-deployment")
+    if said:
+        assert (code, out) == (1, "")
+        line = next(i for i, t in enumerate(before.decode().splitlines(), 1) if version in t)
+        assert err == (
+            f"playbookctl: error: playbooks/restart-deployment/workflow.yaml:{line}: {said[0]}; "
+            "nothing changed\n"
+        )
+        assert workflow.read_bytes() == before
+    else:
+        assert code == 0
+        assert f"spec.version {version} -> " in out
+    # lint refuses the leading zeros in all their places, accepts the rest
+    assert bool(said) == (version not in ("1.2.3-alpha.1", "1.2.3+01"))

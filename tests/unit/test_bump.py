@@ -36,9 +36,20 @@ def test_next_version(version: str, part: str, expected: str) -> None:
     assert next_version(version, part) == expected
 
 
-@pytest.mark.parametrize("version", ["1.2", "v1.2.3", "01.2.3", "1.2.3.4", "", "latest"])
-def test_next_version_refuses_what_is_not_semver(version: str) -> None:
-    with pytest.raises(FatalError, match="not semver"):
+@pytest.mark.parametrize(
+    ("version", "message"),
+    [
+        ("1.2", "is not valid: semver without a leading v"),
+        ("v1.2.3", "is not valid: semver without a leading v"),
+        ("1.2.3.4", "is not valid: semver without a leading v"),
+        ("", "is not valid: semver without a leading v"),
+        ("latest", "is not valid: semver without a leading v"),
+        ("01.2.3", "is not semver: numeric identifiers have no leading zeros"),
+        ("1.2.3-alpha.01", "is not semver: numeric identifiers have no leading zeros"),
+    ],
+)
+def test_next_version_refuses_what_is_not_semver(version: str, message: str) -> None:
+    with pytest.raises(FatalError, match=message):
         next_version(version, "patch")
 
 
@@ -117,7 +128,7 @@ def test_a_multi_document_file_bumps_the_workflow(tmp_path: Path) -> None:
         ("kind: RemediationWorkflow\nspec: [\n", "not valid YAML"),
         ("kind: RemediationWorkflow\nspec:\n  actionType: X\n", "has no spec.version"),
         ("kind: ActionType\nspec:\n  version: '1.0.0'\n", "no RemediationWorkflow"),
-        ('kind: RemediationWorkflow\nspec:\n  version: "1.0"\n', "not semver"),
+        ('kind: RemediationWorkflow\nspec:\n  version: "1.0"\n', "is not valid: semver"),
         ("kind: RemediationWorkflow\nspec:\n  version: |\n    1.0.0\n", "not a plain or quoted"),
     ],
 )

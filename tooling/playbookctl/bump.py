@@ -41,7 +41,22 @@ def bump_command(name: str, part: str = "patch") -> str:
     return f"playbookctl bump {name} {part}"
 
 
+def version_problem(version: str) -> str | None:
+    """What lint says of spec.version `version` (its workflow.version findings), or None: bump
+    refuses exactly the versions lint refuses, in lint's words (01.2.3 and 1.2.3-alpha.01 alike,
+    SemVer 2.0 rules 2 and 9)."""
+    from playbookctl.lint.workflow import check_workflow  # noqa: PLC0415 - lint imports bump
+    from playbookctl.load import Document  # noqa: PLC0415
+
+    doc = Document(file="workflow.yaml", data={"spec": {"version": version}})
+    findings = check_workflow(doc, action_types=None, expected_name=None)
+    return next((f.message for f in findings if f.rule == "workflow.version"), None)
+
+
 def next_version(version: str, part: str) -> str:
+    problem = version_problem(version)
+    if problem is not None:
+        raise FatalError(problem)
     m = _SEMVER.match(version)
     if m is None:
         raise FatalError(f"spec.version {version!r} is not semver (MAJOR.MINOR.PATCH)")
