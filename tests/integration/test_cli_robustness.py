@@ -208,10 +208,57 @@ def test_bad_branch_is_refused_before_anything_runs(
     code = main(["-C", str(playbook_repo.path), command, *extra, f"--branch={branch}"])
     err = capsys.readouterr().err
     assert (code, err) == (
-        2,
-        f"playbookctl: usage error: --branch {branch!r}: not a valid git branch name\n",
+        1,
+        f"playbookctl: error: --branch {branch!r}: not a valid git branch name; nothing done\n",
     )
     assert playbook_repo.head() == head
+
+
+def _refs(repo: Path) -> str:
+    return git(repo, "for-each-ref", "--format=%(refname) %(objectname)")
+
+
+# Names check-ref-format --branch accepts that are not a plain branch name: a remote-tracking
+# name (the default remote, or another the clone has), a full ref, HEAD's shorthand.
+NOT_PLAIN_BRANCHES = [
+    (
+        "origin/main",
+        "names a remote-tracking branch of 'origin'; give the branch's name as the "
+        "remote has it, e.g. 'main'",
+    ),
+    (
+        "upstream/release/x",
+        "names a remote-tracking branch of 'upstream'; give the branch's name "
+        "as the remote has it, e.g. 'release/x'",
+    ),
+    (
+        "refs/heads/x",
+        "a full ref name, not a branch name (it would be refs/heads/refs/heads/x); "
+        "give the branch's name alone",
+    ),
+    ("@", "not a valid git branch name"),
+]
+
+
+@pytest.mark.parametrize("command", ["release", "register"])
+@pytest.mark.parametrize(("branch", "problem"), NOT_PLAIN_BRANCHES)
+def test_a_branch_flag_that_is_not_a_plain_branch_name_is_refused(
+    playbook_repo: PlaybookRepo,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+    branch: str,
+    problem: str,
+) -> None:
+    playbook_repo.git("remote", "add", "upstream", str(playbook_repo.remote))
+    extra = [str(tmp_path / "none.json"), "--push", "--missing-ok"] if command == "register" else []
+    local, remote = _refs(playbook_repo.path), _refs(playbook_repo.remote)
+    code = main(["-C", str(playbook_repo.path), command, *extra, f"--branch={branch}"])
+    assert (code, capsys.readouterr().err) == (
+        1,
+        f"playbookctl: error: --branch {branch!r}: {problem}; nothing done\n",
+    )
+    assert (_refs(playbook_repo.path), _refs(playbook_repo.remote)) == (local, remote)
 
 
 @pytest.mark.parametrize("remote", ["nope", "--upload-pack=touch pwned"])

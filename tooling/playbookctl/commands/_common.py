@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from playbookctl.config import SMOKE_MODES
-from playbookctl.errors import UsageError
+from playbookctl.errors import FatalError
 from playbookctl.reporters import FORMATS
 
 if TYPE_CHECKING:
@@ -113,8 +113,11 @@ def platform_override(args: argparse.Namespace) -> tuple[str, ...] | None:
     return tuple(platforms) if platforms else None
 
 
-def check_branch_flag(branch: str | None) -> None:
-    """--branch is a valid branch name, checked before anything is published or committed."""
+def check_branch_flag(branch: str | None, root: Path, remote: str) -> None:
+    """--branch is a plain branch name, checked before anything is published or committed: one
+    `git check-ref-format --branch` accepts, and neither a full ref (refs/heads/x: a branch
+    refs/heads/refs/heads/x), nor `@` (HEAD), nor a remote-tracking name (origin/main: a local
+    branch that makes `origin/main` ambiguous, and a branch literally named so on the remote)."""
     if branch is None:
         return
     done = subprocess.run(
@@ -123,8 +126,31 @@ def check_branch_flag(branch: str | None) -> None:
         check=False,
         timeout=30,
     )
-    if done.returncode != 0 or branch.startswith("-"):
-        raise UsageError(f"--branch {branch!r}: not a valid git branch name")
+    problem = None
+    if done.returncode != 0 or branch.startswith("-") or branch == "@":
+        problem = "not a valid git branch name"
+    elif branch.startswith("refs/"):
+        problem = (
+            f"a full ref name, not a branch name (it would be refs/heads/{branch}); give the "
+            "branch's name alone"
+        )
+    else:
+        first = branch.split("/", 1)[0]
+        if "/" in branch and first in {remote, *_remotes(root)}:
+            problem = (
+                f"names a remote-tracking branch of {first!r}; give the branch's name as the "
+                f"remote has it, e.g. {branch.split('/', 1)[1]!r}"
+            )
+    if problem:
+        raise FatalError(f"--branch {branch!r}: {problem}; nothing done")
+
+
+def _remotes(root: Path) -> list[str]:
+    """The repository's remotes (none outside a repository: release says so itself)."""
+    done = subprocess.run(
+        ["git", "-C", str(root), "remote"], capture_output=True, text=True, check=False, timeout=30
+    )
+    return done.stdout.split() if done.returncode == 0 else []
 
 
 def print_release_report(report: ReleaseReport, remote: str, not_done: str) -> int:

@@ -64,7 +64,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace, config: Config) -> int:
     from playbookctl.results import read_results  # noqa: PLC0415
 
-    check_branch_flag(args.branch)
+    check_branch_flag(args.branch, config.root, args.remote)
     config = config.with_overrides(platforms=platform_override(args))
     if args.push and args.dry_run:
         raise UsageError("--push and --dry-run exclude each other")

@@ -62,7 +62,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
         release,
     )
 
-    check_branch_flag(args.branch)
+    check_branch_flag(args.branch, config.root, args.remote)
     config = config.with_overrides(
         **registry_overrides(args),
         source_repository=args.source_repository,
