@@ -101,3 +101,52 @@ def test_bump_refuses_exactly_what_lint_refuses(
         assert f"spec.version {version} -> " in out
     # lint refuses the leading zeros in all their places, accepts the rest
     assert bool(said) == (version not in ("1.2.3-alpha.1", "1.2.3+01"))
+
+
+# --- lint with nothing to lint ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["human", "json"])
+def test_lint_pointed_where_there_is_nothing_fails_naming_where_it_looked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
+    # A CI job run from, or -C'd to, the wrong directory.
+    wrong = tmp_path / "checkout" / "docs"
+    wrong.mkdir(parents=True)
+    code, out, err = run(capsys, "-C", str(wrong), "lint", "--no-external", "--format", fmt)
+    assert (code, out) == (1, "[]\n" if fmt == "json" else "")
+    assert err == (
+        f"playbookctl lint: nothing to lint under {wrong} (no playbook, no registry/ file, and "
+        "no pyproject.toml with [tool.playbookctl]); pass paths, or -C the repository root\n"
+    )
+
+
+def test_lint_of_an_empty_registry_directory_fails_naming_it(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo / "registry" / "workflows").mkdir(parents=True, exist_ok=True)
+    code, out, err = run(capsys, "lint", "--no-external", "registry/workflows")
+    assert (code, out) == (1, "")
+    assert err == (
+        "playbookctl lint: nothing to lint in registry/workflows (no playbook, no registry/ "
+        "file, no Tekton file)\n"
+    )
+
+
+@pytest.mark.parametrize("args", [[], ["."], ["playbooks"]])
+def test_a_repository_with_no_playbooks_yet_passes_and_says_so(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+) -> None:
+    root = tmp_path / "new"
+    (root / "playbooks").mkdir(parents=True)
+    (root / "pyproject.toml").write_text("[tool.playbookctl]\n")
+    monkeypatch.chdir(root)
+    code, out, err = run(capsys, "lint", "--no-external", *args)
+    assert (code, out) == (0, "")
+    assert err == (
+        f"playbookctl lint: no playbooks yet in {root / 'playbooks'} (and nothing in "
+        "registry/); nothing to lint\n"
+    )

@@ -128,10 +128,10 @@ def test_lint_with_nothing_to_lint_says_so(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     code, out, err = run(capsys, "lint", "--format", "json")
-    assert (code, out) == (0, "[]\n")
+    assert (code, out) == (1, "[]\n")
     assert err == (
-        f"playbookctl lint: nothing to lint under {tmp_path} (no playbooks/, no registry/); pass "
-        "paths, or -C the repository root\n"
+        f"playbookctl lint: nothing to lint under {tmp_path} (no playbook, no registry/ file, and "
+        "no pyproject.toml with [tool.playbookctl]); pass paths, or -C the repository root\n"
     )
 
 

@@ -319,17 +319,24 @@ def _read_toml_text(path: Path) -> str:
     return path.read_text("utf-8").removeprefix("\ufeff")
 
 
+def is_repository_root(directory: Path) -> bool:
+    """directory holds a pyproject.toml with [tool.playbookctl]: a playbook repository."""
+    py = directory / "pyproject.toml"
+    if not py.is_file():
+        return False
+    try:
+        tool = tomllib.loads(_read_toml_text(py)).get("tool", {})
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError):
+        return False
+    return isinstance(tool, dict) and "playbookctl" in tool
+
+
 def find_root(start: Path | None = None) -> Path:
     """The nearest directory upwards holding a pyproject.toml with [tool.playbookctl], or cwd."""
     here = (start or Path.cwd()).resolve()
     for candidate in (here, *here.parents):
-        py = candidate / "pyproject.toml"
-        if py.is_file():
-            try:
-                if "playbookctl" in tomllib.loads(_read_toml_text(py)).get("tool", {}):
-                    return candidate
-            except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError):
-                continue
+        if is_repository_root(candidate):
+            return candidate
     return here
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from playbookctl.commands._common import add_format_flag, rules_base
-from playbookctl.config import Config
+from playbookctl.config import Config, is_repository_root
 from playbookctl.errors import UsageError
 from playbookctl.findings import Finding, has_errors
 from playbookctl.reporters import REPORTERS, default_format
@@ -125,14 +125,13 @@ def run(args: argparse.Namespace, config: Config) -> int:
     targets = classify(list(args.paths), config)
     playbooks = len(targets.playbooks)
     files = len(targets.registry_files) + len(targets.standalone)
+    # Nothing found where pointed: a CI job pointed at the wrong directory must not pass in
+    # silence (eslint: "No files matching", exit 2). Only a repository that has no playbooks
+    # yet (its root or its playbooks/ linted) passes, saying so. stderr keeps the json and
+    # github outputs intact.
+    nothing = 0
     if not playbooks and not files:
-        # Run outside a repository (or in an empty one), a silent pass would hide that nothing
-        # was checked; stderr keeps the json and github outputs intact.
-        print(
-            f"playbookctl lint: nothing to lint under {config.root} (no playbooks/, no "
-            "registry/); pass paths, or -C the repository root",
-            file=sys.stderr,
-        )
+        nothing = _nothing_to_lint(list(args.paths), config)
     findings = lint_paths(
         list(args.paths), config, run_external=not args.no_external, use_cache=not args.no_cache
     )
@@ -171,11 +170,40 @@ def run(args: argparse.Namespace, config: Config) -> int:
         ]
     if args.statistics:
         sys.stdout.write(statistics(findings))
-        return 1 if has_errors(findings) else 0
+        return 1 if has_errors(findings) or nothing else 0
     fmt = args.format or default_format()
     REPORTERS[fmt](findings, sys.stdout, rules_base(config) if fmt in ("github", "sarif") else None)
     if fmt == "human" and not findings and (playbooks or files):
         print(
             f"All checks passed ({playbooks} playbook(s), {files} other file(s)).", file=sys.stderr
         )
-    return 1 if has_errors(findings) else 0
+    return 1 if has_errors(findings) or nothing else 0
+
+
+def _nothing_to_lint(paths: list[Path], config: Config) -> int:
+    """Say where lint looked and found nothing; the exit status that deserves: 0 for a
+    repository with no playbooks yet (its root or its playbooks/ linted), else 1."""
+    root = config.root.resolve()
+    whole = all(p.resolve() in (root, config.playbooks_dir.resolve()) for p in paths)
+    if whole and is_repository_root(root):
+        print(
+            f"playbookctl lint: no playbooks yet in {config.playbooks_dir} (and nothing in "
+            "registry/); nothing to lint",
+            file=sys.stderr,
+        )
+        return 0
+    if paths:
+        where = ", ".join(str(p) for p in paths)
+        print(
+            f"playbookctl lint: nothing to lint in {where} (no playbook, no registry/ file, no "
+            "Tekton file)",
+            file=sys.stderr,
+        )
+    else:
+        print(
+            f"playbookctl lint: nothing to lint under {root} (no playbook, no registry/ file, "
+            "and no pyproject.toml with [tool.playbookctl]); pass paths, or -C the repository "
+            "root",
+            file=sys.stderr,
+        )
+    return 1
