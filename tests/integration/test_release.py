@@ -420,6 +420,45 @@ def test_cli_release_writes_step_summary(
     assert "no change: nothing committed, nothing pushed" in capsys.readouterr().out
 
 
+def test_two_clones_of_one_remote_spelt_differently_do_not_rewrite_each_other(
+    setup: tuple[PlaybookRepo, Config],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Outside GitHub Actions, source-repository comes from the remote's URL: one clone's
+    # `/x/spelt/../remote.git` and another's `/x/remote.git` are one repository. The other
+    # clone, made before the first release, releases the same playbooks in turn: it reuses the
+    # first one's bundles and must find their registrations as it would write them.
+    repo, config = setup
+    monkeypatch.delenv("GITHUB_REPOSITORY", raising=False)
+    monkeypatch.delenv("PLAYBOOKCTL_SOURCE_REPOSITORY", raising=False)
+    monkeypatch.setenv(
+        "PLAYBOOKCTL_BASE_IMAGE_OVERRIDES",
+        f'{{"{TEST_BASE_IMAGE}": "{config.base_image_overrides[TEST_BASE_IMAGE]}"}}',
+    )
+    (repo.remote.parent / "spelt").mkdir()
+    repo.git("remote", "set-url", "origin", f"{repo.remote.parent}/spelt/../{repo.remote.name}")
+    flags = ["--registry", config.registry, "--image-repo", config.image_repo]
+    flags += ["--bundle-repo", config.bundle_repo]
+    other = repo.another_clone(tmp_path / "other")
+    assert other.git("remote", "get-url", "origin") == str(repo.remote)
+    assert main(["-C", str(repo.path), "release", *flags]) == 0
+    capsys.readouterr()
+    registrations = {
+        n: remote_file(repo, f"registry/workflows/{n}.yaml") for n in ("alpha", "beta")
+    }
+    canonical = repo.remote.resolve().as_uri().removesuffix(".git")
+    assert all(f"source-repository: {canonical}\n" in r for r in registrations.values())
+    count = repo.remote_count()
+    assert main(["-C", str(other.path), "release", *flags]) == 0
+    assert "nothing committed, nothing pushed" in capsys.readouterr().out
+    assert repo.remote_count() == count
+    assert {n: remote_file(repo, f"registry/workflows/{n}.yaml") for n in registrations} == (
+        registrations
+    )
+
+
 def test_register_push_from_parallel_results_after_the_remote_moved(
     setup: tuple[PlaybookRepo, Config],
     tmp_path: Path,

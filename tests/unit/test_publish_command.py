@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from playbookctl.commands._common import warn_stray_hermetic
-from playbookctl.commands.publish import normalise_remote, report_human, source_repository_url
+from playbookctl.commands.publish import report_human, source_repository_url
 from playbookctl.config import Config
+from playbookctl.gitrepo import normalise_remote
 from playbookctl.results import Action, Artifact, PublishResult
 from tests.support.lintrepo import good_playbook, make_repo
 

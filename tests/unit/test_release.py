@@ -53,10 +53,12 @@ def test_long_subject_is_summarised() -> None:
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        ("https://x-access-token:ghs_secret@github.com/o/r.git", "https://github.com/o/r.git"),
+        ("https://x-access-token:ghs_secret@github.com/o/r.git", "https://github.com/o/r"),
         ("https://user@example.com/o/r", "https://example.com/o/r"),
-        ("git@github.com:o/r.git", "git@github.com:o/r.git"),
-        ("/srv/git/r.git", "/srv/git/r.git"),
+        ("http://user:pw@example.com/o/r", "http://example.com/o/r"),
+        ("ssh://user:pw@example.com/o/r", "https://example.com/o/r"),
+        ("git@github.com:o/r.git", "https://github.com/o/r"),
+        ("/srv/git/r.git", "file:///srv/git/r"),
     ],
 )
 def test_source_repository_never_carries_credentials(
@@ -111,3 +113,40 @@ def test_step_summary_and_table(tmp_path: Path) -> None:
     assert format_table(empty) == "nothing to release"
     write_step_summary(empty, path)
     assert "Nothing to release" in path.read_text()
+
+
+# Two spellings of one remote, one source-repository (README "Provenance").
+SAME_REMOTE = [
+    ("git@github.com:o/r.git", "https://github.com/o/r.git"),
+    ("ssh://git@github.com/o/r", "https://github.com/o/r/"),
+    ("git@GitHub.com:o/r.git", "https://token@github.com/o/r"),
+    ("/srv/x/../git/r.git", "/srv/git/r.git"),
+    ("file:///srv/git/r.git", "/srv/git/./r.git/"),
+]
+
+
+@pytest.mark.parametrize(("one", "other"), SAME_REMOTE)
+def test_two_spellings_of_one_remote_are_one_source_repository(
+    tmp_path: Path, one: str, other: str
+) -> None:
+    git(tmp_path, "init", "--quiet", "--initial-branch=main")
+    git(tmp_path, "remote", "add", "one", one)
+    git(tmp_path, "remote", "add", "other", other)
+    repo, config = GitRepo(tmp_path), Config(root=tmp_path)
+    assert source_repository(config, repo, "one", {}) == source_repository(
+        config, repo, "other", {}
+    )
+
+
+def test_a_relative_remote_is_the_repository_s_own_and_a_link_is_followed(tmp_path: Path) -> None:
+    (tmp_path / "remotes" / "r.git").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "remotes")
+    work = tmp_path / "work"
+    work.mkdir()
+    git(work, "init", "--quiet", "--initial-branch=main")
+    git(work, "remote", "add", "origin", "../remotes/r.git")
+    git(work, "remote", "add", "linked", str(tmp_path / "link" / "r.git"))
+    repo, config = GitRepo(work), Config(root=work)
+    expected = f"{(tmp_path / 'remotes' / 'r').resolve().as_uri()}"
+    assert source_repository(config, repo, "origin", {}) == expected
+    assert source_repository(config, repo, "linked", {}) == expected

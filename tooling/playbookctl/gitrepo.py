@@ -10,6 +10,7 @@ import configparser
 import hashlib
 import os
 import posixpath
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -137,6 +138,47 @@ def is_local_url(url: str) -> bool:
         return url.lower().startswith("file://")
     colon, slash = url.find(":"), url.find("/")
     return colon < 0 or (0 <= slash < colon)
+
+
+_SCP_LIKE = re.compile(r"^(?:[^@/]+@)?(?P<host>[^/:]+):(?P<path>.*)$")
+
+
+def normalise_remote(url: str, base: Path | None = None) -> str:
+    """The one spelling of a remote for provenance (source-repository), so clones whose remote
+    is spelt differently record the same repository:
+    - a forge: `https://<host>/<path>` (host lower-cased, no `.git`, no trailing `/`) from
+      scp-like `git@host:o/r.git`, `ssh://`, `git://` (their port dropped: not the web's) or
+      `https://` (its port kept); `http://` stays http. On GitHub this is what
+      GITHUB_SERVER_URL/GITHUB_REPOSITORY make.
+    - a path or `file://` URL: `file://` + its real absolute path (`..` and symbolic links
+      resolved, a relative one against base), no `.git`.
+    Credentials (`user:token@`) never survive: they would reach labels and registrations."""
+    url = url.strip()
+    if is_local_url(url):
+        path = url
+        if url.lower().startswith("file://"):
+            path = url[len("file://") :]
+            if not path.startswith("/"):  # file://host/path: the host is this machine
+                path = "/" + path.partition("/")[2]
+        local = Path(path) if Path(path).is_absolute() else (base or Path.cwd()) / path
+        return Path(os.path.realpath(local)).as_uri().removesuffix("/").removesuffix(".git")
+    scp = _SCP_LIKE.match(url)
+    if scp and "://" not in url:
+        scheme, host, path = "https", scp["host"], scp["path"]
+    else:
+        scheme, _, rest = url.partition("://")
+        scheme = scheme.lower()
+        authority, _, path = rest.partition("/")
+        host = authority.rpartition("@")[2]
+        if scheme in ("ssh", "git", "git+ssh", "ssh+git"):
+            scheme = "https"
+            if ":" in host and not host.endswith("]"):
+                host = host.rsplit(":", 1)[0]  # an ssh port does not belong to the web URL
+        elif scheme != "http":
+            scheme = "https"
+    path = path.strip("/").removesuffix(".git").rstrip("/")
+    host = host.lower()
+    return f"{scheme}://{host}/{path}" if path else f"{scheme}://{host}"
 
 
 _WHERE: dict[str, tuple[Path, Path] | None] = {}  # a directory's parent -> (root, index file)

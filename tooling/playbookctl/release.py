@@ -20,9 +20,8 @@ from __future__ import annotations
 
 import os
 import random
-import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ from typing import Any
 from playbookctl.config import Config
 from playbookctl.crashpoints import crash_point
 from playbookctl.errors import FatalError, GitError, ImmutableVersionError, RegistryError
-from playbookctl.gitrepo import GitRepo, PushStatus, is_local_url
+from playbookctl.gitrepo import GitRepo, PushStatus, is_local_url, normalise_remote
 from playbookctl.oci import is_loopback
 from playbookctl.plan import Plan, make_plan
 from playbookctl.register import (
@@ -132,19 +131,20 @@ def is_release_commit(message: str) -> bool:
     return TRAILER in message.splitlines()
 
 
-_USERINFO = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@]*@", re.IGNORECASE)
-
-
-def source_repository(config: Config, repo: GitRepo, remote: str) -> str:
-    """Where the source lives, for provenance: configured, GitHub's, or the remote's URL
-    (credentials in a URL never reach a manifest)."""
+def source_repository(
+    config: Config, repo: GitRepo | None, remote: str, env: Mapping[str, str] | None = None
+) -> str:
+    """Where the source lives, for provenance: configured, GitHub's, or the remote's URL in its
+    one spelling (gitrepo.normalise_remote: two clones of one remote spelt differently must not
+    rewrite each other's registrations; credentials never reach a manifest)."""
+    env = os.environ if env is None else env
     if config.source_repository:
         return config.source_repository
-    if os.environ.get("GITHUB_REPOSITORY"):
-        server = os.environ.get("GITHUB_SERVER_URL", "https://github.com")
-        return f"{server}/{os.environ['GITHUB_REPOSITORY']}"
-    url = repo.remote_url(remote) or ""
-    return _USERINFO.sub(r"\g<scheme>", url)
+    if env.get("GITHUB_REPOSITORY"):
+        server = env.get("GITHUB_SERVER_URL") or "https://github.com"
+        return f"{server.rstrip('/')}/{env['GITHUB_REPOSITORY']}"
+    url = repo.remote_url(remote) if repo is not None else None
+    return normalise_remote(url, repo.root) if repo is not None and url else ""
 
 
 def _registrations_at(repo: GitRepo, rev: str) -> dict[str, Registration]:

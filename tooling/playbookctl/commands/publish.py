@@ -157,43 +157,15 @@ def head_commit(root: Path) -> str:
         raise FatalError(f"cannot tell which commit is published ({exc}); pass --commit") from None
 
 
-_SCP_LIKE = re.compile(r"^(?:[\w.-]+@)?(?P<host>[\w.-]+):(?P<path>[^/].*)$")
-
-
 def source_repository_url(config: Config, env: dict[str, str] | None = None) -> str:
-    """config.source_repository, else GitHub's repository URL, else origin's URL as https."""
-    env = dict(os.environ) if env is None else env
-    if config.source_repository:
-        return config.source_repository
-    if env.get("GITHUB_REPOSITORY"):
-        server = env.get("GITHUB_SERVER_URL") or "https://github.com"
-        return f"{server.rstrip('/')}/{env['GITHUB_REPOSITORY']}"
+    """config.source_repository, else GitHub's repository URL, else origin's URL in its one
+    spelling: release's (release.source_repository)."""
     from playbookctl.gitrepo import GitRepo  # noqa: PLC0415
+    from playbookctl.release import source_repository  # noqa: PLC0415
 
+    env = dict(os.environ) if env is None else env
     try:
-        url = GitRepo(config.root).remote_url("origin")
+        repo: GitRepo | None = GitRepo(config.root)
     except GitError:
-        return ""
-    return normalise_remote(url) if url else ""
-
-
-def normalise_remote(url: str) -> str:
-    """`git@github.com:o/r.git` or `https://user:tok@github.com/o/r.git` -> `https://github.com/o/r`.
-
-    Credentials in a remote URL never reach an image label or a bundle annotation.
-    """
-    url = url.strip()
-    m = _SCP_LIKE.match(url)
-    if m and "://" not in url:
-        url = f"https://{m.group('host')}/{m.group('path')}"
-    ssh = url.startswith(("ssh://", "git://"))
-    if ssh:
-        url = "https://" + url.split("://", 1)[1]
-    if "://" in url:
-        scheme, rest = url.split("://", 1)
-        host, _, path = rest.partition("/")
-        host = host.rsplit("@", 1)[-1]
-        if ssh and ":" in host and not host.endswith("]"):
-            host = host.split(":", 1)[0]  # an ssh port does not belong to the web URL
-        url = f"{scheme}://{host}/{path}" if path else f"{scheme}://{host}"
-    return url.removesuffix(".git").rstrip("/")
+        repo = None  # not a git repository: only a configured or GitHub's URL
+    return source_repository(config, repo, "origin", env)
