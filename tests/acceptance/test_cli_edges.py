@@ -75,7 +75,8 @@ def test_an_unknown_boolean_word_names_the_variable_and_the_words(
 
 
 @pytest.mark.parametrize(
-    "version", ["1.2.3-alpha.01", "01.2.3", "1.2.03", "1.2", "v1.2.3", "1.2.3-alpha.1", "1.2.3+01"]
+    "version",
+    ["1.2.3-alpha.01", "01.2.3", "1.2.03", "1.2", "v1.2.3", "1.2.3-alpha.1", "1.2.3-0a", "1.2.3+b"],
 )
 def test_bump_refuses_exactly_what_lint_refuses(
     repo: Path, capsys: pytest.CaptureFixture[str], version: str
@@ -99,8 +100,8 @@ def test_bump_refuses_exactly_what_lint_refuses(
     else:
         assert code == 0
         assert f"spec.version {version} -> " in out
-    # lint refuses the leading zeros in all their places, accepts the rest
-    assert bool(said) == (version not in ("1.2.3-alpha.1", "1.2.3+01"))
+    # lint refuses leading zeros in every numeric identifier, and build metadata; not 0a
+    assert bool(said) == (version not in ("1.2.3-alpha.1", "1.2.3-0a"))
 
 
 # --- lint with nothing to lint ----------------------------------------------------------------
