@@ -23,9 +23,9 @@ from playbookctl.bundle import ANNOTATION_REVISION
 from playbookctl.cli import main
 from playbookctl.config import load_config
 from playbookctl.oci import RegistryClient
-from playbookctl_dev.assembled_base import push_base_image
 from playbookctl_dev.registry import LocalRegistry
-from tests.support.gitrepos import TEST_BASE_IMAGE, MakeRepo, git
+from tests.support.engineless import release_without_engine
+from tests.support.gitrepos import MakeRepo, git
 
 pytestmark = pytest.mark.integration
 
@@ -37,13 +37,7 @@ def test_publish_in_a_shallow_clone_asks_for_history_instead_of_recording_the_wr
     tmp_path_factory: pytest.TempPathFactory,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    base = f"{registry.host}/shallow/base:1"
-    push_base_image(registry.host, base)
-    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY", registry.host)
-    monkeypatch.setenv("PLAYBOOKCTL_IMAGE_REPO", "shallow/images")
-    monkeypatch.setenv("PLAYBOOKCTL_BUNDLE_REPO", "shallow/bundles")
-    monkeypatch.setenv("PLAYBOOKCTL_BASE_IMAGE_OVERRIDES", json.dumps({TEST_BASE_IMAGE: base}))
+    release_without_engine(monkeypatch, registry, "shallow")
     repo = playbook_repo_factory({"alpha": "1.0.0"})
     alpha_commit = repo.head()
     # A later merge that does not touch alpha: the commit a release job checks out.

@@ -16,9 +16,9 @@ import json
 import pytest
 
 from playbookctl.cli import main
-from playbookctl_dev.assembled_base import push_base_image
 from playbookctl_dev.registry import LocalRegistry
-from tests.support.gitrepos import TEST_BASE_IMAGE, MakeRepo, git
+from tests.support.engineless import release_without_engine
+from tests.support.gitrepos import MakeRepo, git
 
 pytestmark = pytest.mark.integration
 
@@ -29,13 +29,7 @@ def test_deleting_an_action_type_a_registration_names_is_refused_by_the_release(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    base = f"{registry.host}/at-gone/base:1"
-    push_base_image(registry.host, base)
-    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY", registry.host)
-    monkeypatch.setenv("PLAYBOOKCTL_IMAGE_REPO", "at-gone/images")
-    monkeypatch.setenv("PLAYBOOKCTL_BUNDLE_REPO", "at-gone/bundles")
-    monkeypatch.setenv("PLAYBOOKCTL_BASE_IMAGE_OVERRIDES", json.dumps({TEST_BASE_IMAGE: base}))
+    release_without_engine(monkeypatch, registry, "at-gone")
     repo = playbook_repo_factory({"alpha": "1.0.0"})
     root = str(repo.path)
     assert main(["-C", root, "release"]) == 0

@@ -24,9 +24,9 @@ import pytest
 from playbookctl.cli import main
 from playbookctl.config import load_config
 from playbookctl.oci import RegistryClient
-from playbookctl_dev.assembled_base import push_base_image
 from playbookctl_dev.registry import LocalRegistry
-from tests.support.gitrepos import TEST_BASE_IMAGE, MakeRepo, PlaybookRepo, git
+from tests.support.engineless import release_without_engine
+from tests.support.gitrepos import MakeRepo, PlaybookRepo, git
 
 pytestmark = pytest.mark.integration
 
@@ -39,13 +39,7 @@ def released(
 ) -> PlaybookRepo:
     """alpha released to the session registry (no engine: its image is assembled)."""
     space = f"dup{next(_ids)}"
-    base = f"{registry.host}/{space}/base:1"
-    push_base_image(registry.host, base)
-    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY", registry.host)
-    monkeypatch.setenv("PLAYBOOKCTL_IMAGE_REPO", f"{space}/images")
-    monkeypatch.setenv("PLAYBOOKCTL_BUNDLE_REPO", f"{space}/bundles")
-    monkeypatch.setenv("PLAYBOOKCTL_BASE_IMAGE_OVERRIDES", json.dumps({TEST_BASE_IMAGE: base}))
+    release_without_engine(monkeypatch, registry, space)
     repo = playbook_repo_factory({"alpha": "1.0.0"})
     assert main(["-C", str(repo.path), "release"]) == 0
     repo.git("pull", "--quiet", "--ff-only")
