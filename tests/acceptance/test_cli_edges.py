@@ -8,10 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from playbookctl import cli
+from tests.support.clirun import run
 from tests.support.lintrepo import good_playbook, make_repo
-
-Run = tuple[int, str, str]
 
 
 @pytest.fixture
@@ -21,14 +19,6 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for variable in ("PLAYBOOKCTL_FLEET", "PLAYBOOKCTL_HERMETIC", "PLAYBOOKCTL_NO_CACHE"):
         monkeypatch.delenv(variable, raising=False)
     return root
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> Run:
-    code = cli.main(list(args))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    assert "internal error" not in err
-    return code, out, err
 
 
 # --- booleans: one set of words for every boolean variable -----------------------------------

@@ -11,12 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from playbookctl import cli
 from playbookctl.config import load_config
 from playbookctl_dev.registry import free_port
+from tests.support.clirun import run
 from tests.support.lintrepo import good_playbook, make_repo
-
-Run = tuple[int, str, str]
 
 PYPROJECT = '[tool.playbookctl]\nregistry = "ghcr.io"\n'
 
@@ -26,14 +24,6 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = make_repo(tmp_path / "repo", {"restart-deployment": dict(good_playbook())})
     monkeypatch.chdir(root)
     return root
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> Run:
-    code = cli.main(list(args))
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    assert "internal error" not in err
-    return code, out, err
 
 
 # (pyproject.toml's [tool.playbookctl] body or the whole file, the expected message part)

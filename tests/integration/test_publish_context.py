@@ -63,6 +63,18 @@ def checkout(tmp_path: Path) -> Path:
     return repo
 
 
+def _cli_in(
+    where: Path, registry: LocalRegistry, base_image: str, monkeypatch: pytest.MonkeyPatch
+) -> Config:
+    """The CLI run in `where` against the session registry, the base stood in, no engine."""
+    config = _config(where, registry, base_image)
+    monkeypatch.chdir(where)
+    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY", config.registry)
+    monkeypatch.setenv("PLAYBOOKCTL_BASE_IMAGE_OVERRIDES", json.dumps({PROD_FROM: base_image}))
+    monkeypatch.setenv("DOCKER_HOST", NO_ENGINE)
+    return config
+
+
 def _config(root: Path, registry: LocalRegistry, base: str) -> Config:
     n = next(_ids)
     return Config(
@@ -279,11 +291,7 @@ def test_publish_dry_run_through_the_cli_names_the_untracked_file(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     (checkout / "playbooks" / NAME / "helper.sh").write_text("#!/bin/sh\n")
-    config = _config(checkout, registry, base_image)
-    monkeypatch.chdir(checkout)
-    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY", config.registry)
-    monkeypatch.setenv("PLAYBOOKCTL_BASE_IMAGE_OVERRIDES", json.dumps({PROD_FROM: base_image}))
-    monkeypatch.setenv("DOCKER_HOST", NO_ENGINE)
+    _cli_in(checkout, registry, base_image, monkeypatch)
     code = main(["publish", "--dry-run", NAME])
     out, err = capsys.readouterr()
     assert code == 1, out + err
@@ -315,11 +323,7 @@ def test_a_submodule_is_refused_by_lint_plan_and_a_dry_run_in_cis_clone(
     ci = tmp_path / "ci"
     git(tmp_path, "clone", "-q", str(checkout), str(ci))
     assert not list((ci / where).iterdir())
-    config = _config(ci, registry, base_image)
-    monkeypatch.chdir(ci)
-    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY", config.registry)
-    monkeypatch.setenv("PLAYBOOKCTL_BASE_IMAGE_OVERRIDES", json.dumps({PROD_FROM: base_image}))
-    monkeypatch.setenv("DOCKER_HOST", NO_ENGINE)
+    _cli_in(ci, registry, base_image, monkeypatch)
     said = f"{where}:1:1: error [playbook.submodule] a git submodule (a gitlink"
     assert main(["lint"]) == 1
     out, err = capsys.readouterr()
@@ -357,11 +361,7 @@ def test_a_git_lfs_script_is_refused_not_published_as_its_pointer(
         "version https://git-lfs.github.com/spec/v1"
     )
     assert (checkout / script).read_text().startswith("#!")  # the checkout: the script
-    config = _config(checkout, registry, base_image)
-    monkeypatch.chdir(checkout)
-    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY", config.registry)
-    monkeypatch.setenv("PLAYBOOKCTL_BASE_IMAGE_OVERRIDES", json.dumps({PROD_FROM: base_image}))
-    monkeypatch.setenv("DOCKER_HOST", NO_ENGINE)
+    _cli_in(checkout, registry, base_image, monkeypatch)
     assert main(["lint", f"playbooks/{NAME}"]) == 1
     out, err = capsys.readouterr()
     assert (
@@ -390,11 +390,7 @@ def test_a_dry_run_says_nothing_of_ignored_files_the_containerfile_does_not_copy
     repo = make_repo(tmp_path / "repo", {NAME: good_playbook(NAME, pipeline=True)})
     (repo / ".gitignore").write_text("__pycache__/\n")
     commit_new(repo, ".gitignore")
-    config = _config(repo, registry, base_image)
-    monkeypatch.chdir(repo)
-    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY", config.registry)
-    monkeypatch.setenv("PLAYBOOKCTL_BASE_IMAGE_OVERRIDES", json.dumps({PROD_FROM: base_image}))
-    monkeypatch.setenv("DOCKER_HOST", NO_ENGINE)
+    _cli_in(repo, registry, base_image, monkeypatch)
     assert main(["publish", "--dry-run", NAME]) == 0
     clean = capsys.readouterr().out
     cache = repo / "playbooks" / NAME / "__pycache__"
@@ -443,11 +439,7 @@ def test_a_copy_dockerignore_excludes_is_reported_and_the_advice_followed_publis
         edit(cf.read_text(), "COPY remediate.sh", "COPY helpers.sh /opt/\nCOPY remediate.sh")
     )
     commit_new(repo, "playbooks")
-    config = _config(repo, registry, base_image)
-    monkeypatch.chdir(repo)
-    monkeypatch.setenv("PLAYBOOKCTL_REGISTRY", config.registry)
-    monkeypatch.setenv("PLAYBOOKCTL_BASE_IMAGE_OVERRIDES", json.dumps({PROD_FROM: base_image}))
-    monkeypatch.setenv("DOCKER_HOST", NO_ENGINE)
+    _cli_in(repo, registry, base_image, monkeypatch)
 
     assert main(["lint", f"playbooks/{NAME}"]) == 1
     out = capsys.readouterr().out

@@ -27,6 +27,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from playbookctl.config import parse_boolean
 from playbookctl.findings import Finding, Severity
 
 FORMAT = "lint-v1"
@@ -34,7 +35,6 @@ MAX_ENTRIES = 20_000
 MAX_BYTES = 64 * 1024 * 1024
 # A file with more findings than this is cheap to re-lint compared to what storing it costs.
 MAX_ENTRY_BYTES = 1024 * 1024
-_TRUE = {"1", "true", "yes", "on"}
 
 
 def cache_root() -> Path:
@@ -48,7 +48,13 @@ def cache_root() -> Path:
 
 
 def cache_disabled() -> bool:
-    return os.environ.get("PLAYBOOKCTL_NO_CACHE", "").strip().lower() in _TRUE
+    """PLAYBOOKCTL_NO_CACHE read as every boolean variable is (config.parse_boolean); a word
+    it refuses has already stopped the run in load_config."""
+    raw = os.environ.get("PLAYBOOKCTL_NO_CACHE", "")
+    try:
+        return bool(raw.strip()) and parse_boolean(raw)
+    except ValueError:
+        return False
 
 
 def open_cache(enabled: bool = True) -> ResultCache | None:
