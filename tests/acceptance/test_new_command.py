@@ -183,3 +183,46 @@ def test_lint_of_the_new_playbook_reports_the_todos_in_its_action_type(
     # Its own ActionType's, not another playbook's.
     assert {f["file"] for f in todos} == {"registry/action-types/fix-thing.yaml"}
     assert all(f["severity"] == "warning" for f in todos)
+
+
+@pytest.mark.parametrize(
+    ("name", "action_type"),
+    [
+        ("yes", "Yes"),  # go-yaml v2 (the cluster's reader): the boolean true
+        ("on", "Off"),
+        ("null", "Null"),  # null
+        ("n", "N"),  # the boolean false for the cluster, the string for PyYAML
+        ("123", "True"),  # a number
+        ("1e3", "FixIt"),  # the number 1000 for the cluster, a string for PyYAML
+    ],
+)
+def test_a_name_yaml_reads_as_another_type_is_scaffolded_quoted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, action_type: str
+) -> None:
+    """Each is a valid DNS-1123 label (or PascalCase name) that a plain YAML scalar would turn
+    into a boolean, null or number: `new` writes it quoted, so its output still releases as it
+    stands (lint: no error) and the cluster reads the names as written."""
+    import json
+
+    from playbookctl.load import load_file
+
+    root = str(tmp_path)
+    code, out, err = _run(capsys, "-C", root, "new", name, "--action-type", action_type)
+    assert (code, err) == (0, ""), out
+    code, out, err = _run(capsys, "-C", root, "lint", "--no-external", "--format", "json")
+    errors = [f for f in json.loads(out) if f["severity"] == "error"]
+    assert (code, errors) == (0, []), err
+    playbook = tmp_path / "playbooks" / name
+    workflow = load_file(playbook / "workflow.yaml", "workflow.yaml", 1 << 20).documents[0]
+    assert workflow.get(("metadata", "name")) == name
+    assert workflow.get(("spec", "actionType")) == action_type
+    rbac = load_file(playbook / "rbac.yaml", "rbac.yaml", 1 << 20).documents
+    assert {d.get(("metadata", "labels", "kubernaut.ai/workflow")) for d in rbac} == {name}
+    (at_file,) = (tmp_path / "registry" / "action-types").iterdir()
+    at = load_file(at_file, at_file.name, 1 << 20).documents[0]
+    assert at.get(("spec", "name")) == action_type
+    assert at.get(("metadata", "name")) == at_file.stem
+    # The ActionType is found again by its name: a second playbook reuses it.
+    code, out, _ = _run(capsys, "-C", root, "new", "second", "--action-type", action_type)
+    assert code == 0
+    assert f"ActionType {action_type} already exists" in out

@@ -25,7 +25,7 @@ from playbookctl.lint.action_type import (
     kebab_case,
 )
 from playbookctl.lint.playbook import SCRIPT_PLACEHOLDER
-from playbookctl.load import load_file
+from playbookctl.load import go_reads_as_string, load_file, pyyaml_scalar
 from playbookctl.playbook import NAME_RE
 
 # alpine/k8s (Alpine with bash, kubectl and jq), pinned by the multi-arch digest published in
@@ -84,6 +84,15 @@ def _q(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
+def _s(text: str) -> str:
+    """`text` as a YAML scalar that both the cluster (go-yaml v2) and PyYAML read as that string:
+    plain when it is one, else quoted. A valid name can still be `yes`, `on`, `null`, `123`
+    or `1e3`, which a plain scalar turns into a boolean, null or number."""
+    if go_reads_as_string(text) and pyyaml_scalar(text) == text:
+        return text
+    return _q(text)
+
+
 def find_action_type(config: Config, action_type: str) -> Path | None:
     """The file under registry/action-types/ that defines ActionType `action_type`, if any."""
     base = config.action_types_dir
@@ -108,8 +117,8 @@ def render_workflow(name: str, action_type: str, description: str | None, config
 apiVersion: kubernaut.ai/v1alpha1
 kind: RemediationWorkflow
 metadata:
-  name: {name}
-  namespace: {config.workflow_namespace}
+  name: {_s(name)}
+  namespace: {_s(config.workflow_namespace)}
 spec:
   version: "0.1.0"
   description:
@@ -117,7 +126,7 @@ spec:
     whenToUse: "{todo} the signals and conditions under which {name} is the right remediation."
     whenNotToUse: "{todo} when it must not run, and what to do instead."
     preconditions: "{todo} what must hold before it runs (the script checks these)."
-  actionType: {action_type}
+  actionType: {_s(action_type)}
   labels:
     severity: [warning]
     environment: ["*"]
@@ -258,16 +267,16 @@ apiVersion: v1
 kind: ServiceAccount
 metadata:
   name: {name}-runner
-  namespace: {config.run_namespace}
+  namespace: {_s(config.run_namespace)}
   labels:
-    kubernaut.ai/workflow: {name}
+    kubernaut.ai/workflow: {_s(name)}
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
 metadata:
   name: kubernaut-workflow-{name}
   labels:
-    kubernaut.ai/workflow: {name}
+    kubernaut.ai/workflow: {_s(name)}
 rules:
   - apiGroups: ["apps"]
     resources: ["deployments"]
@@ -278,7 +287,7 @@ kind: ClusterRoleBinding
 metadata:
   name: kubernaut-workflow-{name}
   labels:
-    kubernaut.ai/workflow: {name}
+    kubernaut.ai/workflow: {_s(name)}
 roleRef:
   apiGroup: rbac.authorization.k8s.io
   kind: ClusterRole
@@ -286,7 +295,7 @@ roleRef:
 subjects:
   - kind: ServiceAccount
     name: {name}-runner
-    namespace: {config.run_namespace}
+    namespace: {_s(config.run_namespace)}
 """
 
 
@@ -303,12 +312,12 @@ def render_action_type(action_type: str, description: str | None, config: Config
 apiVersion: kubernaut.ai/v1alpha1
 kind: ActionType
 metadata:
-  name: {kebab_case(action_type)}
-  namespace: {config.workflow_namespace}
+  name: {_s(kebab_case(action_type))}
+  namespace: {_s(config.workflow_namespace)}
   annotations:
     {SYNC_WAVE}: "{WAVE_ACTION_TYPE}"
 spec:
-  name: {action_type}
+  name: {_s(action_type)}
   description:
     what: {_q(what)}
     whenToUse: "{todo} the conditions under which {action_type} is the right kind of action."
