@@ -226,3 +226,43 @@ def test_a_name_yaml_reads_as_another_type_is_scaffolded_quoted(
     code, out, _ = _run(capsys, "-C", root, "new", "second", "--action-type", action_type)
     assert code == 0
     assert f"ActionType {action_type} already exists" in out
+
+
+def test_an_authored_pipeline_whose_default_is_not_the_workflows_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """README: pipeline.yaml declares "every optional [parameter] with its default". The agent
+    leaves MODE out to get the workflow's "safe"; a Pipeline defaulting to "fast" would run
+    that instead, so lint names the file, the line and both values."""
+    import json
+
+    root = str(tmp_path)
+    assert _run(capsys, "-C", root, "new", "fix-thing", "--action-type", "FixThing")[0] == 0
+    playbook = tmp_path / "playbooks" / "fix-thing"
+    with (playbook / "workflow.yaml").open("a") as f:
+        f.write(
+            "    - name: MODE\n      type: string\n      required: false\n"
+            '      description: How hard to try.\n      enum: ["safe", "fast"]\n'
+            '      default: "safe"\n'
+        )
+    pipeline = playbook / "pipeline.yaml"
+    code, _, err = _run(capsys, "-C", root, "render", "fix-thing", "-o", str(pipeline))
+    assert code == 0, err
+    code, out, err = _run(capsys, "-C", root, "lint", "--no-external", str(playbook))
+    assert code == 0, out + err
+    lines = pipeline.read_text().splitlines()
+    at = lines.index("      default: safe") + 1
+    pipeline.write_text(pipeline.read_text().replace("default: safe", "default: fast"))
+    code, out, err = _run(
+        capsys, "-C", root, "lint", "--no-external", "--format", "json", str(playbook)
+    )
+    assert code == 1, err
+    (finding,) = [f for f in json.loads(out) if f["severity"] == "error"]
+    assert (finding["rule"], finding["file"], finding["line"]) == (
+        "playbook.param-default",
+        "playbooks/fix-thing/pipeline.yaml",
+        at,
+    )
+    assert "'fast'" in finding["message"]
+    assert "'safe'" in finding["message"]
+    assert 'default: "safe"' in finding["message"]

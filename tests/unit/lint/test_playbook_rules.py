@@ -84,6 +84,21 @@ CASES: list[tuple[str, list[Change], list[tuple[str, str, int]]]] = [
         [("playbook.param-undeclared", P, 14)],
     ),
     (
+        # the agent leaves TIMEOUT_SECONDS out to get the workflow's 600; the run gets 60
+        "optional-param-default-differs",
+        [(P, '      default: "600"', '      default: "60"')],
+        [("playbook.param-default", P, 11)],
+    ),
+    (
+        # the same value, as the wrapper writes the workflow's integer default
+        "optional-param-default-is-the-workflows",
+        [
+            (W, "      default: 600\n", "      default: 6e2\n"),
+            (P, '      default: "600"', '      default: "600"'),
+        ],
+        [],
+    ),
+    (
         "array-param",
         [(P, '      type: string\n      default: "600"', "      type: array\n      default: []")],
         [("playbook.param-type", P, 10)],

@@ -789,6 +789,18 @@ _r(
     'params:\n  - name: EXTRA\n    default: ""\n',
 )
 _r(
+    "playbook.param-default",
+    E,
+    "a Pipeline param whose default is not the workflow parameter's",
+    "Kubernaut's agent reads the workflow's parameter schema and leaves an optional parameter "
+    "out to get its default; nobody injects that default, so the run gets the Pipeline's. "
+    "The Pipeline's default must be the workflow's, as the standard wrapper writes it (a "
+    "number or boolean as its JSON text: `600`, `false`).",
+    'workflow: MODE optional, default "safe"\npipeline params:\n  - name: MODE\n'
+    '    default: "fast"\n',
+    'pipeline params:\n  - name: MODE\n    default: "safe"\n',
+)
+_r(
     "playbook.param-type",
     E,
     "a Pipeline param that is not a string",

@@ -73,6 +73,7 @@ from playbookctl.render import (
     PIPELINE_NAME,
     TARGET_RESOURCE,
     RenderedPipeline,
+    default_as_string,
     iter_step_images,
 )
 
@@ -461,6 +462,7 @@ def rule_params(ctx: _Ctx) -> None:
         if name == TARGET_RESOURCE:
             continue
         if "default" in pp:
+            _check_default(ctx, doc, path, pp, wf_params.get(name))
             if name not in wf_params:
                 ctx.add(
                     doc,
@@ -488,6 +490,36 @@ def rule_params(ctx: _Ctx) -> None:
                 f"Pipeline param {name!r} is an optional workflow parameter and needs a "
                 "default in the Pipeline: Kubernaut does not inject schema defaults",
             )
+
+
+def _check_default(
+    ctx: _Ctx,
+    doc: Document,
+    path: YamlPath,
+    pp: dict[str, Any],
+    declared: tuple[int, dict[str, Any]] | None,
+) -> None:
+    """The Pipeline's default of an optional parameter is the one the workflow declares.
+
+    Kubernaut's agent reads the workflow's schema and leaves out a parameter whose default it
+    wants; the run then gets the Pipeline's default, so another value there is what runs."""
+    name, default = pp["name"], pp["default"]
+    if declared is None or not isinstance(default, str):
+        return  # not a workflow parameter, or not a string param (playbook.param-type)
+    wp = declared[1]
+    if wp.get("required") is True or "default" not in wp:
+        return  # always passed; or no default declared (workflow.optional-no-default)
+    wanted = default_as_string(wp["default"])
+    if default != wanted:
+        ctx.add(
+            doc,
+            "playbook.param-default",
+            (*path, "default"),
+            f"Pipeline param {name!r} defaults to {default!r}, but workflow.yaml declares "
+            f"the default {wanted!r}: Kubernaut's agent leaves a parameter out to get the "
+            f"workflow's default, and the run would get {default!r}; write "
+            f"default: {json.dumps(wanted)}",
+        )
 
 
 def rule_workspaces(ctx: _Ctx) -> None:
