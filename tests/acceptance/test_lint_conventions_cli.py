@@ -296,6 +296,64 @@ def test_fix_quotes_yaml_1_1_values_as_written_and_nothing_else(
     assert {p: p.read_bytes() for p in (wf, pipeline)} == after
 
 
+def test_fix_writes_a_typed_parameter_value_as_the_cluster_reads_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`default: 1e3` of a float parameter is the number 1000 to the cluster (right) and the
+    string '1e3' to PyYAML: quoting it, the fix for a string field, would make it a string the
+    schema refuses (workflow.default). Lint says to write what the cluster reads and --fix
+    writes it; the string parameter's `1e3` is still quoted."""
+    wf_text = dict(good_playbook())["workflow.yaml"]
+    wf_text = wf_text.replace(
+        "  parameters:\n",
+        "  parameters:\n"
+        "    - name: RATIO\n      type: float\n      required: false\n"
+        "      description: r\n      minimum: 1e1\n      default: 1e3\n"
+        "    - name: FORCE\n      type: boolean\n      required: false\n"
+        "      description: f\n      default: n\n"
+        "    - name: LABEL\n      type: string\n      required: false\n"
+        "      description: l\n      default: 1e3\n",
+        1,
+    )
+    files = dict(good_playbook())
+    files["workflow.yaml"] = wf_text
+    root = make_repo(tmp_path / "repo", {"restart-deployment": files})
+    wf = root / "playbooks/restart-deployment/workflow.yaml"
+    before = wf.read_text()
+    code, out, _ = run(capsys, "-C", str(root), "lint", "--no-external", "--format", "json")
+    found = {
+        (f["line"], f["severity"]): f["message"]
+        for f in json.loads(out)
+        if f["rule"] == "load.yaml-1.1"
+    }
+    lines = before.splitlines()
+    minimum = lines.index("      minimum: 1e1") + 1
+    ratio, label = [i + 1 for i, line in enumerate(lines) if line == "      default: 1e3"]
+    force = lines.index("      default: n") + 1
+    # Warnings where the cluster's reading is valid; the string parameter's number is an error.
+    assert code == 1
+    assert set(found) == {(n, "warning") for n in (minimum, ratio, force)} | {(label, "error")}
+    assert found[(minimum, "warning")].endswith("not a string: write it as 10")
+    assert found[(ratio, "warning")].endswith("not a string: write it as 1000")
+    assert found[(force, "warning")].endswith("not a string: write it as false")
+    assert 'quote it: "1e3"' in found[(label, "error")]
+    code, out, err = run(capsys, "-C", str(root), "lint", "--no-external", "--fix")
+    assert "workflow.yaml: wrote 3 value(s) as the cluster reads them" in err
+    assert "workflow.yaml: quoted 1 value(s) as written" in err
+    expected = (
+        before.replace("minimum: 1e1", "minimum: 10")
+        .replace("      default: 1e3\n    - name: FORCE", "      default: 1000\n    - name: FORCE")
+        .replace("default: n\n", "default: false\n")
+        .replace(
+            "      description: l\n      default: 1e3", '      description: l\n      default: "1e3"'
+        )
+    )
+    assert wf.read_text() == expected
+    code, out, err = run(capsys, "-C", str(root), "lint", "--no-external", "--format", "json")
+    left = [f for f in json.loads(out) if f["rule"] in ("load.yaml-1.1", "workflow.default")]
+    assert (code, left) == (0, []), err
+
+
 def test_fix_bumps_a_version_whose_content_changed(
     capsys: pytest.CaptureFixture[str], playbook_repo_factory: MakeRepo
 ) -> None:

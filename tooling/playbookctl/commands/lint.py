@@ -149,6 +149,11 @@ def run(args: argparse.Namespace, config: Config) -> int:
         )
         for file, count in fixed.quoted.items():
             print(f"lint --fix: {file}: quoted {count} value(s) as written", file=sys.stderr)
+        for file, count in fixed.rewritten.items():
+            print(
+                f"lint --fix: {file}: wrote {count} value(s) as the cluster reads them",
+                file=sys.stderr,
+            )
         for line in fixed.bumped:
             print(f"lint --fix: bumped {line}", file=sys.stderr)
         if fixed.count:

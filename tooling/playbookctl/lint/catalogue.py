@@ -177,7 +177,10 @@ _r(
     "number 2, while `1:30` stays a string. Many editors and Python tools read these "
     "differently, so what you see is not what the cluster gets. An error where the cluster's "
     "reading breaks the object (a boolean where a name must be a string), a warning otherwise. "
-    "The fix is always the same: quote it. Bundles carry what the cluster reads.",
+    "The fix is to quote it, except where a workflow parameter's field takes the value the "
+    "cluster reads (`minimum`, `maximum`, the `default` of an integer, float or boolean "
+    "parameter): there write that value (`1e3` -> `1000`), since a quoted one is a string the "
+    "schema refuses. Bundles carry what the cluster reads.",
     "params:\n  - name: y\n    default: 1e3\n",
     'params:\n  - name: "y"\n    default: "1e3"\n',
 )

@@ -2,7 +2,9 @@
 
 - A plain scalar YAML reads as something other than the text written (`load.yaml-1.1`: `1e3`,
   `y`; a string field's `yes`/`on` that became a boolean, "quote it as written") is quoted as
-  written: `enum: [yes, no]` becomes `enum: ["yes", "no"]`, every other byte as it was.
+  written: `enum: [yes, no]` becomes `enum: ["yes", "no"]`, every other byte as it was. In a
+  workflow parameter's `minimum`, `maximum` or integer/float/boolean `default` the value the
+  cluster reads is right and a string is not: it is written as read (`1e3` -> `1000`).
 - A playbook whose spec.version is registered with other content (`playbook.version-bump`) gets
   its patch version raised, as `playbookctl bump NAME` does (ruamel.yaml finds the value).
 
@@ -23,6 +25,7 @@ from playbookctl.bump import bump
 from playbookctl.config import Config
 from playbookctl.errors import FatalError
 from playbookctl.findings import Finding
+from playbookctl.lint.cluster_yaml import WRITE_AS, written_as_read
 from playbookctl.load import load_file
 
 QUOTE_RULES = frozenset(("load.yaml-1.1",))
@@ -32,16 +35,19 @@ QUOTE_AS_WRITTEN = "quote it as written"
 @dataclass
 class Fixed:
     quoted: dict[str, int] = field(default_factory=dict)  # file -> scalars quoted
+    # file -> typed scalars written as the value the cluster reads (`1e3` -> `1000`)
+    rewritten: dict[str, int] = field(default_factory=dict)
     bumped: list[str] = field(default_factory=list)  # "name old -> new"
 
     @property
     def count(self) -> int:
-        return sum(self.quoted.values()) + len(self.bumped)
+        return sum(self.quoted.values()) + sum(self.rewritten.values()) + len(self.bumped)
 
 
 def fixable(f: Finding) -> bool:
     return (
         (f.rule in QUOTE_RULES and "quote it" in f.message and "unquoted key" not in f.message)
+        or (f.rule in QUOTE_RULES and f"{WRITE_AS} as " in f.message)
         or QUOTE_AS_WRITTEN in f.message
         or f.rule == "playbook.version-bump"
     )
@@ -61,24 +67,34 @@ def apply_fixes(findings: Iterable[Finding], config: Config) -> Fixed:
             continue
         by_file.setdefault(f.file, set()).add((f.line, f.column))
     for display, positions in sorted(by_file.items()):
-        count = _quote(config.root / display, display, positions, config)
-        if count:
-            fixed.quoted[display] = count
+        quoted, rewritten = _quote(config.root / display, display, positions, config)
+        if quoted:
+            fixed.quoted[display] = quoted
+        if rewritten:
+            fixed.rewritten[display] = rewritten
     for name in sorted(bumps):
         done = bump(config, name, "patch")
         fixed.bumped.append(f"{name} {done.old} -> {done.new}")
     return fixed
 
 
-def _quote(path: Path, display: str, positions: set[tuple[int, int]], config: Config) -> int:
+def _quote(
+    path: Path, display: str, positions: set[tuple[int, int]], config: Config
+) -> tuple[int, int]:
+    """(scalars quoted, typed scalars written as read) in the file at path."""
     if not path.is_file():
-        return 0
+        return 0, 0
     loaded = load_file(path, display, config.max_file_bytes)
     texts: dict[tuple[int, int], str] = {}
+    # A typed field is rewritten as the value the cluster reads (`1e3` -> `1000`), not quoted.
+    plain: dict[tuple[int, int], str] = {}
     for doc in loaded.documents:
         for r in doc.rereads:
             if not r.at_key:
                 texts[(r.position.line, r.position.column)] = r.text
+                as_read = written_as_read(doc, r)
+                if as_read is not None:
+                    plain[(r.position.line, r.position.column)] = as_read
         for yaml_path, text in doc.written.items():
             where = doc.positions.get(yaml_path)
             if where is not None:
@@ -86,7 +102,7 @@ def _quote(path: Path, display: str, positions: set[tuple[int, int]], config: Co
     raw = path.read_bytes()
     bom = b"\xef\xbb\xbf" if raw.startswith(b"\xef\xbb\xbf") else b""
     lines = raw[len(bom) :].decode("utf-8").split("\n")
-    edits = 0
+    quoted = rewritten = 0
     # Right to left on each line, so earlier columns stay where the loader saw them.
     for line, column in sorted(positions & texts.keys(), reverse=True):
         text = texts[(line, column)]
@@ -94,13 +110,17 @@ def _quote(path: Path, display: str, positions: set[tuple[int, int]], config: Co
         start = column - 1
         if row[start : start + len(text)] != text:
             continue  # not the bytes lint judged: leave it
-        lines[line - 1] = (
-            row[:start] + json.dumps(text, ensure_ascii=False) + row[start + len(text) :]
-        )
-        edits += 1
-    if edits:
+        new = plain.get((line, column), json.dumps(text, ensure_ascii=False))
+        if not new:
+            continue  # a typed field with no plain spelling both readers agree on
+        lines[line - 1] = row[:start] + new + row[start + len(text) :]
+        if (line, column) in plain:
+            rewritten += 1
+        else:
+            quoted += 1
+    if quoted or rewritten:
         _replace(path, bom + "\n".join(lines).encode("utf-8"))
-    return edits
+    return quoted, rewritten
 
 
 def _replace(path: Path, data: bytes) -> None:
