@@ -26,7 +26,7 @@ from playbookctl.crashpoints import crash_point
 from playbookctl.errors import FatalError
 from playbookctl.findings import Finding, Severity
 from playbookctl.lint.action_type import SYNC_WAVE, action_type_files, load_action_types
-from playbookctl.lint.registration import write_problem
+from playbookctl.lint.registration import with_pending_hint, write_problem
 from playbookctl.lint.workflow import check_workflow
 from playbookctl.load import ClusterQuoting, Document, LoadResult, load_text
 from playbookctl.oci import is_loopback, loopback_answers
@@ -598,13 +598,14 @@ def _check_staying_action_types(
             continue  # not ours to judge here: verify and lint report such a file
         loaded = load_text(text, _rel(config, path))
         for doc in workflow_documents(loaded):
-            for f in check_workflow(
+            found = check_workflow(
                 doc,
                 action_types=action_types,
                 expected_name=path.stem,
                 authored=False,
                 namespace=config.workflow_namespace,
-            ):
+            )
+            for f in with_pending_hint(config, doc, found):
                 if f.rule == "workflow.action-type" and f.severity is Severity.ERROR:
                     raise FatalError(
                         f"refusing to register: {f.file}:{f.line}:{f.column}: [{f.rule}] "

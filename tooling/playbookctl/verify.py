@@ -42,6 +42,7 @@ from playbookctl.findings import Finding, Severity, sorted_unique
 from playbookctl.lint import playbook as playbook_rules
 from playbookctl.lint import tekton
 from playbookctl.lint.action_type import action_type_files, declared
+from playbookctl.lint.registration import with_pending_hint
 from playbookctl.lint.workflow import BUNDLE_RE, check_workflow
 from playbookctl.load import Document, load_file, load_text
 from playbookctl.oci import RegistryClient, parse_reference
@@ -199,12 +200,16 @@ def check_registrations(
             if not workflows:
                 continue
         wf = workflows[0]
-        findings += check_workflow(
+        findings += with_pending_hint(
+            config,
             wf,
-            action_types=action_types,
-            expected_name=path.stem,
-            authored=False,
-            namespace=config.workflow_namespace,
+            check_workflow(
+                wf,
+                action_types=action_types,
+                expected_name=path.stem,
+                authored=False,
+                namespace=config.workflow_namespace,
+            ),
         )
         regs.append(Registration(path.stem, display, wf, list(loaded.documents)))
     return regs, findings
@@ -251,7 +256,9 @@ def check_kustomization(config: Config) -> list[Finding]:
         listed[item] = i
         if item not in expected:
             what = (
-                "does not exist"
+                # Deleting an ActionType: README's pull request runs register, which lists
+                # only what exists.
+                "does not exist (`playbookctl register` regenerates this file)"
                 if not (config.registry_dir / item).exists()
                 else "is not a registration or an ActionType"
             )

@@ -33,7 +33,7 @@ from playbookctl.lint.cache import ResultCache, open_cache
 from playbookctl.lint.cluster_yaml import reread_findings
 from playbookctl.lint.playbook import check_playbook, embedded_scripts, load_containerfile
 from playbookctl.lint.policy import LintPolicy
-from playbookctl.lint.registration import duplicate_object_findings
+from playbookctl.lint.registration import duplicate_object_findings, with_pending_hint
 from playbookctl.lint.workflow import check_workflow
 from playbookctl.load import Document, load_file, read_text_file
 from playbookctl.playbook import (
@@ -388,7 +388,7 @@ def _check_document(
         return tekton.check_document(doc)
     if kind == WORKFLOW_KIND:
         # Outside playbooks/ a RemediationWorkflow is a generated registration: bundle pinned.
-        return check_workflow(
+        found = check_workflow(
             doc,
             action_types=action_types,
             expected_name=None,
@@ -396,6 +396,7 @@ def _check_document(
             namespace=config.workflow_namespace,
             fleet=config.fleet,
         )
+        return with_pending_hint(config, doc, found)
     if kind == ACTION_TYPE_KIND:
         return check_action_type(doc, namespace=config.workflow_namespace)
     if explicit:

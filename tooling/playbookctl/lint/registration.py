@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING
 from playbookctl.config import Config
 from playbookctl.errors import FatalError
 from playbookctl.findings import Finding, Severity
-from playbookctl.load import read_text_file
-from playbookctl.playbook import RBAC_FILE, Playbook, discover, source_hash
+from playbookctl.load import Document, load_file, read_text_file
+from playbookctl.playbook import RBAC_FILE, WORKFLOW_FILE, Playbook, discover, source_hash
 
 if TYPE_CHECKING:
     from playbookctl.register import ObjectId
@@ -191,3 +191,49 @@ def duplicate_object_findings(playbooks: Sequence[Playbook], config: Config) -> 
                 )
             )
     return out
+
+
+ACTION_TYPE_RULE = "workflow.action-type"
+
+
+def pending_action_type_hint(config: Config, registration: Document) -> str:
+    """What to do when a registration names an ActionType the pull request deletes, "" when
+    the tree does not explain it. The registration is what the cluster runs until the next
+    release rewrites (or removes) it, so its ActionType must stay until then: after deleting
+    a playbook, `register` removes the registration at once (README, "Continuous
+    integration"); a playbook moved to another ActionType keeps the old one a release long."""
+    path = (config.root / registration.file).resolve()
+    if path.parent != (config.registry_dir / WORKFLOWS).resolve():
+        return ""
+    name = path.stem
+    data = registration.data
+    spec = data.get("spec") if isinstance(data, dict) else None
+    registered = spec.get("actionType") if isinstance(spec, dict) else None
+    workflow = config.playbooks_dir / name / WORKFLOW_FILE
+    if not workflow.is_file():
+        return (
+            f"; playbooks/{name}/ is gone and the release removes this registration: run "
+            "`playbookctl register` to remove it in this pull request, with the ActionType"
+        )
+    docs = load_file(workflow, str(workflow), config.max_file_bytes).documents
+    now = docs[0].get(("spec", "actionType")) if len(docs) == 1 else None
+    if not isinstance(now, str) or now == registered:
+        return ""
+    return (
+        f"; it is the registered version of {name}, which the cluster runs until a release "
+        f"registers playbooks/{name}/ (which names {now!r}): keep ActionType {registered!r} "
+        "until then, and delete it in a later pull request"
+    )
+
+
+def with_pending_hint(
+    config: Config, registration: Document, findings: Sequence[Finding]
+) -> list[Finding]:
+    """findings of a registration, a missing ActionType's explained by pending_action_type_hint."""
+    if not any(f.rule == ACTION_TYPE_RULE for f in findings):
+        return list(findings)
+    hint = pending_action_type_hint(config, registration)
+    return [
+        f._replace(message=f.message + hint) if f.rule == ACTION_TYPE_RULE and hint else f
+        for f in findings
+    ]
