@@ -202,6 +202,21 @@ def load_credentials(
     return _utf8(_docker_credentials(host, env), f"the Docker config's entry for {host}")
 
 
+def _half_set_note(host: str, config: Config, env: Mapping[str, str] | None = None) -> str:
+    """Why the environment's pair was not used when only one half is set (a CI secret that is
+    missing expands to an empty variable), for the message that says no credentials were found;
+    "" otherwise. Names the variables only, never their values."""
+    env = os.environ if env is None else env
+    if host != config.registry or env.get(ENV_TOKEN):
+        return ""
+    username, password = env.get(ENV_USERNAME), env.get(ENV_PASSWORD)
+    if not username and password is not None:
+        return f" ({ENV_PASSWORD} is set but {ENV_USERNAME} is empty or unset, so neither was used)"
+    if username and password is None:
+        return f" ({ENV_USERNAME} is set but {ENV_PASSWORD} is unset, so neither was used)"
+    return ""
+
+
 def _docker_credentials(host: str, env: Mapping[str, str]) -> _Creds | None:
     path = _docker_config_path(env)
     try:
@@ -575,9 +590,17 @@ class Authenticator:
             service=True,
         )
         if resp.status_code in (401, 403):
+            # Without credentials the token service refused an anonymous request: "check the
+            # credentials" sent the user looking for ones that were never read.
+            advice = (
+                f"check the credentials for {host}"
+                if creds is not None
+                else f"no credentials found for {host}: docker login, or set "
+                f"{ENV_USERNAME}/{ENV_PASSWORD}" + _half_set_note(host, self.config)
+            )
             raise RegistryError(
                 f"registry {host}: authentication failed at its token service "
-                f"(HTTP {resp.status_code}); check the credentials for {host}"
+                f"(HTTP {resp.status_code}); {advice}"
             )
         if resp.status_code != 200:
             raise RegistryError(f"registry {host}: token service answered HTTP {resp.status_code}")
