@@ -38,6 +38,7 @@ import ipaddress
 import itertools
 import json
 import logging
+import os
 import random
 import socket
 import ssl
@@ -667,6 +668,41 @@ def _error_detail(resp: Response) -> str:
     return cap_text(" ".join((resp.reason or "").split()), ERROR_TEXT_LIMIT)
 
 
+def _server_error_words(resp: Response) -> str:
+    """What a registry's 5xx answer says in distribution's error JSON, for the line that gives up
+    on it; "" when it says nothing of the kind. Its `detail` counts here: distribution answers a
+    storage failure with `UNKNOWN: unknown error` and puts the cause only there, a Go error whose
+    errno is a number (`{"Enclosed": {"Op": "write", "Path": ..., "Err": 28}}`: its disk is
+    full), which is said in words."""
+    try:
+        errors = resp.json().get("errors", [])
+        parts = []
+        for e in errors:
+            said = f"{e.get('code', '')}: {e.get('message', '')}".strip(": ")
+            cause = _detail_words(e.get("detail"))
+            parts.append(f"{said} ({cause})" if said and cause else said or cause)
+    except (ValueError, AttributeError, TypeError):
+        return ""
+    return cap_text(" ".join("; ".join(p for p in parts if p).split()), ERROR_TEXT_LIMIT)
+
+
+def _detail_words(detail: object) -> str:
+    """An error's `detail`: a Go path error as `<op> <path>: <errno's text>`, other text or JSON
+    as it is (capped by the caller)."""
+    if not detail:
+        return ""
+    if isinstance(detail, dict):
+        inner = detail.get("Enclosed", detail)
+        if isinstance(inner, dict) and isinstance(inner.get("Err"), int):
+            errno = int(inner["Err"])
+            where = " ".join(str(inner[k]) for k in ("Op", "Path") if inner.get(k))
+            text = f"errno {errno}, {os.strerror(errno).lower()}"
+            return f"{where}: {text}" if where else text
+    if isinstance(detail, str):
+        return detail
+    return json.dumps(detail, separators=(",", ":"), sort_keys=True)
+
+
 class _SendFailedError(Exception):
     """A request got no complete answer (transport failure or deadline); str() says why."""
 
@@ -1163,7 +1199,13 @@ class Retries:
             else:
                 if resp.status_code in ok or resp.status_code not in RETRY_STATUSES:
                     return resp
-                why = f"answered HTTP {resp.status_code}" if service else f"HTTP {resp.status_code}"
+                if service:
+                    why = f"answered HTTP {resp.status_code}"
+                else:
+                    # The registry's own words, as a status it is not retried on gets them
+                    # (client.call): a 500 for a full disk said only "HTTP 500" after its retries.
+                    words = _server_error_words(resp)
+                    why = f"HTTP {resp.status_code}" + (f" ({words})" if words else "")
             delay, asked = Transport.backoff(tries, resp)
             tries += 1
             late = time.monotonic() + delay >= until
