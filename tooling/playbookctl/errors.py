@@ -28,6 +28,12 @@ class RegistryError(FatalError):
     """The OCI registry refused, failed or could not be reached."""
 
 
+class RegistryUnavailableError(RegistryError):
+    """The registry could not be asked at all: no answer after the retries (down, unreachable),
+    or its token service refused the run's credentials. It says nothing about the reference the
+    request was for, so a caller checking many of them asks no more of that registry."""
+
+
 class BuildError(FatalError):
     """The Docker engine could not build or push an image."""
 

@@ -37,7 +37,7 @@ from playbookctl import platforms
 from playbookctl.bump import bump_command
 from playbookctl.bundle import canonical_json, read_bundle
 from playbookctl.config import Config
-from playbookctl.errors import FatalError, RegistryError
+from playbookctl.errors import FatalError, RegistryError, RegistryUnavailableError
 from playbookctl.findings import Finding, Severity, sorted_unique
 from playbookctl.lint import playbook as playbook_rules
 from playbookctl.lint import tekton
@@ -512,10 +512,24 @@ def _check_images(
 def verify_online(config: Config, client: RegistryClient, report: Report) -> None:
     """Add the registry checks of every registration with a pinned bundle to report."""
     images: dict[str, str | None] = {}
+    # A registry that could not be asked at all, and the registration that found it so: the
+    # others it holds are not asked again (each would wait through the same retries, then say
+    # the same; 200 registrations took minutes to print one cause 200 times).
+    unavailable: dict[str, str] = {}
     for reg in report.registrations:
         ref = reg.bundle
         if ref is None:
             continue  # its workflow.bundle finding says why
+        host = ref.partition("/")[0]
+        if host in unavailable:
+            report.findings.append(
+                reg.at_bundle(
+                    "verify.registry",
+                    f"{ref}: not checked: registry {host} could not be asked "
+                    f"(registry/{WORKFLOWS}/{unavailable[host]}.yaml says why)",
+                )
+            )
+            continue
         version = reg.workflow.get(("spec", "version"))
         image = reg.workflow.get(("metadata", "annotations", ANN_IMAGE))
         where = location_problem(
@@ -560,6 +574,8 @@ def verify_online(config: Config, client: RegistryClient, report: Report) -> Non
             report.images_checked += len(images) - before
         except RegistryError as exc:
             report.findings.append(reg.at_bundle("verify.registry", f"{ref}: {exc}"))
+            if isinstance(exc, RegistryUnavailableError):
+                unavailable[host] = reg.name
 
 
 def _check_provenance(

@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from playbookctl.config import Config
-from playbookctl.errors import RegistryError, cap_text
+from playbookctl.errors import RegistryError, RegistryUnavailableError, cap_text
 from playbookctl.oci.tls import describe_tls_failure
 from playbookctl.oci.transport import Response, Retries, TLSError, Transport
 
@@ -598,7 +598,7 @@ class Authenticator:
                 else f"no credentials found for {host}: docker login, or set "
                 f"{ENV_USERNAME}/{ENV_PASSWORD}" + _half_set_note(host, self.config)
             )
-            raise RegistryError(
+            raise RegistryUnavailableError(
                 f"registry {host}: authentication failed at its token service "
                 f"(HTTP {resp.status_code}); {advice}"
             )

@@ -61,7 +61,7 @@ from urllib3.util import make_headers
 from urllib3.util.connection import allowed_gai_family
 
 from playbookctl.config import Config
-from playbookctl.errors import RegistryError, cap_text
+from playbookctl.errors import RegistryError, RegistryUnavailableError, cap_text
 from playbookctl.oci.errors import ResponseTooLargeError
 from playbookctl.oci.fileblob import FileBlob
 from playbookctl.oci.tls import TrustStore, host_key
@@ -1216,10 +1216,13 @@ class Retries:
                     f"(registry-deadline {self.deadline:g} s)"
                 )
             if tries > self.retries or late:
+                # No answer at all, however often asked: the registry (or its token service) is
+                # down or out of reach, whatever the request was for.
+                error = RegistryUnavailableError if resp is None else RegistryError
                 if service:
                     count = f" after {tries} attempt(s)" if tries > 1 else ""
-                    raise RegistryError(f"{subject} {why}{count}")
-                raise RegistryError(f"{subject} failed after {tries} attempt(s): {why}")
+                    raise error(f"{subject} {why}{count}")
+                raise error(f"{subject} failed after {tries} attempt(s): {why}")
             log.debug("%s: %s (attempt %d); again in %.2f s", subject, why, tries, delay)
             time.sleep(delay)
 
