@@ -102,3 +102,28 @@ def test_verify_says_once_that_the_registry_cannot_be_asked(
     assert {line.split(":", 1)[0] for line in findings} == {
         f"registry/workflows/{name}.yaml" for name in NAMES
     }
+
+
+def test_a_token_service_that_is_down_is_not_called_the_registry(
+    playbook_repo_factory: MakeRepo,
+    own_registry: LocalRegistry,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The registry answers; its token service (another port) is down. The line used to ask "is
+    the registry running and the port right?", about the one that was running."""
+    repo = _released(playbook_repo_factory, own_registry, monkeypatch)
+    assert own_registry.token_process is not None
+    own_registry.token_process.kill()
+    own_registry.token_process.wait()
+    capsys.readouterr()
+
+    assert main(["-C", str(repo.path), "verify"]) == 1
+    out = capsys.readouterr().out
+    told = [line for line in out.splitlines() if "token service unreachable" in line]
+    assert len(told) == 1, out
+    assert (
+        "ConnectionError (connection refused: is the token service running and the port right?)"
+        in told[0]
+    ), told
+    assert "is the registry running" not in out

@@ -467,16 +467,16 @@ def warn_insecure(host: str) -> None:
 
 
 # What a transport error's text says, in words a user acts on (the text itself is a nested
-# urllib3 repr with object addresses).
+# urllib3 repr with object addresses); {peer} is who was asked.
 _TRANSPORT_REASONS = (
-    ("Connection refused", "connection refused: is the registry running and the port right?"),
+    ("Connection refused", "connection refused: is {peer} running and the port right?"),
     ("Name or service not known", "cannot resolve the host name"),
     ("Temporary failure in name resolution", "cannot resolve the host name"),
     ("Failed to resolve", "cannot resolve the host name"),
     ("No route to host", "no route to host"),
     ("Network is unreachable", "network is unreachable"),
-    ("Connection reset", "connection reset by the registry"),
-    ("RemoteDisconnected", "the registry closed the connection"),
+    ("Connection reset", "connection reset by {peer}"),
+    ("RemoteDisconnected", "{peer} closed the connection"),
 )
 
 
@@ -619,7 +619,8 @@ def _transport_failure(
     text = str(exc)
     for needle, reason in _TRANSPORT_REASONS:
         if needle in text:
-            return f"{name} ({reason})"
+            # Who refused: a token service that is down is not "the registry" (it answers).
+            return f"{name} ({reason.format(peer=peer)})"
     return name
 
 
