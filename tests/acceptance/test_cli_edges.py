@@ -94,6 +94,40 @@ def test_bump_refuses_exactly_what_lint_refuses(
     assert bool(said) == (version not in ("1.2.3-alpha.1", "1.2.3-0a"))
 
 
+# --- verify with nothing to verify -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["elsewhere", "registry"])
+@pytest.mark.parametrize("offline", [True, False])
+def test_verify_pointed_where_there_is_nothing_fails_naming_where_it_looked(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str, offline: bool
+) -> None:
+    # An operator in registry/ (-C registry), or a job in the wrong directory: verify found
+    # nothing there and said "verified 0 registration(s)", exit 0.
+    (repo / "registry" / "workflows").mkdir(parents=True, exist_ok=True)
+    wrong = repo / "registry" if where == "registry" else tmp_path / "elsewhere"
+    wrong.mkdir(exist_ok=True)
+    flags = ["--offline"] if offline else []
+    code, out, err = run(capsys, "-C", str(wrong), "verify", *flags)
+    assert (code, out) == (1, "")
+    assert err == (
+        f"playbookctl verify: nothing to verify under {wrong.resolve()} (no registry/, and no "
+        "pyproject.toml with [tool.playbookctl]); run it in the repository, or -C its root\n"
+    )
+    code, out, _ = run(capsys, "-C", str(wrong), "verify", *flags, "--format", "json")
+    assert (code, json.loads(out)) == (1, [])
+
+
+def test_verify_of_a_repository_with_nothing_registered_yet_passes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "new"
+    root.mkdir()
+    (root / "pyproject.toml").write_text("[tool.playbookctl]\n")
+    code, out, err = run(capsys, "-C", str(root), "verify", "--offline")
+    assert (code, out, err) == (0, "verified 0 registration(s)\n", "")
+
+
 # --- lint with nothing to lint ----------------------------------------------------------------
 
 

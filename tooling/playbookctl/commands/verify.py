@@ -15,7 +15,7 @@ from playbookctl.commands._common import (
     registry_overrides,
     rules_base,
 )
-from playbookctl.config import Config
+from playbookctl.config import Config, is_repository_root
 from playbookctl.findings import has_errors
 from playbookctl.reporters import REPORTERS, default_format
 
@@ -44,6 +44,20 @@ def run(args: argparse.Namespace, config: Config) -> int:
 
     config = config.with_overrides(**registry_overrides(args))
     fmt = args.format or default_format()
+    root = config.root.resolve()
+    if not config.registry_dir.is_dir() and not is_repository_root(root):
+        # Run from (or -C'd to) the wrong directory, registry/ itself included, verify found
+        # nothing and said "verified 0 registration(s)", exit 0: a check that could not fail.
+        print(
+            f"playbookctl verify: nothing to verify under {root} (no registry/, and no "
+            "pyproject.toml with [tool.playbookctl]); run it in the repository, or -C its root",
+            file=sys.stderr,
+        )
+        if fmt != "human":  # what a machine reads stays its format: no findings
+            REPORTERS[fmt](
+                [], sys.stdout, rules_base(config) if fmt in ("github", "sarif") else None
+            )
+        return 1
     if args.offline:
         report = verify(config, None)
     else:
