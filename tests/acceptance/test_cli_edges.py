@@ -175,3 +175,28 @@ def test_a_repository_with_no_playbooks_yet_passes_and_says_so(
         f"playbookctl lint: no playbooks yet in {root / 'playbooks'} (and nothing in "
         "registry/); nothing to lint\n"
     )
+
+
+# --- NAME arguments: a playbook's directory name, never a path -------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["restart-deployment/", "../playbooks/restart-deployment", ".", "..", ""]
+)
+@pytest.mark.parametrize("command", ["bump", "pipelinerun"])
+def test_a_name_argument_that_is_a_path_is_refused(
+    repo: Path, capsys: pytest.CaptureFixture[str], command: str, name: str
+) -> None:
+    """`bump restart-deployment/` (a shell's completion) or `bump ../playbooks/x` bumped the
+    file the path reached, and `pipelinerun ../action-types/x` read another registry file as a
+    registration ("registry/workflows/..yaml"); as `render` does, both take the directory name
+    only, say so with the playbooks there, and change nothing."""
+    (repo / "registry" / "workflows").mkdir()
+    before = {p: p.read_bytes() for p in repo.rglob("*") if p.is_file()}
+    code, out, err = run(capsys, command, name)
+    assert (code, out) == (1, "")
+    assert err == (
+        f"playbookctl: error: no playbook {name!r}: NAME is a directory name under playbooks/, "
+        "not a path (playbooks: restart-deployment)\n"
+    )
+    assert {p: p.read_bytes() for p in repo.rglob("*") if p.is_file()} == before

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from playbookctl.config import Config
 from playbookctl.errors import FatalError, UsageError
+from playbookctl.playbook import name_argument_problem
 
 PARTS = ("patch", "minor", "major")
 _SEMVER = re.compile(
@@ -111,6 +112,9 @@ def bump(config: Config, name: str, part: str = "patch") -> Bumped:
     """Raise playbooks/NAME/workflow.yaml's spec.version by `part`; nothing else changes."""
     if part not in PARTS:
         raise UsageError(f"{part!r}: expected one of {', '.join(PARTS)}")
+    problem = name_argument_problem(config, name)
+    if problem is not None:
+        raise FatalError(problem)
     path = config.playbooks_dir / name / "workflow.yaml"
     display = f"playbooks/{name}/workflow.yaml"
     if not (config.playbooks_dir / name).is_dir():

@@ -135,6 +135,18 @@ def discover(config: Config) -> list[str]:
     return sorted(p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
+def name_argument_problem(config: Config, name: str) -> str | None:
+    """Why a command's NAME argument is a path rather than a playbook's directory name
+    (`fix-thing/`, `../playbooks/fix-thing`, `.`, empty), or None. Taken as given it would be
+    joined to playbooks/ or registry/workflows/ and name a file elsewhere."""
+    if name and "/" not in name and not name.startswith("."):
+        return None
+    return (
+        f"no playbook {name!r}: NAME is a directory name under playbooks/, not a path "
+        f"(playbooks: {', '.join(discover(config)) or 'none'})"
+    )
+
+
 def directory_link_problem(directory: Path, root: Path) -> str | None:
     """Why the playbook directory is not the repository's own tree, or None: it is a symbolic
     link. git stores the link, not the files, so lint and the source hash would read whatever

@@ -101,8 +101,12 @@ def run(args: argparse.Namespace, config: Config) -> int:
         parse_params,
         pipelinerun,
     )
+    from playbookctl.playbook import name_argument_problem  # noqa: PLC0415 - fast start
     from playbookctl.render import to_yaml  # noqa: PLC0415 - fast start
 
+    problem = name_argument_problem(config, args.name)
+    if problem is not None:
+        raise FatalError(problem)
     values = parse_params(args.param)
     run_labels = RunLabels(
         workflow_execution=(
