@@ -277,3 +277,40 @@ def test_version_with_build_metadata_is_refused_with_the_tag_to_write(
     assert advice[1] == "1.2.3", reported
     workflow.write_text(edit(workflow.read_text(), '"1.2.3+meta"', f'"{advice[1]}"'))
     assert run(capsys, "lint", "playbooks/restart-deployment")[0] == 0
+
+
+def test_a_task_the_bundle_does_not_hold_is_an_error_unless_pinned(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The bundle holds the Pipeline only: its verify task taken from git at `main` would run
+    whatever that branch holds when the run starts, under a version released once; a commit
+    pins it as a digest pins an image."""
+    pipeline = repo / "playbooks" / "authored" / "pipeline.yaml"
+    inline = (
+        "      taskSpec:\n        steps:\n          - name: verify\n"
+        '            image: playbook://self\n            command: ["remediate.sh", "verify"]\n'
+    )
+    git_ref = (
+        "      taskRef:\n        resolver: git\n        params:\n"
+        "          - {name: url, value: https://example.com/tasks.git}\n"
+        "          - {name: revision, value: REVISION}\n"
+        "          - {name: pathInRepo, value: verify.yaml}\n"
+    )
+    pipeline.write_text(edit(pipeline.read_text(), inline, git_ref.replace("REVISION", "main")))
+    code, out, _ = run(capsys, "lint", "--format", "json", "playbooks/authored")
+    assert code == 1
+    (found,) = [f for f in json.loads(out) if f["rule"] == "playbook.task-ref"]
+    line = pipeline.read_text().splitlines().index("      taskRef:") + 1
+    assert (found["file"], found["line"], found["severity"]) == (
+        "playbooks/authored/pipeline.yaml",
+        line,
+        "error",
+    )
+    assert found["message"] == (
+        "task 'verify' fetches its Task from git at revision 'main', which can move: what a "
+        "released version runs would change with it; pin revision to a commit (40 hex)"
+    )
+    pipeline.write_text(pipeline.read_text().replace("value: main}", "value: " + "0f" * 20 + "}"))
+    code, out, err = run(capsys, "lint", "--format", "json", "playbooks/authored")
+    assert "playbook.task-ref" not in out
+    assert code == 0, out + err

@@ -28,6 +28,22 @@ C = "Containerfile"
 R = "rbac.yaml"
 PINNED = f"reg.example.com/tools/kubectl:1.31@{DIGEST}"
 
+VERIFY_TASK = (
+    "      taskSpec:\n        steps:\n          - name: verify\n"
+    '            image: playbook://self\n            command: ["remediate.sh", "verify"]\n'
+)
+GIT_REF = (
+    "      taskRef:\n        resolver: git\n        params:\n"
+    "          - {{name: url, value: https://example.com/tasks.git}}\n"
+    "          - {{name: revision, value: {revision}}}\n"
+    "          - {{name: pathInRepo, value: verify.yaml}}\n"
+)
+BUNDLE_REF = (
+    "      taskRef:\n        resolver: bundles\n        params:\n"
+    '          - {{name: bundle, value: "{bundle}"}}\n'
+    "          - {{name: name, value: verify}}\n          - {{name: kind, value: task}}\n"
+)
+
 # (file, old, new): replace old by new; old "" sets the whole file (markers <containerfile> and
 # <rbac> stand for the clean files); new "<delete>" deletes it. A case that names pipeline.yaml
 # starts from the authored pipeline; (pipeline.yaml, "", "") keeps it as it is.
@@ -97,6 +113,45 @@ CASES: list[tuple[str, list[Change], list[tuple[str, str, int]]]] = [
             (P, '      default: "600"', '      default: "600"'),
         ],
         [],
+    ),
+    # what the Pipeline refers to instead of holding (the bundle holds the Pipeline only)
+    (
+        "task-ref-in-the-run-namespace",
+        [(P, VERIFY_TASK, "      taskRef:\n        name: verify-restart\n")],
+        [("playbook.task-ref", P, 45)],
+    ),
+    (
+        "task-ref-git-branch",
+        [(P, VERIFY_TASK, GIT_REF.format(revision="main"))],
+        [("playbook.task-ref", P, 45)],
+    ),
+    ("task-ref-git-commit", [(P, VERIFY_TASK, GIT_REF.format(revision="a1" * 20))], []),
+    (
+        "task-ref-bundle-by-tag",
+        [(P, VERIFY_TASK, BUNDLE_REF.format(bundle="reg.example.com/tasks/verify:1.0"))],
+        [("playbook.task-ref", P, 45)],
+    ),
+    (
+        "task-ref-bundle-by-digest",
+        [(P, VERIFY_TASK, BUNDLE_REF.format(bundle=f"reg.example.com/tasks/verify:1.0@{DIGEST}"))],
+        [],
+    ),
+    (
+        "task-ref-hub",
+        [(P, VERIFY_TASK, "      taskRef:\n        resolver: hub\n")],
+        [("playbook.task-ref", P, 45)],
+    ),
+    (
+        "step-ref-in-the-run-namespace",
+        [
+            (
+                P,
+                VERIFY_TASK.split("verify\n", 1)[1],
+                "            ref:\n              name: check-rollout\n",
+            )
+        ],
+        # (its image is the StepAction's: non-root cannot see its user either)
+        [("playbook.non-root", P, 47), ("playbook.task-ref", P, 48)],
     ),
     (
         "array-param",

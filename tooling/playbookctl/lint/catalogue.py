@@ -804,6 +804,19 @@ _r(
     'pipeline params:\n  - name: MODE\n    default: "safe"\n',
 )
 _r(
+    "playbook.task-ref",
+    E,
+    "a Task or StepAction the Pipeline refers to instead of holding it",
+    "The bundle holds the Pipeline only. A `taskRef` (or a step's `ref`) without a resolver is "
+    "looked up in the run's namespace, where nothing of this repository installs a Task, so "
+    "the run fails, or runs whatever someone put there; a resolver fetches it when the run "
+    "starts. Only a bundle pinned by digest or a git commit fixes what a released version "
+    "runs, as the images' digests do; otherwise write the task inline (`taskSpec`).",
+    "tasks:\n  - name: act\n    taskRef:\n      name: restart\n",
+    "tasks:\n  - name: act\n    taskSpec:\n      steps:\n        - name: act\n"
+    "          image: playbook://self\n",
+)
+_r(
     "playbook.param-type",
     E,
     "a Pipeline param that is not a string",

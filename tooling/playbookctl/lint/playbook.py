@@ -24,6 +24,10 @@ Rule ids and what they protect against:
   One finding per parameter, on the script line (inside a literal block) that first uses it.
 - playbook.image-pinned / playbook.image-latest: step, sidecar and stepTemplate images are the
   placeholder or digest-pinned (`repo:tag@sha256:<64 hex>`); a `:latest` tag is refused outright.
+- playbook.task-ref: a Task or StepAction the Pipeline refers to instead of holding it
+  (`taskRef`, a step's `ref`): looked up in the run's namespace, where nothing of this
+  repository installs one, or fetched by a resolver when the run starts; only a bundle pinned by
+  digest or a git commit fixes what a released version runs.
 - playbook.placeholder-misplaced: the placeholder somewhere the release does not replace it.
 - playbook.placeholder-unused (warning): an authored pipeline that never runs the built image.
 - playbook.non-root: a step that asks for root (runAsUser 0, runAsNonRoot false), or a foreign
@@ -714,6 +718,88 @@ def _resolve_user(value: str, scope: dict[str, str | None]) -> tuple[str, list[s
     return _USER_VAR.sub(sub, value), unknown
 
 
+_COMMIT_RE = re.compile(r"[0-9a-f]{40}\Z")
+
+
+def _ref_problem(ref: dict[str, Any], what: str, namespace: str) -> str | None:
+    """Why a taskRef (or a step's StepAction ref) does not pin what it runs, or None."""
+    resolver = ref.get("resolver")
+    if resolver is None:
+        name = ref.get("name")
+        return (
+            f"refers to the {what} {name!r}, which the bundle does not hold: Tekton looks it up "
+            f"in the run's namespace ({namespace}), where this repository installs none, so the "
+            f"run fails, or runs whatever someone put there; write it inline"
+        )
+    raw = ref.get("params")
+    params = {
+        p.get("name"): p.get("value")
+        for p in (raw if isinstance(raw, list) else [])
+        if isinstance(p, dict)
+    }
+    if resolver == "bundles":
+        bundle = params.get("bundle")
+        if isinstance(bundle, str) and DIGEST_RE.search(bundle):
+            return None
+        return (
+            f"fetches its {what} from bundle {bundle!r}, not pinned by digest: a moved tag "
+            "changes what a released version runs; use 'repo:tag@sha256:<64 hex>'"
+        )
+    if resolver == "git":
+        revision = params.get("revision")
+        if isinstance(revision, str) and _COMMIT_RE.match(revision):
+            return None
+        return (
+            f"fetches its {what} from git at revision {revision!r}, which can move: what a "
+            "released version runs would change with it; pin revision to a commit (40 hex)"
+        )
+    return (
+        f"fetches its {what} with the {resolver!r} resolver when the run starts, from outside "
+        "the bundle, and nothing pins it; write it inline, or use a bundle pinned by digest"
+    )
+
+
+def rule_task_refs(ctx: _Ctx) -> None:
+    if ctx.pipeline is None or not ctx.pipeline.authored:
+        return  # the standard wrapper holds its one task
+    doc = ctx.pipeline.document
+    spec = ctx.pipeline_data.get("spec")
+    if not isinstance(spec, dict):
+        return
+    namespace = ctx.config.run_namespace
+    for section in ("tasks", "finally"):
+        tasks = spec.get(section)
+        for i, task in enumerate(tasks if isinstance(tasks, list) else []):
+            if not isinstance(task, dict):
+                continue
+            label = task.get("name")
+            ref = task.get("taskRef")
+            if isinstance(ref, dict):
+                problem = _ref_problem(ref, "Task", namespace)
+                if problem is not None:
+                    ctx.add(
+                        doc,
+                        "playbook.task-ref",
+                        ("spec", section, i, "taskRef"),
+                        f"task {label!r} {problem}",
+                        at_key=True,
+                    )
+            ts = task.get("taskSpec")
+            steps = ts.get("steps") if isinstance(ts, dict) else None
+            for j, step in enumerate(steps if isinstance(steps, list) else []):
+                sref = step.get("ref") if isinstance(step, dict) else None
+                if isinstance(sref, dict):
+                    problem = _ref_problem(sref, "StepAction", namespace)
+                    if problem is not None:
+                        ctx.add(
+                            doc,
+                            "playbook.task-ref",
+                            ("spec", section, i, "taskSpec", "steps", j, "ref"),
+                            f"step {step.get('name')!r} of task {label!r} {problem}",
+                            at_key=True,
+                        )
+
+
 def rule_non_root(ctx: _Ctx) -> None:
     placeholder = ctx.config.placeholder
     own_steps_pin_user = True
@@ -1327,6 +1413,7 @@ RULES: tuple[Rule, ...] = (
     rule_workspaces,
     rule_script_injection,
     rule_images,
+    rule_task_refs,
     rule_non_root,
     rule_executable,
     rule_execution_timeout,
