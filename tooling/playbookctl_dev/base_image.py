@@ -7,9 +7,10 @@ registry, and map every FROM reference found in the playbooks' Containerfiles to
 (PLAYBOOKCTL_BASE_IMAGE_OVERRIDES). The publish stage refuses to push such builds anywhere but a
 loopback registry.
 
-What the stand-in holds, for each platform, from Debian's packages *for that architecture*
-(`apt-get download PACKAGE:ARCH`, unpacked with `dpkg-deb -x`, so nothing runs at build time and
-no emulation is needed to make it):
+What the stand-in holds, for each platform, from Debian bookworm's packages *for that
+architecture*, fetched from Debian's archive and verified as apt verifies them
+(debian_archive.py: whatever the host's distribution, no apt or dpkg-deb involved), unpacked
+here, so nothing runs at build time and no emulation is needed to make it:
 - busybox-static: /bin/sh, /usr/bin/env and the coreutils (every applet, as a symlink);
 - bash-static: /bin/bash (the samples' scripts start with `#!/usr/bin/env bash`);
 - kubernetes-client: /usr/bin/kubectl (a real, statically linked kubectl; Debian 12 ships 1.20,
@@ -19,8 +20,9 @@ Its arm64 child therefore holds aarch64 binaries: the smoke run starts it for re
 QEMU on an amd64 machine). Production's jq is not in it (Debian's is not statically linked).
 
 The image is assembled here, without an engine (one deterministic gzip layer per platform), and
-cached per machine under `cache_dir()`, keyed by the packages' versions: the .debs are downloaded
-and the layers built once, then every test session or demo only pushes them.
+cached per machine under `cache_dir()`, keyed by the packages' versions and SHA256s: the .debs
+are downloaded and the layers built once, then every test session or demo fetches InRelease
+(to learn whether Debian published new packages) and only pushes the cached layers.
 """
 
 from __future__ import annotations
@@ -35,10 +37,11 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from playbookctl.build import Engine, registry_host
@@ -54,6 +57,19 @@ from playbookctl.oci import (
 )
 from playbookctl.platforms import Platform, kernel_architecture
 from playbookctl.playbook import CONTAINERFILES
+from playbookctl_dev.debian_archive import (
+    DEBIAN_KEYRING,
+    MIRROR_ENV,
+    ArchiveError,
+    Deb,
+    download,
+    extract,
+    fetch,
+    inrelease_url,
+    mirror_url,
+    resolve,
+    verify_inrelease,
+)
 
 # Debian package -> where its binary goes in the stand-in.
 PACKAGES = {
@@ -81,14 +97,14 @@ _EPOCH = "1970-01-01T00:00:00Z"  # the layers' and config's time: the same packa
 _FROM = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*(?P<image>\S+)", re.IGNORECASE | re.MULTILINE)
 # Debian's names for the architectures the stand-in can hold.
 _DEBIAN_ARCH = {"amd64": "amd64", "arm64": "arm64", "arm": "armhf", "386": "i386"}
-SYSTEM_DEPS_HINT = (
-    "run `make system-deps` (it does: dpkg --add-architecture arm64 && apt-get update)"
-)
+# Beside the layers: the last verified InRelease and what was resolved from it.
+INRELEASE_FILE = "InRelease"
+STATE_FILE = "resolved.json"
 
 
 class StandInError(FatalError):
-    """The stand-in base cannot be made on this machine (no apt, a package or architecture
-    missing from apt's lists)."""
+    """The stand-in base cannot be made on this machine (Debian's archive out of reach with
+    nothing cached, a package or architecture missing from it, or what it served not verified)."""
 
 
 def cache_dir() -> Path:
@@ -107,35 +123,9 @@ def debian_arch(platform: Platform) -> str:
     return arch
 
 
-def package_versions(archs: Sequence[str]) -> dict[str, str]:
-    """`package:arch` -> the version apt would download, for every stand-in package."""
-    wanted = [f"{p}:{a}" for a in archs for p in PACKAGES]
-    try:
-        out = subprocess.run(
-            ["apt-cache", "show", "--no-all-versions", *wanted],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
-        )
-    except FileNotFoundError:
-        raise StandInError(
-            "the stand-in base is made from Debian packages, and this machine has no apt-cache"
-        ) from None
-    versions: dict[str, str] = {}
-    for record in out.stdout.split("\n\n"):
-        fields = dict(
-            line.split(": ", 1) for line in record.splitlines() if ": " in line and line[0] != " "
-        )
-        if {"Package", "Architecture", "Version"} <= fields.keys():
-            versions[f"{fields['Package']}:{fields['Architecture']}"] = fields["Version"]
-    missing = [w for w in wanted if w not in versions]
-    if missing:
-        raise StandInError(
-            f"apt does not know {', '.join(missing)}: {SYSTEM_DEPS_HINT}"
-            + (f" ({out.stderr.strip().splitlines()[-1]})" if out.stderr.strip() else "")
-        )
-    return versions
+def native_arch() -> str | None:
+    """This machine's Debian architecture (whose busybox can run here), if the stand-in has it."""
+    return _DEBIAN_ARCH.get(kernel_architecture(os.uname().machine))
 
 
 @dataclass(frozen=True)
@@ -161,29 +151,122 @@ def _locked(directory: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def stand_in_layers(platforms: Sequence[Platform], cache: Path | None = None) -> dict[str, Layer]:
-    """platform -> its stand-in layer, built (downloading the packages) unless cached."""
+@dataclass
+class _State:
+    """What the cache knows of the archive: the last verified InRelease (its SHA256) and the
+    packages resolved from it, `package:arch` -> Deb."""
+
+    inrelease: str = ""
+    debs: dict[str, Deb] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, cache: Path) -> _State:
+        try:
+            data = json.loads((cache / STATE_FILE).read_text())
+            return cls(
+                str(data["inrelease_sha256"]),
+                {k: Deb.from_json(v) for k, v in data["debs"].items()},
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            return cls()
+
+    def has(self, archs: Sequence[str]) -> bool:
+        return all(f"{p}:{a}" in self.debs for a in archs for p in PACKAGES)
+
+    def of(self, arch: str) -> dict[str, Deb]:
+        return {p: self.debs[f"{p}:{arch}"] for p in PACKAGES}
+
+    def write(self, cache: Path, signed: bytes) -> None:
+        data = {
+            "inrelease_sha256": self.inrelease,
+            "debs": {k: d.to_json() for k, d in sorted(self.debs.items())},
+        }
+        for name, content in ((INRELEASE_FILE, signed), (STATE_FILE, _json(data))):
+            tmp = cache / f".{name}.tmp"
+            tmp.write_bytes(content)
+            tmp.rename(cache / name)
+
+
+def _json(data: object) -> bytes:
+    return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
+
+
+def _key(arch: str, debs: dict[str, Deb]) -> str:
+    """The cache entry of one architecture's layer: the layout and the packages' identities."""
+    ids = {p: [d.version, d.sha256] for p, d in sorted(debs.items())}
+    return hashlib.sha256(json.dumps([LAYOUT_VERSION, arch, ids]).encode()).hexdigest()[:16]
+
+
+def stand_in_layers(
+    platforms: Sequence[Platform],
+    cache: Path | None = None,
+    *,
+    keyring: Path = DEBIAN_KEYRING,
+) -> dict[str, Layer]:
+    """platform -> its stand-in layer, built (downloading the packages from Debian's archive)
+    unless cached. `keyring` is Debian's; the tests alone pass another, for a mirror of theirs.
+
+    Only InRelease is fetched when the cache is warm: the Packages indexes are read again only
+    when its content changed. With the mirror out of reach, the cached layers are used."""
     cache = cache or cache_dir()
     archs = sorted({debian_arch(p) for p in platforms})
-    versions = package_versions(archs)
-    key = hashlib.sha256(
-        json.dumps([LAYOUT_VERSION, versions], sort_keys=True).encode()
-    ).hexdigest()[:16]
-    here = cache / key
+    native = native_arch()
+    # busybox's applet list is read by running the package's busybox: this machine's arch's.
+    needed = sorted({*archs, *([native] if native else [])})
+    mirror = mirror_url()
+    url = inrelease_url(mirror)
+    try:
+        signed: bytes | None = fetch(url)
+        unreachable = None
+    except ArchiveError as exc:
+        signed, unreachable = None, exc
     with _locked(cache):
-        for arch in archs:
-            if not (here / arch / "layer.json").is_file():
-                _build_layer(here / arch, arch, {p: versions[f"{p}:{arch}"] for p in PACKAGES})
-        # Older keys (packages since upgraded) go: the cache holds one set of layers.
-        for old in cache.iterdir():
-            if old.is_dir() and old.name != key:
-                shutil.rmtree(old, ignore_errors=True)
+        state = _State.read(cache)
+        if signed is None:
+            if not (state.has(archs) and all(_cached(cache, a, state.of(a)) for a in archs)):
+                raise StandInError(
+                    f"the stand-in base is made from Debian's archive at {mirror} (set"
+                    f" {MIRROR_ENV} for another mirror), which cannot be read: {unreachable};"
+                    f" and no stand-in is cached in {cache}"
+                )
+            print(
+                f"warning: Debian's archive cannot be read ({unreachable}): using the stand-in"
+                f" base cached in {cache}",
+                file=sys.stderr,
+            )
+        else:
+            digest = hashlib.sha256(signed).hexdigest()
+            if state.inrelease != digest:
+                state = _State(digest)
+            missing = [a for a in needed if not state.has([a])]
+            if missing:
+                try:
+                    release = verify_inrelease(signed, keyring, url=url)
+                    state.debs.update(
+                        {
+                            f"{d.package}:{d.arch}": d
+                            for d in resolve(mirror, release, list(PACKAGES), missing)
+                        }
+                    )
+                except ArchiveError as exc:
+                    raise StandInError(str(exc)) from None
+            todo = [a for a in archs if not _cached(cache, a, state.of(a))]
+            if todo:
+                _build_layers(cache, mirror, state, todo, native)
+            state.write(cache, signed)
+            # Layers of packages since replaced go: the cache holds one set (a build's temporary
+            # directory, a dot name, is its builder's).
+            keep = {_key(a, state.of(a)) for a in {d.arch for d in state.debs.values()}}
+            for old in cache.iterdir():
+                if old.is_dir() and not old.name.startswith(".") and old.name not in keep:
+                    shutil.rmtree(old, ignore_errors=True)
     layers: dict[str, Layer] = {}
     for platform in platforms:
         arch = debian_arch(platform)
-        meta = json.loads((here / arch / "layer.json").read_text())
+        here = cache / _key(arch, state.of(arch)) / arch
+        meta = json.loads((here / "layer.json").read_text())
         layers[str(platform)] = Layer(
-            path=here / arch / "layer.tar.gz",
+            path=here / "layer.tar.gz",
             digest=meta["digest"],
             diff_id=meta["diff_id"],
             size=meta["size"],
@@ -192,59 +275,93 @@ def stand_in_layers(platforms: Sequence[Platform], cache: Path | None = None) ->
     return layers
 
 
-def _build_layer(dest: Path, arch: str, versions: dict[str, str]) -> None:
-    """Download the packages for `arch`, unpack them and write layer.tar.gz + layer.json."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".build-{arch}-", dir=dest.parent) as tmp:
+def _cached(cache: Path, arch: str, debs: dict[str, Deb]) -> bool:
+    return (cache / _key(arch, debs) / arch / "layer.json").is_file()
+
+
+def _build_layers(
+    cache: Path, mirror: str, state: _State, archs: Sequence[str], native: str | None
+) -> None:
+    """Download every package first (each checked), then unpack and write each arch's
+    layer.tar.gz + layer.json: a refused package leaves nothing in the cache."""
+    with tempfile.TemporaryDirectory(prefix=".build-", dir=cache) as tmp:
         work = Path(tmp)
-        _run(
-            ["apt-get", "download", *(f"{p}:{arch}={v}" for p, v in versions.items())],
-            cwd=work,
-            what=f"downloading the stand-in's packages for {arch}",
-        )
-        binaries: dict[str, Path] = {}
-        for package, (inside, _target) in PACKAGES.items():
-            debs = sorted(work.glob(f"{package}_*_{arch}.deb"))
-            if not debs:
-                raise StandInError(f"apt-get download gave no {package} for {arch}")
-            root = work / package
-            _run(["dpkg-deb", "-x", str(debs[0]), str(root)], cwd=work, what=f"unpacking {debs[0]}")
-            binaries[package] = root / inside
-        applets = _busybox_applets()
-        raw = work / "layer.tar"
-        with raw.open("wb") as fh:
-            _write_rootfs(fh, binaries, applets, versions)
-        diff_id = sha256_digest_file(raw)
-        layer = work / "layer.tar.gz"
-        # mtime 0 and no file name: the same tar gives the same gzip bytes.
-        with (
-            raw.open("rb") as src,
-            layer.open("wb") as out,
-            gzip.GzipFile(fileobj=out, mode="wb", mtime=0, filename="", compresslevel=6) as gz,
-        ):
-            shutil.copyfileobj(src, gz, 1 << 20)
-        meta = {
-            "digest": sha256_digest_file(layer),
-            "diff_id": diff_id,
-            "size": layer.stat().st_size,
-            "packages": versions,
-        }
-        final = work / "out"
-        final.mkdir()
-        layer.rename(final / "layer.tar.gz")
-        (final / "layer.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-        shutil.rmtree(dest, ignore_errors=True)
-        final.rename(dest)
+        binaries: dict[str, dict[str, Path]] = {}
+        try:
+            for arch in archs:
+                (work / arch).mkdir()
+                binaries[arch] = {}
+                for package, (inside, _target) in PACKAGES.items():
+                    deb = download(mirror, state.debs[f"{package}:{arch}"], work / arch)
+                    binaries[arch][package] = extract(deb, inside, work / arch / package)
+                    deb.unlink()
+            if native is None:
+                raise StandInError(
+                    f"the stand-in base lists busybox's applets by running Debian's busybox,"
+                    f" and there is none for this machine ({os.uname().machine})"
+                )
+            busybox = binaries.get(native, {}).get("busybox-static")
+            if busybox is None:
+                (work / "native").mkdir()
+                deb = download(mirror, state.debs[f"busybox-static:{native}"], work / "native")
+                busybox = extract(deb, PACKAGES["busybox-static"][0], work / "native" / "busybox")
+        except ArchiveError as exc:
+            raise StandInError(str(exc)) from None
+        busybox.chmod(0o755)
+        applets = _busybox_applets(busybox)
+        for arch in archs:
+            debs = state.of(arch)
+            _write_layer(
+                work / arch,
+                cache / _key(arch, debs) / arch,
+                binaries[arch],
+                applets,
+                {p: d.version for p, d in debs.items()},
+            )
 
 
-def _busybox_applets() -> list[str]:
-    """Every applet's install path (`usr/bin/env`, ...), from the machine's own busybox: the
-    list is a build-time setting of Debian's package, the same for each architecture of one
-    version (the foreign one is not run here, where it may need emulation)."""
-    busybox = shutil.which("busybox") or "/bin/busybox"
-    if not Path(busybox).is_file():
-        raise StandInError("busybox is missing: apt-get install busybox-static")
-    out = _run([busybox, "--list-full"], cwd=Path("/"), what="listing busybox's applets")
+def _write_layer(
+    work: Path,
+    dest: Path,
+    binaries: dict[str, Path],
+    applets: list[str],
+    versions: dict[str, str],
+) -> None:
+    """Write layer.tar.gz + layer.json for one arch's unpacked binaries, then move them in."""
+    raw = work / "layer.tar"
+    with raw.open("wb") as fh:
+        _write_rootfs(fh, binaries, applets, versions)
+    diff_id = sha256_digest_file(raw)
+    layer = work / "layer.tar.gz"
+    # mtime 0 and no file name: the same tar gives the same gzip bytes.
+    with (
+        raw.open("rb") as src,
+        layer.open("wb") as out,
+        gzip.GzipFile(fileobj=out, mode="wb", mtime=0, filename="", compresslevel=6) as gz,
+    ):
+        shutil.copyfileobj(src, gz, 1 << 20)
+    raw.unlink()
+    meta = {
+        "digest": sha256_digest_file(layer),
+        "diff_id": diff_id,
+        "size": layer.stat().st_size,
+        "packages": versions,
+    }
+    final = work / "out"
+    final.mkdir()
+    layer.rename(final / "layer.tar.gz")
+    (final / "layer.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(dest, ignore_errors=True)
+    final.rename(dest)
+
+
+def _busybox_applets(busybox: Path) -> list[str]:
+    """Every applet's install path (`usr/bin/env`, ...), from Debian's busybox of this machine's
+    architecture: the list is a build-time setting of the package, the same for each
+    architecture of one version (the foreign one is not run, as it may need emulation), and
+    the host's own busybox may be another version (Ubuntu's)."""
+    out = _run([str(busybox), "--list-full"], cwd=Path("/"), what="listing busybox's applets")
     return sorted({line.strip().lstrip("/") for line in out.splitlines() if line.strip()})
 
 
