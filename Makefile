@@ -14,14 +14,16 @@ CONSTRAINTS := tooling/constraints.txt
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the tests and the demo run for real: an OCI registry, a Docker engine,
-# busybox for the locally made base image, htpasswd for the login-registry test, Lua 5.1
+# busybox (tests that copy it into an image), htpasswd for the login-registry test, Lua 5.1
 # (Argo CD's dialect) for the test of the ActionType health check, QEMU user emulation (and
 # binfmt-support, which registers it) so images of the other architecture really start,
 # git-lfs for the test that a playbook file stored in Git LFS is refused, and rootlesskit,
 # slirp4netns and uidmap (newuidmap) for the rootless engine's test (test_rootless.py).
-SYSTEM_PACKAGES := docker-registry docker.io busybox-static apache2-utils git lua5.1 ca-certificates qemu-user-static binfmt-support git-lfs rootlesskit slirp4netns uidmap
-# The stand-in base (playbookctl_dev/base_image.py) is made from Debian's packages for both
-# architectures: apt must know the other one's lists.
+# gpgv and debian-archive-keyring (in Ubuntu's universe too) verify Debian's archive, from which
+# the stand-in base (playbookctl_dev/base_image.py) is made for both architectures: not through
+# the host's apt, whose lists lack arm64 or kubernetes-client on Ubuntu (GitHub's runners).
+SYSTEM_PACKAGES := docker-registry docker.io busybox-static apache2-utils git lua5.1 ca-certificates qemu-user-static binfmt-support git-lfs rootlesskit slirp4netns uidmap gpgv debian-archive-keyring
+DEBIAN_KEYRING := /usr/share/keyrings/debian-archive-keyring.gpg
 NATIVE_ARCH := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 FOREIGN_ARCH := $(if $(filter arm64,$(NATIVE_ARCH)),amd64,arm64)
 FOREIGN_QEMU := $(if $(filter arm64,$(NATIVE_ARCH)),qemu-x86_64,qemu-aarch64)
@@ -36,7 +38,10 @@ MUTANT_JOBS ?= 2
 # registry skips. A GitHub-hosted runner's user is not root but has sudo without a password:
 # AS_ROOT=1 runs the suite (and the mutation check) as root through it (`sudo -n`: never a prompt).
 AS_ROOT ?=
-RUN_AS := $(if $(filter 1,$(AS_ROOT)),$(if $(SUDO),$(SUDO) -n env "PATH=$$PATH"))
+# sudo resets the environment: PATH, the stand-in's mirror and the proxies are passed on.
+PASS_ENV := PLAYBOOKCTL_STAND_IN_MIRROR https_proxy http_proxy no_proxy HTTPS_PROXY HTTP_PROXY NO_PROXY
+RUN_AS := $(if $(filter 1,$(AS_ROOT)),$(if $(SUDO),$(strip $(SUDO) -n env "PATH=$$PATH" \
+  $(foreach v,$(PASS_ENV),$(if $($(v)),"$(v)=$($(v))")))))
 
 .PHONY: help
 help: ## list targets
@@ -59,20 +64,15 @@ system-deps: ## install the Debian packages the tests and demo need (skips what 
 	command -v rootlesskit >/dev/null || missing="$$missing rootlesskit"; \
 	command -v slirp4netns >/dev/null || missing="$$missing slirp4netns"; \
 	command -v newuidmap >/dev/null || missing="$$missing uidmap"; \
-	update=""; \
-	if ! dpkg --print-foreign-architectures | grep -qx $(FOREIGN_ARCH); then \
-	  echo "adding the $(FOREIGN_ARCH) architecture to apt (for the stand-in base)"; \
-	  $(SUDO) dpkg --add-architecture $(FOREIGN_ARCH); update=1; \
-	fi; \
-	if [ -n "$$missing" ] || [ -n "$$update" ]; then \
-	  $(SUDO) apt-get update -qq; \
-	fi; \
+	command -v gpgv >/dev/null || missing="$$missing gpgv"; \
+	[ -f $(DEBIAN_KEYRING) ] || missing="$$missing debian-archive-keyring"; \
 	if [ -n "$$missing" ]; then \
 	  if [ -n "$(SUDO)" ] && ! command -v $(SUDO) >/dev/null; then \
 	    echo "make: missing Debian packages:$$missing; install them as root" \
 	      "(apt-get install$$missing) or run as a user with sudo" >&2; \
 	    exit 1; \
 	  fi; \
+	  $(SUDO) apt-get update -qq; \
 	  echo "installing:$$missing"; \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing ca-certificates >/dev/null; \
 	fi; \

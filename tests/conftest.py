@@ -70,9 +70,13 @@ def _isolate_home(
     monkeypatch.setenv("GIT_AUTHOR_EMAIL", "author@example.invalid")
     monkeypatch.setenv("GIT_COMMITTER_NAME", "Test Committer")
     monkeypatch.setenv("GIT_COMMITTER_EMAIL", "committer@example.invalid")
+    # The stand-in's mirror is the machine's (a proxy or a local copy of Debian's archive).
+    mirror = os.environ.get("PLAYBOOKCTL_STAND_IN_MIRROR")
     for var in list(os.environ):
         if var.startswith(("PLAYBOOKCTL_", "GITHUB_")):
             monkeypatch.delenv(var)
+    if mirror:
+        monkeypatch.setenv("PLAYBOOKCTL_STAND_IN_MIRROR", mirror)
     # The stand-in base's downloaded packages and layers, shared by every test (`dev up` too):
     # built once per machine, in the system's temporary directory.
     monkeypatch.setenv("PLAYBOOKCTL_STAND_IN_CACHE", str(STAND_IN_CACHE))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import os
 import re
 import shlex
 import shutil
@@ -163,14 +164,24 @@ def test_as_root_runs_the_suite_through_sudo_without_a_prompt(target: str) -> No
     root = WORKFLOWS.parents[1]
     command = "pytest" if target == "test" else "tooling/mutants/run.py"
 
+    # sudo resets the environment: what the Makefile passes on must not come from this one's.
+    passed = {"PLAYBOOKCTL_STAND_IN_MIRROR", *(p for v in ("http", "https", "no") for p in (
+        f"{v}_proxy", f"{v.upper()}_PROXY"))}  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k not in passed}
+
     def line(*args: str) -> str:
         done = subprocess.run(
             ["make", "-n", "-s", "-C", str(root), target, *args],
-            capture_output=True, text=True, timeout=60, check=True,
+            capture_output=True, text=True, timeout=60, check=True, env=env,
         )  # fmt: skip
         return next(ln for ln in done.stdout.splitlines() if command in ln)
 
     assert line("AS_ROOT=1", "SUDO=sudo").startswith('sudo -n env "PATH=$PATH" .venv/bin/')
+    # The stand-in base's mirror and the proxies reach the suite (when set), not sudo's reset.
+    mirror = "PLAYBOOKCTL_STAND_IN_MIRROR=http://127.0.0.1:1/debian"
+    assert line("AS_ROOT=1", "SUDO=sudo", mirror, "https_proxy=http://127.0.0.1:2").startswith(
+        f'sudo -n env "PATH=$PATH" "{mirror}" "https_proxy=http://127.0.0.1:2" .venv/bin/'
+    )
     assert line("AS_ROOT=1", "SUDO=").startswith(".venv/bin/")
     assert line("SUDO=sudo").startswith(".venv/bin/")
 
