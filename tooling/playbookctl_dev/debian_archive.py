@@ -20,6 +20,7 @@ from __future__ import annotations
 import email.utils
 import gzip
 import hashlib
+import http.client
 import io
 import lzma
 import os
@@ -95,9 +96,9 @@ def fetch(url: str) -> bytes:
             return data
     except urllib.error.HTTPError as exc:
         raise ArchiveError(f"{url}: HTTP {exc.code} {exc.reason}") from None
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
         reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-        raise ArchiveError(f"{url}: {reason}") from None
+        raise ArchiveError(f"{url}: {reason or type(exc).__name__}") from None
 
 
 def verify_inrelease(signed: bytes, keyring: Path, *, url: str) -> str:
@@ -150,7 +151,10 @@ def verify_inrelease(signed: bytes, keyring: Path, *, url: str) -> str:
         raise ArchiveError(f"{url}: is not {SUITE}'s (Codename {fields.get('Codename')!r})")
     valid_until = fields.get("Valid-Until")
     if valid_until:
-        until = email.utils.parsedate_to_datetime(valid_until).timestamp()
+        try:
+            until = email.utils.parsedate_to_datetime(valid_until).timestamp()
+        except (TypeError, ValueError):
+            raise ArchiveError(f"{url}: an unreadable Valid-Until: {valid_until}") from None
         if until < time.time():
             raise ArchiveError(f"{url}: expired (Valid-Until: {valid_until})")
     return text
@@ -266,7 +270,10 @@ def _ar_members(data: bytes, what: str) -> Iterable[tuple[str, bytes]]:
         if header[58:60] != b"`\n":
             raise ArchiveError(f"{what}: a damaged ar member header at byte {pos}")
         name = header[:16].decode("ascii", errors="replace").strip().rstrip("/")
-        size = int(header[48:58].decode("ascii").strip() or 0)
+        try:
+            size = int(header[48:58].decode("ascii").strip())
+        except ValueError:
+            raise ArchiveError(f"{what}: a damaged ar member header at byte {pos}") from None
         yield name, data[pos + 60 : pos + 60 + size]
         pos += 60 + size + (size & 1)  # members are 2-byte aligned
 
@@ -291,13 +298,16 @@ def data_tar(deb: Path) -> bytes:
 
 def extract(deb: Path, inside: str, dest: Path) -> Path:
     """Write the file `inside` (e.g. bin/busybox) of the .deb's data.tar to `dest`."""
-    with tarfile.open(fileobj=io.BytesIO(data_tar(deb)), mode="r:") as tar:
-        for member in tar.getmembers():
-            if member.name.removeprefix("./") == inside:
-                fh = tar.extractfile(member)  # a symlink's target inside the archive, if any
-                if fh is None:
-                    break
-                with fh, dest.open("wb") as out:
-                    shutil.copyfileobj(fh, out)
-                return dest
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data_tar(deb)), mode="r:") as tar:
+            for member in tar.getmembers():
+                if member.name.removeprefix("./") == inside:
+                    fh = tar.extractfile(member)  # a symlink's target inside the archive, if any
+                    if fh is None:
+                        break
+                    with fh, dest.open("wb") as out:
+                        shutil.copyfileobj(fh, out)
+                    return dest
+    except tarfile.TarError as exc:
+        raise ArchiveError(f"{deb.name}: a damaged data.tar ({exc})") from None
     raise ArchiveError(f"{deb.name}: holds no regular file {inside}")
