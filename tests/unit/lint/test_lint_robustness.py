@@ -85,3 +85,40 @@ def test_whole_documents_of_the_wrong_type(loaded: Playbook, tmp_path: Path) -> 
             doc.data = copy.deepcopy(value)
             setattr(pb, which, doc)
             assert lint_loaded(pb), f"{which} = {value!r} passed lint"
+
+
+REFS = (
+    "    - name: by-git\n      taskRef:\n        resolver: git\n        params:\n"
+    "          - {name: url, value: https://example.com/t.git}\n"
+    "          - {name: revision, value: main}\n"
+    "    - name: by-bundle\n      taskRef:\n        resolver: bundles\n        params:\n"
+    "          - {name: bundle, value: reg.example.com/t:1}\n"
+    "    - name: by-step\n      taskSpec:\n        steps:\n"
+    "          - name: s\n            ref:\n              resolver: git\n"
+    "              params:\n                - {name: revision, value: main}\n"
+)
+
+
+def test_type_confusion_never_raises_in_references(tmp_path: Path) -> None:
+    """playbook.task-ref reads resolver params: every value of them replaced by another type
+    is still findings, never an exception (a list as a param's name was a TypeError)."""
+    files = dict(good_playbook(pipeline=True))
+    files["pipeline.yaml"] = files["pipeline.yaml"].replace("  tasks:\n", "  tasks:\n" + REFS, 1)
+    root = make_repo(tmp_path / "repo", {"restart-deployment": files})
+    loaded = load_playbook(root / "playbooks" / "restart-deployment", root, 1 << 20)
+    base = loaded.pipeline
+    assert isinstance(base, Document)
+    paths = [p for p, _ in iter_paths(base.data) if p and p[:2] == ("spec", "tasks")]
+    paths = [p for p in paths if len(p) > 2 and isinstance(p[2], int) and p[2] < 3]  # added
+    assert len(paths) >= 20
+    found = {f.rule for f in lint_loaded(loaded)}
+    assert "playbook.task-ref" in found
+    for path in paths:
+        for value in REPLACEMENTS:
+            pb = copy.copy(loaded)
+            doc = copy.copy(base)
+            doc.data = copy.deepcopy(base.data)
+            _set(doc.data, path, value)
+            pb.pipeline = doc
+            findings = lint_loaded(pb)  # must not raise
+            assert all(isinstance(f, Finding) and f.line >= 1 for f in findings)

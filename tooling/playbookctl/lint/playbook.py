@@ -733,9 +733,9 @@ def _ref_problem(ref: dict[str, Any], what: str, namespace: str) -> str | None:
         )
     raw = ref.get("params")
     params = {
-        p.get("name"): p.get("value")
+        p["name"]: p.get("value")
         for p in (raw if isinstance(raw, list) else [])
-        if isinstance(p, dict)
+        if isinstance(p, dict) and isinstance(p.get("name"), str)
     }
     if resolver == "bundles":
         bundle = params.get("bundle")
