@@ -266,3 +266,34 @@ def test_an_authored_pipeline_whose_default_is_not_the_workflows_is_an_error(
     assert "'fast'" in finding["message"]
     assert "'safe'" in finding["message"]
     assert 'default: "safe"' in finding["message"]
+
+
+@pytest.mark.parametrize("name", ["PATH", "LD_PRELOAD", "KUBERNETES_SERVICE_HOST"])
+def test_a_parameter_named_as_a_variable_the_step_obeys_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    """The standard wrapper passes every parameter as an environment variable of its name, and
+    the values come from alert data: a parameter named PATH decides which kubectl runs, one
+    named KUBERNETES_SERVICE_HOST where the ServiceAccount's token goes. UPPER_SNAKE_CASE
+    and otherwise valid, it is refused where it is declared."""
+    import json
+
+    root = str(tmp_path)
+    assert _run(capsys, "-C", root, "new", "fix-thing", "--action-type", "FixThing")[0] == 0
+    workflow = tmp_path / "playbooks" / "fix-thing" / "workflow.yaml"
+    with workflow.open("a") as f:
+        f.write(
+            f"    - name: {name}\n      type: string\n      required: false\n"
+            '      description: Where to look.\n      default: ""\n'
+        )
+    at = workflow.read_text().splitlines().index(f"    - name: {name}") + 1
+    code, out, err = _run(capsys, "-C", root, "lint", "--no-external", "--format", "json")
+    assert code == 1, err
+    (finding,) = [f for f in json.loads(out) if f["severity"] == "error"]
+    assert (finding["rule"], finding["file"], finding["line"]) == (
+        "playbook.env-reserved",
+        "playbooks/fix-thing/workflow.yaml",
+        at,
+    )
+    assert finding["message"].startswith(f"parameter {name!r}: the standard wrapper passes")
+    assert finding["message"].endswith("rename the parameter")

@@ -96,12 +96,13 @@ REFS = (
     "    - name: by-step\n      taskSpec:\n        steps:\n"
     "          - name: s\n            ref:\n              resolver: git\n"
     "              params:\n                - {name: revision, value: main}\n"
+    "            env:\n              - {name: PATH, value: $(params.TARGET_RESOURCE_NAME)}\n"
 )
 
 
-def test_type_confusion_never_raises_in_references(tmp_path: Path) -> None:
-    """playbook.task-ref reads resolver params: every value of them replaced by another type
-    is still findings, never an exception (a list as a param's name was a TypeError)."""
+def test_type_confusion_never_raises_in_references_and_env(tmp_path: Path) -> None:
+    """playbook.task-ref and playbook.env-reserved read resolver params and env entries: every
+    value of them replaced by another type is still findings, never an exception."""
     files = dict(good_playbook(pipeline=True))
     files["pipeline.yaml"] = files["pipeline.yaml"].replace("  tasks:\n", "  tasks:\n" + REFS, 1)
     root = make_repo(tmp_path / "repo", {"restart-deployment": files})
@@ -112,7 +113,7 @@ def test_type_confusion_never_raises_in_references(tmp_path: Path) -> None:
     paths = [p for p in paths if len(p) > 2 and isinstance(p[2], int) and p[2] < 3]  # added
     assert len(paths) >= 20
     found = {f.rule for f in lint_loaded(loaded)}
-    assert "playbook.task-ref" in found
+    assert {"playbook.task-ref", "playbook.env-reserved"} <= found
     for path in paths:
         for value in REPLACEMENTS:
             pb = copy.copy(loaded)

@@ -28,6 +28,10 @@ C = "Containerfile"
 R = "rbac.yaml"
 PINNED = f"reg.example.com/tools/kubectl:1.31@{DIGEST}"
 
+STEP_ENV_TAIL = (
+    "              - name: TIMEOUT_SECONDS\n                value: $(params.TIMEOUT_SECONDS)\n"
+)
+KUBECONFIG_ENV = "              - name: KUBECONFIG\n                value: {}\n"
 VERIFY_TASK = (
     "      taskSpec:\n        steps:\n          - name: verify\n"
     '            image: playbook://self\n            command: ["remediate.sh", "verify"]\n'
@@ -112,6 +116,29 @@ CASES: list[tuple[str, list[Change], list[tuple[str, str, int]]]] = [
             (W, "      default: 600\n", "      default: 6e2\n"),
             (P, '      default: "600"', '      default: "600"'),
         ],
+        [],
+    ),
+    # a parameter's value as an environment variable the step's programs obey
+    (
+        "param-named-path-in-the-wrapper",
+        [
+            (
+                W,
+                "      default: 600\n",
+                "      default: 600\n    - name: PATH\n      type: string\n"
+                "      required: false\n      description: p\n      default: /bin\n",
+            )
+        ],
+        [("playbook.env-reserved", W, 33)],
+    ),
+    (
+        "kubeconfig-from-a-param-in-authored",
+        [(P, STEP_ENV_TAIL, STEP_ENV_TAIL + KUBECONFIG_ENV.format("$(params.NAME)"))],
+        [("playbook.env-reserved", P, 40)],
+    ),
+    (
+        "kubeconfig-constant-in-authored",
+        [(P, STEP_ENV_TAIL, STEP_ENV_TAIL + KUBECONFIG_ENV.format("/etc/kube/config"))],
         [],
     ),
     # what the Pipeline refers to instead of holding (the bundle holds the Pipeline only)

@@ -804,6 +804,18 @@ _r(
     'pipeline params:\n  - name: MODE\n    default: "safe"\n',
 )
 _r(
+    "playbook.env-reserved",
+    E,
+    "a parameter's value set as an environment variable the step's programs obey",
+    "Parameter values come from alert data: Kubernaut's agent fills them in. As `PATH` a value "
+    "decides which kubectl runs, as `LD_PRELOAD` or `BASH_ENV` what code loads, as "
+    "`KUBERNETES_SERVICE_HOST` or `HTTPS_PROXY` where the ServiceAccount's token is sent. The "
+    "standard wrapper passes every parameter as a variable of its own name, so such a name is "
+    "refused in workflow.yaml; an authored pipeline passes the value under a name of its own.",
+    "parameters:\n  - name: PATH\n    type: string\n",
+    "parameters:\n  - name: SEARCH_PATH\n    type: string\n",
+)
+_r(
     "playbook.task-ref",
     E,
     "a Task or StepAction the Pipeline refers to instead of holding it",

@@ -24,6 +24,10 @@ Rule ids and what they protect against:
   One finding per parameter, on the script line (inside a literal block) that first uses it.
 - playbook.image-pinned / playbook.image-latest: step, sidecar and stepTemplate images are the
   placeholder or digest-pinned (`repo:tag@sha256:<64 hex>`); a `:latest` tag is refused outright.
+- playbook.env-reserved (ERROR, as script-injection): a parameter's value set as an environment
+  variable the step's programs obey (PATH, LD_PRELOAD, BASH_ENV, KUBERNETES_SERVICE_HOST...):
+  the standard wrapper passes every parameter as a variable of its own name, and the values come
+  from alert data.
 - playbook.task-ref: a Task or StepAction the Pipeline refers to instead of holding it
   (`taskRef`, a step's `ref`): looked up in the run's namespace, where nothing of this
   repository installs one, or fetched by a resolver when the run starts; only a bundle pinned by
@@ -65,6 +69,7 @@ from playbookctl.config import Config
 from playbookctl.findings import Finding, Severity
 from playbookctl.lint import builder, network
 from playbookctl.lint import rbac as rbac_rules
+from playbookctl.lint import script as script_rules
 from playbookctl.lint.action_type import PLACEHOLDER_PREFIX
 from playbookctl.lint.execution_time import check_execution_timeout
 from playbookctl.lint.external import EmbeddedScript
@@ -594,6 +599,72 @@ def rule_script_injection(ctx: _Ctx) -> None:
                 else:
                     column = block[1] + text.index(ref.expression) + 1
                     ctx.at(doc.file, block[0] + k, column, "playbook.script-injection", message)
+
+
+# Environment variables the step's programs obey rather than read as data: what the runtime,
+# the kubelet and bash set (the script contract's own lists), what the dynamic loader, bash's
+# startup and kubectl's client read, and the proxies and CAs of every HTTPS client.
+RESERVED_ENV = (
+    script_rules.RUNTIME_VARIABLES
+    | script_rules.SHELL_VARIABLES
+    | frozenset(
+        (
+            "ENV", "BASH_ENV", "CDPATH", "GLOBIGNORE", "SHELL", "USER", "TMPDIR",
+            "LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT",
+            "KUBECONFIG", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY",
+            "SSL_CERT_FILE", "SSL_CERT_DIR",
+        )
+    )
+)  # fmt: skip
+
+
+def rule_env_reserved(ctx: _Ctx) -> None:
+    if ctx.pipeline is None:
+        return
+    wf_params = _workflow_params(ctx.pb)
+    for base, ts in _inline_tasks(ctx.pipeline_data):
+        holders: list[tuple[YamlPath, Any]] = [((*base, "stepTemplate"), ts.get("stepTemplate"))]
+        for kind in ("steps", "sidecars"):
+            items = ts.get(kind)
+            holders += [((*base, kind, j), c) for j, c in enumerate(_list(items))]
+        for path, container in holders:
+            env = container.get("env") if isinstance(container, dict) else None
+            for k, var in enumerate(_list(env)):
+                name = var.get("name") if isinstance(var, dict) else None
+                if not isinstance(name, str):
+                    continue  # (a tekton.* finding) and unhashable, as a list is
+                value = var.get("value") if isinstance(var, dict) else None
+                if name not in RESERVED_ENV or not isinstance(value, str):
+                    continue
+                if "$(params." not in value:
+                    continue
+                why = (
+                    f"the step's {name} would be a parameter's value, and parameter values "
+                    f"come from alert data (Kubernaut's agent fills them in), while {name} is "
+                    "the runtime's, the shell's or a client's own setting (PATH picks which "
+                    "kubectl runs, LD_PRELOAD and BASH_ENV what code loads, "
+                    "KUBERNETES_SERVICE_HOST and the proxies where the token goes)"
+                )
+                if ctx.pipeline.authored:
+                    ctx.add(
+                        ctx.pipeline.document,
+                        "playbook.env-reserved",
+                        (*path, "env", k, "name"),
+                        f"{why}; pass the value under a name of its own",
+                    )
+                elif ctx.pb.workflow is not None and name in wf_params:
+                    # The standard wrapper passes each parameter under its own name.
+                    ctx.add(
+                        ctx.pb.workflow,
+                        "playbook.env-reserved",
+                        ("spec", "parameters", wf_params[name][0], "name"),
+                        f"parameter {name!r}: the standard wrapper passes every parameter as "
+                        f"an environment variable of its name, so {why}; rename the parameter",
+                    )
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def rule_images(ctx: _Ctx) -> None:
@@ -1412,6 +1483,7 @@ RULES: tuple[Rule, ...] = (
     rule_params,
     rule_workspaces,
     rule_script_injection,
+    rule_env_reserved,
     rule_images,
     rule_task_refs,
     rule_non_root,
