@@ -140,3 +140,76 @@ def test_without_git_a_commit_must_be_given(
     assert "pass --commit" in capsys.readouterr().err
     assert main([*publish_args, "--dry-run", "--commit", "f" * 40]) == 0
     assert "alpha 1.0.0: dry-run" in capsys.readouterr().out
+
+
+def test_a_version_lowered_under_the_registered_one_is_advised_past_both(
+    publish_args: list[str],
+    playbook_repo: PlaybookRepo,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """alpha 1.0.0 published, then 1.0.1 published and registered; the author edits alpha and
+    sets 1.0.0 again. plan warns (naming both versions), the dry run refuses 1.0.0 (its tag
+    holds other content) and advises a bump that gives 1.0.2, not 1.0.1 (registered with other
+    content: the advice went in a circle), and `bump` itself steps past 1.0.1."""
+    root = str(playbook_repo.path)
+    assert main([*publish_args, "alpha"]) == 0
+    playbook_repo.write_playbook("alpha", "1.0.1", marker="second")
+    playbook_repo.commit_all("alpha 1.0.1")
+    results = tmp_path / "publish.json"
+    assert main([*publish_args, "alpha", "--format", "json", "--output", str(results)]) == 0
+    assert main(["-C", root, "register", str(results), "--commit"]) == 0
+    playbook_repo.write_playbook("alpha", "1.0.0", marker="third")
+    playbook_repo.commit_all("alpha edited, version set back to 1.0.0")
+    capsys.readouterr()
+
+    assert main(["-C", root, "plan"]) == 0  # a warning, not a refusal: a rollback is legal
+    captured = capsys.readouterr()
+    warning = (
+        "warning: lower than registered: 1.0.0 is lower than 1.0.1, the registered version; "
+        "a rollback if 1.0.0 was published from exactly this content (publish reuses it)"
+    )
+    assert warning in captured.out
+    assert f"playbookctl: alpha: version 1.0.1 -> 1.0.0 ({warning}" in captured.err
+    assert "playbookctl bump alpha patch (gives 1.0.2: past 1.0.1" in captured.err
+
+    assert main([*publish_args, "alpha", "--dry-run"]) == 1
+    out = capsys.readouterr().out
+    assert "alpha 1.0.0: refused" in out
+    assert (
+        "the content changed, bump the version: playbookctl bump alpha patch (gives 1.0.2: "
+        "past 1.0.1, the registered version)"
+    ) in out
+
+    assert main(["-C", root, "bump", "alpha"]) == 0
+    assert capsys.readouterr().out == (
+        "playbooks/alpha/workflow.yaml: spec.version 1.0.0 -> 1.0.2 "
+        "(past 1.0.1, the version registry/workflows/alpha.yaml registers)\n"
+    )
+
+
+def test_a_rollback_to_a_version_published_from_this_content_is_reused(
+    publish_args: list[str],
+    playbook_repo: PlaybookRepo,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The legitimate case of a lower version: the tree is exactly what 1.0.0 was published
+    from, so plan only warns and publish reuses 1.0.0."""
+    root = str(playbook_repo.path)
+    assert main([*publish_args, "alpha"]) == 0
+    first = (playbook_repo.path / "playbooks" / "alpha").resolve()
+    saved = {p.relative_to(first): p.read_bytes() for p in first.rglob("*") if p.is_file()}
+    playbook_repo.write_playbook("alpha", "1.0.1", marker="second")
+    playbook_repo.commit_all("alpha 1.0.1")
+    results = tmp_path / "publish.json"
+    assert main([*publish_args, "alpha", "--format", "json", "--output", str(results)]) == 0
+    assert main(["-C", root, "register", str(results), "--commit"]) == 0
+    for rel, data in saved.items():
+        (first / rel).write_bytes(data)
+    playbook_repo.commit_all("roll alpha back to 1.0.0")
+    capsys.readouterr()
+    assert main(["-C", root, "plan"]) == 0
+    assert "1.0.0 is lower than 1.0.1, the registered version" in capsys.readouterr().err
+    assert main([*publish_args, "alpha", "--dry-run"]) == 0
+    assert "alpha 1.0.0: reused" in capsys.readouterr().out

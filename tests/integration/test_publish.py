@@ -209,7 +209,9 @@ def test_changed_content_under_the_same_version_is_refused(
     assert r.status is Action.REFUSED
     assert r.error is not None
     assert "content changed" in r.error
-    assert r.error.endswith("bump the version: playbookctl bump restart-deployment patch")
+    assert r.error.endswith(
+        "bump the version: playbookctl bump restart-deployment patch (gives 1.0.1)"
+    )
     assert not r.ok
     # nothing was overwritten
     assert first.image is not None
@@ -706,7 +708,8 @@ def test_a_bundle_published_around_an_image_that_is_not_is_refused(
     if dry_run:
         assert r.error == (
             f"{tag} is published but {moved.image_ref(name)}:1.0.0, the image its Pipeline "
-            f"runs, is not: not reused; bump the version: playbookctl bump {name} patch"
+            f"runs, is not: not reused; bump the version: playbookctl bump {name} patch "
+            "(gives 1.0.1)"
         )
         assert tag_digest(moved, f"{moved.image_ref(name)}:1.0.0") is None
     else:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from playbookctl.bump import bump, bump_command, next_version
+from playbookctl.bump import bump, bump_command, next_version, semver_key
 from playbookctl.cli import main
 from playbookctl.config import Config
 from playbookctl.errors import FatalError, UsageError
@@ -164,3 +164,15 @@ def test_cli_prints_the_change_and_keeps_the_mode(
 
 def test_the_refusals_name_the_exact_command() -> None:
     assert bump_command("restart-deployment") == "playbookctl bump restart-deployment patch"
+
+
+def test_semver_key_orders_by_semver_precedence() -> None:
+    """SemVer 2.0 rule 11's own example, and numbers compared as numbers (0.1.10 > 0.1.9)."""
+    ordered = [
+        "1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta", "1.0.0-beta.2",
+        "1.0.0-beta.11", "1.0.0-rc.1", "1.0.0", "1.0.1", "1.0.10", "1.1.0", "2.0.0",
+    ]  # fmt: skip
+    keys = [semver_key(v) for v in ordered]
+    assert None not in keys
+    assert sorted(ordered, key=lambda v: semver_key(v) or ()) == ordered
+    assert semver_key("v1.0.0") is None

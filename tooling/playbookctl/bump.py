@@ -9,6 +9,11 @@ a temp file and a rename, so a killed bump leaves the old file or the new one.
 Semver rules as `npm version` applies them: patch 1.2.3 -> 1.2.4, minor -> 1.3.0, major ->
 2.0.0; a pre-release is first released (1.3.0-rc.1: patch -> 1.3.0, minor -> 1.3.0 as well,
 major -> 2.0.0).
+
+A version is never bumped onto one registry/ registered already: when workflow.yaml holds a
+version lower than the one registry/workflows/NAME.yaml registers (0.1.0 under 0.1.1), the step
+is taken from the registered one (0.1.2), so the "bump the version" advice cannot lead back to a
+version registered with other content.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ class Bumped:
     file: str  # as shown to the user, relative to the root
     old: str
     new: str
+    past: str | None = None  # the registered version the step was taken from, when higher
 
 
 def bump_command(name: str, part: str = "patch") -> str:
@@ -70,6 +76,60 @@ def next_version(version: str, part: str) -> str:
     if part == "patch":
         return f"{major}.{minor}.{patch}" if pre else f"{major}.{minor}.{patch + 1}"
     raise UsageError(f"{part!r}: expected one of {', '.join(PARTS)}")
+
+
+def semver_key(version: str) -> tuple[int, int, int, int, tuple[tuple[int, int, str], ...]] | None:
+    """A sort key in SemVer 2.0 precedence (rule 11), or None for what is not semver."""
+    m = _SEMVER.match(version)
+    if m is None:
+        return None
+    # A release sorts after its pre-releases; numeric identifiers before alphanumeric ones.
+    pre = tuple(
+        (0, int(p), "") if p.isdigit() else (1, 0, p) for p in (m["pre"] or "").split(".") if p
+    )
+    return int(m["major"]), int(m["minor"]), int(m["patch"]), 0 if pre else 1, pre
+
+
+def registered_version(config: Config, name: str) -> str | None:
+    """The version registry/workflows/NAME.yaml registers in this tree, or None (absent,
+    unreadable or not semver: lint's findings say what is wrong with it)."""
+    from playbookctl.register import WORKFLOWS, parse_registration  # noqa: PLC0415 - cycle
+
+    try:
+        text = (config.registry_dir / WORKFLOWS / f"{name}.yaml").read_bytes()
+    except OSError:
+        return None
+    reg = parse_registration(text, name)
+    if reg is None or semver_key(reg.version) is None:
+        return None
+    return reg.version
+
+
+def step_base(version: str, registered: str | None) -> str:
+    """The version a bump steps from: `version`, or the registered one when it is higher."""
+    mine, theirs = semver_key(version), semver_key(registered or "")
+    if mine is not None and theirs is not None and theirs > mine:
+        return registered or version
+    return version
+
+
+def bump_advice(config: Config, name: str, version: str) -> str:
+    """The `bump` command a refusal of `version` prints, and the free version it gives: past
+    the highest of `version` and the version registry/ registers."""
+    base = step_base(version, registered_version(config, name))
+    return bump_advice_from(name, base, registered=base != version)
+
+
+def bump_advice_from(name: str, base: str, *, registered: bool = True) -> str:
+    """`playbookctl bump NAME patch (gives X...)`, X the patch step from `base`."""
+    command = bump_command(name)
+    try:
+        target = next_version(base, "patch")
+    except FatalError:
+        return command
+    if registered:
+        return f"{command} (gives {target}: past {base}, the registered version)"
+    return f"{command} (gives {target})"
 
 
 def _version_span(text: str, display: str) -> tuple[int, int, int]:
@@ -131,13 +191,16 @@ def bump(config: Config, name: str, part: str = "patch") -> Bumped:
     body = text[len(bom) :]
     start, end, line = _version_span(body, display)
     old = body[start:end]
+    base = step_base(old, registered_version(config, name))
     try:
         new = next_version(old, part)
+        if base != old:
+            new = next_version(base, part)
     except FatalError as exc:
         raise FatalError(f"{display}:{line}: {exc}; nothing changed") from None
     out = (bom + body[:start] + new + body[end:]).encode("utf-8")
     _replace(path, out)
-    return Bumped(display, old, new)
+    return Bumped(display, old, new, base if base != old else None)
 
 
 def _replace(path: Path, data: bytes) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from playbookctl.bump import bump_advice_from, semver_key
 from playbookctl.config import DEFAULT_PLATFORMS, Config
 from playbookctl.errors import FatalError, GitError
 from playbookctl.gitrepo import GitRepo, TreeFile, submodule_problem
@@ -75,6 +76,7 @@ class Status(StrEnum):
 
 # Entries whose registration does not stay as it is: register rewrites it or removes it.
 _REWRITTEN = (Status.PUBLISH, Status.DELETED)
+LOWERED = "warning: lower than registered"
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,11 @@ class Plan:
     @property
     def refused(self) -> list[Entry]:
         return self.with_status(Status.REFUSED) + self.with_status(Status.INVALID)
+
+    @property
+    def lowered(self) -> list[Entry]:
+        """Entries publishing a version lower than the registered one (see _lowered)."""
+        return [e for e in self.publish if LOWERED in e.reason]
 
     @property
     def deleted(self) -> list[Entry]:
@@ -682,7 +689,7 @@ def _entry(
             reg.version,
             digest,
             reg.source_hash,
-            f"version {reg.version} -> {version}",
+            f"version {reg.version} -> {version}{_lowered(name, version, reg.version)}",
         )
     # lint's playbook.version-bump runs this same check on the pull request
     conflict = version_conflict(name, version, digest, reg.version, reg.source_hash)
@@ -696,6 +703,21 @@ def _entry(
         return Entry(name, Status.UP_TO_DATE, version, reg.version, digest, reg.source_hash)
     status = Status.PUBLISH if stale[0] == "publish" else Status.INVALID
     return Entry(name, status, version, reg.version, digest, reg.source_hash, stale[1])
+
+
+def _lowered(name: str, version: str, registered: str) -> str:
+    """What plan adds to a version lower than the registered one. A rollback is legitimate:
+    publish reuses `version` when its published content is exactly this tree's. A lower version
+    never published from this content is almost surely a mistake, which publish refuses; plan
+    cannot tell the two apart without the registry, so it warns."""
+    mine, theirs = semver_key(version), semver_key(registered)
+    if mine is None or theirs is None or mine >= theirs:
+        return ""
+    return (
+        f" ({LOWERED}: {version} is lower than {registered}, the registered version; a rollback "
+        f"if {version} was published from exactly this content (publish reuses it), refused "
+        f"otherwise: to release new content, {bump_advice_from(name, registered)})"
+    )
 
 
 def format_human(plan: Plan) -> str:

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from playbookctl import assemble, build, dockerfile, platforms, smoke
-from playbookctl.bump import bump_command
+from playbookctl.bump import bump_advice, bump_command
 from playbookctl.bundle import (
     ANNOTATION_REVISION,
     ANNOTATION_SOURCE,
@@ -599,15 +599,15 @@ def _publish_steps(run: _Run, pb: Playbook, result: PublishResult) -> None:
     image = published_image(client, image_ref, config.platforms) if looked else None
     existing = published_bundle(client, bundle_ref) if image is not None or run.dry_run else None
     if existing is not None:
-        _check_same_source(bundle_ref, existing, result.source_hash)
+        _check_same_source(bundle_ref, existing, result.source_hash, config)
         # Reused only if it holds what this playbook renders to now, around the image its
         # tag holds: the annotation says where it came from, not what is in it.
         if image is None:
             raise _RefusedError(
                 f"{bundle_ref} is published but {image_ref}, the image its Pipeline runs, is "
-                f"not: not reused; bump the version: {_bump(bundle_ref)}"
+                f"not: not reused; bump the version: {_bump(bundle_ref, config)}"
             )
-        _check_same_source(image_ref, image, result.source_hash)
+        _check_same_source(image_ref, image, result.source_hash, config)
         missing = [p for p in config.platforms if p not in image.platforms]
         if missing:
             raise _RefusedError(
@@ -772,7 +772,7 @@ def _image(  # noqa: PLR0917 - one call site
         result.messages.append(f"{image_ref} is already published from this source: reused")
         return digest
     if raced is not None:
-        _check_same_source(image_ref, raced, result.source_hash)
+        _check_same_source(image_ref, raced, result.source_hash, run.config)
         _check_raced_index(run, image_repo, image_ref, raced.digest, children)
         _check_index(run, image_ref)
         result.image = Artifact(
@@ -794,7 +794,7 @@ def _reuse_image(run: _Run, result: PublishResult, image_repo: str, existing: Pu
     """Reuse the image a lookup found under the version's tag, if it is from this source and
     an index of every configured platform; its digest."""
     image_ref = f"{image_repo}:{result.version}"
-    _check_same_source(image_ref, existing, result.source_hash)
+    _check_same_source(image_ref, existing, result.source_hash, run.config)
     _check_index(run, image_ref)
     result.image = Artifact(
         image_repo,
@@ -907,7 +907,7 @@ def platform_images(  # noqa: PLR0917 - the seam publish calls, one call site
     run.on_event(name, "build", f"built by the engine: {why}")
 
     def same_source(ref: str, digest: str, found: str | None) -> None:
-        _check_same_source(ref, Published(digest, found), result.source_hash)
+        _check_same_source(ref, Published(digest, found), result.source_hash, run.config)
 
     return platforms.build_children(
         run.engine(),
@@ -940,9 +940,14 @@ def platform_images(  # noqa: PLR0917 - the seam publish calls, one call site
     )
 
 
-def _bump(ref: str) -> str:
-    """The `playbookctl bump` command for `<registry>/<repo>/<name>:<version>`."""
-    return bump_command(ref.rpartition(":")[0].rpartition("/")[2])
+def _bump(ref: str, config: Config | None = None) -> str:
+    """The `playbookctl bump` command for `<registry>/<repo>/<name>:<version>`, with the version
+    it gives when `config` says where registry/ is (past the registered version as well: a
+    version lower than the registered one must not be advised onto it)."""
+    name = ref.rpartition(":")[0].rpartition("/")[2]
+    if config is None:
+        return bump_command(name)
+    return bump_advice(config, name, ref.rpartition(":")[2])
 
 
 def _check_index(run: _Run, image_ref: str) -> None:
@@ -972,7 +977,7 @@ def _check_raced_index(
             f"{image_ref} appeared while this run built it ({raced}) and its {child.platform} "
             f"image is {found}, not {child.digest}, the one built here from the same source: "
             "not adopted (the build is not reproducible, or the tag was written by someone "
-            f"else); find out who wrote it and bump the version: {_bump(image_ref)}"
+            f"else); find out who wrote it and bump the version: {_bump(image_ref, run.config)}"
         )
     # Nothing more: an entry we did not build (a foreign linux/s390x image beside our two) is
     # someone else's image under our tag, whatever its source-hash label claims.
@@ -986,11 +991,13 @@ def _check_raced_index(
             f"{image_ref} appeared while this run built it ({raced}) and lists {listed}, which "
             "this run did not build: not adopted (an index is adopted only when it lists exactly "
             f"the images built here); find out who wrote it and bump the version: "
-            f"{_bump(image_ref)}"
+            f"{_bump(image_ref, run.config)}"
         )
 
 
-def _check_same_source(ref: str, published: Published, local_hash: str) -> None:
+def _check_same_source(
+    ref: str, published: Published, local_hash: str, config: Config | None = None
+) -> None:
     if published.source_hash == local_hash:
         return
     found = published.source_hash or "no source hash"
@@ -999,7 +1006,7 @@ def _check_same_source(ref: str, published: Published, local_hash: str) -> None:
             ImmutableVersionError(
                 f"{ref} is already published ({published.digest}, {found}) from other content "
                 f"than this source ({local_hash}): the content changed, bump the version: "
-                f"{_bump(ref)}"
+                f"{_bump(ref, config)}"
             )
         )
     )

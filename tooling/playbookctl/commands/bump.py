@@ -26,5 +26,8 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace, config: Config) -> int:
     done = bump(config, args.name, args.part)
-    print(f"{done.file}: spec.version {done.old} -> {done.new}")
+    past = ""
+    if done.past is not None:
+        past = f" (past {done.past}, the version registry/workflows/{args.name}.yaml registers)"
+    print(f"{done.file}: spec.version {done.old} -> {done.new}{past}")
     return 0

@@ -108,6 +108,11 @@ def run(args: argparse.Namespace, config: Config) -> int:
                 f"GITHUB_OUTPUT: cannot append to {os.environ['GITHUB_OUTPUT']}: "
                 f"{exc.strerror or exc}"
             ) from None
+    for entry in plan.lowered:
+        # a warning, not a refusal: a rollback to a version published from this content is fine
+        if os.environ.get("GITHUB_ACTIONS"):
+            print(f"::warning::{entry.name}: {entry.reason}")
+        print(f"playbookctl: {entry.name}: {entry.reason}", file=sys.stderr)
     for entry in plan.refused:
         print(f"playbookctl: refused: {entry.name}: {entry.reason}", file=sys.stderr)
     for path, why in edited:
