@@ -314,3 +314,20 @@ def test_a_task_the_bundle_does_not_hold_is_an_error_unless_pinned(
     code, out, err = run(capsys, "lint", "--format", "json", "playbooks/authored")
     assert "playbook.task-ref" not in out
     assert code == 0, out + err
+
+
+def test_playbooks_moved_into_a_subfolder_are_named_one_level_too_deep(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """playbooks/team/restart-deployment/: lint said only "playbooks/team: workflow.yaml is
+    missing" (and no Containerfile), sending the author to look for a file that is there."""
+    (repo / "playbooks" / "team").mkdir()
+    for name in ("restart-deployment", "authored"):
+        (repo / "playbooks" / name).rename(repo / "playbooks" / "team" / name)
+    code, out, _ = run(capsys, "lint")
+    assert code == 1
+    assert out.splitlines()[:-1] == [
+        "playbooks/team:1:1: error [playbook.missing-file] playbooks/team is not a playbook but "
+        "holds playbook directories one level too deep: playbooks/team/authored (and 1 more); "
+        "playbooks live directly under playbooks/ (move it to playbooks/authored)"
+    ]

@@ -646,7 +646,9 @@ _r(
     "playbook.missing-file",
     E,
     "a file every playbook needs is missing",
-    "Every playbook has workflow.yaml, a Containerfile (or Dockerfile) and rbac.yaml.",
+    "Every playbook has workflow.yaml, a Containerfile (or Dockerfile) and rbac.yaml. A "
+    "folder holding playbook directories (playbooks/team/x/) is named as such: playbooks live "
+    "directly under playbooks/.",
     "playbooks/x/ with only remediate.sh",
     "playbooks/x/{workflow.yaml,Containerfile,remediate.sh,rbac.yaml}",
 )

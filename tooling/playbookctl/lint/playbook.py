@@ -360,8 +360,34 @@ def rule_name(ctx: _Ctx) -> None:
         )
 
 
+def _nested_playbooks(directory: Path) -> list[Path]:
+    """The playbook directories right under `directory` (a folder that groups playbooks,
+    playbooks/team/x/), sorted."""
+    try:
+        children = sorted(p for p in directory.iterdir() if not p.name.startswith("."))
+    except OSError:
+        return []
+    return [p for p in children if (p / WORKFLOW_FILE).is_file()]
+
+
 def rule_missing_files(ctx: _Ctx) -> None:
     pb = ctx.pb
+    nested = [] if pb.workflow_path.is_file() else _nested_playbooks(pb.dir)
+    if nested:
+        # "workflow.yaml is missing" would send the author looking in the wrong place: the
+        # playbooks are there, one level too deep (discovery reads playbooks/* only).
+        first = pb.rel(nested[0])
+        more = f" (and {len(nested) - 1} more)" if len(nested) > 1 else ""
+        ctx.at(
+            pb.rel(pb.dir),
+            1,
+            1,
+            "playbook.missing-file",
+            f"{pb.rel(pb.dir)} is not a playbook but holds playbook directories one level too "
+            f"deep: {first}{more}; playbooks live directly under playbooks/ "
+            f"(move it to playbooks/{nested[0].name})",
+        )
+        return
     if not pb.workflow_path.is_file():
         ctx.at(
             pb.rel(pb.dir),
