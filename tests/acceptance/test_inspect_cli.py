@@ -135,6 +135,18 @@ def test_contract_violations_exit_1(
     [
         ("not-a-ref", "invalid reference 'not-a-ref'"),
         ("UNREACHABLE/cli/x:1", "failed after"),
+        # A URL's scheme read "HTTP:" as the registry host and complained of the repository
+        # name: the scheme itself is named, and what to write instead.
+        (
+            "HTTP://x/y",
+            "invalid reference 'HTTP://x/y': a reference has no URL scheme; drop 'HTTP://' and "
+            "write 'x/y' (<registry>/<repository>[:tag][@digest])",
+        ),
+        (
+            "https://ghcr.io/org/bundles/x:1.0.0",
+            "drop 'https://' and write 'ghcr.io/org/bundles/x:1.0.0'",
+        ),
+        ("oci://localhost:5000/x@sha256:" + "0" * 64, "drop 'oci://' and write 'localhost:5000/x"),
     ],
 )
 def test_errors_are_one_line(

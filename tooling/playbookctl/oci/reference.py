@@ -18,6 +18,8 @@ _REPO_RE = re.compile(
 # registry hostname (and optional port), /, and <name> value" (distribution spec); Docker's
 # reference parser refuses longer names, and registries answer them with 400s, 404s or 500s.
 NAME_TOTAL_LENGTH_MAX = 255
+# `https://`, `HTTP://`, `oci://`: a URL's scheme, which no reference has (RFC 3986's grammar).
+_SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
 def repository_problem(host: str, repo: str) -> str | None:
@@ -75,6 +77,15 @@ class Reference:
 
 def parse_reference(ref: str) -> Reference:
     """Parse a fully qualified reference; raise RegistryError (naming the ref) if it is not one."""
+    scheme = _SCHEME_RE.match(ref)
+    if scheme:
+        # Parsed on, "HTTP:" would be taken for a registry host and the message would be about
+        # the repository name; the scheme is the mistake (a reference is never a URL).
+        raise RegistryError(
+            f"invalid reference {ref!r}: a reference has no URL scheme; drop "
+            f"{scheme.group(0)!r} and write {ref[scheme.end() :]!r} "
+            "(<registry>/<repository>[:tag][@digest])"
+        )
     rest, digest = ref, None
     if "@" in rest:
         rest, digest = rest.split("@", 1)
