@@ -94,6 +94,49 @@ def test_bump_refuses_exactly_what_lint_refuses(
     assert bool(said) == (version not in ("1.2.3-alpha.1", "1.2.3-0a"))
 
 
+@pytest.mark.parametrize(
+    ("written", "said"),
+    [
+        (
+            'version: &v "1.0.0"',
+            "spec.version carries the YAML anchor &v: bump edits only a plain or quoted string; "
+            'write spec.version as a plain quoted string: version: "1.0.0" (and write the value '
+            "itself wherever the alias *v is used)",
+        ),
+        (
+            'version: !!str "1.0.0"',
+            "spec.version carries the YAML tag !!str: bump edits only a plain or quoted string; "
+            'write spec.version as a plain quoted string: version: "1.0.0"',
+        ),
+        (
+            "version: *v",  # the anchor on a line of its own, before the document's first key
+            "spec.version is the YAML alias *v, its value written at the anchor &v: bump edits "
+            "only a plain or quoted string; write spec.version as a plain quoted string: "
+            'version: "1.0.0"',
+        ),
+    ],
+)
+def test_bump_names_an_anchor_alias_or_tag_on_the_version(
+    repo: Path, capsys: pytest.CaptureFixture[str], written: str, said: str
+) -> None:
+    """`version: &v "0.1.1"` was refused as "not a plain or quoted scalar": what is on it is
+    named, and what to write instead."""
+    workflow = repo / "playbooks" / "restart-deployment" / "workflow.yaml"
+    text = workflow.read_text()
+    if written.startswith("version: *"):
+        text = 'x-version: &v "1.0.0"\n' + text
+    workflow.write_text(text.replace('version: "1.0.0"', written))
+    before = workflow.read_bytes()
+    at = next(i for i, t in enumerate(before.decode().splitlines(), 1) if written in t)
+    code, out, err = run(capsys, "bump", "restart-deployment")
+    assert (code, out) == (1, "")
+    assert err == (
+        f"playbookctl: error: playbooks/restart-deployment/workflow.yaml:{at}: {said}; "
+        "nothing changed\n"
+    )
+    assert workflow.read_bytes() == before
+
+
 # --- verify with nothing to verify -------------------------------------------------------------
 
 

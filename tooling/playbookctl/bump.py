@@ -162,10 +162,46 @@ def _version_span(text: str, display: str) -> tuple[int, int, int]:
         if end < 0 or "\n" in text[offset:end] or "\\" in text[offset:end]:
             raise FatalError(f"{display}:{line + 1}: spec.version is not a one-line simple string")
         return offset + 1, end, line + 1
+    # The value as written after the key: for an alias (`version: *v`) ruamel's position is
+    # the anchor's, elsewhere in the file.
+    kline, kcol = spec.lc.key("version")
+    koffset = sum(len(chunk) + 1 for chunk in text.split("\n")[:kline]) + kcol
+    written = re.compile(r"""["']?version["']?[ \t]*:\s*""").match(text, koffset)
+    decorated = _decoration_problem(text, written.end() if written else offset, spec.get("version"))
+    if decorated is not None:
+        raise FatalError(f"{display}:{kline + 1}: {decorated}; nothing changed")
     m = re.compile(r"[^\s#]+").match(text, offset)
-    if m is None or text[offset] in "|>&*!{[":
+    if m is None or text[offset] in "|>{[":
         raise FatalError(f"{display}:{line + 1}: spec.version is not a plain or quoted scalar")
     return offset, m.end(), line + 1
+
+
+def _decoration_problem(text: str, offset: int, value: object) -> str | None:
+    """Why spec.version, starting at `offset`, cannot be edited in place because of an anchor
+    (`&v "1.0.0"`), an alias (`*v`) or a tag (`!!str 1.0.0`) on it, or None. An anchored value
+    may be read elsewhere through its alias and an alias's value is written elsewhere: raising
+    the characters here would change, or not change, another field too."""
+    word = re.compile(r"\S+").match(text, offset)
+    token = word.group(0) if word else ""
+    if not token or token[0] not in "&*!":
+        return None
+    shown = value if isinstance(value, str) else str(value)
+    write = f'write spec.version as a plain quoted string: version: "{shown}"'
+    if token[0] == "&":
+        return (
+            f"spec.version carries the YAML anchor {token}: bump edits only a plain or quoted "
+            f"string; {write} (and write the value itself wherever the alias *{token[1:]} "
+            "is used)"
+        )
+    if token[0] == "*":
+        return (
+            f"spec.version is the YAML alias {token}, its value written at the anchor "
+            f"&{token[1:]}: bump edits only a plain or quoted string; {write}"
+        )
+    return (
+        f"spec.version carries the YAML tag {token}: bump edits only a plain or quoted string; "
+        f"{write}"
+    )
 
 
 def bump(config: Config, name: str, part: str = "patch") -> Bumped:
