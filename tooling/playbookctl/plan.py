@@ -126,7 +126,7 @@ class Plan:
     @property
     def lowered(self) -> list[Entry]:
         """Entries publishing a version lower than the registered one (see _lowered)."""
-        return [e for e in self.publish if LOWERED in e.reason]
+        return [e for e in self.publish if _is_lower(e.version, e.registered_version)]
 
     @property
     def deleted(self) -> list[Entry]:
@@ -705,13 +705,17 @@ def _entry(
     return Entry(name, status, version, reg.version, digest, reg.source_hash, stale[1])
 
 
+def _is_lower(version: str, registered: str) -> bool:
+    mine, theirs = semver_key(version), semver_key(registered)
+    return mine is not None and theirs is not None and mine < theirs
+
+
 def _lowered(name: str, version: str, registered: str) -> str:
     """What plan adds to a version lower than the registered one. A rollback is legitimate:
     publish reuses `version` when its published content is exactly this tree's. A lower version
     never published from this content is almost surely a mistake, which publish refuses; plan
     cannot tell the two apart without the registry, so it warns."""
-    mine, theirs = semver_key(version), semver_key(registered)
-    if mine is None or theirs is None or mine >= theirs:
+    if not _is_lower(version, registered):
         return ""
     return (
         f" ({LOWERED}: {version} is lower than {registered}, the registered version; a rollback "
