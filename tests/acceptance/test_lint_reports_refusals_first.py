@@ -269,8 +269,9 @@ CATALOGUE.update(
         "plan.make_plan: replace(Status.REFUSED) 'collisions[name]'": Lint(
             "playbook.duplicate-object", "duplicate_object"
         ),
-        "plan.make_plan: replace(Status.REFUSED) 'registry/'": NotTree(
-            REGISTRY + " (a registration whose bundle or image tags the registry does not bear out)"
+        "plan.make_plan: replace(Status.REFUSED) '_unproven(repo, rev, name, problem)'": NotTree(
+            REGISTRY + " (a registration whose bundle or image tags the registry does not bear "
+            "out, or whose pins a registry that lost its data no longer holds)"
         ),
         "plan.generated_changes: reports '(path, why)'": NotTree(GATE),
         "plan.generated_changes: reports 'not a registration register writes'": NotTree(GATE),

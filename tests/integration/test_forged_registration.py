@@ -235,12 +235,15 @@ def test_the_release_refuses_a_forged_registration_that_reached_main(
     problem = (
         f"its bundle {world.theirs}/"
         if how == "bundle-on-another-host"
-        else f"its bundle tag {world.ours.bundle_ref('alpha')}:1.1.0 does not exist in the registry"
+        else f"the registry does not hold {world.ours.bundle_ref('alpha')}:1.1.0@sha256:"
     )
     assert "release refused: alpha: registry/workflows/alpha.yaml is not borne out by the " in (
         done.stderr
     )
     assert problem in done.stderr
+    # Not written by a release commit: not taken for a registry that lost what it published.
+    assert "the registry lost it" not in done.stderr
+    assert "not published by a release; restore the registration" in done.stderr
     assert git(remote, "rev-parse", "refs/heads/main") == forged_head  # nothing committed
     with RegistryClient(world.ours) as client:  # nothing published
         assert client.resolve(f"{world.ours.bundle_ref('alpha')}:1.1.0") is None

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from playbookctl.bump import bump_advice_from, semver_key
+from playbookctl.bump import bump_advice_from, bump_command, semver_key
 from playbookctl.config import DEFAULT_PLATFORMS, Config
 from playbookctl.errors import FatalError, GitError
 from playbookctl.gitrepo import GitRepo, TreeFile, submodule_problem
@@ -53,6 +53,7 @@ from playbookctl.register import (
     registry_moved,
     render_kustomization,
 )
+from playbookctl.verify import NotHeld
 
 try:
     _Loader: type[Any] = yaml.CSafeLoader
@@ -583,13 +584,7 @@ def make_plan(
             problem = problems[name]
             if problem is not None:
                 entry = replace(
-                    entry,
-                    status=Status.REFUSED,
-                    reason=(
-                        f"registry/{WORKFLOWS}/{name}.yaml is not borne out by the registry "
-                        f"({problem}): not published by a release; restore the registration "
-                        "the release wrote, or bump the version"
-                    ),
+                    entry, status=Status.REFUSED, reason=_unproven(repo, rev, name, problem)
                 )
         if changed is not None and name not in changed and entry.status is Status.UP_TO_DATE:
             continue  # unchanged and registered as it should be: not part of this change
@@ -613,6 +608,33 @@ def make_plan(
             if p.startswith(f"registry/{ACTION_TYPES}/")
         )
     return plan
+
+
+def _unproven(repo: GitRepo | None, rev: str | None, name: str, problem: str) -> str:
+    """Why a registration the registry does not bear out is refused, and what to do.
+
+    A registration a release wrote whose pins the registry holds neither by tag nor by digest
+    was published and then lost by the registry (wiped, garbage-collected, another registry
+    at the same address): restoring the registration, the advice for a hand-edited one,
+    changes nothing, and the registry's storage or a new version is what helps. Who wrote it
+    is read from git (the release commit's trailer): the refusal is the same either way, only
+    its advice differs."""
+    from playbookctl.release import is_release_commit  # noqa: PLC0415 - release imports plan
+
+    if isinstance(problem, NotHeld) and repo is not None:
+        path = f"registry/{WORKFLOWS}/{name}.yaml"
+        last = repo.last_commit_touching([path], rev or "HEAD")
+        if last is not None and is_release_commit(repo.commit_message(last)):
+            return (
+                f"{problem} (the registry lost it: wiped, garbage-collected, or a different "
+                f"registry; the release that registered it in {last[:12]} published it); "
+                "restore the registry's storage, or bump the version "
+                f"(`{bump_command(name)}`) so the release publishes and registers a new one"
+            )
+    return (
+        f"registry/{WORKFLOWS}/{name}.yaml is not borne out by the registry ({problem}): not "
+        "published by a release; restore the registration the release wrote, or bump the version"
+    )
 
 
 def _colliding_objects(

@@ -662,6 +662,15 @@ def prefetch_publication_tokens(
         client.prefetch_pull_tokens(refs)
 
 
+class NotHeld(str):
+    """A publication problem where the registry holds neither the pinned tag nor the pinned
+    digest: what a registry that lost its data (wiped, garbage-collected, another registry at
+    the same address) shows for every registration, and a forged one for its own. Plan tells
+    them apart by who wrote the registration."""
+
+    __slots__ = ()
+
+
 def publication_problem(config: Config, client: RegistryClient, reg: Registered) -> str | None:
     """Why a registration is not proof that a release published what it pins, or None.
 
@@ -687,6 +696,18 @@ def publication_problem(config: Config, client: RegistryClient, reg: Registered)
                 f"{what} tag {tagged}): {exc}"
             ) from None
         if found is None:
+            try:
+                held = client.resolve(ref) is not None
+            except RegistryError as exc:
+                raise RegistryError(
+                    f"cannot check registry/{WORKFLOWS}/{reg.name}.yaml against the registry "
+                    f"(its {what} {ref}): {exc}"
+                ) from None
+            if not held:
+                return NotHeld(
+                    f"the registry does not hold {ref} that registry/{WORKFLOWS}/{reg.name}.yaml "
+                    "pins"
+                )
             return f"its {what} tag {tagged} does not exist in the registry"
         if found.digest != digest:
             return f"its {what} tag {tagged} points at {found.digest}, not the registered {digest}"
