@@ -195,7 +195,7 @@ CATALOGUE: dict[str, Lint | NotTree] = {
         )
     ),
     # -- release and plan -------------------------------------------------------------------
-    "release._Releaser.run: raise ImmutableVersionError 'release refused:'": Lint(
+    "release._Releaser.run: raise RefusalsError 'release refused:'": Lint(
         "playbook.version-bump", "version_bump"
     ),
     "plan._entry: Entry(Status.REFUSED) 'conflict'": Lint("playbook.version-bump", "version_bump"),

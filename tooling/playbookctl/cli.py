@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from playbookctl import __version__
 from playbookctl.config import load_config
-from playbookctl.errors import FatalError, UsageError
+from playbookctl.errors import FatalError, RefusalsError, UsageError
 
 COMMANDS = (
     "lint",
@@ -114,7 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"playbookctl: usage error: {exc}", file=sys.stderr)
         return 2
     except FatalError as exc:
-        print(f"playbookctl: error: {exc}", file=sys.stderr)
+        for line in exc.lines if isinstance(exc, RefusalsError) else [str(exc)]:
+            print(f"playbookctl: error: {line}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("playbookctl: interrupted", file=sys.stderr)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 def cap_text(text: str, limit: int) -> str:
     """text, or its head and tail with the number of characters cut between them: output from an
@@ -44,3 +46,12 @@ class GitError(FatalError):
 
 class ImmutableVersionError(FatalError):
     """A published version's content differs from the source: the version must be bumped."""
+
+
+class RefusalsError(ImmutableVersionError):
+    """Several refusals at once (a release's plan refusing playbooks): printed one a line, each
+    as an error of its own, as plan prints them (one joined line ran to ~70 KB for 200)."""
+
+    def __init__(self, lines: Sequence[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = list(lines)

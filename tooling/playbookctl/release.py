@@ -28,7 +28,7 @@ from typing import Any
 
 from playbookctl.config import Config
 from playbookctl.crashpoints import crash_point
-from playbookctl.errors import FatalError, GitError, ImmutableVersionError, RegistryError
+from playbookctl.errors import FatalError, GitError, RefusalsError, RegistryError
 from playbookctl.gitrepo import GitRepo, PushStatus, is_local_url, normalise_remote
 from playbookctl.oci import is_loopback
 from playbookctl.plan import Plan, make_plan
@@ -302,8 +302,9 @@ class _Releaser:
             plan = self.plan(opts.base)
             report.plan = plan
             if plan.refused:
-                details = "; ".join(f"{e.name}: {e.reason}" for e in plan.refused)
-                raise ImmutableVersionError(f"release refused: {details}")
+                raise RefusalsError(
+                    [f"release refused: {e.name}: {e.reason}" for e in plan.refused]
+                )
             names = [e.name for e in plan.publish]
             crash_point("planned")
             results = []
