@@ -462,7 +462,13 @@ def lint_paths(
     # for the names it may declare (Declared.undecided): the others are checked.
     findings: list[Finding] = []
     # load_action_types checks every ActionType once; keep the findings about the files in scope.
-    at_files = {_display(p, root) for p in targets.registry_files if p.parent == action_types_dir}
+    # A file nested deeper is no ActionType, but what is said of it (action-type.location)
+    # comes from load_action_types as well.
+    at_files = {
+        _display(p, root)
+        for p in targets.registry_files
+        if p.resolve().is_relative_to(action_types_dir)
+    }
     findings.extend(f for f in at_findings if targets.all_action_types or f.file in at_files)
     at_docs = [d for d in action_types.values() if targets.all_action_types or d.file in at_files]
     findings.extend(reread_findings(at_docs, findings))
@@ -542,7 +548,7 @@ def lint_paths(
     scripts = [s for s in scripts if s[0] not in unreadable]
 
     for path in targets.registry_files:
-        if path.parent == action_types_dir:
+        if path.resolve().is_relative_to(action_types_dir):
             continue  # checked by load_action_types above
         findings.extend(
             _lint_file(path, _display(path, root), config, checked_types, explicit=False)[0]

@@ -14,6 +14,7 @@ reference ambiguous).
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path, PurePosixPath
@@ -182,6 +183,38 @@ def action_type_files(config: Config) -> list[Path]:
     return sorted(p for p in base.iterdir() if p.is_file() and p.suffix in SUFFIXES)
 
 
+def misplaced_action_type_files(config: Config) -> list[Path]:
+    """YAML files in subdirectories of registry/action-types/. Only the files directly in it
+    are ActionTypes: register lists those in registry/kustomization.yaml, and Argo CD syncs
+    nothing else, so one nested deeper would never reach the cluster (action-type.location)."""
+    base = config.action_types_dir
+    if not base.is_dir():
+        return []
+    found: list[Path] = []
+    for where, dirs, files in os.walk(base):  # symbolic links to directories are not followed
+        dirs.sort()
+        if Path(where) != base:
+            found += [Path(where) / f for f in sorted(files) if f.endswith(SUFFIXES)]
+    return found
+
+
+def _misplaced(config: Config, path: Path, docs: list[Document]) -> Finding:
+    names = [d.get(("spec", "name")) for d in docs if isinstance(d.data, dict)]
+    name = next((n for n in names if isinstance(n, str) and n), None)
+    where = f"{kebab_case(name)}.yaml" if name else "<kebab-case of spec.name>.yaml"
+    base = _display(config.action_types_dir, config.root)
+    return Finding(
+        "action-type.location",
+        Severity.ERROR,
+        _display(path, config.root),
+        1,
+        1,
+        f"an ActionType file in a subdirectory of {base}/ is not listed in "
+        f"registry/kustomization.yaml (register lists only the files directly in {base}/), "
+        f"so Argo CD never syncs it: move it to {base}/{where}",
+    )
+
+
 def load_action_types(config: Config) -> tuple[dict[str, Document], list[Finding]]:
     """ActionTypes of registry/action-types/*.yaml by spec.name, with every finding about them:
     load problems, check_action_type's findings, and duplicates across the directory (callers
@@ -248,6 +281,9 @@ def read_action_types(
         text, _problems = read_text_file(path, file, config.max_file_bytes)
         unreadable[file] = text
 
+    for path in misplaced_action_type_files(config):
+        loaded = load_file(path, _display(path, config.root), config.max_file_bytes)
+        findings.append(_misplaced(config, path, loaded.documents))
     for path in action_type_files(config):
         result = load_file(path, _display(path, config.root), config.max_file_bytes)
         findings.extend(result.findings)

@@ -624,6 +624,16 @@ _r(
     '    argocd.argoproj.io/sync-wave: "-2"\n',
 )
 _r(
+    "action-type.location",
+    E,
+    "an ActionType file in a subdirectory of registry/action-types/",
+    "registry/kustomization.yaml lists only the files directly in registry/action-types/ "
+    "(register writes it so), and Argo CD syncs only what it lists: a file nested deeper "
+    "would never reach the cluster, and the workflows naming its ActionType would be refused.",
+    "registry/action-types/team/restart-deployment.yaml",
+    "registry/action-types/restart-deployment.yaml",
+)
+_r(
     "action-type.duplicate",
     E,
     "two ActionTypes share spec.name or metadata.name",
