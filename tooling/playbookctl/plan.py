@@ -63,6 +63,9 @@ except AttributeError:  # pragma: no cover
 # GitHub's limit on the jobs one matrix may generate.
 MAX_MATRIX_JOBS = 256
 _NULL_SHA = re.compile(r"^0{40}(0{24})?$")
+# A full commit id (what CI passes as a base): one the clone lacks was rewritten away. A name
+# or an abbreviation that resolves to nothing is a mistake, and fails.
+_FULL_SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 # Mirrors playbook.source_files: these never belong to a playbook's source.
 _IGNORED_PARTS = {".DS_Store", "__pycache__", ".pytest_cache", ".git"}
 
@@ -112,6 +115,8 @@ class Plan:
     # stays as it is.
     kustomization: str = ""
     action_types: list[str] = field(default_factory=list)  # changed since base (informative)
+    # Why the base given was not used (not in this clone), "" when it was or none was given.
+    note: str = ""
 
     def with_status(self, status: Status) -> list[Entry]:
         return [e for e in self.entries if e.status is status]
@@ -183,6 +188,7 @@ class Plan:
             "action_types": self.action_types,
             "has_work": self.has_work,
             "has_changes": self.has_changes,
+            "note": self.note,
         }
 
 
@@ -497,6 +503,7 @@ def make_plan(
     head: str | None = None,
     prove: Callable[[Registration], str | None] | None = None,
     before_proving: Callable[[list[Registration]], None] | None = None,
+    missing_base: bool = False,
 ) -> Plan:
     """The plan for head (None: the working tree) against its own registry/.
 
@@ -506,6 +513,12 @@ def make_plan(
     (publish reuses what is in the registry) and re-registered. base: report the playbooks
     changed between base and head (`base...head`, or `base..head` without a merge base); an
     unchanged playbook that is up to date is not listed. Deletions are always reported.
+
+    missing_base: a base (a full commit id) this clone does not hold is planned without
+    (every playbook against its registration, the plan.note saying so) instead of failing. A
+    force-push to main makes GitHub's `before` a commit no clone has; the plan is the same
+    without a base (the base only narrows what is listed), so only the pull-request gate,
+    which diffs against the base, must keep failing there.
 
     prove: asked about every registration plan would otherwise take as published (up to date,
     nothing to do), listed or not; its answer, why the registry does not bear it out, refuses
@@ -518,6 +531,19 @@ def make_plan(
         # GitHub's `before` of a branch's first push, or an empty one (a run by hand without a
         # base: no `before` at all): no previous commit, so every playbook is compared with its
         # registration.
+        base = None
+    note = ""
+    if (
+        base is not None
+        and missing_base
+        and _FULL_SHA.match(base)
+        and repo is not None
+        and not repo.has_commit(base)
+    ):
+        note = (
+            f"base {base} is not in this clone (history rewritten, such as a force-push): "
+            "planning every playbook against its registration"
+        )
         base = None
     head_sha = repo.rev_parse(head) if (repo is not None and head is not None) else None
     if (
@@ -557,6 +583,7 @@ def make_plan(
         base=repo.rev_parse(base) if (repo is not None and base is not None) else None,
         head=head_sha or (repo.head() if repo is not None else ""),
         changed=sorted(candidates if changed is None else changed | (set(registered) - present)),
+        note=note,
     )
     found = [
         (name, _entry(src, name, registered.get(name), texts.get(name), name in present))

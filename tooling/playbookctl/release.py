@@ -301,6 +301,8 @@ class _Releaser:
         else:
             plan = self.plan(opts.base)
             report.plan = plan
+            if plan.note:
+                report.notes.append(plan.note)
             if plan.refused:
                 raise RefusalsError(
                     [f"release refused: {e.name}: {e.reason}" for e in plan.refused]
@@ -410,6 +412,7 @@ class _Releaser:
                 base=base,
                 prove=lambda reg: publication_problem(self.config, client, reg),
                 before_proving=lambda regs: prefetch_publication_tokens(self.config, client, regs),
+                missing_base=True,
             )
 
     def publish(self, names: list[str], commit: str) -> list[PublishResult]:

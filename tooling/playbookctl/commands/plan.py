@@ -73,6 +73,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
     if args.forbid_generated_changes and not (args.base or "").strip():
         raise UsageError("--forbid-generated-changes needs --base")
     repo = GitRepo(config.root)
+    # The gate diffs against its base: without it, nothing would be checked.
+    missing_base = not args.forbid_generated_changes
     if args.verify_registrations:
         from playbookctl.oci import RegistryClient  # noqa: PLC0415
         from playbookctl.verify import (  # noqa: PLC0415
@@ -88,9 +90,12 @@ def run(args: argparse.Namespace, config: Config) -> int:
                 head=args.head,
                 prove=lambda reg: publication_problem(config, client, reg),
                 before_proving=lambda regs: prefetch_publication_tokens(config, client, regs),
+                missing_base=missing_base,
             )
     else:
-        plan = make_plan(config, repo, base=args.base, head=args.head)
+        plan = make_plan(config, repo, base=args.base, head=args.head, missing_base=missing_base)
+    if plan.note:
+        print(f"playbookctl: plan: {plan.note}", file=sys.stderr)
     edited: list[tuple[str, str]] = []
     if args.forbid_generated_changes and plan.base is not None:
         edited = generated_changes(config, repo, plan.base, args.head or "HEAD")
