@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,21 +24,10 @@ from playbookctl.cli import main
 from playbookctl_dev.assembled_base import push_base_image
 from playbookctl_dev.registry import LocalRegistry
 from tests.support.gitrepos import TEST_BASE_IMAGE, MakeRepo, PlaybookRepo, git
-from tests.support.registry import start_registry
 
 pytestmark = pytest.mark.integration
 
 NO_ENGINE = "unix:///nonexistent/docker.sock"  # RUN-less playbooks are assembled: no engine
-
-
-@pytest.fixture
-def own_registry() -> Iterator[LocalRegistry]:
-    """An HTTPS token-auth registry of this test's own, which the test may stop."""
-    reg = start_registry()
-    try:
-        yield reg
-    finally:
-        reg.stop()
 
 
 def _released(

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,21 +23,10 @@ from playbookctl.cli import main
 from playbookctl_dev.assembled_base import push_base_image
 from playbookctl_dev.registry import LocalRegistry
 from tests.support.gitrepos import TEST_BASE_IMAGE, MakeRepo, PlaybookRepo
-from tests.support.registry import start_registry
 
 pytestmark = pytest.mark.integration
 
 NAMES = ("alpha", "beta", "gamma")
-
-
-@pytest.fixture
-def own_registry() -> Iterator[LocalRegistry]:
-    """An HTTPS token-auth registry of this test's own, which the test may stop."""
-    reg = start_registry()
-    try:
-        yield reg
-    finally:
-        reg.stop()
 
 
 def _released(

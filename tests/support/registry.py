@@ -92,6 +92,16 @@ def start_registry(**kwargs: object) -> LocalRegistry:
     return LocalRegistry(**kwargs).start()  # type: ignore[arg-type]
 
 
+@pytest.fixture
+def own_registry() -> Iterator[LocalRegistry]:
+    """An HTTPS token-auth registry of this test's own, which the test may stop or break."""
+    reg = start_registry()
+    try:
+        yield reg
+    finally:
+        reg.stop()
+
+
 @pytest.fixture(scope="session")
 def session_registry() -> Iterator[LocalRegistry]:
     spec = os.environ.get(ATTACH_VAR)
