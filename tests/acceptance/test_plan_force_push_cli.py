@@ -21,7 +21,7 @@ import pytest
 
 from playbookctl_dev.registry import LocalRegistry
 from tests.support.clirun import run
-from tests.support.engineless import release_without_engine
+from tests.support.engineless import released_without_engine
 from tests.support.gitrepos import MakeRepo, git
 
 pytestmark = pytest.mark.integration
@@ -34,11 +34,9 @@ def test_a_release_after_a_force_push_plans_without_the_base_it_lacks(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
 ) -> None:
-    release_without_engine(monkeypatch, registry, "force-push")
-    repo = playbook_repo_factory({"alpha": "1.0.0"})
-    code, _, err = run(capsys, "-C", str(repo.path), "release")
-    assert code == 0, err
-    repo.git("pull", "--quiet", "--ff-only")
+    repo = released_without_engine(
+        monkeypatch, registry, "force-push", playbook_repo_factory, {"alpha": "1.0.0"}, capsys
+    )
 
     repo.write_playbook("beta", "1.0.0")
     before = repo.commit_all("beta")

@@ -18,7 +18,7 @@ import pytest
 from playbookctl.cli import main
 from playbookctl_dev.registry import LocalRegistry
 from playbookctl_dev.sample_repo import write_action_type
-from tests.support.engineless import release_without_engine
+from tests.support.engineless import release_without_engine, released_without_engine
 from tests.support.gitrepos import MakeRepo, PlaybookRepo, git
 
 pytestmark = pytest.mark.integration
@@ -30,11 +30,10 @@ def test_deleting_an_action_type_a_registration_names_is_refused_by_the_release(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    release_without_engine(monkeypatch, registry, "at-gone")
-    repo = playbook_repo_factory({"alpha": "1.0.0"})
+    repo = released_without_engine(
+        monkeypatch, registry, "at-gone", playbook_repo_factory, {"alpha": "1.0.0"}
+    )
     root = str(repo.path)
-    assert main(["-C", root, "release"]) == 0
-    repo.git("pull", "--quiet", "--ff-only")
 
     git(repo.path, "rm", "--quiet", "registry/action-types/restart-deployment.yaml")
     repo.commit_all("drop the RestartDeployment ActionType")

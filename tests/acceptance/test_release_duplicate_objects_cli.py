@@ -25,7 +25,7 @@ from playbookctl.cli import main
 from playbookctl.config import load_config
 from playbookctl.oci import RegistryClient
 from playbookctl_dev.registry import LocalRegistry
-from tests.support.engineless import release_without_engine
+from tests.support.engineless import released_without_engine
 from tests.support.gitrepos import MakeRepo, PlaybookRepo, git
 
 pytestmark = pytest.mark.integration
@@ -39,11 +39,9 @@ def released(
 ) -> PlaybookRepo:
     """alpha released to the session registry (no engine: its image is assembled)."""
     space = f"dup{next(_ids)}"
-    release_without_engine(monkeypatch, registry, space)
-    repo = playbook_repo_factory({"alpha": "1.0.0"})
-    assert main(["-C", str(repo.path), "release"]) == 0
-    repo.git("pull", "--quiet", "--ff-only")
-    return repo
+    return released_without_engine(
+        monkeypatch, registry, space, playbook_repo_factory, {"alpha": "1.0.0"}
+    )
 
 
 def _add_dup_copying_alphas_role(repo: PlaybookRepo) -> Path:

@@ -19,7 +19,7 @@ import pytest
 
 from playbookctl.cli import main
 from playbookctl_dev.registry import LocalRegistry
-from tests.support.engineless import release_without_engine
+from tests.support.engineless import released_without_engine
 from tests.support.gitrepos import MakeRepo, PlaybookRepo
 
 pytestmark = pytest.mark.integration
@@ -32,11 +32,10 @@ def released(
     playbook_repo_factory: MakeRepo, registry: LocalRegistry, monkeypatch: pytest.MonkeyPatch
 ) -> PlaybookRepo:
     """alpha released to the session registry by a logged-in user."""
-    release_without_engine(monkeypatch, registry, f"nocreds{next(_ids)}")
-    repo = playbook_repo_factory({"alpha": "1.0.0"})
-    assert main(["-C", str(repo.path), "release"]) == 0
-    repo.git("pull", "--quiet", "--ff-only")
-    return repo
+    space = f"nocreds{next(_ids)}"
+    return released_without_engine(
+        monkeypatch, registry, space, playbook_repo_factory, {"alpha": "1.0.0"}
+    )
 
 
 def _one_error_line(err: str) -> str:

@@ -19,7 +19,7 @@ import pytest
 
 from playbookctl_dev.registry import LocalRegistry
 from tests.support.clirun import run
-from tests.support.engineless import release_without_engine
+from tests.support.engineless import released_without_engine
 from tests.support.gitrepos import MakeRepo
 
 pytestmark = pytest.mark.integration
@@ -41,12 +41,10 @@ def test_a_release_against_a_registry_that_lost_the_bundles_says_so(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    release_without_engine(monkeypatch, registry, "lost")
-    repo = playbook_repo_factory({"alpha": "1.0.0"})
+    repo = released_without_engine(
+        monkeypatch, registry, "lost", playbook_repo_factory, {"alpha": "1.0.0"}, capsys
+    )
     root = str(repo.path)
-    code, _, err = run(capsys, "-C", root, "release")
-    assert code == 0, err
-    repo.git("pull", "--quiet", "--ff-only")
     pushed = repo.remote_head()
 
     _wipe(registry, "lost")
