@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from playbookctl_dev.registry import LocalRegistry
-from tests.support.nobody import NOBODY, python_for_nobody
+from tests.support.nobody import NOBODY, workdir_for_nobody
 from tests.support.registry import ATTACH_VAR, attach_spec
 
 pytestmark = [
@@ -73,12 +73,7 @@ def test_integration_subset_passes_as_an_unprivileged_user(
     scratch = tempfile.TemporaryDirectory(prefix="pb-nobody-", dir="/tmp")
     request.addfinalizer(scratch.cleanup)
     work = Path(scratch.name)
-    work.chmod(0o755)
-    (work / "home").mkdir(parents=True)
-    (work / "basetemp").mkdir()
-    python = python_for_nobody(work / "venv")
-    for path in (work, work / "home", work / "basetemp"):
-        os.chown(path, NOBODY, NOBODY)
+    python = workdir_for_nobody(work)
     env = {
         # this environment's tools (hadolint, shellcheck) first, as `make test` has them
         "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
@@ -137,12 +132,7 @@ def test_inside_github_actions_a_session_that_cannot_set_up_the_registry_fails(
     scratch = tempfile.TemporaryDirectory(prefix="pb-nobody-", dir="/tmp")
     work = Path(scratch.name)
     try:
-        work.chmod(0o755)
-        (work / "home").mkdir()
-        (work / "basetemp").mkdir()
-        python = python_for_nobody(work / "venv")
-        for path in (work, work / "home", work / "basetemp"):
-            os.chown(path, NOBODY, NOBODY)
+        python = workdir_for_nobody(work)
         env = {
             "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
             "HOME": str(work / "home"),

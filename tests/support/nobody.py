@@ -7,6 +7,7 @@ environment's site-packages.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -28,3 +29,15 @@ def python_for_nobody(venv: Path) -> Path:
     pth = venv / "lib" / f"python{version}" / "site-packages" / "suite.pth"
     pth.write_text(f"import site; site.addsitedir({site_packages!r})\n")
     return venv / "bin" / "python"
+
+
+def workdir_for_nobody(work: Path) -> Path:
+    """`work`, an empty directory, made nobody's with `home/` and `basetemp/` in it; returns a
+    Python nobody can run (its venv in `work/venv`)."""
+    work.chmod(0o755)
+    (work / "home").mkdir()
+    (work / "basetemp").mkdir()
+    python = python_for_nobody(work / "venv")
+    for path in (work, work / "home", work / "basetemp"):
+        os.chown(path, NOBODY, NOBODY)
+    return python
