@@ -21,8 +21,9 @@ from pathlib import Path
 import pytest
 
 from playbookctl import build, platforms
+from playbookctl.bundle import EMPTY_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, read_bundle
 from playbookctl.config import Config
-from playbookctl.oci import RegistryClient, parse_reference
+from playbookctl.oci import OCI_MANIFEST, RegistryClient, parse_reference
 from playbookctl.playbook import load_playbook, source_hash
 from playbookctl.publish import publish
 from playbookctl.register import register
@@ -555,6 +556,76 @@ def test_a_new_version_is_published_in_its_request_budget(
         i for i, (m, p) in enumerate(sent) if m == "PUT" and p.startswith("/v2/budget/images/")
     ]
     assert sent.index(("GET", "/v2/budget/images/budget/manifests/1.0.0")) > children[-2]
+
+
+def _playbooks(tmp_path: Path, host: str, prefix: str, names: list[str]) -> Config:
+    """A repository of committed playbooks `names`, each with a script of its own, their base
+    pushed to the registry at `host`; images and bundles under <prefix>/ there."""
+    playbooks: dict[str, dict[str, str | bytes]] = {n: dict(good_playbook(n)) for n in names}
+    for n, files in playbooks.items():
+        files["remediate.sh"] = f"{files['remediate.sh']}echo {n}\n"
+    root = make_repo(tmp_path / "repo", playbooks)
+    commit_new(root, "playbooks")
+    base = f"{host}/test-base/{prefix}:1"
+    push_base_image(host, base)
+    return _named_config(root, host, base, prefix)
+
+
+def test_a_runs_bundles_share_one_uploaded_config(fault_proxy: FaultProxy, tmp_path: Path) -> None:
+    """The artifact layout's config is `{}` for every bundle: a publish uploads it once, into
+    the first playbook's bundle repository, and mounts it from there into each other one (one
+    request each, where an upload is two: the README's "Where the requests go")."""
+    names = ["cfg-a", "cfg-b", "cfg-c"]
+    config = _playbooks(tmp_path, fault_proxy.host, "shared", names)
+    fault_proxy.log.clear()
+    results = _publish(config, NO_ENGINE)
+    assert {(r.status, r.error) for r in results.values()} == {(Action.PUSHED, None)}
+    empty = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+    uploads = [p for m, p, _ in fault_proxy.log if m == "PUT" and f"digest={empty}" in p]
+    assert [p.split("/blobs/")[0] for p in uploads] == ["/v2/shared/bundles/cfg-a"]
+    mounts = sorted(
+        (p.split("/blobs/")[0], st) for m, p, st in fault_proxy.log if f"mount={empty}" in p
+    )
+    assert mounts == [("/v2/shared/bundles/cfg-b", 201), ("/v2/shared/bundles/cfg-c", 201)]
+    assert all(
+        "&from=shared/bundles/cfg-a" in p for _, p, _ in fault_proxy.log if "mount=" + empty in p
+    )
+    with RegistryClient(config) as client:
+        for name in names:
+            ref = f"{config.bundle_ref(name)}:1.0.0"
+            rb = read_bundle(client, ref)
+            assert (rb.ok, rb.digest) == (True, results[name].bundle.digest)  # type: ignore[union-attr]
+            assert rb.media_type == OCI_MANIFEST
+            manifest = json.loads(client.get_manifest(ref)[0])
+            assert manifest["config"]["digest"] == empty
+
+
+def test_a_registry_that_refuses_artifacts_gets_tkns_layout(
+    fault_proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """A registry that takes images but refuses the artifact's config type (Quay without the
+    type allowed answers 400 MANIFEST_INVALID): the bundle goes in tkn's layout (the same
+    layers, its own config), each playbook says so, and the rest of the run starts with it."""
+    names = ["art-a", "art-b", "art-c"]
+    config = _playbooks(tmp_path, fault_proxy.host, "refusing", names)
+    fault_proxy.refused_config_types = {EMPTY_MEDIA_TYPE}
+    fault_proxy.log.clear()
+    results = _publish(config, NO_ENGINE)
+    assert {(r.status, r.error) for r in results.values()} == {(Action.PUSHED, None)}
+    refused = [p for m, p, st in fault_proxy.log if m == "PUT" and "/manifests/" in p and st == 400]
+    # At most one per job in flight when the first refusal came back (jobs=2), not one each.
+    assert 1 <= len(refused) <= 2, refused
+    told = [
+        n
+        for n, r in results.items()
+        if any("refused the bundle as an OCI artifact" in m for m in r.messages)
+    ]
+    assert len(told) == len(refused)
+    with RegistryClient(config) as client:
+        for name in names:
+            rb = read_bundle(client, f"{config.bundle_ref(name)}:1.0.0")
+            assert (rb.ok, rb.media_type) == (True, MANIFEST_MEDIA_TYPE)
+            assert rb.digest == results[name].bundle.digest  # type: ignore[union-attr]
 
 
 def test_a_publish_asks_its_tokens_together(

@@ -26,7 +26,7 @@ from playbookctl.bundle import (
     read_bundle,
 )
 from playbookctl.config import Config
-from playbookctl.oci import OCI_INDEX, RegistryClient, sha256_digest
+from playbookctl.oci import OCI_INDEX, OCI_MANIFEST, RegistryClient, sha256_digest
 from playbookctl_dev.registry import LocalRegistry
 
 pytestmark = pytest.mark.integration
@@ -55,20 +55,23 @@ def client(registry: LocalRegistry, tmp_path: Path) -> Iterator[RegistryClient]:
 
 
 @pytest.mark.parametrize(
+    ("layout", "media_type"), [("artifact", OCI_MANIFEST), ("tkn", MANIFEST_MEDIA_TYPE)]
+)
+@pytest.mark.parametrize(
     "world", ["https", pytest.param("plain", marks=pytest.mark.plain_http)]
 )  # the demo path on plain HTTP too (README "The test world")
 def test_push_then_read_back_by_digest(
-    client: RegistryClient, registry: LocalRegistry, world: str
+    client: RegistryClient, registry: LocalRegistry, world: str, layout: str, media_type: str
 ) -> None:
     objects = [obj(), obj("Task", "helper")]
-    bundle = build_bundle(objects, ANNOTATIONS)
-    ref = f"{registry.host}/rt/good:1.0.0"
+    bundle = build_bundle(objects, ANNOTATIONS, layout=layout)
+    ref = f"{registry.host}/rt/good-{layout}:1.0.0"
     assert push_bundle(client, ref, bundle) == bundle.digest
-    rb = read_bundle(client, f"{registry.host}/rt/good@{bundle.digest}")
+    rb = read_bundle(client, f"{registry.host}/rt/good-{layout}@{bundle.digest}")
     assert rb.findings == []
     assert rb.ok
     assert rb.digest == bundle.digest
-    assert rb.media_type == MANIFEST_MEDIA_TYPE
+    assert rb.media_type == media_type
     assert rb.annotations == ANNOTATIONS
     assert sorted((o.kind, o.name, o.api_version) for o in rb.objects) == [
         ("pipeline", "workflow", "v1"),
@@ -79,8 +82,40 @@ def test_push_then_read_back_by_digest(
     # by tag too, and a second push of the same bundle writes nothing but the manifest
     assert read_bundle(client, ref).digest == bundle.digest
     before = client.request_count
-    push_bundle(client, f"{registry.host}/rt/good:1.0.1", bundle)
+    push_bundle(client, f"{registry.host}/rt/good-{layout}:1.0.1", bundle)
     assert client.request_count - before == 1  # blobs known: just the manifest PUT
+    # As the registry stores and serves it: the manifest's own bytes, its config's.
+    stored = json.loads(client.get_manifest(ref)[0])
+    config = client.get_blob(f"rt/good-{layout}", stored["config"]["digest"])
+    assert config == bundle.config
+    assert (stored.get("artifactType"), config == b"{}") == (
+        ("application/vnd.tekton.bundle.v1", True) if layout == "artifact" else (None, False)
+    )
+
+
+def test_the_artifacts_config_is_mounted_not_uploaded(
+    client: RegistryClient, registry: LocalRegistry
+) -> None:
+    """Every artifact bundle has the same config, `{}`: into a second repository it is mounted
+    from the first (one request, where an upload is two), and the bundle reads as Tekton
+    reads it. tkn's layout has a config of each bundle's own: uploaded (POST and PUT)."""
+    first = build_bundle([obj(), obj("Task", "helper")], ANNOTATIONS)
+    push_bundle(client, f"{registry.host}/rt/anchor:1.0.0", first)
+    second = build_bundle([obj()], ANNOTATIONS)
+    assert second.config_descriptor == first.config_descriptor
+    before = client.request_count
+    ref = f"{registry.host}/rt/mounted:1.0.0"
+    push_bundle(client, ref, second, config_from="rt/anchor")
+    # The config mounted (1), the layer uploaded (POST, PUT), the manifest (1).
+    assert client.request_count - before == 4
+    rb = read_bundle(client, ref)
+    assert (rb.ok, rb.digest) == (True, second.digest)
+    assert client.get_blob("rt/mounted", second.config_descriptor.digest) == b"{}"
+    tkn = build_bundle([obj()], ANNOTATIONS, layout="tkn")
+    before = client.request_count
+    push_bundle(client, f"{registry.host}/rt/tkn:1.0.0", tkn, config_from="rt/anchor")
+    assert client.request_count - before == 5  # its config not in rt/anchor: uploaded
+    assert read_bundle(client, f"{registry.host}/rt/tkn:1.0.0").ok
 
 
 # -- hand-made bundles, one defect each -----------------------------------------------------------

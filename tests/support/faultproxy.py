@@ -16,6 +16,7 @@ import base64
 import contextlib
 import hashlib
 import http.client
+import json
 import re
 import secrets
 import socket
@@ -66,6 +67,15 @@ class Fault:
 
 def _any(_method: str, _path: str) -> bool:
     return True
+
+
+def _config_type(body: bytes) -> str | None:
+    """The media type of a manifest's config, None when it has none (an index, not JSON)."""
+    try:
+        config = json.loads(body).get("config")
+    except (ValueError, AttributeError):
+        return None
+    return config.get("mediaType") if isinstance(config, dict) else None
 
 
 @dataclass
@@ -135,6 +145,9 @@ class FaultProxy:
         self.framing: list[tuple[str, str, str]] = []
         self.max_body: int | None = None  # larger request bodies: 413, as nginx answers
         self.refused_media_types: set[str] = set()  # manifest PUTs of these: 400
+        # Manifest PUTs whose config has one of these media types: 400 MANIFEST_INVALID, as a
+        # registry answers that takes images but not artifacts (Quay without the type allowed).
+        self.refused_config_types: set[str] = set()
         self.chunk_min_length: int | None = None  # sent as OCI-Chunk-Min-Length on POST 202s
         # Complete single-request uploads (POST ?digest= with the body: 201), as the spec allows
         # and distribution 2.8 does not (it answers 202 and ignores the body).
@@ -361,7 +374,10 @@ class FaultProxy:
         if (
             method == "PUT"
             and "/manifests/" in path
-            and h.headers.get("Content-Type", "") in self.refused_media_types
+            and (
+                h.headers.get("Content-Type", "") in self.refused_media_types
+                or _config_type(body) in self.refused_config_types
+            )
         ):
             with self._lock:
                 self.log.append((method, path, 400))

@@ -1,4 +1,5 @@
-"""bundle.build_bundle: tkn's layout, byte-for-byte determinism, and the limits Tekton imposes."""
+"""bundle.build_bundle: the artifact layout and tkn's, byte-for-byte determinism, and the limits
+Tekton imposes."""
 
 from __future__ import annotations
 
@@ -17,9 +18,12 @@ import pytest
 
 from playbookctl.bundle import (
     ANNOTATION_SOURCE_HASH,
+    ARTIFACT_TYPE,
     CONFIG_MEDIA_TYPE,
+    EMPTY_MEDIA_TYPE,
     LAYER_MEDIA_TYPE,
     MANIFEST_MEDIA_TYPE,
+    OCI_LAYER_MEDIA_TYPE,
     BundleError,
     build_bundle,
     canonical_json,
@@ -67,15 +71,51 @@ ANNOTATIONS = {
     ANNOTATION_SOURCE_HASH: "sha256:" + "b" * 64,
 }
 
-# Pinned: any change to the layout, JSON, tar or gzip encoding changes this digest, and with it
-# every published bundle's. If it changes on purpose, say so in the README. (Changed once, on
-# 2026-12-07, from sha256:dfcab96a...: layers became stored gzip, the same bytes on every
-# machine, where zlib's deflate was the host's.)
-GOLDEN_DIGEST = "sha256:876aaeb841074ba6d3d032c907d3bf5350aeaae3d58758ba41b69c511781e35c"
+# Pinned: any change to a layout, JSON, tar or gzip encoding changes these digests, and with them
+# every published bundle's. If one changes on purpose, say so in the README. (tkn's changed once,
+# on 2026-12-07, from sha256:dfcab96a...: layers became stored gzip, the same bytes on every
+# machine, where zlib's deflate was the host's. The artifact layout, the default since
+# 2026-12-07, has the same layers.)
+GOLDEN_DIGEST = {
+    "tkn": "sha256:876aaeb841074ba6d3d032c907d3bf5350aeaae3d58758ba41b69c511781e35c",
+    "artifact": "sha256:e3f063f6cd5a18c51975db3ff0ababf6a57ce0df485e61278de9e63256f0e4ab",
+}
+
+
+def test_artifact_layout() -> None:
+    """An OCI artifact (image-spec 1.1): artifactType, the empty config, OCI layer media types,
+    the same layers and annotations as tkn's layout."""
+    b = build_bundle([pipeline(), task("helper")], ANNOTATIONS)
+    t = build_bundle([pipeline(), task("helper")], ANNOTATIONS, layout="tkn")
+    m = json.loads(b.manifest)
+    assert m["schemaVersion"] == 2
+    assert (m["mediaType"], b.media_type) == ("application/vnd.oci.image.manifest.v1+json",) * 2
+    assert m["artifactType"] == ARTIFACT_TYPE
+    assert b.config == b"{}"
+    assert m["config"] == {
+        "mediaType": EMPTY_MEDIA_TYPE,
+        "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+        "size": 2,
+    }
+    assert m["annotations"] == ANNOTATIONS
+    assert [layer["mediaType"] for layer in m["layers"]] == [OCI_LAYER_MEDIA_TYPE] * 2
+    tkn_layers = json.loads(t.manifest)["layers"]
+    assert [{**x, "mediaType": ""} for x in m["layers"]] == [
+        {**x, "mediaType": ""} for x in tkn_layers
+    ]
+    assert [x.data for x in b.layers] == [x.data for x in t.layers]
+    # The config is the same two bytes whatever the objects: one blob for every bundle.
+    other = build_bundle([pipeline(image="r.example/j:2")], {})
+    assert other.config_descriptor == b.config_descriptor
+
+
+def test_unknown_layout_is_refused() -> None:
+    with pytest.raises(BundleError, match="bundle layout 'oci': expected one of artifact, tkn"):
+        build_bundle([pipeline()], ANNOTATIONS, layout="oci")
 
 
 def test_manifest_layout_matches_tkn() -> None:
-    b = build_bundle([pipeline(), task("helper")], ANNOTATIONS)
+    b = build_bundle([pipeline(), task("helper")], ANNOTATIONS, layout="tkn")
     m = json.loads(b.manifest)
     assert m["schemaVersion"] == 2
     assert m["mediaType"] == MANIFEST_MEDIA_TYPE
@@ -201,9 +241,11 @@ def test_identical_bytes_across_processes_and_directories(tmp_path: Path) -> Non
     assert runs[0]["digest"] == build_bundle([pipeline(), task("helper")], ANNOTATIONS).digest
 
 
-def test_golden_digest() -> None:
+@pytest.mark.parametrize("layout", sorted(GOLDEN_DIGEST))
+def test_golden_digest(layout: str) -> None:
     """The same objects give this digest on any machine (gzip, tarfile and json included)."""
-    assert build_bundle([pipeline(), task("helper")], ANNOTATIONS).digest == GOLDEN_DIGEST
+    digest = build_bundle([pipeline(), task("helper")], ANNOTATIONS, layout=layout).digest
+    assert digest == GOLDEN_DIGEST[layout]
 
 
 def _bad(mutate: Any) -> list[dict[str, Any]]:

@@ -1,10 +1,19 @@
 """Tekton bundles: build one byte-for-byte reproducibly, push it, read it back as Tekton does.
 
-The layout is `tkn bundle push`'s (see /work/shared/reference/tekton.md): a Docker schema 2 image
-manifest, one gzip'd tar layer per object whose only entry is the object as compact JSON with
-sorted keys, the three `dev.tekton.image.*` annotations on each layer, layers sorted by digest and
-a fixed config `created` time; the gzip is stored blocks, not the host's deflate
-(oci/storedgzip.py), so the same objects give the same digest on any machine.
+Two layouts (the `bundle-layout` setting), the same layers in both: one gzip'd tar layer per
+object whose only entry is the object as compact JSON with sorted keys, the three
+`dev.tekton.image.*` annotations on each layer, layers sorted by digest; the gzip is stored
+blocks, not the host's deflate (oci/storedgzip.py), so the same objects give the same digest on
+any machine.
+- `artifact` (the default): an OCI image manifest used as an artifact (image-spec 1.1's
+  guidelines): `artifactType` ARTIFACT_TYPE and the empty config `{}`
+  (`application/vnd.oci.empty.v1+json`). A bundle is not a runnable image, so it claims no
+  platform; and its config is the same two bytes for every bundle, so a release uploads it once
+  and mounts it into each other bundle repository (one request, not two: publish.py).
+- `tkn`: `tkn bundle push`'s own (see the README's "Bundles"): a Docker schema 2 manifest and an
+  image config naming the layers' diff_ids, with a fixed `created` time.
+Tekton's bundles resolver reads neither config (it reads the manifest's layers and their
+annotations), nor does Kubernaut.
 `read_bundle` applies the checks Tekton's bundles resolver applies (plus the ones nobody upstream
 makes, such as duplicate names) and reports them as findings.
 """
@@ -25,6 +34,7 @@ from typing import Any
 import yaml
 
 from playbookctl.concurrently import concurrently
+from playbookctl.config import BUNDLE_LAYOUTS
 from playbookctl.errors import FatalError
 from playbookctl.findings import Finding, Severity
 from playbookctl.oci import (
@@ -41,9 +51,19 @@ from playbookctl.oci import (
 )
 from playbookctl.oci.storedgzip import stored_gzip
 
+# tkn's layout
 CONFIG_MEDIA_TYPE = "application/vnd.docker.container.image.v1+json"
 LAYER_MEDIA_TYPE = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 MANIFEST_MEDIA_TYPE = DOCKER_MANIFEST
+# The artifact layout. No artifact type is registered for Tekton bundles (tektoncd/cli#2421 asks
+# tkn for OCI artifacts, open): this one is ours, in Tekton's vendor tree as Tekton's own
+# artifacts name theirs; nothing reads it but registries' listings.
+ARTIFACT_TYPE = "application/vnd.tekton.bundle.v1"
+EMPTY_MEDIA_TYPE = "application/vnd.oci.empty.v1+json"
+EMPTY_CONFIG = b"{}"
+EMPTY_CONFIG_DIGEST = sha256_digest(EMPTY_CONFIG)
+OCI_LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar+gzip"
+LAYOUTS = BUNDLE_LAYOUTS  # the `bundle-layout` setting
 
 ANNOTATION_API_VERSION = "dev.tekton.image.apiVersion"
 ANNOTATION_KIND = "dev.tekton.image.kind"
@@ -91,6 +111,7 @@ class Bundle:
     annotations: Mapping[str, str]
 
     media_type: str = MANIFEST_MEDIA_TYPE
+    layout: str = "tkn"
 
 
 def canonical_json(obj: Any) -> bytes:
@@ -157,12 +178,18 @@ def build_bundle(
     annotations: Mapping[str, str],
     *,
     created: datetime | None = None,
+    layout: str = "artifact",
 ) -> Bundle:
-    """Build a bundle; same objects and annotations give the same bytes and digest.
+    """Build a bundle in `layout` (one of LAYOUTS); the same objects, annotations and layout
+    give the same bytes and digest.
 
-    `created` defaults to the Unix epoch. We do not read SOURCE_DATE_EPOCH implicitly (tkn does):
-    a bundle's digest must depend only on its content, or two CI machines would disagree.
+    `created` (tkn's layout only: the artifact has no config to hold it) defaults to the Unix
+    epoch. We do not read SOURCE_DATE_EPOCH implicitly (tkn does): a bundle's digest must
+    depend only on its content, or two CI machines would disagree.
     """
+    if layout not in LAYOUTS:
+        raise BundleError(f"bundle layout {layout!r}: expected one of {', '.join(LAYOUTS)}")
+    tkn = layout == "tkn"
     if not objects:
         raise BundleError("a bundle needs at least one object")
     if len(objects) > MAX_OBJECTS:
@@ -181,7 +208,7 @@ def build_bundle(
         seen.add((kind.lower(), name))
         blob, tar_bytes = _tar_gz(name, canonical_json(obj))
         desc = Descriptor(
-            LAYER_MEDIA_TYPE,
+            LAYER_MEDIA_TYPE if tkn else OCI_LAYER_MEDIA_TYPE,
             sha256_digest(blob),
             len(blob),
             {
@@ -192,23 +219,28 @@ def build_bundle(
         )
         layers.append((Layer(blob, desc, kind, name, api_version), sha256_digest(tar_bytes)))
     layers.sort(key=lambda pair: pair[0].descriptor.digest)  # as tkn orders them
-    when = (created or EPOCH).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    config = canonical_json(
-        {
-            "architecture": "amd64",
-            "os": "linux",
-            "created": when,
-            "config": {},
-            "rootfs": {"type": "layers", "diff_ids": [diff for _, diff in layers]},
-        }
-    )
-    config_desc = Descriptor(CONFIG_MEDIA_TYPE, sha256_digest(config), len(config))
-    manifest_obj: dict[str, Any] = {
-        "schemaVersion": 2,
-        "mediaType": MANIFEST_MEDIA_TYPE,
-        "config": config_desc.as_dict(),
-        "layers": [layer.descriptor.as_dict() for layer, _ in layers],
-    }
+    manifest_obj: dict[str, Any] = {"schemaVersion": 2}
+    if tkn:
+        when = (created or EPOCH).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        config = canonical_json(
+            {
+                "architecture": "amd64",
+                "os": "linux",
+                "created": when,
+                "config": {},
+                "rootfs": {"type": "layers", "diff_ids": [diff for _, diff in layers]},
+            }
+        )
+        config_desc = Descriptor(CONFIG_MEDIA_TYPE, sha256_digest(config), len(config))
+        media_type = MANIFEST_MEDIA_TYPE
+    else:
+        config = EMPTY_CONFIG
+        config_desc = Descriptor(EMPTY_MEDIA_TYPE, EMPTY_CONFIG_DIGEST, len(EMPTY_CONFIG))
+        media_type = OCI_MANIFEST
+        manifest_obj["artifactType"] = ARTIFACT_TYPE
+    manifest_obj["mediaType"] = media_type
+    manifest_obj["config"] = config_desc.as_dict()
+    manifest_obj["layers"] = [layer.descriptor.as_dict() for layer, _ in layers]
     if annotations:
         manifest_obj["annotations"] = dict(annotations)
     manifest = canonical_json(manifest_obj)
@@ -219,15 +251,23 @@ def build_bundle(
         config_descriptor=config_desc,
         layers=tuple(layer for layer, _ in layers),
         annotations=dict(annotations),
+        media_type=media_type,
+        layout=layout,
     )
 
 
-def push_bundle(client: RegistryClient, ref: str, bundle: Bundle) -> str:
+def push_bundle(
+    client: RegistryClient, ref: str, bundle: Bundle, *, config_from: str | None = None
+) -> str:
     """Push blobs (skipping those the registry has), then the manifest under the ref's tag.
 
     The manifest goes last, so a tag never points at a bundle with missing blobs; a failure part
     way leaves only unreferenced blobs. The caller checks the tag does not exist first (versions
-    are immutable): this function does not overwrite-check, to keep it one job.
+    are immutable): this function does not overwrite-check, to keep it one job. `config_from`:
+    a repository of the same registry holding the config, mounted from there (a registry that
+    does not mount answers with an upload session, which then takes the upload). A registry
+    that refuses the manifest for its type raises ManifestRefusedError (publish then pushes
+    tkn's layout).
     """
     r = parse_reference(ref)
     if r.digest and r.digest != bundle.digest:
@@ -239,7 +279,15 @@ def push_bundle(client: RegistryClient, ref: str, bundle: Bundle) -> str:
     # Together: the manifest waits for the slowest blob, not for their sum.
     concurrently(
         [
-            partial(client.push_blob, r.repository, data, digest, registry=r.registry, check=False)
+            partial(
+                client.push_blob,
+                r.repository,
+                data,
+                digest,
+                registry=r.registry,
+                check=False,
+                mount_from=config_from if digest == bundle.config_descriptor.digest else None,
+            )
             for data, digest in blobs
         ]
     )

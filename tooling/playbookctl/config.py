@@ -25,6 +25,7 @@ SUPPORTED_TEKTON_VERSIONS = (TEKTON_VERSION,)
 DEFAULT_PLATFORMS = ("linux/amd64", "linux/arm64")
 ASSEMBLE_MODES = ("auto", "never")
 SMOKE_MODES = ("auto", "required", "off")  # the `smoke` setting (smoke.py)
+BUNDLE_LAYOUTS = ("artifact", "tkn")  # the `bundle-layout` setting (bundle.LAYOUTS)
 # A playbook's name: its directory's, a DNS label (lower case, digits, '-').
 PLAYBOOK_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 # os/architecture[/variant], as Docker and the OCI image index spell a platform.
@@ -91,6 +92,10 @@ class Config:
     # machine can execute the platform; others are checked in the image and reported as not
     # started), required (a platform that cannot be started fails), off.
     smoke: str = "auto"
+    # How bundles are laid out (bundle.py): artifact, an OCI artifact with the empty config
+    # (one config for every bundle, mounted, not uploaded); tkn, `tkn bundle push`'s layout.
+    # A registry that refuses the artifact gets tkn's layout for the rest of the run.
+    bundle_layout: str = "artifact"
     lint_disable: tuple[str, ...] = ()
     lint_severity: dict[str, str] = field(default_factory=dict)
     # Where lint_disable and lint_severity came from ("disable"/"severity" -> the pyproject
@@ -200,6 +205,8 @@ def setting_problem(name: str, value: Any) -> str | None:
         return f"expected one of {', '.join(ASSEMBLE_MODES)}"
     if name == "smoke" and value not in SMOKE_MODES:
         return f"expected one of {', '.join(SMOKE_MODES)}"
+    if name == "bundle_layout" and value not in BUNDLE_LAYOUTS:
+        return f"expected one of {', '.join(BUNDLE_LAYOUTS)}"
     if name == "hermetic_playbooks":
         bad = next((n for n in value if not PLAYBOOK_NAME_RE.match(n) or len(n) > 63), None)
         if bad is not None:

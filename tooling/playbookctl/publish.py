@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import subprocess
 import tempfile
 import threading
@@ -49,6 +50,8 @@ from playbookctl.bundle import (
     ANNOTATION_SOURCE,
     ANNOTATION_SOURCE_HASH,
     ANNOTATION_VERSION,
+    EMPTY_CONFIG,
+    EMPTY_CONFIG_DIGEST,
     Bundle,
     build_bundle,
     canonical_json,
@@ -58,7 +61,13 @@ from playbookctl.bundle import (
 )
 from playbookctl.config import Config
 from playbookctl.crashpoints import crash_point
-from playbookctl.errors import FatalError, GitError, ImmutableVersionError, UsageError
+from playbookctl.errors import (
+    FatalError,
+    GitError,
+    ImmutableVersionError,
+    RegistryError,
+    UsageError,
+)
 from playbookctl.findings import Finding, Severity
 from playbookctl.lint import apply_policy, lint_paths
 from playbookctl.lint.playbook import check_playbook
@@ -66,6 +75,7 @@ from playbookctl.lint.tekton import check_document
 from playbookctl.oci import (
     INDEX_MEDIA_TYPES,
     ManifestNotFoundError,
+    ManifestRefusedError,
     RegistryClient,
     parse_reference,
 )
@@ -89,6 +99,7 @@ if TYPE_CHECKING:
 # all playbooks), build and push (the image), bundle (render, push, read back), output (a line
 # of the engine's build or push output), done (the message is the final status).
 EventCallback = Callable[[str, str, str], None]
+log = logging.getLogger("playbookctl.publish")
 # Dry runs validate the rendered Pipeline without a pushed image: a digest of the right shape.
 DRY_RUN_DIGEST = "sha256:" + "0" * 64
 MAX_SHOWN_FINDINGS = 5
@@ -170,6 +181,43 @@ class _Run:
         # Set when a version git calls new was found published all the same (an earlier run
         # was killed before it registered): the rest of the run looks each tag up first again.
         self.leftovers = threading.Event()
+        # The artifact layout's empty config: the repository it is mounted from (the first
+        # playbook's bundle repository, named in every token request: _plan_tokens), put there
+        # once by the first bundle pushed (config_source). Unset: each bundle uploads its own.
+        self.config_anchor: str | None = None
+        self._anchor_lock = threading.Lock()
+        self._anchor_ready: bool | None = None  # None: not tried yet; False: put there failed
+        # Set once the registry refused a bundle as an OCI artifact: the rest of the run
+        # pushes tkn's layout (a registry's manifest types are its own, not a repository's).
+        self.artifact_refused = threading.Event()
+
+    def bundle_layout(self) -> str:
+        return "tkn" if self.artifact_refused.is_set() else self.config.bundle_layout
+
+    def config_source(self, bundle: Bundle) -> str | None:
+        """The repository to mount `bundle`'s config from: the anchor, once the empty config is
+        stored there (by the first caller, while the others wait: two requests per run, where
+        every bundle uploading its own cost two each). None for tkn's layout, whose config is
+        each bundle's own, and when the anchor could not take it (each then uploads its own)."""
+        anchor = self.config_anchor
+        if anchor is None or bundle.config_descriptor.digest != EMPTY_CONFIG_DIGEST:
+            return None
+        r = parse_reference(anchor)
+        with self._anchor_lock:
+            if self._anchor_ready is None:
+                try:
+                    self.client.push_blob(
+                        r.repository,
+                        EMPTY_CONFIG,
+                        EMPTY_CONFIG_DIGEST,
+                        registry=r.registry,
+                        check=False,
+                    )
+                    self._anchor_ready = True
+                except RegistryError as exc:
+                    log.debug("the empty config was not stored in %s: %s", anchor, exc)
+                    self._anchor_ready = False
+        return r.repository if self._anchor_ready else None
 
     def engine(self) -> build.Engine:
         """One Docker client per worker thread, made only when a build is needed."""
@@ -287,7 +335,9 @@ def publish(
         run.revisions = revisions
         run.context_rev, run.left_out = context_rev, left_out
         if not dry_run:
-            _plan_tokens(config, client, selected)
+            if config.bundle_layout == "artifact":
+                run.config_anchor = config.bundle_ref(selected[0])
+            _plan_tokens(config, client, selected, run.config_anchor)
         on_event("", "lint", f"linting {len(selected)} playbook(s)")
         run.lint_errors = lint_gate(config, selected)
         try:
@@ -297,15 +347,19 @@ def publish(
             run.close()
 
 
-def _plan_tokens(config: Config, client: RegistryClient, names: list[str]) -> None:
+def _plan_tokens(
+    config: Config, client: RegistryClient, names: list[str], anchor: str | None = None
+) -> None:
     """The repositories this run may write (each playbook's image and bundle) and those it
-    mounts from (a base in the same registry), asked for together with the run's first token
-    (Authenticator.plan_tokens): one token request per few dozen playbooks instead of one per
-    repository. A base is read from the Containerfile's text as the build resolves it (the
-    stand-ins by build.rewrite_from, then build.final_base); one it cannot tell is left out
-    (its repository's mounts ask their own token, as before)."""
+    mounts from (the bundles' config `anchor`, and a base in the same registry), asked for
+    together with the run's first token (Authenticator.plan_tokens): one token request per few
+    dozen playbooks instead of one per repository. A base is read from the Containerfile's text
+    as the build resolves it (the stand-ins by build.rewrite_from, then build.final_base); one
+    it cannot tell is left out (its repository's mounts ask their own token, as before)."""
     scopes: list[str] = []
     common: list[str] = []
+    if anchor is not None:
+        common.append(f"repository:{parse_reference(anchor).repository}:pull")
     for name in names:
         for ref in (config.image_ref(name), config.bundle_ref(name)):
             scopes.append(f"repository:{parse_reference(ref).repository}:pull,push")
@@ -644,7 +698,7 @@ def _publish_steps(run: _Run, pb: Playbook, result: PublishResult) -> None:
         ANNOTATION_VERSION: version,
         ANNOTATION_SOURCE_HASH: result.source_hash,
     }
-    bundle = build_bundle([rendered.data], annotations)
+    bundle = build_bundle([rendered.data], annotations, layout=run.bundle_layout())
     # What Tekton's resolver will read, checked on these bytes before any of them is pushed.
     _check_built_bundle(bundle, f"{bundle_repo}@{bundle.digest}", rendered, annotations)
     if run.dry_run:
@@ -667,7 +721,21 @@ def _publish_steps(run: _Run, pb: Playbook, result: PublishResult) -> None:
     run.on_event(name, "bundle", f"pushing bundle {bundle_ref}")
     # Failed until proven pushed and read back: an exception below leaves it so.
     result.bundle = Artifact(bundle_repo, version, None, Action.FAILED)
-    digest = push_bundle(client, bundle_ref, bundle)
+    try:
+        digest = push_bundle(client, bundle_ref, bundle, config_from=run.config_source(bundle))
+    except ManifestRefusedError as exc:
+        if bundle.layout == "tkn":
+            raise
+        # A registry that takes images but not artifacts (its config media type, or
+        # artifactType, refused): tkn's layout, the same layers, for the rest of the run.
+        run.artifact_refused.set()
+        result.messages.append(
+            f"the registry refused the bundle as an OCI artifact ({exc}); pushed in tkn's "
+            'layout (bundle-layout = "tkn" says so from the start)'
+        )
+        bundle = build_bundle([rendered.data], annotations, layout="tkn")
+        _check_built_bundle(bundle, f"{bundle_repo}@{bundle.digest}", rendered, annotations)
+        digest = push_bundle(client, bundle_ref, bundle)
     # Stored, not only acknowledged: the manifest read back by its digest. Its layers were
     # checked by digest as they were uploaded, and the registry refuses a manifest that names a
     # blob it does not hold (push_bundle uploads it again then), so the manifest is the one

@@ -47,6 +47,7 @@ from playbookctl.oci.client import RegistryClient
 from playbookctl.oci.errors import (
     DigestMismatchError,
     ManifestNotFoundError,
+    ManifestRefusedError,
     ResponseTooLargeError,
 )
 from playbookctl.oci.manifests import (
@@ -81,6 +82,7 @@ __all__ = [
     "Descriptor",
     "DigestMismatchError",
     "ManifestNotFoundError",
+    "ManifestRefusedError",
     "Reference",
     "RegistryClient",
     "ResponseTooLargeError",

@@ -16,3 +16,8 @@ class DigestMismatchError(RegistryError):
 
 class ResponseTooLargeError(RegistryError):
     """The registry's answer is larger than what the operation accepts (refused, not read)."""
+
+
+class ManifestRefusedError(RegistryError):
+    """The registry refused a manifest for what it is (its media type or schema: HTTP 415, or
+    400 MANIFEST_INVALID/UNSUPPORTED), not for a blob it names: another layout may be taken."""

@@ -12,7 +12,11 @@ from typing import Any, NamedTuple
 
 from playbookctl.errors import RegistryError
 from playbookctl.oci.blobs import Blobs
-from playbookctl.oci.errors import DigestMismatchError, ManifestNotFoundError
+from playbookctl.oci.errors import (
+    DigestMismatchError,
+    ManifestNotFoundError,
+    ManifestRefusedError,
+)
 from playbookctl.oci.reference import Reference, parse_reference, sha256_digest, tag_problem
 from playbookctl.oci.transport import Caller, Response, _error_detail
 
@@ -215,15 +219,16 @@ class Manifests:
                 what=what,
                 headers={"Content-Type": media_type},
                 data=data,
-                ok=(201, 400, 404) if blobs and not retried else (201,),
+                ok=(201, 400, 404, 415) if blobs and not retried else (201, 400, 415),
                 push=True,
             )
             if resp.status_code == 201:
                 break
             codes = _error_codes(resp)
-            if not codes & BLOB_REFUSALS:
+            if not (codes & BLOB_REFUSALS and blobs and not retried):
                 detail = _error_detail(resp)
-                raise RegistryError(
+                refused = resp.status_code == 415 or bool(codes & TYPE_REFUSALS)
+                raise (ManifestRefusedError if refused else RegistryError)(
                     f"registry {host}: {what} failed: HTTP {resp.status_code}"
                     + (f" ({detail})" if detail else "")
                 )
