@@ -87,7 +87,7 @@ def test_json_output_by_digest(
     assert doc == {
         "ref": ref,
         "digest": bundle.digest,
-        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",  # the artifact layout
         "annotations": ANNOTATIONS,
         "images": [],  # its Pipeline runs no digest-pinned image
         "objects": [
