@@ -558,12 +558,17 @@ def test_a_new_version_is_published_in_its_request_budget(
     assert sent.index(("GET", "/v2/budget/images/budget/manifests/1.0.0")) > children[-2]
 
 
-def _playbooks(tmp_path: Path, host: str, prefix: str, names: list[str]) -> Config:
-    """A repository of committed playbooks `names`, each with a script of its own, their base
-    pushed to the registry at `host`; images and bundles under <prefix>/ there."""
+def _playbooks(
+    tmp_path: Path, host: str, prefix: str, names: list[str], broken: tuple[str, ...] = ()
+) -> Config:
+    """A repository of committed playbooks `names`, each with a script of its own (those in
+    `broken` with a workflow.yaml lint refuses), their base pushed to the registry at `host`;
+    images and bundles under <prefix>/ there."""
     playbooks: dict[str, dict[str, str | bytes]] = {n: dict(good_playbook(n)) for n in names}
     for n, files in playbooks.items():
         files["remediate.sh"] = f"{files['remediate.sh']}echo {n}\n"
+        if n in broken:
+            files["workflow.yaml"] = "spec: [\n"
     root = make_repo(tmp_path / "repo", playbooks)
     commit_new(root, "playbooks")
     base = f"{host}/test-base/{prefix}:1"
@@ -574,11 +579,14 @@ def _playbooks(tmp_path: Path, host: str, prefix: str, names: list[str]) -> Conf
 def test_a_runs_bundles_share_one_uploaded_config(fault_proxy: FaultProxy, tmp_path: Path) -> None:
     """The artifact layout's config is `{}` for every bundle: a publish uploads it once, into
     the first playbook's bundle repository, and mounts it from there into each other one (one
-    request each, where an upload is two: the README's "Where the requests go")."""
+    request each, where an upload is two: the README's "Where the requests go"). Not into
+    a playbook lint refuses, which is not published: no repository is made for a blob alone."""
     names = ["cfg-a", "cfg-b", "cfg-c"]
-    config = _playbooks(tmp_path, fault_proxy.host, "shared", names)
+    config = _playbooks(tmp_path, fault_proxy.host, "shared", ["cfg-0", *names], ("cfg-0",))
     fault_proxy.log.clear()
     results = _publish(config, NO_ENGINE)
+    assert results.pop("cfg-0").status is Action.SKIPPED
+    assert not [p for _, p, _ in fault_proxy.log if "/cfg-0/" in p]
     assert {(r.status, r.error) for r in results.values()} == {(Action.PUSHED, None)}
     empty = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
     uploads = [p for m, p, _ in fault_proxy.log if m == "PUT" and f"digest={empty}" in p]

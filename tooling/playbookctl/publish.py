@@ -334,12 +334,15 @@ def publish(
         )
         run.revisions = revisions
         run.context_rev, run.left_out = context_rev, left_out
-        if not dry_run:
-            if config.bundle_layout == "artifact":
-                run.config_anchor = config.bundle_ref(selected[0])
-            _plan_tokens(config, client, selected, run.config_anchor)
         on_event("", "lint", f"linting {len(selected)} playbook(s)")
         run.lint_errors = lint_gate(config, selected)
+        if not dry_run:
+            # The bundles' shared config goes to a playbook that will be published (lint
+            # passed), so no repository is made for a blob alone.
+            clean = [n for n in selected if not run.lint_errors.get(n)]
+            if config.bundle_layout == "artifact" and clean:
+                run.config_anchor = config.bundle_ref(clean[0])
+            _plan_tokens(config, client, selected, run.config_anchor)
         try:
             with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
                 return list(pool.map(lambda n: _publish_one(run, n), selected))
