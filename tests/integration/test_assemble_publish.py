@@ -608,6 +608,32 @@ def test_a_runs_bundles_share_one_uploaded_config(fault_proxy: FaultProxy, tmp_p
             assert manifest["config"]["digest"] == empty
 
 
+def test_a_refused_mount_of_the_shared_config_is_an_upload(
+    fault_proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """A registry that refuses the mount outright (403 DENIED, as one does whose token grants no
+    pull on the source) instead of answering with an upload session: each bundle uploads the
+    two bytes itself, and every playbook is published."""
+    names = ["den-a", "den-b", "den-c"]
+    config = _playbooks(tmp_path, fault_proxy.host, "denied", names)
+    empty = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+    denied = (
+        b'{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}'
+    )
+    fault_proxy.fail_next(
+        -1, 403, match=lambda m, p: m == "POST" and f"mount={empty}" in p, body=denied
+    )
+    fault_proxy.log.clear()
+    results = _publish(config, NO_ENGINE)
+    assert {(r.status, r.error) for r in results.values()} == {(Action.PUSHED, None)}
+    assert [st for m, p, st in fault_proxy.log if f"mount={empty}" in p] == [403, 403]
+    uploads = {p.split("/blobs/")[0] for m, p, _ in fault_proxy.log if f"digest={empty}" in p}
+    assert uploads == {f"/v2/denied/bundles/{n}" for n in names}
+    with RegistryClient(config) as client:
+        for name in names:
+            assert read_bundle(client, f"{config.bundle_ref(name)}:1.0.0").ok
+
+
 def test_a_registry_that_refuses_artifacts_gets_tkns_layout(
     fault_proxy: FaultProxy, tmp_path: Path
 ) -> None:

@@ -10,7 +10,7 @@ import time
 from typing import NamedTuple
 from urllib.parse import urljoin
 
-from playbookctl.errors import RegistryError
+from playbookctl.errors import RegistryError, RegistryUnavailableError
 from playbookctl.oci.errors import DigestMismatchError
 from playbookctl.oci.fileblob import FileBlob
 from playbookctl.oci.reference import sha256_digest
@@ -168,10 +168,21 @@ class Blobs:
             if single is not None:  # the session a 202 to the single-request upload opened
                 session: Upload | None = single
                 single = None
+            elif mount_from:
+                try:
+                    session = self.start_upload(host, repo, mount=(digest, mount_from))
+                except RegistryUnavailableError:
+                    raise
+                except RegistryError as exc:
+                    # A mount refused outright (a token without pull on the source, a 403)
+                    # rather than answered with a session: the bytes are here, so upload them.
+                    log.debug(
+                        "mount of %s from %s refused (%s): uploading", digest, mount_from, exc
+                    )
+                    mount_from = None
+                    session = self.start_upload(host, repo)
             else:
-                session = self.start_upload(
-                    host, repo, mount=(digest, mount_from) if mount_from else None
-                )
+                session = self.start_upload(host, repo)
             if session is None:  # mounted
                 self.remember(host, repo, digest)
                 return digest
