@@ -10,7 +10,7 @@ any machine.
   (`application/vnd.oci.empty.v1+json`). A bundle is not a runnable image, so it claims no
   platform; and its config is the same two bytes for every bundle, so a release uploads it once
   and mounts it into each other bundle repository (one request, not two: publish.py).
-- `tkn`: `tkn bundle push`'s own (see the README's "Bundles"): a Docker schema 2 manifest and an
+- `tkn`: `tkn bundle push`'s own (the README's "Bundle layout"): a Docker schema 2 manifest and an
   image config naming the layers' diff_ids, with a fixed `created` time.
 Tekton's bundles resolver reads neither config (it reads the manifest's layers and their
 annotations), nor does Kubernaut.
