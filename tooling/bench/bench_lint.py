@@ -145,6 +145,7 @@ def _mutate_playbook(target: Path, sample: Path, name: str, i: int, revision: in
     )
     wf = (sample / "workflow.yaml").read_text()
     wf = wf.replace(f"  name: {sample.name}\n", f"  name: {name}\n", 1)
+    wf = wf.replace(f"serviceAccountName: {sample.name}-", f"serviceAccountName: {name}-", 1)
     wf = wf.replace('version: "1.0.0"', f'version: "1.{i}.{revision}"', 1)
     wf = wf.replace("    what: >-\n", f"    what: >-\n      Variant {n} ({name}).\n", 1)
     (target / "workflow.yaml").write_text(wf)
@@ -176,8 +177,11 @@ def generate(dest: Path, count: int) -> list[tuple[Path, Path, str]]:
         _mutate_playbook(target, sample, name, i)
         # What the preflight functions read (pending pods, namespace labels), granted as the
         # script contract (script.rbac) requires.
+        # Its objects named after it, as `new` names them: two playbooks defining one object
+        # is a lint error (playbook.duplicate-object).
         rbac = target / "rbac.yaml"
-        rbac.write_text(rbac.read_text().replace("\nrules:\n", PREFLIGHT_RULES, 1))
+        text = rbac.read_text().replace("\nrules:\n", PREFLIGHT_RULES, 1)
+        rbac.write_text(text.replace(sample.name, name))
         if i % 10 == 0:
             extra = target / "extra.sh"
             extra.write_text(f'#!/bin/sh\necho $1 "{name}"\n')
