@@ -109,9 +109,8 @@ class Bundle:
     config_descriptor: Descriptor
     layers: tuple[Layer, ...]
     annotations: Mapping[str, str]
-
-    media_type: str = MANIFEST_MEDIA_TYPE
-    layout: str = "tkn"
+    media_type: str  # the manifest's: OCI_MANIFEST (artifact) or MANIFEST_MEDIA_TYPE (tkn)
+    layout: str  # one of LAYOUTS
 
 
 def canonical_json(obj: Any) -> bytes:

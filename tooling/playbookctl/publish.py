@@ -701,9 +701,14 @@ def _publish_steps(run: _Run, pb: Playbook, result: PublishResult) -> None:
         ANNOTATION_VERSION: version,
         ANNOTATION_SOURCE_HASH: result.source_hash,
     }
-    bundle = build_bundle([rendered.data], annotations, layout=run.bundle_layout())
-    # What Tekton's resolver will read, checked on these bytes before any of them is pushed.
-    _check_built_bundle(bundle, f"{bundle_repo}@{bundle.digest}", rendered, annotations)
+
+    def built(layout: str) -> Bundle:
+        made = build_bundle([rendered.data], annotations, layout=layout)
+        # What Tekton's resolver will read, checked on these bytes before any of them is pushed.
+        _check_built_bundle(made, f"{bundle_repo}@{made.digest}", rendered, annotations)
+        return made
+
+    bundle = built(run.bundle_layout())
     if run.dry_run:
         digest = bundle.digest if image_digest else None
         result.bundle = Artifact(bundle_repo, version, digest, Action.DRY_RUN)
@@ -736,8 +741,7 @@ def _publish_steps(run: _Run, pb: Playbook, result: PublishResult) -> None:
             f"the registry refused the bundle as an OCI artifact ({exc}); pushed in tkn's "
             'layout (bundle-layout = "tkn" says so from the start)'
         )
-        bundle = build_bundle([rendered.data], annotations, layout="tkn")
-        _check_built_bundle(bundle, f"{bundle_repo}@{bundle.digest}", rendered, annotations)
+        bundle = built("tkn")
         digest = push_bundle(client, bundle_ref, bundle)
     # Stored, not only acknowledged: the manifest read back by its digest. Its layers were
     # checked by digest as they were uploaded, and the registry refuses a manifest that names a

@@ -228,8 +228,8 @@ class Blobs:
 
     def seen_elsewhere(self, host: str, repo: str, digest: str) -> str | None:
         """Another repository of `host` where this client pushed or found `digest`: a mount
-        from there is one request where an upload is two (a bundle's config, the same for
-        every bundle, is uploaded once per release and mounted into the other repositories).
+        from there is one request where an upload is two (a layer two playbooks' images share;
+        the bundles' shared config is mounted from the repository publish names, its anchor).
         A registry that does not mount answers with an upload session, which takes the upload:
         nothing is lost."""
         with self._lock:
